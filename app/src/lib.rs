@@ -1,0 +1,81 @@
+//! Cairn's Tauri 2 shell, shaped like a Tauri plugin: [`commands`] are one-line delegates into the
+//! `runtime` crate, [`error`] translates runtime errors once for IPC, and [`run`] wires the
+//! runtime's status channel to a Tauri event.
+//!
+//! Owns only window and IPC concerns. The client itself (chain follower, and later the node and
+//! the light client) is the `runtime` crate, shared with the `cairn daemon`.
+//!
+//! Builds for: desktop (Linux, macOS, Windows) and, through `tauri android`/`tauri ios`, mobile.
+//!
+//! Must not depend on: `ui` (it embeds the UI's built files, not its code), `cli`.
+
+mod commands;
+mod error;
+
+use tauri::{Emitter, Manager};
+
+pub use error::Error;
+
+/// Environment variable selecting the chain endpoint (default: the local devnet).
+pub const RPC_URL_ENV: &str = "CAIRN_RPC_URL";
+/// Environment variable naming the network shown in the UI.
+pub const NETWORK_ENV: &str = "CAIRN_NETWORK";
+/// Environment variable overriding the data directory.
+pub const DATA_DIR_ENV: &str = "CAIRN_DATA_DIR";
+
+/// Builds and runs the app until its last window closes.
+#[cfg_attr(mobile, tauri::mobile_entry_point)]
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let result = tauri::Builder::default()
+        .setup(|app| {
+            let config = config(app.handle())?;
+            let (handle, event_loop) = runtime::start(config).map_err(Error::from)?;
+            tauri::async_runtime::spawn(event_loop.run());
+            forward_status(app.handle().clone(), handle.subscribe());
+            app.manage(handle);
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![commands::status])
+        .run(tauri::generate_context!("../tauri.conf.json"));
+    if let Err(err) = result {
+        tracing::error!(%err, "the Cairn app failed");
+        std::process::exit(1);
+    }
+}
+
+/// Runtime configuration: environment overrides over the embedded devnet default.
+fn config(app: &tauri::AppHandle) -> Result<runtime::Config, Error> {
+    let data_dir = match std::env::var_os(DATA_DIR_ENV) {
+        Some(dir) => dir.into(),
+        None => app
+            .path()
+            .app_data_dir()
+            .map_err(|err| Error::Setup(format!("no app data directory: {err}")))?,
+    };
+    let mut config = runtime::Config::devnet(data_dir);
+    if let Ok(url) = std::env::var(RPC_URL_ENV) {
+        config.rpc_url = url;
+    }
+    if let Ok(network) = std::env::var(NETWORK_ENV) {
+        config.network = network;
+    }
+    Ok(config)
+}
+
+/// Emits every new runtime status to the webview as [`protocol::api::EVENT_STATUS`].
+fn forward_status(app: tauri::AppHandle, mut status: runtime::StatusReceiver) {
+    tauri::async_runtime::spawn(async move {
+        while status.changed().await.is_ok() {
+            let snapshot = status.borrow_and_update().clone();
+            if let Err(err) = app.emit(protocol::api::EVENT_STATUS, snapshot) {
+                tracing::warn!(%err, "cannot emit the status event");
+            }
+        }
+    });
+}

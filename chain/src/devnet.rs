@@ -1,0 +1,197 @@
+//! The local anvil devnet: Cairn's embedded default chain, and what every chain test runs against.
+//!
+//! [`Devnet::start`] launches the anvil binary that README's set-up installs from npm, waits until
+//! it answers JSON-RPC, and kills it when the [`Devnet`] is dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::rpc::{RpcClient, RpcError};
+
+/// anvil starts in well under a second; thirty covers a cold disk cache on a loaded CI machine.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Environment variable naming the anvil binary, overriding the search.
+pub const ANVIL_ENV: &str = "CAIRN_ANVIL";
+
+/// Why the devnet could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DevnetError {
+    /// No anvil binary was found.
+    #[error(
+        "anvil was not found (looked at ${ANVIL_ENV}, {searched}, and PATH); run `cargo xtask setup` to install it"
+    )]
+    AnvilNotFound {
+        /// Where the workspace copy was expected.
+        searched: String,
+    },
+    /// The process could not be spawned.
+    #[error("could not start anvil at {path}: {source}")]
+    Spawn {
+        /// Binary that was run.
+        path: PathBuf,
+        /// OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// anvil exited or stayed silent before it listened.
+    #[error("anvil did not come up: {0}")]
+    NotListening(String),
+    /// anvil listened but its RPC did not answer.
+    #[error("anvil is listening but its RPC failed: {0}")]
+    Rpc(#[from] RpcError),
+}
+
+/// Options for [`Devnet::start`].
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Port to listen on; `None` picks a free one.
+    pub port: Option<u16>,
+    /// Seconds between blocks; `None` mines only on transactions (anvil's default).
+    pub block_time: Option<u64>,
+    /// Chain id; `None` keeps anvil's default (31337).
+    pub chain_id: Option<u64>,
+}
+
+/// A running anvil process. Killed on drop.
+#[derive(Debug)]
+pub struct Devnet {
+    child: Child,
+    rpc_url: String,
+    chain_id: u64,
+    client: RpcClient,
+}
+
+impl Devnet {
+    /// Starts anvil with default options on a free loopback port.
+    pub async fn start() -> Result<Self, DevnetError> {
+        Self::start_with(Options::default()).await
+    }
+
+    /// Starts anvil with `options` and waits until it answers `eth_chainId`.
+    pub async fn start_with(options: Options) -> Result<Self, DevnetError> {
+        let path = find_anvil()?;
+        let mut command = Command::new(&path);
+        command
+            .arg("--host")
+            .arg("127.0.0.1")
+            .arg("--port")
+            .arg(options.port.unwrap_or(0).to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        if let Some(block_time) = options.block_time {
+            command.arg("--block-time").arg(block_time.to_string());
+        }
+        if let Some(chain_id) = options.chain_id {
+            command.arg("--chain-id").arg(chain_id.to_string());
+        }
+        let mut child = command.spawn().map_err(|source| DevnetError::Spawn {
+            path: path.clone(),
+            source,
+        })?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| DevnetError::NotListening("stdout was not captured".into()))?;
+        let address = tokio::time::timeout(START_TIMEOUT, wait_for_listen_line(stdout))
+            .await
+            .map_err(|_| {
+                DevnetError::NotListening(format!(
+                    "no \"Listening on\" line within {START_TIMEOUT:?}"
+                ))
+            })??;
+        let rpc_url = format!("http://{address}");
+        let client = RpcClient::new(&rpc_url)?;
+        let chain_id = client.chain_id().await?;
+        tracing::info!(%rpc_url, chain_id, "devnet up");
+        Ok(Self {
+            child,
+            rpc_url,
+            chain_id,
+            client,
+        })
+    }
+
+    /// HTTP JSON-RPC URL of the devnet.
+    pub fn rpc_url(&self) -> &str {
+        &self.rpc_url
+    }
+
+    /// Chain id the devnet reported.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// A client for the devnet.
+    pub fn client(&self) -> &RpcClient {
+        &self.client
+    }
+
+    /// Mines one block now (`evm_mine`).
+    pub async fn mine(&self) -> Result<(), RpcError> {
+        self.client.call("evm_mine", vec![]).await.map(drop)
+    }
+
+    /// Stops anvil and waits for it to exit.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        self.child.kill().await
+    }
+}
+
+/// Reads anvil's stdout until its `Listening on <addr>` line, then keeps draining it in the
+/// background so anvil never blocks on a full pipe.
+async fn wait_for_listen_line(stdout: tokio::process::ChildStdout) -> Result<String, DevnetError> {
+    let mut lines = BufReader::new(stdout).lines();
+    let mut seen = Vec::new();
+    while let Some(line) = lines
+        .next_line()
+        .await
+        .map_err(|err| DevnetError::NotListening(err.to_string()))?
+    {
+        if let Some(address) = line.trim().strip_prefix("Listening on ") {
+            let address = address.trim().to_owned();
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return Ok(address);
+        }
+        if seen.len() < 20 {
+            seen.push(line);
+        }
+    }
+    Err(DevnetError::NotListening(format!(
+        "anvil exited before listening; it printed: {}",
+        seen.join(" | ")
+    )))
+}
+
+/// Finds anvil: `$CAIRN_ANVIL`, then the workspace's `node_modules`, then `PATH`.
+pub fn find_anvil() -> Result<PathBuf, DevnetError> {
+    if let Some(path) = std::env::var_os(ANVIL_ENV) {
+        return Ok(PathBuf::from(path));
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let local = workspace.join("node_modules/.bin/anvil");
+    if local.is_file() {
+        return Ok(local);
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let candidate = dir.join("anvil");
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(DevnetError::AnvilNotFound {
+        searched: local.display().to_string(),
+    })
+}

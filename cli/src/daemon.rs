@@ -1,0 +1,129 @@
+//! `cairn daemon`: the runtime with no window, its UI and JSON API served on loopback only.
+//!
+//! Routes: the built UI at `/` (public: it holds no data), `GET /api/health` (public liveness),
+//! and `GET /api/status` (requires `Authorization: Bearer <token>`, the per-install token from
+//! `runtime::token`). Errors are translated once here into an HTTP status and a JSON
+//! `protocol::api::ApiError` body.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use protocol::api::{ApiError, HTTP_HEALTH_PATH, HTTP_STATUS_PATH, Status, TOKEN_FRAGMENT_KEY};
+use runtime::token::ApiToken;
+use tower_http::services::{ServeDir, ServeFile};
+
+/// Where `cargo xtask` puts the built UI, relative to this crate.
+pub(crate) const DEFAULT_UI_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../ui/dist");
+
+#[derive(Clone)]
+struct AppState {
+    runtime: runtime::Handle,
+    token: Arc<ApiToken>,
+}
+
+/// Runs the daemon until Ctrl-C or SIGTERM.
+pub(crate) async fn run(
+    config: runtime::Config,
+    listen: SocketAddr,
+    ui_dir: PathBuf,
+) -> anyhow::Result<()> {
+    if !listen.ip().is_loopback() {
+        anyhow::bail!(
+            "refusing to serve on {listen}: the daemon API only listens on loopback; use 127.0.0.1 or [::1] and reach it through an SSH tunnel or a reverse proxy"
+        );
+    }
+    let index = ui_dir.join("index.html");
+    if !index.is_file() {
+        anyhow::bail!(
+            "the UI is not built: {} is missing; run `cargo xtask build-ui` or pass --ui-dir",
+            index.display()
+        );
+    }
+    let token = runtime::token::load_or_create(&config.data_dir)?;
+    let (handle, event_loop) = runtime::start(config)?;
+    let runtime_task = tokio::spawn(event_loop.run());
+
+    let state = AppState {
+        runtime: handle.clone(),
+        token: Arc::new(token.clone()),
+    };
+    let app = router(state, &ui_dir);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}; is another daemon running?"))?;
+    let local = listener.local_addr()?;
+    crate::print_line(&format!(
+        "Cairn UI: http://{local}/#{TOKEN_FRAGMENT_KEY}={}",
+        token.expose()
+    ));
+    tracing::info!(%local, ui = %ui_dir.display(), "daemon serving");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(crate::shutdown_signal())
+        .await
+        .context("HTTP server failed")?;
+    handle.shutdown().await.ok();
+    runtime_task.await.ok();
+    Ok(())
+}
+
+fn router(state: AppState, ui_dir: &std::path::Path) -> Router {
+    let api = Router::new()
+        .route(HTTP_STATUS_PATH, get(status))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let ui = ServeDir::new(ui_dir).fallback(ServeFile::new(ui_dir.join("index.html")));
+    Router::new()
+        .merge(api)
+        .route(HTTP_HEALTH_PATH, get(health))
+        .fallback_service(ui)
+        .with_state(state)
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "ok": true, "version": protocol::VERSION }))
+}
+
+async fn status(State(state): State<AppState>) -> Json<Status> {
+    Json(state.runtime.status())
+}
+
+async fn require_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    match presented {
+        Some(token) if state.token.matches(token.trim()) => next.run(request).await,
+        Some(_) => unauthorized(
+            "the API token is wrong; open the URL the daemon printed, or read the api-token file in its data directory",
+        ),
+        None => unauthorized(
+            "this API needs `Authorization: Bearer <token>`; the token is in the URL the daemon printed and in the api-token file in its data directory",
+        ),
+    }
+}
+
+fn unauthorized(message: &str) -> Response {
+    let body = ApiError {
+        code: "unauthorized".into(),
+        message: message.into(),
+    };
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        Json(body),
+    )
+        .into_response()
+}

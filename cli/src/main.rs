@@ -1,0 +1,169 @@
+//! The `cairn` binary: a thin shell over the `runtime` crate for servers and operators.
+//!
+//! Owns argument parsing, process concerns (signals, exit codes, logging setup) and the daemon's
+//! HTTP edge. It holds no client logic of its own: everything it shows comes from `runtime`.
+//!
+//! Builds for: native only.
+//!
+//! Must not depend on: Tauri or the UI crate (it serves the UI's built files, not its code).
+
+mod daemon;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+/// Cairn: one client for DePIN networks.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options shared by every command that runs the embedded client.
+#[derive(Debug, clap::Args)]
+struct RuntimeArgs {
+    /// JSON-RPC endpoint of the chain.
+    #[arg(long, env = "CAIRN_RPC_URL", default_value = chain::DEVNET_DEFAULT_RPC_URL)]
+    rpc_url: String,
+    /// Network name shown in the UI.
+    #[arg(long, env = "CAIRN_NETWORK", default_value = chain::DEVNET_NAME)]
+    network: String,
+    /// Directory for the API token, keys and data [default: platform data dir + /cairn].
+    #[arg(long, env = "CAIRN_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl RuntimeArgs {
+    fn config(&self) -> anyhow::Result<runtime::Config> {
+        let data_dir = match &self.data_dir {
+            Some(dir) => dir.clone(),
+            None => dirs::data_dir()
+                .context("no platform data directory is known; pass --data-dir")?
+                .join("cairn"),
+        };
+        Ok(runtime::Config {
+            rpc_url: self.rpc_url.clone(),
+            network: self.network.clone(),
+            ..runtime::Config::devnet(data_dir)
+        })
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the client headless and serve the UI and its JSON API on 127.0.0.1.
+    Daemon {
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+        /// Loopback address to serve on (port 0 picks a free port).
+        #[arg(long, env = "CAIRN_LISTEN", default_value = "127.0.0.1:7878")]
+        listen: std::net::SocketAddr,
+        /// Directory holding the built UI (trunk's `dist`).
+        #[arg(long, env = "CAIRN_UI_DIR", default_value = daemon::DEFAULT_UI_DIR)]
+        ui_dir: PathBuf,
+    },
+    /// Start a local anvil devnet and print its RPC URL and chain id as JSON; stop with Ctrl-C.
+    Devnet {
+        /// Port to listen on (0 picks a free port).
+        #[arg(long, default_value_t = 8545)]
+        port: u16,
+        /// Seconds between blocks (0 mines only on transactions).
+        #[arg(long, default_value_t = 1)]
+        block_time: u64,
+    },
+    /// Read the chain once through the runtime and print the status as JSON.
+    Status {
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Daemon {
+            runtime,
+            listen,
+            ui_dir,
+        } => daemon::run(runtime.config()?, listen, ui_dir).await,
+        Command::Devnet { port, block_time } => devnet(port, block_time).await,
+        Command::Status { runtime } => status(runtime.config()?).await,
+    }
+}
+
+async fn devnet(port: u16, block_time: u64) -> anyhow::Result<()> {
+    let devnet = chain::Devnet::start_with(chain::devnet::Options {
+        port: Some(port),
+        block_time: (block_time > 0).then_some(block_time),
+        chain_id: None,
+    })
+    .await?;
+    let line = serde_json::json!({
+        "rpcUrl": devnet.rpc_url(),
+        "chainId": devnet.chain_id(),
+    });
+    print_line(&line.to_string());
+    shutdown_signal().await;
+    devnet.stop().await.context("stopping anvil")?;
+    Ok(())
+}
+
+async fn status(config: runtime::Config) -> anyhow::Result<()> {
+    let (handle, event_loop) = runtime::start(config)?;
+    let task = tokio::spawn(event_loop.run());
+    let status = handle.refresh().await?;
+    handle.shutdown().await?;
+    task.await?;
+    print_line(&serde_json::to_string_pretty(&status)?);
+    if let runtime::ChainState::Unreachable { error, .. } = &status.chain {
+        anyhow::bail!("the chain is unreachable: {error}");
+    }
+    Ok(())
+}
+
+/// Writes one line to stdout: the binary's output, as opposed to logs on stderr.
+#[allow(
+    clippy::print_stdout,
+    reason = "stdout is this binary's output channel"
+)]
+fn print_line(line: &str) {
+    println!("{line}");
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

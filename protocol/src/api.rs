@@ -1,0 +1,111 @@
+//! The UI <-> backend contract: one set of types for Tauri commands/events and the daemon's JSON API.
+//!
+//! Tauri command names and event names live here too, so the app and the UI cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+
+/// Tauri command returning the current [`Status`].
+pub const COMMAND_STATUS: &str = "status";
+/// Tauri event carrying a fresh [`Status`] each time the runtime publishes one.
+pub const EVENT_STATUS: &str = "cairn://status";
+/// Daemon route returning the current [`Status`] as JSON.
+pub const HTTP_STATUS_PATH: &str = "/api/status";
+/// Daemon route that answers without a token, for liveness probes.
+pub const HTTP_HEALTH_PATH: &str = "/api/health";
+/// URL fragment key carrying the daemon's API token to the browser UI.
+pub const TOKEN_FRAGMENT_KEY: &str = "token";
+
+/// A snapshot of the embedded runtime, as shown on the UI's first screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// Cairn version of the runtime that produced this snapshot.
+    pub version: String,
+    /// Human name of the network the runtime is configured for (for example `devnet`).
+    pub network: String,
+    /// JSON-RPC endpoint the runtime reads the chain from.
+    pub rpc_url: String,
+    /// Connection state of the chain reader.
+    pub chain: ChainState,
+    /// Seconds since the runtime started.
+    pub uptime_secs: u64,
+}
+
+/// What the runtime knows about the chain it follows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum ChainState {
+    /// No answer yet since start.
+    Connecting,
+    /// The endpoint answered; values are as read at `observed_at_uptime_secs`.
+    #[serde(rename_all = "camelCase")]
+    Connected {
+        /// EIP-155 chain id reported by the endpoint.
+        chain_id: u64,
+        /// Latest block number reported by the endpoint.
+        latest_block: u64,
+    },
+    /// The last attempt failed; the runtime keeps retrying.
+    #[serde(rename_all = "camelCase")]
+    Unreachable {
+        /// What went wrong, in words a user can act on.
+        error: String,
+        /// Values from the last successful read, if any.
+        last_chain_id: Option<u64>,
+    },
+}
+
+impl ChainState {
+    /// The chain id, if one was ever read.
+    pub fn chain_id(&self) -> Option<u64> {
+        match self {
+            ChainState::Connected { chain_id, .. } => Some(*chain_id),
+            ChainState::Unreachable { last_chain_id, .. } => *last_chain_id,
+            ChainState::Connecting => None,
+        }
+    }
+}
+
+/// The error body every failing daemon API call returns, with an HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// Stable machine-readable code, for example `unauthorized`.
+    pub code: String,
+    /// What was wrong and what to do about it.
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_round_trips_with_camel_case_fields() {
+        let status = Status {
+            version: "0.1.0".into(),
+            network: "devnet".into(),
+            rpc_url: "http://127.0.0.1:8545".into(),
+            chain: ChainState::Connected {
+                chain_id: 31337,
+                latest_block: 12,
+            },
+            uptime_secs: 3,
+        };
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["chain"]["state"], "connected");
+        assert_eq!(json["chain"]["chainId"], 31337);
+        assert_eq!(json["uptimeSecs"], 3);
+        let back: Status = serde_json::from_value(json).unwrap();
+        assert_eq!(back, status);
+    }
+
+    #[test]
+    fn chain_id_survives_an_outage() {
+        let state = ChainState::Unreachable {
+            error: "connection refused".into(),
+            last_chain_id: Some(5),
+        };
+        assert_eq!(state.chain_id(), Some(5));
+        assert_eq!(ChainState::Connecting.chain_id(), None);
+    }
+}

@@ -1,0 +1,42 @@
+//! The embedded Cairn client: what the desktop app, the `cairn daemon` and the CLI all run.
+//!
+//! Owns the configuration of a running client, the secrets kept in its data directory (the
+//! daemon's API token today; wallet keys later), and the lifecycle of its services. Today that
+//! is the chain follower; the libp2p node and the light client are started from here as they land.
+//!
+//! The runtime is one task (the [`EventLoop`]) driven through a cloneable [`Handle`]: requests
+//! go in on a bounded command channel with `oneshot` replies, the latest [`Status`] goes out on a
+//! `watch` channel. The loop ends when every handle is dropped or [`Handle::shutdown`] is called.
+//!
+//! Builds for: native, `aarch64-linux-android` (not wasm32: the browser has the SDK instead).
+//!
+//! Must not depend on: Tauri, axum, the UI or any other shell; shells depend on the runtime.
+
+mod config;
+mod event_loop;
+pub mod token;
+
+pub use config::Config;
+pub use event_loop::{EventLoop, Handle, start};
+pub use protocol::api::{ChainState, Status};
+
+/// Receives every status the runtime publishes (see [`Handle::subscribe`]).
+pub type StatusReceiver = tokio::sync::watch::Receiver<Status>;
+
+/// Why the runtime could not start or answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is unusable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The chain endpoint is unusable.
+    #[error(transparent)]
+    Rpc(#[from] chain::rpc::RpcError),
+    /// The runtime task has stopped.
+    #[error("the Cairn runtime has stopped")]
+    Stopped,
+    /// The data directory could not be used.
+    #[error(transparent)]
+    Token(#[from] token::TokenError),
+}

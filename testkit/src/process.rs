@@ -1,0 +1,132 @@
+//! Child processes that die with the test, free ports and readiness checks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::{Error, Result};
+
+/// A child process killed when the guard is dropped.
+#[derive(Debug)]
+pub struct ChildGuard {
+    child: Child,
+    name: String,
+}
+
+impl ChildGuard {
+    /// Spawns `command` (stdin closed, killed on drop).
+    pub fn spawn(name: &str, mut command: Command) -> Result<Self> {
+        command.stdin(Stdio::null()).kill_on_drop(true);
+        let child = command.spawn().map_err(|source| Error::Io {
+            what: format!("starting {name}"),
+            source,
+        })?;
+        Ok(Self {
+            child,
+            name: name.to_owned(),
+        })
+    }
+
+    /// Spawns `command` with stdout piped and returns the first stdout line containing `marker`.
+    /// The rest of stdout keeps draining in the background.
+    pub async fn spawn_and_read_line(
+        name: &str,
+        mut command: Command,
+        marker: &str,
+        timeout: Duration,
+    ) -> Result<(Self, String)> {
+        command.stdout(Stdio::piped());
+        let mut guard = Self::spawn(name, command)?;
+        let stdout = guard.child.stdout.take().ok_or_else(|| Error::Io {
+            what: format!("{name} stdout"),
+            source: std::io::Error::other("not piped"),
+        })?;
+        let mut lines = BufReader::new(stdout).lines();
+        let read = async {
+            while let Some(line) = lines.next_line().await.map_err(|source| Error::Io {
+                what: format!("reading {name} stdout"),
+                source,
+            })? {
+                if line.contains(marker) {
+                    return Ok(line);
+                }
+            }
+            Err(Error::Io {
+                what: format!("{name} exited before printing {marker:?}"),
+                source: std::io::Error::other("end of stdout"),
+            })
+        };
+        let line = tokio::time::timeout(timeout, read)
+            .await
+            .map_err(|_| Error::Timeout {
+                what: format!("{name} to print {marker:?}"),
+                after: timeout,
+            })??;
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok((guard, line))
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Kills the process and waits for it.
+    pub async fn kill(&mut self) -> Result<()> {
+        self.child.kill().await.map_err(|source| Error::Io {
+            what: format!("killing {}", self.name),
+            source,
+        })
+    }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|source| Error::Io {
+        what: "binding a free port".into(),
+        source,
+    })?;
+    listener
+        .local_addr()
+        .map(|addr| addr.port())
+        .map_err(|source| Error::Io {
+            what: "reading the free port".into(),
+            source,
+        })
+}
+
+/// Waits until something accepts TCP connections on `addr`.
+pub async fn wait_for_port(addr: SocketAddr, timeout: Duration) -> Result<()> {
+    crate::eventually(&format!("a listener on {addr}"), timeout, || async move {
+        tokio::net::TcpStream::connect(addr).await.ok().map(drop)
+    })
+    .await
+}
+
+/// Finds `tool`: `$<ENV>` if set, else `~/.cargo/bin/<tool>`, else `PATH`.
+pub fn find_tool(tool: &str, env: &str) -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os(env) {
+        return Ok(PathBuf::from(path));
+    }
+    let mut candidates = Vec::new();
+    if let Some(home) = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+    {
+        candidates.push(home.join("bin").join(tool));
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&paths).map(|dir| dir.join(tool)));
+    }
+    candidates
+        .into_iter()
+        .find(|path| path.is_file())
+        .ok_or_else(|| Error::MissingTool {
+            tool: tool.to_owned(),
+            hint: format!("not in ${env}, ~/.cargo/bin or PATH"),
+        })
+}

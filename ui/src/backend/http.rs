@@ -1,0 +1,148 @@
+//! HTTP backend for the `cairn daemon`: `GET /api/status` with the per-install bearer token.
+//!
+//! The daemon prints a URL whose fragment carries the token (`#token=...`); fragments never
+//! reach a server. On load the token moves into `localStorage` and out of the address bar.
+
+use std::time::Duration;
+
+use protocol::api::{ApiError, HTTP_STATUS_PATH, Status, TOKEN_FRAGMENT_KEY};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use super::{Backend, BackendError, StatusSink};
+
+/// The daemon's status changes every second (uptime); poll at the same pace.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+const STORAGE_KEY: &str = "cairn.apiToken";
+
+pub(super) struct HttpBackend {
+    token: Option<String>,
+}
+
+impl HttpBackend {
+    /// Reads the token from the URL fragment (then hides it) or from local storage.
+    pub(super) fn from_location() -> Self {
+        let Some(window) = web_sys::window() else {
+            return Self { token: None };
+        };
+        let storage = window.local_storage().ok().flatten();
+        let from_fragment = window
+            .location()
+            .hash()
+            .ok()
+            .and_then(|hash| token_from_fragment(&hash));
+        if let Some(token) = &from_fragment {
+            if let Some(storage) = &storage {
+                let _ = storage.set_item(STORAGE_KEY, token);
+            }
+            if let Ok(history) = window.history() {
+                let path = window.location().pathname().unwrap_or_else(|_| "/".into());
+                let _ =
+                    history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&path));
+            }
+        }
+        let token =
+            from_fragment.or_else(|| storage.and_then(|s| s.get_item(STORAGE_KEY).ok().flatten()));
+        Self { token }
+    }
+}
+
+/// Extracts `token` from a fragment such as `#token=abc&x=y`.
+pub(crate) fn token_from_fragment(hash: &str) -> Option<String> {
+    hash.trim_start_matches('#')
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == TOKEN_FRAGMENT_KEY)
+        .map(|(_, value)| value.to_owned())
+        .filter(|value| !value.is_empty())
+}
+
+async fn fetch_status(token: Option<&str>) -> Result<Status, BackendError> {
+    let Some(token) = token else {
+        return Err(BackendError::Unauthorized(
+            "no access token: open the URL that `cairn daemon` printed (it ends in #token=...)"
+                .into(),
+        ));
+    };
+    let window = web_sys::window().ok_or_else(|| BackendError::Unreachable("no window".into()))?;
+    let init = web_sys::RequestInit::new();
+    init.set_method("GET");
+    let headers =
+        web_sys::Headers::new().map_err(|e| BackendError::Unreachable(format!("{e:?}")))?;
+    headers
+        .set("Authorization", &format!("Bearer {token}"))
+        .map_err(|e| BackendError::Unreachable(format!("{e:?}")))?;
+    init.set_headers(&headers);
+    let request = web_sys::Request::new_with_str_and_init(HTTP_STATUS_PATH, &init)
+        .map_err(|e| BackendError::Unreachable(format!("{e:?}")))?;
+    let response = JsFuture::from(window.fetch_with_request(&request))
+        .await
+        .map_err(|_| {
+            BackendError::Unreachable("the daemon did not answer; is it still running?".into())
+        })?;
+    let response: web_sys::Response = response
+        .dyn_into()
+        .map_err(|_| BackendError::Decode("fetch did not return a Response".into()))?;
+    let text = JsFuture::from(
+        response
+            .text()
+            .map_err(|e| BackendError::Decode(format!("{e:?}")))?,
+    )
+    .await
+    .map_err(|e| BackendError::Decode(format!("{e:?}")))?
+    .as_string()
+    .unwrap_or_default();
+    match response.status() {
+        200 => serde_json::from_str(&text).map_err(|err| BackendError::Decode(err.to_string())),
+        status => {
+            let message = serde_json::from_str::<ApiError>(&text)
+                .map(|error| error.message)
+                .unwrap_or(text);
+            if status == 401 {
+                Err(BackendError::Unauthorized(message))
+            } else {
+                Err(BackendError::Http { status, message })
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl Backend for HttpBackend {
+    fn name(&self) -> &'static str {
+        "daemon"
+    }
+
+    async fn status(&self) -> Result<Status, BackendError> {
+        fetch_status(self.token.as_deref()).await
+    }
+
+    fn watch_status(&self, sink: StatusSink) {
+        let token = self.token.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            loop {
+                gloo_timers::future::sleep(POLL_INTERVAL).await;
+                let result = fetch_status(token.as_deref()).await;
+                let stop = matches!(result, Err(BackendError::Unauthorized(_)));
+                sink(result);
+                if stop {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_from_fragment;
+
+    #[test]
+    fn token_is_read_from_the_fragment() {
+        assert_eq!(token_from_fragment("#token=abc"), Some("abc".into()));
+        assert_eq!(token_from_fragment("#x=1&token=def"), Some("def".into()));
+        assert_eq!(token_from_fragment("#token="), None);
+        assert_eq!(token_from_fragment(""), None);
+        assert_eq!(token_from_fragment("#tokens=abc"), None);
+    }
+}

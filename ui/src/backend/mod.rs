@@ -1,0 +1,57 @@
+//! The UI's one seam to its host.
+
+use std::rc::Rc;
+
+use protocol::api::Status;
+
+mod http;
+mod tauri;
+
+/// Why the backend could not answer.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub(crate) enum BackendError {
+    /// The Tauri IPC call failed.
+    #[error("the app backend failed: {0}")]
+    Ipc(String),
+    /// The daemon refused the token or none was given.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The daemon answered with an error status.
+    #[error("the daemon answered HTTP {status}: {message}")]
+    Http {
+        /// HTTP status.
+        status: u16,
+        /// Message from the body.
+        message: String,
+    },
+    /// The daemon could not be reached.
+    #[error("cannot reach the Cairn daemon: {0}")]
+    Unreachable(String),
+    /// The answer did not have the expected shape.
+    #[error("unexpected answer from the backend: {0}")]
+    Decode(String),
+}
+
+/// Callback receiving each fresh status or error.
+pub(crate) type StatusSink = Rc<dyn Fn(Result<Status, BackendError>)>;
+
+/// What the UI needs from its host.
+#[async_trait::async_trait(?Send)]
+pub(crate) trait Backend {
+    /// Short name shown in the header: `desktop` or `daemon`.
+    fn name(&self) -> &'static str;
+    /// The current status.
+    async fn status(&self) -> Result<Status, BackendError>;
+    /// Calls `sink` with every fresh status from now on.
+    fn watch_status(&self, sink: StatusSink);
+}
+
+/// Picks Tauri IPC inside the app, HTTP otherwise.
+pub(crate) fn detect() -> Rc<dyn Backend> {
+    if tauri::is_available() {
+        Rc::new(tauri::TauriBackend)
+    } else {
+        Rc::new(http::HttpBackend::from_location())
+    }
+}

@@ -1,0 +1,85 @@
+//! Tauri IPC backend: `invoke` for commands, `listen` for events (`app.withGlobalTauri`).
+
+use protocol::api::{COMMAND_STATUS, EVENT_STATUS, Status};
+use wasm_bindgen::prelude::*;
+
+use super::{Backend, BackendError, StatusSink};
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = ["window", "__TAURI__", "core"], catch)]
+    async fn invoke(cmd: &str, args: JsValue) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(js_namespace = ["window", "__TAURI__", "event"], catch)]
+    async fn listen(event: &str, handler: &Closure<dyn FnMut(JsValue)>)
+    -> Result<JsValue, JsValue>;
+}
+
+/// Whether the page runs inside Tauri.
+pub(super) fn is_available() -> bool {
+    web_sys_window()
+        .map(|window| {
+            js_sys::Reflect::has(&window, &JsValue::from_str("__TAURI__")).unwrap_or(false)
+        })
+        .unwrap_or(false)
+}
+
+fn web_sys_window() -> Option<JsValue> {
+    js_sys::global()
+        .dyn_into::<js_sys::Object>()
+        .ok()
+        .map(JsValue::from)
+}
+
+pub(super) struct TauriBackend;
+
+fn describe(value: &JsValue) -> String {
+    value
+        .as_string()
+        .or_else(|| {
+            js_sys::JSON::stringify(value)
+                .ok()
+                .and_then(|s| s.as_string())
+        })
+        .unwrap_or_else(|| "unknown error".into())
+}
+
+fn decode_status(value: JsValue) -> Result<Status, BackendError> {
+    serde_wasm_bindgen::from_value(value).map_err(|err| BackendError::Decode(err.to_string()))
+}
+
+#[async_trait::async_trait(?Send)]
+impl Backend for TauriBackend {
+    fn name(&self) -> &'static str {
+        "desktop"
+    }
+
+    async fn status(&self) -> Result<Status, BackendError> {
+        let value = invoke(COMMAND_STATUS, JsValue::UNDEFINED)
+            .await
+            .map_err(|err| BackendError::Ipc(describe(&err)))?;
+        decode_status(value)
+    }
+
+    fn watch_status(&self, sink: StatusSink) {
+        let handler = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+            let payload = js_sys::Reflect::get(&event, &JsValue::from_str("payload"))
+                .unwrap_or(JsValue::UNDEFINED);
+            sink(decode_status(payload));
+        });
+        wasm_bindgen_futures::spawn_local(async move {
+            // The listener lives as long as the page: the closure is intentionally leaked.
+            if let Err(err) = listen(EVENT_STATUS, &handler).await {
+                web_sys_console_error(&format!(
+                    "cannot listen to {EVENT_STATUS}: {}",
+                    describe(&err)
+                ));
+            }
+            handler.forget();
+        });
+    }
+}
+
+fn web_sys_console_error(message: &str) {
+    leptos::logging::error!("{message}");
+}

@@ -1,0 +1,382 @@
+//! `run`, `test`, `build-ui` and `sdk`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::util::{self, Result};
+use crate::{devnet, setup};
+
+/// The devnet `run` starts, and Cairn's embedded default RPC URL.
+const DEVNET_PORT: u16 = 8545;
+/// Crates that run on phones: checked for Android in every test run.
+const MOBILE_CRATES: &[&str] = &["protocol", "light-client", "runtime", "ble-provisioning"];
+/// Crates that run in the browser: linted for wasm32 in every test run.
+const WASM_CRATES: &[&str] = &["protocol", "chain", "ui", "sdk-wasm"];
+/// Crates that must stay free of I/O shells: none of these may depend on a crate in `SHELLS`.
+const PURE_CRATES: &[&str] = &[
+    "protocol",
+    "light-client",
+    "ble-provisioning",
+    "chain",
+    "ui",
+    "sdk-wasm",
+];
+const SHELLS: &[&str] = &["runtime", "app", "cli"];
+
+/// `cargo xtask build-ui`: trunk builds the Leptos UI into `ui/dist`.
+pub(crate) fn build_ui() -> Result {
+    util::step("build the UI (trunk)");
+    let trunk = util::cargo_bin().join("trunk");
+    let trunk = if trunk.is_file() {
+        trunk
+    } else {
+        PathBuf::from("trunk")
+    };
+    util::run(
+        "trunk build",
+        Command::new(trunk)
+            .args(["build", "--offline"])
+            .current_dir(util::root().join("ui"))
+            .env("PATH", util::tool_path())
+            .env("NO_COLOR", "true"),
+    )
+}
+
+/// `cargo xtask run`.
+pub(crate) fn run() -> Result {
+    setup::setup()?;
+    build_ui()?;
+
+    util::step("devnet");
+    let address = format!("127.0.0.1:{DEVNET_PORT}");
+    let _anvil = match devnet::chain_id(&address) {
+        Some(chain_id) => {
+            println!(
+                "reusing the devnet already answering at http://{address} (chain id {chain_id})"
+            );
+            None
+        }
+        None => {
+            let anvil = devnet::start(DEVNET_PORT, 1)?;
+            println!(
+                "devnet up at {} (chain id {})",
+                anvil.rpc_url, anvil.chain_id
+            );
+            Some(anvil)
+        }
+    };
+    let rpc_url = format!("http://{address}");
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let interrupted = Arc::clone(&interrupted);
+        ctrlc::set_handler(move || interrupted.store(true, Ordering::SeqCst))
+            .map_err(|err| format!("cannot handle Ctrl-C: {err}"))?;
+    }
+    let has_display = std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty())
+        || std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty());
+    let mut command = util::cargo();
+    if has_display {
+        util::step("Cairn desktop app");
+        command.args(["run", "--package", "app", "--bin", "cairn-app"]);
+    } else {
+        util::step("no display: Cairn headless daemon (open the URL it prints)");
+        command.args(["run", "--package", "cli", "--bin", "cairn", "--", "daemon"]);
+    }
+    command
+        .env("CAIRN_RPC_URL", &rpc_url)
+        .env("CAIRN_NETWORK", "devnet");
+    let mut child = command
+        .spawn()
+        .map_err(|err| format!("cannot start Cairn: {err}"))?;
+    // Wait for Cairn to exit or for Ctrl-C / SIGTERM; the devnet stops when `_anvil` drops.
+    loop {
+        if let Some(status) = child.try_wait().map_err(|err| err.to_string())? {
+            return if status.success() || interrupted.load(Ordering::SeqCst) {
+                Ok(())
+            } else {
+                Err(format!("Cairn exited with {status}"))
+            };
+        }
+        if interrupted.load(Ordering::SeqCst) {
+            // Cairn got the same signal from the terminal; give it a moment to shut down cleanly.
+            std::thread::sleep(Duration::from_secs(2));
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `cargo xtask test`: everything CI checks.
+pub(crate) fn test() -> Result {
+    let started = Instant::now();
+    setup::setup()?;
+
+    util::step("formatting");
+    util::run(
+        "cargo fmt --check",
+        util::cargo().args(["fmt", "--all", "--check"]),
+    )?;
+
+    util::step("tidy");
+    tidy()?;
+    dependency_rules()?;
+
+    build_ui()?;
+
+    util::step("clippy (native, all targets)");
+    util::run(
+        "cargo clippy",
+        util::cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    util::step("clippy (wasm32)");
+    let mut wasm_clippy = util::cargo();
+    wasm_clippy.args([
+        "clippy",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--all-targets",
+        "--locked",
+    ]);
+    for krate in WASM_CRATES {
+        wasm_clippy.args(["--package", krate]);
+    }
+    util::run(
+        "cargo clippy wasm32",
+        wasm_clippy.args(["--", "-D", "warnings"]),
+    )?;
+
+    util::step("Android check (crates that run on phones)");
+    let mut android = util::cargo();
+    android.args(["check", "--target", "aarch64-linux-android", "--locked"]);
+    for krate in MOBILE_CRATES {
+        android.args(["--package", krate]);
+    }
+    util::run("cargo check android", &mut android)?;
+
+    util::step("native tests (unit, integration, end-to-end)");
+    util::run(
+        "cargo test",
+        util::cargo()
+            .args(["test", "--workspace", "--locked"])
+            .env("PATH", util::tool_path()),
+    )?;
+
+    util::step("wasm tests in headless Chromium");
+    let anvil = devnet::start(0, 0)?;
+    util::run(
+        "cargo test wasm32 (sdk-wasm)",
+        util::cargo()
+            .args([
+                "test",
+                "--package",
+                "sdk-wasm",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--locked",
+            ])
+            .env("PATH", util::tool_path())
+            .env("CAIRN_TEST_RPC_URL", &anvil.rpc_url)
+            .env("CAIRN_TEST_CHAIN_ID", anvil.chain_id.to_string())
+            .env("WASM_BINDGEN_TEST_TIMEOUT", "120"),
+    )?;
+    drop(anvil);
+
+    sdk()?;
+
+    util::step("docs");
+    util::run(
+        "cargo doc",
+        util::cargo()
+            .args(["doc", "--workspace", "--no-deps", "--locked"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+
+    println!(
+        "\nall checks passed in {:.1} min",
+        started.elapsed().as_secs_f64() / 60.0
+    );
+    Ok(())
+}
+
+/// `cargo xtask sdk`: builds `sdk-wasm/pkg` (wasm-bindgen `--target web`, optimized, with
+/// `package.json` and TypeScript types) and prints the wasm size raw and gzipped.
+pub(crate) fn sdk() -> Result<PathBuf> {
+    util::step("SDK npm package");
+    let root = util::root();
+    util::run(
+        "cargo build sdk-wasm",
+        util::cargo().args([
+            "build",
+            "--package",
+            "sdk-wasm",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--profile",
+            "wasm-release",
+            "--locked",
+        ]),
+    )?;
+    let wasm = util::target_dir().join("wasm32-unknown-unknown/wasm-release/sdk_wasm.wasm");
+    let pkg = root.join("sdk-wasm/pkg");
+    let _ = std::fs::remove_dir_all(&pkg);
+    util::run(
+        "wasm-bindgen --target web",
+        Command::new(util::cargo_bin().join("wasm-bindgen"))
+            .args(["--target", "web", "--out-dir"])
+            .arg(&pkg)
+            .arg(&wasm),
+    )?;
+    let bg = pkg.join("sdk_wasm_bg.wasm");
+    util::run(
+        "wasm-opt -Oz",
+        Command::new("wasm-opt")
+            .args([
+                "-Oz",
+                "--enable-bulk-memory",
+                "--enable-nontrapping-float-to-int",
+            ])
+            .args([
+                "--enable-sign-ext",
+                "--enable-mutable-globals",
+                "--enable-reference-types",
+                "--enable-multivalue",
+            ])
+            .arg(&bg)
+            .arg("-o")
+            .arg(&bg),
+    )?;
+    for file in ["package.json", "README.md"] {
+        std::fs::copy(root.join("sdk-wasm/npm").join(file), pkg.join(file))
+            .map_err(|err| format!("copying {file} into the package: {err}"))?;
+    }
+    let types =
+        std::fs::read_to_string(pkg.join("sdk_wasm.d.ts")).map_err(|err| err.to_string())?;
+    for export in [
+        "export function version(): string;",
+        "export function chainId(rpcUrl: string): Promise<bigint>;",
+    ] {
+        if !types.contains(export) {
+            return Err(format!("sdk_wasm.d.ts lacks `{export}`:\n{types}"));
+        }
+    }
+    let raw = std::fs::metadata(&bg).map_err(|err| err.to_string())?.len();
+    let gzipped = gzip_size(&bg)?;
+    println!(
+        "SDK wasm size: {raw} bytes raw ({:.1} KiB), {gzipped} bytes gzipped ({:.1} KiB) [{}]",
+        raw as f64 / 1024.0,
+        gzipped as f64 / 1024.0,
+        bg.display()
+    );
+    Ok(pkg)
+}
+
+fn gzip_size(path: &Path) -> Result<u64> {
+    let out = Command::new("gzip")
+        .args(["-9", "-c"])
+        .arg(path)
+        .output()
+        .map_err(|err| format!("gzip: {err}"))?;
+    if !out.status.success() {
+        return Err(format!("gzip failed on {}", path.display()));
+    }
+    Ok(out.stdout.len() as u64)
+}
+
+/// Every Rust source file opens with a `//!` module doc saying what it owns.
+fn tidy() -> Result {
+    let root = util::root();
+    let mut missing = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|err| format!("{}: {err}", dir.display()))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if path.is_dir() {
+                if !matches!(
+                    name.as_ref(),
+                    "target" | "node_modules" | ".git" | "dist" | "pkg" | "gen" | "test-artifacts"
+                ) {
+                    stack.push(path);
+                }
+            } else if name.ends_with(".rs") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                if !text.trim_start().starts_with("//!") {
+                    missing.push(
+                        path.strip_prefix(&root)
+                            .unwrap_or(&path)
+                            .display()
+                            .to_string(),
+                    );
+                }
+            }
+        }
+    }
+    if missing.is_empty() {
+        println!("--- tidy: every .rs file opens with a //! doc");
+        Ok(())
+    } else {
+        missing.sort();
+        Err(format!(
+            "these files do not open with a `//!` doc:\n  {}",
+            missing.join("\n  ")
+        ))
+    }
+}
+
+/// Pure crates never depend on shell crates (checked on `cargo metadata`).
+fn dependency_rules() -> Result {
+    let out = util::output(util::cargo().args([
+        "metadata",
+        "--format-version",
+        "1",
+        "--no-deps",
+        "--locked",
+    ]))
+    .ok_or("cargo metadata failed")?;
+    let metadata: serde_json::Value = serde_json::from_str(&out).map_err(|err| err.to_string())?;
+    let packages = metadata["packages"].as_array().cloned().unwrap_or_default();
+    let mut violations = Vec::new();
+    for package in &packages {
+        let name = package["name"].as_str().unwrap_or_default();
+        if !PURE_CRATES.contains(&name) {
+            continue;
+        }
+        for dep in package["dependencies"].as_array().into_iter().flatten() {
+            let dep_name = dep["name"].as_str().unwrap_or_default();
+            let dev = dep["kind"].as_str() == Some("dev");
+            if SHELLS.contains(&dep_name) && !dev {
+                violations.push(format!("{name} -> {dep_name}"));
+            }
+            if ["tauri", "axum", "tokio"].contains(&dep_name) && !dev && name != "chain" {
+                violations.push(format!(
+                    "{name} -> {dep_name} (I/O runtime in a pure crate)"
+                ));
+            }
+        }
+    }
+    if violations.is_empty() {
+        println!("--- dependency rules: pure crates depend on no shell");
+        Ok(())
+    } else {
+        Err(format!(
+            "dependency rules broken:\n  {}",
+            violations.join("\n  ")
+        ))
+    }
+}
