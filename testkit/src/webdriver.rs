@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::{Error, Result};
 
 /// Key of a web element reference in W3C WebDriver answers.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735a1ed7c1";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// Opening a session starts a browser or the app: allow a slow first start.
 const SESSION_TIMEOUT: Duration = Duration::from_secs(120);
 

@@ -165,11 +165,10 @@ pub(crate) fn wasm_bindgen_version() -> Result<String> {
 }
 
 fn cargo_tool(package: &str, binary: &str, version: &str) -> Result {
-    let path = util::cargo_bin().join(binary);
-    let have = util::output(Command::new(&path).arg("--version"));
-    if have
-        .as_deref()
-        .is_some_and(|out| out.split_whitespace().any(|word| word == version))
+    // `cargo install --list` prints `<package> v<version>:` for every installed tool.
+    let listed = util::output(util::cargo().args(["install", "--list"])).unwrap_or_default();
+    let wanted = format!("{package} v{version}:");
+    if listed.lines().any(|line| line.trim() == wanted) && util::cargo_bin().join(binary).is_file()
     {
         println!("{binary} {version} present");
         return Ok(());

@@ -1,0 +1,320 @@
+//! End-to-end tests of the `cairn` binary: the real process against a real anvil devnet, its
+//! JSON API over HTTP, and its UI in headless Chromium driven through chromedriver.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chain::Devnet;
+use testkit::{ChildGuard, WebDriver};
+use tokio::process::Command;
+
+const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
+/// Building nothing, the daemon is up in well under a second; a loaded CI box gets slack.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A daemon on a free loopback port with its own data directory.
+struct Daemon {
+    _guard: ChildGuard,
+    base: String,
+    token: String,
+    data_dir: tempfile::TempDir,
+}
+
+async fn start_daemon(rpc_url: &str) -> Daemon {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(CAIRN);
+    command
+        .args(["daemon", "--listen", "127.0.0.1:0", "--rpc-url", rpc_url])
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .arg("--ui-dir")
+        .arg(testkit::ui_dist())
+        .env("CAIRN_LOG", "warn");
+    let (guard, line) =
+        ChildGuard::spawn_and_read_line("cairn daemon", command, "Cairn UI: ", START_TIMEOUT)
+            .await
+            .unwrap();
+    let url = line.trim().trim_start_matches("Cairn UI: ").to_owned();
+    let (base, token) = url
+        .split_once("/#token=")
+        .expect("the URL carries the token");
+    Daemon {
+        _guard: guard,
+        base: base.to_owned(),
+        token: token.to_owned(),
+        data_dir,
+    }
+}
+
+#[tokio::test]
+async fn api_requires_the_install_token() {
+    let devnet = Devnet::start().await.unwrap();
+    let daemon = start_daemon(devnet.rpc_url()).await;
+    let http = reqwest::Client::new();
+    let status_url = format!("{}/api/status", daemon.base);
+
+    let anonymous = http.get(&status_url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
+    let body: serde_json::Value = anonymous.json().await.unwrap();
+    assert_eq!(body["code"], "unauthorized");
+    assert!(body["message"].as_str().unwrap().contains("Authorization"));
+
+    let wrong = http
+        .get(&status_url)
+        .bearer_auth("0".repeat(64))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+
+    let ok = http
+        .get(&status_url)
+        .bearer_auth(&daemon.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let status: serde_json::Value = ok.json().await.unwrap();
+    assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(status["network"], "devnet");
+
+    // The ticker reaches the devnet within a few polls.
+    let chain_id = testkit::eventually("a connected status", Duration::from_secs(20), || {
+        let request = http.get(&status_url).bearer_auth(&daemon.token);
+        async move {
+            let status: serde_json::Value = request.send().await.ok()?.json().await.ok()?;
+            status["chain"]["chainId"].as_u64()
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(chain_id, devnet.chain_id());
+
+    let health = http
+        .get(format!("{}/api/health", daemon.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    // The token on disk is the one printed, and private to its owner.
+    let token_path = daemon.data_dir.path().join("api-token");
+    assert_eq!(std::fs::read_to_string(&token_path).unwrap(), daemon.token);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&token_path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[tokio::test]
+async fn the_token_survives_a_restart() {
+    let devnet = Devnet::start().await.unwrap();
+    let first = start_daemon(devnet.rpc_url()).await;
+    let token = first.token.clone();
+    let data_dir = first.data_dir;
+    drop(first._guard);
+
+    let mut command = Command::new(CAIRN);
+    command
+        .args([
+            "daemon",
+            "--listen",
+            "127.0.0.1:0",
+            "--rpc-url",
+            devnet.rpc_url(),
+        ])
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .arg("--ui-dir")
+        .arg(testkit::ui_dist());
+    let (_guard, line) =
+        ChildGuard::spawn_and_read_line("cairn daemon", command, "Cairn UI: ", START_TIMEOUT)
+            .await
+            .unwrap();
+    assert!(line.ends_with(&format!("#token={token}")), "{line}");
+}
+
+#[tokio::test]
+async fn refuses_to_listen_beyond_loopback() {
+    let out = Command::new(CAIRN)
+        .args(["daemon", "--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(std::env::temp_dir().join("cairn-never-used"))
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("only listens on loopback"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_missing_ui_is_a_clear_error() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(CAIRN)
+        .args(["daemon", "--listen", "127.0.0.1:0", "--ui-dir"])
+        .arg(empty.path())
+        .arg("--data-dir")
+        .arg(empty.path().join("data"))
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the UI is not built"), "{stderr}");
+}
+
+#[tokio::test]
+async fn status_command_prints_the_chain() {
+    let devnet = Devnet::start().await.unwrap();
+    let out = Command::new(CAIRN)
+        .args(["status", "--rpc-url", devnet.rpc_url(), "--data-dir"])
+        .arg(std::env::temp_dir().join("cairn-status-test"))
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["chain"]["chainId"], devnet.chain_id());
+
+    devnet.stop().await.unwrap();
+    let out = Command::new(CAIRN)
+        .args(["status", "--rpc-url", "http://127.0.0.1:9", "--data-dir"])
+        .arg(std::env::temp_dir().join("cairn-status-test"))
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unreachable"));
+}
+
+/// The daemon's UI, loaded in headless Chromium, shows the devnet's live values.
+#[tokio::test]
+async fn ui_in_chromium_shows_live_devnet_status() {
+    let devnet = Devnet::start().await.unwrap();
+    let daemon = start_daemon(devnet.rpc_url()).await;
+
+    let chromedriver = testkit::find_tool("chromedriver", "CHROMEDRIVER").unwrap();
+    let port = testkit::free_port().unwrap();
+    let mut command = Command::new(chromedriver);
+    command
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let _driver = ChildGuard::spawn("chromedriver", command).unwrap();
+    testkit::wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(30))
+        .await
+        .unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = WebDriver::connect(
+        &format!("http://127.0.0.1:{port}"),
+        WebDriver::chromium_capabilities(profile.path()),
+    )
+    .await
+    .unwrap();
+
+    browser
+        .goto(&format!("{}/#token={}", daemon.base, daemon.token))
+        .await
+        .unwrap();
+    let expected = devnet.chain_id().to_string();
+    let chain_id = browser
+        .wait_for_text("#chain-id", Duration::from_secs(60), |t| t == expected)
+        .await
+        .unwrap();
+    assert_eq!(chain_id, expected);
+    assert_eq!(
+        browser.text_of("#network").await.unwrap().as_deref(),
+        Some("devnet")
+    );
+    assert_eq!(
+        browser.text_of("#version").await.unwrap().as_deref(),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(
+        browser.text_of("#backend").await.unwrap().as_deref(),
+        Some("daemon")
+    );
+    assert_eq!(
+        browser.text_of("#chain-state").await.unwrap().as_deref(),
+        Some("connected")
+    );
+    // The token left the address bar once it was stored.
+    assert!(!browser.current_url().await.unwrap().contains("token"));
+
+    // Live: blocks mined on the devnet appear without a reload.
+    let before: u64 = browser
+        .wait_for_text("#latest-block", Duration::from_secs(10), |t| {
+            t.parse::<u64>().is_ok()
+        })
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    for _ in 0..3 {
+        devnet.mine().await.unwrap();
+    }
+    browser
+        .wait_for_text("#latest-block", Duration::from_secs(20), |t| {
+            t.parse::<u64>().is_ok_and(|b| b >= before + 3)
+        })
+        .await
+        .unwrap();
+
+    save_screenshot(&browser, "daemon-ui-chromium.png").await;
+
+    // A reload without the fragment still works: the token was kept in local storage.
+    browser.goto(&format!("{}/", daemon.base)).await.unwrap();
+    browser
+        .wait_for_text("#chain-id", Duration::from_secs(30), |t| t == expected)
+        .await
+        .unwrap();
+    browser.quit().await.unwrap();
+}
+
+/// Without the token the UI says how to get in, instead of showing stale or empty values.
+#[tokio::test]
+async fn ui_without_token_explains_what_to_do() {
+    let devnet = Devnet::start().await.unwrap();
+    let daemon = start_daemon(devnet.rpc_url()).await;
+    let chromedriver = testkit::find_tool("chromedriver", "CHROMEDRIVER").unwrap();
+    let port = testkit::free_port().unwrap();
+    let mut command = Command::new(chromedriver);
+    command
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let _driver = ChildGuard::spawn("chromedriver", command).unwrap();
+    testkit::wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(30))
+        .await
+        .unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = WebDriver::connect(
+        &format!("http://127.0.0.1:{port}"),
+        WebDriver::chromium_capabilities(profile.path()),
+    )
+    .await
+    .unwrap();
+    browser.goto(&format!("{}/", daemon.base)).await.unwrap();
+    let message = browser
+        .wait_for_text("#error", Duration::from_secs(60), |t| !t.is_empty())
+        .await
+        .unwrap();
+    assert!(message.contains("cairn daemon"), "{message}");
+    assert_eq!(
+        browser.text_of("#chain-id").await.unwrap().as_deref(),
+        Some("…")
+    );
+    browser.quit().await.unwrap();
+}
+
+async fn save_screenshot(browser: &WebDriver, name: &str) {
+    let png = browser.screenshot_png().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
+    let path = testkit::artifacts_dir().unwrap().join(name);
+    std::fs::write(&path, png).unwrap();
+    eprintln!("screenshot saved to {}", Path::new(&path).display());
+}
