@@ -10,24 +10,47 @@ use tokio::process::{Child, Command};
 
 use crate::{Error, Result};
 
-/// A child process killed when the guard is dropped.
+/// A child process in its own process group; the whole group is killed when the guard drops.
+///
+/// Drivers start browsers and apps of their own (chromedriver starts Chromium, tauri-driver
+/// starts WebKitWebDriver, which starts the app). Killing only the driver would orphan those,
+/// and an orphan holding the test's stdout keeps `cargo test` from ever finishing; so the group
+/// goes, even when a test panics.
 #[derive(Debug)]
 pub struct ChildGuard {
     child: Child,
     name: String,
+    group: Option<u32>,
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(group) = self.group {
+            // `kill -KILL -<pgid>` signals every process in the group; failures mean it is gone.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{group}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 impl ChildGuard {
     /// Spawns `command` (stdin closed, killed on drop).
     pub fn spawn(name: &str, mut command: Command) -> Result<Self> {
         command.stdin(Stdio::null()).kill_on_drop(true);
+        #[cfg(unix)]
+        command.process_group(0);
         let child = command.spawn().map_err(|source| Error::Io {
             what: format!("starting {name}"),
             source,
         })?;
+        let group = if cfg!(unix) { child.id() } else { None };
         Ok(Self {
             child,
             name: name.to_owned(),
+            group,
         })
     }
 
@@ -129,4 +152,44 @@ pub fn find_tool(tool: &str, env: &str) -> Result<PathBuf> {
             tool: tool.to_owned(),
             hint: format!("not in ${env}, ~/.cargo/bin or PATH"),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Running (not a zombie) according to `/proc/<pid>/stat`.
+    fn alive(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+                Some(state != 'Z' && state != 'X')
+            })
+            .unwrap_or(false)
+    }
+
+    #[tokio::test]
+    async fn dropping_the_guard_kills_grandchildren() {
+        let mut command = Command::new("sh");
+        command.args(["-c", "sleep 600 & echo \"grandchild $!\"; wait"]);
+        let (guard, line) =
+            ChildGuard::spawn_and_read_line("sh", command, "grandchild", Duration::from_secs(10))
+                .await
+                .unwrap();
+        let pid: u32 = line
+            .trim_start_matches("grandchild ")
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(alive(pid), "the grandchild runs while the guard lives");
+        drop(guard);
+        crate::eventually(
+            "the grandchild to die",
+            Duration::from_secs(10),
+            || async move { (!alive(pid)).then_some(()) },
+        )
+        .await
+        .unwrap();
+    }
 }

@@ -259,10 +259,12 @@ pub(crate) fn sdk() -> Result<PathBuf> {
             .arg("-o")
             .arg(&bg),
     )?;
-    for file in ["package.json", "README.md"] {
-        std::fs::copy(root.join("sdk-wasm/npm").join(file), pkg.join(file))
-            .map_err(|err| format!("copying {file} into the package: {err}"))?;
-    }
+    std::fs::copy(root.join("sdk-wasm/npm/README.md"), pkg.join("README.md"))
+        .map_err(|err| format!("copying README.md into the package: {err}"))?;
+    write_package_json(
+        &root.join("sdk-wasm/npm/package.json"),
+        &pkg.join("package.json"),
+    )?;
     let types =
         std::fs::read_to_string(pkg.join("sdk_wasm.d.ts")).map_err(|err| err.to_string())?;
     for export in [
@@ -282,6 +284,34 @@ pub(crate) fn sdk() -> Result<PathBuf> {
         bg.display()
     );
     Ok(pkg)
+}
+
+/// Copies the package manifest, stamping it with the crate's version so the two never drift.
+fn write_package_json(template: &Path, out: &Path) -> Result {
+    let text = std::fs::read_to_string(template)
+        .map_err(|err| format!("{}: {err}", template.display()))?;
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&text).map_err(|err| format!("{}: {err}", template.display()))?;
+    let metadata = util::output(util::cargo().args([
+        "metadata",
+        "--format-version",
+        "1",
+        "--no-deps",
+        "--locked",
+    ]))
+    .ok_or("cargo metadata failed")?;
+    let metadata: serde_json::Value =
+        serde_json::from_str(&metadata).map_err(|err| err.to_string())?;
+    let version = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|package| package["name"] == "sdk-wasm")
+        .and_then(|package| package["version"].as_str())
+        .ok_or("sdk-wasm is missing from cargo metadata")?;
+    manifest["version"] = serde_json::Value::from(version);
+    let pretty = serde_json::to_string_pretty(&manifest).map_err(|err| err.to_string())?;
+    std::fs::write(out, pretty + "\n").map_err(|err| format!("{}: {err}", out.display()))
 }
 
 fn gzip_size(path: &Path) -> Result<u64> {
