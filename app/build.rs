@@ -3,6 +3,11 @@
 //! tauri-build reads the configuration from the build script's working directory, so the script
 //! moves to the workspace root first. The UI must be built (`cargo xtask build-ui`) beforehand.
 
+#![allow(
+    clippy::expect_used,
+    reason = "a build script reports failure by panicking"
+)]
+
 use std::path::Path;
 
 fn main() {

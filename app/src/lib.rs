@@ -1,5 +1,5 @@
-//! Cairn's Tauri 2 shell, shaped like a Tauri plugin: [`commands`] are one-line delegates into the
-//! `runtime` crate, [`error`] translates runtime errors once for IPC, and [`run`] wires the
+//! Cairn's Tauri 2 shell, shaped like a Tauri plugin: `commands` are one-line delegates into the
+//! `runtime` crate, `error` translates runtime errors once for IPC, and [`run`] wires the
 //! runtime's status channel to a Tauri event.
 //!
 //! Owns only window and IPC concerns. The client itself (chain follower, and later the node and

@@ -1,5 +1,10 @@
 //! End-to-end test of the desktop app: the real `cairn-app` binary in a real WebKitGTK window
 //! under Xvfb, driven through `tauri-driver` and `WebKitWebDriver`, against a real anvil devnet.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 use std::time::Duration;
 

@@ -1,4 +1,10 @@
 //! Integration tests for the `chain` crate against a real anvil devnet.
+#![cfg(not(target_arch = "wasm32"))]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 use chain::{DEVNET_CHAIN_ID, Devnet, RpcClient, devnet::Options, rpc::RpcError};
 

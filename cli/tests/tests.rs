@@ -1,5 +1,10 @@
 //! End-to-end tests of the `cairn` binary: the real process against a real anvil devnet, its
 //! JSON API over HTTP, and its UI in headless Chromium driven through chromedriver.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,4 +1,9 @@
 //! Integration tests for the runtime against a real anvil devnet.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 use std::time::Duration;
 

@@ -2,6 +2,11 @@
 //!
 //! `cargo xtask test` starts an anvil devnet and passes its URL in `CAIRN_TEST_RPC_URL` at
 //! build time; the browser then reads it with `fetch`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 #![cfg(target_arch = "wasm32")]
 
 use wasm_bindgen_test::*;

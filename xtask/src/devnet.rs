@@ -22,8 +22,9 @@ impl Drop for Anvil {
     }
 }
 
-/// Starts anvil on `port` (0 = any free port) with a block every `block_time` seconds.
-pub(crate) fn start(port: u16, block_time: u64) -> Result<Anvil> {
+/// Starts anvil on `port` (0 = any free port), with a block every `block_time` seconds if given
+/// (otherwise anvil mines only on transactions).
+pub(crate) fn start(port: u16, block_time: Option<u64>) -> Result<Anvil> {
     let anvil = util::root().join("node_modules/.bin/anvil");
     if !anvil.is_file() {
         return Err(format!(
@@ -31,9 +32,12 @@ pub(crate) fn start(port: u16, block_time: u64) -> Result<Anvil> {
             anvil.display()
         ));
     }
-    let mut child = Command::new(&anvil)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--block-time", &block_time.to_string()])
+    let mut command = Command::new(&anvil);
+    command.args(["--host", "127.0.0.1", "--port", &port.to_string()]);
+    if let Some(seconds) = block_time {
+        command.args(["--block-time", &seconds.to_string()]);
+    }
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -60,7 +60,7 @@ pub(crate) fn run() -> Result {
             None
         }
         None => {
-            let anvil = devnet::start(DEVNET_PORT, 1)?;
+            let anvil = devnet::start(DEVNET_PORT, Some(1))?;
             println!(
                 "devnet up at {} (chain id {})",
                 anvil.rpc_url, anvil.chain_id
@@ -176,7 +176,7 @@ pub(crate) fn test() -> Result {
     )?;
 
     util::step("wasm tests in headless Chromium");
-    let anvil = devnet::start(0, 0)?;
+    let anvil = devnet::start(0, None)?;
     util::run(
         "cargo test wasm32 (sdk-wasm)",
         util::cargo()
