@@ -10,7 +10,24 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use alloy::primitives::{Address, U256};
+use alloy::signers::local::PrivateKeySigner;
+
+use crate::contracts::{self, CairnToken, ContractError, DeployOptions, Deployment};
 use crate::rpc::{RpcClient, RpcError};
+
+/// Private keys of anvil's first accounts (its well-known test mnemonic). Devnet only.
+pub const ANVIL_KEYS: [&str; 6] = [
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+];
+
+/// Tokens minted to each funded devnet account.
+pub const FUNDING: u64 = 1_000_000;
 
 /// anvil starts in well under a second; thirty covers a cold disk cache on a loaded CI machine.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,6 +62,9 @@ pub enum DevnetError {
     /// anvil listened but its RPC did not answer.
     #[error("anvil is listening but its RPC failed: {0}")]
     Rpc(#[from] RpcError),
+    /// Deploying or funding the contracts failed.
+    #[error("deploying Cairn's contracts on the devnet failed: {0}")]
+    Deploy(#[from] ContractError),
 }
 
 /// Options for [`Devnet::start`].
@@ -139,6 +159,38 @@ impl Devnet {
         self.client.call("evm_mine", vec![]).await.map(drop)
     }
 
+    /// The signer of anvil account `index` (0 deploys and administers the contracts).
+    pub fn key(index: usize) -> PrivateKeySigner {
+        #[allow(clippy::expect_used, reason = "constant, well-known keys")]
+        ANVIL_KEYS[index % ANVIL_KEYS.len()]
+            .parse()
+            .expect("anvil's keys are valid")
+    }
+
+    /// Deploys token, registry and market as account 0 and mints [`FUNDING`] tokens to each of
+    /// anvil's first accounts.
+    pub async fn deploy(&self, options: &DeployOptions) -> Result<Deployment, DevnetError> {
+        let admin = Self::key(0);
+        let provider = contracts::signer_provider(&self.rpc_url, admin.clone())?;
+        let deployment =
+            contracts::deploy(provider.clone(), &self.rpc_url, admin.address(), options).await?;
+        let token = CairnToken::new(deployment.token, provider);
+        let amount = contracts::TOKEN * U256::from(FUNDING);
+        for index in 0..ANVIL_KEYS.len() {
+            let account: Address = Self::key(index).address();
+            fund(&token, account, amount).await?;
+        }
+        Ok(deployment)
+    }
+
+    /// Moves the devnet's clock forward by `seconds` and mines a block (`evm_increaseTime`).
+    pub async fn increase_time(&self, seconds: u64) -> Result<(), RpcError> {
+        self.client
+            .call("evm_increaseTime", vec![serde_json::json!(seconds)])
+            .await?;
+        self.mine().await
+    }
+
     /// Stops anvil and waits for it to exit.
     pub async fn stop(mut self) -> std::io::Result<()> {
         self.child.kill().await
@@ -194,4 +246,13 @@ pub fn find_anvil() -> Result<PathBuf, DevnetError> {
     Err(DevnetError::AnvilNotFound {
         searched: local.display().to_string(),
     })
+}
+
+async fn fund(
+    token: &CairnToken::CairnTokenInstance<alloy::providers::DynProvider>,
+    to: Address,
+    amount: U256,
+) -> Result<(), ContractError> {
+    crate::send!("minting devnet funds", token.mint(to, amount));
+    Ok(())
 }

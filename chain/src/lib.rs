@@ -3,18 +3,25 @@
 //! Owns:
 //! - [`rpc`]: a minimal Ethereum JSON-RPC client over HTTP (reqwest natively, the browser's
 //!   `fetch` on wasm32) for the reads the runtime and the SDK need;
-//! - [`devnet`] (native only): the local anvil devnet that is Cairn's embedded default chain.
+//! - [`proof`]: the storage-proof scheme of `StorageMarket.sol` (commitments, challenges, proofs);
+//! - [`eip712`]: device claims and storage quotes, signed and recovered;
+//! - [`contracts`] (native only): alloy bindings generated from `contracts/artifacts/`, typed
+//!   handles and deployment;
+//! - [`devnet`] (native only): the local anvil devnet that is Cairn's embedded default chain,
+//!   with the contracts deployed and test accounts funded.
 //!
-//! Contract bindings (alloy `sol!`), the proof scheme and deployment arrive with the contracts
-//! work and live here too; see `ARCHITECTURE.md`.
-//!
-//! Builds for: native, `wasm32-unknown-unknown` (without `devnet`), `aarch64-linux-android`.
+//! Builds for: native; `wasm32-unknown-unknown` and `aarch64-linux-android` without `contracts`
+//! and `devnet` (the pure modules `proof`, `eip712` and `rpc` build everywhere).
 //!
 //! Must not depend on: `runtime`, `node`, the app or the UI. Values read here are *unverified*:
 //! anything shown to a user as verified goes through `light-client`.
 
+pub mod eip712;
+pub mod proof;
 pub mod rpc;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod contracts;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod devnet;
 

@@ -1,4 +1,5 @@
-//! Integration tests for the `chain` crate against a real anvil devnet.
+//! Integration tests for the `chain` crate against a real anvil devnet: RPC client, devnet,
+//! and every external function of the contracts (successes and decoded custom-error reverts).
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(
     clippy::unwrap_used,
@@ -50,3 +51,14 @@ async fn unknown_methods_surface_the_node_error() {
         .unwrap_err();
     assert!(matches!(err, RpcError::Decode(_)), "{err}");
 }
+
+#[path = "it/common.rs"]
+mod common;
+#[path = "it/devices.rs"]
+mod devices;
+#[path = "it/market.rs"]
+mod market;
+#[path = "it/registry.rs"]
+mod registry;
+#[path = "it/token.rs"]
+mod token;

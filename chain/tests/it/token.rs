@@ -1,0 +1,88 @@
+//! CairnToken: minting within the cap, roles, EIP-2612 permit.
+
+use alloy::primitives::{Address, U256};
+use alloy::signers::SignerSync;
+use alloy::sol_types::{SolStruct, eip712_domain};
+use chain::contracts::CairnToken;
+
+use crate::common::{env, revert, tokens};
+use crate::tx;
+
+#[tokio::test]
+async fn minting_is_capped_and_reserved_to_minters() {
+    let env = env().await;
+    let admin = env.as_account(0);
+    let stranger = env.as_account(1);
+    let to = Address::repeat_byte(9);
+
+    tx!(admin.token.mint(to, tokens(5))).unwrap();
+    assert_eq!(admin.token.balanceOf(to).call().await.unwrap(), tokens(5));
+
+    let err = revert::<CairnToken::AccessControlUnauthorizedAccount, _>(tx!(stranger
+        .token
+        .mint(to, tokens(1))));
+    assert_eq!(err.account, env.key(1).address());
+
+    let cap = admin.token.MAX_SUPPLY().call().await.unwrap();
+    let supply = admin.token.totalSupply().call().await.unwrap();
+    let err = revert::<CairnToken::SupplyCapExceeded, _>(tx!(admin.token.mint(to, cap)));
+    assert_eq!(err.available, cap - supply);
+}
+
+alloy::sol! {
+    struct Permit { address owner; address spender; uint256 value; uint256 nonce; uint256 deadline; }
+}
+
+#[tokio::test]
+async fn permit_sets_an_allowance_without_a_transaction_from_the_owner() {
+    let env = env().await;
+    let owner_key = env.key(2);
+    let spender = env.key(3).address();
+    let relayer = env.as_account(4);
+    let domain = eip712_domain! {
+        name: "Cairn",
+        version: "1",
+        chain_id: env.deployment.chain_id,
+        verifying_contract: env.deployment.token,
+    };
+    let permit = Permit {
+        owner: owner_key.address(),
+        spender,
+        value: tokens(7),
+        nonce: U256::ZERO,
+        deadline: U256::from(u64::MAX),
+    };
+    let sig = owner_key
+        .sign_hash_sync(&permit.eip712_signing_hash(&domain))
+        .unwrap();
+    tx!(relayer.token.permit(
+        permit.owner,
+        spender,
+        permit.value,
+        permit.deadline,
+        27 + sig.v() as u8,
+        sig.r().into(),
+        sig.s().into()
+    ))
+    .unwrap();
+    assert_eq!(
+        relayer
+            .token
+            .allowance(permit.owner, spender)
+            .call()
+            .await
+            .unwrap(),
+        tokens(7)
+    );
+    // The same signature again: the nonce moved on.
+    let replay = tx!(relayer.token.permit(
+        permit.owner,
+        spender,
+        permit.value,
+        permit.deadline,
+        27 + sig.v() as u8,
+        sig.r().into(),
+        sig.s().into()
+    ));
+    revert::<CairnToken::ERC2612InvalidSigner, _>(replay);
+}
