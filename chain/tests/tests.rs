@@ -62,3 +62,20 @@ mod market;
 mod registry;
 #[path = "it/token.rs"]
 mod token;
+
+/// The checked-in ABI and bytecode are exactly what the pinned solc makes of the sources.
+#[test]
+fn contract_artifacts_are_fresh() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::process::Command::new("node")
+        .arg(root.join("contracts/build.mjs"))
+        .arg("--check")
+        .output()
+        .expect("node runs (installed by `cargo xtask setup`)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

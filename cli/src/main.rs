@@ -65,7 +65,8 @@ enum Command {
         #[arg(long, env = "CAIRN_UI_DIR", default_value = daemon::DEFAULT_UI_DIR)]
         ui_dir: PathBuf,
     },
-    /// Start a local anvil devnet and print its RPC URL and chain id as JSON; stop with Ctrl-C.
+    /// Start a local anvil devnet with Cairn's contracts deployed and anvil's first accounts
+    /// funded; print the RPC URL, chain id and addresses as JSON; stop with Ctrl-C.
     Devnet {
         /// Port to listen on (0 picks a free port).
         #[arg(long, default_value_t = 8545)]
@@ -73,6 +74,9 @@ enum Command {
         /// Seconds between blocks (0 mines only on transactions).
         #[arg(long, default_value_t = 1)]
         block_time: u64,
+        /// Also write the deployment (addresses, chain id, RPC URL) to this JSON file.
+        #[arg(long)]
+        deployment_file: Option<PathBuf>,
     },
     /// Read the chain once through the runtime and print the status as JSON.
     Status {
@@ -96,23 +100,33 @@ async fn main() -> anyhow::Result<()> {
             listen,
             ui_dir,
         } => daemon::run(runtime.config()?, listen, ui_dir).await,
-        Command::Devnet { port, block_time } => devnet(port, block_time).await,
+        Command::Devnet {
+            port,
+            block_time,
+            deployment_file,
+        } => devnet(port, block_time, deployment_file).await,
         Command::Status { runtime } => status(runtime.config()?).await,
     }
 }
 
-async fn devnet(port: u16, block_time: u64) -> anyhow::Result<()> {
+async fn devnet(
+    port: u16,
+    block_time: u64,
+    deployment_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let devnet = chain::Devnet::start_with(chain::devnet::Options {
         port: Some(port),
         block_time: (block_time > 0).then_some(block_time),
         chain_id: None,
     })
     .await?;
-    let line = serde_json::json!({
-        "rpcUrl": devnet.rpc_url(),
-        "chainId": devnet.chain_id(),
-    });
-    print_line(&line.to_string());
+    let deployment = devnet
+        .deploy(&chain::contracts::DeployOptions::default())
+        .await?;
+    if let Some(path) = &deployment_file {
+        deployment.write(path)?;
+    }
+    print_line(&serde_json::to_string(&deployment)?);
     shutdown_signal().await;
     devnet.stop().await.context("stopping anvil")?;
     Ok(())

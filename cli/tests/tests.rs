@@ -323,3 +323,46 @@ async fn save_screenshot(browser: &WebDriver, name: &str) {
     std::fs::write(&path, png).unwrap();
     eprintln!("screenshot saved to {}", Path::new(&path).display());
 }
+
+#[tokio::test]
+async fn devnet_command_deploys_and_prints_the_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deployment.json");
+    let mut command = Command::new(CAIRN);
+    command
+        .args([
+            "devnet",
+            "--port",
+            "0",
+            "--block-time",
+            "0",
+            "--deployment-file",
+        ])
+        .arg(&file);
+    let (_guard, line) =
+        ChildGuard::spawn_and_read_line("cairn devnet", command, "rpcUrl", START_TIMEOUT)
+            .await
+            .unwrap();
+    let printed: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(printed["chainId"], 31337);
+    for contract in ["token", "registry", "market"] {
+        let address = printed[contract].as_str().unwrap();
+        assert!(
+            address.starts_with("0x") && address.len() == 42,
+            "{contract}: {address}"
+        );
+    }
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(written, printed);
+    // The printed RPC URL answers, with code at the token address.
+    let client = chain::RpcClient::new(printed["rpcUrl"].as_str().unwrap()).unwrap();
+    let code = client
+        .call(
+            "eth_getCode",
+            vec![printed["token"].clone(), serde_json::json!("latest")],
+        )
+        .await
+        .unwrap();
+    assert!(code.as_str().unwrap().len() > 1000, "the token is deployed");
+}

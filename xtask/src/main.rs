@@ -30,6 +30,7 @@ usage: cargo xtask <command>
   setup      install what is missing (Debian packages, Rust targets, npm and cargo tools)
   build-ui   build the Leptos UI into ui/dist with trunk
   sdk        build the npm package into sdk-wasm/pkg and print its size
+  contracts  compile the Solidity contracts into contracts/artifacts (checked in)
 ";
 
 fn main() -> ExitCode {
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
         Some("setup") => setup::setup(),
         Some("build-ui") => tasks::build_ui(),
         Some("sdk") => tasks::sdk().map(drop),
+        Some("contracts") => tasks::contracts(),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -45,6 +45,17 @@ pub(crate) fn build_ui() -> Result {
     )
 }
 
+/// `cargo xtask contracts`: compiles the contracts with the pinned solcjs into `contracts/artifacts`.
+pub(crate) fn contracts() -> Result {
+    util::step("contracts (solcjs)");
+    util::run(
+        "node contracts/build.mjs",
+        Command::new("node")
+            .arg("contracts/build.mjs")
+            .current_dir(util::root()),
+    )
+}
+
 /// `cargo xtask run`.
 pub(crate) fn run() -> Result {
     setup::setup()?;
