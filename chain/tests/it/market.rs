@@ -1,10 +1,10 @@
 //! StorageMarket: quotes, escrow, proofs against the Rust prover, misses, slashing, early end.
 
-use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::primitives::{B256, Bytes, U256};
 use alloy::rpc::types::TransactionReceipt;
 use chain::contracts::{Contracts, StorageMarket};
 use chain::eip712;
-use chain::proof::{self, CHALLENGES, Tree};
+use chain::proof::{self, CHALLENGES, Tree, UniformPiece};
 use rand::{Rng, RngCore, SeedableRng};
 
 use crate::common::{Env, env, revert, tokens};
@@ -450,42 +450,6 @@ async fn onchain_verifier_agrees_with_the_rust_prover() {
     }
 }
 
-/// A piece whose leaves are all the same random 32 bytes has a root computable in O(depth), so
-/// real 1 GiB and 1 TiB proofs can be submitted; their calldata is as incompressible as real data.
-pub(crate) struct UniformPiece {
-    leaf: [u8; 32],
-    levels: Vec<B256>,
-}
-
-impl UniformPiece {
-    pub(crate) fn new(leaf: [u8; 32], size: u64) -> Self {
-        let depth = proof::depth(proof::leaves(size));
-        let mut levels = vec![proof::leaf_hash(&leaf)];
-        for h in 0..depth as usize {
-            let mut buf = [0u8; 64];
-            buf[..32].copy_from_slice(levels[h].as_slice());
-            buf[32..].copy_from_slice(levels[h].as_slice());
-            levels.push(alloy::primitives::keccak256(buf));
-        }
-        Self { leaf, levels }
-    }
-
-    pub(crate) fn root(&self) -> B256 {
-        *self.levels.last().unwrap()
-    }
-
-    pub(crate) fn proof(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        for _ in 0..CHALLENGES {
-            out.extend_from_slice(&self.leaf);
-            for level in &self.levels[..self.levels.len() - 1] {
-                out.extend_from_slice(level.as_slice());
-            }
-        }
-        out
-    }
-}
-
 #[tokio::test]
 async fn a_proof_for_a_1_gib_piece_costs_at_most_150k_gas() {
     let env = env().await;
@@ -503,15 +467,4 @@ async fn a_proof_for_a_1_gib_piece_costs_at_most_150k_gas() {
         "1 GiB proof used {} gas",
         receipt.gas_used
     );
-}
-
-#[test]
-fn uniform_piece_matches_the_real_tree() {
-    let leaf = [0x5Au8; 32];
-    let data: Vec<u8> = std::iter::repeat_n(leaf, 64).flatten().collect();
-    let piece = UniformPiece::new(leaf, data.len() as u64);
-    let tree = Tree::build(&data).unwrap();
-    assert_eq!(piece.root(), tree.commitment().root);
-    assert_eq!(piece.proof(), tree.prove(&data, &[0, 0, 0]).unwrap());
-    let _ = Address::ZERO;
 }
