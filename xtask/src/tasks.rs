@@ -159,7 +159,10 @@ pub(crate) fn test() -> Result {
         "clippy",
         "--target",
         "wasm32-unknown-unknown",
-        "--all-targets",
+        // Benches drive anvil and are native-only.
+        "--lib",
+        "--bins",
+        "--tests",
         "--locked",
     ]);
     for krate in WASM_CRATES {
