@@ -81,17 +81,7 @@ fn sign_quote(
     key: &alloy::signers::local::PrivateKeySigner,
     q: &StorageMarket::Quote,
 ) -> Bytes {
-    let pure = eip712::Quote {
-        provider: q.provider,
-        buyer: q.buyer,
-        root: q.root,
-        size: q.size,
-        periodDuration: q.periodDuration,
-        numPeriods: q.numPeriods,
-        pricePerPeriod: q.pricePerPeriod,
-        expiry: q.expiry,
-        salt: q.salt,
-    };
+    let pure = eip712::Quote::from(q);
     let sig = eip712::sign(key, &pure, &eip712::market_domain(devnet_chain, market)).unwrap();
     Bytes::from(sig.as_bytes().to_vec())
 }

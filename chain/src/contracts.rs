@@ -4,10 +4,12 @@
 
 use std::path::Path;
 
-use alloy::network::EthereumWallet;
+use alloy::network::{EthereumWallet, Network, TransactionBuilder};
 use alloy::primitives::{Address, U256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::fillers::{FillerControlFlow, TxFiller};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder, SendableTx};
 use alloy::signers::local::PrivateKeySigner;
+use alloy::transports::TransportResult;
 use serde::{Deserialize, Serialize};
 
 #[allow(
@@ -37,6 +39,22 @@ mod bindings {
 }
 
 pub use bindings::{CairnToken, Registry, StorageMarket};
+
+impl From<&StorageMarket::Quote> for crate::eip712::Quote {
+    fn from(q: &StorageMarket::Quote) -> Self {
+        Self {
+            provider: q.provider,
+            buyer: q.buyer,
+            root: q.root,
+            size: q.size,
+            periodDuration: q.periodDuration,
+            numPeriods: q.numPeriods,
+            pricePerPeriod: q.pricePerPeriod,
+            expiry: q.expiry,
+            salt: q.salt,
+        }
+    }
+}
 
 /// One token with 18 decimals.
 pub const TOKEN: U256 = U256::from_limbs([1_000_000_000_000_000_000, 0, 0, 0]);
@@ -157,11 +175,59 @@ pub fn signer_provider(rpc_url: &str, key: PrivateKeySigner) -> Result<DynProvid
     Ok(ProviderBuilder::new()
         .disable_recommended_fillers()
         .with_gas_estimation()
+        .filler(GasMargin)
         .with_simple_nonce_management()
         .fetch_chain_id()
         .wallet(EthereumWallet::from(key))
         .connect_http(url)
         .erased())
+}
+
+/// Pads the gas limit that alloy's `GasFiller` estimated, once, before signing.
+///
+/// An estimate is exact for the state and block it ran against. A call that writes
+/// `block.timestamp` (device registration, unbonding) costs ~2.8k gas more when the stored value
+/// changes than when it does not, so an estimate made in the second of the previous write runs
+/// out of gas when the transaction lands a second later. A 20% + 10k margin covers that and any
+/// similar drift; unused gas is not charged.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GasMargin;
+
+impl<N: Network> TxFiller<N> for GasMargin {
+    type Fillable = ();
+
+    fn status(&self, tx: &N::TransactionRequest) -> FillerControlFlow {
+        // Ready only while no limit is set: in the same pass `GasFiller` (to our left) sets the
+        // estimate and `fill` below pads it; afterwards a limit exists and we are finished.
+        if tx.gas_limit().is_some() {
+            FillerControlFlow::Finished
+        } else {
+            FillerControlFlow::Ready
+        }
+    }
+
+    fn fill_sync(&self, _tx: &mut SendableTx<N>) {}
+
+    async fn prepare<P: Provider<N>>(
+        &self,
+        _provider: &P,
+        _tx: &N::TransactionRequest,
+    ) -> TransportResult<Self::Fillable> {
+        Ok(())
+    }
+
+    async fn fill(
+        &self,
+        _fillable: Self::Fillable,
+        mut tx: SendableTx<N>,
+    ) -> TransportResult<SendableTx<N>> {
+        if let Some(builder) = tx.as_mut_builder()
+            && let Some(limit) = builder.gas_limit()
+        {
+            builder.set_gas_limit(limit.saturating_add(limit / 5).saturating_add(10_000));
+        }
+        Ok(tx)
+    }
 }
 
 /// Typed handles on a deployment, all signing as one account.

@@ -202,24 +202,8 @@ async fn ui_in_chromium_shows_live_devnet_status() {
     let devnet = Devnet::start().await.unwrap();
     let daemon = start_daemon(devnet.rpc_url()).await;
 
-    let chromedriver = testkit::find_tool("chromedriver", "CHROMEDRIVER").unwrap();
-    let port = testkit::free_port().unwrap();
-    let mut command = Command::new(chromedriver);
-    command
-        .arg(format!("--port={port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let _driver = ChildGuard::spawn("chromedriver", command).unwrap();
-    testkit::wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(30))
-        .await
-        .unwrap();
     let profile = tempfile::tempdir().unwrap();
-    let browser = WebDriver::connect(
-        &format!("http://127.0.0.1:{port}"),
-        WebDriver::chromium_capabilities(profile.path()),
-    )
-    .await
-    .unwrap();
+    let (_driver, browser) = WebDriver::chromium(profile.path()).await.unwrap();
 
     browser
         .goto(&format!("{}/#token={}", daemon.base, daemon.token))
@@ -285,24 +269,8 @@ async fn ui_in_chromium_shows_live_devnet_status() {
 async fn ui_without_token_explains_what_to_do() {
     let devnet = Devnet::start().await.unwrap();
     let daemon = start_daemon(devnet.rpc_url()).await;
-    let chromedriver = testkit::find_tool("chromedriver", "CHROMEDRIVER").unwrap();
-    let port = testkit::free_port().unwrap();
-    let mut command = Command::new(chromedriver);
-    command
-        .arg(format!("--port={port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let _driver = ChildGuard::spawn("chromedriver", command).unwrap();
-    testkit::wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(30))
-        .await
-        .unwrap();
     let profile = tempfile::tempdir().unwrap();
-    let browser = WebDriver::connect(
-        &format!("http://127.0.0.1:{port}"),
-        WebDriver::chromium_capabilities(profile.path()),
-    )
-    .await
-    .unwrap();
+    let (_driver, browser) = WebDriver::chromium(profile.path()).await.unwrap();
     browser.goto(&format!("{}/", daemon.base)).await.unwrap();
     let message = browser
         .wait_for_text("#error", Duration::from_secs(60), |t| !t.is_empty())

@@ -62,6 +62,26 @@ impl WebDriver {
         })
     }
 
+    /// Starts `chromedriver` (Debian's, or `$CHROMEDRIVER`) on a free port and opens a headless
+    /// Chromium session with a fresh profile in `profile`. Keep the guard alive as long as the session.
+    pub async fn chromium(profile: &std::path::Path) -> Result<(crate::ChildGuard, Self)> {
+        let chromedriver = crate::find_tool("chromedriver", "CHROMEDRIVER")?;
+        let port = crate::free_port()?;
+        let mut command = tokio::process::Command::new(chromedriver);
+        command
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let guard = crate::ChildGuard::spawn("chromedriver", command)?;
+        crate::wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(30)).await?;
+        let session = Self::connect(
+            &format!("http://127.0.0.1:{port}"),
+            Self::chromium_capabilities(profile),
+        )
+        .await?;
+        Ok((guard, session))
+    }
+
     /// Navigates to `url`.
     pub async fn goto(&self, url: &str) -> Result<()> {
         self.post("navigate", "url", json!({ "url": url }))

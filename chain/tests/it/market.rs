@@ -36,17 +36,7 @@ fn quote(
 }
 
 fn sign_quote(env: &Env, q: &StorageMarket::Quote, signer: usize) -> Bytes {
-    let pure = eip712::Quote {
-        provider: q.provider,
-        buyer: q.buyer,
-        root: q.root,
-        size: q.size,
-        periodDuration: q.periodDuration,
-        numPeriods: q.numPeriods,
-        pricePerPeriod: q.pricePerPeriod,
-        expiry: q.expiry,
-        salt: q.salt,
-    };
+    let pure = eip712::Quote::from(q);
     let domain = eip712::market_domain(env.deployment.chain_id, env.deployment.market);
     let sig = eip712::sign(&env.key(signer), &pure, &domain).unwrap();
     Bytes::from(sig.as_bytes().to_vec())

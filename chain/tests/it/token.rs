@@ -86,3 +86,25 @@ async fn permit_sets_an_allowance_without_a_transaction_from_the_owner() {
     ));
     revert::<CairnToken::ERC2612InvalidSigner, _>(replay);
 }
+
+/// Every transaction leaves room above its estimate (see `chain::contracts::GasMargin`).
+#[tokio::test]
+async fn transactions_carry_a_gas_margin() {
+    use alloy::consensus::Transaction as _;
+    use alloy::providers::Provider as _;
+    let env = env().await;
+    let admin = env.as_account(0);
+    let receipt = tx!(admin.token.mint(Address::repeat_byte(9), tokens(1))).unwrap();
+    let sent = env
+        .provider(0)
+        .get_transaction_by_hash(receipt.transaction_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    let limit = sent.gas_limit();
+    assert!(
+        limit >= receipt.gas_used + receipt.gas_used / 5,
+        "limit {limit} for {} used",
+        receipt.gas_used
+    );
+}
