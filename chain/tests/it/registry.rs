@@ -98,3 +98,44 @@ async fn only_the_slasher_role_slashes() {
         env.key(2).address()
     )));
 }
+
+#[tokio::test]
+async fn constructors_refuse_unbounded_parameters() {
+    use chain::contracts::{StorageMarket, TOKEN};
+    let env = env().await;
+    let provider = env.provider(0);
+    let admin = env.key(0).address();
+    let token = env.deployment.token;
+
+    let err = Registry::deploy(
+        provider.clone(),
+        token,
+        alloy::primitives::U256::ZERO,
+        3600,
+        admin,
+    )
+    .await
+    .unwrap_err();
+    let decoded = err
+        .as_decoded_error::<Registry::AmountOutOfRange>()
+        .unwrap();
+    assert_eq!(decoded.amount, alloy::primitives::U256::ZERO);
+
+    let err = Registry::deploy(provider.clone(), token, TOKEN, 366 * 24 * 3600, admin)
+        .await
+        .unwrap_err();
+    let decoded = err
+        .as_decoded_error::<Registry::InvalidUnbondingDelay>()
+        .unwrap();
+    assert_eq!(decoded.delay, 366 * 24 * 3600);
+
+    let too_much = TOKEN * alloy::primitives::U256::from(2_000_000_000u64);
+    let err = StorageMarket::deploy(provider, token, env.deployment.registry, too_much)
+        .await
+        .unwrap_err();
+    assert!(
+        err.as_decoded_error::<StorageMarket::AmountOutOfRange>()
+            .is_some(),
+        "{err}"
+    );
+}
