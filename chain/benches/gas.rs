@@ -13,17 +13,11 @@
 
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::rpc::types::TransactionReceipt;
-use alloy::signers::SignerSync;
-use alloy::sol_types::{SolStruct, eip712_domain};
 use chain::Devnet;
 use chain::contracts::{Contracts, DeployOptions, Registry, StorageMarket, TOKEN};
 use chain::eip712::{self, DeviceClaim, DeviceKind};
 use chain::proof::{self, Tree, UniformPiece};
 use rand::{RngCore, SeedableRng};
-
-alloy::sol! {
-    struct Permit { address owner; address spender; uint256 value; uint256 nonce; uint256 deadline; }
-}
 
 const PERIOD: u32 = 3600;
 
@@ -75,24 +69,13 @@ fn quote(
     }
 }
 
-fn sign_quote(
-    devnet_chain: u64,
-    market: Address,
-    key: &alloy::signers::local::PrivateKeySigner,
-    q: &StorageMarket::Quote,
-) -> Bytes {
-    let pure = eip712::Quote::from(q);
-    let sig = eip712::sign(key, &pure, &eip712::market_domain(devnet_chain, market)).unwrap();
-    Bytes::from(sig.as_bytes().to_vec())
-}
-
 async fn open(
     c: &Contracts,
     chain_id: u64,
     provider_key: &alloy::signers::local::PrivateKeySigner,
     q: StorageMarket::Quote,
 ) -> U256 {
-    let sig = sign_quote(chain_id, *c.market.address(), provider_key, &q);
+    let sig = q.sign(provider_key, chain_id, *c.market.address()).unwrap();
     let receipt = c
         .market
         .openDeal(q, sig)
@@ -137,17 +120,15 @@ async fn main() {
         "CairnToken.approve",
         provider.token.approve(d.registry, tokens(10_000))
     );
-    let domain = eip712_domain! { name: "Cairn", version: "1", chain_id: d.chain_id, verifying_contract: d.token, };
-    let permit = Permit {
+    let domain = eip712::token_domain(d.chain_id, d.token);
+    let permit = eip712::Permit {
         owner: admin_key.address(),
         spender: Address::repeat_byte(3),
         value: tokens(1),
         nonce: U256::ZERO,
         deadline: U256::from(u64::MAX),
     };
-    let sig = admin_key
-        .sign_hash_sync(&permit.eip712_signing_hash(&domain))
-        .unwrap();
+    let (v, r, s) = eip712::split(&eip712::sign(&admin_key, &permit, &domain).unwrap());
     gas!(
         rows,
         "CairnToken.permit",
@@ -156,9 +137,9 @@ async fn main() {
             permit.spender,
             permit.value,
             permit.deadline,
-            27 + sig.v() as u8,
-            sig.r().into(),
-            sig.s().into()
+            v,
+            r,
+            s
         )
     );
 
@@ -248,7 +229,7 @@ async fn main() {
         c.root,
         1,
     );
-    let sig = sign_quote(d.chain_id, d.market, &provider_key, &q);
+    let sig = q.sign(&provider_key, d.chain_id, d.market).unwrap();
     let receipt = gas!(
         rows,
         "StorageMarket.openDeal",
@@ -267,28 +248,21 @@ async fn main() {
         2,
     );
     let total = U256::from(q2.pricePerPeriod) * U256::from(q2.numPeriods);
-    let permit = Permit {
+    let permit = eip712::Permit {
         owner: buyer_key.address(),
         spender: d.market,
         value: total,
         nonce: U256::ZERO,
         deadline: U256::from(u64::MAX),
     };
-    let psig = buyer_key
-        .sign_hash_sync(&permit.eip712_signing_hash(&domain))
-        .unwrap();
-    let qsig = sign_quote(d.chain_id, d.market, &provider_key, &q2);
+    let (pv, pr, ps) = eip712::split(&eip712::sign(&buyer_key, &permit, &domain).unwrap());
+    let qsig = q2.sign(&provider_key, d.chain_id, d.market).unwrap();
     let receipt = gas!(
         rows,
         "StorageMarket.openDealWithPermit",
-        buyer.market.openDealWithPermit(
-            q2,
-            qsig,
-            permit.deadline,
-            27 + psig.v() as u8,
-            psig.r().into(),
-            psig.s().into()
-        )
+        buyer
+            .market
+            .openDealWithPermit(q2, qsig, permit.deadline, pv, pr, ps)
     );
     let deal2 = receipt
         .decoded_log::<StorageMarket::DealOpened>()

@@ -56,6 +56,22 @@ impl From<&StorageMarket::Quote> for crate::eip712::Quote {
     }
 }
 
+impl StorageMarket::Quote {
+    /// The provider's signature over this quote, in the form `openDeal` takes; `key` is the
+    /// provider's key, `market` the market on `chain_id`.
+    pub fn sign(
+        &self,
+        key: &PrivateKeySigner,
+        chain_id: u64,
+        market: Address,
+    ) -> Result<alloy::primitives::Bytes, crate::eip712::SignatureError> {
+        let quote = crate::eip712::Quote::from(self);
+        let signature =
+            crate::eip712::sign(key, &quote, &crate::eip712::market_domain(chain_id, market))?;
+        Ok(signature.as_bytes().to_vec().into())
+    }
+}
+
 /// One token with 18 decimals.
 pub const TOKEN: U256 = U256::from_limbs([1_000_000_000_000_000_000, 0, 0, 0]);
 

@@ -1,5 +1,5 @@
-//! EIP-712 messages Cairn signs: device claims (`Registry.registerDevice`) and storage quotes
-//! (`StorageMarket.openDeal`). Pure: digests, signing with a local key, and recovery run natively
+//! EIP-712 messages Cairn signs: device claims (`Registry.registerDevice`), storage quotes
+//! (`StorageMarket.openDeal`) and EIP-2612 permits (`CairnToken.permit`, `openDealWithPermit`). Pure: digests, signing with a local key, and recovery run natively
 //! and in wasm32 (the BLE tool signs claims with the device's key, the SDK checks quotes).
 
 use alloy_primitives::{Address, B256, Signature, U256};
@@ -29,6 +29,16 @@ alloy_sol_types::sol! {
         uint128 pricePerPeriod;
         uint64 expiry;
         uint256 salt;
+    }
+
+    /// An EIP-2612 permit: `owner` lets `spender` move `value` of the token until `deadline`.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Permit {
+        address owner;
+        address spender;
+        uint256 value;
+        uint256 nonce;
+        uint256 deadline;
     }
 }
 
@@ -61,6 +71,16 @@ pub fn registry_domain(chain_id: u64, registry: Address) -> Eip712Domain {
         version: "1",
         chain_id: chain_id,
         verifying_contract: registry,
+    }
+}
+
+/// The token's EIP-712 domain (OpenZeppelin `ERC20Permit("Cairn")`) on `chain_id` at `token`.
+pub fn token_domain(chain_id: u64, token: Address) -> Eip712Domain {
+    eip712_domain! {
+        name: "Cairn",
+        version: "1",
+        chain_id: chain_id,
+        verifying_contract: token,
     }
 }
 
@@ -98,6 +118,15 @@ pub fn sign<T: SolStruct>(
     domain: &Eip712Domain,
 ) -> Result<Signature, SignatureError> {
     Ok(key.sign_hash_sync(&digest(message, domain))?)
+}
+
+/// `signature` as the `(v, r, s)` parameters Solidity's `permit` takes (`v` is 27 or 28).
+pub fn split(signature: &Signature) -> (u8, B256, B256) {
+    (
+        27 + u8::from(signature.v()),
+        signature.r().into(),
+        signature.s().into(),
+    )
 }
 
 /// The address that signed `message` under `domain`.

@@ -36,10 +36,12 @@ fn quote(
 }
 
 fn sign_quote(env: &Env, q: &StorageMarket::Quote, signer: usize) -> Bytes {
-    let pure = eip712::Quote::from(q);
-    let domain = eip712::market_domain(env.deployment.chain_id, env.deployment.market);
-    let sig = eip712::sign(&env.key(signer), &pure, &domain).unwrap();
-    Bytes::from(sig.as_bytes().to_vec())
+    q.sign(
+        &env.key(signer),
+        env.deployment.chain_id,
+        env.deployment.market,
+    )
+    .unwrap()
 }
 
 /// Buyer approves the escrow and opens the deal; returns its id.
@@ -345,31 +347,22 @@ async fn quotes_are_checked_and_good_once() {
         .openDeal(next.clone(), sign_quote(&env, &next, PROVIDER))));
 }
 
-alloy::sol! {
-    struct Permit { address owner; address spender; uint256 value; uint256 nonce; uint256 deadline; }
-}
-
 #[tokio::test]
 async fn a_deal_opens_with_a_permit_in_one_transaction() {
-    use alloy::signers::SignerSync;
-    use alloy::sol_types::{SolStruct, eip712_domain};
     let env = env().await;
     env.register_provider(PROVIDER, 100).await;
     let buyer = env.as_account(BUYER);
     let q = quote(&env, 4096, B256::repeat_byte(2), 3, 2, 5);
     let total = U256::from(q.pricePerPeriod) * U256::from(3);
-    let domain = eip712_domain! { name: "Cairn", version: "1", chain_id: env.deployment.chain_id, verifying_contract: env.deployment.token, };
-    let permit = Permit {
+    let domain = eip712::token_domain(env.deployment.chain_id, env.deployment.token);
+    let permit = eip712::Permit {
         owner: env.key(BUYER).address(),
         spender: env.deployment.market,
         value: total,
         nonce: U256::ZERO,
         deadline: U256::from(u64::MAX),
     };
-    let sig = env
-        .key(BUYER)
-        .sign_hash_sync(&permit.eip712_signing_hash(&domain))
-        .unwrap();
+    let (v, r, s) = eip712::split(&eip712::sign(&env.key(BUYER), &permit, &domain).unwrap());
     assert_eq!(
         buyer
             .token
@@ -383,9 +376,9 @@ async fn a_deal_opens_with_a_permit_in_one_transaction() {
         q.clone(),
         sign_quote(&env, &q, PROVIDER),
         permit.deadline,
-        27 + sig.v() as u8,
-        sig.r().into(),
-        sig.s().into()
+        v,
+        r,
+        s
     ))
     .unwrap();
     assert!(receipt.decoded_log::<StorageMarket::DealOpened>().is_some());

@@ -1,9 +1,8 @@
 //! CairnToken: minting within the cap, roles, EIP-2612 permit.
 
 use alloy::primitives::{Address, U256};
-use alloy::signers::SignerSync;
-use alloy::sol_types::{SolStruct, eip712_domain};
 use chain::contracts::CairnToken;
+use chain::eip712::{self, Permit};
 
 use crate::common::{env, revert, tokens};
 use crate::tx;
@@ -29,22 +28,13 @@ async fn minting_is_capped_and_reserved_to_minters() {
     assert_eq!(err.available, cap - supply);
 }
 
-alloy::sol! {
-    struct Permit { address owner; address spender; uint256 value; uint256 nonce; uint256 deadline; }
-}
-
 #[tokio::test]
 async fn permit_sets_an_allowance_without_a_transaction_from_the_owner() {
     let env = env().await;
     let owner_key = env.key(2);
     let spender = env.key(3).address();
     let relayer = env.as_account(4);
-    let domain = eip712_domain! {
-        name: "Cairn",
-        version: "1",
-        chain_id: env.deployment.chain_id,
-        verifying_contract: env.deployment.token,
-    };
+    let domain = eip712::token_domain(env.deployment.chain_id, env.deployment.token);
     let permit = Permit {
         owner: owner_key.address(),
         spender,
@@ -52,17 +42,15 @@ async fn permit_sets_an_allowance_without_a_transaction_from_the_owner() {
         nonce: U256::ZERO,
         deadline: U256::from(u64::MAX),
     };
-    let sig = owner_key
-        .sign_hash_sync(&permit.eip712_signing_hash(&domain))
-        .unwrap();
+    let (v, r, s) = eip712::split(&eip712::sign(&owner_key, &permit, &domain).unwrap());
     tx!(relayer.token.permit(
         permit.owner,
         spender,
         permit.value,
         permit.deadline,
-        27 + sig.v() as u8,
-        sig.r().into(),
-        sig.s().into()
+        v,
+        r,
+        s
     ))
     .unwrap();
     assert_eq!(
@@ -80,9 +68,9 @@ async fn permit_sets_an_allowance_without_a_transaction_from_the_owner() {
         spender,
         permit.value,
         permit.deadline,
-        27 + sig.v() as u8,
-        sig.r().into(),
-        sig.s().into()
+        v,
+        r,
+        s
     ));
     revert::<CairnToken::ERC2612InvalidSigner, _>(replay);
 }
