@@ -1,15 +1,34 @@
 //! Cairn's Ethereum light client: nothing Cairn shows as verified rests on trust in an RPC server.
 //!
-//! Will own (issue "Light client"): the Altair-and-later sync protocol (bootstrap, updates,
-//! finality and optimistic updates, BLS aggregate verification, SSZ), execution verification
-//! against the verified state root (`eth_getProof`, headers, receipts, logs, revm-backed
-//! `eth_call`), and an execution-only mode anchored on a trusted block hash for the devnet.
-//! The verification core is pure (no I/O); fetching sits behind a small transport trait.
+//! Owns the pure verification core:
+//! - consensus: the Altair-and-later light-client sync protocol of the consensus specs
+//!   ([`Store`]: bootstrap from a trusted checkpoint, updates, finality and optimistic updates,
+//!   force updates), fork-aware from Capella through Fulu ([`Fork`], [`ChainConfig`] with the
+//!   mainnet, sepolia and hoodi presets or a custom JSON config), BLS aggregate verification
+//!   with `blst` ([`bls`]), SSZ ([`types`]) and the beacon API's JSON ([`json`]);
+//! - execution: `eth_getProof` account and storage proofs and code hashes against a verified
+//!   state root ([`execution`]).
 //!
-//! Builds for: native, `wasm32-unknown-unknown`, `aarch64-linux-android`.
+//! Pure: no I/O, no clock (the caller passes the current slot), no async runtime, so it runs
+//! natively, in wasm and in tests alike. Fetching from beacon and execution endpoints is the job
+//! of an I/O crate above it.
 //!
-//! Must not depend on: `runtime`, `node`, the app, the UI or any shell crate. It depends only on
-//! pure crates (`protocol`) and, at its I/O edge, an HTTP client.
+//! Builds for: native, `wasm32-unknown-unknown` (blst's C compiled by clang), and
+//! `aarch64-linux-android`.
 //!
-//! Status: the crate exists so the workspace, the wasm and Android checks and the dependency
-//! rules cover it from day one; it has no API yet.
+//! Must not depend on: `runtime`, `node`, the app, the UI or any shell crate, nor tokio or an
+//! HTTP client.
+
+pub mod bls;
+pub mod config;
+mod error;
+pub mod execution;
+pub mod json;
+mod ssz;
+pub mod store;
+pub mod types;
+
+pub use config::{ChainConfig, Fork};
+pub use error::{DecodeError, ExecutionError, SyncError};
+pub use store::{Store, VerifiedHeader};
+pub use types::{Bootstrap, LightClientHeader, Update};

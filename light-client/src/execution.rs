@@ -1,0 +1,180 @@
+//! Execution-layer verification against a trusted state root: `eth_getProof` account and
+//! storage proofs (Merkle-Patricia, via `alloy-trie`), and code checked against the proven code
+//! hash.
+
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_rlp::Encodable;
+use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY, Nibbles, TrieAccount, proof::verify_proof};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DecodeError, ExecutionError};
+
+/// One storage entry of an `eth_getProof` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct StorageProof {
+    /// The storage key as requested (any length up to 32 bytes, left-padded).
+    pub key: U256,
+    /// The claimed value.
+    pub value: U256,
+    /// Trie nodes from the storage root to the value.
+    pub proof: Vec<Bytes>,
+}
+
+/// An `eth_getProof` answer (`EIP-1186`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountProof {
+    /// The account.
+    pub address: Address,
+    /// Claimed balance.
+    pub balance: U256,
+    /// Claimed code hash.
+    pub code_hash: B256,
+    /// Claimed nonce.
+    pub nonce: U256,
+    /// Claimed storage root.
+    pub storage_hash: B256,
+    /// Trie nodes from the state root to the account.
+    pub account_proof: Vec<Bytes>,
+    /// The storage slots asked for.
+    #[serde(default)]
+    pub storage_proof: Vec<StorageProof>,
+}
+
+/// An account whose every field was proven against a state root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifiedAccount {
+    /// The account.
+    pub address: Address,
+    /// Its nonce.
+    pub nonce: u64,
+    /// Its balance (wei).
+    pub balance: U256,
+    /// Its code hash.
+    pub code_hash: B256,
+    /// Its storage root.
+    pub storage_hash: B256,
+    /// The proven storage slots, in request order.
+    pub storage: Vec<VerifiedSlot>,
+}
+
+/// A storage slot proven against its account's storage root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifiedSlot {
+    /// The 32-byte storage key.
+    pub key: B256,
+    /// The value.
+    pub value: U256,
+}
+
+impl AccountProof {
+    /// Decodes an `eth_getProof` result (the bare result object or a JSON-RPC envelope).
+    pub fn from_json(json: &str) -> Result<Self, DecodeError> {
+        let value: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| DecodeError::Json {
+                what: "eth_getProof result",
+                reason: e.to_string(),
+            })?;
+        let value = match value.get("result") {
+            Some(result) => result.clone(),
+            None => value,
+        };
+        serde_json::from_value(value).map_err(|e| DecodeError::Json {
+            what: "eth_getProof result",
+            reason: e.to_string(),
+        })
+    }
+
+    /// Verifies the account against `state_root` and every storage slot against the proven
+    /// storage root. A proof of absence is accepted for an empty account.
+    pub fn verify(&self, state_root: B256) -> Result<VerifiedAccount, ExecutionError> {
+        let nonce: u64 = self
+            .nonce
+            .try_into()
+            .map_err(|_| ExecutionError::AccountProof {
+                address: self.address,
+                state_root,
+                reason: "nonce exceeds 64 bits".into(),
+            })?;
+        let account = TrieAccount {
+            nonce,
+            balance: self.balance,
+            storage_root: self.storage_hash,
+            code_hash: self.code_hash,
+        };
+        let is_empty = nonce == 0
+            && self.balance.is_zero()
+            && self.storage_hash == EMPTY_ROOT_HASH
+            && (self.code_hash == KECCAK_EMPTY || self.code_hash.is_zero());
+        let expected = if is_empty {
+            None
+        } else {
+            let mut encoded = Vec::new();
+            account.encode(&mut encoded);
+            Some(encoded)
+        };
+        let key = Nibbles::unpack(keccak256(self.address));
+        verify_proof(state_root, key, expected, &self.account_proof).map_err(|e| {
+            ExecutionError::AccountProof {
+                address: self.address,
+                state_root,
+                reason: e.to_string(),
+            }
+        })?;
+        let storage = self
+            .storage_proof
+            .iter()
+            .map(|slot| {
+                let key = B256::from(slot.key);
+                let expected = if slot.value.is_zero() {
+                    None
+                } else {
+                    let mut encoded = Vec::new();
+                    slot.value.encode(&mut encoded);
+                    Some(encoded)
+                };
+                verify_proof(
+                    self.storage_hash,
+                    Nibbles::unpack(keccak256(key)),
+                    expected,
+                    &slot.proof,
+                )
+                .map_err(|e| ExecutionError::StorageProof {
+                    address: self.address,
+                    slot: key,
+                    storage_root: self.storage_hash,
+                    reason: e.to_string(),
+                })?;
+                Ok(VerifiedSlot {
+                    key,
+                    value: slot.value,
+                })
+            })
+            .collect::<Result<Vec<_>, ExecutionError>>()?;
+        Ok(VerifiedAccount {
+            address: self.address,
+            nonce,
+            balance: self.balance,
+            code_hash: if is_empty {
+                KECCAK_EMPTY
+            } else {
+                self.code_hash
+            },
+            storage_hash: self.storage_hash,
+            storage,
+        })
+    }
+}
+
+/// Checks bytecode against an account's verified code hash.
+pub fn verify_code(account: &VerifiedAccount, code: &[u8]) -> Result<(), ExecutionError> {
+    let got = keccak256(code);
+    if got != account.code_hash {
+        return Err(ExecutionError::CodeHash {
+            address: account.address,
+            expected: account.code_hash,
+            got,
+        });
+    }
+    Ok(())
+}
