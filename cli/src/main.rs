@@ -8,6 +8,7 @@
 //! Must not depend on: Tauri or the UI crate (it serves the UI's built files, not its code).
 
 mod daemon;
+mod light_client;
 
 use std::path::PathBuf;
 
@@ -83,6 +84,9 @@ enum Command {
         #[command(flatten)]
         runtime: RuntimeArgs,
     },
+    /// Verify Ethereum consensus and execution data (the light client).
+    #[command(subcommand)]
+    LightClient(light_client::Command),
 }
 
 #[tokio::main]
@@ -106,6 +110,7 @@ async fn main() -> anyhow::Result<()> {
             deployment_file,
         } => devnet(port, block_time, deployment_file).await,
         Command::Status { runtime } => status(runtime.config()?).await,
+        Command::LightClient(command) => light_client::run(command).await,
     }
 }
 

@@ -23,6 +23,7 @@ pub mod bls;
 pub mod config;
 mod error;
 pub mod execution;
+pub mod input;
 pub mod json;
 mod ssz;
 pub mod store;
@@ -30,5 +31,5 @@ pub mod types;
 
 pub use config::{ChainConfig, Fork};
 pub use error::{DecodeError, ExecutionError, SyncError};
-pub use store::{Store, VerifiedHeader};
+pub use store::{Store, SyncReport, VerifiedHeader};
 pub use types::{Bootstrap, LightClientHeader, Update};

@@ -40,6 +40,17 @@ pub struct VerifiedHeader {
     pub execution: VerifiedExecution,
 }
 
+/// What a synced store vouches for: its finalized and optimistic headers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    /// The network.
+    pub network: String,
+    /// The latest finalized header (signed by a supermajority, proven final).
+    pub finalized: VerifiedHeader,
+    /// The latest optimistic header (signed by more than the safety threshold).
+    pub optimistic: VerifiedHeader,
+}
+
 /// The execution part of a [`VerifiedHeader`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VerifiedExecution {
@@ -168,6 +179,15 @@ impl Store {
     /// The latest optimistic header.
     pub fn optimistic_header(&self) -> &LightClientHeader {
         &self.optimistic_header
+    }
+
+    /// The verified headers, for display.
+    pub fn report(&self) -> SyncReport {
+        SyncReport {
+            network: self.config.name.clone(),
+            finalized: VerifiedHeader::of(&self.finalized_header),
+            optimistic: VerifiedHeader::of(&self.optimistic_header),
+        }
     }
 
     /// Whether the next period's committee is known.

@@ -16,6 +16,7 @@
 )]
 
 mod devnet;
+mod light_client;
 mod setup;
 mod tasks;
 mod util;

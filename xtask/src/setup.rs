@@ -63,6 +63,7 @@ fn installed(package: &str) -> bool {
 fn apt() -> Result {
     let mut missing: Vec<&str> = APT_PACKAGES
         .iter()
+        .chain(crate::light_client::APT_PACKAGES)
         .copied()
         .filter(|p| !installed(p))
         .collect();

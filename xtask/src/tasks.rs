@@ -14,7 +14,7 @@ const DEVNET_PORT: u16 = 8545;
 /// Crates that run on phones: checked for Android in every test run.
 const MOBILE_CRATES: &[&str] = &["protocol", "light-client", "runtime", "ble-provisioning"];
 /// Crates that run in the browser: linted for wasm32 in every test run.
-const WASM_CRATES: &[&str] = &["protocol", "chain", "ui", "sdk-wasm"];
+const WASM_CRATES: &[&str] = &["protocol", "chain", "ui", "sdk-wasm", "light-client"];
 /// Crates that must stay free of I/O shells: none of these may depend on a crate in `SHELLS`.
 const PURE_CRATES: &[&str] = &[
     "protocol",
@@ -179,7 +179,10 @@ pub(crate) fn test() -> Result {
     for krate in MOBILE_CRATES {
         android.args(["--package", krate]);
     }
-    util::run("cargo check android", &mut android)?;
+    util::run(
+        "cargo check android",
+        crate::light_client::android_c_env(&mut android),
+    )?;
 
     util::step("native tests (unit, integration, end-to-end)");
     util::run(

@@ -1,0 +1,220 @@
+//! `cairn light-client ...` end to end: the binary verifies the real mainnet fixtures of the
+//! `light-client` crate, prints the verified headers and accounts as JSON, and exits non-zero
+//! naming the failed check when a file is tampered with.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
+const CAPELLA_CHECKPOINT: &str =
+    "0x5afc212a7924789b2bc86acad3ab3a6ffb1f6e97253ea50bee7f4f51422c9275";
+const BLOCK_21925176_STATE_ROOT: &str =
+    "0x7b3d5a01f69b7d2ea7479fd7ae35f4bac2700ab6d6d7b4807a7fedf53ced710e";
+
+fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../light-client/tests/fixtures")
+        .join(path)
+}
+
+fn cairn(args: &[&str]) -> Output {
+    Command::new(CAIRN)
+        .args(["light-client"])
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .env("CAIRN_LOG", "error")
+        .output()
+        .unwrap()
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn capella(path: &str) -> String {
+    fixture(&format!("helios-capella-mainnet-lc/{path}"))
+        .display()
+        .to_string()
+}
+
+#[test]
+fn sync_capella_json_from_checkpoint_to_optimistic_head() {
+    let out = cairn(&[
+        "sync",
+        "--network",
+        "mainnet",
+        "--checkpoint",
+        CAPELLA_CHECKPOINT,
+        "--bootstrap",
+        &capella("bootstrap.json"),
+        "--updates",
+        &capella("updates.json"),
+        "--finality",
+        &capella("finality.json"),
+        "--optimistic",
+        &capella("optimistic.json"),
+    ]);
+    let report = json(&out);
+    assert_eq!(report["finalized"]["slot"], 7_109_344);
+    assert_eq!(
+        report["finalized"]["execution"]["block_hash"],
+        "0xbc8499537876e5406c7a65e25f99063f1cd85a17014a3aa5ade38271b1fbf64f"
+    );
+    assert_eq!(report["optimistic"]["slot"], 7_109_431);
+    assert_eq!(
+        report["optimistic"]["execution"]["block_number"],
+        17_923_113
+    );
+}
+
+#[test]
+fn sync_deneb_ssz_from_finality_checkpoint() {
+    let dir = "colibri-eth_getProof1";
+    let bootstrap = fixture(&format!(
+        "{dir}/eth_v1_beacon_light_client_bootstrap_0x69d93fb3b7370556d960de8c8d86a48adf7c4bfdced8e940dff3f149eb47d.ssz"
+    ));
+    let updates = fixture(&format!(
+        "{dir}/eth_v1_beacon_light_client_updates_start_period_1394_count_1.ssz"
+    ));
+    let out = cairn(&[
+        "sync",
+        "--checkpoint",
+        "0x69d93fb3b7370556d960de8c8d86a48adf7c4bfdced8e940dff3f149eb47dcfd",
+        "--bootstrap",
+        bootstrap.to_str().unwrap(),
+        "--updates",
+        updates.to_str().unwrap(),
+    ]);
+    let report = json(&out);
+    assert_eq!(report["finalized"]["slot"], 11_419_680);
+    assert_eq!(report["optimistic"]["slot"], 11_419_714);
+}
+
+#[test]
+fn sync_fails_naming_the_check() {
+    // Skipping the periods in between.
+    let out = cairn(&[
+        "sync",
+        "--checkpoint",
+        CAPELLA_CHECKPOINT,
+        "--bootstrap",
+        &capella("bootstrap.json"),
+        "--finality",
+        &capella("finality.json"),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("finality update rejected"), "{stderr}");
+    assert!(stderr.contains("signature period 867"), "{stderr}");
+
+    // Another checkpoint.
+    let out = cairn(&[
+        "sync",
+        "--checkpoint",
+        "0x5afc212a7924789b2bc86acad3ab3a6ffb1f6e97253ea50bee7f4f51422c9274",
+        "--bootstrap",
+        &capella("bootstrap.json"),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("does not match the trusted checkpoint"),
+        "{stderr}"
+    );
+
+    // One hex digit of the first update's signature changed.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(capella("updates.json")).unwrap();
+    let at = text.find("\"sync_committee_signature\": \"0x").unwrap() + 40;
+    let mut bytes = text.into_bytes();
+    bytes[at] = if bytes[at] == b'1' { b'2' } else { b'1' };
+    let tampered = dir.path().join("updates.json");
+    std::fs::write(&tampered, bytes).unwrap();
+    let out = cairn(&[
+        "sync",
+        "--checkpoint",
+        CAPELLA_CHECKPOINT,
+        "--bootstrap",
+        &capella("bootstrap.json"),
+        "--updates",
+        tampered.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("update #0 rejected"), "{stderr}");
+    assert!(
+        stderr.contains("aggregate signature does not verify") || stderr.contains("invalid BLS"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unknown_network_is_explained() {
+    let out = cairn(&[
+        "sync",
+        "--network",
+        "mainnett",
+        "--checkpoint",
+        CAPELLA_CHECKPOINT,
+        "--bootstrap",
+        &capella("bootstrap.json"),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("use mainnet, sepolia, hoodi"), "{stderr}");
+}
+
+#[test]
+fn verify_proof_prints_the_verified_account_and_rejects_tampering() {
+    let proof = fixture("helios-el-mainnet-block21925176/proof.json");
+    let out = cairn(&[
+        "verify-proof",
+        "--state-root",
+        BLOCK_21925176_STATE_ROOT,
+        "--proof",
+        proof.to_str().unwrap(),
+    ]);
+    let account = json(&out);
+    assert_eq!(
+        account["address"],
+        "0x00000000219ab540356cbb839cbe05303d7705fa"
+    );
+    assert_eq!(account["balance"], "0x2fb161afe600a5b2605040");
+    assert_eq!(
+        account["storage"][0]["value"],
+        "0x2394e3bc4086a9625ae88307145a40ff4a4bf2c9a6755435bff86b22d6175d5f"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(&proof).unwrap();
+    let tampered = dir.path().join("proof.json");
+    std::fs::write(
+        &tampered,
+        text.replace("0x2fb161afe600a5b2605040", "0x2fb161afe600a5b2605041"),
+    )
+    .unwrap();
+    let out = cairn(&[
+        "verify-proof",
+        "--state-root",
+        BLOCK_21925176_STATE_ROOT,
+        "--proof",
+        tampered.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("proof rejected"), "{stderr}");
+    assert!(
+        stderr.contains("does not verify against state root"),
+        "{stderr}"
+    );
+}
