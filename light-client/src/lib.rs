@@ -22,7 +22,9 @@
 pub mod bls;
 pub mod config;
 mod error;
+pub mod evm;
 pub mod execution;
+pub mod header;
 pub mod input;
 pub mod json;
 mod ssz;

@@ -12,6 +12,8 @@
 mod consensus;
 #[path = "it/corruption.rs"]
 mod corruption;
+#[path = "it/evm.rs"]
+mod evm;
 #[path = "it/execution.rs"]
 mod execution;
 #[path = "it/fixtures.rs"]
