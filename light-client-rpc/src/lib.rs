@@ -1,0 +1,24 @@
+//! The light client's I/O edge for execution data: it fetches over JSON-RPC from an untrusted
+//! node and hands everything to the pure `light-client` crate to verify before anyone sees it.
+//!
+//! - [`Rpc`]: a small JSON-RPC client (single and batched requests), reqwest natively and the
+//!   browser's `fetch` on wasm32 (reqwest picks it).
+//! - [`ExecutionClient`]: execution-only mode: anchors on a trusted block hash (the header must
+//!   hash to it), walks parent hashes, proves accounts and storage with `eth_getProof`, checks code
+//!   hashes, and re-executes `eth_call` / `eth_estimateGas` with revm over proven state in two
+//!   round trips (`eth_createAccessList`, then one batch of proofs and code), fetching more only
+//!   if execution touches state the access list missed.
+//! - [`Provider`]: an EIP-1193-style `request(method, params)` answering only with verified data.
+//!
+//! Builds for: native (and wasm32 through reqwest's fetch backend).
+//!
+//! Must not depend on: `runtime`, the app, the UI or any shell crate. Verification itself lives
+//! in `light-client`; nothing here decides whether data is valid.
+
+mod client;
+mod provider;
+mod rpc;
+
+pub use client::{Error, ExecutionClient};
+pub use provider::{Provider, RequestError};
+pub use rpc::{Rpc, RpcError};

@@ -1,0 +1,196 @@
+//! A JSON-RPC proxy on 127.0.0.1 in front of anvil that can alter the node's answers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+use axum::Json;
+use axum::extract::State;
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// What the proxy alters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Tamper {
+    None,
+    /// `eth_getProof`: balance + 1.
+    ProofBalance,
+    /// `eth_getProof`: nonce + 1.
+    ProofNonce,
+    /// `eth_getProof`: every storage value + 1.
+    ProofStorageValue,
+    /// `eth_getProof`: one byte of the last account proof node.
+    AccountProofNode,
+    /// `eth_getProof`: one byte of the last storage proof node.
+    StorageProofNode,
+    /// `eth_getCode`: one byte of the code.
+    Code,
+    /// `eth_getBlockByHash`: another state root.
+    HeaderStateRoot,
+    /// `eth_getBlockByHash`: another timestamp.
+    HeaderTimestamp,
+    /// `eth_createAccessList`: an empty list (a hint only: must not change results).
+    DropAccessList,
+}
+
+const ALL: [Tamper; 10] = [
+    Tamper::None,
+    Tamper::ProofBalance,
+    Tamper::ProofNonce,
+    Tamper::ProofStorageValue,
+    Tamper::AccountProofNode,
+    Tamper::StorageProofNode,
+    Tamper::Code,
+    Tamper::HeaderStateRoot,
+    Tamper::HeaderTimestamp,
+    Tamper::DropAccessList,
+];
+
+struct Shared {
+    upstream: String,
+    http: reqwest::Client,
+    mode: AtomicU8,
+    tampered: AtomicUsize,
+}
+
+pub(crate) struct Proxy {
+    url: String,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Proxy {
+    pub(crate) async fn start(upstream: &str) -> Self {
+        let shared = Arc::new(Shared {
+            upstream: upstream.into(),
+            http: reqwest::Client::new(),
+            mode: AtomicU8::new(Tamper::None as u8),
+            tampered: AtomicUsize::new(0),
+        });
+        let app = axum::Router::new()
+            .route("/", post(handle))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { url, shared, task }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    pub(crate) fn set(&self, tamper: Tamper) {
+        self.shared.mode.store(tamper as u8, Ordering::SeqCst);
+    }
+
+    /// How many answers were altered so far.
+    pub(crate) fn tampered(&self) -> usize {
+        self.shared.tampered.load(Ordering::SeqCst)
+    }
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, Json(request): Json<Value>) -> Json<Value> {
+    let mut answer: Value = shared
+        .http
+        .post(&shared.upstream)
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mode = ALL[shared.mode.load(Ordering::SeqCst) as usize];
+    let pairs: Vec<(Value, &mut Value)> = match (&request, &mut answer) {
+        (Value::Array(requests), Value::Array(answers)) => {
+            requests.iter().cloned().zip(answers.iter_mut()).collect()
+        }
+        (request, answer) => vec![(request.clone(), answer)],
+    };
+    for (request, answer) in pairs {
+        let method = request["method"].as_str().unwrap_or_default().to_owned();
+        if let Some(result) = answer.get_mut("result")
+            && tamper(mode, &method, result)
+        {
+            shared.tampered.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    Json(answer)
+}
+
+fn bump_quantity(value: &mut Value) {
+    let n = u128::from_str_radix(value.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    *value = json!(format!("0x{:x}", n + 1));
+}
+
+fn flip_hex_byte(value: &mut Value, byte: usize) {
+    let text = value.as_str().unwrap();
+    let mut bytes = hex::decode(text.trim_start_matches("0x")).unwrap();
+    let at = byte.min(bytes.len() - 1);
+    bytes[at] ^= 0x01;
+    *value = json!(format!("0x{}", hex::encode(bytes)));
+}
+
+/// Alters `result` for `method` under `mode`; returns whether anything changed.
+fn tamper(mode: Tamper, method: &str, result: &mut Value) -> bool {
+    match (mode, method) {
+        (Tamper::ProofBalance, "eth_getProof") => {
+            bump_quantity(&mut result["balance"]);
+            true
+        }
+        (Tamper::ProofNonce, "eth_getProof") => {
+            bump_quantity(&mut result["nonce"]);
+            true
+        }
+        (Tamper::ProofStorageValue, "eth_getProof") => {
+            let mut changed = false;
+            for slot in result["storageProof"].as_array_mut().unwrap() {
+                bump_quantity(&mut slot["value"]);
+                changed = true;
+            }
+            changed
+        }
+        (Tamper::AccountProofNode, "eth_getProof") => {
+            let nodes = result["accountProof"].as_array_mut().unwrap();
+            let last = nodes.last_mut().unwrap();
+            flip_hex_byte(last, 20);
+            true
+        }
+        (Tamper::StorageProofNode, "eth_getProof") => {
+            let mut changed = false;
+            for slot in result["storageProof"].as_array_mut().unwrap() {
+                if let Some(last) = slot["proof"].as_array_mut().unwrap().last_mut() {
+                    flip_hex_byte(last, 10);
+                    changed = true;
+                }
+            }
+            changed
+        }
+        (Tamper::Code, "eth_getCode") if result.as_str().is_some_and(|c| c.len() > 2) => {
+            flip_hex_byte(result, 40);
+            true
+        }
+        (Tamper::HeaderStateRoot, "eth_getBlockByHash") => {
+            flip_hex_byte(&mut result["stateRoot"], 31);
+            true
+        }
+        (Tamper::HeaderTimestamp, "eth_getBlockByHash") => {
+            bump_quantity(&mut result["timestamp"]);
+            true
+        }
+        (Tamper::DropAccessList, "eth_createAccessList") => {
+            result["accessList"] = json!([]);
+            true
+        }
+        _ => false,
+    }
+}
