@@ -2,17 +2,27 @@
 //!
 //! - `sync`: verifies a bootstrap and updates read from files (beacon-API JSON or SSZ) from a
 //!   trusted checkpoint block root, prints the verified finalized and optimistic headers as JSON;
-//! - `verify-proof`: verifies an `eth_getProof` answer against a trusted state root.
+//! - `verify-proof`: verifies an `eth_getProof` answer against a trusted state root;
+//! - `call`: execution-only verified `eth_call` (anchored on a trusted block hash, re-executed
+//!   locally with revm over proven state);
+//! - `serve`: the verified provider as a JSON-RPC endpoint on 127.0.0.1.
 //!
 //! Every failure exits non-zero with a message naming the file and the check that failed.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use alloy_primitives::B256;
+use alloy_primitives::{Address, B256, Bytes};
 use anyhow::Context as _;
+use axum::Json;
+use axum::extract::State;
 use clap::Subcommand;
+use light_client::evm::{CallOutcome, CallRequest};
 use light_client::types::Kind;
 use light_client::{ChainConfig, Store, input};
+use light_client_rpc::{ExecutionClient, Provider, Rpc};
+use serde_json::{Value, json};
 
 use crate::print_line;
 
@@ -52,6 +62,62 @@ pub(crate) enum Command {
         #[arg(long)]
         proof: PathBuf,
     },
+    /// Verified `eth_call`: proves every account, slot and code the call touches against a
+    /// trusted block and re-executes it locally; prints the return data.
+    Call {
+        #[command(flatten)]
+        anchor: AnchorArgs,
+        /// The contract called.
+        #[arg(long)]
+        to: Address,
+        /// Calldata (0x-hex).
+        #[arg(long)]
+        data: Bytes,
+        /// The sender [default: the zero address].
+        #[arg(long)]
+        from: Option<Address>,
+    },
+    /// Serve verified JSON-RPC (balances, storage, code, eth_call, eth_estimateGas of the
+    /// trusted block) on a loopback address for wallets and tools.
+    Serve {
+        #[command(flatten)]
+        anchor: AnchorArgs,
+        /// Loopback address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8546")]
+        listen: SocketAddr,
+    },
+}
+
+/// Execution-only mode: the untrusted node and the trusted block everything is proven against.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AnchorArgs {
+    /// The execution JSON-RPC endpoint (untrusted).
+    #[arg(long)]
+    rpc: String,
+    /// The trusted execution block hash (e.g. `execution.block_hash` printed by `sync`).
+    #[arg(long)]
+    block_hash: B256,
+    /// Chain id for the `CHAINID` opcode [default: the node's `eth_chainId`].
+    #[arg(long)]
+    chain_id: Option<u64>,
+}
+
+impl AnchorArgs {
+    async fn client(&self) -> anyhow::Result<ExecutionClient> {
+        let rpc = Rpc::new(&self.rpc)?;
+        let chain_id = match self.chain_id {
+            Some(id) => id,
+            None => {
+                let answer = rpc.call("eth_chainId", serde_json::json!([])).await?;
+                let text = answer.as_str().context("eth_chainId: not a quantity")?;
+                u64::from_str_radix(text.trim_start_matches("0x"), 16)
+                    .context("eth_chainId: not a quantity")?
+            }
+        };
+        ExecutionClient::anchor(rpc, self.block_hash, chain_id)
+            .await
+            .with_context(|| format!("cannot anchor on block {}", self.block_hash))
+    }
 }
 
 /// Runs one light-client subcommand.
@@ -93,6 +159,91 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
             print_line(&serde_json::to_string_pretty(&verified)?);
             Ok(())
         }
+        Command::Call {
+            anchor,
+            to,
+            data,
+            from,
+        } => {
+            let client = anchor.client().await?;
+            let request = CallRequest {
+                from,
+                to: Some(to),
+                data,
+                ..CallRequest::default()
+            };
+            match client
+                .call(&request)
+                .await
+                .context("verified eth_call failed")?
+            {
+                CallOutcome::Success { output, .. } => {
+                    print_line(&output.to_string());
+                    Ok(())
+                }
+                CallOutcome::Revert { output, .. } => {
+                    anyhow::bail!("execution reverted (verified): {output}")
+                }
+                CallOutcome::Halt { reason, .. } => {
+                    anyhow::bail!("execution halted (verified): {reason}")
+                }
+            }
+        }
+        Command::Serve { anchor, listen } => {
+            let client = anchor.client().await?;
+            serve(Provider::new(client), listen).await
+        }
+    }
+}
+
+/// Serves the verified provider over HTTP JSON-RPC (single and batch requests).
+async fn serve(provider: Provider, listen: SocketAddr) -> anyhow::Result<()> {
+    if !listen.ip().is_loopback() {
+        anyhow::bail!("refusing to listen on {listen}: the verified endpoint serves loopback only");
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let address = listener.local_addr()?;
+    let block = provider.client().block();
+    print_line(&format!(
+        "verified JSON-RPC for block {} ({}) on http://{address}",
+        block.header.number, block.hash
+    ));
+    let app = axum::Router::new()
+        .route("/", axum::routing::post(answer))
+        .with_state(Arc::new(provider));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(crate::shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn answer(State(provider): State<Arc<Provider>>, Json(body): Json<Value>) -> Json<Value> {
+    match body {
+        Value::Array(requests) => {
+            let mut answers = Vec::with_capacity(requests.len());
+            for request in requests.iter().take(MAX_BATCH) {
+                answers.push(answer_one(&provider, request).await);
+            }
+            Json(Value::Array(answers))
+        }
+        request => Json(answer_one(&provider, &request).await),
+    }
+}
+
+/// Largest batch answered (the rest is dropped): bounds the work one request can cause.
+const MAX_BATCH: usize = 100;
+
+async fn answer_one(provider: &Provider, request: &Value) -> Value {
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let Some(method) = request.get("method").and_then(Value::as_str) else {
+        return json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32600, "message": "invalid request: no method"}});
+    };
+    let params = request.get("params").cloned().unwrap_or(json!([]));
+    match provider.request(method, &params).await {
+        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error.to_json()}),
     }
 }
 

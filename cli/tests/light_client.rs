@@ -218,3 +218,133 @@ fn verify_proof_prints_the_verified_account_and_rejects_tampering() {
         "{stderr}"
     );
 }
+
+/// The devnet, its token and admin, and the hash of its latest block.
+async fn devnet() -> (chain::Devnet, chain::contracts::Deployment, String) {
+    let devnet = chain::Devnet::start().await.unwrap();
+    let deployment = devnet
+        .deploy(&chain::contracts::DeployOptions::default())
+        .await
+        .unwrap();
+    let block = devnet
+        .client()
+        .call(
+            "eth_getBlockByNumber",
+            vec![serde_json::json!("latest"), serde_json::json!(false)],
+        )
+        .await
+        .unwrap();
+    let hash = block["hash"].as_str().unwrap().to_owned();
+    (devnet, deployment, hash)
+}
+
+fn balance_of_data(owner: &str) -> String {
+    format!(
+        "0x70a08231{}{}",
+        "0".repeat(24),
+        owner.trim_start_matches("0x")
+    )
+}
+
+/// 1,000,000 tokens with 18 decimals, as a 32-byte word.
+const MILLION_TOKENS_WORD: &str =
+    "0x00000000000000000000000000000000000000000000d3c21bcecceda1000000";
+
+#[tokio::test]
+async fn call_prints_the_verified_return_data() {
+    let (devnet, deployment, hash) = devnet().await;
+    let admin = format!("{:#x}", deployment.admin);
+    let token = format!("{:#x}", deployment.token);
+    let out = cairn(&[
+        "call",
+        "--rpc",
+        devnet.rpc_url(),
+        "--block-hash",
+        &hash,
+        "--to",
+        &token,
+        "--data",
+        &balance_of_data(&admin),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        MILLION_TOKENS_WORD
+    );
+
+    // A block hash the node does not have cannot anchor anything.
+    let out = cairn(&[
+        "call",
+        "--rpc",
+        devnet.rpc_url(),
+        "--block-hash",
+        &format!("0x{}", "ab".repeat(32)),
+        "--to",
+        &token,
+        "--data",
+        &balance_of_data(&admin),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot anchor"));
+}
+
+#[tokio::test]
+async fn serve_answers_verified_json_rpc_on_loopback() {
+    let (devnet, deployment, hash) = devnet().await;
+    let mut command = tokio::process::Command::new(CAIRN);
+    command.args([
+        "light-client",
+        "serve",
+        "--rpc",
+        devnet.rpc_url(),
+        "--block-hash",
+        &hash,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let (_guard, line) = testkit::process::ChildGuard::spawn_and_read_line(
+        "cairn serve",
+        command,
+        "http://",
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    let url = line[line.find("http://").unwrap()..].trim().to_owned();
+    let http = reqwest::Client::new();
+    let admin = format!("{:#x}", deployment.admin);
+    let token = format!("{:#x}", deployment.token);
+    let answer: serde_json::Value = http
+        .post(&url)
+        .json(&serde_json::json!([
+            {"jsonrpc": "2.0", "id": 1, "method": "eth_call",
+             "params": [{"to": token, "data": balance_of_data(&admin)}, "latest"]},
+            {"jsonrpc": "2.0", "id": 2, "method": "eth_sendRawTransaction", "params": ["0x00"]},
+            {"jsonrpc": "2.0", "id": 3, "method": "eth_chainId", "params": []},
+        ]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer[0]["result"], MILLION_TOKENS_WORD);
+    assert_eq!(answer[1]["error"]["code"], -32601);
+    assert_eq!(answer[2]["result"], format!("0x{:x}", devnet.chain_id()));
+
+    let out = cairn(&[
+        "serve",
+        "--rpc",
+        devnet.rpc_url(),
+        "--block-hash",
+        &hash,
+        "--listen",
+        "0.0.0.0:0",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback only"));
+}
