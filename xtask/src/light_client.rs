@@ -18,3 +18,26 @@ pub(crate) fn android_c_env(command: &mut Command) -> &mut Command {
         .env("CFLAGS_aarch64_linux_android", "-ffreestanding")
         .env("AR_aarch64_linux_android", "llvm-ar")
 }
+
+/// Runs the light client's integration tests (real mainnet chains, spec sync tests, corruption
+/// sweeps, the eth_call re-execution) compiled for wasm32 in headless Chromium, so the browser
+/// build verifies exactly what the native one does. `light-client/webdriver.json` holds the
+/// Chromium flags.
+pub(crate) fn wasm_tests() -> crate::util::Result {
+    crate::util::run(
+        "cargo test wasm32 (light-client)",
+        crate::util::cargo()
+            .args([
+                "test",
+                "--package",
+                "light-client",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--test",
+                "tests",
+                "--locked",
+            ])
+            .env("PATH", crate::util::tool_path())
+            .env("WASM_BINDGEN_TEST_TIMEOUT", "300"),
+    )
+}

@@ -211,6 +211,7 @@ pub(crate) fn test() -> Result {
             .env("WASM_BINDGEN_TEST_TIMEOUT", "120"),
     )?;
     drop(anvil);
+    crate::light_client::wasm_tests()?;
 
     sdk()?;
 

@@ -33,7 +33,8 @@ pub(crate) fn capella_updates() -> Vec<light_client::Update> {
     .unwrap()
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn capella_chain_syncs_through_six_periods_then_finality_and_optimistic() {
     let mut store = capella_store();
     assert_eq!(store.finalized_period(), 862);
@@ -76,7 +77,8 @@ fn capella_chain_syncs_through_six_periods_then_finality_and_optimistic() {
     assert!(attested > finalized_slot);
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn capella_update_from_a_skipped_period_is_rejected() {
     let mut store = capella_store();
     let mut updates = capella_updates();
@@ -88,7 +90,8 @@ fn capella_update_from_a_skipped_period_is_rejected() {
     );
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn bootstrap_with_another_checkpoint_is_rejected() {
     let config = ChainConfig::mainnet();
     let bootstrap = json::bootstrap_from_json(
@@ -104,7 +107,8 @@ fn bootstrap_with_another_checkpoint_is_rejected() {
     );
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn deneb_ssz_chain_from_finality_checkpoint_to_next_period() {
     let config = ChainConfig::mainnet();
     let checkpoints: serde_json::Value = serde_json::from_slice(fixture!(
@@ -216,7 +220,8 @@ fn portal_updates_chain(updates_yaml: &[u8], bootstrap_yaml: &[u8]) {
     assert_eq!(last.next_sync_committee, bootstrap.current_sync_committee);
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn portal_capella_bootstrap_finality_optimistic_and_update_chain() {
     let store = portal_store(fixture!(
         "portal-spec-tests-mainnet-lc/capella/bootstrap.yaml"
@@ -232,7 +237,8 @@ fn portal_capella_bootstrap_finality_optimistic_and_update_chain() {
     );
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn portal_deneb_bootstrap_updates_finality_optimistic() {
     // Here the updates start at the bootstrap's period: the store goes through them.
     let mut store = portal_store(fixture!(

@@ -16,13 +16,15 @@ fn rejected(store: &Store, update: &Update) -> SyncError {
         .expect_err("a corrupted update must be rejected")
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn untouched_update_is_valid() {
     let (store, update) = update();
     store.validate_update(&update, NOW).unwrap();
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn every_signature_byte_is_checked() {
     let (store, update) = update();
     for index in 0..96 {
@@ -36,7 +38,8 @@ fn every_signature_byte_is_checked() {
     }
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn every_participation_bit_is_checked() {
     let (store, update) = update();
     // Flipping a participant in or out changes the aggregate key: the signature must fail.
@@ -51,7 +54,8 @@ fn every_participation_bit_is_checked() {
     }
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn every_branch_byte_is_checked() {
     let (store, update) = update();
     for node in 0..update.finality_branch.len() {
@@ -108,7 +112,8 @@ fn every_branch_byte_is_checked() {
     }
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn every_signed_header_byte_is_checked() {
     let (store, update) = update();
     let corruptions: [fn(&mut Update, usize); 10] = [
@@ -152,7 +157,8 @@ fn every_signed_header_byte_is_checked() {
     }
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn every_next_committee_key_is_checked() {
     let (store, update) = update();
     for key in (0..512).step_by(37) {

@@ -60,7 +60,8 @@ fn vector() -> Vector {
     }
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn mainnet_eth_call_reexecutes_to_the_same_result() {
     let v = vector();
     let outcome = call(&v.state, &v.block.header, 1, &v.request).unwrap();
@@ -73,7 +74,8 @@ fn mainnet_eth_call_reexecutes_to_the_same_result() {
     }
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn unproven_state_is_reported_missing_never_guessed() {
     let v = vector();
     let empty = VerifiedState::new(v.block.header.state_root);
@@ -84,7 +86,8 @@ fn unproven_state_is_reported_missing_never_guessed() {
     assert!(missing.contains(&Missing::Account(v.request.to.unwrap())));
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn tampered_code_or_header_is_rejected() {
     let json: serde_json::Value =
         serde_json::from_slice(fixture!("lodestar-prover-mainnet/eth_call.json")).unwrap();

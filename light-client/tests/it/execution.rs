@@ -18,7 +18,8 @@ fn deposit_contract() -> AccountProof {
     AccountProof::from_json(text(fixture!("helios-el-mainnet-block21925176/proof.json"))).unwrap()
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn deposit_contract_account_storage_and_code_verify() {
     let verified = deposit_contract().verify(state_root()).unwrap();
     let account: serde_json::Value =
@@ -53,7 +54,8 @@ fn deposit_contract_account_storage_and_code_verify() {
     ));
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn block_miner_account_verifies() {
     let proof = AccountProof::from_json(text(fixture!(
         "helios-el-mainnet-block21925176/block_miner_proof.json"
@@ -63,7 +65,8 @@ fn block_miner_account_verifies() {
     assert_eq!(verified.nonce, 0x13e79e);
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn another_state_root_is_rejected() {
     let mut other = state_root();
     other.0[31] ^= 1;
@@ -73,7 +76,8 @@ fn another_state_root_is_rejected() {
     ));
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn every_byte_of_every_proof_node_is_checked() {
     let proof = deposit_contract();
     let state_root = state_root();
@@ -113,7 +117,8 @@ fn every_byte_of_every_proof_node_is_checked() {
     assert!(checked > 3000, "{checked}");
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn tampered_claims_are_rejected() {
     let state_root = state_root();
     let mut bad = deposit_contract();

@@ -147,7 +147,8 @@ macro_rules! case {
     };
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn deneb_advance_finality_without_sync_committee() {
     let case = case!(
         "deneb",
@@ -163,7 +164,8 @@ fn deneb_advance_finality_without_sync_committee() {
     assert!(run(&case) > 0);
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn deneb_light_client_sync() {
     let case = case!(
         "deneb",
@@ -182,7 +184,8 @@ fn deneb_light_client_sync() {
     assert!(run(&case) > 0);
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn deneb_supply_sync_committee_from_past_update() {
     let case = case!(
         "deneb",
@@ -192,7 +195,8 @@ fn deneb_supply_sync_committee_from_past_update() {
     assert!(run(&case) > 0);
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn electra_advance_finality_without_sync_committee() {
     let case = case!(
         "electra",
@@ -213,7 +217,8 @@ fn electra_advance_finality_without_sync_committee() {
     assert!(run(&case) > 0);
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn electra_light_client_sync() {
     let case = case!(
         "electra",
@@ -240,7 +245,8 @@ fn electra_light_client_sync() {
     assert!(run(&case) > 0);
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn electra_supply_sync_committee_from_past_update() {
     let case = case!(
         "electra",
