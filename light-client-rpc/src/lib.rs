@@ -8,6 +8,10 @@
 //!   hashes, and re-executes `eth_call` / `eth_estimateGas` with revm over proven state in two
 //!   round trips (`eth_createAccessList`, then one batch of proofs and code), fetching more only
 //!   if execution touches state the access list missed.
+//! - [`BeaconSync`]: consensus sync from beacon endpoints: bootstrap from a trusted checkpoint,
+//!   period updates in batches, then finality and optimistic updates only; SSZ preferred with a
+//!   JSON fallback, failover and cross-checking across endpoints (liars are named and skipped),
+//!   and the latest verified checkpoint persisted ([`FileCheckpoint`] natively).
 //! - [`Provider`]: an EIP-1193-style `request(method, params)` answering only with verified data.
 //!
 //! Builds for: native (and wasm32 through reqwest's fetch backend).
@@ -15,10 +19,14 @@
 //! Must not depend on: `runtime`, the app, the UI or any shell crate. Verification itself lives
 //! in `light-client`; nothing here decides whether data is valid.
 
+mod beacon;
 mod client;
 mod provider;
 mod rpc;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub use beacon::FileCheckpoint;
+pub use beacon::{BeaconError, BeaconSync, CheckpointStore, Fault, MAX_BATCH, Progress};
 pub use client::{Error, ExecutionClient};
 pub use provider::{Provider, RequestError};
 pub use rpc::{Rpc, RpcError};

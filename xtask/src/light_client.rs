@@ -10,6 +10,10 @@ use std::process::Command;
 /// Debian packages the light client needs on top of set-up's list (`llvm` provides `llvm-ar`).
 pub(crate) const APT_PACKAGES: &[&str] = &["llvm"];
 
+/// The light client's I/O crate also runs in the browser (reqwest's fetch backend): linted for
+/// wasm32 with `tasks::WASM_CRATES`.
+pub(crate) const WASM_CRATES: &[&str] = &["light-client-rpc"];
+
 /// Points cc-rs at clang for `aarch64-linux-android`, so C dependencies (blst) build for the
 /// Android check without an NDK.
 pub(crate) fn android_c_env(command: &mut Command) -> &mut Command {

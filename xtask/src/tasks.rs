@@ -165,7 +165,7 @@ pub(crate) fn test() -> Result {
         "--tests",
         "--locked",
     ]);
-    for krate in WASM_CRATES {
+    for krate in WASM_CRATES.iter().chain(crate::light_client::WASM_CRATES) {
         wasm_clippy.args(["--package", krate]);
     }
     util::run(
