@@ -45,3 +45,80 @@ pub(crate) fn wasm_tests() -> crate::util::Result {
             .env("WASM_BINDGEN_TEST_TIMEOUT", "300"),
     )
 }
+
+/// `cargo xtask light-client-bench`: builds the browser build of the light client (the
+/// `browser` example: decoding, sync with BLS, proofs and revm) for wasm32 with the
+/// `wasm-release` profile, shrinks it with `wasm-opt -Oz` when installed, measures it gzipped,
+/// then runs `cargo bench -p light-client --bench light_client`, which prints every figure
+/// against the goals.
+pub(crate) fn bench() -> crate::util::Result {
+    use crate::util;
+    util::step("light client: browser build (wasm32, wasm-release)");
+    util::run(
+        "cargo build light-client browser example",
+        util::cargo()
+            .args([
+                "build",
+                "--package",
+                "light-client",
+                "--example",
+                "browser",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--profile",
+                "wasm-release",
+                "--locked",
+            ])
+            .env("PATH", util::tool_path()),
+    )?;
+    let built =
+        util::target_dir().join("wasm32-unknown-unknown/wasm-release/examples/browser.wasm");
+    let wasm = built.with_file_name("browser-opt.wasm");
+    if util::on_path("wasm-opt") {
+        util::run(
+            "wasm-opt -Oz",
+            Command::new("wasm-opt")
+                .args(["-Oz", "--strip-debug", "--enable-bulk-memory"])
+                .args([
+                    "--enable-nontrapping-float-to-int",
+                    "--enable-sign-ext",
+                    "--enable-mutable-globals",
+                    "--enable-reference-types",
+                    "--enable-multivalue",
+                ])
+                .arg(&built)
+                .arg("-o")
+                .arg(&wasm),
+        )?;
+    } else {
+        std::fs::copy(&built, &wasm).map_err(|err| format!("{}: {err}", built.display()))?;
+    }
+    let gzipped = Command::new("gzip")
+        .args(["-9", "-c"])
+        .arg(&wasm)
+        .output()
+        .map_err(|err| format!("gzip: {err}"))?
+        .stdout
+        .len();
+    let raw = std::fs::metadata(&wasm)
+        .map_err(|err| format!("{}: {err}", wasm.display()))?
+        .len();
+    println!(
+        "light client wasm: {raw} bytes raw, {gzipped} bytes gzipped [{}]",
+        wasm.display()
+    );
+    util::step("light client: benchmark");
+    util::run(
+        "cargo bench light-client",
+        util::cargo()
+            .args([
+                "bench",
+                "--package",
+                "light-client",
+                "--bench",
+                "light_client",
+                "--locked",
+            ])
+            .env("CAIRN_LC_WASM_GZIP", gzipped.to_string()),
+    )
+}

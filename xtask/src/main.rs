@@ -32,6 +32,7 @@ usage: cargo xtask <command>
   build-ui   build the Leptos UI into ui/dist with trunk
   sdk        build the npm package into sdk-wasm/pkg and print its size
   contracts  compile the Solidity contracts into contracts/artifacts (checked in)
+  light-client-bench  light client figures against issue 4's goals, with the browser wasm size
 ";
 
 fn main() -> ExitCode {
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         Some("build-ui") => tasks::build_ui(),
         Some("sdk") => tasks::sdk().map(drop),
         Some("contracts") => tasks::contracts(),
+        Some("light-client-bench") => light_client::bench(),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

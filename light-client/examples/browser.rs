@@ -1,0 +1,46 @@
+//! What a browser build of the light client contains, for measuring its size: bootstrap and
+//! update decoding (JSON and SSZ), the sync state machine with BLS, execution headers,
+//! `eth_getProof` verification and the revm `eth_call`. Built for wasm32 by
+//! `cargo xtask light-client-bench`, which prints the gzipped size; the inputs are opaque to the
+//! optimizer (`black_box`), so nothing is compiled away.
+
+use std::hint::black_box;
+
+use alloy_primitives::B256;
+use light_client::evm::{CallRequest, VerifiedState, call};
+use light_client::execution::AccountProof;
+use light_client::header::verify_header_json;
+use light_client::types::Kind;
+use light_client::{ChainConfig, Store, input};
+
+fn run(bytes: &[u8], text: &str) -> Option<usize> {
+    let config = ChainConfig::preset(text).or_else(|| ChainConfig::from_json(text).ok())?;
+    let bootstrap = input::bootstrap(bytes, &config).ok()?;
+    let mut store = Store::bootstrap(config.clone(), B256::ZERO, bootstrap).ok()?;
+    for update in input::updates(bytes, &config).ok()? {
+        store.process_update(update, black_box(0)).ok()?;
+    }
+    for kind in [Kind::Finality, Kind::Optimistic] {
+        let update = input::single(bytes, kind, &config).ok()?;
+        store.process_update(update, black_box(0)).ok()?;
+    }
+    store.force_update(black_box(0)).ok()?;
+    let execution = &store.finalized_header().execution;
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    let block = verify_header_json(&value, execution.block_hash).ok()?;
+    let mut state = VerifiedState::new(block.header.state_root);
+    state.add_proof(&AccountProof::from_json(text).ok()?).ok()?;
+    let request: CallRequest = CallRequest {
+        to: serde_json::from_str(text).ok()?,
+        data: bytes.to_vec().into(),
+        ..CallRequest::default()
+    };
+    let outcome = call(&state, &block.header, 1, &request).ok()?;
+    Some(format!("{outcome:?}").len())
+}
+
+fn main() {
+    let bytes: &[u8] = black_box(&[]);
+    let text: &str = black_box("");
+    black_box(run(bytes, text));
+}
