@@ -1,7 +1,9 @@
 //! `cairn light-client ...`: the light client from the command line.
 //!
-//! - `sync`: verifies a bootstrap and updates read from files (beacon-API JSON or SSZ) from a
-//!   trusted checkpoint block root, prints the verified finalized and optimistic headers as JSON;
+//! - `sync`: verifies a bootstrap and updates read from files (beacon-API JSON or SSZ), or
+//!   fetched from beacon endpoints (`--beacon`, repeatable, with `--state` to persist the
+//!   checkpoint), from a trusted checkpoint block root, and prints the verified finalized and
+//!   optimistic headers as JSON;
 //! - `verify-proof`: verifies an `eth_getProof` answer against a trusted state root;
 //! - `call`: execution-only verified `eth_call` (anchored on a trusted block hash, re-executed
 //!   locally with revm over proven state);
@@ -21,7 +23,7 @@ use clap::Subcommand;
 use light_client::evm::{CallOutcome, CallRequest};
 use light_client::types::Kind;
 use light_client::{ChainConfig, Store, input};
-use light_client_rpc::{ExecutionClient, Provider, Rpc};
+use light_client_rpc::{BeaconSync, ExecutionClient, FileCheckpoint, Provider, Rpc};
 use serde_json::{Value, json};
 
 use crate::print_line;
@@ -38,8 +40,16 @@ pub(crate) enum Command {
         #[arg(long)]
         checkpoint: B256,
         /// `light_client/bootstrap` for the checkpoint (beacon-API JSON or SSZ).
-        #[arg(long)]
-        bootstrap: PathBuf,
+        #[arg(long, required_unless_present = "beacon")]
+        bootstrap: Option<PathBuf>,
+        /// Fetch from beacon endpoints instead of files (repeat for failover and
+        /// cross-checking): bootstrap, period updates in batches, finality and optimistic updates.
+        #[arg(long, conflicts_with_all = ["bootstrap", "updates", "finality", "optimistic"])]
+        beacon: Vec<String>,
+        /// With `--beacon`: file keeping the latest verified checkpoint; when it exists, sync
+        /// starts from it instead of `--checkpoint`.
+        #[arg(long, requires = "beacon")]
+        state: Option<PathBuf>,
         /// `light_client/updates` files (JSON array or SSZ response), applied in order.
         #[arg(long)]
         updates: Vec<PathBuf>,
@@ -127,6 +137,8 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
             network,
             checkpoint,
             bootstrap,
+            beacon,
+            state,
             updates,
             finality,
             optimistic,
@@ -136,6 +148,12 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
             let current_slot = match current_slot {
                 Some(slot) => slot,
                 None => config.slot_at_time(unix_now()?),
+            };
+            let Some(bootstrap) = bootstrap else {
+                let report =
+                    sync_from_beacons(config, checkpoint, &beacon, state, current_slot).await?;
+                print_line(&serde_json::to_string_pretty(&report)?);
+                return Ok(());
             };
             let report = sync(
                 config,
@@ -194,6 +212,37 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
             serve(Provider::new(client), listen).await
         }
     }
+}
+
+/// `sync --beacon`: one network sync round; the report adds what was downloaded, which
+/// endpoints agreed on the finalized header, and what each faulty endpoint did.
+async fn sync_from_beacons(
+    config: ChainConfig,
+    checkpoint: B256,
+    beacons: &[String],
+    state: Option<PathBuf>,
+    current_slot: u64,
+) -> anyhow::Result<Value> {
+    let mut sync = BeaconSync::new(config, beacons, checkpoint)?;
+    if let Some(state) = state {
+        sync = sync.with_persistence(Box::new(FileCheckpoint::new(state)))?;
+    }
+    let progress = sync.sync(current_slot).await?;
+    let store = sync
+        .store()
+        .context("sync ended without a verified store")?;
+    let mut report = serde_json::to_value(store.report())?;
+    report["updates"] = json!(progress.updates);
+    report["downloaded_bytes"] = json!(progress.bytes);
+    report["agreeing"] = json!(progress.agreeing);
+    report["faults"] = json!(
+        progress
+            .faults
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    );
+    Ok(report)
 }
 
 /// Serves the verified provider over HTTP JSON-RPC (single and batch requests).

@@ -348,3 +348,119 @@ async fn serve_answers_verified_json_rpc_on_loopback() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback only"));
 }
+
+/// A beacon endpoint on 127.0.0.1 serving the Capella fixtures as beacon-API JSON; SSZ requests
+/// get 406 (a JSON-only server). `fail` makes every answer HTTP 500.
+async fn beacon_server(fail: bool) -> (String, tokio::task::JoinHandle<()>) {
+    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+
+    fn answer(headers: &HeaderMap, fail: bool, file: &'static str) -> axum::response::Response {
+        let ssz = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("octet-stream"));
+        if fail {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        if ssz {
+            return StatusCode::NOT_ACCEPTABLE.into_response();
+        }
+        let body = std::fs::read(fixture(&format!("helios-capella-mainnet-lc/{file}"))).unwrap();
+        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    }
+    let app = axum::Router::new()
+        .route(
+            "/eth/v1/beacon/light_client/bootstrap/{root}",
+            get(move |h: HeaderMap| async move { answer(&h, fail, "bootstrap.json") }),
+        )
+        .route(
+            "/eth/v1/beacon/light_client/updates",
+            get(move |h: HeaderMap| async move { answer(&h, fail, "updates.json") }),
+        )
+        .route(
+            "/eth/v1/beacon/light_client/finality_update",
+            get(move |h: HeaderMap| async move { answer(&h, fail, "finality.json") }),
+        )
+        .route(
+            "/eth/v1/beacon/light_client/optimistic_update",
+            get(move |h: HeaderMap| async move { answer(&h, fail, "optimistic.json") }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_from_beacon_endpoints_fails_over_and_persists_the_checkpoint() {
+    let (failing, failing_task) = beacon_server(true).await;
+    let (honest, honest_task) = beacon_server(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("checkpoint");
+    let state_arg = state.display().to_string();
+    let args = [
+        "sync",
+        "--checkpoint",
+        CAPELLA_CHECKPOINT,
+        "--beacon",
+        &failing,
+        "--beacon",
+        &honest,
+        "--state",
+        &state_arg,
+        // The slot after the optimistic update's signature: the fixtures are the head.
+        "--current-slot",
+        "7109433",
+    ]
+    .map(str::to_owned);
+    let out = tokio::task::spawn_blocking(move || {
+        cairn(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    let report = json(&out);
+    assert_eq!(report["finalized"]["slot"], 7109344);
+    assert_eq!(report["optimistic"]["slot"], 7109431);
+    assert_eq!(report["updates"], 6);
+    assert_eq!(report["agreeing"], serde_json::json!([honest]));
+    let faults = report["faults"].as_array().unwrap();
+    assert!(!faults.is_empty());
+    assert!(
+        faults
+            .iter()
+            .all(|f| f.as_str().unwrap().starts_with(&failing)),
+        "{faults:?}"
+    );
+    assert!(report["downloaded_bytes"].as_u64().unwrap() > 100_000);
+    let saved = std::fs::read_to_string(&state).unwrap();
+    assert_eq!(
+        saved.trim(),
+        report["finalized"]["beacon_root"].as_str().unwrap()
+    );
+
+    // Only a failing endpoint: non-zero exit naming the phase and the endpoint.
+    let args = [
+        "sync",
+        "--checkpoint",
+        CAPELLA_CHECKPOINT,
+        "--beacon",
+        &failing,
+    ]
+    .map(str::to_owned);
+    let out = tokio::task::spawn_blocking(move || {
+        cairn(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bootstrap: no beacon endpoint gave verifiable data"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&failing), "{stderr}");
+    failing_task.abort();
+    honest_task.abort();
+}
