@@ -1,0 +1,28 @@
+//! Fuzzes every consensus decoder a server's bytes reach (bootstrap, updates, finality and
+//! optimistic updates; JSON, bare, framed and fork-digest-prefixed SSZ), then feeds whatever
+//! decodes to the sync state machine: nothing may panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use light_client::types::Kind;
+use light_client::{ChainConfig, Store, input};
+
+fuzz_target!(|data: &[u8]| {
+    let config = ChainConfig::mainnet();
+    let store = input::bootstrap(data, &config).ok().and_then(|b| {
+        let root = b.header.beacon.root();
+        Store::bootstrap(config.clone(), root, b).ok()
+    });
+    let mut updates = input::updates(data, &config).unwrap_or_default();
+    for kind in [Kind::Finality, Kind::Optimistic] {
+        if let Ok(update) = input::single(data, kind, &config) {
+            updates.push(update);
+        }
+    }
+    if let Some(mut store) = store {
+        for update in updates {
+            let _ = store.process_update(update, u64::MAX / 2);
+        }
+        let _ = store.force_update(u64::MAX / 2);
+    }
+});
