@@ -2,7 +2,7 @@
 //! `light_client/sync` tests: every fixture set verifies, and corrupted inputs are rejected with
 //! the check that failed. Fixtures are embedded (`include_bytes!`) so the same tests run natively
 //! and, compiled for wasm32, in headless Chromium (`cargo xtask test`; by hand:
-//! `cargo test -p light-client --target wasm32-unknown-unknown`).
+//! `cargo test -p light-client --target wasm32-unknown-unknown --test tests`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -49,7 +49,8 @@ pub(crate) fn wasm_tests() -> crate::util::Result {
 /// `cargo xtask light-client-bench`: builds the browser build of the light client (the
 /// `browser` example: decoding, sync with BLS, proofs and revm) for wasm32 with the
 /// `wasm-release` profile, shrinks it with `wasm-opt -Oz` when installed, measures it gzipped,
-/// then runs `cargo bench -p light-client --bench light_client`, which prints every figure
+/// runs the browser timings (`light-client/tests/wasm_bench.rs`, release, headless Chromium),
+/// then `cargo bench -p light-client --bench light_client`, which prints every native figure
 /// against the goals.
 pub(crate) fn bench() -> crate::util::Result {
     use crate::util;
@@ -107,7 +108,25 @@ pub(crate) fn bench() -> crate::util::Result {
         "light client wasm: {raw} bytes raw, {gzipped} bytes gzipped [{}]",
         wasm.display()
     );
-    util::step("light client: benchmark");
+    util::step("light client: timings in headless Chromium (release wasm)");
+    util::run(
+        "cargo test light-client wasm_bench",
+        util::cargo()
+            .args([
+                "test",
+                "--package",
+                "light-client",
+                "--release",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--test",
+                "wasm_bench",
+                "--locked",
+            ])
+            .env("PATH", util::tool_path())
+            .env("WASM_BINDGEN_TEST_TIMEOUT", "600"),
+    )?;
+    util::step("light client: benchmark (native)");
     util::run(
         "cargo bench light-client",
         util::cargo()

@@ -1,0 +1,163 @@
+//! The benchmark's timings in the browser: run by `cargo xtask light-client-bench`
+//! (`cargo test -p light-client --release --target wasm32-unknown-unknown --test wasm_bench`,
+//! headless Chromium). Each figure is printed against the goal; the only assertions are
+//! that the verified results are right (no timed assertions). Empty on native targets.
+#![cfg(target_arch = "wasm32")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark fails loudly on bad fixtures"
+)]
+
+use std::hint::black_box;
+
+use alloy_primitives::{Address, B256};
+use light_client::bls::PreparedCommittee;
+use light_client::evm::{CallOutcome, CallRequest, VerifiedState, call};
+use light_client::execution::AccountProof;
+use light_client::header::verify_header_json;
+use light_client::store::verify_update_signature;
+use light_client::{ChainConfig, Store, json};
+use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+macro_rules! fixture {
+    ($path:expr) => {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/",
+            $path
+        ))
+    };
+}
+
+const NOW: u64 = 13_000_000;
+
+/// Mean milliseconds per run (after one warm-up run), from the browser's clock.
+fn time<T>(runs: u32, mut f: impl FnMut() -> T) -> f64 {
+    black_box(f());
+    let started = js_sys::Date::now();
+    for _ in 0..runs {
+        black_box(f());
+    }
+    (js_sys::Date::now() - started) / f64::from(runs)
+}
+
+fn line(what: &str, ms: f64, goal: Option<f64>) {
+    match goal {
+        Some(goal) => console_log!(
+            "wasm: {what:<44} {ms:>9.3} ms  goal <= {goal} ms ({:.2}x of goal, {})",
+            ms / goal,
+            if ms <= goal { "meets" } else { "MISSES" }
+        ),
+        None => console_log!("wasm: {what:<44} {ms:>9.3} ms"),
+    }
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    hex::decode(text.trim().trim_start_matches("0x")).unwrap()
+}
+
+#[wasm_bindgen_test]
+fn browser_timings() {
+    let config = ChainConfig::mainnet();
+    let bootstrap = json::bootstrap_from_json(
+        fixture!("helios-capella-mainnet-lc/bootstrap.json"),
+        &config,
+    )
+    .unwrap();
+    let updates =
+        json::updates_from_json(fixture!("helios-capella-mainnet-lc/updates.json"), &config)
+            .unwrap();
+    let single = |text: &str| json::updates_from_json(text, &config).unwrap().remove(0);
+    let finality = single(fixture!("helios-capella-mainnet-lc/finality.json"));
+    let optimistic = single(fixture!("helios-capella-mainnet-lc/optimistic.json"));
+    let checkpoint: B256 = "0x5afc212a7924789b2bc86acad3ab3a6ffb1f6e97253ea50bee7f4f51422c9275"
+        .parse()
+        .unwrap();
+
+    let committee = PreparedCommittee::new(bootstrap.current_sync_committee.clone()).unwrap();
+    assert!(verify_update_signature(&updates[0], &committee, &config));
+    let bls = time(10, || {
+        verify_update_signature(&updates[0], &committee, &config)
+    });
+    line("BLS verification per update", bls, Some(12.0));
+
+    let sync = || {
+        let mut store = Store::bootstrap(config.clone(), checkpoint, bootstrap.clone()).unwrap();
+        for update in &updates {
+            store.process_update(update.clone(), NOW).unwrap();
+        }
+        store.process_update(finality.clone(), NOW).unwrap();
+        store.process_update(optimistic.clone(), NOW).unwrap();
+        store
+    };
+    assert_eq!(sync().finalized_period(), 867);
+    let synced = time(2, sync);
+    line(
+        "sync: 6 Capella updates + fin + opt, per update",
+        synced / 8.0,
+        Some(12.0),
+    );
+    line("  whole sync incl. bootstrap", synced, None);
+    let prepare = time(2, || {
+        PreparedCommittee::new(bootstrap.current_sync_committee.clone()).unwrap()
+    });
+    line("  accepting a new sync committee (512 keys)", prepare, None);
+
+    let block: serde_json::Value =
+        serde_json::from_str(fixture!("helios-el-mainnet-block21925176/block.json")).unwrap();
+    let state_root: B256 = block["stateRoot"].as_str().unwrap().parse().unwrap();
+    let proof =
+        AccountProof::from_json(fixture!("helios-el-mainnet-block21925176/proof.json")).unwrap();
+    proof.verify(state_root).unwrap();
+    let get_proof = time(50, || proof.verify(state_root).unwrap());
+    line(
+        "eth_getProof verification (account + 1 slot)",
+        get_proof,
+        None,
+    );
+
+    let vector: serde_json::Value =
+        serde_json::from_str(fixture!("lodestar-prover-mainnet/eth_call.json")).unwrap();
+    let verified_call = || {
+        let block_json = &vector["execution"]["block"];
+        let hash: B256 = block_json["hash"].as_str().unwrap().parse().unwrap();
+        let block = verify_header_json(block_json, hash).unwrap();
+        let mut state = VerifiedState::new(block.header.state_root);
+        for dependent in vector["dependentRequests"].as_array().unwrap() {
+            let (Some(payloads), Some(responses)) = (
+                dependent["payload"].as_array(),
+                dependent["response"].as_array(),
+            ) else {
+                continue;
+            };
+            for (payload, response) in payloads.iter().zip(responses) {
+                match payload["method"].as_str().unwrap() {
+                    "eth_getProof" => {
+                        let proof = AccountProof::from_json(&response.to_string()).unwrap();
+                        state.add_proof(&proof).unwrap();
+                    }
+                    "eth_getCode" => {
+                        let address: Address =
+                            payload["params"][0].as_str().unwrap().parse().unwrap();
+                        let code = unhex(response["result"].as_str().unwrap());
+                        state.add_code(address, code.into()).unwrap();
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let params = &vector["request"]["params"][0];
+        let request = CallRequest {
+            to: Some(params["to"].as_str().unwrap().parse().unwrap()),
+            data: unhex(params["data"].as_str().unwrap()).into(),
+            ..CallRequest::default()
+        };
+        call(&state, &block.header, 1, &request).unwrap()
+    };
+    assert!(matches!(verified_call(), CallOutcome::Success { .. }));
+    let eth_call = time(5, verified_call);
+    line("verified eth_call (mainnet block 17463226)", eth_call, None);
+}
