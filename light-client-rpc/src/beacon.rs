@@ -511,3 +511,46 @@ fn decode_updates(bytes: &[u8], config: &ChainConfig) -> Result<Vec<light_client
     }
     input::updates(bytes, config).map_err(|e| e.to_string())
 }
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a test fails loudly")]
+
+    use super::*;
+
+    #[test]
+    fn endpoints_must_be_http_urls() {
+        let config = ChainConfig::mainnet();
+        assert!(matches!(
+            BeaconSync::new(config.clone(), &[], B256::ZERO),
+            Err(BeaconError::Endpoints(_))
+        ));
+        let err = BeaconSync::new(config.clone(), &["ftp://x".into()], B256::ZERO).unwrap_err();
+        assert!(err.to_string().contains("not an http(s) URL"), "{err}");
+        let sync = BeaconSync::new(config, &["http://127.0.0.1:1/".into()], B256::ZERO)
+            .unwrap()
+            .with_batch(0);
+        assert_eq!(sync.batch, 1);
+        assert_eq!(sync.endpoints[0].url, "http://127.0.0.1:1");
+    }
+
+    #[test]
+    fn an_empty_updates_body_is_no_updates_and_garbage_is_an_error() {
+        let config = ChainConfig::mainnet();
+        assert!(decode_updates(b"", &config).unwrap().is_empty());
+        assert!(decode_updates(b"[]", &config).unwrap().is_empty());
+        assert!(decode_updates(b"\x01\x02\x03", &config).is_err());
+    }
+
+    #[test]
+    fn checkpoint_file_round_trips_and_starts_empty() {
+        let dir = std::env::temp_dir().join(format!("cairn-lc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = FileCheckpoint::new(dir.join("checkpoint"));
+        assert_eq!(file.load().unwrap(), None);
+        let root = B256::repeat_byte(0xab);
+        file.save(root).unwrap();
+        assert_eq!(file.load().unwrap(), Some(root));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
