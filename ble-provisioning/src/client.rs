@@ -40,6 +40,11 @@ impl Version {
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
         let raw = String::from_utf8_lossy(bytes).into_owned();
         let Ok(json) = serde_json::from_str::<serde_json::Value>(&raw) else {
+            if raw.trim_start().starts_with('{') {
+                return Err(Error::Protocol(format!(
+                    "the proto-ver answer is broken JSON (truncated?): {raw}"
+                )));
+            }
             return Ok(Self {
                 ver: raw.trim().to_owned(),
                 sec_ver: None,
@@ -547,8 +552,9 @@ where
 
 /// The whole flow: session, optional scan, set config, apply, poll status until connected or
 /// failed. Transient failures (timeouts, disconnects, truncated or garbled answers, a device
-/// that reset) restart the flow on a new session, up to `request.attempts` times; wrong
-/// credentials and Wi-Fi failures are final. `pause` is awaited between status polls.
+/// that reset) restart the flow on a new session, up to `request.attempts` times; a rejected
+/// proof is retried once (a reset device looks the same), then reported as a wrong PoP; Wi-Fi
+/// failures are final. `pause` is awaited between status polls.
 pub async fn provision<T: Transport, F, Fut>(
     transport: &T,
     request: &Request,
@@ -560,6 +566,7 @@ where
 {
     let attempts = request.attempts.max(1);
     let mut retried = Vec::new();
+    let mut retried_wrong_pop = false;
     for attempt in 1..=attempts {
         if attempt > 1 {
             transport.reset().await.map_err(|source| Error::Transport {
@@ -572,6 +579,12 @@ where
                 report.attempts = attempt;
                 report.retried = retried;
                 return Ok(report);
+            }
+            // A device that restarted mid-handshake rejects the proof exactly as one given the
+            // wrong PoP: one fresh session tells them apart.
+            Err(Error::WrongPop) if attempt < attempts && !retried_wrong_pop => {
+                retried_wrong_pop = true;
+                retried.push(Error::WrongPop.to_string());
             }
             Err(err) if err.is_retryable() && attempt < attempts => {
                 retried.push(err.to_string());
