@@ -306,6 +306,7 @@ impl<T: Transport> Client<T> {
             .await?;
         let count = match status.payload {
             Some(Payload::RespScanStatus(s)) => s.result_count.min(MAX_SCAN_RESULTS),
+            None if status.msg == proto::WiFiScanMsgType::TypeRespScanStatus as i32 => 0,
             _ => return Err(Error::Protocol("prov-scan: not a scan status".into())),
         };
         let mut out = Vec::new();
@@ -352,13 +353,27 @@ impl<T: Transport> Client<T> {
             payload: Some(payload),
         };
         let answer = self.call("prov-config", &request.encode_to_vec()).await?;
-        proto::WiFiConfigPayload::decode(answer.as_slice())
-            .map_err(|source| Error::Decode {
+        use proto::wi_fi_config_payload::Payload;
+        let resp = proto::WiFiConfigPayload::decode(answer.as_slice()).map_err(|source| {
+            Error::Decode {
                 phase: "prov-config answer",
                 source,
-            })?
-            .payload
-            .ok_or_else(|| Error::Protocol("prov-config answer without payload".into()))
+            }
+        })?;
+        // An all-default answer message is not serialized at all: go by `msg`.
+        match (resp.payload, proto::WiFiConfigMsgType::try_from(resp.msg)) {
+            (Some(payload), _) => Ok(payload),
+            (None, Ok(proto::WiFiConfigMsgType::TypeRespSetConfig)) => {
+                Ok(Payload::RespSetConfig(proto::RespSetConfig::default()))
+            }
+            (None, Ok(proto::WiFiConfigMsgType::TypeRespApplyConfig)) => {
+                Ok(Payload::RespApplyConfig(proto::RespApplyConfig::default()))
+            }
+            (None, Ok(proto::WiFiConfigMsgType::TypeRespGetStatus)) => {
+                Ok(Payload::RespGetStatus(proto::RespGetStatus::default()))
+            }
+            _ => Err(Error::Protocol("prov-config answer without payload".into())),
+        }
     }
 
     /// Sends the Wi-Fi credentials.

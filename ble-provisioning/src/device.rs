@@ -14,7 +14,7 @@ use prost::Message;
 use crate::Error;
 use crate::profile::{self, Identity, Reading};
 use crate::proto::{self, Status, WifiAuthMode, WifiConnectFailedReason, WifiStationState};
-use crate::security::{Cipher, DeviceHandshake, DeviceSecrets, DeviceSecurity};
+use crate::security::{self, Cipher, DeviceHandshake, DeviceSecrets, DeviceSecurity};
 
 /// The provisioning version this device reports.
 pub const PROV_VERSION: &str = "v1.1";
@@ -322,8 +322,9 @@ impl Device {
     }
 
     fn session_message(&mut self, session: u64, data: &[u8]) -> Result<Vec<u8>, DeviceError> {
+        let restart = security::is_session_start(data);
         let mut handshake = match self.session.take() {
-            Some((id, SessionState::Handshake(h))) if id == session => h,
+            Some((id, SessionState::Handshake(h))) if id == session && !restart => h,
             _ => DeviceHandshake::new(
                 self.config.security.clone(),
                 match &self.fixed_secrets {
@@ -405,7 +406,20 @@ impl Device {
             source,
         })?;
         let total = self.config.networks.len() as u32;
-        let (msg, status, payload) = match cmd.payload {
+        // Like ESP-IDF, dispatch on `msg`: an empty command message is not serialized at all.
+        let command = match (proto::WiFiScanMsgType::try_from(cmd.msg), cmd.payload) {
+            (Ok(proto::WiFiScanMsgType::TypeCmdScanStart), p) => {
+                Some(p.unwrap_or(Payload::CmdScanStart(proto::CmdScanStart::default())))
+            }
+            (Ok(proto::WiFiScanMsgType::TypeCmdScanStatus), _) => {
+                Some(Payload::CmdScanStatus(proto::CmdScanStatus {}))
+            }
+            (Ok(proto::WiFiScanMsgType::TypeCmdScanResult), p) => {
+                Some(p.unwrap_or(Payload::CmdScanResult(proto::CmdScanResult::default())))
+            }
+            _ => None,
+        };
+        let (msg, status, payload) = match command {
             Some(Payload::CmdScanStart(_)) => {
                 self.scanned = true;
                 (
@@ -470,7 +484,19 @@ impl Device {
             phase: "config command",
             source,
         })?;
-        let (msg, payload) = match cmd.payload {
+        let command = match (proto::WiFiConfigMsgType::try_from(cmd.msg), cmd.payload) {
+            (Ok(proto::WiFiConfigMsgType::TypeCmdSetConfig), p) => {
+                Some(p.unwrap_or(Payload::CmdSetConfig(proto::CmdSetConfig::default())))
+            }
+            (Ok(proto::WiFiConfigMsgType::TypeCmdApplyConfig), _) => {
+                Some(Payload::CmdApplyConfig(proto::CmdApplyConfig {}))
+            }
+            (Ok(proto::WiFiConfigMsgType::TypeCmdGetStatus), _) => {
+                Some(Payload::CmdGetStatus(proto::CmdGetStatus {}))
+            }
+            _ => None,
+        };
+        let (msg, payload) = match command {
             Some(Payload::CmdSetConfig(set)) => {
                 let status =
                     if set.ssid.is_empty() || set.ssid.len() > 32 || set.passphrase.len() > 64 {
@@ -576,12 +602,22 @@ impl Device {
     }
 
     fn ctrl(&mut self, request: &[u8]) -> Result<Vec<u8>, Error> {
+        use proto::WiFiCtrlMsgType;
         use proto::wi_fi_ctrl_payload::Payload;
         let cmd = proto::WiFiCtrlPayload::decode(request).map_err(|source| Error::Decode {
             phase: "ctrl command",
             source,
         })?;
-        let (msg, payload) = match cmd.payload {
+        let command = match WiFiCtrlMsgType::try_from(cmd.msg) {
+            Ok(WiFiCtrlMsgType::TypeCmdCtrlReset) => {
+                Some(Payload::CmdCtrlReset(proto::CmdCtrlReset {}))
+            }
+            Ok(WiFiCtrlMsgType::TypeCmdCtrlReprov) => {
+                Some(Payload::CmdCtrlReprov(proto::CmdCtrlReprov {}))
+            }
+            _ => None,
+        };
+        let (msg, payload) = match command {
             Some(Payload::CmdCtrlReset(_)) => {
                 self.station = Station::Idle;
                 (

@@ -497,6 +497,17 @@ impl ClientHandshake {
     }
 }
 
+/// Whether `request` opens a handshake (security 0 command, or command 0 of security 1/2):
+/// a device restarts the session on it, whatever state the previous one was in.
+pub fn is_session_start(request: &[u8]) -> bool {
+    match proto::SessionData::decode(request).map(|d| d.proto) {
+        Ok(Some(Proto::Sec0(_))) => true,
+        Ok(Some(Proto::Sec1(p))) => matches!(p.payload, Some(proto::sec1_payload::Payload::Sc0(_))),
+        Ok(Some(Proto::Sec2(p))) => matches!(p.payload, Some(proto::sec2_payload::Payload::Sc0(_))),
+        _ => false,
+    }
+}
+
 /// A device's security configuration.
 #[derive(Debug, Clone)]
 pub enum DeviceSecurity {
