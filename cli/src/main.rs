@@ -8,6 +8,7 @@
 //! Must not depend on: Tauri or the UI crate (it serves the UI's built files, not its code).
 
 mod daemon;
+mod pair;
 
 use std::path::PathBuf;
 
@@ -83,6 +84,12 @@ enum Command {
         #[command(flatten)]
         runtime: RuntimeArgs,
     },
+    /// Pair devices: ESP unified provisioning (Wi-Fi), on-chain claims, the device simulator.
+    #[command(subcommand)]
+    Pair(pair::PairCommand),
+    /// Read energy meters (signed, verified readings).
+    #[command(subcommand)]
+    Meter(pair::MeterCommand),
 }
 
 #[tokio::main]
@@ -106,6 +113,8 @@ async fn main() -> anyhow::Result<()> {
             deployment_file,
         } => devnet(port, block_time, deployment_file).await,
         Command::Status { runtime } => status(runtime.config()?).await,
+        Command::Pair(command) => pair::run_pair(command).await,
+        Command::Meter(command) => pair::run_meter(command).await,
     }
 }
 
