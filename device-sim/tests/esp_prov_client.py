@@ -2,7 +2,7 @@
 device: proto-ver, session, scan, Wi-Fi config, apply, status. Used by device-sim's tests as a
 subprocess from the venv `cargo xtask setup` makes.
 
-    python esp_prov_client.py --host 127.0.0.1:PORT --sec 2 --pop abcd1234 [--username wifiprov] \
+    python esp_prov_client.py [--transport ble] --host 127.0.0.1:PORT|DEVICE_NAME --sec 2 --pop abcd1234 [--username wifiprov] \
         --ssid cairn-home --passphrase 'correct horse'
 
 Prints `RESULT {json}` as its last line; exits 1 on any failure.
@@ -17,7 +17,8 @@ from rmaker_tools.rmaker_prov.prov import prov_util as esp_prov
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--host", required=True)
+    p.add_argument("--transport", default="softap", choices=["softap", "ble"])
+    p.add_argument("--host", required=True, help="host:port (softap) or device name (ble)")
     p.add_argument("--sec", type=int, required=True)
     p.add_argument("--pop", default="")
     p.add_argument("--username", default="wifiprov")
@@ -25,7 +26,7 @@ def main():
     p.add_argument("--passphrase", required=True)
     a = p.parse_args()
 
-    tp = esp_prov.get_transport("softap", a.host)
+    tp = esp_prov.get_transport(a.transport, a.host)
     if tp is None:
         raise SystemExit("no transport")
     if not esp_prov.version_match(tp, "v1.1"):
@@ -35,7 +36,7 @@ def main():
     sec = esp_prov.get_security(a.sec, patch, a.username, a.pop, a.pop)
     if not esp_prov.establish_session(tp, sec):
         raise SystemExit("session failed")
-    aps = esp_prov.scan_wifi_APs("softap", tp, sec) if "wifi_scan" in caps else []
+    aps = esp_prov.scan_wifi_APs(a.transport, tp, sec) if "wifi_scan" in caps else []
     if aps is None:
         raise SystemExit("scan failed")
     if not esp_prov.send_wifi_config(tp, sec, a.ssid, a.passphrase):

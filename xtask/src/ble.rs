@@ -9,7 +9,7 @@ use std::process::Command;
 use crate::util::{self, Result};
 
 /// PyPI packages, pinned.
-const PYTHON_PACKAGES: &[&str] = &["esp-rainmaker-cli==1.14.1"];
+const PYTHON_PACKAGES: &[&str] = &["esp-rainmaker-cli==1.14.1", "bluezoo==1.0.2"];
 
 /// Where the venv lives (the tests look in the same place).
 fn venv() -> Result<PathBuf> {
@@ -34,7 +34,13 @@ pub(crate) fn setup() -> Result {
         util::run(
             "apt-get install python3-venv",
             Command::new("apt-get")
-                .args(["install", "-y", "-q", "--no-install-recommends", "python3-venv"])
+                .args([
+                    "install",
+                    "-y",
+                    "-q",
+                    "--no-install-recommends",
+                    "python3-venv",
+                ])
                 .env("DEBIAN_FRONTEND", "noninteractive"),
         )?;
     }

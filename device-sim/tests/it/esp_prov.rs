@@ -8,7 +8,7 @@ use ble_provisioning::security::DeviceSecurity;
 use crate::device;
 
 /// The venv's Python: `CAIRN_ESP_VENV`, else `~/.cache/cairn/venv`.
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     let venv = std::env::var_os("CAIRN_ESP_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -29,17 +29,16 @@ async fn esp_prov(
     pop: &str,
     passphrase: &str,
 ) -> (bool, String) {
+    run(&["--host", &addr.to_string()], sec, pop, passphrase).await
+}
+
+/// Runs `esp_prov_client.py` with `target` (`--host ...`, `--transport ...`): success and output.
+pub(crate) async fn run(target: &[&str], sec: u8, pop: &str, passphrase: &str) -> (bool, String) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/esp_prov_client.py");
     let out = tokio::process::Command::new(python())
         .arg(script)
-        .args([
-            "--host",
-            &addr.to_string(),
-            "--sec",
-            &sec.to_string(),
-            "--pop",
-            pop,
-        ])
+        .args(target)
+        .args(["--sec", &sec.to_string(), "--pop", pop])
         .args(["--ssid", "cairn-home", "--passphrase", passphrase])
         .kill_on_drop(true)
         .output();

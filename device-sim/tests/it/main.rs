@@ -1,11 +1,12 @@
 //! The simulator over HTTP on 127.0.0.1: provisioned by Cairn's client and by Espressif's own
-//! `esp_prov`, at security 1 and 2, with faults injected.
+//! `esp_prov`, at security 1 and 2, with faults injected; and over BLE through BlueZoo.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "tests fail loudly on unexpected errors"
 )]
 
+mod ble;
 mod esp_prov;
 mod http;
 
