@@ -1,5 +1,7 @@
 //! Setup for the BLE pairing tests: a Python venv holding Espressif's reference provisioning
-//! client (`esp_prov`, shipped in PyPI `esp-rainmaker-cli`), pinned. `device-sim`'s tests run it
+//! client (`esp_prov`, shipped in PyPI `esp-rainmaker-cli`) and BlueZoo (PyPI `bluezoo`, a
+//! user-space BlueZ D-Bus mock standing in for a Bluetooth radio), pinned; and `dbus` (Debian)
+//! for the private bus BlueZoo runs on. `device-sim`'s tests run it
 //! against the simulator; `ble-provisioning/testdata/gen_golden.py` made the golden vectors with
 //! it. The venv is `$CAIRN_ESP_VENV`, else `~/.cache/cairn/venv`.
 
@@ -21,6 +23,15 @@ fn venv() -> Result<PathBuf> {
 }
 
 pub(crate) fn setup() -> Result {
+    // The BLE tests run BlueZoo on a private bus: `dbus-daemon` and `dbus-send`.
+    if !util::on_path("dbus-daemon") || !util::on_path("dbus-send") {
+        util::run(
+            "apt-get install dbus",
+            Command::new("apt-get")
+                .args(["install", "-y", "-q", "--no-install-recommends", "dbus"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
+    }
     let venv = venv()?;
     let stamp = venv.join(".cairn-packages");
     let wanted = PYTHON_PACKAGES.join("\n");
