@@ -165,7 +165,7 @@ pub async fn scan(
     Ok(out)
 }
 
-/// Scans until a device named `name` advertises `service` (any, when `None`), for at most
+/// Scans until a device named `name` (or with that address) advertises `service` (any, when `None`), for at most
 /// `timeout`.
 async fn find(
     adapter: &Adapter,
@@ -188,7 +188,10 @@ async fn find(
             .map_err(|err| io("listing scanned devices", err))?;
         let mut hit = None;
         for peripheral in peripherals {
-            if found(&peripheral).await.is_some_and(|d| d.name == name) {
+            if found(&peripheral)
+                .await
+                .is_some_and(|d| d.name == name || d.address.eq_ignore_ascii_case(name))
+            {
                 hit = Some(peripheral);
                 break;
             }

@@ -48,6 +48,15 @@ pub(crate) enum PairCommand {
         /// How long to scan, seconds.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+        /// Bluetooth adapter [default: the first one].
+        #[arg(long)]
+        adapter: Option<String>,
+        /// Only devices advertising this service UUID [default: ESP's provisioning service].
+        #[arg(long)]
+        service: Option<String>,
+        /// List every advertising device, not only provisioning ones.
+        #[arg(long, conflicts_with = "service")]
+        any: bool,
     },
 }
 
@@ -81,6 +90,9 @@ pub(crate) struct SimulateArgs {
     /// Security 2 patch level (1 fixes the reused nonce of 0).
     #[arg(long, default_value_t = 1)]
     sec_patch_ver: u32,
+    /// Bluetooth adapter to serve on (BLE).
+    #[arg(long, default_value = "hci0")]
+    adapter: String,
     /// Loopback address for HTTP (port 0 picks one).
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
@@ -137,6 +149,9 @@ pub(crate) struct DeviceArgs {
     /// Seconds one message may take.
     #[arg(long, default_value_t = 15)]
     timeout_secs: u64,
+    /// Bluetooth adapter (BLE) [default: the first one].
+    #[arg(long)]
+    adapter: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -177,10 +192,12 @@ pub(crate) async fn run_pair(command: PairCommand) -> anyhow::Result<()> {
         PairCommand::Simulate(args) => simulate(args).await,
         PairCommand::Provision(args) => provision(args).await,
         PairCommand::Claim(args) => claim(args).await,
-        PairCommand::Scan { .. } => bail!(
-            "BLE scanning is not available in this build: no BLE transport yet (use --transport http \
-             with a softAP device or the simulator)"
-        ),
+        PairCommand::Scan {
+            seconds,
+            adapter,
+            service,
+            any,
+        } => scan(seconds, adapter.as_deref(), service.as_deref(), any).await,
     }
 }
 
@@ -287,11 +304,61 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
             server.shutdown();
             Ok(())
         }
-        TransportKind::Ble => bail!(
-            "the BLE simulator is not available in this build (it needs BlueZoo and bluer); use \
-             --transport http or memory"
-        ),
+        TransportKind::Ble => {
+            let peripheral = device_sim::ble::serve(device, &args.adapter).await?;
+            let qr = qr::Payload {
+                ver: "v1".into(),
+                name: peripheral.name().to_owned(),
+                pop: (!args.pop.is_empty()).then(|| args.pop.clone()),
+                username: (security.level() == Level::Sec2).then(|| args.username.clone()),
+                transport: QrTransport::Ble,
+                security: Some(security.level().number()),
+            };
+            print_line(&serde_json::to_string(&serde_json::json!({
+                "transport": "ble",
+                "adapter": peripheral.adapter(),
+                "address": peripheral.address(),
+                "name": peripheral.name(),
+                "service": device_sim::ble::SERVICE_UUID.to_string(),
+                "security": security.level().number(),
+                "sec_patch_ver": security.patch(),
+                "device": address.to_string(),
+                "qr": qr.to_json(),
+            }))?);
+            shutdown_signal().await;
+            drop(peripheral);
+            Ok(())
+        }
     }
+}
+
+async fn scan(
+    seconds: u64,
+    adapter: Option<&str>,
+    service: Option<&str>,
+    any: bool,
+) -> anyhow::Result<()> {
+    let service = match (service, any) {
+        (_, true) => None,
+        (Some(text), false) => Some(
+            text.parse::<uuid::Uuid>()
+                .with_context(|| format!("--service `{text}` is not a UUID"))?,
+        ),
+        (None, false) => Some(ble_transport::ble::ESP_SERVICE_UUID),
+    };
+    let adapter = ble_transport::ble::adapter(adapter).await?;
+    let found =
+        ble_transport::ble::scan(&adapter, service, Duration::from_secs(seconds.clamp(1, 60)))
+            .await?;
+    for device in found {
+        print_line(&serde_json::to_string(&serde_json::json!({
+            "name": device.name,
+            "address": device.address,
+            "rssi": device.rssi,
+            "services": device.services.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        }))?);
+    }
+    Ok(())
 }
 
 /// A connected client and what it learned.
@@ -304,7 +371,7 @@ struct Target {
     options: Options,
 }
 
-fn target(args: &DeviceArgs) -> anyhow::Result<Target> {
+async fn target(args: &DeviceArgs) -> anyhow::Result<Target> {
     let qr = args.qr.as_deref().map(qr::Payload::parse).transpose()?;
     let (name, kind) = match &qr {
         Some(p) => (
@@ -348,10 +415,18 @@ fn target(args: &DeviceArgs) -> anyhow::Result<Target> {
                 Duration::from_secs(args.timeout_secs.max(1)),
             )?)
         }
-        TransportKind::Ble => bail!(
-            "BLE is not available in this build: no BLE transport yet (use a softAP device over \
-             --transport http)"
-        ),
+        TransportKind::Ble => {
+            let adapter = ble_transport::ble::adapter(args.adapter.as_deref()).await?;
+            Arc::new(
+                ble_transport::Ble::connect(
+                    adapter,
+                    &name,
+                    None,
+                    Duration::from_secs(args.timeout_secs.max(1)),
+                )
+                .await?,
+            )
+        }
         TransportKind::Memory => bail!(
             "the memory transport only reaches a simulator in the same process (`cairn pair simulate --transport memory`)"
         ),
@@ -368,14 +443,14 @@ fn target(args: &DeviceArgs) -> anyhow::Result<Target> {
 }
 
 async fn connect(args: &DeviceArgs) -> anyhow::Result<Session> {
-    let target = target(args)?;
+    let target = target(args).await?;
     let mut client = Client::new(target.transport);
     client.connect(&target.options).await?;
     Ok(Session { client })
 }
 
 async fn provision(args: ProvisionArgs) -> anyhow::Result<()> {
-    let target = target(&args.device)?;
+    let target = target(&args.device).await?;
     let request = Request {
         options: target.options,
         ssid: args.ssid,
