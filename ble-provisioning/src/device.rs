@@ -280,6 +280,30 @@ impl Device {
         Ok(answer)
     }
 
+    /// The meter's next reading (counter + 1), signed by the device: what `cairn-meter` answers
+    /// inside a session and what the BLE simulator notifies in the clear (the signature
+    /// authenticates it).
+    pub fn next_reading(&mut self) -> Result<Vec<u8>, DeviceError> {
+        self.meter.counter += 1;
+        self.meter.timestamp += 15;
+        self.meter.energy_wh += 3 + self.meter.counter % 5;
+        let reading = Reading {
+            device: self.config.identity.address(),
+            counter: self.meter.counter,
+            timestamp: self.meter.timestamp,
+            energy_wh: self.meter.energy_wh,
+            power_mw: 730_000 + (self.meter.counter % 7) as u32 * 1000,
+            voltage_mv: 230_000,
+            current_ma: 3_170,
+        };
+        Ok(self
+            .config
+            .identity
+            .sign_reading(reading)
+            .map_err(Error::Profile)?
+            .encode())
+    }
+
     /// A reboot: sessions and unapplied configuration are lost; the meter counter is kept
     /// (it lives in flash).
     pub fn reset(&mut self) {
@@ -375,26 +399,7 @@ impl Device {
                 Ok(serde_json::to_vec(&self.hotspot)
                     .map_err(|err| Error::Protocol(err.to_string()))?)
             }
-            profile::ENDPOINT_METER => {
-                self.meter.counter += 1;
-                self.meter.timestamp += 15;
-                self.meter.energy_wh += 3 + self.meter.counter % 5;
-                let reading = Reading {
-                    device: self.config.identity.address(),
-                    counter: self.meter.counter,
-                    timestamp: self.meter.timestamp,
-                    energy_wh: self.meter.energy_wh,
-                    power_mw: 730_000 + (self.meter.counter % 7) as u32 * 1000,
-                    voltage_mv: 230_000,
-                    current_ma: 3_170,
-                };
-                Ok(self
-                    .config
-                    .identity
-                    .sign_reading(reading)
-                    .map_err(Error::Profile)?
-                    .encode())
-            }
+            profile::ENDPOINT_METER => self.next_reading(),
             other => Err(DeviceError::UnknownEndpoint(other.to_owned())),
         }
     }

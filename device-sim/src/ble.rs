@@ -9,7 +9,8 @@
 //! and its answer is kept for the next read by the same central (reads honour the offset of a
 //! long read); a protocomm session is one central's address. Injected faults: a dropped message
 //! is answered with a GATT error after [`DROP_HOLD`](crate::http::DROP_HOLD) (the client times
-//! out first); every other device error is a GATT error, which closes the session.
+//! out first); every other device error is a GATT error, which closes the session. A second
+//! service, the Cairn profile's, notifies signed meter readings (see [`READINGS_NAME`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,8 +20,9 @@ use ble_provisioning::profile;
 use bluer::adv::{Advertisement, AdvertisementHandle};
 use bluer::gatt::local::ReqError;
 use bluer::gatt::local::{
-    Application, ApplicationHandle, Characteristic, CharacteristicRead, CharacteristicWrite,
-    CharacteristicWriteMethod, Descriptor, DescriptorRead, Service,
+    Application, ApplicationHandle, Characteristic, CharacteristicNotify,
+    CharacteristicNotifyMethod, CharacteristicRead, CharacteristicWrite, CharacteristicWriteMethod,
+    Descriptor, DescriptorRead, Service,
 };
 use futures::FutureExt;
 use uuid::Uuid;
@@ -47,6 +49,9 @@ pub const ENDPOINTS: [(u16, &str); 9] = [
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BleServeError {
+    /// A profile UUID does not parse (a bug in `ble_provisioning::profile`).
+    #[error("bad profile UUID `{0}`")]
+    BadUuid(&'static str),
     /// BlueZ (or BlueZoo) refused a step.
     #[error("BLE peripheral, {phase}: {source}")]
     Bluez {
@@ -104,6 +109,75 @@ impl BlePeripheral {
     }
 }
 
+/// The 0x2901 name of the Cairn service's notifying meter characteristic.
+pub const READINGS_NAME: &str = "cairn-readings";
+/// How often a subscribed central gets a signed reading.
+pub const READING_PERIOD: std::time::Duration = std::time::Duration::from_millis(200);
+
+fn user_description(name: &'static str) -> Descriptor {
+    Descriptor {
+        uuid: USER_DESCRIPTION,
+        read: Some(DescriptorRead {
+            read: true,
+            fun: Box::new(move |_| async move { Ok(name.as_bytes().to_vec()) }.boxed()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The Cairn service ([`profile::SERVICE_UUID`]): the meter characteristic
+/// ([`profile::METER_UUID`], named [`READINGS_NAME`]) answers a read with a fresh signed reading
+/// and, once subscribed, notifies one every [`READING_PERIOD`]. Readings go in the clear: the
+/// device's signature and the counter authenticate them, and the app verifies both.
+fn cairn_service(device: &Arc<Mutex<Device>>) -> Result<Service, BleServeError> {
+    let parse =
+        |text: &'static str| Uuid::try_parse(text).map_err(|_| BleServeError::BadUuid(text));
+    let (read_device, notify_device) = (device.clone(), device.clone());
+    Ok(Service {
+        uuid: parse(profile::SERVICE_UUID)?,
+        primary: true,
+        characteristics: vec![Characteristic {
+            uuid: parse(profile::METER_UUID)?,
+            descriptors: vec![user_description(READINGS_NAME)],
+            read: Some(CharacteristicRead {
+                read: true,
+                fun: Box::new(move |_| {
+                    let reading = read_device
+                        .lock()
+                        .ok()
+                        .and_then(|mut d| d.next_reading().ok());
+                    async move { reading.ok_or(ReqError::Failed) }.boxed()
+                }),
+                ..Default::default()
+            }),
+            notify: Some(CharacteristicNotify {
+                notify: true,
+                method: CharacteristicNotifyMethod::Fun(Box::new(move |mut notifier| {
+                    let device = notify_device.clone();
+                    async move {
+                        tokio::spawn(async move {
+                            while !notifier.is_stopped() {
+                                let reading =
+                                    device.lock().ok().and_then(|mut d| d.next_reading().ok());
+                                let Some(reading) = reading else { break };
+                                if notifier.notify(reading).await.is_err() {
+                                    break;
+                                }
+                                tokio::time::sleep(READING_PERIOD).await;
+                            }
+                        });
+                    }
+                    .boxed()
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+}
+
 /// Answers waiting for a read: `(central, endpoint) -> answer`.
 type Pending = Arc<Mutex<HashMap<(bluer::Address, &'static str), Vec<u8>>>>;
 
@@ -124,15 +198,7 @@ fn characteristic(
     let read_pending = pending.clone();
     Characteristic {
         uuid: endpoint_uuid(id),
-        descriptors: vec![Descriptor {
-            uuid: USER_DESCRIPTION,
-            read: Some(DescriptorRead {
-                read: true,
-                fun: Box::new(move |_| async move { Ok(endpoint.as_bytes().to_vec()) }.boxed()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }],
+        descriptors: vec![user_description(endpoint)],
         read: Some(CharacteristicRead {
             read: true,
             fun: Box::new(move |req| {
@@ -237,15 +303,18 @@ pub async fn serve(
         .map_err(bluez("reading the adapter address"))?;
     let pending: Pending = Arc::default();
     let app = Application {
-        services: vec![Service {
-            uuid: SERVICE_UUID,
-            primary: true,
-            characteristics: ENDPOINTS
-                .iter()
-                .map(|(id, endpoint)| characteristic(&device, &pending, *id, endpoint))
-                .collect(),
-            ..Default::default()
-        }],
+        services: vec![
+            Service {
+                uuid: SERVICE_UUID,
+                primary: true,
+                characteristics: ENDPOINTS
+                    .iter()
+                    .map(|(id, endpoint)| characteristic(&device, &pending, *id, endpoint))
+                    .collect(),
+                ..Default::default()
+            },
+            cairn_service(&device)?,
+        ],
         ..Default::default()
     };
     let app = bt

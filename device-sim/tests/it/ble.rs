@@ -15,6 +15,7 @@ use std::time::Duration;
 use ble_provisioning::security::DeviceSecurity;
 use ble_transport::ble;
 use device_sim::{Config, Device};
+use futures::StreamExt as _;
 
 use crate::esp_prov::{self, python};
 
@@ -162,7 +163,8 @@ async fn bluezoo_child() {
         let transport = ble::Ble::connect(
             ble::adapter(Some("hci0")).await.unwrap(),
             name,
-            Some(ble::ESP_SERVICE_UUID),
+            // Any service: the Cairn service's notifying meter is mapped too.
+            None,
             Duration::from_secs(15),
         )
         .await
@@ -193,6 +195,26 @@ async fn bluezoo_child() {
             report.access_points
         );
         assert_eq!(device.lock().unwrap().connected_ssid(), Some("cairn-home"));
+
+        // Signed readings notified by the Cairn service, each verified (signature, counter).
+        let meter = device.lock().unwrap().config().identity.address();
+        let mut readings = transport
+            .notifications(device_sim::ble::READINGS_NAME)
+            .await
+            .unwrap();
+        let mut verifier = ble_provisioning::profile::Verifier::new();
+        let mut last = 0;
+        for _ in 0..3 {
+            let bytes = tokio::time::timeout(Duration::from_secs(10), readings.next())
+                .await
+                .expect("a notification within 10 s")
+                .expect("the notification stream is open");
+            let reading = verifier.verify_bytes(&bytes).unwrap();
+            assert_eq!(reading.device, meter);
+            assert!(reading.counter > last);
+            last = reading.counter;
+        }
+        drop(readings);
         transport.disconnect().await;
     }
 
