@@ -364,6 +364,22 @@ impl Ble {
             .boxed())
     }
 
+    /// Reads a characteristic by UUID (plain GATT values such as Environmental Sensing ones).
+    pub async fn read_characteristic(&self, uuid: Uuid) -> Result<Vec<u8>, TransportError> {
+        let guard = self.link.lock().await;
+        let link = guard.as_ref().ok_or_else(|| TransportError::Disconnected {
+            endpoint: uuid.to_string(),
+            detail: "not connected".into(),
+        })?;
+        let chr = link
+            .peripheral
+            .characteristics()
+            .into_iter()
+            .find(|c| c.uuid == uuid)
+            .ok_or_else(|| TransportError::UnknownEndpoint(uuid.to_string()))?;
+        bounded(&uuid.to_string(), self.timeout, link.peripheral.read(&chr)).await
+    }
+
     /// Disconnects.
     pub async fn disconnect(&self) {
         if let Some(link) = self.link.lock().await.take() {

@@ -10,7 +10,8 @@
 //! long read); a protocomm session is one central's address. Injected faults: a dropped message
 //! is answered with a GATT error after [`DROP_HOLD`](crate::http::DROP_HOLD) (the client times
 //! out first); every other device error is a GATT error, which closes the session. A second
-//! service, the Cairn profile's, notifies signed meter readings (see [`READINGS_NAME`]).
+//! service, the Cairn profile's, notifies signed meter readings (see [`READINGS_NAME`]); a third,
+//! Environmental Sensing (0x181A), exposes the plain values.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -178,6 +179,51 @@ fn cairn_service(device: &Arc<Mutex<Device>>) -> Result<Service, BleServeError> 
     })
 }
 
+/// A Bluetooth SIG 16-bit UUID as 128 bits.
+pub fn sig_uuid(short: u16) -> Uuid {
+    Uuid::from_u128((u128::from(short) << 96) | 0x0000_0000_0000_1000_8000_0080_5f9b_34fb)
+}
+
+/// The Environmental Sensing service (0x181A): energy, power, voltage and current of a fresh
+/// reading as plain SIG characteristics (`profile::ess`), readable by any BLE tool.
+fn ess_service(device: &Arc<Mutex<Device>>) -> Service {
+    use profile::ess;
+    let characteristics = [ess::ENERGY, ess::POWER, ess::VOLTAGE, ess::ELECTRIC_CURRENT]
+        .into_iter()
+        .map(|id| {
+            let device = device.clone();
+            Characteristic {
+                uuid: sig_uuid(id),
+                read: Some(CharacteristicRead {
+                    read: true,
+                    fun: Box::new(move |_| {
+                        let value = device
+                            .lock()
+                            .ok()
+                            .and_then(|mut d| d.next_reading().ok())
+                            .and_then(|bytes| profile::SignedReading::decode(&bytes).ok())
+                            .and_then(|signed| {
+                                ess::values(&signed.reading)
+                                    .into_iter()
+                                    .find(|(c, _)| *c == id)
+                                    .map(|(_, v)| v)
+                            });
+                        async move { value.ok_or(ReqError::Failed) }.boxed()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+        })
+        .collect();
+    Service {
+        uuid: sig_uuid(ess::SERVICE_UUID),
+        primary: true,
+        characteristics,
+        ..Default::default()
+    }
+}
+
 /// Answers waiting for a read: `(central, endpoint) -> answer`.
 type Pending = Arc<Mutex<HashMap<(bluer::Address, &'static str), Vec<u8>>>>;
 
@@ -314,6 +360,7 @@ pub async fn serve(
                 ..Default::default()
             },
             cairn_service(&device)?,
+            ess_service(&device),
         ],
         ..Default::default()
     };

@@ -216,6 +216,17 @@ async fn bluezoo_child() {
             last = reading.counter;
         }
         drop(readings);
+
+        // The plain values as Environmental Sensing characteristics: energy in kWh (uint24).
+        let energy = transport
+            .read_characteristic(device_sim::ble::sig_uuid(
+                ble_provisioning::profile::ess::ENERGY,
+            ))
+            .await
+            .unwrap();
+        assert_eq!(energy.len(), 3);
+        let kwh = u32::from_le_bytes([energy[0], energy[1], energy[2], 0]);
+        assert!((1250..1300).contains(&kwh), "{kwh} kWh");
         transport.disconnect().await;
     }
 
