@@ -1,8 +1,9 @@
 //! `cairn pair` over Bluetooth LE end to end: BlueZoo (PyPI `bluezoo`, pinned, in the venv
-//! `cargo xtask setup` makes) runs on a private `dbus-daemon` with three virtual adapters; two
+//! `cargo xtask setup` makes) runs on a private `dbus-daemon` with four virtual adapters; two
 //! `cairn pair simulate --transport ble` serve simulators (security 1 and 2) on `hci1` and
 //! `hci2`; `cairn pair scan` on `hci0` lists them and `cairn pair provision --transport ble`
-//! provisions both (by name, and by the QR payload). Every child gets the private bus as its
+//! provisions both (by name, and by the QR payload); `cairn meter read --transport ble` reads
+//! verified readings from a third. Every child gets the private bus as its
 //! `DBUS_SYSTEM_BUS_ADDRESS`.
 #![allow(
     clippy::unwrap_used,
@@ -71,7 +72,7 @@ fn start_bus() -> Bus {
     let bluezoo = std::process::Command::new(bluezoo_bin())
         .args(["--auto-enable", "--scan-interval", "1", "-q"])
         .args(["-a", "00:00:00:CA:00:01", "-a", "00:00:00:CA:00:02"])
-        .args(["-a", "00:00:00:CA:00:03"])
+        .args(["-a", "00:00:00:CA:00:03", "-a", "00:00:00:CA:00:04"])
         .env("DBUS_SYSTEM_BUS_ADDRESS", &address)
         .spawn()
         .expect("bluezoo starts");
@@ -88,7 +89,7 @@ fn start_bus() -> Bus {
             .arg("org.freedesktop.DBus.ObjectManager.GetManagedObjects")
             .output()
             .unwrap();
-        if String::from_utf8_lossy(&out.stdout).contains("/org/bluez/hci2") {
+        if String::from_utf8_lossy(&out.stdout).contains("/org/bluez/hci3") {
             return bus;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -238,4 +239,49 @@ async fn scan_and_provision_over_ble_at_security_1_and_2() {
     assert!(ok, "{err}");
     let report: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(report["security"], 2);
+
+    // Signed meter readings over BLE, each verified (BlueZoo connects to a device once, so a
+    // third simulator serves them).
+    let (_sim3, _) = simulator(
+        &bus,
+        &[
+            "--adapter",
+            "hci3",
+            "--name",
+            "PROV_BLE3",
+            "--security",
+            "1",
+            "--pop",
+            "abcd1234",
+        ],
+    )
+    .await;
+    let (ok, out, err) = cairn(
+        &bus,
+        &[
+            "meter",
+            "read",
+            "--transport",
+            "ble",
+            "--adapter",
+            "hci0",
+            "--device",
+            "PROV_BLE3",
+            "--pop",
+            "abcd1234",
+            "--count",
+            "3",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let counters: Vec<u64> = out
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["verified"], true);
+            v["reading"]["counter"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(counters, [1, 2, 3]);
 }
