@@ -239,12 +239,17 @@ fn characteristic(
     pending: &Pending,
     id: u16,
     endpoint: &'static str,
+    named: bool,
 ) -> Characteristic {
     let (write_device, write_pending) = (device.clone(), pending.clone());
     let read_pending = pending.clone();
     Characteristic {
         uuid: endpoint_uuid(id),
-        descriptors: vec![user_description(endpoint)],
+        descriptors: if named {
+            vec![user_description(endpoint)]
+        } else {
+            Vec::new()
+        },
         read: Some(CharacteristicRead {
             read: true,
             fun: Box::new(move |req| {
@@ -330,6 +335,16 @@ pub async fn serve(
     device: Arc<Mutex<Device>>,
     adapter: &str,
 ) -> Result<BlePeripheral, BleServeError> {
+    serve_with(device, adapter, true).await
+}
+
+/// [`serve`], with `named: false` like old ESP firmware: no 0x2901 user descriptions, so a
+/// client must fall back to the fixed `FF4F`–`FF53` ids (and cannot find custom endpoints).
+pub async fn serve_with(
+    device: Arc<Mutex<Device>>,
+    adapter: &str,
+    named: bool,
+) -> Result<BlePeripheral, BleServeError> {
     let name = device
         .lock()
         .map(|d| d.config().name.clone())
@@ -355,7 +370,7 @@ pub async fn serve(
                 primary: true,
                 characteristics: ENDPOINTS
                     .iter()
-                    .map(|(id, endpoint)| characteristic(&device, &pending, *id, endpoint))
+                    .map(|(id, endpoint)| characteristic(&device, &pending, *id, endpoint, named))
                     .collect(),
                 ..Default::default()
             },

@@ -1,8 +1,8 @@
 //! The simulator over BLE: BlueZoo (PyPI `bluezoo`, pinned, in the venv `cargo xtask setup`
-//! makes) on a private `dbus-daemon` with six virtual adapters: `hci0` is the central, `hci1`..
+//! makes) on a private `dbus-daemon` with seven virtual adapters: `hci0` is the central, `hci1`..
 //! `hci4` serve simulators at security 1 and 2 through `bluer`. Cairn's btleplug transport
 //! provisions two (and reads their notified meter readings), Espressif's `esp_prov` (bleak) the
-//! other two; `hci5` serves one with faults.
+//! other two; `hci5` serves one with faults, `hci6` one without 0x2901 names (old firmware).
 //!
 //! `DBUS_SYSTEM_BUS_ADDRESS` must point at the private bus before any D-Bus connection is made,
 //! and setting a process's environment is `unsafe`: so [`ble_over_bluezoo`] starts the bus and
@@ -63,6 +63,7 @@ fn start_bus() -> Bus {
         .args(["-a", "00:00:00:C0:00:01", "-a", "00:00:00:C0:00:02"])
         .args(["-a", "00:00:00:C0:00:03", "-a", "00:00:00:C0:00:04"])
         .args(["-a", "00:00:00:C0:00:05", "-a", "00:00:00:C0:00:06"])
+        .args(["-a", "00:00:00:C0:00:07"])
         .env("DBUS_SYSTEM_BUS_ADDRESS", &address)
         .spawn()
         .expect("bluezoo starts");
@@ -81,7 +82,7 @@ fn start_bus() -> Bus {
             .arg("org.freedesktop.DBus.ObjectManager.GetManagedObjects")
             .output()
             .unwrap();
-        if String::from_utf8_lossy(&out.stdout).contains("/org/bluez/hci5") {
+        if String::from_utf8_lossy(&out.stdout).contains("/org/bluez/hci6") {
             return bus;
         }
         last = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -314,4 +315,42 @@ async fn bluezoo_child() {
         "dropped message: {err}"
     );
     assert!(err.to_string().contains("within 3000 ms"), "{err}");
+
+    // Old firmware without user descriptions: the FF4F-FF53 fallback finds the ESP endpoints.
+    let old = std::sync::Arc::new(std::sync::Mutex::new(Device::new(Config::example(
+        "PROV_OLD",
+        DeviceSecurity::Sec1 {
+            pop: "abcd1234".into(),
+        },
+    ))));
+    let _p6 = device_sim::ble::serve_with(old.clone(), "hci6", false)
+        .await
+        .unwrap();
+    let transport = ble::Ble::connect(
+        ble::adapter(Some("hci0")).await.unwrap(),
+        "PROV_OLD",
+        Some(ble::ESP_SERVICE_UUID),
+        Duration::from_secs(15),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        transport.endpoints().await,
+        [
+            "proto-ver",
+            "prov-config",
+            "prov-ctrl",
+            "prov-scan",
+            "prov-session"
+        ]
+    );
+    let report = ble_provisioning::client::provision(
+        &transport,
+        &crate::request("abcd1234", "correct horse"),
+        crate::pause,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.security, 1);
+    assert_eq!(old.lock().unwrap().connected_ssid(), Some("cairn-home"));
 }
