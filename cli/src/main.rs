@@ -9,6 +9,7 @@
 
 mod daemon;
 mod light_client;
+mod pair;
 
 use std::path::PathBuf;
 
@@ -87,6 +88,12 @@ enum Command {
     /// Verify Ethereum consensus and execution data (the light client).
     #[command(subcommand)]
     LightClient(light_client::Command),
+    /// Pair devices: ESP unified provisioning (Wi-Fi), on-chain claims, the device simulator.
+    #[command(subcommand)]
+    Pair(pair::PairCommand),
+    /// Read energy meters (signed, verified readings).
+    #[command(subcommand)]
+    Meter(pair::MeterCommand),
 }
 
 #[tokio::main]
@@ -111,6 +118,8 @@ async fn main() -> anyhow::Result<()> {
         } => devnet(port, block_time, deployment_file).await,
         Command::Status { runtime } => status(runtime.config()?).await,
         Command::LightClient(command) => light_client::run(command).await,
+        Command::Pair(command) => pair::run_pair(command).await,
+        Command::Meter(command) => pair::run_meter(command).await,
     }
 }
 

@@ -15,6 +15,7 @@
     reason = "a developer tool talks on the terminal"
 )]
 
+mod ble;
 mod devnet;
 mod light_client;
 mod setup;

@@ -51,6 +51,8 @@ pub(crate) fn setup() -> Result {
     cargo_tool("wasm-bindgen-cli", "wasm-bindgen", &wasm_bindgen)?;
     cargo_tool("trunk", "trunk", TRUNK_VERSION)?;
     cargo_tool("tauri-driver", "tauri-driver", TAURI_DRIVER_VERSION)?;
+    util::step("setup: Python venv (BLE pairing: esp_prov)");
+    crate::ble::setup()?;
     println!("setup complete");
     Ok(())
 }
