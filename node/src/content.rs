@@ -52,7 +52,9 @@ pub enum ContentError {
         chunks: u64,
     },
     /// A chunk's bytes do not hash to the manifest's entry (corruption or a lying peer).
-    #[error("chunk {index} failed verification (expected {expected_len} bytes with the manifest's hash, got {got_len} bytes that do not match)")]
+    #[error(
+        "chunk {index} failed verification (expected {expected_len} bytes with the manifest's hash, got {got_len} bytes that do not match)"
+    )]
     ChunkMismatch {
         /// The chunk.
         index: u64,
@@ -142,7 +144,9 @@ impl Manifest {
             return Err(ContentError::Size(size));
         }
         if chunks.len() as u64 != chunk_count(size) {
-            return Err(ContentError::Manifest("chunk count does not match the size"));
+            return Err(ContentError::Manifest(
+                "chunk count does not match the size",
+            ));
         }
         Ok(Self { size, chunks })
     }
@@ -314,7 +318,10 @@ mod tests {
         }
         assert_eq!(builder.finish().unwrap(), whole);
         assert_eq!(whole.chunks(), 4);
-        assert_eq!(whole.chunk_range(3).unwrap(), 3 * CHUNK_SIZE as u64..bytes.len() as u64);
+        assert_eq!(
+            whole.chunk_range(3).unwrap(),
+            3 * CHUNK_SIZE as u64..bytes.len() as u64
+        );
     }
 
     #[test]
@@ -334,7 +341,11 @@ mod tests {
             Err(ContentError::ChunkMismatch { index: 0, .. })
         ));
         // A truncated chunk is refused too.
-        assert!(manifest.verify_chunk(2, &bytes[2 * CHUNK_SIZE..][..4]).is_err());
+        assert!(
+            manifest
+                .verify_chunk(2, &bytes[2 * CHUNK_SIZE..][..4])
+                .is_err()
+        );
     }
 
     #[test]

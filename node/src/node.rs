@@ -92,10 +92,14 @@ impl Options {
     }
 
     fn default_listen() -> Vec<Multiaddr> {
-        ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1", "/ip4/0.0.0.0/tcp/0/ws"]
-            .iter()
-            .filter_map(|a| a.parse().ok())
-            .collect()
+        [
+            "/ip4/0.0.0.0/tcp/0",
+            "/ip4/0.0.0.0/udp/0/quic-v1",
+            "/ip4/0.0.0.0/tcp/0/ws",
+        ]
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect()
     }
 }
 
@@ -257,6 +261,13 @@ impl Node {
     pub async fn start(
         options: Options,
     ) -> Result<(Handle, broadcast::Receiver<Event>, EventLoop), NodeError> {
+        // The swarm builder's future is ~20 KiB: keep it off the caller's stack.
+        Box::pin(Self::build(options)).await
+    }
+
+    async fn build(
+        options: Options,
+    ) -> Result<(Handle, broadcast::Receiver<Event>, EventLoop), NodeError> {
         let key = crate::key::load_or_create(&options.data_dir)?;
         let peer_id = key.public().to_peer_id();
         let store = if options.quota > 0 {
@@ -356,10 +367,12 @@ impl Node {
         };
         let mut pending = HashSet::new();
         for addr in &listen {
-            let id = swarm.listen_on(addr.clone()).map_err(|e| NodeError::Listen {
-                addr: addr.clone(),
-                reason: e.to_string(),
-            })?;
+            let id = swarm
+                .listen_on(addr.clone())
+                .map_err(|e| NodeError::Listen {
+                    addr: addr.clone(),
+                    reason: e.to_string(),
+                })?;
             pending.insert(id);
         }
         let (events, events_rx) = broadcast::channel(EVENT_CAPACITY);
@@ -751,7 +764,10 @@ impl EventLoop {
             }
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 for (peer, addr) in found {
-                    self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer, addr.clone());
                     if !self.swarm.is_connected(&peer) {
                         let _ = self.swarm.dial(addr);
                     }
@@ -770,26 +786,29 @@ impl EventLoop {
                     _ => tracing::debug!(%from, "ignoring a malformed offer"),
                 }
             }
-            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { id, result, step, .. }) => {
-                if let kad::QueryResult::GetProviders(result) = result {
-                    let found = match result {
-                        Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) => providers,
-                        _ => HashSet::new(),
-                    };
-                    if self.provider_query == Some(id) {
-                        for peer in found {
-                            self.add_provider(peer, None);
-                        }
-                        if step.last {
-                            self.provider_query = None;
-                        }
-                    } else if let Some((_, acc)) = self.holder_queries.get_mut(&id) {
-                        acc.extend(found);
-                        if step.last
-                            && let Some((reply, acc)) = self.holder_queries.remove(&id)
-                        {
-                            let _ = reply.send(acc.into_iter().collect());
-                        }
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id,
+                result: kad::QueryResult::GetProviders(result),
+                step,
+                ..
+            }) => {
+                let found = match result {
+                    Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) => providers,
+                    _ => HashSet::new(),
+                };
+                if self.provider_query == Some(id) {
+                    for peer in found {
+                        self.add_provider(peer, None);
+                    }
+                    if step.last {
+                        self.provider_query = None;
+                    }
+                } else if let Some((_, acc)) = self.holder_queries.get_mut(&id) {
+                    acc.extend(found);
+                    if step.last
+                        && let Some((reply, acc)) = self.holder_queries.remove(&id)
+                    {
+                        let _ = reply.send(acc.into_iter().collect());
                     }
                 }
             }

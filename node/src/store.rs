@@ -59,10 +59,14 @@ pub enum StoreError {
         source: Box<redb::Error>,
     },
     /// A corrupt metadata record.
-    #[error("store metadata record for {0} is unreadable; delete the data directory's store to start over")]
+    #[error(
+        "store metadata record for {0} is unreadable; delete the data directory's store to start over"
+    )]
     Record(ContentId),
     /// Not enough room under the quota.
-    #[error("quota exceeded: the object needs {needed} bytes but only {available} of the {quota}-byte quota are free; raise --quota or free space")]
+    #[error(
+        "quota exceeded: the object needs {needed} bytes but only {available} of the {quota}-byte quota are free; raise --quota or free space"
+    )]
     QuotaExceeded {
         /// Bytes asked for.
         needed: u64,
@@ -549,7 +553,8 @@ impl Upload {
             return Ok(());
         };
         let path = self.store.partial_path(&self.id);
-        file.sync_data().map_err(io_err("fsync partial file", &path))?;
+        file.sync_data()
+            .map_err(io_err("fsync partial file", &path))?;
         self.store.put_record(
             &self.id,
             &Record {

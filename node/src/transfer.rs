@@ -99,7 +99,7 @@ pub enum TransferError {
         /// The peer.
         peer: PeerId,
         /// The cause.
-        source: WireError,
+        source: Box<WireError>,
     },
     /// A well-formed but unexpected frame.
     #[error("protocol violation by {peer}: {what}")]
@@ -125,7 +125,7 @@ pub enum TransferError {
         /// The peer.
         peer: PeerId,
         /// The cause.
-        source: ContentError,
+        source: Box<ContentError>,
     },
     /// The local store failed.
     #[error(transparent)]
@@ -149,7 +149,9 @@ pub enum TransferError {
         source: ContentError,
     },
     /// Fewer providers took the object than asked.
-    #[error("stored {stored} of {wanted} copies ({tried} providers tried); start more providers or lower --copies. Last error: {last}")]
+    #[error(
+        "stored {stored} of {wanted} copies ({tried} providers tried); start more providers or lower --copies. Last error: {last}"
+    )]
     NotEnoughCopies {
         /// Copies asked for.
         wanted: usize,
@@ -210,8 +212,14 @@ async fn read_msg<S: AsyncRead + Unpin>(
             peer,
             source,
         }),
-        Ok(Ok(Err(source))) => Err(TransferError::Wire { peer, source }),
-        Ok(Ok(Ok(()))) => Message::decode(buf).map_err(|source| TransferError::Wire { peer, source }),
+        Ok(Ok(Err(source))) => Err(TransferError::Wire {
+            peer,
+            source: Box::new(source),
+        }),
+        Ok(Ok(Ok(()))) => Message::decode(buf).map_err(|source| TransferError::Wire {
+            peer,
+            source: Box::new(source),
+        }),
     }
 }
 
@@ -389,8 +397,12 @@ async fn serve_stream(
                 TransferError::Store(StoreError::QuotaExceeded { .. }) => {
                     (ErrorCode::QuotaExceeded, e.to_string())
                 }
-                TransferError::Store(StoreError::NotFound(_)) => (ErrorCode::NotFound, e.to_string()),
-                TransferError::Store(StoreError::Corrupt { .. }) => (ErrorCode::Corrupt, e.to_string()),
+                TransferError::Store(StoreError::NotFound(_)) => {
+                    (ErrorCode::NotFound, e.to_string())
+                }
+                TransferError::Store(StoreError::Corrupt { .. }) => {
+                    (ErrorCode::Corrupt, e.to_string())
+                }
                 e if e.is_violation() => (ErrorCode::Protocol, e.to_string()),
                 TransferError::Stream { .. } => (ErrorCode::Internal, String::new()),
                 e => (ErrorCode::Internal, e.to_string()),
@@ -452,7 +464,12 @@ async fn serve_put(
     .await?;
     let mut done = (0..manifest.chunks())
         .filter(|&i| wire::bit(upload.have(), i))
-        .map(|i| manifest.chunk_range(i).map(|r| r.end - r.start).unwrap_or(0))
+        .map(|i| {
+            manifest
+                .chunk_range(i)
+                .map(|r| r.end - r.start)
+                .unwrap_or(0)
+        })
         .sum::<u64>();
     loop {
         match read_msg(stream, peer, "receiving chunks", buf).await {
@@ -466,7 +483,10 @@ async fn serve_put(
                 upload = u;
                 if let Err(e) = r {
                     return Err(match e {
-                        StoreError::Content(source) => TransferError::Verify { peer, source },
+                        StoreError::Content(source) => TransferError::Verify {
+                            peer,
+                            source: Box::new(source),
+                        },
                         e => e.into(),
                     });
                 }
@@ -481,8 +501,14 @@ async fn serve_put(
             }
             Ok(Message::PutEnd) => {
                 let info = blocking(move || upload.finish()).await??;
-                write_msg(stream, peer, "confirming the upload", &Message::PutDone, &mut out)
-                    .await?;
+                write_msg(
+                    stream,
+                    peer,
+                    "confirming the upload",
+                    &Message::PutDone,
+                    &mut out,
+                )
+                .await?;
                 let _ = events.send(Event::Stored {
                     id,
                     size: info.size,
@@ -729,7 +755,10 @@ impl Client {
         for index in 0..manifest.chunks() {
             let range = manifest
                 .chunk_range(index)
-                .map_err(|source| TransferError::Verify { peer, source })?;
+                .map_err(|source| TransferError::Verify {
+                    peer,
+                    source: Box::new(source),
+                })?;
             let len = range.end - range.start;
             if wire::bit(&have, index) {
                 skipped += 1;
@@ -848,8 +877,19 @@ impl Client {
     async fn manifest_from(&self, peer: PeerId, id: ContentId) -> Result<Manifest, TransferError> {
         let mut stream = self.open(peer).await?;
         let (mut buf, mut out) = (Vec::new(), Vec::new());
-        let request = Message::GetRequest { id, first: 0, last: 0 };
-        write_msg(&mut stream, peer, "requesting the manifest", &request, &mut out).await?;
+        let request = Message::GetRequest {
+            id,
+            first: 0,
+            last: 0,
+        };
+        write_msg(
+            &mut stream,
+            peer,
+            "requesting the manifest",
+            &request,
+            &mut out,
+        )
+        .await?;
         let manifest = read_manifest(&mut stream, peer, id, &mut buf).await?;
         let _ = stream.close().await;
         Ok(manifest)
@@ -857,7 +897,10 @@ impl Client {
 
     /// Downloads chunks `*next..end` from `peer` into `file`, advancing `*next` past every
     /// verified chunk (so a failure leaves it at the first chunk still needed).
-    #[allow(clippy::too_many_arguments, reason = "one download's state, passed down once")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one download's state, passed down once"
+    )]
     async fn chunks_from(
         &self,
         peer: PeerId,
@@ -871,26 +914,39 @@ impl Client {
         let id = manifest.id();
         let mut stream = self.open(peer).await?;
         let (mut buf, mut obuf) = (Vec::new(), Vec::new());
-        let request = Message::GetRequest { id, first: *next, last: end };
+        let request = Message::GetRequest {
+            id,
+            first: *next,
+            last: end,
+        };
         write_msg(&mut stream, peer, "requesting chunks", &request, &mut obuf).await?;
         read_manifest(&mut stream, peer, id, &mut buf).await?;
         let total = bytes.end - bytes.start;
         loop {
             match read_msg(&mut stream, peer, "reading chunks", &mut buf).await? {
                 Message::Chunk { index, data } if index == *next && index < end => {
-                    manifest
-                        .verify_chunk(index, &data)
-                        .map_err(|source| TransferError::Verify { peer, source })?;
-                    let chunk = manifest
-                        .chunk_range(index)
-                        .map_err(|source| TransferError::Verify { peer, source })?;
+                    manifest.verify_chunk(index, &data).map_err(|source| {
+                        TransferError::Verify {
+                            peer,
+                            source: Box::new(source),
+                        }
+                    })?;
+                    let chunk =
+                        manifest
+                            .chunk_range(index)
+                            .map_err(|source| TransferError::Verify {
+                                peer,
+                                source: Box::new(source),
+                            })?;
                     let lo = chunk.start.max(bytes.start);
                     let hi = chunk.end.min(bytes.end);
                     let slice = &data[(lo - chunk.start) as usize..(hi - chunk.start) as usize];
-                    write_at(file, lo - bytes.start, slice).map_err(|source| TransferError::File {
-                        phase: "write",
-                        path: out.to_owned(),
-                        source,
+                    write_at(file, lo - bytes.start, slice).map_err(|source| {
+                        TransferError::File {
+                            phase: "write",
+                            path: out.to_owned(),
+                            source,
+                        }
                     })?;
                     *next += 1;
                     let _ = self.handle.events().send(Event::Progress {
@@ -938,18 +994,30 @@ impl Client {
             }
         }
         let Some(manifest) = manifest else {
-            return Err(TransferError::Unavailable { id, tried: holders.len(), last });
+            return Err(TransferError::Unavailable {
+                id,
+                tried: holders.len(),
+                last,
+            });
         };
         let bytes = range.unwrap_or(0..manifest.size());
-        let chunks = manifest.chunks_for(bytes.start, bytes.end).map_err(|source| {
-            TransferError::Content { path: out.to_owned(), source }
-        })?;
+        let chunks = manifest
+            .chunks_for(bytes.start, bytes.end)
+            .map_err(|source| TransferError::Content {
+                path: out.to_owned(),
+                source,
+            })?;
         let file_err = |phase| {
             let path = out.to_owned();
-            move |source| TransferError::File { phase, path, source }
+            move |source| TransferError::File {
+                phase,
+                path,
+                source,
+            }
         };
         let file = File::create(out).map_err(file_err("create"))?;
-        file.set_len(bytes.end - bytes.start).map_err(file_err("size"))?;
+        file.set_len(bytes.end - bytes.start)
+            .map_err(file_err("size"))?;
         let mut next = chunks.start;
         let mut served_by = Vec::new();
         for &peer in &holders {
@@ -963,7 +1031,10 @@ impl Client {
             match result {
                 Ok(()) => {
                     file.sync_all().map_err(file_err("fsync"))?;
-                    return Ok(GetReport { bytes: bytes.end - bytes.start, served_by });
+                    return Ok(GetReport {
+                        bytes: bytes.end - bytes.start,
+                        served_by,
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(%peer, error = %e, next, "holder failed; continuing from the next one");
@@ -971,7 +1042,11 @@ impl Client {
                 }
             }
         }
-        Err(TransferError::Unavailable { id, tried: holders.len(), last })
+        Err(TransferError::Unavailable {
+            id,
+            tried: holders.len(),
+            last,
+        })
     }
 }
 
@@ -985,7 +1060,10 @@ async fn read_manifest(
         Message::Manifest(m) if m.id() == id => Ok(m),
         Message::Manifest(m) => Err(TransferError::Verify {
             peer,
-            source: ContentError::ManifestMismatch { expected: id, got: m.id() },
+            source: Box::new(ContentError::ManifestMismatch {
+                expected: id,
+                got: m.id(),
+            }),
         }),
         Message::Error { code, message } => Err(remote(peer, code, message)),
         other => Err(TransferError::Protocol {
