@@ -8,6 +8,8 @@
 //! Must not depend on: Tauri or the UI crate (it serves the UI's built files, not its code).
 
 mod daemon;
+mod node;
+mod storage;
 
 use std::path::PathBuf;
 
@@ -78,6 +80,10 @@ enum Command {
         #[arg(long)]
         deployment_file: Option<PathBuf>,
     },
+    /// Run a libp2p node offering storage; prints its peer id and addresses as JSON first.
+    Node(node::NodeArgs),
+    /// Buy storage: put, get and list objects on the network's providers.
+    Storage(storage::StorageArgs),
     /// Read the chain once through the runtime and print the status as JSON.
     Status {
         #[command(flatten)]
@@ -106,6 +112,8 @@ async fn main() -> anyhow::Result<()> {
             deployment_file,
         } => devnet(port, block_time, deployment_file).await,
         Command::Status { runtime } => status(runtime.config()?).await,
+        Command::Node(args) => node::run(args).await,
+        Command::Storage(args) => storage::run(args).await,
     }
 }
 
@@ -150,12 +158,12 @@ async fn status(config: runtime::Config) -> anyhow::Result<()> {
     clippy::print_stdout,
     reason = "stdout is this binary's output channel"
 )]
-fn print_line(line: &str) {
+pub(crate) fn print_line(line: &str) {
     println!("{line}");
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::error!(%err, "cannot listen for Ctrl-C");
