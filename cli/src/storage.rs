@@ -18,6 +18,9 @@ use node::{Client, ContentId, Event, Handle, Multiaddr, Node, Options, PeerId};
 
 /// How long `put`/`get` look for providers before working with what they found.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long `put` keeps looking for spare providers (to replace a failing one) once it has
+/// enough for the copies asked.
+const SPARE_GRACE: Duration = Duration::from_secs(2);
 /// Catalog file name in the data directory.
 const CATALOG: &str = "catalog.json";
 
@@ -164,9 +167,10 @@ async fn start_client(
     Ok((handle, tokio::spawn(event_loop.run())))
 }
 
-/// Waits until `want` providers are known or [`DISCOVERY_TIMEOUT`] passes.
-async fn discover(handle: &Handle, want: usize) -> anyhow::Result<Vec<PeerId>> {
-    let deadline = tokio::time::Instant::now() + DISCOVERY_TIMEOUT;
+/// Waits until `want` providers are known, or `need` of them and [`SPARE_GRACE`] has passed,
+/// or [`DISCOVERY_TIMEOUT`] has passed.
+async fn discover(handle: &Handle, need: usize, want: usize) -> anyhow::Result<Vec<PeerId>> {
+    let start = tokio::time::Instant::now();
     loop {
         let found: Vec<PeerId> = handle
             .providers()
@@ -174,7 +178,11 @@ async fn discover(handle: &Handle, want: usize) -> anyhow::Result<Vec<PeerId>> {
             .into_iter()
             .map(|p| p.peer)
             .collect();
-        if found.len() >= want || tokio::time::Instant::now() >= deadline {
+        let waited = start.elapsed();
+        if found.len() >= want
+            || (found.len() >= need && waited >= SPARE_GRACE)
+            || waited >= DISCOVERY_TIMEOUT
+        {
             return Ok(found);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -242,7 +250,7 @@ async fn with_progress<T>(
 
 async fn put(handle: &Handle, dir: &Path, file: &Path, copies: usize) -> anyhow::Result<PutReport> {
     // Ask for a few more than needed so a failing provider can be replaced.
-    let providers = discover(handle, copies + 1).await?;
+    let providers = discover(handle, copies, copies + 1).await?;
     if providers.is_empty() {
         bail!(
             "no storage provider found within {DISCOVERY_TIMEOUT:?}; pass --peer <multiaddr> of a running `cairn node`"
@@ -280,7 +288,7 @@ async fn get(
         .get(&id.to_string())
         .map(|e| e.holders.iter().filter_map(|h| h.parse().ok()).collect())
         .unwrap_or_default();
-    discover(handle, 1).await?;
+    discover(handle, 1, 1).await?;
     for peer in handle.find_holders(id).await? {
         if !holders.contains(&peer) {
             holders.push(peer);
