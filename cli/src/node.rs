@@ -119,7 +119,12 @@ fn log_event(event: &Event) {
             tracing::error!(%id, chunk, "object corrupt on disk; no longer served")
         }
         Event::Throttled { peer, banned } => tracing::warn!(%peer, banned, "peer throttled"),
-        Event::Proof { deal, accepted } => tracing::info!(deal, accepted, "proof submitted"),
+        Event::Proof {
+            deal,
+            period,
+            accepted,
+        } => tracing::info!(deal, period, accepted, "proof submitted"),
+        Event::Earnings { total } => tracing::info!(total, "earnings"),
         Event::Progress { .. } => {}
         other => tracing::debug!(?other, "node event"),
     }

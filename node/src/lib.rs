@@ -7,7 +7,8 @@
 //! - [`Node`]: the libp2p swarm (TCP+Noise+Yamux, QUIC, WebSocket, identify, ping, Kademlia,
 //!   gossipsub, mDNS, AutoNAT, relay client, DCUtR, UPnP, connection limits) owned by one
 //!   [`EventLoop`] and driven through a cloneable [`Handle`];
-//! - [`transfer`]: the provider service and the buyer [`Client`] over raw streams.
+//! - [`transfer`]: the provider service and the buyer [`Client`] over raw streams;
+//! - [`market`]: quotes, deal checks, scheduled possession proofs and earnings on chain.
 //!
 //! Builds for: native (Linux, macOS, Android). The pure modules have no I/O.
 //!
@@ -16,6 +17,7 @@
 
 pub mod content;
 mod key;
+pub mod market;
 mod node;
 pub mod store;
 pub mod transfer;

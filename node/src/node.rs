@@ -73,6 +73,11 @@ pub struct Options {
     pub max_connections_per_peer: u32,
     /// Provider-side limits on incoming transfer streams.
     pub limits: transfer::Limits,
+    /// The on-chain market: when set, data is accepted only for funded deals naming this
+    /// provider, and proofs are submitted every [`Options::prove_every`]. Default: none.
+    pub market: Option<crate::market::Market>,
+    /// How often the prover looks for due periods. Default: 30 s.
+    pub prove_every: Duration,
 }
 
 impl Options {
@@ -88,6 +93,8 @@ impl Options {
             max_connections: 256,
             max_connections_per_peer: 4,
             limits: transfer::Limits::default(),
+            market: None,
+            prove_every: Duration::from_secs(30),
         }
     }
 
@@ -169,8 +176,15 @@ pub enum Event {
     Proof {
         /// The deal.
         deal: u64,
-        /// Whether the chain accepted it.
+        /// The proof period.
+        period: u32,
+        /// Whether the chain accepted it (a rejected proof is a reverted transaction).
         accepted: bool,
+    },
+    /// This provider's unwithdrawn on-chain earnings after an accepted proof.
+    Earnings {
+        /// Total, in token base units.
+        total: u128,
     },
 }
 
@@ -240,6 +254,7 @@ pub struct EventLoop {
     provider_query: Option<kad::QueryId>,
     bans: HashMap<PeerId, tokio::time::Instant>,
     service: Option<transfer::Service>,
+    prover: Option<crate::market::Prover>,
     offers: Option<(gossipsub::IdentTopic, Store)>,
 }
 
@@ -438,6 +453,7 @@ impl Node {
                     events.clone(),
                     commands_tx.downgrade(),
                     options.limits.clone(),
+                    options.market.clone(),
                 ))
             }
             None => None,
@@ -450,6 +466,15 @@ impl Node {
             store,
         };
         let offers = handle.store.clone().map(|s| (topic, s));
+        let prover = match (&options.market, &handle.store) {
+            (Some(market), Some(store)) => Some(crate::market::Prover {
+                market: market.clone(),
+                store: store.clone(),
+                events: events.clone(),
+                every: options.prove_every,
+            }),
+            _ => None,
+        };
         Ok((
             handle,
             events_rx,
@@ -463,6 +488,7 @@ impl Node {
                 provider_query: None,
                 bans: HashMap::new(),
                 service,
+                prover,
                 offers,
             },
         ))
@@ -564,6 +590,8 @@ impl EventLoop {
         async move {
             let service = self.service.take().map(|s| tokio::spawn(s.run()));
             let _abort = AbortOnDrop(service);
+            let prover = self.prover.take().map(|p| tokio::spawn(p.run()));
+            let _abort_prover = AbortOnDrop(prover);
             for addr in self.listen_addrs.clone() {
                 let _ = self.events.send(Event::Listening { addr });
             }

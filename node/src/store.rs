@@ -569,6 +569,30 @@ impl Upload {
         Ok(())
     }
 
+    /// The on-chain proof commitment (`chain::proof`) of the bytes received so far; call once
+    /// every chunk has arrived. Reads the whole object into memory.
+    pub fn commitment(&mut self) -> Result<chain::proof::Commitment, StoreError> {
+        let path = match &self.file {
+            Some(_) => self.store.partial_path(&self.id),
+            None => self.store.object_path(&self.id),
+        };
+        let data = fs::read(&path).map_err(io_err("read for the commitment", &path))?;
+        chain::proof::commit(&data).map_err(|e| StoreError::Io {
+            phase: "commitment",
+            path,
+            source: std::io::Error::other(e),
+        })
+    }
+
+    /// Drops the object and everything received for it.
+    pub fn abandon(self) -> Result<(), StoreError> {
+        let Self {
+            store, id, file, ..
+        } = self;
+        drop(file);
+        store.remove(&id)
+    }
+
     /// Makes the object durable and visible; returns only once it is.
     pub fn finish(mut self) -> Result<ObjectInfo, StoreError> {
         let missing = (0..self.manifest.chunks())

@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::content::{ContentError, ContentId, Manifest, ManifestBuilder};
+use crate::market::{CheckedDeal, Market, MarketError};
 use crate::node::{Event, Handle};
 use crate::store::{Store, StoreError};
 use crate::wire::{self, ErrorCode, Message, WireError};
@@ -172,6 +173,9 @@ pub enum TransferError {
         /// The last failure.
         last: String,
     },
+    /// The on-chain market refused or failed.
+    #[error(transparent)]
+    Market(#[from] MarketError),
     /// A blocking task died.
     #[error("internal task failed: {0}")]
     Task(String),
@@ -275,6 +279,7 @@ pub(crate) struct Service {
     events: broadcast::Sender<Event>,
     commands: mpsc::WeakSender<crate::node::Command>,
     limits: Limits,
+    market: Option<Market>,
 }
 
 impl Service {
@@ -284,6 +289,7 @@ impl Service {
         events: broadcast::Sender<Event>,
         commands: mpsc::WeakSender<crate::node::Command>,
         limits: Limits,
+        market: Option<Market>,
     ) -> Self {
         Self {
             incoming,
@@ -291,6 +297,7 @@ impl Service {
             events,
             commands,
             limits,
+            market,
         }
     }
 
@@ -356,8 +363,10 @@ impl Service {
                     let store = self.store.clone();
                     let events = self.events.clone();
                     let commands = self.commands.clone();
+                    let market = self.market.clone();
                     tasks.spawn(async move {
-                        let result = serve_stream(peer, stream, store, events, commands).await;
+                        let result =
+                            serve_stream(peer, stream, store, events, commands, market).await;
                         (peer, result)
                     });
                 }
@@ -372,14 +381,51 @@ async fn serve_stream(
     store: Store,
     events: broadcast::Sender<Event>,
     commands: mpsc::WeakSender<crate::node::Command>,
+    market: Option<Market>,
 ) -> Result<(), TransferError> {
     let mut buf = Vec::new();
     let mut out = Vec::new();
     let first = read_msg(&mut stream, peer, "reading the request", &mut buf).await;
     let result = match first {
         Ok(Message::PutRequest { manifest, deal }) => {
-            serve_put(peer, &mut stream, &store, &events, manifest, deal, &mut buf).await
+            let checked = match &market {
+                Some(market) => market.check_deal(deal, manifest.size()).await.map(Some),
+                None => Ok(None),
+            };
+            match checked {
+                Ok(checked) => {
+                    serve_put(
+                        peer,
+                        &mut stream,
+                        &store,
+                        &events,
+                        manifest,
+                        (deal, checked),
+                        &mut buf,
+                    )
+                    .await
+                }
+                Err(e) => Err(e.into()),
+            }
         }
+        Ok(Message::QuoteRequest { buyer, root, size }) => match &market {
+            Some(market) => match market.quote(buyer.into(), root.into(), size) {
+                Ok(terms) => write_msg(
+                    &mut stream,
+                    peer,
+                    "sending a quote",
+                    &Message::Quote(terms),
+                    &mut out,
+                )
+                .await
+                .map(|()| None),
+                Err(e) => Err(e.into()),
+            },
+            None => Err(TransferError::Market(MarketError::Deal {
+                deal: 0,
+                reason: "this provider does not sell storage on chain".into(),
+            })),
+        },
         Ok(Message::GetRequest { id, first, last }) => {
             serve_get(peer, &mut stream, &store, &events, id, first, last).await
         }
@@ -402,6 +448,9 @@ async fn serve_stream(
                 }
                 TransferError::Store(StoreError::Corrupt { .. }) => {
                     (ErrorCode::Corrupt, e.to_string())
+                }
+                TransferError::Market(MarketError::Deal { .. }) => {
+                    (ErrorCode::NoDeal, e.to_string())
                 }
                 e if e.is_violation() => (ErrorCode::Protocol, e.to_string()),
                 TransferError::Stream { .. } => (ErrorCode::Internal, String::new()),
@@ -433,6 +482,8 @@ fn kind(m: &Message) -> &'static str {
         Message::GetRequest { .. } => "get-request",
         Message::Manifest(_) => "manifest",
         Message::End => "end",
+        Message::QuoteRequest { .. } => "quote-request",
+        Message::Quote(_) => "quote",
         Message::Error { .. } => "error",
     }
 }
@@ -443,7 +494,7 @@ async fn serve_put(
     store: &Store,
     events: &broadcast::Sender<Event>,
     manifest: Manifest,
-    deal: u64,
+    (deal, checked): (u64, Option<CheckedDeal>),
     buf: &mut Vec<u8>,
 ) -> Result<Option<ContentId>, TransferError> {
     let id = manifest.id();
@@ -500,7 +551,23 @@ async fn serve_put(
                 });
             }
             Ok(Message::PutEnd) => {
-                let info = blocking(move || upload.finish()).await??;
+                let info = blocking(move || {
+                    if let Some(checked) = checked {
+                        let commitment = upload.commitment()?;
+                        if commitment.root != checked.root {
+                            upload.abandon()?;
+                            return Ok(Err(MarketError::Deal {
+                                deal: checked.deal,
+                                reason: format!(
+                                    "the data's proof root {} is not the deal's root {}",
+                                    commitment.root, checked.root
+                                ),
+                            }));
+                        }
+                    }
+                    upload.finish().map(Ok)
+                })
+                .await???;
                 write_msg(
                     stream,
                     peer,
@@ -871,6 +938,33 @@ impl Client {
             size: manifest.size(),
             copies: stored,
         })
+    }
+
+    /// Asks `peer` for a signed quote to store a piece (`commitment`) for `buyer`.
+    pub async fn quote(
+        &self,
+        peer: PeerId,
+        buyer: [u8; 20],
+        commitment: &chain::proof::Commitment,
+    ) -> Result<wire::QuoteTerms, TransferError> {
+        let mut stream = self.open(peer).await?;
+        let (mut buf, mut out) = (Vec::new(), Vec::new());
+        let request = Message::QuoteRequest {
+            buyer,
+            root: commitment.root.0,
+            size: commitment.size,
+        };
+        write_msg(&mut stream, peer, "requesting a quote", &request, &mut out).await?;
+        let answer = read_msg(&mut stream, peer, "reading the quote", &mut buf).await?;
+        let _ = stream.close().await;
+        match answer {
+            Message::Quote(terms) => Ok(terms),
+            Message::Error { code, message } => Err(remote(peer, code, message)),
+            other => Err(TransferError::Protocol {
+                peer,
+                what: format!("expected a quote, got {}", kind(&other)),
+            }),
+        }
     }
 
     /// Fetches and checks the manifest of `id` from `peer`.

@@ -116,6 +116,17 @@ pub enum Message {
     Manifest(Manifest),
     /// All chunks asked for were sent.
     End,
+    /// Buyer asks a provider for a signed quote to store the piece committed to by `root`.
+    QuoteRequest {
+        /// The buyer's chain address.
+        buyer: [u8; 20],
+        /// The piece's proof commitment (keccak Merkle root, `chain::proof`).
+        root: [u8; 32],
+        /// The piece's size in bytes.
+        size: u64,
+    },
+    /// The provider's signed terms (the rest of the on-chain `Quote` is the request's).
+    Quote(QuoteTerms),
     /// A refusal or failure.
     Error {
         /// Why.
@@ -124,6 +135,27 @@ pub enum Message {
         message: String,
     },
 }
+
+/// A provider's signed terms for one piece, as carried in a `Quote` frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuoteTerms {
+    /// The provider's chain address (the quote's signer).
+    pub provider: [u8; 20],
+    /// Seconds per proof period.
+    pub period_duration: u32,
+    /// Number of periods.
+    pub num_periods: u32,
+    /// Price per period, in token base units.
+    pub price_per_period: u128,
+    /// Unix time after which the quote cannot open a deal.
+    pub expiry: u64,
+    /// The quote's salt.
+    pub salt: [u8; 32],
+    /// The provider's EIP-712 signature over the whole quote (r ‖ s ‖ v).
+    pub signature: [u8; 65],
+}
+
+const QUOTE_TERMS_LEN: usize = 20 + 4 + 4 + 16 + 8 + 32 + 65;
 
 const PUT_REQUEST: u8 = 1;
 const PUT_READY: u8 = 2;
@@ -134,6 +166,8 @@ const GET_REQUEST: u8 = 6;
 const MANIFEST: u8 = 7;
 const END: u8 = 8;
 const ERROR: u8 = 9;
+const QUOTE_REQUEST: u8 = 10;
+const QUOTE: u8 = 11;
 
 fn u64_at(kind: &'static str, b: &[u8], at: usize) -> Result<u64, WireError> {
     b.get(at..at + 8)
@@ -178,6 +212,22 @@ impl Message {
                 manifest.encode(out);
             }
             Self::End => out.push(END),
+            Self::QuoteRequest { buyer, root, size } => {
+                out.push(QUOTE_REQUEST);
+                out.extend_from_slice(buyer);
+                out.extend_from_slice(root);
+                out.extend_from_slice(&size.to_be_bytes());
+            }
+            Self::Quote(t) => {
+                out.push(QUOTE);
+                out.extend_from_slice(&t.provider);
+                out.extend_from_slice(&t.period_duration.to_be_bytes());
+                out.extend_from_slice(&t.num_periods.to_be_bytes());
+                out.extend_from_slice(&t.price_per_period.to_be_bytes());
+                out.extend_from_slice(&t.expiry.to_be_bytes());
+                out.extend_from_slice(&t.salt);
+                out.extend_from_slice(&t.signature);
+            }
             Self::Error { code, message } => {
                 out.push(ERROR);
                 out.push(*code as u8);
@@ -290,6 +340,44 @@ impl Message {
                     message: String::from_utf8_lossy(text).into_owned(),
                 }
             }
+            QUOTE_REQUEST => {
+                exact("quote-request", 60)?;
+                let mut buyer = [0u8; 20];
+                buyer.copy_from_slice(&p[..20]);
+                let mut root = [0u8; 32];
+                root.copy_from_slice(&p[20..52]);
+                Self::QuoteRequest {
+                    buyer,
+                    root,
+                    size: u64_at("quote-request", p, 52)?,
+                }
+            }
+            QUOTE => {
+                exact("quote", QUOTE_TERMS_LEN)?;
+                let mut provider = [0u8; 20];
+                provider.copy_from_slice(&p[..20]);
+                let p = &p[20..];
+                let mut u32s = [0u8; 4];
+                u32s.copy_from_slice(&p[..4]);
+                let period_duration = u32::from_be_bytes(u32s);
+                u32s.copy_from_slice(&p[4..8]);
+                let num_periods = u32::from_be_bytes(u32s);
+                let mut price = [0u8; 16];
+                price.copy_from_slice(&p[8..24]);
+                let mut salt = [0u8; 32];
+                salt.copy_from_slice(&p[32..64]);
+                let mut signature = [0u8; 65];
+                signature.copy_from_slice(&p[64..]);
+                Self::Quote(QuoteTerms {
+                    provider,
+                    period_duration,
+                    num_periods,
+                    price_per_period: u128::from_be_bytes(price),
+                    expiry: u64_at("quote", p, 24)?,
+                    salt,
+                    signature,
+                })
+            }
             other => return Err(WireError::Kind(other)),
         })
     }
@@ -345,6 +433,20 @@ mod tests {
         });
         roundtrip(Message::Manifest(manifest));
         roundtrip(Message::End);
+        roundtrip(Message::QuoteRequest {
+            buyer: [1; 20],
+            root: [2; 32],
+            size: 99,
+        });
+        roundtrip(Message::Quote(QuoteTerms {
+            provider: [9; 20],
+            period_duration: 60,
+            num_periods: 4,
+            price_per_period: 10u128.pow(19),
+            expiry: 1_700_000_000,
+            salt: [3; 32],
+            signature: [4; 65],
+        }));
         roundtrip(Message::Error {
             code: ErrorCode::QuotaExceeded,
             message: "full".into(),

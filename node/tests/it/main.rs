@@ -8,5 +8,6 @@
 #![allow(unreachable_pub, reason = "helpers shared between test modules")]
 
 mod common;
+mod market;
 mod network;
 mod transfer;
