@@ -30,6 +30,23 @@ pub(crate) struct NodeArgs {
     /// Do not ask the router for port mappings (UPnP).
     #[arg(long)]
     no_upnp: bool,
+    /// Sell storage on chain: the contracts' deployment file (from `cairn devnet
+    /// --deployment-file`). Data is then accepted only for funded deals naming this provider,
+    /// and proofs are submitted every period. Needs `--chain-key-file`.
+    #[arg(long, requires = "chain_key_file")]
+    deployment_file: Option<PathBuf>,
+    /// File holding the provider's hex chain private key (signs quotes and proofs).
+    #[arg(long, requires = "deployment_file")]
+    chain_key_file: Option<PathBuf>,
+    /// JSON-RPC endpoint of the chain for `--deployment-file`.
+    #[arg(long, env = "CAIRN_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    rpc_url: String,
+    /// Seconds per proof period in this provider's quotes.
+    #[arg(long, default_value_t = 3600)]
+    period: u32,
+    /// Periods per deal in this provider's quotes.
+    #[arg(long, default_value_t = 24)]
+    periods: u32,
 }
 
 /// Parses `123`, `64KiB`, `512MiB`, `10GiB`, `2TiB` (also `KB`/`MB`/`GB`/`TB`, powers of 1000).
@@ -78,6 +95,17 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     options.bootstrap = args.peers;
     options.mdns = !args.no_mdns;
     options.upnp = !args.no_upnp;
+    if let (Some(deployment), Some(key)) = (&args.deployment_file, &args.chain_key_file) {
+        let terms = node::market::Terms {
+            period_duration: args.period,
+            num_periods: args.periods,
+            ..node::market::Terms::default()
+        };
+        let market = node::market::Market::from_files(&args.rpc_url, deployment, key, terms)
+            .context("setting up the on-chain market")?;
+        tracing::info!(provider = %market.address(), "selling storage on chain");
+        options.market = Some(market);
+    }
     let (handle, mut events, event_loop) = Node::start(options)
         .await
         .with_context(|| format!("starting the node in {}", data_dir.display()))?;

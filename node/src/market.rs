@@ -142,6 +142,31 @@ impl Market {
         })
     }
 
+    /// A market handle from the CLI's inputs: a deployment file written by `cairn devnet
+    /// --deployment-file` (or [`Deployment::write`]) and a file holding a hex private key.
+    pub fn from_files(
+        rpc_url: &str,
+        deployment: &std::path::Path,
+        key_file: &std::path::Path,
+        terms: Terms,
+    ) -> Result<Self, MarketError> {
+        let deployment = Deployment::read(deployment).map_err(|e| MarketError::Chain {
+            phase: "read the deployment",
+            detail: e.to_string(),
+        })?;
+        let text = std::fs::read_to_string(key_file).map_err(|source| MarketError::Data {
+            path: key_file.to_owned(),
+            source,
+        })?;
+        let key: PrivateKeySigner = text.trim().parse().map_err(|e| {
+            MarketError::Sign(format!(
+                "{} does not hold a hex secp256k1 private key: {e}",
+                key_file.display()
+            ))
+        })?;
+        Self::new(rpc_url, deployment, key, terms)
+    }
+
     /// The provider's chain address.
     pub fn address(&self) -> Address {
         self.inner.key.address()
