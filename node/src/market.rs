@@ -6,7 +6,7 @@
 //! accepting a byte (it exists, names this provider, is active, has this size) and, before the
 //! object becomes visible, that the received bytes hash to the deal's root (`chain::proof`).
 //!
-//! The [`Prover`] task then proves every stored deal once per period, always from the bytes on
+//! The `Prover` task then proves every stored deal once per period, always from the bytes on
 //! disk (a flipped byte yields a proof the chain rejects; the corruption is also reported by the
 //! store's scrub), and reports each outcome as an [`Event::Proof`].
 

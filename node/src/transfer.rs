@@ -1,6 +1,6 @@
 //! Bulk transfers over raw libp2p streams (`/cairn/storage/1`, framed by [`crate::wire`]).
 //!
-//! Provider side: [`Service`] accepts incoming streams, applies per-peer limits (concurrent
+//! Provider side: the `Service` accepts incoming streams, applies per-peer limits (concurrent
 //! streams, stream opening rate, strikes for protocol violations that end in a ban) and runs
 //! one task per stream. Buyer side: [`Client`] uploads an object to several providers with
 //! resume and fail-over, and downloads it from any holder with every chunk verified, resuming
