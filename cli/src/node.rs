@@ -47,6 +47,10 @@ pub(crate) struct NodeArgs {
     /// Periods per deal in this provider's quotes.
     #[arg(long, default_value_t = 24)]
     periods: u32,
+    /// Register in the chain's Registry at start (unless already active), locking this many
+    /// whole tokens as stake; buyers can open deals only with a registered provider.
+    #[arg(long, requires = "deployment_file")]
+    stake: Option<u64>,
 }
 
 /// Parses `123`, `64KiB`, `512MiB`, `10GiB`, `2TiB` (also `KB`/`MB`/`GB`/`TB`, powers of 1000).
@@ -90,6 +94,7 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         None => default_dir("node")?,
     };
     let mut options = Options::new(data_dir.clone());
+    let mut market_setup = None;
     options.quota = args.quota;
     options.listen = args.listen;
     options.bootstrap = args.peers;
@@ -104,12 +109,21 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         let market = node::market::Market::from_files(&args.rpc_url, deployment, key, terms)
             .context("setting up the on-chain market")?;
         tracing::info!(provider = %market.address(), "selling storage on chain");
+        market_setup = Some((market.clone(), args.stake));
         options.market = Some(market);
     }
     let (handle, mut events, event_loop) = Node::start(options)
         .await
         .with_context(|| format!("starting the node in {}", data_dir.display()))?;
     let task = tokio::spawn(event_loop.run());
+    if let Some((market, Some(stake))) = &market_setup {
+        let stake = node::market::token_units(*stake);
+        let registered = market
+            .register(&handle.peer_id().to_bytes(), stake, args.quota)
+            .await
+            .context("registering in the chain's Registry")?;
+        tracing::info!(registered, "provider active on chain");
+    }
     let addrs = handle.listen_addrs().await?;
     let line = serde_json::json!({
         "peer_id": handle.peer_id().to_string(),

@@ -1,5 +1,6 @@
 //! `cairn node` selling storage on chain (a real anvil devnet): an upload without a funded deal
-//! naming the provider is refused with a clear error, and a bad chain key is refused at start.
+//! naming the provider is refused with a clear error, the provider registers itself with its
+//! stake, and a bad chain key is refused at start.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -30,7 +31,16 @@ fn node_command(
         .arg(dir)
         .args(["--quota", "64MiB", "--no-mdns", "--no-upnp"])
         .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
-        .args(["--rpc-url", rpc, "--period", "60", "--periods", "2"])
+        .args([
+            "--rpc-url",
+            rpc,
+            "--period",
+            "60",
+            "--periods",
+            "2",
+            "--stake",
+            "200",
+        ])
         .arg("--deployment-file")
         .arg(deployment)
         .arg("--chain-key-file")
@@ -84,6 +94,14 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
     .await
     .unwrap();
     let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+    // It registered itself (staking 200 tokens) before printing its addresses.
+    let registry = chain::contracts::Contracts::new(
+        &deployment,
+        chain::contracts::signer_provider(devnet.rpc_url(), Devnet::key(0)).unwrap(),
+    )
+    .registry;
+    let provider = Devnet::key(1).address();
+    assert!(registry.isActiveProvider(provider).call().await.unwrap());
     let addr = json["listen_addrs"][0].as_str().unwrap().to_owned();
 
     let file = root.path().join("in.bin");

@@ -253,6 +253,66 @@ impl Market {
         Ok(CheckedDeal { deal, root: d.root })
     }
 
+    /// Registers this provider in the `Registry` (approving and locking `stake` token base units)
+    /// unless it is already active; buyers can open deals only with an active provider.
+    /// Returns whether it registered now.
+    pub async fn register(
+        &self,
+        peer_id: &[u8],
+        stake: U256,
+        storage_bytes: u64,
+    ) -> Result<bool, MarketError> {
+        let c = &self.inner.contracts;
+        let me = self.address();
+        if c.registry
+            .isActiveProvider(me)
+            .call()
+            .await
+            .map_err(chain_err("isActiveProvider"))?
+        {
+            return Ok(false);
+        }
+        let receipt_err = |phase: &'static str| {
+            move |e: alloy::providers::PendingTransactionError| MarketError::Chain {
+                phase,
+                detail: e.to_string(),
+            }
+        };
+        c.token
+            .approve(self.inner.deployment.registry, stake)
+            .send()
+            .await
+            .map_err(chain_err("approve the stake"))?
+            .get_receipt()
+            .await
+            .map_err(receipt_err("approve the stake"))?;
+        let info = chain::contracts::Registry::ProviderInfo {
+            peerId: Bytes::copy_from_slice(peer_id),
+            payout: me,
+            storageBytes: storage_bytes,
+            computeUnits: 0,
+            storagePricePerGiBDay: 0,
+            computePricePerUnitHour: 0,
+            multiaddrs: vec![],
+        };
+        let receipt = c
+            .registry
+            .registerProvider(info, stake)
+            .send()
+            .await
+            .map_err(chain_err("registerProvider"))?
+            .get_receipt()
+            .await
+            .map_err(receipt_err("registerProvider"))?;
+        if !receipt.status() {
+            return Err(MarketError::Chain {
+                phase: "registerProvider",
+                detail: "the transaction reverted".into(),
+            });
+        }
+        Ok(true)
+    }
+
     /// This provider's unwithdrawn earnings, in token base units.
     pub async fn earnings(&self) -> Result<U256, MarketError> {
         self.inner
@@ -460,4 +520,9 @@ impl Prover {
             let _ = self.events.send(Event::Corrupt { id, chunk });
         }
     }
+}
+
+/// `whole` tokens in base units (18 decimals).
+pub fn token_units(whole: u64) -> U256 {
+    chain::contracts::TOKEN * U256::from(whole)
 }
