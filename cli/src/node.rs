@@ -51,6 +51,9 @@ pub(crate) struct NodeArgs {
     /// whole tokens as stake; buyers can open deals only with a registered provider.
     #[arg(long, requires = "deployment_file")]
     stake: Option<u64>,
+    /// Seconds between the prover's looks for due proof periods.
+    #[arg(long, default_value_t = 30)]
+    prove_every: u64,
 }
 
 /// Parses `123`, `64KiB`, `512MiB`, `10GiB`, `2TiB` (also `KB`/`MB`/`GB`/`TB`, powers of 1000).
@@ -100,6 +103,7 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     options.bootstrap = args.peers;
     options.mdns = !args.no_mdns;
     options.upnp = !args.no_upnp;
+    options.prove_every = std::time::Duration::from_secs(args.prove_every.max(1));
     if let (Some(deployment), Some(key)) = (&args.deployment_file, &args.chain_key_file) {
         let terms = node::market::Terms {
             period_duration: args.period,

@@ -40,6 +40,21 @@ pub(crate) struct StorageArgs {
         value_delimiter = ','
     )]
     peers: Vec<Multiaddr>,
+    /// Buy storage on chain: the contracts' deployment file. `put` then gets each provider's
+    /// signed quote, opens and pays a deal, and uploads under it. Needs `--chain-key-file`.
+    #[arg(long, global = true, requires = "chain_key_file")]
+    deployment_file: Option<PathBuf>,
+    /// File holding the buyer's hex chain private key.
+    #[arg(long, global = true, requires = "deployment_file")]
+    chain_key_file: Option<PathBuf>,
+    /// JSON-RPC endpoint of the chain for `--deployment-file`.
+    #[arg(
+        long,
+        global = true,
+        env = "CAIRN_RPC_URL",
+        default_value = "http://127.0.0.1:8545"
+    )]
+    rpc_url: String,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -133,8 +148,15 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
             if copies == 0 {
                 bail!("--copies must be at least 1");
             }
+            let buyer = match (&args.deployment_file, &args.chain_key_file) {
+                (Some(deployment), Some(key)) => Some(
+                    node::market::Buyer::from_files(&args.rpc_url, deployment, key)
+                        .context("setting up the on-chain market")?,
+                ),
+                _ => None,
+            };
             let (handle, task) = start_client(&dir, args.peers).await?;
-            let result = put(&handle, &dir, &file, copies).await;
+            let result = put(&handle, &dir, &file, copies, buyer.as_ref()).await;
             let _ = handle.shutdown().await;
             let _ = task.await;
             let report = result?;
@@ -248,7 +270,62 @@ async fn with_progress<T>(
     result
 }
 
-async fn put(handle: &Handle, dir: &Path, file: &Path, copies: usize) -> anyhow::Result<PutReport> {
+/// Stores `copies` copies, each under its own deal: quote, open and pay the deal, upload.
+async fn put_with_deals(
+    handle: &Handle,
+    buyer: &node::market::Buyer,
+    file: &Path,
+    copies: usize,
+    providers: Vec<PeerId>,
+) -> anyhow::Result<PutReport> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let commitment = chain::proof::commit(&bytes).context("computing the proof commitment")?;
+    drop(bytes);
+    let manifest = node::transfer::manifest_of_file(file)?;
+    let client = Client::new(handle.clone());
+    let mut done = Vec::new();
+    let mut failures = Vec::new();
+    for peer in providers {
+        if done.len() == copies {
+            break;
+        }
+        let attempt = async {
+            let terms = client
+                .quote(peer, buyer.address().into_array(), &commitment)
+                .await?;
+            let deal = buyer.open_deal(&terms, &commitment).await?;
+            tracing::info!(%peer, deal, "deal opened");
+            client.put_to(peer, file, &manifest, deal).await
+        };
+        match attempt.await {
+            Ok(copy) => done.push(copy),
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "provider failed");
+                failures.push(format!("{peer}: {e}"));
+            }
+        }
+    }
+    if done.len() < copies {
+        bail!(
+            "stored {} of {copies} copies under deals; failures: {}",
+            done.len(),
+            failures.join("; ")
+        );
+    }
+    Ok(PutReport {
+        id: manifest.id(),
+        size: manifest.size(),
+        copies: done,
+    })
+}
+
+async fn put(
+    handle: &Handle,
+    dir: &Path,
+    file: &Path,
+    copies: usize,
+    buyer: Option<&node::market::Buyer>,
+) -> anyhow::Result<PutReport> {
     // Ask for a few more than needed so a failing provider can be replaced.
     let providers = discover(handle, copies, copies + 1).await?;
     if providers.is_empty() {
@@ -257,9 +334,20 @@ async fn put(handle: &Handle, dir: &Path, file: &Path, copies: usize) -> anyhow:
         );
     }
     let client = Client::new(handle.clone());
-    let report = with_progress(handle, "upload", client.put_file(file, copies, providers))
-        .await
-        .with_context(|| format!("storing {}", file.display()))?;
+    let report = match buyer {
+        Some(buyer) => {
+            with_progress(
+                handle,
+                "upload",
+                put_with_deals(handle, buyer, file, copies, providers),
+            )
+            .await
+        }
+        None => with_progress(handle, "upload", client.put_file(file, copies, providers))
+            .await
+            .map_err(anyhow::Error::from),
+    }
+    .with_context(|| format!("storing {}", file.display()))?;
     let mut catalog = read_catalog(dir)?;
     catalog.insert(
         report.id.to_string(),

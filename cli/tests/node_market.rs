@@ -95,11 +95,11 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
     .unwrap();
     let json: serde_json::Value = serde_json::from_str(&line).unwrap();
     // It registered itself (staking 200 tokens) before printing its addresses.
-    let registry = chain::contracts::Contracts::new(
+    let contracts = chain::contracts::Contracts::new(
         &deployment,
         chain::contracts::signer_provider(devnet.rpc_url(), Devnet::key(0)).unwrap(),
-    )
-    .registry;
+    );
+    let registry = contracts.registry.clone();
     let provider = Devnet::key(1).address();
     assert!(registry.isActiveProvider(provider).call().await.unwrap());
     let addr = json["listen_addrs"][0].as_str().unwrap().to_owned();
@@ -123,4 +123,73 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("funded on-chain deal"), "{stderr}");
+
+    // With a buyer key: quote, deal opened and paid on chain, upload accepted, then proven.
+    let buyer_key = root.path().join("buyer.key");
+    std::fs::write(&buyer_key, Devnet::key(2).to_bytes().to_string()).unwrap();
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let output = tokio::time::timeout(
+        COMMAND_TIMEOUT,
+        Command::new(CAIRN)
+            .args(["storage", "--peer", &addr, "put"])
+            .arg(&file)
+            .args(["--copies", "1", "--rpc-url", devnet.rpc_url(), "--data-dir"])
+            .arg(root.path().join("client"))
+            .arg("--deployment-file")
+            .arg(&deployment_file)
+            .arg("--chain-key-file")
+            .arg(&buyer_key)
+            .env("CAIRN_LOG", "warn")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let id = report["id"].as_str().unwrap().to_owned();
+    assert_eq!(report["copies"].as_array().unwrap().len(), 1);
+
+    // The provider proves period 0 on its own (it looks every second): its earnings rise.
+    let mut paid = false;
+    for _ in 0..120 {
+        paid = !contracts
+            .market
+            .earnings(provider)
+            .call()
+            .await
+            .unwrap()
+            .is_zero();
+        if paid {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(paid, "no proof was accepted on chain");
+
+    // And the data comes back verified.
+    let out = root.path().join("out.bin");
+    let output = tokio::time::timeout(
+        COMMAND_TIMEOUT,
+        Command::new(CAIRN)
+            .args(["storage", "--peer", &addr, "get", &id, "-o"])
+            .arg(&out)
+            .arg("--data-dir")
+            .arg(root.path().join("client"))
+            .env("CAIRN_LOG", "warn")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
 }

@@ -150,20 +150,7 @@ impl Market {
         key_file: &std::path::Path,
         terms: Terms,
     ) -> Result<Self, MarketError> {
-        let deployment = Deployment::read(deployment).map_err(|e| MarketError::Chain {
-            phase: "read the deployment",
-            detail: e.to_string(),
-        })?;
-        let text = std::fs::read_to_string(key_file).map_err(|source| MarketError::Data {
-            path: key_file.to_owned(),
-            source,
-        })?;
-        let key: PrivateKeySigner = text.trim().parse().map_err(|e| {
-            MarketError::Sign(format!(
-                "{} does not hold a hex secp256k1 private key: {e}",
-                key_file.display()
-            ))
-        })?;
+        let (deployment, key) = read_files(deployment, key_file)?;
         Self::new(rpc_url, deployment, key, terms)
     }
 
@@ -519,6 +506,110 @@ impl Prover {
         if let Ok(Err(crate::store::StoreError::Corrupt { id, chunk })) = result {
             let _ = self.events.send(Event::Corrupt { id, chunk });
         }
+    }
+}
+
+fn read_files(
+    deployment: &std::path::Path,
+    key_file: &std::path::Path,
+) -> Result<(Deployment, PrivateKeySigner), MarketError> {
+    let deployment = Deployment::read(deployment).map_err(|e| MarketError::Chain {
+        phase: "read the deployment",
+        detail: e.to_string(),
+    })?;
+    let text = std::fs::read_to_string(key_file).map_err(|source| MarketError::Data {
+        path: key_file.to_owned(),
+        source,
+    })?;
+    let key: PrivateKeySigner = text.trim().parse().map_err(|e| {
+        MarketError::Sign(format!(
+            "{} does not hold a hex secp256k1 private key: {e}",
+            key_file.display()
+        ))
+    })?;
+    Ok((deployment, key))
+}
+
+/// The buyer's side of the market: opens (and pays for) deals from providers' signed quotes.
+#[derive(Clone)]
+pub struct Buyer {
+    contracts: Contracts,
+    deployment: Deployment,
+    key: PrivateKeySigner,
+}
+
+impl std::fmt::Debug for Buyer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Buyer")
+            .field("address", &self.key.address())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Buyer {
+    /// A buyer signing as the key in `key_file` on the deployment in `deployment`.
+    pub fn from_files(
+        rpc_url: &str,
+        deployment: &std::path::Path,
+        key_file: &std::path::Path,
+    ) -> Result<Self, MarketError> {
+        let (deployment, key) = read_files(deployment, key_file)?;
+        let provider = signer_provider(rpc_url, key.clone()).map_err(|e| MarketError::Chain {
+            phase: "connect",
+            detail: e.to_string(),
+        })?;
+        Ok(Self {
+            contracts: Contracts::new(&deployment, provider),
+            deployment,
+            key,
+        })
+    }
+
+    /// The buyer's chain address.
+    pub fn address(&self) -> Address {
+        self.key.address()
+    }
+
+    /// Approves the whole price and opens the deal `terms` offer for `commitment`; returns its id.
+    pub async fn open_deal(
+        &self,
+        terms: &QuoteTerms,
+        commitment: &chain::proof::Commitment,
+    ) -> Result<u64, MarketError> {
+        let quote = quote_from(terms, self.address(), commitment.root, commitment.size);
+        let total = U256::from(terms.price_per_period) * U256::from(terms.num_periods);
+        let receipt_err = |phase: &'static str| {
+            move |e: alloy::providers::PendingTransactionError| MarketError::Chain {
+                phase,
+                detail: e.to_string(),
+            }
+        };
+        self.contracts
+            .token
+            .approve(self.deployment.market, total)
+            .send()
+            .await
+            .map_err(chain_err("approve the price"))?
+            .get_receipt()
+            .await
+            .map_err(receipt_err("approve the price"))?;
+        let receipt = self
+            .contracts
+            .market
+            .openDeal(quote, Bytes::copy_from_slice(&terms.signature))
+            .send()
+            .await
+            .map_err(chain_err("openDeal"))?
+            .get_receipt()
+            .await
+            .map_err(receipt_err("openDeal"))?;
+        let opened = receipt
+            .decoded_log::<StorageMarket::DealOpened>()
+            .ok_or_else(|| MarketError::Chain {
+                phase: "openDeal",
+                detail: "no DealOpened event in the receipt".into(),
+            })?;
+        Ok(opened.dealId.to::<u64>())
     }
 }
 
