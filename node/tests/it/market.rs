@@ -15,8 +15,9 @@ use crate::common::*;
 
 const PROVIDER: usize = 1;
 const BUYER: usize = 2;
-/// The market's shortest period: proofs are due every minute of chain time.
-const PERIOD: u32 = 60;
+/// An hour per period: the test moves chain time a whole period at a time, so a slow (loaded)
+/// run never lets a window expire in wall-clock time.
+const PERIOD: u32 = 3600;
 
 fn contracts(
     devnet: &Devnet,
@@ -207,7 +208,7 @@ async fn deal_lifecycle_proofs_earnings_and_a_flipped_byte() {
     assert_eq!(earned, price);
     assert_eq!(market.earnings().await.unwrap(), U256::from(price));
 
-    // Period 1, a minute of chain time later.
+    // Period 1, a period of chain time later.
     devnet.increase_time(u64::from(PERIOD)).await.unwrap();
     assert_eq!(wait_proof(&mut events, deal).await, (1, true));
     assert_eq!(market.earnings().await.unwrap(), U256::from(2 * price));
