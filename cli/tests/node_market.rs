@@ -35,7 +35,7 @@ fn node_command(
             "--rpc-url",
             rpc,
             "--period",
-            "60",
+            "3600",
             "--periods",
             "2",
             "--stake",
