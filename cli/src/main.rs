@@ -10,6 +10,8 @@
 mod daemon;
 mod light_client;
 mod pair;
+mod node;
+mod storage;
 
 use std::path::PathBuf;
 
@@ -80,6 +82,10 @@ enum Command {
         #[arg(long)]
         deployment_file: Option<PathBuf>,
     },
+    /// Run a libp2p node offering storage; prints its peer id and addresses as JSON first.
+    Node(node::NodeArgs),
+    /// Buy storage: put, get and list objects on the network's providers.
+    Storage(storage::StorageArgs),
     /// Read the chain once through the runtime and print the status as JSON.
     Status {
         #[command(flatten)]
@@ -120,6 +126,8 @@ async fn main() -> anyhow::Result<()> {
         Command::LightClient(command) => light_client::run(command).await,
         Command::Pair(command) => pair::run_pair(command).await,
         Command::Meter(command) => pair::run_meter(command).await,
+        Command::Node(args) => node::run(args).await,
+        Command::Storage(args) => storage::run(args).await,
     }
 }
 
@@ -164,12 +172,12 @@ async fn status(config: runtime::Config) -> anyhow::Result<()> {
     clippy::print_stdout,
     reason = "stdout is this binary's output channel"
 )]
-fn print_line(line: &str) {
+pub(crate) fn print_line(line: &str) {
     println!("{line}");
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::error!(%err, "cannot listen for Ctrl-C");

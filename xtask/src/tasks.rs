@@ -23,6 +23,7 @@ const PURE_CRATES: &[&str] = &[
     "chain",
     "ui",
     "sdk-wasm",
+    "node",
 ];
 const SHELLS: &[&str] = &["runtime", "app", "cli"];
 

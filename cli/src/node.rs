@@ -1,0 +1,197 @@
+//! `cairn node`: runs a storage provider (or a plain peer with `--quota 0`) until Ctrl-C.
+//!
+//! The first stdout line is one JSON object, `{"peer_id": ..., "listen_addrs": [...]}`, with
+//! full multiaddrs ending in `/p2p/<peer id>`, so scripts and tests can dial it; node events
+//! are logged on stderr.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use node::{Event, Multiaddr, Node, Options};
+
+/// Arguments of `cairn node`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct NodeArgs {
+    /// Directory for the node's key and store [default: platform data dir + /cairn/node].
+    #[arg(long, env = "CAIRN_NODE_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Disk space offered to buyers, e.g. `512MiB`, `10GiB` or bytes; 0 stores nothing.
+    #[arg(long, default_value = "10GiB", value_parser = parse_size)]
+    quota: u64,
+    /// Address to listen on (repeatable) [default: TCP, QUIC and WebSocket on every interface].
+    #[arg(long)]
+    listen: Vec<Multiaddr>,
+    /// Peer to dial at start (repeatable), a full multiaddr ending in `/p2p/<peer id>`.
+    #[arg(long = "peer", env = "CAIRN_PEERS", value_delimiter = ',')]
+    peers: Vec<Multiaddr>,
+    /// Do not discover peers on the LAN with mDNS.
+    #[arg(long)]
+    no_mdns: bool,
+    /// Do not ask the router for port mappings (UPnP).
+    #[arg(long)]
+    no_upnp: bool,
+    /// Sell storage on chain: the contracts' deployment file (from `cairn devnet
+    /// --deployment-file`). Data is then accepted only for funded deals naming this provider,
+    /// and proofs are submitted every period. Needs `--chain-key-file`.
+    #[arg(long, requires = "chain_key_file")]
+    deployment_file: Option<PathBuf>,
+    /// File holding the provider's hex chain private key (signs quotes and proofs).
+    #[arg(long, requires = "deployment_file")]
+    chain_key_file: Option<PathBuf>,
+    /// JSON-RPC endpoint of the chain for `--deployment-file`.
+    #[arg(long, env = "CAIRN_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    rpc_url: String,
+    /// Seconds per proof period in this provider's quotes.
+    #[arg(long, default_value_t = 3600)]
+    period: u32,
+    /// Periods per deal in this provider's quotes.
+    #[arg(long, default_value_t = 24)]
+    periods: u32,
+    /// Register in the chain's Registry at start (unless already active), locking this many
+    /// whole tokens as stake; buyers can open deals only with a registered provider.
+    #[arg(long, requires = "deployment_file")]
+    stake: Option<u64>,
+    /// Seconds between the prover's looks for due proof periods.
+    #[arg(long, default_value_t = 30)]
+    prove_every: u64,
+}
+
+/// Parses `123`, `64KiB`, `512MiB`, `10GiB`, `2TiB` (also `KB`/`MB`/`GB`/`TB`, powers of 1000).
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| {
+        format!("{s:?} is not a size: expected a number and an optional unit like 10GiB")
+    })?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?}: use B, KiB, MiB, GiB or TiB"
+            ));
+        }
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+pub(crate) fn default_dir(leaf: &str) -> anyhow::Result<PathBuf> {
+    Ok(dirs::data_dir()
+        .context("no platform data directory is known; pass --data-dir")?
+        .join("cairn")
+        .join(leaf))
+}
+
+pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
+    let data_dir = match args.data_dir {
+        Some(dir) => dir,
+        None => default_dir("node")?,
+    };
+    let mut options = Options::new(data_dir.clone());
+    let mut market_setup = None;
+    options.quota = args.quota;
+    options.listen = args.listen;
+    options.bootstrap = args.peers;
+    options.mdns = !args.no_mdns;
+    options.upnp = !args.no_upnp;
+    options.prove_every = std::time::Duration::from_secs(args.prove_every.max(1));
+    if let (Some(deployment), Some(key)) = (&args.deployment_file, &args.chain_key_file) {
+        let terms = node::market::Terms {
+            period_duration: args.period,
+            num_periods: args.periods,
+            ..node::market::Terms::default()
+        };
+        let market = node::market::Market::from_files(&args.rpc_url, deployment, key, terms)
+            .context("setting up the on-chain market")?;
+        tracing::info!(provider = %market.address(), "selling storage on chain");
+        market_setup = Some((market.clone(), args.stake));
+        options.market = Some(market);
+    }
+    let (handle, mut events, event_loop) = Node::start(options)
+        .await
+        .with_context(|| format!("starting the node in {}", data_dir.display()))?;
+    let task = tokio::spawn(event_loop.run());
+    if let Some((market, Some(stake))) = &market_setup {
+        let stake = node::market::token_units(*stake);
+        let registered = market
+            .register(&handle.peer_id().to_bytes(), stake, args.quota)
+            .await
+            .context("registering in the chain's Registry")?;
+        tracing::info!(registered, "provider active on chain");
+    }
+    let addrs = handle.listen_addrs().await?;
+    let line = serde_json::json!({
+        "peer_id": handle.peer_id().to_string(),
+        "listen_addrs": addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    });
+    crate::print_line(&line.to_string());
+    let log = async {
+        loop {
+            match events.recv().await {
+                Ok(event) => log_event(&event),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::debug!(n, "event log fell behind");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    };
+    tokio::select! {
+        () = crate::shutdown_signal() => {},
+        () = log => {},
+    }
+    let _ = handle.shutdown().await;
+    let _ = task.await;
+    Ok(())
+}
+
+fn log_event(event: &Event) {
+    match event {
+        Event::Listening { addr } => tracing::info!(%addr, "listening"),
+        Event::PeerConnected { peer } => tracing::info!(%peer, "peer connected"),
+        Event::PeerDisconnected { peer } => tracing::info!(%peer, "peer disconnected"),
+        Event::Provider { peer, free } => tracing::info!(%peer, ?free, "provider seen"),
+        Event::Stored { id, size, peer } => tracing::info!(%id, size, %peer, "object stored"),
+        Event::Corrupt { id, chunk } => {
+            tracing::error!(%id, chunk, "object corrupt on disk; no longer served")
+        }
+        Event::Throttled { peer, banned } => tracing::warn!(%peer, banned, "peer throttled"),
+        Event::Proof {
+            deal,
+            period,
+            accepted,
+        } => tracing::info!(deal, period, accepted, "proof submitted"),
+        Event::Earnings { total } => tracing::info!(total, "earnings"),
+        Event::Progress { .. } => {}
+        other => tracing::debug!(?other, "node event"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_with_units_and_bad_ones_explain() {
+        assert_eq!(parse_size("123"), Ok(123));
+        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_size("10GiB"), Ok(10 << 30));
+        assert_eq!(parse_size("2 MB"), Ok(2_000_000));
+        assert!(parse_size("ten").unwrap_err().contains("not a size"));
+        assert!(parse_size("5XB").unwrap_err().contains("unknown size unit"));
+        assert!(
+            parse_size("99999999999TiB")
+                .unwrap_err()
+                .contains("too large")
+        );
+    }
+}

@@ -1,0 +1,406 @@
+//! `cairn storage put|get|ls`: the buyer's side of the storage market.
+//!
+//! `put` and `get` start a short-lived client node (no store), dial the given peers, discover
+//! providers (identify, DHT, gossiped offers), transfer, print one JSON line on stdout and exit.
+//! Progress goes to stderr: a bar on a terminal, plain lines otherwise. Objects put are
+//! recorded in `catalog.json` in the data directory, which `ls` lists and `get` uses to find
+//! holders first.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use node::transfer::PutReport;
+use node::{Client, ContentId, Event, Handle, Multiaddr, Node, Options, PeerId};
+
+/// How long `put`/`get` look for providers before working with what they found.
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long `put` keeps looking for spare providers (to replace a failing one) once it has
+/// enough for the copies asked.
+const SPARE_GRACE: Duration = Duration::from_secs(2);
+/// Catalog file name in the data directory.
+const CATALOG: &str = "catalog.json";
+
+/// Arguments of `cairn storage`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct StorageArgs {
+    #[command(subcommand)]
+    command: StorageCommand,
+    /// Directory for the client's key and catalog [default: platform data dir + /cairn/client].
+    #[arg(long, global = true, env = "CAIRN_CLIENT_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Peer to dial (repeatable), a full multiaddr ending in `/p2p/<peer id>`.
+    #[arg(
+        long = "peer",
+        global = true,
+        env = "CAIRN_PEERS",
+        value_delimiter = ','
+    )]
+    peers: Vec<Multiaddr>,
+    /// Buy storage on chain: the contracts' deployment file. `put` then gets each provider's
+    /// signed quote, opens and pays a deal, and uploads under it. Needs `--chain-key-file`.
+    #[arg(long, global = true, requires = "chain_key_file")]
+    deployment_file: Option<PathBuf>,
+    /// File holding the buyer's hex chain private key.
+    #[arg(long, global = true, requires = "deployment_file")]
+    chain_key_file: Option<PathBuf>,
+    /// JSON-RPC endpoint of the chain for `--deployment-file`.
+    #[arg(
+        long,
+        global = true,
+        env = "CAIRN_RPC_URL",
+        default_value = "http://127.0.0.1:8545"
+    )]
+    rpc_url: String,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum StorageCommand {
+    /// Store a file on several providers; prints its content id and holders as JSON.
+    Put {
+        /// The file.
+        file: PathBuf,
+        /// Copies on distinct providers.
+        #[arg(long, default_value_t = 2)]
+        copies: usize,
+    },
+    /// Download an object with every chunk verified.
+    Get {
+        /// The content id (64 hex digits).
+        id: ContentId,
+        /// Output file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Only bytes START..END of the object.
+        #[arg(long, value_parser = parse_range)]
+        range: Option<Range<u64>>,
+    },
+    /// List the objects this client has stored (one JSON object per line).
+    Ls,
+}
+
+fn parse_range(s: &str) -> Result<Range<u64>, String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("{s:?} is not a range: expected START..END in bytes"))?;
+    let start = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad range start {a:?}"))?;
+    let end = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad range end {b:?}"))?;
+    if start >= end {
+        return Err(format!("empty range {s:?}: START must be below END"));
+    }
+    Ok(start..end)
+}
+
+/// One line of the catalog.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Entry {
+    id: ContentId,
+    name: String,
+    size: u64,
+    holders: Vec<String>,
+}
+
+fn read_catalog(dir: &Path) -> anyhow::Result<BTreeMap<String, Entry>> {
+    let path = dir.join(CATALOG);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "{} is not a valid catalog; move it away to start a new one",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn write_catalog(dir: &Path, catalog: &BTreeMap<String, Entry>) -> anyhow::Result<()> {
+    let path = dir.join(CATALOG);
+    let tmp = dir.join(format!("{CATALOG}.tmp"));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(catalog)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))
+}
+
+pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
+    let dir = match args.data_dir {
+        Some(dir) => dir,
+        None => crate::node::default_dir("client")?,
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    match args.command {
+        StorageCommand::Ls => {
+            for entry in read_catalog(&dir)?.values() {
+                crate::print_line(&serde_json::to_string(entry)?);
+            }
+            Ok(())
+        }
+        StorageCommand::Put { file, copies } => {
+            if copies == 0 {
+                bail!("--copies must be at least 1");
+            }
+            let buyer = match (&args.deployment_file, &args.chain_key_file) {
+                (Some(deployment), Some(key)) => Some(
+                    node::market::Buyer::from_files(&args.rpc_url, deployment, key)
+                        .context("setting up the on-chain market")?,
+                ),
+                _ => None,
+            };
+            let (handle, task) = start_client(&dir, args.peers).await?;
+            let result = put(&handle, &dir, &file, copies, buyer.as_ref()).await;
+            let _ = handle.shutdown().await;
+            let _ = task.await;
+            let report = result?;
+            crate::print_line(&serde_json::to_string(&report)?);
+            Ok(())
+        }
+        StorageCommand::Get { id, output, range } => {
+            let (handle, task) = start_client(&dir, args.peers).await?;
+            let result = get(&handle, &dir, id, range, &output).await;
+            let _ = handle.shutdown().await;
+            let _ = task.await;
+            let report = result?;
+            crate::print_line(&serde_json::to_string(&report)?);
+            Ok(())
+        }
+    }
+}
+
+async fn start_client(
+    dir: &Path,
+    peers: Vec<Multiaddr>,
+) -> anyhow::Result<(Handle, tokio::task::JoinHandle<()>)> {
+    let mut options = Options::new(dir.to_owned());
+    options.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
+    options.bootstrap = peers;
+    options.upnp = false;
+    let (handle, _events, event_loop) = Node::start(options)
+        .await
+        .context("starting the client node")?;
+    Ok((handle, tokio::spawn(event_loop.run())))
+}
+
+/// Waits until `want` providers are known, or `need` of them and [`SPARE_GRACE`] has passed,
+/// or [`DISCOVERY_TIMEOUT`] has passed.
+async fn discover(handle: &Handle, need: usize, want: usize) -> anyhow::Result<Vec<PeerId>> {
+    let start = tokio::time::Instant::now();
+    loop {
+        let found: Vec<PeerId> = handle
+            .providers()
+            .await?
+            .into_iter()
+            .map(|p| p.peer)
+            .collect();
+        let waited = start.elapsed();
+        if found.len() >= want
+            || (found.len() >= need && waited >= SPARE_GRACE)
+            || waited >= DISCOVERY_TIMEOUT
+        {
+            return Ok(found);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Shows transfer progress on stderr until `work` completes.
+async fn with_progress<T>(
+    handle: &Handle,
+    label: &'static str,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let mut events = handle.subscribe();
+    let terminal = std::io::stderr().is_terminal();
+    let bar = indicatif::ProgressBar::new(0);
+    if terminal {
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(label);
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut per_peer: BTreeMap<PeerId, (u64, u64)> = BTreeMap::new();
+    let mut last_decile: BTreeMap<PeerId, u64> = BTreeMap::new();
+    let show = async {
+        loop {
+            let event = match events.recv().await {
+                Ok(event) => event,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            };
+            if let Event::Progress {
+                peer, done, total, ..
+            } = event
+            {
+                per_peer.insert(peer, (done, total));
+                let (done_all, total_all) = per_peer
+                    .values()
+                    .fold((0, 0), |(d, t), (a, b)| (d + a, t + b));
+                if terminal {
+                    bar.set_length(total_all);
+                    bar.set_position(done_all);
+                } else {
+                    let decile = done * 10 / total.max(1);
+                    if last_decile.get(&peer) != Some(&decile) {
+                        last_decile.insert(peer, decile);
+                        eprintln!("{label} {peer}: {done}/{total} bytes");
+                    }
+                }
+            }
+        }
+    };
+    tokio::pin!(work);
+    let result = tokio::select! {
+        result = &mut work => result,
+        // `show` only ends if the event channel does; then just wait for the work.
+        () = show => work.await,
+    };
+    bar.finish_and_clear();
+    result
+}
+
+/// Stores `copies` copies, each under its own deal: quote, open and pay the deal, upload.
+async fn put_with_deals(
+    handle: &Handle,
+    buyer: &node::market::Buyer,
+    file: &Path,
+    copies: usize,
+    providers: Vec<PeerId>,
+) -> anyhow::Result<PutReport> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let commitment = chain::proof::commit(&bytes).context("computing the proof commitment")?;
+    drop(bytes);
+    let manifest = node::transfer::manifest_of_file(file)?;
+    let client = Client::new(handle.clone());
+    let mut done = Vec::new();
+    let mut failures = Vec::new();
+    for peer in providers {
+        if done.len() == copies {
+            break;
+        }
+        let attempt = async {
+            let terms = client
+                .quote(peer, buyer.address().into_array(), &commitment)
+                .await?;
+            let deal = buyer.open_deal(&terms, &commitment).await?;
+            tracing::info!(%peer, deal, "deal opened");
+            client.put_to(peer, file, &manifest, deal).await
+        };
+        match attempt.await {
+            Ok(copy) => done.push(copy),
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "provider failed");
+                failures.push(format!("{peer}: {e}"));
+            }
+        }
+    }
+    if done.len() < copies {
+        bail!(
+            "stored {} of {copies} copies under deals; failures: {}",
+            done.len(),
+            failures.join("; ")
+        );
+    }
+    Ok(PutReport {
+        id: manifest.id(),
+        size: manifest.size(),
+        copies: done,
+    })
+}
+
+async fn put(
+    handle: &Handle,
+    dir: &Path,
+    file: &Path,
+    copies: usize,
+    buyer: Option<&node::market::Buyer>,
+) -> anyhow::Result<PutReport> {
+    // Ask for a few more than needed so a failing provider can be replaced.
+    let providers = discover(handle, copies, copies + 1).await?;
+    if providers.is_empty() {
+        bail!(
+            "no storage provider found within {DISCOVERY_TIMEOUT:?}; pass --peer <multiaddr> of a running `cairn node`"
+        );
+    }
+    let client = Client::new(handle.clone());
+    let report = match buyer {
+        Some(buyer) => {
+            with_progress(
+                handle,
+                "upload",
+                put_with_deals(handle, buyer, file, copies, providers),
+            )
+            .await
+        }
+        None => with_progress(handle, "upload", client.put_file(file, copies, providers))
+            .await
+            .map_err(anyhow::Error::from),
+    }
+    .with_context(|| format!("storing {}", file.display()))?;
+    let mut catalog = read_catalog(dir)?;
+    catalog.insert(
+        report.id.to_string(),
+        Entry {
+            id: report.id,
+            name: file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            size: report.size,
+            holders: report.copies.iter().map(|c| c.peer.to_string()).collect(),
+        },
+    );
+    write_catalog(dir, &catalog)?;
+    Ok(report)
+}
+
+async fn get(
+    handle: &Handle,
+    dir: &Path,
+    id: ContentId,
+    range: Option<Range<u64>>,
+    output: &Path,
+) -> anyhow::Result<node::transfer::GetReport> {
+    let mut holders: Vec<PeerId> = read_catalog(dir)?
+        .get(&id.to_string())
+        .map(|e| e.holders.iter().filter_map(|h| h.parse().ok()).collect())
+        .unwrap_or_default();
+    discover(handle, 1, 1).await?;
+    for peer in handle.find_holders(id).await? {
+        if !holders.contains(&peer) {
+            holders.push(peer);
+        }
+    }
+    for peer in handle.providers().await?.into_iter().map(|p| p.peer) {
+        if !holders.contains(&peer) {
+            holders.push(peer);
+        }
+    }
+    let client = Client::new(handle.clone());
+    with_progress(handle, "download", client.get(id, range, output, holders))
+        .await
+        .with_context(|| format!("downloading {id}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges_parse_and_bad_ones_explain() {
+        assert_eq!(parse_range("10..20"), Ok(10..20));
+        assert!(parse_range("10").unwrap_err().contains("START..END"));
+        assert!(parse_range("20..10").unwrap_err().contains("empty range"));
+    }
+}

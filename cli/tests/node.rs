@@ -1,0 +1,265 @@
+//! Multi-process tests of `cairn node` and `cairn storage`: real processes on loopback.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use testkit::ChildGuard;
+use tokio::process::Command;
+
+const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
+/// Building nothing, a node is up in well under a second; a loaded CI box gets slack.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bound on any whole CLI command.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+struct NodeProcess {
+    guard: ChildGuard,
+    peer_id: String,
+    addrs: Vec<String>,
+}
+
+async fn start_node(dir: &Path, quota: &str, peers: &[String]) -> NodeProcess {
+    let mut command = Command::new(CAIRN);
+    command
+        .arg("node")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--quota", quota, "--no-mdns", "--no-upnp"])
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
+        .args(["--listen", "/ip4/127.0.0.1/udp/0/quic-v1"])
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0/ws"])
+        .env("CAIRN_LOG", "warn");
+    for peer in peers {
+        command.args(["--peer", peer]);
+    }
+    let (guard, line) =
+        ChildGuard::spawn_and_read_line("cairn node", command, "peer_id", START_TIMEOUT)
+            .await
+            .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let peer_id = json["peer_id"].as_str().unwrap().to_owned();
+    let addrs: Vec<String> = json["listen_addrs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    NodeProcess {
+        guard,
+        peer_id,
+        addrs,
+    }
+}
+
+impl NodeProcess {
+    fn addr(&self, transport: &str) -> String {
+        self.addrs
+            .iter()
+            .find(|a| match transport {
+                "quic" => a.contains("/quic-v1/"),
+                "ws" => a.contains("/ws/"),
+                _ => !a.contains("/ws/") && a.contains("/tcp/"),
+            })
+            .cloned()
+            .unwrap()
+    }
+}
+
+async fn cairn(args: &[&str], dir: &Path) -> (bool, String, String) {
+    let output = tokio::time::timeout(
+        COMMAND_TIMEOUT,
+        Command::new(CAIRN)
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir)
+            .env("CAIRN_LOG", "warn")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("command finished in time")
+    .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn random_file(path: &Path, len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let bytes: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(path, &bytes).unwrap();
+    bytes
+}
+
+#[tokio::test]
+async fn nodes_print_their_addresses_and_store_and_serve_across_processes() {
+    let root = tempfile::tempdir().unwrap();
+    let a = start_node(&root.path().join("a"), "1GiB", &[]).await;
+    for addr in &a.addrs {
+        assert!(addr.starts_with("/ip4/127.0.0.1/"), "{addr}");
+        assert!(addr.ends_with(&format!("/p2p/{}", a.peer_id)), "{addr}");
+    }
+    assert_eq!(a.addrs.len(), 3);
+    // b joins over QUIC, c over WebSocket.
+    let b = start_node(&root.path().join("b"), "1GiB", &[a.addr("quic")]).await;
+    let mut c = start_node(&root.path().join("c"), "1GiB", &[a.addr("ws")]).await;
+
+    let client = root.path().join("client");
+    let src = root.path().join("in.bin");
+    let bytes = random_file(&src, 3_000_000, 1);
+    let (ok, out, err) = cairn(
+        &[
+            "storage",
+            "put",
+            src.to_str().unwrap(),
+            "--copies",
+            "3",
+            "--peer",
+            &a.addr("tcp"),
+        ],
+        &client,
+    )
+    .await;
+    assert!(ok, "put failed: {err}");
+    // Not a terminal: plain progress lines.
+    assert!(err.contains("upload "), "{err}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let id = report["id"].as_str().unwrap().to_owned();
+    let mut holders: Vec<&str> = report["copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["peer"].as_str().unwrap())
+        .collect();
+    holders.sort_unstable();
+    let mut all = vec![a.peer_id.as_str(), b.peer_id.as_str(), c.peer_id.as_str()];
+    all.sort_unstable();
+    assert_eq!(holders, all);
+
+    let (ok, out, _) = cairn(&["storage", "ls"], &client).await;
+    assert!(ok);
+    let entry: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(entry["id"], id.as_str());
+    assert_eq!(entry["size"], 3_000_000);
+
+    // c dies; a fresh client that knows only b still gets identical bytes.
+    c.guard.kill().await.unwrap();
+    let got = root.path().join("out.bin");
+    let (ok, _, err) = cairn(
+        &[
+            "storage",
+            "get",
+            &id,
+            "-o",
+            got.to_str().unwrap(),
+            "--peer",
+            &b.addr("tcp"),
+        ],
+        &root.path().join("client2"),
+    )
+    .await;
+    assert!(ok, "get failed: {err}");
+    assert_eq!(std::fs::read(&got).unwrap(), bytes);
+    // A range.
+    let (ok, _, err) = cairn(
+        &[
+            "storage",
+            "get",
+            &id,
+            "-o",
+            got.to_str().unwrap(),
+            "--range",
+            "1000..300000",
+            "--peer",
+            &b.addr("tcp"),
+        ],
+        &client,
+    )
+    .await;
+    assert!(ok, "ranged get failed: {err}");
+    assert_eq!(std::fs::read(&got).unwrap(), bytes[1000..300_000]);
+}
+
+#[tokio::test]
+async fn restart_keeps_identity_and_data_and_full_quota_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("p");
+    let mut p = start_node(&dir, "1MiB", &[]).await;
+    let client = root.path().join("client");
+    let src = root.path().join("in.bin");
+    let bytes = random_file(&src, 600_000, 2);
+    let (ok, out, err) = cairn(
+        &[
+            "storage",
+            "put",
+            src.to_str().unwrap(),
+            "--copies",
+            "1",
+            "--peer",
+            &p.addr("tcp"),
+        ],
+        &client,
+    )
+    .await;
+    assert!(ok, "put failed: {err}");
+    let id = serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A second object does not fit in the rest of the 1 MiB quota.
+    let big = root.path().join("big.bin");
+    random_file(&big, 600_000, 3);
+    let (ok, _, err) = cairn(
+        &[
+            "storage",
+            "put",
+            big.to_str().unwrap(),
+            "--copies",
+            "1",
+            "--peer",
+            &p.addr("tcp"),
+        ],
+        &client,
+    )
+    .await;
+    assert!(!ok);
+    assert!(err.contains("quota exceeded"), "{err}");
+    assert!(err.contains("raise --quota"), "{err}");
+
+    // Killed (SIGKILL) and restarted: same peer id, the object is still served.
+    let peer_id = p.peer_id.clone();
+    p.guard.kill().await.unwrap();
+    let p = start_node(&dir, "1MiB", &[]).await;
+    assert_eq!(p.peer_id, peer_id);
+    let got = root.path().join("out.bin");
+    let (ok, _, err) = cairn(
+        &[
+            "storage",
+            "get",
+            &id,
+            "-o",
+            got.to_str().unwrap(),
+            "--peer",
+            &p.addr("tcp"),
+        ],
+        &client,
+    )
+    .await;
+    assert!(ok, "get after restart failed: {err}");
+    assert_eq!(std::fs::read(&got).unwrap(), bytes);
+}

@@ -1,0 +1,195 @@
+//! `cairn node` selling storage on chain (a real anvil devnet): an upload without a funded deal
+//! naming the provider is refused with a clear error, the provider registers itself with its
+//! stake, and a bad chain key is refused at start.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
+
+use std::time::Duration;
+
+use chain::Devnet;
+use chain::contracts::DeployOptions;
+use testkit::ChildGuard;
+use tokio::process::Command;
+
+const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn node_command(
+    dir: &std::path::Path,
+    rpc: &str,
+    deployment: &std::path::Path,
+    key: &std::path::Path,
+) -> Command {
+    let mut command = Command::new(CAIRN);
+    command
+        .arg("node")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--quota", "64MiB", "--no-mdns", "--no-upnp"])
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
+        .args([
+            "--rpc-url",
+            rpc,
+            "--period",
+            "3600",
+            "--periods",
+            "2",
+            "--stake",
+            "200",
+        ])
+        .arg("--deployment-file")
+        .arg(deployment)
+        .arg("--chain-key-file")
+        .arg(key)
+        .env("CAIRN_LOG", "warn")
+        .kill_on_drop(true);
+    command
+}
+
+#[tokio::test]
+async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
+    let devnet = Devnet::start().await.unwrap();
+    let deployment = devnet.deploy(&DeployOptions::default()).await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let deployment_file = root.path().join("deployment.json");
+    deployment.write(&deployment_file).unwrap();
+    let key_file = root.path().join("provider.key");
+    std::fs::write(&key_file, Devnet::key(1).to_bytes().to_string()).unwrap();
+
+    // A key file that is not a key: a clear error at start, no node.
+    let bad_key = root.path().join("bad.key");
+    std::fs::write(&bad_key, "not a key").unwrap();
+    let output = tokio::time::timeout(
+        COMMAND_TIMEOUT,
+        node_command(
+            &root.path().join("bad"),
+            devnet.rpc_url(),
+            &deployment_file,
+            &bad_key,
+        )
+        .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("does not hold a hex"), "{stderr}");
+
+    let (_guard, line) = ChildGuard::spawn_and_read_line(
+        "cairn node",
+        node_command(
+            &root.path().join("p"),
+            devnet.rpc_url(),
+            &deployment_file,
+            &key_file,
+        ),
+        "peer_id",
+        START_TIMEOUT,
+    )
+    .await
+    .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+    // It registered itself (staking 200 tokens) before printing its addresses.
+    let contracts = chain::contracts::Contracts::new(
+        &deployment,
+        chain::contracts::signer_provider(devnet.rpc_url(), Devnet::key(0)).unwrap(),
+    );
+    let registry = contracts.registry.clone();
+    let provider = Devnet::key(1).address();
+    assert!(registry.isActiveProvider(provider).call().await.unwrap());
+    let addr = json["listen_addrs"][0].as_str().unwrap().to_owned();
+
+    let file = root.path().join("in.bin");
+    std::fs::write(&file, vec![7u8; 300_000]).unwrap();
+    let output = tokio::time::timeout(
+        COMMAND_TIMEOUT,
+        Command::new(CAIRN)
+            .args(["storage", "--peer", &addr, "put"])
+            .arg(&file)
+            .args(["--copies", "1", "--data-dir"])
+            .arg(root.path().join("client"))
+            .env("CAIRN_LOG", "warn")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("funded on-chain deal"), "{stderr}");
+
+    // With a buyer key: quote, deal opened and paid on chain, upload accepted, then proven.
+    let buyer_key = root.path().join("buyer.key");
+    std::fs::write(&buyer_key, Devnet::key(2).to_bytes().to_string()).unwrap();
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let output = tokio::time::timeout(
+        COMMAND_TIMEOUT,
+        Command::new(CAIRN)
+            .args(["storage", "--peer", &addr, "put"])
+            .arg(&file)
+            .args(["--copies", "1", "--rpc-url", devnet.rpc_url(), "--data-dir"])
+            .arg(root.path().join("client"))
+            .arg("--deployment-file")
+            .arg(&deployment_file)
+            .arg("--chain-key-file")
+            .arg(&buyer_key)
+            .env("CAIRN_LOG", "warn")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let id = report["id"].as_str().unwrap().to_owned();
+    assert_eq!(report["copies"].as_array().unwrap().len(), 1);
+
+    // The provider proves period 0 on its own (it looks every second): its earnings rise.
+    let mut paid = false;
+    for _ in 0..120 {
+        paid = !contracts
+            .market
+            .earnings(provider)
+            .call()
+            .await
+            .unwrap()
+            .is_zero();
+        if paid {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(paid, "no proof was accepted on chain");
+
+    // And the data comes back verified.
+    let out = root.path().join("out.bin");
+    let output = tokio::time::timeout(
+        COMMAND_TIMEOUT,
+        Command::new(CAIRN)
+            .args(["storage", "--peer", &addr, "get", &id, "-o"])
+            .arg(&out)
+            .arg("--data-dir")
+            .arg(root.path().join("client"))
+            .env("CAIRN_LOG", "warn")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+}

@@ -1,0 +1,79 @@
+//! Cairn's libp2p node and storage market.
+//!
+//! Owns:
+//! - [`content`]: content ids, manifests and chunk verification (pure);
+//! - [`wire`]: the storage protocol's frames (pure);
+//! - [`store`]: the provider's crash-safe object store (redb metadata, fsynced data, quota);
+//! - [`Node`]: the libp2p swarm (TCP+Noise+Yamux, QUIC, WebSocket, identify, ping, Kademlia,
+//!   gossipsub, mDNS, AutoNAT, relay client, DCUtR, UPnP, connection limits) owned by one
+//!   [`EventLoop`] and driven through a cloneable [`Handle`];
+//! - [`transfer`]: the provider service and the buyer [`Client`] over raw streams;
+//! - [`market`]: quotes, deal checks, scheduled possession proofs and earnings on chain.
+//!
+//! Builds for: native (tested on Linux; meant for macOS and Android, not yet checked for Android).
+//! The pure modules have no I/O.
+//!
+//! Must not depend on: `runtime`, `app`, `cli` or the UI (the runtime embeds the node, never the
+//! reverse).
+
+pub mod content;
+mod key;
+pub mod market;
+mod node;
+pub mod store;
+pub mod transfer;
+pub mod wire;
+
+use std::path::PathBuf;
+
+pub use content::{ContentId, Manifest};
+pub use key::KEY_FILE;
+pub use libp2p::{Multiaddr, PeerId};
+pub use node::{
+    BAN_DURATION, Event, EventLoop, Handle, IDLE_CONNECTION_TIMEOUT, KAD_PROTOCOL, LISTEN_TIMEOUT,
+    Node, OFFER_INTERVAL, OFFERS_TOPIC, Options, PROTOCOL_VERSION, PROVIDERS_KEY, ProviderInfo,
+};
+pub use store::Store;
+pub use transfer::{Client, Limits, TransferError};
+
+/// Why the node could not start or a command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The identity key could not be loaded or created.
+    #[error("node key {path}: {reason}")]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Building the swarm failed.
+    #[error("building the node: {0}")]
+    Build(String),
+    /// A listen address was refused.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: Multiaddr,
+        /// Why.
+        reason: String,
+    },
+    /// A dial was refused.
+    #[error("cannot dial {addr}: {reason}")]
+    Dial {
+        /// The address.
+        addr: Multiaddr,
+        /// Why.
+        reason: String,
+    },
+    /// Opening the store failed.
+    #[error("opening the store: {0}")]
+    Store(#[from] store::StoreError),
+    /// The event loop has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+    /// A blocking task failed.
+    #[error("internal task failed: {0}")]
+    Task(String),
+}

@@ -1,0 +1,619 @@
+//! The provider's side of the on-chain storage market: quotes, deal checks, proofs, earnings.
+//!
+//! A provider with a [`Market`] stores data only for a funded deal naming it: the buyer asks for
+//! a quote (a `QuoteRequest` frame, answered with terms signed by the provider's chain key),
+//! opens the deal on chain, then uploads with the deal id. The provider checks the deal before
+//! accepting a byte (it exists, names this provider, is active, has this size) and, before the
+//! object becomes visible, that the received bytes hash to the deal's root (`chain::proof`).
+//!
+//! The `Prover` task then proves every stored deal once per period, always from the bytes on
+//! disk (a flipped byte yields a proof the chain rejects; the corruption is also reported by the
+//! store's scrub), and reports each outcome as an [`Event::Proof`].
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::signers::local::PrivateKeySigner;
+use chain::contracts::{Contracts, Deployment, StorageMarket, signer_provider};
+use tokio::sync::broadcast;
+
+use crate::content::ContentId;
+use crate::node::Event;
+use crate::store::{State, Store};
+use crate::wire::QuoteTerms;
+
+/// A provider's price list.
+#[derive(Debug, Clone)]
+pub struct Terms {
+    /// Seconds per proof period. Default: 3600.
+    pub period_duration: u32,
+    /// Periods per deal. Default: 24.
+    pub num_periods: u32,
+    /// Price per period in token base units, whatever the size. Default: 10^16 (0.01 token).
+    pub price_per_period: u128,
+    /// How long a quote stays valid. Default: one hour.
+    pub quote_ttl: Duration,
+}
+
+impl Default for Terms {
+    fn default() -> Self {
+        Self {
+            period_duration: 3600,
+            num_periods: 24,
+            price_per_period: 10u128.pow(16),
+            quote_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Why a market operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MarketError {
+    /// A chain call failed.
+    #[error("chain call {phase} failed: {detail}")]
+    Chain {
+        /// What was being done.
+        phase: &'static str,
+        /// The cause.
+        detail: String,
+    },
+    /// The deal does not allow this upload.
+    #[error("deal {deal}: {reason}")]
+    Deal {
+        /// The deal id.
+        deal: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Signing a quote failed.
+    #[error("signing a quote: {0}")]
+    Sign(String),
+    /// Reading the stored data failed.
+    #[error("reading {path}: {source}")]
+    Data {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+fn chain_err(phase: &'static str) -> impl FnOnce(alloy::contract::Error) -> MarketError {
+    move |e| MarketError::Chain {
+        phase,
+        detail: e.to_string(),
+    }
+}
+
+/// A provider's handle on the market (cheap to clone).
+#[derive(Clone)]
+pub struct Market {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    contracts: Contracts,
+    key: PrivateKeySigner,
+    deployment: Deployment,
+    terms: Terms,
+}
+
+impl std::fmt::Debug for Market {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Market")
+            .field("provider", &self.inner.key.address())
+            .field("market", &self.inner.deployment.market)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the provider checked about a deal before accepting its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckedDeal {
+    /// The deal id.
+    pub deal: u64,
+    /// The piece's committed root.
+    pub root: B256,
+}
+
+impl Market {
+    /// A market handle signing as `key` on `deployment` through `rpc_url`.
+    pub fn new(
+        rpc_url: &str,
+        deployment: Deployment,
+        key: PrivateKeySigner,
+        terms: Terms,
+    ) -> Result<Self, MarketError> {
+        let provider = signer_provider(rpc_url, key.clone()).map_err(|e| MarketError::Chain {
+            phase: "connect",
+            detail: e.to_string(),
+        })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                contracts: Contracts::new(&deployment, provider),
+                key,
+                deployment,
+                terms,
+            }),
+        })
+    }
+
+    /// A market handle from the CLI's inputs: a deployment file written by `cairn devnet
+    /// --deployment-file` (or [`Deployment::write`]) and a file holding a hex private key.
+    pub fn from_files(
+        rpc_url: &str,
+        deployment: &std::path::Path,
+        key_file: &std::path::Path,
+        terms: Terms,
+    ) -> Result<Self, MarketError> {
+        let (deployment, key) = read_files(deployment, key_file)?;
+        Self::new(rpc_url, deployment, key, terms)
+    }
+
+    /// The provider's chain address.
+    pub fn address(&self) -> Address {
+        self.inner.key.address()
+    }
+
+    /// Signs a quote for `buyer` to store `size` bytes committed to by `root`.
+    pub fn quote(&self, buyer: Address, root: B256, size: u64) -> Result<QuoteTerms, MarketError> {
+        let t = &self.inner.terms;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut salt = [0u8; 32];
+        getrandom::fill(&mut salt).map_err(|e| MarketError::Sign(e.to_string()))?;
+        let quote = StorageMarket::Quote {
+            provider: self.address(),
+            buyer,
+            root,
+            size,
+            periodDuration: t.period_duration,
+            numPeriods: t.num_periods,
+            pricePerPeriod: t.price_per_period,
+            expiry: now + t.quote_ttl.as_secs(),
+            salt: U256::from_be_bytes(salt),
+        };
+        let signature = quote
+            .sign(
+                &self.inner.key,
+                self.inner.deployment.chain_id,
+                self.inner.deployment.market,
+            )
+            .map_err(|e| MarketError::Sign(e.to_string()))?;
+        let signature: [u8; 65] = signature
+            .as_ref()
+            .try_into()
+            .map_err(|_| MarketError::Sign("signature is not 65 bytes".into()))?;
+        Ok(QuoteTerms {
+            provider: self.address().into_array(),
+            period_duration: quote.periodDuration,
+            num_periods: quote.numPeriods,
+            price_per_period: quote.pricePerPeriod,
+            expiry: quote.expiry,
+            salt,
+            signature,
+        })
+    }
+
+    /// Checks that `deal` exists, names this provider, is active and is for `size` bytes.
+    pub async fn check_deal(&self, deal: u64, size: u64) -> Result<CheckedDeal, MarketError> {
+        let refuse = |reason: String| MarketError::Deal { deal, reason };
+        if deal == 0 {
+            return Err(refuse(
+                "this provider stores data only for a funded on-chain deal naming it; get its quote and open a deal first".into(),
+            ));
+        }
+        let d = self
+            .inner
+            .contracts
+            .market
+            .getDeal(U256::from(deal))
+            .call()
+            .await
+            .map_err(
+                |e| match e.as_decoded_error::<StorageMarket::UnknownDeal>() {
+                    Some(_) => refuse("no such deal on chain".into()),
+                    None => chain_err("getDeal")(e),
+                },
+            )?;
+        if d.provider != self.address() {
+            return Err(refuse(format!(
+                "it names provider {}, not this one ({})",
+                d.provider,
+                self.address()
+            )));
+        }
+        if d.nextPeriod >= d.endPeriod {
+            return Err(refuse("it is over".into()));
+        }
+        if d.size != size {
+            return Err(refuse(format!(
+                "it is for {} bytes but the upload has {size}",
+                d.size
+            )));
+        }
+        Ok(CheckedDeal { deal, root: d.root })
+    }
+
+    /// Registers this provider in the `Registry` (approving and locking `stake` token base units)
+    /// unless it is already active; buyers can open deals only with an active provider.
+    /// Returns whether it registered now.
+    pub async fn register(
+        &self,
+        peer_id: &[u8],
+        stake: U256,
+        storage_bytes: u64,
+    ) -> Result<bool, MarketError> {
+        let c = &self.inner.contracts;
+        let me = self.address();
+        if c.registry
+            .isActiveProvider(me)
+            .call()
+            .await
+            .map_err(chain_err("isActiveProvider"))?
+        {
+            return Ok(false);
+        }
+        let receipt_err = |phase: &'static str| {
+            move |e: alloy::providers::PendingTransactionError| MarketError::Chain {
+                phase,
+                detail: e.to_string(),
+            }
+        };
+        c.token
+            .approve(self.inner.deployment.registry, stake)
+            .send()
+            .await
+            .map_err(chain_err("approve the stake"))?
+            .get_receipt()
+            .await
+            .map_err(receipt_err("approve the stake"))?;
+        let info = chain::contracts::Registry::ProviderInfo {
+            peerId: Bytes::copy_from_slice(peer_id),
+            payout: me,
+            storageBytes: storage_bytes,
+            computeUnits: 0,
+            storagePricePerGiBDay: 0,
+            computePricePerUnitHour: 0,
+            multiaddrs: vec![],
+        };
+        let receipt = c
+            .registry
+            .registerProvider(info, stake)
+            .send()
+            .await
+            .map_err(chain_err("registerProvider"))?
+            .get_receipt()
+            .await
+            .map_err(receipt_err("registerProvider"))?;
+        if !receipt.status() {
+            return Err(MarketError::Chain {
+                phase: "registerProvider",
+                detail: "the transaction reverted".into(),
+            });
+        }
+        Ok(true)
+    }
+
+    /// This provider's unwithdrawn earnings, in token base units.
+    pub async fn earnings(&self) -> Result<U256, MarketError> {
+        self.inner
+            .contracts
+            .market
+            .earnings(self.address())
+            .call()
+            .await
+            .map_err(chain_err("earnings"))
+    }
+
+    /// Proves the current period of `deal` from the bytes in `path`, if its window is open and
+    /// that period was not already rejected (`rejected`: deal -> period).
+    /// `Ok(None)`: nothing due (not started, expired, over, or already rejected).
+    ///
+    /// The proof is simulated first; one the contract rejects is still submitted once (with a
+    /// fixed gas limit) so the failure is recorded on chain as a reverted transaction.
+    async fn prove(
+        &self,
+        deal: u64,
+        path: PathBuf,
+        rejected: &mut HashMap<u64, u32>,
+    ) -> Result<Option<Proven>, MarketError> {
+        let market = &self.inner.contracts.market;
+        let id = U256::from(deal);
+        let d = market
+            .getDeal(id)
+            .call()
+            .await
+            .map_err(chain_err("getDeal"))?;
+        if d.nextPeriod >= d.endPeriod || rejected.get(&deal) == Some(&d.nextPeriod) {
+            return Ok(None);
+        }
+        let challenge = market
+            .challenges(id)
+            .call()
+            .await
+            .map_err(chain_err("challenges"))?;
+        let mut indices = [0u64; chain::proof::CHALLENGES];
+        for (slot, index) in indices.iter_mut().zip(&challenge.indices) {
+            *slot = index.to::<u64>();
+        }
+        let read = path.clone();
+        let started = std::time::Instant::now();
+        let proof = tokio::task::spawn_blocking(move || {
+            let data = std::fs::read(&read).map_err(|source| MarketError::Data {
+                path: read.clone(),
+                source,
+            })?;
+            let tree = chain::proof::Tree::build(&data).map_err(|e| MarketError::Data {
+                path: read.clone(),
+                source: std::io::Error::other(e),
+            })?;
+            tree.prove(&data, &indices).map_err(|e| MarketError::Data {
+                path: read,
+                source: std::io::Error::other(e),
+            })
+        })
+        .await
+        .map_err(|e| MarketError::Chain {
+            phase: "build proof",
+            detail: e.to_string(),
+        })??;
+        let build = started.elapsed();
+        let call = market.prove(id, Bytes::from(proof));
+        let valid = match call.call().await {
+            Ok(_) => true,
+            Err(e)
+                if e.as_decoded_error::<StorageMarket::PeriodNotStarted>()
+                    .is_some()
+                    || e.as_decoded_error::<StorageMarket::PeriodExpired>()
+                        .is_some() =>
+            {
+                return Ok(None);
+            }
+            Err(e)
+                if e.as_decoded_error::<StorageMarket::InvalidProof>()
+                    .is_some() =>
+            {
+                tracing::error!(
+                    deal,
+                    period = challenge.period,
+                    "the chain rejects our proof: the stored data does not match the deal's root"
+                );
+                false
+            }
+            Err(e) => return Err(chain_err("prove (simulated)")(e)),
+        };
+        let call = if valid { call } else { call.gas(PROVE_GAS) };
+        let pending = call.send().await.map_err(chain_err("prove"))?;
+        let tx = *pending.tx_hash();
+        let receipt = pending
+            .get_receipt()
+            .await
+            .map_err(|e| MarketError::Chain {
+                phase: "prove receipt",
+                detail: e.to_string(),
+            })?;
+        let accepted = receipt.status();
+        if !accepted {
+            rejected.insert(deal, challenge.period);
+        }
+        Ok(Some(Proven {
+            deal,
+            period: challenge.period,
+            accepted,
+            tx: tx.0,
+            build,
+        }))
+    }
+}
+
+/// Gas for a proof the contract will reject (so it is mined and its revert is on chain).
+const PROVE_GAS: u64 = 1_000_000;
+
+/// One submitted proof.
+struct Proven {
+    deal: u64,
+    period: u32,
+    accepted: bool,
+    tx: [u8; 32],
+    build: Duration,
+}
+
+/// The on-chain quote a provider's `terms` stand for, for `buyer` and the piece (`root`, `size`).
+pub fn quote_from(
+    terms: &QuoteTerms,
+    buyer: Address,
+    root: B256,
+    size: u64,
+) -> StorageMarket::Quote {
+    StorageMarket::Quote {
+        provider: Address::from(terms.provider),
+        buyer,
+        root,
+        size,
+        periodDuration: terms.period_duration,
+        numPeriods: terms.num_periods,
+        pricePerPeriod: terms.price_per_period,
+        expiry: terms.expiry,
+        salt: U256::from_be_bytes(terms.salt),
+    }
+}
+
+/// Proves every stored deal once per period (spawned by the node when it has a [`Market`]).
+pub(crate) struct Prover {
+    pub(crate) market: Market,
+    pub(crate) store: Store,
+    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) every: Duration,
+}
+
+impl Prover {
+    pub(crate) async fn run(self) {
+        let mut tick = tokio::time::interval(self.every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A rejected proof is not resubmitted for the same period.
+        let mut rejected: HashMap<u64, u32> = HashMap::new();
+        loop {
+            tick.tick().await;
+            let Ok(objects) = self.store.list() else {
+                continue;
+            };
+            for info in objects.into_iter().filter(|o| o.deal != 0) {
+                if info.state == State::Complete {
+                    self.scrub(info.id).await;
+                } else if info.state != State::Corrupt {
+                    continue;
+                }
+                let path = self.store.data_path(&info.id);
+                match self.market.prove(info.deal, path, &mut rejected).await {
+                    Ok(Some(p)) => {
+                        tracing::info!(
+                            deal = p.deal,
+                            period = p.period,
+                            accepted = p.accepted,
+                            tx = %hex::encode(p.tx),
+                            build_ms = p.build.as_millis(),
+                            "proof submitted"
+                        );
+                        let _ = self.events.send(Event::Proof {
+                            deal: p.deal,
+                            period: p.period,
+                            accepted: p.accepted,
+                        });
+                        if p.accepted
+                            && let Ok(earned) = self.market.earnings().await
+                        {
+                            let _ = self.events.send(Event::Earnings {
+                                total: earned.saturating_to::<u128>(),
+                            });
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(deal = info.deal, error = %e, "proof not submitted"),
+                }
+            }
+        }
+    }
+
+    async fn scrub(&self, id: ContentId) {
+        let store = self.store.clone();
+        let result = tokio::task::spawn_blocking(move || store.scrub(&id)).await;
+        if let Ok(Err(crate::store::StoreError::Corrupt { id, chunk })) = result {
+            let _ = self.events.send(Event::Corrupt { id, chunk });
+        }
+    }
+}
+
+fn read_files(
+    deployment: &std::path::Path,
+    key_file: &std::path::Path,
+) -> Result<(Deployment, PrivateKeySigner), MarketError> {
+    let deployment = Deployment::read(deployment).map_err(|e| MarketError::Chain {
+        phase: "read the deployment",
+        detail: e.to_string(),
+    })?;
+    let text = std::fs::read_to_string(key_file).map_err(|source| MarketError::Data {
+        path: key_file.to_owned(),
+        source,
+    })?;
+    let key: PrivateKeySigner = text.trim().parse().map_err(|e| {
+        MarketError::Sign(format!(
+            "{} does not hold a hex secp256k1 private key: {e}",
+            key_file.display()
+        ))
+    })?;
+    Ok((deployment, key))
+}
+
+/// The buyer's side of the market: opens (and pays for) deals from providers' signed quotes.
+#[derive(Clone)]
+pub struct Buyer {
+    contracts: Contracts,
+    deployment: Deployment,
+    key: PrivateKeySigner,
+}
+
+impl std::fmt::Debug for Buyer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Buyer")
+            .field("address", &self.key.address())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Buyer {
+    /// A buyer signing as the key in `key_file` on the deployment in `deployment`.
+    pub fn from_files(
+        rpc_url: &str,
+        deployment: &std::path::Path,
+        key_file: &std::path::Path,
+    ) -> Result<Self, MarketError> {
+        let (deployment, key) = read_files(deployment, key_file)?;
+        let provider = signer_provider(rpc_url, key.clone()).map_err(|e| MarketError::Chain {
+            phase: "connect",
+            detail: e.to_string(),
+        })?;
+        Ok(Self {
+            contracts: Contracts::new(&deployment, provider),
+            deployment,
+            key,
+        })
+    }
+
+    /// The buyer's chain address.
+    pub fn address(&self) -> Address {
+        self.key.address()
+    }
+
+    /// Approves the whole price and opens the deal `terms` offer for `commitment`; returns its id.
+    pub async fn open_deal(
+        &self,
+        terms: &QuoteTerms,
+        commitment: &chain::proof::Commitment,
+    ) -> Result<u64, MarketError> {
+        let quote = quote_from(terms, self.address(), commitment.root, commitment.size);
+        let total = U256::from(terms.price_per_period) * U256::from(terms.num_periods);
+        let receipt_err = |phase: &'static str| {
+            move |e: alloy::providers::PendingTransactionError| MarketError::Chain {
+                phase,
+                detail: e.to_string(),
+            }
+        };
+        self.contracts
+            .token
+            .approve(self.deployment.market, total)
+            .send()
+            .await
+            .map_err(chain_err("approve the price"))?
+            .get_receipt()
+            .await
+            .map_err(receipt_err("approve the price"))?;
+        let receipt = self
+            .contracts
+            .market
+            .openDeal(quote, Bytes::copy_from_slice(&terms.signature))
+            .send()
+            .await
+            .map_err(chain_err("openDeal"))?
+            .get_receipt()
+            .await
+            .map_err(receipt_err("openDeal"))?;
+        let opened = receipt
+            .decoded_log::<StorageMarket::DealOpened>()
+            .ok_or_else(|| MarketError::Chain {
+                phase: "openDeal",
+                detail: "no DealOpened event in the receipt".into(),
+            })?;
+        Ok(opened.dealId.to::<u64>())
+    }
+}
+
+/// `whole` tokens in base units (18 decimals).
+pub fn token_units(whole: u64) -> U256 {
+    chain::contracts::TOKEN * U256::from(whole)
+}

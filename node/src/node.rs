@@ -1,0 +1,863 @@
+//! The libp2p node: one task owns the swarm.
+//!
+//! Message flow: [`Node::start`] builds the swarm, starts listening, and returns a cloneable
+//! [`Handle`], a [`broadcast`] receiver of [`Event`]s and the [`EventLoop`] the caller spawns.
+//! Handles send [`Command`]s over a bounded `mpsc` with `oneshot` replies; the loop keeps
+//! pending Kademlia replies in a map keyed by query id. Raw transfer streams do not pass through
+//! the loop: they are opened and accepted through a `libp2p_stream::Control` (see
+//! [`crate::transfer`]), so bulk data never queues behind swarm events. The loop ends when every
+//! handle is dropped or on [`Handle::shutdown`].
+//!
+//! Cancellation: the loop checks commands first in a `biased` `select!`; all futures it awaits
+//! are cancel-safe (`mpsc::recv`, `Swarm::select_next_some`, `Interval::tick`).
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use libp2p::core::multiaddr::Protocol;
+use libp2p::kad::{self, store::MemoryStore};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, autonat, connection_limits, dcutr,
+    gossipsub, identify, mdns, noise, ping, relay, tcp, upnp, yamux,
+};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::Instrument as _;
+
+use crate::content::ContentId;
+use crate::store::Store;
+use crate::{NodeError, transfer};
+
+/// Kademlia protocol id: Cairn's own DHT, separate from the public IPFS one.
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/cairn/kad/1.0.0");
+/// Identify protocol version string.
+pub const PROTOCOL_VERSION: &str = "/cairn/0.1.0";
+/// Gossipsub topic on which providers announce their free capacity.
+pub const OFFERS_TOPIC: &str = "cairn/storage/offers/1";
+/// DHT key every provider announces itself under.
+pub const PROVIDERS_KEY: &[u8] = b"cairn/storage/providers/1";
+/// How often a provider announces its capacity (fast enough that a new buyer sees offers within
+/// seconds; one small message per provider).
+pub const OFFER_INTERVAL: Duration = Duration::from_secs(3);
+/// Idle connections are kept this long (a buyer usually returns within a minute).
+pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long [`Node::start`] waits for its listeners to come up.
+pub const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// A banned peer stays blocked this long.
+pub const BAN_DURATION: Duration = Duration::from_secs(60);
+/// Capacity of the command channel (handles wait when the loop is this far behind).
+const COMMAND_CAPACITY: usize = 64;
+/// Capacity of the event channel (slow subscribers lose the oldest events, and are told so).
+const EVENT_CAPACITY: usize = 1024;
+
+/// How the node is configured.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Data directory: the key (`node.key`) and, for a provider, the store (`store/`).
+    pub data_dir: PathBuf,
+    /// Bytes offered to buyers; 0 runs a client only (no store, no offers).
+    pub quota: u64,
+    /// Addresses to listen on. Default: TCP, QUIC and WebSocket on every interface, random ports.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start (full multiaddrs ending in `/p2p/<peer id>`).
+    pub bootstrap: Vec<Multiaddr>,
+    /// Discover peers on the LAN with mDNS. Default: true.
+    pub mdns: bool,
+    /// Ask the router for port mappings with UPnP. Default: true.
+    pub upnp: bool,
+    /// Most established connections in total. Default: 256.
+    pub max_connections: u32,
+    /// Most established connections per peer. Default: 4.
+    pub max_connections_per_peer: u32,
+    /// Provider-side limits on incoming transfer streams.
+    pub limits: transfer::Limits,
+    /// The on-chain market: when set, data is accepted only for funded deals naming this
+    /// provider, and proofs are submitted every [`Options::prove_every`]. Default: none.
+    pub market: Option<crate::market::Market>,
+    /// How often the prover looks for due periods. Default: 30 s.
+    pub prove_every: Duration,
+}
+
+impl Options {
+    /// Defaults for a node keeping its state in `data_dir`.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            quota: 0,
+            listen: Vec::new(),
+            bootstrap: Vec::new(),
+            mdns: true,
+            upnp: true,
+            max_connections: 256,
+            max_connections_per_peer: 4,
+            limits: transfer::Limits::default(),
+            market: None,
+            prove_every: Duration::from_secs(30),
+        }
+    }
+
+    fn default_listen() -> Vec<Multiaddr> {
+        [
+            "/ip4/0.0.0.0/tcp/0",
+            "/ip4/0.0.0.0/udp/0/quic-v1",
+            "/ip4/0.0.0.0/tcp/0/ws",
+        ]
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect()
+    }
+}
+
+/// What the node reports.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// A listener is up on this address.
+    Listening {
+        /// Full address (ends in `/p2p/<peer id>`).
+        addr: Multiaddr,
+    },
+    /// First connection to a peer.
+    PeerConnected {
+        /// The peer.
+        peer: PeerId,
+    },
+    /// Last connection to a peer closed.
+    PeerDisconnected {
+        /// The peer.
+        peer: PeerId,
+    },
+    /// A provider was seen (identify, DHT or a gossiped offer).
+    Provider {
+        /// The provider.
+        peer: PeerId,
+        /// Free bytes, when it said.
+        free: Option<u64>,
+    },
+    /// Transfer progress (either direction).
+    Progress {
+        /// The object.
+        id: ContentId,
+        /// The other side.
+        peer: PeerId,
+        /// Bytes done.
+        done: u64,
+        /// Bytes in total.
+        total: u64,
+        /// Upload (we send) or download (we receive).
+        upload: bool,
+    },
+    /// The provider stored an object durably.
+    Stored {
+        /// The object.
+        id: ContentId,
+        /// Its size.
+        size: u64,
+        /// Who sent it.
+        peer: PeerId,
+    },
+    /// An object was found corrupt on this provider's disk and is no longer served.
+    Corrupt {
+        /// The object.
+        id: ContentId,
+        /// The first bad chunk.
+        chunk: u64,
+    },
+    /// A peer was throttled or banned for sending too much or garbage.
+    Throttled {
+        /// The peer.
+        peer: PeerId,
+        /// Whether it was also banned for [`BAN_DURATION`].
+        banned: bool,
+    },
+    /// A possession proof was submitted for a deal.
+    Proof {
+        /// The deal.
+        deal: u64,
+        /// The proof period.
+        period: u32,
+        /// Whether the chain accepted it (a rejected proof is a reverted transaction).
+        accepted: bool,
+    },
+    /// This provider's unwithdrawn on-chain earnings after an accepted proof.
+    Earnings {
+        /// Total, in token base units.
+        total: u128,
+    },
+}
+
+/// A provider known to this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderInfo {
+    /// The provider.
+    pub peer: PeerId,
+    /// Free bytes from its latest offer, if any.
+    pub free: Option<u64>,
+}
+
+/// A capacity offer on [`OFFERS_TOPIC`].
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Offer {
+    free: u64,
+    quota: u64,
+}
+
+#[derive(Debug)]
+pub(crate) enum Command {
+    ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
+    Dial(Multiaddr, oneshot::Sender<Result<(), NodeError>>),
+    Peers(oneshot::Sender<Vec<PeerId>>),
+    Providers(oneshot::Sender<Vec<ProviderInfo>>),
+    Provide(ContentId),
+    FindHolders(ContentId, oneshot::Sender<Vec<PeerId>>),
+    Ban(PeerId),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// The composed behaviour.
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    limits: connection_limits::Behaviour,
+    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    kad: kad::Behaviour<MemoryStore>,
+    gossipsub: gossipsub::Behaviour,
+    mdns: Toggle<mdns::tokio::Behaviour>,
+    autonat: autonat::Behaviour,
+    relay: relay::client::Behaviour,
+    dcutr: dcutr::Behaviour,
+    upnp: Toggle<upnp::tokio::Behaviour>,
+    stream: libp2p_stream::Behaviour,
+}
+
+/// A cloneable handle to the node.
+#[derive(Clone)]
+pub struct Handle {
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<Event>,
+    control: libp2p_stream::Control,
+    peer_id: PeerId,
+    store: Option<Store>,
+}
+
+/// The task that owns the swarm; spawn [`EventLoop::run`].
+pub struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    events: broadcast::Sender<Event>,
+    listen_addrs: Vec<Multiaddr>,
+    providers: HashMap<PeerId, Option<u64>>,
+    holder_queries: HashMap<kad::QueryId, (oneshot::Sender<Vec<PeerId>>, HashSet<PeerId>)>,
+    provider_query: Option<kad::QueryId>,
+    bans: HashMap<PeerId, tokio::time::Instant>,
+    service: Option<transfer::Service>,
+    prover: Option<crate::market::Prover>,
+    offers: Option<(gossipsub::IdentTopic, Store)>,
+}
+
+impl std::fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("peer_id", self.swarm.local_peer_id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds nodes.
+#[derive(Debug)]
+pub struct Node;
+
+impl Node {
+    /// Builds the swarm, starts listening (waiting until every listener has an address) and
+    /// returns the handle, the event stream and the loop to spawn.
+    pub async fn start(
+        options: Options,
+    ) -> Result<(Handle, broadcast::Receiver<Event>, EventLoop), NodeError> {
+        // The swarm builder's future is ~20 KiB: keep it off the caller's stack.
+        Box::pin(Self::build(options)).await
+    }
+
+    async fn build(
+        options: Options,
+    ) -> Result<(Handle, broadcast::Receiver<Event>, EventLoop), NodeError> {
+        let key = crate::key::load_or_create(&options.data_dir)?;
+        let peer_id = key.public().to_peer_id();
+        let store = if options.quota > 0 {
+            let dir = options.data_dir.join("store");
+            let quota = options.quota;
+            Some(
+                tokio::task::spawn_blocking(move || Store::open(&dir, quota))
+                    .await
+                    .map_err(|e| NodeError::Task(e.to_string()))??,
+            )
+        } else {
+            None
+        };
+        let upnp_on = options.upnp;
+        let mdns_on = options.mdns;
+        let limits = connection_limits::ConnectionLimits::default()
+            .with_max_established(Some(options.max_connections))
+            .with_max_established_per_peer(Some(options.max_connections_per_peer))
+            .with_max_pending_incoming(Some(options.max_connections / 2 + 1));
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| NodeError::Build(format!("tcp: {e}")))?
+            .with_quic()
+            .with_dns()
+            .map_err(|e| NodeError::Build(format!("dns: {e}")))?
+            .with_websocket(noise::Config::new, yamux::Config::default)
+            .await
+            .map_err(|e| NodeError::Build(format!("websocket: {e}")))?
+            .with_relay_client(noise::Config::new, yamux::Config::default)
+            .map_err(|e| NodeError::Build(format!("relay client: {e}")))?
+            .with_behaviour(|key, relay| {
+                let peer_id = key.public().to_peer_id();
+                let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+                kad_config.set_query_timeout(Duration::from_secs(30));
+                let mut kad =
+                    kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), kad_config);
+                // Every Cairn node answers DHT queries: test networks are all-loopback, where
+                // AutoNAT would never confirm reachability.
+                kad.set_mode(Some(kad::Mode::Server));
+                let gossip_config = gossipsub::ConfigBuilder::default()
+                    .heartbeat_interval(Duration::from_secs(1))
+                    .validation_mode(gossipsub::ValidationMode::Strict)
+                    .max_transmit_size(4096)
+                    .build()
+                    .map_err(|e| NodeError::Build(format!("gossipsub: {e}")))?;
+                let gossipsub = gossipsub::Behaviour::new(
+                    gossipsub::MessageAuthenticity::Signed(key.clone()),
+                    gossip_config,
+                )
+                .map_err(|e| NodeError::Build(format!("gossipsub: {e}")))?;
+                let mdns = if mdns_on {
+                    Some(
+                        mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
+                            .map_err(|e| NodeError::Build(format!("mdns: {e}")))?,
+                    )
+                } else {
+                    None
+                };
+                Ok(Behaviour {
+                    limits: connection_limits::Behaviour::new(limits),
+                    blocked: allow_block_list::Behaviour::default(),
+                    identify: identify::Behaviour::new(identify::Config::new(
+                        PROTOCOL_VERSION.to_owned(),
+                        key.public(),
+                    )),
+                    ping: ping::Behaviour::default(),
+                    kad,
+                    gossipsub,
+                    mdns: mdns.into(),
+                    autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
+                    relay,
+                    dcutr: dcutr::Behaviour::new(peer_id),
+                    upnp: upnp_on.then(upnp::tokio::Behaviour::default).into(),
+                    stream: libp2p_stream::Behaviour::new(),
+                })
+            })
+            .map_err(|e| NodeError::Build(format!("behaviour: {e}")))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+            .build();
+
+        let topic = gossipsub::IdentTopic::new(OFFERS_TOPIC);
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&topic)
+            .map_err(|e| NodeError::Build(format!("gossipsub subscribe: {e}")))?;
+
+        let listen = if options.listen.is_empty() {
+            Options::default_listen()
+        } else {
+            options.listen.clone()
+        };
+        let mut pending = HashSet::new();
+        for addr in &listen {
+            let id = swarm
+                .listen_on(addr.clone())
+                .map_err(|e| NodeError::Listen {
+                    addr: addr.clone(),
+                    reason: e.to_string(),
+                })?;
+            pending.insert(id);
+        }
+        let (events, events_rx) = broadcast::channel(EVENT_CAPACITY);
+        let mut listen_addrs = Vec::new();
+        let deadline = tokio::time::Instant::now() + LISTEN_TIMEOUT;
+        while !pending.is_empty() {
+            let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
+                .await
+                .map_err(|_| NodeError::Build("listeners did not come up in time".into()))?;
+            match event {
+                SwarmEvent::NewListenAddr {
+                    listener_id,
+                    address,
+                } => {
+                    pending.remove(&listener_id);
+                    let full = address.with_p2p(peer_id).unwrap_or_else(|a| a);
+                    listen_addrs.push(full);
+                }
+                SwarmEvent::ListenerClosed {
+                    listener_id,
+                    reason: Err(e),
+                    ..
+                }
+                | SwarmEvent::ListenerError {
+                    listener_id,
+                    error: e,
+                } if pending.contains(&listener_id) => {
+                    return Err(NodeError::Build(format!("a listener failed: {e}")));
+                }
+                _ => {}
+            }
+        }
+        for addr in &options.bootstrap {
+            swarm.dial(addr.clone()).map_err(|e| NodeError::Dial {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+
+        let mut control = swarm.behaviour().stream.new_control();
+        let (commands_tx, commands) = mpsc::channel(COMMAND_CAPACITY);
+        let service = match &store {
+            Some(store) => {
+                let incoming = control
+                    .accept(transfer::PROTOCOL)
+                    .map_err(|e| NodeError::Build(format!("storage protocol: {e}")))?;
+                if let Err(e) = swarm
+                    .behaviour_mut()
+                    .kad
+                    .start_providing(kad::RecordKey::new(&PROVIDERS_KEY))
+                {
+                    tracing::warn!(%e, "cannot announce as a provider in the DHT");
+                }
+                for info in store.list().unwrap_or_default() {
+                    let _ = swarm
+                        .behaviour_mut()
+                        .kad
+                        .start_providing(kad::RecordKey::new(&info.id.0));
+                }
+                Some(transfer::Service::new(
+                    incoming,
+                    store.clone(),
+                    events.clone(),
+                    commands_tx.downgrade(),
+                    options.limits.clone(),
+                    options.market.clone(),
+                ))
+            }
+            None => None,
+        };
+        let handle = Handle {
+            commands: commands_tx,
+            events: events.clone(),
+            control,
+            peer_id,
+            store,
+        };
+        let offers = handle.store.clone().map(|s| (topic, s));
+        let prover = match (&options.market, &handle.store) {
+            (Some(market), Some(store)) => Some(crate::market::Prover {
+                market: market.clone(),
+                store: store.clone(),
+                events: events.clone(),
+                every: options.prove_every,
+            }),
+            _ => None,
+        };
+        Ok((
+            handle,
+            events_rx,
+            EventLoop {
+                swarm,
+                commands,
+                events,
+                listen_addrs,
+                providers: HashMap::new(),
+                holder_queries: HashMap::new(),
+                provider_query: None,
+                bans: HashMap::new(),
+                service,
+                prover,
+                offers,
+            },
+        ))
+    }
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("peer_id", &self.peer_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Handle {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    pub(crate) async fn ban_weak(commands: &mpsc::WeakSender<Command>, peer: PeerId) {
+        if let Some(tx) = commands.upgrade() {
+            let _ = tx.send(Command::Ban(peer)).await;
+        }
+    }
+
+    pub(crate) async fn provide_weak(commands: &mpsc::WeakSender<Command>, id: ContentId) {
+        if let Some(tx) = commands.upgrade() {
+            let _ = tx.send(Command::Provide(id)).await;
+        }
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The provider's store (`None` for a client-only node).
+    pub fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
+    }
+
+    /// A new receiver of the node's events.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    pub(crate) fn events(&self) -> &broadcast::Sender<Event> {
+        &self.events
+    }
+
+    /// A stream control for opening transfer streams.
+    pub fn control(&self) -> libp2p_stream::Control {
+        self.control.clone()
+    }
+
+    /// Full listen addresses (ending in `/p2p/<peer id>`).
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NodeError> {
+        self.ask(Command::ListenAddrs).await
+    }
+
+    /// Dials a peer.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), NodeError> {
+        self.ask(|tx| Command::Dial(addr, tx)).await?
+    }
+
+    /// Connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerId>, NodeError> {
+        self.ask(Command::Peers).await
+    }
+
+    /// Storage providers known so far (most free space first).
+    pub async fn providers(&self) -> Result<Vec<ProviderInfo>, NodeError> {
+        self.ask(Command::Providers).await
+    }
+
+    /// Peers the DHT says hold `id`.
+    pub async fn find_holders(&self, id: ContentId) -> Result<Vec<PeerId>, NodeError> {
+        self.ask(|tx| Command::FindHolders(id, tx)).await
+    }
+
+    /// Stops the loop.
+    pub async fn shutdown(&self) -> Result<(), NodeError> {
+        self.ask(Command::Shutdown).await
+    }
+}
+
+impl EventLoop {
+    /// Runs until [`Handle::shutdown`] or until every handle is dropped.
+    pub async fn run(mut self) {
+        let span = tracing::info_span!("node", peer = %self.swarm.local_peer_id());
+        async move {
+            let service = self.service.take().map(|s| tokio::spawn(s.run()));
+            let _abort = AbortOnDrop(service);
+            let prover = self.prover.take().map(|p| tokio::spawn(p.run()));
+            let _abort_prover = AbortOnDrop(prover);
+            for addr in self.listen_addrs.clone() {
+                let _ = self.events.send(Event::Listening { addr });
+            }
+            let mut offer_timer = tokio::time::interval(OFFER_INTERVAL);
+            loop {
+                tokio::select! {
+                    biased;
+                    command = self.commands.recv() => match command {
+                        Some(Command::Shutdown(reply)) => {
+                            let _ = reply.send(());
+                            break;
+                        }
+                        Some(command) => self.on_command(command),
+                        None => break,
+                    },
+                    event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                    _ = offer_timer.tick() => self.on_tick(),
+                }
+            }
+            tracing::debug!("node event loop ended");
+        }
+        .instrument(span)
+        .await;
+    }
+
+    fn on_tick(&mut self) {
+        let now = tokio::time::Instant::now();
+        let expired: Vec<PeerId> = self
+            .bans
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in expired {
+            self.bans.remove(&peer);
+            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+        }
+        self.publish_offer();
+        if self.provider_query.is_none() && self.swarm.connected_peers().next().is_some() {
+            self.provider_query = Some(
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_providers(kad::RecordKey::new(&PROVIDERS_KEY)),
+            );
+        }
+    }
+
+    fn publish_offer(&mut self) {
+        let Some((topic, store)) = &self.offers else {
+            return;
+        };
+        let quota = store.quota();
+        let Ok(used) = store.used() else {
+            return;
+        };
+        let offer = Offer {
+            free: quota.saturating_sub(used),
+            quota,
+        };
+        let Ok(data) = serde_json::to_vec(&offer) else {
+            return;
+        };
+        // No subscribed peer yet is the normal case for a lone provider.
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(topic.clone(), data);
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::ListenAddrs(reply) => {
+                let _ = reply.send(self.listen_addrs.clone());
+            }
+            Command::Dial(addr, reply) => {
+                let result = self.swarm.dial(addr.clone()).map_err(|e| NodeError::Dial {
+                    addr,
+                    reason: e.to_string(),
+                });
+                let _ = reply.send(result);
+            }
+            Command::Peers(reply) => {
+                let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
+            Command::Providers(reply) => {
+                let mut list: Vec<ProviderInfo> = self
+                    .providers
+                    .iter()
+                    .filter(|(p, _)| !self.bans.contains_key(p))
+                    .map(|(&peer, &free)| ProviderInfo { peer, free })
+                    .collect();
+                list.sort_by(|a, b| b.free.cmp(&a.free).then(a.peer.cmp(&b.peer)));
+                let _ = reply.send(list);
+            }
+            Command::Provide(id) => {
+                if let Err(e) = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .start_providing(kad::RecordKey::new(&id.0))
+                {
+                    tracing::warn!(%id, %e, "cannot announce an object in the DHT");
+                }
+            }
+            Command::FindHolders(id, reply) => {
+                let query = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_providers(kad::RecordKey::new(&id.0));
+                self.holder_queries.insert(query, (reply, HashSet::new()));
+            }
+            Command::Ban(peer) => {
+                tracing::warn!(%peer, "banning peer for {BAN_DURATION:?}");
+                self.bans
+                    .insert(peer, tokio::time::Instant::now() + BAN_DURATION);
+                self.swarm.behaviour_mut().blocked.block_peer(peer);
+                let _ = self.events.send(Event::Throttled { peer, banned: true });
+            }
+            Command::Shutdown(_) => {}
+        }
+    }
+
+    fn add_provider(&mut self, peer: PeerId, free: Option<u64>) {
+        if peer == *self.swarm.local_peer_id() {
+            return;
+        }
+        let entry = self.providers.entry(peer).or_insert(None);
+        let changed = free.is_some() && *entry != free;
+        let new = entry.is_none() && free.is_none();
+        if free.is_some() {
+            *entry = free;
+        }
+        if changed || new {
+            let _ = self.events.send(Event::Provider { peer, free });
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let full = address
+                    .with_p2p(*self.swarm.local_peer_id())
+                    .unwrap_or_else(|a| a);
+                if !self.listen_addrs.contains(&full) {
+                    self.listen_addrs.push(full.clone());
+                    let _ = self.events.send(Event::Listening { addr: full });
+                }
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs
+                    .retain(|a| !a.iter().zip(address.iter()).all(|(x, y)| x == y));
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                endpoint,
+                ..
+            } => {
+                if endpoint.is_dialer() {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer_id, endpoint.get_remote_address().clone());
+                }
+                if num_established.get() == 1 {
+                    let _ = self.events.send(Event::PeerConnected { peer: peer_id });
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                let _ = self.events.send(Event::PeerDisconnected { peer: peer_id });
+            }
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
+            _ => {}
+        }
+    }
+
+    fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                if info.protocols.contains(&KAD_PROTOCOL) {
+                    for addr in info.listen_addrs.iter().filter(|a| is_dialable(a)) {
+                        self.swarm
+                            .behaviour_mut()
+                            .kad
+                            .add_address(&peer_id, addr.clone());
+                    }
+                }
+                if info.protocols.contains(&transfer::PROTOCOL) {
+                    self.add_provider(peer_id, None);
+                }
+            }
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                for (peer, addr) in found {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer, addr.clone());
+                    if !self.swarm.is_connected(&peer) {
+                        let _ = self.swarm.dial(addr);
+                    }
+                }
+            }
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message,
+                ..
+            }) => {
+                let from = message.source.unwrap_or(propagation_source);
+                match serde_json::from_slice::<Offer>(&message.data) {
+                    Ok(offer) if offer.free <= offer.quota => {
+                        self.add_provider(from, Some(offer.free));
+                    }
+                    _ => tracing::debug!(%from, "ignoring a malformed offer"),
+                }
+            }
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id,
+                result: kad::QueryResult::GetProviders(result),
+                step,
+                ..
+            }) => {
+                let found = match result {
+                    Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) => providers,
+                    _ => HashSet::new(),
+                };
+                if self.provider_query == Some(id) {
+                    for peer in found {
+                        self.add_provider(peer, None);
+                    }
+                    if step.last {
+                        self.provider_query = None;
+                    }
+                } else if let Some((_, acc)) = self.holder_queries.get_mut(&id) {
+                    acc.extend(found);
+                    if step.last
+                        && let Some((reply, acc)) = self.holder_queries.remove(&id)
+                    {
+                        let _ = reply.send(acc.into_iter().collect());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn is_dialable(addr: &Multiaddr) -> bool {
+    !addr.iter().any(|p| {
+        matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())
+            || matches!(p, Protocol::Ip6(ip) if ip.is_unspecified())
+    })
+}
+
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,832 @@
+//! The provider's crash-safe object store: a data directory with a quota.
+//!
+//! Layout: `store.redb` (metadata: one record and one manifest per object), `partial/<id>`
+//! (objects being received) and `objects/<id>` (complete objects).
+//!
+//! Crash safety, in write order:
+//! 1. `begin_put` commits a `Partial` record (reserving quota) before the partial file exists;
+//! 2. chunks are verified against the manifest, written in place, and every [`SYNC_EVERY`]
+//!    bytes the file is fsynced *then* the bitmap of held chunks is committed, so the bitmap
+//!    never claims a chunk that is not on disk (a resumed upload re-sends at most the last
+//!    unsynced window);
+//! 3. `finish` fsyncs the file, renames it into `objects/`, fsyncs that directory and only then
+//!    commits the `Complete` record and acknowledges.
+//!
+//! Only `Complete` records are visible ([`Store::list`], [`Store::reader`]), so a crash or kill
+//! at any point leaves no half-written object visible. [`Store::open`] recovers: orphan files
+//! are deleted, a rename that happened just before a crash is completed, a missing or truncated
+//! object is marked `Corrupt`.
+//!
+//! Every chunk read is checked against the manifest before it leaves the store: a flipped byte
+//! on disk marks the object `Corrupt` and returns [`StoreError::Corrupt`], never the bytes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
+
+use crate::content::{ContentError, ContentId, Manifest};
+use crate::wire::{bit, set_bit};
+
+/// Bytes received between two fsync + bitmap commits (bounds what a resume re-sends).
+pub const SYNC_EVERY: u64 = 8 << 20;
+
+const OBJECTS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("objects");
+const MANIFESTS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("manifests");
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Filesystem error.
+    #[error("store {phase}: {path}: {source}")]
+    Io {
+        /// What was being done.
+        phase: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Metadata database error.
+    #[error("store metadata ({phase}): {source}")]
+    Db {
+        /// What was being done.
+        phase: &'static str,
+        /// The cause.
+        source: Box<redb::Error>,
+    },
+    /// A corrupt metadata record.
+    #[error(
+        "store metadata record for {0} is unreadable; delete the data directory's store to start over"
+    )]
+    Record(ContentId),
+    /// Not enough room under the quota.
+    #[error(
+        "quota exceeded: the object needs {needed} bytes but only {available} of the {quota}-byte quota are free; raise --quota or free space"
+    )]
+    QuotaExceeded {
+        /// Bytes asked for.
+        needed: u64,
+        /// Bytes free.
+        available: u64,
+        /// The quota.
+        quota: u64,
+    },
+    /// The object is not held (or not complete).
+    #[error("object {0} is not stored here")]
+    NotFound(ContentId),
+    /// The object failed verification on disk; it is not served.
+    #[error("object {id} is corrupt on disk (chunk {chunk}); it is no longer served")]
+    Corrupt {
+        /// The object.
+        id: ContentId,
+        /// First chunk found bad.
+        chunk: u64,
+    },
+    /// Received data does not match the manifest.
+    #[error("received data rejected: {0}")]
+    Content(#[from] ContentError),
+    /// `finish` called before every chunk arrived.
+    #[error("object {id} is incomplete: {missing} chunks missing")]
+    Incomplete {
+        /// The object.
+        id: ContentId,
+        /// Chunks still missing.
+        missing: u64,
+    },
+}
+
+fn db_err<E: Into<redb::Error>>(phase: &'static str) -> impl FnOnce(E) -> StoreError {
+    move |e| StoreError::Db {
+        phase,
+        source: Box::new(e.into()),
+    }
+}
+
+fn io_err(phase: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
+    let path = path.to_owned();
+    move |source| StoreError::Io {
+        phase,
+        path,
+        source,
+    }
+}
+
+/// State of a stored object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Being received; invisible.
+    Partial,
+    /// Held and served.
+    Complete,
+    /// Found damaged on disk; not served.
+    Corrupt,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Record {
+    size: u64,
+    state: State,
+    deal: u64,
+    have: Vec<u8>,
+}
+
+/// What [`Store::list`] reports for one object.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ObjectInfo {
+    /// The content id.
+    pub id: ContentId,
+    /// Size in bytes.
+    pub size: u64,
+    /// Complete or corrupt.
+    pub state: State,
+    /// The on-chain deal paying for it (0 = none).
+    pub deal: u64,
+}
+
+struct Inner {
+    dir: PathBuf,
+    db: Database,
+    quota: u64,
+    /// Serializes quota reservations.
+    reserve: Mutex<()>,
+}
+
+/// A handle to the store (cheap to clone). Methods block on disk I/O: call them from
+/// `spawn_blocking` in async code.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.inner.dir)
+            .field("quota", &self.inner.quota)
+            .finish()
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("fsync directory", dir))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir` with a quota of `quota` bytes, and recovers
+    /// from any crash.
+    pub fn open(dir: &Path, quota: u64) -> Result<Self, StoreError> {
+        for sub in ["objects", "partial"] {
+            let path = dir.join(sub);
+            fs::create_dir_all(&path).map_err(io_err("create directory", &path))?;
+        }
+        let db_path = dir.join("store.redb");
+        let db = Database::create(&db_path).map_err(db_err("open"))?;
+        let store = Self {
+            inner: Arc::new(Inner {
+                dir: dir.to_owned(),
+                db,
+                quota,
+                reserve: Mutex::new(()),
+            }),
+        };
+        store.recover()?;
+        Ok(store)
+    }
+
+    fn object_path(&self, id: &ContentId) -> PathBuf {
+        self.inner.dir.join("objects").join(id.to_string())
+    }
+
+    fn partial_path(&self, id: &ContentId) -> PathBuf {
+        self.inner.dir.join("partial").join(id.to_string())
+    }
+
+    /// Path of a complete object's data (for proof building).
+    pub fn data_path(&self, id: &ContentId) -> PathBuf {
+        self.object_path(id)
+    }
+
+    fn records(&self) -> Result<Vec<(ContentId, Record)>, StoreError> {
+        let tx = self.inner.db.begin_read().map_err(db_err("read"))?;
+        let table = match tx.open_table(OBJECTS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(db_err("open table")(e)),
+        };
+        let mut out = Vec::new();
+        for row in table.iter().map_err(db_err("iterate"))? {
+            let (k, v) = row.map_err(db_err("iterate"))?;
+            let key: [u8; 32] = k
+                .value()
+                .try_into()
+                .map_err(|_| StoreError::Record(ContentId([0; 32])))?;
+            let id = ContentId(key);
+            let record: Record =
+                serde_json::from_slice(v.value()).map_err(|_| StoreError::Record(id))?;
+            out.push((id, record));
+        }
+        Ok(out)
+    }
+
+    fn record(&self, id: &ContentId) -> Result<Option<Record>, StoreError> {
+        let tx = self.inner.db.begin_read().map_err(db_err("read"))?;
+        let table = match tx.open_table(OBJECTS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(db_err("open table")(e)),
+        };
+        let Some(v) = table.get(id.0.as_slice()).map_err(db_err("get"))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(v.value())
+            .map(Some)
+            .map_err(|_| StoreError::Record(*id))
+    }
+
+    fn put_record(
+        &self,
+        id: &ContentId,
+        record: &Record,
+        manifest: Option<&Manifest>,
+    ) -> Result<(), StoreError> {
+        let tx = self.inner.db.begin_write().map_err(db_err("write"))?;
+        {
+            let mut table = tx.open_table(OBJECTS).map_err(db_err("open table"))?;
+            let bytes = serde_json::to_vec(record).map_err(|_| StoreError::Record(*id))?;
+            table
+                .insert(id.0.as_slice(), bytes.as_slice())
+                .map_err(db_err("insert"))?;
+            if let Some(manifest) = manifest {
+                let mut manifests = tx.open_table(MANIFESTS).map_err(db_err("open table"))?;
+                let mut enc = Vec::new();
+                manifest.encode(&mut enc);
+                manifests
+                    .insert(id.0.as_slice(), enc.as_slice())
+                    .map_err(db_err("insert"))?;
+            }
+        }
+        tx.commit().map_err(db_err("commit"))
+    }
+
+    fn set_state(&self, id: &ContentId, state: State) -> Result<(), StoreError> {
+        if let Some(mut record) = self.record(id)? {
+            record.state = state;
+            self.put_record(id, &record, None)?;
+        }
+        Ok(())
+    }
+
+    /// The manifest of an object in any state.
+    pub fn manifest(&self, id: &ContentId) -> Result<Manifest, StoreError> {
+        let tx = self.inner.db.begin_read().map_err(db_err("read"))?;
+        let table = match tx.open_table(MANIFESTS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Err(StoreError::NotFound(*id)),
+            Err(e) => return Err(db_err("open table")(e)),
+        };
+        let v = table
+            .get(id.0.as_slice())
+            .map_err(db_err("get"))?
+            .ok_or(StoreError::NotFound(*id))?;
+        Manifest::decode_for(*id, v.value()).map_err(|_| StoreError::Record(*id))
+    }
+
+    fn recover(&self) -> Result<(), StoreError> {
+        let records = self.records()?;
+        for (id, mut record) in records.iter().cloned() {
+            let object = self.object_path(&id);
+            let partial = self.partial_path(&id);
+            match record.state {
+                State::Complete => {
+                    let len = fs::metadata(&object).map(|m| m.len()).ok();
+                    if len != Some(record.size) {
+                        tracing::warn!(%id, "object missing or truncated on disk; marked corrupt");
+                        self.set_state(&id, State::Corrupt)?;
+                    }
+                }
+                State::Partial => {
+                    let chunks = crate::content::chunk_count(record.size);
+                    let all = (0..chunks).all(|i| bit(&record.have, i));
+                    if !partial.exists() && all && object.exists() {
+                        // Crashed between the rename and the commit: finish the commit.
+                        record.state = State::Complete;
+                        self.put_record(&id, &record, None)?;
+                    } else if !partial.exists() {
+                        record.have.clear();
+                        self.put_record(&id, &record, None)?;
+                    }
+                }
+                State::Corrupt => {}
+            }
+        }
+        let records = self.records()?;
+        for sub in ["objects", "partial"] {
+            let dir = self.inner.dir.join(sub);
+            for entry in fs::read_dir(&dir).map_err(io_err("list", &dir))? {
+                let entry = entry.map_err(io_err("list", &dir))?;
+                let name = entry.file_name();
+                let known = name
+                    .to_str()
+                    .and_then(|n| n.parse::<ContentId>().ok())
+                    .and_then(|id| records.iter().find(|(r, _)| *r == id))
+                    .is_some_and(|(_, r)| sub == "partial" || r.state != State::Partial);
+                if !known {
+                    let path = entry.path();
+                    tracing::info!(path = %path.display(), "removing orphan file left by a crash");
+                    fs::remove_file(&path).map_err(io_err("remove orphan", &path))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The quota in bytes.
+    pub fn quota(&self) -> u64 {
+        self.inner.quota
+    }
+
+    /// Bytes reserved by every object (partial, complete and corrupt).
+    pub fn used(&self) -> Result<u64, StoreError> {
+        Ok(self.records()?.iter().map(|(_, r)| r.size).sum())
+    }
+
+    /// Complete and corrupt objects (partial ones are invisible).
+    pub fn list(&self) -> Result<Vec<ObjectInfo>, StoreError> {
+        Ok(self
+            .records()?
+            .into_iter()
+            .filter(|(_, r)| r.state != State::Partial)
+            .map(|(id, r)| ObjectInfo {
+                id,
+                size: r.size,
+                state: r.state,
+                deal: r.deal,
+            })
+            .collect())
+    }
+
+    /// Information on one visible object.
+    pub fn info(&self, id: &ContentId) -> Result<Option<ObjectInfo>, StoreError> {
+        Ok(self
+            .record(id)?
+            .filter(|r| r.state != State::Partial)
+            .map(|r| ObjectInfo {
+                id: *id,
+                size: r.size,
+                state: r.state,
+                deal: r.deal,
+            }))
+    }
+
+    /// Starts (or resumes) receiving an object; reserves its size under the quota.
+    pub fn begin_put(&self, manifest: &Manifest, deal: u64) -> Result<Upload, StoreError> {
+        let id = manifest.id();
+        let _guard = self
+            .inner
+            .reserve
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let record = match self.record(&id)? {
+            Some(record) => record,
+            None => {
+                let used = self.used()?;
+                let available = self.inner.quota.saturating_sub(used);
+                if manifest.size() > available {
+                    return Err(StoreError::QuotaExceeded {
+                        needed: manifest.size(),
+                        available,
+                        quota: self.inner.quota,
+                    });
+                }
+                let record = Record {
+                    size: manifest.size(),
+                    state: State::Partial,
+                    deal,
+                    have: Vec::new(),
+                };
+                self.put_record(&id, &record, Some(manifest))?;
+                record
+            }
+        };
+        let path = self.partial_path(&id);
+        let (file, have) = match record.state {
+            State::Complete => (None, vec![0xff; manifest.chunks().div_ceil(8) as usize]),
+            State::Corrupt | State::Partial => {
+                let mut record = record;
+                if record.state == State::Corrupt {
+                    // A re-upload repairs a corrupt object: start over.
+                    let _ = fs::remove_file(self.object_path(&id));
+                    record.state = State::Partial;
+                    record.have.clear();
+                    self.put_record(&id, &record, None)?;
+                }
+                let file = OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .read(true)
+                    .write(true)
+                    .open(&path)
+                    .map_err(io_err("create partial file", &path))?;
+                file.set_len(manifest.size())
+                    .map_err(io_err("size partial file", &path))?;
+                (Some(file), record.have)
+            }
+        };
+        Ok(Upload {
+            store: self.clone(),
+            id,
+            manifest: manifest.clone(),
+            file,
+            have,
+            deal,
+            unsynced: 0,
+        })
+    }
+
+    /// Opens a complete object for reading.
+    pub fn reader(&self, id: &ContentId) -> Result<Reader, StoreError> {
+        match self.record(id)? {
+            Some(r) if r.state == State::Complete => {}
+            Some(r) if r.state == State::Corrupt => {
+                return Err(StoreError::Corrupt { id: *id, chunk: 0 });
+            }
+            _ => return Err(StoreError::NotFound(*id)),
+        }
+        let manifest = self.manifest(id)?;
+        let path = self.object_path(id);
+        let file = File::open(&path).map_err(io_err("open object", &path))?;
+        Ok(Reader {
+            store: self.clone(),
+            id: *id,
+            manifest,
+            file,
+        })
+    }
+
+    /// Reads and checks every chunk of an object; marks it corrupt on the first bad chunk.
+    pub fn scrub(&self, id: &ContentId) -> Result<(), StoreError> {
+        let mut reader = self.reader(id)?;
+        for i in 0..reader.manifest.chunks() {
+            reader.read_chunk(i)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes an object (any state) and frees its quota.
+    pub fn remove(&self, id: &ContentId) -> Result<(), StoreError> {
+        let tx = self.inner.db.begin_write().map_err(db_err("write"))?;
+        {
+            let mut table = tx.open_table(OBJECTS).map_err(db_err("open table"))?;
+            table.remove(id.0.as_slice()).map_err(db_err("remove"))?;
+            let mut manifests = tx.open_table(MANIFESTS).map_err(db_err("open table"))?;
+            manifests
+                .remove(id.0.as_slice())
+                .map_err(db_err("remove"))?;
+        }
+        tx.commit().map_err(db_err("commit"))?;
+        let _ = fs::remove_file(self.object_path(id));
+        let _ = fs::remove_file(self.partial_path(id));
+        Ok(())
+    }
+}
+
+/// An object being received.
+#[derive(Debug)]
+pub struct Upload {
+    store: Store,
+    id: ContentId,
+    manifest: Manifest,
+    /// `None` when the object was already complete.
+    file: Option<File>,
+    have: Vec<u8>,
+    deal: u64,
+    unsynced: u64,
+}
+
+impl Upload {
+    /// Bitmap of chunks already durably held (for resume).
+    pub fn have(&self) -> &[u8] {
+        &self.have
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Verifies and writes chunk `index`.
+    pub fn write_chunk(&mut self, index: u64, data: &[u8]) -> Result<(), StoreError> {
+        self.manifest.verify_chunk(index, data)?;
+        let Some(file) = &mut self.file else {
+            return Ok(());
+        };
+        if bit(&self.have, index) {
+            return Ok(());
+        }
+        let path = self.store.partial_path(&self.id);
+        let offset = self.manifest.chunk_range(index)?.start;
+        file.seek(SeekFrom::Start(offset))
+            .and_then(|_| file.write_all(data))
+            .map_err(io_err("write chunk", &path))?;
+        set_bit(&mut self.have, index);
+        self.unsynced += data.len() as u64;
+        if self.unsynced >= SYNC_EVERY {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Fsyncs the data, then commits the bitmap of held chunks.
+    pub fn sync(&mut self) -> Result<(), StoreError> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let path = self.store.partial_path(&self.id);
+        file.sync_data()
+            .map_err(io_err("fsync partial file", &path))?;
+        self.store.put_record(
+            &self.id,
+            &Record {
+                size: self.manifest.size(),
+                state: State::Partial,
+                deal: self.deal,
+                have: self.have.clone(),
+            },
+            None,
+        )?;
+        self.unsynced = 0;
+        Ok(())
+    }
+
+    /// The on-chain proof commitment (`chain::proof`) of the bytes received so far; call once
+    /// every chunk has arrived. Reads the whole object into memory.
+    pub fn commitment(&mut self) -> Result<chain::proof::Commitment, StoreError> {
+        let path = match &self.file {
+            Some(_) => self.store.partial_path(&self.id),
+            None => self.store.object_path(&self.id),
+        };
+        let data = fs::read(&path).map_err(io_err("read for the commitment", &path))?;
+        chain::proof::commit(&data).map_err(|e| StoreError::Io {
+            phase: "commitment",
+            path,
+            source: std::io::Error::other(e),
+        })
+    }
+
+    /// Drops the object and everything received for it.
+    pub fn abandon(self) -> Result<(), StoreError> {
+        let Self {
+            store, id, file, ..
+        } = self;
+        drop(file);
+        store.remove(&id)
+    }
+
+    /// Makes the object durable and visible; returns only once it is.
+    pub fn finish(mut self) -> Result<ObjectInfo, StoreError> {
+        let missing = (0..self.manifest.chunks())
+            .filter(|&i| !bit(&self.have, i))
+            .count() as u64;
+        if missing > 0 {
+            self.sync()?;
+            return Err(StoreError::Incomplete {
+                id: self.id,
+                missing,
+            });
+        }
+        let info = ObjectInfo {
+            id: self.id,
+            size: self.manifest.size(),
+            state: State::Complete,
+            deal: self.deal,
+        };
+        let Some(file) = self.file.take() else {
+            return Ok(info);
+        };
+        let partial = self.store.partial_path(&self.id);
+        let object = self.store.object_path(&self.id);
+        file.sync_all().map_err(io_err("fsync object", &partial))?;
+        drop(file);
+        // The bitmap says "all" before the rename, so recovery can complete a crashed rename.
+        self.store.put_record(
+            &self.id,
+            &Record {
+                size: self.manifest.size(),
+                state: State::Partial,
+                deal: self.deal,
+                have: self.have.clone(),
+            },
+            None,
+        )?;
+        fs::rename(&partial, &object).map_err(io_err("rename into objects", &object))?;
+        sync_dir(&self.store.inner.dir.join("objects"))?;
+        sync_dir(&self.store.inner.dir.join("partial"))?;
+        self.store.put_record(
+            &self.id,
+            &Record {
+                size: self.manifest.size(),
+                state: State::Complete,
+                deal: self.deal,
+                have: Vec::new(),
+            },
+            None,
+        )?;
+        Ok(info)
+    }
+}
+
+/// A complete object open for verified reading.
+#[derive(Debug)]
+pub struct Reader {
+    store: Store,
+    id: ContentId,
+    manifest: Manifest,
+    file: File,
+}
+
+impl Reader {
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Reads chunk `index` and checks it; a mismatch marks the object corrupt and is an error.
+    pub fn read_chunk(&mut self, index: u64) -> Result<Vec<u8>, StoreError> {
+        let range = self.manifest.chunk_range(index)?;
+        let mut buf = vec![0u8; (range.end - range.start) as usize];
+        let path = self.store.object_path(&self.id);
+        let read = self
+            .file
+            .seek(SeekFrom::Start(range.start))
+            .and_then(|_| self.file.read_exact(&mut buf));
+        let ok = read.is_ok() && self.manifest.verify_chunk(index, &buf).is_ok();
+        if !ok {
+            tracing::error!(id = %self.id, chunk = index, path = %path.display(), "corrupt object on disk");
+            self.store.set_state(&self.id, State::Corrupt)?;
+            return Err(StoreError::Corrupt {
+                id: self.id,
+                chunk: index,
+            });
+        }
+        Ok(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content::CHUNK_SIZE;
+
+    fn data(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    fn put(store: &Store, bytes: &[u8]) -> Result<ObjectInfo, StoreError> {
+        let manifest = Manifest::of(bytes)?;
+        let mut upload = store.begin_put(&manifest, 0)?;
+        for i in 0..manifest.chunks() {
+            let r = manifest.chunk_range(i)?;
+            upload.write_chunk(i, &bytes[r.start as usize..r.end as usize])?;
+        }
+        upload.finish()
+    }
+
+    #[test]
+    fn put_read_and_restart_keeps_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = data(3 * CHUNK_SIZE + 99, 7);
+        let id = {
+            let store = Store::open(dir.path(), 1 << 30).unwrap();
+            let info = put(&store, &bytes).unwrap();
+            assert_eq!(store.list().unwrap(), vec![info.clone()]);
+            info.id
+        };
+        let store = Store::open(dir.path(), 1 << 30).unwrap();
+        let mut reader = store.reader(&id).unwrap();
+        let mut back = Vec::new();
+        for i in 0..reader.manifest().chunks() {
+            back.extend(reader.read_chunk(i).unwrap());
+        }
+        assert_eq!(back, bytes);
+        assert_eq!(store.used().unwrap(), bytes.len() as u64);
+    }
+
+    #[test]
+    fn full_quota_is_refused_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1000).unwrap();
+        put(&store, &data(600, 3)).unwrap();
+        let err = put(&store, &data(600, 5)).unwrap_err();
+        assert!(matches!(
+            err,
+            StoreError::QuotaExceeded {
+                needed: 600,
+                available: 400,
+                quota: 1000
+            }
+        ));
+        assert!(err.to_string().contains("raise --quota"), "{err}");
+    }
+
+    #[test]
+    fn a_flipped_byte_is_detected_not_served_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 30).unwrap();
+        let bytes = data(2 * CHUNK_SIZE, 9);
+        let id = put(&store, &bytes).unwrap().id;
+        let path = store.data_path(&id);
+        let mut on_disk = fs::read(&path).unwrap();
+        on_disk[CHUNK_SIZE + 10] ^= 1;
+        fs::write(&path, &on_disk).unwrap();
+        let mut reader = store.reader(&id).unwrap();
+        assert_eq!(reader.read_chunk(0).unwrap(), bytes[..CHUNK_SIZE]);
+        assert!(matches!(
+            reader.read_chunk(1),
+            Err(StoreError::Corrupt { chunk: 1, .. })
+        ));
+        assert_eq!(store.info(&id).unwrap().unwrap().state, State::Corrupt);
+        assert!(matches!(store.reader(&id), Err(StoreError::Corrupt { .. })));
+        // Re-uploading the object repairs it.
+        put(&store, &bytes).unwrap();
+        store.scrub(&id).unwrap();
+    }
+
+    #[test]
+    fn an_interrupted_put_is_invisible_and_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = data(40 * CHUNK_SIZE, 11);
+        let manifest = Manifest::of(&bytes).unwrap();
+        {
+            let store = Store::open(dir.path(), 1 << 30).unwrap();
+            let mut upload = store.begin_put(&manifest, 0).unwrap();
+            for i in 0..35 {
+                let r = manifest.chunk_range(i).unwrap();
+                upload
+                    .write_chunk(i, &bytes[r.start as usize..r.end as usize])
+                    .unwrap();
+            }
+            // Dropped without finish: as if the process died here.
+        }
+        let store = Store::open(dir.path(), 1 << 30).unwrap();
+        assert!(store.list().unwrap().is_empty());
+        assert!(matches!(
+            store.reader(&manifest.id()),
+            Err(StoreError::NotFound(_))
+        ));
+        let upload = store.begin_put(&manifest, 0).unwrap();
+        let held = (0..40).filter(|&i| bit(upload.have(), i)).count() as u64;
+        // Synced every 8 MiB (32 chunks): the first window survived, the rest is re-sent.
+        assert_eq!(held, SYNC_EVERY / CHUNK_SIZE as u64);
+        assert!(matches!(
+            upload.finish(),
+            Err(StoreError::Incomplete { missing: 8, .. })
+        ));
+        // A chunk that does not match the manifest is refused.
+        let mut upload = store.begin_put(&manifest, 0).unwrap();
+        assert!(matches!(
+            upload.write_chunk(39, &bytes[..CHUNK_SIZE]),
+            Err(StoreError::Content(_))
+        ));
+    }
+
+    #[test]
+    fn recovery_removes_orphans_and_completes_a_crashed_rename() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = data(CHUNK_SIZE + 1, 13);
+        let manifest = Manifest::of(&bytes).unwrap();
+        let id = manifest.id();
+        {
+            let store = Store::open(dir.path(), 1 << 30).unwrap();
+            let mut upload = store.begin_put(&manifest, 0).unwrap();
+            upload.write_chunk(0, &bytes[..CHUNK_SIZE]).unwrap();
+            upload.write_chunk(1, &bytes[CHUNK_SIZE..]).unwrap();
+            upload.sync().unwrap();
+            // Simulate a crash right after the rename.
+            fs::rename(store.partial_path(&id), store.object_path(&id)).unwrap();
+        }
+        fs::write(dir.path().join("partial").join("junk"), b"x").unwrap();
+        let store = Store::open(dir.path(), 1 << 30).unwrap();
+        assert!(!dir.path().join("partial/junk").exists());
+        assert_eq!(store.info(&id).unwrap().unwrap().state, State::Complete);
+        store.scrub(&id).unwrap();
+    }
+}

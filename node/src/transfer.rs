@@ -1,0 +1,1168 @@
+//! Bulk transfers over raw libp2p streams (`/cairn/storage/1`, framed by [`crate::wire`]).
+//!
+//! Provider side: the `Service` accepts incoming streams, applies per-peer limits (concurrent
+//! streams, stream opening rate, strikes for protocol violations that end in a ban) and runs
+//! one task per stream. Buyer side: [`Client`] uploads an object to several providers with
+//! resume and fail-over, and downloads it from any holder with every chunk verified, resuming
+//! from another holder at the first unverified chunk when one dies.
+//!
+//! A malformed frame, an oversized length prefix or a silent peer ends that stream (after
+//! [`IDLE_TIMEOUT`]) with an error frame where possible; nothing panics and nothing is
+//! allocated beyond [`crate::wire::MAX_FRAME`] per stream.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use futures::stream::FuturesUnordered;
+use futures::{AsyncRead, AsyncWrite, StreamExt as _};
+use libp2p::{PeerId, StreamProtocol};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::content::{ContentError, ContentId, Manifest, ManifestBuilder};
+use crate::market::{CheckedDeal, Market, MarketError};
+use crate::node::{Event, Handle};
+use crate::store::{Store, StoreError};
+use crate::wire::{self, ErrorCode, Message, WireError};
+
+/// The storage protocol.
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/cairn/storage/1");
+/// Longest wait for a frame once a stream is open (a live peer sends a 256 KiB chunk in far
+/// less; a silent one is dropped).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Attempts per provider before an upload moves on to the next one (the second attempt resumes).
+pub const ATTEMPTS_PER_PROVIDER: usize = 2;
+/// Read buffer for streaming a file into its manifest.
+const READ_BUF: usize = 1 << 20;
+
+/// Provider-side limits on incoming transfer streams.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Concurrent streams per peer. Default: 8.
+    pub max_streams_per_peer: usize,
+    /// Concurrent streams in total. Default: 256.
+    pub max_streams: usize,
+    /// New streams per peer per second before it is throttled. Default: 32.
+    pub streams_per_second: u32,
+    /// Protocol violations or throttlings before the peer is banned. Default: 8.
+    pub strikes_before_ban: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_streams_per_peer: 8,
+            max_streams: 256,
+            streams_per_second: 32,
+            strikes_before_ban: 8,
+        }
+    }
+}
+
+/// Why a transfer failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransferError {
+    /// Stream I/O failed (the peer went away).
+    #[error("{phase}: stream to {peer} failed: {source}")]
+    Stream {
+        /// What was being done.
+        phase: &'static str,
+        /// The peer.
+        peer: PeerId,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A stream could not be opened.
+    #[error("cannot open a storage stream to {peer}: {reason}")]
+    Open {
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        reason: String,
+    },
+    /// The peer was silent for [`IDLE_TIMEOUT`].
+    #[error("{phase}: {peer} sent nothing for {IDLE_TIMEOUT:?}")]
+    Timeout {
+        /// What was being waited for.
+        phase: &'static str,
+        /// The peer.
+        peer: PeerId,
+    },
+    /// A malformed or oversized frame.
+    #[error("bad frame from {peer}: {source}")]
+    Wire {
+        /// The peer.
+        peer: PeerId,
+        /// The cause.
+        source: Box<WireError>,
+    },
+    /// A well-formed but unexpected frame.
+    #[error("protocol violation by {peer}: {what}")]
+    Protocol {
+        /// The peer.
+        peer: PeerId,
+        /// What was wrong.
+        what: String,
+    },
+    /// The peer answered with an error frame.
+    #[error("{peer} refused: {message} ({code:?})")]
+    Remote {
+        /// The peer.
+        peer: PeerId,
+        /// Its error code.
+        code: ErrorCode,
+        /// Its message.
+        message: String,
+    },
+    /// Data failed verification.
+    #[error("data from {peer} failed verification: {source}")]
+    Verify {
+        /// The peer.
+        peer: PeerId,
+        /// The cause.
+        source: Box<ContentError>,
+    },
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A local file could not be read or written.
+    #[error("{phase} {path}: {source}")]
+    File {
+        /// What was being done.
+        phase: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file cannot be addressed (empty or too large).
+    #[error("{path}: {source}")]
+    Content {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: ContentError,
+    },
+    /// Fewer providers took the object than asked.
+    #[error(
+        "stored {stored} of {wanted} copies ({tried} providers tried); start more providers or lower --copies. Last error: {last}"
+    )]
+    NotEnoughCopies {
+        /// Copies asked for.
+        wanted: usize,
+        /// Copies made.
+        stored: usize,
+        /// Providers tried.
+        tried: usize,
+        /// The last failure.
+        last: String,
+    },
+    /// No holder could serve the object.
+    #[error("no holder could serve {id} ({tried} tried). Last error: {last}")]
+    Unavailable {
+        /// The object.
+        id: ContentId,
+        /// Holders tried.
+        tried: usize,
+        /// The last failure.
+        last: String,
+    },
+    /// The on-chain market refused or failed.
+    #[error(transparent)]
+    Market(#[from] MarketError),
+    /// A blocking task died.
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+impl TransferError {
+    /// Whether the peer misbehaved (counts as a strike), as opposed to an honest failure.
+    fn is_violation(&self) -> bool {
+        matches!(
+            self,
+            Self::Wire { .. } | Self::Protocol { .. } | Self::Timeout { .. } | Self::Verify { .. }
+        )
+    }
+}
+
+/// Reads one frame.
+async fn read_msg<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    peer: PeerId,
+    phase: &'static str,
+    buf: &mut Vec<u8>,
+) -> Result<Message, TransferError> {
+    let read = async {
+        let mut len = [0u8; 4];
+        stream.read_exact(&mut len).await?;
+        let len = match Message::check_len(u32::from_be_bytes(len)) {
+            Ok(len) => len,
+            Err(e) => return Ok(Err(e)),
+        };
+        buf.resize(len, 0);
+        stream.read_exact(buf).await?;
+        Ok::<_, std::io::Error>(Ok(()))
+    };
+    match tokio::time::timeout(IDLE_TIMEOUT, read).await {
+        Err(_) => Err(TransferError::Timeout { phase, peer }),
+        Ok(Err(source)) => Err(TransferError::Stream {
+            phase,
+            peer,
+            source,
+        }),
+        Ok(Ok(Err(source))) => Err(TransferError::Wire {
+            peer,
+            source: Box::new(source),
+        }),
+        Ok(Ok(Ok(()))) => Message::decode(buf).map_err(|source| TransferError::Wire {
+            peer,
+            source: Box::new(source),
+        }),
+    }
+}
+
+/// Writes one frame.
+async fn write_msg<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    peer: PeerId,
+    phase: &'static str,
+    msg: &Message,
+    buf: &mut Vec<u8>,
+) -> Result<(), TransferError> {
+    buf.clear();
+    msg.encode(buf);
+    let write = stream.write_all(buf);
+    match tokio::time::timeout(IDLE_TIMEOUT, write).await {
+        Err(_) => Err(TransferError::Timeout { phase, peer }),
+        Ok(r) => r.map_err(|source| TransferError::Stream {
+            phase,
+            peer,
+            source,
+        }),
+    }
+}
+
+fn remote(peer: PeerId, code: ErrorCode, message: String) -> TransferError {
+    TransferError::Remote {
+        peer,
+        code,
+        message,
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, TransferError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| TransferError::Task(e.to_string()))
+}
+
+#[derive(Debug)]
+struct PeerState {
+    active: usize,
+    window: Instant,
+    opened: u32,
+    strikes: u32,
+}
+
+/// The provider's side of the protocol (spawned by the node's event loop).
+pub(crate) struct Service {
+    incoming: libp2p_stream::IncomingStreams,
+    store: Store,
+    events: broadcast::Sender<Event>,
+    commands: mpsc::WeakSender<crate::node::Command>,
+    limits: Limits,
+    market: Option<Market>,
+}
+
+impl Service {
+    pub(crate) fn new(
+        incoming: libp2p_stream::IncomingStreams,
+        store: Store,
+        events: broadcast::Sender<Event>,
+        commands: mpsc::WeakSender<crate::node::Command>,
+        limits: Limits,
+        market: Option<Market>,
+    ) -> Self {
+        Self {
+            incoming,
+            store,
+            events,
+            commands,
+            limits,
+            market,
+        }
+    }
+
+    fn strike(&self, peers: &mut HashMap<PeerId, PeerState>, peer: PeerId) -> bool {
+        let Some(state) = peers.get_mut(&peer) else {
+            return false;
+        };
+        state.strikes += 1;
+        if state.strikes >= self.limits.strikes_before_ban {
+            state.strikes = 0;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let mut tasks: JoinSet<(PeerId, Result<(), TransferError>)> = JoinSet::new();
+        let mut peers: HashMap<PeerId, PeerState> = HashMap::new();
+        loop {
+            tokio::select! {
+                biased;
+                Some(done) = tasks.join_next() => {
+                    let Ok((peer, result)) = done else { continue };
+                    if let Some(state) = peers.get_mut(&peer) {
+                        state.active = state.active.saturating_sub(1);
+                    }
+                    if let Err(e) = result {
+                        tracing::info!(%peer, error = %e, "storage stream ended with an error");
+                        if e.is_violation() && self.strike(&mut peers, peer) {
+                            Handle::ban_weak(&self.commands, peer).await;
+                        }
+                    }
+                }
+                next = self.incoming.next() => {
+                    let Some((peer, stream)) = next else { break };
+                    let now = Instant::now();
+                    let state = peers.entry(peer).or_insert(PeerState {
+                        active: 0,
+                        window: now,
+                        opened: 0,
+                        strikes: 0,
+                    });
+                    if now.duration_since(state.window) >= Duration::from_secs(1) {
+                        state.window = now;
+                        state.opened = 0;
+                    }
+                    state.opened += 1;
+                    let over = state.active >= self.limits.max_streams_per_peer
+                        || state.opened > self.limits.streams_per_second
+                        || tasks.len() >= self.limits.max_streams;
+                    if over {
+                        // Dropping the stream resets it; the peer learns it was refused.
+                        drop(stream);
+                        let ban = self.strike(&mut peers, peer);
+                        let _ = self.events.send(Event::Throttled { peer, banned: false });
+                        if ban {
+                            Handle::ban_weak(&self.commands, peer).await;
+                        }
+                        continue;
+                    }
+                    state.active += 1;
+                    let store = self.store.clone();
+                    let events = self.events.clone();
+                    let commands = self.commands.clone();
+                    let market = self.market.clone();
+                    tasks.spawn(async move {
+                        let result =
+                            serve_stream(peer, stream, store, events, commands, market).await;
+                        (peer, result)
+                    });
+                }
+            }
+        }
+    }
+}
+
+async fn serve_stream(
+    peer: PeerId,
+    mut stream: libp2p::Stream,
+    store: Store,
+    events: broadcast::Sender<Event>,
+    commands: mpsc::WeakSender<crate::node::Command>,
+    market: Option<Market>,
+) -> Result<(), TransferError> {
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    let first = read_msg(&mut stream, peer, "reading the request", &mut buf).await;
+    let result = match first {
+        Ok(Message::PutRequest { manifest, deal }) => {
+            let checked = match &market {
+                Some(market) => market.check_deal(deal, manifest.size()).await.map(Some),
+                None => Ok(None),
+            };
+            match checked {
+                Ok(checked) => {
+                    serve_put(
+                        peer,
+                        &mut stream,
+                        &store,
+                        &events,
+                        manifest,
+                        (deal, checked),
+                        &mut buf,
+                    )
+                    .await
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Ok(Message::QuoteRequest { buyer, root, size }) => match &market {
+            Some(market) => match market.quote(buyer.into(), root.into(), size) {
+                Ok(terms) => write_msg(
+                    &mut stream,
+                    peer,
+                    "sending a quote",
+                    &Message::Quote(terms),
+                    &mut out,
+                )
+                .await
+                .map(|()| None),
+                Err(e) => Err(e.into()),
+            },
+            None => Err(TransferError::Market(MarketError::Deal {
+                deal: 0,
+                reason: "this provider does not sell storage on chain".into(),
+            })),
+        },
+        Ok(Message::GetRequest { id, first, last }) => {
+            serve_get(peer, &mut stream, &store, &events, id, first, last).await
+        }
+        Ok(other) => Err(TransferError::Protocol {
+            peer,
+            what: format!("expected a request, got {}", kind(&other)),
+        }),
+        Err(e) => Err(e),
+    };
+    match &result {
+        Ok(Some(id)) => Handle::provide_weak(&commands, *id).await,
+        Ok(None) => {}
+        Err(e) => {
+            let (code, message) = match e {
+                TransferError::Store(StoreError::QuotaExceeded { .. }) => {
+                    (ErrorCode::QuotaExceeded, e.to_string())
+                }
+                TransferError::Store(StoreError::NotFound(_)) => {
+                    (ErrorCode::NotFound, e.to_string())
+                }
+                TransferError::Store(StoreError::Corrupt { .. }) => {
+                    (ErrorCode::Corrupt, e.to_string())
+                }
+                TransferError::Market(MarketError::Deal { .. }) => {
+                    (ErrorCode::NoDeal, e.to_string())
+                }
+                e if e.is_violation() => (ErrorCode::Protocol, e.to_string()),
+                TransferError::Stream { .. } => (ErrorCode::Internal, String::new()),
+                e => (ErrorCode::Internal, e.to_string()),
+            };
+            if !message.is_empty() {
+                let _ = write_msg(
+                    &mut stream,
+                    peer,
+                    "reporting an error",
+                    &Message::Error { code, message },
+                    &mut out,
+                )
+                .await;
+            }
+        }
+    }
+    let _ = stream.close().await;
+    result.map(|_| ())
+}
+
+fn kind(m: &Message) -> &'static str {
+    match m {
+        Message::PutRequest { .. } => "put-request",
+        Message::PutReady { .. } => "put-ready",
+        Message::Chunk { .. } => "chunk",
+        Message::PutEnd => "put-end",
+        Message::PutDone => "put-done",
+        Message::GetRequest { .. } => "get-request",
+        Message::Manifest(_) => "manifest",
+        Message::End => "end",
+        Message::QuoteRequest { .. } => "quote-request",
+        Message::Quote(_) => "quote",
+        Message::Error { .. } => "error",
+    }
+}
+
+async fn serve_put(
+    peer: PeerId,
+    stream: &mut libp2p::Stream,
+    store: &Store,
+    events: &broadcast::Sender<Event>,
+    manifest: Manifest,
+    (deal, checked): (u64, Option<CheckedDeal>),
+    buf: &mut Vec<u8>,
+) -> Result<Option<ContentId>, TransferError> {
+    let id = manifest.id();
+    let total = manifest.size();
+    let s = store.clone();
+    let m = manifest.clone();
+    let mut upload = blocking(move || s.begin_put(&m, deal)).await??;
+    let mut out = Vec::new();
+    write_msg(
+        stream,
+        peer,
+        "accepting the upload",
+        &Message::PutReady {
+            have: upload.have().to_vec(),
+        },
+        &mut out,
+    )
+    .await?;
+    let mut done = (0..manifest.chunks())
+        .filter(|&i| wire::bit(upload.have(), i))
+        .map(|i| {
+            manifest
+                .chunk_range(i)
+                .map(|r| r.end - r.start)
+                .unwrap_or(0)
+        })
+        .sum::<u64>();
+    loop {
+        match read_msg(stream, peer, "receiving chunks", buf).await {
+            Ok(Message::Chunk { index, data }) => {
+                let len = data.len() as u64;
+                let (u, r) = blocking(move || {
+                    let r = upload.write_chunk(index, &data);
+                    (upload, r)
+                })
+                .await?;
+                upload = u;
+                if let Err(e) = r {
+                    return Err(match e {
+                        StoreError::Content(source) => TransferError::Verify {
+                            peer,
+                            source: Box::new(source),
+                        },
+                        e => e.into(),
+                    });
+                }
+                done += len;
+                let _ = events.send(Event::Progress {
+                    id,
+                    peer,
+                    done,
+                    total,
+                    upload: false,
+                });
+            }
+            Ok(Message::PutEnd) => {
+                let info = blocking(move || {
+                    if let Some(checked) = checked {
+                        let commitment = upload.commitment()?;
+                        if commitment.root != checked.root {
+                            upload.abandon()?;
+                            return Ok(Err(MarketError::Deal {
+                                deal: checked.deal,
+                                reason: format!(
+                                    "the data's proof root {} is not the deal's root {}",
+                                    commitment.root, checked.root
+                                ),
+                            }));
+                        }
+                    }
+                    upload.finish().map(Ok)
+                })
+                .await???;
+                write_msg(
+                    stream,
+                    peer,
+                    "confirming the upload",
+                    &Message::PutDone,
+                    &mut out,
+                )
+                .await?;
+                let _ = events.send(Event::Stored {
+                    id,
+                    size: info.size,
+                    peer,
+                });
+                return Ok(Some(id));
+            }
+            Ok(other) => {
+                let _ = blocking(move || upload.sync()).await;
+                return Err(TransferError::Protocol {
+                    peer,
+                    what: format!("expected a chunk, got {}", kind(&other)),
+                });
+            }
+            Err(e) => {
+                // Keep what arrived for a resume.
+                let _ = blocking(move || upload.sync()).await;
+                return Err(e);
+            }
+        }
+    }
+}
+
+async fn serve_get(
+    peer: PeerId,
+    stream: &mut libp2p::Stream,
+    store: &Store,
+    events: &broadcast::Sender<Event>,
+    id: ContentId,
+    first: u64,
+    last: u64,
+) -> Result<Option<ContentId>, TransferError> {
+    let s = store.clone();
+    let mut reader = match blocking(move || s.reader(&id)).await? {
+        Ok(r) => r,
+        Err(StoreError::Corrupt { id, chunk }) => {
+            let _ = events.send(Event::Corrupt { id, chunk });
+            return Err(StoreError::Corrupt { id, chunk }.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let manifest = reader.manifest().clone();
+    let last = last.min(manifest.chunks());
+    let mut out = Vec::new();
+    write_msg(
+        stream,
+        peer,
+        "sending the manifest",
+        &Message::Manifest(manifest.clone()),
+        &mut out,
+    )
+    .await?;
+    let mut index = first;
+    while index < last {
+        let (r, res) = blocking(move || {
+            let res = reader.read_chunk(index);
+            (reader, res)
+        })
+        .await?;
+        reader = r;
+        let data = match res {
+            Ok(data) => data,
+            Err(StoreError::Corrupt { id, chunk }) => {
+                let _ = events.send(Event::Corrupt { id, chunk });
+                return Err(StoreError::Corrupt { id, chunk }.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        write_msg(
+            stream,
+            peer,
+            "sending chunks",
+            &Message::Chunk { index, data },
+            &mut out,
+        )
+        .await?;
+        index += 1;
+    }
+    write_msg(stream, peer, "ending the download", &Message::End, &mut out).await?;
+    Ok(None)
+}
+
+/// The result of storing one copy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CopyReport {
+    /// The provider.
+    #[serde(serialize_with = "ser_peer")]
+    pub peer: PeerId,
+    /// Chunks sent in the attempt that completed.
+    pub sent_chunks: u64,
+    /// Chunks the provider already held (resume).
+    pub skipped_chunks: u64,
+}
+
+fn ser_peer<S: serde::Serializer>(p: &PeerId, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(p)
+}
+
+/// The result of [`Client::put_file`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PutReport {
+    /// The content id.
+    pub id: ContentId,
+    /// Object size.
+    pub size: u64,
+    /// One entry per copy stored.
+    pub copies: Vec<CopyReport>,
+}
+
+/// The result of [`Client::get`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GetReport {
+    /// Bytes written.
+    pub bytes: u64,
+    /// Holders that served chunks, in order.
+    #[serde(serialize_with = "ser_peers")]
+    pub served_by: Vec<PeerId>,
+}
+
+fn ser_peers<S: serde::Serializer>(p: &[PeerId], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(p.iter().map(|p| p.to_string()))
+}
+
+/// Computes the manifest of a file, streaming it once.
+pub fn manifest_of_file(path: &Path) -> Result<Manifest, TransferError> {
+    use std::io::Read as _;
+    let file_err = |phase| {
+        let path = path.to_owned();
+        move |source| TransferError::File {
+            phase,
+            path,
+            source,
+        }
+    };
+    let mut file = File::open(path).map_err(file_err("open"))?;
+    let mut builder = ManifestBuilder::default();
+    let mut buf = vec![0u8; READ_BUF];
+    loop {
+        let n = file.read(&mut buf).map_err(file_err("read"))?;
+        if n == 0 {
+            break;
+        }
+        builder.update(&buf[..n]);
+    }
+    builder.finish().map_err(|source| TransferError::Content {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn read_at(file: &File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    #[cfg(unix)]
+    std::os::unix::fs::FileExt::read_exact_at(file, &mut buf, offset)?;
+    #[cfg(not(unix))]
+    {
+        use std::io::{Read as _, Seek as _};
+        let mut f = file;
+        f.seek(std::io::SeekFrom::Start(offset))?;
+        f.read_exact(&mut buf)?;
+    }
+    Ok(buf)
+}
+
+fn write_at(file: &File, offset: u64, data: &[u8]) -> std::io::Result<()> {
+    #[cfg(unix)]
+    std::os::unix::fs::FileExt::write_all_at(file, data, offset)?;
+    #[cfg(not(unix))]
+    {
+        use std::io::{Seek as _, Write as _};
+        let mut f = file;
+        f.seek(std::io::SeekFrom::Start(offset))?;
+        f.write_all(data)?;
+    }
+    Ok(())
+}
+
+/// The buyer's side of the protocol.
+#[derive(Debug, Clone)]
+pub struct Client {
+    handle: Handle,
+}
+
+impl Client {
+    /// A client over a running node.
+    pub fn new(handle: Handle) -> Self {
+        Self { handle }
+    }
+
+    async fn open(&self, peer: PeerId) -> Result<libp2p::Stream, TransferError> {
+        let mut control = self.handle.control();
+        control
+            .open_stream(peer, PROTOCOL)
+            .await
+            .map_err(|e| TransferError::Open {
+                peer,
+                reason: e.to_string(),
+            })
+    }
+
+    /// Uploads one copy of the file at `path` (whose manifest is `manifest`) to `peer`,
+    /// sending only the chunks the provider does not already hold.
+    pub async fn put_to(
+        &self,
+        peer: PeerId,
+        path: &Path,
+        manifest: &Manifest,
+        deal: u64,
+    ) -> Result<CopyReport, TransferError> {
+        let file = std::sync::Arc::new(File::open(path).map_err(|source| TransferError::File {
+            phase: "open",
+            path: path.to_owned(),
+            source,
+        })?);
+        let mut stream = self.open(peer).await?;
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        write_msg(
+            &mut stream,
+            peer,
+            "sending the request",
+            &Message::PutRequest {
+                manifest: manifest.clone(),
+                deal,
+            },
+            &mut out,
+        )
+        .await?;
+        let have = match read_msg(&mut stream, peer, "waiting for acceptance", &mut buf).await? {
+            Message::PutReady { have } => have,
+            Message::Error { code, message } => return Err(remote(peer, code, message)),
+            other => {
+                return Err(TransferError::Protocol {
+                    peer,
+                    what: format!("expected put-ready, got {}", kind(&other)),
+                });
+            }
+        };
+        let id = manifest.id();
+        let total = manifest.size();
+        let mut done = 0;
+        let mut sent = 0;
+        let mut skipped = 0;
+        for index in 0..manifest.chunks() {
+            let range = manifest
+                .chunk_range(index)
+                .map_err(|source| TransferError::Verify {
+                    peer,
+                    source: Box::new(source),
+                })?;
+            let len = range.end - range.start;
+            if wire::bit(&have, index) {
+                skipped += 1;
+                done += len;
+                continue;
+            }
+            let f = file.clone();
+            let data = blocking(move || read_at(&f, range.start, len as usize))
+                .await?
+                .map_err(|source| TransferError::File {
+                    phase: "read",
+                    path: path.to_owned(),
+                    source,
+                })?;
+            write_msg(
+                &mut stream,
+                peer,
+                "sending chunks",
+                &Message::Chunk { index, data },
+                &mut out,
+            )
+            .await?;
+            sent += 1;
+            done += len;
+            let _ = self.handle.events().send(Event::Progress {
+                id,
+                peer,
+                done,
+                total,
+                upload: true,
+            });
+        }
+        write_msg(&mut stream, peer, "finishing", &Message::PutEnd, &mut out).await?;
+        match read_msg(&mut stream, peer, "waiting for confirmation", &mut buf).await? {
+            Message::PutDone => {}
+            Message::Error { code, message } => return Err(remote(peer, code, message)),
+            other => {
+                return Err(TransferError::Protocol {
+                    peer,
+                    what: format!("expected put-done, got {}", kind(&other)),
+                });
+            }
+        }
+        let _ = stream.close().await;
+        Ok(CopyReport {
+            peer,
+            sent_chunks: sent,
+            skipped_chunks: skipped,
+        })
+    }
+
+    /// Stores `copies` copies of the file at `path` on distinct providers from `candidates`
+    /// (tried in order; a provider that fails is retried once with resume, then replaced).
+    pub async fn put_file(
+        &self,
+        path: &Path,
+        copies: usize,
+        candidates: Vec<PeerId>,
+    ) -> Result<PutReport, TransferError> {
+        let p = path.to_owned();
+        let manifest = blocking(move || manifest_of_file(&p)).await??;
+        let mut queue = candidates.into_iter();
+        let mut running = FuturesUnordered::new();
+        let mut stored = Vec::new();
+        let mut tried = 0;
+        let mut last = String::from("no provider known");
+        let attempt = |peer: PeerId| {
+            let manifest = manifest.clone();
+            async move {
+                let mut result = self.put_to(peer, path, &manifest, 0).await;
+                for _ in 1..ATTEMPTS_PER_PROVIDER {
+                    match &result {
+                        Err(TransferError::Stream { .. } | TransferError::Timeout { .. }) => {
+                            tracing::info!(%peer, "upload interrupted; resuming");
+                            result = self.put_to(peer, path, &manifest, 0).await;
+                        }
+                        _ => break,
+                    }
+                }
+                (peer, result)
+            }
+        };
+        for peer in queue.by_ref().take(copies) {
+            tried += 1;
+            running.push(attempt(peer));
+        }
+        while let Some((peer, result)) = running.next().await {
+            match result {
+                Ok(report) => stored.push(report),
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "provider failed; trying another");
+                    last = e.to_string();
+                    if let Some(next) = queue.next() {
+                        tried += 1;
+                        running.push(attempt(next));
+                    }
+                }
+            }
+        }
+        if stored.len() < copies {
+            return Err(TransferError::NotEnoughCopies {
+                wanted: copies,
+                stored: stored.len(),
+                tried,
+                last,
+            });
+        }
+        Ok(PutReport {
+            id: manifest.id(),
+            size: manifest.size(),
+            copies: stored,
+        })
+    }
+
+    /// Asks `peer` for a signed quote to store a piece (`commitment`) for `buyer`.
+    pub async fn quote(
+        &self,
+        peer: PeerId,
+        buyer: [u8; 20],
+        commitment: &chain::proof::Commitment,
+    ) -> Result<wire::QuoteTerms, TransferError> {
+        let mut stream = self.open(peer).await?;
+        let (mut buf, mut out) = (Vec::new(), Vec::new());
+        let request = Message::QuoteRequest {
+            buyer,
+            root: commitment.root.0,
+            size: commitment.size,
+        };
+        write_msg(&mut stream, peer, "requesting a quote", &request, &mut out).await?;
+        let answer = read_msg(&mut stream, peer, "reading the quote", &mut buf).await?;
+        let _ = stream.close().await;
+        match answer {
+            Message::Quote(terms) => Ok(terms),
+            Message::Error { code, message } => Err(remote(peer, code, message)),
+            other => Err(TransferError::Protocol {
+                peer,
+                what: format!("expected a quote, got {}", kind(&other)),
+            }),
+        }
+    }
+
+    /// Fetches and checks the manifest of `id` from `peer`.
+    async fn manifest_from(&self, peer: PeerId, id: ContentId) -> Result<Manifest, TransferError> {
+        let mut stream = self.open(peer).await?;
+        let (mut buf, mut out) = (Vec::new(), Vec::new());
+        let request = Message::GetRequest {
+            id,
+            first: 0,
+            last: 0,
+        };
+        write_msg(
+            &mut stream,
+            peer,
+            "requesting the manifest",
+            &request,
+            &mut out,
+        )
+        .await?;
+        let manifest = read_manifest(&mut stream, peer, id, &mut buf).await?;
+        let _ = stream.close().await;
+        Ok(manifest)
+    }
+
+    /// Downloads chunks `*next..end` from `peer` into `file`, advancing `*next` past every
+    /// verified chunk (so a failure leaves it at the first chunk still needed).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one download's state, passed down once"
+    )]
+    async fn chunks_from(
+        &self,
+        peer: PeerId,
+        manifest: &Manifest,
+        bytes: &Range<u64>,
+        next: &mut u64,
+        end: u64,
+        file: &File,
+        out: &Path,
+    ) -> Result<(), TransferError> {
+        let id = manifest.id();
+        let mut stream = self.open(peer).await?;
+        let (mut buf, mut obuf) = (Vec::new(), Vec::new());
+        let request = Message::GetRequest {
+            id,
+            first: *next,
+            last: end,
+        };
+        write_msg(&mut stream, peer, "requesting chunks", &request, &mut obuf).await?;
+        read_manifest(&mut stream, peer, id, &mut buf).await?;
+        let total = bytes.end - bytes.start;
+        loop {
+            match read_msg(&mut stream, peer, "reading chunks", &mut buf).await? {
+                Message::Chunk { index, data } if index == *next && index < end => {
+                    manifest.verify_chunk(index, &data).map_err(|source| {
+                        TransferError::Verify {
+                            peer,
+                            source: Box::new(source),
+                        }
+                    })?;
+                    let chunk =
+                        manifest
+                            .chunk_range(index)
+                            .map_err(|source| TransferError::Verify {
+                                peer,
+                                source: Box::new(source),
+                            })?;
+                    let lo = chunk.start.max(bytes.start);
+                    let hi = chunk.end.min(bytes.end);
+                    let slice = &data[(lo - chunk.start) as usize..(hi - chunk.start) as usize];
+                    write_at(file, lo - bytes.start, slice).map_err(|source| {
+                        TransferError::File {
+                            phase: "write",
+                            path: out.to_owned(),
+                            source,
+                        }
+                    })?;
+                    *next += 1;
+                    let _ = self.handle.events().send(Event::Progress {
+                        id,
+                        peer,
+                        done: hi - bytes.start,
+                        total,
+                        upload: false,
+                    });
+                }
+                Message::End if *next == end => {
+                    let _ = stream.close().await;
+                    return Ok(());
+                }
+                Message::Error { code, message } => return Err(remote(peer, code, message)),
+                other => {
+                    return Err(TransferError::Protocol {
+                        peer,
+                        what: format!("unexpected {} while expecting chunk {next}", kind(&other)),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Downloads bytes `range` (the whole object if `None`) of `id` into the file `out`,
+    /// verifying every chunk; when a holder fails, the next one continues from the first chunk
+    /// not yet verified.
+    pub async fn get(
+        &self,
+        id: ContentId,
+        range: Option<Range<u64>>,
+        out: &Path,
+        holders: Vec<PeerId>,
+    ) -> Result<GetReport, TransferError> {
+        let mut last = String::from("no holder known");
+        let mut manifest = None;
+        for &peer in &holders {
+            match self.manifest_from(peer, id).await {
+                Ok(m) => {
+                    manifest = Some(m);
+                    break;
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        let Some(manifest) = manifest else {
+            return Err(TransferError::Unavailable {
+                id,
+                tried: holders.len(),
+                last,
+            });
+        };
+        let bytes = range.unwrap_or(0..manifest.size());
+        let chunks = manifest
+            .chunks_for(bytes.start, bytes.end)
+            .map_err(|source| TransferError::Content {
+                path: out.to_owned(),
+                source,
+            })?;
+        let file_err = |phase| {
+            let path = out.to_owned();
+            move |source| TransferError::File {
+                phase,
+                path,
+                source,
+            }
+        };
+        let file = File::create(out).map_err(file_err("create"))?;
+        file.set_len(bytes.end - bytes.start)
+            .map_err(file_err("size"))?;
+        let mut next = chunks.start;
+        let mut served_by = Vec::new();
+        for &peer in &holders {
+            let before = next;
+            let result = self
+                .chunks_from(peer, &manifest, &bytes, &mut next, chunks.end, &file, out)
+                .await;
+            if next > before {
+                served_by.push(peer);
+            }
+            match result {
+                Ok(()) => {
+                    file.sync_all().map_err(file_err("fsync"))?;
+                    return Ok(GetReport {
+                        bytes: bytes.end - bytes.start,
+                        served_by,
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, next, "holder failed; continuing from the next one");
+                    last = e.to_string();
+                }
+            }
+        }
+        Err(TransferError::Unavailable {
+            id,
+            tried: holders.len(),
+            last,
+        })
+    }
+}
+
+async fn read_manifest(
+    stream: &mut libp2p::Stream,
+    peer: PeerId,
+    id: ContentId,
+    buf: &mut Vec<u8>,
+) -> Result<Manifest, TransferError> {
+    match read_msg(stream, peer, "reading the manifest", buf).await? {
+        Message::Manifest(m) if m.id() == id => Ok(m),
+        Message::Manifest(m) => Err(TransferError::Verify {
+            peer,
+            source: Box::new(ContentError::ManifestMismatch {
+                expected: id,
+                got: m.id(),
+            }),
+        }),
+        Message::Error { code, message } => Err(remote(peer, code, message)),
+        other => Err(TransferError::Protocol {
+            peer,
+            what: format!("expected a manifest, got {}", kind(&other)),
+        }),
+    }
+}

@@ -1,0 +1,483 @@
+//! The storage protocol's frames: pure encoding and decoding, no I/O.
+//!
+//! A frame is a 4-byte big-endian body length, then the body: one kind byte and its payload.
+//! A body may not exceed [`MAX_FRAME`]; a reader checks the length before allocating, so an
+//! oversized or malformed frame costs the peer its stream, never our memory.
+//!
+//! Put (buyer → provider): `PutRequest` → `PutReady` (chunks the provider already holds, for
+//! resume) → `Chunk`… → `PutEnd` → `PutDone` (data fsynced and the object visible).
+//! Get: `GetRequest` → `Manifest` → `Chunk`… → `End`. Either side may answer `Error` and close.
+
+use crate::content::{CHUNK_SIZE, ContentError, ContentId, MAX_CHUNKS, Manifest};
+
+/// Largest frame body: a manifest of [`MAX_CHUNKS`] hashes plus headers.
+pub const MAX_FRAME: usize = 8 + 32 * MAX_CHUNKS as usize + 64;
+/// Largest error message carried.
+pub const MAX_ERROR_LEN: usize = 1024;
+
+/// Why a frame could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WireError {
+    /// Length prefix above [`MAX_FRAME`].
+    #[error("frame of {0} bytes exceeds the {MAX_FRAME}-byte limit")]
+    Oversized(u64),
+    /// Empty body.
+    #[error("empty frame")]
+    Empty,
+    /// Unknown kind byte.
+    #[error("unknown frame kind {0}")]
+    Kind(u8),
+    /// Payload too short or too long for its kind.
+    #[error("malformed {kind} frame: {what}")]
+    Malformed {
+        /// The frame kind.
+        kind: &'static str,
+        /// What was wrong.
+        what: &'static str,
+    },
+    /// A manifest inside a frame is invalid.
+    #[error("invalid manifest in frame: {0}")]
+    Manifest(#[from] ContentError),
+}
+
+/// Why a provider refused or failed a request (carried in `Error` frames).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The store has no room for the object.
+    QuotaExceeded = 1,
+    /// The object is not held here.
+    NotFound = 2,
+    /// The object was found corrupt on disk and is not served.
+    Corrupt = 3,
+    /// The peer broke the protocol.
+    Protocol = 4,
+    /// No funded deal names this provider for that content.
+    NoDeal = 5,
+    /// Anything else on the provider's side.
+    Internal = 6,
+    /// The peer is sending too fast or too much garbage.
+    RateLimited = 7,
+}
+
+impl ErrorCode {
+    fn from_u8(b: u8) -> Self {
+        match b {
+            1 => Self::QuotaExceeded,
+            2 => Self::NotFound,
+            3 => Self::Corrupt,
+            4 => Self::Protocol,
+            5 => Self::NoDeal,
+            7 => Self::RateLimited,
+            _ => Self::Internal,
+        }
+    }
+}
+
+/// One protocol message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Message {
+    /// Buyer asks a provider to store an object; `deal` names the on-chain deal, if any.
+    PutRequest {
+        /// The object's manifest.
+        manifest: Manifest,
+        /// The on-chain deal id paying for it (0 = none).
+        deal: u64,
+    },
+    /// Provider accepts; `have` is a bitmap of chunks it already holds (bit i of byte i/8).
+    PutReady {
+        /// Chunks already held.
+        have: Vec<u8>,
+    },
+    /// One chunk.
+    Chunk {
+        /// Chunk index.
+        index: u64,
+        /// Its bytes.
+        data: Vec<u8>,
+    },
+    /// Buyer has sent every missing chunk.
+    PutEnd,
+    /// Provider has the whole object durably.
+    PutDone,
+    /// Ask for chunks `first..last` of an object (`last == u64::MAX` means to the end).
+    GetRequest {
+        /// The object.
+        id: ContentId,
+        /// First chunk.
+        first: u64,
+        /// One past the last chunk.
+        last: u64,
+    },
+    /// The manifest of the object asked for.
+    Manifest(Manifest),
+    /// All chunks asked for were sent.
+    End,
+    /// Buyer asks a provider for a signed quote to store the piece committed to by `root`.
+    QuoteRequest {
+        /// The buyer's chain address.
+        buyer: [u8; 20],
+        /// The piece's proof commitment (keccak Merkle root, `chain::proof`).
+        root: [u8; 32],
+        /// The piece's size in bytes.
+        size: u64,
+    },
+    /// The provider's signed terms (the rest of the on-chain `Quote` is the request's).
+    Quote(QuoteTerms),
+    /// A refusal or failure.
+    Error {
+        /// Why.
+        code: ErrorCode,
+        /// Human-readable detail.
+        message: String,
+    },
+}
+
+/// A provider's signed terms for one piece, as carried in a `Quote` frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuoteTerms {
+    /// The provider's chain address (the quote's signer).
+    pub provider: [u8; 20],
+    /// Seconds per proof period.
+    pub period_duration: u32,
+    /// Number of periods.
+    pub num_periods: u32,
+    /// Price per period, in token base units.
+    pub price_per_period: u128,
+    /// Unix time after which the quote cannot open a deal.
+    pub expiry: u64,
+    /// The quote's salt.
+    pub salt: [u8; 32],
+    /// The provider's EIP-712 signature over the whole quote (r ‖ s ‖ v).
+    pub signature: [u8; 65],
+}
+
+const QUOTE_TERMS_LEN: usize = 20 + 4 + 4 + 16 + 8 + 32 + 65;
+
+const PUT_REQUEST: u8 = 1;
+const PUT_READY: u8 = 2;
+const CHUNK: u8 = 3;
+const PUT_END: u8 = 4;
+const PUT_DONE: u8 = 5;
+const GET_REQUEST: u8 = 6;
+const MANIFEST: u8 = 7;
+const END: u8 = 8;
+const ERROR: u8 = 9;
+const QUOTE_REQUEST: u8 = 10;
+const QUOTE: u8 = 11;
+
+fn u64_at(kind: &'static str, b: &[u8], at: usize) -> Result<u64, WireError> {
+    b.get(at..at + 8)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or(WireError::Malformed {
+            kind,
+            what: "too short",
+        })
+}
+
+impl Message {
+    /// Appends the whole frame (length prefix and body) to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&[0; 4]);
+        match self {
+            Self::PutRequest { manifest, deal } => {
+                out.push(PUT_REQUEST);
+                out.extend_from_slice(&deal.to_be_bytes());
+                manifest.encode(out);
+            }
+            Self::PutReady { have } => {
+                out.push(PUT_READY);
+                out.extend_from_slice(have);
+            }
+            Self::Chunk { index, data } => {
+                out.push(CHUNK);
+                out.extend_from_slice(&index.to_be_bytes());
+                out.extend_from_slice(data);
+            }
+            Self::PutEnd => out.push(PUT_END),
+            Self::PutDone => out.push(PUT_DONE),
+            Self::GetRequest { id, first, last } => {
+                out.push(GET_REQUEST);
+                out.extend_from_slice(&id.0);
+                out.extend_from_slice(&first.to_be_bytes());
+                out.extend_from_slice(&last.to_be_bytes());
+            }
+            Self::Manifest(manifest) => {
+                out.push(MANIFEST);
+                manifest.encode(out);
+            }
+            Self::End => out.push(END),
+            Self::QuoteRequest { buyer, root, size } => {
+                out.push(QUOTE_REQUEST);
+                out.extend_from_slice(buyer);
+                out.extend_from_slice(root);
+                out.extend_from_slice(&size.to_be_bytes());
+            }
+            Self::Quote(t) => {
+                out.push(QUOTE);
+                out.extend_from_slice(&t.provider);
+                out.extend_from_slice(&t.period_duration.to_be_bytes());
+                out.extend_from_slice(&t.num_periods.to_be_bytes());
+                out.extend_from_slice(&t.price_per_period.to_be_bytes());
+                out.extend_from_slice(&t.expiry.to_be_bytes());
+                out.extend_from_slice(&t.salt);
+                out.extend_from_slice(&t.signature);
+            }
+            Self::Error { code, message } => {
+                out.push(ERROR);
+                out.push(*code as u8);
+                let mut end = message.len().min(MAX_ERROR_LEN);
+                while !message.is_char_boundary(end) {
+                    end -= 1;
+                }
+                out.extend_from_slice(&message.as_bytes()[..end]);
+            }
+        }
+        let len = (out.len() - start - 4) as u32;
+        out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    }
+
+    /// Checks a frame's length prefix before the body is read.
+    pub fn check_len(len: u32) -> Result<usize, WireError> {
+        let len = len as usize;
+        if len == 0 {
+            Err(WireError::Empty)
+        } else if len > MAX_FRAME {
+            Err(WireError::Oversized(len as u64))
+        } else {
+            Ok(len)
+        }
+    }
+
+    /// Decodes one frame body (without its length prefix).
+    pub fn decode(body: &[u8]) -> Result<Self, WireError> {
+        let (&kind, p) = body.split_first().ok_or(WireError::Empty)?;
+        if body.len() > MAX_FRAME {
+            return Err(WireError::Oversized(body.len() as u64));
+        }
+        let exact = |k: &'static str, n: usize| {
+            if p.len() == n {
+                Ok(())
+            } else {
+                Err(WireError::Malformed {
+                    kind: k,
+                    what: "wrong length",
+                })
+            }
+        };
+        Ok(match kind {
+            PUT_REQUEST => {
+                let deal = u64_at("put-request", p, 0)?;
+                Self::PutRequest {
+                    manifest: Manifest::decode(&p[8..])?,
+                    deal,
+                }
+            }
+            PUT_READY => {
+                if p.len() as u64 > MAX_CHUNKS.div_ceil(8) {
+                    return Err(WireError::Malformed {
+                        kind: "put-ready",
+                        what: "bitmap longer than the largest object",
+                    });
+                }
+                Self::PutReady { have: p.to_vec() }
+            }
+            CHUNK => {
+                let index = u64_at("chunk", p, 0)?;
+                let data = &p[8..];
+                if data.is_empty() || data.len() > CHUNK_SIZE {
+                    return Err(WireError::Malformed {
+                        kind: "chunk",
+                        what: "data must be 1 to CHUNK_SIZE bytes",
+                    });
+                }
+                Self::Chunk {
+                    index,
+                    data: data.to_vec(),
+                }
+            }
+            PUT_END => {
+                exact("put-end", 0)?;
+                Self::PutEnd
+            }
+            PUT_DONE => {
+                exact("put-done", 0)?;
+                Self::PutDone
+            }
+            GET_REQUEST => {
+                exact("get-request", 48)?;
+                let mut id = [0u8; 32];
+                id.copy_from_slice(&p[..32]);
+                Self::GetRequest {
+                    id: ContentId(id),
+                    first: u64_at("get-request", p, 32)?,
+                    last: u64_at("get-request", p, 40)?,
+                }
+            }
+            MANIFEST => Self::Manifest(Manifest::decode(p)?),
+            END => {
+                exact("end", 0)?;
+                Self::End
+            }
+            ERROR => {
+                let (&code, text) = p.split_first().ok_or(WireError::Malformed {
+                    kind: "error",
+                    what: "missing code",
+                })?;
+                if text.len() > MAX_ERROR_LEN {
+                    return Err(WireError::Malformed {
+                        kind: "error",
+                        what: "message too long",
+                    });
+                }
+                Self::Error {
+                    code: ErrorCode::from_u8(code),
+                    message: String::from_utf8_lossy(text).into_owned(),
+                }
+            }
+            QUOTE_REQUEST => {
+                exact("quote-request", 60)?;
+                let mut buyer = [0u8; 20];
+                buyer.copy_from_slice(&p[..20]);
+                let mut root = [0u8; 32];
+                root.copy_from_slice(&p[20..52]);
+                Self::QuoteRequest {
+                    buyer,
+                    root,
+                    size: u64_at("quote-request", p, 52)?,
+                }
+            }
+            QUOTE => {
+                exact("quote", QUOTE_TERMS_LEN)?;
+                let mut provider = [0u8; 20];
+                provider.copy_from_slice(&p[..20]);
+                let p = &p[20..];
+                let mut u32s = [0u8; 4];
+                u32s.copy_from_slice(&p[..4]);
+                let period_duration = u32::from_be_bytes(u32s);
+                u32s.copy_from_slice(&p[4..8]);
+                let num_periods = u32::from_be_bytes(u32s);
+                let mut price = [0u8; 16];
+                price.copy_from_slice(&p[8..24]);
+                let mut salt = [0u8; 32];
+                salt.copy_from_slice(&p[32..64]);
+                let mut signature = [0u8; 65];
+                signature.copy_from_slice(&p[64..]);
+                Self::Quote(QuoteTerms {
+                    provider,
+                    period_duration,
+                    num_periods,
+                    price_per_period: u128::from_be_bytes(price),
+                    expiry: u64_at("quote", p, 24)?,
+                    salt,
+                    signature,
+                })
+            }
+            other => return Err(WireError::Kind(other)),
+        })
+    }
+}
+
+/// Bit `i` of a chunk bitmap.
+pub fn bit(bitmap: &[u8], i: u64) -> bool {
+    bitmap
+        .get((i / 8) as usize)
+        .is_some_and(|b| b & (1 << (i % 8)) != 0)
+}
+
+/// Sets bit `i` of a chunk bitmap (growing it as needed).
+pub fn set_bit(bitmap: &mut Vec<u8>, i: u64) {
+    let byte = (i / 8) as usize;
+    if bitmap.len() <= byte {
+        bitmap.resize(byte + 1, 0);
+    }
+    bitmap[byte] |= 1 << (i % 8);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(m: Message) {
+        let mut out = Vec::new();
+        m.encode(&mut out);
+        let len = u32::from_be_bytes(out[..4].try_into().unwrap());
+        assert_eq!(Message::check_len(len).unwrap(), out.len() - 4);
+        assert_eq!(Message::decode(&out[4..]).unwrap(), m);
+    }
+
+    #[test]
+    fn every_message_roundtrips() {
+        let manifest = Manifest::of(&[7u8; 300_000]).unwrap();
+        let id = manifest.id();
+        roundtrip(Message::PutRequest {
+            manifest: manifest.clone(),
+            deal: 42,
+        });
+        roundtrip(Message::PutReady { have: vec![0b101] });
+        roundtrip(Message::Chunk {
+            index: 3,
+            data: vec![1, 2, 3],
+        });
+        roundtrip(Message::PutEnd);
+        roundtrip(Message::PutDone);
+        roundtrip(Message::GetRequest {
+            id,
+            first: 1,
+            last: u64::MAX,
+        });
+        roundtrip(Message::Manifest(manifest));
+        roundtrip(Message::End);
+        roundtrip(Message::QuoteRequest {
+            buyer: [1; 20],
+            root: [2; 32],
+            size: 99,
+        });
+        roundtrip(Message::Quote(QuoteTerms {
+            provider: [9; 20],
+            period_duration: 60,
+            num_periods: 4,
+            price_per_period: 10u128.pow(19),
+            expiry: 1_700_000_000,
+            salt: [3; 32],
+            signature: [4; 65],
+        }));
+        roundtrip(Message::Error {
+            code: ErrorCode::QuotaExceeded,
+            message: "full".into(),
+        });
+    }
+
+    #[test]
+    fn malformed_frames_are_errors_not_panics() {
+        assert_eq!(Message::check_len(0), Err(WireError::Empty));
+        assert!(matches!(
+            Message::check_len(u32::MAX),
+            Err(WireError::Oversized(_))
+        ));
+        assert_eq!(Message::decode(&[200]), Err(WireError::Kind(200)));
+        assert!(Message::decode(&[CHUNK, 0, 0]).is_err());
+        assert!(Message::decode(&[CHUNK, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        assert!(Message::decode(&[GET_REQUEST; 10]).is_err());
+        assert!(Message::decode(&[PUT_REQUEST, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        assert!(Message::decode(&[END, 1]).is_err());
+        let mut big = vec![CHUNK];
+        big.extend_from_slice(&[0; 8]);
+        big.extend(std::iter::repeat_n(0, CHUNK_SIZE + 1));
+        assert!(Message::decode(&big).is_err());
+    }
+
+    #[test]
+    fn bitmaps() {
+        let mut map = Vec::new();
+        set_bit(&mut map, 9);
+        assert!(bit(&map, 9));
+        assert!(!bit(&map, 8));
+        assert!(!bit(&map, 1000));
+    }
+}

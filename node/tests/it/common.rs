@@ -1,0 +1,152 @@
+//! Helpers: loopback nodes and bounded waits.
+
+use std::time::Duration;
+
+use node::{Event, Handle, Multiaddr, Node, Options};
+use tokio::sync::broadcast;
+
+/// Upper bound for anything a test waits for (generous for a loaded 2-core CI box).
+pub const WAIT: Duration = Duration::from_secs(60);
+
+pub struct TestNode {
+    pub handle: Handle,
+    #[allow(dead_code, reason = "keeps the first receiver alive")]
+    pub events: broadcast::Receiver<Event>,
+    pub addr: Multiaddr,
+    pub dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestNode {
+    /// Kills the node's event loop (its connections drop at once), as a crash would.
+    pub fn kill(&self) {
+        self.task.abort();
+    }
+
+    /// Stops the node and keeps its data directory.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.handle.shutdown().await;
+        self.task.abort();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub fn options(dir: &std::path::Path, quota: u64, bootstrap: Vec<Multiaddr>) -> Options {
+    let mut options = Options::new(dir.to_owned());
+    options.quota = quota;
+    options.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+    options.bootstrap = bootstrap;
+    options.mdns = false;
+    options.upnp = false;
+    options
+}
+
+pub async fn start(quota: u64, bootstrap: Vec<Multiaddr>) -> TestNode {
+    let dir = tempfile::tempdir().unwrap();
+    start_in(dir, quota, bootstrap).await
+}
+
+pub async fn start_in(dir: tempfile::TempDir, quota: u64, bootstrap: Vec<Multiaddr>) -> TestNode {
+    start_with(dir, options_for(quota, bootstrap)).await
+}
+
+/// Starts a node again on the data directory of a killed one. In-process, the killed node's
+/// aborted tasks release the store a moment later (a real crash releases it at once), so the
+/// database lock is retried for a bounded time.
+pub async fn restart(dir: tempfile::TempDir, quota: u64) -> TestNode {
+    for _ in 0..100 {
+        match Node::start(options(dir.path(), quota, vec![])).await {
+            Ok((handle, events, event_loop)) => {
+                let task = tokio::spawn(event_loop.run());
+                let addr = handle.listen_addrs().await.unwrap()[0].clone();
+                return TestNode {
+                    handle,
+                    events,
+                    addr,
+                    dir,
+                    task,
+                };
+            }
+            Err(node::NodeError::Store(e)) if e.to_string().contains("already open") => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("restart failed: {e}"),
+        }
+    }
+    panic!("the killed node never released its store");
+}
+
+fn options_for(quota: u64, bootstrap: Vec<Multiaddr>) -> impl FnOnce(&std::path::Path) -> Options {
+    move |dir| options(dir, quota, bootstrap)
+}
+
+pub async fn start_with(
+    dir: tempfile::TempDir,
+    make: impl FnOnce(&std::path::Path) -> Options,
+) -> TestNode {
+    let (handle, events, event_loop) = Node::start(make(dir.path())).await.unwrap();
+    let task = tokio::spawn(event_loop.run());
+    let addr = handle.listen_addrs().await.unwrap()[0].clone();
+    TestNode {
+        handle,
+        events,
+        addr,
+        dir,
+        task,
+    }
+}
+
+/// Waits until `handle` knows at least `n` providers; returns them.
+pub async fn providers(handle: &Handle, n: usize) -> Vec<node::PeerId> {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let list = handle.providers().await.unwrap();
+            if list.len() >= n {
+                return list.into_iter().map(|p| p.peer).collect();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("providers discovered in time")
+}
+
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Waits for the first event matching `f`.
+pub async fn next_event<T>(
+    events: &mut broadcast::Receiver<Event>,
+    mut f: impl FnMut(&Event) -> Option<T>,
+) -> T {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match events.recv().await {
+                Ok(e) => {
+                    if let Some(t) = f(&e) {
+                        return t;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("event channel closed"),
+            }
+        }
+    })
+    .await
+    .expect("event in time")
+}

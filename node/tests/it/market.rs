@@ -1,0 +1,240 @@
+//! The on-chain lifecycle on a real anvil devnet: quote, funded deal, upload accepted only for
+//! it, proofs on schedule with earnings, and a flipped byte that makes the next proof fail.
+
+use std::time::Duration;
+
+use alloy::primitives::{Address, Bytes, U256};
+use chain::Devnet;
+use chain::contracts::{Contracts, DeployOptions, Registry, StorageMarket, TOKEN, signer_provider};
+use node::content::CHUNK_SIZE;
+use node::market::{Market, Terms, quote_from};
+use node::wire::ErrorCode;
+use node::{Client, Event, TransferError};
+
+use crate::common::*;
+
+const PROVIDER: usize = 1;
+const BUYER: usize = 2;
+/// An hour per period: the test moves chain time a whole period at a time, so a slow (loaded)
+/// run never lets a window expire in wall-clock time.
+const PERIOD: u32 = 3600;
+
+fn contracts(
+    devnet: &Devnet,
+    deployment: &chain::contracts::Deployment,
+    index: usize,
+) -> Contracts {
+    Contracts::new(
+        deployment,
+        signer_provider(devnet.rpc_url(), Devnet::key(index)).unwrap(),
+    )
+}
+
+/// Flips one bit in place (no truncation, so a concurrent reader never sees a short file).
+fn flip_byte(path: &std::path::Path, at: u64) {
+    use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut b = [0u8; 1];
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.read_exact(&mut b).unwrap();
+    b[0] ^= 0x80;
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.write_all(&b).unwrap();
+    f.sync_all().unwrap();
+}
+
+async fn wait_proof(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    deal: u64,
+) -> (u32, bool) {
+    next_event(events, |e| match e {
+        Event::Proof {
+            deal: d,
+            period,
+            accepted,
+        } if *d == deal => Some((*period, *accepted)),
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deal_lifecycle_proofs_earnings_and_a_flipped_byte() {
+    let devnet = Devnet::start().await.unwrap();
+    let deployment = devnet.deploy(&DeployOptions::default()).await.unwrap();
+    let provider_chain = contracts(&devnet, &deployment, PROVIDER);
+    let stake = TOKEN * U256::from(200);
+    provider_chain
+        .token
+        .approve(deployment.registry, stake)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let info = Registry::ProviderInfo {
+        peerId: Bytes::from_static(b"cairn-test-provider"),
+        payout: Address::repeat_byte(0xA1),
+        storageBytes: 1 << 30,
+        computeUnits: 0,
+        storagePricePerGiBDay: 1,
+        computePricePerUnitHour: 0,
+        multiaddrs: vec![],
+    };
+    assert!(
+        provider_chain
+            .registry
+            .registerProvider(info, stake)
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap()
+            .status()
+    );
+
+    let price = TOKEN.to::<u128>();
+    let market = Market::new(
+        devnet.rpc_url(),
+        deployment.clone(),
+        Devnet::key(PROVIDER),
+        Terms {
+            period_duration: PERIOD,
+            num_periods: 3,
+            price_per_period: price,
+            quote_ttl: Duration::from_secs(3600),
+        },
+    )
+    .unwrap();
+    let provider = start_with(tempfile::tempdir().unwrap(), |dir| {
+        let mut o = options(dir, 1 << 30, vec![]);
+        o.market = Some(market.clone());
+        o.prove_every = Duration::from_millis(300);
+        o
+    })
+    .await;
+    let peer = provider.handle.peer_id();
+    let buyer = start(0, vec![provider.addr.clone()]).await;
+    providers(&buyer.handle, 1).await;
+    let client = Client::new(buyer.handle.clone());
+
+    let bytes = random_bytes(2 * CHUNK_SIZE + 1000, 9);
+    let src = buyer.dir.path().join("in.bin");
+    std::fs::write(&src, &bytes).unwrap();
+    let manifest = node::transfer::manifest_of_file(&src).unwrap();
+    let commitment = chain::proof::commit(&bytes).unwrap();
+
+    // No deal, no storage.
+    let err = client.put_to(peer, &src, &manifest, 0).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransferError::Remote {
+                code: ErrorCode::NoDeal,
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // Quote, then the buyer funds the deal on chain.
+    let buyer_key = Devnet::key(BUYER);
+    let terms = client
+        .quote(peer, buyer_key.address().into_array(), &commitment)
+        .await
+        .unwrap();
+    assert_eq!(Address::from(terms.provider), market.address());
+    let quote = quote_from(
+        &terms,
+        buyer_key.address(),
+        commitment.root,
+        commitment.size,
+    );
+    let buyer_chain = contracts(&devnet, &deployment, BUYER);
+    let total = U256::from(price) * U256::from(3);
+    buyer_chain
+        .token
+        .approve(deployment.market, total)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let receipt = buyer_chain
+        .market
+        .openDeal(quote, Bytes::copy_from_slice(&terms.signature))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let deal = receipt
+        .decoded_log::<StorageMarket::DealOpened>()
+        .unwrap()
+        .dealId
+        .to::<u64>();
+
+    // Different bytes of the same size under that deal: refused (root mismatch), nothing kept.
+    let mut wrong = bytes.clone();
+    wrong[10] ^= 1;
+    let wrong_src = buyer.dir.path().join("wrong.bin");
+    std::fs::write(&wrong_src, &wrong).unwrap();
+    let wrong_manifest = node::transfer::manifest_of_file(&wrong_src).unwrap();
+    let err = client
+        .put_to(peer, &wrong_src, &wrong_manifest, deal)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not the deal's root"), "{err}");
+    assert!(provider.handle.store().unwrap().list().unwrap().is_empty());
+
+    let mut events = provider.handle.subscribe();
+    client.put_to(peer, &src, &manifest, deal).await.unwrap();
+
+    // Period 0 is proven on schedule and paid.
+    assert_eq!(wait_proof(&mut events, deal).await, (0, true));
+    let earned = next_event(&mut events, |e| match e {
+        Event::Earnings { total } => Some(*total),
+        _ => None,
+    })
+    .await;
+    assert_eq!(earned, price);
+    assert_eq!(market.earnings().await.unwrap(), U256::from(price));
+
+    // Period 1, a period of chain time later.
+    devnet.increase_time(u64::from(PERIOD)).await.unwrap();
+    assert_eq!(wait_proof(&mut events, deal).await, (1, true));
+    assert_eq!(market.earnings().await.unwrap(), U256::from(2 * price));
+
+    // A flipped byte on disk: reported as corrupt, and the next proof fails on chain.
+    let path = provider
+        .dir
+        .path()
+        .join("store/objects")
+        .join(manifest.id().to_string());
+    flip_byte(&path, CHUNK_SIZE as u64 + 3);
+    devnet.increase_time(u64::from(PERIOD)).await.unwrap();
+    let corrupt = next_event(&mut events, |e| match e {
+        Event::Corrupt { id, chunk } if *id == manifest.id() => Some(*chunk),
+        _ => None,
+    })
+    .await;
+    assert_eq!(corrupt, 1);
+    // The proof built from the disk is submitted once, mined and reverted by the contract.
+    assert_eq!(wait_proof(&mut events, deal).await, (2, false));
+    assert_eq!(market.earnings().await.unwrap(), U256::from(2 * price));
+    let stored = buyer_chain
+        .market
+        .getDeal(U256::from(deal))
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(stored.nextPeriod, 2);
+}

@@ -1,0 +1,321 @@
+//! Transfers: copies on several providers, verified downloads with fail-over, ranges, resume
+//! after a provider restart, corruption, quota, malformed frames and throttling.
+
+use futures::{AsyncReadExt as _, AsyncWriteExt as _};
+use node::content::CHUNK_SIZE;
+use node::store::State;
+use node::{Client, ContentId, Event, TransferError};
+
+use crate::common::*;
+
+async fn write_file(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let path = dir.join(name);
+    tokio::fs::write(&path, bytes).await.unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_two_copies_get_whole_and_ranges() {
+    let p1 = start(1 << 30, vec![]).await;
+    let p2 = start(1 << 30, vec![p1.addr.clone()]).await;
+    let buyer = start(0, vec![p1.addr.clone(), p2.addr.clone()]).await;
+    let providers = providers(&buyer.handle, 2).await;
+    let bytes = random_bytes(3 * CHUNK_SIZE + 1234, 1);
+    let src = write_file(buyer.dir.path(), "in.bin", &bytes).await;
+    let client = Client::new(buyer.handle.clone());
+    let report = client.put_file(&src, 2, providers.clone()).await.unwrap();
+    assert_eq!(report.copies.len(), 2);
+    assert_eq!(report.size, bytes.len() as u64);
+    for copy in &report.copies {
+        assert_eq!(copy.sent_chunks, 4);
+    }
+    for p in [&p1, &p2] {
+        let info = p.handle.store().unwrap().info(&report.id).unwrap().unwrap();
+        assert_eq!(info.state, State::Complete);
+    }
+    let out = buyer.dir.path().join("out.bin");
+    let got = client
+        .get(report.id, None, &out, providers.clone())
+        .await
+        .unwrap();
+    assert_eq!(got.bytes, bytes.len() as u64);
+    assert_eq!(tokio::fs::read(&out).await.unwrap(), bytes);
+    // A range crossing a chunk boundary.
+    let start = CHUNK_SIZE as u64 - 10;
+    let end = 2 * CHUNK_SIZE as u64 + 77;
+    client
+        .get(report.id, Some(start..end), &out, providers.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        tokio::fs::read(&out).await.unwrap(),
+        bytes[start as usize..end as usize]
+    );
+    // The DHT knows the holders.
+    let holders = buyer.handle.find_holders(report.id).await.unwrap();
+    assert!(holders.contains(&p1.handle.peer_id()) || holders.contains(&p2.handle.peer_id()));
+    // An unknown object is refused.
+    let missing = ContentId([7; 32]);
+    let err = client
+        .get(missing, None, &out, providers)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not stored here"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_killed_mid_upload_and_mid_download() {
+    let p1 = start(1 << 30, vec![]).await;
+    let p2 = start(1 << 30, vec![p1.addr.clone()]).await;
+    let p3 = start(1 << 30, vec![p1.addr.clone()]).await;
+    let buyer = start(0, vec![p1.addr.clone(), p2.addr.clone(), p3.addr.clone()]).await;
+    let providers = providers(&buyer.handle, 3).await;
+    let bytes = random_bytes(64 * CHUNK_SIZE, 2);
+    let src = write_file(buyer.dir.path(), "in.bin", &bytes).await;
+    let client = Client::new(buyer.handle.clone());
+    let order = vec![
+        p1.handle.peer_id(),
+        p2.handle.peer_id(),
+        p3.handle.peer_id(),
+    ];
+    assert!(order.iter().all(|p| providers.contains(p)));
+
+    // Kill p1 once it has received a few chunks: the copy moves to p3.
+    let mut p1_events = p1.handle.subscribe();
+    let put = tokio::spawn({
+        let client = client.clone();
+        let src = src.clone();
+        let order = order.clone();
+        async move { client.put_file(&src, 2, order).await }
+    });
+    next_event(&mut p1_events, |e| match e {
+        Event::Progress {
+            done,
+            upload: false,
+            ..
+        } if *done >= 4 * CHUNK_SIZE as u64 => Some(()),
+        _ => None,
+    })
+    .await;
+    p1.kill();
+    let report = put.await.unwrap().unwrap();
+    let holders: Vec<_> = report.copies.iter().map(|c| c.peer).collect();
+    assert_eq!(holders.len(), 2);
+    assert!(holders.contains(&p2.handle.peer_id()));
+    assert!(holders.contains(&p3.handle.peer_id()));
+    // Nothing half-written is visible on the killed provider.
+    assert!(p1.handle.store().unwrap().list().unwrap().is_empty());
+
+    // Kill p2 mid-download: p3 finishes from the first chunk not yet verified.
+    let out = buyer.dir.path().join("out.bin");
+    let mut p2_events = p2.handle.subscribe();
+    let get = tokio::spawn({
+        let client = client.clone();
+        let out = out.clone();
+        let holders = vec![p2.handle.peer_id(), p3.handle.peer_id()];
+        let id = report.id;
+        async move { client.get(id, None, &out, holders).await }
+    });
+    let mut buyer_events = buyer.handle.subscribe();
+    next_event(&mut buyer_events, |e| match e {
+        Event::Progress {
+            done,
+            upload: false,
+            peer,
+            ..
+        } if *peer == p2.handle.peer_id() && *done >= 4 * CHUNK_SIZE as u64 => Some(()),
+        _ => None,
+    })
+    .await;
+    p2.kill();
+    let got = get.await.unwrap().unwrap();
+    assert_eq!(
+        got.served_by,
+        vec![p2.handle.peer_id(), p3.handle.peer_id()]
+    );
+    assert_eq!(tokio::fs::read(&out).await.unwrap(), bytes);
+    drop(p2_events.try_recv());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_provider_keeps_data_and_an_upload_resumes() {
+    let provider = start(1 << 30, vec![]).await;
+    let buyer = start(0, vec![provider.addr.clone()]).await;
+    let peer = provider.handle.peer_id();
+    providers(&buyer.handle, 1).await;
+    let bytes = random_bytes(80 * CHUNK_SIZE, 3);
+    let src = write_file(buyer.dir.path(), "in.bin", &bytes).await;
+    let client = Client::new(buyer.handle.clone());
+    let manifest = node::transfer::manifest_of_file(&src).unwrap();
+
+    let mut events = provider.handle.subscribe();
+    let put = tokio::spawn({
+        let client = client.clone();
+        let src = src.clone();
+        let manifest = manifest.clone();
+        async move { client.put_to(peer, &src, &manifest, 0).await }
+    });
+    // Past the first fsync window (32 chunks), then crash.
+    next_event(&mut events, |e| match e {
+        Event::Progress {
+            done,
+            upload: false,
+            ..
+        } if *done >= 40 * CHUNK_SIZE as u64 => Some(()),
+        _ => None,
+    })
+    .await;
+    provider.kill();
+    assert!(put.await.unwrap().is_err());
+    let dir = provider.stop().await;
+
+    let provider = restart(dir, 1 << 30).await;
+    assert_eq!(provider.handle.peer_id(), peer);
+    assert!(provider.handle.store().unwrap().list().unwrap().is_empty());
+    buyer.handle.dial(provider.addr.clone()).await.unwrap();
+    let report = client.put_to(peer, &src, &manifest, 0).await.unwrap();
+    assert!(report.skipped_chunks >= 32, "{report:?}");
+    assert_eq!(report.skipped_chunks + report.sent_chunks, 80);
+
+    // Restart again: the complete object survives and is served.
+    let dir = provider.stop().await;
+    let provider = restart(dir, 1 << 30).await;
+    buyer.handle.dial(provider.addr.clone()).await.unwrap();
+    let out = buyer.dir.path().join("out.bin");
+    client
+        .get(manifest.id(), None, &out, vec![peer])
+        .await
+        .unwrap();
+    assert_eq!(tokio::fs::read(&out).await.unwrap(), bytes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_data_is_not_served_and_quota_is_enforced() {
+    let bad = start(1 << 30, vec![]).await;
+    let good = start(1 << 30, vec![bad.addr.clone()]).await;
+    let small = start(CHUNK_SIZE as u64, vec![bad.addr.clone()]).await;
+    let buyer = start(
+        0,
+        vec![bad.addr.clone(), good.addr.clone(), small.addr.clone()],
+    )
+    .await;
+    providers(&buyer.handle, 3).await;
+    let bytes = random_bytes(5 * CHUNK_SIZE, 4);
+    let src = write_file(buyer.dir.path(), "in.bin", &bytes).await;
+    let client = Client::new(buyer.handle.clone());
+
+    let err = client
+        .put_file(&src, 1, vec![small.handle.peer_id()])
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        TransferError::NotEnoughCopies { stored: 0, .. }
+    ));
+    assert!(err.to_string().contains("quota exceeded"), "{err}");
+
+    let order = vec![bad.handle.peer_id(), good.handle.peer_id()];
+    let report = client.put_file(&src, 2, order.clone()).await.unwrap();
+    let path = bad
+        .dir
+        .path()
+        .join("store/objects")
+        .join(report.id.to_string());
+    let mut on_disk = std::fs::read(&path).unwrap();
+    on_disk[3 * CHUNK_SIZE + 5] ^= 0x01;
+    std::fs::write(&path, &on_disk).unwrap();
+
+    let mut events = bad.handle.subscribe();
+    let out = buyer.dir.path().join("out.bin");
+    let got = client.get(report.id, None, &out, order).await.unwrap();
+    assert_eq!(tokio::fs::read(&out).await.unwrap(), bytes);
+    assert_eq!(
+        got.served_by,
+        vec![bad.handle.peer_id(), good.handle.peer_id()]
+    );
+    let chunk = next_event(&mut events, |e| match e {
+        Event::Corrupt { id, chunk } if *id == report.id => Some(*chunk),
+        _ => None,
+    })
+    .await;
+    assert_eq!(chunk, 3);
+    let info = bad
+        .handle
+        .store()
+        .unwrap()
+        .info(&report.id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.state, State::Corrupt);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frames_close_the_stream_and_garbage_gets_a_peer_banned() {
+    let provider = start(1 << 30, vec![]).await;
+    let peer = provider.handle.peer_id();
+    let attacker = start(0, vec![provider.addr.clone()]).await;
+    providers(&attacker.handle, 1).await;
+    let mut control = attacker.handle.control();
+
+    // An oversized length prefix: the provider answers with an error frame and closes.
+    let mut stream = control
+        .open_stream(peer, node::transfer::PROTOCOL)
+        .await
+        .unwrap();
+    stream.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+    stream.flush().await.unwrap();
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply).await;
+    let len = u32::from_be_bytes(reply[..4].try_into().unwrap()) as usize;
+    match node::wire::Message::decode(&reply[4..4 + len]).unwrap() {
+        node::wire::Message::Error { code, message } => {
+            assert_eq!(code, node::wire::ErrorCode::Protocol);
+            assert!(message.contains("exceeds"), "{message}");
+        }
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+
+    // The provider still serves honest requests.
+    let buyer = start(0, vec![provider.addr.clone()]).await;
+    providers(&buyer.handle, 1).await;
+    let bytes = random_bytes(1000, 5);
+    let src = write_file(buyer.dir.path(), "in.bin", &bytes).await;
+    Client::new(buyer.handle.clone())
+        .put_file(&src, 1, vec![peer])
+        .await
+        .unwrap();
+
+    // Garbage at a high rate: throttled, then banned (the connection is closed).
+    let mut events = provider.handle.subscribe();
+    let mut banned = false;
+    for _ in 0..64 {
+        let Ok(mut stream) = control.open_stream(peer, node::transfer::PROTOCOL).await else {
+            banned = true;
+            break;
+        };
+        let _ = stream.write_all(&[0, 0, 0, 3, 0xEE, 0xEE, 0xEE]).await;
+        let _ = stream.close().await;
+    }
+    let who = next_event(&mut events, |e| match e {
+        Event::Throttled { peer, banned: true } => Some(*peer),
+        _ => None,
+    })
+    .await;
+    assert_eq!(who, attacker.handle.peer_id());
+    let _ = banned;
+    // Once banned, the attacker cannot open streams any more.
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if control
+                .open_stream(peer, node::transfer::PROTOCOL)
+                .await
+                .is_err()
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap();
+}
