@@ -14,6 +14,14 @@ const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// Opening a session starts a browser or the app: allow a slow first start.
 const SESSION_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// How often opening a session is tried when the driver drops the request unanswered.
+const SESSION_ATTEMPTS: u32 = 20;
+
+/// True when the request got no HTTP answer at all (connection refused, reset or closed early).
+fn is_dropped(err: &reqwest::Error) -> bool {
+    err.is_connect() || (err.is_request() && !err.is_timeout() && err.status().is_none())
+}
+
 /// One WebDriver session.
 #[derive(Debug)]
 pub struct WebDriver {
@@ -28,11 +36,24 @@ impl WebDriver {
             .timeout(SESSION_TIMEOUT)
             .build()?;
         let body = json!({ "capabilities": { "alwaysMatch": capabilities } });
-        let answer = send(
-            "new session",
-            http.post(format!("{server}/session")).json(&body),
-        )
-        .await?;
+        // tauri-driver accepts connections before the native driver it proxies to listens, and
+        // then drops the request without an answer: retry that (and only that) a bounded number
+        // of times. An answer from the driver, even an error, is final.
+        let mut attempt = 1;
+        let answer = loop {
+            let result = send(
+                "new session",
+                http.post(format!("{server}/session")).json(&body),
+            )
+            .await;
+            match result {
+                Err(Error::Http(err)) if attempt < SESSION_ATTEMPTS && is_dropped(&err) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                other => break other?,
+            }
+        };
         let session_id = answer["sessionId"]
             .as_str()
             .ok_or_else(|| Error::WebDriver {

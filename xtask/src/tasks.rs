@@ -24,6 +24,9 @@ const PURE_CRATES: &[&str] = &[
     "ui",
     "sdk-wasm",
     "node",
+    "light-client-rpc",
+    "ble-transport",
+    "device-sim",
 ];
 const SHELLS: &[&str] = &["runtime", "app", "cli"];
 
