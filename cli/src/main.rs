@@ -9,8 +9,8 @@
 
 mod daemon;
 mod light_client;
-mod pair;
 mod node;
+mod pair;
 mod storage;
 
 use std::path::PathBuf;
