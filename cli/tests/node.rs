@@ -71,24 +71,16 @@ impl NodeProcess {
 }
 
 async fn cairn(args: &[&str], dir: &Path) -> (bool, String, String) {
-    let output = tokio::time::timeout(
-        COMMAND_TIMEOUT,
-        Command::new(CAIRN)
-            .args(args)
-            .arg("--data-dir")
-            .arg(dir)
-            .env("CAIRN_LOG", "warn")
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("command finished in time")
-    .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let mut command = Command::new(CAIRN);
+    command
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("CAIRN_LOG", "warn");
+    let ran = testkit::run("cairn", command, COMMAND_TIMEOUT)
+        .await
+        .unwrap();
+    (ran.ok, ran.stdout, ran.stderr)
 }
 
 fn random_file(path: &Path, len: usize, seed: u64) -> Vec<u8> {

@@ -39,21 +39,13 @@ async fn simulator(args: &[&str]) -> (ChildGuard, Value) {
 
 /// Runs `cairn <args>`: (success, stdout, stderr).
 async fn cairn(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(CAIRN)
+    let mut command = Command::new(CAIRN);
+    command
         .args(args)
         .env("CAIRN_LOG", "warn")
-        .env("RUST_BACKTRACE", "0")
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(RUN_TIMEOUT, out)
-        .await
-        .unwrap()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .env("RUST_BACKTRACE", "0");
+    let ran = testkit::run("cairn", command, RUN_TIMEOUT).await.unwrap();
+    (ran.ok, ran.stdout, ran.stderr)
 }
 
 #[tokio::test]

@@ -11,99 +11,23 @@
     reason = "a test fails loudly on any unexpected error"
 )]
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use testkit::ChildGuard;
+use testkit::{BlueZoo, ChildGuard};
 use tokio::process::Command;
 
 const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
-struct Bus {
-    _stdout: BufReader<ChildStdout>,
-    address: String,
-    dbus: Child,
-    bluezoo: Child,
-}
-
-impl Drop for Bus {
-    fn drop(&mut self) {
-        let _ = self.bluezoo.kill();
-        let _ = self.bluezoo.wait();
-        let _ = self.dbus.kill();
-        let _ = self.dbus.wait();
-    }
-}
-
-fn bluezoo_bin() -> PathBuf {
-    let venv = std::env::var_os("CAIRN_ESP_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/cairn/venv")
-        });
-    let bin = venv.join("bin/bluezoo");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo xtask setup` (it installs bluezoo there)",
-        bin.display()
-    );
-    bin
-}
-
-fn start_bus() -> Bus {
-    let mut dbus = std::process::Command::new("dbus-daemon")
-        .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("dbus-daemon runs (apt package `dbus`)");
-    let mut stdout = BufReader::new(dbus.stdout.take().unwrap());
-    let mut address = String::new();
-    stdout.read_line(&mut address).unwrap();
-    let address = address.trim().to_owned();
-    assert!(
-        address.starts_with("unix:"),
-        "dbus-daemon printed `{address}`"
-    );
-    let bluezoo = std::process::Command::new(bluezoo_bin())
-        .args(["--auto-enable", "--scan-interval", "1", "-q"])
-        .args(["-a", "00:00:00:CA:00:01", "-a", "00:00:00:CA:00:02"])
-        .args(["-a", "00:00:00:CA:00:03", "-a", "00:00:00:CA:00:04"])
-        .env("DBUS_SYSTEM_BUS_ADDRESS", &address)
-        .spawn()
-        .expect("bluezoo starts");
-    let bus = Bus {
-        _stdout: stdout,
-        address,
-        dbus,
-        bluezoo,
-    };
-    for _ in 0..100 {
-        let out = std::process::Command::new("dbus-send")
-            .arg(format!("--bus={}", bus.address))
-            .args(["--print-reply", "--dest=org.bluez", "/"])
-            .arg("org.freedesktop.DBus.ObjectManager.GetManagedObjects")
-            .output()
-            .unwrap();
-        if String::from_utf8_lossy(&out.stdout).contains("/org/bluez/hci3") {
-            return bus;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("BlueZoo did not come up on {}", bus.address);
-}
-
-async fn simulator(bus: &Bus, args: &[&str]) -> (ChildGuard, Value) {
+async fn simulator(bus: &BlueZoo, args: &[&str]) -> (ChildGuard, Value) {
     let mut command = Command::new(CAIRN);
     command
         .args(["pair", "simulate", "--transport", "ble"])
         .args(args)
         .env("CAIRN_LOG", "warn")
-        .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address);
+        .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address());
     let (guard, line) = ChildGuard::spawn_and_read_line(
         "cairn pair simulate --transport ble",
         command,
@@ -115,28 +39,20 @@ async fn simulator(bus: &Bus, args: &[&str]) -> (ChildGuard, Value) {
     (guard, serde_json::from_str(&line).unwrap())
 }
 
-async fn cairn(bus: &Bus, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(CAIRN)
+async fn cairn(bus: &BlueZoo, args: &[&str]) -> (bool, String, String) {
+    let mut command = Command::new(CAIRN);
+    command
         .args(args)
         .env("CAIRN_LOG", "warn")
         .env("RUST_BACKTRACE", "0")
-        .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(RUN_TIMEOUT, out)
-        .await
-        .unwrap()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address());
+    let ran = testkit::run("cairn", command, RUN_TIMEOUT).await.unwrap();
+    (ran.ok, ran.stdout, ran.stderr)
 }
 
 #[tokio::test]
 async fn scan_and_provision_over_ble_at_security_1_and_2() {
-    let bus = start_bus();
+    let bus = BlueZoo::start(4).unwrap();
     let (_sim1, info1) = simulator(
         &bus,
         &[

@@ -1,13 +1,14 @@
 //! Shared helpers for Cairn's integration and end-to-end tests, in one place.
 //!
 //! Owns: a minimal W3C WebDriver client (driving `chromedriver` and `tauri-driver` alike), an
-//! Xvfb display per test, child-process guards, free-port and readiness helpers, and the
+//! Xvfb display per test, a private D-Bus bus with BlueZoo (BLE without a radio), child-process guards, free-port and readiness helpers, and the
 //! directory where tests save artifacts such as screenshots.
 //!
 //! Builds for: native only. Used only as a dev-dependency.
 //!
 //! Must not depend on: any Cairn crate; tests bring the pieces under test themselves.
 
+pub mod bluezoo;
 pub mod process;
 pub mod webdriver;
 pub mod xvfb;
@@ -15,7 +16,8 @@ pub mod xvfb;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use process::{ChildGuard, find_tool, free_port, wait_for_port};
+pub use bluezoo::BlueZoo;
+pub use process::{ChildGuard, Ran, find_tool, free_port, run, wait_for_port};
 pub use webdriver::WebDriver;
 pub use xvfb::Xvfb;
 

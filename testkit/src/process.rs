@@ -193,3 +193,34 @@ mod tests {
         .unwrap();
     }
 }
+
+/// What a finished command did.
+#[derive(Debug, Clone)]
+pub struct Ran {
+    /// It exited with status 0.
+    pub ok: bool,
+    /// Its standard output, lossily decoded.
+    pub stdout: String,
+    /// Its standard error, lossily decoded.
+    pub stderr: String,
+}
+
+/// Runs `command` to completion with its output captured, killing it if it outlives `timeout`.
+pub async fn run(name: &str, mut command: Command, timeout: Duration) -> Result<Ran> {
+    let output = command.kill_on_drop(true).output();
+    let output = tokio::time::timeout(timeout, output)
+        .await
+        .map_err(|_| Error::Timeout {
+            what: format!("{name} to finish"),
+            after: timeout,
+        })?
+        .map_err(|source| Error::Io {
+            what: format!("running {name}"),
+            source,
+        })?;
+    Ok(Ran {
+        ok: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
+}

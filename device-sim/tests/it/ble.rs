@@ -9,91 +9,22 @@
 //! BlueZoo, then runs [`bluezoo_child`] in a child process of this test binary with the bus in
 //! its environment.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use ble_provisioning::security::DeviceSecurity;
 use ble_transport::ble;
 use device_sim::{Config, Device};
 use futures::StreamExt as _;
+use testkit::BlueZoo;
 
-use crate::esp_prov::{self, python};
+use crate::esp_prov;
 
 const CHILD: &str = "CAIRN_BLUEZOO_CHILD";
 
-struct Bus {
-    _stdout: BufReader<std::process::ChildStdout>,
-    address: String,
-    dbus: Child,
-    bluezoo: Child,
-}
-
-impl Drop for Bus {
-    fn drop(&mut self) {
-        let _ = self.bluezoo.kill();
-        let _ = self.bluezoo.wait();
-        let _ = self.dbus.kill();
-        let _ = self.dbus.wait();
-    }
-}
-
-fn start_bus() -> Bus {
-    let mut dbus = Command::new("dbus-daemon")
-        .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("dbus-daemon runs (apt package `dbus`)");
-    let mut address = String::new();
-    let mut stdout = BufReader::new(dbus.stdout.take().unwrap());
-    stdout.read_line(&mut address).unwrap();
-    let address = address.trim().to_owned();
-    assert!(
-        address.starts_with("unix:"),
-        "dbus-daemon printed `{address}`"
-    );
-    let bluezoo = python().with_file_name("bluezoo");
-    assert!(
-        bluezoo.is_file(),
-        "{} is missing: run `cargo xtask setup`",
-        bluezoo.display()
-    );
-    let bluezoo = Command::new(bluezoo)
-        .args(["--auto-enable", "--scan-interval", "1", "-q"])
-        .args(["-a", "00:00:00:C0:00:01", "-a", "00:00:00:C0:00:02"])
-        .args(["-a", "00:00:00:C0:00:03", "-a", "00:00:00:C0:00:04"])
-        .args(["-a", "00:00:00:C0:00:05", "-a", "00:00:00:C0:00:06"])
-        .args(["-a", "00:00:00:C0:00:07"])
-        .env("DBUS_SYSTEM_BUS_ADDRESS", &address)
-        .spawn()
-        .expect("bluezoo starts");
-    let bus = Bus {
-        _stdout: stdout,
-        address,
-        dbus,
-        bluezoo,
-    };
-    // Wait (bounded) for BlueZoo to own org.bluez with its adapters.
-    let mut last = String::new();
-    for _ in 0..100 {
-        let out = Command::new("dbus-send")
-            .arg(format!("--bus={}", bus.address))
-            .args(["--print-reply", "--dest=org.bluez", "/"])
-            .arg("org.freedesktop.DBus.ObjectManager.GetManagedObjects")
-            .output()
-            .unwrap();
-        if String::from_utf8_lossy(&out.stdout).contains("/org/bluez/hci6") {
-            return bus;
-        }
-        last = String::from_utf8_lossy(&out.stderr).into_owned();
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("BlueZoo did not come up on {}: {last}", bus.address);
-}
-
 #[test]
 fn ble_over_bluezoo() {
-    let bus = start_bus();
+    let bus = BlueZoo::start(7).unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
         .args([
@@ -102,7 +33,7 @@ fn ble_over_bluezoo() {
             "--include-ignored",
             "--nocapture",
         ])
-        .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
+        .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address())
         .env(CHILD, "1")
         .spawn()
         .unwrap();

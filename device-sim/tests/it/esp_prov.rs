@@ -9,18 +9,7 @@ use crate::device;
 
 /// The venv's Python: `CAIRN_ESP_VENV`, else `~/.cache/cairn/venv`.
 pub(crate) fn python() -> PathBuf {
-    let venv = std::env::var_os("CAIRN_ESP_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/cairn/venv")
-        });
-    let python = venv.join("bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run `cargo xtask setup` (it installs esp-rainmaker-cli there)",
-        python.display()
-    );
-    python
+    testkit::bluezoo::venv_bin("python").unwrap()
 }
 
 async fn esp_prov(
