@@ -5,75 +5,160 @@
 //! `wasm32-unknown-unknown` with clang, which `cargo xtask setup` installs. A pure-Rust
 //! alternative (`bls12_381` with hash-to-curve) is about 3x slower in wasm and less reviewed.
 //!
-//! Public keys of a committee are decompressed and subgroup-checked once, when the committee is
-//! accepted ([`PreparedCommittee`]); each update then costs one aggregation of points and one
-//! pairing check.
+//! # Cost per committee and per update
+//!
+//! Decompressing and subgroup-checking a public key is the expensive part of accepting a
+//! committee (512 of them per period: most of a sync's CPU time, above all in wasm). A
+//! [`PreparedCommittee`] therefore decompresses keys lazily, each at most once, and aggregates
+//! with whichever is cheaper:
+//!
+//! - the committee's `aggregate_pubkey` minus the keys of the members who did *not* sign (a few
+//!   percent of the committee on mainnet), or
+//! - the sum of the keys of the members who signed (the spec's literal definition), used when
+//!   fewer than half signed, when the aggregate key is not a valid key, and whenever the first
+//!   way does not verify.
+//!
+//! Trust argument: `aggregate_pubkey` sits in the same SSZ container as the member keys, under
+//! the same Merkle branch, in a state signed by the previous committee, and consensus defines it
+//! as the sum of the members' keys. The fallback makes this never reject a signature the spec
+//! accepts; it could only accept one the spec rejects if the committee that signed the state had
+//! committed to an aggregate key other than the sum of its members, which a signing majority
+//! could do no more harmfully by committing to keys of its choice.
+
+use std::sync::OnceLock;
 
 use blst::BLST_ERROR;
 use blst::min_pk::{AggregatePublicKey, PublicKey, Signature};
 
-use crate::error::SyncError;
 use crate::types::{SyncAggregate, SyncCommittee};
 
 /// The proof-of-possession ciphersuite of the consensus specs.
 const DST: &[u8] = b"BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_";
 
-/// A sync committee with its public keys decompressed and validated.
+/// A sync committee ready to verify signatures: keys are decompressed and validated (on curve,
+/// in subgroup, not infinity) on first use and kept.
 #[derive(Clone)]
 pub struct PreparedCommittee {
     /// The committee as received (for `hash_tree_root` and equality).
     pub committee: SyncCommittee,
-    keys: Vec<PublicKey>,
+    /// `aggregate_pubkey`, if it is a valid key.
+    aggregate: Option<PublicKey>,
+    /// Member keys, decompressed on first use; `None` inside for a key that is not valid.
+    keys: Vec<OnceLock<Option<PublicKey>>>,
 }
 
 impl std::fmt::Debug for PreparedCommittee {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PreparedCommittee")
             .field("members", &self.keys.len())
+            .field("decompressed", &self.decompressed())
             .finish()
     }
 }
 
+/// Which aggregation a verification used (for tests and benchmarks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregation {
+    /// `aggregate_pubkey` minus the non-signers.
+    Subtracted,
+    /// The sum of the signers' keys.
+    Summed,
+}
+
 impl PreparedCommittee {
-    /// Decompresses and validates (on curve, in subgroup, not infinity) every public key.
-    pub fn new(committee: SyncCommittee) -> Result<Self, SyncError> {
-        let keys = committee
-            .pubkeys
-            .iter()
-            .map(|bytes| {
-                PublicKey::key_validate(bytes.as_slice())
-                    .map_err(|_| SyncError::BlsEncoding("sync committee public key"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { committee, keys })
+    /// Takes the committee; only its aggregate key is decompressed now.
+    pub fn new(committee: SyncCommittee) -> Self {
+        let aggregate = PublicKey::key_validate(committee.aggregate_pubkey.as_slice()).ok();
+        let keys = committee.pubkeys.iter().map(|_| OnceLock::new()).collect();
+        Self {
+            committee,
+            aggregate,
+            keys,
+        }
+    }
+
+    /// Like [`new`](Self::new), then decompresses and validates every member key now (what a
+    /// caller wants before going offline, and what benchmarks measure as the eager cost).
+    pub fn eager(committee: SyncCommittee) -> Self {
+        let prepared = Self::new(committee);
+        for index in 0..prepared.keys.len() {
+            prepared.key(index);
+        }
+        prepared
+    }
+
+    /// How many member keys have been decompressed so far.
+    pub fn decompressed(&self) -> usize {
+        self.keys.iter().filter(|key| key.get().is_some()).count()
+    }
+
+    /// Member `index`'s key, decompressed and validated once; `None` if it is not a valid key.
+    fn key(&self, index: usize) -> Option<&PublicKey> {
+        let bytes = self.committee.pubkeys.get(index)?;
+        self.keys
+            .get(index)?
+            .get_or_init(|| PublicKey::key_validate(bytes.as_slice()).ok())
+            .as_ref()
     }
 
     /// `FastAggregateVerify(participants, signing_root, signature)`.
     pub fn verify(&self, aggregate: &SyncAggregate, signing_root: &[u8; 32]) -> bool {
-        let participants: Vec<&PublicKey> = self
-            .keys
-            .iter()
-            .enumerate()
-            .filter(|(index, _)| aggregate.bit(*index))
-            .map(|(_, key)| key)
-            .collect();
-        if participants.is_empty() {
-            return false;
-        }
-        let Ok(aggregate_key) = AggregatePublicKey::aggregate(&participants, false) else {
-            return false;
-        };
-        let Ok(signature) = Signature::from_bytes(aggregate.sync_committee_signature.as_slice())
-        else {
-            return false;
-        };
-        signature.verify(
-            true,
-            signing_root,
-            DST,
-            &[],
-            &aggregate_key.to_public_key(),
-            false,
-        ) == BLST_ERROR::BLST_SUCCESS
+        self.verify_with(aggregate, signing_root).is_some()
     }
+
+    /// [`verify`](Self::verify), saying which aggregation succeeded; `None` if the signature
+    /// does not verify.
+    pub fn verify_with(
+        &self,
+        aggregate: &SyncAggregate,
+        signing_root: &[u8; 32],
+    ) -> Option<Aggregation> {
+        let members = self.keys.len();
+        let signers = (0..members).filter(|&index| aggregate.bit(index)).count();
+        if signers == 0 {
+            return None;
+        }
+        let signature =
+            Signature::from_bytes(aggregate.sync_committee_signature.as_slice()).ok()?;
+        if signers * 2 >= members
+            && let Some(key) = self.subtracted_key(aggregate)
+            && verifies(&signature, signing_root, &key)
+        {
+            return Some(Aggregation::Subtracted);
+        }
+        let key = self.summed_key(aggregate)?;
+        verifies(&signature, signing_root, &key).then_some(Aggregation::Summed)
+    }
+
+    /// `aggregate_pubkey` minus the keys of the members whose bit is clear.
+    fn subtracted_key(&self, aggregate: &SyncAggregate) -> Option<PublicKey> {
+        let total = self.aggregate.as_ref()?;
+        let absent = (0..self.keys.len())
+            .filter(|&index| !aggregate.bit(index))
+            .map(|index| self.key(index))
+            .collect::<Option<Vec<&PublicKey>>>()?;
+        if absent.is_empty() {
+            return Some(*total);
+        }
+        let absent = AggregatePublicKey::aggregate(&absent, false).ok()?;
+        let mut key = AggregatePublicKey::from_public_key(total);
+        key.sub_aggregate(&absent);
+        Some(key.to_public_key())
+    }
+
+    /// The sum of the keys of the members whose bit is set; `None` if one is not a valid key.
+    fn summed_key(&self, aggregate: &SyncAggregate) -> Option<PublicKey> {
+        let present = (0..self.keys.len())
+            .filter(|&index| aggregate.bit(index))
+            .map(|index| self.key(index))
+            .collect::<Option<Vec<&PublicKey>>>()?;
+        AggregatePublicKey::aggregate(&present, false)
+            .ok()
+            .map(|key| key.to_public_key())
+    }
+}
+
+/// The pairing check, with the signature's subgroup check.
+fn verifies(signature: &Signature, signing_root: &[u8; 32], key: &PublicKey) -> bool {
+    signature.verify(true, signing_root, DST, &[], key, false) == BLST_ERROR::BLST_SUCCESS
 }

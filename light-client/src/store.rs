@@ -153,7 +153,7 @@ impl Store {
         if bootstrap.current_sync_committee.pubkeys.len() != config.sync_committee_size {
             return Err(SyncError::CurrentSyncCommitteeBranch);
         }
-        let current_sync_committee = PreparedCommittee::new(bootstrap.current_sync_committee)?;
+        let current_sync_committee = PreparedCommittee::new(bootstrap.current_sync_committee);
         Ok(Self {
             config,
             finalized_header: bootstrap.header.clone(),
@@ -427,7 +427,9 @@ impl Store {
         {
             return Ok(Some(next.clone()));
         }
-        PreparedCommittee::new(update.next_sync_committee.clone()).map(Some)
+        Ok(Some(PreparedCommittee::new(
+            update.next_sync_committee.clone(),
+        )))
     }
 
     /// `process_light_client_store_force_update`: after `UPDATE_TIMEOUT` slots without
@@ -454,9 +456,14 @@ pub fn verify_update_signature(
     committee: &PreparedCommittee,
     config: &ChainConfig,
 ) -> bool {
+    committee.verify(&update.sync_aggregate, &update_signing_root(update, config))
+}
+
+/// What an update's sync aggregate signs: its attested header's root in the domain of the
+/// signature slot's fork.
+pub fn update_signing_root(update: &Update, config: &ChainConfig) -> [u8; 32] {
     let domain = config.sync_committee_domain(update.signature_slot);
-    let root = signing_root(update.attested_header.beacon.root(), domain);
-    committee.verify(&update.sync_aggregate, &root)
+    signing_root(update.attested_header.beacon.root(), domain)
 }
 
 /// `is_better_update`.
