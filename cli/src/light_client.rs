@@ -225,7 +225,9 @@ async fn sync_from_beacons(
 ) -> anyhow::Result<Value> {
     let mut sync = BeaconSync::new(config, beacons, checkpoint)?;
     if let Some(state) = state {
-        sync = sync.with_persistence(Box::new(FileCheckpoint::new(state)))?;
+        sync = sync
+            .with_persistence(Box::new(FileCheckpoint::new(state)))
+            .await?;
     }
     let progress = sync.sync(current_slot).await?;
     let store = sync

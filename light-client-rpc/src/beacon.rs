@@ -10,6 +10,8 @@ use alloy_primitives::B256;
 use light_client::types::Kind;
 use light_client::{ChainConfig, Store, SyncError, input};
 
+use crate::checkpoint::CheckpointStore;
+
 /// Updates asked for per request (the beacon API's `MAX_REQUEST_LIGHT_CLIENT_UPDATES`).
 pub const MAX_BATCH: u64 = 128;
 
@@ -33,6 +35,17 @@ pub enum BeaconError {
     Checkpoint {
         /// The file.
         path: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The checkpoint kept in the browser's IndexedDB could not be read or written.
+    #[error(
+        "checkpoint in IndexedDB database {database:?}: {reason}; clear the site's storage to \
+         start again from the configured checkpoint"
+    )]
+    CheckpointDb {
+        /// The database name.
+        database: String,
         /// What was wrong.
         reason: String,
     },
@@ -71,58 +84,6 @@ impl std::fmt::Display for Fault {
             "{} {what} {}: {}",
             self.endpoint, self.request, self.reason
         )
-    }
-}
-
-/// Where the latest verified checkpoint (a finalized beacon block root) survives restarts.
-pub trait CheckpointStore {
-    /// The saved checkpoint, if any.
-    fn load(&self) -> Result<Option<B256>, BeaconError>;
-    /// Saves `root`, replacing the previous checkpoint.
-    fn save(&self, root: B256) -> Result<(), BeaconError>;
-}
-
-/// A checkpoint kept in a file as one `0x`-hex line (native only), replaced atomically.
-#[cfg(not(target_arch = "wasm32"))]
-#[derive(Debug, Clone)]
-pub struct FileCheckpoint {
-    path: std::path::PathBuf,
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-impl FileCheckpoint {
-    /// A checkpoint file at `path` (created on the first save).
-    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
-        Self { path: path.into() }
-    }
-
-    fn error(&self, reason: impl ToString) -> BeaconError {
-        BeaconError::Checkpoint {
-            path: self.path.display().to_string(),
-            reason: reason.to_string(),
-        }
-    }
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-impl CheckpointStore for FileCheckpoint {
-    fn load(&self) -> Result<Option<B256>, BeaconError> {
-        match std::fs::read_to_string(&self.path) {
-            Ok(text) => text
-                .trim()
-                .parse::<B256>()
-                .map(Some)
-                .map_err(|e| self.error(format!("not a 32-byte 0x-hex block root: {e}"))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.error(e)),
-        }
-    }
-
-    fn save(&self, root: B256) -> Result<(), BeaconError> {
-        let mut temporary = self.path.clone().into_os_string();
-        temporary.push(".tmp");
-        std::fs::write(&temporary, format!("{root:#x}\n")).map_err(|e| self.error(e))?;
-        std::fs::rename(&temporary, &self.path).map_err(|e| self.error(e))
     }
 }
 
@@ -226,11 +187,11 @@ impl BeaconSync {
     /// Persists the latest verified checkpoint in `persistence`, and starts from the checkpoint
     /// saved there, if any, instead of the one given to [`BeaconSync::new`] (which then only
     /// anchors the first run).
-    pub fn with_persistence(
+    pub async fn with_persistence(
         mut self,
         persistence: Box<dyn CheckpointStore>,
     ) -> Result<Self, BeaconError> {
-        if let Some(saved) = persistence.load()? {
+        if let Some(saved) = persistence.load().await? {
             self.checkpoint = saved;
         }
         self.persistence = Some(persistence);
@@ -274,7 +235,7 @@ impl BeaconSync {
             store.force_update(current_slot)?;
             let root = store.finalized_header().beacon.root();
             if let Some(persistence) = &self.persistence {
-                persistence.save(root)?;
+                persistence.save(root).await?;
             }
         }
         progress.bytes = self.downloaded - before;
@@ -540,17 +501,5 @@ mod tests {
         assert!(decode_updates(b"", &config).unwrap().is_empty());
         assert!(decode_updates(b"[]", &config).unwrap().is_empty());
         assert!(decode_updates(b"\x01\x02\x03", &config).is_err());
-    }
-
-    #[test]
-    fn checkpoint_file_round_trips_and_starts_empty() {
-        let dir = std::env::temp_dir().join(format!("cairn-lc-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = FileCheckpoint::new(dir.join("checkpoint"));
-        assert_eq!(file.load().unwrap(), None);
-        let root = B256::repeat_byte(0xab);
-        file.save(root).unwrap();
-        assert_eq!(file.load().unwrap(), Some(root));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -11,7 +11,8 @@
 //! - [`BeaconSync`]: consensus sync from beacon endpoints: bootstrap from a trusted checkpoint,
 //!   period updates in batches, then finality and optimistic updates only; SSZ preferred with a
 //!   JSON fallback, failover and cross-checking across endpoints (liars are named and skipped),
-//!   and the latest verified checkpoint persisted ([`FileCheckpoint`] natively).
+//!   and the latest verified checkpoint persisted through a [`CheckpointStore`]
+//!   ([`FileCheckpoint`] natively, `IndexedDbCheckpoint` with `rexie` in the browser).
 //! - [`Provider`]: an EIP-1193-style `request(method, params)` answering only with verified data.
 //!
 //! Builds for: native (and wasm32 through reqwest's fetch backend).
@@ -20,13 +21,17 @@
 //! in `light-client`; nothing here decides whether data is valid.
 
 mod beacon;
+mod checkpoint;
 mod client;
 mod provider;
 mod rpc;
 
+pub use beacon::{BeaconError, BeaconSync, Fault, MAX_BATCH, Progress};
 #[cfg(not(target_arch = "wasm32"))]
-pub use beacon::FileCheckpoint;
-pub use beacon::{BeaconError, BeaconSync, CheckpointStore, Fault, MAX_BATCH, Progress};
+pub use checkpoint::FileCheckpoint;
+#[cfg(target_arch = "wasm32")]
+pub use checkpoint::IndexedDbCheckpoint;
+pub use checkpoint::{CheckpointStore, StoreFuture};
 pub use client::{Error, ExecutionClient};
 pub use provider::{Provider, RequestError};
 pub use rpc::{Rpc, RpcError};

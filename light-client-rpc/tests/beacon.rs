@@ -409,10 +409,11 @@ async fn checkpoint_is_persisted_and_preferred_over_the_configured_one() {
     )
     .unwrap()
     .with_persistence(Box::new(FileCheckpoint::new(&path)))
+    .await
     .unwrap();
     assert_eq!(sync.checkpoint(), root(CAPELLA_ROOT));
     sync.sync(CAPELLA_NOW).await.unwrap();
-    let saved = FileCheckpoint::new(&path).load().unwrap().unwrap();
+    let saved = FileCheckpoint::new(&path).load().await.unwrap().unwrap();
     assert_eq!(saved, capella_finality().finalized_header.beacon.root());
 
     std::fs::write(&path, "not a root").unwrap();
@@ -423,6 +424,7 @@ async fn checkpoint_is_persisted_and_preferred_over_the_configured_one() {
     )
     .unwrap()
     .with_persistence(Box::new(FileCheckpoint::new(&path)))
+    .await
     .unwrap_err();
     assert!(err.to_string().contains("block root"), "{err}");
 }

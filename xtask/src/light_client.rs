@@ -25,8 +25,8 @@ pub(crate) fn android_c_env(command: &mut Command) -> &mut Command {
 
 /// Runs the light client's integration tests (real mainnet chains, spec sync tests, corruption
 /// sweeps, the eth_call re-execution) compiled for wasm32 in headless Chromium, so the browser
-/// build verifies exactly what the native one does. `light-client/webdriver.json` holds the
-/// Chromium flags.
+/// build verifies exactly what the native one does; then the IndexedDB checkpoint store's tests.
+/// `webdriver.json` in each crate holds the Chromium flags.
 pub(crate) fn wasm_tests() -> crate::util::Result {
     crate::util::run(
         "cargo test wasm32 (light-client)",
@@ -43,6 +43,23 @@ pub(crate) fn wasm_tests() -> crate::util::Result {
             ])
             .env("PATH", crate::util::tool_path())
             .env("WASM_BINDGEN_TEST_TIMEOUT", "300"),
+    )?;
+    // The browser's checkpoint store against Chromium's real IndexedDB.
+    crate::util::run(
+        "cargo test wasm32 (light-client-rpc IndexedDB checkpoint)",
+        crate::util::cargo()
+            .args([
+                "test",
+                "--package",
+                "light-client-rpc",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--test",
+                "indexeddb",
+                "--locked",
+            ])
+            .env("PATH", crate::util::tool_path())
+            .env("WASM_BINDGEN_TEST_TIMEOUT", "120"),
     )
 }
 
