@@ -65,7 +65,7 @@ enum Command {
         /// Loopback address to serve on (port 0 picks a free port).
         #[arg(long, env = "CAIRN_LISTEN", default_value = "127.0.0.1:7878")]
         listen: std::net::SocketAddr,
-        /// Directory holding the built UI (trunk's `dist`).
+        /// Directory holding the built UI (`ui/dist`, from `cargo xtask build-ui`).
         #[arg(long, env = "CAIRN_UI_DIR", default_value = daemon::DEFAULT_UI_DIR)]
         ui_dir: PathBuf,
     },

@@ -1,4 +1,4 @@
-//! Cairn's user interface: a Leptos 0.8 client-side-rendered app built to wasm with trunk.
+//! Cairn's user interface: a Leptos 0.8 client-side-rendered app built to wasm (`cargo xtask build-ui`).
 //!
 //! Owns what the user sees and nothing else. It talks to its host through the small
 //! [`backend::Backend`] trait, with two implementations: Tauri IPC inside the desktop/mobile app,

@@ -30,7 +30,7 @@ usage: cargo xtask <command>
   run        install what is missing, start the devnet and Cairn (window, or daemon if headless)
   test       install what is missing, then run every check CI runs
   setup      install what is missing (Debian packages, Rust targets, npm and cargo tools)
-  build-ui   build the Leptos UI into ui/dist with trunk
+  build-ui   build the Leptos UI into ui/dist (wasm32 + wasm-bindgen)
   sdk        build the npm package into sdk-wasm/pkg and print its size
   contracts  compile the Solidity contracts into contracts/artifacts (checked in)
   light-client-bench  light client figures against issue 4's goals, with the browser wasm size

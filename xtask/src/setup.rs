@@ -2,7 +2,7 @@
 //!
 //! Sources, all package registries: Debian packages (apt), Rust targets (rustup), npm tools
 //! pinned by `package-lock.json` (anvil, solc, the Tauri CLI), and cargo tools pinned here
-//! (`wasm-bindgen-cli` at exactly the version in `Cargo.lock`, trunk, tauri-driver).
+//! (`wasm-bindgen-cli` at exactly the version in `Cargo.lock`, tauri-driver).
 
 use std::path::Path;
 use std::process::Command;
@@ -36,7 +36,6 @@ const APT_PACKAGES: &[&str] = &[
 const RUST_TARGETS: &[&str] = &["wasm32-unknown-unknown", "aarch64-linux-android"];
 
 /// Cargo tools, pinned. `wasm-bindgen-cli` is pinned to `Cargo.lock` instead (see [`wasm_bindgen_version`]).
-const TRUNK_VERSION: &str = "0.21.14";
 const TAURI_DRIVER_VERSION: &str = "2.1.0";
 
 pub(crate) fn setup() -> Result {
@@ -49,7 +48,6 @@ pub(crate) fn setup() -> Result {
     util::step("setup: cargo tools");
     let wasm_bindgen = wasm_bindgen_version()?;
     cargo_tool("wasm-bindgen-cli", "wasm-bindgen", &wasm_bindgen)?;
-    cargo_tool("trunk", "trunk", TRUNK_VERSION)?;
     cargo_tool("tauri-driver", "tauri-driver", TAURI_DRIVER_VERSION)?;
     util::step("setup: Python venv (BLE pairing: esp_prov)");
     crate::ble::setup()?;
