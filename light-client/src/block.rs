@@ -146,7 +146,7 @@ fn check_position(
     block: &VerifiedBlock,
     index: usize,
 ) -> Result<(), ExecutionError> {
-    let mismatch = |field: &'static str| ExecutionError::Position { what, index, field };
+    let mismatch = |field: &'static str| ExecutionError::Claim { what, index, field };
     if claim::<B256>(object, "blockHash", what, index)?.is_some_and(|h| h != block.hash) {
         return Err(mismatch("blockHash"));
     }
@@ -375,21 +375,72 @@ pub fn verify_block_receipts_json(
 ) -> Result<Vec<VerifiedReceipt>, ExecutionError> {
     let consensus = verify_receipts_json(&body.block, receipts)?;
     let joined = join_receipts(body, consensus)?;
-    // The server's per-receipt transaction hashes are claims: they must be the verified ones.
     if let Some(items) = receipts.as_array() {
         for (index, (object, receipt)) in items.iter().zip(&joined).enumerate() {
-            if let Some(claimed) = claim::<B256>(object, "transactionHash", "receipt", index)?
-                && claimed != receipt.transaction_hash
-            {
-                return Err(ExecutionError::Position {
-                    what: "receipt",
-                    index,
-                    field: "transactionHash",
-                });
-            }
+            check_receipt_claims(object, receipt, index)?;
         }
     }
     Ok(joined)
+}
+
+/// The fields of a JSON-RPC receipt outside the consensus encoding are claims: each one given
+/// must equal what was computed from the verified transactions and header.
+fn check_receipt_claims(
+    object: &Value,
+    receipt: &VerifiedReceipt,
+    index: usize,
+) -> Result<(), ExecutionError> {
+    let what = "receipt";
+    let wrong = |field: &'static str| ExecutionError::Claim { what, index, field };
+    if claim::<B256>(object, "transactionHash", what, index)?
+        .is_some_and(|h| h != receipt.transaction_hash)
+    {
+        return Err(wrong("transactionHash"));
+    }
+    if claim::<Address>(object, "from", what, index)?.is_some_and(|a| a != receipt.from) {
+        return Err(wrong("from"));
+    }
+    if claim::<Address>(object, "to", what, index)?.is_some_and(|a| Some(a) != receipt.to) {
+        return Err(wrong("to"));
+    }
+    if claim::<Address>(object, "contractAddress", what, index)?
+        .is_some_and(|a| Some(a) != receipt.contract_address)
+    {
+        return Err(wrong("contractAddress"));
+    }
+    if quantity(object, "gasUsed", what, index)?.is_some_and(|g| g != receipt.gas_used) {
+        return Err(wrong("gasUsed"));
+    }
+    if claim::<alloy_primitives::U128>(object, "effectiveGasPrice", what, index)?
+        .is_some_and(|p| p.to::<u128>() != receipt.effective_gas_price)
+    {
+        return Err(wrong("effectiveGasPrice"));
+    }
+    let claimed_logs = object.get("logs").and_then(Value::as_array);
+    for (claimed, log) in claimed_logs.into_iter().flatten().zip(&receipt.logs) {
+        let what = "log";
+        let wrong = |field: &'static str| ExecutionError::Claim { what, index, field };
+        if quantity(claimed, "logIndex", what, index)?.is_some_and(|i| i != log.log_index) {
+            return Err(wrong("logIndex"));
+        }
+        if claim::<B256>(claimed, "transactionHash", what, index)?
+            .is_some_and(|h| h != log.transaction_hash)
+        {
+            return Err(wrong("transactionHash"));
+        }
+        if claim::<B256>(claimed, "blockHash", what, index)?.is_some_and(|h| h != log.block_hash) {
+            return Err(wrong("blockHash"));
+        }
+        if quantity(claimed, "blockNumber", what, index)?.is_some_and(|n| n != log.block_number) {
+            return Err(wrong("blockNumber"));
+        }
+        if quantity(claimed, "transactionIndex", what, index)?
+            .is_some_and(|i| i != log.transaction_index)
+        {
+            return Err(wrong("transactionIndex"));
+        }
+    }
+    Ok(())
 }
 
 /// An `eth_getLogs` filter on emitter and topics (the block range is the fetcher's business).

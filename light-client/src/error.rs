@@ -249,9 +249,10 @@ pub enum ExecutionError {
         recovered: alloy_primitives::Address,
     },
     /// A transaction, receipt or log claims a position (block hash or number, transaction index
-    /// or hash) other than the verified one.
+    /// or hash, log index) or a derived field (sender, gas used, created contract, effective gas
+    /// price) other than the one verified or computed here.
     #[error("{what} #{index}: claimed {field} is not the verified one")]
-    Position {
+    Claim {
         /// What carried the claim (transaction, receipt, log).
         what: &'static str,
         /// Its position in the block.

@@ -1,8 +1,9 @@
 //! Verified blocks, transactions, receipts and logs against a real anvil devnet: one block holds
 //! a legacy, an EIP-2930 and an EIP-1559 transaction (two of them token transfers emitting
 //! `Transfer` logs) and a contract creation; the provider's answers equal anvil's own on every
-//! field it returns, and each tampering of a body, a receipt, a log or a claimed sender, on each
-//! transaction or receipt it applies to, is rejected.
+//! field it returns, and each tampering of a body, a receipt, a log, a claimed sender or another
+//! claimed field (gas used, log index, block of a transaction), on each transaction or receipt
+//! it applies to, is rejected.
 
 use alloy_primitives::{Address, B256, U256};
 use light_client_rpc::{BlockRef, Error, MAX_LOG_RANGE, Provider, Rpc};
@@ -202,6 +203,9 @@ async fn blocks_transactions_receipts_and_logs_verify_and_tampering_is_rejected(
         Tamper::TxNonce,
         Tamper::ReceiptStatus,
         Tamper::ReceiptGas,
+        Tamper::ReceiptFrom,
+        Tamper::ReceiptGasUsed,
+        Tamper::LogIndex,
         Tamper::LogData,
         Tamper::LogTopic,
         Tamper::DropLog,
@@ -246,10 +250,11 @@ async fn blocks_transactions_receipts_and_logs_verify_and_tampering_is_rejected(
             setup.proxy.set(Tamper::None);
         }
     }
-    // Value, sender, nonce, status, cumulative gas, block hash and header tampers apply to all 4
-    // transactions, input to the 3 with input, the 4 log tampers to the 2 transfers: 39 pairs,
-    // each read by several calls, and every call that read a tampered answer rejected it.
-    assert_eq!(applied_modes, 7 * 4 + 3 + 4 * 2);
+    // Value, sender, nonce, status, cumulative gas, receipt sender, gas used, block hash and
+    // header tampers apply to all 4 transactions, input to the 3 with input, the 5 log tampers
+    // to the 2 transfers: 47 pairs, each read by several calls, and every call that read a
+    // tampered answer rejected it.
+    assert_eq!(applied_modes, 9 * 4 + 3 + 5 * 2);
     assert!(rejected > applied_modes, "{rejected} rejections");
     // Untampered again: everything verifies.
     client.transaction_receipt(hashes[0]).await.unwrap();

@@ -51,11 +51,17 @@ pub(crate) enum Tamper {
     DropLog,
     /// `eth_getBlockReceipts`: the target receipt's first log repeated.
     AddLog,
-    /// `eth_getTransactionByHash`: the block hash set to the anchor's parent.
+    /// `eth_getTransactionByHash`: the block hash set to another verified block's.
     TxBlockHash,
+    /// `eth_getBlockReceipts`: one byte of the target receipt's claimed sender.
+    ReceiptFrom,
+    /// `eth_getBlockReceipts`: the target receipt's claimed (per-transaction) gas used + 1.
+    ReceiptGasUsed,
+    /// `eth_getBlockReceipts`: the target receipt's first log's claimed log index + 1.
+    LogIndex,
 }
 
-const ALL: [Tamper; 21] = [
+const ALL: [Tamper; 24] = [
     Tamper::None,
     Tamper::ProofBalance,
     Tamper::ProofNonce,
@@ -77,6 +83,9 @@ const ALL: [Tamper; 21] = [
     Tamper::DropLog,
     Tamper::AddLog,
     Tamper::TxBlockHash,
+    Tamper::ReceiptFrom,
+    Tamper::ReceiptGasUsed,
+    Tamper::LogIndex,
 ];
 
 struct Shared {
@@ -235,6 +244,18 @@ fn tamper(mode: Tamper, method: &str, result: &mut Value, target: usize, other: 
             }
             Tamper::ReceiptGas => {
                 bump_quantity(&mut receipt["cumulativeGasUsed"]);
+                return true;
+            }
+            Tamper::ReceiptFrom => {
+                flip_hex_byte(&mut receipt["from"], 19);
+                return true;
+            }
+            Tamper::ReceiptGasUsed => {
+                bump_quantity(&mut receipt["gasUsed"]);
+                return true;
+            }
+            Tamper::LogIndex if has_logs => {
+                bump_quantity(&mut receipt["logs"][0]["logIndex"]);
                 return true;
             }
             Tamper::LogData

@@ -274,7 +274,7 @@ fn claimed_senders_hashes_and_positions_are_checked() {
         bad["transactions"][index]["transactionIndex"] = json!("0x7ff");
         assert!(matches!(
             transactions_rejected(&bad),
-            ExecutionError::Position {
+            ExecutionError::Claim {
                 field: "transactionIndex",
                 ..
             }
@@ -400,7 +400,7 @@ fn every_receipt_field_and_log_byte_is_checked() {
         bad[index]["blockHash"] = json!(B256::ZERO);
         assert!(matches!(
             receipts_rejected(&block, &bad),
-            ExecutionError::Position {
+            ExecutionError::Claim {
                 field: "blockHash",
                 ..
             }
@@ -417,4 +417,129 @@ fn every_receipt_field_and_log_byte_is_checked() {
     let mut bad = receipts.clone();
     bad.as_array_mut().unwrap().pop();
     root_error(&bad, "dropped receipt");
+}
+
+/// Blob (EIP-4844) and set-code (EIP-7702) transactions, which the mainnet fixtures predate:
+/// signed here with a fixed key, serialized in the JSON-RPC shape, and checked against a header
+/// committing to them.
+fn typed_block() -> (VerifiedBlock, Value, Address) {
+    use alloy_consensus::{SignableTransaction, TxEip4844, TxEip7702};
+    use alloy_eips::eip7702::{Authorization, SignedAuthorization};
+    use alloy_primitives::{Signature, U256};
+
+    let key = k256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+    let sign = |hash: B256| -> Signature {
+        key.sign_prehash_recoverable(hash.as_slice())
+            .unwrap()
+            .into()
+    };
+    let blob = TxEip4844 {
+        chain_id: 1,
+        nonce: 3,
+        gas_limit: 21_000,
+        max_fee_per_gas: 30_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: Address::repeat_byte(0x42),
+        value: U256::from(5u64),
+        blob_versioned_hashes: vec![B256::repeat_byte(0x01), B256::repeat_byte(0x02)],
+        max_fee_per_blob_gas: 7,
+        ..Default::default()
+    };
+    let set_code = TxEip7702 {
+        chain_id: 1,
+        nonce: 4,
+        gas_limit: 60_000,
+        max_fee_per_gas: 30_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: Address::repeat_byte(0x43),
+        authorization_list: vec![SignedAuthorization::new_unchecked(
+            Authorization {
+                chain_id: U256::from(1u64),
+                address: Address::repeat_byte(0x44),
+                nonce: 5,
+            },
+            1,
+            U256::from(11u64),
+            U256::from(12u64),
+        )],
+        input: vec![0xde, 0xad].into(),
+        ..Default::default()
+    };
+    let blob_hash = blob.signature_hash();
+    let set_code_hash = set_code.signature_hash();
+    let txs: Vec<Transaction> = vec![
+        blob.into_signed(sign(blob_hash)).into(),
+        set_code.into_signed(sign(set_code_hash)).into(),
+    ];
+    let header = alloy_consensus::Header {
+        number: 9,
+        base_fee_per_gas: Some(10_000_000_000),
+        transactions_root: alloy_consensus::proofs::calculate_transaction_root(&txs),
+        ..Default::default()
+    };
+    let hash = header.hash_slow();
+    let objects: Vec<Value> = txs
+        .iter()
+        .map(|tx| serde_json::to_value(tx).unwrap())
+        .collect();
+    (
+        VerifiedBlock { header, hash },
+        Value::Array(objects),
+        Address::from_private_key(&key),
+    )
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn blob_and_set_code_transactions_verify_and_every_field_is_checked() {
+    let (block, transactions, signer) = typed_block();
+    assert_eq!(transactions[0]["type"], "0x3");
+    assert_eq!(transactions[1]["type"], "0x4");
+    let verified = verify_transactions_json(&block, &transactions).unwrap();
+    assert_eq!(verified.len(), 2);
+    for tx in &verified {
+        assert_eq!(tx.from, signer);
+        assert_eq!(tx.effective_gas_price, 11_000_000_000);
+    }
+    // Each encoded field of either transaction, changed (the forger also gives the matching
+    // hash, so the root or the signature is what catches it).
+    let changes: [(&str, Value); 6] = [
+        ("maxFeePerBlobGas", json!("0x8")),
+        ("blobVersionedHashes", json!([B256::repeat_byte(0x01)])),
+        ("nonce", json!("0x9")),
+        ("value", json!("0x6")),
+        ("maxPriorityFeePerGas", json!("0x1")),
+        ("chainId", json!("0x2")),
+    ];
+    for index in 0..2 {
+        for (field, value) in &changes {
+            if index == 1 && matches!(*field, "maxFeePerBlobGas" | "blobVersionedHashes") {
+                continue;
+            }
+            let mut bad = transactions.clone();
+            bad[index][*field] = value.clone();
+            let forged: Transaction = serde_json::from_value(bad[index].clone()).unwrap();
+            bad[index]["hash"] = json!(alloy_primitives::keccak256(forged.encoded_2718()));
+            let err = verify_transactions_json(&block, &bad).expect_err(field);
+            assert!(
+                matches!(
+                    err,
+                    ExecutionError::Root { .. } | ExecutionError::Signature { .. }
+                ),
+                "{field}: {err}"
+            );
+        }
+    }
+    let mut bad = transactions.clone();
+    bad[1]["authorizationList"][0]["address"] = json!(Address::repeat_byte(0x45));
+    let forged: Transaction = serde_json::from_value(bad[1].clone()).unwrap();
+    bad[1]["hash"] = json!(alloy_primitives::keccak256(forged.encoded_2718()));
+    assert!(verify_transactions_json(&block, &bad).is_err());
+    // The server's claimed sender is compared with the recovered one.
+    let mut bad = transactions.clone();
+    bad[0]["from"] = json!(Address::repeat_byte(0x99));
+    assert!(matches!(
+        verify_transactions_json(&block, &bad),
+        Err(ExecutionError::Sender { index: 0, .. })
+    ));
 }
