@@ -215,11 +215,11 @@ impl ExecutionClient {
     /// anchor; `address`, `topics`). Blocks whose verified bloom excludes the filter are skipped;
     /// the others' bodies and receipts are fetched in one batch and verified.
     pub async fn logs(&self, filter: &Value) -> Result<Vec<VerifiedLog>, Error> {
-        let select = LogFilter::from_json(filter).map_err(light_client::ExecutionError::from)?;
         let bad = |reason: String| Error::Decode {
             what: "log filter",
             reason,
         };
+        let select = LogFilter::from_json(filter).map_err(|e| bad(e.to_string()))?;
         let blocks: Vec<VerifiedBlock> = if let Some(hash) = filter.get("blockHash") {
             if filter.get("fromBlock").is_some() || filter.get("toBlock").is_some() {
                 return Err(bad("blockHash excludes fromBlock and toBlock".into()));
@@ -281,5 +281,43 @@ impl ExecutionClient {
             );
         }
         Ok(logs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_references_parse() {
+        let hash = B256::repeat_byte(0xab);
+        assert_eq!(BlockRef::from_json(None), Ok(BlockRef::Anchor));
+        assert_eq!(
+            BlockRef::from_json(Some(&json!("finalized"))),
+            Ok(BlockRef::Anchor)
+        );
+        assert_eq!(
+            BlockRef::from_json(Some(&json!("earliest"))),
+            Ok(BlockRef::Number(0))
+        );
+        assert_eq!(
+            BlockRef::from_json(Some(&json!("0x1f"))),
+            Ok(BlockRef::Number(31))
+        );
+        assert_eq!(
+            BlockRef::from_json(Some(&json!(hash))),
+            Ok(BlockRef::Hash(hash))
+        );
+        assert_eq!(
+            BlockRef::from_json(Some(&json!({"blockHash": hash}))),
+            Ok(BlockRef::Hash(hash))
+        );
+        assert_eq!(
+            BlockRef::from_json(Some(&json!({"blockNumber": "0x2"}))),
+            Ok(BlockRef::Number(2))
+        );
+        assert!(BlockRef::from_json(Some(&json!({"blockHash": "0x2"}))).is_err());
+        assert!(BlockRef::from_json(Some(&json!("0xzz"))).is_err());
+        assert!(BlockRef::from_json(Some(&json!(7))).is_err());
     }
 }

@@ -5,7 +5,9 @@
 //! unverified.
 
 use alloy_primitives::{Address, B256, Bytes, U256};
-use light_client::block::{VerifiedBody, VerifiedLog, VerifiedReceipt, VerifiedTransaction};
+use light_client::block::{
+    LogFilter, VerifiedBody, VerifiedLog, VerifiedReceipt, VerifiedTransaction,
+};
 use light_client::evm::{CallOutcome, CallRequest};
 use serde_json::{Value, json};
 
@@ -190,6 +192,8 @@ impl Provider {
             }
             "eth_getLogs" => {
                 let filter = params.get(0).cloned().unwrap_or_else(|| json!({}));
+                LogFilter::from_json(&filter)
+                    .map_err(|e| RequestError::new(-32602, e.to_string()))?;
                 let logs = self.client.logs(&filter).await?;
                 Ok(Value::Array(logs.iter().map(log_json).collect()))
             }

@@ -188,6 +188,14 @@ async fn blocks_transactions_receipts_and_logs_verify_and_tampering_is_rejected(
         .await
         .unwrap_err();
     assert!(long.message.contains("at most"), "{}", long.message);
+    let invalid = provider
+        .request(
+            "eth_getLogs",
+            &json!([{"topics": [null, null, null, null, null]}]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.code, -32602, "{}", invalid.message);
 
     // Tampering: every mode, on every transaction or receipt it applies to.
     let client = provider.client();
