@@ -1,11 +1,12 @@
 //! Verified blocks, transactions, receipts and logs against a real anvil devnet: one block holds
-//! a legacy, an EIP-2930 and an EIP-1559 transaction (two of them token transfers emitting
-//! `Transfer` logs) and a contract creation; the provider's answers equal anvil's own on every
+//! a legacy, an EIP-2930, an EIP-1559 and an EIP-7702 transaction (two of them token transfers
+//! emitting `Transfer` logs) and a contract creation; the provider's answers equal anvil's own on every
 //! field it returns, and each tampering of a body, a receipt, a log, a claimed sender or another
 //! claimed field (gas used, log index, block of a transaction), on each transaction or receipt
 //! it applies to, is rejected.
 
 use alloy_primitives::{Address, B256, U256};
+use chain::Devnet;
 use light_client_rpc::{BlockRef, Error, MAX_LOG_RANGE, Provider, Rpc};
 use serde_json::{Value, json};
 
@@ -21,7 +22,7 @@ fn transfer(to: Address, amount: u64) -> String {
     )
 }
 
-/// Mines one block with four transactions of different types; returns its number and hashes.
+/// Mines one block with five transactions of four types; returns its number and hashes.
 async fn mine_block(setup: &Setup, rpc: &Rpc) -> (u64, Vec<B256>) {
     let accounts: Vec<Address> =
         serde_json::from_value(rpc.call("eth_accounts", json!([])).await.unwrap()).unwrap();
@@ -48,11 +49,58 @@ async fn mine_block(setup: &Setup, rpc: &Rpc) -> (u64, Vec<B256>) {
         let hash = rpc.call("eth_sendTransaction", json!([tx])).await.unwrap();
         hashes.push(serde_json::from_value(hash).unwrap());
     }
+    let raw = set_code_transaction(setup, rpc, accounts[7]).await;
+    let hash = rpc
+        .call("eth_sendRawTransaction", json!([raw]))
+        .await
+        .unwrap();
+    hashes.push(serde_json::from_value(hash).unwrap());
     rpc.call("evm_mine", json!([])).await.unwrap();
     rpc.call("evm_setAutomine", json!([true])).await.unwrap();
     let number = rpc.call("eth_blockNumber", json!([])).await.unwrap();
     let number = u64::from_str_radix(number.as_str().unwrap().trim_start_matches("0x"), 16);
     (number.unwrap(), hashes)
+}
+
+/// An EIP-7702 transaction from anvil account 6 carrying account 7's authorization to run the
+/// token's code, signed here (anvil's `eth_sendTransaction` does not sign authorizations).
+async fn set_code_transaction(setup: &Setup, rpc: &Rpc, to: Address) -> String {
+    use alloy_consensus::{SignableTransaction, TxEip7702, TxEnvelope};
+    use alloy_eips::eip2718::Encodable2718;
+    use alloy_eips::eip7702::Authorization;
+    use alloy_signer::SignerSync;
+
+    let sender = Devnet::key(6);
+    let nonce = rpc
+        .call(
+            "eth_getTransactionCount",
+            json!([sender.address(), "pending"]),
+        )
+        .await
+        .unwrap();
+    let nonce = u64::from_str_radix(nonce.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    let authority = Devnet::key(7);
+    let authorization = Authorization {
+        chain_id: U256::from(setup.chain_id),
+        address: setup.deployment.token,
+        nonce: 0,
+    };
+    let signature = authority
+        .sign_hash_sync(&authorization.signature_hash())
+        .unwrap();
+    let tx = TxEip7702 {
+        chain_id: setup.chain_id,
+        nonce,
+        gas_limit: 100_000,
+        max_fee_per_gas: 2_000_000_000,
+        max_priority_fee_per_gas: 1_000_000,
+        to,
+        authorization_list: vec![authorization.into_signed(signature)],
+        ..Default::default()
+    };
+    let signature = sender.sign_hash_sync(&tx.signature_hash()).unwrap();
+    let envelope: TxEnvelope = tx.into_signed(signature).into();
+    format!("0x{}", hex::encode(envelope.encoded_2718()))
 }
 
 /// Every field the provider returns equals anvil's (anvil may return more).
@@ -101,7 +149,7 @@ async fn blocks_transactions_receipts_and_logs_verify_and_tampering_is_rejected(
         .iter()
         .map(|tx| tx["type"].as_str().unwrap())
         .collect();
-    assert_eq!(types, ["0x0", "0x1", "0x2", "0x2"]);
+    assert_eq!(types, ["0x0", "0x1", "0x2", "0x2", "0x4"]);
     let by_hash = provider
         .request("eth_getBlockByHash", &json!([block["hash"], false]))
         .await
@@ -259,10 +307,10 @@ async fn blocks_transactions_receipts_and_logs_verify_and_tampering_is_rejected(
         }
     }
     // Value, sender, nonce, status, cumulative gas, receipt sender, gas used, block hash and
-    // header tampers apply to all 4 transactions, input to the 3 with input, the 5 log tampers
-    // to the 2 transfers: 47 pairs, each read by several calls, and every call that read a
+    // header tampers apply to all 5 transactions, input to the 3 with input, the 5 log tampers
+    // to the 2 transfers: 58 pairs, each read by several calls, and every call that read a
     // tampered answer rejected it.
-    assert_eq!(applied_modes, 9 * 4 + 3 + 5 * 2);
+    assert_eq!(applied_modes, 9 * 5 + 3 + 5 * 2);
     assert!(rejected > applied_modes, "{rejected} rejections");
     // Untampered again: everything verifies.
     client.transaction_receipt(hashes[0]).await.unwrap();
