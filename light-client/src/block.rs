@@ -12,7 +12,9 @@
 //! type are re-encoded and must give `receiptsRoot`. Everything else a JSON-RPC receipt carries
 //! (per-transaction gas, sender, recipient, created contract, effective gas price, the position of
 //! each log) is computed here from the verified transactions and header, never read from the
-//! server. [`LogFilter`] selects logs as `eth_getLogs` does.
+//! server; where the server states them anyway they are claims, and any that differs is
+//! rejected. [`LogFilter`] selects logs as `eth_getLogs` does, and can rule a block out by its
+//! verified bloom before its receipts are fetched.
 
 use alloy_consensus::transaction::SignerRecoverable;
 use alloy_consensus::{
