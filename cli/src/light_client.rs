@@ -88,7 +88,8 @@ pub(crate) enum Command {
         from: Option<Address>,
     },
     /// Serve verified JSON-RPC (balances, storage, code, eth_call, eth_estimateGas of the
-    /// trusted block) on a loopback address for wallets and tools.
+    /// trusted block; blocks, transactions, receipts and logs of it and its ancestors) on a
+    /// loopback address for wallets and tools.
     Serve {
         #[command(flatten)]
         anchor: AnchorArgs,

@@ -1,5 +1,6 @@
 //! Execution-only mode: everything is proven against one trusted block (its hash anchors the
-//! header, the header's state root anchors accounts, storage and code).
+//! header, the header's state root anchors accounts, storage and code; its parent hash anchors
+//! the ancestors whose bodies, receipts and logs `blocks` verifies).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -42,6 +43,18 @@ pub enum Error {
     /// Execution kept touching new state.
     #[error("execution still needed unproven state after {MAX_CALL_ROUNDS} rounds of proofs")]
     TooManyRounds,
+    /// The block asked for is outside what can be verified from the anchor (after it, too deep
+    /// below it, not its ancestor) or the range is too long.
+    #[error("out of the verified range: {0}")]
+    OutOfRange(String),
+    /// The node placed a transaction in a block whose verified body does not hold it.
+    #[error("unverifiable answer: transaction {transaction} is not in block {block}")]
+    NotInBlock {
+        /// The transaction.
+        transaction: B256,
+        /// The block the node named.
+        block: B256,
+    },
 }
 
 /// A client pinned to one trusted execution block.
@@ -83,6 +96,11 @@ impl ExecutionClient {
     /// The trusted block.
     pub fn block(&self) -> &VerifiedBlock {
         &self.block
+    }
+
+    /// The endpoint.
+    pub(crate) fn rpc(&self) -> &Rpc {
+        &self.rpc
     }
 
     /// The configured chain id.

@@ -7,7 +7,11 @@
 //!   hash to it), walks parent hashes, proves accounts and storage with `eth_getProof`, checks code
 //!   hashes, and re-executes `eth_call` / `eth_estimateGas` with revm over proven state in two
 //!   round trips (`eth_createAccessList`, then one batch of proofs and code), fetching more only
-//!   if execution touches state the access list missed.
+//!   if execution touches state the access list missed. Within the anchor and up to
+//!   [`MAX_DEPTH`] of its ancestors it also serves blocks with verified transactions,
+//!   transactions and receipts by hash, block receipts, and logs over at most
+//!   [`MAX_LOG_RANGE`] blocks (bodies against `transactionsRoot`, receipts against
+//!   `receiptsRoot`, logs only out of verified receipts, blocks skipped by their verified bloom).
 //! - [`BeaconSync`]: consensus sync from beacon endpoints: bootstrap from a trusted checkpoint,
 //!   period updates in batches, then finality and optimistic updates only; SSZ preferred with a
 //!   JSON fallback, failover and cross-checking across endpoints (liars are named and skipped),
@@ -21,12 +25,14 @@
 //! in `light-client`; nothing here decides whether data is valid.
 
 mod beacon;
+mod blocks;
 mod checkpoint;
 mod client;
 mod provider;
 mod rpc;
 
 pub use beacon::{BeaconError, BeaconSync, Fault, MAX_BATCH, Progress};
+pub use blocks::{BlockRef, MAX_DEPTH, MAX_LOG_RANGE};
 #[cfg(not(target_arch = "wasm32"))]
 pub use checkpoint::FileCheckpoint;
 #[cfg(target_arch = "wasm32")]

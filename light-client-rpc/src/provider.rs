@@ -1,11 +1,17 @@
 //! An EIP-1193-style provider: `request(method, params)` with the JSON-RPC method names wallets
-//! and alloy use, answering only with data verified against the anchored block. Unsupported
-//! methods are refused rather than passed through unverified.
+//! and alloy use, answering only with data verified against the anchored block: state and calls
+//! at the anchor; blocks (with full transactions), transactions, receipts and logs within the
+//! verified chain below it. Unsupported methods are refused rather than passed through
+//! unverified.
 
 use alloy_primitives::{Address, B256, Bytes, U256};
+use light_client::block::{
+    LogFilter, VerifiedBody, VerifiedLog, VerifiedReceipt, VerifiedTransaction,
+};
 use light_client::evm::{CallOutcome, CallRequest};
 use serde_json::{Value, json};
 
+use crate::blocks::BlockRef;
 use crate::client::{Error, ExecutionClient};
 
 /// A JSON-RPC error answer: code, message and optional data.
@@ -160,14 +166,36 @@ impl Provider {
                 }
             }
             "eth_getBlockByHash" | "eth_getBlockByNumber" => {
-                self.check_block(params.get(0))?;
-                let header = &block.header;
-                let mut json = serde_json::to_value(header)
-                    .map_err(|e| RequestError::new(-32000, e.to_string()))?;
-                json["hash"] = json!(block.hash);
-                json["transactions"] = json!([]);
-                json["uncles"] = json!([]);
-                Ok(json)
+                let at = block_ref(params.get(0))?;
+                let full = params.get(1).and_then(Value::as_bool).unwrap_or(false);
+                let body = self.client.block_with_transactions(at).await?;
+                Ok(block_json(&body, full))
+            }
+            "eth_getTransactionByHash" => {
+                let hash: B256 = param(params, 0, "transaction hash")?;
+                Ok(match self.client.transaction_by_hash(hash).await? {
+                    Some(tx) => transaction_json(&tx),
+                    None => Value::Null,
+                })
+            }
+            "eth_getTransactionReceipt" => {
+                let hash: B256 = param(params, 0, "transaction hash")?;
+                Ok(match self.client.transaction_receipt(hash).await? {
+                    Some(receipt) => receipt_json(&receipt),
+                    None => Value::Null,
+                })
+            }
+            "eth_getBlockReceipts" => {
+                let at = block_ref(params.get(0))?;
+                let receipts = self.client.block_receipts(at).await?;
+                Ok(Value::Array(receipts.iter().map(receipt_json).collect()))
+            }
+            "eth_getLogs" => {
+                let filter = params.get(0).cloned().unwrap_or_else(|| json!({}));
+                LogFilter::from_json(&filter)
+                    .map_err(|e| RequestError::new(-32602, e.to_string()))?;
+                let logs = self.client.logs(&filter).await?;
+                Ok(Value::Array(logs.iter().map(log_json).collect()))
             }
             other => Err(RequestError::new(
                 -32601,
@@ -175,6 +203,82 @@ impl Provider {
             )),
         }
     }
+}
+
+fn block_ref(value: Option<&Value>) -> Result<BlockRef, RequestError> {
+    BlockRef::from_json(value).map_err(|e| RequestError::new(-32602, format!("invalid block: {e}")))
+}
+
+fn quantity(n: impl Into<u128>) -> Value {
+    json!(format!("0x{:x}", n.into()))
+}
+
+/// The JSON-RPC shape of a verified transaction: its own fields (as alloy serializes the signed
+/// envelope) plus its position, sender and effective gas price, all computed locally.
+fn transaction_json(tx: &VerifiedTransaction) -> Value {
+    let mut value = serde_json::to_value(&tx.transaction).unwrap_or(Value::Null);
+    value["hash"] = json!(tx.hash);
+    value["blockHash"] = json!(tx.block_hash);
+    value["blockNumber"] = quantity(tx.block_number);
+    value["transactionIndex"] = quantity(tx.index);
+    value["from"] = json!(tx.from);
+    value["gasPrice"] = quantity(tx.effective_gas_price);
+    value
+}
+
+fn log_json(log: &VerifiedLog) -> Value {
+    json!({
+        "address": log.log.address,
+        "topics": log.log.topics(),
+        "data": log.log.data.data,
+        "blockHash": log.block_hash,
+        "blockNumber": quantity(log.block_number),
+        "transactionHash": log.transaction_hash,
+        "transactionIndex": quantity(log.transaction_index),
+        "logIndex": quantity(log.log_index),
+        "removed": false,
+    })
+}
+
+/// The JSON-RPC shape of a verified receipt. `blobGasPrice` is left out: it depends on the
+/// fork's blob schedule, which the provider does not track.
+fn receipt_json(receipt: &VerifiedReceipt) -> Value {
+    let consensus = &receipt.receipt;
+    let mut value = json!({
+        "type": quantity(consensus.tx_type() as u8),
+        "status": quantity(u8::from(consensus.status())),
+        "cumulativeGasUsed": quantity(consensus.cumulative_gas_used()),
+        "logsBloom": consensus.logs_bloom(),
+        "logs": receipt.logs.iter().map(log_json).collect::<Vec<_>>(),
+        "transactionHash": receipt.transaction_hash,
+        "transactionIndex": quantity(receipt.transaction_index),
+        "blockHash": receipt.block_hash,
+        "blockNumber": quantity(receipt.block_number),
+        "from": receipt.from,
+        "to": receipt.to,
+        "contractAddress": receipt.contract_address,
+        "gasUsed": quantity(receipt.gas_used),
+        "effectiveGasPrice": quantity(receipt.effective_gas_price),
+    });
+    if let Some(blob_gas) = receipt.blob_gas_used {
+        value["blobGasUsed"] = quantity(blob_gas);
+    }
+    value
+}
+
+/// The JSON-RPC shape of a verified block: the header's fields, its hash, and its transactions
+/// (hashes, or full objects when `full`). Withdrawals, size and uncle hashes are left out: they
+/// are not checked here.
+fn block_json(body: &VerifiedBody, full: bool) -> Value {
+    let mut value = serde_json::to_value(&body.block.header).unwrap_or(Value::Null);
+    value["hash"] = json!(body.block.hash);
+    value["transactions"] = if full {
+        Value::Array(body.transactions.iter().map(transaction_json).collect())
+    } else {
+        Value::Array(body.transactions.iter().map(|tx| json!(tx.hash)).collect())
+    };
+    value["uncles"] = json!([]);
+    value
 }
 
 fn call_request(tx: &Value) -> Result<CallRequest, RequestError> {

@@ -9,6 +9,8 @@
     reason = "a test fails loudly on any unexpected error"
 )]
 
+#[path = "it/blocks.rs"]
+mod blocks;
 #[path = "it/proxy.rs"]
 mod proxy;
 

@@ -1,12 +1,14 @@
 //! What a browser build of the light client contains, for measuring its size: bootstrap and
 //! update decoding (JSON and SSZ), the sync state machine with BLS, execution headers,
-//! `eth_getProof` verification and the revm `eth_call`. Built for wasm32 by
+//! `eth_getProof` verification, the revm `eth_call`, and block bodies (transactions with sender
+//! recovery, receipts, logs and their filter). Built for wasm32 by
 //! `cargo xtask light-client-bench`, which prints the gzipped size; the inputs are opaque to the
 //! optimizer (`black_box`), so nothing is compiled away.
 
 use std::hint::black_box;
 
 use alloy_primitives::B256;
+use light_client::block::{LogFilter, verify_block_json, verify_block_receipts_json};
 use light_client::evm::{CallRequest, VerifiedState, call};
 use light_client::execution::AccountProof;
 use light_client::header::verify_header_json;
@@ -36,7 +38,11 @@ fn run(bytes: &[u8], text: &str) -> Option<usize> {
         ..CallRequest::default()
     };
     let outcome = call(&state, &block.header, 1, &request).ok()?;
-    Some(format!("{outcome:?}").len())
+    let body = verify_block_json(&value, execution.block_hash).ok()?;
+    let receipts = verify_block_receipts_json(&body, &value).ok()?;
+    let filter = LogFilter::from_json(&value).ok()?;
+    let logs = filter.select(receipts.iter().flat_map(|r| &r.logs)).count();
+    Some(format!("{outcome:?}{logs}").len())
 }
 
 fn main() {

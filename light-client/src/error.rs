@@ -218,4 +218,66 @@ pub enum ExecutionError {
         /// The root computed from what was received.
         got: alloy_primitives::B256,
     },
+    /// A transaction's claimed hash is not the hash of its encoding.
+    #[error(
+        "transaction #{index}: claimed hash {claimed} is not the hash of its encoding {computed}"
+    )]
+    TransactionHash {
+        /// Its position in the block.
+        index: usize,
+        /// The hash the server gave.
+        claimed: alloy_primitives::B256,
+        /// `keccak256` of the EIP-2718 encoding.
+        computed: alloy_primitives::B256,
+    },
+    /// A transaction's signature does not recover a sender.
+    #[error("transaction #{index}: invalid signature: {reason}")]
+    Signature {
+        /// Its position in the block.
+        index: usize,
+        /// What recovery reported.
+        reason: String,
+    },
+    /// A transaction's claimed sender is not the one its signature recovers.
+    #[error("transaction #{index}: claimed sender {claimed} is not the signer {recovered}")]
+    Sender {
+        /// Its position in the block.
+        index: usize,
+        /// The `from` the server gave.
+        claimed: alloy_primitives::Address,
+        /// The address recovered from the signature.
+        recovered: alloy_primitives::Address,
+    },
+    /// A transaction, receipt or log claims a position (block hash or number, transaction index
+    /// or hash, log index) or a derived field (sender, gas used, created contract, effective gas
+    /// price) other than the one verified or computed here.
+    #[error("{what} #{index}: claimed {field} is not the verified one")]
+    Claim {
+        /// What carried the claim (transaction, receipt, log).
+        what: &'static str,
+        /// Its position in the block.
+        index: usize,
+        /// The field.
+        field: &'static str,
+    },
+    /// A block's receipts do not pair one to one with its transactions.
+    #[error("{receipts} receipts for {transactions} transactions")]
+    ReceiptCount {
+        /// Verified transactions in the block.
+        transactions: usize,
+        /// Receipts received.
+        receipts: usize,
+    },
+    /// A receipt's type is not its transaction's type.
+    #[error("receipt #{index}: type differs from its transaction's")]
+    ReceiptType {
+        /// Its position in the block.
+        index: usize,
+    },
+    /// Cumulative gas decreases between receipts, or does not end at the header's `gasUsed`.
+    #[error("receipt #{index}: cumulative gas used is inconsistent with the block")]
+    CumulativeGas {
+        /// The receipt's position.
+        index: usize,
+    },
 }

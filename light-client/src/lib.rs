@@ -7,7 +7,11 @@
 //!   mainnet, sepolia and hoodi presets or a custom JSON config), BLS aggregate verification
 //!   with `blst` ([`bls`]), SSZ ([`types`]) and the beacon API's JSON ([`json`]);
 //! - execution: `eth_getProof` account and storage proofs and code hashes against a verified
-//!   state root ([`execution`]).
+//!   state root ([`execution`]), header hashes and parent walks ([`header`]), `eth_call`
+//!   re-executed with revm over proven state ([`evm`]), and block bodies ([`block`]):
+//!   transactions against `transactionsRoot` with locally computed hashes and recovered
+//!   senders, receipts against `receiptsRoot`, logs only from verified receipts, and the
+//!   `eth_getLogs` filter.
 //!
 //! Pure: no I/O, no clock (the caller passes the current slot), no async runtime, so it runs
 //! natively, in wasm and in tests alike. Fetching from beacon and execution endpoints is the job
@@ -19,6 +23,7 @@
 //! Must not depend on: `runtime`, `node`, the app, the UI or any shell crate, nor tokio or an
 //! HTTP client.
 
+pub mod block;
 pub mod bls;
 pub mod config;
 mod error;

@@ -31,9 +31,37 @@ pub(crate) enum Tamper {
     HeaderTimestamp,
     /// `eth_createAccessList`: an empty list (a hint only: must not change results).
     DropAccessList,
+    /// Full-transaction blocks: the target transaction's value + 1.
+    TxValue,
+    /// Full-transaction blocks: one byte of the target transaction's input.
+    TxInput,
+    /// Full-transaction blocks: one byte of the target transaction's claimed sender.
+    TxFrom,
+    /// Full-transaction blocks: the target transaction's nonce + 1.
+    TxNonce,
+    /// `eth_getBlockReceipts`: the target receipt's status flipped.
+    ReceiptStatus,
+    /// `eth_getBlockReceipts`: the target receipt's cumulative gas + 1.
+    ReceiptGas,
+    /// `eth_getBlockReceipts`: one byte of the target receipt's first log's data.
+    LogData,
+    /// `eth_getBlockReceipts`: one byte of the target receipt's first log's last topic.
+    LogTopic,
+    /// `eth_getBlockReceipts`: the target receipt's last log dropped.
+    DropLog,
+    /// `eth_getBlockReceipts`: the target receipt's first log repeated.
+    AddLog,
+    /// `eth_getTransactionByHash`: the block hash set to another verified block's.
+    TxBlockHash,
+    /// `eth_getBlockReceipts`: one byte of the target receipt's claimed sender.
+    ReceiptFrom,
+    /// `eth_getBlockReceipts`: the target receipt's claimed (per-transaction) gas used + 1.
+    ReceiptGasUsed,
+    /// `eth_getBlockReceipts`: the target receipt's first log's claimed log index + 1.
+    LogIndex,
 }
 
-const ALL: [Tamper; 10] = [
+const ALL: [Tamper; 24] = [
     Tamper::None,
     Tamper::ProofBalance,
     Tamper::ProofNonce,
@@ -44,12 +72,30 @@ const ALL: [Tamper; 10] = [
     Tamper::HeaderStateRoot,
     Tamper::HeaderTimestamp,
     Tamper::DropAccessList,
+    Tamper::TxValue,
+    Tamper::TxInput,
+    Tamper::TxFrom,
+    Tamper::TxNonce,
+    Tamper::ReceiptStatus,
+    Tamper::ReceiptGas,
+    Tamper::LogData,
+    Tamper::LogTopic,
+    Tamper::DropLog,
+    Tamper::AddLog,
+    Tamper::TxBlockHash,
+    Tamper::ReceiptFrom,
+    Tamper::ReceiptGasUsed,
+    Tamper::LogIndex,
 ];
 
 struct Shared {
     upstream: String,
     http: reqwest::Client,
     mode: AtomicU8,
+    /// Which transaction or receipt of a block the body and receipt tampers alter.
+    target: AtomicUsize,
+    /// A block hash for `TxBlockHash`.
+    other_block: std::sync::Mutex<Value>,
     tampered: AtomicUsize,
 }
 
@@ -71,6 +117,8 @@ impl Proxy {
             upstream: upstream.into(),
             http: reqwest::Client::new(),
             mode: AtomicU8::new(Tamper::None as u8),
+            target: AtomicUsize::new(0),
+            other_block: std::sync::Mutex::new(Value::Null),
             tampered: AtomicUsize::new(0),
         });
         let app = axum::Router::new()
@@ -90,6 +138,16 @@ impl Proxy {
 
     pub(crate) fn set(&self, tamper: Tamper) {
         self.shared.mode.store(tamper as u8, Ordering::SeqCst);
+    }
+
+    /// Sets which transaction or receipt the body and receipt tampers alter.
+    pub(crate) fn target(&self, index: usize) {
+        self.shared.target.store(index, Ordering::SeqCst);
+    }
+
+    /// Sets the block hash `TxBlockHash` claims.
+    pub(crate) fn other_block(&self, hash: Value) {
+        *self.shared.other_block.lock().unwrap() = hash;
     }
 
     /// How many answers were altered so far.
@@ -118,8 +176,10 @@ async fn handle(State(shared): State<Arc<Shared>>, Json(request): Json<Value>) -
     };
     for (request, answer) in pairs {
         let method = request["method"].as_str().unwrap_or_default().to_owned();
+        let target = shared.target.load(Ordering::SeqCst);
+        let other = shared.other_block.lock().unwrap().clone();
         if let Some(result) = answer.get_mut("result")
-            && tamper(mode, &method, result)
+            && tamper(mode, &method, result, target, &other)
         {
             shared.tampered.fetch_add(1, Ordering::SeqCst);
         }
@@ -141,8 +201,96 @@ fn flip_hex_byte(value: &mut Value, byte: usize) {
 }
 
 /// Alters `result` for `method` under `mode`; returns whether anything changed.
-fn tamper(mode: Tamper, method: &str, result: &mut Value) -> bool {
+fn tamper(mode: Tamper, method: &str, result: &mut Value, target: usize, other: &Value) -> bool {
+    if method == "eth_getBlockByHash"
+        && let Some(tx) = result
+            .get_mut("transactions")
+            .and_then(|txs| txs.get_mut(target))
+            .filter(|tx| tx.is_object())
+    {
+        match mode {
+            Tamper::TxValue => {
+                bump_quantity(&mut tx["value"]);
+                return true;
+            }
+            Tamper::TxNonce => {
+                bump_quantity(&mut tx["nonce"]);
+                return true;
+            }
+            Tamper::TxFrom => {
+                flip_hex_byte(&mut tx["from"], 19);
+                return true;
+            }
+            Tamper::TxInput if tx["input"].as_str().is_some_and(|i| i.len() > 2) => {
+                flip_hex_byte(&mut tx["input"], 4);
+                return true;
+            }
+            _ => {}
+        }
+    }
+    if method == "eth_getBlockReceipts"
+        && let Some(receipt) = result.get_mut(target)
+    {
+        let has_logs = receipt["logs"].as_array().is_some_and(|l| !l.is_empty());
+        match mode {
+            Tamper::ReceiptStatus => {
+                let flipped = if receipt["status"] == "0x1" {
+                    "0x0"
+                } else {
+                    "0x1"
+                };
+                receipt["status"] = json!(flipped);
+                return true;
+            }
+            Tamper::ReceiptGas => {
+                bump_quantity(&mut receipt["cumulativeGasUsed"]);
+                return true;
+            }
+            Tamper::ReceiptFrom => {
+                flip_hex_byte(&mut receipt["from"], 19);
+                return true;
+            }
+            Tamper::ReceiptGasUsed => {
+                bump_quantity(&mut receipt["gasUsed"]);
+                return true;
+            }
+            Tamper::LogIndex if has_logs => {
+                bump_quantity(&mut receipt["logs"][0]["logIndex"]);
+                return true;
+            }
+            Tamper::LogData
+                if has_logs
+                    && receipt["logs"][0]["data"]
+                        .as_str()
+                        .is_some_and(|d| d.len() > 2) =>
+            {
+                flip_hex_byte(&mut receipt["logs"][0]["data"], 31);
+                return true;
+            }
+            Tamper::LogTopic if has_logs => {
+                let topics = receipt["logs"][0]["topics"].as_array_mut().unwrap();
+                if let Some(last) = topics.last_mut() {
+                    flip_hex_byte(last, 31);
+                    return true;
+                }
+            }
+            Tamper::DropLog if has_logs => {
+                receipt["logs"].as_array_mut().unwrap().pop();
+                return true;
+            }
+            Tamper::AddLog if has_logs => {
+                let first = receipt["logs"][0].clone();
+                receipt["logs"].as_array_mut().unwrap().push(first);
+                return true;
+            }
+            _ => {}
+        }
+    }
     match (mode, method) {
+        (Tamper::TxBlockHash, "eth_getTransactionByHash") if result.is_object() => {
+            result["blockHash"] = other.clone();
+            true
+        }
         (Tamper::ProofBalance, "eth_getProof") => {
             bump_quantity(&mut result["balance"]);
             true
@@ -179,7 +327,7 @@ fn tamper(mode: Tamper, method: &str, result: &mut Value) -> bool {
             flip_hex_byte(result, 40);
             true
         }
-        (Tamper::HeaderStateRoot, "eth_getBlockByHash") => {
+        (Tamper::HeaderStateRoot, "eth_getBlockByHash" | "eth_getBlockByNumber") => {
             flip_hex_byte(&mut result["stateRoot"], 31);
             true
         }
