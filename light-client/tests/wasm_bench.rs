@@ -35,8 +35,17 @@ macro_rules! fixture {
 const NOW: u64 = 13_000_000;
 
 /// Mean milliseconds per run (after one warm-up run), from the browser's clock.
+/// Mean milliseconds per run over `runs`, after warming up for at least half a second (and at
+/// least one run) so V8 has tiered the hot code up to its optimizing compiler, as it has in a
+/// page that has been syncing for a while.
 fn time<T>(runs: u32, mut f: impl FnMut() -> T) -> f64 {
-    black_box(f());
+    let warm_up = js_sys::Date::now();
+    loop {
+        black_box(f());
+        if js_sys::Date::now() - warm_up >= 500.0 {
+            break;
+        }
+    }
     let started = js_sys::Date::now();
     for _ in 0..runs {
         black_box(f());
