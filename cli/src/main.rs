@@ -8,6 +8,7 @@
 //! Must not depend on: Tauri or the UI crate (it serves the UI's built files, not its code).
 
 mod daemon;
+mod earnings;
 mod light_client;
 mod node;
 mod pair;
@@ -86,6 +87,8 @@ enum Command {
     Node(node::NodeArgs),
     /// Buy storage: put, get and list objects on the network's providers.
     Storage(storage::StorageArgs),
+    /// A storage provider's on-chain earnings; `--withdraw` pays them to its payout address.
+    Earnings(earnings::EarningsArgs),
     /// Read the chain once through the runtime and print the status as JSON.
     Status {
         #[command(flatten)]
@@ -128,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Meter(command) => pair::run_meter(command).await,
         Command::Node(args) => node::run(args).await,
         Command::Storage(args) => storage::run(args).await,
+        Command::Earnings(args) => earnings::run(args).await,
     }
 }
 

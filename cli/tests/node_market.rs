@@ -170,6 +170,87 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
     }
     assert!(paid, "no proof was accepted on chain");
 
+    // The provider's earnings are withdrawn to its payout address (itself, as `--stake`
+    // registered it), the gas paid by another key (the running node keeps its own nonces): the
+    // token balance rises by exactly what was paid, and nothing is left owed.
+    let earnings_command = |withdraw: bool| {
+        let mut command = Command::new(CAIRN);
+        command
+            .args([
+                "earnings",
+                "--rpc-url",
+                devnet.rpc_url(),
+                "--deployment-file",
+            ])
+            .arg(&deployment_file)
+            .arg("--chain-key-file")
+            .arg(&buyer_key)
+            .args(["--provider", &provider.to_string()])
+            .env("CAIRN_LOG", "warn")
+            .kill_on_drop(true);
+        if withdraw {
+            command.arg("--withdraw");
+        }
+        command
+    };
+    let shown = tokio::time::timeout(COMMAND_TIMEOUT, earnings_command(false).output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(
+        shown["payout"]
+            .as_str()
+            .unwrap()
+            .parse::<alloy_primitives::Address>()
+            .unwrap(),
+        provider
+    );
+    let balance_before = contracts.token.balanceOf(provider).call().await.unwrap();
+    let withdrawn = tokio::time::timeout(COMMAND_TIMEOUT, earnings_command(true).output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        withdrawn.status.success(),
+        "{}",
+        String::from_utf8_lossy(&withdrawn.stderr)
+    );
+    let withdrawn: serde_json::Value = serde_json::from_slice(&withdrawn.stdout).unwrap();
+    let amount: alloy_primitives::U256 = withdrawn["withdrawn"].as_str().unwrap().parse().unwrap();
+    assert!(!amount.is_zero());
+    // A proof may have been accepted between the two reads: at least what was shown is paid.
+    let earned: alloy_primitives::U256 = shown["earnings"].as_str().unwrap().parse().unwrap();
+    assert!(amount >= earned, "withdrew {amount}, was owed {earned}");
+    let balance_after = contracts.token.balanceOf(provider).call().await.unwrap();
+    assert_eq!(balance_after - balance_before, amount);
+    assert!(
+        contracts
+            .market
+            .earnings(provider)
+            .call()
+            .await
+            .unwrap()
+            .is_zero()
+    );
+    // Nothing left: a clear refusal, and no transaction sent.
+    let again = tokio::time::timeout(COMMAND_TIMEOUT, earnings_command(true).output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("no earnings to withdraw yet"), "{stderr}");
+    assert_eq!(
+        contracts.token.balanceOf(provider).call().await.unwrap(),
+        balance_after
+    );
+
     // And the data comes back verified.
     let out = root.path().join("out.bin");
     let output = tokio::time::timeout(

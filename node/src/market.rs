@@ -72,6 +72,15 @@ pub enum MarketError {
     /// Signing a quote failed.
     #[error("signing a quote: {0}")]
     Sign(String),
+    /// A withdrawal was asked for with no earnings on chain.
+    #[error(
+        "provider {provider} has no earnings to withdraw yet; earnings accrue when a proof is \
+         accepted for a period of a funded deal"
+    )]
+    NothingToWithdraw {
+        /// The provider's chain address.
+        provider: Address,
+    },
     /// Reading the stored data failed.
     #[error("reading {path}: {source}")]
     Data {
@@ -109,6 +118,17 @@ impl std::fmt::Debug for Market {
             .field("market", &self.inner.deployment.market)
             .finish_non_exhaustive()
     }
+}
+
+/// A completed earnings withdrawal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Withdrawal {
+    /// Token base units paid.
+    pub amount: U256,
+    /// Where they were paid (the provider's payout address in the `Registry`).
+    pub payout: Address,
+    /// The `withdrawEarnings` transaction.
+    pub transaction: B256,
 }
 
 /// What the provider checked about a deal before accepting its data.
@@ -300,15 +320,79 @@ impl Market {
         Ok(true)
     }
 
-    /// This provider's unwithdrawn earnings, in token base units.
-    pub async fn earnings(&self) -> Result<U256, MarketError> {
+    /// Where `provider`'s earnings are paid: its payout address in the `Registry`.
+    pub async fn payout_of(&self, provider: Address) -> Result<Address, MarketError> {
+        self.inner
+            .contracts
+            .registry
+            .payoutOf(provider)
+            .call()
+            .await
+            .map_err(chain_err("payoutOf"))
+    }
+
+    /// `provider`'s unwithdrawn earnings, in token base units.
+    pub async fn earnings_of(&self, provider: Address) -> Result<U256, MarketError> {
         self.inner
             .contracts
             .market
-            .earnings(self.address())
+            .earnings(provider)
             .call()
             .await
             .map_err(chain_err("earnings"))
+    }
+
+    /// Pays all of `provider`'s earnings to its payout address (`withdrawEarnings`, which anyone
+    /// may call: this handle's key pays the gas, so a provider's running node and a withdrawal
+    /// signed by another key never race for a nonce). Refused before anything is sent when
+    /// there is nothing to withdraw.
+    pub async fn withdraw_earnings_of(&self, provider: Address) -> Result<Withdrawal, MarketError> {
+        let amount = self.earnings_of(provider).await?;
+        if amount.is_zero() {
+            return Err(MarketError::NothingToWithdraw { provider });
+        }
+        let payout = self.payout_of(provider).await?;
+        let receipt = self
+            .inner
+            .contracts
+            .market
+            .withdrawEarnings(provider)
+            .send()
+            .await
+            .map_err(chain_err("withdrawEarnings"))?
+            .get_receipt()
+            .await
+            .map_err(|e| MarketError::Chain {
+                phase: "withdrawEarnings",
+                detail: e.to_string(),
+            })?;
+        if !receipt.status() {
+            return Err(MarketError::Chain {
+                phase: "withdrawEarnings",
+                detail: "the transaction reverted".into(),
+            });
+        }
+        // What the transaction paid: the earnings may have grown between the read and the
+        // transaction (a proof accepted in between), so read the amount from its event.
+        let paid = receipt
+            .inner
+            .logs()
+            .iter()
+            .find_map(|log| {
+                log.log_decode::<chain::contracts::StorageMarket::EarningsWithdrawn>()
+                    .ok()
+            })
+            .map_or(amount, |event| event.inner.data.amount);
+        Ok(Withdrawal {
+            amount: paid,
+            payout,
+            transaction: receipt.transaction_hash,
+        })
+    }
+
+    /// This provider's unwithdrawn earnings, in token base units.
+    pub async fn earnings(&self) -> Result<U256, MarketError> {
+        self.earnings_of(self.address()).await
     }
 
     /// Proves the current period of `deal` from the bytes in `path`, if its window is open and
