@@ -62,6 +62,6 @@ pub(crate) async fn run(args: EarningsArgs) -> anyhow::Result<()> {
             "earnings_tokens": format_ether(earnings),
         })
     };
-    println!("{report}");
+    crate::print_line(&report.to_string());
     Ok(())
 }
