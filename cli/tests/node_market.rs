@@ -1,6 +1,6 @@
 //! `cairn node` selling storage on chain (a real anvil devnet): an upload without a funded deal
 //! naming the provider is refused with a clear error, the provider registers itself with its
-//! stake, and a bad chain key is refused at start.
+//! stake, a bad chain key is refused at start, and its earnings are withdrawn with `cairn earnings`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
