@@ -98,6 +98,15 @@ fn chain_err(phase: &'static str) -> impl FnOnce(alloy::contract::Error) -> Mark
     }
 }
 
+fn receipt_err(
+    phase: &'static str,
+) -> impl FnOnce(alloy::providers::PendingTransactionError) -> MarketError {
+    move |e| MarketError::Chain {
+        phase,
+        detail: e.to_string(),
+    }
+}
+
 /// A provider's handle on the market (cheap to clone).
 #[derive(Clone)]
 pub struct Market {
@@ -279,12 +288,6 @@ impl Market {
         {
             return Ok(false);
         }
-        let receipt_err = |phase: &'static str| {
-            move |e: alloy::providers::PendingTransactionError| MarketError::Chain {
-                phase,
-                detail: e.to_string(),
-            }
-        };
         c.token
             .approve(self.inner.deployment.registry, stake)
             .send()
@@ -362,10 +365,7 @@ impl Market {
             .map_err(chain_err("withdrawEarnings"))?
             .get_receipt()
             .await
-            .map_err(|e| MarketError::Chain {
-                phase: "withdrawEarnings",
-                detail: e.to_string(),
-            })?;
+            .map_err(receipt_err("withdrawEarnings"))?;
         if !receipt.status() {
             return Err(MarketError::Chain {
                 phase: "withdrawEarnings",
@@ -478,10 +478,7 @@ impl Market {
         let receipt = pending
             .get_receipt()
             .await
-            .map_err(|e| MarketError::Chain {
-                phase: "prove receipt",
-                detail: e.to_string(),
-            })?;
+            .map_err(receipt_err("prove receipt"))?;
         let accepted = receipt.status();
         if !accepted {
             rejected.insert(deal, challenge.period);
@@ -662,12 +659,6 @@ impl Buyer {
     ) -> Result<u64, MarketError> {
         let quote = quote_from(terms, self.address(), commitment.root, commitment.size);
         let total = U256::from(terms.price_per_period) * U256::from(terms.num_periods);
-        let receipt_err = |phase: &'static str| {
-            move |e: alloy::providers::PendingTransactionError| MarketError::Chain {
-                phase,
-                detail: e.to_string(),
-            }
-        };
         self.contracts
             .token
             .approve(self.deployment.market, total)
