@@ -209,6 +209,17 @@ impl Store {
 
     /// `validate_light_client_update`: every check of the spec, in the spec's order.
     pub fn validate_update(&self, update: &Update, current_slot: u64) -> Result<(), SyncError> {
+        self.validate_update_with(update, current_slot, &mut verify_update_signature)
+    }
+
+    /// [`validate_update`](Self::validate_update) with its last check, the signature, left to
+    /// `signature` (given the committee that must have signed).
+    fn validate_update_with(
+        &self,
+        update: &Update,
+        current_slot: u64,
+        signature: &mut impl FnMut(&Update, &PreparedCommittee, &ChainConfig) -> bool,
+    ) -> Result<(), SyncError> {
         let config = &self.config;
         let participants = update.sync_aggregate.participants();
         if participants < MIN_SYNC_COMMITTEE_PARTICIPANTS {
@@ -339,7 +350,7 @@ impl Store {
                 }
             }
         };
-        if !verify_update_signature(update, committee, config) {
+        if !signature(update, committee, config) {
             return Err(SyncError::Signature {
                 signature_slot: update.signature_slot,
             });
@@ -350,7 +361,60 @@ impl Store {
     /// `process_light_client_update`: validates, then tracks the best update, the optimistic
     /// header, and applies the update when a supermajority signed a newer finalized header.
     pub fn process_update(&mut self, update: Update, current_slot: u64) -> Result<(), SyncError> {
-        self.validate_update(&update, current_slot)?;
+        self.process_update_with(update, current_slot, &mut verify_update_signature)
+    }
+
+    /// [`process_update`](Self::process_update) for each of `updates` in order, with the same
+    /// result for each and the same store afterwards, but with their signatures checked together
+    /// ([`bls::verify_batch`](crate::bls::verify_batch), about half the BLS cost of one by one).
+    ///
+    /// A trial copy of the store runs every other check and takes every state change, collecting
+    /// the signatures; it replaces the store only if the whole batch verifies. Otherwise (some
+    /// signature is bad) the updates are processed one by one on the untouched store, so the bad
+    /// one gets its own error and everything before and after it is treated exactly as
+    /// `process_update` would. `seed` must be secret from whoever supplied the updates (fresh OS
+    /// randomness).
+    pub fn process_updates(
+        &mut self,
+        updates: Vec<Update>,
+        current_slot: u64,
+        seed: &[u8; 32],
+    ) -> Vec<Result<(), SyncError>> {
+        let mut trial = self.clone();
+        let mut checks = Vec::with_capacity(updates.len());
+        let results: Vec<Result<(), SyncError>> = updates
+            .iter()
+            .map(|update| {
+                trial.process_update_with(
+                    update.clone(),
+                    current_slot,
+                    &mut |update, committee, config| {
+                        let root = update_signing_root(update, config);
+                        committee
+                            .check(&update.sync_aggregate, &root)
+                            .map(|check| checks.push(check))
+                            .is_some()
+                    },
+                )
+            })
+            .collect();
+        if crate::bls::verify_batch(&checks, seed) {
+            *self = trial;
+            return results;
+        }
+        updates
+            .into_iter()
+            .map(|update| self.process_update(update, current_slot))
+            .collect()
+    }
+
+    fn process_update_with(
+        &mut self,
+        update: Update,
+        current_slot: u64,
+        signature: &mut impl FnMut(&Update, &PreparedCommittee, &ChainConfig) -> bool,
+    ) -> Result<(), SyncError> {
+        self.validate_update_with(&update, current_slot, signature)?;
         let participants = update.sync_aggregate.participants();
         let better = match &self.best_valid_update {
             None => true,

@@ -12,6 +12,8 @@
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
+#[path = "it/batch.rs"]
+mod batch;
 #[path = "it/block.rs"]
 mod block;
 #[path = "it/bls.rs"]

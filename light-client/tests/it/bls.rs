@@ -12,7 +12,7 @@ use crate::fixtures::{fixture, text};
 
 /// Each Capella update with the committee that signs it (the previous update's next committee;
 /// the bootstrap's for the first).
-fn signed_updates() -> Vec<(SyncCommittee, Update)> {
+pub(crate) fn signed_updates() -> Vec<(SyncCommittee, Update)> {
     let config = ChainConfig::mainnet();
     let bootstrap = json::bootstrap_from_json(
         text(fixture!("helios-capella-mainnet-lc/bootstrap.json")),
