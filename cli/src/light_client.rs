@@ -327,13 +327,16 @@ fn sync(
         .with_context(|| format!("{}: cannot decode the bootstrap", bootstrap.display()))?;
     let mut store = Store::bootstrap(config.clone(), checkpoint, decoded)
         .with_context(|| format!("{}: bootstrap rejected", bootstrap.display()))?;
+    // Every update is decoded first, then all are checked as one batch (their signatures
+    // together), with each one's result as if processed alone; the first rejection is the error.
+    let mut labels = Vec::new();
+    let mut batch = Vec::new();
     for path in updates {
         let decoded = input::updates(&read(path)?, &config)
             .with_context(|| format!("{}: cannot decode the updates", path.display()))?;
         for (index, update) in decoded.into_iter().enumerate() {
-            store
-                .process_update(update, current_slot)
-                .with_context(|| format!("{}: update #{index} rejected", path.display()))?;
+            labels.push(format!("{}: update #{index} rejected", path.display()));
+            batch.push(update);
         }
     }
     for (path, kind, name) in [
@@ -343,9 +346,12 @@ fn sync(
         let Some(path) = path else { continue };
         let update = input::single(&read(path)?, kind, &config)
             .with_context(|| format!("{}: cannot decode the {name}", path.display()))?;
-        store
-            .process_update(update, current_slot)
-            .with_context(|| format!("{}: {name} rejected", path.display()))?;
+        labels.push(format!("{}: {name} rejected", path.display()));
+        batch.push(update);
+    }
+    let results = light_client_rpc::process_updates(&mut store, batch, current_slot);
+    for (label, result) in labels.into_iter().zip(results) {
+        result.context(label)?;
     }
     Ok(store.report())
 }

@@ -8,12 +8,30 @@
 
 use alloy_primitives::B256;
 use light_client::types::Kind;
-use light_client::{ChainConfig, Store, SyncError, input};
+use light_client::{ChainConfig, Store, SyncError, Update, input};
 
 use crate::checkpoint::CheckpointStore;
 
 /// Updates asked for per request (the beacon API's `MAX_REQUEST_LIGHT_CLIENT_UPDATES`).
 pub const MAX_BATCH: u64 = 128;
+
+/// [`Store::process_updates`] with a fresh seed from the operating system's randomness, so the
+/// updates' signatures are checked as one batch; one [`Store::process_update`] at a time if the
+/// system has no randomness to give. One result per update, in order, either way.
+pub fn process_updates(
+    store: &mut Store,
+    updates: Vec<Update>,
+    current_slot: u64,
+) -> Vec<Result<(), SyncError>> {
+    let mut seed = [0u8; 32];
+    match getrandom::getrandom(&mut seed) {
+        Ok(()) => store.process_updates(updates, current_slot, &seed),
+        Err(_) => updates
+            .into_iter()
+            .map(|update| store.process_update(update, current_slot))
+            .collect(),
+    }
+}
 
 /// A sync that could not complete.
 #[derive(Debug, thiserror::Error)]
@@ -335,13 +353,12 @@ impl BeaconSync {
             let received = updates.len() as u64;
             let mut lied = None;
             if let Some(store) = &mut self.store {
-                for update in updates {
-                    match store.process_update(update, current_slot) {
+                for result in process_updates(store, updates, current_slot) {
+                    match result {
                         Ok(()) => progress.updates += 1,
                         Err(SyncError::NotRelevant { .. }) => {}
                         Err(e) => {
-                            lied = Some(e.to_string());
-                            break;
+                            lied.get_or_insert(e.to_string());
                         }
                     }
                 }
@@ -370,11 +387,11 @@ impl BeaconSync {
         Ok(())
     }
 
-    /// Finality and optimistic updates from every endpoint, each verified: the store keeps the
-    /// best; an endpoint whose update fails verification is a liar. Endpoints without one are
-    /// only reported.
+    /// Finality and optimistic updates from every endpoint, each verified (their signatures as
+    /// one batch): the store keeps the best; an endpoint whose update fails verification is a
+    /// liar. Endpoints without one are only reported.
     async fn head(&mut self, current_slot: u64, progress: &mut Progress) {
-        let mut finalized = Vec::new();
+        let mut fetched = Vec::new();
         for (kind, path) in [
             (
                 Kind::Finality,
@@ -386,7 +403,7 @@ impl BeaconSync {
             ),
         ] {
             for endpoint in self.honest() {
-                let update = match self.get(&endpoint, path).await.and_then(|bytes| {
+                match self.get(&endpoint, path).await.and_then(|bytes| {
                     input::single(&bytes, kind, &self.config).map_err(|e| Fault {
                         endpoint: endpoint.url.clone(),
                         request: path.to_owned(),
@@ -394,28 +411,35 @@ impl BeaconSync {
                         reason: e.to_string(),
                     })
                 }) {
-                    Ok(update) => update,
-                    Err(fault) => {
-                        progress.faults.push(fault);
-                        continue;
-                    }
-                };
-                let root = update.finalized_header.beacon.root();
-                let Some(store) = &mut self.store else { return };
-                match store.process_update(update, current_slot) {
-                    Ok(()) => {
-                        progress.head_updates += 1;
-                        if kind == Kind::Finality {
-                            finalized.push((endpoint.url.clone(), root));
-                        }
-                    }
-                    Err(SyncError::NotRelevant { .. }) => {
-                        if kind == Kind::Finality {
-                            finalized.push((endpoint.url.clone(), root));
-                        }
-                    }
-                    Err(e) => self.lie(progress, &endpoint.url, path, e.to_string()),
+                    Ok(update) => fetched.push((kind, path, endpoint.url, update)),
+                    Err(fault) => progress.faults.push(fault),
                 }
+            }
+        }
+        let Some(store) = &mut self.store else { return };
+        let (sources, updates): (Vec<_>, Vec<_>) = fetched
+            .into_iter()
+            .map(|(kind, path, url, update)| {
+                let root = update.finalized_header.beacon.root();
+                ((kind, path, url, root), update)
+            })
+            .unzip();
+        let results = process_updates(store, updates, current_slot);
+        let mut finalized = Vec::new();
+        for ((kind, path, url, root), result) in sources.into_iter().zip(results) {
+            let verified = match result {
+                Ok(()) => {
+                    progress.head_updates += 1;
+                    true
+                }
+                Err(SyncError::NotRelevant { .. }) => true,
+                Err(e) => {
+                    self.lie(progress, &url, path, e.to_string());
+                    false
+                }
+            };
+            if verified && kind == Kind::Finality {
+                finalized.push((url, root));
             }
         }
         if let Some(store) = &self.store {

@@ -31,7 +31,7 @@ mod client;
 mod provider;
 mod rpc;
 
-pub use beacon::{BeaconError, BeaconSync, Fault, MAX_BATCH, Progress};
+pub use beacon::{BeaconError, BeaconSync, Fault, MAX_BATCH, Progress, process_updates};
 pub use blocks::{BlockRef, MAX_DEPTH, MAX_LOG_RANGE};
 #[cfg(not(target_arch = "wasm32"))]
 pub use checkpoint::FileCheckpoint;

@@ -334,13 +334,22 @@ async fn head_updates_from_a_liar_are_rejected_and_named() {
     let mut sync = BeaconSync::new(ChainConfig::mainnet(), &endpoints, root(CAPELLA_ROOT)).unwrap();
     let progress = sync.sync(CAPELLA_NOW).await.unwrap();
     assert_eq!(progress.batches, 1);
+    // Both head updates are fetched from every endpoint, then checked as one batch: each of the
+    // liar's is rejected on its own signature and named.
     let lies: Vec<_> = progress.faults.iter().filter(|f| f.lied).collect();
-    assert_eq!(lies.len(), 1, "{:?}", progress.faults);
+    assert_eq!(lies.len(), 2, "{:?}", progress.faults);
     assert_eq!(
-        lies[0].request,
-        "/eth/v1/beacon/light_client/finality_update"
+        lies.iter().map(|l| l.request.as_str()).collect::<Vec<_>>(),
+        [
+            "/eth/v1/beacon/light_client/finality_update",
+            "/eth/v1/beacon/light_client/optimistic_update"
+        ]
     );
-    assert!(lies[0].reason.contains("signature"), "{}", lies[0].reason);
+    for lie in &lies {
+        assert_eq!(lie.endpoint, liar.url);
+        assert!(lie.reason.contains("signature"), "{}", lie.reason);
+    }
+    assert_eq!(progress.head_updates, 2);
     assert_eq!(progress.agreeing, vec![honest.url.clone()]);
     assert_eq!(
         sync.store().unwrap().finalized_header().beacon.root(),

@@ -19,13 +19,16 @@ fn run(bytes: &[u8], text: &str) -> Option<usize> {
     let config = ChainConfig::preset(text).or_else(|| ChainConfig::from_json(text).ok())?;
     let bootstrap = input::bootstrap(bytes, &config).ok()?;
     let mut store = Store::bootstrap(config.clone(), B256::ZERO, bootstrap).ok()?;
-    for update in input::updates(bytes, &config).ok()? {
-        store.process_update(update, black_box(0)).ok()?;
-    }
+    let mut updates = input::updates(bytes, &config).ok()?;
     for kind in [Kind::Finality, Kind::Optimistic] {
-        let update = input::single(bytes, kind, &config).ok()?;
-        store.process_update(update, black_box(0)).ok()?;
+        updates.push(input::single(bytes, kind, &config).ok()?);
     }
+    // Catch-up checks its signatures as a batch; a single head update alone.
+    let seed: [u8; 32] = black_box([0; 32]);
+    for result in store.process_updates(updates.split_off(1), black_box(0), &seed) {
+        result.ok()?;
+    }
+    store.process_update(updates.pop()?, black_box(0)).ok()?;
     store.force_update(black_box(0)).ok()?;
     let execution = &store.finalized_header().execution;
     let value: serde_json::Value = serde_json::from_str(text).ok()?;

@@ -12,11 +12,11 @@
 use std::hint::black_box;
 
 use alloy_primitives::{Address, B256};
-use light_client::bls::PreparedCommittee;
+use light_client::bls::{PreparedCommittee, SignatureCheck, verify_batch};
 use light_client::evm::{CallOutcome, CallRequest, VerifiedState, call};
 use light_client::execution::AccountProof;
 use light_client::header::verify_header_json;
-use light_client::store::verify_update_signature;
+use light_client::store::{update_signing_root, verify_update_signature};
 use light_client::{ChainConfig, Store, json};
 use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
 
@@ -68,6 +68,25 @@ fn unhex(text: &str) -> Vec<u8> {
     hex::decode(text.trim().trim_start_matches("0x")).unwrap()
 }
 
+/// Each Capella period update's signature check, with the committee that signed it (the
+/// bootstrap's, then each previous update's next committee).
+fn batch_checks(
+    bootstrap: &light_client::Bootstrap,
+    updates: &[light_client::Update],
+    config: &ChainConfig,
+) -> Vec<SignatureCheck> {
+    let committees = std::iter::once(&bootstrap.current_sync_committee)
+        .chain(updates.iter().map(|u| &u.next_sync_committee));
+    committees
+        .zip(updates)
+        .map(|(committee, update)| {
+            PreparedCommittee::eager(committee.clone())
+                .check(&update.sync_aggregate, &update_signing_root(update, config))
+                .unwrap()
+        })
+        .collect()
+}
+
 #[wasm_bindgen_test]
 fn browser_timings() {
     let config = ChainConfig::mainnet();
@@ -92,24 +111,48 @@ fn browser_timings() {
         verify_update_signature(&updates[0], &committee, &config)
     });
     line("BLS verification per update", bls, Some(12.0));
+    let batch = batch_checks(&bootstrap, &updates, &config);
+    assert!(verify_batch(&batch, &[0x5e; 32]));
+    let batched = time(2, || verify_batch(&batch, &[0x5e; 32])) / batch.len() as f64;
+    line(
+        "  per update, 6 signatures as one batch",
+        batched,
+        Some(12.0),
+    );
 
-    let sync = || {
+    // Bootstrap, then the six period updates and the two head updates: as one batch
+    // (`process_updates`, as `BeaconSync` and `cairn light-client sync` do) or one at a time.
+    let sync = |batched: bool| {
         let mut store = Store::bootstrap(config.clone(), checkpoint, bootstrap.clone()).unwrap();
-        for update in &updates {
-            store.process_update(update.clone(), NOW).unwrap();
+        let mut all = updates.clone();
+        all.extend([finality.clone(), optimistic.clone()]);
+        if batched {
+            for result in store.process_updates(all, NOW, &[0x5e; 32]) {
+                result.unwrap();
+            }
+        } else {
+            for update in all {
+                store.process_update(update, NOW).unwrap();
+            }
         }
-        store.process_update(finality.clone(), NOW).unwrap();
-        store.process_update(optimistic.clone(), NOW).unwrap();
         store
     };
-    assert_eq!(sync().finalized_period(), 867);
-    let synced = time(2, sync);
+    assert_eq!(sync(true).finalized_period(), 867);
+    assert_eq!(sync(false).finalized_period(), 867);
+    let synced = time(2, || sync(true));
+    let alone = time(2, || sync(false));
     line(
         "sync: 6 Capella updates + fin + opt, per update",
         synced / 8.0,
         Some(12.0),
     );
-    line("  whole sync incl. bootstrap", synced, None);
+    line("  whole sync incl. bootstrap (one batch)", synced, None);
+    line("  one update at a time, per update", alone / 8.0, None);
+    console_log!(
+        "wasm: {:<44} {:>9.2}x",
+        "  batch: speed-up over one at a time",
+        alone / synced
+    );
     let first_use = |committee: &PreparedCommittee| {
         assert!(verify_update_signature(&updates[0], committee, &config));
     };

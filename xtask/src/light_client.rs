@@ -139,6 +139,9 @@ pub(crate) fn bench() -> crate::util::Result {
                 "--test",
                 "wasm_bench",
                 "--locked",
+                // The figures are the test's console output: show it although it passes.
+                "--",
+                "--nocapture",
             ])
             .env("PATH", util::tool_path())
             .env("WASM_BINDGEN_TEST_TIMEOUT", "600"),

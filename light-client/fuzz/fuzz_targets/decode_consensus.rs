@@ -1,6 +1,7 @@
 //! Fuzzes every consensus decoder a server's bytes reach (bootstrap, updates, finality and
 //! optimistic updates; JSON, bare, framed and fork-digest-prefixed SSZ), then feeds whatever
-//! decodes to the sync state machine: nothing may panic.
+//! decodes to the sync state machine, one update at a time and as a batch: nothing may panic,
+//! and both ways give the same results.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -20,9 +21,15 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Some(mut store) = store {
-        for update in updates {
-            let _ = store.process_update(update, u64::MAX / 2);
-        }
+        // One by one on a copy, as a batch on the original: the same results either way.
+        let mut alone = store.clone();
+        let expected: Vec<_> = updates
+            .iter()
+            .map(|update| alone.process_update(update.clone(), u64::MAX / 2))
+            .collect();
+        let batched = store.process_updates(updates, u64::MAX / 2, &[7; 32]);
+        assert_eq!(batched, expected);
+        assert_eq!(store.report(), alone.report());
         let _ = store.force_update(u64::MAX / 2);
     }
 });
