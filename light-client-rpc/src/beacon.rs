@@ -469,7 +469,7 @@ impl BeaconSync {
                 .header("accept", accept)
                 .send()
                 .await
-                .map_err(|e| fault(format!("unreachable: {e}")))?;
+                .map_err(|e| fault(format!("unreachable: {}", causes(&e))))?;
             let status = response.status();
             let body = response
                 .bytes()
@@ -487,6 +487,21 @@ impl BeaconSync {
         }
         Err(fault(last))
     }
+}
+
+/// An error and its sources, outermost first ("error sending request: ...: invalid peer
+/// certificate: UnknownIssuer"): reqwest's own message alone does not say what failed.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Decodes a `light_client/updates` body (framed SSZ or JSON); an empty body is no updates.

@@ -437,3 +437,48 @@ async fn checkpoint_is_persisted_and_preferred_over_the_configured_one() {
     .unwrap_err();
     assert!(err.to_string().contains("block root"), "{err}");
 }
+
+/// Real beacon endpoints are https: the native client speaks TLS (rustls, system roots). A
+/// listener on 127.0.0.1 receives a TLS ClientHello, and an endpoint whose certificate the system
+/// does not trust is a named fault, not a silent plain-HTTP request.
+#[tokio::test]
+async fn https_endpoints_are_reached_over_tls() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "https://127.0.0.1:{}",
+        listener.local_addr().unwrap().port()
+    );
+    let first_bytes = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut record = [0u8; 3];
+        socket.read_exact(&mut record).await.unwrap();
+        record
+    });
+    let mut sync = BeaconSync::new(
+        ChainConfig::mainnet(),
+        std::slice::from_ref(&url),
+        root(CAPELLA_ROOT),
+    )
+    .unwrap();
+    let err = sync.sync(CAPELLA_NOW).await.unwrap_err();
+    // A TLS handshake record (0x16), version 3.x: what rustls sends first.
+    // (The sync has ended, so a client that never connected would leave the listener waiting.)
+    let record = tokio::time::timeout(std::time::Duration::from_secs(10), first_bytes)
+        .await
+        .expect("the client never connected: no TLS support?")
+        .unwrap();
+    assert_eq!(record[..2], [0x16, 0x03], "{record:?}");
+    let BeaconError::AllEndpointsFailed { phase, faults } = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(*phase, "bootstrap");
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    assert_eq!(faults[0].endpoint, url);
+    assert!(!faults[0].lied);
+    assert!(
+        faults[0].reason.starts_with("unreachable: "),
+        "{}",
+        faults[0].reason
+    );
+}
