@@ -266,8 +266,9 @@ fn receipt_json(receipt: &VerifiedReceipt) -> Value {
     value
 }
 
-/// The JSON-RPC shape of a verified block: the header's fields, its hash, and its transactions
-/// (hashes, or full objects when `full`). Withdrawals, size and uncle hashes are left out: they
+/// The JSON-RPC shape of a verified block: the header's fields, its hash, its transactions
+/// (hashes, or full objects when `full`) and, after Shanghai, its withdrawals (checked against
+/// `withdrawalsRoot`; left out if the node sent none). Size and uncle hashes are left out: they
 /// are not checked here.
 fn block_json(body: &VerifiedBody, full: bool) -> Value {
     let mut value = serde_json::to_value(&body.block.header).unwrap_or(Value::Null);
@@ -277,6 +278,9 @@ fn block_json(body: &VerifiedBody, full: bool) -> Value {
     } else {
         Value::Array(body.transactions.iter().map(|tx| json!(tx.hash)).collect())
     };
+    if let Some(withdrawals) = &body.withdrawals {
+        value["withdrawals"] = json!(withdrawals);
+    }
     value["uncles"] = json!([]);
     value
 }

@@ -15,6 +15,9 @@
 //! server; where the server states them anyway they are claims, and any that differs is
 //! rejected. [`LogFilter`] selects logs as `eth_getLogs` does, and can rule a block out by its
 //! verified bloom before its receipts are fetched.
+//!
+//! Withdrawals (after Shanghai) are decoded from the block's `withdrawals` array and their
+//! ordered trie must give the header's `withdrawalsRoot`.
 
 use alloy_consensus::transaction::SignerRecoverable;
 use alloy_consensus::{
@@ -22,6 +25,7 @@ use alloy_consensus::{
     proofs::ordered_trie_root_with_encoder,
 };
 use alloy_eips::eip2718::Encodable2718;
+use alloy_eips::eip4895::Withdrawal;
 use alloy_primitives::{Address, B256, Bloom, BloomInput, Log, TxKind, keccak256};
 use serde_json::Value;
 
@@ -60,6 +64,9 @@ pub struct VerifiedBody {
     pub block: VerifiedBlock,
     /// Its transactions, in block order.
     pub transactions: Vec<VerifiedTransaction>,
+    /// Its withdrawals, checked against `withdrawalsRoot`: `None` before Shanghai (no root) or
+    /// when the server sent none to check.
+    pub withdrawals: Option<Vec<Withdrawal>>,
 }
 
 /// A log taken from a verified receipt, with its position computed locally.
@@ -252,10 +259,43 @@ pub fn verify_block_json(block: &Value, expected: B256) -> Result<VerifiedBody, 
         reason: "no transactions field".into(),
     })?;
     let transactions = verify_transactions_json(&verified, transactions)?;
+    let withdrawals = match (verified.header.withdrawals_root, block.get("withdrawals")) {
+        (Some(root), Some(withdrawals)) => Some(verify_withdrawals_json(root, withdrawals)?),
+        _ => None,
+    };
     Ok(VerifiedBody {
         block: verified,
         transactions,
+        withdrawals,
     })
+}
+
+/// Decodes a block's `withdrawals` array and checks it against `withdrawalsRoot`.
+pub fn verify_withdrawals_json(
+    root: B256,
+    withdrawals: &Value,
+) -> Result<Vec<Withdrawal>, ExecutionError> {
+    let items = withdrawals.as_array().ok_or(DecodeError::Json {
+        what: "withdrawals",
+        reason: "not an array".into(),
+    })?;
+    let decoded = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            serde_json::from_value::<Withdrawal>(item.clone())
+                .map_err(|e| json_error("withdrawal", index, e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let got = alloy_consensus::proofs::calculate_withdrawals_root(&decoded);
+    if got != root {
+        return Err(ExecutionError::Root {
+            what: "withdrawals",
+            expected: root,
+            got,
+        });
+    }
+    Ok(decoded)
 }
 
 /// Verifies receipts (the `eth_getBlockReceipts` array) against the header's `receiptsRoot`:

@@ -143,6 +143,9 @@ async fn blocks_transactions_receipts_and_logs_verify_and_tampering_is_rejected(
         .await
         .unwrap();
     same_as_node(&block, &node_block, "block");
+    // Withdrawals are served, checked against withdrawalsRoot (anvil's are empty).
+    assert!(block["withdrawals"].is_array(), "{block}");
+    assert_eq!(block["withdrawals"], node_block["withdrawals"]);
     let types: Vec<&str> = block["transactions"]
         .as_array()
         .unwrap()
@@ -268,6 +271,7 @@ async fn blocks_transactions_receipts_and_logs_verify_and_tampering_is_rejected(
         Tamper::AddLog,
         Tamper::TxBlockHash,
         Tamper::HeaderStateRoot,
+        Tamper::AddWithdrawal,
     ] {
         for (target, hash) in hashes.iter().enumerate() {
             setup.proxy.set(tamper);
@@ -306,11 +310,11 @@ async fn blocks_transactions_receipts_and_logs_verify_and_tampering_is_rejected(
             setup.proxy.set(Tamper::None);
         }
     }
-    // Value, sender, nonce, status, cumulative gas, receipt sender, gas used, block hash and
-    // header tampers apply to all 5 transactions, input to the 3 with input, the 5 log tampers
-    // to the 2 transfers: 58 pairs, each read by several calls, and every call that read a
-    // tampered answer rejected it.
-    assert_eq!(applied_modes, 9 * 5 + 3 + 5 * 2);
+    // Value, sender, nonce, status, cumulative gas, receipt sender, gas used, block hash, header
+    // and withdrawal tampers apply to all 5 transactions, input to the 3 with input, the 5 log
+    // tampers to the 2 transfers: 63 pairs, each read by several calls, and every call that read
+    // a tampered answer rejected it.
+    assert_eq!(applied_modes, 10 * 5 + 3 + 5 * 2);
     assert!(rejected > applied_modes, "{rejected} rejections");
     // Untampered again: everything verifies.
     client.transaction_receipt(hashes[0]).await.unwrap();

@@ -59,9 +59,11 @@ pub(crate) enum Tamper {
     ReceiptGasUsed,
     /// `eth_getBlockReceipts`: the target receipt's first log's claimed log index + 1.
     LogIndex,
+    /// Blocks with withdrawals: one more withdrawal (to a validator's address, 1 ETH).
+    AddWithdrawal,
 }
 
-const ALL: [Tamper; 24] = [
+const ALL: [Tamper; 25] = [
     Tamper::None,
     Tamper::ProofBalance,
     Tamper::ProofNonce,
@@ -86,6 +88,7 @@ const ALL: [Tamper; 24] = [
     Tamper::ReceiptFrom,
     Tamper::ReceiptGasUsed,
     Tamper::LogIndex,
+    Tamper::AddWithdrawal,
 ];
 
 struct Shared {
@@ -287,6 +290,17 @@ fn tamper(mode: Tamper, method: &str, result: &mut Value, target: usize, other: 
         }
     }
     match (mode, method) {
+        (Tamper::AddWithdrawal, "eth_getBlockByHash" | "eth_getBlockByNumber")
+            if result["withdrawals"].is_array() =>
+        {
+            result["withdrawals"].as_array_mut().unwrap().push(json!({
+                "index": "0x0",
+                "validatorIndex": "0x1",
+                "address": "0x00000000000000000000000000000000000000aa",
+                "amount": "0x3b9aca00"
+            }));
+            true
+        }
         (Tamper::TxBlockHash, "eth_getTransactionByHash") if result.is_object() => {
             result["blockHash"] = other.clone();
             true

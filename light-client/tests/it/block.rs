@@ -11,7 +11,7 @@ use alloy_primitives::{Address, B256};
 use light_client::ExecutionError;
 use light_client::block::{
     LogFilter, Transaction, block_logs, verify_block_json, verify_receipts_json,
-    verify_transaction_json, verify_transactions_json,
+    verify_transaction_json, verify_transactions_json, verify_withdrawals_json,
 };
 use light_client::header::{VerifiedBlock, verify_header_json};
 use serde_json::{Value, json};
@@ -542,4 +542,83 @@ fn blob_and_set_code_transactions_verify_and_every_field_is_checked() {
         verify_transactions_json(&block, &bad),
         Err(ExecutionError::Sender { index: 0, .. })
     ));
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn mainnet_withdrawals_verify_and_every_change_is_rejected() {
+    // Block 17463226's full body carries its withdrawals.
+    let block = full_block();
+    let body = verify_block_json(&block, full_block_hash(&block)).unwrap();
+    let withdrawals = body
+        .withdrawals
+        .expect("a post-Shanghai block's withdrawals");
+    assert_eq!(
+        withdrawals.len(),
+        block["withdrawals"].as_array().unwrap().len()
+    );
+    assert!(!withdrawals.is_empty());
+
+    // Block 21925176: 16 withdrawals against its header's withdrawalsRoot.
+    let file: Value =
+        serde_json::from_slice(fixture!("helios-el-mainnet-block21925176/block.json")).unwrap();
+    let header = verify_header_json(&file, root(file["hash"].as_str().unwrap())).unwrap();
+    let withdrawals_root = header.header.withdrawals_root.unwrap();
+    let original = file["withdrawals"].clone();
+    let verified = verify_withdrawals_json(withdrawals_root, &original).unwrap();
+    assert_eq!(verified.len(), 16);
+    assert_eq!(verified[0].index, 0x4a9_e66b);
+    assert_eq!(verified[0].validator_index, 0x8_5dd2);
+    assert_eq!(verified[0].amount, 0x121_a6a9);
+    assert_eq!(
+        verified[0].address,
+        "0xb9d7934878b5fb9610b3fe8a5e441e8fad7e293f"
+            .parse::<Address>()
+            .unwrap()
+    );
+
+    let rejected = |changed: &Value| {
+        let err = verify_withdrawals_json(withdrawals_root, changed)
+            .expect_err("changed withdrawals were accepted");
+        assert!(
+            matches!(
+                err,
+                ExecutionError::Root {
+                    what: "withdrawals",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    };
+    let items = original.as_array().unwrap().len();
+    for index in 0..items {
+        for field in ["index", "validatorIndex", "amount"] {
+            let mut changed = original.clone();
+            let value = &mut changed[index][field];
+            let number = u64::from_str_radix(&value.as_str().unwrap()[2..], 16).unwrap();
+            *value = json!(format!("{:#x}", number + 1));
+            rejected(&changed);
+        }
+        for byte in 0..20 {
+            let mut changed = original.clone();
+            flip(&mut changed[index]["address"], byte);
+            rejected(&changed);
+        }
+    }
+    let list = |items: Vec<Value>| Value::Array(items);
+    let all = original.as_array().unwrap().clone();
+    rejected(&list(all[1..].to_vec()));
+    rejected(&list(all[..items - 1].to_vec()));
+    rejected(&list([all.clone(), vec![all[0].clone()]].concat()));
+    let mut swapped = all.clone();
+    swapped.swap(0, 1);
+    rejected(&list(swapped));
+    rejected(&list(Vec::new()));
+
+    let mut malformed = original.clone();
+    malformed[3]["amount"] = json!("0xzz");
+    let err = verify_withdrawals_json(withdrawals_root, &malformed).unwrap_err();
+    assert!(err.to_string().contains("#3"), "{err}");
+    assert!(verify_withdrawals_json(withdrawals_root, &json!({})).is_err());
 }
