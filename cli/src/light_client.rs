@@ -7,7 +7,8 @@
 //! - `verify-proof`: verifies an `eth_getProof` answer against a trusted state root;
 //! - `call`: execution-only verified `eth_call` (anchored on a trusted block hash, re-executed
 //!   locally with revm over proven state);
-//! - `serve`: the verified provider as a JSON-RPC endpoint on 127.0.0.1.
+//! - `serve`: the verified provider as a JSON-RPC endpoint on 127.0.0.1, for a trusted block
+//!   (execution-only) or following the verified beacon head (`--beacon`).
 //!
 //! Every failure exits non-zero with a message naming the file and the check that failed.
 
@@ -23,8 +24,9 @@ use clap::Subcommand;
 use light_client::evm::{CallOutcome, CallRequest};
 use light_client::types::Kind;
 use light_client::{ChainConfig, Store, input};
-use light_client_rpc::{BeaconSync, ExecutionClient, FileCheckpoint, Provider, Rpc};
+use light_client_rpc::{BeaconSync, ExecutionClient, FileCheckpoint, Follower, Provider, Rpc};
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 use crate::print_line;
 
@@ -89,10 +91,35 @@ pub(crate) enum Command {
     },
     /// Serve verified JSON-RPC (balances, storage, code, eth_call, eth_estimateGas of the
     /// trusted block; blocks, transactions, receipts and logs of it and its ancestors) on a
-    /// loopback address for wallets and tools.
+    /// loopback address for wallets and tools. With `--beacon`, follow the chain: each slot a
+    /// beacon sync round, and the answers move to the verified head's execution block.
     Serve {
-        #[command(flatten)]
-        anchor: AnchorArgs,
+        /// The execution JSON-RPC endpoint (untrusted).
+        #[arg(long)]
+        rpc: String,
+        /// Execution-only mode: the trusted execution block hash to answer for.
+        #[arg(long, required_unless_present = "beacon", conflicts_with = "beacon")]
+        block_hash: Option<B256>,
+        /// Chain id for the `CHAINID` opcode [default: the node's `eth_chainId`].
+        #[arg(long)]
+        chain_id: Option<u64>,
+        /// Follow the head from these beacon endpoints (repeat for failover and
+        /// cross-checking) instead of a fixed block.
+        #[arg(long, requires = "checkpoint")]
+        beacon: Vec<String>,
+        /// With `--beacon`: the trusted checkpoint (a beacon block root).
+        #[arg(long, requires = "beacon")]
+        checkpoint: Option<B256>,
+        /// With `--beacon`: `mainnet`, `sepolia`, `hoodi`, or a network configuration JSON file.
+        #[arg(long, default_value = "mainnet")]
+        network: String,
+        /// With `--beacon`: file keeping the latest verified checkpoint (used when it exists).
+        #[arg(long, requires = "beacon")]
+        state: Option<PathBuf>,
+        /// With `--beacon`: the slot to sync to at start, then one more each second [default:
+        /// from the system clock, one step per slot].
+        #[arg(long, requires = "beacon", hide = true)]
+        current_slot: Option<u64>,
         /// Loopback address to listen on (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:8546")]
         listen: SocketAddr,
@@ -115,20 +142,31 @@ pub(crate) struct AnchorArgs {
 
 impl AnchorArgs {
     async fn client(&self) -> anyhow::Result<ExecutionClient> {
-        let rpc = Rpc::new(&self.rpc)?;
-        let chain_id = match self.chain_id {
-            Some(id) => id,
-            None => {
-                let answer = rpc.call("eth_chainId", serde_json::json!([])).await?;
-                let text = answer.as_str().context("eth_chainId: not a quantity")?;
-                u64::from_str_radix(text.trim_start_matches("0x"), 16)
-                    .context("eth_chainId: not a quantity")?
-            }
-        };
-        ExecutionClient::anchor(rpc, self.block_hash, chain_id)
-            .await
-            .with_context(|| format!("cannot anchor on block {}", self.block_hash))
+        anchor(&self.rpc, self.block_hash, self.chain_id).await
     }
+}
+
+/// The configured chain id, or the node's `eth_chainId`.
+async fn chain_id(rpc: &Rpc, configured: Option<u64>) -> anyhow::Result<u64> {
+    if let Some(id) = configured {
+        return Ok(id);
+    }
+    let answer = rpc.call("eth_chainId", serde_json::json!([])).await?;
+    let text = answer.as_str().context("eth_chainId: not a quantity")?;
+    u64::from_str_radix(text.trim_start_matches("0x"), 16).context("eth_chainId: not a quantity")
+}
+
+/// Execution-only mode: a client anchored on a trusted block hash.
+async fn anchor(
+    rpc: &str,
+    block_hash: B256,
+    configured_chain_id: Option<u64>,
+) -> anyhow::Result<ExecutionClient> {
+    let rpc = Rpc::new(rpc)?;
+    let chain_id = chain_id(&rpc, configured_chain_id).await?;
+    ExecutionClient::anchor(rpc, block_hash, chain_id)
+        .await
+        .with_context(|| format!("cannot anchor on block {block_hash}"))
 }
 
 /// Runs one light-client subcommand.
@@ -208,9 +246,54 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Serve { anchor, listen } => {
-            let client = anchor.client().await?;
-            serve(Provider::new(client), listen).await
+        Command::Serve {
+            rpc,
+            block_hash,
+            chain_id: configured_chain_id,
+            beacon,
+            checkpoint,
+            network,
+            state,
+            current_slot,
+            listen,
+        } => {
+            if !listen.ip().is_loopback() {
+                anyhow::bail!(
+                    "refusing to listen on {listen}: the verified endpoint serves loopback only"
+                );
+            }
+            let (Some(checkpoint), false) = (checkpoint, beacon.is_empty()) else {
+                let block_hash = block_hash.context("--block-hash or --beacon is required")?;
+                let (_keep, head) = watch::channel(Arc::new(Provider::new(
+                    anchor(&rpc, block_hash, configured_chain_id).await?,
+                )));
+                return serve(head, listen).await;
+            };
+            let config = network_config(&network)?;
+            let mut sync = BeaconSync::new(config.clone(), &beacon, checkpoint)?;
+            if let Some(state) = state {
+                sync = sync
+                    .with_persistence(Box::new(FileCheckpoint::new(state)))
+                    .await?;
+            }
+            let rpc = Rpc::new(&rpc)?;
+            let chain_id = chain_id(&rpc, configured_chain_id).await?;
+            let mut follower = Follower::new(sync, rpc, chain_id);
+            let clock = SlotClock::new(&config, current_slot)?;
+            // The first step must give a verified head: there is nothing to serve before it.
+            let first = follower
+                .step(clock.slot)
+                .await
+                .context("cannot follow the chain")?
+                .provider
+                .context("the beacon sync gave no verified head")?;
+            let (head, receiver) = watch::channel(Arc::new(first));
+            // The follower stays on this task (its checkpoint store need not be `Send`); the
+            // server spawns a task per connection. Ctrl-C ends the server, and with it this.
+            tokio::select! {
+                served = serve(receiver, listen) => served,
+                () = follow(follower, clock, head) => Ok(()),
+            }
         }
     }
 }
@@ -248,8 +331,80 @@ async fn sync_from_beacons(
     Ok(report)
 }
 
-/// Serves the verified provider over HTTP JSON-RPC (single and batch requests).
-async fn serve(provider: Provider, listen: SocketAddr) -> anyhow::Result<()> {
+/// The slot `serve --beacon` syncs to: the system clock's, or (for tests) a given start that
+/// advances by one each second.
+struct SlotClock {
+    slot: u64,
+    config: Option<ChainConfig>,
+}
+
+impl SlotClock {
+    fn new(config: &ChainConfig, fixed: Option<u64>) -> anyhow::Result<Self> {
+        Ok(match fixed {
+            Some(slot) => Self { slot, config: None },
+            None => Self {
+                slot: config.slot_at_time(unix_now()?),
+                config: Some(config.clone()),
+            },
+        })
+    }
+
+    /// Waits for the next slot (its start plus 4 s, when the head update of the previous slot
+    /// is out) and returns it.
+    async fn next(&mut self) -> anyhow::Result<u64> {
+        match &self.config {
+            None => {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                self.slot += 1;
+            }
+            Some(config) => {
+                let next = self.slot + 1;
+                let at = config.genesis_time + next * config.seconds_per_slot + 4;
+                let now = unix_now()?;
+                tokio::time::sleep(std::time::Duration::from_secs(at.saturating_sub(now))).await;
+                self.slot = config.slot_at_time(unix_now()?);
+            }
+        }
+        Ok(self.slot)
+    }
+}
+
+/// The task that owns the [`Follower`]: one sync round per slot; a moved head replaces the
+/// provider the server answers with. A failed round keeps the last verified block.
+async fn follow(mut follower: Follower, mut clock: SlotClock, head: watch::Sender<Arc<Provider>>) {
+    loop {
+        let slot = match clock.next().await {
+            Ok(slot) => slot,
+            Err(err) => {
+                tracing::error!("cannot tell the slot: {err:#}; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+                continue;
+            }
+        };
+        match follower.step(slot).await {
+            Ok(step) => {
+                for fault in &step.progress.faults {
+                    tracing::warn!("beacon endpoint: {fault}");
+                }
+                if let Some(provider) = step.provider {
+                    let block = provider.client().block();
+                    tracing::info!(number = block.header.number, hash = %block.hash, slot, "verified head");
+                    if head.send(Arc::new(provider)).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(
+                slot,
+                "no new verified head: {err}; still answering for the last one"
+            ),
+        }
+    }
+}
+
+/// Serves the verified provider over HTTP JSON-RPC (single and batch requests), always with the
+/// latest one `head` holds.
+async fn serve(head: watch::Receiver<Arc<Provider>>, listen: SocketAddr) -> anyhow::Result<()> {
     if !listen.ip().is_loopback() {
         anyhow::bail!("refusing to listen on {listen}: the verified endpoint serves loopback only");
     }
@@ -257,21 +412,31 @@ async fn serve(provider: Provider, listen: SocketAddr) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
-    let block = provider.client().block();
+    let following = if head.has_changed().is_err() {
+        ""
+    } else {
+        ", following the verified head"
+    };
+    let block = head.borrow().client().block().clone();
     print_line(&format!(
-        "verified JSON-RPC for block {} ({}) on http://{address}",
+        "verified JSON-RPC for block {} ({}){following} on http://{address}",
         block.header.number, block.hash
     ));
     let app = axum::Router::new()
         .route("/", axum::routing::post(answer))
-        .with_state(Arc::new(provider));
+        .with_state(head);
     axum::serve(listener, app)
         .with_graceful_shutdown(crate::shutdown_signal())
         .await?;
     Ok(())
 }
 
-async fn answer(State(provider): State<Arc<Provider>>, Json(body): Json<Value>) -> Json<Value> {
+async fn answer(
+    State(head): State<watch::Receiver<Arc<Provider>>>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    // A whole batch is answered for one block, even if the head moves meanwhile.
+    let provider = head.borrow().clone();
     match body {
         Value::Array(requests) => {
             let mut answers = Vec::with_capacity(requests.len());

@@ -10,6 +10,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use testkit::beacon::{Behaviour, Server, execution_node, head_block_json};
+
 const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
 const CAPELLA_CHECKPOINT: &str =
     "0x5afc212a7924789b2bc86acad3ab3a6ffb1f6e97253ea50bee7f4f51422c9275";
@@ -349,54 +351,12 @@ async fn serve_answers_verified_json_rpc_on_loopback() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback only"));
 }
 
-/// A beacon endpoint on 127.0.0.1 serving the Capella fixtures as beacon-API JSON; SSZ requests
-/// get 406 (a JSON-only server). `fail` makes every answer HTTP 500.
-async fn beacon_server(fail: bool) -> (String, tokio::task::JoinHandle<()>) {
-    use axum::http::{HeaderMap, StatusCode, header};
-    use axum::response::IntoResponse;
-    use axum::routing::get;
-
-    fn answer(headers: &HeaderMap, fail: bool, file: &'static str) -> axum::response::Response {
-        let ssz = headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("octet-stream"));
-        if fail {
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-        if ssz {
-            return StatusCode::NOT_ACCEPTABLE.into_response();
-        }
-        let body = std::fs::read(fixture(&format!("helios-capella-mainnet-lc/{file}"))).unwrap();
-        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-    }
-    let app = axum::Router::new()
-        .route(
-            "/eth/v1/beacon/light_client/bootstrap/{root}",
-            get(move |h: HeaderMap| async move { answer(&h, fail, "bootstrap.json") }),
-        )
-        .route(
-            "/eth/v1/beacon/light_client/updates",
-            get(move |h: HeaderMap| async move { answer(&h, fail, "updates.json") }),
-        )
-        .route(
-            "/eth/v1/beacon/light_client/finality_update",
-            get(move |h: HeaderMap| async move { answer(&h, fail, "finality.json") }),
-        )
-        .route(
-            "/eth/v1/beacon/light_client/optimistic_update",
-            get(move |h: HeaderMap| async move { answer(&h, fail, "optimistic.json") }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, task)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_from_beacon_endpoints_fails_over_and_persists_the_checkpoint() {
-    let (failing, failing_task) = beacon_server(true).await;
-    let (honest, honest_task) = beacon_server(false).await;
+    // Mock beacon endpoints serving the Capella fixtures (testkit): JSON only, or HTTP 500.
+    let failing_server = Server::start(Behaviour::Failing).await;
+    let honest_server = Server::start(Behaviour::Honest).await;
+    let (failing, honest) = (failing_server.url.clone(), honest_server.url.clone());
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("checkpoint");
     let state_arg = state.display().to_string();
@@ -461,6 +421,67 @@ async fn sync_from_beacon_endpoints_fails_over_and_persists_the_checkpoint() {
         "{stderr}"
     );
     assert!(stderr.contains(&failing), "{stderr}");
-    failing_task.abort();
-    honest_task.abort();
+}
+
+/// `serve --beacon` follows the verified head: it syncs from the beacon endpoint, anchors on the
+/// optimistic header's execution block (mainnet 17923113, from a mock execution node that knows
+/// it) and answers for it; a node lying about that block's header is refused at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_follows_the_verified_beacon_head() {
+    let beacon = Server::start(Behaviour::Honest).await;
+    let (hash, block) = head_block_json(|_| {});
+    let (rpc, _, node) = execution_node(hash, block).await;
+    let serve = |rpc: &str| {
+        let mut command = tokio::process::Command::new(CAIRN);
+        command.args([
+            "light-client",
+            "serve",
+            "--rpc",
+            rpc,
+            "--beacon",
+            &beacon.url,
+            "--checkpoint",
+            CAPELLA_CHECKPOINT,
+            "--current-slot",
+            "7109433",
+            "--listen",
+            "127.0.0.1:0",
+        ]);
+        command
+    };
+    let (_guard, line) = testkit::process::ChildGuard::spawn_and_read_line(
+        "cairn serve --beacon",
+        serve(&rpc),
+        "http://",
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    assert!(line.contains("block 17923113"), "{line}");
+    assert!(line.contains("following the verified head"), "{line}");
+    let url = line[line.find("http://").unwrap()..].trim().to_owned();
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(&url)
+        .json(&serde_json::json!([
+            {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []},
+            {"jsonrpc": "2.0", "id": 2, "method": "eth_chainId", "params": []},
+        ]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer[0]["result"], "0x1117c29");
+    assert_eq!(answer[1]["result"], "0x1");
+    node.abort();
+
+    let (_, lying) = head_block_json(|header| header.timestamp += 1);
+    let (rpc, _, node) = execution_node(hash, lying).await;
+    let out = serve(&rpc).output().await.unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot follow the chain"), "{stderr}");
+    assert!(stderr.contains("17923113"), "{stderr}");
+    node.abort();
 }

@@ -18,6 +18,8 @@
 //!   and the latest verified checkpoint persisted through a [`CheckpointStore`]
 //!   ([`FileCheckpoint`] natively, `IndexedDbCheckpoint` with `rexie` in the browser).
 //! - [`Provider`]: an EIP-1193-style `request(method, params)` answering only with verified data.
+//! - [`Follower`]: keeps a provider on the chain's head: a beacon sync round per step, then an
+//!   execution anchor on the verified optimistic header's block hash.
 //!
 //! Builds for: native (and wasm32 through reqwest's fetch backend).
 //!
@@ -28,6 +30,7 @@ mod beacon;
 mod blocks;
 mod checkpoint;
 mod client;
+mod follow;
 mod provider;
 mod rpc;
 
@@ -39,5 +42,6 @@ pub use checkpoint::FileCheckpoint;
 pub use checkpoint::IndexedDbCheckpoint;
 pub use checkpoint::{CheckpointStore, StoreFuture};
 pub use client::{Error, ExecutionClient};
+pub use follow::{FollowError, Follower, Step};
 pub use provider::{Provider, RequestError};
 pub use rpc::{Rpc, RpcError};

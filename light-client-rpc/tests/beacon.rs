@@ -10,237 +10,13 @@
     reason = "a test fails loudly on any unexpected error"
 )]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
 use alloy_primitives::B256;
-use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use light_client::{ChainConfig, json};
 use light_client_rpc::{BeaconError, BeaconSync, CheckpointStore, FileCheckpoint};
-use serde_json::Value;
-
-macro_rules! fixture {
-    ($path:expr) => {
-        include_bytes!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../light-client/tests/fixtures/",
-            $path
-        )) as &[u8]
-    };
-}
-
-const CAPELLA_ROOT: &str = "0x5afc212a7924789b2bc86acad3ab3a6ffb1f6e97253ea50bee7f4f51422c9275";
-const DENEB_ROOT: &str = "0x69d93fb3b7370556d960de8c8d86a48adf7c4bfdced8e940dff3f149eb47dcfd";
-/// A slot after every fixture's signatures (late 2026), for the Deneb set.
-const NOW: u64 = 13_000_000;
-/// The slot after the Capella optimistic update's signature (period 867): what the clock said
-/// when the Capella fixtures were the head.
-const CAPELLA_NOW: u64 = 7_109_433;
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Behaviour {
-    Honest,
-    /// Every request answers HTTP 500.
-    Failing,
-    /// Serves the fixtures with one byte changed in each signature and committee.
-    Liar,
-}
-
-struct Mock {
-    behaviour: Behaviour,
-    /// `(path and query, accept header)` of every request.
-    log: Mutex<Vec<(String, String)>>,
-}
-
-type Shared = Arc<Mock>;
-
-fn json_value(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes).unwrap()
-}
-
-/// Flips the last hex digit of the string at `pointer`.
-fn flip(value: &mut Value, pointer: &str) {
-    let text = value.pointer_mut(pointer).unwrap();
-    let mut s = text.as_str().unwrap().to_owned();
-    let last = s.pop().unwrap();
-    s.push(if last == '0' { '1' } else { '0' });
-    *text = Value::String(s);
-}
-
-fn lie(mut object: Value) -> Value {
-    if object["data"].get("sync_aggregate").is_some() {
-        flip(&mut object, "/data/sync_aggregate/sync_committee_signature");
-    }
-    if object["data"].get("current_sync_committee").is_some() {
-        flip(&mut object, "/data/current_sync_committee/pubkeys/3");
-    }
-    object
-}
-
-fn wants_ssz(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("octet-stream"))
-}
-
-fn record(mock: &Mock, uri: String, headers: &HeaderMap) {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    mock.log.lock().unwrap().push((uri, accept));
-}
-
-/// The Capella set is served as JSON only (SSZ requests get 406, as from a JSON-only server);
-/// the Deneb set as SSZ.
-fn respond(mock: &Mock, headers: &HeaderMap, json: Option<Value>, ssz: Option<&[u8]>) -> Response {
-    if mock.behaviour == Behaviour::Failing {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    }
-    if wants_ssz(headers) {
-        return match ssz {
-            Some(bytes) => (
-                [(header::CONTENT_TYPE, "application/octet-stream")],
-                bytes.to_vec(),
-            )
-                .into_response(),
-            None if json.is_some() => StatusCode::NOT_ACCEPTABLE.into_response(),
-            None => StatusCode::NOT_FOUND.into_response(),
-        };
-    }
-    match json {
-        Some(mut value) => {
-            if mock.behaviour == Behaviour::Liar {
-                value = match value {
-                    Value::Array(items) => Value::Array(items.into_iter().map(lie).collect()),
-                    other => lie(other),
-                };
-            }
-            axum::Json(value).into_response()
-        }
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
-async fn bootstrap(
-    State(mock): State<Shared>,
-    Path(root): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    record(&mock, format!("bootstrap/{root}"), &headers);
-    if root == CAPELLA_ROOT {
-        let json = json_value(fixture!("helios-capella-mainnet-lc/bootstrap.json"));
-        respond(&mock, &headers, Some(json), None)
-    } else if root == DENEB_ROOT {
-        let ssz = fixture!(
-            "colibri-eth_getProof1/eth_v1_beacon_light_client_bootstrap_0x69d93fb3b7370556d960de8c8d86a48adf7c4bfdced8e940dff3f149eb47d.ssz"
-        );
-        respond(&mock, &headers, None, Some(ssz))
-    } else {
-        StatusCode::NOT_FOUND.into_response()
-    }
-}
-
-async fn updates(
-    State(mock): State<Shared>,
-    Query(query): Query<HashMap<String, u64>>,
-    headers: HeaderMap,
-) -> Response {
-    let start = query["start_period"];
-    let count = query["count"];
-    record(
-        &mock,
-        format!("updates?start_period={start}&count={count}"),
-        &headers,
-    );
-    if start > 1000 && (start..start + count).contains(&1394) {
-        let ssz = fixture!(
-            "colibri-eth_getProof1/eth_v1_beacon_light_client_updates_start_period_1394_count_1.ssz"
-        );
-        return respond(&mock, &headers, None, Some(ssz));
-    }
-    if start > 1000 {
-        return respond(&mock, &headers, None, Some(&[]));
-    }
-    // The Capella updates: one per period from 862.
-    let all = json_value(fixture!("helios-capella-mainnet-lc/updates.json"));
-    let selected: Vec<Value> = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|u| {
-            let slot: u64 = u["data"]["attested_header"]["beacon"]["slot"]
-                .as_str()
-                .unwrap()
-                .parse()
-                .unwrap();
-            (start..start + count).contains(&(slot / 8192))
-        })
-        .cloned()
-        .collect();
-    respond(&mock, &headers, Some(Value::Array(selected)), None)
-}
-
-async fn finality(State(mock): State<Shared>, headers: HeaderMap) -> Response {
-    record(&mock, "finality_update".into(), &headers);
-    let json = json_value(fixture!("helios-capella-mainnet-lc/finality.json"));
-    respond(&mock, &headers, Some(json), None)
-}
-
-async fn optimistic(State(mock): State<Shared>, headers: HeaderMap) -> Response {
-    record(&mock, "optimistic_update".into(), &headers);
-    let json = json_value(fixture!("helios-capella-mainnet-lc/optimistic.json"));
-    respond(&mock, &headers, Some(json), None)
-}
-
-struct Server {
-    url: String,
-    mock: Shared,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Server {
-    async fn start(behaviour: Behaviour) -> Self {
-        let mock = Arc::new(Mock {
-            behaviour,
-            log: Mutex::new(Vec::new()),
-        });
-        let app = Router::new()
-            .route(
-                "/eth/v1/beacon/light_client/bootstrap/{root}",
-                get(bootstrap),
-            )
-            .route("/eth/v1/beacon/light_client/updates", get(updates))
-            .route("/eth/v1/beacon/light_client/finality_update", get(finality))
-            .route(
-                "/eth/v1/beacon/light_client/optimistic_update",
-                get(optimistic),
-            )
-            .with_state(mock.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Self { url, mock, task }
-    }
-
-    fn log(&self) -> Vec<(String, String)> {
-        self.mock.log.lock().unwrap().clone()
-    }
-}
+use testkit::beacon::{
+    Behaviour, CAPELLA_NOW, CAPELLA_ROOT, DENEB_ROOT, NOW, Server, execution_node, fixture,
+    head_block_json,
+};
 
 fn root(hex: &str) -> B256 {
     hex.parse().unwrap()
@@ -248,7 +24,7 @@ fn root(hex: &str) -> B256 {
 
 fn capella_finality() -> light_client::Update {
     json::updates_from_json(
-        std::str::from_utf8(fixture!("helios-capella-mainnet-lc/finality.json")).unwrap(),
+        std::str::from_utf8(&fixture("helios-capella-mainnet-lc/finality.json")).unwrap(),
         &ChainConfig::mainnet(),
     )
     .unwrap()
@@ -481,4 +257,76 @@ async fn https_endpoints_are_reached_over_tls() {
         "{}",
         faults[0].reason
     );
+}
+
+#[tokio::test]
+async fn the_follower_anchors_execution_on_the_verified_head_and_only_when_it_moves() {
+    use light_client_rpc::{FollowError, Follower, Rpc};
+    let beacon = Server::start(Behaviour::Honest).await;
+    let (hash, block) = head_block_json(|_| {});
+    let (url, served, node) = execution_node(hash, block).await;
+    let sync = BeaconSync::new(
+        ChainConfig::mainnet(),
+        std::slice::from_ref(&beacon.url),
+        root(CAPELLA_ROOT),
+    )
+    .unwrap();
+    let mut follower = Follower::new(sync, Rpc::new(&url).unwrap(), 1);
+    let step = follower.step(CAPELLA_NOW).await.unwrap();
+    assert_eq!(step.progress.head_updates, 2);
+    let provider = step.provider.expect("the first step anchors on the head");
+    assert_eq!(follower.anchored(), Some(hash));
+    // The provider answers for the optimistic update's execution block.
+    assert_eq!(
+        provider
+            .request("eth_blockNumber", &serde_json::json!([]))
+            .await
+            .unwrap(),
+        serde_json::json!("0x1117c29")
+    );
+    let anchor = provider.client().block();
+    assert_eq!(anchor.hash, hash);
+    assert_eq!(anchor.header.number, 17_923_113);
+    assert_eq!(
+        follower
+            .sync()
+            .store()
+            .unwrap()
+            .optimistic_header()
+            .execution
+            .state_root,
+        anchor.header.state_root
+    );
+
+    // Nothing new on the beacon chain: no new anchor, and the node is not asked again.
+    let asked = *served.lock().unwrap();
+    let step = follower.step(CAPELLA_NOW).await.unwrap();
+    assert!(step.provider.is_none());
+    assert_eq!(*served.lock().unwrap(), asked);
+    node.abort();
+
+    // A node that lies about the head's header is refused, naming the block.
+    let (_, lying) = head_block_json(|header| header.gas_used += 1);
+    let (url, _, node) = execution_node(hash, lying).await;
+    let sync = BeaconSync::new(
+        ChainConfig::mainnet(),
+        std::slice::from_ref(&beacon.url),
+        root(CAPELLA_ROOT),
+    )
+    .unwrap();
+    let mut follower = Follower::new(sync, Rpc::new(&url).unwrap(), 1);
+    let err = follower.step(CAPELLA_NOW).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FollowError::Anchor {
+                number: 17_923_113,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("17923113"), "{err}");
+    assert_eq!(follower.anchored(), None);
+    node.abort();
 }

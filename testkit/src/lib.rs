@@ -1,13 +1,15 @@
 //! Shared helpers for Cairn's integration and end-to-end tests, in one place.
 //!
 //! Owns: a minimal W3C WebDriver client (driving `chromedriver` and `tauri-driver` alike), an
-//! Xvfb display per test, a private D-Bus bus with BlueZoo (BLE without a radio), child-process guards, free-port and readiness helpers, and the
-//! directory where tests save artifacts such as screenshots.
+//! Xvfb display per test, a private D-Bus bus with BlueZoo (BLE without a radio), child-process
+//! guards, free-port and readiness helpers, mock beacon and execution endpoints serving the light
+//! client's mainnet fixtures, and the directory where tests save artifacts such as screenshots.
 //!
 //! Builds for: native only. Used only as a dev-dependency.
 //!
 //! Must not depend on: any Cairn crate; tests bring the pieces under test themselves.
 
+pub mod beacon;
 pub mod bluezoo;
 pub mod process;
 pub mod webdriver;
