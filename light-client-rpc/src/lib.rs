@@ -18,6 +18,8 @@
 //!   and the latest verified checkpoint persisted through a [`CheckpointStore`]
 //!   ([`FileCheckpoint`] natively, `IndexedDbCheckpoint` with `rexie` in the browser).
 //! - [`Provider`]: an EIP-1193-style `request(method, params)` answering only with verified data.
+//! - `VerifiedTransport` (native): the provider as an alloy transport, so alloy's typed API reads
+//!   verified data.
 //! - [`Follower`]: keeps a provider on the chain's head: a beacon sync round per step, then an
 //!   execution anchor on the verified optimistic header's block hash.
 //!
@@ -33,6 +35,8 @@ mod client;
 mod follow;
 mod provider;
 mod rpc;
+#[cfg(not(target_arch = "wasm32"))]
+mod transport;
 
 pub use beacon::{BeaconError, BeaconSync, Fault, MAX_BATCH, Progress, process_updates};
 pub use blocks::{BlockRef, MAX_DEPTH, MAX_LOG_RANGE};
@@ -45,3 +49,5 @@ pub use client::{Error, ExecutionClient};
 pub use follow::{FollowError, Follower, Step};
 pub use provider::{Provider, RequestError};
 pub use rpc::{Rpc, RpcError};
+#[cfg(not(target_arch = "wasm32"))]
+pub use transport::VerifiedTransport;

@@ -1,7 +1,8 @@
 //! Execution-only verification against a real anvil devnet with Cairn's contracts, through a
 //! proxy on 127.0.0.1 that tampers with the node's answers (balances, storage values, proof
 //! nodes, code, headers, access lists): every tampered answer is rejected, untampered ones pass,
-//! and a verified `balanceOf` matches what the node itself computes.
+//! a verified `balanceOf` matches what the node itself computes, and alloy reads the same verified
+//! data through `VerifiedTransport`.
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(
     clippy::unwrap_used,
@@ -222,4 +223,50 @@ async fn ancestors_are_walked_by_parent_hash() {
         client.ancestors(1).await,
         Err(Error::Verification(_))
     ));
+}
+
+/// alloy's typed provider over `VerifiedTransport`: balances, calls, block number and chain id
+/// come out verified; a tampered proof and an unverifiable method are alloy errors.
+#[tokio::test]
+async fn alloy_reads_verified_data_through_the_transport() {
+    use alloy_network::TransactionBuilder as _;
+    use alloy_provider::Provider as _;
+    use light_client_rpc::VerifiedTransport;
+
+    let setup = setup().await;
+    let provider = Provider::new(client(&setup).await.unwrap());
+    let anchor_number = provider.client().block().header.number;
+    let rpc_client = alloy_rpc_client::RpcClient::new(VerifiedTransport::new(provider), true);
+    let alloy = alloy_provider::RootProvider::<alloy_network::Ethereum>::new(rpc_client);
+    let admin = setup.deployment.admin;
+    let direct = Rpc::new(&setup.proxy.url()).unwrap();
+    let expected: U256 = serde_json::from_value(
+        direct
+            .call(
+                "eth_getBalance",
+                json!([admin, {"blockHash": setup.anchor}]),
+            )
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(expected > U256::ZERO);
+    assert_eq!(alloy.get_balance(admin).await.unwrap(), expected);
+    assert_eq!(alloy.get_chain_id().await.unwrap(), setup.chain_id);
+    assert_eq!(alloy.get_block_number().await.unwrap(), anchor_number);
+    let call = balance_of(setup.deployment.token, admin);
+    let request =
+        <alloy_network::Ethereum as alloy_network::Network>::TransactionRequest::default()
+            .with_to(setup.deployment.token)
+            .with_input(call.data);
+    let output = alloy.call(request).await.unwrap();
+    assert_eq!(U256::from_be_slice(&output), million_tokens());
+
+    let refused = alloy.send_raw_transaction(&[0u8]).await.unwrap_err();
+    assert_eq!(refused.as_error_resp().unwrap().code, -32601, "{refused}");
+    setup.proxy.set(Tamper::ProofBalance);
+    let tampered = alloy.get_balance(admin).await.unwrap_err();
+    let response = tampered.as_error_resp().expect("an error response");
+    assert_eq!(response.code, -32000);
+    assert!(response.message.contains("unverifiable"), "{tampered}");
 }

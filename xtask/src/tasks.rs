@@ -345,6 +345,9 @@ pub(crate) fn sdk() -> Result<PathBuf> {
     for export in [
         "export function version(): string;",
         "export function chainId(rpcUrl: string): Promise<bigint>;",
+        "export class VerifiedProvider {",
+        "static connect(rpcUrl: string, blockHash: string, chainId?: bigint | null): Promise<VerifiedProvider>;",
+        "request(args: any): Promise<any>;",
     ] {
         if !types.contains(export) {
             return Err(format!("sdk_wasm.d.ts lacks `{export}`:\n{types}"));
