@@ -221,6 +221,19 @@ fn verify_proof_prints_the_verified_account_and_rejects_tampering() {
     );
 }
 
+/// A JSON-RPC request (or batch) to `cairn light-client serve`, and its answer.
+async fn post(url: &str, body: serde_json::Value) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The devnet, its token and admin, and the hash of its latest block.
 async fn devnet() -> (chain::Devnet, chain::contracts::Deployment, String) {
     let devnet = chain::Devnet::start().await.unwrap();
@@ -317,23 +330,18 @@ async fn serve_answers_verified_json_rpc_on_loopback() {
     .await
     .unwrap();
     let url = line[line.find("http://").unwrap()..].trim().to_owned();
-    let http = reqwest::Client::new();
     let admin = format!("{:#x}", deployment.admin);
     let token = format!("{:#x}", deployment.token);
-    let answer: serde_json::Value = http
-        .post(&url)
-        .json(&serde_json::json!([
+    let answer = post(
+        &url,
+        serde_json::json!([
             {"jsonrpc": "2.0", "id": 1, "method": "eth_call",
              "params": [{"to": token, "data": balance_of_data(&admin)}, "latest"]},
             {"jsonrpc": "2.0", "id": 2, "method": "eth_sendRawTransaction", "params": ["0x00"]},
             {"jsonrpc": "2.0", "id": 3, "method": "eth_chainId", "params": []},
-        ]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ]),
+    )
+    .await;
     assert_eq!(answer[0]["result"], MILLION_TOKENS_WORD);
     assert_eq!(answer[1]["error"]["code"], -32601);
     assert_eq!(answer[2]["result"], format!("0x{:x}", devnet.chain_id()));
@@ -460,18 +468,14 @@ async fn serve_follows_the_verified_beacon_head() {
     assert!(line.contains("block 17923113"), "{line}");
     assert!(line.contains("following the verified head"), "{line}");
     let url = line[line.find("http://").unwrap()..].trim().to_owned();
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(&url)
-        .json(&serde_json::json!([
+    let answer = post(
+        &url,
+        serde_json::json!([
             {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []},
             {"jsonrpc": "2.0", "id": 2, "method": "eth_chainId", "params": []},
-        ]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ]),
+    )
+    .await;
     assert_eq!(answer[0]["result"], "0x1117c29");
     assert_eq!(answer[1]["result"], "0x1");
     node.abort();

@@ -259,19 +259,24 @@ async fn https_endpoints_are_reached_over_tls() {
     );
 }
 
-#[tokio::test]
-async fn the_follower_anchors_execution_on_the_verified_head_and_only_when_it_moves() {
-    use light_client_rpc::{FollowError, Follower, Rpc};
-    let beacon = Server::start(Behaviour::Honest).await;
-    let (hash, block) = head_block_json(|_| {});
-    let (url, served, node) = execution_node(hash, block).await;
+/// A follower of the Capella set from `beacon`, proving execution from the node at `rpc`.
+fn capella_follower(beacon: &Server, rpc: &str) -> light_client_rpc::Follower {
     let sync = BeaconSync::new(
         ChainConfig::mainnet(),
         std::slice::from_ref(&beacon.url),
         root(CAPELLA_ROOT),
     )
     .unwrap();
-    let mut follower = Follower::new(sync, Rpc::new(&url).unwrap(), 1);
+    light_client_rpc::Follower::new(sync, light_client_rpc::Rpc::new(rpc).unwrap(), 1)
+}
+
+#[tokio::test]
+async fn the_follower_anchors_execution_on_the_verified_head_and_only_when_it_moves() {
+    use light_client_rpc::FollowError;
+    let beacon = Server::start(Behaviour::Honest).await;
+    let (hash, block) = head_block_json(|_| {});
+    let (url, served, node) = execution_node(hash, block).await;
+    let mut follower = capella_follower(&beacon, &url);
     let step = follower.step(CAPELLA_NOW).await.unwrap();
     assert_eq!(step.progress.head_updates, 2);
     let provider = step.provider.expect("the first step anchors on the head");
@@ -308,13 +313,7 @@ async fn the_follower_anchors_execution_on_the_verified_head_and_only_when_it_mo
     // A node that lies about the head's header is refused, naming the block.
     let (_, lying) = head_block_json(|header| header.gas_used += 1);
     let (url, _, node) = execution_node(hash, lying).await;
-    let sync = BeaconSync::new(
-        ChainConfig::mainnet(),
-        std::slice::from_ref(&beacon.url),
-        root(CAPELLA_ROOT),
-    )
-    .unwrap();
-    let mut follower = Follower::new(sync, Rpc::new(&url).unwrap(), 1);
+    let mut follower = capella_follower(&beacon, &url);
     let err = follower.step(CAPELLA_NOW).await.unwrap_err();
     assert!(
         matches!(

@@ -125,14 +125,8 @@ impl PreparedCommittee {
         aggregate: &SyncAggregate,
         signing_root: &[u8; 32],
     ) -> Option<Aggregation> {
-        let members = self.keys.len();
-        let signers = (0..members).filter(|&index| aggregate.bit(index)).count();
-        if signers == 0 {
-            return None;
-        }
-        let signature =
-            Signature::from_bytes(aggregate.sync_committee_signature.as_slice()).ok()?;
-        if signers * 2 >= members
+        let (subtract, signature) = self.signed(aggregate)?;
+        if subtract
             && let Some(key) = self.subtracted_key(aggregate)
             && verifies(&signature, signing_root, &key)
         {
@@ -152,17 +146,8 @@ impl PreparedCommittee {
         aggregate: &SyncAggregate,
         signing_root: &[u8; 32],
     ) -> Option<SignatureCheck> {
-        let members = self.keys.len();
-        let signers = (0..members).filter(|&index| aggregate.bit(index)).count();
-        if signers == 0 {
-            return None;
-        }
-        let signature =
-            Signature::from_bytes(aggregate.sync_committee_signature.as_slice()).ok()?;
-        let key = match (signers * 2 >= members)
-            .then(|| self.subtracted_key(aggregate))
-            .flatten()
-        {
+        let (subtract, signature) = self.signed(aggregate)?;
+        let key = match subtract.then(|| self.subtracted_key(aggregate)).flatten() {
             Some(key) => key,
             None => self.summed_key(aggregate)?,
         };
@@ -171,6 +156,19 @@ impl PreparedCommittee {
             signing_root: *signing_root,
             signature,
         })
+    }
+
+    /// Whether subtracting is worth trying (at least half the members signed), and the decoded
+    /// signature; `None` if nobody signed or the signature is not a valid point.
+    fn signed(&self, aggregate: &SyncAggregate) -> Option<(bool, Signature)> {
+        let members = self.keys.len();
+        let signers = (0..members).filter(|&index| aggregate.bit(index)).count();
+        if signers == 0 {
+            return None;
+        }
+        let signature =
+            Signature::from_bytes(aggregate.sync_committee_signature.as_slice()).ok()?;
+        Some((signers * 2 >= members, signature))
     }
 
     /// `aggregate_pubkey` minus the keys of the members whose bit is clear.
