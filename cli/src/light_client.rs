@@ -264,10 +264,11 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
             }
             let (Some(checkpoint), false) = (checkpoint, beacon.is_empty()) else {
                 let block_hash = block_hash.context("--block-hash or --beacon is required")?;
-                let (_keep, head) = watch::channel(Arc::new(Provider::new(
+                // A fixed block: nothing will send another provider.
+                let (_, head) = watch::channel(Arc::new(Provider::new(
                     anchor(&rpc, block_hash, configured_chain_id).await?,
                 )));
-                return serve(head, listen).await;
+                return serve(head, listen, false).await;
             };
             let config = network_config(&network)?;
             let mut sync = BeaconSync::new(config.clone(), &beacon, checkpoint)?;
@@ -291,7 +292,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
             // The follower stays on this task (its checkpoint store need not be `Send`); the
             // server spawns a task per connection. Ctrl-C ends the server, and with it this.
             tokio::select! {
-                served = serve(receiver, listen) => served,
+                served = serve(receiver, listen, true) => served,
                 () = follow(follower, clock, head) => Ok(()),
             }
         }
@@ -404,7 +405,11 @@ async fn follow(mut follower: Follower, mut clock: SlotClock, head: watch::Sende
 
 /// Serves the verified provider over HTTP JSON-RPC (single and batch requests), always with the
 /// latest one `head` holds.
-async fn serve(head: watch::Receiver<Arc<Provider>>, listen: SocketAddr) -> anyhow::Result<()> {
+async fn serve(
+    head: watch::Receiver<Arc<Provider>>,
+    listen: SocketAddr,
+    following: bool,
+) -> anyhow::Result<()> {
     if !listen.ip().is_loopback() {
         anyhow::bail!("refusing to listen on {listen}: the verified endpoint serves loopback only");
     }
@@ -412,10 +417,10 @@ async fn serve(head: watch::Receiver<Arc<Provider>>, listen: SocketAddr) -> anyh
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
-    let following = if head.has_changed().is_err() {
-        ""
-    } else {
+    let following = if following {
         ", following the verified head"
+    } else {
+        ""
     };
     let block = head.borrow().client().block().clone();
     print_line(&format!(

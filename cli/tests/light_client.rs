@@ -329,6 +329,7 @@ async fn serve_answers_verified_json_rpc_on_loopback() {
     )
     .await
     .unwrap();
+    assert!(!line.contains("following"), "{line}");
     let url = line[line.find("http://").unwrap()..].trim().to_owned();
     let admin = format!("{:#x}", deployment.admin);
     let token = format!("{:#x}", deployment.token);
