@@ -148,12 +148,10 @@ impl AnchorArgs {
 
 /// The configured chain id, or the node's `eth_chainId`.
 async fn chain_id(rpc: &Rpc, configured: Option<u64>) -> anyhow::Result<u64> {
-    if let Some(id) = configured {
-        return Ok(id);
+    match configured {
+        Some(id) => Ok(id),
+        None => Ok(rpc.chain_id().await?),
     }
-    let answer = rpc.call("eth_chainId", serde_json::json!([])).await?;
-    let text = answer.as_str().context("eth_chainId: not a quantity")?;
-    u64::from_str_radix(text.trim_start_matches("0x"), 16).context("eth_chainId: not a quantity")
 }
 
 /// Execution-only mode: a client anchored on a trusted block hash.
@@ -257,6 +255,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
             current_slot,
             listen,
         } => {
+            // Checked before anything is fetched; `serve` below only binds.
             if !listen.ip().is_loopback() {
                 anyhow::bail!(
                     "refusing to listen on {listen}: the verified endpoint serves loopback only"
@@ -271,12 +270,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
                 return serve(head, listen, false).await;
             };
             let config = network_config(&network)?;
-            let mut sync = BeaconSync::new(config.clone(), &beacon, checkpoint)?;
-            if let Some(state) = state {
-                sync = sync
-                    .with_persistence(Box::new(FileCheckpoint::new(state)))
-                    .await?;
-            }
+            let sync = beacon_sync(config.clone(), &beacon, checkpoint, state).await?;
             let rpc = Rpc::new(&rpc)?;
             let chain_id = chain_id(&rpc, configured_chain_id).await?;
             let mut follower = Follower::new(sync, rpc, chain_id);
@@ -299,6 +293,24 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
+/// A beacon sync from `beacons`, starting from `checkpoint` or, when `state` names an existing
+/// file, from the checkpoint kept there (and keeping the new ones there).
+async fn beacon_sync(
+    config: ChainConfig,
+    beacons: &[String],
+    checkpoint: B256,
+    state: Option<PathBuf>,
+) -> anyhow::Result<BeaconSync> {
+    let sync = BeaconSync::new(config, beacons, checkpoint)?;
+    Ok(match state {
+        Some(state) => {
+            sync.with_persistence(Box::new(FileCheckpoint::new(state)))
+                .await?
+        }
+        None => sync,
+    })
+}
+
 /// `sync --beacon`: one network sync round; the report adds what was downloaded, which
 /// endpoints agreed on the finalized header, and what each faulty endpoint did.
 async fn sync_from_beacons(
@@ -308,12 +320,7 @@ async fn sync_from_beacons(
     state: Option<PathBuf>,
     current_slot: u64,
 ) -> anyhow::Result<Value> {
-    let mut sync = BeaconSync::new(config, beacons, checkpoint)?;
-    if let Some(state) = state {
-        sync = sync
-            .with_persistence(Box::new(FileCheckpoint::new(state)))
-            .await?;
-    }
+    let mut sync = beacon_sync(config, beacons, checkpoint, state).await?;
     let progress = sync.sync(current_slot).await?;
     let store = sync
         .store()
@@ -410,9 +417,6 @@ async fn serve(
     listen: SocketAddr,
     following: bool,
 ) -> anyhow::Result<()> {
-    if !listen.ip().is_loopback() {
-        anyhow::bail!("refusing to listen on {listen}: the verified endpoint serves loopback only");
-    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

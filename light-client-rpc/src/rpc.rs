@@ -86,6 +86,18 @@ impl Rpc {
         result_of(answer, method)
     }
 
+    /// The endpoint's `eth_chainId` (as it reports it: a chain id cannot be proven).
+    pub async fn chain_id(&self) -> Result<u64, RpcError> {
+        let answer = self.call("eth_chainId", json!([])).await?;
+        answer
+            .as_str()
+            .and_then(|text| u64::from_str_radix(text.trim_start_matches("0x"), 16).ok())
+            .ok_or_else(|| RpcError::Malformed {
+                method: "eth_chainId".into(),
+                reason: format!("not a quantity: {answer}"),
+            })
+    }
+
     /// Several calls in one HTTP request; answers in request order.
     pub async fn batch(&self, calls: &[(&str, Value)]) -> Result<Vec<Value>, RpcError> {
         if calls.is_empty() {

@@ -30,10 +30,10 @@
 //! Catching up fetches several updates at once. [`verify_batch`] checks their signatures together
 //! (one [`SignatureCheck`] per update, from [`PreparedCommittee::check`]): `n` random linear
 //! combinations share one final exponentiation and one Miller loop instead of paying two Miller
-//! loops and a final exponentiation each, which halves the BLS cost of a sync in wasm. The
-//! scalars are 64 bits, derived from the caller's secret seed and every input of the batch, so a
-//! server choosing the updates cannot make invalid signatures cancel out (probability 2^-64 per
-//! batch, without knowing the seed). A batch that fails says nothing about which signature is
+//! loops and a final exponentiation each; the benchmark's wasm sync runs 1.5-1.7x faster with it
+//! (it prints the ratio). The scalars are 64 bits, derived from the caller's secret seed and every
+//! input of the batch, so a server choosing the updates cannot make invalid signatures cancel out
+//! (probability 2^-64 per batch, without knowing the seed). A batch that fails says nothing about which signature is
 //! bad: callers check one by one then ([`crate::Store::process_updates`] does).
 
 use std::sync::OnceLock;

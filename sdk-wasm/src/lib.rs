@@ -63,18 +63,7 @@ impl VerifiedProvider {
         let rpc = Rpc::new(&rpc_url).map_err(to_js)?;
         let chain_id = match chain_id {
             Some(id) => id,
-            None => {
-                let answer = rpc
-                    .call("eth_chainId", serde_json::json!([]))
-                    .await
-                    .map_err(to_js)?;
-                answer
-                    .as_str()
-                    .and_then(|text| u64::from_str_radix(text.trim_start_matches("0x"), 16).ok())
-                    .ok_or_else(|| {
-                        JsError::new(&format!("eth_chainId: not a quantity: {answer}"))
-                    })?
-            }
+            None => rpc.chain_id().await.map_err(to_js)?,
         };
         let client = ExecutionClient::anchor(rpc, hash, chain_id)
             .await
