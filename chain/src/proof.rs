@@ -41,6 +41,14 @@ pub enum ProofError {
         /// Actual length.
         got: usize,
     },
+    /// A streamed piece got more or fewer bytes than its size.
+    #[error("a piece of {size} bytes was fed {fed} bytes; feed exactly its size")]
+    Fed {
+        /// The piece's size.
+        size: u64,
+        /// Bytes fed.
+        fed: u64,
+    },
     /// A challenge's path does not lead to the root.
     #[error("challenge {challenge} (leaf {index}) does not match the root")]
     Mismatch {
@@ -208,40 +216,206 @@ impl Tree {
 
 /// The commitment of `data` (same as `Tree::build(data)?.commitment()`, with O(depth) memory).
 pub fn commit(data: &[u8]) -> Result<Commitment, ProofError> {
-    let size = data.len() as u64;
-    if size == 0 || size > MAX_SIZE {
-        return Err(ProofError::InvalidSize(size));
+    let mut hasher = PieceHasher::new(data.len() as u64)?;
+    hasher.update(data)?;
+    Ok(hasher.finish()?.0)
+}
+
+/// Builds a piece's commitment, and optionally a proof, while its bytes stream through, in
+/// O(depth) memory: a provider proves a 1 GiB store by reading it once in small buffers, and a
+/// buyer commits to a file without loading it.
+///
+/// The tree is built bottom-up as a binary counter (one pending left node per level). A
+/// challenged leaf's siblings are recorded as they are combined, so the proof is ready when the
+/// last byte has been hashed. Equal, byte for byte, to [`Tree::prove`] over the same bytes.
+#[derive(Debug, Clone)]
+pub struct PieceHasher {
+    size: u64,
+    fed: u64,
+    leaves: u64,
+    /// Leaves hashed so far.
+    next_leaf: u64,
+    /// Bytes of a leaf split across two `update` calls.
+    partial: [u8; LEAF_SIZE],
+    partial_len: usize,
+    /// `stack[h]`: the pending left node at level `h`.
+    stack: Vec<Option<B256>>,
+    zeros: Vec<B256>,
+    challenges: Option<Challenges>,
+}
+
+#[derive(Debug, Clone)]
+struct Challenges {
+    indices: [u64; CHALLENGES],
+    leaves: [[u8; LEAF_SIZE]; CHALLENGES],
+    /// `siblings[c][h]`: the sibling of challenge `c`'s path at level `h`.
+    siblings: [Vec<B256>; CHALLENGES],
+}
+
+impl Challenges {
+    /// Records `hash`, the node at `position` of `level`, where it is a challenged path's sibling.
+    fn record(&mut self, level: usize, position: u64, hash: &B256) {
+        for (c, index) in self.indices.iter().enumerate() {
+            if (index >> level) ^ 1 == position {
+                self.siblings[c][level] = *hash;
+            }
+        }
     }
-    let depth = depth(leaves(size));
-    let zeros = zero_hashes(depth);
-    // A stack of pending left siblings, one per level (binary-counter Merkle builder).
-    let mut stack: Vec<Option<B256>> = vec![None; depth as usize + 1];
-    for chunk in data.chunks(LEAF_SIZE) {
-        let mut leaf = [0u8; LEAF_SIZE];
-        leaf[..chunk.len()].copy_from_slice(chunk);
-        let mut hash = leaf_hash(&leaf);
+}
+
+impl PieceHasher {
+    /// A hasher for a piece of exactly `size` bytes, computing only its commitment.
+    pub fn new(size: u64) -> Result<Self, ProofError> {
+        if size == 0 || size > MAX_SIZE {
+            return Err(ProofError::InvalidSize(size));
+        }
+        let leaves = leaves(size);
+        let depth = depth(leaves);
+        Ok(Self {
+            size,
+            fed: 0,
+            leaves,
+            next_leaf: 0,
+            partial: [0; LEAF_SIZE],
+            partial_len: 0,
+            stack: vec![None; depth as usize + 1],
+            zeros: zero_hashes(depth),
+            challenges: None,
+        })
+    }
+
+    /// A hasher that also builds the proof for `indices` (one per challenge, in order).
+    pub fn with_challenges(size: u64, indices: &[u64; CHALLENGES]) -> Result<Self, ProofError> {
+        let mut hasher = Self::new(size)?;
+        if let Some(&index) = indices.iter().find(|&&i| i >= hasher.leaves) {
+            return Err(ProofError::IndexOutOfRange {
+                index,
+                leaves: hasher.leaves,
+            });
+        }
+        let depth = hasher.stack.len() - 1;
+        hasher.challenges = Some(Challenges {
+            indices: *indices,
+            leaves: [[0; LEAF_SIZE]; CHALLENGES],
+            siblings: std::array::from_fn(|_| vec![B256::ZERO; depth]),
+        });
+        Ok(hasher)
+    }
+
+    /// Feeds the next bytes of the piece.
+    pub fn update(&mut self, mut data: &[u8]) -> Result<(), ProofError> {
+        let fed = self.fed.saturating_add(data.len() as u64);
+        if fed > self.size {
+            return Err(ProofError::Fed {
+                size: self.size,
+                fed,
+            });
+        }
+        self.fed = fed;
+        if self.partial_len > 0 {
+            let take = (LEAF_SIZE - self.partial_len).min(data.len());
+            self.partial[self.partial_len..self.partial_len + take].copy_from_slice(&data[..take]);
+            self.partial_len += take;
+            data = &data[take..];
+            if self.partial_len < LEAF_SIZE {
+                return Ok(());
+            }
+            let leaf = self.partial;
+            self.partial_len = 0;
+            self.push_leaf(&leaf);
+        }
+        let mut leaves = data.chunks_exact(LEAF_SIZE);
+        for leaf in &mut leaves {
+            let mut bytes = [0u8; LEAF_SIZE];
+            bytes.copy_from_slice(leaf);
+            self.push_leaf(&bytes);
+        }
+        let rest = leaves.remainder();
+        self.partial[..rest.len()].copy_from_slice(rest);
+        self.partial_len = rest.len();
+        Ok(())
+    }
+
+    fn push_leaf(&mut self, leaf: &[u8; LEAF_SIZE]) {
+        let mut position = self.next_leaf;
+        self.next_leaf += 1;
+        if let Some(ch) = &mut self.challenges {
+            for (c, &index) in ch.indices.iter().enumerate() {
+                if index == position {
+                    ch.leaves[c] = *leaf;
+                }
+            }
+        }
+        let mut hash = leaf_hash(leaf);
         let mut h = 0;
-        while let Some(left) = stack[h].take() {
+        while let Some(left) = self.stack[h].take() {
+            if let Some(ch) = &mut self.challenges {
+                ch.record(h, position - 1, &left);
+                ch.record(h, position, &hash);
+            }
             hash = node_hash(&left, &hash);
+            position >>= 1;
             h += 1;
         }
-        stack[h] = Some(hash);
+        self.stack[h] = Some(hash);
     }
-    // Close the tree with zero subtrees on the right.
-    let mut carry: Option<B256> = None;
-    for h in 0..depth as usize {
-        carry = match (stack[h].take(), carry) {
-            (None, None) => None,
-            (Some(left), None) => Some(node_hash(&left, &zeros[h])),
-            (None, Some(right)) => Some(node_hash(&right, &zeros[h])),
-            (Some(left), Some(right)) => Some(node_hash(&left, &right)),
+
+    /// The commitment, and the proof if challenges were given. Fails unless exactly `size`
+    /// bytes were fed.
+    pub fn finish(mut self) -> Result<(Commitment, Option<Vec<u8>>), ProofError> {
+        if self.fed != self.size {
+            return Err(ProofError::Fed {
+                size: self.size,
+                fed: self.fed,
+            });
+        }
+        if self.partial_len > 0 {
+            let mut leaf = [0u8; LEAF_SIZE];
+            leaf[..self.partial_len].copy_from_slice(&self.partial[..self.partial_len]);
+            self.partial_len = 0;
+            self.push_leaf(&leaf);
+        }
+        // Close the tree with zero subtrees on the right. At level `h` the last real node is
+        // at position `ceil(leaves / 2^h) - 1`.
+        let depth = self.stack.len() - 1;
+        let mut carry: Option<B256> = None;
+        for h in 0..depth {
+            let last = self.leaves.div_ceil(1 << h) - 1;
+            let zero = self.zeros[h];
+            let (left, right, left_at) = match (self.stack[h].take(), carry) {
+                (None, None) => {
+                    carry = None;
+                    continue;
+                }
+                (Some(node), None) | (None, Some(node)) => (node, zero, last),
+                (Some(left), Some(right)) => (left, right, last - 1),
+            };
+            if let Some(ch) = &mut self.challenges {
+                ch.record(h, left_at, &left);
+                ch.record(h, left_at + 1, &right);
+            }
+            carry = Some(node_hash(&left, &right));
+        }
+        let root = match (self.stack[depth].take(), carry) {
+            (Some(root), None) | (None, Some(root)) => root,
+            _ => self.zeros[depth],
         };
+        let commitment = Commitment {
+            size: self.size,
+            root,
+        };
+        let proof = self.challenges.map(|ch| {
+            let mut proof = Vec::with_capacity(proof_len(depth as u32));
+            for (leaf, siblings) in ch.leaves.iter().zip(&ch.siblings) {
+                proof.extend_from_slice(leaf);
+                for sibling in siblings {
+                    proof.extend_from_slice(sibling.as_slice());
+                }
+            }
+            proof
+        });
+        Ok((commitment, proof))
     }
-    let root = match (stack[depth as usize].take(), carry) {
-        (Some(root), None) | (None, Some(root)) => root,
-        _ => zeros[depth as usize],
-    };
-    Ok(Commitment { size, root })
 }
 
 /// Leaf index of challenge `i` for `seed`, as `StorageMarket.challengeIndex`.
@@ -385,6 +559,62 @@ mod tests {
         let tree = Tree::build(&data(64)).unwrap();
         assert!(matches!(
             tree.prove(&data(64), &[0, 1, 2]),
+            Err(ProofError::IndexOutOfRange {
+                index: 2,
+                leaves: 2
+            })
+        ));
+    }
+
+    #[test]
+    fn streamed_proofs_equal_the_tree_proofs_for_any_split() {
+        for len in [1usize, 31, 32, 33, 64, 65, 96, 97, 1000, 4096, 4097, 10_007] {
+            let bytes = data(len);
+            let tree = Tree::build(&bytes).unwrap();
+            let leaves = leaves(len as u64);
+            let picks = [
+                [0, leaves - 1, leaves / 2],
+                [leaves - 1, 0, 0],
+                [leaves / 3, (leaves * 2) / 3, leaves.saturating_sub(2)],
+            ];
+            for indices in picks {
+                let expected = tree.prove(&bytes, &indices).unwrap();
+                for split in [1usize, 7, 32, 33, 1000, len] {
+                    let mut hasher = PieceHasher::with_challenges(len as u64, &indices).unwrap();
+                    for piece in bytes.chunks(split) {
+                        hasher.update(piece).unwrap();
+                    }
+                    let (commitment, proof) = hasher.finish().unwrap();
+                    assert_eq!(commitment, tree.commitment(), "len {len} split {split}");
+                    assert_eq!(
+                        proof.as_deref(),
+                        Some(&expected[..]),
+                        "len {len} split {split} indices {indices:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_stream_of_the_wrong_length_is_refused() {
+        let mut short = PieceHasher::new(100).unwrap();
+        short.update(&data(99)).unwrap();
+        assert_eq!(
+            short.finish().unwrap_err(),
+            ProofError::Fed { size: 100, fed: 99 }
+        );
+        let mut long = PieceHasher::new(100).unwrap();
+        long.update(&data(60)).unwrap();
+        assert_eq!(
+            long.update(&data(41)).unwrap_err(),
+            ProofError::Fed {
+                size: 100,
+                fed: 101
+            }
+        );
+        assert!(matches!(
+            PieceHasher::with_challenges(64, &[0, 2, 1]),
             Err(ProofError::IndexOutOfRange {
                 index: 2,
                 leaves: 2

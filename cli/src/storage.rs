@@ -278,10 +278,9 @@ async fn put_with_deals(
     copies: usize,
     providers: Vec<PeerId>,
 ) -> anyhow::Result<PutReport> {
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let commitment = chain::proof::commit(&bytes).context("computing the proof commitment")?;
-    drop(bytes);
-    let manifest = node::transfer::manifest_of_file(file)?;
+    let path = file.to_owned();
+    let (manifest, commitment) =
+        tokio::task::spawn_blocking(move || node::transfer::digest_file(&path)).await??;
     let client = Client::new(handle.clone());
     let mut done = Vec::new();
     let mut failures = Vec::new();

@@ -429,18 +429,15 @@ impl Market {
         let read = path.clone();
         let started = std::time::Instant::now();
         let proof = tokio::task::spawn_blocking(move || {
-            let data = std::fs::read(&read).map_err(|source| MarketError::Data {
+            let data_err = |source| MarketError::Data {
                 path: read.clone(),
                 source,
-            })?;
-            let tree = chain::proof::Tree::build(&data).map_err(|e| MarketError::Data {
-                path: read.clone(),
-                source: std::io::Error::other(e),
-            })?;
-            tree.prove(&data, &indices).map_err(|e| MarketError::Data {
-                path: read,
-                source: std::io::Error::other(e),
-            })
+            };
+            let size = std::fs::metadata(&read).map_err(data_err)?.len();
+            let hasher = chain::proof::PieceHasher::with_challenges(size, &indices)
+                .map_err(|e| data_err(std::io::Error::other(e)))?;
+            let (_, proof) = crate::store::hash_piece(&read, hasher).map_err(data_err)?;
+            proof.ok_or_else(|| data_err(std::io::Error::other("the hasher built no proof")))
         })
         .await
         .map_err(|e| MarketError::Chain {

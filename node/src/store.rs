@@ -106,6 +106,28 @@ fn db_err<E: Into<redb::Error>>(phase: &'static str) -> impl FnOnce(E) -> StoreE
     }
 }
 
+/// Streams the file at `path` through `hasher` (its commitment, and its proof if the hasher has
+/// challenges). A file of another size than the hasher's is an `InvalidData` error.
+pub fn hash_piece(
+    path: &Path,
+    mut hasher: chain::proof::PieceHasher,
+) -> std::io::Result<(chain::proof::Commitment, Option<Vec<u8>>)> {
+    let mut file = File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher
+            .update(&buf[..n])
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    }
+    hasher
+        .finish()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 fn io_err(phase: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
     let path = path.to_owned();
     move |source| StoreError::Io {
@@ -570,18 +592,21 @@ impl Upload {
     }
 
     /// The on-chain proof commitment (`chain::proof`) of the bytes received so far; call once
-    /// every chunk has arrived. Reads the whole object into memory.
+    /// every chunk has arrived. Streams the file (memory does not grow with the object).
     pub fn commitment(&mut self) -> Result<chain::proof::Commitment, StoreError> {
         let path = match &self.file {
             Some(_) => self.store.partial_path(&self.id),
             None => self.store.object_path(&self.id),
         };
-        let data = fs::read(&path).map_err(io_err("read for the commitment", &path))?;
-        chain::proof::commit(&data).map_err(|e| StoreError::Io {
-            phase: "commitment",
-            path,
-            source: std::io::Error::other(e),
-        })
+        let hasher =
+            chain::proof::PieceHasher::new(self.manifest.size()).map_err(|e| StoreError::Io {
+                phase: "commitment",
+                path: path.clone(),
+                source: std::io::Error::other(e),
+            })?;
+        hash_piece(&path, hasher)
+            .map(|(commitment, _)| commitment)
+            .map_err(io_err("read for the commitment", &path))
     }
 
     /// Drops the object and everything received for it.

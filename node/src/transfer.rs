@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -39,6 +40,10 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 pub const ATTEMPTS_PER_PROVIDER: usize = 2;
 /// Read buffer for streaming a file into its manifest.
 const READ_BUF: usize = 1 << 20;
+/// Chunks a provider reads and checks ahead of the one it is sending.
+const READ_AHEAD: usize = 4;
+/// Chunks a downloader queues for verification while it reads the next ones.
+const VERIFY_AHEAD: usize = 8;
 
 /// Provider-side limits on incoming transfer streams.
 #[derive(Debug, Clone)]
@@ -628,16 +633,32 @@ async fn serve_get(
         &mut out,
     )
     .await?;
+    // A blocking reader reads and checks chunks ahead of the sender (at most READ_AHEAD
+    // queued), so disk reads and hashing overlap encryption and sending.
+    let (tx, mut rx) = mpsc::channel(READ_AHEAD);
+    let read_ahead = tokio::task::spawn_blocking(move || {
+        for index in first..last {
+            let chunk = reader.read_chunk(index);
+            let failed = chunk.is_err();
+            if tx.blocking_send((index, chunk)).is_err() || failed {
+                break;
+            }
+        }
+    });
+    // Once `rx` is dropped (an error below), the reader's next send fails and it stops.
+    drop(read_ahead);
     let mut index = first;
     while index < last {
-        let (r, res) = blocking(move || {
-            let res = reader.read_chunk(index);
-            (reader, res)
-        })
-        .await?;
-        reader = r;
-        let data = match res {
-            Ok(data) => data,
+        let Some((at, chunk)) = rx.recv().await else {
+            return Err(TransferError::Task("the chunk reader stopped".into()));
+        };
+        let data = match chunk {
+            Ok(data) if at == index => data,
+            Ok(_) => {
+                return Err(TransferError::Task(
+                    "the chunk reader skipped a chunk".into(),
+                ));
+            }
             Err(StoreError::Corrupt { id, chunk }) => {
                 let _ = events.send(Event::Corrupt { id, chunk });
                 return Err(StoreError::Corrupt { id, chunk }.into());
@@ -701,6 +722,55 @@ fn ser_peers<S: serde::Serializer>(p: &[PeerId], s: S) -> Result<S::Ok, S::Error
 
 /// Computes the manifest of a file, streaming it once.
 pub fn manifest_of_file(path: &Path) -> Result<Manifest, TransferError> {
+    let mut builder = ManifestBuilder::default();
+    read_file(path, |buf| {
+        builder.update(buf);
+        Ok(())
+    })?;
+    builder.finish().map_err(|source| TransferError::Content {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The manifest and the on-chain proof commitment of the file at `path`, in one streaming pass
+/// (what a buyer needs before it opens a deal).
+pub fn digest_file(path: &Path) -> Result<(Manifest, chain::proof::Commitment), TransferError> {
+    let size = std::fs::metadata(path)
+        .map_err(|source| TransferError::File {
+            phase: "stat",
+            path: path.to_owned(),
+            source,
+        })?
+        .len();
+    let content = |source| TransferError::Content {
+        path: path.to_owned(),
+        source,
+    };
+    let mut hasher =
+        chain::proof::PieceHasher::new(size).map_err(|_| content(ContentError::Size(size)))?;
+    let mut builder = ManifestBuilder::default();
+    let grew = |e: chain::proof::ProofError| {
+        std::io::Error::other(format!("the file changed while being read: {e}"))
+    };
+    read_file(path, |buf| {
+        builder.update(buf);
+        hasher.update(buf).map_err(grew)
+    })?;
+    let manifest = builder.finish().map_err(content)?;
+    let (commitment, _) = hasher.finish().map_err(|e| TransferError::File {
+        phase: "read",
+        path: path.to_owned(),
+        source: grew(e),
+    })?;
+    Ok((manifest, commitment))
+}
+
+/// Feeds the file at `path` to `f` in [`READ_BUF`] pieces.
+fn read_file(
+    path: &Path,
+    mut f: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> Result<(), TransferError> {
     use std::io::Read as _;
     let file_err = |phase| {
         let path = path.to_owned();
@@ -711,19 +781,14 @@ pub fn manifest_of_file(path: &Path) -> Result<Manifest, TransferError> {
         }
     };
     let mut file = File::open(path).map_err(file_err("open"))?;
-    let mut builder = ManifestBuilder::default();
     let mut buf = vec![0u8; READ_BUF];
     loop {
         let n = file.read(&mut buf).map_err(file_err("read"))?;
         if n == 0 {
-            break;
+            return Ok(());
         }
-        builder.update(&buf[..n]);
+        f(&buf[..n]).map_err(file_err("read"))?;
     }
-    builder.finish().map_err(|source| TransferError::Content {
-        path: path.to_owned(),
-        source,
-    })
 }
 
 fn read_at(file: &File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
@@ -738,6 +803,34 @@ fn read_at(file: &File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
         f.read_exact(&mut buf)?;
     }
     Ok(buf)
+}
+
+/// Checks chunk `index` against the manifest and writes the part of it inside `bytes` to
+/// `file` (which holds `bytes` from offset 0); returns the bytes of the range done so far.
+fn verify_and_write(
+    manifest: &Manifest,
+    index: u64,
+    data: &[u8],
+    bytes: &Range<u64>,
+    file: &File,
+    path: &Path,
+    peer: PeerId,
+) -> Result<u64, TransferError> {
+    let verify = |source| TransferError::Verify {
+        peer,
+        source: Box::new(source),
+    };
+    manifest.verify_chunk(index, data).map_err(verify)?;
+    let chunk = manifest.chunk_range(index).map_err(verify)?;
+    let lo = chunk.start.max(bytes.start);
+    let hi = chunk.end.min(bytes.end);
+    let slice = &data[(lo - chunk.start) as usize..(hi - chunk.start) as usize];
+    write_at(file, lo - bytes.start, slice).map_err(|source| TransferError::File {
+        phase: "write",
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(hi - bytes.start)
 }
 
 fn write_at(file: &File, offset: u64, data: &[u8]) -> std::io::Result<()> {
@@ -998,11 +1091,11 @@ impl Client {
     async fn chunks_from(
         &self,
         peer: PeerId,
-        manifest: &Manifest,
+        manifest: &Arc<Manifest>,
         bytes: &Range<u64>,
         next: &mut u64,
         end: u64,
-        file: &File,
+        file: &Arc<File>,
         out: &Path,
     ) -> Result<(), TransferError> {
         let id = manifest.id();
@@ -1016,53 +1109,86 @@ impl Client {
         write_msg(&mut stream, peer, "requesting chunks", &request, &mut obuf).await?;
         read_manifest(&mut stream, peer, id, &mut buf).await?;
         let total = bytes.end - bytes.start;
-        loop {
-            match read_msg(&mut stream, peer, "reading chunks", &mut buf).await? {
-                Message::Chunk { index, data } if index == *next && index < end => {
-                    manifest.verify_chunk(index, &data).map_err(|source| {
-                        TransferError::Verify {
-                            peer,
-                            source: Box::new(source),
-                        }
-                    })?;
-                    let chunk =
-                        manifest
-                            .chunk_range(index)
-                            .map_err(|source| TransferError::Verify {
-                                peer,
-                                source: Box::new(source),
-                            })?;
-                    let lo = chunk.start.max(bytes.start);
-                    let hi = chunk.end.min(bytes.end);
-                    let slice = &data[(lo - chunk.start) as usize..(hi - chunk.start) as usize];
-                    write_at(file, lo - bytes.start, slice).map_err(|source| {
-                        TransferError::File {
-                            phase: "write",
-                            path: out.to_owned(),
-                            source,
-                        }
-                    })?;
-                    *next += 1;
-                    let _ = self.handle.events().send(Event::Progress {
-                        id,
-                        peer,
-                        done: hi - bytes.start,
-                        total,
-                        upload: false,
-                    });
+        // One blocking worker verifies and writes chunks (up to VERIFY_AHEAD queued) while this
+        // task keeps reading frames, so the stream is drained at the speed of the network.
+        // `*next` moves past a chunk only once the worker has verified and written it.
+        let (chunks, mut queue) = mpsc::channel::<(u64, Vec<u8>)>(VERIFY_AHEAD);
+        // Between two drains below the worker reports at most what was queued, the chunk in
+        // its hands and one more sent: never more than this, so neither side blocks the other.
+        let (report, mut verified) =
+            mpsc::channel::<Result<u64, TransferError>>(2 * VERIFY_AHEAD + 2);
+        let (m, f, range, path) = (
+            Arc::clone(manifest),
+            Arc::clone(file),
+            bytes.clone(),
+            out.to_owned(),
+        );
+        drop(tokio::task::spawn_blocking(move || {
+            while let Some((index, data)) = queue.blocking_recv() {
+                let result = verify_and_write(&m, index, &data, &range, &f, &path, peer);
+                let failed = result.is_err();
+                if report.blocking_send(result).is_err() || failed {
+                    break;
                 }
-                Message::End if *next == end => {
+            }
+        }));
+        let mut received = *next;
+        let settle = |result: Result<u64, TransferError>, next: &mut u64| {
+            let done = result?;
+            *next += 1;
+            let _ = self.handle.events().send(Event::Progress {
+                id,
+                peer,
+                done,
+                total,
+                upload: false,
+            });
+            Ok::<_, TransferError>(())
+        };
+        let outcome = loop {
+            while let Ok(result) = verified.try_recv() {
+                settle(result, next)?;
+            }
+            let msg = match read_msg(&mut stream, peer, "reading chunks", &mut buf).await {
+                Ok(msg) => msg,
+                Err(e) => break Err(e),
+            };
+            match msg {
+                Message::Chunk { index, data } if index == received && index < end => {
+                    received += 1;
+                    if chunks.send((index, data)).await.is_err() {
+                        // The worker stopped: its report says why.
+                        break Ok(());
+                    }
+                }
+                Message::End if received == end => {
                     let _ = stream.close().await;
-                    return Ok(());
+                    break Ok(());
                 }
-                Message::Error { code, message } => return Err(remote(peer, code, message)),
+                Message::Error { code, message } => break Err(remote(peer, code, message)),
                 other => {
-                    return Err(TransferError::Protocol {
+                    break Err(TransferError::Protocol {
                         peer,
-                        what: format!("unexpected {} while expecting chunk {next}", kind(&other)),
+                        what: format!(
+                            "unexpected {} while expecting chunk {received}",
+                            kind(&other)
+                        ),
                     });
                 }
             }
+        };
+        // Let the worker finish what was queued, so `*next` counts every chunk written.
+        drop(chunks);
+        while let Some(result) = verified.recv().await {
+            settle(result, next)?;
+        }
+        outcome?;
+        if *next == end {
+            Ok(())
+        } else {
+            Err(TransferError::Task(format!(
+                "the chunk writer stopped at chunk {next} of {end}"
+            )))
         }
     }
 
@@ -1087,7 +1213,7 @@ impl Client {
                 Err(e) => last = e.to_string(),
             }
         }
-        let Some(manifest) = manifest else {
+        let Some(manifest) = manifest.map(Arc::new) else {
             return Err(TransferError::Unavailable {
                 id,
                 tried: holders.len(),
@@ -1109,7 +1235,7 @@ impl Client {
                 source,
             }
         };
-        let file = File::create(out).map_err(file_err("create"))?;
+        let file = Arc::new(File::create(out).map_err(file_err("create"))?);
         file.set_len(bytes.end - bytes.start)
             .map_err(file_err("size"))?;
         let mut next = chunks.start;
