@@ -12,8 +12,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use alloy_primitives::utils::format_ether;
 use anyhow::{Context as _, bail};
-use node::transfer::PutReport;
+use node::transfer::{PutReport, TransferError};
 use node::{Client, ContentId, Event, Handle, Multiaddr, Node, Options, PeerId};
 
 /// How long `put`/`get` look for providers before working with what they found.
@@ -80,6 +81,13 @@ enum StorageCommand {
     },
     /// List the objects this client has stored (one JSON object per line).
     Ls,
+    /// What the market owes the buyer (`--deployment-file`, `--chain-key-file`): deals ended
+    /// early and periods providers missed. `--withdraw` pays it to the buyer's address.
+    Refunds {
+        /// Pay the whole refund balance to the buyer's address (sends a transaction).
+        #[arg(long)]
+        withdraw: bool,
+    },
 }
 
 fn parse_range(s: &str) -> Result<Range<u64>, String> {
@@ -159,8 +167,43 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
             let result = put(&handle, &dir, &file, copies, buyer.as_ref()).await;
             let _ = handle.shutdown().await;
             let _ = task.await;
-            let report = result?;
-            crate::print_line(&serde_json::to_string(&report)?);
+            let (report, ended) = result?;
+            let mut out = serde_json::to_value(&report)?;
+            if let (false, Some(fields)) = (ended.is_empty(), out.as_object_mut()) {
+                fields.insert("ended_deals".into(), serde_json::to_value(&ended)?);
+            }
+            crate::print_line(&out.to_string());
+            Ok(())
+        }
+        StorageCommand::Refunds { withdraw } => {
+            let (Some(deployment), Some(key)) = (&args.deployment_file, &args.chain_key_file)
+            else {
+                bail!(
+                    "`storage refunds` needs --deployment-file and --chain-key-file (the buyer's key)"
+                );
+            };
+            let buyer = node::market::Buyer::from_files(&args.rpc_url, deployment, key)
+                .context("setting up the on-chain market")?;
+            let report = if withdraw {
+                let paid = buyer
+                    .withdraw_refund()
+                    .await
+                    .context("withdrawing refunds")?;
+                serde_json::json!({
+                    "buyer": buyer.address(),
+                    "withdrawn": paid.amount.to_string(),
+                    "withdrawn_tokens": format_ether(paid.amount),
+                    "transaction": paid.transaction,
+                })
+            } else {
+                let owed = buyer.refunds().await?;
+                serde_json::json!({
+                    "buyer": buyer.address(),
+                    "refunds": owed.to_string(),
+                    "refunds_tokens": format_ether(owed),
+                })
+            };
+            crate::print_line(&report.to_string());
             Ok(())
         }
         StorageCommand::Get { id, output, range } => {
@@ -277,31 +320,70 @@ async fn put_with_deals(
     file: &Path,
     copies: usize,
     providers: Vec<PeerId>,
-) -> anyhow::Result<PutReport> {
+) -> anyhow::Result<(PutReport, Vec<EndedUpload>)> {
     let path = file.to_owned();
     let (manifest, commitment) =
         tokio::task::spawn_blocking(move || node::transfer::digest_file(&path)).await??;
     let client = Client::new(handle.clone());
     let mut done = Vec::new();
     let mut failures = Vec::new();
+    let mut ended = Vec::new();
     for peer in providers {
         if done.len() == copies {
             break;
         }
-        let attempt = async {
+        let opened = async {
             let terms = client
                 .quote(peer, buyer.address().into_array(), &commitment)
                 .await?;
-            let deal = buyer.open_deal(&terms, &commitment).await?;
-            tracing::info!(%peer, deal, "deal opened");
-            client.put_to(peer, file, &manifest, deal).await
+            Ok::<_, TransferError>(buyer.open_deal(&terms, &commitment).await?)
         };
-        match attempt.await {
-            Ok(copy) => done.push(copy),
+        let deal = match opened.await {
+            Ok(deal) => deal,
             Err(e) => {
-                tracing::warn!(%peer, error = %e, "provider failed");
+                tracing::warn!(%peer, error = %e, "no deal with this provider");
                 failures.push(format!("{peer}: {e}"));
+                continue;
             }
+        };
+        tracing::info!(%peer, deal, "deal opened");
+        // An interrupted upload resumes once under the same deal, sending only missing chunks.
+        let mut result = client.put_to(peer, file, &manifest, deal).await;
+        for _ in 1..node::transfer::ATTEMPTS_PER_PROVIDER {
+            match &result {
+                Err(TransferError::Stream { .. } | TransferError::Timeout { .. }) => {
+                    tracing::info!(%peer, deal, "upload interrupted; resuming");
+                    result = client.put_to(peer, file, &manifest, deal).await;
+                }
+                _ => break,
+            }
+        }
+        let e = match result {
+            Ok(copy) => {
+                done.push(copy);
+                continue;
+            }
+            Err(e) => e,
+        };
+        // Paid for but not stored: end the deal so the periods not yet started come back, and
+        // move on to the next provider.
+        tracing::warn!(%peer, deal, error = %e, "upload failed; ending the deal");
+        match buyer.end_deal(deal).await {
+            Ok(end) => {
+                failures.push(format!(
+                    "{peer}: {e} (deal {deal} ended early, {} tokens refunded)",
+                    format_ether(end.refund)
+                ));
+                ended.push(EndedUpload {
+                    peer: peer.to_string(),
+                    reason: e.to_string(),
+                    deal: end,
+                });
+            }
+            Err(end_err) => failures.push(format!(
+                "{peer}: {e}; ending its deal {deal} failed too ({end_err}): the provider will \
+                 miss its proofs, and `reportMissed` refunds each missed period"
+            )),
         }
     }
     if done.len() < copies {
@@ -311,11 +393,26 @@ async fn put_with_deals(
             failures.join("; ")
         );
     }
-    Ok(PutReport {
-        id: manifest.id(),
-        size: manifest.size(),
-        copies: done,
-    })
+    Ok((
+        PutReport {
+            id: manifest.id(),
+            size: manifest.size(),
+            copies: done,
+        },
+        ended,
+    ))
+}
+
+/// An upload that failed after its deal was paid, and the deal ended for it.
+#[derive(Debug, serde::Serialize)]
+struct EndedUpload {
+    /// The provider.
+    peer: String,
+    /// Why the upload failed.
+    reason: String,
+    /// The ended deal and its refund.
+    #[serde(flatten)]
+    deal: node::market::EndedDeal,
 }
 
 async fn put(
@@ -324,7 +421,7 @@ async fn put(
     file: &Path,
     copies: usize,
     buyer: Option<&node::market::Buyer>,
-) -> anyhow::Result<PutReport> {
+) -> anyhow::Result<(PutReport, Vec<EndedUpload>)> {
     // Ask for a few more than needed so a failing provider can be replaced.
     let providers = discover(handle, copies, copies + 1).await?;
     if providers.is_empty() {
@@ -333,7 +430,7 @@ async fn put(
         );
     }
     let client = Client::new(handle.clone());
-    let report = match buyer {
+    let (report, ended) = match buyer {
         Some(buyer) => {
             with_progress(
                 handle,
@@ -344,6 +441,7 @@ async fn put(
         }
         None => with_progress(handle, "upload", client.put_file(file, copies, providers))
             .await
+            .map(|report| (report, Vec::new()))
             .map_err(anyhow::Error::from),
     }
     .with_context(|| format!("storing {}", file.display()))?;
@@ -361,7 +459,7 @@ async fn put(
         },
     );
     write_catalog(dir, &catalog)?;
-    Ok(report)
+    Ok((report, ended))
 }
 
 async fn get(

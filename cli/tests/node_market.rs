@@ -1,6 +1,8 @@
 //! `cairn node` selling storage on chain (a real anvil devnet): an upload without a funded deal
 //! naming the provider is refused with a clear error, the provider registers itself with its
-//! stake, a bad chain key is refused at start, and its earnings are withdrawn with `cairn earnings`.
+//! stake, a bad chain key is refused at start, and its earnings are withdrawn with `cairn earnings`;
+//! a paid upload that fails ends its deal, the buyer moves on to the next provider, and the
+//! refund is withdrawn with `cairn storage refunds --withdraw`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -24,12 +26,22 @@ fn node_command(
     deployment: &std::path::Path,
     key: &std::path::Path,
 ) -> Command {
+    node_command_with_quota(dir, rpc, deployment, key, "64MiB")
+}
+
+fn node_command_with_quota(
+    dir: &std::path::Path,
+    rpc: &str,
+    deployment: &std::path::Path,
+    key: &std::path::Path,
+    quota: &str,
+) -> Command {
     let mut command = Command::new(CAIRN);
     command
         .arg("node")
         .arg("--data-dir")
         .arg(dir)
-        .args(["--quota", "64MiB", "--no-mdns", "--no-upnp"])
+        .args(["--quota", quota, "--no-mdns", "--no-upnp"])
         .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
         .args([
             "--rpc-url",
@@ -273,4 +285,188 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(std::fs::read(&out).unwrap(), bytes);
+}
+
+#[tokio::test]
+async fn a_paid_upload_that_fails_ends_its_deal_and_the_refund_is_withdrawn() {
+    let devnet = Devnet::start().await.unwrap();
+    let deployment = devnet.deploy(&DeployOptions::default()).await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let deployment_file = root.path().join("deployment.json");
+    deployment.write(&deployment_file).unwrap();
+    // Two providers: one with room, one whose quota is smaller than the file (it quotes and
+    // gets paid, then refuses the data).
+    let mut addrs = Vec::new();
+    let mut guards = Vec::new();
+    for (index, quota) in [(1usize, "64MiB"), (3, "100KiB")] {
+        let key_file = root.path().join(format!("provider{index}.key"));
+        std::fs::write(&key_file, Devnet::key(index).to_bytes().to_string()).unwrap();
+        let (guard, line) = ChildGuard::spawn_and_read_line(
+            "cairn node",
+            node_command_with_quota(
+                &root.path().join(format!("p{index}")),
+                devnet.rpc_url(),
+                &deployment_file,
+                &key_file,
+                quota,
+            ),
+            "peer_id",
+            START_TIMEOUT,
+        )
+        .await
+        .unwrap();
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        addrs.push(json["listen_addrs"][0].as_str().unwrap().to_owned());
+        guards.push(guard);
+    }
+    let small_peer = addrs[1].rsplit('/').next().unwrap().to_owned();
+    let buyer = Devnet::key(2);
+    let buyer_key = root.path().join("buyer.key");
+    std::fs::write(&buyer_key, buyer.to_bytes().to_string()).unwrap();
+    let contracts = chain::contracts::Contracts::new(
+        &deployment,
+        chain::contracts::signer_provider(devnet.rpc_url(), Devnet::key(0)).unwrap(),
+    );
+    let storage = |args: &[&str]| {
+        let mut command = Command::new(CAIRN);
+        command
+            .arg("storage")
+            .args(["--peer", &addrs[0], "--peer", &addrs[1]])
+            .args(["--rpc-url", devnet.rpc_url(), "--deployment-file"])
+            .arg(&deployment_file)
+            .arg("--chain-key-file")
+            .arg(&buyer_key)
+            .arg("--data-dir")
+            .arg(root.path().join("client"))
+            .args(args)
+            .env("CAIRN_LOG", "warn")
+            .kill_on_drop(true);
+        command
+    };
+
+    // Two copies asked, one provider can hold it: both deals are paid, the small provider's
+    // upload is refused, its deal is ended and the periods not started are refunded.
+    let file = root.path().join("in.bin");
+    std::fs::write(&file, vec![9u8; 300_000]).unwrap();
+    let balance_before = contracts
+        .token
+        .balanceOf(buyer.address())
+        .call()
+        .await
+        .unwrap();
+    let output = tokio::time::timeout(
+        COMMAND_TIMEOUT,
+        storage(&["put", file.to_str().unwrap(), "--copies", "2"]).output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("stored 1 of 2 copies"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{small_peer}:")) && stderr.contains("ended early"),
+        "{stderr}"
+    );
+    // The node's terms (`--periods 2`): period 0 is under way and stays with the deal, period 1
+    // is refunded.
+    let owed = contracts
+        .market
+        .refunds(buyer.address())
+        .call()
+        .await
+        .unwrap();
+    assert!(!owed.is_zero(), "nothing refunded");
+    let paid = balance_before
+        - contracts
+            .token
+            .balanceOf(buyer.address())
+            .call()
+            .await
+            .unwrap();
+    // Two deals of two periods were paid; one period of one deal comes back.
+    assert_eq!(
+        owed * alloy_primitives::U256::from(4),
+        paid,
+        "paid {paid}, refunded {owed}"
+    );
+
+    // `storage refunds` shows it, `--withdraw` pays it, and a second withdrawal is refused.
+    let shown = tokio::time::timeout(COMMAND_TIMEOUT, storage(&["refunds"]).output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["refunds"].as_str().unwrap(), owed.to_string());
+    let before = contracts
+        .token
+        .balanceOf(buyer.address())
+        .call()
+        .await
+        .unwrap();
+    let withdrawn = tokio::time::timeout(
+        COMMAND_TIMEOUT,
+        storage(&["refunds", "--withdraw"]).output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        withdrawn.status.success(),
+        "{}",
+        String::from_utf8_lossy(&withdrawn.stderr)
+    );
+    let withdrawn: serde_json::Value = serde_json::from_slice(&withdrawn.stdout).unwrap();
+    assert_eq!(withdrawn["withdrawn"].as_str().unwrap(), owed.to_string());
+    assert_eq!(
+        contracts
+            .token
+            .balanceOf(buyer.address())
+            .call()
+            .await
+            .unwrap()
+            - before,
+        owed
+    );
+    let again = tokio::time::timeout(
+        COMMAND_TIMEOUT,
+        storage(&["refunds", "--withdraw"]).output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("no refund is owed"), "{stderr}");
+
+    // With one copy asked, the buyer gets its copy whichever provider it tries first: a
+    // refused one is replaced by the next (its deal ended as above).
+    let output = tokio::time::timeout(
+        COMMAND_TIMEOUT,
+        storage(&["put", file.to_str().unwrap(), "--copies", "1"]).output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["copies"].as_array().unwrap().len(), 1);
+    assert_ne!(report["copies"][0]["peer"].as_str().unwrap(), small_peer);
+    if let Some(ended) = report["ended_deals"].as_array() {
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0]["peer"].as_str().unwrap(), small_peer);
+        assert!(
+            ended[0]["reason"].as_str().unwrap().contains("quota"),
+            "{ended:?}"
+        );
+    }
 }

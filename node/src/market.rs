@@ -81,6 +81,15 @@ pub enum MarketError {
         /// The provider's chain address.
         provider: Address,
     },
+    /// A buyer asked for a refund that is not owed.
+    #[error(
+        "no refund is owed to {buyer}: refunds come from deals ended early (the periods not yet \
+         started) and from periods a provider missed"
+    )]
+    NoRefund {
+        /// The buyer's chain address.
+        buyer: Address,
+    },
     /// Reading the stored data failed.
     #[error("reading {path}: {source}")]
     Data {
@@ -138,6 +147,34 @@ pub struct Withdrawal {
     pub payout: Address,
     /// The `withdrawEarnings` transaction.
     pub transaction: B256,
+}
+
+/// A deal the buyer ended early.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EndedDeal {
+    /// The deal.
+    pub deal: u64,
+    /// Its new end: periods from here on were refunded. The period under way stays with the
+    /// deal: paid if the provider proves it, refunded (and the provider slashed) if it misses.
+    pub end_period: u32,
+    /// Token base units added to the buyer's refund balance.
+    #[serde(serialize_with = "ser_u256")]
+    pub refund: U256,
+    /// The `endDeal` transaction.
+    pub transaction: B256,
+}
+
+/// A refund paid to the buyer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundPaid {
+    /// Token base units paid.
+    pub amount: U256,
+    /// The `withdrawRefund` transaction.
+    pub transaction: B256,
+}
+
+fn ser_u256<S: serde::Serializer>(v: &U256, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
 }
 
 /// What the provider checked about a deal before accepting its data.
@@ -682,6 +719,74 @@ impl Buyer {
                 detail: "no DealOpened event in the receipt".into(),
             })?;
         Ok(opened.dealId.to::<u64>())
+    }
+
+    /// Ends `deal` early (`endDeal`, for a deal whose upload failed): the periods not yet
+    /// started go to this buyer's refund balance, paid out by [`Buyer::withdraw_refund`].
+    pub async fn end_deal(&self, deal: u64) -> Result<EndedDeal, MarketError> {
+        let call = self.contracts.market.endDeal(U256::from(deal));
+        // Simulate first, so a refusal (not the buyer, deal over) is a decoded contract error.
+        call.call().await.map_err(chain_err("endDeal"))?;
+        let receipt = call
+            .send()
+            .await
+            .map_err(chain_err("endDeal"))?
+            .get_receipt()
+            .await
+            .map_err(receipt_err("endDeal"))?;
+        let ended = receipt
+            .decoded_log::<StorageMarket::DealEnded>()
+            .ok_or_else(|| MarketError::Chain {
+                phase: "endDeal",
+                detail: "no DealEnded event in the receipt".into(),
+            })?;
+        Ok(EndedDeal {
+            deal,
+            end_period: ended.endPeriod,
+            refund: ended.refund,
+            transaction: receipt.transaction_hash,
+        })
+    }
+
+    /// Token base units the market owes this buyer (`refunds`).
+    pub async fn refunds(&self) -> Result<U256, MarketError> {
+        self.contracts
+            .market
+            .refunds(self.address())
+            .call()
+            .await
+            .map_err(chain_err("refunds"))
+    }
+
+    /// Pays this buyer's whole refund balance to its address (`withdrawRefund`). Refused before
+    /// anything is sent when nothing is owed.
+    pub async fn withdraw_refund(&self) -> Result<RefundPaid, MarketError> {
+        if self.refunds().await?.is_zero() {
+            return Err(MarketError::NoRefund {
+                buyer: self.address(),
+            });
+        }
+        let receipt = self
+            .contracts
+            .market
+            .withdrawRefund()
+            .send()
+            .await
+            .map_err(chain_err("withdrawRefund"))?
+            .get_receipt()
+            .await
+            .map_err(receipt_err("withdrawRefund"))?;
+        let paid = receipt
+            .decoded_log::<StorageMarket::RefundWithdrawn>()
+            .ok_or_else(|| MarketError::Chain {
+                phase: "withdrawRefund",
+                detail: "the transaction paid nothing (reverted, or no RefundWithdrawn event)"
+                    .into(),
+            })?;
+        Ok(RefundPaid {
+            amount: paid.amount,
+            transaction: receipt.transaction_hash,
+        })
     }
 }
 

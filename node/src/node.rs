@@ -765,10 +765,15 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                connection_id,
+                num_established,
+                cause,
                 ..
             } => {
-                let _ = self.events.send(Event::PeerDisconnected { peer: peer_id });
+                tracing::debug!(peer = %peer_id, ?connection_id, ?cause, num_established, "connection closed");
+                if num_established == 0 {
+                    let _ = self.events.send(Event::PeerDisconnected { peer: peer_id });
+                }
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
             _ => {}
