@@ -250,10 +250,16 @@ async fn run() {
     let peer = provider.peer_id();
 
     // Raw libp2p streams: the provider drains a bench protocol.
+    // Raw libp2p streams: the provider greets each new stream, then drains it. libp2p-stream
+    // drops an inbound stream that arrives before the last one was accepted, so every stream
+    // is opened (and retried if dropped) until greeted before the clock starts.
     let mut incoming = provider.control().accept(BENCH_PROTOCOL).unwrap();
     tokio::spawn(async move {
         while let Some((_, mut s)) = incoming.next().await {
             tokio::spawn(async move {
+                if s.write_all(b"h").await.is_err() {
+                    return;
+                }
                 let mut buf = vec![0u8; WRITE];
                 loop {
                     match s.read(&mut buf).await {
@@ -269,13 +275,29 @@ async fn run() {
     let mut single = 0.0;
     for streams in [1usize, 4, 8] {
         let per = total / streams as u64;
+        let mut opened = Vec::new();
+        for _ in 0..streams {
+            let mut greeted = None;
+            for _ in 0..10 {
+                let mut s = client
+                    .control()
+                    .open_stream(peer, BENCH_PROTOCOL)
+                    .await
+                    .unwrap();
+                let mut hello = [0u8; 1];
+                if s.read_exact(&mut hello).await.is_ok() {
+                    greeted = Some(s);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            opened.push(greeted.expect("the provider never accepted a bench stream"));
+        }
         let cpu = cpu_time();
         let start = Instant::now();
         let mut tasks = Vec::new();
-        for _ in 0..streams {
-            let mut control = client.control();
+        for mut s in opened {
             tasks.push(tokio::spawn(async move {
-                let mut s = control.open_stream(peer, BENCH_PROTOCOL).await.unwrap();
                 let buf = vec![9u8; WRITE];
                 let mut sent = 0;
                 while sent < per {

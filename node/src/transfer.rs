@@ -40,6 +40,10 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 pub const ATTEMPTS_PER_PROVIDER: usize = 2;
 /// Read buffer for streaming a file into its manifest.
 const READ_BUF: usize = 1 << 20;
+/// Attempts at a request whose stream is reset before any answer (see `Client::request`).
+pub const REQUEST_ATTEMPTS: u32 = 3;
+/// Pause before the first retry of such a request (doubled, then tripled, after).
+const REQUEST_RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// Chunks a provider reads and checks ahead of the one it is sending.
 const READ_AHEAD: usize = 4;
 /// Chunks a downloader queues for verification while it reads the next ones.
@@ -869,6 +873,40 @@ impl Client {
             })
     }
 
+    /// Opens a stream to `peer`, sends `request` and reads the first answer.
+    ///
+    /// A stream that fails before any answer is retried (up to [`REQUEST_ATTEMPTS`] times,
+    /// pausing longer each time): libp2p-stream hands a provider one new stream at a time and
+    /// drops (resets) any that arrive before the last was taken, which happens under load. An
+    /// answer, a timeout, a refusal or an unreachable peer is returned as it is.
+    async fn request(
+        &self,
+        peer: PeerId,
+        request: &Message,
+        phase: &'static str,
+        buf: &mut Vec<u8>,
+    ) -> Result<(libp2p::Stream, Message), TransferError> {
+        let mut out = Vec::new();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let result = async {
+                let mut stream = self.open(peer).await?;
+                write_msg(&mut stream, peer, phase, request, &mut out).await?;
+                let first = read_msg(&mut stream, peer, phase, buf).await?;
+                Ok((stream, first))
+            }
+            .await;
+            match result {
+                Err(TransferError::Stream { .. }) if attempt < REQUEST_ATTEMPTS => {
+                    tracing::debug!(%peer, attempt, phase, "stream reset before an answer; retrying");
+                    tokio::time::sleep(REQUEST_RETRY_PAUSE * attempt).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Uploads one copy of the file at `path` (whose manifest is `manifest`) to `peer`,
     /// sending only the chunks the provider does not already hold.
     pub async fn put_to(
@@ -883,21 +921,16 @@ impl Client {
             path: path.to_owned(),
             source,
         })?);
-        let mut stream = self.open(peer).await?;
         let mut buf = Vec::new();
         let mut out = Vec::new();
-        write_msg(
-            &mut stream,
-            peer,
-            "sending the request",
-            &Message::PutRequest {
-                manifest: manifest.clone(),
-                deal,
-            },
-            &mut out,
-        )
-        .await?;
-        let have = match read_msg(&mut stream, peer, "waiting for acceptance", &mut buf).await? {
+        let request = Message::PutRequest {
+            manifest: manifest.clone(),
+            deal,
+        };
+        let (mut stream, answer) = self
+            .request(peer, &request, "waiting for acceptance", &mut buf)
+            .await?;
+        let have = match answer {
             Message::PutReady { have } => have,
             Message::Error { code, message } => return Err(remote(peer, code, message)),
             other => {
@@ -1040,15 +1073,15 @@ impl Client {
         buyer: [u8; 20],
         commitment: &chain::proof::Commitment,
     ) -> Result<wire::QuoteTerms, TransferError> {
-        let mut stream = self.open(peer).await?;
-        let (mut buf, mut out) = (Vec::new(), Vec::new());
+        let mut buf = Vec::new();
         let request = Message::QuoteRequest {
             buyer,
             root: commitment.root.0,
             size: commitment.size,
         };
-        write_msg(&mut stream, peer, "requesting a quote", &request, &mut out).await?;
-        let answer = read_msg(&mut stream, peer, "reading the quote", &mut buf).await?;
+        let (mut stream, answer) = self
+            .request(peer, &request, "requesting a quote", &mut buf)
+            .await?;
         let _ = stream.close().await;
         match answer {
             Message::Quote(terms) => Ok(terms),
@@ -1062,22 +1095,16 @@ impl Client {
 
     /// Fetches and checks the manifest of `id` from `peer`.
     async fn manifest_from(&self, peer: PeerId, id: ContentId) -> Result<Manifest, TransferError> {
-        let mut stream = self.open(peer).await?;
-        let (mut buf, mut out) = (Vec::new(), Vec::new());
+        let mut buf = Vec::new();
         let request = Message::GetRequest {
             id,
             first: 0,
             last: 0,
         };
-        write_msg(
-            &mut stream,
-            peer,
-            "requesting the manifest",
-            &request,
-            &mut out,
-        )
-        .await?;
-        let manifest = read_manifest(&mut stream, peer, id, &mut buf).await?;
+        let (mut stream, answer) = self
+            .request(peer, &request, "requesting the manifest", &mut buf)
+            .await?;
+        let manifest = expect_manifest(answer, peer, id)?;
         let _ = stream.close().await;
         Ok(manifest)
     }
@@ -1099,15 +1126,16 @@ impl Client {
         out: &Path,
     ) -> Result<(), TransferError> {
         let id = manifest.id();
-        let mut stream = self.open(peer).await?;
-        let (mut buf, mut obuf) = (Vec::new(), Vec::new());
+        let mut buf = Vec::new();
         let request = Message::GetRequest {
             id,
             first: *next,
             last: end,
         };
-        write_msg(&mut stream, peer, "requesting chunks", &request, &mut obuf).await?;
-        read_manifest(&mut stream, peer, id, &mut buf).await?;
+        let (mut stream, answer) = self
+            .request(peer, &request, "requesting chunks", &mut buf)
+            .await?;
+        expect_manifest(answer, peer, id)?;
         let total = bytes.end - bytes.start;
         // One blocking worker verifies and writes chunks (up to VERIFY_AHEAD queued) while this
         // task keeps reading frames, so the stream is drained at the speed of the network.
@@ -1270,13 +1298,13 @@ impl Client {
     }
 }
 
-async fn read_manifest(
-    stream: &mut libp2p::Stream,
+/// The manifest of `id` from a provider's first answer to a get request.
+fn expect_manifest(
+    answer: Message,
     peer: PeerId,
     id: ContentId,
-    buf: &mut Vec<u8>,
 ) -> Result<Manifest, TransferError> {
-    match read_msg(stream, peer, "reading the manifest", buf).await? {
+    match answer {
         Message::Manifest(m) if m.id() == id => Ok(m),
         Message::Manifest(m) => Err(TransferError::Verify {
             peer,
