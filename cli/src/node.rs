@@ -120,15 +120,30 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("starting the node in {}", data_dir.display()))?;
     let task = tokio::spawn(event_loop.run());
-    if let Some((market, Some(stake))) = &market_setup {
-        let stake = node::market::token_units(*stake);
-        let registered = market
-            .register(&handle.peer_id().to_bytes(), stake, args.quota)
+    let addrs = handle.listen_addrs().await?;
+    if let Some((market, stake)) = &market_setup {
+        // Buyers find this provider in the Registry: announce the addresses it listens on.
+        let announced: Vec<Multiaddr> = addrs
+            .iter()
+            .filter(|a| !is_unspecified(a))
+            .cloned()
+            .collect();
+        let registration = market
+            .announce(
+                &handle.peer_id().to_bytes(),
+                &announced,
+                args.quota,
+                stake.map(node::market::token_units),
+            )
             .await
             .context("registering in the chain's Registry")?;
-        tracing::info!(registered, "provider active on chain");
+        match registration {
+            node::market::Registration::Unregistered => tracing::warn!(
+                "not registered in the Registry: buyers cannot open deals with this provider; pass --stake <tokens> to register"
+            ),
+            other => tracing::info!(?other, "provider active on chain"),
+        }
     }
-    let addrs = handle.listen_addrs().await?;
     let line = serde_json::json!({
         "peer_id": handle.peer_id().to_string(),
         "listen_addrs": addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -174,6 +189,15 @@ fn log_event(event: &Event) {
         Event::Progress { .. } => {}
         other => tracing::debug!(?other, "node event"),
     }
+}
+
+/// Whether `addr` listens on every interface (`0.0.0.0` or `::`), which no buyer can dial.
+fn is_unspecified(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        node::multiaddr::Protocol::Ip4(ip) => ip.is_unspecified(),
+        node::multiaddr::Protocol::Ip6(ip) => ip.is_unspecified(),
+        _ => false,
+    })
 }
 
 #[cfg(test)]

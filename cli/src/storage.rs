@@ -422,11 +422,26 @@ async fn put(
     copies: usize,
     buyer: Option<&node::market::Buyer>,
 ) -> anyhow::Result<(PutReport, Vec<EndedUpload>)> {
+    if let Some(buyer) = buyer {
+        // Providers selling on chain announce their addresses in the Registry: dial them all.
+        let listed = buyer
+            .listed_providers(0)
+            .await
+            .context("listing the providers in the chain's Registry")?;
+        tracing::info!(providers = listed.len(), "providers listed in the Registry");
+        for provider in listed {
+            for addr in provider.addrs {
+                if let Err(e) = handle.dial(addr.clone()).await {
+                    tracing::debug!(%addr, error = %e, "cannot dial a listed provider");
+                }
+            }
+        }
+    }
     // Ask for a few more than needed so a failing provider can be replaced.
     let providers = discover(handle, copies, copies + 1).await?;
     if providers.is_empty() {
         bail!(
-            "no storage provider found within {DISCOVERY_TIMEOUT:?}; pass --peer <multiaddr> of a running `cairn node`"
+            "no storage provider found within {DISCOVERY_TIMEOUT:?} (LAN, DHT and, with --deployment-file, the chain's Registry); pass --peer <multiaddr> of a running `cairn node`"
         );
     }
     let client = Client::new(handle.clone());

@@ -1,8 +1,9 @@
 //! `cairn node` selling storage on chain (a real anvil devnet): an upload without a funded deal
 //! naming the provider is refused with a clear error, the provider registers itself with its
 //! stake, a bad chain key is refused at start, and its earnings are withdrawn with `cairn earnings`;
-//! a paid upload that fails ends its deal, the buyer moves on to the next provider, and the
-//! refund is withdrawn with `cairn storage refunds --withdraw`.
+//! providers announce their addresses in the Registry (updated after a restart) and a buyer finds
+//! them there; a paid upload that fails ends its deal, the buyer moves on to the next provider,
+//! and the refund is withdrawn with `cairn storage refunds --withdraw`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -288,7 +289,7 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
 }
 
 #[tokio::test]
-async fn a_paid_upload_that_fails_ends_its_deal_and_the_refund_is_withdrawn() {
+async fn buyers_find_providers_in_the_registry_and_a_failed_paid_upload_is_refunded() {
     let devnet = Devnet::start().await.unwrap();
     let deployment = devnet.deploy(&DeployOptions::default()).await.unwrap();
     let root = tempfile::tempdir().unwrap();
@@ -320,6 +321,48 @@ async fn a_paid_upload_that_fails_ends_its_deal_and_the_refund_is_withdrawn() {
         guards.push(guard);
     }
     let small_peer = addrs[1].rsplit('/').next().unwrap().to_owned();
+    let listed = |index: usize| {
+        let registry = chain::contracts::Registry::new(
+            deployment.registry,
+            chain::contracts::signer_provider(devnet.rpc_url(), Devnet::key(0)).unwrap(),
+        );
+        async move {
+            let entry = registry
+                .getProvider(Devnet::key(index).address())
+                .call()
+                .await
+                .unwrap();
+            entry
+                .info
+                .multiaddrs
+                .iter()
+                .map(|a| node::Multiaddr::try_from(a.to_vec()).unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    // Each provider announced the address it printed.
+    assert_eq!(listed(3).await, vec![addrs[1].clone()]);
+    // Restarted, the first provider listens on a new port and updates its entry (no new stake).
+    guards.remove(0).kill().await.unwrap();
+    let key_file = root.path().join("provider1.key");
+    let (guard, line) = ChildGuard::spawn_and_read_line(
+        "cairn node",
+        node_command_with_quota(
+            &root.path().join("p1"),
+            devnet.rpc_url(),
+            &deployment_file,
+            &key_file,
+            "64MiB",
+        ),
+        "peer_id",
+        START_TIMEOUT,
+    )
+    .await
+    .unwrap();
+    guards.insert(0, guard);
+    let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+    addrs[0] = json["listen_addrs"][0].as_str().unwrap().to_owned();
+    assert_eq!(listed(1).await, vec![addrs[0].clone()]);
     let buyer = Devnet::key(2);
     let buyer_key = root.path().join("buyer.key");
     std::fs::write(&buyer_key, buyer.to_bytes().to_string()).unwrap();
@@ -329,9 +372,9 @@ async fn a_paid_upload_that_fails_ends_its_deal_and_the_refund_is_withdrawn() {
     );
     let storage = |args: &[&str]| {
         let mut command = Command::new(CAIRN);
+        // No --peer: the buyer finds both providers in the Registry (they run without mDNS).
         command
             .arg("storage")
-            .args(["--peer", &addrs[0], "--peer", &addrs[1]])
             .args(["--rpc-url", devnet.rpc_url(), "--deployment-file"])
             .arg(&deployment_file)
             .arg("--chain-key-file")

@@ -149,6 +149,37 @@ pub struct Withdrawal {
     pub transaction: B256,
 }
 
+/// Addresses a provider lists in the `Registry` (`Registry.MAX_MULTIADDRS`).
+pub const MAX_REGISTRY_ADDRS: usize = 8;
+/// Longest address the `Registry` takes, in bytes (`Registry.MAX_MULTIADDR_LENGTH`).
+pub const MAX_REGISTRY_ADDR_LEN: usize = 256;
+
+/// What [`Market::announce`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// Registered now, with its stake.
+    Registered,
+    /// Already registered; its peer id, addresses or capacity were updated.
+    Updated,
+    /// Already registered with this entry.
+    Unchanged,
+    /// Not registered, and no stake was given to register with.
+    Unregistered,
+}
+
+/// An active provider as the `Registry` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedProvider {
+    /// Its chain address.
+    pub address: Address,
+    /// Its libp2p peer id.
+    pub peer: libp2p::PeerId,
+    /// The addresses it announced (the undecodable ones left out).
+    pub addrs: Vec<libp2p::Multiaddr>,
+    /// Bytes it offers.
+    pub storage_bytes: u64,
+}
+
 /// A deal the buyer ended early.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct EndedDeal {
@@ -306,25 +337,65 @@ impl Market {
         Ok(CheckedDeal { deal, root: d.root })
     }
 
-    /// Registers this provider in the `Registry` (approving and locking `stake` token base units)
-    /// unless it is already active; buyers can open deals only with an active provider.
-    /// Returns whether it registered now.
-    pub async fn register(
+    /// Announces this provider in the `Registry`: its peer id, the addresses buyers dial
+    /// (`addrs`: at most [`MAX_REGISTRY_ADDRS`] are kept, each a full multiaddr ending in
+    /// `/p2p/<peer id>`) and its capacity. An unregistered provider registers when given a
+    /// `stake` (approving and locking that many token base units); a registered one updates its
+    /// entry when the peer id or addresses changed (new random ports after a restart).
+    pub async fn announce(
         &self,
         peer_id: &[u8],
-        stake: U256,
+        addrs: &[libp2p::Multiaddr],
         storage_bytes: u64,
-    ) -> Result<bool, MarketError> {
+        stake: Option<U256>,
+    ) -> Result<Registration, MarketError> {
         let c = &self.inner.contracts;
         let me = self.address();
-        if c.registry
-            .isActiveProvider(me)
+        let multiaddrs: Vec<Bytes> = addrs
+            .iter()
+            .map(|a| Bytes::from(a.to_vec()))
+            .filter(|a| a.len() <= MAX_REGISTRY_ADDR_LEN)
+            .take(MAX_REGISTRY_ADDRS)
+            .collect();
+        let current = c
+            .registry
+            .getProvider(me)
             .call()
             .await
-            .map_err(chain_err("isActiveProvider"))?
-        {
-            return Ok(false);
+            .map_err(chain_err("getProvider"))?;
+        if current.registered {
+            if current.info.peerId.as_ref() == peer_id
+                && current.info.multiaddrs == multiaddrs
+                && current.info.storageBytes == storage_bytes
+            {
+                return Ok(Registration::Unchanged);
+            }
+            let info = chain::contracts::Registry::ProviderInfo {
+                peerId: Bytes::copy_from_slice(peer_id),
+                storageBytes: storage_bytes,
+                multiaddrs,
+                ..current.info
+            };
+            let receipt = c
+                .registry
+                .updateProvider(info)
+                .send()
+                .await
+                .map_err(chain_err("updateProvider"))?
+                .get_receipt()
+                .await
+                .map_err(receipt_err("updateProvider"))?;
+            if !receipt.status() {
+                return Err(MarketError::Chain {
+                    phase: "updateProvider",
+                    detail: "the transaction reverted".into(),
+                });
+            }
+            return Ok(Registration::Updated);
         }
+        let Some(stake) = stake else {
+            return Ok(Registration::Unregistered);
+        };
         c.token
             .approve(self.inner.deployment.registry, stake)
             .send()
@@ -340,7 +411,7 @@ impl Market {
             computeUnits: 0,
             storagePricePerGiBDay: 0,
             computePricePerUnitHour: 0,
-            multiaddrs: vec![],
+            multiaddrs,
         };
         let receipt = c
             .registry
@@ -357,7 +428,7 @@ impl Market {
                 detail: "the transaction reverted".into(),
             });
         }
-        Ok(true)
+        Ok(Registration::Registered)
     }
 
     /// Where `provider`'s earnings are paid: its payout address in the `Registry`.
@@ -719,6 +790,62 @@ impl Buyer {
                 detail: "no DealOpened event in the receipt".into(),
             })?;
         Ok(opened.dealId.to::<u64>())
+    }
+
+    /// Every active provider in the `Registry`, with the addresses it announced: found from
+    /// the `ProviderRegistered` events since `from_block`, then read from the registry's
+    /// current state (entries whose peer id does not decode are left out and logged).
+    pub async fn listed_providers(
+        &self,
+        from_block: u64,
+    ) -> Result<Vec<ListedProvider>, MarketError> {
+        let registry = &self.contracts.registry;
+        let events = registry
+            .ProviderRegistered_filter()
+            .from_block(from_block)
+            .query()
+            .await
+            .map_err(chain_err("ProviderRegistered logs"))?;
+        let mut seen = std::collections::BTreeSet::new();
+        let mut listed = Vec::new();
+        for (event, _) in events {
+            if !seen.insert(event.provider) {
+                continue;
+            }
+            let active = registry
+                .isActiveProvider(event.provider)
+                .call()
+                .await
+                .map_err(chain_err("isActiveProvider"))?;
+            if !active {
+                continue;
+            }
+            let entry = registry
+                .getProvider(event.provider)
+                .call()
+                .await
+                .map_err(chain_err("getProvider"))?;
+            let peer = match libp2p::PeerId::from_bytes(&entry.info.peerId) {
+                Ok(peer) => peer,
+                Err(e) => {
+                    tracing::warn!(provider = %event.provider, error = %e, "registry entry with an undecodable peer id; skipped");
+                    continue;
+                }
+            };
+            let addrs = entry
+                .info
+                .multiaddrs
+                .iter()
+                .filter_map(|a| libp2p::Multiaddr::try_from(a.to_vec()).ok())
+                .collect();
+            listed.push(ListedProvider {
+                address: event.provider,
+                peer,
+                addrs,
+                storage_bytes: entry.info.storageBytes,
+            });
+        }
+        Ok(listed)
     }
 
     /// Ends `deal` early (`endDeal`, for a deal whose upload failed): the periods not yet
