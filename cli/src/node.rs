@@ -54,6 +54,39 @@ pub(crate) struct NodeArgs {
     /// Seconds between the prover's looks for due proof periods.
     #[arg(long, default_value_t = 30)]
     prove_every: u64,
+    /// PEM certificate chain for `wss` listen addresses (`--listen /ip4/0.0.0.0/tcp/443/tls/ws`),
+    /// so browsers on other machines can dial this node. Needs `--tls-key`.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// PEM certificate to trust when dialing `wss` peers (repeatable; for self-signed ones).
+    #[arg(long)]
+    tls_trust: Vec<PathBuf>,
+}
+
+/// The `wss` TLS settings from `--tls-cert`, `--tls-key` and `--tls-trust` files.
+pub(crate) fn ws_tls(
+    cert: Option<&std::path::Path>,
+    key: Option<&std::path::Path>,
+    trust: &[PathBuf],
+) -> anyhow::Result<node::WsTls> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    };
+    let mut tls = node::WsTls::default();
+    if let (Some(cert), Some(key)) = (cert, key) {
+        tls = tls
+            .with_server_pem(&read(cert)?, &read(key)?)
+            .with_context(|| format!("{} and {}", cert.display(), key.display()))?;
+    }
+    for path in trust {
+        tls = tls
+            .with_trusted_pem(&read(path)?)
+            .with_context(|| path.display().to_string())?;
+    }
+    Ok(tls)
 }
 
 /// Parses `123`, `64KiB`, `512MiB`, `10GiB`, `2TiB` (also `KB`/`MB`/`GB`/`TB`, powers of 1000).
@@ -104,6 +137,11 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     options.mdns = !args.no_mdns;
     options.upnp = !args.no_upnp;
     options.prove_every = std::time::Duration::from_secs(args.prove_every.max(1));
+    options.tls = ws_tls(
+        args.tls_cert.as_deref(),
+        args.tls_key.as_deref(),
+        &args.tls_trust,
+    )?;
     if let (Some(deployment), Some(key)) = (&args.deployment_file, &args.chain_key_file) {
         let terms = node::market::Terms {
             period_duration: args.period,

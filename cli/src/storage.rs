@@ -56,6 +56,9 @@ pub(crate) struct StorageArgs {
         default_value = "http://127.0.0.1:8545"
     )]
     rpc_url: String,
+    /// PEM certificate to trust when dialing `wss` providers (repeatable; for self-signed ones).
+    #[arg(long, global = true)]
+    tls_trust: Vec<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -163,7 +166,7 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
                 ),
                 _ => None,
             };
-            let (handle, task) = start_client(&dir, args.peers).await?;
+            let (handle, task) = start_client(&dir, args.peers, &args.tls_trust).await?;
             let result = put(&handle, &dir, &file, copies, buyer.as_ref()).await;
             let _ = handle.shutdown().await;
             let _ = task.await;
@@ -207,7 +210,7 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
             Ok(())
         }
         StorageCommand::Get { id, output, range } => {
-            let (handle, task) = start_client(&dir, args.peers).await?;
+            let (handle, task) = start_client(&dir, args.peers, &args.tls_trust).await?;
             let result = get(&handle, &dir, id, range, &output).await;
             let _ = handle.shutdown().await;
             let _ = task.await;
@@ -221,8 +224,10 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
 async fn start_client(
     dir: &Path,
     peers: Vec<Multiaddr>,
+    tls_trust: &[PathBuf],
 ) -> anyhow::Result<(Handle, tokio::task::JoinHandle<()>)> {
     let mut options = Options::new(dir.to_owned());
+    options.tls = crate::node::ws_tls(None, None, tls_trust)?;
     options.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
     options.bootstrap = peers;
     options.upnp = false;

@@ -32,6 +32,7 @@ pub use libp2p::{Multiaddr, PeerId, multiaddr};
 pub use node::{
     BAN_DURATION, Event, EventLoop, Handle, IDLE_CONNECTION_TIMEOUT, KAD_PROTOCOL, LISTEN_TIMEOUT,
     Node, OFFER_INTERVAL, OFFERS_TOPIC, Options, PROTOCOL_VERSION, PROVIDERS_KEY, ProviderInfo,
+    WsTls,
 };
 pub use store::Store;
 pub use transfer::{Client, Limits, TransferError};
@@ -48,6 +49,9 @@ pub enum NodeError {
         /// What went wrong.
         reason: String,
     },
+    /// The WebSocket TLS certificate, key or trusted roots are unusable.
+    #[error("wss TLS: {0}")]
+    Tls(String),
     /// Building the swarm failed.
     #[error("building the node: {0}")]
     Build(String),

@@ -21,7 +21,7 @@ use libp2p::kad::{self, store::MemoryStore};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle};
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, autonat, connection_limits, dcutr,
-    gossipsub, identify, mdns, noise, ping, relay, tcp, upnp, yamux,
+    gossipsub, identify, mdns, noise, ping, relay, tcp, upnp, websocket, yamux,
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::Instrument as _;
@@ -78,6 +78,101 @@ pub struct Options {
     pub market: Option<crate::market::Market>,
     /// How often the prover looks for due periods. Default: 30 s.
     pub prove_every: Duration,
+    /// TLS for WebSocket: a certificate to listen on `wss` (`/tls/ws`) addresses, and roots
+    /// trusted when dialing them. Default: none (`wss` dials trust the web PKI roots only).
+    pub tls: WsTls,
+}
+
+/// TLS for the WebSocket transport (`wss`, multiaddr `/tls/ws`), from PEM files.
+#[derive(Clone, Default)]
+pub struct WsTls {
+    /// The certificate chain (leaf first) and its private key, DER.
+    server: Option<(Vec<Vec<u8>>, Vec<u8>)>,
+    /// Extra trusted roots for dialing, DER.
+    trust: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for WsTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsTls")
+            .field(
+                "server",
+                &self.server.as_ref().map(|(chain, _)| chain.len()),
+            )
+            .field("trust", &self.trust.len())
+            .finish()
+    }
+}
+
+impl WsTls {
+    /// Serves `wss` with the certificate chain in `cert_pem` (leaf first) and the private key in
+    /// `key_pem` (PKCS#8, PKCS#1 or SEC1).
+    pub fn with_server_pem(mut self, cert_pem: &[u8], key_pem: &[u8]) -> Result<Self, NodeError> {
+        use rustls_pki_types::pem::PemObject as _;
+        let chain = rustls_pki_types::CertificateDer::pem_slice_iter(cert_pem)
+            .map(|c| c.map(|c| c.to_vec()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| NodeError::Tls(format!("the certificate file is not valid PEM: {e}")))?;
+        if chain.is_empty() {
+            return Err(NodeError::Tls(
+                "the certificate file holds no CERTIFICATE block; pass the PEM certificate chain"
+                    .into(),
+            ));
+        }
+        let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| {
+            NodeError::Tls(format!(
+                "the key file holds no usable private key ({e}); pass the PEM private key of the certificate"
+            ))
+        })?;
+        self.server = Some((chain, key.secret_der().to_vec()));
+        Ok(self)
+    }
+
+    /// Also trusts the certificates in `pem` as roots when dialing `wss` (for a provider with
+    /// a self-signed certificate).
+    pub fn with_trusted_pem(mut self, pem: &[u8]) -> Result<Self, NodeError> {
+        use rustls_pki_types::pem::PemObject as _;
+        let roots = rustls_pki_types::CertificateDer::pem_slice_iter(pem)
+            .map(|c| c.map(|c| c.to_vec()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                NodeError::Tls(format!(
+                    "the trusted certificate file is not valid PEM: {e}"
+                ))
+            })?;
+        if roots.is_empty() {
+            return Err(NodeError::Tls(
+                "the trusted certificate file holds no CERTIFICATE block".into(),
+            ));
+        }
+        self.trust.extend(roots);
+        Ok(self)
+    }
+
+    /// Whether a certificate to listen on `wss` is configured.
+    pub fn serves(&self) -> bool {
+        self.server.is_some()
+    }
+
+    fn config(&self) -> Result<websocket::tls::Config, NodeError> {
+        let mut builder = websocket::tls::Config::builder();
+        if let Some((chain, key)) = &self.server {
+            builder
+                .server(
+                    websocket::tls::PrivateKey::new(key.clone()),
+                    chain
+                        .iter()
+                        .map(|c| websocket::tls::Certificate::new(c.clone())),
+                )
+                .map_err(|e| NodeError::Tls(format!("the certificate and key do not fit: {e}")))?;
+        }
+        for root in &self.trust {
+            builder
+                .add_trust(&websocket::tls::Certificate::new(root.clone()))
+                .map_err(|e| NodeError::Tls(format!("a trusted certificate is unusable: {e}")))?;
+        }
+        Ok(builder.finish())
+    }
 }
 
 impl Options {
@@ -95,6 +190,7 @@ impl Options {
             limits: transfer::Limits::default(),
             market: None,
             prove_every: Duration::from_secs(30),
+            tls: WsTls::default(),
         }
     }
 
@@ -302,6 +398,7 @@ impl Node {
             .with_max_established(Some(options.max_connections))
             .with_max_established_per_peer(Some(options.max_connections_per_peer))
             .with_max_pending_incoming(Some(options.max_connections / 2 + 1));
+        let ws_tls = options.tls.config()?;
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
             .with_tokio()
             .with_tcp(
@@ -311,11 +408,20 @@ impl Node {
             )
             .map_err(|e| NodeError::Build(format!("tcp: {e}")))?
             .with_quic()
+            // WebSocket (`ws`, and `wss` with the configured TLS), resolving `/dns` itself.
+            .with_other_transport(|key| {
+                let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true));
+                let mut ws = websocket::Config::new(libp2p::dns::tokio::Transport::system(tcp)?);
+                ws.set_tls_config(ws_tls);
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                    libp2p::Transport::upgrade(ws, libp2p::core::upgrade::Version::V1Lazy)
+                        .authenticate(noise::Config::new(key)?)
+                        .multiplex(yamux::Config::default()),
+                )
+            })
+            .map_err(|e| NodeError::Build(format!("websocket: {e}")))?
             .with_dns()
             .map_err(|e| NodeError::Build(format!("dns: {e}")))?
-            .with_websocket(noise::Config::new, yamux::Config::default)
-            .await
-            .map_err(|e| NodeError::Build(format!("websocket: {e}")))?
             .with_relay_client(noise::Config::new, yamux::Config::default)
             .map_err(|e| NodeError::Build(format!("relay client: {e}")))?
             .with_behaviour(|key, relay| {
