@@ -49,6 +49,15 @@ pub enum ProofError {
         /// Bytes fed.
         fed: u64,
     },
+    /// A block root was fed where its leaves cannot be summarised (unaligned, past the end,
+    /// or holding a challenged leaf).
+    #[error("a block of 2^{log2} leaves cannot be fed at leaf {leaf}")]
+    Block {
+        /// The next leaf.
+        leaf: u64,
+        /// The block's size, log2 of its leaves.
+        log2: u32,
+    },
     /// A challenge's path does not lead to the root.
     #[error("challenge {challenge} (leaf {index}) does not match the root")]
     Mismatch {
@@ -360,6 +369,51 @@ impl PieceHasher {
         self.stack[h] = Some(hash);
     }
 
+    /// Whether the next `2^log2` leaves can be fed as one block root ([`Self::push_block`]):
+    /// they start at a multiple of `2^log2`, are all inside the piece (none is the zero-padded
+    /// last leaf), and hold no challenged leaf.
+    pub fn can_push_block(&self, log2: u32) -> bool {
+        let count = 1u64 << log2;
+        let start = self.next_leaf;
+        self.partial_len == 0
+            && (log2 as usize) < self.stack.len()
+            && start.is_multiple_of(count)
+            && (start + count) * LEAF_SIZE as u64 <= self.size
+            && self
+                .challenges
+                .as_ref()
+                .is_none_or(|ch| ch.indices.iter().all(|&i| i < start || i >= start + count))
+    }
+
+    /// Feeds the next `2^log2` leaves as their subtree root ([`block_root`] of their bytes,
+    /// computed wherever the caller likes, e.g. on another core). Refused unless
+    /// [`Self::can_push_block`].
+    pub fn push_block(&mut self, log2: u32, root: B256) -> Result<(), ProofError> {
+        if !self.can_push_block(log2) {
+            return Err(ProofError::Block {
+                leaf: self.next_leaf,
+                log2,
+            });
+        }
+        let count = 1u64 << log2;
+        let mut position = self.next_leaf >> log2;
+        self.next_leaf += count;
+        self.fed += count * LEAF_SIZE as u64;
+        let mut hash = root;
+        let mut h = log2 as usize;
+        while let Some(left) = self.stack[h].take() {
+            if let Some(ch) = &mut self.challenges {
+                ch.record(h, position - 1, &left);
+                ch.record(h, position, &hash);
+            }
+            hash = node_hash(&left, &hash);
+            position >>= 1;
+            h += 1;
+        }
+        self.stack[h] = Some(hash);
+        Ok(())
+    }
+
     /// The commitment, and the proof if challenges were given. Fails unless exactly `size`
     /// bytes were fed.
     pub fn finish(mut self) -> Result<(Commitment, Option<Vec<u8>>), ProofError> {
@@ -416,6 +470,28 @@ impl PieceHasher {
         });
         Ok((commitment, proof))
     }
+}
+
+/// The Merkle root of a block of `2^k` whole leaves (`data.len()` is `32 * 2^k`), as fed to
+/// [`PieceHasher::push_block`]. Pure, so callers can hash blocks on several cores.
+pub fn block_root(data: &[u8]) -> Result<B256, ProofError> {
+    let leaves = data.len() / LEAF_SIZE;
+    if !data.len().is_multiple_of(LEAF_SIZE) || !leaves.is_power_of_two() {
+        return Err(ProofError::InvalidSize(data.len() as u64));
+    }
+    let mut stack: Vec<Option<B256>> = vec![None; leaves.trailing_zeros() as usize + 1];
+    for leaf in data.chunks_exact(LEAF_SIZE) {
+        let mut bytes = [0u8; LEAF_SIZE];
+        bytes.copy_from_slice(leaf);
+        let mut hash = leaf_hash(&bytes);
+        let mut h = 0;
+        while let Some(left) = stack[h].take() {
+            hash = node_hash(&left, &hash);
+            h += 1;
+        }
+        stack[h] = Some(hash);
+    }
+    Ok(stack.pop().flatten().unwrap_or_default())
 }
 
 /// Leaf index of challenge `i` for `seed`, as `StorageMarket.challengeIndex`.
@@ -594,6 +670,47 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn block_roots_fed_in_place_of_bytes_give_the_same_proof() {
+        // 40 blocks of 4 leaves and a ragged tail; challenges inside blocks 0 and 21.
+        let bytes = data(40 * 4 * LEAF_SIZE + 77);
+        let leaves = leaves(bytes.len() as u64);
+        let indices = [1, 85, leaves - 1];
+        let expected = Tree::build(&bytes)
+            .unwrap()
+            .prove(&bytes, &indices)
+            .unwrap();
+        let mut hasher = PieceHasher::with_challenges(bytes.len() as u64, &indices).unwrap();
+        let block = 4 * LEAF_SIZE;
+        let mut pushed = 0;
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            if rest.len() >= block && hasher.can_push_block(2) {
+                hasher
+                    .push_block(2, block_root(&rest[..block]).unwrap())
+                    .unwrap();
+                pushed += 1;
+                rest = &rest[block..];
+            } else {
+                let n = rest.len().min(block);
+                hasher.update(&rest[..n]).unwrap();
+                rest = &rest[n..];
+            }
+        }
+        // Every block but the two challenged ones went in as a root.
+        assert_eq!(pushed, 38);
+        let (commitment, proof) = hasher.finish().unwrap();
+        assert_eq!(commitment, commit(&bytes).unwrap());
+        assert_eq!(proof.unwrap(), expected);
+        // Unaligned, or over a challenged leaf: refused.
+        let mut hasher = PieceHasher::with_challenges(bytes.len() as u64, &indices).unwrap();
+        assert!(!hasher.can_push_block(2));
+        assert!(hasher.push_block(2, B256::ZERO).is_err());
+        hasher.update(&bytes[..LEAF_SIZE]).unwrap();
+        assert!(hasher.push_block(2, B256::ZERO).is_err());
+        assert!(block_root(&bytes[..3 * LEAF_SIZE]).is_err());
     }
 
     #[test]

@@ -288,6 +288,52 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
     assert_eq!(std::fs::read(&out).unwrap(), bytes);
 }
 
+/// Runs `command` to completion within [`COMMAND_TIMEOUT`].
+async fn run(mut command: Command) -> std::process::Output {
+    tokio::time::timeout(COMMAND_TIMEOUT, command.output())
+        .await
+        .expect("command finished in time")
+        .unwrap()
+}
+
+/// The JSON a successful command printed.
+fn ok_json(output: &std::process::Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Starts a provider selling on chain with anvil key `index`; returns it and its first address.
+async fn start_provider(
+    root: &std::path::Path,
+    index: usize,
+    rpc: &str,
+    deployment_file: &std::path::Path,
+    quota: &str,
+) -> (ChildGuard, String) {
+    let key_file = root.join(format!("provider{index}.key"));
+    std::fs::write(&key_file, Devnet::key(index).to_bytes().to_string()).unwrap();
+    let (guard, line) = ChildGuard::spawn_and_read_line(
+        "cairn node",
+        node_command_with_quota(
+            &root.join(format!("p{index}")),
+            rpc,
+            deployment_file,
+            &key_file,
+            quota,
+        ),
+        "peer_id",
+        START_TIMEOUT,
+    )
+    .await
+    .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+    (guard, json["listen_addrs"][0].as_str().unwrap().to_owned())
+}
+
 #[tokio::test]
 async fn buyers_find_providers_in_the_registry_and_a_failed_paid_upload_is_refunded() {
     let devnet = Devnet::start().await.unwrap();
@@ -295,37 +341,20 @@ async fn buyers_find_providers_in_the_registry_and_a_failed_paid_upload_is_refun
     let root = tempfile::tempdir().unwrap();
     let deployment_file = root.path().join("deployment.json");
     deployment.write(&deployment_file).unwrap();
+    let rpc = devnet.rpc_url();
     // Two providers: one with room, one whose quota is smaller than the file (it quotes and
     // gets paid, then refuses the data).
-    let mut addrs = Vec::new();
-    let mut guards = Vec::new();
-    for (index, quota) in [(1usize, "64MiB"), (3, "100KiB")] {
-        let key_file = root.path().join(format!("provider{index}.key"));
-        std::fs::write(&key_file, Devnet::key(index).to_bytes().to_string()).unwrap();
-        let (guard, line) = ChildGuard::spawn_and_read_line(
-            "cairn node",
-            node_command_with_quota(
-                &root.path().join(format!("p{index}")),
-                devnet.rpc_url(),
-                &deployment_file,
-                &key_file,
-                quota,
-            ),
-            "peer_id",
-            START_TIMEOUT,
-        )
-        .await
-        .unwrap();
-        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
-        addrs.push(json["listen_addrs"][0].as_str().unwrap().to_owned());
-        guards.push(guard);
-    }
-    let small_peer = addrs[1].rsplit('/').next().unwrap().to_owned();
+    let (mut big, mut big_addr) =
+        start_provider(root.path(), 1, rpc, &deployment_file, "64MiB").await;
+    let (_small, small_addr) =
+        start_provider(root.path(), 3, rpc, &deployment_file, "100KiB").await;
+    let small_peer = small_addr.rsplit('/').next().unwrap().to_owned();
+    let contracts = chain::contracts::Contracts::new(
+        &deployment,
+        chain::contracts::signer_provider(rpc, Devnet::key(0)).unwrap(),
+    );
     let listed = |index: usize| {
-        let registry = chain::contracts::Registry::new(
-            deployment.registry,
-            chain::contracts::signer_provider(devnet.rpc_url(), Devnet::key(0)).unwrap(),
-        );
+        let registry = contracts.registry.clone();
         async move {
             let entry = registry
                 .getProvider(Devnet::key(index).address())
@@ -341,41 +370,28 @@ async fn buyers_find_providers_in_the_registry_and_a_failed_paid_upload_is_refun
         }
     };
     // Each provider announced the address it printed.
-    assert_eq!(listed(3).await, vec![addrs[1].clone()]);
+    assert_eq!(listed(3).await, vec![small_addr.clone()]);
     // Restarted, the first provider listens on a new port and updates its entry (no new stake).
-    guards.remove(0).kill().await.unwrap();
-    let key_file = root.path().join("provider1.key");
-    let (guard, line) = ChildGuard::spawn_and_read_line(
-        "cairn node",
-        node_command_with_quota(
-            &root.path().join("p1"),
-            devnet.rpc_url(),
-            &deployment_file,
-            &key_file,
-            "64MiB",
-        ),
-        "peer_id",
-        START_TIMEOUT,
-    )
-    .await
-    .unwrap();
-    guards.insert(0, guard);
-    let json: serde_json::Value = serde_json::from_str(&line).unwrap();
-    addrs[0] = json["listen_addrs"][0].as_str().unwrap().to_owned();
-    assert_eq!(listed(1).await, vec![addrs[0].clone()]);
+    big.kill().await.unwrap();
+    let (_big, addr) = start_provider(root.path(), 1, rpc, &deployment_file, "64MiB").await;
+    assert_ne!(addr, big_addr);
+    big_addr = addr;
+    assert_eq!(listed(1).await, vec![big_addr.clone()]);
+
     let buyer = Devnet::key(2);
     let buyer_key = root.path().join("buyer.key");
     std::fs::write(&buyer_key, buyer.to_bytes().to_string()).unwrap();
-    let contracts = chain::contracts::Contracts::new(
-        &deployment,
-        chain::contracts::signer_provider(devnet.rpc_url(), Devnet::key(0)).unwrap(),
-    );
+    let buyer_address = buyer.address();
+    let balance = || {
+        let token = contracts.token.clone();
+        async move { token.balanceOf(buyer_address).call().await.unwrap() }
+    };
     let storage = |args: &[&str]| {
         let mut command = Command::new(CAIRN);
         // No --peer: the buyer finds both providers in the Registry (they run without mDNS).
         command
             .arg("storage")
-            .args(["--rpc-url", devnet.rpc_url(), "--deployment-file"])
+            .args(["--rpc-url", rpc, "--deployment-file"])
             .arg(&deployment_file)
             .arg("--chain-key-file")
             .arg(&buyer_key)
@@ -391,19 +407,9 @@ async fn buyers_find_providers_in_the_registry_and_a_failed_paid_upload_is_refun
     // upload is refused, its deal is ended and the periods not started are refunded.
     let file = root.path().join("in.bin");
     std::fs::write(&file, vec![9u8; 300_000]).unwrap();
-    let balance_before = contracts
-        .token
-        .balanceOf(buyer.address())
-        .call()
-        .await
-        .unwrap();
-    let output = tokio::time::timeout(
-        COMMAND_TIMEOUT,
-        storage(&["put", file.to_str().unwrap(), "--copies", "2"]).output(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let file = file.to_str().unwrap();
+    let balance_before = balance().await;
+    let output = run(storage(&["put", file, "--copies", "2"])).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(stderr.contains("stored 1 of 2 copies"), "{stderr}");
@@ -420,13 +426,7 @@ async fn buyers_find_providers_in_the_registry_and_a_failed_paid_upload_is_refun
         .await
         .unwrap();
     assert!(!owed.is_zero(), "nothing refunded");
-    let paid = balance_before
-        - contracts
-            .token
-            .balanceOf(buyer.address())
-            .call()
-            .await
-            .unwrap();
+    let paid = balance_before - balance().await;
     // Two deals of two periods were paid; one period of one deal comes back.
     assert_eq!(
         owed * alloy_primitives::U256::from(4),
@@ -435,75 +435,25 @@ async fn buyers_find_providers_in_the_registry_and_a_failed_paid_upload_is_refun
     );
 
     // `storage refunds` shows it, `--withdraw` pays it, and a second withdrawal is refused.
-    let shown = tokio::time::timeout(COMMAND_TIMEOUT, storage(&["refunds"]).output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        shown.status.success(),
-        "{}",
-        String::from_utf8_lossy(&shown.stderr)
-    );
-    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let shown = ok_json(&run(storage(&["refunds"])).await);
     assert_eq!(shown["refunds"].as_str().unwrap(), owed.to_string());
-    let before = contracts
-        .token
-        .balanceOf(buyer.address())
-        .call()
-        .await
-        .unwrap();
-    let withdrawn = tokio::time::timeout(
-        COMMAND_TIMEOUT,
-        storage(&["refunds", "--withdraw"]).output(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    assert!(
-        withdrawn.status.success(),
-        "{}",
-        String::from_utf8_lossy(&withdrawn.stderr)
-    );
-    let withdrawn: serde_json::Value = serde_json::from_slice(&withdrawn.stdout).unwrap();
+    let before = balance().await;
+    let withdrawn = ok_json(&run(storage(&["refunds", "--withdraw"])).await);
     assert_eq!(withdrawn["withdrawn"].as_str().unwrap(), owed.to_string());
-    assert_eq!(
-        contracts
-            .token
-            .balanceOf(buyer.address())
-            .call()
-            .await
-            .unwrap()
-            - before,
-        owed
-    );
-    let again = tokio::time::timeout(
-        COMMAND_TIMEOUT,
-        storage(&["refunds", "--withdraw"]).output(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    assert_eq!(balance().await - before, owed);
+    let again = run(storage(&["refunds", "--withdraw"])).await;
     assert!(!again.status.success());
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(stderr.contains("no refund is owed"), "{stderr}");
 
     // With one copy asked, the buyer gets its copy whichever provider it tries first: a
     // refused one is replaced by the next (its deal ended as above).
-    let output = tokio::time::timeout(
-        COMMAND_TIMEOUT,
-        storage(&["put", file.to_str().unwrap(), "--copies", "1"]).output(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = ok_json(&run(storage(&["put", file, "--copies", "1"])).await);
     assert_eq!(report["copies"].as_array().unwrap().len(), 1);
-    assert_ne!(report["copies"][0]["peer"].as_str().unwrap(), small_peer);
+    assert_eq!(
+        report["copies"][0]["peer"].as_str().unwrap(),
+        big_addr.rsplit('/').next().unwrap()
+    );
     if let Some(ended) = report["ended_deals"].as_array() {
         assert_eq!(ended.len(), 1);
         assert_eq!(ended[0]["peer"].as_str().unwrap(), small_peer);

@@ -116,6 +116,27 @@ fn receipt_err(
     }
 }
 
+/// Sends `$call`, waits for its receipt and requires success: the receipt, or a
+/// [`MarketError`] naming `$phase` (the send, the receipt, or a revert).
+macro_rules! transact {
+    ($phase:expr, $call:expr) => {{
+        let receipt = $call
+            .send()
+            .await
+            .map_err(chain_err($phase))?
+            .get_receipt()
+            .await
+            .map_err(receipt_err($phase))?;
+        if !receipt.status() {
+            return Err(MarketError::Chain {
+                phase: $phase,
+                detail: "the transaction reverted".into(),
+            });
+        }
+        receipt
+    }};
+}
+
 /// A provider's handle on the market (cheap to clone).
 #[derive(Clone)]
 pub struct Market {
@@ -376,34 +397,16 @@ impl Market {
                 multiaddrs,
                 ..current.info
             };
-            let receipt = c
-                .registry
-                .updateProvider(info)
-                .send()
-                .await
-                .map_err(chain_err("updateProvider"))?
-                .get_receipt()
-                .await
-                .map_err(receipt_err("updateProvider"))?;
-            if !receipt.status() {
-                return Err(MarketError::Chain {
-                    phase: "updateProvider",
-                    detail: "the transaction reverted".into(),
-                });
-            }
+            transact!("updateProvider", c.registry.updateProvider(info));
             return Ok(Registration::Updated);
         }
         let Some(stake) = stake else {
             return Ok(Registration::Unregistered);
         };
-        c.token
-            .approve(self.inner.deployment.registry, stake)
-            .send()
-            .await
-            .map_err(chain_err("approve the stake"))?
-            .get_receipt()
-            .await
-            .map_err(receipt_err("approve the stake"))?;
+        transact!(
+            "approve the stake",
+            c.token.approve(self.inner.deployment.registry, stake)
+        );
         let info = chain::contracts::Registry::ProviderInfo {
             peerId: Bytes::copy_from_slice(peer_id),
             payout: me,
@@ -413,21 +416,7 @@ impl Market {
             computePricePerUnitHour: 0,
             multiaddrs,
         };
-        let receipt = c
-            .registry
-            .registerProvider(info, stake)
-            .send()
-            .await
-            .map_err(chain_err("registerProvider"))?
-            .get_receipt()
-            .await
-            .map_err(receipt_err("registerProvider"))?;
-        if !receipt.status() {
-            return Err(MarketError::Chain {
-                phase: "registerProvider",
-                detail: "the transaction reverted".into(),
-            });
-        }
+        transact!("registerProvider", c.registry.registerProvider(info, stake));
         Ok(Registration::Registered)
     }
 
@@ -463,23 +452,10 @@ impl Market {
             return Err(MarketError::NothingToWithdraw { provider });
         }
         let payout = self.payout_of(provider).await?;
-        let receipt = self
-            .inner
-            .contracts
-            .market
-            .withdrawEarnings(provider)
-            .send()
-            .await
-            .map_err(chain_err("withdrawEarnings"))?
-            .get_receipt()
-            .await
-            .map_err(receipt_err("withdrawEarnings"))?;
-        if !receipt.status() {
-            return Err(MarketError::Chain {
-                phase: "withdrawEarnings",
-                detail: "the transaction reverted".into(),
-            });
-        }
+        let receipt = transact!(
+            "withdrawEarnings",
+            self.inner.contracts.market.withdrawEarnings(provider)
+        );
         // What the transaction paid: the earnings may have grown between the read and the
         // transaction (a proof accepted in between), so read the amount from its event.
         let paid = receipt
@@ -764,25 +740,16 @@ impl Buyer {
     ) -> Result<u64, MarketError> {
         let quote = quote_from(terms, self.address(), commitment.root, commitment.size);
         let total = U256::from(terms.price_per_period) * U256::from(terms.num_periods);
-        self.contracts
-            .token
-            .approve(self.deployment.market, total)
-            .send()
-            .await
-            .map_err(chain_err("approve the price"))?
-            .get_receipt()
-            .await
-            .map_err(receipt_err("approve the price"))?;
-        let receipt = self
-            .contracts
-            .market
-            .openDeal(quote, Bytes::copy_from_slice(&terms.signature))
-            .send()
-            .await
-            .map_err(chain_err("openDeal"))?
-            .get_receipt()
-            .await
-            .map_err(receipt_err("openDeal"))?;
+        transact!(
+            "approve the price",
+            self.contracts.token.approve(self.deployment.market, total)
+        );
+        let receipt = transact!(
+            "openDeal",
+            self.contracts
+                .market
+                .openDeal(quote, Bytes::copy_from_slice(&terms.signature))
+        );
         let opened = receipt
             .decoded_log::<StorageMarket::DealOpened>()
             .ok_or_else(|| MarketError::Chain {
@@ -854,13 +821,7 @@ impl Buyer {
         let call = self.contracts.market.endDeal(U256::from(deal));
         // Simulate first, so a refusal (not the buyer, deal over) is a decoded contract error.
         call.call().await.map_err(chain_err("endDeal"))?;
-        let receipt = call
-            .send()
-            .await
-            .map_err(chain_err("endDeal"))?
-            .get_receipt()
-            .await
-            .map_err(receipt_err("endDeal"))?;
+        let receipt = transact!("endDeal", call);
         let ended = receipt
             .decoded_log::<StorageMarket::DealEnded>()
             .ok_or_else(|| MarketError::Chain {
@@ -893,22 +854,12 @@ impl Buyer {
                 buyer: self.address(),
             });
         }
-        let receipt = self
-            .contracts
-            .market
-            .withdrawRefund()
-            .send()
-            .await
-            .map_err(chain_err("withdrawRefund"))?
-            .get_receipt()
-            .await
-            .map_err(receipt_err("withdrawRefund"))?;
+        let receipt = transact!("withdrawRefund", self.contracts.market.withdrawRefund());
         let paid = receipt
             .decoded_log::<StorageMarket::RefundWithdrawn>()
             .ok_or_else(|| MarketError::Chain {
                 phase: "withdrawRefund",
-                detail: "the transaction paid nothing (reverted, or no RefundWithdrawn event)"
-                    .into(),
+                detail: "no RefundWithdrawn event in the receipt".into(),
             })?;
         Ok(RefundPaid {
             amount: paid.amount,
