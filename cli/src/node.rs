@@ -79,7 +79,13 @@ pub(crate) fn ws_tls(
     if let (Some(cert), Some(key)) = (cert, key) {
         tls = tls
             .with_server_pem(&read(cert)?, &read(key)?)
-            .with_context(|| format!("{} and {}", cert.display(), key.display()))?;
+            .with_context(|| {
+                format!(
+                    "the wss certificate {} and key {}",
+                    cert.display(),
+                    key.display()
+                )
+            })?;
     }
     for path in trust {
         tls = tls
@@ -212,6 +218,7 @@ fn log_event(event: &Event) {
         Event::Listening { addr } => tracing::info!(%addr, "listening"),
         Event::PeerConnected { peer } => tracing::info!(%peer, "peer connected"),
         Event::PeerDisconnected { peer } => tracing::info!(%peer, "peer disconnected"),
+        Event::DialFailed { peer, error } => tracing::warn!(?peer, %error, "dial failed"),
         Event::Provider { peer, free } => tracing::info!(%peer, ?free, "provider seen"),
         Event::Stored { id, size, peer } => tracing::info!(%id, size, %peer, "object stored"),
         Event::Corrupt { id, chunk } => {

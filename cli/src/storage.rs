@@ -166,8 +166,8 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
                 ),
                 _ => None,
             };
-            let (handle, task) = start_client(&dir, args.peers, &args.tls_trust).await?;
-            let result = put(&handle, &dir, &file, copies, buyer.as_ref()).await;
+            let (handle, task, dials) = start_client(&dir, args.peers, &args.tls_trust).await?;
+            let result = put(&handle, &dir, &file, copies, buyer.as_ref(), &dials).await;
             let _ = handle.shutdown().await;
             let _ = task.await;
             let (report, ended) = result?;
@@ -210,7 +210,7 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
             Ok(())
         }
         StorageCommand::Get { id, output, range } => {
-            let (handle, task) = start_client(&dir, args.peers, &args.tls_trust).await?;
+            let (handle, task, _dials) = start_client(&dir, args.peers, &args.tls_trust).await?;
             let result = get(&handle, &dir, id, range, &output).await;
             let _ = handle.shutdown().await;
             let _ = task.await;
@@ -225,17 +225,37 @@ async fn start_client(
     dir: &Path,
     peers: Vec<Multiaddr>,
     tls_trust: &[PathBuf],
-) -> anyhow::Result<(Handle, tokio::task::JoinHandle<()>)> {
+) -> anyhow::Result<(Handle, tokio::task::JoinHandle<()>, DialLog)> {
     let mut options = Options::new(dir.to_owned());
     options.tls = crate::node::ws_tls(None, None, tls_trust)?;
     options.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
     options.bootstrap = peers;
     options.upnp = false;
-    let (handle, _events, event_loop) = Node::start(options)
+    let (handle, mut events, event_loop) = Node::start(options)
         .await
         .context("starting the client node")?;
-    Ok((handle, tokio::spawn(event_loop.run())))
+    // Dial failures (a wrong --peer, a refused certificate) are kept for the error shown when
+    // no provider is found; the first receiver sees them from the start.
+    let dials = DialLog::default();
+    let log = dials.clone();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(Event::DialFailed { error, .. }) => {
+                    if let Ok(mut log) = log.lock() {
+                        log.push(error);
+                    }
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+    Ok((handle, tokio::spawn(event_loop.run()), dials))
 }
+
+/// Dial failures seen by the client node.
+type DialLog = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
 /// Waits until `want` providers are known, or `need` of them and [`SPARE_GRACE`] has passed,
 /// or [`DISCOVERY_TIMEOUT`] has passed.
@@ -426,6 +446,7 @@ async fn put(
     file: &Path,
     copies: usize,
     buyer: Option<&node::market::Buyer>,
+    dials: &DialLog,
 ) -> anyhow::Result<(PutReport, Vec<EndedUpload>)> {
     if let Some(buyer) = buyer {
         // Providers selling on chain announce their addresses in the Registry: dial them all.
@@ -445,8 +466,14 @@ async fn put(
     // Ask for a few more than needed so a failing provider can be replaced.
     let providers = discover(handle, copies, copies + 1).await?;
     if providers.is_empty() {
+        let failed = dials.lock().map(|l| l.join("; ")).unwrap_or_default();
+        let failed = if failed.is_empty() {
+            String::new()
+        } else {
+            format!(". Dials that failed: {failed}")
+        };
         bail!(
-            "no storage provider found within {DISCOVERY_TIMEOUT:?} (LAN, DHT and, with --deployment-file, the chain's Registry); pass --peer <multiaddr> of a running `cairn node`"
+            "no storage provider found within {DISCOVERY_TIMEOUT:?} (LAN, DHT and, with --deployment-file, the chain's Registry); pass --peer <multiaddr> of a running `cairn node`{failed}"
         );
     }
     let client = Client::new(handle.clone());

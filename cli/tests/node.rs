@@ -255,3 +255,29 @@ async fn restart_keeps_identity_and_data_and_full_quota_is_refused() {
     assert!(ok, "get after restart failed: {err}");
     assert_eq!(std::fs::read(&got).unwrap(), bytes);
 }
+
+/// A `--peer` nobody listens on: the buyer says no provider was found and why the dial failed.
+#[tokio::test]
+async fn an_unreachable_peer_is_named_with_the_reason() {
+    let root = tempfile::tempdir().unwrap();
+    // A closed port: bind one, note it, free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let peer = "12D3KooWRLoRJECYexhboSkUZAjYXx7E3JrxEiADumihQNg2wyng";
+    let addr = format!("/ip4/127.0.0.1/tcp/{port}/p2p/{peer}");
+    let file = root.path().join("in.bin");
+    random_file(&file, 1000, 3);
+    let (ok, _, err) = cairn(
+        &["storage", "--peer", &addr, "put", file.to_str().unwrap()],
+        &root.path().join("client"),
+    )
+    .await;
+    assert!(!ok);
+    assert!(err.contains("no storage provider found"), "{err}");
+    assert!(err.contains("Dials that failed"), "{err}");
+    assert!(err.contains(&format!("tcp/{port}")), "{err}");
+    assert!(err.to_lowercase().contains("refused"), "{err}");
+}

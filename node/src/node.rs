@@ -119,6 +119,23 @@ impl WsTls {
                     .into(),
             ));
         }
+        if let Some(leaf) = chain.first() {
+            let (_, cert) = x509_parser::parse_x509_certificate(leaf).map_err(|e| {
+                NodeError::Tls(format!(
+                    "the first certificate does not parse as X.509: {e}"
+                ))
+            })?;
+            if let Ok(Some(constraints)) = cert.basic_constraints()
+                && constraints.value.ca
+            {
+                return Err(NodeError::Tls(
+                    "the certificate is a CA certificate (basicConstraints CA:TRUE), which TLS \
+                     clients, browsers included, refuse as a server's certificate; use a leaf \
+                     certificate (with openssl: -addext basicConstraints=critical,CA:FALSE)"
+                        .into(),
+                ));
+            }
+        }
         let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| {
             NodeError::Tls(format!(
                 "the key file holds no usable private key ({e}); pass the PEM private key of the certificate"
@@ -224,6 +241,13 @@ pub enum Event {
     PeerDisconnected {
         /// The peer.
         peer: PeerId,
+    },
+    /// Dialing a peer failed (every address tried), with the reasons.
+    DialFailed {
+        /// The peer, when known.
+        peer: Option<PeerId>,
+        /// Why, as the transport reported it.
+        error: String,
     },
     /// A provider was seen (identify, DHT or a gossiped offer).
     Provider {
@@ -869,6 +893,13 @@ impl EventLoop {
                     let _ = self.events.send(Event::PeerConnected { peer: peer_id });
                 }
             }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!(peer = ?peer_id, %error, "dial failed");
+                let _ = self.events.send(Event::DialFailed {
+                    peer: peer_id,
+                    error: dial_error(&error),
+                });
+            }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 connection_id,
@@ -970,5 +1001,24 @@ impl Drop for AbortOnDrop {
         if let Some(task) = &self.0 {
             task.abort();
         }
+    }
+}
+
+/// A dial error with the innermost cause of each address's failure (the transport wraps them
+/// several layers deep), e.g. a TLS certificate refused.
+fn dial_error(error: &libp2p::swarm::DialError) -> String {
+    match error {
+        libp2p::swarm::DialError::Transport(addrs) => addrs
+            .iter()
+            .map(|(addr, e)| {
+                let mut cause: &dyn std::error::Error = e;
+                while let Some(inner) = cause.source() {
+                    cause = inner;
+                }
+                format!("{addr}: {cause}")
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
     }
 }

@@ -66,6 +66,17 @@ async fn wss_with_a_configured_certificate_carries_transfers() {
     client.get(report.id, None, &out, found).await.unwrap();
     assert_eq!(std::fs::read(&out).unwrap(), bytes);
 
+    // A CA certificate (what `openssl req -x509` makes by default) is refused up front: TLS
+    // clients would refuse it as a server's certificate.
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = params.self_signed(&ca_key).unwrap();
+    let refused = node::WsTls::default()
+        .with_server_pem(ca.pem().as_bytes(), ca_key.serialize_pem().as_bytes())
+        .unwrap_err();
+    assert!(refused.to_string().contains("CA certificate"), "{refused}");
+
     // Files that are not what they claim: clear errors naming the fault.
     let no_cert = node::WsTls::default().with_server_pem(key_pem.as_bytes(), key_pem.as_bytes());
     assert!(
