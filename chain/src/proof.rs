@@ -346,7 +346,7 @@ impl PieceHasher {
     }
 
     fn push_leaf(&mut self, leaf: &[u8; LEAF_SIZE]) {
-        let mut position = self.next_leaf;
+        let position = self.next_leaf;
         self.next_leaf += 1;
         if let Some(ch) = &mut self.challenges {
             for (c, &index) in ch.indices.iter().enumerate() {
@@ -355,8 +355,13 @@ impl PieceHasher {
                 }
             }
         }
-        let mut hash = leaf_hash(leaf);
-        let mut h = 0;
+        self.push_node(0, position, leaf_hash(leaf));
+    }
+
+    /// Puts `hash`, the node at `position` of `level`, on the stack, combining it with the
+    /// pending left nodes it completes (and recording challenged paths' siblings on the way).
+    fn push_node(&mut self, level: usize, mut position: u64, mut hash: B256) {
+        let mut h = level;
         while let Some(left) = self.stack[h].take() {
             if let Some(ch) = &mut self.challenges {
                 ch.record(h, position - 1, &left);
@@ -396,21 +401,10 @@ impl PieceHasher {
             });
         }
         let count = 1u64 << log2;
-        let mut position = self.next_leaf >> log2;
+        let position = self.next_leaf >> log2;
         self.next_leaf += count;
         self.fed += count * LEAF_SIZE as u64;
-        let mut hash = root;
-        let mut h = log2 as usize;
-        while let Some(left) = self.stack[h].take() {
-            if let Some(ch) = &mut self.challenges {
-                ch.record(h, position - 1, &left);
-                ch.record(h, position, &hash);
-            }
-            hash = node_hash(&left, &hash);
-            position >>= 1;
-            h += 1;
-        }
-        self.stack[h] = Some(hash);
+        self.push_node(log2 as usize, position, root);
         Ok(())
     }
 
