@@ -109,7 +109,7 @@ fn db_err<E: Into<redb::Error>>(phase: &'static str) -> impl FnOnce(E) -> StoreE
 /// Streams the file at `path` through `hasher` (its commitment, and its proof if the hasher has
 /// challenges). A file of another size than the hasher's is an `InvalidData` error.
 ///
-/// Reads [`HASH_BLOCKS`] blocks of 1 MiB at a time and hashes the blocks that hold no
+/// Reads two blocks of 1 MiB at a time and hashes the blocks that hold no
 /// challenged leaf on as many threads (`chain::proof::block_root`), so a proof over a large store
 /// takes the time of one keccak pass divided by the cores.
 pub fn hash_piece(
