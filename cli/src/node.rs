@@ -167,15 +167,10 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     let addrs = handle.listen_addrs().await?;
     if let Some((market, stake)) = &market_setup {
         // Buyers find this provider in the Registry: announce the addresses it listens on.
-        let announced: Vec<Multiaddr> = addrs
-            .iter()
-            .filter(|a| !is_unspecified(a))
-            .cloned()
-            .collect();
         let registration = market
             .announce(
                 &handle.peer_id().to_bytes(),
-                &announced,
+                &addrs,
                 args.quota,
                 stake.map(node::market::token_units),
             )
@@ -234,15 +229,6 @@ fn log_event(event: &Event) {
         Event::Progress { .. } => {}
         other => tracing::debug!(?other, "node event"),
     }
-}
-
-/// Whether `addr` listens on every interface (`0.0.0.0` or `::`), which no buyer can dial.
-fn is_unspecified(addr: &Multiaddr) -> bool {
-    addr.iter().any(|p| match p {
-        node::multiaddr::Protocol::Ip4(ip) => ip.is_unspecified(),
-        node::multiaddr::Protocol::Ip6(ip) => ip.is_unspecified(),
-        _ => false,
-    })
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use std::path::PathBuf;
 
 pub use content::{ContentId, Manifest};
 pub use key::KEY_FILE;
-pub use libp2p::{Multiaddr, PeerId, multiaddr};
+pub use libp2p::{Multiaddr, PeerId};
 pub use node::{
     BAN_DURATION, Event, EventLoop, Handle, IDLE_CONNECTION_TIMEOUT, KAD_PROTOCOL, LISTEN_TIMEOUT,
     Node, OFFER_INTERVAL, OFFERS_TOPIC, Options, PROTOCOL_VERSION, PROVIDERS_KEY, ProviderInfo,

@@ -359,8 +359,8 @@ impl Market {
     }
 
     /// Announces this provider in the `Registry`: its peer id, the addresses buyers dial
-    /// (`addrs`: at most [`MAX_REGISTRY_ADDRS`] are kept, each a full multiaddr ending in
-    /// `/p2p/<peer id>`) and its capacity. An unregistered provider registers when given a
+    /// (`addrs`, full multiaddrs ending in `/p2p/<peer id>`: those on every interface, such as
+    /// `0.0.0.0`, are left out, and at most [`MAX_REGISTRY_ADDRS`] are kept) and its capacity. An unregistered provider registers when given a
     /// `stake` (approving and locking that many token base units); a registered one updates its
     /// entry when the peer id or addresses changed (new random ports after a restart).
     pub async fn announce(
@@ -374,6 +374,7 @@ impl Market {
         let me = self.address();
         let multiaddrs: Vec<Bytes> = addrs
             .iter()
+            .filter(|a| crate::node::is_dialable(a))
             .map(|a| Bytes::from(a.to_vec()))
             .filter(|a| a.len() <= MAX_REGISTRY_ADDR_LEN)
             .take(MAX_REGISTRY_ADDRS)

@@ -166,11 +166,6 @@ impl WsTls {
         Ok(self)
     }
 
-    /// Whether a certificate to listen on `wss` is configured.
-    pub fn serves(&self) -> bool {
-        self.server.is_some()
-    }
-
     fn config(&self) -> Result<websocket::tls::Config, NodeError> {
         let mut builder = websocket::tls::Config::builder();
         if let Some((chain, key)) = &self.server {
@@ -987,7 +982,7 @@ impl EventLoop {
     }
 }
 
-fn is_dialable(addr: &Multiaddr) -> bool {
+pub(crate) fn is_dialable(addr: &Multiaddr) -> bool {
     !addr.iter().any(|p| {
         matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())
             || matches!(p, Protocol::Ip6(ip) if ip.is_unspecified())
