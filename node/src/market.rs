@@ -360,9 +360,10 @@ impl Market {
 
     /// Announces this provider in the `Registry`: its peer id, the addresses buyers dial
     /// (`addrs`, full multiaddrs ending in `/p2p/<peer id>`: those on every interface, such as
-    /// `0.0.0.0`, are left out, and at most [`MAX_REGISTRY_ADDRS`] are kept) and its capacity. An unregistered provider registers when given a
-    /// `stake` (approving and locking that many token base units); a registered one updates its
-    /// entry when the peer id or addresses changed (new random ports after a restart).
+    /// `0.0.0.0`, are left out, and at most [`MAX_REGISTRY_ADDRS`] are kept) and its capacity.
+    /// An unregistered provider registers when given a `stake` (approving and locking that many
+    /// token base units); a registered one updates its entry when the peer id or addresses
+    /// changed (new random ports after a restart).
     pub async fn announce(
         &self,
         peer_id: &[u8],

@@ -104,21 +104,32 @@ impl std::fmt::Debug for WsTls {
     }
 }
 
+/// The certificates (DER) in `pem`; `what` names the file in errors, `hint` ends the error
+/// for a file with none.
+fn pem_certificates(pem: &[u8], what: &str, hint: &str) -> Result<Vec<Vec<u8>>, NodeError> {
+    use rustls_pki_types::pem::PemObject as _;
+    let certs = rustls_pki_types::CertificateDer::pem_slice_iter(pem)
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| NodeError::Tls(format!("the {what} is not valid PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(NodeError::Tls(format!(
+            "the {what} holds no CERTIFICATE block{hint}"
+        )));
+    }
+    Ok(certs)
+}
+
 impl WsTls {
     /// Serves `wss` with the certificate chain in `cert_pem` (leaf first) and the private key in
     /// `key_pem` (PKCS#8, PKCS#1 or SEC1).
     pub fn with_server_pem(mut self, cert_pem: &[u8], key_pem: &[u8]) -> Result<Self, NodeError> {
         use rustls_pki_types::pem::PemObject as _;
-        let chain = rustls_pki_types::CertificateDer::pem_slice_iter(cert_pem)
-            .map(|c| c.map(|c| c.to_vec()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| NodeError::Tls(format!("the certificate file is not valid PEM: {e}")))?;
-        if chain.is_empty() {
-            return Err(NodeError::Tls(
-                "the certificate file holds no CERTIFICATE block; pass the PEM certificate chain"
-                    .into(),
-            ));
-        }
+        let chain = pem_certificates(
+            cert_pem,
+            "certificate file",
+            "; pass the PEM certificate chain",
+        )?;
         if let Some(leaf) = chain.first() {
             let (_, cert) = x509_parser::parse_x509_certificate(leaf).map_err(|e| {
                 NodeError::Tls(format!(
@@ -148,20 +159,7 @@ impl WsTls {
     /// Also trusts the certificates in `pem` as roots when dialing `wss` (for a provider with
     /// a self-signed certificate).
     pub fn with_trusted_pem(mut self, pem: &[u8]) -> Result<Self, NodeError> {
-        use rustls_pki_types::pem::PemObject as _;
-        let roots = rustls_pki_types::CertificateDer::pem_slice_iter(pem)
-            .map(|c| c.map(|c| c.to_vec()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| {
-                NodeError::Tls(format!(
-                    "the trusted certificate file is not valid PEM: {e}"
-                ))
-            })?;
-        if roots.is_empty() {
-            return Err(NodeError::Tls(
-                "the trusted certificate file holds no CERTIFICATE block".into(),
-            ));
-        }
+        let roots = pem_certificates(pem, "trusted certificate file", "")?;
         self.trust.extend(roots);
         Ok(self)
     }
