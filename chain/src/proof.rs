@@ -378,16 +378,28 @@ impl PieceHasher {
     /// they start at a multiple of `2^log2`, are all inside the piece (none is the zero-padded
     /// last leaf), and hold no challenged leaf.
     pub fn can_push_block(&self, log2: u32) -> bool {
+        self.pushable_blocks(log2, 1) == 1
+    }
+
+    /// How many of the next `max` blocks of `2^log2` leaves can be fed as roots one after
+    /// the other (each as [`Self::can_push_block`] would judge it in turn).
+    pub fn pushable_blocks(&self, log2: u32, max: usize) -> usize {
         let count = 1u64 << log2;
-        let start = self.next_leaf;
-        self.partial_len == 0
-            && (log2 as usize) < self.stack.len()
-            && start.is_multiple_of(count)
-            && (start + count) * LEAF_SIZE as u64 <= self.size
-            && self
-                .challenges
-                .as_ref()
-                .is_none_or(|ch| ch.indices.iter().all(|&i| i < start || i >= start + count))
+        if self.partial_len != 0
+            || (log2 as usize) >= self.stack.len()
+            || !self.next_leaf.is_multiple_of(count)
+        {
+            return 0;
+        }
+        (0..max as u64)
+            .map(|k| self.next_leaf + k * count)
+            .take_while(|&start| {
+                (start + count) * LEAF_SIZE as u64 <= self.size
+                    && self.challenges.as_ref().is_none_or(|ch| {
+                        ch.indices.iter().all(|&i| i < start || i >= start + count)
+                    })
+            })
+            .count()
     }
 
     /// Feeds the next `2^log2` leaves as their subtree root ([`block_root`] of their bytes,
@@ -705,6 +717,12 @@ mod tests {
         hasher.update(&bytes[..LEAF_SIZE]).unwrap();
         assert!(hasher.push_block(2, B256::ZERO).is_err());
         assert!(block_root(&bytes[..3 * LEAF_SIZE]).is_err());
+        // After block 0, blocks 1 to 20 can go in as roots; block 21 holds leaf 85.
+        let mut hasher = PieceHasher::with_challenges(bytes.len() as u64, &indices).unwrap();
+        assert_eq!(hasher.pushable_blocks(2, 40), 0);
+        hasher.update(&bytes[..block]).unwrap();
+        assert_eq!(hasher.pushable_blocks(2, 40), 20);
+        assert_eq!(hasher.pushable_blocks(2, 5), 5);
     }
 
     #[test]

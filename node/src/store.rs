@@ -146,14 +146,7 @@ fn hash_piece_in_blocks(
         let mut rest = &buf[..n];
         while !rest.is_empty() {
             // Whole blocks from here that can go in as roots, hashed side by side.
-            let mut run = 0;
-            let mut probe = hasher.clone();
-            while (run + 1) * block_len <= rest.len() && probe.can_push_block(block) {
-                probe
-                    .push_block(block, Default::default())
-                    .map_err(invalid)?;
-                run += 1;
-            }
+            let run = hasher.pushable_blocks(block, rest.len() / block_len);
             if run == 0 {
                 let take = rest.len().min(block_len);
                 hasher.update(&rest[..take]).map_err(invalid)?;
