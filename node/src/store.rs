@@ -116,15 +116,26 @@ pub fn hash_piece(
     path: &Path,
     hasher: chain::proof::PieceHasher,
 ) -> std::io::Result<(chain::proof::Commitment, Option<Vec<u8>>)> {
-    hash_piece_in_blocks(path, hasher, HASH_BLOCK_LEAVES_LOG2, HASH_BLOCKS)
+    hash_piece_and(path, hasher, |_| {})
 }
 
-/// [`hash_piece`] with blocks of `2^block` leaves, `blocks` of them read and hashed at once.
+/// [`hash_piece`], also handing every piece of the file, in order, to `also` (a buyer builds
+/// the content manifest in the same pass).
+pub fn hash_piece_and(
+    path: &Path,
+    hasher: chain::proof::PieceHasher,
+    also: impl FnMut(&[u8]),
+) -> std::io::Result<(chain::proof::Commitment, Option<Vec<u8>>)> {
+    hash_piece_in_blocks(path, hasher, HASH_BLOCK_LEAVES_LOG2, HASH_BLOCKS, also)
+}
+
+/// [`hash_piece_and`] with blocks of `2^block` leaves, `blocks` of them read and hashed at once.
 fn hash_piece_in_blocks(
     path: &Path,
     mut hasher: chain::proof::PieceHasher,
     block: u32,
     blocks: usize,
+    mut also: impl FnMut(&[u8]),
 ) -> std::io::Result<(chain::proof::Commitment, Option<Vec<u8>>)> {
     let invalid =
         |e: chain::proof::ProofError| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
@@ -143,6 +154,7 @@ fn hash_piece_in_blocks(
         if n == 0 {
             break;
         }
+        also(&buf[..n]);
         let mut rest = &buf[..n];
         while !rest.is_empty() {
             // Whole blocks from here that can go in as roots, hashed side by side.
@@ -803,7 +815,8 @@ mod tests {
                 let hasher =
                     chain::proof::PieceHasher::with_challenges(bytes.len() as u64, &indices)
                         .unwrap();
-                let (commitment, proof) = hash_piece_in_blocks(&path, hasher, 5, blocks).unwrap();
+                let (commitment, proof) =
+                    hash_piece_in_blocks(&path, hasher, 5, blocks, |_| {}).unwrap();
                 assert_eq!(commitment, tree.commitment());
                 assert_eq!(proof.unwrap(), tree.prove(&bytes, &indices).unwrap());
             }

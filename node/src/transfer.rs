@@ -738,7 +738,8 @@ pub fn manifest_of_file(path: &Path) -> Result<Manifest, TransferError> {
 }
 
 /// The manifest and the on-chain proof commitment of the file at `path`, in one streaming pass
-/// (what a buyer needs before it opens a deal).
+/// (what a buyer needs before it opens a deal), the keccak tree hashed on several cores as the
+/// prover does.
 pub fn digest_file(path: &Path) -> Result<(Manifest, chain::proof::Commitment), TransferError> {
     let size = std::fs::metadata(path)
         .map_err(|source| TransferError::File {
@@ -751,22 +752,21 @@ pub fn digest_file(path: &Path) -> Result<(Manifest, chain::proof::Commitment), 
         path: path.to_owned(),
         source,
     };
-    let mut hasher =
+    let hasher =
         chain::proof::PieceHasher::new(size).map_err(|_| content(ContentError::Size(size)))?;
     let mut builder = ManifestBuilder::default();
-    let grew = |e: chain::proof::ProofError| {
-        std::io::Error::other(format!("the file changed while being read: {e}"))
-    };
-    read_file(path, |buf| {
-        builder.update(buf);
-        hasher.update(buf).map_err(grew)
-    })?;
+    let (commitment, _) = crate::store::hash_piece_and(path, hasher, |buf| builder.update(buf))
+        .map_err(|source| TransferError::File {
+            phase: "read",
+            path: path.to_owned(),
+            // A size mismatch: the file grew or shrank after it was measured.
+            source: if source.kind() == std::io::ErrorKind::InvalidData {
+                std::io::Error::other(format!("the file changed while being read: {source}"))
+            } else {
+                source
+            },
+        })?;
     let manifest = builder.finish().map_err(content)?;
-    let (commitment, _) = hasher.finish().map_err(|e| TransferError::File {
-        phase: "read",
-        path: path.to_owned(),
-        source: grew(e),
-    })?;
     Ok((manifest, commitment))
 }
 
