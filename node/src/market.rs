@@ -170,6 +170,20 @@ pub struct Withdrawal {
     pub transaction: B256,
 }
 
+/// The `E` event `receipt` carries, or an error naming `phase` and the event.
+fn event<E: alloy::sol_types::SolEvent>(
+    receipt: &alloy::rpc::types::TransactionReceipt,
+    phase: &'static str,
+) -> Result<alloy::primitives::Log<E>, MarketError> {
+    receipt.decoded_log::<E>().ok_or_else(|| {
+        let name = E::SIGNATURE.split('(').next().unwrap_or(E::SIGNATURE);
+        MarketError::Chain {
+            phase,
+            detail: format!("no {name} event in the receipt"),
+        }
+    })
+}
+
 /// Addresses a provider lists in the `Registry` (`Registry.MAX_MULTIADDRS`).
 pub const MAX_REGISTRY_ADDRS: usize = 8;
 /// Longest address the `Registry` takes, in bytes (`Registry.MAX_MULTIADDR_LENGTH`).
@@ -752,12 +766,7 @@ impl Buyer {
                 .market
                 .openDeal(quote, Bytes::copy_from_slice(&terms.signature))
         );
-        let opened = receipt
-            .decoded_log::<StorageMarket::DealOpened>()
-            .ok_or_else(|| MarketError::Chain {
-                phase: "openDeal",
-                detail: "no DealOpened event in the receipt".into(),
-            })?;
+        let opened = event::<StorageMarket::DealOpened>(&receipt, "openDeal")?;
         Ok(opened.dealId.to::<u64>())
     }
 
@@ -824,12 +833,7 @@ impl Buyer {
         // Simulate first, so a refusal (not the buyer, deal over) is a decoded contract error.
         call.call().await.map_err(chain_err("endDeal"))?;
         let receipt = transact!("endDeal", call);
-        let ended = receipt
-            .decoded_log::<StorageMarket::DealEnded>()
-            .ok_or_else(|| MarketError::Chain {
-                phase: "endDeal",
-                detail: "no DealEnded event in the receipt".into(),
-            })?;
+        let ended = event::<StorageMarket::DealEnded>(&receipt, "endDeal")?;
         Ok(EndedDeal {
             deal,
             end_period: ended.endPeriod,
@@ -857,12 +861,7 @@ impl Buyer {
             });
         }
         let receipt = transact!("withdrawRefund", self.contracts.market.withdrawRefund());
-        let paid = receipt
-            .decoded_log::<StorageMarket::RefundWithdrawn>()
-            .ok_or_else(|| MarketError::Chain {
-                phase: "withdrawRefund",
-                detail: "no RefundWithdrawn event in the receipt".into(),
-            })?;
+        let paid = event::<StorageMarket::RefundWithdrawn>(&receipt, "withdrawRefund")?;
         Ok(RefundPaid {
             amount: paid.amount,
             transaction: receipt.transaction_hash,
