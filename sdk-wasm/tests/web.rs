@@ -42,11 +42,7 @@ async fn chain_id_reports_an_unreachable_endpoint() {
     let err = sdk_wasm::chain_id("http://127.0.0.1:9".to_owned())
         .await
         .unwrap_err();
-    let message = wasm_bindgen::JsValue::from(err);
-    let text = js_sys::Error::from(message)
-        .message()
-        .as_string()
-        .unwrap_or_default();
+    let text = message(err);
     assert!(text.contains("could not reach"), "{text}");
 }
 
@@ -55,10 +51,7 @@ async fn chain_id_refuses_a_bad_url() {
     let err = sdk_wasm::chain_id("localhost:8545".to_owned())
         .await
         .unwrap_err();
-    let text = js_sys::Error::from(wasm_bindgen::JsValue::from(err))
-        .message()
-        .as_string()
-        .unwrap_or_default();
+    let text = message(err);
     assert!(text.contains("not a valid RPC URL"), "{text}");
 }
 
@@ -95,6 +88,14 @@ async fn request(
         .unwrap()),
         Err(error) => Err(error.into()),
     }
+}
+
+/// The message of an error the SDK threw.
+fn message(error: impl Into<wasm_bindgen::JsValue>) -> String {
+    js_sys::Error::from(error.into())
+        .message()
+        .as_string()
+        .expect("an error message")
 }
 
 fn code(error: &js_sys::Error) -> f64 {
@@ -172,10 +173,7 @@ async fn verified_provider_refuses_a_bad_anchor() {
         .await
         .err()
         .expect("a short hash is refused");
-    let text = js_sys::Error::from(JsValue::from(bad))
-        .message()
-        .as_string()
-        .unwrap();
+    let text = message(bad);
     assert!(text.contains("not a 32-byte 0x-hex block hash"), "{text}");
 
     // A well-formed hash the node does not know: nothing to prove against.
@@ -184,9 +182,6 @@ async fn verified_provider_refuses_a_bad_anchor() {
             .await
             .err()
             .expect("an unknown block is refused");
-    let text = js_sys::Error::from(JsValue::from(unknown))
-        .message()
-        .as_string()
-        .unwrap();
+    let text = message(unknown);
     assert!(text.contains("does not know block"), "{text}");
 }
