@@ -298,8 +298,9 @@ async fn with_progress<T>(
     } else {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let mut per_peer: BTreeMap<PeerId, (u64, u64)> = BTreeMap::new();
-    let mut last_decile: BTreeMap<PeerId, u64> = BTreeMap::new();
+    type Transfer = (ContentId, Option<PeerId>);
+    let mut transfers: BTreeMap<Transfer, (u64, u64)> = BTreeMap::new();
+    let mut last_decile: BTreeMap<Transfer, u64> = BTreeMap::new();
     let show = async {
         loop {
             let event = match events.recv().await {
@@ -308,11 +309,18 @@ async fn with_progress<T>(
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             };
             if let Event::Progress {
-                peer, done, total, ..
+                id,
+                peer,
+                done,
+                total,
+                upload,
             } = event
             {
-                per_peer.insert(peer, (done, total));
-                let (done_all, total_all) = per_peer
+                // An upload counts per copy (one provider each); a download counts once, over
+                // all the holders its parts come from.
+                let key = (id, upload.then_some(peer));
+                transfers.insert(key, (done, total));
+                let (done_all, total_all) = transfers
                     .values()
                     .fold((0, 0), |(d, t), (a, b)| (d + a, t + b));
                 if terminal {
@@ -320,9 +328,10 @@ async fn with_progress<T>(
                     bar.set_position(done_all);
                 } else {
                     let decile = done * 10 / total.max(1);
-                    if last_decile.get(&peer) != Some(&decile) {
-                        last_decile.insert(peer, decile);
-                        eprintln!("{label} {peer}: {done}/{total} bytes");
+                    if last_decile.get(&key) != Some(&decile) {
+                        last_decile.insert(key, decile);
+                        let whom = if upload { "to" } else { "last chunk from" };
+                        eprintln!("{label} {done}/{total} bytes ({whom} {peer})");
                     }
                 }
             }

@@ -11,8 +11,9 @@
 //!   with the cores kept busy and the share of that CPU time the cipher needs: both nodes
 //!   share this machine, so every byte is encrypted and decrypted on the same cores;
 //! - a verified download from a provider's store (`Client::get`, every chunk checked), against
-//!   an unverified download of the same object over the same protocol, from the same provider,
-//!   written to a file the same way (the baseline: only the buyer's checks differ);
+//!   an unverified download of the same object over the same protocol and streams, from the
+//!   same provider, written to a file the same way (the baseline: only the buyer's checks
+//!   differ);
 //! - building a possession proof for a store the way the prover does (streamed from the file,
 //!   `node::store::hash_piece`), with the growth of resident memory while it runs;
 //! - growth of resident memory while serving (provider and client share the process).
@@ -172,13 +173,33 @@ fn growth_mib(base: Option<f64>) -> String {
     }
 }
 
-/// The baseline download: the storage protocol from the same provider, every chunk written
-/// at its offset like `Client::get` does, but nothing checked (not the manifest, not a chunk).
+/// The baseline download: the storage protocol from the same provider, over the same segments
+/// and streams as `Client::get` from one holder (`node::transfer::download_segments`), every
+/// chunk written at its offset like `Client::get` does, but nothing checked (not the manifest,
+/// not a chunk).
 async fn unverified_get(
+    control: libp2p_stream::Control,
+    peer: node::PeerId,
+    id: node::ContentId,
+    size: u64,
+    out: &std::path::Path,
+) -> u64 {
+    let file = std::fs::File::create(out).unwrap();
+    let chunks = size.div_ceil(node::content::CHUNK_SIZE as u64);
+    let parts = node::transfer::download_segments(0..chunks, 1)
+        .into_iter()
+        .map(|part| unverified_part(control.clone(), peer, id, part, &file));
+    let got = futures::future::join_all(parts).await.into_iter().sum();
+    file.sync_all().unwrap();
+    got
+}
+
+async fn unverified_part(
     mut control: libp2p_stream::Control,
     peer: node::PeerId,
     id: node::ContentId,
-    out: &std::path::Path,
+    part: std::ops::Range<u64>,
+    file: &std::fs::File,
 ) -> u64 {
     use node::wire::Message;
     use std::os::unix::fs::FileExt as _;
@@ -189,12 +210,11 @@ async fn unverified_get(
     let mut frame = Vec::new();
     Message::GetRequest {
         id,
-        first: 0,
-        last: u64::MAX,
+        first: part.start,
+        last: part.end,
     }
     .encode(&mut frame);
     s.write_all(&frame).await.unwrap();
-    let file = std::fs::File::create(out).unwrap();
     let mut got = 0u64;
     loop {
         let mut len = [0u8; 4];
@@ -212,7 +232,6 @@ async fn unverified_get(
             other => panic!("unexpected frame {other:?}"),
         }
     }
-    file.sync_all().unwrap();
     got
 }
 
@@ -350,7 +369,7 @@ async fn run() {
         // Each run writes a new file: truncating the last one's blocks is not timed.
         let _ = std::fs::remove_file(&out);
         let start = Instant::now();
-        let got = unverified_get(client.control(), peer, put.id, &out).await;
+        let got = unverified_get(client.control(), peer, put.id, total, &out).await;
         plain = plain.min(start.elapsed());
         assert_eq!(got, total);
         std::fs::remove_file(&out).unwrap();

@@ -15,6 +15,7 @@ use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -718,6 +719,21 @@ pub struct GetReport {
     /// Holders that served chunks, in order.
     #[serde(serialize_with = "ser_peers")]
     pub served_by: Vec<PeerId>,
+    /// Holders that failed during the download, each with the chunk its part went on from on
+    /// the next holder (chunks verified before the failure are kept, not fetched again).
+    pub failures: Vec<HolderFailure>,
+}
+
+/// A holder that failed during [`Client::get`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HolderFailure {
+    /// The holder.
+    #[serde(serialize_with = "ser_peer")]
+    pub peer: PeerId,
+    /// The first chunk of its part not yet verified when it failed.
+    pub next_chunk: u64,
+    /// What went wrong.
+    pub error: String,
 }
 
 fn ser_peers<S: serde::Serializer>(p: &[PeerId], s: S) -> Result<S::Ok, S::Error> {
@@ -834,7 +850,7 @@ fn verify_and_write(
         path: path.to_owned(),
         source,
     })?;
-    Ok(hi - bytes.start)
+    Ok(hi - lo)
 }
 
 fn write_at(file: &File, offset: u64, data: &[u8]) -> std::io::Result<()> {
@@ -1110,7 +1126,8 @@ impl Client {
     }
 
     /// Downloads chunks `*next..end` from `peer` into `file`, advancing `*next` past every
-    /// verified chunk (so a failure leaves it at the first chunk still needed).
+    /// verified chunk (so a failure leaves it at the first chunk still needed) and adding the
+    /// bytes written to `written`, the whole download's count.
     #[allow(
         clippy::too_many_arguments,
         reason = "one download's state, passed down once"
@@ -1124,6 +1141,7 @@ impl Client {
         end: u64,
         file: &Arc<File>,
         out: &Path,
+        written: &AtomicU64,
     ) -> Result<(), TransferError> {
         let id = manifest.id();
         let mut buf = Vec::new();
@@ -1162,8 +1180,9 @@ impl Client {
         }));
         let mut received = *next;
         let settle = |result: Result<u64, TransferError>, next: &mut u64| {
-            let done = result?;
+            let len = result?;
             *next += 1;
+            let done = written.fetch_add(len, Ordering::Relaxed) + len;
             let _ = self.handle.events().send(Event::Progress {
                 id,
                 peer,
@@ -1266,34 +1285,59 @@ impl Client {
         let file = Arc::new(File::create(out).map_err(file_err("create"))?);
         file.set_len(bytes.end - bytes.start)
             .map_err(file_err("size"))?;
-        let mut next = chunks.start;
-        let mut served_by = Vec::new();
-        for &peer in &holders {
-            let before = next;
-            let result = self
-                .chunks_from(peer, &manifest, &bytes, &mut next, chunks.end, &file, out)
-                .await;
-            if next > before {
-                served_by.push(peer);
-            }
-            match result {
-                Ok(()) => {
-                    file.sync_all().map_err(file_err("fsync"))?;
-                    return Ok(GetReport {
-                        bytes: bytes.end - bytes.start,
-                        served_by,
-                    });
+        // Segments of the chunks sit in one queue; each holder takes the next segment as soon
+        // as it is free, so faster holders serve more. A holder that fails puts the rest of its
+        // segment back (from the first chunk not yet verified) and drops out.
+        let written = AtomicU64::new(0);
+        let work = Work::new(download_segments(chunks, holders.len()));
+        let workers = holders.iter().map(|&peer| {
+            let (manifest, bytes, file, written, work) = (&manifest, &bytes, &file, &written, &work);
+            async move {
+                let mut served = false;
+                while let Some(segment) = work.take().await {
+                    let mut next = segment.start;
+                    let result = self
+                        .chunks_from(peer, manifest, bytes, &mut next, segment.end, file, out, written)
+                        .await;
+                    served |= next > segment.start;
+                    match result {
+                        Ok(()) => work.done(None),
+                        Err(e) => {
+                            tracing::warn!(%peer, error = %e, next, "holder failed; its segment goes to the others");
+                            work.done(Some(next..segment.end));
+                            return (served, Some(HolderFailure {
+                                peer,
+                                next_chunk: next,
+                                error: e.to_string(),
+                            }));
+                        }
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(%peer, error = %e, next, "holder failed; continuing from the next one");
-                    last = e.to_string();
-                }
+                (served, None)
             }
+        });
+        let outcome = futures::future::join_all(workers).await;
+        let failures: Vec<HolderFailure> = outcome.iter().filter_map(|(_, f)| f.clone()).collect();
+        if !work.finished() {
+            return Err(TransferError::Unavailable {
+                id,
+                tried: holders.len(),
+                last: failures
+                    .last()
+                    .map_or_else(String::new, |f| f.error.clone()),
+            });
         }
-        Err(TransferError::Unavailable {
-            id,
-            tried: holders.len(),
-            last,
+        file.sync_all().map_err(file_err("fsync"))?;
+        let served_by = holders
+            .iter()
+            .zip(&outcome)
+            .filter(|(_, (served, _))| *served)
+            .map(|(&peer, _)| peer)
+            .collect();
+        Ok(GetReport {
+            bytes: bytes.end - bytes.start,
+            served_by,
+            failures,
         })
     }
 }
@@ -1318,5 +1362,148 @@ fn expect_manifest(
             peer,
             what: format!("expected a manifest, got {}", kind(&other)),
         }),
+    }
+}
+
+/// Most segments one download is split into: each costs one request, answered with the
+/// manifest (32 bytes a chunk), so 64 keep that under 1% of the object.
+const MAX_SEGMENTS: u64 = 64;
+/// Fewest chunks (4 MiB) worth a segment of their own.
+const MIN_SEGMENT_CHUNKS: u64 = 16;
+
+/// Splits `chunks` into the contiguous segments a download from `holders` holders hands out:
+/// the whole range for one holder (one stream, no stall between segments), otherwise up to
+/// 64 of at least 16 chunks (4 MiB; one segment, possibly empty, for fewer).
+pub fn download_segments(chunks: Range<u64>, holders: usize) -> Vec<Range<u64>> {
+    let n = chunks.end - chunks.start;
+    let count = if holders <= 1 {
+        1
+    } else {
+        (n / MIN_SEGMENT_CHUNKS).clamp(1, MAX_SEGMENTS)
+    };
+    (0..count)
+        .map(|i| chunks.start + n * i / count..chunks.start + n * (i + 1) / count)
+        .collect()
+}
+
+/// The segments of one download still to fetch, shared by the holders' workers.
+struct Work {
+    state: std::sync::Mutex<WorkState>,
+    changed: tokio::sync::Notify,
+}
+
+struct WorkState {
+    queue: std::collections::VecDeque<Range<u64>>,
+    /// Segments taken and not yet done.
+    busy: usize,
+}
+
+impl Work {
+    fn new(segments: Vec<Range<u64>>) -> Self {
+        Self {
+            state: std::sync::Mutex::new(WorkState {
+                queue: segments.into(),
+                busy: 0,
+            }),
+            changed: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, WorkState> {
+        // The state stays consistent under every lock (no code between its updates panics).
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The next segment to fetch; waits while none is queued but one in hands may come back;
+    /// `None` once nothing is left to hand out.
+    async fn take(&self) -> Option<Range<u64>> {
+        loop {
+            // Registered before the check, so a change in between still wakes this.
+            let changed = self.changed.notified();
+            {
+                let mut state = self.state();
+                if let Some(segment) = state.queue.pop_front() {
+                    state.busy += 1;
+                    return Some(segment);
+                }
+                if state.busy == 0 {
+                    return None;
+                }
+            }
+            changed.await;
+        }
+    }
+
+    /// Ends a taken segment, putting `rest` back first in line (a failed holder's remainder).
+    fn done(&self, rest: Option<Range<u64>>) {
+        {
+            let mut state = self.state();
+            state.busy = state.busy.saturating_sub(1);
+            if let Some(rest) = rest.filter(|r| !r.is_empty()) {
+                state.queue.push_front(rest);
+            }
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Whether every segment was fetched.
+    fn finished(&self) -> bool {
+        let state = self.state();
+        state.queue.is_empty() && state.busy == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downloads_split_into_contiguous_segments_that_cover_the_chunks() {
+        assert_eq!(download_segments(0..0, 3), vec![0..0]);
+        assert_eq!(download_segments(5..20, 3), vec![5..20]);
+        assert_eq!(download_segments(0..1000, 1), vec![0..1000]);
+        assert_eq!(download_segments(0..32, 2), vec![0..16, 16..32]);
+        assert_eq!(download_segments(3..65_539, 2).len(), 64);
+        for chunks in [0..1, 0..16, 0..17, 7..70, 0..1024, 1000..1003, 2..100_001] {
+            let segments = download_segments(chunks.clone(), 2);
+            assert!(segments.len() as u64 <= MAX_SEGMENTS);
+            assert_eq!(segments.first().map(|p| p.start), Some(chunks.start));
+            assert_eq!(segments.last().map(|p| p.end), Some(chunks.end));
+            for pair in segments.windows(2) {
+                assert_eq!(pair[0].end, pair[1].start, "{chunks:?}: {segments:?}");
+            }
+            if segments.len() > 1 {
+                assert!(
+                    segments
+                        .iter()
+                        .all(|p| p.end - p.start >= MIN_SEGMENT_CHUNKS)
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_segment_goes_back_to_the_workers_still_running() {
+        let work = Arc::new(Work::new(vec![0..16, 16..32]));
+        let a = work.take().await;
+        let b = work.take().await;
+        assert_eq!((a, b.clone()), (Some(0..16), Some(16..32)));
+        // Nothing queued, but two in hands: a third worker waits...
+        let waiting = tokio::spawn({
+            let work = Arc::clone(&work);
+            async move { work.take().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        // ...and gets the rest of a failed segment.
+        work.done(Some(5..16));
+        assert_eq!(waiting.await.unwrap(), Some(5..16));
+        work.done(None);
+        assert!(!work.finished());
+        work.done(None);
+        assert!(work.finished());
+        assert_eq!(work.take().await, None);
     }
 }

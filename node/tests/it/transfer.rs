@@ -51,6 +51,17 @@ async fn put_two_copies_get_whole_and_ranges() {
         tokio::fs::read(&out).await.unwrap(),
         bytes[start as usize..end as usize]
     );
+    // A larger object comes from both holders at once, in segments.
+    let big = random_bytes(64 * CHUNK_SIZE, 4);
+    let big_src = write_file(buyer.dir.path(), "big.bin", &big).await;
+    let big_put = client.put_file(&big_src, 2, providers.clone()).await.unwrap();
+    let got = client
+        .get(big_put.id, None, &out, providers.clone())
+        .await
+        .unwrap();
+    assert_eq!(tokio::fs::read(&out).await.unwrap(), big);
+    assert_eq!(got.served_by, providers);
+    assert!(got.failures.is_empty(), "{got:?}");
     // The DHT knows the holders.
     let holders = buyer.handle.find_holders(report.id).await.unwrap();
     assert!(holders.contains(&p1.handle.peer_id()) || holders.contains(&p2.handle.peer_id()));
@@ -70,7 +81,8 @@ async fn provider_killed_mid_upload_and_mid_download() {
     let p3 = start(1 << 30, vec![p1.addr.clone()]).await;
     let buyer = start(0, vec![p1.addr.clone(), p2.addr.clone(), p3.addr.clone()]).await;
     let providers = providers(&buyer.handle, 3).await;
-    let bytes = random_bytes(64 * CHUNK_SIZE, 2);
+    // 128 chunks: a download from two holders hands out eight segments of 16.
+    let bytes = random_bytes(128 * CHUNK_SIZE, 2);
     let src = write_file(buyer.dir.path(), "in.bin", &bytes).await;
     let client = Client::new(buyer.handle.clone());
     let order = vec![
@@ -106,9 +118,11 @@ async fn provider_killed_mid_upload_and_mid_download() {
     // Nothing half-written is visible on the killed provider.
     assert!(p1.handle.store().unwrap().list().unwrap().is_empty());
 
-    // Kill p2 mid-download: p3 finishes from the first chunk not yet verified.
+    // Kill p2 mid-download: both holders take segments, and p3 finishes the rest of p2's from
+    // its first chunk not yet verified.
     let out = buyer.dir.path().join("out.bin");
     let mut p2_events = p2.handle.subscribe();
+    let mut buyer_events = buyer.handle.subscribe();
     let get = tokio::spawn({
         let client = client.clone();
         let out = out.clone();
@@ -116,7 +130,6 @@ async fn provider_killed_mid_upload_and_mid_download() {
         let id = report.id;
         async move { client.get(id, None, &out, holders).await }
     });
-    let mut buyer_events = buyer.handle.subscribe();
     next_event(&mut buyer_events, |e| match e {
         Event::Progress {
             done,
@@ -133,6 +146,27 @@ async fn provider_killed_mid_upload_and_mid_download() {
         got.served_by,
         vec![p2.handle.peer_id(), p3.handle.peer_id()]
     );
+    assert!(!got.failures.is_empty(), "{got:?}");
+    assert!(
+        got.failures.iter().all(|f| f.peer == p2.handle.peer_id()),
+        "{got:?}"
+    );
+    // Every chunk was written once: the download's byte count ends exactly at its size.
+    let mut written = 0;
+    while let Ok(event) = buyer_events.try_recv() {
+        if let Event::Progress {
+            id,
+            done,
+            upload: false,
+            ..
+        } = event
+            && id == report.id
+        {
+            assert!(done > written && done <= bytes.len() as u64, "{done}");
+            written = done;
+        }
+    }
+    assert_eq!(written, bytes.len() as u64);
     assert_eq!(tokio::fs::read(&out).await.unwrap(), bytes);
     drop(p2_events.try_recv());
 }
