@@ -18,6 +18,10 @@ pub(crate) struct NodeArgs {
     /// Disk space offered to buyers, e.g. `512MiB`, `10GiB` or bytes; 0 stores nothing.
     #[arg(long, default_value = "10GiB", value_parser = parse_size)]
     quota: u64,
+    /// Most bytes per second served to buyers, over all their downloads together, e.g. `5MiB`
+    /// (keeps a home uplink usable) [default: no limit].
+    #[arg(long, value_parser = parse_size)]
+    max_upload_rate: Option<u64>,
     /// Address to listen on (repeatable) [default: TCP, QUIC and WebSocket on every interface].
     #[arg(long)]
     listen: Vec<Multiaddr>,
@@ -138,6 +142,11 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     let mut options = Options::new(data_dir.clone());
     let mut market_setup = None;
     options.quota = args.quota;
+    if let Some(rate) = args.max_upload_rate {
+        options.limits.max_serve_rate = Some(std::num::NonZeroU64::new(rate).context(
+            "--max-upload-rate must be above 0 bytes per second; leave it out for no limit",
+        )?);
+    }
     options.listen = args.listen;
     options.bootstrap = args.peers;
     options.mdns = !args.no_mdns;

@@ -16,7 +16,9 @@
 //!   differ);
 //! - building a possession proof for a store the way the prover does (streamed from the file,
 //!   `node::store::hash_piece`), with the growth of resident memory while it runs;
-//! - growth of resident memory while serving (provider and client share the process).
+//! - growth of resident memory while serving (provider and client share the process);
+//! - a download from two providers whose uploads are capped (`CAIRN_BENCH_CAP_MIB`, default 64
+//!   MiB/s each), against the same download from one of them.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -390,6 +392,47 @@ async fn run() {
         "resident memory growth while serving {} MiB three times each way (provider + client in one process): {serving}",
         total >> 20
     );
+
+    // Several providers where one is not enough: two providers whose uploads are capped (like
+    // home uplinks), downloading the same object from one holder, then from both.
+    let cap = env_mib("CAIRN_BENCH_CAP_MIB", 64);
+    let size = (total / 2).max(64 << 20);
+    let mut capped = Vec::new();
+    let mut dirs = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = options(dir.path(), 2 * size);
+        o.limits.max_serve_rate = std::num::NonZeroU64::new(cap);
+        let (p, _pe, ploop) = Node::start(o).await.unwrap();
+        tokio::spawn(ploop.run());
+        for addr in p.listen_addrs().await.unwrap() {
+            client.dial(addr).await.unwrap();
+        }
+        capped.push(p.peer_id());
+        dirs.push((dir, p));
+    }
+    let src = cdir.path().join("capped.bin");
+    std::fs::write(&src, &data[..size as usize]).unwrap();
+    let put = c.put_file(&src, 2, capped.clone()).await.unwrap();
+    assert_eq!(put.copies.len(), 2);
+    let start = Instant::now();
+    c.get(put.id, None, &out, capped[..1].to_vec())
+        .await
+        .unwrap();
+    let one = mib(size, start.elapsed());
+    let start = Instant::now();
+    let got = c.get(put.id, None, &out, capped.clone()).await.unwrap();
+    let two = mib(size, start.elapsed());
+    assert_eq!(got.served_by.len(), 2);
+    assert_eq!(std::fs::read(&out).unwrap(), data[..size as usize]);
+    println!(
+        "providers capped at {} MiB/s each, {} MiB: one holder {one:.0} MiB/s ({:.0}% of its cap), two holders {two:.0} MiB/s = {:.2}x one",
+        cap >> 20,
+        size >> 20,
+        100.0 * one * (1 << 20) as f64 / cap as f64,
+        two / one
+    );
+    drop(dirs);
     drop(data);
 
     // Proof building the prover's way: streamed from the stored file in 1 MiB reads.

@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::num::NonZeroU64;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -61,6 +62,9 @@ pub struct Limits {
     pub streams_per_second: u32,
     /// Protocol violations or throttlings before the peer is banned. Default: 8.
     pub strikes_before_ban: u32,
+    /// Bytes per second of chunks served to buyers, over all downloads together, so a home
+    /// provider keeps its uplink usable. Default: none (as fast as the network goes).
+    pub max_serve_rate: Option<NonZeroU64>,
 }
 
 impl Default for Limits {
@@ -70,7 +74,36 @@ impl Default for Limits {
             max_streams: 256,
             streams_per_second: 32,
             strikes_before_ban: 8,
+            max_serve_rate: None,
         }
+    }
+}
+
+/// Paces bytes to a rate: each send is given the next free slot on a virtual clock, so any
+/// number of senders sharing one pacer stay, together, under the rate. Pure: the caller passes
+/// the time and sleeps for what comes back.
+#[derive(Debug)]
+pub struct Pacer {
+    rate: NonZeroU64,
+    /// When the bytes already admitted will have gone out at the rate.
+    free_at: Option<Instant>,
+}
+
+impl Pacer {
+    /// A pacer for `rate` bytes per second.
+    pub fn new(rate: NonZeroU64) -> Self {
+        Self {
+            rate,
+            free_at: None,
+        }
+    }
+
+    /// How long to wait at `now` before sending `bytes`.
+    pub fn admit(&mut self, now: Instant, bytes: u64) -> Duration {
+        let start = self.free_at.map_or(now, |t| t.max(now));
+        let time = Duration::from_secs_f64(bytes as f64 / self.rate.get() as f64);
+        self.free_at = Some(start + time);
+        start - now
     }
 }
 
@@ -290,6 +323,8 @@ pub(crate) struct Service {
     commands: mpsc::WeakSender<crate::node::Command>,
     limits: Limits,
     market: Option<Market>,
+    /// Shared by every download served, when [`Limits::max_serve_rate`] is set.
+    pacer: Option<Arc<std::sync::Mutex<Pacer>>>,
 }
 
 impl Service {
@@ -301,6 +336,9 @@ impl Service {
         limits: Limits,
         market: Option<Market>,
     ) -> Self {
+        let pacer = limits
+            .max_serve_rate
+            .map(|rate| Arc::new(std::sync::Mutex::new(Pacer::new(rate))));
         Self {
             incoming,
             store,
@@ -308,6 +346,7 @@ impl Service {
             commands,
             limits,
             market,
+            pacer,
         }
     }
 
@@ -374,9 +413,11 @@ impl Service {
                     let events = self.events.clone();
                     let commands = self.commands.clone();
                     let market = self.market.clone();
+                    let pacer = self.pacer.clone();
                     tasks.spawn(async move {
                         let result =
-                            serve_stream(peer, stream, store, events, commands, market).await;
+                            serve_stream(peer, stream, store, events, commands, market, pacer)
+                                .await;
                         (peer, result)
                     });
                 }
@@ -392,6 +433,7 @@ async fn serve_stream(
     events: broadcast::Sender<Event>,
     commands: mpsc::WeakSender<crate::node::Command>,
     market: Option<Market>,
+    pacer: Option<Arc<std::sync::Mutex<Pacer>>>,
 ) -> Result<(), TransferError> {
     let mut buf = Vec::new();
     let mut out = Vec::new();
@@ -437,7 +479,12 @@ async fn serve_stream(
             })),
         },
         Ok(Message::GetRequest { id, first, last }) => {
-            serve_get(peer, &mut stream, &store, &events, id, first, last).await
+            let request = GetServe {
+                store: &store,
+                events: &events,
+                pacer: pacer.as_deref(),
+            };
+            serve_get(peer, &mut stream, request, id, first, last).await
         }
         Ok(other) => Err(TransferError::Protocol {
             peer,
@@ -609,11 +656,21 @@ async fn serve_put(
     }
 }
 
+/// What serving a download uses of the provider's state.
+struct GetServe<'a> {
+    store: &'a Store,
+    events: &'a broadcast::Sender<Event>,
+    pacer: Option<&'a std::sync::Mutex<Pacer>>,
+}
+
 async fn serve_get(
     peer: PeerId,
     stream: &mut libp2p::Stream,
-    store: &Store,
-    events: &broadcast::Sender<Event>,
+    GetServe {
+        store,
+        events,
+        pacer,
+    }: GetServe<'_>,
     id: ContentId,
     first: u64,
     last: u64,
@@ -670,6 +727,15 @@ async fn serve_get(
             }
             Err(e) => return Err(e.into()),
         };
+        if let Some(pacer) = pacer {
+            let wait = pacer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .admit(Instant::now(), data.len() as u64);
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
         write_msg(
             stream,
             peer,
@@ -1365,21 +1431,28 @@ fn expect_manifest(
     }
 }
 
-/// Most segments one download is split into: each costs one request, answered with the
-/// manifest (32 bytes a chunk), so 64 keep that under 1% of the object.
+/// Segments per holder a download is cut into: enough for a faster holder to take over part of
+/// a slower one's share, few enough that a holder sees a handful of requests per download (each
+/// opens a stream, counted against the provider's per-peer rate, and is answered with the
+/// manifest, 32 bytes a chunk).
+const SEGMENTS_PER_HOLDER: u64 = 4;
+/// Most segments one download is cut into: their manifests stay under 1% of the object.
 const MAX_SEGMENTS: u64 = 64;
 /// Fewest chunks (4 MiB) worth a segment of their own.
 const MIN_SEGMENT_CHUNKS: u64 = 16;
 
 /// Splits `chunks` into the contiguous segments a download from `holders` holders hands out:
-/// the whole range for one holder (one stream, no stall between segments), otherwise up to
-/// 64 of at least 16 chunks (4 MiB; one segment, possibly empty, for fewer).
+/// the whole range for one holder (one stream, no stall between segments), otherwise 4 per
+/// holder (at most 64) of at least 16 chunks (4 MiB; one segment, possibly empty, for fewer).
 pub fn download_segments(chunks: Range<u64>, holders: usize) -> Vec<Range<u64>> {
     let n = chunks.end - chunks.start;
+    let most = (holders as u64)
+        .saturating_mul(SEGMENTS_PER_HOLDER)
+        .min(MAX_SEGMENTS);
     let count = if holders <= 1 {
         1
     } else {
-        (n / MIN_SEGMENT_CHUNKS).clamp(1, MAX_SEGMENTS)
+        (n / MIN_SEGMENT_CHUNKS).clamp(1, most)
     };
     (0..count)
         .map(|i| chunks.start + n * i / count..chunks.start + n * (i + 1) / count)
@@ -1465,10 +1538,12 @@ mod tests {
         assert_eq!(download_segments(5..20, 3), vec![5..20]);
         assert_eq!(download_segments(0..1000, 1), vec![0..1000]);
         assert_eq!(download_segments(0..32, 2), vec![0..16, 16..32]);
-        assert_eq!(download_segments(3..65_539, 2).len(), 64);
+        assert_eq!(download_segments(3..65_539, 2).len(), 8);
+        assert_eq!(download_segments(3..65_539, 40).len(), 64);
+        assert_eq!(download_segments(0..100, 3).len(), 6);
         for chunks in [0..1, 0..16, 0..17, 7..70, 0..1024, 1000..1003, 2..100_001] {
-            let segments = download_segments(chunks.clone(), 2);
-            assert!(segments.len() as u64 <= MAX_SEGMENTS);
+            let segments = download_segments(chunks.clone(), 3);
+            assert!(segments.len() as u64 <= 3 * SEGMENTS_PER_HOLDER);
             assert_eq!(segments.first().map(|p| p.start), Some(chunks.start));
             assert_eq!(segments.last().map(|p| p.end), Some(chunks.end));
             for pair in segments.windows(2) {
@@ -1482,6 +1557,21 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_pacer_spaces_sends_to_its_rate_across_senders() {
+        let mut pacer = Pacer::new(NonZeroU64::new(1000).unwrap_or(NonZeroU64::MIN));
+        let t0 = Instant::now();
+        // The first send goes at once; the next waits for the first to have gone out.
+        assert_eq!(pacer.admit(t0, 500), Duration::ZERO);
+        assert_eq!(pacer.admit(t0, 250), Duration::from_millis(500));
+        // A second sender at the same moment queues behind both.
+        assert_eq!(pacer.admit(t0, 100), Duration::from_millis(750));
+        // After an idle spell, no credit was saved up beyond the present.
+        let later = t0 + Duration::from_secs(5);
+        assert_eq!(pacer.admit(later, 1000), Duration::ZERO);
+        assert_eq!(pacer.admit(later, 1), Duration::from_secs(1));
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
-//! Transfers: copies on several providers, verified downloads with fail-over, ranges, resume
-//! after a provider restart, corruption, quota, malformed frames and throttling.
+//! Transfers: copies on several providers, verified downloads from several holders with
+//! fail-over and a faster holder serving more, ranges, resume after a provider restart,
+//! corruption, quota, malformed frames and throttling.
 
 use futures::{AsyncReadExt as _, AsyncWriteExt as _};
 use node::content::CHUNK_SIZE;
@@ -54,7 +55,10 @@ async fn put_two_copies_get_whole_and_ranges() {
     // A larger object comes from both holders at once, in segments.
     let big = random_bytes(64 * CHUNK_SIZE, 4);
     let big_src = write_file(buyer.dir.path(), "big.bin", &big).await;
-    let big_put = client.put_file(&big_src, 2, providers.clone()).await.unwrap();
+    let big_put = client
+        .put_file(&big_src, 2, providers.clone())
+        .await
+        .unwrap();
     let got = client
         .get(big_put.id, None, &out, providers.clone())
         .await
@@ -352,4 +356,53 @@ async fn malformed_frames_close_the_stream_and_garbage_gets_a_peer_banned() {
     })
     .await
     .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_takes_more_from_the_faster_holder() {
+    // `slow` serves at most 2 MiB/s (its owner's upload cap); `fast` has no cap.
+    let slow = start_with(tempfile::tempdir().unwrap(), |dir| {
+        let mut o = options(dir, 1 << 30, vec![]);
+        o.limits.max_serve_rate = std::num::NonZeroU64::new(2 << 20);
+        o
+    })
+    .await;
+    let fast = start(1 << 30, vec![slow.addr.clone()]).await;
+    let buyer = start(0, vec![slow.addr.clone(), fast.addr.clone()]).await;
+    providers(&buyer.handle, 2).await;
+    let bytes = random_bytes(128 * CHUNK_SIZE, 5);
+    let src = write_file(buyer.dir.path(), "in.bin", &bytes).await;
+    let client = Client::new(buyer.handle.clone());
+    let holders = vec![slow.handle.peer_id(), fast.handle.peer_id()];
+    let put = client.put_file(&src, 2, holders.clone()).await.unwrap();
+    assert_eq!(put.copies.len(), 2);
+
+    // Eight segments of 4 MiB: each holder takes one at once; `slow` needs 2 s for its first,
+    // while `fast` goes through the rest.
+    let mut events = buyer.handle.subscribe();
+    let out = buyer.dir.path().join("out.bin");
+    let got = client.get(put.id, None, &out, holders).await.unwrap();
+    assert_eq!(tokio::fs::read(&out).await.unwrap(), bytes);
+    assert_eq!(got.served_by.len(), 2, "{got:?}");
+    assert!(got.failures.is_empty(), "{got:?}");
+    let (mut from_slow, mut from_fast) = (0, 0);
+    while let Ok(event) = events.try_recv() {
+        if let Event::Progress {
+            peer,
+            upload: false,
+            ..
+        } = event
+        {
+            if peer == slow.handle.peer_id() {
+                from_slow += 1;
+            } else if peer == fast.handle.peer_id() {
+                from_fast += 1;
+            }
+        }
+    }
+    assert_eq!(from_slow + from_fast, 128);
+    assert!(
+        from_slow <= 32 && from_fast >= 96,
+        "slow served {from_slow} chunks, fast {from_fast}"
+    );
 }
