@@ -7,9 +7,13 @@ use std::time::Instant;
 /// Result of an xtask step: an error is a message for the user.
 pub(crate) type Result<T = ()> = std::result::Result<T, String>;
 
-/// The workspace root.
+/// The workspace root: the parent of xtask's manifest directory, which `cargo run` names at run
+/// time. The path compiled in is only the fallback: cargo does not rebuild xtask when the same
+/// sources sit in another checkout that shares the build cache, so it may name that checkout.
 pub(crate) fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default()
