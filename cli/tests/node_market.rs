@@ -70,9 +70,6 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
     let root = tempfile::tempdir().unwrap();
     let deployment_file = root.path().join("deployment.json");
     deployment.write(&deployment_file).unwrap();
-    let key_file = root.path().join("provider.key");
-    std::fs::write(&key_file, Devnet::key(1).to_bytes().to_string()).unwrap();
-
     // A key file that is not a key: a clear error at start, no node.
     let bad_key = root.path().join("bad.key");
     std::fs::write(&bad_key, "not a key").unwrap();
@@ -93,20 +90,8 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("does not hold a hex"), "{stderr}");
 
-    let (_guard, line) = ChildGuard::spawn_and_read_line(
-        "cairn node",
-        node_command(
-            &root.path().join("p"),
-            devnet.rpc_url(),
-            &deployment_file,
-            &key_file,
-        ),
-        "peer_id",
-        START_TIMEOUT,
-    )
-    .await
-    .unwrap();
-    let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let (_guard, addr) =
+        start_provider(root.path(), 1, devnet.rpc_url(), &deployment_file, "64MiB").await;
     // It registered itself (staking 200 tokens) before printing its addresses.
     let contracts = chain::contracts::Contracts::new(
         &deployment,
@@ -115,7 +100,6 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
     let registry = contracts.registry.clone();
     let provider = Devnet::key(1).address();
     assert!(registry.isActiveProvider(provider).call().await.unwrap());
-    let addr = json["listen_addrs"][0].as_str().unwrap().to_owned();
 
     let file = root.path().join("in.bin");
     std::fs::write(&file, vec![7u8; 300_000]).unwrap();
@@ -206,16 +190,8 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
         }
         command
     };
-    let shown = tokio::time::timeout(COMMAND_TIMEOUT, earnings_command(false).output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        shown.status.success(),
-        "{}",
-        String::from_utf8_lossy(&shown.stderr)
-    );
-    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let shown = run(earnings_command(false)).await;
+    let shown = ok_json(&shown);
     assert_eq!(
         shown["payout"]
             .as_str()
@@ -225,16 +201,8 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
         provider
     );
     let balance_before = contracts.token.balanceOf(provider).call().await.unwrap();
-    let withdrawn = tokio::time::timeout(COMMAND_TIMEOUT, earnings_command(true).output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        withdrawn.status.success(),
-        "{}",
-        String::from_utf8_lossy(&withdrawn.stderr)
-    );
-    let withdrawn: serde_json::Value = serde_json::from_slice(&withdrawn.stdout).unwrap();
+    let withdrawn = run(earnings_command(true)).await;
+    let withdrawn = ok_json(&withdrawn);
     let amount: alloy_primitives::U256 = withdrawn["withdrawn"].as_str().unwrap().parse().unwrap();
     assert!(!amount.is_zero());
     // A proof may have been accepted between the two reads: at least what was shown is paid.
@@ -252,10 +220,7 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
             .is_zero()
     );
     // Nothing left: a clear refusal, and no transaction sent.
-    let again = tokio::time::timeout(COMMAND_TIMEOUT, earnings_command(true).output())
-        .await
-        .unwrap()
-        .unwrap();
+    let again = run(earnings_command(true)).await;
     assert!(!again.status.success());
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(stderr.contains("no earnings to withdraw yet"), "{stderr}");
