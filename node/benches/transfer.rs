@@ -1,8 +1,11 @@
 //! Transfer benchmark: `cargo bench -p node --bench transfer` (size: `CAIRN_BENCH_MIB`, default
-//! 256; proof store size: `CAIRN_BENCH_PROOF_MIB`, default 1024).
+//! 256; proof store size: `CAIRN_BENCH_PROOF_MIB`, default 1024; downloads are written under
+//! `CAIRN_BENCH_OUT_DIR`, default the temporary directory).
 //!
 //! Every figure is measured in the same run on the same machine, and printed with its ratio to
-//! the relevant ceiling:
+//! the relevant ceiling. Ceilings and stream transfers are the best of three runs; the two
+//! downloads are alternated five times each, and the best of each counts, with the medians
+//! shown beside: two nodes sharing two cores vary a lot from run to run.
 //! - raw TCP over loopback (one connection, 256 KiB writes);
 //! - the single-core throughput of ChaCha20-Poly1305 as libp2p-noise runs it on native targets
 //!   (`ring`'s, through snow's ring resolver) on 64 KiB frames;
@@ -12,8 +15,9 @@
 //!   share this machine, so every byte is encrypted and decrypted on the same cores;
 //! - a verified download from a provider's store (`Client::get`, every chunk checked), against
 //!   an unverified download of the same object over the same protocol and streams, from the
-//!   same provider, written to a file the same way (the baseline: only the buyer's checks
-//!   differ);
+//!   same provider, written to a file at the same offsets (the baseline: the buyer's checks,
+//!   and the hand-off of each chunk to the thread that checks and writes it, are what differ;
+//!   an unverified download is fastest writing on its reading task);
 //! - building a possession proof for a store the way the prover does (streamed from the file,
 //!   `node::store::hash_piece`), with the growth of resident memory while it runs;
 //! - growth of resident memory while serving (provider and client share the process);
@@ -34,6 +38,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const BENCH_PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/cairn/bench/1");
 const WRITE: usize = 256 * 1024;
+/// Runs of each download, alternated.
+const ROUNDS: usize = 5;
 
 fn mib(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / (1 << 20) as f64 / d.as_secs_f64()
@@ -237,6 +243,56 @@ async fn unverified_part(
     got
 }
 
+/// One bulk transfer over `streams` new bench streams of `per` bytes each: the rate in MiB/s,
+/// the CPU reading at the start and the wall time.
+async fn stream_run(
+    client: &node::Handle,
+    peer: node::PeerId,
+    streams: usize,
+    per: u64,
+) -> (f64, Option<Duration>, Duration) {
+    let mut opened = Vec::new();
+    for _ in 0..streams {
+        let mut greeted = None;
+        for _ in 0..10 {
+            let mut s = client
+                .control()
+                .open_stream(peer, BENCH_PROTOCOL)
+                .await
+                .unwrap();
+            let mut hello = [0u8; 1];
+            if s.read_exact(&mut hello).await.is_ok() {
+                greeted = Some(s);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        opened.push(greeted.expect("the provider never accepted a bench stream"));
+    }
+    let cpu = cpu_time();
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for mut s in opened {
+        tasks.push(tokio::spawn(async move {
+            let buf = vec![9u8; WRITE];
+            let mut sent = 0;
+            while sent < per {
+                s.write_all(&buf).await.unwrap();
+                sent += WRITE as u64;
+            }
+            s.close().await.unwrap();
+            let mut ack = Vec::new();
+            s.read_to_end(&mut ack).await.unwrap();
+            assert_eq!(ack, b"k");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let wall = start.elapsed();
+    (mib(per * streams as u64, wall), cpu, wall)
+}
+
 fn main() {
     // `RUST_LOG=node=debug` shows the node's view (connections, streams) on stderr.
     tracing_subscriber::fmt()
@@ -261,9 +317,14 @@ async fn run() {
             .unwrap_or(1)
     );
 
-    let tcp = mib(total, raw_tcp(total).await);
-    let chacha = mib(total, cipher(total));
-    let blake = mib(total, hashing(&data));
+    // Each ceiling is the best of three runs: the highest this machine reached.
+    let mut tcp_best = Duration::MAX;
+    for _ in 0..3 {
+        tcp_best = tcp_best.min(raw_tcp(total).await);
+    }
+    let tcp = mib(total, tcp_best);
+    let chacha = mib(total, (0..3).map(|_| cipher(total)).min().unwrap());
+    let blake = mib(total, (0..3).map(|_| hashing(&data)).min().unwrap());
     println!(
         "ceilings: raw TCP loopback {tcp:.0} MiB/s | ChaCha20-Poly1305 one core {chacha:.0} MiB/s | BLAKE3 manifest one core {blake:.0} MiB/s"
     );
@@ -304,54 +365,22 @@ async fn run() {
     let mut single = 0.0;
     for streams in [1usize, 4, 8] {
         let per = total / streams as u64;
-        let mut opened = Vec::new();
-        for _ in 0..streams {
-            let mut greeted = None;
-            for _ in 0..10 {
-                let mut s = client
-                    .control()
-                    .open_stream(peer, BENCH_PROTOCOL)
-                    .await
-                    .unwrap();
-                let mut hello = [0u8; 1];
-                if s.read_exact(&mut hello).await.is_ok() {
-                    greeted = Some(s);
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+        // The best of three runs, with the CPU it kept busy.
+        let mut best: Option<(f64, String)> = None;
+        for _ in 0..3 {
+            let run = stream_run(&client, peer, streams, per).await;
+            if best.as_ref().is_none_or(|(rate, _)| run.0 > *rate) {
+                best = Some((run.0, busy(run.1, run.2, run.0, chacha)));
             }
-            opened.push(greeted.expect("the provider never accepted a bench stream"));
         }
-        let cpu = cpu_time();
-        let start = Instant::now();
-        let mut tasks = Vec::new();
-        for mut s in opened {
-            tasks.push(tokio::spawn(async move {
-                let buf = vec![9u8; WRITE];
-                let mut sent = 0;
-                while sent < per {
-                    s.write_all(&buf).await.unwrap();
-                    sent += WRITE as u64;
-                }
-                s.close().await.unwrap();
-                let mut ack = Vec::new();
-                s.read_to_end(&mut ack).await.unwrap();
-                assert_eq!(ack, b"k");
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
-        let wall = start.elapsed();
-        let rate = mib(per * streams as u64, wall);
+        let (rate, cpu) = best.unwrap();
         if streams == 1 {
             single = rate;
         }
         println!(
-            "libp2p raw streams x{streams}: {rate:.0} MiB/s = {:.0}% of raw TCP, {:.0}% of the cipher ceiling ({})",
+            "libp2p raw streams x{streams}: {rate:.0} MiB/s = {:.0}% of raw TCP, {:.0}% of the cipher ceiling ({cpu}; best of 3)",
             100.0 * rate / tcp,
             100.0 * rate / chacha,
-            busy(cpu, wall, rate, chacha)
         );
     }
 
@@ -362,35 +391,52 @@ async fn run() {
     let start = Instant::now();
     let put = c.put_file(&src, 1, vec![peer]).await.unwrap();
     let up = mib(total, start.elapsed());
-    let out = cdir.path().join("out.bin");
-    // Alternate the two downloads (each three times) so neither gets a warmer cache or a quieter
-    // machine; the best of each counts.
-    let (mut verified, mut plain) = (Duration::MAX, Duration::MAX);
+    // Downloads go to the temporary directory's disk unless `CAIRN_BENCH_OUT_DIR` names another
+    // (a tmpfs such as /dev/shm leaves out the disk's run-to-run variation).
+    let odir = match std::env::var_os("CAIRN_BENCH_OUT_DIR") {
+        Some(dir) => tempfile::tempdir_in(dir).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    };
+    let out = odir.path().join("out.bin");
+    // Alternate the two downloads (each ROUNDS times) so neither gets a warmer cache or a
+    // quieter machine; the best of each counts, and the medians are shown beside it.
+    let (mut verified, mut plain) = (Vec::new(), Vec::new());
     let base = reset_peak();
-    for _ in 0..3 {
+    for _ in 0..ROUNDS {
         // Each run writes a new file: truncating the last one's blocks is not timed.
         let _ = std::fs::remove_file(&out);
         let start = Instant::now();
         let got = unverified_get(client.control(), peer, put.id, total, &out).await;
-        plain = plain.min(start.elapsed());
+        plain.push(start.elapsed());
         assert_eq!(got, total);
         std::fs::remove_file(&out).unwrap();
         let start = Instant::now();
         c.get(put.id, None, &out, vec![peer]).await.unwrap();
-        verified = verified.min(start.elapsed());
+        verified.push(start.elapsed());
     }
     let serving = growth_mib(base);
-    let (down, plain) = (mib(total, verified), mib(total, plain));
+    verified.sort();
+    plain.sort();
+    let (down, plain_best) = (mib(total, verified[0]), mib(total, plain[0]));
+    let (down_median, plain_median) = (
+        mib(total, verified[ROUNDS / 2]),
+        mib(total, plain[ROUNDS / 2]),
+    );
     println!("upload (fsynced on the provider) {up:.0} MiB/s");
     println!(
-        "verified download {down:.0} MiB/s = {:.0}% of the unverified download over the same protocol ({plain:.0} MiB/s), {:.0}% of the raw single stream ({single:.0} MiB/s); BLAKE3 one core {blake:.0} MiB/s",
-        100.0 * down / plain,
+        "verified download {down:.0} MiB/s = {:.0}% of the unverified download over the same protocol ({plain_best:.0} MiB/s), {:.0}% of the raw single stream ({single:.0} MiB/s); BLAKE3 one core {blake:.0} MiB/s",
+        100.0 * down / plain_best,
         100.0 * down / single
+    );
+    println!(
+        "  best of {ROUNDS} each; medians: verified {down_median:.0} MiB/s = {:.0}% of unverified {plain_median:.0} MiB/s",
+        100.0 * down_median / plain_median
     );
     assert_eq!(std::fs::read(&out).unwrap(), data);
     println!(
-        "resident memory growth while serving {} MiB three times each way (provider + client in one process): {serving}",
-        total >> 20
+        "resident memory growth while serving {} MiB {} times (provider + client in one process): {serving}",
+        total >> 20,
+        2 * ROUNDS
     );
 
     // Several providers where one is not enough: two providers whose uploads are capped (like
