@@ -401,6 +401,8 @@ async fn run() {
     // Alternate the two downloads (each ROUNDS times) so neither gets a warmer cache or a
     // quieter machine; the best of each counts, and the medians are shown beside it.
     let (mut verified, mut plain) = (Vec::new(), Vec::new());
+    // Resident memory after each round: a leak in serving would grow it round by round.
+    let mut retained = Vec::new();
     let base = reset_peak();
     for _ in 0..ROUNDS {
         // Each run writes a new file: truncating the last one's blocks is not timed.
@@ -413,6 +415,7 @@ async fn run() {
         let start = Instant::now();
         c.get(put.id, None, &out, vec![peer]).await.unwrap();
         verified.push(start.elapsed());
+        retained.push(status_mib("VmRSS:"));
     }
     let serving = growth_mib(base);
     verified.sort();
@@ -437,6 +440,15 @@ async fn run() {
         "resident memory growth while serving {} MiB {} times (provider + client in one process): {serving}",
         total >> 20,
         2 * ROUNDS
+    );
+    let after = |round: usize| match (base, retained[round]) {
+        (Some(base), Some(now)) => format!("{:+.0} MiB", now - base),
+        _ => "unknown (no /proc)".into(),
+    };
+    println!(
+        "  resident memory against before the downloads: {} after the first round, {} after round {ROUNDS}",
+        after(0),
+        after(ROUNDS - 1)
     );
 
     // Several providers where one is not enough: two providers whose uploads are capped (like
