@@ -1,10 +1,11 @@
 //! Transfer benchmark: `cargo bench -p node --bench transfer` (size: `CAIRN_BENCH_MIB`, default
 //! 256; proof store size: `CAIRN_BENCH_PROOF_MIB`, default 1024; downloads are written under
-//! `CAIRN_BENCH_OUT_DIR`, default the temporary directory).
+//! `CAIRN_BENCH_OUT_DIR`, default the temporary directory; rounds of the two downloads:
+//! `CAIRN_BENCH_ROUNDS`, default 5).
 //!
 //! Every figure is measured in the same run on the same machine, and printed with its ratio to
 //! the relevant ceiling. Ceilings and stream transfers are the best of three runs; the two
-//! downloads are alternated five times each, and the best of each counts, with the medians
+//! downloads are alternated five times each (by default), and the best of each counts, with the medians
 //! shown beside: two nodes sharing two cores vary a lot from run to run.
 //! - raw TCP over loopback (one connection, 256 KiB writes);
 //! - the single-core throughput of ChaCha20-Poly1305 as libp2p-noise runs it on native targets
@@ -38,7 +39,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const BENCH_PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/cairn/bench/1");
 const WRITE: usize = 256 * 1024;
-/// Runs of each download, alternated.
+/// Runs of each download, alternated, unless `CAIRN_BENCH_ROUNDS` says otherwise.
 const ROUNDS: usize = 5;
 
 fn mib(bytes: u64, d: Duration) -> f64 {
@@ -398,13 +399,18 @@ async fn run() {
         None => tempfile::tempdir().unwrap(),
     };
     let out = odir.path().join("out.bin");
-    // Alternate the two downloads (each ROUNDS times) so neither gets a warmer cache or a
+    // Alternate the two downloads (each `rounds` times) so neither gets a warmer cache or a
     // quieter machine; the best of each counts, and the medians are shown beside it.
     let (mut verified, mut plain) = (Vec::new(), Vec::new());
     // Resident memory after each round: a leak in serving would grow it round by round.
     let mut retained = Vec::new();
     let base = reset_peak();
-    for _ in 0..ROUNDS {
+    let rounds = std::env::var("CAIRN_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(ROUNDS);
+    for _ in 0..rounds {
         // Each run writes a new file: truncating the last one's blocks is not timed.
         let _ = std::fs::remove_file(&out);
         let start = Instant::now();
@@ -422,8 +428,8 @@ async fn run() {
     plain.sort();
     let (down, plain_best) = (mib(total, verified[0]), mib(total, plain[0]));
     let (down_median, plain_median) = (
-        mib(total, verified[ROUNDS / 2]),
-        mib(total, plain[ROUNDS / 2]),
+        mib(total, verified[rounds / 2]),
+        mib(total, plain[rounds / 2]),
     );
     println!("upload (fsynced on the provider) {up:.0} MiB/s");
     println!(
@@ -432,23 +438,23 @@ async fn run() {
         100.0 * down / single
     );
     println!(
-        "  best of {ROUNDS} each; medians: verified {down_median:.0} MiB/s = {:.0}% of unverified {plain_median:.0} MiB/s",
+        "  best of {rounds} each; medians: verified {down_median:.0} MiB/s = {:.0}% of unverified {plain_median:.0} MiB/s",
         100.0 * down_median / plain_median
     );
     assert_eq!(std::fs::read(&out).unwrap(), data);
     println!(
         "resident memory growth while serving {} MiB {} times (provider + client in one process): {serving}",
         total >> 20,
-        2 * ROUNDS
+        2 * rounds
     );
     let after = |round: usize| match (base, retained[round]) {
         (Some(base), Some(now)) => format!("{:+.0} MiB", now - base),
         _ => "unknown (no /proc)".into(),
     };
     println!(
-        "  resident memory against before the downloads: {} after the first round, {} after round {ROUNDS}",
+        "  resident memory against before the downloads: {} after the first round, {} after round {rounds}",
         after(0),
-        after(ROUNDS - 1)
+        after(rounds - 1)
     );
 
     // Several providers where one is not enough: two providers whose uploads are capped (like
