@@ -5,8 +5,8 @@
 //!
 //! Every figure is measured in the same run on the same machine, and printed with its ratio to
 //! the relevant ceiling. Ceilings and stream transfers are the best of three runs; the two
-//! downloads are alternated five times each (by default), and the best of each counts, with the medians
-//! shown beside: two nodes sharing two cores vary a lot from run to run.
+//! downloads are alternated five times each (by default), and the best of each counts, with the
+//! medians shown beside: two nodes sharing two cores vary a lot from run to run.
 //! - raw TCP over loopback (one connection, 256 KiB writes);
 //! - the single-core throughput of ChaCha20-Poly1305 as libp2p-noise runs it on native targets
 //!   (`ring`'s, through snow's ring resolver) on 64 KiB frames;
