@@ -40,18 +40,22 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 const BENCH_PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/cairn/bench/1");
 const WRITE: usize = 256 * 1024;
 /// Runs of each download, alternated, unless `CAIRN_BENCH_ROUNDS` says otherwise.
-const ROUNDS: usize = 5;
+const ROUNDS: u64 = 5;
 
 fn mib(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / (1 << 20) as f64 / d.as_secs_f64()
 }
 
-fn env_mib(name: &str, default: u64) -> u64 {
+/// The number in the environment variable `name`, or `default` when it is unset or not a number.
+fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-        << 20
+}
+
+fn env_mib(name: &str, default: u64) -> u64 {
+    env_number(name, default) << 20
 }
 
 fn random(len: usize) -> Vec<u8> {
@@ -245,13 +249,14 @@ async fn unverified_part(
 }
 
 /// One bulk transfer over `streams` new bench streams of `per` bytes each: the rate in MiB/s,
-/// the CPU reading at the start and the wall time.
+/// and the cores it kept busy with the share of that CPU the cipher (`cipher` MiB/s) needs.
 async fn stream_run(
     client: &node::Handle,
     peer: node::PeerId,
     streams: usize,
     per: u64,
-) -> (f64, Option<Duration>, Duration) {
+    cipher: f64,
+) -> (f64, String) {
     let mut opened = Vec::new();
     for _ in 0..streams {
         let mut greeted = None;
@@ -291,7 +296,8 @@ async fn stream_run(
         t.await.unwrap();
     }
     let wall = start.elapsed();
-    (mib(per * streams as u64, wall), cpu, wall)
+    let rate = mib(per * streams as u64, wall);
+    (rate, busy(cpu, wall, rate, cipher))
 }
 
 fn main() {
@@ -369,9 +375,9 @@ async fn run() {
         // The best of three runs, with the CPU it kept busy.
         let mut best: Option<(f64, String)> = None;
         for _ in 0..3 {
-            let run = stream_run(&client, peer, streams, per).await;
+            let run = stream_run(&client, peer, streams, per, chacha).await;
             if best.as_ref().is_none_or(|(rate, _)| run.0 > *rate) {
-                best = Some((run.0, busy(run.1, run.2, run.0, chacha)));
+                best = Some(run);
             }
         }
         let (rate, cpu) = best.unwrap();
@@ -405,11 +411,10 @@ async fn run() {
     // Resident memory after each round: a leak in serving would grow it round by round.
     let mut retained = Vec::new();
     let base = reset_peak();
-    let rounds = std::env::var("CAIRN_BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n: &usize| n > 0)
-        .unwrap_or(ROUNDS);
+    let rounds = match env_number("CAIRN_BENCH_ROUNDS", ROUNDS) {
+        0 => ROUNDS,
+        n => n,
+    };
     for _ in 0..rounds {
         // Each run writes a new file: truncating the last one's blocks is not timed.
         let _ = std::fs::remove_file(&out);
@@ -428,8 +433,8 @@ async fn run() {
     plain.sort();
     let (down, plain_best) = (mib(total, verified[0]), mib(total, plain[0]));
     let (down_median, plain_median) = (
-        mib(total, verified[rounds / 2]),
-        mib(total, plain[rounds / 2]),
+        mib(total, verified[verified.len() / 2]),
+        mib(total, plain[plain.len() / 2]),
     );
     println!("upload (fsynced on the provider) {up:.0} MiB/s");
     println!(
@@ -454,7 +459,7 @@ async fn run() {
     println!(
         "  resident memory against before the downloads: {} after the first round, {} after round {rounds}",
         after(0),
-        after(rounds - 1)
+        after(retained.len() - 1)
     );
 
     // Several providers where one is not enough: two providers whose uploads are capped (like
