@@ -7,8 +7,10 @@
 //! object becomes visible, that the received bytes hash to the deal's root (`chain::proof`).
 //!
 //! The `Prover` task then proves every stored deal once per period, always from the bytes on
-//! disk (a flipped byte yields a proof the chain rejects; the corruption is also reported by the
-//! store's scrub), and reports each outcome as an [`Event::Proof`].
+//! disk, and reports each outcome as an [`Event::Proof`]. It touches the disk only once a
+//! period's window is open on chain: then one read of the object (`Store::audit`) both checks
+//! every chunk against the manifest (a flipped byte is reported as [`Event::Corrupt`] and never
+//! served again) and builds the proof (which the chain then rejects).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -20,7 +22,6 @@ use alloy::signers::local::PrivateKeySigner;
 use chain::contracts::{Contracts, Deployment, StorageMarket, signer_provider};
 use tokio::sync::broadcast;
 
-use crate::content::ContentId;
 use crate::node::Event;
 use crate::store::{State, Store};
 use crate::wire::QuoteTerms;
@@ -90,7 +91,7 @@ pub enum MarketError {
         /// The buyer's chain address.
         buyer: Address,
     },
-    /// Reading the stored data failed.
+    /// Reading one of the files the market is set up from (deployment, key) failed.
     #[error("reading {path}: {source}")]
     Data {
         /// The file.
@@ -495,18 +496,39 @@ impl Market {
         self.earnings_of(self.address()).await
     }
 
-    /// Proves the current period of `deal` from the bytes in `path`, if its window is open and
-    /// that period was not already rejected (`rejected`: deal -> period).
-    /// `Ok(None)`: nothing due (not started, expired, over, or already rejected).
-    ///
-    /// The proof is simulated first; one the contract rejects is still submitted once (with a
-    /// fixed gas limit) so the failure is recorded on chain as a reverted transaction.
-    async fn prove(
+    /// The chain's time: the latest block's timestamp, the `block.timestamp` a proof is checked
+    /// against.
+    async fn chain_time(&self) -> Result<u64, MarketError> {
+        use alloy::providers::Provider as _;
+        let block = self
+            .inner
+            .contracts
+            .market
+            .provider()
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| MarketError::Chain {
+                phase: "latest block",
+                detail: e.to_string(),
+            })?
+            .ok_or_else(|| MarketError::Chain {
+                phase: "latest block",
+                detail: "the node has no latest block".into(),
+            })?;
+        Ok(block.header.timestamp)
+    }
+
+    /// The period of `deal` whose proof window is open at chain time `now`, with its challenged
+    /// leaves; `Ok(None)` when nothing is due (not started, over, between windows, or this
+    /// period's proof was already rejected: `rejected` maps deal to period). Nothing is read
+    /// from disk until a period is due, and the data is read after the window opened, so the
+    /// proof always reflects the bytes held during the period it proves.
+    async fn due(
         &self,
         deal: u64,
-        path: PathBuf,
-        rejected: &mut HashMap<u64, u32>,
-    ) -> Result<Option<Proven>, MarketError> {
+        now: u64,
+        rejected: &HashMap<u64, u32>,
+    ) -> Result<Option<Due>, MarketError> {
         let market = &self.inner.contracts.market;
         let id = U256::from(deal);
         let d = market
@@ -515,6 +537,13 @@ impl Market {
             .await
             .map_err(chain_err("getDeal"))?;
         if d.nextPeriod >= d.endPeriod || rejected.get(&deal) == Some(&d.nextPeriod) {
+            return Ok(None);
+        }
+        let duration = u64::from(d.periodDuration);
+        let opens = u64::from(d.nextPeriod)
+            .saturating_mul(duration)
+            .saturating_add(d.start);
+        if now < opens || now >= opens.saturating_add(duration) {
             return Ok(None);
         }
         let challenge = market
@@ -526,26 +555,26 @@ impl Market {
         for (slot, index) in indices.iter_mut().zip(&challenge.indices) {
             *slot = index.to::<u64>();
         }
-        let read = path.clone();
-        let started = std::time::Instant::now();
-        let proof = tokio::task::spawn_blocking(move || {
-            let data_err = |source| MarketError::Data {
-                path: read.clone(),
-                source,
-            };
-            let size = std::fs::metadata(&read).map_err(data_err)?.len();
-            let hasher = chain::proof::PieceHasher::with_challenges(size, &indices)
-                .map_err(|e| data_err(std::io::Error::other(e)))?;
-            let (_, proof) = crate::store::hash_piece(&read, hasher).map_err(data_err)?;
-            proof.ok_or_else(|| data_err(std::io::Error::other("the hasher built no proof")))
-        })
-        .await
-        .map_err(|e| MarketError::Chain {
-            phase: "build proof",
-            detail: e.to_string(),
-        })??;
-        let build = started.elapsed();
-        let call = market.prove(id, Bytes::from(proof));
+        Ok(Some(Due {
+            deal,
+            period: challenge.period,
+            indices,
+        }))
+    }
+
+    /// Submits `proof` for the period `due` names. `Ok(None)`: the window closed meanwhile.
+    ///
+    /// The proof is simulated first; one the contract rejects is still submitted once (with a
+    /// fixed gas limit) so the failure is recorded on chain as a reverted transaction, and that
+    /// period goes into `rejected` so it is not submitted again.
+    async fn submit(
+        &self,
+        due: &Due,
+        proof: Vec<u8>,
+        rejected: &mut HashMap<u64, u32>,
+    ) -> Result<Option<Proven>, MarketError> {
+        let market = &self.inner.contracts.market;
+        let call = market.prove(U256::from(due.deal), Bytes::from(proof));
         let valid = match call.call().await {
             Ok(_) => true,
             Err(e)
@@ -558,11 +587,13 @@ impl Market {
             }
             Err(e)
                 if e.as_decoded_error::<StorageMarket::InvalidProof>()
-                    .is_some() =>
+                    .is_some()
+                    || e.as_decoded_error::<StorageMarket::InvalidProofLength>()
+                        .is_some() =>
             {
                 tracing::error!(
-                    deal,
-                    period = challenge.period,
+                    deal = due.deal,
+                    period = due.period,
                     "the chain rejects our proof: the stored data does not match the deal's root"
                 );
                 false
@@ -578,16 +609,22 @@ impl Market {
             .map_err(receipt_err("prove receipt"))?;
         let accepted = receipt.status();
         if !accepted {
-            rejected.insert(deal, challenge.period);
+            rejected.insert(due.deal, due.period);
         }
         Ok(Some(Proven {
-            deal,
-            period: challenge.period,
+            deal: due.deal,
+            period: due.period,
             accepted,
             tx: tx.0,
-            build,
         }))
     }
+}
+
+/// A period whose proof window is open.
+struct Due {
+    deal: u64,
+    period: u32,
+    indices: [u64; chain::proof::CHALLENGES],
 }
 
 /// Gas for a proof the contract will reject (so it is mined and its revert is on chain).
@@ -599,7 +636,6 @@ struct Proven {
     period: u32,
     accepted: bool,
     tx: [u8; 32],
-    build: Duration,
 }
 
 /// The on-chain quote a provider's `terms` stand for, for `buyer` and the piece (`root`, `size`).
@@ -638,52 +674,92 @@ impl Prover {
         let mut rejected: HashMap<u64, u32> = HashMap::new();
         loop {
             tick.tick().await;
-            let Ok(objects) = self.store.list() else {
-                continue;
-            };
-            for info in objects.into_iter().filter(|o| o.deal != 0) {
-                if info.state == State::Complete {
-                    self.scrub(info.id).await;
-                } else if info.state != State::Corrupt {
-                    continue;
-                }
-                let path = self.store.data_path(&info.id);
-                match self.market.prove(info.deal, path, &mut rejected).await {
-                    Ok(Some(p)) => {
-                        tracing::info!(
-                            deal = p.deal,
-                            period = p.period,
-                            accepted = p.accepted,
-                            tx = %hex::encode(p.tx),
-                            build_ms = p.build.as_millis(),
-                            "proof submitted"
-                        );
-                        let _ = self.events.send(Event::Proof {
-                            deal: p.deal,
-                            period: p.period,
-                            accepted: p.accepted,
-                        });
-                        if p.accepted
-                            && let Ok(earned) = self.market.earnings().await
-                        {
-                            let _ = self.events.send(Event::Earnings {
-                                total: earned.saturating_to::<u128>(),
-                            });
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(deal = info.deal, error = %e, "proof not submitted"),
-                }
+            if let Err(e) = self.round(&mut rejected).await {
+                tracing::warn!(error = %e, "proof round skipped");
             }
         }
     }
 
-    async fn scrub(&self, id: ContentId) {
+    /// Proves every stored deal whose period is due: one read of the object both checks every
+    /// chunk (reporting corruption) and builds the proof.
+    async fn round(&self, rejected: &mut HashMap<u64, u32>) -> Result<(), MarketError> {
         let store = self.store.clone();
-        let result = tokio::task::spawn_blocking(move || store.scrub(&id)).await;
-        if let Ok(Err(crate::store::StoreError::Corrupt { id, chunk })) = result {
-            let _ = self.events.send(Event::Corrupt { id, chunk });
+        let Ok(Ok(objects)) = tokio::task::spawn_blocking(move || store.list()).await else {
+            return Ok(());
+        };
+        let deals: Vec<_> = objects
+            .into_iter()
+            .filter(|o| o.deal != 0 && matches!(o.state, State::Complete | State::Corrupt))
+            .collect();
+        if deals.is_empty() {
+            return Ok(());
         }
+        let now = self.market.chain_time().await?;
+        for info in deals {
+            let due = match self.market.due(info.deal, now, rejected).await {
+                Ok(Some(due)) => due,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(deal = info.deal, error = %e, "proof not submitted");
+                    continue;
+                }
+            };
+            let (store, id, indices) = (self.store.clone(), info.id, due.indices);
+            let started = std::time::Instant::now();
+            let audit =
+                match tokio::task::spawn_blocking(move || store.audit(&id, Some(&indices))).await {
+                    Ok(Ok(audit)) => audit,
+                    Ok(Err(e)) => {
+                        tracing::warn!(deal = info.deal, error = %e, "proof not built");
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(deal = info.deal, error = %e, "proof task failed");
+                        continue;
+                    }
+                };
+            let build = started.elapsed();
+            if let Some(chunk) = audit.corrupt
+                && audit.newly_corrupt
+            {
+                let _ = self.events.send(Event::Corrupt { id, chunk });
+            }
+            let Some(proof) = audit.proof else {
+                tracing::error!(
+                    deal = info.deal,
+                    period = due.period,
+                    "no proof can be built: the object's file has an unprovable size"
+                );
+                continue;
+            };
+            match self.market.submit(&due, proof, rejected).await {
+                Ok(Some(p)) => {
+                    tracing::info!(
+                        deal = p.deal,
+                        period = p.period,
+                        accepted = p.accepted,
+                        tx = %hex::encode(p.tx),
+                        build_ms = build.as_millis(),
+                        "proof submitted"
+                    );
+                    let _ = self.events.send(Event::Proof {
+                        deal: p.deal,
+                        period: p.period,
+                        accepted: p.accepted,
+                    });
+                    if p.accepted
+                        && let Ok(earned) = self.market.earnings().await
+                    {
+                        let _ = self.events.send(Event::Earnings {
+                            total: earned.saturating_to::<u128>(),
+                        });
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(deal = info.deal, error = %e, "proof not submitted"),
+            }
+        }
+        Ok(())
     }
 }
 

@@ -120,11 +120,12 @@ pub fn hash_piece(
 }
 
 /// [`hash_piece`], also handing every piece of the file, in order, to `also` (a buyer builds
-/// the content manifest in the same pass).
+/// the content manifest in the same pass; a provider's audit checks every chunk). `also` runs on
+/// a thread of its own beside the keccak hashing of the same piece, so its cost mostly hides.
 pub fn hash_piece_and(
     path: &Path,
     hasher: chain::proof::PieceHasher,
-    also: impl FnMut(&[u8]),
+    also: impl FnMut(&[u8]) + Send,
 ) -> std::io::Result<(chain::proof::Commitment, Option<Vec<u8>>)> {
     hash_piece_in_blocks(path, hasher, HASH_BLOCK_LEAVES_LOG2, HASH_BLOCKS, also)
 }
@@ -135,8 +136,9 @@ fn hash_piece_in_blocks(
     mut hasher: chain::proof::PieceHasher,
     block: u32,
     blocks: usize,
-    mut also: impl FnMut(&[u8]),
+    mut also: impl FnMut(&[u8]) + Send,
 ) -> std::io::Result<(chain::proof::Commitment, Option<Vec<u8>>)> {
+    let panicked = || std::io::Error::other("a hashing thread panicked");
     let invalid =
         |e: chain::proof::ProofError| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
     let mut file = File::open(path)?;
@@ -154,38 +156,42 @@ fn hash_piece_in_blocks(
         if n == 0 {
             break;
         }
-        also(&buf[..n]);
-        let mut rest = &buf[..n];
-        while !rest.is_empty() {
-            // Whole blocks from here that can go in as roots, hashed side by side.
-            let run = hasher.pushable_blocks(block, rest.len() / block_len);
-            if run == 0 {
-                let take = rest.len().min(block_len);
-                hasher.update(&rest[..take]).map_err(invalid)?;
-                rest = &rest[take..];
-                continue;
-            }
-            let roots = std::thread::scope(|scope| {
+        let data = &buf[..n];
+        let also = &mut also;
+        let hasher = &mut hasher;
+        std::thread::scope(|scope| -> std::io::Result<()> {
+            // The caller's pass over the same bytes runs beside the keccak hashing.
+            let side = scope.spawn(move || also(data));
+            let mut rest = data;
+            while !rest.is_empty() {
+                // Whole blocks from here that can go in as roots, hashed side by side.
+                let run = hasher.pushable_blocks(block, rest.len() / block_len);
+                if run == 0 {
+                    let take = rest.len().min(block_len);
+                    hasher.update(&rest[..take]).map_err(invalid)?;
+                    rest = &rest[take..];
+                    continue;
+                }
                 let handles: Vec<_> = rest[..run * block_len]
                     .chunks(block_len)
                     .map(|b| scope.spawn(move || chain::proof::block_root(b)))
                     .collect();
-                handles
-                    .into_iter()
-                    .map(|h| match h.join() {
-                        Ok(root) => root.map_err(invalid),
-                        Err(_) => Err(std::io::Error::other("a hashing thread panicked")),
-                    })
-                    .collect::<Vec<std::io::Result<_>>>()
-            });
-            for root in roots {
-                hasher.push_block(block, root?).map_err(invalid)?;
+                for handle in handles {
+                    let root = handle.join().map_err(|_| panicked())?;
+                    hasher
+                        .push_block(block, root.map_err(invalid)?)
+                        .map_err(invalid)?;
+                }
+                rest = &rest[run * block_len..];
             }
-            rest = &rest[run * block_len..];
-        }
+            side.join().map_err(|_| panicked())
+        })?;
     }
     hasher.finish().map_err(invalid)
 }
+
+/// Bytes a scrub without a proof reads at a time.
+const SCRUB_READ: usize = 2 << 20;
 
 /// Leaves per block [`hash_piece`] hashes on its own thread: 2^15 leaves, 1 MiB.
 const HASH_BLOCK_LEAVES_LOG2: u32 = 15;
@@ -560,13 +566,76 @@ impl Store {
         })
     }
 
-    /// Reads and checks every chunk of an object; marks it corrupt on the first bad chunk.
+    /// Reads and checks every chunk of an object; marks it corrupt on the first bad chunk
+    /// ([`Store::audit`] without a proof).
     pub fn scrub(&self, id: &ContentId) -> Result<(), StoreError> {
-        let mut reader = self.reader(id)?;
-        for i in 0..reader.manifest.chunks() {
-            reader.read_chunk(i)?;
+        match self.audit(id, None)?.corrupt {
+            Some(chunk) => Err(StoreError::Corrupt { id: *id, chunk }),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// Reads a stored object (complete, or already found corrupt) once from disk, checking
+    /// every chunk against its manifest (a scrub) and, given `challenges`, building in the same
+    /// pass the possession proof for those leaf indices (`chain::proof`).
+    ///
+    /// This is the provider's one full read per proof period: the proof must come from the bytes
+    /// on disk, and the same read finds bit rot before a buyer asks for the data. The proof
+    /// covers the file as it is, so a damaged object yields a proof the chain rejects rather
+    /// than none (none only when the file's size cannot be proven at all, such as 0 bytes).
+    /// The first mismatching chunk marks the object `Corrupt`.
+    pub fn audit(
+        &self,
+        id: &ContentId,
+        challenges: Option<&[u64; chain::proof::CHALLENGES]>,
+    ) -> Result<Audit, StoreError> {
+        let was = match self.record(id)? {
+            Some(r) if matches!(r.state, State::Complete | State::Corrupt) => r.state,
+            _ => return Err(StoreError::NotFound(*id)),
+        };
+        let manifest = self.manifest(id)?;
+        let path = self.object_path(id);
+        let size = fs::metadata(&path)
+            .map_err(io_err("read object", &path))?
+            .len();
+        let mut check = ChunkCheck::new(&manifest);
+        let hasher = match challenges {
+            Some(indices) => chain::proof::PieceHasher::with_challenges(size, indices).ok(),
+            None => None,
+        };
+        let proof = match hasher {
+            Some(hasher) => {
+                hash_piece_and(&path, hasher, |piece| check.feed(piece))
+                    .map_err(io_err("read object", &path))?
+                    .1
+            }
+            None => {
+                let mut file = File::open(&path).map_err(io_err("read object", &path))?;
+                let mut buf = vec![0u8; SCRUB_READ];
+                loop {
+                    match file.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => check.feed(&buf[..n]),
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(io_err("read object", &path)(e)),
+                    }
+                }
+                None
+            }
+        };
+        let corrupt = check.finish();
+        let newly_corrupt = corrupt.is_some() && was == State::Complete;
+        if let Some(chunk) = corrupt
+            && newly_corrupt
+        {
+            tracing::error!(%id, chunk, path = %path.display(), "corrupt object on disk");
+            self.set_state(id, State::Corrupt)?;
+        }
+        Ok(Audit {
+            proof,
+            corrupt,
+            newly_corrupt,
+        })
     }
 
     /// Deletes an object (any state) and frees its quota.
@@ -584,6 +653,74 @@ impl Store {
         let _ = fs::remove_file(self.object_path(id));
         let _ = fs::remove_file(self.partial_path(id));
         Ok(())
+    }
+}
+
+/// What [`Store::audit`] found in one read of an object.
+#[derive(Debug)]
+pub struct Audit {
+    /// The possession proof (`None` when no challenges were given).
+    pub proof: Option<Vec<u8>>,
+    /// The first chunk whose bytes on disk do not match the manifest, if any.
+    pub corrupt: Option<u64>,
+    /// Whether this audit is what found the object corrupt (it was `Complete` until now).
+    pub newly_corrupt: bool,
+}
+
+/// Checks a stream of an object's bytes, in order and in pieces of any size, chunk by chunk
+/// against its manifest, and remembers the first chunk that fails.
+struct ChunkCheck<'a> {
+    manifest: &'a Manifest,
+    /// The chunk the next bytes belong to.
+    next: u64,
+    /// The start of chunk `next` when it straddles two pieces.
+    carry: Vec<u8>,
+    corrupt: Option<u64>,
+}
+
+impl<'a> ChunkCheck<'a> {
+    fn new(manifest: &'a Manifest) -> Self {
+        Self {
+            manifest,
+            next: 0,
+            carry: Vec::new(),
+            corrupt: None,
+        }
+    }
+
+    fn feed(&mut self, mut piece: &[u8]) {
+        while !piece.is_empty() && self.corrupt.is_none() {
+            let Ok(range) = self.manifest.chunk_range(self.next) else {
+                // Bytes past the manifest's end: the object is longer than what was stored.
+                self.corrupt = Some(self.manifest.chunks().saturating_sub(1));
+                return;
+            };
+            let len = (range.end - range.start) as usize;
+            let chunk = if self.carry.is_empty() && piece.len() >= len {
+                let (chunk, rest) = piece.split_at(len);
+                piece = rest;
+                chunk
+            } else {
+                let take = (len - self.carry.len()).min(piece.len());
+                self.carry.extend_from_slice(&piece[..take]);
+                piece = &piece[take..];
+                if self.carry.len() < len {
+                    return;
+                }
+                &self.carry[..]
+            };
+            if self.manifest.verify_chunk(self.next, chunk).is_err() {
+                self.corrupt = Some(self.next);
+            }
+            self.carry.clear();
+            self.next += 1;
+        }
+    }
+
+    /// The first bad chunk; a chunk cut short by the end of the file is bad.
+    fn finish(self) -> Option<u64> {
+        self.corrupt
+            .or((self.next < self.manifest.chunks()).then_some(self.next))
     }
 }
 
@@ -830,6 +967,96 @@ mod tests {
         let hasher = chain::proof::PieceHasher::new(bytes.len() as u64 + 1).unwrap();
         let err = hash_piece(&path, hasher).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn chunk_check_finds_the_first_bad_chunk_whatever_the_piece_sizes() {
+        let bytes = data(5 * CHUNK_SIZE + 77, 4);
+        let manifest = Manifest::of(&bytes).unwrap();
+        let mut bad = bytes.clone();
+        bad[3 * CHUNK_SIZE + 5] ^= 0x40;
+        bad[4 * CHUNK_SIZE] ^= 1;
+        let run = |bytes: &[u8], piece: usize| {
+            let mut check = ChunkCheck::new(&manifest);
+            bytes.chunks(piece).for_each(|p| check.feed(p));
+            check.finish()
+        };
+        for piece in [1, 4096, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 3, 2 << 20] {
+            assert_eq!(run(&bytes, piece), None, "piece {piece}");
+            assert_eq!(run(&bad, piece), Some(3), "piece {piece}");
+            // Cut short: the chunk the end falls in; one byte more: the last chunk.
+            assert_eq!(run(&bytes[..2 * CHUNK_SIZE + 10], piece), Some(2));
+            assert_eq!(run(&bytes[..5 * CHUNK_SIZE], piece), Some(5));
+            let mut long = bytes.clone();
+            long.push(0);
+            assert_eq!(run(&long, piece), Some(5), "piece {piece}");
+        }
+    }
+
+    #[test]
+    fn an_audit_proves_from_disk_and_finds_a_flipped_byte_in_the_same_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 30).unwrap();
+        let bytes = data(6 * CHUNK_SIZE + 1000, 21);
+        let id = put(&store, &bytes).unwrap().id;
+        let tree = chain::proof::Tree::build(&bytes).unwrap();
+        let commitment = tree.commitment();
+        let leaves = commitment.leaves();
+        let indices = [0, leaves / 2, leaves - 1];
+
+        let audit = store.audit(&id, Some(&indices)).unwrap();
+        assert_eq!((audit.corrupt, audit.newly_corrupt), (None, false));
+        let proof = audit.proof.unwrap();
+        assert_eq!(proof, tree.prove(&bytes, &indices).unwrap());
+        chain::proof::verify(&commitment, &indices, &proof).unwrap();
+        assert!(store.audit(&id, None).unwrap().proof.is_none());
+
+        // A flipped byte in chunk 4, far from every challenged leaf: the chunk is reported, the
+        // object is no longer served, and the proof (built over the bytes on disk) fails.
+        let path = store.data_path(&id);
+        let mut on_disk = fs::read(&path).unwrap();
+        on_disk[4 * CHUNK_SIZE + 17] ^= 0x80;
+        fs::write(&path, &on_disk).unwrap();
+        let audit = store.audit(&id, Some(&indices)).unwrap();
+        assert_eq!((audit.corrupt, audit.newly_corrupt), (Some(4), true));
+        assert!(chain::proof::verify(&commitment, &indices, &audit.proof.unwrap()).is_err());
+        assert!(matches!(store.reader(&id), Err(StoreError::Corrupt { .. })));
+        // Audited again (the next period): still corrupt, no longer news, still proven.
+        let audit = store.audit(&id, Some(&indices)).unwrap();
+        assert_eq!((audit.corrupt, audit.newly_corrupt), (Some(4), false));
+        assert!(audit.proof.is_some());
+        assert!(matches!(
+            store.scrub(&id),
+            Err(StoreError::Corrupt { chunk: 4, .. })
+        ));
+    }
+
+    #[test]
+    fn an_audit_of_a_truncated_object_reports_it_and_still_builds_a_failing_proof() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 30).unwrap();
+        let bytes = data(4 * CHUNK_SIZE, 22);
+        let id = put(&store, &bytes).unwrap().id;
+        let commitment = chain::proof::commit(&bytes).unwrap();
+        let path = store.data_path(&id);
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(CHUNK_SIZE as u64 + 9)
+            .unwrap();
+        let indices = [0, 1, 2];
+        let audit = store.audit(&id, Some(&indices)).unwrap();
+        assert_eq!((audit.corrupt, audit.newly_corrupt), (Some(1), true));
+        assert!(chain::proof::verify(&commitment, &indices, &audit.proof.unwrap()).is_err());
+        // Emptied: nothing can be proven, and the object stays reported.
+        fs::write(&path, b"").unwrap();
+        let audit = store.audit(&id, Some(&indices)).unwrap();
+        assert_eq!((audit.corrupt, audit.proof), (Some(0), None));
+        // Gone: an error naming the file, not a panic.
+        fs::remove_file(&path).unwrap();
+        let err = store.audit(&id, Some(&indices)).unwrap_err();
+        assert!(err.to_string().contains(&id.to_string()), "{err}");
     }
 
     #[test]

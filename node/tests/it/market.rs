@@ -220,28 +220,27 @@ async fn deal_lifecycle_proofs_earnings_and_a_flipped_byte() {
         .join("store/objects")
         .join(manifest.id().to_string());
     flip_byte(&path, CHUNK_SIZE as u64 + 3);
-    devnet.increase_time(u64::from(PERIOD)).await.unwrap();
-    // Both happen, in either order: the prover may read the flipped byte for its proof before
-    // its scrub of the object reports it.
-    let (mut corrupt, mut proof) = (None, None);
-    while corrupt.is_none() || proof.is_none() {
-        match next_event(&mut events, |e| match e {
-            Event::Corrupt { id, .. } if *id == manifest.id() => Some(e.clone()),
-            Event::Proof { deal: d, .. } if *d == deal => Some(e.clone()),
-            _ => None,
-        })
-        .await
-        {
-            Event::Corrupt { chunk, .. } => corrupt = Some(chunk),
-            Event::Proof {
-                period, accepted, ..
-            } => proof = Some((period, accepted)),
-            _ => {}
-        }
+    // Between windows the prover leaves the disk alone: several of its rounds pass with neither
+    // a proof nor a report.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    while let Ok(e) = events.try_recv() {
+        assert!(
+            !matches!(e, Event::Corrupt { .. } | Event::Proof { .. }),
+            "{e:?} before period 2 opened"
+        );
     }
-    assert_eq!(corrupt, Some(1));
+    devnet.increase_time(u64::from(PERIOD)).await.unwrap();
+    // Once period 2 opens, one read of the object finds the flipped chunk and builds the proof.
+    let corrupt = next_event(&mut events, |e| match e {
+        Event::Corrupt { id, chunk } if *id == manifest.id() => Some(*chunk),
+        Event::Proof { deal: d, .. } if *d == deal => panic!("a proof before the report: {e:?}"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(corrupt, 1);
+    let proof = wait_proof(&mut events, deal).await;
     // The proof built from the disk is submitted once, mined and reverted by the contract.
-    assert_eq!(proof, Some((2, false)));
+    assert_eq!(proof, (2, false));
     assert_eq!(market.earnings().await.unwrap(), U256::from(2 * price));
     let stored = buyer_chain
         .market
