@@ -191,7 +191,7 @@ fn growth_mib(base: Option<f64>) -> String {
 /// The baseline download: the storage protocol from the same provider, over the same segments
 /// and streams as `Client::get` from one holder (`node::transfer::download_segments`), every
 /// chunk written at its offset like `Client::get` does, but nothing checked (not the manifest,
-/// not a chunk).
+/// not a chunk) and no chunk copied: its data is written from the frame it arrived in.
 async fn unverified_get(
     control: libp2p_stream::Control,
     peer: node::PeerId,
@@ -236,13 +236,16 @@ async fn unverified_part(
         s.read_exact(&mut len).await.unwrap();
         frame.resize(Message::check_len(u32::from_be_bytes(len)).unwrap(), 0);
         s.read_exact(&mut frame).await.unwrap();
+        let head = &frame[..frame.len().min(node::wire::CHUNK_HEADER)];
+        if let Some(index) = Message::chunk_header(head, frame.len()) {
+            let data = &frame[node::wire::CHUNK_HEADER..];
+            file.write_all_at(data, index * node::content::CHUNK_SIZE as u64)
+                .unwrap();
+            got += data.len() as u64;
+            continue;
+        }
         match Message::decode(&frame).unwrap() {
             Message::Manifest(_) => {}
-            Message::Chunk { index, data } => {
-                file.write_all_at(&data, index * node::content::CHUNK_SIZE as u64)
-                    .unwrap();
-                got += data.len() as u64;
-            }
             Message::End => break,
             other => panic!("unexpected frame {other:?}"),
         }

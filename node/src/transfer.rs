@@ -241,6 +241,19 @@ async fn read_msg<S: AsyncRead + Unpin>(
     phase: &'static str,
     buf: &mut Vec<u8>,
 ) -> Result<Message, TransferError> {
+    read_msg_into(stream, peer, phase, buf, None).await
+}
+
+/// [`read_msg`]; given a `spare` buffer, a chunk's data is read straight into it (and taken,
+/// leaving it empty) instead of being copied out of the frame: a spare that held a chunk before
+/// keeps its allocation and is not zeroed again.
+async fn read_msg_into<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    peer: PeerId,
+    phase: &'static str,
+    buf: &mut Vec<u8>,
+    spare: Option<&mut Vec<u8>>,
+) -> Result<Message, TransferError> {
     let read = async {
         let mut len = [0u8; 4];
         stream.read_exact(&mut len).await?;
@@ -248,9 +261,25 @@ async fn read_msg<S: AsyncRead + Unpin>(
             Ok(len) => len,
             Err(e) => return Ok(Err(e)),
         };
+        let Some(spare) = spare else {
+            buf.resize(len, 0);
+            stream.read_exact(buf).await?;
+            return Ok(Ok(None));
+        };
+        let head = len.min(wire::CHUNK_HEADER);
+        if buf.len() < head {
+            buf.resize(head, 0);
+        }
+        stream.read_exact(&mut buf[..head]).await?;
+        if let Some(index) = Message::chunk_header(&buf[..head], len) {
+            spare.resize(len - wire::CHUNK_HEADER, 0);
+            stream.read_exact(spare).await?;
+            let data = std::mem::take(spare);
+            return Ok(Ok(Some(Message::Chunk { index, data })));
+        }
         buf.resize(len, 0);
-        stream.read_exact(buf).await?;
-        Ok::<_, std::io::Error>(Ok(()))
+        stream.read_exact(&mut buf[head..]).await?;
+        Ok::<_, std::io::Error>(Ok(None))
     };
     match tokio::time::timeout(IDLE_TIMEOUT, read).await {
         Err(_) => Err(TransferError::Timeout { phase, peer }),
@@ -263,7 +292,8 @@ async fn read_msg<S: AsyncRead + Unpin>(
             peer,
             source: Box::new(source),
         }),
-        Ok(Ok(Ok(()))) => Message::decode(buf).map_err(|source| TransferError::Wire {
+        Ok(Ok(Ok(Some(chunk)))) => Ok(chunk),
+        Ok(Ok(Ok(None))) => Message::decode(buf).map_err(|source| TransferError::Wire {
             peer,
             source: Box::new(source),
         }),
@@ -1235,6 +1265,9 @@ impl Client {
             bytes.clone(),
             out.to_owned(),
         );
+        // The worker hands each chunk's buffer back, so the reader reads the next chunk's data
+        // straight into it: no copy out of the frame, no allocation, no zeroing.
+        let (give_back, mut spares) = mpsc::channel::<Vec<u8>>(VERIFY_AHEAD + 2);
         drop(tokio::task::spawn_blocking(move || {
             while let Some((index, data)) = queue.blocking_recv() {
                 let result = verify_and_write(&m, index, &data, &range, &f, &path, peer);
@@ -1242,8 +1275,10 @@ impl Client {
                 if report.blocking_send(result).is_err() || failed {
                     break;
                 }
+                let _ = give_back.try_send(data);
             }
         }));
+        let mut spare = Vec::new();
         let mut received = *next;
         let settle = |result: Result<u64, TransferError>, next: &mut u64| {
             let len = result?;
@@ -1262,7 +1297,19 @@ impl Client {
             while let Ok(result) = verified.try_recv() {
                 settle(result, next)?;
             }
-            let msg = match read_msg(&mut stream, peer, "reading chunks", &mut buf).await {
+            if spare.capacity() == 0
+                && let Ok(back) = spares.try_recv()
+            {
+                spare = back;
+            }
+            let read = read_msg_into(
+                &mut stream,
+                peer,
+                "reading chunks",
+                &mut buf,
+                Some(&mut spare),
+            );
+            let msg = match read.await {
                 Ok(msg) => msg,
                 Err(e) => break Err(e),
             };

@@ -160,6 +160,8 @@ const QUOTE_TERMS_LEN: usize = 20 + 4 + 4 + 16 + 8 + 32 + 65;
 const PUT_REQUEST: u8 = 1;
 const PUT_READY: u8 = 2;
 const CHUNK: u8 = 3;
+/// Bytes of a chunk frame's body before its data: the kind and the chunk index.
+pub const CHUNK_HEADER: usize = 9;
 const PUT_END: u8 = 4;
 const PUT_DONE: u8 = 5;
 const GET_REQUEST: u8 = 6;
@@ -240,6 +242,22 @@ impl Message {
         }
         let len = (out.len() - start - 4) as u32;
         out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    }
+
+    /// The chunk index of a frame whose body is `len` bytes and starts with `header` (its first
+    /// `min(len, CHUNK_HEADER)` bytes), if it is a chunk frame [`Message::decode`] would accept;
+    /// `None` for anything else. A reader uses it to read a chunk's data straight into a buffer
+    /// of its own instead of copying it out of the frame; anything else it decodes whole, so
+    /// every refusal still comes from `decode`.
+    pub fn chunk_header(header: &[u8], len: usize) -> Option<u64> {
+        let [kind, index @ ..] = header else {
+            return None;
+        };
+        let data = len.checked_sub(CHUNK_HEADER)?;
+        if *kind != CHUNK || header.len() != CHUNK_HEADER || data == 0 || data > CHUNK_SIZE {
+            return None;
+        }
+        Some(u64::from_be_bytes(index.try_into().ok()?))
     }
 
     /// Checks a frame's length prefix before the body is read.
@@ -409,6 +427,35 @@ mod tests {
         let len = u32::from_be_bytes(out[..4].try_into().unwrap());
         assert_eq!(Message::check_len(len).unwrap(), out.len() - 4);
         assert_eq!(Message::decode(&out[4..]).unwrap(), m);
+    }
+
+    #[test]
+    fn chunk_header_accepts_exactly_the_chunks_decode_accepts() {
+        let mut bodies: Vec<Vec<u8>> = vec![vec![], vec![CHUNK], vec![CHUNK, 0, 0, 0]];
+        for data_len in [0, 1, 1000, CHUNK_SIZE, CHUNK_SIZE + 1] {
+            for kind in [CHUNK, PUT_REQUEST, 200] {
+                let mut body = vec![kind];
+                body.extend_from_slice(&0x0102_0304_0506_0708u64.to_be_bytes());
+                body.resize(CHUNK_HEADER + data_len, 0xAB);
+                bodies.push(body);
+            }
+        }
+        for body in bodies {
+            let header = &body[..body.len().min(CHUNK_HEADER)];
+            let fast = Message::chunk_header(header, body.len());
+            let whole = match Message::decode(&body) {
+                Ok(Message::Chunk { index, data }) => {
+                    assert_eq!(data, body[CHUNK_HEADER..]);
+                    Some(index)
+                }
+                _ => None,
+            };
+            assert_eq!(fast, whole, "{} bytes, kind {:?}", body.len(), body.first());
+        }
+        assert_eq!(
+            Message::chunk_header(&[CHUNK, 0, 0, 0, 0, 0, 0, 0, 9], CHUNK_HEADER + 1),
+            Some(9)
+        );
     }
 
     #[test]
