@@ -171,6 +171,16 @@ const ERROR: u8 = 9;
 const QUOTE_REQUEST: u8 = 10;
 const QUOTE: u8 = 11;
 
+/// The longest prefix of `message` of at most [`MAX_ERROR_LEN`] bytes that ends on a character
+/// boundary: what an error frame carries.
+fn clip_error(message: &str) -> &str {
+    let mut end = message.len().min(MAX_ERROR_LEN);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    &message[..end]
+}
+
 fn u64_at(kind: &'static str, b: &[u8], at: usize) -> Result<u64, WireError> {
     b.get(at..at + 8)
         .and_then(|s| s.try_into().ok())
@@ -233,11 +243,7 @@ impl Message {
             Self::Error { code, message } => {
                 out.push(ERROR);
                 out.push(*code as u8);
-                let mut end = message.len().min(MAX_ERROR_LEN);
-                while !message.is_char_boundary(end) {
-                    end -= 1;
-                }
-                out.extend_from_slice(&message.as_bytes()[..end]);
+                out.extend_from_slice(clip_error(message).as_bytes());
             }
         }
         let len = (out.len() - start - 4) as u32;
@@ -353,9 +359,12 @@ impl Message {
                         what: "message too long",
                     });
                 }
+                // Invalid UTF-8 becomes U+FFFD (3 bytes each), which can take the text past
+                // the limit: clipped as an encoder clips, so it re-encodes to itself.
+                let message = String::from_utf8_lossy(text);
                 Self::Error {
                     code: ErrorCode::from_u8(code),
-                    message: String::from_utf8_lossy(text).into_owned(),
+                    message: clip_error(&message).to_owned(),
                 }
             }
             QUOTE_REQUEST => {
@@ -456,6 +465,23 @@ mod tests {
             Message::chunk_header(&[CHUNK, 0, 0, 0, 0, 0, 0, 0, 9], CHUNK_HEADER + 1),
             Some(9)
         );
+    }
+
+    #[test]
+    fn an_error_text_of_invalid_utf8_decodes_within_the_limit_and_reencodes_to_itself() {
+        // Found by the fuzz target: 0xFF bytes decode to U+FFFD (3 bytes each), three times as
+        // long as the limit the encoder clips to.
+        let mut body = vec![ERROR, ErrorCode::Internal as u8];
+        body.extend(std::iter::repeat_n(0xFF, MAX_ERROR_LEN));
+        let decoded = Message::decode(&body).unwrap();
+        let Message::Error { message, .. } = &decoded else {
+            panic!("{decoded:?}");
+        };
+        assert!(message.len() <= MAX_ERROR_LEN && message.len() > MAX_ERROR_LEN - 3);
+        assert!(message.chars().all(|c| c == char::REPLACEMENT_CHARACTER));
+        let mut out = Vec::new();
+        decoded.encode(&mut out);
+        assert_eq!(Message::decode(&out[4..]).unwrap(), decoded);
     }
 
     #[test]
