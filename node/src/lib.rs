@@ -10,7 +10,7 @@
 //! - [`transfer`]: the provider service and the buyer [`Client`] over raw streams;
 //! - [`market`]: quotes, deal checks, scheduled possession proofs and earnings on chain.
 //!
-//! Builds for: native (tested on Linux; meant for macOS and Android, not yet checked for Android).
+//! Builds for: native (tested on Linux; checked for Android; meant for macOS).
 //! The pure modules have no I/O.
 //!
 //! Must not depend on: `runtime`, `app`, `cli` or the UI (the runtime embeds the node, never the

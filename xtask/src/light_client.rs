@@ -2,24 +2,37 @@
 //!
 //! The light client verifies BLS signatures with `blst`, whose C and assembly are compiled by
 //! clang for every target: natively by the system compiler, for wasm32 by clang (installed by
-//! set-up), and for the Android *check* by clang in freestanding mode (the check needs no NDK:
-//! blst uses no libc headers when freestanding). `llvm-ar` archives the objects for both.
+//! set-up), and for the Android *check* by clang (see [`android_c_env`]). `llvm-ar` archives the
+//! objects for both.
 
 use std::process::Command;
 
-/// Debian packages the light client needs on top of set-up's list (`llvm` provides `llvm-ar`).
-pub(crate) const APT_PACKAGES: &[&str] = &["llvm"];
+/// Debian packages the light client and the Android check need on top of set-up's list (`llvm`
+/// provides `llvm-ar`; `libc6-dev-arm64-cross` the aarch64 C headers of [`android_c_env`]).
+pub(crate) const APT_PACKAGES: &[&str] = &["llvm", "libc6-dev-arm64-cross"];
+
+/// Debian's aarch64 C headers (`libc6-dev-arm64-cross`), which stand in for the NDK's Bionic
+/// headers in the Android check.
+const AARCH64_C_HEADERS: &str = "/usr/aarch64-linux-gnu/include";
 
 /// The light client's I/O crate also runs in the browser (reqwest's fetch backend): linted for
 /// wasm32 with `tasks::WASM_CRATES`.
 pub(crate) const WASM_CRATES: &[&str] = &["light-client-rpc"];
 
-/// Points cc-rs at clang for `aarch64-linux-android`, so C dependencies (blst) build for the
-/// Android check without an NDK.
+/// Points cc-rs at clang for `aarch64-linux-android`, so the C dependencies' build scripts (blst;
+/// for `node`, ring and aws-lc) run for the Android check without an NDK, which cannot be
+/// installed from a package registry. The C headers are Debian's aarch64 glibc ones instead of
+/// the NDK's Bionic (`_GNU_SOURCE`, because Bionic declares the POSIX types aws-lc uses without
+/// feature macros). `cargo check` links nothing, so this checks Cairn's Rust code for Android
+/// (every `cfg(target_os = "android")` path), not the C code against Bionic: only a build with
+/// the NDK (an APK) would, and none can run here.
 pub(crate) fn android_c_env(command: &mut Command) -> &mut Command {
     command
         .env("CC_aarch64_linux_android", "clang")
-        .env("CFLAGS_aarch64_linux_android", "-ffreestanding")
+        .env(
+            "CFLAGS_aarch64_linux_android",
+            format!("-nostdlibinc -isystem {AARCH64_C_HEADERS} -D_GNU_SOURCE"),
+        )
         .env("AR_aarch64_linux_android", "llvm-ar")
 }
 

@@ -12,7 +12,13 @@ use crate::{devnet, setup};
 /// The devnet `run` starts, and Cairn's embedded default RPC URL.
 const DEVNET_PORT: u16 = 8545;
 /// Crates that run on phones: checked for Android in every test run.
-const MOBILE_CRATES: &[&str] = &["protocol", "light-client", "runtime", "ble-provisioning"];
+const MOBILE_CRATES: &[&str] = &[
+    "protocol",
+    "light-client",
+    "runtime",
+    "ble-provisioning",
+    "node",
+];
 /// Crates that run in the browser: linted for wasm32 in every test run.
 const WASM_CRATES: &[&str] = &["protocol", "chain", "ui", "sdk-wasm", "light-client"];
 /// Pure crates: no shell (`SHELLS`) and no I/O runtime (tokio, axum, tauri) among their
