@@ -29,6 +29,42 @@ pub struct Status {
     pub chain: ChainState,
     /// Seconds since the runtime started.
     pub uptime_secs: u64,
+    /// The embedded libp2p node (absent from runtimes that predate it: [`NodeState::Off`]).
+    #[serde(default)]
+    pub node: NodeState,
+}
+
+/// What the runtime's embedded libp2p node (the storage provider) is doing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum NodeState {
+    /// The runtime was configured without a node.
+    #[default]
+    Off,
+    /// The node is opening its key, its store and its listeners.
+    Starting,
+    /// The node is up; values are as read at the runtime's last tick.
+    #[serde(rename_all = "camelCase")]
+    Running {
+        /// The node's libp2p peer id (base58), stable across restarts.
+        peer_id: String,
+        /// Full multiaddrs it listens on, each ending in `/p2p/<peer id>`.
+        listen_addrs: Vec<String>,
+        /// Peers with at least one open connection.
+        connected_peers: u32,
+        /// Objects stored for buyers.
+        objects: u64,
+        /// Bytes those objects take.
+        stored_bytes: u64,
+        /// Disk offered to buyers, in bytes (0: a plain peer that stores nothing).
+        quota_bytes: u64,
+    },
+    /// The node could not start or has stopped; the runtime keeps running without it.
+    #[serde(rename_all = "camelCase")]
+    Failed {
+        /// What went wrong, in words a user can act on.
+        error: String,
+    },
 }
 
 /// What the runtime knows about the chain it follows.
@@ -90,13 +126,37 @@ mod tests {
                 latest_block: 12,
             },
             uptime_secs: 3,
+            node: NodeState::Running {
+                peer_id: "12D3KooWExample".into(),
+                listen_addrs: vec!["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWExample".into()],
+                connected_peers: 2,
+                objects: 1,
+                stored_bytes: 1024,
+                quota_bytes: 1 << 30,
+            },
         };
         let json = serde_json::to_value(&status).unwrap();
         assert_eq!(json["chain"]["state"], "connected");
         assert_eq!(json["chain"]["chainId"], 31337);
         assert_eq!(json["uptimeSecs"], 3);
+        assert_eq!(json["node"]["state"], "running");
+        assert_eq!(json["node"]["connectedPeers"], 2);
+        assert_eq!(json["node"]["quotaBytes"], 1u64 << 30);
         let back: Status = serde_json::from_value(json).unwrap();
         assert_eq!(back, status);
+    }
+
+    #[test]
+    fn a_status_without_a_node_field_reads_as_node_off() {
+        let json = serde_json::json!({
+            "version": "0.1.0",
+            "network": "devnet",
+            "rpcUrl": "http://127.0.0.1:8545",
+            "chain": {"state": "connecting"},
+            "uptimeSecs": 0,
+        });
+        let status: Status = serde_json::from_value(json).unwrap();
+        assert_eq!(status.node, NodeState::Off);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Configuration of one running client.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How a runtime is configured. Shells fill it from their flags, environment and defaults;
@@ -14,8 +14,67 @@ pub struct Config {
     pub network: String,
     /// JSON-RPC endpoint of the chain. Default: the local devnet, `http://127.0.0.1:8545`.
     pub rpc_url: String,
-    /// How often the chain is polled for a new head. Default: one second.
+    /// How often the chain is polled for a new head (and the node's state read). Default: one
+    /// second.
     pub poll_interval: Duration,
+    /// The embedded libp2p node, or `None` for no node. Default: `None`.
+    pub node: Option<NodeConfig>,
+}
+
+/// How the embedded libp2p node runs. It keeps its key and store in `<data_dir>/node`, the
+/// directory `cairn node` uses by default, so both see the same identity and data (one at a time:
+/// the store is locked while open).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// Disk offered to buyers, in bytes; 0 makes a plain peer that stores nothing.
+    pub quota: u64,
+    /// Multiaddrs to listen on; empty: TCP, QUIC and WebSocket on every interface.
+    pub listen: Vec<String>,
+    /// Peers to dial at start: full multiaddrs ending in `/p2p/<peer id>`.
+    pub peers: Vec<String>,
+    /// Discover peers on the LAN with mDNS.
+    pub mdns: bool,
+    /// Ask the router for port mappings (UPnP).
+    pub upnp: bool,
+}
+
+impl Default for NodeConfig {
+    /// A plain peer (quota 0) on every interface, with mDNS and UPnP.
+    fn default() -> Self {
+        Self {
+            quota: 0,
+            listen: Vec::new(),
+            peers: Vec::new(),
+            mdns: true,
+            upnp: true,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// The node's options, or a [`crate::Error::Config`] naming the address that does not parse.
+    pub(crate) fn options(&self, data_dir: &Path) -> Result<node::Options, crate::Error> {
+        let parse = |what: &str, addrs: &[String]| {
+            addrs
+                .iter()
+                .map(|addr| {
+                    addr.parse::<node::Multiaddr>().map_err(|err| {
+                        crate::Error::Config(format!(
+                            "node {what} address {addr:?} is not a multiaddr ({err}); write it \
+                             like /ip4/0.0.0.0/tcp/4001"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let mut options = node::Options::new(data_dir.join("node"));
+        options.quota = self.quota;
+        options.listen = parse("listen", &self.listen)?;
+        options.bootstrap = parse("peer", &self.peers)?;
+        options.mdns = self.mdns;
+        options.upnp = self.upnp;
+        Ok(options)
+    }
 }
 
 impl Config {
@@ -26,6 +85,7 @@ impl Config {
             network: chain::DEVNET_NAME.to_owned(),
             rpc_url: chain::DEVNET_DEFAULT_RPC_URL.to_owned(),
             poll_interval: Duration::from_secs(1),
+            node: None,
         }
     }
 
@@ -41,6 +101,57 @@ impl Config {
                 self.poll_interval
             )));
         }
+        if let Some(node) = &self.node {
+            node.options(&self.data_dir)?;
+        }
         Ok(())
+    }
+}
+
+/// Parses `123`, `64KiB`, `512MiB`, `10GiB`, `2TiB` (also `KB`/`MB`/`GB`/`TB`, powers of 1000).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| {
+        format!("{s:?} is not a size: expected a number and an optional unit like 10GiB")
+    })?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?}: use B, KiB, MiB, GiB or TiB"
+            ));
+        }
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_with_units_and_bad_ones_explain() {
+        assert_eq!(parse_size("123"), Ok(123));
+        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_size("10GiB"), Ok(10 << 30));
+        assert_eq!(parse_size("2 MB"), Ok(2_000_000));
+        assert!(parse_size("ten").unwrap_err().contains("not a size"));
+        assert!(parse_size("5XB").unwrap_err().contains("unknown size unit"));
+        assert!(
+            parse_size("99999999999TiB")
+                .unwrap_err()
+                .contains("too large")
+        );
     }
 }

@@ -4,12 +4,18 @@
 //! and await a `oneshot` reply. The [`EventLoop`] owns all state; each tick it polls the chain
 //! and publishes a fresh [`Status`] on a `watch` channel, which shells forward (the app as a
 //! Tauri event, the daemon over HTTP).
+//!
+//! With a node configured, the loop starts it first (its own task, [`node::EventLoop`], owns the
+//! swarm) and reads its state through its [`node::Handle`] on every tick; a node that fails to
+//! start or stops shows as [`NodeState::Failed`] while the chain follower keeps running. The
+//! node is shut down with the runtime.
 
 use std::time::{Duration, Instant};
 
 use chain::RpcClient;
-use protocol::api::{ChainState, Status};
+use protocol::api::{ChainState, NodeState, Status};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use crate::{Config, Error};
@@ -92,6 +98,11 @@ pub fn start(config: Config) -> Result<(Handle, EventLoop), Error> {
         rpc_url: config.rpc_url.clone(),
         chain: ChainState::Connecting,
         uptime_secs: 0,
+        node: if config.node.is_some() {
+            NodeState::Starting
+        } else {
+            NodeState::Off
+        },
     };
     let (status_tx, status_rx) = watch::channel(initial);
     let handle = Handle {
@@ -114,6 +125,7 @@ impl EventLoop {
     pub async fn run(mut self) {
         let span = tracing::info_span!("runtime", network = %self.config.network);
         let _enter = span.enter();
+        let mut node = self.start_node().await;
         let mut ticker = tokio::time::interval(self.config.poll_interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
@@ -126,20 +138,47 @@ impl EventLoop {
                         break;
                     }
                     Some(Command::Refresh(reply)) => {
-                        let status = self.poll().await;
+                        let status = self.poll(&mut node).await;
                         let _ = reply.send(status);
                     }
                 },
                 _ = ticker.tick() => {
-                    self.poll().await;
+                    self.poll(&mut node).await;
                 }
             }
+        }
+        if let Some(node) = node {
+            node.stop().await;
         }
         tracing::info!("runtime stopped");
     }
 
-    /// Reads the chain once, publishes and returns the new status.
-    async fn poll(&mut self) -> Status {
+    /// Starts the configured node, if any; a failure is published, not fatal.
+    async fn start_node(&mut self) -> Option<RunningNode> {
+        let config = self.config.node.as_ref()?;
+        let started = match config.options(&self.config.data_dir) {
+            Ok(options) => node::Node::start(options)
+                .await
+                .map_err(|err| err.to_string()),
+            Err(err) => Err(err.to_string()),
+        };
+        match started {
+            Ok((handle, _events, event_loop)) => {
+                tracing::info!(peer = %handle.peer_id(), "node started");
+                let task = tokio::spawn(event_loop.run());
+                Some(RunningNode { handle, task })
+            }
+            Err(error) => {
+                tracing::error!(%error, "the node could not start");
+                self.status
+                    .send_modify(|status| status.node = NodeState::Failed { error });
+                None
+            }
+        }
+    }
+
+    /// Reads the chain (and the node, if any) once, publishes and returns the new status.
+    async fn poll(&mut self, node: &mut Option<RunningNode>) -> Status {
         let chain = match self.read_chain().await {
             Ok((chain_id, latest_block)) => {
                 self.last_chain_id = Some(chain_id);
@@ -156,10 +195,27 @@ impl EventLoop {
                 }
             }
         };
+        let node_state = match node.as_ref() {
+            Some(running) => match running.state().await {
+                Ok(state) => Some(state),
+                Err(error) => {
+                    // Its loop has ended: keep the reason, stop asking.
+                    tracing::error!(%error, "the node stopped");
+                    if let Some(stopped) = node.take() {
+                        stopped.stop().await;
+                    }
+                    Some(NodeState::Failed { error })
+                }
+            },
+            None => None,
+        };
         let uptime_secs = uptime(self.started.elapsed());
         self.status.send_modify(|status| {
             status.chain = chain;
             status.uptime_secs = uptime_secs;
+            if let Some(state) = node_state {
+                status.node = state;
+            }
         });
         self.status.borrow().clone()
     }
@@ -169,6 +225,68 @@ impl EventLoop {
         let chain_id = self.client.chain_id().await?;
         let latest_block = self.client.block_number().await?;
         Ok((chain_id, latest_block))
+    }
+}
+
+/// The embedded node: its handle and the task that owns its swarm.
+struct RunningNode {
+    handle: node::Handle,
+    task: JoinHandle<()>,
+}
+
+impl RunningNode {
+    /// The node's state now: peers and addresses from its loop, objects from its store. `Err`
+    /// (why) when the node's loop no longer answers.
+    async fn state(&self) -> Result<NodeState, String> {
+        let stopped = |err: node::NodeError| format!("the node stopped: {err}");
+        let listen_addrs = self
+            .handle
+            .listen_addrs()
+            .await
+            .map_err(stopped)?
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let peers = self.handle.peers().await.map_err(stopped)?;
+        let (objects, stored_bytes, quota_bytes) = match self.handle.store().cloned() {
+            None => (0, 0, 0),
+            Some(store) => {
+                // The store blocks on disk: read it off the async threads.
+                let read = tokio::task::spawn_blocking(move || {
+                    let objects = store.list()?;
+                    let bytes = objects.iter().map(|o| o.size).sum::<u64>();
+                    Ok::<_, node::store::StoreError>((objects.len() as u64, bytes, store.quota()))
+                })
+                .await;
+                // On an error the node still runs; what its store holds is unknown until a read
+                // succeeds, so the error is shown instead.
+                match read {
+                    Ok(Ok(counts)) => counts,
+                    Ok(Err(err)) => {
+                        let error = format!("the node's store cannot be read: {err}");
+                        return Ok(NodeState::Failed { error });
+                    }
+                    Err(err) => {
+                        let error = format!("reading the node's store failed: {err}");
+                        return Ok(NodeState::Failed { error });
+                    }
+                }
+            }
+        };
+        Ok(NodeState::Running {
+            peer_id: self.handle.peer_id().to_string(),
+            listen_addrs,
+            connected_peers: u32::try_from(peers.len()).unwrap_or(u32::MAX),
+            objects,
+            stored_bytes,
+            quota_bytes,
+        })
+    }
+
+    /// Shuts the node down and waits for its task.
+    async fn stop(self) {
+        let _ = self.handle.shutdown().await;
+        let _ = self.task.await;
     }
 }
 

@@ -1,8 +1,9 @@
 //! The embedded Cairn client: what the desktop app, the `cairn daemon` and the CLI all run.
 //!
 //! Owns the configuration of a running client, the secrets kept in its data directory (the
-//! daemon's API token today; wallet keys later), and the lifecycle of its services. Today that
-//! is the chain follower; the libp2p node and the light client are started from here as they land.
+//! daemon's API token today; wallet keys later), and the lifecycle of its services: the chain
+//! follower and, when configured, the libp2p node (`node::Node`, the storage provider), whose
+//! state is part of every [`Status`]. The light client is driven by the CLI so far.
 //!
 //! The runtime is one task (the [`EventLoop`]) driven through a cloneable [`Handle`]: requests
 //! go in on a bounded command channel with `oneshot` replies, the latest [`Status`] goes out on a
@@ -16,9 +17,9 @@ mod config;
 mod event_loop;
 pub mod token;
 
-pub use config::Config;
+pub use config::{Config, NodeConfig, parse_size};
 pub use event_loop::{EventLoop, Handle, start};
-pub use protocol::api::{ChainState, Status};
+pub use protocol::api::{ChainState, NodeState, Status};
 
 /// Receives every status the runtime publishes (see [`Handle::subscribe`]).
 pub type StatusReceiver = tokio::sync::watch::Receiver<Status>;

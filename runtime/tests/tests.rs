@@ -5,10 +5,11 @@
     reason = "a test fails loudly on any unexpected error"
 )]
 
+use std::path::Path;
 use std::time::Duration;
 
 use chain::Devnet;
-use runtime::{ChainState, Config};
+use runtime::{ChainState, Config, Handle, NodeConfig, NodeState, Status};
 
 fn config(rpc_url: &str) -> Config {
     Config {
@@ -109,4 +110,166 @@ async fn the_loop_ends_when_every_handle_is_dropped() {
         .await
         .expect("loop ends")
         .unwrap();
+}
+
+/// A runtime whose chain endpoint refuses connections (the node must not need it) and whose node
+/// listens on loopback only, without mDNS or UPnP.
+fn node_config(data_dir: &Path, quota: u64, peers: Vec<String>) -> Config {
+    Config {
+        data_dir: data_dir.to_owned(),
+        node: Some(NodeConfig {
+            quota,
+            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+            peers,
+            mdns: false,
+            upnp: false,
+        }),
+        ..config("http://127.0.0.1:1")
+    }
+}
+
+/// Waits (at most 30 s) for a published status that `accept`s, and returns it.
+async fn wait_for(handle: &Handle, what: &str, accept: impl Fn(&Status) -> bool) -> Status {
+    let mut updates = handle.subscribe();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let status = updates.borrow_and_update().clone();
+            if accept(&status) {
+                return status;
+            }
+            updates.changed().await.unwrap();
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}; last: {:?}", handle.status()))
+}
+
+fn peers_of(status: &Status) -> Option<u32> {
+    match &status.node {
+        NodeState::Running {
+            connected_peers, ..
+        } => Some(*connected_peers),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn an_embedded_node_publishes_its_identity_addresses_peers_and_store() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, loop_a) = runtime::start(node_config(dir_a.path(), 1 << 20, Vec::new())).unwrap();
+    assert_eq!(a.status().node, NodeState::Starting);
+    let task_a = tokio::spawn(loop_a.run());
+    let status = wait_for(&a, "node A running", |s| peers_of(s).is_some()).await;
+    let NodeState::Running {
+        peer_id,
+        listen_addrs,
+        connected_peers,
+        objects,
+        stored_bytes,
+        quota_bytes,
+    } = status.node
+    else {
+        unreachable!("waited for a running node")
+    };
+    assert!(peer_id.starts_with("12D3KooW"), "{peer_id}");
+    assert!(!listen_addrs.is_empty());
+    for addr in &listen_addrs {
+        assert!(addr.starts_with("/ip4/127.0.0.1/tcp/"), "{addr}");
+        assert!(addr.ends_with(&format!("/p2p/{peer_id}")), "{addr}");
+    }
+    assert_eq!((connected_peers, objects, stored_bytes), (0, 0, 0));
+    assert_eq!(quota_bytes, 1 << 20);
+    // The node runs without the chain: the follower reports its outage beside it.
+    assert!(
+        matches!(status.chain, ChainState::Unreachable { .. }),
+        "{:?}",
+        status.chain
+    );
+    assert!(dir_a.path().join("node").join(node::KEY_FILE).is_file());
+
+    // B dials A from its configuration; both see one peer.
+    let (b, loop_b) = runtime::start(node_config(dir_b.path(), 0, listen_addrs.clone())).unwrap();
+    let task_b = tokio::spawn(loop_b.run());
+    let status_b = wait_for(&b, "B connected to A", |s| peers_of(s) == Some(1)).await;
+    let NodeState::Running {
+        peer_id: peer_b,
+        quota_bytes: quota_b,
+        ..
+    } = status_b.node
+    else {
+        unreachable!("waited for a running node")
+    };
+    assert_ne!(peer_b, peer_id);
+    assert_eq!(quota_b, 0);
+    wait_for(&a, "A sees B", |s| peers_of(s) == Some(1)).await;
+
+    // Shutting A's runtime down shuts its node down: B loses its peer.
+    a.shutdown().await.unwrap();
+    task_a.await.unwrap();
+    wait_for(&b, "B sees A gone", |s| peers_of(s) == Some(0)).await;
+
+    // Restarted on the same directory, A keeps its identity.
+    let (a, loop_a) = runtime::start(node_config(dir_a.path(), 1 << 20, Vec::new())).unwrap();
+    let task_a = tokio::spawn(loop_a.run());
+    let again = wait_for(&a, "A running again", |s| peers_of(s).is_some()).await;
+    let NodeState::Running { peer_id: again, .. } = again.node else {
+        unreachable!("waited for a running node")
+    };
+    assert_eq!(again, peer_id);
+
+    for (handle, task) in [(a, task_a), (b, task_b)] {
+        handle.shutdown().await.unwrap();
+        task.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_node_that_cannot_start_is_reported_and_the_chain_follower_keeps_running() {
+    let dir = tempfile::tempdir().unwrap();
+    // The node's directory is taken by a plain file.
+    std::fs::write(dir.path().join("node"), b"not a directory").unwrap();
+    let (handle, event_loop) = runtime::start(node_config(dir.path(), 0, Vec::new())).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    let status = wait_for(&handle, "the failure", |s| {
+        matches!(s.node, NodeState::Failed { .. })
+    })
+    .await;
+    let NodeState::Failed { error } = status.node else {
+        unreachable!("waited for a failure")
+    };
+    assert!(error.contains("node"), "{error}");
+    // The follower still answers, and the failure stays on show.
+    let later = handle.refresh().await.unwrap();
+    assert!(matches!(later.chain, ChainState::Unreachable { .. }));
+    assert!(matches!(later.node, NodeState::Failed { .. }));
+    assert_eq!(
+        std::fs::read(dir.path().join("node")).unwrap(),
+        b"not a directory",
+        "the file in the way is left as it was"
+    );
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+}
+
+#[test]
+fn a_node_address_that_does_not_parse_is_refused_with_the_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = node_config(dir.path(), 0, Vec::new());
+    if let Some(node) = config.node.as_mut() {
+        node.listen = vec!["127.0.0.1:4001".into()];
+    }
+    let err = runtime::start(config).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("\"127.0.0.1:4001\""), "{text}");
+    assert!(text.contains("not a multiaddr"), "{text}");
+    assert!(text.contains("/ip4/"), "says how to write one: {text}");
+
+    let mut config = node_config(dir.path(), 0, Vec::new());
+    if let Some(node) = config.node.as_mut() {
+        node.peers = vec!["/ip4/127.0.0.1/tcp/nope".into()];
+    }
+    let err = runtime::start(config).unwrap_err();
+    assert!(err.to_string().contains("node peer address"), "{err}");
+    // Nothing was created for a refused configuration.
+    assert!(!dir.path().join("node").exists());
 }
