@@ -2,8 +2,8 @@
 //! `runtime` crate, `error` translates runtime errors once for IPC, and [`run`] wires the
 //! runtime's status channel to a Tauri event.
 //!
-//! Owns only window and IPC concerns. The client itself (chain follower, and later the node and
-//! the light client) is the `runtime` crate, shared with the `cairn daemon`.
+//! Owns only window and IPC concerns. The client itself (chain follower and libp2p node; the light
+//! client later) is the `runtime` crate, shared with the `cairn daemon`.
 //!
 //! Builds for: desktop (Linux, macOS, Windows) and, through `tauri android`/`tauri ios`, mobile.
 //!
@@ -22,6 +22,17 @@ pub const RPC_URL_ENV: &str = "CAIRN_RPC_URL";
 pub const NETWORK_ENV: &str = "CAIRN_NETWORK";
 /// Environment variable overriding the data directory.
 pub const DATA_DIR_ENV: &str = "CAIRN_DATA_DIR";
+/// Environment variable turning the embedded libp2p node off (`off`); it runs by default.
+pub const NODE_ENV: &str = "CAIRN_NODE";
+/// Environment variable setting the disk the node offers to buyers (`10GiB`; default 0, a plain
+/// peer that stores nothing).
+pub const NODE_QUOTA_ENV: &str = "CAIRN_NODE_QUOTA";
+/// Environment variable listing the node's listen multiaddrs, comma-separated (default: TCP, QUIC
+/// and WebSocket on every interface).
+pub const NODE_LISTEN_ENV: &str = "CAIRN_NODE_LISTEN";
+/// Environment variable turning off the node's LAN features (`off`: no mDNS discovery, no UPnP
+/// port mapping).
+pub const NODE_LAN_ENV: &str = "CAIRN_NODE_LAN";
 
 /// Builds and runs the app until its last window closes.
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
@@ -65,7 +76,43 @@ fn config(app: &tauri::AppHandle) -> Result<runtime::Config, Error> {
     if let Ok(network) = std::env::var(NETWORK_ENV) {
         config.network = network;
     }
+    config.node = node_config()?;
     Ok(config)
+}
+
+/// The embedded node's configuration from the environment; `None` when turned off.
+fn node_config() -> Result<Option<runtime::NodeConfig>, Error> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if let Some(value) = var(NODE_ENV)
+        && !switch(NODE_ENV, &value)?
+    {
+        return Ok(None);
+    }
+    let mut node = runtime::NodeConfig::default();
+    if let Some(quota) = var(NODE_QUOTA_ENV) {
+        node.quota = runtime::parse_size(&quota)
+            .map_err(|err| Error::Setup(format!("{NODE_QUOTA_ENV}: {err}")))?;
+    }
+    if let Some(listen) = var(NODE_LISTEN_ENV) {
+        node.listen = listen.split(',').map(|a| a.trim().to_owned()).collect();
+    }
+    if let Some(value) = var(NODE_LAN_ENV) {
+        let lan = switch(NODE_LAN_ENV, &value)?;
+        node.mdns = lan;
+        node.upnp = lan;
+    }
+    Ok(Some(node))
+}
+
+/// `on`/`off` (also `1`/`0`, `true`/`false`), or an error naming the variable.
+fn switch(name: &str, value: &str) -> Result<bool, Error> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "on" | "1" | "true" => Ok(true),
+        "off" | "0" | "false" => Ok(false),
+        other => Err(Error::Setup(format!(
+            "{name}={other:?} is not understood; use on or off"
+        ))),
+    }
 }
 
 /// Emits every new runtime status to the webview as [`protocol::api::EVENT_STATUS`].

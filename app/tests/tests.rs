@@ -36,6 +36,10 @@ async fn desktop_window_shows_live_devnet_status() {
         .env("DISPLAY", display.display())
         .env("CAIRN_RPC_URL", devnet.rpc_url())
         .env("CAIRN_DATA_DIR", data_dir.path())
+        // The embedded node, on loopback only and without mDNS or UPnP, offering 1 MiB.
+        .env("CAIRN_NODE_LISTEN", "/ip4/127.0.0.1/tcp/0")
+        .env("CAIRN_NODE_LAN", "off")
+        .env("CAIRN_NODE_QUOTA", "1MiB")
         .env("CAIRN_LOG", "warn")
         .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
         .env("LIBGL_ALWAYS_SOFTWARE", "1");
@@ -98,6 +102,23 @@ async fn desktop_window_shows_live_devnet_status() {
     })
     .await
     .unwrap();
+
+    // The app embeds the libp2p node: it runs, with its key in the app's data directory.
+    app.wait_for_text("#node-state", Duration::from_secs(30), |t| t == "running")
+        .await
+        .unwrap();
+    let peer_id = app.text_of("#node-peer-id").await.unwrap().unwrap();
+    assert!(peer_id.starts_with("12D3KooW"), "{peer_id}");
+    assert_eq!(
+        app.text_of("#node-stored").await.unwrap().as_deref(),
+        Some("0 objects, 0 B of 1 MiB")
+    );
+    let addrs = app.text_of("#node-addrs").await.unwrap().unwrap();
+    assert!(
+        addrs.contains("/ip4/127.0.0.1/tcp/") && addrs.contains(&peer_id),
+        "{addrs}"
+    );
+    assert!(data_dir.path().join("node").join("node.key").is_file());
 
     let png = app.screenshot_png().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");

@@ -57,6 +57,43 @@ impl RuntimeArgs {
     }
 }
 
+/// The daemon's embedded libp2p node (off unless `--node`); its key and store live in
+/// `<data dir>/node`, where `cairn node` keeps them by default.
+#[derive(Debug, clap::Args)]
+struct DaemonNodeArgs {
+    /// Run the embedded libp2p node (storage provider) inside the daemon; the UI shows its state.
+    #[arg(long)]
+    node: bool,
+    /// Disk the node offers to buyers, e.g. `512MiB` or `10GiB`; 0 stores nothing.
+    #[arg(long, requires = "node", default_value = "0", value_parser = node::parse_size)]
+    node_quota: u64,
+    /// Address for the node to listen on (repeatable) [default: TCP, QUIC and WebSocket on
+    /// every interface].
+    #[arg(long, requires = "node")]
+    node_listen: Vec<String>,
+    /// Peer for the node to dial at start (repeatable), a full multiaddr ending in `/p2p/<id>`.
+    #[arg(long = "node-peer", requires = "node")]
+    node_peers: Vec<String>,
+    /// Do not discover peers on the LAN with mDNS.
+    #[arg(long, requires = "node")]
+    no_mdns: bool,
+    /// Do not ask the router for port mappings (UPnP).
+    #[arg(long, requires = "node")]
+    no_upnp: bool,
+}
+
+impl DaemonNodeArgs {
+    fn config(self) -> Option<runtime::NodeConfig> {
+        self.node.then_some(runtime::NodeConfig {
+            quota: self.node_quota,
+            listen: self.node_listen,
+            peers: self.node_peers,
+            mdns: !self.no_mdns,
+            upnp: !self.no_upnp,
+        })
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the client headless and serve the UI and its JSON API on 127.0.0.1.
@@ -69,6 +106,8 @@ enum Command {
         /// Directory holding the built UI (`ui/dist`, from `cargo xtask build-ui`).
         #[arg(long, env = "CAIRN_UI_DIR", default_value = daemon::DEFAULT_UI_DIR)]
         ui_dir: PathBuf,
+        #[command(flatten)]
+        node: DaemonNodeArgs,
     },
     /// Start a local anvil devnet with Cairn's contracts deployed and anvil's first accounts
     /// funded; print the RPC URL, chain id and addresses as JSON; stop with Ctrl-C.
@@ -119,7 +158,14 @@ async fn main() -> anyhow::Result<()> {
             runtime,
             listen,
             ui_dir,
-        } => daemon::run(runtime.config()?, listen, ui_dir).await,
+            node,
+        } => {
+            let config = runtime::Config {
+                node: node.config(),
+                ..runtime.config()?
+            };
+            daemon::run(config, listen, ui_dir).await
+        }
         Command::Devnet {
             port,
             block_time,

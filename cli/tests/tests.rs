@@ -26,10 +26,16 @@ struct Daemon {
 }
 
 async fn start_daemon(rpc_url: &str) -> Daemon {
+    start_daemon_with(rpc_url, &[]).await
+}
+
+/// [`start_daemon`] with more `cairn daemon` arguments.
+async fn start_daemon_with(rpc_url: &str, args: &[&str]) -> Daemon {
     let data_dir = tempfile::tempdir().unwrap();
     let mut command = Command::new(CAIRN);
     command
         .args(["daemon", "--listen", "127.0.0.1:0", "--rpc-url", rpc_url])
+        .args(args)
         .arg("--data-dir")
         .arg(data_dir.path())
         .arg("--ui-dir")
@@ -233,6 +239,8 @@ async fn ui_in_chromium_shows_live_devnet_status() {
     );
     // The token left the address bar once it was stored.
     assert!(!browser.current_url().await.unwrap().contains("token"));
+    // This daemon runs no node, so the UI shows no node section.
+    assert_eq!(browser.text_of("#node").await.unwrap(), None);
 
     // Live: blocks mined on the devnet appear without a reload.
     let before: u64 = browser
@@ -333,4 +341,110 @@ async fn devnet_command_deploys_and_prints_the_addresses() {
         .await
         .unwrap();
     assert!(code.as_str().unwrap().len() > 1000, "the token is deployed");
+}
+
+/// `cairn daemon --node` runs the libp2p node inside the runtime: its state is in the JSON API
+/// and, live, in the UI in Chromium (a `cairn node` that dials it shows up as a peer).
+#[tokio::test]
+async fn daemon_with_a_node_shows_it_in_the_api_and_the_ui() {
+    let devnet = Devnet::start().await.unwrap();
+    let daemon = start_daemon_with(
+        devnet.rpc_url(),
+        &[
+            "--node",
+            "--node-quota",
+            "1MiB",
+            "--node-listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
+            "--no-upnp",
+        ],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let status_url = format!("{}/api/status", daemon.base);
+    let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+    let node = loop {
+        let status: serde_json::Value = http
+            .get(&status_url)
+            .bearer_auth(&daemon.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["node"]["state"] == "running" {
+            break status["node"].clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the node never ran: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let peer_id = node["peerId"].as_str().unwrap().to_owned();
+    let addr = node["listenAddrs"][0].as_str().unwrap().to_owned();
+    assert!(addr.starts_with("/ip4/127.0.0.1/tcp/"), "{addr}");
+    assert!(addr.ends_with(&format!("/p2p/{peer_id}")), "{addr}");
+    assert_eq!(node["quotaBytes"], 1 << 20);
+    assert_eq!(node["connectedPeers"], 0);
+    // Its key is in the data directory, where `cairn node` keeps it by default.
+    assert!(
+        daemon
+            .data_dir
+            .path()
+            .join("node")
+            .join("node.key")
+            .is_file()
+    );
+
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, browser) = WebDriver::chromium(profile.path()).await.unwrap();
+    browser
+        .goto(&format!("{}/#token={}", daemon.base, daemon.token))
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#node-state", Duration::from_secs(60), |t| t == "running")
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.text_of("#node-peer-id").await.unwrap(),
+        Some(peer_id.clone())
+    );
+    assert_eq!(
+        browser.text_of("#node-stored").await.unwrap().as_deref(),
+        Some("0 objects, 0 B of 1 MiB")
+    );
+    let addrs = browser.text_of("#node-addrs").await.unwrap().unwrap();
+    assert!(addrs.contains(&addr), "{addrs}");
+    assert_eq!(
+        browser.text_of("#node-peers").await.unwrap().as_deref(),
+        Some("0")
+    );
+
+    // A provider that dials the daemon's node appears as a peer, live.
+    let peer_dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(CAIRN);
+    command
+        .args(["node", "--quota", "0", "--no-mdns", "--no-upnp"])
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--peer", &addr])
+        .arg("--data-dir")
+        .arg(peer_dir.path())
+        .env("CAIRN_LOG", "warn");
+    let (peer, _line) = ChildGuard::spawn_and_read_line("cairn node", command, "{", START_TIMEOUT)
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("#node-peers", Duration::from_secs(30), |t| t == "1")
+        .await
+        .unwrap();
+    save_screenshot(&browser, "daemon-ui-node.png").await;
+    drop(peer);
+    browser
+        .wait_for_text("#node-peers", Duration::from_secs(30), |t| t == "0")
+        .await
+        .unwrap();
+    browser.quit().await.unwrap();
 }

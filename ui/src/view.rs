@@ -1,9 +1,10 @@
-//! The first screen: live status of the embedded runtime.
+//! The first screen: live status of the embedded runtime (the chain and, when it runs one, its
+//! libp2p node).
 
 use std::rc::Rc;
 
 use leptos::prelude::*;
-use protocol::api::{ChainState, Status};
+use protocol::api::{ChainState, NodeState, Status};
 
 use crate::backend::{Backend, BackendError};
 
@@ -65,7 +66,111 @@ pub(crate) fn App(backend: Rc<dyn Backend>) -> impl IntoView {
                     }}
                 </div>
             </Show>
+            <Show when=move || status.get().is_some_and(|s| s.node != NodeState::Off)>
+                <NodeSection node=Signal::derive(move || status.get().map(|s| s.node).unwrap_or_default())/>
+            </Show>
         </main>
+    }
+}
+
+/// The embedded node: state, identity, peers, storage and addresses.
+#[component]
+fn NodeSection(node: Signal<NodeState>) -> impl IntoView {
+    let running = move || match node.get() {
+        NodeState::Running {
+            peer_id,
+            listen_addrs,
+            connected_peers,
+            objects,
+            stored_bytes,
+            quota_bytes,
+        } => Some((
+            peer_id,
+            listen_addrs,
+            connected_peers,
+            objects,
+            stored_bytes,
+            quota_bytes,
+        )),
+        _ => None,
+    };
+    view! {
+        <section id="node">
+            <h2>"Storage node"</h2>
+            <div class="grid">
+                <div class="card">
+                    <div class="label">"Node"</div>
+                    <div class="value">
+                        <span id="node-state" class=move || format!("pill {}", node_class(&node.get()))>
+                            {move || node_class(&node.get())}
+                        </span>
+                    </div>
+                </div>
+                <Card label="Peer ID" id="node-peer-id" value=Signal::derive(move || running().map(|r| r.0))/>
+                <Card label="Connected peers" id="node-peers" value=Signal::derive(move || running().map(|r| r.2.to_string()))/>
+                <Card label="Stored" id="node-stored" value=Signal::derive(move || running().map(|r| format_stored(r.3, r.4, r.5)))/>
+            </div>
+            <Show when=move || running().is_some_and(|r| !r.1.is_empty())>
+                <div class="card addrs">
+                    <div class="label">"Listening on"</div>
+                    <ul id="node-addrs">
+                        {move || running().map(|r| r.1).unwrap_or_default().into_iter().map(|addr| view! { <li>{addr}</li> }).collect_view()}
+                    </ul>
+                </div>
+            </Show>
+            <Show when=move || matches!(node.get(), NodeState::Failed { .. })>
+                <div class="notice" id="node-error">
+                    {move || match node.get() {
+                        NodeState::Failed { error } => error,
+                        _ => String::new(),
+                    }}
+                </div>
+            </Show>
+        </section>
+    }
+}
+
+fn node_class(node: &NodeState) -> &'static str {
+    match node {
+        NodeState::Running { .. } => "running",
+        NodeState::Starting => "starting",
+        NodeState::Failed { .. } => "failed",
+        NodeState::Off => "off",
+    }
+}
+
+/// `3 objects, 1.5 MiB of 10 GiB`; a node with no quota stores nothing.
+pub(crate) fn format_stored(objects: u64, bytes: u64, quota: u64) -> String {
+    if quota == 0 {
+        return "no quota (stores nothing)".into();
+    }
+    let noun = if objects == 1 { "object" } else { "objects" };
+    format!(
+        "{objects} {noun}, {} of {}",
+        format_bytes(bytes),
+        format_bytes(quota)
+    )
+}
+
+/// Bytes in binary units with one decimal: `1536` -> `1.5 KiB`.
+pub(crate) fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut unit = 0;
+    let mut whole = bytes;
+    while whole >= 1024 && unit + 1 < UNITS.len() {
+        whole /= 1024;
+        unit += 1;
+    }
+    if unit == 0 {
+        return format!("{bytes} B");
+    }
+    // Tenths of the unit, from integers: no float rounding surprises.
+    let tenths = u128::from(bytes) * 10 / (1u128 << (10 * unit));
+    let (int, frac) = (tenths / 10, tenths % 10);
+    if frac == 0 {
+        format!("{int} {}", UNITS[unit])
+    } else {
+        format!("{int}.{frac} {}", UNITS[unit])
     }
 }
 
@@ -106,7 +211,7 @@ pub(crate) fn format_uptime(secs: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::format_uptime;
+    use super::{format_bytes, format_stored, format_uptime};
 
     #[test]
     fn uptime_reads_like_a_clock() {
@@ -114,5 +219,29 @@ mod tests {
         assert_eq!(format_uptime(59), "59s");
         assert_eq!(format_uptime(61), "1m 1s");
         assert_eq!(format_uptime(3725), "1h 2m 5s");
+    }
+
+    #[test]
+    fn bytes_read_in_binary_units_without_rounding_up() {
+        assert_eq!(format_bytes(0), "0 B");
+        assert_eq!(format_bytes(1023), "1023 B");
+        assert_eq!(format_bytes(1024), "1 KiB");
+        assert_eq!(format_bytes(1536), "1.5 KiB");
+        assert_eq!(format_bytes((1 << 20) - 1), "1023.9 KiB");
+        assert_eq!(format_bytes(10 << 30), "10 GiB");
+        assert_eq!(format_bytes(u64::MAX), "16777215.9 TiB");
+    }
+
+    #[test]
+    fn stored_says_objects_bytes_and_quota() {
+        assert_eq!(format_stored(0, 0, 0), "no quota (stores nothing)");
+        assert_eq!(
+            format_stored(1, 1536, 1 << 30),
+            "1 object, 1.5 KiB of 1 GiB"
+        );
+        assert_eq!(
+            format_stored(3, 5 << 20, 10 << 30),
+            "3 objects, 5 MiB of 10 GiB"
+        );
     }
 }
