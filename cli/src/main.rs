@@ -80,16 +80,47 @@ struct DaemonNodeArgs {
     /// Do not ask the router for port mappings (UPnP).
     #[arg(long, requires = "node")]
     no_upnp: bool,
+    /// Sell the node's storage on chain: the contracts' deployment file (from `cairn devnet
+    /// --deployment-file`), as `cairn node --deployment-file`. Needs `--node-chain-key-file`.
+    #[arg(long, requires_all = ["node", "node_chain_key_file"])]
+    node_deployment_file: Option<PathBuf>,
+    /// File holding the node's hex chain private key (signs quotes and proofs).
+    #[arg(long, requires = "node_deployment_file")]
+    node_chain_key_file: Option<PathBuf>,
+    /// Register the node in the Registry at start (unless already registered), locking this
+    /// many whole tokens as stake.
+    #[arg(long, requires = "node_deployment_file")]
+    node_stake: Option<u64>,
+    /// Seconds per proof period in the node's quotes.
+    #[arg(long, default_value_t = 3600, requires = "node_deployment_file")]
+    node_period: u32,
+    /// Periods per deal in the node's quotes.
+    #[arg(long, default_value_t = 24, requires = "node_deployment_file")]
+    node_periods: u32,
+    /// Seconds between the prover's looks for due proof periods.
+    #[arg(long, default_value_t = 30, requires = "node_deployment_file")]
+    node_prove_every: u64,
 }
 
 impl DaemonNodeArgs {
     fn config(self) -> Option<runtime::NodeConfig> {
+        let market = match (self.node_deployment_file, self.node_chain_key_file) {
+            (Some(deployment), Some(key)) => Some(runtime::NodeMarket {
+                period_secs: self.node_period,
+                periods: self.node_periods,
+                stake: self.node_stake,
+                prove_every: std::time::Duration::from_secs(self.node_prove_every),
+                ..runtime::NodeMarket::new(deployment, key)
+            }),
+            _ => None,
+        };
         self.node.then_some(runtime::NodeConfig {
             quota: self.node_quota,
             listen: self.node_listen,
             peers: self.node_peers,
             mdns: !self.no_mdns,
             upnp: !self.no_upnp,
+            market,
         })
     }
 }

@@ -428,3 +428,165 @@ async fn buyers_find_providers_in_the_registry_and_a_failed_paid_upload_is_refun
         );
     }
 }
+
+/// `cairn daemon --node` selling storage: the embedded node registers itself at start, a buyer's
+/// `cairn storage put` lands on it, its proof is accepted on chain, and the daemon's API and its
+/// UI in Chromium show the object, the proof and the earnings.
+#[tokio::test]
+async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
+    let devnet = Devnet::start().await.unwrap();
+    let deployment = devnet.deploy(&DeployOptions::default()).await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let deployment_file = root.path().join("deployment.json");
+    deployment.write(&deployment_file).unwrap();
+    let provider_key = root.path().join("provider.key");
+    std::fs::write(&provider_key, Devnet::key(1).to_bytes().to_string()).unwrap();
+    let provider = Devnet::key(1).address();
+
+    let mut command = Command::new(CAIRN);
+    command
+        .args([
+            "daemon",
+            "--listen",
+            "127.0.0.1:0",
+            "--rpc-url",
+            devnet.rpc_url(),
+        ])
+        .arg("--data-dir")
+        .arg(root.path().join("daemon"))
+        .arg("--ui-dir")
+        .arg(testkit::ui_dist())
+        .args(["--node", "--node-quota", "64MiB", "--no-mdns", "--no-upnp"])
+        .args(["--node-listen", "/ip4/127.0.0.1/tcp/0"])
+        .arg("--node-deployment-file")
+        .arg(&deployment_file)
+        .arg("--node-chain-key-file")
+        .arg(&provider_key)
+        .args([
+            "--node-stake",
+            "200",
+            "--node-periods",
+            "2",
+            "--node-prove-every",
+            "1",
+        ])
+        .env("CAIRN_LOG", "warn");
+    let (_daemon, line) =
+        ChildGuard::spawn_and_read_line("cairn daemon", command, "Cairn UI: ", START_TIMEOUT)
+            .await
+            .unwrap();
+    let url = line.trim().trim_start_matches("Cairn UI: ").to_owned();
+    let (base, token) = url.split_once("/#token=").unwrap();
+    let http = reqwest::Client::new();
+    let node_status = || async {
+        let status: serde_json::Value = http
+            .get(format!("{base}/api/status"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        status["node"].clone()
+    };
+    let wait_node = |what: &'static str, accept: fn(&serde_json::Value) -> bool| {
+        let node_status = &node_status;
+        async move {
+            for _ in 0..240 {
+                let node = node_status().await;
+                if accept(&node) {
+                    return node;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            panic!("timed out waiting for {what}: {}", node_status().await)
+        }
+    };
+
+    // Registered with its stake before it runs; nothing earned yet.
+    let node = wait_node("a running node", |n| n["state"] == "running").await;
+    assert_eq!(node["market"]["provider"], provider.to_checksum(None));
+    assert_eq!(node["market"]["earnings"], "0");
+    assert_eq!(node["market"]["proofsAccepted"], 0);
+    let registry = chain::contracts::Contracts::new(
+        &deployment,
+        chain::contracts::signer_provider(devnet.rpc_url(), Devnet::key(0)).unwrap(),
+    )
+    .registry;
+    assert!(registry.isActiveProvider(provider).call().await.unwrap());
+    let addr = node["listenAddrs"][0].as_str().unwrap().to_owned();
+
+    // A buyer stores a file on it: quote, deal funded on chain, upload.
+    let buyer_key = root.path().join("buyer.key");
+    std::fs::write(&buyer_key, Devnet::key(2).to_bytes().to_string()).unwrap();
+    let file = root.path().join("in.bin");
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let mut put = Command::new(CAIRN);
+    put.args(["storage", "--peer", &addr, "put"])
+        .arg(&file)
+        .args(["--copies", "1", "--rpc-url", devnet.rpc_url(), "--data-dir"])
+        .arg(root.path().join("client"))
+        .arg("--deployment-file")
+        .arg(&deployment_file)
+        .arg("--chain-key-file")
+        .arg(&buyer_key)
+        .env("CAIRN_LOG", "warn")
+        .kill_on_drop(true);
+    ok_json(&run(put).await);
+
+    // Period 0 is proven on schedule: one accepted proof, one period's price earned.
+    let node = wait_node("a paid proof", |n| {
+        n["market"]["proofsAccepted"] == 1 && n["market"]["earnings"] != "0"
+    })
+    .await;
+    assert_eq!(node["objects"], 1);
+    assert_eq!(node["storedBytes"], 300_000);
+    assert_eq!(node["corruptObjects"], 0);
+    assert_eq!(node["market"]["proofsRejected"], 0);
+    let earned: alloy_primitives::U256 = node["market"]["earnings"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let contracts = chain::contracts::Contracts::new(
+        &deployment,
+        chain::contracts::signer_provider(devnet.rpc_url(), Devnet::key(0)).unwrap(),
+    );
+    assert_eq!(
+        earned,
+        contracts.market.earnings(provider).call().await.unwrap(),
+        "the status shows what the chain holds"
+    );
+    assert_eq!(earned, alloy_primitives::U256::from(10u64.pow(16)));
+
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, browser) = testkit::WebDriver::chromium(profile.path()).await.unwrap();
+    browser.goto(&url).await.unwrap();
+    browser
+        .wait_for_text("#node-earnings", Duration::from_secs(60), |t| {
+            t == "0.01 CAIRN"
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.text_of("#node-proofs").await.unwrap().as_deref(),
+        Some("1 accepted, 0 rejected")
+    );
+    assert_eq!(
+        browser.text_of("#node-provider").await.unwrap(),
+        Some(provider.to_checksum(None))
+    );
+    assert_eq!(
+        browser.text_of("#node-stored").await.unwrap().as_deref(),
+        Some("1 object, 292.9 KiB of 64 MiB")
+    );
+    let png = browser.screenshot_png().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
+    let path = testkit::artifacts_dir()
+        .unwrap()
+        .join("daemon-ui-node-market.png");
+    std::fs::write(&path, png).unwrap();
+    browser.quit().await.unwrap();
+}

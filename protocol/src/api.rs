@@ -34,6 +34,21 @@ pub struct Status {
     pub node: NodeState,
 }
 
+/// A selling node's standing on chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarketState {
+    /// The provider's chain address (checksummed hex), which signs its quotes and proofs.
+    pub provider: String,
+    /// Unwithdrawn earnings in token base units (a decimal string: JSON numbers cannot hold
+    /// them), as the chain last reported; `None` until first read.
+    pub earnings: Option<String>,
+    /// Possession proofs the chain accepted since the node started.
+    pub proofs_accepted: u64,
+    /// Possession proofs the chain rejected since the node started (data lost or corrupt).
+    pub proofs_rejected: u64,
+}
+
 /// What the runtime's embedded libp2p node (the storage provider) is doing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "camelCase")]
@@ -58,6 +73,11 @@ pub enum NodeState {
         stored_bytes: u64,
         /// Disk offered to buyers, in bytes (0: a plain peer that stores nothing).
         quota_bytes: u64,
+        /// Objects found corrupt on disk (never served again).
+        corrupt_objects: u64,
+        /// Its on-chain market, when it sells storage.
+        #[serde(default)]
+        market: Option<MarketState>,
     },
     /// The node could not start or has stopped; the runtime keeps running without it.
     #[serde(rename_all = "camelCase")]
@@ -133,6 +153,13 @@ mod tests {
                 objects: 1,
                 stored_bytes: 1024,
                 quota_bytes: 1 << 30,
+                corrupt_objects: 0,
+                market: Some(MarketState {
+                    provider: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8".into(),
+                    earnings: Some("340282366920938463463374607431768211455".into()),
+                    proofs_accepted: 3,
+                    proofs_rejected: 1,
+                }),
             },
         };
         let json = serde_json::to_value(&status).unwrap();
@@ -142,6 +169,12 @@ mod tests {
         assert_eq!(json["node"]["state"], "running");
         assert_eq!(json["node"]["connectedPeers"], 2);
         assert_eq!(json["node"]["quotaBytes"], 1u64 << 30);
+        assert_eq!(json["node"]["market"]["proofsAccepted"], 3);
+        assert_eq!(
+            json["node"]["market"]["earnings"],
+            u128::MAX.to_string(),
+            "earnings beyond 2^53 survive as a string"
+        );
         let back: Status = serde_json::from_value(json).unwrap();
         assert_eq!(back, status);
     }

@@ -36,6 +36,43 @@ pub struct NodeConfig {
     pub mdns: bool,
     /// Ask the router for port mappings (UPnP).
     pub upnp: bool,
+    /// Sell storage on chain (reached at [`Config::rpc_url`]), or `None` to store nothing for
+    /// buyers (a provider without a market has no deals to accept data for).
+    pub market: Option<NodeMarket>,
+}
+
+/// How the embedded node sells storage on chain, as `cairn node --deployment-file` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeMarket {
+    /// The contracts' deployment file (from `cairn devnet --deployment-file`).
+    pub deployment_file: PathBuf,
+    /// File holding the provider's hex chain private key (signs quotes and proofs).
+    pub chain_key_file: PathBuf,
+    /// Seconds per proof period in this provider's quotes.
+    pub period_secs: u32,
+    /// Periods per deal in this provider's quotes.
+    pub periods: u32,
+    /// Whole tokens to lock as stake when registering in the Registry at start (unless already
+    /// registered); `None`: do not register (buyers cannot open deals with an unregistered
+    /// provider).
+    pub stake: Option<u64>,
+    /// How often the prover looks for due proof periods.
+    pub prove_every: Duration,
+}
+
+impl NodeMarket {
+    /// A market from the deployment and key files, with `cairn node`'s default terms: hour-long
+    /// periods, day-long deals, a look for due proofs every 30 s, no registration.
+    pub fn new(deployment_file: PathBuf, chain_key_file: PathBuf) -> Self {
+        Self {
+            deployment_file,
+            chain_key_file,
+            period_secs: 3600,
+            periods: 24,
+            stake: None,
+            prove_every: Duration::from_secs(30),
+        }
+    }
 }
 
 impl Default for NodeConfig {
@@ -47,13 +84,19 @@ impl Default for NodeConfig {
             peers: Vec::new(),
             mdns: true,
             upnp: true,
+            market: None,
         }
     }
 }
 
 impl NodeConfig {
-    /// The node's options, or a [`crate::Error::Config`] naming the address that does not parse.
-    pub(crate) fn options(&self, data_dir: &Path) -> Result<node::Options, crate::Error> {
+    /// The node's options, or a [`crate::Error::Config`] naming the address or file that is
+    /// unusable.
+    pub(crate) fn options(
+        &self,
+        data_dir: &Path,
+        rpc_url: &str,
+    ) -> Result<node::Options, crate::Error> {
         let parse = |what: &str, addrs: &[String]| {
             addrs
                 .iter()
@@ -73,6 +116,29 @@ impl NodeConfig {
         options.bootstrap = parse("peer", &self.peers)?;
         options.mdns = self.mdns;
         options.upnp = self.upnp;
+        if let Some(market) = &self.market {
+            if market.prove_every < Duration::from_secs(1) {
+                return Err(crate::Error::Config(format!(
+                    "the node's prover interval {:?} is below 1 s; that would flood the RPC \
+                     endpoint",
+                    market.prove_every
+                )));
+            }
+            let terms = node::market::Terms {
+                period_duration: market.period_secs,
+                num_periods: market.periods,
+                ..node::market::Terms::default()
+            };
+            let built = node::market::Market::from_files(
+                rpc_url,
+                &market.deployment_file,
+                &market.chain_key_file,
+                terms,
+            )
+            .map_err(|err| crate::Error::Config(format!("the node's market: {err}")))?;
+            options.market = Some(built);
+            options.prove_every = market.prove_every;
+        }
         Ok(options)
     }
 }
@@ -102,7 +168,7 @@ impl Config {
             )));
         }
         if let Some(node) = &self.node {
-            node.options(&self.data_dir)?;
+            node.options(&self.data_dir, &self.rpc_url)?;
         }
         Ok(())
     }

@@ -7,18 +7,21 @@
 //!
 //! With a node configured, the loop starts it first (its own task, [`node::EventLoop`], owns the
 //! swarm) and reads its state through its [`node::Handle`] on every tick; a node that fails to
-//! start or stops shows as [`NodeState::Failed`] while the chain follower keeps running. The
-//! node is shut down with the runtime.
+//! start or stops shows as [`NodeState::Failed`] while the chain follower keeps running. A node
+//! that sells storage is announced in the Registry at start, and its events (proofs accepted or
+//! rejected, earnings) update its [`MarketState`] as they arrive. The node is shut down with the
+//! runtime.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chain::RpcClient;
-use protocol::api::{ChainState, NodeState, Status};
-use tokio::sync::{mpsc, oneshot, watch};
+use protocol::api::{ChainState, MarketState, NodeState, Status};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use crate::{Config, Error};
+use crate::{Config, Error, NodeConfig};
 
 /// Commands are tiny and answered at once; a few in flight per shell is plenty.
 const COMMAND_CAPACITY: usize = 32;
@@ -145,6 +148,11 @@ impl EventLoop {
                 _ = ticker.tick() => {
                     self.poll(&mut node).await;
                 }
+                event = next_event(&mut node) => {
+                    if let Some(running) = node.as_mut() {
+                        running.record(event);
+                    }
+                }
             }
         }
         if let Some(node) = node {
@@ -156,18 +164,8 @@ impl EventLoop {
     /// Starts the configured node, if any; a failure is published, not fatal.
     async fn start_node(&mut self) -> Option<RunningNode> {
         let config = self.config.node.as_ref()?;
-        let started = match config.options(&self.config.data_dir) {
-            Ok(options) => node::Node::start(options)
-                .await
-                .map_err(|err| err.to_string()),
-            Err(err) => Err(err.to_string()),
-        };
-        match started {
-            Ok((handle, _events, event_loop)) => {
-                tracing::info!(peer = %handle.peer_id(), "node started");
-                let task = tokio::spawn(event_loop.run());
-                Some(RunningNode { handle, task })
-            }
+        match RunningNode::start(config, &self.config.data_dir, &self.config.rpc_url).await {
+            Ok(running) => Some(running),
             Err(error) => {
                 tracing::error!(%error, "the node could not start");
                 self.status
@@ -228,13 +226,120 @@ impl EventLoop {
     }
 }
 
-/// The embedded node: its handle and the task that owns its swarm.
+/// The next event of the running node; never ready without one (or once its channel closed).
+async fn next_event(node: &mut Option<RunningNode>) -> node::Event {
+    let Some(running) = node.as_mut() else {
+        return std::future::pending().await;
+    };
+    loop {
+        match running.events.recv().await {
+            Ok(event) => return event,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                // Earnings come again with the next proof; only the counts miss a few.
+                tracing::warn!(missed, "node events missed");
+            }
+            Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
+        }
+    }
+}
+
+/// The embedded node: its handle, the task that owns its swarm, its events, and its market's
+/// standing as those events report it.
 struct RunningNode {
     handle: node::Handle,
     task: JoinHandle<()>,
+    events: broadcast::Receiver<node::Event>,
+    market: Option<MarketState>,
 }
 
 impl RunningNode {
+    /// Starts the node and, when it sells storage, announces it in the Registry (registering
+    /// with the configured stake) and reads its earnings. `Err` says why, for the UI.
+    async fn start(config: &NodeConfig, data_dir: &Path, rpc_url: &str) -> Result<Self, String> {
+        let options = config
+            .options(data_dir, rpc_url)
+            .map_err(|err| err.to_string())?;
+        let quota = options.quota;
+        let market = options.market.clone();
+        let (handle, events, event_loop) = node::Node::start(options)
+            .await
+            .map_err(|err| format!("the node could not start: {err}"))?;
+        tracing::info!(peer = %handle.peer_id(), "node started");
+        let task = tokio::spawn(event_loop.run());
+        let mut running = Self {
+            handle,
+            task,
+            events,
+            market: None,
+        };
+        if let Some(market) = market {
+            match running.announce(&market, config, quota).await {
+                Ok(state) => running.market = Some(state),
+                Err(error) => {
+                    running.stop().await;
+                    return Err(error);
+                }
+            }
+        }
+        Ok(running)
+    }
+
+    /// Announces the provider in the Registry and reads its standing.
+    async fn announce(
+        &self,
+        market: &node::market::Market,
+        config: &NodeConfig,
+        quota: u64,
+    ) -> Result<MarketState, String> {
+        let addrs = self
+            .handle
+            .listen_addrs()
+            .await
+            .map_err(|err| err.to_string())?;
+        let stake = config
+            .market
+            .as_ref()
+            .and_then(|m| m.stake)
+            .map(node::market::token_units);
+        let registration = market
+            .announce(&self.handle.peer_id().to_bytes(), &addrs, quota, stake)
+            .await
+            .map_err(|err| format!("registering the node in the chain's Registry: {err}"))?;
+        if matches!(registration, node::market::Registration::Unregistered) {
+            tracing::warn!(
+                "not registered in the Registry: buyers cannot open deals with this node"
+            );
+        }
+        let earnings = match market.earnings().await {
+            Ok(total) => Some(total.to_string()),
+            Err(err) => {
+                tracing::warn!(error = %err, "reading the node's earnings failed");
+                None
+            }
+        };
+        Ok(MarketState {
+            provider: market.address().to_checksum(None),
+            earnings,
+            proofs_accepted: 0,
+            proofs_rejected: 0,
+        })
+    }
+
+    /// Folds one node event into the market's standing.
+    fn record(&mut self, event: node::Event) {
+        let Some(market) = self.market.as_mut() else {
+            return;
+        };
+        match event {
+            node::Event::Proof { accepted: true, .. } => market.proofs_accepted += 1,
+            node::Event::Proof {
+                accepted: false, ..
+            } => market.proofs_rejected += 1,
+            node::Event::Earnings { total } => market.earnings = Some(total.to_string()),
+            _ => {}
+        }
+    }
+
     /// The node's state now: peers and addresses from its loop, objects from its store. `Err`
     /// (why) when the node's loop no longer answers.
     async fn state(&self) -> Result<NodeState, String> {
@@ -248,31 +353,41 @@ impl RunningNode {
             .map(ToString::to_string)
             .collect();
         let peers = self.handle.peers().await.map_err(stopped)?;
-        let (objects, stored_bytes, quota_bytes) = match self.handle.store().cloned() {
-            None => (0, 0, 0),
-            Some(store) => {
-                // The store blocks on disk: read it off the async threads.
-                let read = tokio::task::spawn_blocking(move || {
-                    let objects = store.list()?;
-                    let bytes = objects.iter().map(|o| o.size).sum::<u64>();
-                    Ok::<_, node::store::StoreError>((objects.len() as u64, bytes, store.quota()))
-                })
-                .await;
-                // On an error the node still runs; what its store holds is unknown until a read
-                // succeeds, so the error is shown instead.
-                match read {
-                    Ok(Ok(counts)) => counts,
-                    Ok(Err(err)) => {
-                        let error = format!("the node's store cannot be read: {err}");
-                        return Ok(NodeState::Failed { error });
-                    }
-                    Err(err) => {
-                        let error = format!("reading the node's store failed: {err}");
-                        return Ok(NodeState::Failed { error });
+        let (objects, stored_bytes, quota_bytes, corrupt_objects) =
+            match self.handle.store().cloned() {
+                None => (0, 0, 0, 0),
+                Some(store) => {
+                    // The store blocks on disk: read it off the async threads.
+                    let read = tokio::task::spawn_blocking(move || {
+                        let objects = store.list()?;
+                        let bytes = objects.iter().map(|o| o.size).sum::<u64>();
+                        let corrupt = objects
+                            .iter()
+                            .filter(|o| o.state == node::store::State::Corrupt)
+                            .count();
+                        Ok::<_, node::store::StoreError>((
+                            objects.len() as u64,
+                            bytes,
+                            store.quota(),
+                            corrupt as u64,
+                        ))
+                    })
+                    .await;
+                    // On an error the node still runs; what its store holds is unknown until a read
+                    // succeeds, so the error is shown instead.
+                    match read {
+                        Ok(Ok(counts)) => counts,
+                        Ok(Err(err)) => {
+                            let error = format!("the node's store cannot be read: {err}");
+                            return Ok(NodeState::Failed { error });
+                        }
+                        Err(err) => {
+                            let error = format!("reading the node's store failed: {err}");
+                            return Ok(NodeState::Failed { error });
+                        }
                     }
                 }
-            }
-        };
+            };
         Ok(NodeState::Running {
             peer_id: self.handle.peer_id().to_string(),
             listen_addrs,
@@ -280,6 +395,8 @@ impl RunningNode {
             objects,
             stored_bytes,
             quota_bytes,
+            corrupt_objects,
+            market: self.market.clone(),
         })
     }
 

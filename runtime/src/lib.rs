@@ -17,9 +17,9 @@ mod config;
 mod event_loop;
 pub mod token;
 
-pub use config::{Config, NodeConfig, parse_size};
+pub use config::{Config, NodeConfig, NodeMarket, parse_size};
 pub use event_loop::{EventLoop, Handle, start};
-pub use protocol::api::{ChainState, NodeState, Status};
+pub use protocol::api::{ChainState, MarketState, NodeState, Status};
 
 /// Receives every status the runtime publishes (see [`Handle::subscribe`]).
 pub type StatusReceiver = tokio::sync::watch::Receiver<Status>;

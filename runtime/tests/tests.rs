@@ -123,6 +123,7 @@ fn node_config(data_dir: &Path, quota: u64, peers: Vec<String>) -> Config {
             peers,
             mdns: false,
             upnp: false,
+            market: None,
         }),
         ..config("http://127.0.0.1:1")
     }
@@ -167,6 +168,8 @@ async fn an_embedded_node_publishes_its_identity_addresses_peers_and_store() {
         objects,
         stored_bytes,
         quota_bytes,
+        corrupt_objects,
+        market,
     } = status.node
     else {
         unreachable!("waited for a running node")
@@ -177,7 +180,11 @@ async fn an_embedded_node_publishes_its_identity_addresses_peers_and_store() {
         assert!(addr.starts_with("/ip4/127.0.0.1/tcp/"), "{addr}");
         assert!(addr.ends_with(&format!("/p2p/{peer_id}")), "{addr}");
     }
-    assert_eq!((connected_peers, objects, stored_bytes), (0, 0, 0));
+    assert_eq!(
+        (connected_peers, objects, stored_bytes, corrupt_objects),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(market, None, "no market configured");
     assert_eq!(quota_bytes, 1 << 20);
     // The node runs without the chain: the follower reports its outage beside it.
     assert!(
@@ -270,6 +277,19 @@ fn a_node_address_that_does_not_parse_is_refused_with_the_address() {
     }
     let err = runtime::start(config).unwrap_err();
     assert!(err.to_string().contains("node peer address"), "{err}");
+
+    // A market whose deployment file is missing: refused at start, naming the file.
+    let mut config = node_config(dir.path(), 0, Vec::new());
+    let missing = dir.path().join("no-such-deployment.json");
+    if let Some(node) = config.node.as_mut() {
+        node.market = Some(runtime::NodeMarket::new(
+            missing.clone(),
+            dir.path().join("key"),
+        ));
+    }
+    let err = runtime::start(config).unwrap_err().to_string();
+    assert!(err.contains("market"), "{err}");
+    assert!(err.contains("no-such-deployment.json"), "{err}");
     // Nothing was created for a refused configuration.
     assert!(!dir.path().join("node").exists());
 }

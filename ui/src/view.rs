@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use leptos::prelude::*;
-use protocol::api::{ChainState, NodeState, Status};
+use protocol::api::{ChainState, MarketState, NodeState, Status};
 
 use crate::backend::{Backend, BackendError};
 
@@ -84,6 +84,7 @@ fn NodeSection(node: Signal<NodeState>) -> impl IntoView {
             objects,
             stored_bytes,
             quota_bytes,
+            ..
         } => Some((
             peer_id,
             listen_addrs,
@@ -92,6 +93,16 @@ fn NodeSection(node: Signal<NodeState>) -> impl IntoView {
             stored_bytes,
             quota_bytes,
         )),
+        _ => None,
+    };
+    let corrupt = move || match node.get() {
+        NodeState::Running {
+            corrupt_objects, ..
+        } => corrupt_objects,
+        _ => 0,
+    };
+    let market = move || match node.get() {
+        NodeState::Running { market, .. } => market,
         _ => None,
     };
     view! {
@@ -109,7 +120,17 @@ fn NodeSection(node: Signal<NodeState>) -> impl IntoView {
                 <Card label="Peer ID" id="node-peer-id" value=Signal::derive(move || running().map(|r| r.0))/>
                 <Card label="Connected peers" id="node-peers" value=Signal::derive(move || running().map(|r| r.2.to_string()))/>
                 <Card label="Stored" id="node-stored" value=Signal::derive(move || running().map(|r| format_stored(r.3, r.4, r.5)))/>
+                <Show when=move || market().is_some()>
+                    <Card label="Earnings (unwithdrawn)" id="node-earnings" value=Signal::derive(move || market().map(|m| m.earnings.map_or_else(|| "unknown".into(), |e| format_tokens(&e))))/>
+                    <Card label="Proofs" id="node-proofs" value=Signal::derive(move || market().map(|m| format_proofs(&m)))/>
+                    <Card label="Provider address" id="node-provider" value=Signal::derive(move || market().map(|m| m.provider))/>
+                </Show>
             </div>
+            <Show when=move || corrupt() != 0>
+                <div class="notice" id="node-corrupt">
+                    {move || format!("{} stored object(s) found corrupt on disk: no longer served, and their next proofs fail on chain", corrupt())}
+                </div>
+            </Show>
             <Show when=move || running().is_some_and(|r| !r.1.is_empty())>
                 <div class="card addrs">
                     <div class="label">"Listening on"</div>
@@ -150,6 +171,35 @@ pub(crate) fn format_stored(objects: u64, bytes: u64, quota: u64) -> String {
         format_bytes(bytes),
         format_bytes(quota)
     )
+}
+
+/// `2 accepted, 1 rejected`, as counted since the node started.
+fn format_proofs(market: &MarketState) -> String {
+    format!(
+        "{} accepted, {} rejected",
+        market.proofs_accepted, market.proofs_rejected
+    )
+}
+
+/// Token base units (18 decimals, as a decimal string) in whole tokens with at most 4 decimals,
+/// cut, not rounded, so a balance never reads higher than it is: `10000000000000000` ->
+/// `0.01 CAIRN`. A string that is not a number is shown as it is.
+pub(crate) fn format_tokens(base_units: &str) -> String {
+    const DECIMALS: usize = 18;
+    const SHOWN: usize = 4;
+    if base_units.is_empty() || !base_units.bytes().all(|b| b.is_ascii_digit()) {
+        return base_units.to_owned();
+    }
+    let padded = format!("{base_units:0>width$}", width = DECIMALS + 1);
+    let (whole, fraction) = padded.split_at(padded.len() - DECIMALS);
+    let whole = whole.trim_start_matches('0');
+    let whole = if whole.is_empty() { "0" } else { whole };
+    let fraction = fraction[..SHOWN].trim_end_matches('0');
+    if fraction.is_empty() {
+        format!("{whole} CAIRN")
+    } else {
+        format!("{whole}.{fraction} CAIRN")
+    }
 }
 
 /// Bytes in binary units with one decimal: `1536` -> `1.5 KiB`.
@@ -211,7 +261,7 @@ pub(crate) fn format_uptime(secs: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{format_bytes, format_stored, format_uptime};
+    use super::{format_bytes, format_stored, format_tokens, format_uptime};
 
     #[test]
     fn uptime_reads_like_a_clock() {
@@ -230,6 +280,24 @@ mod tests {
         assert_eq!(format_bytes((1 << 20) - 1), "1023.9 KiB");
         assert_eq!(format_bytes(10 << 30), "10 GiB");
         assert_eq!(format_bytes(u64::MAX), "16777215.9 TiB");
+    }
+
+    #[test]
+    fn tokens_read_in_whole_units_cut_to_four_decimals() {
+        assert_eq!(format_tokens("0"), "0 CAIRN");
+        assert_eq!(format_tokens("10000000000000000"), "0.01 CAIRN");
+        assert_eq!(format_tokens("1000000000000000000"), "1 CAIRN");
+        assert_eq!(format_tokens("1234567890000000000000"), "1234.5678 CAIRN");
+        assert_eq!(
+            format_tokens("99999"),
+            "0 CAIRN",
+            "dust is cut, not rounded up"
+        );
+        assert_eq!(
+            format_tokens(&u128::MAX.to_string()),
+            "340282366920938463463.3746 CAIRN"
+        );
+        assert_eq!(format_tokens("-5"), "-5", "not a balance: shown as it is");
     }
 
     #[test]
