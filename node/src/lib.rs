@@ -81,3 +81,12 @@ pub enum NodeError {
     #[error("internal task failed: {0}")]
     Task(String),
 }
+
+impl NodeError {
+    /// Whether the node could not start only because its store is still held: by another
+    /// process on the same data directory, or by a node of this process still finishing its
+    /// disk reads after shutting down. Starting again later may succeed.
+    pub fn is_store_in_use(&self) -> bool {
+        matches!(self, NodeError::Store(store::StoreError::InUse { .. }))
+    }
+}

@@ -712,9 +712,9 @@ impl EventLoop {
         let span = tracing::info_span!("node", peer = %self.swarm.local_peer_id());
         async move {
             let service = self.service.take().map(|s| tokio::spawn(s.run()));
-            let _abort = AbortOnDrop(service);
+            let service = AbortOnDrop(service);
             let prover = self.prover.take().map(|p| tokio::spawn(p.run()));
-            let _abort_prover = AbortOnDrop(prover);
+            let prover = AbortOnDrop(prover);
             for addr in self.listen_addrs.clone() {
                 let _ = self.events.send(Event::Listening { addr });
             }
@@ -734,6 +734,11 @@ impl EventLoop {
                     _ = offer_timer.tick() => self.on_tick(),
                 }
             }
+            // The provider service and the prover end with the loop, before it returns: whoever
+            // awaits the loop may then reopen the store (their disk reads already under way
+            // still finish on their blocking threads; `Store::open` reports them as `InUse`).
+            service.stop().await;
+            prover.stop().await;
             tracing::debug!("node event loop ended");
         }
         .instrument(span)
@@ -988,6 +993,16 @@ pub(crate) fn is_dialable(addr: &Multiaddr) -> bool {
 }
 
 struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl AbortOnDrop {
+    /// Aborts the task and waits until it is gone.
+    async fn stop(mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

@@ -58,6 +58,15 @@ pub enum StoreError {
         /// The cause.
         source: Box<redb::Error>,
     },
+    /// The store's database is held by another open store: another Cairn process on the same
+    /// data directory, or a node of this process that is still closing.
+    #[error(
+        "the store {path} is in use by another Cairn node (another process on this data directory, or one still closing); stop it first or use another data directory"
+    )]
+    InUse {
+        /// The database file.
+        path: PathBuf,
+    },
     /// A corrupt metadata record.
     #[error(
         "store metadata record for {0} is unreadable; delete the data directory's store to start over"
@@ -283,7 +292,12 @@ impl Store {
             fs::create_dir_all(&path).map_err(io_err("create directory", &path))?;
         }
         let db_path = dir.join("store.redb");
-        let db = Database::create(&db_path).map_err(db_err("open"))?;
+        let db = Database::create(&db_path).map_err(|err| match err {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                path: db_path.clone(),
+            },
+            other => db_err("open")(other),
+        })?;
         let store = Self {
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
@@ -924,6 +938,27 @@ mod tests {
                 x as u8
             })
             .collect()
+    }
+
+    #[test]
+    fn a_store_open_twice_is_refused_as_in_use_until_the_first_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Store::open(dir.path(), 1 << 20).unwrap();
+        put(&first, &data(1000, 1)).unwrap();
+        let clone = first.clone();
+        let err = Store::open(dir.path(), 2 << 20).err().unwrap();
+        assert!(matches!(err, StoreError::InUse { .. }), "{err}");
+        assert!(err.to_string().contains("store.redb"), "{err}");
+        // Held while any clone lives; free once the last is dropped, with its object intact.
+        drop(first);
+        assert!(matches!(
+            Store::open(dir.path(), 2 << 20).err(),
+            Some(StoreError::InUse { .. })
+        ));
+        drop(clone);
+        let again = Store::open(dir.path(), 2 << 20).unwrap();
+        assert_eq!(again.quota(), 2 << 20);
+        assert_eq!(again.list().unwrap().len(), 1);
     }
 
     fn put(store: &Store, bytes: &[u8]) -> Result<ObjectInfo, StoreError> {
