@@ -10,6 +10,12 @@ pub const COMMAND_STATUS: &str = "status";
 pub const EVENT_STATUS: &str = "cairn://status";
 /// Daemon route returning the current [`Status`] as JSON.
 pub const HTTP_STATUS_PATH: &str = "/api/status";
+/// Tauri command setting the embedded node's quota (arguments: [`SetNodeQuota`]); returns the
+/// new [`Status`].
+pub const COMMAND_SET_NODE_QUOTA: &str = "set_node_quota";
+/// Daemon route (`PUT`, body [`SetNodeQuota`]) setting the embedded node's quota; answers with
+/// the new [`Status`].
+pub const HTTP_NODE_QUOTA_PATH: &str = "/api/node/quota";
 /// Daemon route that answers without a token, for liveness probes.
 pub const HTTP_HEALTH_PATH: &str = "/api/health";
 /// URL fragment key carrying the daemon's API token to the browser UI.
@@ -120,6 +126,15 @@ impl ChainState {
             ChainState::Connecting => None,
         }
     }
+}
+
+/// A new quota for the embedded node: the disk offered to buyers. It is saved in the data
+/// directory and used at the next start too, unless the shell was given a quota explicitly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetNodeQuota {
+    /// Bytes; 0 makes a plain peer that accepts nothing new.
+    pub quota_bytes: u64,
 }
 
 /// The error body every failing daemon API call returns, with an HTTP status.

@@ -26,8 +26,10 @@ pub struct Config {
 /// the store is locked while open).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeConfig {
-    /// Disk offered to buyers, in bytes; 0 makes a plain peer that stores nothing.
-    pub quota: u64,
+    /// Disk offered to buyers, in bytes; 0 makes a plain peer that stores nothing. `None`: the
+    /// quota last set through [`crate::Handle::set_node_quota`] (saved in the data directory),
+    /// else 0. A quota given here wins over the saved one at start.
+    pub quota: Option<u64>,
     /// Multiaddrs to listen on; empty: TCP, QUIC and WebSocket on every interface.
     pub listen: Vec<String>,
     /// Peers to dial at start: full multiaddrs ending in `/p2p/<peer id>`.
@@ -76,10 +78,10 @@ impl NodeMarket {
 }
 
 impl Default for NodeConfig {
-    /// A plain peer (quota 0) on every interface, with mDNS and UPnP.
+    /// The saved quota (else 0) on every interface, with mDNS and UPnP.
     fn default() -> Self {
         Self {
-            quota: 0,
+            quota: None,
             listen: Vec::new(),
             peers: Vec::new(),
             mdns: true,
@@ -96,6 +98,7 @@ impl NodeConfig {
         &self,
         data_dir: &Path,
         rpc_url: &str,
+        quota: u64,
     ) -> Result<node::Options, crate::Error> {
         let parse = |what: &str, addrs: &[String]| {
             addrs
@@ -111,7 +114,7 @@ impl NodeConfig {
                 .collect::<Result<Vec<_>, _>>()
         };
         let mut options = node::Options::new(data_dir.join("node"));
-        options.quota = self.quota;
+        options.quota = quota;
         options.listen = parse("listen", &self.listen)?;
         options.bootstrap = parse("peer", &self.peers)?;
         options.mdns = self.mdns;
@@ -168,56 +171,8 @@ impl Config {
             )));
         }
         if let Some(node) = &self.node {
-            node.options(&self.data_dir, &self.rpc_url)?;
+            node.options(&self.data_dir, &self.rpc_url, node.quota.unwrap_or(0))?;
         }
         Ok(())
-    }
-}
-
-/// Parses `123`, `64KiB`, `512MiB`, `10GiB`, `2TiB` (also `KB`/`MB`/`GB`/`TB`, powers of 1000).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| {
-        format!("{s:?} is not a size: expected a number and an optional unit like 10GiB")
-    })?;
-    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kib" => 1 << 10,
-        "mib" => 1 << 20,
-        "gib" => 1 << 30,
-        "tib" => 1 << 40,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        "tb" => 1_000_000_000_000,
-        other => {
-            return Err(format!(
-                "unknown size unit {other:?}: use B, KiB, MiB, GiB or TiB"
-            ));
-        }
-    };
-    n.checked_mul(factor)
-        .ok_or_else(|| format!("{s:?} is too large"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_size;
-
-    #[test]
-    fn sizes_parse_with_units_and_bad_ones_explain() {
-        assert_eq!(parse_size("123"), Ok(123));
-        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
-        assert_eq!(parse_size("10GiB"), Ok(10 << 30));
-        assert_eq!(parse_size("2 MB"), Ok(2_000_000));
-        assert!(parse_size("ten").unwrap_err().contains("not a size"));
-        assert!(parse_size("5XB").unwrap_err().contains("unknown size unit"));
-        assert!(
-            parse_size("99999999999TiB")
-                .unwrap_err()
-                .contains("too large")
-        );
     }
 }

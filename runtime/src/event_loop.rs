@@ -21,13 +21,19 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
+use crate::settings::Settings;
 use crate::{Config, Error, NodeConfig};
+
+/// How long a (re)start waits for a store still held by a closing node, which may be finishing
+/// a disk read of one chunk or, in the prover, of a whole object.
+const STORE_WAIT: Duration = Duration::from_secs(10);
 
 /// Commands are tiny and answered at once; a few in flight per shell is plenty.
 const COMMAND_CAPACITY: usize = 32;
 
 enum Command {
     Refresh(oneshot::Sender<Status>),
+    SetNodeQuota(u64, oneshot::Sender<Result<Status, Error>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -42,6 +48,7 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Command::Refresh(_) => "Refresh",
+            Command::SetNodeQuota(..) => "SetNodeQuota",
             Command::Shutdown(_) => "Shutdown",
         })
     }
@@ -68,6 +75,19 @@ impl Handle {
         rx.await.map_err(|_| Error::Stopped)
     }
 
+    /// Sets the embedded node's quota (bytes offered to buyers): saved in the data directory
+    /// first, then the node restarts with it (listen ports configured as 0 are chosen anew).
+    /// Returns the status once the node is back. [`Error::NoNode`] without a node;
+    /// [`Error::Settings`] when the setting could not be saved (then nothing changed).
+    pub async fn set_node_quota(&self, quota: u64) -> Result<Status, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::SetNodeQuota(quota, reply))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
+    }
+
     /// Stops the runtime and waits until its task has finished its current step.
     pub async fn shutdown(&self) -> Result<(), Error> {
         let (reply, rx) = oneshot::channel();
@@ -88,11 +108,15 @@ pub struct EventLoop {
     status: watch::Sender<Status>,
     started: Instant,
     last_chain_id: Option<u64>,
+    settings: Settings,
+    /// The node could not start because its store was held: try again on the next tick.
+    retry_node: bool,
 }
 
 /// Validates `config` and builds the runtime; the caller spawns the returned [`EventLoop`].
 pub fn start(config: Config) -> Result<(Handle, EventLoop), Error> {
     config.validate()?;
+    let settings = crate::settings::load(&config.data_dir)?;
     let client = RpcClient::new(&config.rpc_url)?;
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
     let initial = Status {
@@ -119,6 +143,8 @@ pub fn start(config: Config) -> Result<(Handle, EventLoop), Error> {
         status: status_tx,
         started: Instant::now(),
         last_chain_id: None,
+        settings,
+        retry_node: false,
     };
     Ok((handle, event_loop))
 }
@@ -144,6 +170,10 @@ impl EventLoop {
                         let status = self.poll(&mut node).await;
                         let _ = reply.send(status);
                     }
+                    Some(Command::SetNodeQuota(quota, reply)) => {
+                        let result = self.set_node_quota(quota, &mut node).await;
+                        let _ = reply.send(result);
+                    }
                 },
                 _ = ticker.tick() => {
                     self.poll(&mut node).await;
@@ -161,22 +191,82 @@ impl EventLoop {
         tracing::info!("runtime stopped");
     }
 
-    /// Starts the configured node, if any; a failure is published, not fatal.
+    /// Saves the quota, then restarts the node with it.
+    async fn set_node_quota(
+        &mut self,
+        quota: u64,
+        node: &mut Option<RunningNode>,
+    ) -> Result<Status, Error> {
+        let Some(config) = self.config.node.as_mut() else {
+            return Err(Error::NoNode);
+        };
+        let settings = Settings {
+            node_quota: Some(quota),
+        };
+        crate::settings::save(&self.config.data_dir, &settings)?;
+        self.settings = settings;
+        config.quota = Some(quota);
+        tracing::info!(quota, "node quota set; restarting the node");
+        if let Some(running) = node.take() {
+            running.stop().await;
+        }
+        self.status
+            .send_modify(|status| status.node = NodeState::Starting);
+        *node = self.start_node().await;
+        Ok(self.poll(node).await)
+    }
+
+    /// The quota the node starts with: the configured one, else the saved one, else 0.
+    fn node_quota(&self) -> u64 {
+        self.config
+            .node
+            .as_ref()
+            .and_then(|node| node.quota)
+            .or(self.settings.node_quota)
+            .unwrap_or(0)
+    }
+
+    /// Starts the configured node, if any; a failure is published, not fatal. A store still
+    /// held by a closing node is waited for (up to [`STORE_WAIT`]); one held longer is retried
+    /// on every tick (see [`EventLoop::poll`]).
     async fn start_node(&mut self) -> Option<RunningNode> {
+        let quota = self.node_quota();
         let config = self.config.node.as_ref()?;
-        match RunningNode::start(config, &self.config.data_dir, &self.config.rpc_url).await {
-            Ok(running) => Some(running),
-            Err(error) => {
-                tracing::error!(%error, "the node could not start");
-                self.status
-                    .send_modify(|status| status.node = NodeState::Failed { error });
-                None
+        let deadline = Instant::now() + STORE_WAIT;
+        loop {
+            match RunningNode::start(config, &self.config.data_dir, &self.config.rpc_url, quota)
+                .await
+            {
+                Ok(running) => {
+                    self.retry_node = false;
+                    return Some(running);
+                }
+                Err(failure) if failure.store_in_use && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(failure) => {
+                    let error = if failure.store_in_use {
+                        format!("{} (retrying every tick)", failure.error)
+                    } else {
+                        failure.error
+                    };
+                    if !self.retry_node {
+                        tracing::error!(%error, "the node could not start");
+                    }
+                    self.retry_node = failure.store_in_use;
+                    self.status
+                        .send_modify(|status| status.node = NodeState::Failed { error });
+                    return None;
+                }
             }
         }
     }
 
     /// Reads the chain (and the node, if any) once, publishes and returns the new status.
     async fn poll(&mut self, node: &mut Option<RunningNode>) -> Status {
+        if node.is_none() && self.retry_node {
+            *node = self.start_node().await;
+        }
         let chain = match self.read_chain().await {
             Ok((chain_id, latest_block)) => {
                 self.last_chain_id = Some(chain_id);
@@ -243,6 +333,21 @@ async fn next_event(node: &mut Option<RunningNode>) -> node::Event {
     }
 }
 
+/// Why the node did not start, for the UI, and whether only its store was still held.
+struct StartFailure {
+    error: String,
+    store_in_use: bool,
+}
+
+impl From<String> for StartFailure {
+    fn from(error: String) -> Self {
+        Self {
+            error,
+            store_in_use: false,
+        }
+    }
+}
+
 /// The embedded node: its handle, the task that owns its swarm, its events, and its market's
 /// standing as those events report it.
 struct RunningNode {
@@ -255,15 +360,23 @@ struct RunningNode {
 impl RunningNode {
     /// Starts the node and, when it sells storage, announces it in the Registry (registering
     /// with the configured stake) and reads its earnings. `Err` says why, for the UI.
-    async fn start(config: &NodeConfig, data_dir: &Path, rpc_url: &str) -> Result<Self, String> {
+    async fn start(
+        config: &NodeConfig,
+        data_dir: &Path,
+        rpc_url: &str,
+        quota: u64,
+    ) -> Result<Self, StartFailure> {
         let options = config
-            .options(data_dir, rpc_url)
-            .map_err(|err| err.to_string())?;
-        let quota = options.quota;
+            .options(data_dir, rpc_url, quota)
+            .map_err(|err| StartFailure::from(err.to_string()))?;
         let market = options.market.clone();
-        let (handle, events, event_loop) = node::Node::start(options)
-            .await
-            .map_err(|err| format!("the node could not start: {err}"))?;
+        let (handle, events, event_loop) =
+            node::Node::start(options)
+                .await
+                .map_err(|err| StartFailure {
+                    store_in_use: err.is_store_in_use(),
+                    error: format!("the node could not start: {err}"),
+                })?;
         tracing::info!(peer = %handle.peer_id(), "node started");
         let task = tokio::spawn(event_loop.run());
         let mut running = Self {
@@ -277,7 +390,7 @@ impl RunningNode {
                 Ok(state) => running.market = Some(state),
                 Err(error) => {
                     running.stop().await;
-                    return Err(error);
+                    return Err(StartFailure::from(error));
                 }
             }
         }

@@ -15,11 +15,13 @@
 
 mod config;
 mod event_loop;
+pub mod settings;
 pub mod token;
 
-pub use config::{Config, NodeConfig, NodeMarket, parse_size};
+pub use config::{Config, NodeConfig, NodeMarket};
 pub use event_loop::{EventLoop, Handle, start};
 pub use protocol::api::{ChainState, MarketState, NodeState, Status};
+pub use protocol::units::parse_size;
 
 /// Receives every status the runtime publishes (see [`Handle::subscribe`]).
 pub type StatusReceiver = tokio::sync::watch::Receiver<Status>;
@@ -40,4 +42,12 @@ pub enum Error {
     /// The data directory could not be used.
     #[error(transparent)]
     Token(#[from] token::TokenError),
+    /// The settings saved in the data directory could not be read or saved.
+    #[error(transparent)]
+    Settings(#[from] settings::SettingsError),
+    /// A node command was given to a runtime configured without a node.
+    #[error(
+        "this Cairn runs no node; start the daemon with --node (the desktop app runs one unless CAIRN_NODE=off)"
+    )]
+    NoNode,
 }

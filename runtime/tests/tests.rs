@@ -118,7 +118,7 @@ fn node_config(data_dir: &Path, quota: u64, peers: Vec<String>) -> Config {
     Config {
         data_dir: data_dir.to_owned(),
         node: Some(NodeConfig {
-            quota,
+            quota: Some(quota),
             listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
             peers,
             mdns: false,
@@ -292,4 +292,100 @@ fn a_node_address_that_does_not_parse_is_refused_with_the_address() {
     assert!(err.contains("no-such-deployment.json"), "{err}");
     // Nothing was created for a refused configuration.
     assert!(!dir.path().join("node").exists());
+}
+
+fn quota_of(status: &Status) -> Option<u64> {
+    match &status.node {
+        NodeState::Running { quota_bytes, .. } => Some(*quota_bytes),
+        _ => None,
+    }
+}
+
+/// Starts a runtime, waits for its node to run and returns its quota with the handle and task.
+async fn run_node(config: Config) -> (Handle, tokio::task::JoinHandle<()>, u64) {
+    let (handle, event_loop) = runtime::start(config).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    let status = wait_for(&handle, "a running node", |s| quota_of(s).is_some()).await;
+    let quota = quota_of(&status).unwrap();
+    (handle, task, quota)
+}
+
+#[tokio::test]
+async fn a_quota_set_at_runtime_applies_at_once_and_is_kept_over_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let unset = || {
+        let mut config = node_config(dir.path(), 0, Vec::new());
+        if let Some(node) = config.node.as_mut() {
+            node.quota = None;
+        }
+        config
+    };
+    // Nothing configured, nothing saved: a plain peer.
+    let (handle, task, quota) = run_node(unset()).await;
+    assert_eq!(quota, 0);
+    let peer = handle.status();
+
+    let status = handle.set_node_quota(3 << 20).await.unwrap();
+    assert_eq!(quota_of(&status), Some(3 << 20), "{status:?}");
+    let (
+        NodeState::Running {
+            peer_id: before, ..
+        },
+        NodeState::Running { peer_id: after, .. },
+    ) = (&peer.node, &status.node)
+    else {
+        unreachable!("both running")
+    };
+    assert_eq!(before, after, "the restarted node keeps its identity");
+    let saved = runtime::settings::load(dir.path()).unwrap();
+    assert_eq!(saved.node_quota, Some(3 << 20));
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+
+    // Restarted with no quota given: the saved one.
+    let (handle, task, quota) = run_node(unset()).await;
+    assert_eq!(quota, 3 << 20);
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+
+    // A quota given explicitly wins over the saved one.
+    let (handle, task, quota) = run_node(node_config(dir.path(), 1 << 20, Vec::new())).await;
+    assert_eq!(quota, 1 << 20);
+    // Changed again while the store is open: the node closes it and opens it anew.
+    let status = handle.set_node_quota(2 << 20).await.unwrap();
+    assert_eq!(quota_of(&status), Some(2 << 20), "{status:?}");
+    assert_eq!(
+        runtime::settings::load(dir.path()).unwrap().node_quota,
+        Some(2 << 20)
+    );
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn setting_a_quota_without_a_node_or_with_a_broken_settings_file_says_why() {
+    // No node configured.
+    let dir = tempfile::tempdir().unwrap();
+    let (handle, event_loop) = runtime::start(Config {
+        data_dir: dir.path().to_owned(),
+        ..config("http://127.0.0.1:1")
+    })
+    .unwrap();
+    let task = tokio::spawn(event_loop.run());
+    let err = handle.set_node_quota(1 << 20).await.unwrap_err();
+    assert!(matches!(err, runtime::Error::NoNode), "{err}");
+    assert!(err.to_string().contains("--node"), "{err}");
+    assert!(!dir.path().join(runtime::settings::FILE_NAME).exists());
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+
+    // A settings file that is not one: start is refused, naming it, and the file is kept.
+    let path = dir.path().join(runtime::settings::FILE_NAME);
+    std::fs::write(&path, "{ not json").unwrap();
+    let err = runtime::start(node_config(dir.path(), 0, Vec::new()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(runtime::settings::FILE_NAME), "{err}");
+    assert!(err.contains("delete it"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "{ not json");
 }

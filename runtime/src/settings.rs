@@ -1,0 +1,115 @@
+//! Settings changed from the UI and kept in the data directory (`settings.json`), so they
+//! outlive a restart. Today: the embedded node's quota.
+//!
+//! The file is replaced atomically (a temporary file, fsynced, then renamed, then the directory
+//! fsynced): a crash leaves the old settings or the new ones, never half of either. A file that
+//! does not parse is reported with its path and never overwritten.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The settings file's name in the data directory.
+pub const FILE_NAME: &str = "settings.json";
+
+/// What the UI has set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    /// The embedded node's quota in bytes, when set from the UI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_quota: Option<u64>,
+}
+
+/// Why the settings could not be read or saved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsError {
+    /// The file or its directory could not be read or written.
+    #[error("cannot use the settings file {path}: {source}")]
+    Io {
+        /// File or directory involved.
+        path: PathBuf,
+        /// OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file exists but is not Cairn's settings.
+    #[error(
+        "{path} is not a Cairn settings file ({reason}); fix it, or delete it to return to the defaults"
+    )]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        reason: String,
+    },
+}
+
+/// The settings in `data_dir`, or the defaults when there is no file yet.
+pub fn load(data_dir: &Path) -> Result<Settings, SettingsError> {
+    let path = data_dir.join(FILE_NAME);
+    match fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|err| SettingsError::Malformed {
+            path,
+            reason: err.to_string(),
+        }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
+        Err(source) => Err(SettingsError::Io { path, source }),
+    }
+}
+
+/// Replaces the settings in `data_dir` with `settings`, atomically.
+pub fn save(data_dir: &Path, settings: &Settings) -> Result<(), SettingsError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| SettingsError::Io { path, source }
+    };
+    fs::create_dir_all(data_dir).map_err(io(data_dir))?;
+    let path = data_dir.join(FILE_NAME);
+    let tmp = data_dir.join(format!("{FILE_NAME}.tmp"));
+    let text = serde_json::to_string_pretty(settings).map_err(|err| SettingsError::Malformed {
+        path: path.clone(),
+        reason: err.to_string(),
+    })?;
+    let mut file = fs::File::create(&tmp).map_err(io(&tmp))?;
+    file.write_all(text.as_bytes()).map_err(io(&tmp))?;
+    file.sync_all().map_err(io(&tmp))?;
+    drop(file);
+    fs::rename(&tmp, &path).map_err(io(&path))?;
+    // The rename itself is durable once the directory is synced.
+    fs::File::open(data_dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(io(data_dir))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_round_trip_and_a_missing_file_is_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(load(dir.path()).unwrap(), Settings::default());
+        let settings = Settings {
+            node_quota: Some(10 << 30),
+        };
+        save(dir.path(), &settings).unwrap();
+        assert_eq!(load(dir.path()).unwrap(), settings);
+        assert!(!dir.path().join(format!("{FILE_NAME}.tmp")).exists());
+        let text = fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
+        assert!(text.contains("\"nodeQuota\": 10737418240"), "{text}");
+    }
+
+    #[test]
+    fn a_malformed_file_is_reported_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(FILE_NAME), "{\"nodeQuota\": \"lots\"}").unwrap();
+        let err = load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains(FILE_NAME), "{err}");
+        assert!(err.contains("delete it"), "{err}");
+    }
+}
