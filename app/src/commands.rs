@@ -4,6 +4,16 @@ use protocol::api::Status;
 
 use crate::Error;
 
+/// Sets the embedded node's quota (`protocol::api::COMMAND_SET_NODE_QUOTA`; the webview passes
+/// `{ quotaBytes }`) and returns the status once the node is back.
+#[tauri::command]
+pub(crate) async fn set_node_quota(
+    runtime: tauri::State<'_, runtime::Handle>,
+    quota_bytes: u64,
+) -> Result<Status, Error> {
+    Ok(runtime.set_node_quota(quota_bytes).await?)
+}
+
 /// The current runtime status (`protocol::api::COMMAND_STATUS`).
 #[tauri::command]
 pub(crate) async fn status(runtime: tauri::State<'_, runtime::Handle>) -> Result<Status, Error> {

@@ -24,8 +24,8 @@ pub const NETWORK_ENV: &str = "CAIRN_NETWORK";
 pub const DATA_DIR_ENV: &str = "CAIRN_DATA_DIR";
 /// Environment variable turning the embedded libp2p node off (`off`); it runs by default.
 pub const NODE_ENV: &str = "CAIRN_NODE";
-/// Environment variable setting the disk the node offers to buyers (`10GiB`; default 0, a plain
-/// peer that stores nothing).
+/// Environment variable setting the disk the node offers to buyers (`10GiB`; default: the quota
+/// last set in the UI, else 0, a plain peer that stores nothing).
 pub const NODE_QUOTA_ENV: &str = "CAIRN_NODE_QUOTA";
 /// Environment variable listing the node's listen multiaddrs, comma-separated (default: TCP, QUIC
 /// and WebSocket on every interface).
@@ -52,7 +52,10 @@ pub fn run() {
             app.manage(handle);
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![commands::status])
+        .invoke_handler(tauri::generate_handler![
+            commands::status,
+            commands::set_node_quota
+        ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(err) = result {
         tracing::error!(%err, "the Cairn app failed");
@@ -90,8 +93,10 @@ fn node_config() -> Result<Option<runtime::NodeConfig>, Error> {
     }
     let mut node = runtime::NodeConfig::default();
     if let Some(quota) = var(NODE_QUOTA_ENV) {
-        node.quota = runtime::parse_size(&quota)
-            .map_err(|err| Error::Setup(format!("{NODE_QUOTA_ENV}: {err}")))?;
+        node.quota = Some(
+            runtime::parse_size(&quota)
+                .map_err(|err| Error::Setup(format!("{NODE_QUOTA_ENV}: {err}")))?,
+        );
     }
     if let Some(listen) = var(NODE_LISTEN_ENV) {
         node.listen = listen.split(',').map(|a| a.trim().to_owned()).collect();

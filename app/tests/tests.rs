@@ -120,6 +120,22 @@ async fn desktop_window_shows_live_devnet_status() {
     );
     assert!(data_dir.path().join("node").join("node.key").is_file());
 
+    // The quota is set from the window, through the Tauri command: the node restarts with it,
+    // keeping its identity, and the setting is saved in the app's data directory.
+    app.type_into("#node-quota-input", "2MiB").await.unwrap();
+    app.click("#node-quota-set").await.unwrap();
+    app.wait_for_text("#node-stored", Duration::from_secs(60), |t| {
+        t == "0 objects, 0 B of 2 MiB"
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        app.text_of("#node-peer-id").await.unwrap(),
+        Some(peer_id.clone())
+    );
+    let settings = std::fs::read_to_string(data_dir.path().join("settings.json")).unwrap();
+    assert!(settings.contains("\"nodeQuota\": 2097152"), "{settings}");
+
     let png = app.screenshot_png().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
     let path = testkit::artifacts_dir()

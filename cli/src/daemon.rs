@@ -1,8 +1,8 @@
 //! `cairn daemon`: the runtime with no window, its UI and JSON API served on loopback only.
 //!
 //! Routes: the built UI at `/` (public: it holds no data), `GET /api/health` (public liveness),
-//! and `GET /api/status` (requires `Authorization: Bearer <token>`, the per-install token from
-//! `runtime::token`). Errors are translated once here into an HTTP status and a JSON
+//! `GET /api/status` and `PUT /api/node/quota` (both require `Authorization: Bearer <token>`, the
+//! per-install token from `runtime::token`). Errors are translated once here into an HTTP status and a JSON
 //! `protocol::api::ApiError` body.
 
 use std::net::SocketAddr;
@@ -10,13 +10,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::{Json, Router};
-use protocol::api::{ApiError, HTTP_HEALTH_PATH, HTTP_STATUS_PATH, Status, TOKEN_FRAGMENT_KEY};
+use protocol::api::{
+    ApiError, HTTP_HEALTH_PATH, HTTP_NODE_QUOTA_PATH, HTTP_STATUS_PATH, SetNodeQuota, Status,
+    TOKEN_FRAGMENT_KEY,
+};
 use runtime::token::ApiToken;
 use tower_http::services::{ServeDir, ServeFile};
 
@@ -77,6 +81,7 @@ pub(crate) async fn run(
 fn router(state: AppState, ui_dir: &std::path::Path) -> Router {
     let api = Router::new()
         .route(HTTP_STATUS_PATH, get(status))
+        .route(HTTP_NODE_QUOTA_PATH, put(set_node_quota))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let ui = ServeDir::new(ui_dir).fallback(ServeFile::new(ui_dir.join("index.html")));
     Router::new()
@@ -92,6 +97,47 @@ async fn health() -> Json<serde_json::Value> {
 
 async fn status(State(state): State<AppState>) -> Json<Status> {
     Json(state.runtime.status())
+}
+
+async fn set_node_quota(
+    State(state): State<AppState>,
+    body: Result<Json<SetNodeQuota>, JsonRejection>,
+) -> Response {
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                &format!(
+                    "the body must be JSON like {{\"quotaBytes\": 10737418240}} with Content-Type: application/json ({})",
+                    rejection.body_text()
+                ),
+            );
+        }
+    };
+    match state.runtime.set_node_quota(request.quota_bytes).await {
+        Ok(status) => Json(status).into_response(),
+        Err(err @ runtime::Error::NoNode) => {
+            api_error(StatusCode::CONFLICT, "no_node", &err.to_string())
+        }
+        Err(err @ runtime::Error::Stopped) => {
+            api_error(StatusCode::SERVICE_UNAVAILABLE, "stopped", &err.to_string())
+        }
+        Err(err) => api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "settings",
+            &err.to_string(),
+        ),
+    }
+}
+
+fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = ApiError {
+        code: code.into(),
+        message: message.into(),
+    };
+    (status, Json(body)).into_response()
 }
 
 async fn require_token(

@@ -64,9 +64,10 @@ struct DaemonNodeArgs {
     /// Run the embedded libp2p node (storage provider) inside the daemon; the UI shows its state.
     #[arg(long)]
     node: bool,
-    /// Disk the node offers to buyers, e.g. `512MiB` or `10GiB`; 0 stores nothing.
-    #[arg(long, requires = "node", default_value = "0", value_parser = node::parse_size)]
-    node_quota: u64,
+    /// Disk the node offers to buyers, e.g. `512MiB` or `10GiB`; 0 stores nothing [default: the
+    /// quota last set in the UI, else 0].
+    #[arg(long, requires = "node", value_parser = node::parse_size)]
+    node_quota: Option<u64>,
     /// Address for the node to listen on (repeatable) [default: TCP, QUIC and WebSocket on
     /// every interface].
     #[arg(long, requires = "node")]

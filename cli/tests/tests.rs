@@ -89,6 +89,24 @@ async fn api_requires_the_install_token() {
     let status: serde_json::Value = ok.json().await.unwrap();
     assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(status["network"], "devnet");
+    assert_eq!(status["node"]["state"], "off");
+
+    // This daemon runs no node: a quota is refused with how to run one, and nothing is saved.
+    let refused = http
+        .put(format!("{}/api/node/quota", daemon.base))
+        .bearer_auth(&daemon.token)
+        .json(&serde_json::json!({ "quotaBytes": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 409);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "no_node");
+    assert!(
+        body["message"].as_str().unwrap().contains("--node"),
+        "{body}"
+    );
+    assert!(!daemon.data_dir.path().join("settings.json").exists());
 
     // The ticker reaches the devnet within a few polls.
     let chain_id = testkit::eventually("a connected status", Duration::from_secs(20), || {
@@ -446,5 +464,70 @@ async fn daemon_with_a_node_shows_it_in_the_api_and_the_ui() {
         .wait_for_text("#node-peers", Duration::from_secs(30), |t| t == "0")
         .await
         .unwrap();
+
+    // The quota is set from the UI: a size that does not parse is explained, a good one applies.
+    browser.type_into("#node-quota-input", "ten").await.unwrap();
+    browser.click("#node-quota-set").await.unwrap();
+    let error = browser
+        .wait_for_text("#node-quota-error", Duration::from_secs(10), |_| true)
+        .await
+        .unwrap();
+    assert!(error.contains("not a size"), "{error}");
+    browser
+        .type_into("#node-quota-input", "2MiB")
+        .await
+        .unwrap();
+    browser.click("#node-quota-set").await.unwrap();
+    browser
+        .wait_for_text("#node-stored", Duration::from_secs(60), |t| {
+            t == "0 objects, 0 B of 2 MiB"
+        })
+        .await
+        .unwrap();
+    assert_eq!(browser.text_of("#node-quota-error").await.unwrap(), None);
+    // The node restarted with it and kept its identity; the setting is saved.
+    assert_eq!(
+        browser.text_of("#node-peer-id").await.unwrap(),
+        Some(peer_id.clone())
+    );
+    let settings = std::fs::read_to_string(daemon.data_dir.path().join("settings.json")).unwrap();
+    assert!(settings.contains("\"nodeQuota\": 2097152"), "{settings}");
     browser.quit().await.unwrap();
+
+    // Over the API: a body that is not the request is refused with what to send.
+    let quota_url = format!("{}/api/node/quota", daemon.base);
+    let refused = http
+        .put(&quota_url)
+        .bearer_auth(&daemon.token)
+        .header("content-type", "application/json")
+        .body("{\"quota\": 5}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "bad_request");
+    assert!(
+        body["message"].as_str().unwrap().contains("quotaBytes"),
+        "{body}"
+    );
+    // Without the token: refused like every API route.
+    let anonymous = http
+        .put(&quota_url)
+        .json(&serde_json::json!({ "quotaBytes": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let ok: serde_json::Value = http
+        .put(&quota_url)
+        .bearer_auth(&daemon.token)
+        .json(&serde_json::json!({ "quotaBytes": 4 << 20 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ok["node"]["quotaBytes"], 4 << 20, "{ok}");
 }

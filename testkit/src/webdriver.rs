@@ -116,6 +116,48 @@ impl WebDriver {
         Ok(value.as_str().unwrap_or_default().to_owned())
     }
 
+    /// Clears the form field matching `css` and types `text` into it, as a user would.
+    pub async fn type_into(&self, css: &str, text: &str) -> Result<()> {
+        let element = self.element(css).await?;
+        self.post(
+            "element clear",
+            &format!("element/{element}/clear"),
+            json!({}),
+        )
+        .await?;
+        self.post(
+            "element send keys",
+            &format!("element/{element}/value"),
+            json!({ "text": text }),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Clicks the element matching `css`.
+    pub async fn click(&self, css: &str) -> Result<()> {
+        let element = self.element(css).await?;
+        self.post(
+            "element click",
+            &format!("element/{element}/click"),
+            json!({}),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// The WebDriver id of the first element matching `css` (an error when there is none).
+    async fn element(&self, css: &str) -> Result<String> {
+        let value = self
+            .post(
+                "find element",
+                "element",
+                json!({ "using": "css selector", "value": css }),
+            )
+            .await?;
+        Ok(value[ELEMENT_KEY].as_str().unwrap_or_default().to_owned())
+    }
+
     /// The visible text of the first element matching `css`, if there is one.
     pub async fn text_of(&self, css: &str) -> Result<Option<String>> {
         let found = self

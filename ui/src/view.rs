@@ -33,6 +33,7 @@ pub(crate) fn App(backend: Rc<dyn Backend>) -> impl IntoView {
         });
     }
     let via = backend.name();
+    let backend = StoredValue::new_local(backend);
 
     view! {
         <main>
@@ -67,7 +68,7 @@ pub(crate) fn App(backend: Rc<dyn Backend>) -> impl IntoView {
                 </div>
             </Show>
             <Show when=move || status.get().is_some_and(|s| s.node != NodeState::Off)>
-                <NodeSection node=Signal::derive(move || status.get().map(|s| s.node).unwrap_or_default())/>
+                <NodeSection node=Signal::derive(move || status.get().map(|s| s.node).unwrap_or_default()) backend=backend set_status=set_status/>
             </Show>
         </main>
     }
@@ -75,7 +76,11 @@ pub(crate) fn App(backend: Rc<dyn Backend>) -> impl IntoView {
 
 /// The embedded node: state, identity, peers, storage and addresses.
 #[component]
-fn NodeSection(node: Signal<NodeState>) -> impl IntoView {
+fn NodeSection(
+    node: Signal<NodeState>,
+    backend: StoredValue<Rc<dyn Backend>, LocalStorage>,
+    set_status: WriteSignal<Option<Status>>,
+) -> impl IntoView {
     let running = move || match node.get() {
         NodeState::Running {
             peer_id,
@@ -139,6 +144,7 @@ fn NodeSection(node: Signal<NodeState>) -> impl IntoView {
                     </ul>
                 </div>
             </Show>
+            <QuotaForm backend=backend set_status=set_status/>
             <Show when=move || matches!(node.get(), NodeState::Failed { .. })>
                 <div class="notice" id="node-error">
                     {move || match node.get() {
@@ -148,6 +154,52 @@ fn NodeSection(node: Signal<NodeState>) -> impl IntoView {
                 </div>
             </Show>
         </section>
+    }
+}
+
+/// Sets the node's quota from what the user typed (`10GiB`); the node restarts with it.
+#[component]
+fn QuotaForm(
+    backend: StoredValue<Rc<dyn Backend>, LocalStorage>,
+    set_status: WriteSignal<Option<Status>>,
+) -> impl IntoView {
+    let (input, set_input) = signal(String::new());
+    let (message, set_message) = signal(None::<String>);
+    let (busy, set_busy) = signal(false);
+    let submit = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let quota = match protocol::units::parse_size(&input.get_untracked()) {
+            Ok(quota) => quota,
+            Err(err) => {
+                set_message.set(Some(err));
+                return;
+            }
+        };
+        let backend = backend.get_value();
+        set_busy.set(true);
+        set_message.set(None);
+        leptos::task::spawn_local(async move {
+            match backend.set_node_quota(quota).await {
+                Ok(status) => {
+                    set_status.set(Some(status));
+                    set_input.set(String::new());
+                }
+                Err(err) => set_message.set(Some(err.to_string())),
+            }
+            set_busy.set(false);
+        });
+    };
+    view! {
+        <form class="card quota" id="node-quota-form" on:submit=submit>
+            <label class="label" for="node-quota-input">"Disk offered to buyers (kept across restarts)"</label>
+            <div class="row">
+                <input id="node-quota-input" type="text" placeholder="e.g. 10GiB" prop:value=move || input.get() on:input=move |event| set_input.set(event_target_value(&event))/>
+                <button id="node-quota-set" type="submit" disabled=move || busy.get()>"Set quota"</button>
+            </div>
+            <Show when=move || message.get().is_some()>
+                <div class="notice" id="node-quota-error">{move || message.get().unwrap_or_default()}</div>
+            </Show>
+        </form>
     }
 }
 

@@ -1,11 +1,14 @@
-//! HTTP backend for the `cairn daemon`: `GET /api/status` with the per-install bearer token.
+//! HTTP backend for the `cairn daemon`: `GET /api/status` and `PUT /api/node/quota` with the
+//! per-install bearer token.
 //!
 //! The daemon prints a URL whose fragment carries the token (`#token=...`); fragments never
 //! reach a server. On load the token moves into `localStorage` and out of the address bar.
 
 use std::time::Duration;
 
-use protocol::api::{ApiError, HTTP_STATUS_PATH, Status, TOKEN_FRAGMENT_KEY};
+use protocol::api::{
+    ApiError, HTTP_NODE_QUOTA_PATH, HTTP_STATUS_PATH, SetNodeQuota, Status, TOKEN_FRAGMENT_KEY,
+};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
@@ -58,6 +61,16 @@ pub(crate) fn token_from_fragment(hash: &str) -> Option<String> {
 }
 
 async fn fetch_status(token: Option<&str>) -> Result<Status, BackendError> {
+    call(token, "GET", HTTP_STATUS_PATH, None).await
+}
+
+/// One API call answered by a [`Status`]: `body`, when given, is sent as JSON.
+async fn call(
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<String>,
+) -> Result<Status, BackendError> {
     let Some(token) = token else {
         return Err(BackendError::Unauthorized(
             "no access token: open the URL that `cairn daemon` printed (it ends in #token=...)"
@@ -66,14 +79,20 @@ async fn fetch_status(token: Option<&str>) -> Result<Status, BackendError> {
     };
     let window = web_sys::window().ok_or_else(|| BackendError::Unreachable("no window".into()))?;
     let init = web_sys::RequestInit::new();
-    init.set_method("GET");
+    init.set_method(method);
     let headers =
         web_sys::Headers::new().map_err(|e| BackendError::Unreachable(format!("{e:?}")))?;
     headers
         .set("Authorization", &format!("Bearer {token}"))
         .map_err(|e| BackendError::Unreachable(format!("{e:?}")))?;
+    if let Some(body) = body {
+        headers
+            .set("Content-Type", "application/json")
+            .map_err(|e| BackendError::Unreachable(format!("{e:?}")))?;
+        init.set_body(&wasm_bindgen::JsValue::from_str(&body));
+    }
     init.set_headers(&headers);
-    let request = web_sys::Request::new_with_str_and_init(HTTP_STATUS_PATH, &init)
+    let request = web_sys::Request::new_with_str_and_init(path, &init)
         .map_err(|e| BackendError::Unreachable(format!("{e:?}")))?;
     let response = JsFuture::from(window.fetch_with_request(&request))
         .await
@@ -115,6 +134,18 @@ impl Backend for HttpBackend {
 
     async fn status(&self) -> Result<Status, BackendError> {
         fetch_status(self.token.as_deref()).await
+    }
+
+    async fn set_node_quota(&self, quota_bytes: u64) -> Result<Status, BackendError> {
+        let body = serde_json::to_string(&SetNodeQuota { quota_bytes })
+            .map_err(|err| BackendError::Decode(err.to_string()))?;
+        call(
+            self.token.as_deref(),
+            "PUT",
+            HTTP_NODE_QUOTA_PATH,
+            Some(body),
+        )
+        .await
     }
 
     fn watch_status(&self, sink: StatusSink) {

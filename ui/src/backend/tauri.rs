@@ -1,6 +1,6 @@
 //! Tauri IPC backend: `invoke` for commands, `listen` for events (`app.withGlobalTauri`).
 
-use protocol::api::{COMMAND_STATUS, EVENT_STATUS, Status};
+use protocol::api::{COMMAND_SET_NODE_QUOTA, COMMAND_STATUS, EVENT_STATUS, SetNodeQuota, Status};
 use wasm_bindgen::prelude::*;
 
 use super::{Backend, BackendError, StatusSink};
@@ -56,6 +56,16 @@ impl Backend for TauriBackend {
 
     async fn status(&self) -> Result<Status, BackendError> {
         let value = invoke(COMMAND_STATUS, JsValue::UNDEFINED)
+            .await
+            .map_err(|err| BackendError::Ipc(describe(&err)))?;
+        decode_status(value)
+    }
+
+    async fn set_node_quota(&self, quota_bytes: u64) -> Result<Status, BackendError> {
+        // Tauri maps the command's `quota_bytes` argument to `quotaBytes`, as the type serializes.
+        let args = serde_wasm_bindgen::to_value(&SetNodeQuota { quota_bytes })
+            .map_err(|err| BackendError::Decode(err.to_string()))?;
+        let value = invoke(COMMAND_SET_NODE_QUOTA, args)
             .await
             .map_err(|err| BackendError::Ipc(describe(&err)))?;
         decode_status(value)
