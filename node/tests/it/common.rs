@@ -73,7 +73,7 @@ pub async fn restart(dir: tempfile::TempDir, quota: u64) -> TestNode {
                     task,
                 };
             }
-            Err(node::NodeError::Store(e)) if e.to_string().contains("already open") => {
+            Err(e) if e.is_store_in_use() => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(e) => panic!("restart failed: {e}"),
