@@ -63,13 +63,25 @@ fn node_command_with_quota(
     command
 }
 
-#[tokio::test]
-async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
+/// A devnet with the contracts deployed, a temporary directory, and the deployment written to
+/// `deployment.json` in it.
+async fn market_devnet() -> (
+    Devnet,
+    chain::contracts::Deployment,
+    tempfile::TempDir,
+    std::path::PathBuf,
+) {
     let devnet = Devnet::start().await.unwrap();
     let deployment = devnet.deploy(&DeployOptions::default()).await.unwrap();
     let root = tempfile::tempdir().unwrap();
     let deployment_file = root.path().join("deployment.json");
     deployment.write(&deployment_file).unwrap();
+    (devnet, deployment, root, deployment_file)
+}
+
+#[tokio::test]
+async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
+    let (devnet, deployment, root, deployment_file) = market_devnet().await;
     // A key file that is not a key: a clear error at start, no node.
     let bad_key = root.path().join("bad.key");
     std::fs::write(&bad_key, "not a key").unwrap();
@@ -126,24 +138,15 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
     std::fs::write(&buyer_key, Devnet::key(2).to_bytes().to_string()).unwrap();
     let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&file, &bytes).unwrap();
-    let output = tokio::time::timeout(
-        COMMAND_TIMEOUT,
-        Command::new(CAIRN)
-            .args(["storage", "--peer", &addr, "put"])
-            .arg(&file)
-            .args(["--copies", "1", "--rpc-url", devnet.rpc_url(), "--data-dir"])
-            .arg(root.path().join("client"))
-            .arg("--deployment-file")
-            .arg(&deployment_file)
-            .arg("--chain-key-file")
-            .arg(&buyer_key)
-            .env("CAIRN_LOG", "warn")
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let output = run(buyer_put(
+        &addr,
+        &file,
+        devnet.rpc_url(),
+        &root.path().join("client"),
+        &deployment_file,
+        &buyer_key,
+    ))
+    .await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -253,6 +256,30 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
     assert_eq!(std::fs::read(&out).unwrap(), bytes);
 }
 
+/// `cairn storage put` of one copy of `file` on the provider at `addr`, paid with `buyer_key`.
+fn buyer_put(
+    addr: &str,
+    file: &std::path::Path,
+    rpc: &str,
+    client_dir: &std::path::Path,
+    deployment_file: &std::path::Path,
+    buyer_key: &std::path::Path,
+) -> Command {
+    let mut command = Command::new(CAIRN);
+    command
+        .args(["storage", "--peer", addr, "put"])
+        .arg(file)
+        .args(["--copies", "1", "--rpc-url", rpc, "--data-dir"])
+        .arg(client_dir)
+        .arg("--deployment-file")
+        .arg(deployment_file)
+        .arg("--chain-key-file")
+        .arg(buyer_key)
+        .env("CAIRN_LOG", "warn")
+        .kill_on_drop(true);
+    command
+}
+
 /// Runs `command` to completion within [`COMMAND_TIMEOUT`].
 async fn run(mut command: Command) -> std::process::Output {
     tokio::time::timeout(COMMAND_TIMEOUT, command.output())
@@ -301,11 +328,7 @@ async fn start_provider(
 
 #[tokio::test]
 async fn buyers_find_providers_in_the_registry_and_a_failed_paid_upload_is_refunded() {
-    let devnet = Devnet::start().await.unwrap();
-    let deployment = devnet.deploy(&DeployOptions::default()).await.unwrap();
-    let root = tempfile::tempdir().unwrap();
-    let deployment_file = root.path().join("deployment.json");
-    deployment.write(&deployment_file).unwrap();
+    let (devnet, deployment, root, deployment_file) = market_devnet().await;
     let rpc = devnet.rpc_url();
     // Two providers: one with room, one whose quota is smaller than the file (it quotes and
     // gets paid, then refuses the data).
@@ -434,78 +457,38 @@ async fn buyers_find_providers_in_the_registry_and_a_failed_paid_upload_is_refun
 /// UI in Chromium show the object, the proof and the earnings.
 #[tokio::test]
 async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
-    let devnet = Devnet::start().await.unwrap();
-    let deployment = devnet.deploy(&DeployOptions::default()).await.unwrap();
-    let root = tempfile::tempdir().unwrap();
-    let deployment_file = root.path().join("deployment.json");
-    deployment.write(&deployment_file).unwrap();
+    let (devnet, deployment, root, deployment_file) = market_devnet().await;
     let provider_key = root.path().join("provider.key");
     std::fs::write(&provider_key, Devnet::key(1).to_bytes().to_string()).unwrap();
     let provider = Devnet::key(1).address();
 
-    let mut command = Command::new(CAIRN);
-    command
-        .args([
-            "daemon",
-            "--listen",
-            "127.0.0.1:0",
-            "--rpc-url",
-            devnet.rpc_url(),
-        ])
-        .arg("--data-dir")
-        .arg(root.path().join("daemon"))
-        .arg("--ui-dir")
-        .arg(testkit::ui_dist())
-        .args(["--node", "--node-quota", "64MiB", "--no-mdns", "--no-upnp"])
-        .args(["--node-listen", "/ip4/127.0.0.1/tcp/0"])
-        .arg("--node-deployment-file")
-        .arg(&deployment_file)
-        .arg("--node-chain-key-file")
-        .arg(&provider_key)
-        .args([
-            "--node-stake",
-            "200",
-            "--node-periods",
-            "2",
-            "--node-prove-every",
-            "1",
-        ])
-        .env("CAIRN_LOG", "warn");
-    let (_daemon, line) =
-        ChildGuard::spawn_and_read_line("cairn daemon", command, "Cairn UI: ", START_TIMEOUT)
-            .await
-            .unwrap();
-    let url = line.trim().trim_start_matches("Cairn UI: ").to_owned();
-    let (base, token) = url.split_once("/#token=").unwrap();
-    let http = reqwest::Client::new();
-    let node_status = || async {
-        let status: serde_json::Value = http
-            .get(format!("{base}/api/status"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        status["node"].clone()
-    };
+    let deployment_arg = deployment_file.to_str().unwrap();
+    let key_arg = provider_key.to_str().unwrap();
+    #[rustfmt::skip]
+    let args = [
+        "--node", "--node-quota", "64MiB", "--no-mdns", "--no-upnp",
+        "--node-listen", "/ip4/127.0.0.1/tcp/0",
+        "--node-deployment-file", deployment_arg, "--node-chain-key-file", key_arg,
+        "--node-stake", "200", "--node-periods", "2", "--node-prove-every", "1",
+    ];
+    let daemon = testkit::Daemon::start(
+        CAIRN,
+        devnet.rpc_url(),
+        &root.path().join("daemon"),
+        &args,
+        START_TIMEOUT,
+    )
+    .await
+    .unwrap();
+    let url = daemon.url();
     let wait_node = |what: &'static str, accept: fn(&serde_json::Value) -> bool| {
-        let node_status = &node_status;
-        async move {
-            for _ in 0..240 {
-                let node = node_status().await;
-                if accept(&node) {
-                    return node;
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            panic!("timed out waiting for {what}: {}", node_status().await)
-        }
+        daemon.wait_for_node(what, Duration::from_secs(60), accept)
     };
 
     // Registered with its stake before it runs; nothing earned yet.
-    let node = wait_node("a running node", |n| n["state"] == "running").await;
+    let node = wait_node("a running node", |n| n["state"] == "running")
+        .await
+        .unwrap();
     assert_eq!(node["market"]["provider"], provider.to_checksum(None));
     assert_eq!(node["market"]["earnings"], "0");
     assert_eq!(node["market"]["proofsAccepted"], 0);
@@ -523,24 +506,24 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
     let file = root.path().join("in.bin");
     let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&file, &bytes).unwrap();
-    let mut put = Command::new(CAIRN);
-    put.args(["storage", "--peer", &addr, "put"])
-        .arg(&file)
-        .args(["--copies", "1", "--rpc-url", devnet.rpc_url(), "--data-dir"])
-        .arg(root.path().join("client"))
-        .arg("--deployment-file")
-        .arg(&deployment_file)
-        .arg("--chain-key-file")
-        .arg(&buyer_key)
-        .env("CAIRN_LOG", "warn")
-        .kill_on_drop(true);
-    ok_json(&run(put).await);
+    ok_json(
+        &run(buyer_put(
+            &addr,
+            &file,
+            devnet.rpc_url(),
+            &root.path().join("client"),
+            &deployment_file,
+            &buyer_key,
+        ))
+        .await,
+    );
 
     // Period 0 is proven on schedule: one accepted proof, one period's price earned.
     let node = wait_node("a paid proof", |n| {
         n["market"]["proofsAccepted"] == 1 && n["market"]["earnings"] != "0"
     })
-    .await;
+    .await
+    .unwrap();
     assert_eq!(node["objects"], 1);
     assert_eq!(node["storedBytes"], 300_000);
     assert_eq!(node["corruptObjects"], 0);

@@ -19,10 +19,16 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A daemon on a free loopback port with its own data directory.
 struct Daemon {
-    _guard: ChildGuard,
-    base: String,
-    token: String,
+    process: testkit::Daemon,
     data_dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Daemon {
+    type Target = testkit::Daemon;
+
+    fn deref(&self) -> &testkit::Daemon {
+        &self.process
+    }
 }
 
 async fn start_daemon(rpc_url: &str) -> Daemon {
@@ -32,29 +38,30 @@ async fn start_daemon(rpc_url: &str) -> Daemon {
 /// [`start_daemon`] with more `cairn daemon` arguments.
 async fn start_daemon_with(rpc_url: &str, args: &[&str]) -> Daemon {
     let data_dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(CAIRN);
-    command
-        .args(["daemon", "--listen", "127.0.0.1:0", "--rpc-url", rpc_url])
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir.path())
-        .arg("--ui-dir")
-        .arg(testkit::ui_dist())
-        .env("CAIRN_LOG", "warn");
-    let (guard, line) =
-        ChildGuard::spawn_and_read_line("cairn daemon", command, "Cairn UI: ", START_TIMEOUT)
-            .await
-            .unwrap();
-    let url = line.trim().trim_start_matches("Cairn UI: ").to_owned();
-    let (base, token) = url
-        .split_once("/#token=")
-        .expect("the URL carries the token");
-    Daemon {
-        _guard: guard,
-        base: base.to_owned(),
-        token: token.to_owned(),
-        data_dir,
+    let process = testkit::Daemon::start(CAIRN, rpc_url, data_dir.path(), args, START_TIMEOUT)
+        .await
+        .unwrap();
+    Daemon { process, data_dir }
+}
+
+/// `PUT` of `body` (JSON) to the daemon's quota route, with `token` if any: the HTTP status and
+/// the JSON answer.
+async fn put_quota(
+    http: &reqwest::Client,
+    daemon: &Daemon,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let mut request = http
+        .put(format!("{}/api/node/quota", daemon.base))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
     }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
 }
 
 #[tokio::test]
@@ -92,15 +99,8 @@ async fn api_requires_the_install_token() {
     assert_eq!(status["node"]["state"], "off");
 
     // This daemon runs no node: a quota is refused with how to run one, and nothing is saved.
-    let refused = http
-        .put(format!("{}/api/node/quota", daemon.base))
-        .bearer_auth(&daemon.token)
-        .json(&serde_json::json!({ "quotaBytes": 1 }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 409);
-    let body: serde_json::Value = refused.json().await.unwrap();
+    let (code, body) = put_quota(&http, &daemon, Some(&daemon.token), r#"{"quotaBytes": 1}"#).await;
+    assert_eq!(code, 409);
     assert_eq!(body["code"], "no_node");
     assert!(
         body["message"].as_str().unwrap().contains("--node"),
@@ -140,27 +140,14 @@ async fn the_token_survives_a_restart() {
     let devnet = Devnet::start().await.unwrap();
     let first = start_daemon(devnet.rpc_url()).await;
     let token = first.token.clone();
-    let data_dir = first.data_dir;
-    drop(first._guard);
+    let Daemon { process, data_dir } = first;
+    drop(process);
 
-    let mut command = Command::new(CAIRN);
-    command
-        .args([
-            "daemon",
-            "--listen",
-            "127.0.0.1:0",
-            "--rpc-url",
-            devnet.rpc_url(),
-        ])
-        .arg("--data-dir")
-        .arg(data_dir.path())
-        .arg("--ui-dir")
-        .arg(testkit::ui_dist());
-    let (_guard, line) =
-        ChildGuard::spawn_and_read_line("cairn daemon", command, "Cairn UI: ", START_TIMEOUT)
+    let second =
+        testkit::Daemon::start(CAIRN, devnet.rpc_url(), data_dir.path(), &[], START_TIMEOUT)
             .await
             .unwrap();
-    assert!(line.ends_with(&format!("#token={token}")), "{line}");
+    assert_eq!(second.token, token);
 }
 
 #[tokio::test]
@@ -380,27 +367,10 @@ async fn daemon_with_a_node_shows_it_in_the_api_and_the_ui() {
     )
     .await;
     let http = reqwest::Client::new();
-    let status_url = format!("{}/api/status", daemon.base);
-    let deadline = tokio::time::Instant::now() + START_TIMEOUT;
-    let node = loop {
-        let status: serde_json::Value = http
-            .get(&status_url)
-            .bearer_auth(&daemon.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if status["node"]["state"] == "running" {
-            break status["node"].clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the node never ran: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let node = daemon
+        .wait_for_node("a running node", START_TIMEOUT, |n| n["state"] == "running")
+        .await
+        .unwrap();
     let peer_id = node["peerId"].as_str().unwrap().to_owned();
     let addr = node["listenAddrs"][0].as_str().unwrap().to_owned();
     assert!(addr.starts_with("/ip4/127.0.0.1/tcp/"), "{addr}");
@@ -495,39 +465,23 @@ async fn daemon_with_a_node_shows_it_in_the_api_and_the_ui() {
     browser.quit().await.unwrap();
 
     // Over the API: a body that is not the request is refused with what to send.
-    let quota_url = format!("{}/api/node/quota", daemon.base);
-    let refused = http
-        .put(&quota_url)
-        .bearer_auth(&daemon.token)
-        .header("content-type", "application/json")
-        .body("{\"quota\": 5}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 400);
-    let body: serde_json::Value = refused.json().await.unwrap();
+    let (code, body) = put_quota(&http, &daemon, Some(&daemon.token), r#"{"quota": 5}"#).await;
+    assert_eq!(code, 400);
     assert_eq!(body["code"], "bad_request");
     assert!(
         body["message"].as_str().unwrap().contains("quotaBytes"),
         "{body}"
     );
     // Without the token: refused like every API route.
-    let anonymous = http
-        .put(&quota_url)
-        .json(&serde_json::json!({ "quotaBytes": 1 }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(anonymous.status(), 401);
-    let ok: serde_json::Value = http
-        .put(&quota_url)
-        .bearer_auth(&daemon.token)
-        .json(&serde_json::json!({ "quotaBytes": 4 << 20 }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (code, _) = put_quota(&http, &daemon, None, r#"{"quotaBytes": 1}"#).await;
+    assert_eq!(code, 401);
+    let (code, ok) = put_quota(
+        &http,
+        &daemon,
+        Some(&daemon.token),
+        &format!(r#"{{"quotaBytes": {}}}"#, 4 << 20),
+    )
+    .await;
+    assert_eq!(code, 200);
     assert_eq!(ok["node"]["quotaBytes"], 4 << 20, "{ok}");
 }

@@ -154,7 +154,7 @@ impl EventLoop {
     pub async fn run(mut self) {
         let span = tracing::info_span!("runtime", network = %self.config.network);
         let _enter = span.enter();
-        let mut node = self.start_node().await;
+        let mut node = self.start_node(Duration::ZERO).await;
         let mut ticker = tokio::time::interval(self.config.poll_interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
@@ -212,7 +212,8 @@ impl EventLoop {
         }
         self.status
             .send_modify(|status| status.node = NodeState::Starting);
-        *node = self.start_node().await;
+        // Its own previous node may still be finishing a disk read: give it time.
+        *node = self.start_node(STORE_WAIT).await;
         Ok(self.poll(node).await)
     }
 
@@ -226,13 +227,13 @@ impl EventLoop {
             .unwrap_or(0)
     }
 
-    /// Starts the configured node, if any; a failure is published, not fatal. A store still
-    /// held by a closing node is waited for (up to [`STORE_WAIT`]); one held longer is retried
-    /// on every tick (see [`EventLoop::poll`]).
-    async fn start_node(&mut self) -> Option<RunningNode> {
+    /// Starts the configured node, if any; a failure is published, not fatal. A store held by
+    /// another node is waited for up to `store_wait`, then retried on every tick (see
+    /// [`EventLoop::poll`]), so the loop is never blocked for long.
+    async fn start_node(&mut self, store_wait: Duration) -> Option<RunningNode> {
         let quota = self.node_quota();
         let config = self.config.node.as_ref()?;
-        let deadline = Instant::now() + STORE_WAIT;
+        let deadline = Instant::now() + store_wait;
         loop {
             match RunningNode::start(config, &self.config.data_dir, &self.config.rpc_url, quota)
                 .await
@@ -265,7 +266,7 @@ impl EventLoop {
     /// Reads the chain (and the node, if any) once, publishes and returns the new status.
     async fn poll(&mut self, node: &mut Option<RunningNode>) -> Status {
         if node.is_none() && self.retry_node {
-            *node = self.start_node().await;
+            *node = self.start_node(Duration::ZERO).await;
         }
         let chain = match self.read_chain().await {
             Ok((chain_id, latest_block)) => {

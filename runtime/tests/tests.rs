@@ -389,3 +389,31 @@ async fn setting_a_quota_without_a_node_or_with_a_broken_settings_file_says_why(
     assert!(err.contains("delete it"), "{err}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "{ not json");
 }
+
+#[tokio::test]
+async fn a_store_held_elsewhere_is_reported_and_the_node_starts_once_it_is_free() {
+    let dir = tempfile::tempdir().unwrap();
+    // Another node (here, the store alone) holds the data directory's store.
+    let held = node::Store::open(&dir.path().join("node").join("store"), 1 << 20).unwrap();
+    let (handle, event_loop) =
+        runtime::start(node_config(dir.path(), 1 << 20, Vec::new())).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    let status = wait_for(&handle, "the store reported in use", |s| {
+        matches!(s.node, NodeState::Failed { .. })
+    })
+    .await;
+    let NodeState::Failed { error } = status.node else {
+        unreachable!("waited for a failure")
+    };
+    assert!(error.contains("in use"), "{error}");
+    assert!(error.contains("retrying"), "{error}");
+    // The chain follower is not held up meanwhile: it still answers at once.
+    let answered = tokio::time::timeout(Duration::from_secs(5), handle.refresh()).await;
+    assert!(answered.is_ok(), "refresh blocked while the store was held");
+
+    drop(held);
+    let status = wait_for(&handle, "the node running", |s| quota_of(s).is_some()).await;
+    assert_eq!(quota_of(&status), Some(1 << 20));
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+}

@@ -2,7 +2,7 @@
 //!
 //! Owns: a minimal W3C WebDriver client (driving `chromedriver` and `tauri-driver` alike), an
 //! Xvfb display per test, a private D-Bus bus with BlueZoo (BLE without a radio), child-process
-//! guards, free-port and readiness helpers, mock beacon and execution endpoints serving the light
+//! guards, a `cairn daemon` process, free-port and readiness helpers, mock beacon and execution endpoints serving the light
 //! client's mainnet fixtures, and the directory where tests save artifacts such as screenshots.
 //!
 //! Builds for: native only. Used only as a dev-dependency.
@@ -11,6 +11,7 @@
 
 pub mod beacon;
 pub mod bluezoo;
+pub mod daemon;
 pub mod process;
 pub mod webdriver;
 pub mod xvfb;
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use bluezoo::BlueZoo;
+pub use daemon::Daemon;
 pub use process::{ChildGuard, Ran, find_tool, free_port, run, wait_for_port};
 pub use webdriver::WebDriver;
 pub use xvfb::Xvfb;
