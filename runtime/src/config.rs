@@ -92,13 +92,12 @@ impl Default for NodeConfig {
 }
 
 impl NodeConfig {
-    /// The node's options, or a [`crate::Error::Config`] naming the address or file that is
-    /// unusable.
+    /// The node's options (built once, at start; the quota is set on each start), or a
+    /// [`crate::Error::Config`] naming the address or file that is unusable.
     pub(crate) fn options(
         &self,
         data_dir: &Path,
         rpc_url: &str,
-        quota: u64,
     ) -> Result<node::Options, crate::Error> {
         let parse = |what: &str, addrs: &[String]| {
             addrs
@@ -114,7 +113,6 @@ impl NodeConfig {
                 .collect::<Result<Vec<_>, _>>()
         };
         let mut options = node::Options::new(data_dir.join("node"));
-        options.quota = quota;
         options.listen = parse("listen", &self.listen)?;
         options.bootstrap = parse("peer", &self.peers)?;
         options.mdns = self.mdns;
@@ -169,9 +167,6 @@ impl Config {
                 "poll interval {:?} is below 100 ms; that would flood the RPC endpoint",
                 self.poll_interval
             )));
-        }
-        if let Some(node) = &self.node {
-            node.options(&self.data_dir, &self.rpc_url, node.quota.unwrap_or(0))?;
         }
         Ok(())
     }

@@ -12,7 +12,6 @@
 //! rejected, earnings) update its [`MarketState`] as they arrive. The node is shut down with the
 //! runtime.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chain::RpcClient;
@@ -22,7 +21,7 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use crate::settings::Settings;
-use crate::{Config, Error, NodeConfig};
+use crate::{Config, Error};
 
 /// How long a (re)start waits for a store still held by a closing node, which may be finishing
 /// a disk read of one chunk or, in the prover, of a whole object.
@@ -109,6 +108,8 @@ pub struct EventLoop {
     started: Instant,
     last_chain_id: Option<u64>,
     settings: Settings,
+    /// The node's options, from [`Config::node`] (the quota is set on each start).
+    node_options: Option<node::Options>,
     /// The node could not start because its store was held: try again on the next tick.
     retry_node: bool,
 }
@@ -116,6 +117,11 @@ pub struct EventLoop {
 /// Validates `config` and builds the runtime; the caller spawns the returned [`EventLoop`].
 pub fn start(config: Config) -> Result<(Handle, EventLoop), Error> {
     config.validate()?;
+    let node_options = config
+        .node
+        .as_ref()
+        .map(|node| node.options(&config.data_dir, &config.rpc_url))
+        .transpose()?;
     let settings = crate::settings::load(&config.data_dir)?;
     let client = RpcClient::new(&config.rpc_url)?;
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
@@ -144,6 +150,7 @@ pub fn start(config: Config) -> Result<(Handle, EventLoop), Error> {
         started: Instant::now(),
         last_chain_id: None,
         settings,
+        node_options,
         retry_node: false,
     };
     Ok((handle, event_loop))
@@ -231,13 +238,17 @@ impl EventLoop {
     /// another node is waited for up to `store_wait`, then retried on every tick (see
     /// [`EventLoop::poll`]), so the loop is never blocked for long.
     async fn start_node(&mut self, store_wait: Duration) -> Option<RunningNode> {
-        let quota = self.node_quota();
-        let config = self.config.node.as_ref()?;
+        let mut options = self.node_options.clone()?;
+        options.quota = self.node_quota();
+        let stake = self
+            .config
+            .node
+            .as_ref()
+            .and_then(|node| node.market.as_ref())
+            .and_then(|market| market.stake);
         let deadline = Instant::now() + store_wait;
         loop {
-            match RunningNode::start(config, &self.config.data_dir, &self.config.rpc_url, quota)
-                .await
-            {
+            match RunningNode::start(options.clone(), stake).await {
                 Ok(running) => {
                     self.retry_node = false;
                     return Some(running);
@@ -361,15 +372,8 @@ struct RunningNode {
 impl RunningNode {
     /// Starts the node and, when it sells storage, announces it in the Registry (registering
     /// with the configured stake) and reads its earnings. `Err` says why, for the UI.
-    async fn start(
-        config: &NodeConfig,
-        data_dir: &Path,
-        rpc_url: &str,
-        quota: u64,
-    ) -> Result<Self, StartFailure> {
-        let options = config
-            .options(data_dir, rpc_url, quota)
-            .map_err(|err| StartFailure::from(err.to_string()))?;
+    async fn start(options: node::Options, stake: Option<u64>) -> Result<Self, StartFailure> {
+        let quota = options.quota;
         let market = options.market.clone();
         let (handle, events, event_loop) =
             node::Node::start(options)
@@ -387,7 +391,7 @@ impl RunningNode {
             market: None,
         };
         if let Some(market) = market {
-            match running.announce(&market, config, quota).await {
+            match running.announce(&market, quota, stake).await {
                 Ok(state) => running.market = Some(state),
                 Err(error) => {
                     running.stop().await;
@@ -402,21 +406,21 @@ impl RunningNode {
     async fn announce(
         &self,
         market: &node::market::Market,
-        config: &NodeConfig,
         quota: u64,
+        stake: Option<u64>,
     ) -> Result<MarketState, String> {
         let addrs = self
             .handle
             .listen_addrs()
             .await
             .map_err(|err| err.to_string())?;
-        let stake = config
-            .market
-            .as_ref()
-            .and_then(|m| m.stake)
-            .map(node::market::token_units);
         let registration = market
-            .announce(&self.handle.peer_id().to_bytes(), &addrs, quota, stake)
+            .announce(
+                &self.handle.peer_id().to_bytes(),
+                &addrs,
+                quota,
+                stake.map(node::market::token_units),
+            )
             .await
             .map_err(|err| format!("registering the node in the chain's Registry: {err}"))?;
         if matches!(registration, node::market::Registration::Unregistered) {
