@@ -2,8 +2,8 @@
 //!
 //! Routes: the built UI at `/` (public: it holds no data), `GET /api/health` (public liveness),
 //! `GET /api/status` and `PUT /api/node/quota` (both require `Authorization: Bearer <token>`, the
-//! per-install token from `runtime::token`). Errors are translated once here into an HTTP status and a JSON
-//! `protocol::api::ApiError` body.
+//! per-install token from `runtime::token`). Errors are translated once here ([`api_error`]) into
+//! an HTTP status and a JSON `protocol::api::ApiError` body.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -162,14 +162,10 @@ async fn require_token(
 }
 
 fn unauthorized(message: &str) -> Response {
-    let body = ApiError {
-        code: "unauthorized".into(),
-        message: message.into(),
-    };
-    (
-        StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Bearer")],
-        Json(body),
-    )
-        .into_response()
+    let mut response = api_error(StatusCode::UNAUTHORIZED, "unauthorized", message);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    response
 }
