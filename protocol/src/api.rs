@@ -40,6 +40,39 @@ pub struct Status {
     pub node: NodeState,
 }
 
+/// A running node, as [`NodeState::Running`] carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeInfo {
+    /// The node's libp2p peer id (base58), stable across restarts.
+    pub peer_id: String,
+    /// Full multiaddrs it listens on, each ending in `/p2p/<peer id>`.
+    pub listen_addrs: Vec<String>,
+    /// Peers with at least one open connection.
+    pub connected_peers: u32,
+    /// Objects stored for buyers.
+    pub objects: u64,
+    /// Bytes those objects take.
+    pub stored_bytes: u64,
+    /// Disk offered to buyers, in bytes (0: a plain peer that stores nothing).
+    pub quota_bytes: u64,
+    /// Objects found corrupt on disk (never served again).
+    pub corrupt_objects: u64,
+    /// Its on-chain market, when it sells storage.
+    #[serde(default)]
+    pub market: Option<MarketState>,
+}
+
+impl NodeState {
+    /// The running node's values, if it runs.
+    pub fn running(&self) -> Option<&NodeInfo> {
+        match self {
+            NodeState::Running(info) => Some(info),
+            _ => None,
+        }
+    }
+}
+
 /// A selling node's standing on chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -64,27 +97,9 @@ pub enum NodeState {
     Off,
     /// The node is opening its key, its store and its listeners.
     Starting,
-    /// The node is up; values are as read at the runtime's last tick.
-    #[serde(rename_all = "camelCase")]
-    Running {
-        /// The node's libp2p peer id (base58), stable across restarts.
-        peer_id: String,
-        /// Full multiaddrs it listens on, each ending in `/p2p/<peer id>`.
-        listen_addrs: Vec<String>,
-        /// Peers with at least one open connection.
-        connected_peers: u32,
-        /// Objects stored for buyers.
-        objects: u64,
-        /// Bytes those objects take.
-        stored_bytes: u64,
-        /// Disk offered to buyers, in bytes (0: a plain peer that stores nothing).
-        quota_bytes: u64,
-        /// Objects found corrupt on disk (never served again).
-        corrupt_objects: u64,
-        /// Its on-chain market, when it sells storage.
-        #[serde(default)]
-        market: Option<MarketState>,
-    },
+    /// The node is up; values are as read at the runtime's last tick. In JSON its fields sit
+    /// beside `"state": "running"`.
+    Running(NodeInfo),
     /// The node could not start or has stopped; the runtime keeps running without it.
     #[serde(rename_all = "camelCase")]
     Failed {
@@ -161,7 +176,7 @@ mod tests {
                 latest_block: 12,
             },
             uptime_secs: 3,
-            node: NodeState::Running {
+            node: NodeState::Running(NodeInfo {
                 peer_id: "12D3KooWExample".into(),
                 listen_addrs: vec!["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWExample".into()],
                 connected_peers: 2,
@@ -175,7 +190,7 @@ mod tests {
                     proofs_accepted: 3,
                     proofs_rejected: 1,
                 }),
-            },
+            }),
         };
         let json = serde_json::to_value(&status).unwrap();
         assert_eq!(json["chain"]["state"], "connected");

@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use chain::RpcClient;
-use protocol::api::{ChainState, MarketState, NodeState, Status};
+use protocol::api::{ChainState, MarketState, NodeInfo, NodeState, Status};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
@@ -506,7 +506,7 @@ impl RunningNode {
                     }
                 }
             };
-        Ok(NodeState::Running {
+        Ok(NodeState::Running(NodeInfo {
             peer_id: self.handle.peer_id().to_string(),
             listen_addrs,
             connected_peers: u32::try_from(peers.len()).unwrap_or(u32::MAX),
@@ -515,7 +515,7 @@ impl RunningNode {
             quota_bytes,
             corrupt_objects,
             market: self.market.clone(),
-        })
+        }))
     }
 
     /// Shuts the node down and waits for its task.

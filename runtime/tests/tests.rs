@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chain::Devnet;
-use runtime::{ChainState, Config, Handle, NodeConfig, NodeState, Status};
+use runtime::{ChainState, Config, Handle, NodeConfig, NodeInfo, NodeState, Status};
 
 fn config(rpc_url: &str) -> Config {
     Config {
@@ -146,11 +146,14 @@ async fn wait_for(handle: &Handle, what: &str, accept: impl Fn(&Status) -> bool)
 }
 
 fn peers_of(status: &Status) -> Option<u32> {
-    match &status.node {
-        NodeState::Running {
-            connected_peers, ..
-        } => Some(*connected_peers),
-        _ => None,
+    status.node.running().map(|info| info.connected_peers)
+}
+
+/// The running node's values of a status waited for with the node running.
+fn running(status: Status) -> NodeInfo {
+    match status.node {
+        NodeState::Running(info) => info,
+        other => unreachable!("waited for a running node, got {other:?}"),
     }
 }
 
@@ -161,7 +164,8 @@ async fn an_embedded_node_publishes_its_identity_addresses_peers_and_store() {
     assert_eq!(a.status().node, NodeState::Starting);
     let task_a = tokio::spawn(loop_a.run());
     let status = wait_for(&a, "node A running", |s| peers_of(s).is_some()).await;
-    let NodeState::Running {
+    let chain = status.chain.clone();
+    let NodeInfo {
         peer_id,
         listen_addrs,
         connected_peers,
@@ -170,10 +174,7 @@ async fn an_embedded_node_publishes_its_identity_addresses_peers_and_store() {
         quota_bytes,
         corrupt_objects,
         market,
-    } = status.node
-    else {
-        unreachable!("waited for a running node")
-    };
+    } = running(status);
     assert!(peer_id.starts_with("12D3KooW"), "{peer_id}");
     assert!(!listen_addrs.is_empty());
     for addr in &listen_addrs {
@@ -187,27 +188,16 @@ async fn an_embedded_node_publishes_its_identity_addresses_peers_and_store() {
     assert_eq!(market, None, "no market configured");
     assert_eq!(quota_bytes, 1 << 20);
     // The node runs without the chain: the follower reports its outage beside it.
-    assert!(
-        matches!(status.chain, ChainState::Unreachable { .. }),
-        "{:?}",
-        status.chain
-    );
+    assert!(matches!(chain, ChainState::Unreachable { .. }), "{chain:?}");
     assert!(dir_a.path().join("node").join(node::KEY_FILE).is_file());
 
     // B dials A from its configuration; both see one peer.
     let (b, loop_b) = runtime::start(node_config(dir_b.path(), 0, listen_addrs.clone())).unwrap();
     let task_b = tokio::spawn(loop_b.run());
     let status_b = wait_for(&b, "B connected to A", |s| peers_of(s) == Some(1)).await;
-    let NodeState::Running {
-        peer_id: peer_b,
-        quota_bytes: quota_b,
-        ..
-    } = status_b.node
-    else {
-        unreachable!("waited for a running node")
-    };
-    assert_ne!(peer_b, peer_id);
-    assert_eq!(quota_b, 0);
+    let node_b = running(status_b);
+    assert_ne!(node_b.peer_id, peer_id);
+    assert_eq!(node_b.quota_bytes, 0);
     wait_for(&a, "A sees B", |s| peers_of(s) == Some(1)).await;
 
     // Shutting A's runtime down shuts its node down: B loses its peer.
@@ -219,10 +209,7 @@ async fn an_embedded_node_publishes_its_identity_addresses_peers_and_store() {
     let (a, loop_a) = runtime::start(node_config(dir_a.path(), 1 << 20, Vec::new())).unwrap();
     let task_a = tokio::spawn(loop_a.run());
     let again = wait_for(&a, "A running again", |s| peers_of(s).is_some()).await;
-    let NodeState::Running { peer_id: again, .. } = again.node else {
-        unreachable!("waited for a running node")
-    };
-    assert_eq!(again, peer_id);
+    assert_eq!(running(again).peer_id, peer_id);
 
     for (handle, task) in [(a, task_a), (b, task_b)] {
         handle.shutdown().await.unwrap();
@@ -295,10 +282,7 @@ fn a_node_address_that_does_not_parse_is_refused_with_the_address() {
 }
 
 fn quota_of(status: &Status) -> Option<u64> {
-    match &status.node {
-        NodeState::Running { quota_bytes, .. } => Some(*quota_bytes),
-        _ => None,
-    }
+    status.node.running().map(|info| info.quota_bytes)
 }
 
 /// Starts a runtime, waits for its node to run and returns its quota with the handle and task.
@@ -327,16 +311,11 @@ async fn a_quota_set_at_runtime_applies_at_once_and_is_kept_over_restarts() {
 
     let status = handle.set_node_quota(3 << 20).await.unwrap();
     assert_eq!(quota_of(&status), Some(3 << 20), "{status:?}");
-    let (
-        NodeState::Running {
-            peer_id: before, ..
-        },
-        NodeState::Running { peer_id: after, .. },
-    ) = (&peer.node, &status.node)
-    else {
-        unreachable!("both running")
-    };
-    assert_eq!(before, after, "the restarted node keeps its identity");
+    assert_eq!(
+        running(peer).peer_id,
+        running(status).peer_id,
+        "the restarted node keeps its identity"
+    );
     let saved = runtime::settings::load(dir.path()).unwrap();
     assert_eq!(saved.node_quota, Some(3 << 20));
     handle.shutdown().await.unwrap();

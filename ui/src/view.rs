@@ -81,35 +81,10 @@ fn NodeSection(
     backend: StoredValue<Rc<dyn Backend>, LocalStorage>,
     set_status: WriteSignal<Option<Status>>,
 ) -> impl IntoView {
-    let running = move || match node.get() {
-        NodeState::Running {
-            peer_id,
-            listen_addrs,
-            connected_peers,
-            objects,
-            stored_bytes,
-            quota_bytes,
-            ..
-        } => Some((
-            peer_id,
-            listen_addrs,
-            connected_peers,
-            objects,
-            stored_bytes,
-            quota_bytes,
-        )),
-        _ => None,
-    };
-    let corrupt = move || match node.get() {
-        NodeState::Running {
-            corrupt_objects, ..
-        } => corrupt_objects,
-        _ => 0,
-    };
-    let market = move || match node.get() {
-        NodeState::Running { market, .. } => market,
-        _ => None,
-    };
+    // Signal reads clone the state; a node's values are small.
+    let running = move || node.with(|state| state.running().cloned());
+    let corrupt = move || running().map_or(0, |info| info.corrupt_objects);
+    let market = move || running().and_then(|info| info.market);
     view! {
         <section id="node">
             <h2>"Storage node"</h2>
@@ -122,9 +97,9 @@ fn NodeSection(
                         </span>
                     </div>
                 </div>
-                <Card label="Peer ID" id="node-peer-id" value=Signal::derive(move || running().map(|r| r.0))/>
-                <Card label="Connected peers" id="node-peers" value=Signal::derive(move || running().map(|r| r.2.to_string()))/>
-                <Card label="Stored" id="node-stored" value=Signal::derive(move || running().map(|r| format_stored(r.3, r.4, r.5)))/>
+                <Card label="Peer ID" id="node-peer-id" value=Signal::derive(move || running().map(|info| info.peer_id))/>
+                <Card label="Connected peers" id="node-peers" value=Signal::derive(move || running().map(|info| info.connected_peers.to_string()))/>
+                <Card label="Stored" id="node-stored" value=Signal::derive(move || running().map(|info| format_stored(info.objects, info.stored_bytes, info.quota_bytes)))/>
                 <Show when=move || market().is_some()>
                     <Card label="Earnings (unwithdrawn)" id="node-earnings" value=Signal::derive(move || market().map(|m| m.earnings.map_or_else(|| "unknown".into(), |e| format_tokens(&e))))/>
                     <Card label="Proofs" id="node-proofs" value=Signal::derive(move || market().map(|m| format_proofs(&m)))/>
@@ -136,11 +111,11 @@ fn NodeSection(
                     {move || format!("{} stored object(s) found corrupt on disk: no longer served, and their next proofs fail on chain", corrupt())}
                 </div>
             </Show>
-            <Show when=move || running().is_some_and(|r| !r.1.is_empty())>
+            <Show when=move || running().is_some_and(|info| !info.listen_addrs.is_empty())>
                 <div class="card addrs">
                     <div class="label">"Listening on"</div>
                     <ul id="node-addrs">
-                        {move || running().map(|r| r.1).unwrap_or_default().into_iter().map(|addr| view! { <li>{addr}</li> }).collect_view()}
+                        {move || running().map(|info| info.listen_addrs).unwrap_or_default().into_iter().map(|addr| view! { <li>{addr}</li> }).collect_view()}
                     </ul>
                 </div>
             </Show>
@@ -205,7 +180,7 @@ fn QuotaForm(
 
 fn node_class(node: &NodeState) -> &'static str {
     match node {
-        NodeState::Running { .. } => "running",
+        NodeState::Running(_) => "running",
         NodeState::Starting => "starting",
         NodeState::Failed { .. } => "failed",
         NodeState::Off => "off",
