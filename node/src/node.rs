@@ -57,8 +57,15 @@ const EVENT_CAPACITY: usize = 1024;
 pub struct Options {
     /// Data directory: the key (`node.key`) and, for a provider, the store (`store/`).
     pub data_dir: PathBuf,
-    /// Bytes offered to buyers; 0 runs a client only (no store, no offers).
+    /// Bytes offered to buyers; 0 runs a client only (no store, no offers), unless
+    /// [`Options::keep_store`] finds a store already there. Changed at runtime with
+    /// [`Handle::set_quota`].
     pub quota: u64,
+    /// With a quota of 0, still open a store that the data directory already holds: its
+    /// objects stay served and proven (their deals keep paying) while nothing new is accepted,
+    /// and no capacity is offered. Default: false (a quota of 0 leaves the store closed, so
+    /// another process, such as a provider on the same data directory, may hold it).
+    pub keep_store: bool,
     /// Addresses to listen on. Default: TCP, QUIC and WebSocket on every interface, random ports.
     pub listen: Vec<Multiaddr>,
     /// Peers to dial at start (full multiaddrs ending in `/p2p/<peer id>`).
@@ -191,6 +198,7 @@ impl Options {
         Self {
             data_dir,
             quota: 0,
+            keep_store: false,
             listen: Vec::new(),
             bootstrap: Vec::new(),
             mdns: true,
@@ -326,6 +334,8 @@ pub(crate) enum Command {
     Provide(ContentId),
     FindHolders(ContentId, oneshot::Sender<Vec<PeerId>>),
     Ban(PeerId),
+    /// The store's quota changed: offer the new capacity now.
+    Capacity(u64, oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -398,8 +408,9 @@ impl Node {
     ) -> Result<(Handle, broadcast::Receiver<Event>, EventLoop), NodeError> {
         let key = crate::key::load_or_create(&options.data_dir)?;
         let peer_id = key.public().to_peer_id();
-        let store = if options.quota > 0 {
-            let dir = options.data_dir.join("store");
+        let store_dir = options.data_dir.join("store");
+        let store = if options.quota > 0 || (options.keep_store && store_dir.is_dir()) {
+            let dir = store_dir;
             let quota = options.quota;
             Some(
                 tokio::task::spawn_blocking(move || Store::open(&dir, quota))
@@ -557,10 +568,11 @@ impl Node {
                 let incoming = control
                     .accept(transfer::PROTOCOL)
                     .map_err(|e| NodeError::Build(format!("storage protocol: {e}")))?;
-                if let Err(e) = swarm
-                    .behaviour_mut()
-                    .kad
-                    .start_providing(kad::RecordKey::new(&PROVIDERS_KEY))
+                if store.quota() > 0
+                    && let Err(e) = swarm
+                        .behaviour_mut()
+                        .kad
+                        .start_providing(kad::RecordKey::new(&PROVIDERS_KEY))
                 {
                     tracing::warn!(%e, "cannot announce as a provider in the DHT");
                 }
@@ -700,6 +712,18 @@ impl Handle {
         self.ask(|tx| Command::FindHolders(id, tx)).await
     }
 
+    /// Changes the provider's quota at once, without a restart: connections, transfers under
+    /// way and listen addresses are kept. The store refuses what no longer fits (nothing held
+    /// is removed), and the new capacity is offered to peers now. A quota of 0 stops offers and
+    /// withdraws the node from the DHT's provider list, while what it holds stays served and
+    /// proven. [`NodeError::NoStore`] for a node started without a store.
+    pub async fn set_quota(&self, quota: u64) -> Result<(), NodeError> {
+        if self.store.is_none() {
+            return Err(NodeError::NoStore);
+        }
+        self.ask(|tx| Command::Capacity(quota, tx)).await
+    }
+
     /// Stops the loop.
     pub async fn shutdown(&self) -> Result<(), NodeError> {
         self.ask(Command::Shutdown).await
@@ -773,6 +797,10 @@ impl EventLoop {
             return;
         };
         let quota = store.quota();
+        if quota == 0 {
+            // Keeping what it holds, accepting nothing: no offer.
+            return;
+        }
         let Ok(used) = store.used() else {
             return;
         };
@@ -841,8 +869,32 @@ impl EventLoop {
                 self.swarm.behaviour_mut().blocked.block_peer(peer);
                 let _ = self.events.send(Event::Throttled { peer, banned: true });
             }
+            Command::Capacity(quota, reply) => {
+                self.set_capacity(quota);
+                let _ = reply.send(());
+            }
             Command::Shutdown(_) => {}
         }
+    }
+
+    /// Applies a new quota: the store's, the DHT's provider record, and an offer now.
+    fn set_capacity(&mut self, quota: u64) {
+        let Some((_, store)) = &self.offers else {
+            return;
+        };
+        let before = store.quota();
+        store.set_quota(quota);
+        tracing::info!(before, quota, "quota changed");
+        let key = kad::RecordKey::new(&PROVIDERS_KEY);
+        let kad = &mut self.swarm.behaviour_mut().kad;
+        if quota == 0 {
+            kad.stop_providing(&key);
+        } else if before == 0
+            && let Err(e) = kad.start_providing(key)
+        {
+            tracing::warn!(%e, "cannot announce as a provider in the DHT");
+        }
+        self.publish_offer();
     }
 
     fn add_provider(&mut self, peer: PeerId, free: Option<u64>) {

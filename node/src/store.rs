@@ -23,6 +23,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
@@ -252,8 +253,9 @@ pub struct ObjectInfo {
 struct Inner {
     dir: PathBuf,
     db: Database,
-    quota: u64,
-    /// Serializes quota reservations.
+    /// Bytes offered; changed at runtime by [`Store::set_quota`].
+    quota: AtomicU64,
+    /// Serializes quota reservations (and quota changes, so a reservation sees one quota).
     reserve: Mutex<()>,
 }
 
@@ -268,7 +270,7 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
             .field("dir", &self.inner.dir)
-            .field("quota", &self.inner.quota)
+            .field("quota", &self.quota())
             .finish()
     }
 }
@@ -302,7 +304,7 @@ impl Store {
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
                 db,
-                quota,
+                quota: AtomicU64::new(quota),
                 reserve: Mutex::new(()),
             }),
         };
@@ -459,7 +461,19 @@ impl Store {
 
     /// The quota in bytes.
     pub fn quota(&self) -> u64 {
-        self.inner.quota
+        self.inner.quota.load(Ordering::Relaxed)
+    }
+
+    /// Changes the quota. Nothing stored is touched: a quota below what is already used only
+    /// refuses new objects (and resumes of partial ones keep their reservation) until room is
+    /// made. Takes effect for the next reservation.
+    pub fn set_quota(&self, quota: u64) {
+        let _guard = self
+            .inner
+            .reserve
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.inner.quota.store(quota, Ordering::Relaxed);
     }
 
     /// Bytes reserved by every object (partial, complete and corrupt).
@@ -507,12 +521,13 @@ impl Store {
             Some(record) => record,
             None => {
                 let used = self.used()?;
-                let available = self.inner.quota.saturating_sub(used);
+                let quota = self.quota();
+                let available = quota.saturating_sub(used);
                 if manifest.size() > available {
                     return Err(StoreError::QuotaExceeded {
                         needed: manifest.size(),
                         available,
-                        quota: self.inner.quota,
+                        quota,
                     });
                 }
                 let record = Record {
@@ -1129,6 +1144,38 @@ mod tests {
             }
         ));
         assert!(err.to_string().contains("raise --quota"), "{err}");
+    }
+
+    #[test]
+    fn a_quota_changed_at_runtime_applies_to_the_next_object_and_keeps_what_is_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1000).unwrap();
+        let held = put(&store, &data(600, 3)).unwrap();
+        // Below what is used: the next object is refused, the held one stays readable.
+        store.set_quota(500);
+        assert_eq!(store.quota(), 500);
+        let err = put(&store, &data(100, 5)).unwrap_err();
+        assert!(matches!(
+            err,
+            StoreError::QuotaExceeded {
+                needed: 100,
+                available: 0,
+                quota: 500
+            }
+        ));
+        assert_eq!(store.list().unwrap(), vec![held.clone()]);
+        assert_eq!(
+            store.reader(&held.id).unwrap().read_chunk(0).unwrap(),
+            data(600, 3)
+        );
+        // Raised: the clone shares it, and the object that was refused now fits.
+        let clone = store.clone();
+        clone.set_quota(700);
+        assert_eq!(store.quota(), 700);
+        let added = put(&store, &data(100, 5)).unwrap();
+        assert_eq!(store.used().unwrap(), 700);
+        assert_eq!(store.list().unwrap().len(), 2);
+        assert!(store.list().unwrap().contains(&added));
     }
 
     #[test]

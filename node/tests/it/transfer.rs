@@ -2,6 +2,8 @@
 //! fail-over and a faster holder serving more, ranges, resume after a provider restart,
 //! corruption, quota, malformed frames and throttling.
 
+use std::time::Duration;
+
 use futures::{AsyncReadExt as _, AsyncWriteExt as _};
 use node::content::CHUNK_SIZE;
 use node::store::State;
@@ -285,6 +287,69 @@ async fn corrupt_data_is_not_served_and_quota_is_enforced() {
         .unwrap()
         .unwrap();
     assert_eq!(info.state, State::Corrupt);
+}
+
+/// The free bytes `buyer` last heard offered by `provider`, once they equal `free`.
+async fn offered(buyer: &node::Handle, provider: node::PeerId, free: u64) {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let list = buyer.providers().await.unwrap();
+            if list
+                .iter()
+                .any(|p| p.peer == provider && p.free == Some(free))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no offer of {free} free bytes from {provider}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quota_changed_on_a_running_provider_applies_at_once() {
+    let chunk = CHUNK_SIZE as u64;
+    let provider = start(chunk, vec![]).await;
+    let buyer = start(0, vec![provider.addr.clone()]).await;
+    let id = provider.handle.peer_id();
+    offered(&buyer.handle, id, chunk).await;
+    let bytes = random_bytes(2 * CHUNK_SIZE, 11);
+    let src = write_file(buyer.dir.path(), "in.bin", &bytes).await;
+    let client = Client::new(buyer.handle.clone());
+    let err = client.put_file(&src, 1, vec![id]).await.unwrap_err();
+    assert!(err.to_string().contains("quota exceeded"), "{err}");
+
+    // Raised: offered at once, and the same object now fits, over the same connection.
+    provider.handle.set_quota(4 * chunk).await.unwrap();
+    offered(&buyer.handle, id, 4 * chunk).await;
+    let report = client.put_file(&src, 1, vec![id]).await.unwrap();
+    offered(&buyer.handle, id, 2 * chunk).await;
+    assert_eq!(
+        provider.handle.listen_addrs().await.unwrap()[0],
+        provider.addr
+    );
+    assert_eq!(
+        provider.handle.peers().await.unwrap(),
+        vec![buyer.handle.peer_id()]
+    );
+
+    // 0: nothing new is accepted, and what is held is still served whole.
+    provider.handle.set_quota(0).await.unwrap();
+    let other = write_file(buyer.dir.path(), "other.bin", &random_bytes(1000, 12)).await;
+    let err = client.put_file(&other, 1, vec![id]).await.unwrap_err();
+    assert!(err.to_string().contains("quota exceeded"), "{err}");
+    let out = buyer.dir.path().join("out.bin");
+    client.get(report.id, None, &out, vec![id]).await.unwrap();
+    assert_eq!(tokio::fs::read(&out).await.unwrap(), bytes);
+
+    // A node started without a store says how to get one.
+    let err = buyer.handle.set_quota(chunk).await.unwrap_err();
+    assert!(matches!(err, node::NodeError::NoStore), "{err}");
+    assert!(
+        err.to_string().contains("start it again with a quota"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
