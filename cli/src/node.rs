@@ -151,12 +151,7 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     if let Some((market, stake)) = &market_setup {
         // Buyers find this provider in the Registry: announce the addresses it listens on.
         let registration = market
-            .announce(
-                &handle.peer_id().to_bytes(),
-                &addrs,
-                args.quota,
-                stake.map(node::market::token_units),
-            )
+            .announce_node(&handle, stake.map(node::market::token_units))
             .await
             .context("registering in the chain's Registry")?;
         match registration {

@@ -91,6 +91,9 @@ pub enum MarketError {
         /// The buyer's chain address.
         buyer: Address,
     },
+    /// The node stopped before it could be announced.
+    #[error("the node stopped before it was announced in the Registry")]
+    NodeStopped,
     /// Reading one of the files the market is set up from (deployment, key) failed.
     #[error("reading {path}: {source}")]
     Data {
@@ -435,6 +438,23 @@ impl Market {
         };
         transact!("registerProvider", c.registry.registerProvider(info, stake));
         Ok(Registration::Registered)
+    }
+
+    /// [`Market::announce`] for a running node: its peer id, its listen addresses now and its
+    /// store's quota (0 for a node without a store). Called at start, and again when the quota
+    /// or the addresses change.
+    pub async fn announce_node(
+        &self,
+        node: &crate::Handle,
+        stake: Option<U256>,
+    ) -> Result<Registration, MarketError> {
+        let addrs = node
+            .listen_addrs()
+            .await
+            .map_err(|_| MarketError::NodeStopped)?;
+        let quota = node.store().map_or(0, crate::store::Store::quota);
+        self.announce(&node.peer_id().to_bytes(), &addrs, quota, stake)
+            .await
     }
 
     /// Where `provider`'s earnings are paid: its payout address in the `Registry`.
