@@ -86,6 +86,11 @@ pub struct MarketState {
     pub proofs_accepted: u64,
     /// Possession proofs the chain rejected since the node started (data lost or corrupt).
     pub proofs_rejected: u64,
+    /// Why the node is not announced in the Registry yet (say, the chain is unreachable); it
+    /// is tried again on every tick. Meanwhile the node serves and proves what it holds, but new
+    /// buyers do not find it on chain. Absent once announced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announce_error: Option<String>,
 }
 
 /// What the runtime's embedded libp2p node (the storage provider) is doing.
@@ -189,6 +194,7 @@ mod tests {
                     earnings: Some("340282366920938463463374607431768211455".into()),
                     proofs_accepted: 3,
                     proofs_rejected: 1,
+                    announce_error: None,
                 }),
             }),
         };
@@ -200,6 +206,10 @@ mod tests {
         assert_eq!(json["node"]["connectedPeers"], 2);
         assert_eq!(json["node"]["quotaBytes"], 1u64 << 30);
         assert_eq!(json["node"]["market"]["proofsAccepted"], 3);
+        assert!(
+            json["node"]["market"].get("announceError").is_none(),
+            "an announced node's market has no announceError key"
+        );
         assert_eq!(
             json["node"]["market"]["earnings"],
             u128::MAX.to_string(),

@@ -117,6 +117,8 @@ impl NodeConfig {
         options.bootstrap = parse("peer", &self.peers)?;
         options.mdns = self.mdns;
         options.upnp = self.upnp;
+        // A quota set to 0 from the UI stops new data, not the deals already held.
+        options.keep_store = true;
         if let Some(market) = &self.market {
             if market.prove_every < Duration::from_secs(1) {
                 return Err(crate::Error::Config(format!(

@@ -8,9 +8,11 @@
 //! With a node configured, the loop starts it first (its own task, [`node::EventLoop`], owns the
 //! swarm) and reads its state through its [`node::Handle`] on every tick; a node that fails to
 //! start or stops shows as [`NodeState::Failed`] while the chain follower keeps running. A node
-//! that sells storage is announced in the Registry at start, and its events (proofs accepted or
-//! rejected, earnings) update its [`MarketState`] as they arrive. The node is shut down with the
-//! runtime.
+//! that sells storage is announced in the Registry at start (tried again on every tick while the
+//! chain cannot be reached, the node serving meanwhile), and its events (proofs accepted or
+//! rejected, earnings) update its [`MarketState`] as they arrive. A quota change applies to the
+//! running node; only a node started without a store restarts for it. The node is shut down
+//! with the runtime.
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
+use crate::announce::Announcer;
 use crate::settings::Settings;
 use crate::{Config, Error};
 
@@ -75,8 +78,11 @@ impl Handle {
     }
 
     /// Sets the embedded node's quota (bytes offered to buyers): saved in the data directory
-    /// first, then the node restarts with it (listen ports configured as 0 are chosen anew).
-    /// Returns the status once the node is back. [`Error::NoNode`] without a node;
+    /// first, then applied. A node with a store takes it at once, keeping its connections,
+    /// transfers and addresses (a selling node also updates its Registry entry); a node that
+    /// has none yet (it started with a quota of 0) restarts with it (listen ports configured
+    /// as 0 are then chosen anew). A quota of 0 accepts nothing new; what the node holds stays
+    /// served and proven. Returns the status with the quota applied. [`Error::NoNode`] without a node;
     /// [`Error::Settings`] when the setting could not be saved (then nothing changed).
     pub async fn set_node_quota(&self, quota: u64) -> Result<Status, Error> {
         let (reply, rx) = oneshot::channel();
@@ -213,6 +219,18 @@ impl EventLoop {
         crate::settings::save(&self.config.data_dir, &settings)?;
         self.settings = settings;
         config.quota = Some(quota);
+        if let Some(running) = node.as_mut() {
+            match running.handle.set_quota(quota).await {
+                Ok(()) => {
+                    tracing::info!(quota, "node quota set");
+                    // A selling node's Registry entry follows, off the loop.
+                    running.announce_again();
+                    return Ok(self.poll(node).await);
+                }
+                Err(node::NodeError::NoStore) => {}
+                Err(err) => tracing::warn!(%err, "the node did not take the quota; restarting it"),
+            }
+        }
         tracing::info!(quota, "node quota set; restarting the node");
         if let Some(running) = node.take() {
             running.stop().await;
@@ -295,6 +313,9 @@ impl EventLoop {
                 }
             }
         };
+        if let Some(running) = node.as_mut() {
+            running.drive_announcer();
+        }
         let node_state = match node.as_ref() {
             Some(running) => match running.state().await {
                 Ok(state) => Some(state),
@@ -351,15 +372,6 @@ struct StartFailure {
     store_in_use: bool,
 }
 
-impl From<String> for StartFailure {
-    fn from(error: String) -> Self {
-        Self {
-            error,
-            store_in_use: false,
-        }
-    }
-}
-
 /// The embedded node: its handle, the task that owns its swarm, its events, and its market's
 /// standing as those events report it.
 struct RunningNode {
@@ -367,13 +379,14 @@ struct RunningNode {
     task: JoinHandle<()>,
     events: broadcast::Receiver<node::Event>,
     market: Option<MarketState>,
+    /// A selling node's Registry announcements.
+    announcer: Option<Announcer>,
 }
 
 impl RunningNode {
     /// Starts the node and, when it sells storage, announces it in the Registry (registering
     /// with the configured stake) and reads its earnings. `Err` says why, for the UI.
     async fn start(options: node::Options, stake: Option<u64>) -> Result<Self, StartFailure> {
-        let quota = options.quota;
         let market = options.market.clone();
         let (handle, events, event_loop) =
             node::Node::start(options)
@@ -384,63 +397,38 @@ impl RunningNode {
                 })?;
         tracing::info!(peer = %handle.peer_id(), "node started");
         let task = tokio::spawn(event_loop.run());
+        let announcer = market.map(|market| Announcer::new(market, stake));
         let mut running = Self {
             handle,
             task,
             events,
-            market: None,
+            market: announcer.as_ref().map(|announcer| MarketState {
+                provider: announcer.provider(),
+                earnings: None,
+                proofs_accepted: 0,
+                proofs_rejected: 0,
+                announce_error: None,
+            }),
+            announcer,
         };
-        if let Some(market) = market {
-            match running.announce(&market, quota, stake).await {
-                Ok(state) => running.market = Some(state),
-                Err(error) => {
-                    running.stop().await;
-                    return Err(StartFailure::from(error));
-                }
-            }
-        }
+        running.drive_announcer();
         Ok(running)
     }
 
-    /// Announces the provider in the Registry and reads its standing.
-    async fn announce(
-        &self,
-        market: &node::market::Market,
-        quota: u64,
-        stake: Option<u64>,
-    ) -> Result<MarketState, String> {
-        let addrs = self
-            .handle
-            .listen_addrs()
-            .await
-            .map_err(|err| err.to_string())?;
-        let registration = market
-            .announce(
-                &self.handle.peer_id().to_bytes(),
-                &addrs,
-                quota,
-                stake.map(node::market::token_units),
-            )
-            .await
-            .map_err(|err| format!("registering the node in the chain's Registry: {err}"))?;
-        if matches!(registration, node::market::Registration::Unregistered) {
-            tracing::warn!(
-                "not registered in the Registry: buyers cannot open deals with this node"
-            );
+    /// Folds a finished announcement into the market's standing and starts the next one due;
+    /// never waits (see [`crate::announce`]).
+    fn drive_announcer(&mut self) {
+        if let (Some(announcer), Some(state)) = (self.announcer.as_mut(), self.market.as_mut()) {
+            announcer.drive(&self.handle, state);
         }
-        let earnings = match market.earnings().await {
-            Ok(total) => Some(total.to_string()),
-            Err(err) => {
-                tracing::warn!(error = %err, "reading the node's earnings failed");
-                None
-            }
-        };
-        Ok(MarketState {
-            provider: market.address().to_checksum(None),
-            earnings,
-            proofs_accepted: 0,
-            proofs_rejected: 0,
-        })
+    }
+
+    /// Announces the node again (its quota changed), off the loop.
+    fn announce_again(&mut self) {
+        if let Some(announcer) = self.announcer.as_mut() {
+            announcer.request();
+        }
+        self.drive_announcer();
     }
 
     /// Folds one node event into the market's standing.

@@ -330,13 +330,47 @@ async fn a_quota_set_at_runtime_applies_at_once_and_is_kept_over_restarts() {
     // A quota given explicitly wins over the saved one.
     let (handle, task, quota) = run_node(node_config(dir.path(), 1 << 20, Vec::new())).await;
     assert_eq!(quota, 1 << 20);
-    // Changed again while the store is open: the node closes it and opens it anew.
-    let status = handle.set_node_quota(2 << 20).await.unwrap();
-    assert_eq!(quota_of(&status), Some(2 << 20), "{status:?}");
+    let before = running(handle.status());
+    let dir_b = tempfile::tempdir().unwrap();
+    let (peer, peer_loop) =
+        runtime::start(node_config(dir_b.path(), 0, before.listen_addrs.clone())).unwrap();
+    let peer_task = tokio::spawn(peer_loop.run());
+    wait_for(&handle, "a peer connected", |s| peers_of(s) == Some(1)).await;
+
+    // Changed while the node has a store: applied at once, without a restart (the listeners
+    // on port 0 keep their ports, the peer its connection).
+    let after = running(handle.set_node_quota(2 << 20).await.unwrap());
+    assert_eq!(after.quota_bytes, 2 << 20);
+    assert_eq!(
+        after.listen_addrs, before.listen_addrs,
+        "the node was restarted"
+    );
+    assert_eq!(after.connected_peers, 1, "the peer lost its connection");
     assert_eq!(
         runtime::settings::load(dir.path()).unwrap().node_quota,
         Some(2 << 20)
     );
+    // 0 accepts nothing new, and the node keeps running as it was.
+    let zero = running(handle.set_node_quota(0).await.unwrap());
+    assert_eq!((zero.quota_bytes, zero.connected_peers), (0, 1), "{zero:?}");
+    assert_eq!(zero.listen_addrs, before.listen_addrs);
+    for (handle, task) in [(handle, task), (peer, peer_task)] {
+        handle.shutdown().await.unwrap();
+        task.await.unwrap();
+    }
+
+    // What the store holds is kept after a restart at quota 0: still served and proven.
+    let store = node::Store::open(&dir.path().join("node").join("store"), 1 << 20).unwrap();
+    let data = vec![7u8; 1000];
+    let manifest = node::content::Manifest::of(&data).unwrap();
+    let mut upload = store.begin_put(&manifest, 0).unwrap();
+    upload.write_chunk(0, &data).unwrap();
+    upload.finish().unwrap();
+    drop(store);
+    let (handle, task, quota) = run_node(unset()).await;
+    assert_eq!(quota, 0, "the saved quota");
+    let held = running(handle.status());
+    assert_eq!((held.objects, held.stored_bytes), (1, 1000), "{held:?}");
     handle.shutdown().await.unwrap();
     task.await.unwrap();
 }
@@ -393,6 +427,111 @@ async fn a_store_held_elsewhere_is_reported_and_the_node_starts_once_it_is_free(
     drop(held);
     let status = wait_for(&handle, "the node running", |s| quota_of(s).is_some()).await;
     assert_eq!(quota_of(&status), Some(1 << 20));
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+}
+
+/// A free loopback port, released (nothing listens on it until the test says so).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn a_selling_node_whose_chain_is_down_at_start_serves_and_is_announced_once_it_is_up() {
+    let dir = tempfile::tempdir().unwrap();
+    // The deployment a devnet makes is the same on every fresh anvil (same deployer, same
+    // nonces): write its file from one, then stop it.
+    let first = Devnet::start().await.unwrap();
+    let deployment = first
+        .deploy(&chain::contracts::DeployOptions::default())
+        .await
+        .unwrap();
+    first.stop().await.unwrap();
+    let deployment_file = dir.path().join("deployment.json");
+    deployment.write(&deployment_file).unwrap();
+    let key_file = dir.path().join("provider.key");
+    std::fs::write(&key_file, Devnet::key(1).to_bytes().to_string()).unwrap();
+
+    let port = free_port();
+    let mut config = node_config(dir.path(), 1 << 20, Vec::new());
+    config.rpc_url = format!("http://127.0.0.1:{port}");
+    if let Some(node) = config.node.as_mut() {
+        node.market = Some(runtime::NodeMarket {
+            stake: Some(200),
+            ..runtime::NodeMarket::new(deployment_file, key_file)
+        });
+    }
+    let (handle, event_loop) = runtime::start(config).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    let announce_error = |s: &Status| {
+        s.node
+            .running()
+            .and_then(|info| info.market.as_ref())
+            .and_then(|market| market.announce_error.clone())
+    };
+    let status = wait_for(&handle, "the announcement failing", |s| {
+        announce_error(s).is_some()
+    })
+    .await;
+    let error = announce_error(&status).unwrap();
+    assert!(error.contains("not announced"), "{error}");
+    assert!(error.contains("retrying"), "{error}");
+    // The node runs meanwhile, and the loop answers at once.
+    let info = running(status);
+    assert_eq!(info.quota_bytes, 1 << 20);
+    let answered = tokio::time::timeout(Duration::from_secs(5), handle.refresh()).await;
+    assert!(answered.is_ok(), "refresh blocked while the chain was down");
+
+    // The chain comes up where the node looks for it: it registers, with its stake.
+    let devnet = Devnet::start_with(chain::devnet::Options {
+        port: Some(port),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let again = devnet
+        .deploy(&chain::contracts::DeployOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(again.registry, deployment.registry, "the same deployment");
+    let status = wait_for(&handle, "the node announced", |s| {
+        s.node
+            .running()
+            .and_then(|info| info.market.as_ref())
+            .is_some_and(|m| m.announce_error.is_none() && m.earnings.is_some())
+    })
+    .await;
+    let market = running(status).market.unwrap();
+    assert_eq!(market.earnings.as_deref(), Some("0"));
+    let registry = chain::contracts::Contracts::new(
+        &again,
+        chain::contracts::signer_provider(devnet.rpc_url(), Devnet::key(0)).unwrap(),
+    )
+    .registry;
+    let provider = Devnet::key(1).address();
+    assert_eq!(market.provider, provider.to_checksum(None));
+    assert!(registry.isActiveProvider(provider).call().await.unwrap());
+    let entry = registry.getProvider(provider).call().await.unwrap();
+    assert_eq!(entry.info.storageBytes, 1 << 20);
+
+    // A quota change reaches the Registry too, without holding up the loop.
+    handle.set_node_quota(3 << 20).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while registry
+            .getProvider(provider)
+            .call()
+            .await
+            .unwrap()
+            .info
+            .storageBytes
+            != 3 << 20
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the Registry shows the new capacity");
     handle.shutdown().await.unwrap();
     task.await.unwrap();
 }

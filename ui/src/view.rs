@@ -85,6 +85,7 @@ fn NodeSection(
     let running = move || node.with(|state| state.running().cloned());
     let corrupt = move || running().map_or(0, |info| info.corrupt_objects);
     let market = move || running().and_then(|info| info.market);
+    let announce_error = move || market().and_then(|m| m.announce_error);
     view! {
         <section id="node">
             <h2>"Storage node"</h2>
@@ -111,6 +112,9 @@ fn NodeSection(
                     {move || format!("{} stored object(s) found corrupt on disk: no longer served, and their next proofs fail on chain", corrupt())}
                 </div>
             </Show>
+            <Show when=move || announce_error().is_some()>
+                <div class="notice" id="node-announce-error">{move || announce_error().unwrap_or_default()}</div>
+            </Show>
             <Show when=move || running().is_some_and(|info| !info.listen_addrs.is_empty())>
                 <div class="card addrs">
                     <div class="label">"Listening on"</div>
@@ -132,7 +136,7 @@ fn NodeSection(
     }
 }
 
-/// Sets the node's quota from what the user typed (`10GiB`); the node restarts with it.
+/// Sets the node's quota from what the user typed (`10GiB`); the running node takes it at once.
 #[component]
 fn QuotaForm(
     backend: StoredValue<Rc<dyn Backend>, LocalStorage>,

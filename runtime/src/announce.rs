@@ -1,0 +1,156 @@
+//! Keeps a selling node's Registry entry current without ever blocking the runtime's loop.
+//!
+//! An announcement (register or update the entry, then read the earnings) is a few chain calls
+//! and maybe a transaction; a chain that is down or silent must not hold up the loop that
+//! answers the UI. So each attempt runs as its own task, bounded by [`ATTEMPT_TIMEOUT`], and
+//! the loop only looks at its outcome on its next tick ([`Announcer::drive`]). A failed attempt
+//! is tried again on the tick after; a quota change asks for a new one ([`Announcer::request`]).
+
+use std::time::Duration;
+
+use protocol::api::MarketState;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How long one attempt may take (chain calls, a transaction and its receipt) before it is
+/// abandoned and tried again.
+pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What a successful attempt found.
+struct Announced {
+    registration: node::market::Registration,
+    /// The unwithdrawn earnings (base units), or why they could not be read.
+    earnings: Result<String, String>,
+}
+
+/// One attempt under way.
+struct Attempt {
+    outcome: oneshot::Receiver<Result<Announced, String>>,
+    task: JoinHandle<()>,
+}
+
+/// A selling node's announcements.
+pub(crate) struct Announcer {
+    market: node::market::Market,
+    /// Token units to stake if the provider is not registered yet.
+    stake: Option<u64>,
+    /// An announcement is due (at start, after a quota change, after a failure).
+    due: bool,
+    attempt: Option<Attempt>,
+}
+
+impl Announcer {
+    /// An announcer with its first announcement due.
+    pub(crate) fn new(market: node::market::Market, stake: Option<u64>) -> Self {
+        Self {
+            market,
+            stake,
+            due: true,
+            attempt: None,
+        }
+    }
+
+    /// The provider's chain address.
+    pub(crate) fn provider(&self) -> String {
+        self.market.address().to_checksum(None)
+    }
+
+    /// Asks for a new announcement (the quota or the addresses changed).
+    pub(crate) fn request(&mut self) {
+        self.due = true;
+    }
+
+    /// Folds a finished attempt into `state`, then starts the next one if one is due. Never
+    /// waits.
+    pub(crate) fn drive(&mut self, node: &node::Handle, state: &mut MarketState) {
+        if let Some(attempt) = self.attempt.as_mut() {
+            let outcome = match attempt.outcome.try_recv() {
+                Err(oneshot::error::TryRecvError::Empty) => return,
+                Ok(outcome) => outcome,
+                Err(oneshot::error::TryRecvError::Closed) => {
+                    Err("the announcement task ended without an answer".to_owned())
+                }
+            };
+            self.attempt = None;
+            self.record(outcome, state);
+        }
+        if self.due {
+            self.due = false;
+            self.attempt = Some(self.start(node));
+        }
+    }
+
+    fn record(&mut self, outcome: Result<Announced, String>, state: &mut MarketState) {
+        match outcome {
+            Ok(announced) => {
+                if matches!(
+                    announced.registration,
+                    node::market::Registration::Unregistered
+                ) {
+                    tracing::warn!(
+                        "not registered in the Registry: buyers cannot open deals with this node"
+                    );
+                }
+                if state.announce_error.take().is_some() {
+                    tracing::info!("the node is announced in the Registry");
+                }
+                match announced.earnings {
+                    Ok(total) => state.earnings = Some(total),
+                    Err(error) => tracing::warn!(%error, "reading the node's earnings failed"),
+                }
+            }
+            Err(err) => {
+                let error = format!(
+                    "not announced in the chain's Registry yet ({err}); retrying every tick"
+                );
+                if state.announce_error.is_none() {
+                    tracing::error!(%error, "announcing the node failed");
+                }
+                state.announce_error = Some(error);
+                self.due = true;
+            }
+        }
+    }
+
+    fn start(&self, node: &node::Handle) -> Attempt {
+        let (reply, outcome) = oneshot::channel();
+        let market = self.market.clone();
+        let node = node.clone();
+        let stake = self.stake.map(node::market::token_units);
+        let task = tokio::spawn(async move {
+            let attempt = async {
+                let registration = market
+                    .announce_node(&node, stake)
+                    .await
+                    .map_err(|err| err.to_string())?;
+                let earnings = market
+                    .earnings()
+                    .await
+                    .map(|total| total.to_string())
+                    .map_err(|err| err.to_string());
+                Ok(Announced {
+                    registration,
+                    earnings,
+                })
+            };
+            let outcome = tokio::time::timeout(ATTEMPT_TIMEOUT, attempt)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(format!(
+                        "the chain did not answer within {} s",
+                        ATTEMPT_TIMEOUT.as_secs()
+                    ))
+                });
+            let _ = reply.send(outcome);
+        });
+        Attempt { outcome, task }
+    }
+}
+
+impl Drop for Announcer {
+    fn drop(&mut self) {
+        if let Some(attempt) = self.attempt.take() {
+            attempt.task.abort();
+        }
+    }
+}
