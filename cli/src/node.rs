@@ -194,6 +194,7 @@ fn log_event(event: &Event) {
         Event::DialFailed { peer, error } => tracing::warn!(?peer, %error, "dial failed"),
         Event::Provider { peer, free } => tracing::info!(%peer, ?free, "provider seen"),
         Event::Stored { id, size, peer } => tracing::info!(%id, size, %peer, "object stored"),
+        Event::Served { id, peer, bytes } => tracing::info!(%id, bytes, %peer, "object served"),
         Event::Corrupt { id, chunk } => {
             tracing::error!(%id, chunk, "object corrupt on disk; no longer served")
         }

@@ -528,6 +528,15 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
     assert_eq!(node["storedBytes"], 300_000);
     assert_eq!(node["corruptObjects"], 0);
     assert_eq!(node["market"]["proofsRejected"], 0);
+    // Its activity, newest first: the upload stored, then the proof accepted.
+    let activity = node["activity"].as_array().unwrap();
+    assert_eq!(activity.len(), 2, "{activity:?}");
+    assert_eq!(activity[0]["kind"], "proof");
+    assert_eq!(activity[0]["period"], 0);
+    assert_eq!(activity[0]["accepted"], true);
+    assert_eq!(activity[1]["kind"], "stored");
+    assert_eq!(activity[1]["bytes"], 300_000);
+    assert_eq!(node["transfers"], serde_json::json!([]));
     let earned: alloy_primitives::U256 = node["market"]["earnings"]
         .as_str()
         .unwrap()
@@ -564,6 +573,14 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
     assert_eq!(
         browser.text_of("#node-stored").await.unwrap().as_deref(),
         Some("1 object, 292.9 KiB of 64 MiB")
+    );
+    let shown = browser.text_of("#node-activity").await.unwrap().unwrap();
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.len(), 2, "{shown}");
+    assert!(lines[0].ends_with("period 0: accepted"), "{shown}");
+    assert!(
+        lines[1].contains("stored ") && lines[1].contains("(292.9 KiB) from 12D3Ko"),
+        "{shown}"
     );
     let png = browser.screenshot_png().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");

@@ -279,6 +279,15 @@ pub enum Event {
         /// Who sent it.
         peer: PeerId,
     },
+    /// The provider served a download (of the whole object or a range of chunks) to the end.
+    Served {
+        /// The object.
+        id: ContentId,
+        /// Who asked for it.
+        peer: PeerId,
+        /// Bytes sent.
+        bytes: u64,
+    },
     /// An object was found corrupt on this provider's disk and is no longer served.
     Corrupt {
         /// The object.

@@ -716,6 +716,15 @@ async fn serve_get(
     };
     let manifest = reader.manifest().clone();
     let last = last.min(manifest.chunks());
+    let span = manifest
+        .chunk_range(first)
+        .ok()
+        .zip(
+            last.checked_sub(1)
+                .and_then(|l| manifest.chunk_range(l).ok()),
+        )
+        .map_or(0, |(a, b)| b.end.saturating_sub(a.start));
+    let mut sent = 0u64;
     let mut out = Vec::new();
     write_msg(
         stream,
@@ -766,6 +775,7 @@ async fn serve_get(
                 tokio::time::sleep(wait).await;
             }
         }
+        let len = data.len() as u64;
         write_msg(
             stream,
             peer,
@@ -774,9 +784,25 @@ async fn serve_get(
             &mut out,
         )
         .await?;
+        sent += len;
+        let _ = events.send(Event::Progress {
+            id,
+            peer,
+            done: sent,
+            total: span,
+            upload: true,
+        });
         index += 1;
     }
     write_msg(stream, peer, "ending the download", &Message::End, &mut out).await?;
+    // A request for no chunks is a buyer reading the manifest alone: nothing was served.
+    if sent > 0 {
+        let _ = events.send(Event::Served {
+            id,
+            peer,
+            bytes: sent,
+        });
+    }
     Ok(None)
 }
 

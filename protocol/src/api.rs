@@ -61,6 +61,93 @@ pub struct NodeInfo {
     /// Its on-chain market, when it sells storage.
     #[serde(default)]
     pub market: Option<MarketState>,
+    /// Transfers under way with peers (objects being received or served).
+    #[serde(default)]
+    pub transfers: Vec<TransferInfo>,
+    /// What the node did lately, newest first, at most [`ACTIVITY_LEN`] entries.
+    #[serde(default)]
+    pub activity: Vec<Activity>,
+}
+
+/// How many [`Activity`] entries a [`NodeInfo`] keeps.
+pub const ACTIVITY_LEN: usize = 20;
+
+/// A transfer under way between the node and a peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferInfo {
+    /// The object's content id (hex).
+    pub object: String,
+    /// The other side's peer id.
+    pub peer: String,
+    /// `true`: the node sends (serves a download); `false`: it receives (stores an upload).
+    pub sending: bool,
+    /// Bytes done so far.
+    pub done_bytes: u64,
+    /// Bytes in all.
+    pub total_bytes: u64,
+}
+
+/// One thing the node did, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Activity {
+    /// When, in seconds since the Unix epoch.
+    pub at: u64,
+    /// What.
+    #[serde(flatten)]
+    pub what: ActivityKind,
+}
+
+/// What an [`Activity`] was. In JSON, `"kind"` names it beside its fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum ActivityKind {
+    /// An object a buyer uploaded was stored durably.
+    Stored {
+        /// Content id (hex).
+        object: String,
+        /// Its size.
+        bytes: u64,
+        /// The buyer's peer id.
+        peer: String,
+    },
+    /// A download was served to the end.
+    Served {
+        /// Content id (hex).
+        object: String,
+        /// Bytes sent.
+        bytes: u64,
+        /// Who asked.
+        peer: String,
+    },
+    /// A possession proof was submitted; `accepted` is the chain's verdict.
+    Proof {
+        /// The deal.
+        deal: u64,
+        /// The period proven.
+        period: u32,
+        /// Whether the chain accepted it.
+        accepted: bool,
+    },
+    /// An object was found corrupt on disk; it is no longer served.
+    Corrupt {
+        /// Content id (hex).
+        object: String,
+        /// The first bad chunk.
+        chunk: u64,
+    },
+    /// A peer was throttled (and maybe banned) for sending too much or garbage.
+    Throttled {
+        /// The peer.
+        peer: String,
+        /// Whether it was banned for a while.
+        banned: bool,
+    },
 }
 
 impl NodeState {
@@ -196,6 +283,31 @@ mod tests {
                     proofs_rejected: 1,
                     announce_error: None,
                 }),
+                transfers: vec![TransferInfo {
+                    object: "ab".repeat(32),
+                    peer: "12D3KooWBuyer".into(),
+                    sending: false,
+                    done_bytes: 262_144,
+                    total_bytes: 1_000_000,
+                }],
+                activity: vec![
+                    Activity {
+                        at: 1_764_000_000,
+                        what: ActivityKind::Proof {
+                            deal: 7,
+                            period: 2,
+                            accepted: true,
+                        },
+                    },
+                    Activity {
+                        at: 1_763_999_990,
+                        what: ActivityKind::Stored {
+                            object: "ab".repeat(32),
+                            bytes: 1_000_000,
+                            peer: "12D3KooWBuyer".into(),
+                        },
+                    },
+                ],
             }),
         };
         let json = serde_json::to_value(&status).unwrap();
@@ -206,6 +318,12 @@ mod tests {
         assert_eq!(json["node"]["connectedPeers"], 2);
         assert_eq!(json["node"]["quotaBytes"], 1u64 << 30);
         assert_eq!(json["node"]["market"]["proofsAccepted"], 3);
+        assert_eq!(json["node"]["transfers"][0]["doneBytes"], 262_144);
+        assert_eq!(
+            json["node"]["activity"][0],
+            serde_json::json!({"at": 1_764_000_000u64, "kind": "proof", "deal": 7, "period": 2, "accepted": true})
+        );
+        assert_eq!(json["node"]["activity"][1]["kind"], "stored");
         assert!(
             json["node"]["market"].get("announceError").is_none(),
             "an announced node's market has no announceError key"

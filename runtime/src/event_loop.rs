@@ -14,10 +14,14 @@
 //! running node; only a node started without a store restarts for it. The node is shut down
 //! with the runtime.
 
-use std::time::{Duration, Instant};
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant, SystemTime};
 
 use chain::RpcClient;
-use protocol::api::{ChainState, MarketState, NodeInfo, NodeState, Status};
+use protocol::api::{
+    ACTIVITY_LEN, Activity, ActivityKind, ChainState, MarketState, NodeInfo, NodeState, Status,
+    TransferInfo,
+};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
@@ -25,6 +29,10 @@ use tokio::time::MissedTickBehavior;
 use crate::announce::Announcer;
 use crate::settings::Settings;
 use crate::{Config, Error};
+
+/// A transfer with no progress for this long has broken off (a failed transfer sends no last
+/// event): it is no longer shown as under way.
+const TRANSFER_STALE: Duration = Duration::from_secs(30);
 
 /// How long a (re)start waits for a store still held by a closing node, which may be finishing
 /// a disk read of one chunk or, in the prover, of a whole object.
@@ -315,6 +323,7 @@ impl EventLoop {
         };
         if let Some(running) = node.as_mut() {
             running.drive_announcer();
+            running.prune_transfers(Instant::now());
         }
         let node_state = match node.as_ref() {
             Some(running) => match running.state().await {
@@ -381,6 +390,11 @@ struct RunningNode {
     market: Option<MarketState>,
     /// A selling node's Registry announcements.
     announcer: Option<Announcer>,
+    /// Transfers under way, by object, peer and direction (`true`: sending): bytes done, bytes
+    /// in all, and when progress was last reported.
+    transfers: HashMap<(node::ContentId, node::PeerId, bool), (u64, u64, Instant)>,
+    /// What the node did lately, newest first.
+    activity: VecDeque<Activity>,
 }
 
 impl RunningNode {
@@ -410,6 +424,8 @@ impl RunningNode {
                 announce_error: None,
             }),
             announcer,
+            transfers: HashMap::new(),
+            activity: VecDeque::with_capacity(ACTIVITY_LEN),
         };
         running.drive_announcer();
         Ok(running)
@@ -431,19 +447,86 @@ impl RunningNode {
         self.drive_announcer();
     }
 
-    /// Folds one node event into the market's standing.
+    /// Folds one node event into the transfers under way, the activity list and the market's
+    /// standing.
     fn record(&mut self, event: node::Event) {
-        let Some(market) = self.market.as_mut() else {
-            return;
-        };
-        match event {
-            node::Event::Proof { accepted: true, .. } => market.proofs_accepted += 1,
+        let what = match event {
+            node::Event::Progress {
+                id,
+                peer,
+                done,
+                total,
+                upload,
+            } => {
+                if done >= total {
+                    self.transfers.remove(&(id, peer, upload));
+                } else {
+                    self.transfers
+                        .insert((id, peer, upload), (done, total, Instant::now()));
+                }
+                return;
+            }
+            node::Event::Stored { id, size, peer } => {
+                self.transfers.remove(&(id, peer, false));
+                ActivityKind::Stored {
+                    object: id.to_string(),
+                    bytes: size,
+                    peer: peer.to_string(),
+                }
+            }
+            node::Event::Served { id, peer, bytes } => {
+                self.transfers.remove(&(id, peer, true));
+                ActivityKind::Served {
+                    object: id.to_string(),
+                    bytes,
+                    peer: peer.to_string(),
+                }
+            }
             node::Event::Proof {
-                accepted: false, ..
-            } => market.proofs_rejected += 1,
-            node::Event::Earnings { total } => market.earnings = Some(total.to_string()),
-            _ => {}
-        }
+                deal,
+                period,
+                accepted,
+            } => {
+                if let Some(market) = self.market.as_mut() {
+                    if accepted {
+                        market.proofs_accepted += 1;
+                    } else {
+                        market.proofs_rejected += 1;
+                    }
+                }
+                ActivityKind::Proof {
+                    deal,
+                    period,
+                    accepted,
+                }
+            }
+            node::Event::Corrupt { id, chunk } => ActivityKind::Corrupt {
+                object: id.to_string(),
+                chunk,
+            },
+            node::Event::Throttled { peer, banned } => ActivityKind::Throttled {
+                peer: peer.to_string(),
+                banned,
+            },
+            node::Event::Earnings { total } => {
+                if let Some(market) = self.market.as_mut() {
+                    market.earnings = Some(total.to_string());
+                }
+                return;
+            }
+            _ => return,
+        };
+        let at = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        self.activity.truncate(ACTIVITY_LEN - 1);
+        self.activity.push_front(Activity { at, what });
+    }
+
+    /// Forgets transfers that made no progress for [`TRANSFER_STALE`].
+    fn prune_transfers(&mut self, now: Instant) {
+        self.transfers
+            .retain(|_, (_, _, seen)| now.duration_since(*seen) < TRANSFER_STALE);
     }
 
     /// The node's state now: peers and addresses from its loop, objects from its store. `Err`
@@ -503,7 +586,32 @@ impl RunningNode {
             quota_bytes,
             corrupt_objects,
             market: self.market.clone(),
+            transfers: self.transfers(),
+            activity: self.activity.iter().cloned().collect(),
         }))
+    }
+
+    /// The transfers under way, largest first (then by object and peer, so the order is
+    /// stable between ticks).
+    fn transfers(&self) -> Vec<TransferInfo> {
+        let mut list: Vec<TransferInfo> = self
+            .transfers
+            .iter()
+            .map(|((id, peer, sending), (done, total, _))| TransferInfo {
+                object: id.to_string(),
+                peer: peer.to_string(),
+                sending: *sending,
+                done_bytes: *done,
+                total_bytes: *total,
+            })
+            .collect();
+        list.sort_by(|a, b| {
+            b.total_bytes
+                .cmp(&a.total_bytes)
+                .then_with(|| a.object.cmp(&b.object))
+                .then_with(|| a.peer.cmp(&b.peer))
+        });
+        list
     }
 
     /// Shuts the node down and waits for its task.

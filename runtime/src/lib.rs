@@ -21,7 +21,9 @@ pub mod token;
 
 pub use config::{Config, NodeConfig, NodeMarket};
 pub use event_loop::{EventLoop, Handle, start};
-pub use protocol::api::{ChainState, MarketState, NodeInfo, NodeState, Status};
+pub use protocol::api::{
+    Activity, ActivityKind, ChainState, MarketState, NodeInfo, NodeState, Status, TransferInfo,
+};
 pub use protocol::units::parse_size;
 
 /// Receives every status the runtime publishes (see [`Handle::subscribe`]).

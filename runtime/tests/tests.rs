@@ -174,6 +174,8 @@ async fn an_embedded_node_publishes_its_identity_addresses_peers_and_store() {
         quota_bytes,
         corrupt_objects,
         market,
+        transfers,
+        activity,
     } = running(status);
     assert!(peer_id.starts_with("12D3KooW"), "{peer_id}");
     assert!(!listen_addrs.is_empty());
@@ -186,6 +188,7 @@ async fn an_embedded_node_publishes_its_identity_addresses_peers_and_store() {
         (0, 0, 0, 0)
     );
     assert_eq!(market, None, "no market configured");
+    assert!(transfers.is_empty() && activity.is_empty());
     assert_eq!(quota_bytes, 1 << 20);
     // The node runs without the chain: the follower reports its outage beside it.
     assert!(matches!(chain, ChainState::Unreachable { .. }), "{chain:?}");
@@ -532,6 +535,111 @@ async fn a_selling_node_whose_chain_is_down_at_start_serves_and_is_announced_onc
     })
     .await
     .expect("the Registry shows the new capacity");
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nodes_transfers_and_activity_show_in_its_status() {
+    let dir = tempfile::tempdir().unwrap();
+    // Ticks every 100 ms (the least allowed): the upload below is seen under way many times.
+    let config = Config {
+        poll_interval: Duration::from_millis(100),
+        ..node_config(dir.path(), 256 << 20, Vec::new())
+    };
+    let (handle, event_loop) = runtime::start(config).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    let info = running(wait_for(&handle, "the node running", |s| peers_of(s).is_some()).await);
+    assert!(
+        info.transfers.is_empty() && info.activity.is_empty(),
+        "{info:?}"
+    );
+
+    // A buyer (a plain node of the test's own) stores a 64 MiB file on it.
+    let buyer_dir = tempfile::tempdir().unwrap();
+    let mut options = node::Options::new(buyer_dir.path().to_owned());
+    options.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+    options.bootstrap = vec![info.listen_addrs[0].parse().unwrap()];
+    options.mdns = false;
+    options.upnp = false;
+    let (buyer, _events, buyer_loop) = node::Node::start(options).await.unwrap();
+    let buyer_task = tokio::spawn(buyer_loop.run());
+    wait_for(&handle, "the buyer connected", |s| peers_of(s) == Some(1)).await;
+    let size = 64u64 << 20;
+    let bytes: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
+    let file = buyer_dir.path().join("in.bin");
+    std::fs::write(&file, &bytes).unwrap();
+    let client = node::Client::new(buyer.clone());
+    let provider: node::PeerId = info.peer_id.parse().unwrap();
+    let put = tokio::spawn({
+        let client = client.clone();
+        let file = file.clone();
+        async move { client.put_file(&file, 1, vec![provider]).await }
+    });
+    // Under way: shown with the buyer, the direction and the size.
+    let during = running(
+        wait_for(&handle, "the upload under way", |s| {
+            s.node
+                .running()
+                .is_some_and(|info| !info.transfers.is_empty())
+        })
+        .await,
+    );
+    let transfer = &during.transfers[0];
+    assert_eq!(transfer.peer, buyer.peer_id().to_string());
+    assert!(!transfer.sending);
+    assert_eq!(transfer.total_bytes, size);
+    assert!(transfer.done_bytes < size, "{transfer:?}");
+    let report = put.await.unwrap().unwrap();
+
+    // Done: no longer under way; stored, then served, newest first.
+    let out = buyer_dir.path().join("out.bin");
+    client
+        .get(report.id, None, &out, vec![provider])
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    let after = running(
+        wait_for(&handle, "the download in the activity", |s| {
+            s.node
+                .running()
+                .is_some_and(|info| info.activity.len() == 2 && info.transfers.is_empty())
+        })
+        .await,
+    );
+    let object = report.id.to_string();
+    let buyer_id = buyer.peer_id().to_string();
+    assert_eq!(
+        after
+            .activity
+            .iter()
+            .map(|a| a.what.clone())
+            .collect::<Vec<_>>(),
+        vec![
+            runtime::ActivityKind::Served {
+                object: object.clone(),
+                bytes: size,
+                peer: buyer_id.clone(),
+            },
+            runtime::ActivityKind::Stored {
+                object,
+                bytes: size,
+                peer: buyer_id,
+            },
+        ]
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        after
+            .activity
+            .iter()
+            .all(|a| a.at <= now && a.at + 120 > now)
+    );
+    buyer.shutdown().await.unwrap();
+    buyer_task.await.unwrap();
     handle.shutdown().await.unwrap();
     task.await.unwrap();
 }

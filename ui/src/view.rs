@@ -4,7 +4,9 @@
 use std::rc::Rc;
 
 use leptos::prelude::*;
-use protocol::api::{ChainState, MarketState, NodeState, Status};
+use protocol::api::{
+    Activity, ActivityKind, ChainState, MarketState, NodeState, Status, TransferInfo,
+};
 
 use crate::backend::{Backend, BackendError};
 
@@ -86,6 +88,8 @@ fn NodeSection(
     let corrupt = move || running().map_or(0, |info| info.corrupt_objects);
     let market = move || running().and_then(|info| info.market);
     let announce_error = move || market().and_then(|m| m.announce_error);
+    let transfers = move || running().map(|info| info.transfers).unwrap_or_default();
+    let activity = move || running().map(|info| info.activity).unwrap_or_default();
     view! {
         <section id="node">
             <h2>"Storage node"</h2>
@@ -120,6 +124,22 @@ fn NodeSection(
                     <div class="label">"Listening on"</div>
                     <ul id="node-addrs">
                         {move || running().map(|info| info.listen_addrs).unwrap_or_default().into_iter().map(|addr| view! { <li>{addr}</li> }).collect_view()}
+                    </ul>
+                </div>
+            </Show>
+            <Show when=move || !transfers().is_empty()>
+                <div class="card addrs">
+                    <div class="label">"Transfers under way"</div>
+                    <ul id="node-transfers">
+                        {move || transfers().iter().map(|t| view! { <li>{format_transfer(t)}</li> }).collect_view()}
+                    </ul>
+                </div>
+            </Show>
+            <Show when=move || !activity().is_empty()>
+                <div class="card addrs">
+                    <div class="label">"Recent activity"</div>
+                    <ul id="node-activity">
+                        {move || activity().iter().map(|a| view! { <li>{format_activity(a)}</li> }).collect_view()}
                     </ul>
                 </div>
             </Show>
@@ -212,6 +232,90 @@ fn format_proofs(market: &MarketState) -> String {
     )
 }
 
+/// A long id cut to its ends: `3f2a…9c1d`.
+fn short(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    if chars.len() <= 12 {
+        return id.to_owned();
+    }
+    let head: String = chars[..6].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+/// `receiving 3f2a…9c1d from 12D3Ko…abcd: 256 KiB of 1 MiB (25%)`.
+pub(crate) fn format_transfer(t: &TransferInfo) -> String {
+    let (verb, dir) = if t.sending {
+        ("sending", "to")
+    } else {
+        ("receiving", "from")
+    };
+    let percent = u128::from(t.done_bytes) * 100 / u128::from(t.total_bytes.max(1));
+    format!(
+        "{verb} {} {dir} {}: {} of {} ({percent}%)",
+        short(&t.object),
+        short(&t.peer),
+        format_bytes(t.done_bytes),
+        format_bytes(t.total_bytes)
+    )
+}
+
+/// `14:03:07 UTC  stored 3f2a…9c1d (1 MiB) from 12D3Ko…abcd`.
+pub(crate) fn format_activity(a: &Activity) -> String {
+    let day = a.at % 86_400;
+    let time = format!(
+        "{:02}:{:02}:{:02} UTC",
+        day / 3600,
+        (day % 3600) / 60,
+        day % 60
+    );
+    let what = match &a.what {
+        ActivityKind::Stored {
+            object,
+            bytes,
+            peer,
+        } => format!(
+            "stored {} ({}) from {}",
+            short(object),
+            format_bytes(*bytes),
+            short(peer)
+        ),
+        ActivityKind::Served {
+            object,
+            bytes,
+            peer,
+        } => format!(
+            "served {} ({}) to {}",
+            short(object),
+            format_bytes(*bytes),
+            short(peer)
+        ),
+        ActivityKind::Proof {
+            deal,
+            period,
+            accepted,
+        } => format!(
+            "proof for deal {deal}, period {period}: {}",
+            if *accepted { "accepted" } else { "rejected" }
+        ),
+        ActivityKind::Corrupt { object, chunk } => format!(
+            "{} found corrupt on disk (chunk {chunk}): no longer served",
+            short(object)
+        ),
+        ActivityKind::Throttled { peer, banned } => {
+            if *banned {
+                format!(
+                    "{} banned for a while: too much data or garbage",
+                    short(peer)
+                )
+            } else {
+                format!("{} throttled: sending too fast", short(peer))
+            }
+        }
+    };
+    format!("{time}  {what}")
+}
+
 /// Token base units (18 decimals, as a decimal string) in whole tokens with at most 4 decimals,
 /// cut, not rounded, so a balance never reads higher than it is: `10000000000000000` ->
 /// `0.01 CAIRN`. A string that is not a number is shown as it is.
@@ -292,7 +396,64 @@ pub(crate) fn format_uptime(secs: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{format_bytes, format_stored, format_tokens, format_uptime};
+    use super::{
+        Activity, ActivityKind, TransferInfo, format_activity, format_bytes, format_stored,
+        format_tokens, format_transfer, format_uptime,
+    };
+
+    #[test]
+    fn transfers_and_activity_read_as_sentences() {
+        let object = "3f2a".to_owned() + &"0".repeat(56) + "9c1d";
+        let peer = "12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo".to_owned();
+        let transfer = TransferInfo {
+            object: object.clone(),
+            peer: peer.clone(),
+            sending: false,
+            done_bytes: 256 << 10,
+            total_bytes: 1 << 20,
+        };
+        assert_eq!(
+            format_transfer(&transfer),
+            "receiving 3f2a00…9c1d from 12D3Ko…e2Xo: 256 KiB of 1 MiB (25%)"
+        );
+        let empty = TransferInfo {
+            sending: true,
+            total_bytes: 0,
+            done_bytes: 0,
+            ..transfer
+        };
+        assert_eq!(
+            format_transfer(&empty),
+            "sending 3f2a00…9c1d to 12D3Ko…e2Xo: 0 B of 0 B (0%)"
+        );
+        let at = 1_764_000_000 + 3 * 3600 + 7; // 2025-11-24 19:00:07 UTC
+        let stored = Activity {
+            at,
+            what: ActivityKind::Stored {
+                object: object.clone(),
+                bytes: 1 << 20,
+                peer: peer.clone(),
+            },
+        };
+        assert_eq!(
+            format_activity(&stored),
+            "19:00:07 UTC  stored 3f2a00…9c1d (1 MiB) from 12D3Ko…e2Xo"
+        );
+        let proof = Activity {
+            at,
+            what: ActivityKind::Proof {
+                deal: 7,
+                period: 2,
+                accepted: false,
+            },
+        };
+        assert!(format_activity(&proof).ends_with("proof for deal 7, period 2: rejected"));
+        let banned = Activity {
+            at,
+            what: ActivityKind::Throttled { peer, banned: true },
+        };
+        assert!(format_activity(&banned).contains("12D3Ko…e2Xo banned"));
+    }
 
     #[test]
     fn uptime_reads_like_a_clock() {
