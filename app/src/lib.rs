@@ -33,6 +33,16 @@ pub const NODE_LISTEN_ENV: &str = "CAIRN_NODE_LISTEN";
 /// Environment variable turning off the node's LAN features (`off`: no mDNS discovery, no UPnP
 /// port mapping).
 pub const NODE_LAN_ENV: &str = "CAIRN_NODE_LAN";
+/// Environment variable naming the contracts' deployment file (from `cairn devnet
+/// --deployment-file`): with [`NODE_CHAIN_KEY_ENV`], the node sells storage on chain, as the
+/// daemon's `--node-deployment-file` does.
+pub const NODE_DEPLOYMENT_ENV: &str = "CAIRN_NODE_DEPLOYMENT_FILE";
+/// Environment variable naming the file that holds the node's hex chain key (it signs quotes and
+/// proofs, and is paid); set with [`NODE_DEPLOYMENT_ENV`].
+pub const NODE_CHAIN_KEY_ENV: &str = "CAIRN_NODE_CHAIN_KEY_FILE";
+/// Environment variable with the whole tokens to stake when registering in the Registry at start
+/// (default: do not register).
+pub const NODE_STAKE_ENV: &str = "CAIRN_NODE_STAKE";
 
 /// Builds and runs the app until its last window closes.
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
@@ -79,13 +89,14 @@ fn config(app: &tauri::AppHandle) -> Result<runtime::Config, Error> {
     if let Ok(network) = std::env::var(NETWORK_ENV) {
         config.network = network;
     }
-    config.node = node_config()?;
+    config.node = node_config(|name| std::env::var(name).ok())?;
     Ok(config)
 }
 
-/// The embedded node's configuration from the environment; `None` when turned off.
-fn node_config() -> Result<Option<runtime::NodeConfig>, Error> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+/// The embedded node's configuration from the environment (`env` reads a variable); `None`
+/// when turned off.
+fn node_config(env: impl Fn(&str) -> Option<String>) -> Result<Option<runtime::NodeConfig>, Error> {
+    let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
     if let Some(value) = var(NODE_ENV)
         && !switch(NODE_ENV, &value)?
     {
@@ -105,6 +116,32 @@ fn node_config() -> Result<Option<runtime::NodeConfig>, Error> {
         let lan = switch(NODE_LAN_ENV, &value)?;
         node.mdns = lan;
         node.upnp = lan;
+    }
+    match (var(NODE_DEPLOYMENT_ENV), var(NODE_CHAIN_KEY_ENV)) {
+        (None, None) => {
+            if var(NODE_STAKE_ENV).is_some() {
+                return Err(Error::Setup(format!(
+                    "{NODE_STAKE_ENV} is set, but the node does not sell storage: set \
+                     {NODE_DEPLOYMENT_ENV} and {NODE_CHAIN_KEY_ENV} too"
+                )));
+            }
+        }
+        (Some(deployment), Some(key)) => {
+            let mut market = runtime::NodeMarket::new(deployment.into(), key.into());
+            if let Some(stake) = var(NODE_STAKE_ENV) {
+                market.stake = Some(stake.trim().parse().map_err(|_| {
+                    Error::Setup(format!(
+                        "{NODE_STAKE_ENV}={stake:?} is not a whole number of tokens, like 200"
+                    ))
+                })?);
+            }
+            node.market = Some(market);
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(Error::Setup(format!(
+                "to sell storage, set both {NODE_DEPLOYMENT_ENV} and {NODE_CHAIN_KEY_ENV}"
+            )));
+        }
     }
     Ok(Some(node))
 }
@@ -130,4 +167,87 @@ fn forward_status(app: tauri::AppHandle, mut status: runtime::StatusReceiver) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    fn setup_error(result: Result<Option<runtime::NodeConfig>, Error>) -> String {
+        match result {
+            Err(Error::Setup(message)) => message,
+            other => panic!("expected a setup error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_node_runs_by_default_and_is_set_from_the_environment() {
+        let node = node_config(env(&[])).unwrap().unwrap();
+        assert_eq!(node.quota, None);
+        assert!(node.market.is_none());
+        assert!(node_config(env(&[(NODE_ENV, "off")])).unwrap().is_none());
+        let node = node_config(env(&[
+            (NODE_QUOTA_ENV, "10GiB"),
+            (
+                NODE_LISTEN_ENV,
+                "/ip4/0.0.0.0/tcp/4001, /ip4/0.0.0.0/tcp/4002/ws",
+            ),
+            (NODE_LAN_ENV, "off"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(node.quota, Some(10 << 30));
+        assert_eq!(
+            node.listen,
+            ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/tcp/4002/ws"]
+        );
+        assert!(!node.mdns && !node.upnp);
+    }
+
+    #[test]
+    fn the_node_sells_storage_when_both_market_files_are_given() {
+        let node = node_config(env(&[
+            (NODE_DEPLOYMENT_ENV, "/etc/cairn/deployment.json"),
+            (NODE_CHAIN_KEY_ENV, "/etc/cairn/provider.key"),
+            (NODE_STAKE_ENV, "200"),
+        ]))
+        .unwrap()
+        .unwrap();
+        let market = node.market.unwrap();
+        assert_eq!(
+            market.deployment_file,
+            std::path::Path::new("/etc/cairn/deployment.json")
+        );
+        assert_eq!(
+            market.chain_key_file,
+            std::path::Path::new("/etc/cairn/provider.key")
+        );
+        assert_eq!(market.stake, Some(200));
+    }
+
+    #[test]
+    fn a_half_set_market_or_a_bad_value_names_the_variable() {
+        let message = setup_error(node_config(env(&[(NODE_DEPLOYMENT_ENV, "d.json")])));
+        assert!(message.contains(NODE_CHAIN_KEY_ENV), "{message}");
+        let message = setup_error(node_config(env(&[(NODE_STAKE_ENV, "200")])));
+        assert!(message.contains(NODE_DEPLOYMENT_ENV), "{message}");
+        let message = setup_error(node_config(env(&[
+            (NODE_DEPLOYMENT_ENV, "d.json"),
+            (NODE_CHAIN_KEY_ENV, "k.key"),
+            (NODE_STAKE_ENV, "lots"),
+        ])));
+        assert!(message.contains("CAIRN_NODE_STAKE=\"lots\""), "{message}");
+        let message = setup_error(node_config(env(&[(NODE_QUOTA_ENV, "ten")])));
+        assert!(message.contains(NODE_QUOTA_ENV), "{message}");
+        let message = setup_error(node_config(env(&[(NODE_LAN_ENV, "maybe")])));
+        assert!(message.contains("use on or off"), "{message}");
+    }
 }
