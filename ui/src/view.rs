@@ -119,30 +119,9 @@ fn NodeSection(
             <Show when=move || announce_error().is_some()>
                 <div class="notice" id="node-announce-error">{move || announce_error().unwrap_or_default()}</div>
             </Show>
-            <Show when=move || running().is_some_and(|info| !info.listen_addrs.is_empty())>
-                <div class="card addrs">
-                    <div class="label">"Listening on"</div>
-                    <ul id="node-addrs">
-                        {move || running().map(|info| info.listen_addrs).unwrap_or_default().into_iter().map(|addr| view! { <li>{addr}</li> }).collect_view()}
-                    </ul>
-                </div>
-            </Show>
-            <Show when=move || !transfers().is_empty()>
-                <div class="card addrs">
-                    <div class="label">"Transfers under way"</div>
-                    <ul id="node-transfers">
-                        {move || transfers().iter().map(|t| view! { <li>{format_transfer(t)}</li> }).collect_view()}
-                    </ul>
-                </div>
-            </Show>
-            <Show when=move || !activity().is_empty()>
-                <div class="card addrs">
-                    <div class="label">"Recent activity"</div>
-                    <ul id="node-activity">
-                        {move || activity().iter().map(|a| view! { <li>{format_activity(a)}</li> }).collect_view()}
-                    </ul>
-                </div>
-            </Show>
+            <ListCard label="Listening on" id="node-addrs" items=Signal::derive(move || running().map(|info| info.listen_addrs).unwrap_or_default())/>
+            <ListCard label="Transfers under way" id="node-transfers" items=Signal::derive(move || transfers().iter().map(format_transfer).collect())/>
+            <ListCard label="Recent activity" id="node-activity" items=Signal::derive(move || activity().iter().map(format_activity).collect())/>
             <QuotaForm backend=backend set_status=set_status/>
             <Show when=move || matches!(node.get(), NodeState::Failed { .. })>
                 <div class="notice" id="node-error">
@@ -356,6 +335,21 @@ pub(crate) fn format_bytes(bytes: u64) -> String {
         format!("{int} {}", UNITS[unit])
     } else {
         format!("{int}.{frac} {}", UNITS[unit])
+    }
+}
+
+/// A labelled list, one line per item; hidden while the list is empty.
+#[component]
+fn ListCard(label: &'static str, id: &'static str, items: Signal<Vec<String>>) -> impl IntoView {
+    view! {
+        <Show when=move || items.with(|items| !items.is_empty())>
+            <div class="card addrs">
+                <div class="label">{label}</div>
+                <ul id=id>
+                    {move || items.get().into_iter().map(|item| view! { <li>{item}</li> }).collect_view()}
+                </ul>
+            </div>
+        </Show>
     }
 }
 
