@@ -190,12 +190,19 @@ fn node_class(node: &NodeState) -> &'static str {
     }
 }
 
-/// `3 objects, 1.5 MiB of 10 GiB`; a node with no quota stores nothing.
+/// `3 objects, 1.5 MiB of 10 GiB`. A node with no quota stores nothing new, but may still hold
+/// (serve and prove) what it stored before.
 pub(crate) fn format_stored(objects: u64, bytes: u64, quota: u64) -> String {
-    if quota == 0 {
-        return "no quota (stores nothing)".into();
-    }
     let noun = if objects == 1 { "object" } else { "objects" };
+    if quota == 0 {
+        if objects == 0 {
+            return "no quota (stores nothing)".into();
+        }
+        return format!(
+            "{objects} {noun}, {} held; quota 0: accepts nothing new",
+            format_bytes(bytes)
+        );
+    }
     format!(
         "{objects} {noun}, {} of {}",
         format_bytes(bytes),
@@ -489,6 +496,10 @@ mod tests {
     #[test]
     fn stored_says_objects_bytes_and_quota() {
         assert_eq!(format_stored(0, 0, 0), "no quota (stores nothing)");
+        assert_eq!(
+            format_stored(2, 3 << 20, 0),
+            "2 objects, 3 MiB held; quota 0: accepts nothing new"
+        );
         assert_eq!(
             format_stored(1, 1536, 1 << 30),
             "1 object, 1.5 KiB of 1 GiB"
