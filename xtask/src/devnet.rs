@@ -89,3 +89,79 @@ pub(crate) fn chain_id(address: &str) -> Option<u64> {
     let hex = value["result"].as_str()?.strip_prefix("0x")?;
     u64::from_str_radix(hex, 16).ok()
 }
+
+/// Anvil's account #1: a well-known development key (anvil prints it at every start), funded
+/// on every fresh devnet. `run` makes it the node's chain key, so the node sells storage there.
+pub(crate) const PROVIDER_KEY: &str =
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
+/// A devnet with Cairn's contracts, run by `cairn devnet`; stopped on drop with SIGTERM, so
+/// `cairn devnet` stops its anvil too.
+pub(crate) struct ContractsDevnet {
+    child: Child,
+    /// The deployment file `cairn devnet` wrote.
+    pub(crate) deployment_file: std::path::PathBuf,
+}
+
+impl Drop for ContractsDevnet {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        let stopped = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|status| status.success());
+        #[cfg(not(unix))]
+        let stopped = false;
+        if !stopped {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `cairn` (the binary at `cairn`) as `cairn devnet` on `port`, a block every
+/// `block_time` seconds, writing its deployment to `deployment_file`; returns once the
+/// contracts are deployed.
+pub(crate) fn start_with_contracts(
+    cairn: &std::path::Path,
+    port: u16,
+    block_time: u64,
+    deployment_file: std::path::PathBuf,
+) -> Result<ContractsDevnet> {
+    let mut child = Command::new(cairn)
+        .args(["devnet", "--port", &port.to_string()])
+        .args(["--block-time", &block_time.to_string()])
+        .arg("--deployment-file")
+        .arg(&deployment_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|err| format!("cannot start {}: {err}", cairn.display()))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or("cairn devnet's stdout not captured")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let devnet = ContractsDevnet {
+        child,
+        deployment_file,
+    };
+    match lines.next() {
+        Some(Ok(line)) if line.trim_start().starts_with('{') => {
+            let value: serde_json::Value = serde_json::from_str(&line)
+                .map_err(|err| format!("cairn devnet printed {line:?}: {err}"))?;
+            println!(
+                "devnet up at http://127.0.0.1:{port} (chain id {}), contracts deployed: registry {}, market {}",
+                value["chainId"], value["registry"], value["market"]
+            );
+        }
+        _ => {
+            return Err(format!(
+                "cairn devnet did not deploy the contracts (is port {port} taken?); see its log above"
+            ));
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Ok(devnet)
+}

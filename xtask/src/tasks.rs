@@ -11,6 +11,8 @@ use crate::{devnet, setup};
 
 /// The devnet `run` starts, and Cairn's embedded default RPC URL.
 const DEVNET_PORT: u16 = 8545;
+/// Tokens the node `run` starts stakes to register as a provider on the new devnet.
+const STAKE: &str = "200";
 /// Crates that run on phones: checked for Android in every test run.
 const MOBILE_CRATES: &[&str] = &[
     "protocol",
@@ -126,20 +128,36 @@ pub(crate) fn run() -> Result {
 
     util::step("devnet");
     let address = format!("127.0.0.1:{DEVNET_PORT}");
-    let _anvil = match devnet::chain_id(&address) {
+    // A new devnet gets Cairn's contracts (through `cairn devnet`), and the node sells storage
+    // on it with anvil's account #1; one already running is used as it is, without a market,
+    // since what it holds is unknown.
+    let devnet = match devnet::chain_id(&address) {
         Some(chain_id) => {
             println!(
-                "reusing the devnet already answering at http://{address} (chain id {chain_id})"
+                "reusing the devnet already answering at http://{address} (chain id {chain_id}); \
+                 its contracts are unknown, so the node will not sell storage"
             );
             None
         }
         None => {
-            let anvil = devnet::start(DEVNET_PORT, Some(1))?;
-            println!(
-                "devnet up at {} (chain id {})",
-                anvil.rpc_url, anvil.chain_id
-            );
-            Some(anvil)
+            util::run(
+                "cargo build cairn",
+                util::cargo().args(["build", "--package", "cli", "--bin", "cairn"]),
+            )?;
+            let run_dir = util::target_dir().join("cairn-run");
+            std::fs::create_dir_all(&run_dir)
+                .map_err(|err| format!("creating {}: {err}", run_dir.display()))?;
+            let cairn = util::target_dir().join("debug").join("cairn");
+            let devnet = devnet::start_with_contracts(
+                &cairn,
+                DEVNET_PORT,
+                1,
+                run_dir.join("deployment.json"),
+            )?;
+            let key_file = run_dir.join("provider.key");
+            std::fs::write(&key_file, devnet::PROVIDER_KEY)
+                .map_err(|err| format!("writing {}: {err}", key_file.display()))?;
+            Some((devnet, key_file))
         }
     };
     let rpc_url = format!("http://{address}");
@@ -156,9 +174,32 @@ pub(crate) fn run() -> Result {
     if has_display {
         util::step("Cairn desktop app");
         command.args(["run", "--package", "app", "--bin", "cairn-app"]);
+        if let Some((devnet, key_file)) = &devnet {
+            command
+                .env("CAIRN_NODE_DEPLOYMENT_FILE", &devnet.deployment_file)
+                .env("CAIRN_NODE_CHAIN_KEY_FILE", key_file)
+                .env("CAIRN_NODE_STAKE", STAKE);
+        }
     } else {
         util::step("no display: Cairn headless daemon (open the URL it prints)");
-        command.args(["run", "--package", "cli", "--bin", "cairn", "--", "daemon"]);
+        command.args([
+            "run",
+            "--package",
+            "cli",
+            "--bin",
+            "cairn",
+            "--",
+            "daemon",
+            "--node",
+        ]);
+        if let Some((devnet, key_file)) = &devnet {
+            command
+                .arg("--node-deployment-file")
+                .arg(&devnet.deployment_file)
+                .arg("--node-chain-key-file")
+                .arg(key_file)
+                .args(["--node-stake", STAKE]);
+        }
     }
     command
         .env("CAIRN_RPC_URL", &rpc_url)
@@ -166,7 +207,7 @@ pub(crate) fn run() -> Result {
     let mut child = command
         .spawn()
         .map_err(|err| format!("cannot start Cairn: {err}"))?;
-    // Wait for Cairn to exit or for Ctrl-C / SIGTERM; the devnet stops when `_anvil` drops.
+    // Wait for Cairn to exit or for Ctrl-C / SIGTERM; the devnet stops when `devnet` drops.
     loop {
         if let Some(status) = child.try_wait().map_err(|err| err.to_string())? {
             return if status.success() || interrupted.load(Ordering::SeqCst) {
