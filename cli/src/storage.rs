@@ -59,6 +59,15 @@ pub(crate) struct StorageArgs {
     /// PEM certificate to trust when dialing `wss` providers (repeatable; for self-signed ones).
     #[arg(long, global = true)]
     tls_trust: Vec<PathBuf>,
+    /// Do not look for providers on the LAN with mDNS: only `--peer`, the DHT through them and
+    /// the Registry.
+    #[arg(
+        long,
+        global = true,
+        env = "CAIRN_NO_MDNS",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    no_mdns: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -166,7 +175,8 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
                 ),
                 _ => None,
             };
-            let (handle, task, dials) = start_client(&dir, args.peers, &args.tls_trust).await?;
+            let (handle, task, dials) =
+                start_client(&dir, args.peers, &args.tls_trust, !args.no_mdns).await?;
             let result = put(&handle, &dir, &file, copies, buyer.as_ref(), &dials).await;
             let _ = handle.shutdown().await;
             let _ = task.await;
@@ -210,7 +220,8 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
             Ok(())
         }
         StorageCommand::Get { id, output, range } => {
-            let (handle, task, _dials) = start_client(&dir, args.peers, &args.tls_trust).await?;
+            let (handle, task, _dials) =
+                start_client(&dir, args.peers, &args.tls_trust, !args.no_mdns).await?;
             let result = get(&handle, &dir, id, range, &output).await;
             let _ = handle.shutdown().await;
             let _ = task.await;
@@ -225,11 +236,13 @@ async fn start_client(
     dir: &Path,
     peers: Vec<Multiaddr>,
     tls_trust: &[PathBuf],
+    mdns: bool,
 ) -> anyhow::Result<(Handle, tokio::task::JoinHandle<()>, DialLog)> {
     let mut options = Options::new(dir.to_owned());
     options.tls = crate::node::ws_tls(None, None, tls_trust)?;
     options.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
     options.bootstrap = peers;
+    options.mdns = mdns;
     options.upnp = false;
     let (handle, mut events, event_loop) = Node::start(options)
         .await
@@ -354,7 +367,7 @@ async fn put_with_deals(
     file: &Path,
     copies: usize,
     providers: Vec<PeerId>,
-) -> anyhow::Result<(PutReport, Vec<EndedUpload>)> {
+) -> anyhow::Result<DealsPut> {
     let path = file.to_owned();
     let (manifest, commitment) =
         tokio::task::spawn_blocking(move || node::transfer::digest_file(&path)).await??;
@@ -420,21 +433,23 @@ async fn put_with_deals(
             )),
         }
     }
-    if done.len() < copies {
-        bail!(
-            "stored {} of {copies} copies under deals; failures: {}",
-            done.len(),
-            failures.join("; ")
-        );
-    }
-    Ok((
-        PutReport {
+    Ok(DealsPut {
+        report: PutReport {
             id: manifest.id(),
             size: manifest.size(),
             copies: done,
         },
         ended,
-    ))
+        failures,
+    })
+}
+
+/// What [`put_with_deals`] did: the copies stored (maybe fewer than asked), the deals ended
+/// for failed uploads, and each provider's failure.
+struct DealsPut {
+    report: PutReport,
+    ended: Vec<EndedUpload>,
+    failures: Vec<String>,
 }
 
 /// An upload that failed after its deal was paid, and the deal ended for it.
@@ -486,36 +501,94 @@ async fn put(
         );
     }
     let client = Client::new(handle.clone());
-    let (report, ended) = match buyer {
+    let stored = |id: ContentId, size: u64, holders: Vec<String>| {
+        let mut catalog = read_catalog(dir)?;
+        catalog.insert(
+            id.to_string(),
+            Entry {
+                id,
+                name: file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                size,
+                holders,
+            },
+        );
+        write_catalog(dir, &catalog)
+    };
+    let context = || format!("storing {}", file.display());
+    // Fewer copies than asked is an error, but the copies made are kept (paid for, under a
+    // deal) and recorded in the catalog, so `storage ls` and `storage get` find them.
+    let short = |made: usize, id: ContentId, holders: &[String], why: String| {
+        let kept = if made == 0 {
+            String::new()
+        } else {
+            format!(
+                " The {made} stored ({}) are kept and listed by `cairn storage ls`.",
+                holders.join(", ")
+            )
+        };
+        anyhow::anyhow!(
+            "stored {made} of {copies} copies of {id}: {why}; start more providers, pass --peer, \
+             or lower --copies.{kept}"
+        )
+    };
+    match buyer {
         Some(buyer) => {
-            with_progress(
+            let DealsPut {
+                report,
+                ended,
+                failures,
+            } = with_progress(
                 handle,
                 "upload",
                 put_with_deals(handle, buyer, file, copies, providers),
             )
             .await
+            .with_context(context)?;
+            let holders: Vec<String> = report.copies.iter().map(|c| c.peer.to_string()).collect();
+            if !holders.is_empty() {
+                stored(report.id, report.size, holders.clone())?;
+            }
+            if report.copies.len() < copies {
+                let why = if failures.is_empty() {
+                    "no other provider was found".to_owned()
+                } else {
+                    format!("failures: {}", failures.join("; "))
+                };
+                return Err(short(report.copies.len(), report.id, &holders, why))
+                    .with_context(context);
+            }
+            Ok((report, ended))
         }
-        None => with_progress(handle, "upload", client.put_file(file, copies, providers))
-            .await
-            .map(|report| (report, Vec::new()))
-            .map_err(anyhow::Error::from),
+        None => {
+            match with_progress(handle, "upload", client.put_file(file, copies, providers)).await {
+                Ok(report) => {
+                    let holders = report.copies.iter().map(|c| c.peer.to_string()).collect();
+                    stored(report.id, report.size, holders)?;
+                    Ok((report, Vec::new()))
+                }
+                Err(TransferError::NotEnoughCopies {
+                    stored: made,
+                    id,
+                    holders,
+                    tried,
+                    last,
+                    ..
+                }) => {
+                    let holders: Vec<String> = holders.iter().map(ToString::to_string).collect();
+                    if !holders.is_empty() {
+                        let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+                        stored(id, size, holders.clone())?;
+                    }
+                    let why = format!("{tried} providers tried, last error: {last}");
+                    Err(short(made, id, &holders, why)).with_context(context)
+                }
+                Err(e) => Err(e).with_context(context),
+            }
+        }
     }
-    .with_context(|| format!("storing {}", file.display()))?;
-    let mut catalog = read_catalog(dir)?;
-    catalog.insert(
-        report.id.to_string(),
-        Entry {
-            id: report.id,
-            name: file
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            size: report.size,
-            holders: report.copies.iter().map(|c| c.peer.to_string()).collect(),
-        },
-    );
-    write_catalog(dir, &catalog)?;
-    Ok((report, ended))
 }
 
 async fn get(

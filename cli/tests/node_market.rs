@@ -118,7 +118,7 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
     let output = tokio::time::timeout(
         COMMAND_TIMEOUT,
         Command::new(CAIRN)
-            .args(["storage", "--peer", &addr, "put"])
+            .args(["storage", "--no-mdns", "--peer", &addr, "put"])
             .arg(&file)
             .args(["--copies", "1", "--data-dir"])
             .arg(root.path().join("client"))
@@ -237,7 +237,7 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
     let output = tokio::time::timeout(
         COMMAND_TIMEOUT,
         Command::new(CAIRN)
-            .args(["storage", "--peer", &addr, "get", &id, "-o"])
+            .args(["storage", "--no-mdns", "--peer", &addr, "get", &id, "-o"])
             .arg(&out)
             .arg("--data-dir")
             .arg(root.path().join("client"))
@@ -267,7 +267,7 @@ fn buyer_put(
 ) -> Command {
     let mut command = Command::new(CAIRN);
     command
-        .args(["storage", "--peer", addr, "put"])
+        .args(["storage", "--no-mdns", "--peer", addr, "put"])
         .arg(file)
         .args(["--copies", "1", "--rpc-url", rpc, "--data-dir"])
         .arg(client_dir)
@@ -378,7 +378,7 @@ async fn buyers_find_providers_in_the_registry_and_a_failed_paid_upload_is_refun
         let mut command = Command::new(CAIRN);
         // No --peer: the buyer finds both providers in the Registry (they run without mDNS).
         command
-            .arg("storage")
+            .args(["storage", "--no-mdns"])
             .args(["--rpc-url", rpc, "--deployment-file"])
             .arg(&deployment_file)
             .arg("--chain-key-file")
@@ -405,6 +405,14 @@ async fn buyers_find_providers_in_the_registry_and_a_failed_paid_upload_is_refun
         stderr.contains(&format!("{small_peer}:")) && stderr.contains("ended early"),
         "{stderr}"
     );
+    // The copy that was stored is kept, and the catalog lists it on the big provider.
+    assert!(stderr.contains("listed by `cairn storage ls`"), "{stderr}");
+    let big_peer = big_addr.rsplit('/').next().unwrap();
+    let listed_objects = run(storage(&["ls"])).await;
+    let line = String::from_utf8_lossy(&listed_objects.stdout).into_owned();
+    let entry: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(entry["size"], 300_000);
+    assert_eq!(entry["holders"], serde_json::json!([big_peer]), "{line}");
     // The node's terms (`--periods 2`): period 0 is under way and stays with the deal, period 1
     // is refunded.
     let owed = contracts
@@ -485,10 +493,14 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
         daemon.wait_for_node(what, Duration::from_secs(60), accept)
     };
 
-    // Registered with its stake before it runs; nothing earned yet.
-    let node = wait_node("a running node", |n| n["state"] == "running")
-        .await
-        .unwrap();
+    // Running, then announced (registered with its stake, off the runtime's loop): its
+    // earnings are read once that is done. Nothing earned yet.
+    let node = wait_node("a running, announced node", |n| {
+        n["state"] == "running" && !n["market"]["earnings"].is_null()
+    })
+    .await
+    .unwrap();
+    assert!(node["market"].get("announceError").is_none(), "{node}");
     assert_eq!(node["market"]["provider"], provider.to_checksum(None));
     assert_eq!(node["market"]["earnings"], "0");
     assert_eq!(node["market"]["proofsAccepted"], 0);

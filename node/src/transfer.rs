@@ -201,6 +201,10 @@ pub enum TransferError {
         wanted: usize,
         /// Copies made.
         stored: usize,
+        /// The object.
+        id: ContentId,
+        /// The providers that did store a copy (they keep it).
+        holders: Vec<PeerId>,
         /// Providers tried.
         tried: usize,
         /// The last failure.
@@ -1193,6 +1197,8 @@ impl Client {
             return Err(TransferError::NotEnoughCopies {
                 wanted: copies,
                 stored: stored.len(),
+                id: manifest.id(),
+                holders: stored.iter().map(|copy| copy.peer).collect(),
                 tried,
                 last,
             });
