@@ -90,8 +90,8 @@ impl Handle {
     /// transfers and addresses (a selling node also updates its Registry entry); a node that
     /// has none yet (it started with a quota of 0) restarts with it (listen ports configured
     /// as 0 are then chosen anew). A quota of 0 accepts nothing new; what the node holds stays
-    /// served and proven. Returns the status with the quota applied. [`Error::NoNode`] without a node;
-    /// [`Error::Settings`] when the setting could not be saved (then nothing changed).
+    /// served and proven. Returns the status with the quota applied. [`Error::NoNode`] without
+    /// a node; [`Error::Settings`] when the setting could not be saved (then nothing changed).
     pub async fn set_node_quota(&self, quota: u64) -> Result<Status, Error> {
         let (reply, rx) = oneshot::channel();
         self.commands
@@ -398,8 +398,9 @@ struct RunningNode {
 }
 
 impl RunningNode {
-    /// Starts the node and, when it sells storage, announces it in the Registry (registering
-    /// with the configured stake) and reads its earnings. `Err` says why, for the UI.
+    /// Starts the node and, when it sells storage, starts announcing it in the Registry
+    /// (registering with the configured stake) and reading its earnings, off the loop (see
+    /// [`crate::announce`]). `Err` says why the node did not start, for the UI.
     async fn start(options: node::Options, stake: Option<u64>) -> Result<Self, StartFailure> {
         let market = options.market.clone();
         let (handle, events, event_loop) =
