@@ -9,30 +9,24 @@
 //! swarm) and reads its state through its [`node::Handle`] on every tick; a node that fails to
 //! start or stops shows as [`NodeState::Failed`] while the chain follower keeps running. A node
 //! that sells storage is announced in the Registry at start (tried again on every tick while the
-//! chain cannot be reached, the node serving meanwhile), and its events (proofs accepted or
-//! rejected, earnings) update its [`MarketState`] as they arrive. A quota change applies to the
+//! chain cannot be reached, the node serving meanwhile). The node's events (transfers, proofs,
+//! earnings) are folded by a task of its own ([`crate::activity`]) and read into each status,
+//! with the [`MarketState`] its announcements found. A quota change applies to the
 //! running node; only a node started without a store restarts for it. The node is shut down
 //! with the runtime.
 
-use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use chain::RpcClient;
-use protocol::api::{
-    ACTIVITY_LEN, Activity, ActivityKind, ChainState, MarketState, NodeInfo, NodeState, Status,
-    TransferInfo,
-};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use protocol::api::{ChainState, MarketState, NodeInfo, NodeState, Status};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
+use crate::activity::Recorder;
 use crate::announce::Announcer;
 use crate::settings::Settings;
 use crate::{Config, Error};
-
-/// A transfer with no progress for this long has broken off (a failed transfer sends no last
-/// event): it is no longer shown as under way.
-const TRANSFER_STALE: Duration = Duration::from_secs(30);
 
 /// How long a (re)start waits for a store still held by a closing node, which may be finishing
 /// a disk read of one chunk or, in the prover, of a whole object.
@@ -199,11 +193,6 @@ impl EventLoop {
                 _ = ticker.tick() => {
                     self.poll(&mut node).await;
                 }
-                event = next_event(&mut node) => {
-                    if let Some(running) = node.as_mut() {
-                        running.record(event);
-                    }
-                }
             }
         }
         if let Some(node) = node {
@@ -323,7 +312,6 @@ impl EventLoop {
         };
         if let Some(running) = node.as_mut() {
             running.drive_announcer();
-            running.prune_transfers(Instant::now());
         }
         let node_state = match node.as_ref() {
             Some(running) => match running.state().await {
@@ -358,23 +346,6 @@ impl EventLoop {
     }
 }
 
-/// The next event of the running node; never ready without one (or once its channel closed).
-async fn next_event(node: &mut Option<RunningNode>) -> node::Event {
-    let Some(running) = node.as_mut() else {
-        return std::future::pending().await;
-    };
-    loop {
-        match running.events.recv().await {
-            Ok(event) => return event,
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                // Earnings come again with the next proof; only the counts miss a few.
-                tracing::warn!(missed, "node events missed");
-            }
-            Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
-        }
-    }
-}
-
 /// Why the node did not start, for the UI, and whether only its store was still held.
 struct StartFailure {
     error: String,
@@ -386,15 +357,13 @@ struct StartFailure {
 struct RunningNode {
     handle: node::Handle,
     task: JoinHandle<()>,
-    events: broadcast::Receiver<node::Event>,
+    /// Folds the node's events (transfers, activity, proofs, earnings) in a task of its own.
+    recorder: Recorder,
+    /// A selling node's standing as its announcements found it (provider, earnings read at
+    /// start, why it is not announced yet); proofs and later earnings come from `recorder`.
     market: Option<MarketState>,
     /// A selling node's Registry announcements.
     announcer: Option<Announcer>,
-    /// Transfers under way, by object, peer and direction (`true`: sending): bytes done, bytes
-    /// in all, and when progress was last reported.
-    transfers: HashMap<(node::ContentId, node::PeerId, bool), (u64, u64, Instant)>,
-    /// What the node did lately, newest first.
-    activity: VecDeque<Activity>,
 }
 
 impl RunningNode {
@@ -416,7 +385,7 @@ impl RunningNode {
         let mut running = Self {
             handle,
             task,
-            events,
+            recorder: Recorder::spawn(events),
             market: announcer.as_ref().map(|announcer| MarketState {
                 provider: announcer.provider(),
                 earnings: None,
@@ -425,8 +394,6 @@ impl RunningNode {
                 announce_error: None,
             }),
             announcer,
-            transfers: HashMap::new(),
-            activity: VecDeque::with_capacity(ACTIVITY_LEN),
         };
         running.drive_announcer();
         Ok(running)
@@ -446,88 +413,6 @@ impl RunningNode {
             announcer.request();
         }
         self.drive_announcer();
-    }
-
-    /// Folds one node event into the transfers under way, the activity list and the market's
-    /// standing.
-    fn record(&mut self, event: node::Event) {
-        let what = match event {
-            node::Event::Progress {
-                id,
-                peer,
-                done,
-                total,
-                upload,
-            } => {
-                if done >= total {
-                    self.transfers.remove(&(id, peer, upload));
-                } else {
-                    self.transfers
-                        .insert((id, peer, upload), (done, total, Instant::now()));
-                }
-                return;
-            }
-            node::Event::Stored { id, size, peer } => {
-                self.transfers.remove(&(id, peer, false));
-                ActivityKind::Stored {
-                    object: id.to_string(),
-                    bytes: size,
-                    peer: peer.to_string(),
-                }
-            }
-            node::Event::Served { id, peer, bytes } => {
-                self.transfers.remove(&(id, peer, true));
-                ActivityKind::Served {
-                    object: id.to_string(),
-                    bytes,
-                    peer: peer.to_string(),
-                }
-            }
-            node::Event::Proof {
-                deal,
-                period,
-                accepted,
-            } => {
-                if let Some(market) = self.market.as_mut() {
-                    if accepted {
-                        market.proofs_accepted += 1;
-                    } else {
-                        market.proofs_rejected += 1;
-                    }
-                }
-                ActivityKind::Proof {
-                    deal,
-                    period,
-                    accepted,
-                }
-            }
-            node::Event::Corrupt { id, chunk } => ActivityKind::Corrupt {
-                object: id.to_string(),
-                chunk,
-            },
-            node::Event::Throttled { peer, banned } => ActivityKind::Throttled {
-                peer: peer.to_string(),
-                banned,
-            },
-            node::Event::Earnings { total } => {
-                if let Some(market) = self.market.as_mut() {
-                    market.earnings = Some(total.to_string());
-                }
-                return;
-            }
-            _ => return,
-        };
-        let at = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |since| since.as_secs());
-        self.activity.truncate(ACTIVITY_LEN - 1);
-        self.activity.push_front(Activity { at, what });
-    }
-
-    /// Forgets transfers that made no progress for [`TRANSFER_STALE`].
-    fn prune_transfers(&mut self, now: Instant) {
-        self.transfers
-            .retain(|_, (_, _, seen)| now.duration_since(*seen) < TRANSFER_STALE);
     }
 
     /// The node's state now: peers and addresses from its loop, objects from its store. `Err`
@@ -578,6 +463,16 @@ impl RunningNode {
                     }
                 }
             };
+        let folded = self.recorder.snapshot();
+        let market = self.market.clone().map(|mut market| {
+            market.proofs_accepted = folded.proofs_accepted;
+            market.proofs_rejected = folded.proofs_rejected;
+            // An accepted proof's total is newer than what was read at start.
+            if let Some(total) = folded.earnings {
+                market.earnings = Some(total.to_string());
+            }
+            market
+        });
         Ok(NodeState::Running(NodeInfo {
             peer_id: self.handle.peer_id().to_string(),
             listen_addrs,
@@ -586,33 +481,10 @@ impl RunningNode {
             stored_bytes,
             quota_bytes,
             corrupt_objects,
-            market: self.market.clone(),
-            transfers: self.transfers(),
-            activity: self.activity.iter().cloned().collect(),
+            market,
+            transfers: folded.transfers,
+            activity: folded.activity,
         }))
-    }
-
-    /// The transfers under way, largest first (then by object and peer, so the order is
-    /// stable between ticks).
-    fn transfers(&self) -> Vec<TransferInfo> {
-        let mut list: Vec<TransferInfo> = self
-            .transfers
-            .iter()
-            .map(|((id, peer, sending), (done, total, _))| TransferInfo {
-                object: id.to_string(),
-                peer: peer.to_string(),
-                sending: *sending,
-                done_bytes: *done,
-                total_bytes: *total,
-            })
-            .collect();
-        list.sort_by(|a, b| {
-            b.total_bytes
-                .cmp(&a.total_bytes)
-                .then_with(|| a.object.cmp(&b.object))
-                .then_with(|| a.peer.cmp(&b.peer))
-        });
-        list
     }
 
     /// Shuts the node down and waits for its task.

@@ -13,6 +13,7 @@
 //!
 //! Must not depend on: Tauri, axum, the UI or any other shell; shells depend on the runtime.
 
+mod activity;
 mod announce;
 mod config;
 mod event_loop;
