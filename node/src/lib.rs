@@ -74,11 +74,6 @@ pub enum NodeError {
     /// Opening the store failed.
     #[error("opening the store: {0}")]
     Store(#[from] store::StoreError),
-    /// The node has no store: it started as a client only (quota 0, no store on disk).
-    #[error(
-        "this node started without a store (quota 0): start it again with a quota to offer storage"
-    )]
-    NoStore,
     /// The event loop has stopped.
     #[error("the node has stopped")]
     Stopped,

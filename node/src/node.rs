@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -345,6 +346,8 @@ pub(crate) enum Command {
     Ban(PeerId),
     /// The store's quota changed: offer the new capacity now.
     Capacity(u64, oneshot::Sender<()>),
+    /// A node without a store has opened one: become a provider.
+    OpenStore(Store, oneshot::Sender<Result<(), NodeError>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -372,7 +375,11 @@ pub struct Handle {
     events: broadcast::Sender<Event>,
     control: libp2p_stream::Control,
     peer_id: PeerId,
-    store: Option<Store>,
+    /// The provider's store, once it has one (at start, or from [`Handle::set_quota`]); shared by
+    /// every clone and the loop.
+    store: Arc<OnceLock<Store>>,
+    /// Where the store is opened.
+    store_dir: PathBuf,
 }
 
 /// The task that owns the swarm; spawn [`EventLoop::run`].
@@ -385,9 +392,25 @@ pub struct EventLoop {
     holder_queries: HashMap<kad::QueryId, (oneshot::Sender<Vec<PeerId>>, HashSet<PeerId>)>,
     provider_query: Option<kad::QueryId>,
     bans: HashMap<PeerId, tokio::time::Instant>,
+    /// Provider tasks built but not spawned yet (spawned when the loop runs).
     service: Option<transfer::Service>,
     prover: Option<crate::market::Prover>,
+    service_task: AbortOnDrop,
+    prover_task: AbortOnDrop,
     offers: Option<(gossipsub::IdentTopic, Store)>,
+    /// What becoming a provider needs, kept for a store opened after start.
+    provide: ProvideWith,
+}
+
+/// What [`EventLoop::become_provider`] needs besides the store.
+struct ProvideWith {
+    store: Arc<OnceLock<Store>>,
+    /// The loop's own command channel, for the provider service (bans, DHT records).
+    commands: mpsc::WeakSender<Command>,
+    topic: gossipsub::IdentTopic,
+    limits: transfer::Limits,
+    market: Option<crate::market::Market>,
+    prove_every: Duration,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -419,7 +442,7 @@ impl Node {
         let peer_id = key.public().to_peer_id();
         let store_dir = options.data_dir.join("store");
         let store = if options.quota > 0 || (options.keep_store && store_dir.is_dir()) {
-            let dir = store_dir;
+            let dir = store_dir.clone();
             let quota = options.quota;
             Some(
                 tokio::task::spawn_blocking(move || Store::open(&dir, quota))
@@ -570,72 +593,44 @@ impl Node {
             })?;
         }
 
-        let mut control = swarm.behaviour().stream.new_control();
+        let control = swarm.behaviour().stream.new_control();
         let (commands_tx, commands) = mpsc::channel(COMMAND_CAPACITY);
-        let service = match &store {
-            Some(store) => {
-                let incoming = control
-                    .accept(transfer::PROTOCOL)
-                    .map_err(|e| NodeError::Build(format!("storage protocol: {e}")))?;
-                if store.quota() > 0
-                    && let Err(e) = swarm
-                        .behaviour_mut()
-                        .kad
-                        .start_providing(kad::RecordKey::new(&PROVIDERS_KEY))
-                {
-                    tracing::warn!(%e, "cannot announce as a provider in the DHT");
-                }
-                for info in store.list().unwrap_or_default() {
-                    let _ = swarm
-                        .behaviour_mut()
-                        .kad
-                        .start_providing(kad::RecordKey::new(&info.id.0));
-                }
-                Some(transfer::Service::new(
-                    incoming,
-                    store.clone(),
-                    events.clone(),
-                    commands_tx.downgrade(),
-                    options.limits.clone(),
-                    options.market.clone(),
-                ))
-            }
-            None => None,
-        };
+        let store_cell = Arc::new(OnceLock::new());
         let handle = Handle {
             commands: commands_tx,
             events: events.clone(),
             control,
             peer_id,
-            store,
+            store: Arc::clone(&store_cell),
+            store_dir,
         };
-        let offers = handle.store.clone().map(|s| (topic, s));
-        let prover = match (&options.market, &handle.store) {
-            (Some(market), Some(store)) => Some(crate::market::Prover {
-                market: market.clone(),
-                store: store.clone(),
-                events: events.clone(),
-                every: options.prove_every,
-            }),
-            _ => None,
-        };
-        Ok((
-            handle,
-            events_rx,
-            EventLoop {
-                swarm,
-                commands,
-                events,
-                listen_addrs,
-                providers: HashMap::new(),
-                holder_queries: HashMap::new(),
-                provider_query: None,
-                bans: HashMap::new(),
-                service,
-                prover,
-                offers,
+        let mut event_loop = EventLoop {
+            swarm,
+            commands,
+            events,
+            listen_addrs,
+            providers: HashMap::new(),
+            holder_queries: HashMap::new(),
+            provider_query: None,
+            bans: HashMap::new(),
+            service: None,
+            prover: None,
+            service_task: AbortOnDrop(None),
+            prover_task: AbortOnDrop(None),
+            offers: None,
+            provide: ProvideWith {
+                store: store_cell,
+                commands: handle.commands.downgrade(),
+                topic,
+                limits: options.limits.clone(),
+                market: options.market.clone(),
+                prove_every: options.prove_every,
             },
-        ))
+        };
+        if let Some(store) = store {
+            event_loop.become_provider(store)?;
+        }
+        Ok((handle, events_rx, event_loop))
     }
 }
 
@@ -679,7 +674,7 @@ impl Handle {
 
     /// The provider's store (`None` for a client-only node).
     pub fn store(&self) -> Option<&Store> {
-        self.store.as_ref()
+        self.store.get()
     }
 
     /// A new receiver of the node's events.
@@ -725,10 +720,18 @@ impl Handle {
     /// way and listen addresses are kept. The store refuses what no longer fits (nothing held
     /// is removed), and the new capacity is offered to peers now. A quota of 0 stops offers and
     /// withdraws the node from the DHT's provider list, while what it holds stays served and
-    /// proven. [`NodeError::NoStore`] for a node started without a store.
+    /// proven. A node started without a store opens one (in its data directory) and becomes a
+    /// provider: it accepts uploads, offers its capacity and, with a market, proves its deals.
     pub async fn set_quota(&self, quota: u64) -> Result<(), NodeError> {
-        if self.store.is_none() {
-            return Err(NodeError::NoStore);
+        if self.store.get().is_none() {
+            if quota == 0 {
+                return Ok(());
+            }
+            let dir = self.store_dir.clone();
+            let store = tokio::task::spawn_blocking(move || Store::open(&dir, quota))
+                .await
+                .map_err(|e| NodeError::Task(e.to_string()))??;
+            return self.ask(|tx| Command::OpenStore(store, tx)).await?;
         }
         self.ask(|tx| Command::Capacity(quota, tx)).await
     }
@@ -744,10 +747,7 @@ impl EventLoop {
     pub async fn run(mut self) {
         let span = tracing::info_span!("node", peer = %self.swarm.local_peer_id());
         async move {
-            let service = self.service.take().map(|s| tokio::spawn(s.run()));
-            let service = AbortOnDrop(service);
-            let prover = self.prover.take().map(|p| tokio::spawn(p.run()));
-            let prover = AbortOnDrop(prover);
+            self.spawn_provider_tasks();
             for addr in self.listen_addrs.clone() {
                 let _ = self.events.send(Event::Listening { addr });
             }
@@ -770,8 +770,12 @@ impl EventLoop {
             // The provider service and the prover end with the loop, before it returns: whoever
             // awaits the loop may then reopen the store (their disk reads already under way
             // still finish on their blocking threads; `Store::open` reports them as `InUse`).
-            service.stop().await;
-            prover.stop().await;
+            std::mem::replace(&mut self.service_task, AbortOnDrop(None))
+                .stop()
+                .await;
+            std::mem::replace(&mut self.prover_task, AbortOnDrop(None))
+                .stop()
+                .await;
             tracing::debug!("node event loop ended");
         }
         .instrument(span)
@@ -882,7 +886,73 @@ impl EventLoop {
                 self.set_capacity(quota);
                 let _ = reply.send(());
             }
+            Command::OpenStore(store, reply) => {
+                let result = self.become_provider(store);
+                if result.is_ok() {
+                    self.spawn_provider_tasks();
+                    self.publish_offer();
+                }
+                let _ = reply.send(result);
+            }
             Command::Shutdown(_) => {}
+        }
+    }
+
+    /// Makes this node a provider with `store`: accepts the storage protocol, announces itself
+    /// (when its quota is above 0) and what the store holds in the DHT, offers its capacity,
+    /// and builds the provider service and, with a market, the prover (spawned by
+    /// [`EventLoop::spawn_provider_tasks`]).
+    fn become_provider(&mut self, store: Store) -> Result<(), NodeError> {
+        if self.provide.store.get().is_some() {
+            return Err(NodeError::Build("this node already has a store".into()));
+        }
+        let incoming = self
+            .swarm
+            .behaviour()
+            .stream
+            .new_control()
+            .accept(transfer::PROTOCOL)
+            .map_err(|e| NodeError::Build(format!("storage protocol: {e}")))?;
+        let kad = &mut self.swarm.behaviour_mut().kad;
+        if store.quota() > 0
+            && let Err(e) = kad.start_providing(kad::RecordKey::new(&PROVIDERS_KEY))
+        {
+            tracing::warn!(%e, "cannot announce as a provider in the DHT");
+        }
+        for info in store.list().unwrap_or_default() {
+            let _ = kad.start_providing(kad::RecordKey::new(&info.id.0));
+        }
+        self.service = Some(transfer::Service::new(
+            incoming,
+            store.clone(),
+            self.events.clone(),
+            self.provide.commands.clone(),
+            self.provide.limits.clone(),
+            self.provide.market.clone(),
+        ));
+        self.prover = self
+            .provide
+            .market
+            .clone()
+            .map(|market| crate::market::Prover {
+                market,
+                store: store.clone(),
+                events: self.events.clone(),
+                every: self.provide.prove_every,
+            });
+        self.offers = Some((self.provide.topic.clone(), store.clone()));
+        // Checked empty above, and only this loop sets it.
+        let _ = self.provide.store.set(store);
+        Ok(())
+    }
+
+    /// Spawns the provider service and the prover built by [`EventLoop::become_provider`].
+    fn spawn_provider_tasks(&mut self) {
+        if let Some(service) = self.service.take() {
+            self.service_task = AbortOnDrop(Some(tokio::spawn(service.run())));
+        }
+        if let Some(prover) = self.prover.take() {
+            self.prover_task = AbortOnDrop(Some(tokio::spawn(prover.run())));
         }
     }
 

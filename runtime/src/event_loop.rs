@@ -12,8 +12,7 @@
 //! chain cannot be reached, the node serving meanwhile). The node's events (transfers, proofs,
 //! earnings) are folded by a task of its own ([`crate::activity`]) and read into each status,
 //! with the [`MarketState`] its announcements found. A quota change applies to the
-//! running node; only a node started without a store restarts for it. The node is shut down
-//! with the runtime.
+//! running node, which opens a store if it has none. The node is shut down with the runtime.
 
 use std::time::{Duration, Instant};
 
@@ -80,11 +79,10 @@ impl Handle {
     }
 
     /// Sets the embedded node's quota (bytes offered to buyers): saved in the data directory
-    /// first, then applied. A node with a store takes it at once, keeping its connections,
-    /// transfers and addresses (a selling node also updates its Registry entry); a node that
-    /// has none yet (it started with a quota of 0) restarts with it (listen ports configured
-    /// as 0 are then chosen anew). A quota of 0 accepts nothing new; what the node holds stays
-    /// served and proven. Returns the status with the quota applied. [`Error::NoNode`] without
+    /// first, then applied to the running node, which keeps its connections, transfers and
+    /// addresses: one without a store yet opens one and becomes a provider, and a selling node
+    /// updates its Registry entry. Only if the node cannot take it is it restarted with it. A
+    /// quota of 0 accepts nothing new; what the node holds stays served and proven. Returns the status with the quota applied. [`Error::NoNode`] without
     /// a node; [`Error::Settings`] when the setting could not be saved (then nothing changed).
     pub async fn set_node_quota(&self, quota: u64) -> Result<Status, Error> {
         let (reply, rx) = oneshot::channel();
@@ -224,7 +222,6 @@ impl EventLoop {
                     running.announce_again();
                     return Ok(self.poll(node).await);
                 }
-                Err(node::NodeError::NoStore) => {}
                 Err(err) => tracing::warn!(%err, "the node did not take the quota; restarting it"),
             }
         }

@@ -312,13 +312,16 @@ async fn a_quota_set_at_runtime_applies_at_once_and_is_kept_over_restarts() {
     assert_eq!(quota, 0);
     let peer = handle.status();
 
+    // Given a quota, it opens a store and becomes a provider without a restart.
     let status = handle.set_node_quota(3 << 20).await.unwrap();
     assert_eq!(quota_of(&status), Some(3 << 20), "{status:?}");
+    let (peer, status) = (running(peer), running(status));
+    assert_eq!(peer.peer_id, status.peer_id);
     assert_eq!(
-        running(peer).peer_id,
-        running(status).peer_id,
-        "the restarted node keeps its identity"
+        peer.listen_addrs, status.listen_addrs,
+        "the node was restarted"
     );
+    assert!(dir.path().join("node").join("store").is_dir());
     let saved = runtime::settings::load(dir.path()).unwrap();
     assert_eq!(saved.node_quota, Some(3 << 20));
     handle.shutdown().await.unwrap();

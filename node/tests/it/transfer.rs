@@ -343,13 +343,27 @@ async fn a_quota_changed_on_a_running_provider_applies_at_once() {
     client.get(report.id, None, &out, vec![id]).await.unwrap();
     assert_eq!(tokio::fs::read(&out).await.unwrap(), bytes);
 
-    // A node started without a store says how to get one.
-    let err = buyer.handle.set_quota(chunk).await.unwrap_err();
-    assert!(matches!(err, node::NodeError::NoStore), "{err}");
-    assert!(
-        err.to_string().contains("start it again with a quota"),
-        "{err}"
+    // A node started without a store opens one and becomes a provider, still connected: the
+    // other node sees its offer and stores an object on it.
+    assert!(buyer.handle.store().is_none());
+    buyer.handle.set_quota(4 * chunk).await.unwrap();
+    assert_eq!(
+        buyer.handle.store().map(node::Store::quota),
+        Some(4 * chunk)
     );
+    let new_id = buyer.handle.peer_id();
+    offered(&provider.handle, new_id, 4 * chunk).await;
+    let back = provider.dir.path().join("back.bin");
+    tokio::fs::write(&back, &bytes).await.unwrap();
+    let stored = Client::new(provider.handle.clone())
+        .put_file(&back, 1, vec![new_id])
+        .await
+        .unwrap();
+    assert_eq!(stored.id, report.id);
+    let held = buyer.handle.store().unwrap().list().unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].size, bytes.len() as u64);
+    assert_eq!(provider.handle.peers().await.unwrap(), vec![new_id]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
