@@ -814,13 +814,11 @@ impl EventLoop {
             // Keeping what it holds, accepting nothing: no offer.
             return;
         }
-        let Ok(used) = store.used() else {
+        // What the quota leaves, and no more than the disk has room for.
+        let Ok(free) = store.free() else {
             return;
         };
-        let offer = Offer {
-            free: quota.saturating_sub(used),
-            quota,
-        };
+        let offer = Offer { free, quota };
         let Ok(data) = serde_json::to_vec(&offer) else {
             return;
         };

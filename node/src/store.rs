@@ -85,6 +85,18 @@ pub enum StoreError {
         /// The quota.
         quota: u64,
     },
+    /// The disk holding the store has no room for the object, whatever the quota says.
+    #[error(
+        "the provider's disk is full: the object needs {needed} bytes but the disk holding {dir} has {free} bytes free (beyond {DISK_SPARE} kept spare); free disk space or lower --quota"
+    )]
+    DiskFull {
+        /// Bytes asked for.
+        needed: u64,
+        /// Bytes free on the disk, less what objects still being received will take.
+        free: u64,
+        /// The store's directory.
+        dir: PathBuf,
+    },
     /// The object is not held (or not complete).
     #[error("object {0} is not stored here")]
     NotFound(ContentId),
@@ -250,9 +262,30 @@ pub struct ObjectInfo {
     pub deal: u64,
 }
 
+/// Bytes always left free on the store's disk (for the metadata database, the file system, and
+/// everything else on that disk).
+pub const DISK_SPARE: u64 = 64 << 20;
+
+/// Free bytes (for an unprivileged user) on the file system holding `dir`, when the platform
+/// says.
+fn disk_free(dir: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let stat = rustix::fs::statvfs(dir).ok()?;
+        Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
 struct Inner {
     dir: PathBuf,
     db: Database,
+    /// Reads the disk's free space ([`disk_free`]; replaced in tests).
+    disk_free: fn(&Path) -> Option<u64>,
     /// Bytes offered; changed at runtime by [`Store::set_quota`].
     quota: AtomicU64,
     /// Serializes quota reservations (and quota changes, so a reservation sees one quota).
@@ -304,12 +337,22 @@ impl Store {
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
                 db,
+                disk_free,
                 quota: AtomicU64::new(quota),
                 reserve: Mutex::new(()),
             }),
         };
         store.recover()?;
         Ok(store)
+    }
+
+    /// This store, reading the disk's free space with `probe` instead.
+    #[cfg(test)]
+    fn with_disk_free(mut self, probe: fn(&Path) -> Option<u64>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.disk_free = probe;
+        }
+        self
     }
 
     fn object_path(&self, id: &ContentId) -> PathBuf {
@@ -481,6 +524,31 @@ impl Store {
         Ok(self.records()?.iter().map(|(_, r)| r.size).sum())
     }
 
+    /// Bytes a new object may take: what the quota leaves, and no more than the disk holds
+    /// beyond [`DISK_SPARE`] and the objects still being received.
+    pub fn free(&self) -> Result<u64, StoreError> {
+        let records = self.records()?;
+        let used: u64 = records.iter().map(|(_, r)| r.size).sum();
+        let under_quota = self.quota().saturating_sub(used);
+        Ok(match self.disk_room(&records) {
+            Some(room) => under_quota.min(room),
+            None => under_quota,
+        })
+    }
+
+    /// Room on the disk for new objects: its free space less [`DISK_SPARE`] and the parts of
+    /// partial objects not yet written (counted whole: an upper bound). `None` when the
+    /// platform does not say.
+    fn disk_room(&self, records: &[(ContentId, Record)]) -> Option<u64> {
+        let free = (self.inner.disk_free)(&self.inner.dir)?;
+        let pending: u64 = records
+            .iter()
+            .filter(|(_, r)| r.state == State::Partial)
+            .map(|(_, r)| r.size)
+            .sum();
+        Some(free.saturating_sub(DISK_SPARE).saturating_sub(pending))
+    }
+
     /// Complete and corrupt objects (partial ones are invisible).
     pub fn list(&self) -> Result<Vec<ObjectInfo>, StoreError> {
         Ok(self
@@ -520,7 +588,8 @@ impl Store {
         let record = match self.record(&id)? {
             Some(record) => record,
             None => {
-                let used = self.used()?;
+                let records = self.records()?;
+                let used: u64 = records.iter().map(|(_, r)| r.size).sum();
                 let quota = self.quota();
                 let available = quota.saturating_sub(used);
                 if manifest.size() > available {
@@ -528,6 +597,15 @@ impl Store {
                         needed: manifest.size(),
                         available,
                         quota,
+                    });
+                }
+                if let Some(room) = self.disk_room(&records)
+                    && manifest.size() > room
+                {
+                    return Err(StoreError::DiskFull {
+                        needed: manifest.size(),
+                        free: room,
+                        dir: self.inner.dir.clone(),
                     });
                 }
                 let record = Record {
@@ -1176,6 +1254,47 @@ mod tests {
         assert_eq!(store.used().unwrap(), 700);
         assert_eq!(store.list().unwrap().len(), 2);
         assert!(store.list().unwrap().contains(&added));
+    }
+
+    #[test]
+    fn the_disks_free_space_bounds_what_is_accepted_whatever_the_quota() {
+        // The real probe answers on this platform, with something free.
+        let dir = tempfile::tempdir().unwrap();
+        assert!(disk_free(dir.path()).is_some_and(|free| free > 0));
+
+        // A disk with 1000 bytes beyond the spare, under a 1 GiB quota.
+        let store = Store::open(dir.path(), 1 << 30)
+            .unwrap()
+            .with_disk_free(|_| Some(DISK_SPARE + 1000));
+        assert_eq!(store.free().unwrap(), 1000);
+        let err = put(&store, &data(1500, 1)).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                StoreError::DiskFull {
+                    needed: 1500,
+                    free: 1000,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("disk is full"), "{err}");
+        assert!(store.list().unwrap().is_empty(), "nothing half-stored");
+        // An object being received counts against the disk until it is written.
+        let first = data(600, 2);
+        let manifest = Manifest::of(&first).unwrap();
+        let upload = store.begin_put(&manifest, 0).unwrap();
+        assert_eq!(store.free().unwrap(), 400);
+        let err = put(&store, &data(600, 3)).unwrap_err();
+        assert!(
+            matches!(err, StoreError::DiskFull { free: 400, .. }),
+            "{err}"
+        );
+        // The quota still applies when it is the smaller bound.
+        store.set_quota(700);
+        assert_eq!(store.free().unwrap(), 100);
+        drop(upload);
     }
 
     #[test]

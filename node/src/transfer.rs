@@ -531,9 +531,9 @@ async fn serve_stream(
         Ok(None) => {}
         Err(e) => {
             let (code, message) = match e {
-                TransferError::Store(StoreError::QuotaExceeded { .. }) => {
-                    (ErrorCode::QuotaExceeded, e.to_string())
-                }
+                TransferError::Store(
+                    StoreError::QuotaExceeded { .. } | StoreError::DiskFull { .. },
+                ) => (ErrorCode::QuotaExceeded, e.to_string()),
                 TransferError::Store(StoreError::NotFound(_)) => {
                     (ErrorCode::NotFound, e.to_string())
                 }
