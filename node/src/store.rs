@@ -536,6 +536,12 @@ impl Store {
         })
     }
 
+    /// Room on the disk for new objects: its free space less [`DISK_SPARE`] and the objects
+    /// still being received. `None` when the platform does not say.
+    pub fn disk_room_now(&self) -> Result<Option<u64>, StoreError> {
+        Ok(self.disk_room(&self.records()?))
+    }
+
     /// Room on the disk for new objects: its free space less [`DISK_SPARE`] and the parts of
     /// partial objects not yet written (counted whole: an upper bound). `None` when the
     /// platform does not say.

@@ -56,6 +56,11 @@ pub struct NodeInfo {
     pub stored_bytes: u64,
     /// Disk offered to buyers, in bytes (0: a plain peer that stores nothing).
     pub quota_bytes: u64,
+    /// Room left on the store's disk for new objects (its free space less what is kept spare
+    /// and what is being received), when the platform says. New objects need room under both
+    /// this and the quota.
+    #[serde(default)]
+    pub disk_room_bytes: Option<u64>,
     /// Objects found corrupt on disk (never served again).
     pub corrupt_objects: u64,
     /// Its on-chain market, when it sells storage.
@@ -154,7 +159,7 @@ impl NodeState {
     /// The running node's values, if it runs.
     pub fn running(&self) -> Option<&NodeInfo> {
         match self {
-            NodeState::Running(info) => Some(info),
+            NodeState::Running(info) => Some(info.as_ref()),
             _ => None,
         }
     }
@@ -191,7 +196,7 @@ pub enum NodeState {
     Starting,
     /// The node is up; values are as read at the runtime's last tick. In JSON its fields sit
     /// beside `"state": "running"`.
-    Running(NodeInfo),
+    Running(Box<NodeInfo>),
     /// The node could not start or has stopped; the runtime keeps running without it.
     #[serde(rename_all = "camelCase")]
     Failed {
@@ -268,13 +273,14 @@ mod tests {
                 latest_block: 12,
             },
             uptime_secs: 3,
-            node: NodeState::Running(NodeInfo {
+            node: NodeState::Running(Box::new(NodeInfo {
                 peer_id: "12D3KooWExample".into(),
                 listen_addrs: vec!["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWExample".into()],
                 connected_peers: 2,
                 objects: 1,
                 stored_bytes: 1024,
                 quota_bytes: 1 << 30,
+                disk_room_bytes: Some(5 << 30),
                 corrupt_objects: 0,
                 market: Some(MarketState {
                     provider: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8".into(),
@@ -308,7 +314,7 @@ mod tests {
                         },
                     },
                 ],
-            }),
+            })),
         };
         let json = serde_json::to_value(&status).unwrap();
         assert_eq!(json["chain"]["state"], "connected");

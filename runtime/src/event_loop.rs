@@ -343,6 +343,33 @@ impl EventLoop {
     }
 }
 
+/// What the node's store holds, as a status shows it.
+#[derive(Debug, Default)]
+struct StoreCounts {
+    objects: u64,
+    stored_bytes: u64,
+    quota_bytes: u64,
+    disk_room_bytes: Option<u64>,
+    corrupt_objects: u64,
+}
+
+impl StoreCounts {
+    /// Reads `store` (blocking on disk).
+    fn read(store: &node::Store) -> Result<Self, node::store::StoreError> {
+        let objects = store.list()?;
+        Ok(Self {
+            objects: objects.len() as u64,
+            stored_bytes: objects.iter().map(|o| o.size).sum(),
+            quota_bytes: store.quota(),
+            disk_room_bytes: store.disk_room_now()?,
+            corrupt_objects: objects
+                .iter()
+                .filter(|o| o.state == node::store::State::Corrupt)
+                .count() as u64,
+        })
+    }
+}
+
 /// Why the node did not start, for the UI, and whether only its store was still held.
 struct StartFailure {
     error: String,
@@ -425,41 +452,26 @@ impl RunningNode {
             .map(ToString::to_string)
             .collect();
         let peers = self.handle.peers().await.map_err(stopped)?;
-        let (objects, stored_bytes, quota_bytes, corrupt_objects) =
-            match self.handle.store().cloned() {
-                None => (0, 0, 0, 0),
-                Some(store) => {
-                    // The store blocks on disk: read it off the async threads.
-                    let read = tokio::task::spawn_blocking(move || {
-                        let objects = store.list()?;
-                        let bytes = objects.iter().map(|o| o.size).sum::<u64>();
-                        let corrupt = objects
-                            .iter()
-                            .filter(|o| o.state == node::store::State::Corrupt)
-                            .count();
-                        Ok::<_, node::store::StoreError>((
-                            objects.len() as u64,
-                            bytes,
-                            store.quota(),
-                            corrupt as u64,
-                        ))
-                    })
-                    .await;
-                    // On an error the node still runs; what its store holds is unknown until a read
-                    // succeeds, so the error is shown instead.
-                    match read {
-                        Ok(Ok(counts)) => counts,
-                        Ok(Err(err)) => {
-                            let error = format!("the node's store cannot be read: {err}");
-                            return Ok(NodeState::Failed { error });
-                        }
-                        Err(err) => {
-                            let error = format!("reading the node's store failed: {err}");
-                            return Ok(NodeState::Failed { error });
-                        }
+        let counts = match self.handle.store().cloned() {
+            None => StoreCounts::default(),
+            Some(store) => {
+                // The store blocks on disk: read it off the async threads.
+                let read = tokio::task::spawn_blocking(move || StoreCounts::read(&store)).await;
+                // On an error the node still runs; what its store holds is unknown until a read
+                // succeeds, so the error is shown instead.
+                match read {
+                    Ok(Ok(counts)) => counts,
+                    Ok(Err(err)) => {
+                        let error = format!("the node's store cannot be read: {err}");
+                        return Ok(NodeState::Failed { error });
+                    }
+                    Err(err) => {
+                        let error = format!("reading the node's store failed: {err}");
+                        return Ok(NodeState::Failed { error });
                     }
                 }
-            };
+            }
+        };
         let folded = self.recorder.snapshot();
         let market = self.market.clone().map(|mut market| {
             market.proofs_accepted = folded.proofs_accepted;
@@ -470,18 +482,19 @@ impl RunningNode {
             }
             market
         });
-        Ok(NodeState::Running(NodeInfo {
+        Ok(NodeState::Running(Box::new(NodeInfo {
             peer_id: self.handle.peer_id().to_string(),
             listen_addrs,
             connected_peers: u32::try_from(peers.len()).unwrap_or(u32::MAX),
-            objects,
-            stored_bytes,
-            quota_bytes,
-            corrupt_objects,
+            objects: counts.objects,
+            stored_bytes: counts.stored_bytes,
+            quota_bytes: counts.quota_bytes,
+            disk_room_bytes: counts.disk_room_bytes,
+            corrupt_objects: counts.corrupt_objects,
             market,
             transfers: folded.transfers,
             activity: folded.activity,
-        }))
+        })))
     }
 
     /// Shuts the node down and waits for its task.

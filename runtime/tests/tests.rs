@@ -152,7 +152,7 @@ fn peers_of(status: &Status) -> Option<u32> {
 /// The running node's values of a status waited for with the node running.
 fn running(status: Status) -> NodeInfo {
     match status.node {
-        NodeState::Running(info) => info,
+        NodeState::Running(info) => *info,
         other => unreachable!("waited for a running node, got {other:?}"),
     }
 }
@@ -172,6 +172,7 @@ async fn an_embedded_node_publishes_its_identity_addresses_peers_and_store() {
         objects,
         stored_bytes,
         quota_bytes,
+        disk_room_bytes,
         corrupt_objects,
         market,
         transfers,
@@ -190,6 +191,10 @@ async fn an_embedded_node_publishes_its_identity_addresses_peers_and_store() {
     assert_eq!(market, None, "no market configured");
     assert!(transfers.is_empty() && activity.is_empty());
     assert_eq!(quota_bytes, 1 << 20);
+    assert!(
+        disk_room_bytes.is_some_and(|room| room > 0),
+        "the disk's room is read: {disk_room_bytes:?}"
+    );
     // The node runs without the chain: the follower reports its outage beside it.
     assert!(matches!(chain, ChainState::Unreachable { .. }), "{chain:?}");
     assert!(dir_a.path().join("node").join(node::KEY_FILE).is_file());
@@ -201,6 +206,7 @@ async fn an_embedded_node_publishes_its_identity_addresses_peers_and_store() {
     let node_b = running(status_b);
     assert_ne!(node_b.peer_id, peer_id);
     assert_eq!(node_b.quota_bytes, 0);
+    assert_eq!(node_b.disk_room_bytes, None, "no store, no disk read");
     wait_for(&a, "A sees B", |s| peers_of(s) == Some(1)).await;
 
     // Shutting A's runtime down shuts its node down: B loses its peer.

@@ -104,7 +104,7 @@ fn NodeSection(
                 </div>
                 <Card label="Peer ID" id="node-peer-id" value=Signal::derive(move || running().map(|info| info.peer_id))/>
                 <Card label="Connected peers" id="node-peers" value=Signal::derive(move || running().map(|info| info.connected_peers.to_string()))/>
-                <Card label="Stored" id="node-stored" value=Signal::derive(move || running().map(|info| format_stored(info.objects, info.stored_bytes, info.quota_bytes)))/>
+                <Card label="Stored" id="node-stored" value=Signal::derive(move || running().map(|info| format_stored(info.objects, info.stored_bytes, info.quota_bytes, info.disk_room_bytes)))/>
                 <Show when=move || market().is_some()>
                     <Card label="Earnings (unwithdrawn)" id="node-earnings" value=Signal::derive(move || market().map(|m| m.earnings.map_or_else(|| "unknown".into(), |e| format_tokens(&e))))/>
                     <Card label="Proofs" id="node-proofs" value=Signal::derive(move || market().map(|m| format_proofs(&m)))/>
@@ -190,9 +190,15 @@ fn node_class(node: &NodeState) -> &'static str {
     }
 }
 
-/// `3 objects, 1.5 MiB of 10 GiB`. A node with no quota stores nothing new, but may still hold
-/// (serve and prove) what it stored before.
-pub(crate) fn format_stored(objects: u64, bytes: u64, quota: u64) -> String {
+/// `3 objects, 1.5 MiB of 10 GiB`, and what the disk allows when that is less than the quota
+/// leaves. A node with no quota stores nothing new, but may still hold (serve and prove) what it
+/// stored before.
+pub(crate) fn format_stored(
+    objects: u64,
+    bytes: u64,
+    quota: u64,
+    disk_room: Option<u64>,
+) -> String {
     let noun = if objects == 1 { "object" } else { "objects" };
     if quota == 0 {
         if objects == 0 {
@@ -203,11 +209,18 @@ pub(crate) fn format_stored(objects: u64, bytes: u64, quota: u64) -> String {
             format_bytes(bytes)
         );
     }
-    format!(
+    let stored = format!(
         "{objects} {noun}, {} of {}",
         format_bytes(bytes),
         format_bytes(quota)
-    )
+    );
+    match disk_room {
+        Some(room) if room < quota.saturating_sub(bytes) => format!(
+            "{stored}; the disk has room for only {} more",
+            format_bytes(room)
+        ),
+        _ => stored,
+    }
 }
 
 /// `2 accepted, 1 rejected`, as counted since the node started.
@@ -495,18 +508,22 @@ mod tests {
 
     #[test]
     fn stored_says_objects_bytes_and_quota() {
-        assert_eq!(format_stored(0, 0, 0), "no quota (stores nothing)");
+        assert_eq!(format_stored(0, 0, 0, None), "no quota (stores nothing)");
         assert_eq!(
-            format_stored(2, 3 << 20, 0),
+            format_stored(2, 3 << 20, 0, Some(1 << 30)),
             "2 objects, 3 MiB held; quota 0: accepts nothing new"
         );
         assert_eq!(
-            format_stored(1, 1536, 1 << 30),
+            format_stored(1, 1536, 1 << 30, None),
             "1 object, 1.5 KiB of 1 GiB"
         );
         assert_eq!(
-            format_stored(3, 5 << 20, 10 << 30),
+            format_stored(3, 5 << 20, 10 << 30, Some(20 << 30)),
             "3 objects, 5 MiB of 10 GiB"
+        );
+        assert_eq!(
+            format_stored(3, 5 << 20, 10 << 30, Some(2 << 30)),
+            "3 objects, 5 MiB of 10 GiB; the disk has room for only 2 GiB more"
         );
     }
 }
