@@ -157,6 +157,11 @@ pub(crate) fn run() -> Result {
             let key_file = run_dir.join("provider.key");
             std::fs::write(&key_file, devnet::PROVIDER_KEY)
                 .map_err(|err| format!("writing {}: {err}", key_file.display()))?;
+            println!(
+                "the node sells storage with anvil's account #1 (staking {STAKE} tokens): deployment file {}, chain key {}",
+                devnet.deployment_file.display(),
+                key_file.display()
+            );
             Some((devnet, key_file))
         }
     };
