@@ -65,6 +65,21 @@ fn node_command_with_quota(
 
 /// A devnet with the contracts deployed, a temporary directory, and the deployment written to
 /// `deployment.json` in it.
+/// Writes anvil's account `index` as a hex key file `name` in `dir`, as `--chain-key-file`
+/// reads it.
+fn key_file(dir: &std::path::Path, name: &str, index: usize) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, Devnet::key(index).to_bytes().to_string()).unwrap();
+    path
+}
+
+/// Writes `len` bytes of a fixed pattern to `path` and returns them.
+fn patterned_file(path: &std::path::Path, len: u32) -> Vec<u8> {
+    let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(path, &bytes).unwrap();
+    bytes
+}
+
 async fn market_devnet() -> (
     Devnet,
     chain::contracts::Deployment,
@@ -134,10 +149,8 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
     assert!(stderr.contains("funded on-chain deal"), "{stderr}");
 
     // With a buyer key: quote, deal opened and paid on chain, upload accepted, then proven.
-    let buyer_key = root.path().join("buyer.key");
-    std::fs::write(&buyer_key, Devnet::key(2).to_bytes().to_string()).unwrap();
-    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    std::fs::write(&file, &bytes).unwrap();
+    let buyer_key = key_file(root.path(), "buyer.key", 2);
+    let bytes = patterned_file(&file, 300_000);
     let output = run(buyer_put(
         &addr,
         &file,
@@ -306,8 +319,7 @@ async fn start_provider(
     deployment_file: &std::path::Path,
     quota: &str,
 ) -> (ChildGuard, String) {
-    let key_file = root.join(format!("provider{index}.key"));
-    std::fs::write(&key_file, Devnet::key(index).to_bytes().to_string()).unwrap();
+    let key_file = key_file(root, &format!("provider{index}.key"), index);
     let (guard, line) = ChildGuard::spawn_and_read_line(
         "cairn node",
         node_command_with_quota(
@@ -366,10 +378,8 @@ async fn buyers_find_providers_in_the_registry_and_a_failed_paid_upload_is_refun
     big_addr = addr;
     assert_eq!(listed(1).await, vec![big_addr.clone()]);
 
-    let buyer = Devnet::key(2);
-    let buyer_key = root.path().join("buyer.key");
-    std::fs::write(&buyer_key, buyer.to_bytes().to_string()).unwrap();
-    let buyer_address = buyer.address();
+    let buyer_key = key_file(root.path(), "buyer.key", 2);
+    let buyer_address = Devnet::key(2).address();
     let balance = || {
         let token = contracts.token.clone();
         async move { token.balanceOf(buyer_address).call().await.unwrap() }
@@ -417,7 +427,7 @@ async fn buyers_find_providers_in_the_registry_and_a_failed_paid_upload_is_refun
     // is refunded.
     let owed = contracts
         .market
-        .refunds(buyer.address())
+        .refunds(buyer_address)
         .call()
         .await
         .unwrap();
@@ -466,8 +476,7 @@ async fn buyers_find_providers_in_the_registry_and_a_failed_paid_upload_is_refun
 #[tokio::test]
 async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
     let (devnet, deployment, root, deployment_file) = market_devnet().await;
-    let provider_key = root.path().join("provider.key");
-    std::fs::write(&provider_key, Devnet::key(1).to_bytes().to_string()).unwrap();
+    let provider_key = key_file(root.path(), "provider.key", 1);
     let provider = Devnet::key(1).address();
 
     let deployment_arg = deployment_file.to_str().unwrap();
@@ -513,11 +522,9 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
     let addr = node["listenAddrs"][0].as_str().unwrap().to_owned();
 
     // A buyer stores a file on it: quote, deal funded on chain, upload.
-    let buyer_key = root.path().join("buyer.key");
-    std::fs::write(&buyer_key, Devnet::key(2).to_bytes().to_string()).unwrap();
+    let buyer_key = key_file(root.path(), "buyer.key", 2);
     let file = root.path().join("in.bin");
-    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    std::fs::write(&file, &bytes).unwrap();
+    patterned_file(&file, 300_000);
     ok_json(
         &run(buyer_put(
             &addr,

@@ -149,6 +149,15 @@ fn peers_of(status: &Status) -> Option<u32> {
     status.node.running().map(|info| info.connected_peers)
 }
 
+/// Waits for the node to be shown as failed, and returns why.
+async fn node_failure(handle: &Handle, what: &str) -> String {
+    let status = wait_for(handle, what, |s| matches!(s.node, NodeState::Failed { .. })).await;
+    match status.node {
+        NodeState::Failed { error } => error,
+        other => unreachable!("waited for a failure, got {other:?}"),
+    }
+}
+
 /// The running node's values of a status waited for with the node running.
 fn running(status: Status) -> NodeInfo {
     match status.node {
@@ -233,13 +242,7 @@ async fn a_node_that_cannot_start_is_reported_and_the_chain_follower_keeps_runni
     std::fs::write(dir.path().join("node"), b"not a directory").unwrap();
     let (handle, event_loop) = runtime::start(node_config(dir.path(), 0, Vec::new())).unwrap();
     let task = tokio::spawn(event_loop.run());
-    let status = wait_for(&handle, "the failure", |s| {
-        matches!(s.node, NodeState::Failed { .. })
-    })
-    .await;
-    let NodeState::Failed { error } = status.node else {
-        unreachable!("waited for a failure")
-    };
+    let error = node_failure(&handle, "the failure").await;
     assert!(error.contains("node"), "{error}");
     // The follower still answers, and the failure stays on show.
     let later = handle.refresh().await.unwrap();
@@ -423,13 +426,7 @@ async fn a_store_held_elsewhere_is_reported_and_the_node_starts_once_it_is_free(
     let (handle, event_loop) =
         runtime::start(node_config(dir.path(), 1 << 20, Vec::new())).unwrap();
     let task = tokio::spawn(event_loop.run());
-    let status = wait_for(&handle, "the store reported in use", |s| {
-        matches!(s.node, NodeState::Failed { .. })
-    })
-    .await;
-    let NodeState::Failed { error } = status.node else {
-        unreachable!("waited for a failure")
-    };
+    let error = node_failure(&handle, "the store reported in use").await;
     assert!(error.contains("in use"), "{error}");
     assert!(error.contains("retrying"), "{error}");
     // The chain follower is not held up meanwhile: it still answers at once.
