@@ -346,8 +346,12 @@ pub(crate) enum Command {
     Ban(PeerId),
     /// The store's quota changed: offer the new capacity now.
     Capacity(u64, oneshot::Sender<()>),
-    /// A node without a store has opened one: become a provider.
-    OpenStore(Store, oneshot::Sender<Result<(), NodeError>>),
+    /// A node without a store has opened one (with the objects it holds): become a provider.
+    OpenStore(
+        Store,
+        Vec<ContentId>,
+        oneshot::Sender<Result<(), NodeError>>,
+    ),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -397,16 +401,17 @@ pub struct EventLoop {
     prover: Option<crate::market::Prover>,
     service_task: AbortOnDrop,
     prover_task: AbortOnDrop,
-    offers: Option<(gossipsub::IdentTopic, Store)>,
     /// What becoming a provider needs, kept for a store opened after start.
     provide: ProvideWith,
 }
 
 /// What [`EventLoop::become_provider`] needs besides the store.
 struct ProvideWith {
+    /// The store, once the node is a provider (shared with every [`Handle`]).
     store: Arc<OnceLock<Store>>,
     /// The loop's own command channel, for the provider service (bans, DHT records).
     commands: mpsc::WeakSender<Command>,
+    /// Where capacity offers are published.
     topic: gossipsub::IdentTopic,
     limits: transfer::Limits,
     market: Option<crate::market::Market>,
@@ -442,13 +447,7 @@ impl Node {
         let peer_id = key.public().to_peer_id();
         let store_dir = options.data_dir.join("store");
         let store = if options.quota > 0 || (options.keep_store && store_dir.is_dir()) {
-            let dir = store_dir.clone();
-            let quota = options.quota;
-            Some(
-                tokio::task::spawn_blocking(move || Store::open(&dir, quota))
-                    .await
-                    .map_err(|e| NodeError::Task(e.to_string()))??,
-            )
+            Some(open_store(store_dir.clone(), options.quota).await?)
         } else {
             None
         };
@@ -617,7 +616,6 @@ impl Node {
             prover: None,
             service_task: AbortOnDrop(None),
             prover_task: AbortOnDrop(None),
-            offers: None,
             provide: ProvideWith {
                 store: store_cell,
                 commands: handle.commands.downgrade(),
@@ -627,8 +625,8 @@ impl Node {
                 prove_every: options.prove_every,
             },
         };
-        if let Some(store) = store {
-            event_loop.become_provider(store)?;
+        if let Some((store, held)) = store {
+            event_loop.become_provider(store, &held)?;
         }
         Ok((handle, events_rx, event_loop))
     }
@@ -727,11 +725,8 @@ impl Handle {
             if quota == 0 {
                 return Ok(());
             }
-            let dir = self.store_dir.clone();
-            let store = tokio::task::spawn_blocking(move || Store::open(&dir, quota))
-                .await
-                .map_err(|e| NodeError::Task(e.to_string()))??;
-            return self.ask(|tx| Command::OpenStore(store, tx)).await?;
+            let (store, held) = open_store(self.store_dir.clone(), quota).await?;
+            return self.ask(|tx| Command::OpenStore(store, held, tx)).await?;
         }
         self.ask(|tx| Command::Capacity(quota, tx)).await
     }
@@ -806,7 +801,7 @@ impl EventLoop {
     }
 
     fn publish_offer(&mut self) {
-        let Some((topic, store)) = &self.offers else {
+        let (Some(store), topic) = (self.provide.store.get(), &self.provide.topic) else {
             return;
         };
         let quota = store.quota();
@@ -884,8 +879,8 @@ impl EventLoop {
                 self.set_capacity(quota);
                 let _ = reply.send(());
             }
-            Command::OpenStore(store, reply) => {
-                let result = self.become_provider(store);
+            Command::OpenStore(store, held, reply) => {
+                let result = self.become_provider(store, &held);
                 if result.is_ok() {
                     self.spawn_provider_tasks();
                     self.publish_offer();
@@ -897,10 +892,10 @@ impl EventLoop {
     }
 
     /// Makes this node a provider with `store`: accepts the storage protocol, announces itself
-    /// (when its quota is above 0) and what the store holds in the DHT, offers its capacity,
-    /// and builds the provider service and, with a market, the prover (spawned by
+    /// (when its quota is above 0) and the objects the store holds (`held`) in the DHT, offers
+    /// its capacity, and builds the provider service and, with a market, the prover (spawned by
     /// [`EventLoop::spawn_provider_tasks`]).
-    fn become_provider(&mut self, store: Store) -> Result<(), NodeError> {
+    fn become_provider(&mut self, store: Store, held: &[ContentId]) -> Result<(), NodeError> {
         if self.provide.store.get().is_some() {
             return Err(NodeError::Build("this node already has a store".into()));
         }
@@ -917,8 +912,8 @@ impl EventLoop {
         {
             tracing::warn!(%e, "cannot announce as a provider in the DHT");
         }
-        for info in store.list().unwrap_or_default() {
-            let _ = kad.start_providing(kad::RecordKey::new(&info.id.0));
+        for id in held {
+            let _ = kad.start_providing(kad::RecordKey::new(&id.0));
         }
         self.service = Some(transfer::Service::new(
             incoming,
@@ -938,7 +933,6 @@ impl EventLoop {
                 events: self.events.clone(),
                 every: self.provide.prove_every,
             });
-        self.offers = Some((self.provide.topic.clone(), store.clone()));
         // Checked empty above, and only this loop sets it.
         let _ = self.provide.store.set(store);
         Ok(())
@@ -956,7 +950,7 @@ impl EventLoop {
 
     /// Applies a new quota: the store's, the DHT's provider record, and an offer now.
     fn set_capacity(&mut self, quota: u64) {
-        let Some((_, store)) = &self.offers else {
+        let Some(store) = self.provide.store.get() else {
             return;
         };
         let before = store.quota();
@@ -1119,6 +1113,23 @@ pub(crate) fn is_dialable(addr: &Multiaddr) -> bool {
         matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())
             || matches!(p, Protocol::Ip6(ip) if ip.is_unspecified())
     })
+}
+
+/// Opens (creating if needed) the store in `dir` off the async threads, with the objects it
+/// holds (none listed if they cannot be read: they are then found when asked for).
+async fn open_store(dir: PathBuf, quota: u64) -> Result<(Store, Vec<ContentId>), NodeError> {
+    tokio::task::spawn_blocking(move || {
+        let store = Store::open(&dir, quota)?;
+        let held = store
+            .list()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|info| info.id)
+            .collect();
+        Ok((store, held))
+    })
+    .await
+    .map_err(|e| NodeError::Task(e.to_string()))?
 }
 
 struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
