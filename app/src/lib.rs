@@ -34,12 +34,16 @@ pub const NODE_LISTEN_ENV: &str = "CAIRN_NODE_LISTEN";
 /// port mapping).
 pub const NODE_LAN_ENV: &str = "CAIRN_NODE_LAN";
 /// Environment variable naming the contracts' deployment file (from `cairn devnet
-/// --deployment-file`): with [`NODE_CHAIN_KEY_ENV`], the node sells storage on chain, as the
-/// daemon's `--node-deployment-file` does.
+/// --deployment-file`): the node sells storage on chain, as the daemon's
+/// `--node-deployment-file` does.
 pub const NODE_DEPLOYMENT_ENV: &str = "CAIRN_NODE_DEPLOYMENT_FILE";
-/// Environment variable naming the file that holds the node's hex chain key (it signs quotes and
-/// proofs, and is paid); set with [`NODE_DEPLOYMENT_ENV`].
+/// Environment variable naming a file that holds the node's hex chain key (it signs quotes and
+/// proofs, and pays for the stake and gas); default: the key the app makes in its data
+/// directory (`node/chain.key`). Needs [`NODE_DEPLOYMENT_ENV`].
 pub const NODE_CHAIN_KEY_ENV: &str = "CAIRN_NODE_CHAIN_KEY_FILE";
+/// Environment variable with the address the node's earnings are paid to (default: the node's
+/// own chain address). Needs [`NODE_DEPLOYMENT_ENV`].
+pub const NODE_PAYOUT_ENV: &str = "CAIRN_NODE_PAYOUT";
 /// Environment variable with the whole tokens to stake when registering in the Registry at start
 /// (default: do not register).
 pub const NODE_STAKE_ENV: &str = "CAIRN_NODE_STAKE";
@@ -117,17 +121,29 @@ fn node_config(env: impl Fn(&str) -> Option<String>) -> Result<Option<runtime::N
         node.mdns = lan;
         node.upnp = lan;
     }
-    match (var(NODE_DEPLOYMENT_ENV), var(NODE_CHAIN_KEY_ENV)) {
-        (None, None) => {
-            if var(NODE_STAKE_ENV).is_some() {
+    match var(NODE_DEPLOYMENT_ENV) {
+        None => {
+            if let Some(name) = [NODE_CHAIN_KEY_ENV, NODE_PAYOUT_ENV, NODE_STAKE_ENV]
+                .into_iter()
+                .find(|name| var(name).is_some())
+            {
                 return Err(Error::Setup(format!(
-                    "{NODE_STAKE_ENV} is set, but the node does not sell storage: set \
-                     {NODE_DEPLOYMENT_ENV} and {NODE_CHAIN_KEY_ENV} too"
+                    "{name} is set, but the node does not sell storage: set \
+                     {NODE_DEPLOYMENT_ENV} too"
                 )));
             }
         }
-        (Some(deployment), Some(key)) => {
-            let mut market = runtime::NodeMarket::new(deployment.into(), key.into());
+        Some(deployment) => {
+            let mut market = runtime::NodeMarket::new(deployment.into());
+            market.chain_key_file = var(NODE_CHAIN_KEY_ENV).map(Into::into);
+            if let Some(payout) = var(NODE_PAYOUT_ENV) {
+                market.payout = Some(payout.trim().parse().map_err(|err| {
+                    Error::Setup(format!(
+                        "{NODE_PAYOUT_ENV}={payout:?} is not a chain address ({err}); write it \
+                         as 0x and 40 hex digits"
+                    ))
+                })?);
+            }
             if let Some(stake) = var(NODE_STAKE_ENV) {
                 market.stake = Some(stake.trim().parse().map_err(|_| {
                     Error::Setup(format!(
@@ -136,11 +152,6 @@ fn node_config(env: impl Fn(&str) -> Option<String>) -> Result<Option<runtime::N
                 })?);
             }
             node.market = Some(market);
-        }
-        (Some(_), None) | (None, Some(_)) => {
-            return Err(Error::Setup(format!(
-                "to sell storage, set both {NODE_DEPLOYMENT_ENV} and {NODE_CHAIN_KEY_ENV}"
-            )));
         }
     }
     Ok(Some(node))
@@ -213,10 +224,14 @@ mod tests {
     }
 
     #[test]
-    fn the_node_sells_storage_when_both_market_files_are_given() {
+    fn the_node_sells_storage_given_a_deployment_with_its_own_key_or_a_given_one() {
         let node = node_config(env(&[
             (NODE_DEPLOYMENT_ENV, "/etc/cairn/deployment.json"),
             (NODE_CHAIN_KEY_ENV, "/etc/cairn/provider.key"),
+            (
+                NODE_PAYOUT_ENV,
+                "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+            ),
             (NODE_STAKE_ENV, "200"),
         ]))
         .unwrap()
@@ -227,18 +242,40 @@ mod tests {
             std::path::Path::new("/etc/cairn/deployment.json")
         );
         assert_eq!(
-            market.chain_key_file,
-            std::path::Path::new("/etc/cairn/provider.key")
+            market.chain_key_file.as_deref(),
+            Some(std::path::Path::new("/etc/cairn/provider.key"))
+        );
+        assert_eq!(
+            market.payout.map(|a| a.to_checksum(None)).as_deref(),
+            Some("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
         );
         assert_eq!(market.stake, Some(200));
+
+        // The deployment alone: the node's own key, paid to its own address.
+        let node = node_config(env(&[(NODE_DEPLOYMENT_ENV, "d.json")]))
+            .unwrap()
+            .unwrap();
+        let market = node.market.unwrap();
+        assert_eq!(market.chain_key_file, None);
+        assert_eq!(market.payout, None);
+        assert_eq!(market.stake, None);
     }
 
     #[test]
     fn a_half_set_market_or_a_bad_value_names_the_variable() {
-        let message = setup_error(node_config(env(&[(NODE_DEPLOYMENT_ENV, "d.json")])));
-        assert!(message.contains(NODE_CHAIN_KEY_ENV), "{message}");
-        let message = setup_error(node_config(env(&[(NODE_STAKE_ENV, "200")])));
-        assert!(message.contains(NODE_DEPLOYMENT_ENV), "{message}");
+        for name in [NODE_CHAIN_KEY_ENV, NODE_PAYOUT_ENV, NODE_STAKE_ENV] {
+            let message = setup_error(node_config(env(&[(name, "200")])));
+            assert!(message.starts_with(&format!("{name} is set")), "{message}");
+            assert!(message.contains(NODE_DEPLOYMENT_ENV), "{message}");
+        }
+        let message = setup_error(node_config(env(&[
+            (NODE_DEPLOYMENT_ENV, "d.json"),
+            (NODE_PAYOUT_ENV, "0x1234"),
+        ])));
+        assert!(
+            message.contains("CAIRN_NODE_PAYOUT=\"0x1234\""),
+            "{message}"
+        );
         let message = setup_error(node_config(env(&[
             (NODE_DEPLOYMENT_ENV, "d.json"),
             (NODE_CHAIN_KEY_ENV, "k.key"),

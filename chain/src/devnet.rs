@@ -178,9 +178,46 @@ impl Devnet {
         let amount = contracts::TOKEN * U256::from(FUNDING);
         for index in 0..ANVIL_KEYS.len() {
             let account: Address = Self::key(index).address();
-            fund(&token, account, amount).await?;
+            mint(&token, account, amount).await?;
         }
         Ok(deployment)
+    }
+
+    /// Funds `to` as anvil's own accounts are: `tokens` whole tokens of `deployment`'s token
+    /// (minted by account 0, its admin) and 10 ETH for gas (sent by account 0). A key made by
+    /// a node can then stake and pay for its transactions.
+    pub async fn fund(
+        &self,
+        deployment: &Deployment,
+        to: Address,
+        tokens: u64,
+    ) -> Result<(), DevnetError> {
+        use alloy::network::TransactionBuilder as _;
+        use alloy::providers::Provider as _;
+        let provider = contracts::signer_provider(&self.rpc_url, Self::key(0))?;
+        let token = CairnToken::new(deployment.token, provider.clone());
+        mint(&token, to, contracts::TOKEN * U256::from(tokens)).await?;
+        let ether = alloy::rpc::types::TransactionRequest::default()
+            .with_to(to)
+            .with_value(contracts::TOKEN * U256::from(10u64));
+        let action = "sending devnet ether";
+        let receipt = provider
+            .send_transaction(ether)
+            .await
+            .map_err(|e| ContractError::Call {
+                action,
+                source: Box::new(alloy::contract::Error::TransportError(e)),
+            })?
+            .get_receipt()
+            .await
+            .map_err(|source| ContractError::Receipt {
+                action,
+                source: Box::new(source),
+            })?;
+        if !receipt.status() {
+            return Err(ContractError::Reverted { action }.into());
+        }
+        Ok(())
     }
 
     /// Moves the devnet's clock forward by `seconds` and mines a block (`evm_increaseTime`).
@@ -248,7 +285,7 @@ pub fn find_anvil() -> Result<PathBuf, DevnetError> {
     })
 }
 
-async fn fund(
+async fn mint(
     token: &CairnToken::CairnTokenInstance<alloy::providers::DynProvider>,
     to: Address,
     amount: U256,

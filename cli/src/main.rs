@@ -82,12 +82,18 @@ struct DaemonNodeArgs {
     #[arg(long, requires = "node")]
     no_upnp: bool,
     /// Sell the node's storage on chain: the contracts' deployment file (from `cairn devnet
-    /// --deployment-file`), as `cairn node --deployment-file`. Needs `--node-chain-key-file`.
-    #[arg(long, requires_all = ["node", "node_chain_key_file"])]
+    /// --deployment-file`), as `cairn node --deployment-file`.
+    #[arg(long, requires = "node")]
     node_deployment_file: Option<PathBuf>,
-    /// File holding the node's hex chain private key (signs quotes and proofs).
+    /// File holding the node's hex chain private key (signs quotes and proofs, pays for the
+    /// stake and gas). Default: the node's own key, `node/chain.key` in the data directory,
+    /// made on first start.
     #[arg(long, requires = "node_deployment_file")]
     node_chain_key_file: Option<PathBuf>,
+    /// The address the node's earnings are paid to (its payout address in the Registry).
+    /// Default: the node's own chain address.
+    #[arg(long, requires = "node_deployment_file")]
+    node_payout: Option<runtime::ChainAddress>,
     /// Register the node in the Registry at start (unless already registered), locking this
     /// many whole tokens as stake.
     #[arg(long, requires = "node_deployment_file")]
@@ -105,16 +111,17 @@ struct DaemonNodeArgs {
 
 impl DaemonNodeArgs {
     fn config(self) -> Option<runtime::NodeConfig> {
-        let market = match (self.node_deployment_file, self.node_chain_key_file) {
-            (Some(deployment), Some(key)) => Some(runtime::NodeMarket {
+        let market = self
+            .node_deployment_file
+            .map(|deployment| runtime::NodeMarket {
+                chain_key_file: self.node_chain_key_file,
+                payout: self.node_payout,
                 period_secs: self.node_period,
                 periods: self.node_periods,
                 stake: self.node_stake,
                 prove_every: std::time::Duration::from_secs(self.node_prove_every),
-                ..runtime::NodeMarket::new(deployment, key)
-            }),
-            _ => None,
-        };
+                ..runtime::NodeMarket::new(deployment)
+            });
         self.node.then_some(runtime::NodeConfig {
             quota: self.node_quota,
             listen: self.node_listen,

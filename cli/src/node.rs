@@ -36,12 +36,18 @@ pub(crate) struct NodeArgs {
     no_upnp: bool,
     /// Sell storage on chain: the contracts' deployment file (from `cairn devnet
     /// --deployment-file`). Data is then accepted only for funded deals naming this provider,
-    /// and proofs are submitted every period. Needs `--chain-key-file`.
-    #[arg(long, requires = "chain_key_file")]
+    /// and proofs are submitted every period.
+    #[arg(long)]
     deployment_file: Option<PathBuf>,
-    /// File holding the provider's hex chain private key (signs quotes and proofs).
+    /// File holding the provider's hex chain private key (signs quotes and proofs, pays for the
+    /// stake and gas) [default: the node's own key, `chain.key` in the data directory, made on
+    /// first start].
     #[arg(long, requires = "deployment_file")]
     chain_key_file: Option<PathBuf>,
+    /// Address the provider's earnings are paid to (its payout address in the Registry)
+    /// [default: the provider's own chain address].
+    #[arg(long, requires = "deployment_file")]
+    payout: Option<node::market::Address>,
     /// JSON-RPC endpoint of the chain for `--deployment-file`.
     #[arg(long, env = "CAIRN_RPC_URL", default_value = "http://127.0.0.1:8545")]
     rpc_url: String,
@@ -131,14 +137,29 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         args.tls_key.as_deref(),
         &args.tls_trust,
     )?;
-    if let (Some(deployment), Some(key)) = (&args.deployment_file, &args.chain_key_file) {
+    if let Some(deployment) = &args.deployment_file {
         let terms = node::market::Terms {
             period_duration: args.period,
             num_periods: args.periods,
             ..node::market::Terms::default()
         };
-        let market = node::market::Market::from_files(&args.rpc_url, deployment, key, terms)
+        let key = match &args.chain_key_file {
+            Some(key) => key.clone(),
+            None => {
+                // A deployment that cannot be read is refused before a key is made for it.
+                chain::contracts::Deployment::read(deployment)?;
+                let key = data_dir.join(node::market::CHAIN_KEY_FILE);
+                if node::market::create_key_file(&key)? {
+                    tracing::info!(path = %key.display(), "made the provider's chain key");
+                }
+                key
+            }
+        };
+        let mut market = node::market::Market::from_files(&args.rpc_url, deployment, &key, terms)
             .context("setting up the on-chain market")?;
+        if let Some(payout) = args.payout {
+            market = market.with_payout(payout);
+        }
         tracing::info!(provider = %market.address(), "selling storage on chain");
         market_setup = Some((market.clone(), args.stake));
         options.market = Some(market);

@@ -21,11 +21,13 @@ const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// `cairn node` selling on `deployment` with the key in `key` (`None`: its own) and a stake of
+/// 200 tokens.
 fn node_command(
     dir: &std::path::Path,
     rpc: &str,
     deployment: &std::path::Path,
-    key: &std::path::Path,
+    key: Option<&std::path::Path>,
 ) -> Command {
     node_command_with_quota(dir, rpc, deployment, key, "64MiB")
 }
@@ -34,7 +36,7 @@ fn node_command_with_quota(
     dir: &std::path::Path,
     rpc: &str,
     deployment: &std::path::Path,
-    key: &std::path::Path,
+    key: Option<&std::path::Path>,
     quota: &str,
 ) -> Command {
     let mut command = Command::new(CAIRN);
@@ -56,10 +58,11 @@ fn node_command_with_quota(
         ])
         .arg("--deployment-file")
         .arg(deployment)
-        .arg("--chain-key-file")
-        .arg(key)
         .env("CAIRN_LOG", "warn")
         .kill_on_drop(true);
+    if let Some(key) = key {
+        command.arg("--chain-key-file").arg(key);
+    }
     command
 }
 
@@ -106,7 +109,7 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
             &root.path().join("bad"),
             devnet.rpc_url(),
             &deployment_file,
-            &bad_key,
+            Some(&bad_key),
         )
         .output(),
     )
@@ -116,6 +119,49 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("does not hold a hex"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&bad_key).unwrap(), "not a key");
+
+    // No key given: the provider makes its own in its data directory. A new key holds no tokens
+    // to stake and no ether for gas: a clear error naming the address to fund, no node.
+    let own_dir = root.path().join("own");
+    let own = node_command(&own_dir, devnet.rpc_url(), &deployment_file, None);
+    let output = run(own).await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let own_key: alloy_signer_local::PrivateKeySigner =
+        std::fs::read_to_string(own_dir.join("chain.key"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+    let own_address = own_key.address();
+    assert!(
+        stderr.contains(&format!(
+            "the provider address {own_address} holds 0 CAIRN and 0 ETH"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("send them to {own_address}")),
+        "{stderr}"
+    );
+    // Funded, the same key registers, its earnings paid to the address given by --payout.
+    devnet.fund(&deployment, own_address, 200).await.unwrap();
+    let wallet = Devnet::key(4).address();
+    let mut own = node_command(&own_dir, devnet.rpc_url(), &deployment_file, None);
+    own.args(["--payout", &wallet.to_string()]);
+    let (own_guard, _) =
+        ChildGuard::spawn_and_read_line("cairn node", own, "peer_id", START_TIMEOUT)
+            .await
+            .unwrap();
+    let registry = chain::contracts::Contracts::new(
+        &deployment,
+        chain::contracts::signer_provider(devnet.rpc_url(), Devnet::key(0)).unwrap(),
+    )
+    .registry;
+    assert!(registry.isActiveProvider(own_address).call().await.unwrap());
+    assert_eq!(registry.payoutOf(own_address).call().await.unwrap(), wallet);
+    drop(own_guard);
 
     let (_guard, addr) =
         start_provider(root.path(), 1, devnet.rpc_url(), &deployment_file, "64MiB").await;
@@ -326,7 +372,7 @@ async fn start_provider(
             &root.join(format!("p{index}")),
             rpc,
             deployment_file,
-            &key_file,
+            Some(&key_file),
             quota,
         ),
         "peer_id",

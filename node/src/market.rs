@@ -17,7 +17,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy::primitives::{Address, B256, Bytes, U256};
+pub use alloy::primitives::Address;
+use alloy::primitives::{B256, Bytes, U256};
 use alloy::signers::local::PrivateKeySigner;
 use chain::contracts::{Contracts, Deployment, StorageMarket, signer_provider};
 use tokio::sync::broadcast;
@@ -91,6 +92,37 @@ pub enum MarketError {
         /// The buyer's chain address.
         buyer: Address,
     },
+    /// The stake asked for is below the Registry's minimum.
+    #[error(
+        "a stake of {} CAIRN is below the Registry's minimum of {} CAIRN; register with a \
+         larger stake",
+        format_tokens(*stake),
+        format_tokens(*minimum)
+    )]
+    StakeTooLow {
+        /// Token base units asked for.
+        stake: U256,
+        /// The Registry's `minStake`, in token base units.
+        minimum: U256,
+    },
+    /// The provider's address cannot pay for its registration.
+    #[error(
+        "the provider address {provider} holds {} CAIRN and {} ETH; registering needs {} CAIRN \
+         for the stake and some ETH for gas: send them to {provider}",
+        format_tokens(*tokens),
+        format_tokens(*gas),
+        format_tokens(*stake)
+    )]
+    Unfunded {
+        /// The provider's chain address (its key signs quotes and proofs and pays for gas).
+        provider: Address,
+        /// Its token balance, in base units.
+        tokens: U256,
+        /// The stake asked for, in token base units.
+        stake: U256,
+        /// Its ether balance, in wei.
+        gas: U256,
+    },
     /// The node stopped before it could be announced.
     #[error("the node stopped before it was announced in the Registry")]
     NodeStopped,
@@ -145,6 +177,8 @@ macro_rules! transact {
 #[derive(Clone)]
 pub struct Market {
     inner: Arc<Inner>,
+    /// Where earnings are paid, if not to the provider's own address.
+    payout: Option<Address>,
 }
 
 struct Inner {
@@ -159,6 +193,7 @@ impl std::fmt::Debug for Market {
         f.debug_struct("Market")
             .field("provider", &self.inner.key.address())
             .field("market", &self.inner.deployment.market)
+            .field("payout", &self.payout)
             .finish_non_exhaustive()
     }
 }
@@ -275,7 +310,17 @@ impl Market {
                 deployment,
                 terms,
             }),
+            payout: None,
         })
+    }
+
+    /// Has [`Market::announce`] name `payout` as the address the provider's earnings are paid
+    /// to: at registration, and by updating an entry that names another. Without it a new entry
+    /// names the provider's own address and an existing entry keeps its payout.
+    #[must_use]
+    pub fn with_payout(mut self, payout: Address) -> Self {
+        self.payout = Some(payout);
+        self
     }
 
     /// A market handle from the CLI's inputs: a deployment file written by `cairn devnet
@@ -405,9 +450,11 @@ impl Market {
             .await
             .map_err(chain_err("getProvider"))?;
         if current.registered {
+            let payout = self.payout.unwrap_or(current.info.payout);
             if current.info.peerId.as_ref() == peer_id
                 && current.info.multiaddrs == multiaddrs
                 && current.info.storageBytes == storage_bytes
+                && current.info.payout == payout
             {
                 return Ok(Registration::Unchanged);
             }
@@ -415,6 +462,7 @@ impl Market {
                 peerId: Bytes::copy_from_slice(peer_id),
                 storageBytes: storage_bytes,
                 multiaddrs,
+                payout,
                 ..current.info
             };
             transact!("updateProvider", c.registry.updateProvider(info));
@@ -423,13 +471,14 @@ impl Market {
         let Some(stake) = stake else {
             return Ok(Registration::Unregistered);
         };
+        self.check_funds(stake).await?;
         transact!(
             "approve the stake",
             c.token.approve(self.inner.deployment.registry, stake)
         );
         let info = chain::contracts::Registry::ProviderInfo {
             peerId: Bytes::copy_from_slice(peer_id),
-            payout: me,
+            payout: self.payout.unwrap_or(me),
             storageBytes: storage_bytes,
             computeUnits: 0,
             storagePricePerGiBDay: 0,
@@ -438,6 +487,49 @@ impl Market {
         };
         transact!("registerProvider", c.registry.registerProvider(info, stake));
         Ok(Registration::Registered)
+    }
+
+    /// Refuses, before anything is sent, a registration that cannot succeed: a stake below the
+    /// Registry's minimum, or a provider address without the tokens to stake or the ether to pay
+    /// for the two transactions. A new provider key starts with neither, and this says what to
+    /// send where.
+    async fn check_funds(&self, stake: U256) -> Result<(), MarketError> {
+        use alloy::providers::Provider as _;
+        let c = &self.inner.contracts;
+        let me = self.address();
+        let minimum = c
+            .registry
+            .minStake()
+            .call()
+            .await
+            .map_err(chain_err("minStake"))?;
+        if stake < minimum {
+            return Err(MarketError::StakeTooLow { stake, minimum });
+        }
+        let tokens = c
+            .token
+            .balanceOf(me)
+            .call()
+            .await
+            .map_err(chain_err("balanceOf"))?;
+        let gas = c
+            .token
+            .provider()
+            .get_balance(me)
+            .await
+            .map_err(|e| MarketError::Chain {
+                phase: "read the provider's ether balance",
+                detail: e.to_string(),
+            })?;
+        if tokens < stake || gas.is_zero() {
+            return Err(MarketError::Unfunded {
+                provider: me,
+                tokens,
+                stake,
+                gas,
+            });
+        }
+        Ok(())
     }
 
     /// [`Market::announce`] for a running node: its peer id, its listen addresses now and its
@@ -783,6 +875,54 @@ impl Prover {
     }
 }
 
+/// File name of a provider's chain key inside a data directory, when Cairn makes one.
+pub const CHAIN_KEY_FILE: &str = "chain.key";
+
+/// Makes a new random provider chain key in `path` (hex, mode 0600) unless a file is there
+/// already, and answers whether it made one. An existing file is never replaced, valid or not:
+/// it may hold the only copy of a funded key. The key is written to a temporary file, synced,
+/// then linked into place, so a crash leaves either no key file or a whole one.
+pub fn create_key_file(path: &std::path::Path) -> Result<bool, MarketError> {
+    use std::io::Write as _;
+    let io = |source| MarketError::Data {
+        path: path.to_owned(),
+        source,
+    };
+    if path.try_exists().map_err(io)? {
+        return Ok(false);
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let key = PrivateKeySigner::random();
+    let text = format!("0x{}\n", alloy::primitives::hex::encode(key.to_bytes()));
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&tmp).and_then(|mut file| {
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    });
+    // A hard link, unlike a rename, never replaces a key another process made meanwhile.
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            #[cfg(unix)]
+            std::fs::File::open(dir)
+                .and_then(|dir| dir.sync_all())
+                .map_err(io)?;
+            Ok(true)
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(err) => Err(io(err)),
+    }
+}
+
 fn read_files(
     deployment: &std::path::Path,
     key_file: &std::path::Path,
@@ -797,7 +937,8 @@ fn read_files(
     })?;
     let key: PrivateKeySigner = text.trim().parse().map_err(|e| {
         MarketError::Sign(format!(
-            "{} does not hold a hex secp256k1 private key: {e}",
+            "{} does not hold a hex secp256k1 private key ({e}); fix it or move it away \
+             (a key file is never replaced)",
             key_file.display()
         ))
     })?;
@@ -968,4 +1109,74 @@ impl Buyer {
 /// `whole` tokens in base units (18 decimals).
 pub fn token_units(whole: u64) -> U256 {
     chain::contracts::TOKEN * U256::from(whole)
+}
+
+/// `base_units` of an 18-decimal amount (CAIRN or ETH) in whole units, without trailing zeros:
+/// `200`, `0.5`.
+pub fn format_tokens(base_units: U256) -> String {
+    let text = alloy::primitives::utils::format_units(base_units, 18)
+        .unwrap_or_else(|_| base_units.to_string());
+    match text.split_once('.') {
+        Some((whole, fraction)) => {
+            let fraction = fraction.trim_end_matches('0');
+            if fraction.is_empty() {
+                whole.to_owned()
+            } else {
+                format!("{whole}.{fraction}")
+            }
+        }
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_file_is_made_once_and_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested").join(CHAIN_KEY_FILE);
+        assert!(create_key_file(&path).unwrap());
+        let text = std::fs::read_to_string(&path).unwrap();
+        let key: PrivateKeySigner = text.trim().parse().unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(!create_key_file(&path).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        // Nothing but the key is left in the directory.
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1
+        );
+        // Two keys made in two places differ.
+        let other = dir.path().join("other.key");
+        assert!(create_key_file(&other).unwrap());
+        let second: PrivateKeySigner = std::fs::read_to_string(&other)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_ne!(key.address(), second.address());
+
+        // A file that holds no key is left as it is.
+        std::fs::write(&path, "not a key").unwrap();
+        assert!(!create_key_file(&path).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "not a key");
+    }
+
+    #[test]
+    fn amounts_show_in_whole_units() {
+        assert_eq!(format_tokens(token_units(200)), "200");
+        assert_eq!(format_tokens(U256::ZERO), "0");
+        assert_eq!(
+            format_tokens(chain::contracts::TOKEN / U256::from(2)),
+            "0.5"
+        );
+        assert_eq!(format_tokens(U256::from(1)), "0.000000000000000001");
+    }
 }

@@ -48,8 +48,13 @@ pub struct NodeConfig {
 pub struct NodeMarket {
     /// The contracts' deployment file (from `cairn devnet --deployment-file`).
     pub deployment_file: PathBuf,
-    /// File holding the provider's hex chain private key (signs quotes and proofs).
-    pub chain_key_file: PathBuf,
+    /// File holding the provider's hex chain private key, which signs its quotes and proofs and
+    /// pays for its stake and gas. `None`: the node's own key, `node/chain.key` in the data
+    /// directory, made on first start (see [`node::market::create_key_file`]) and kept.
+    pub chain_key_file: Option<PathBuf>,
+    /// Where the provider's earnings are paid (its payout address in the Registry); `None`: the
+    /// provider's own address at registration, and whatever the entry names afterwards.
+    pub payout: Option<node::market::Address>,
     /// Seconds per proof period in this provider's quotes.
     pub period_secs: u32,
     /// Periods per deal in this provider's quotes.
@@ -63,12 +68,14 @@ pub struct NodeMarket {
 }
 
 impl NodeMarket {
-    /// A market from the deployment and key files, with `cairn node`'s default terms: hour-long
-    /// periods, day-long deals, a look for due proofs every 30 s, no registration.
-    pub fn new(deployment_file: PathBuf, chain_key_file: PathBuf) -> Self {
+    /// A market on the deployment in `deployment_file` with the node's own key and `cairn node`'s
+    /// default terms: hour-long periods, day-long deals, a look for due proofs every 30 s, no
+    /// registration, earnings paid to the provider's address.
+    pub fn new(deployment_file: PathBuf) -> Self {
         Self {
             deployment_file,
-            chain_key_file,
+            chain_key_file: None,
+            payout: None,
             period_secs: 3600,
             periods: 24,
             stake: None,
@@ -132,13 +139,34 @@ impl NodeConfig {
                 num_periods: market.periods,
                 ..node::market::Terms::default()
             };
-            let built = node::market::Market::from_files(
+            let market_err = |err| crate::Error::Config(format!("the node's market: {err}"));
+            let key_file = match &market.chain_key_file {
+                Some(file) => file.clone(),
+                None => {
+                    // A deployment file that cannot be used refuses the configuration before
+                    // a key is made for it.
+                    chain::contracts::Deployment::read(&market.deployment_file).map_err(|err| {
+                        crate::Error::Config(format!(
+                            "the node's market: reading the deployment: {err}"
+                        ))
+                    })?;
+                    let file = options.data_dir.join(node::market::CHAIN_KEY_FILE);
+                    if node::market::create_key_file(&file).map_err(market_err)? {
+                        tracing::info!(path = %file.display(), "made the node's chain key");
+                    }
+                    file
+                }
+            };
+            let mut built = node::market::Market::from_files(
                 rpc_url,
                 &market.deployment_file,
-                &market.chain_key_file,
+                &key_file,
                 terms,
             )
-            .map_err(|err| crate::Error::Config(format!("the node's market: {err}")))?;
+            .map_err(market_err)?;
+            if let Some(payout) = market.payout {
+                built = built.with_payout(payout);
+            }
             options.market = Some(built);
             options.prove_every = market.prove_every;
         }

@@ -1,7 +1,7 @@
 //! The embedded Cairn client: what the desktop app, the `cairn daemon` and the CLI all run.
 //!
 //! Owns the configuration of a running client, the secrets kept in its data directory (the
-//! daemon's API token today; wallet keys later), and the lifecycle of its services: the chain
+//! daemon's API token; the node's chain key is made by `node::market`), and the lifecycle of its services: the chain
 //! follower and, when configured, the libp2p node (`node::Node`, the storage provider), whose
 //! state is part of every [`Status`]. The light client is driven by the CLI so far.
 //!
@@ -22,6 +22,8 @@ pub mod token;
 
 pub use config::{Config, NodeConfig, NodeMarket};
 pub use event_loop::{EventLoop, Handle, start};
+/// A chain address (the node's payout address), parsed from `0x`-prefixed hex.
+pub use node::market::Address as ChainAddress;
 pub use protocol::api::{
     Activity, ActivityKind, ChainState, MarketState, NodeInfo, NodeState, Status, TransferInfo,
 };

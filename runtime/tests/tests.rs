@@ -281,10 +281,7 @@ fn a_node_address_that_does_not_parse_is_refused_with_the_address() {
     let mut config = node_config(dir.path(), 0, Vec::new());
     let missing = dir.path().join("no-such-deployment.json");
     if let Some(node) = config.node.as_mut() {
-        node.market = Some(runtime::NodeMarket::new(
-            missing.clone(),
-            dir.path().join("key"),
-        ));
+        node.market = Some(runtime::NodeMarket::new(missing.clone()));
     }
     let err = runtime::start(config).unwrap_err().to_string();
     assert!(err.contains("market"), "{err}");
@@ -468,7 +465,8 @@ async fn a_selling_node_whose_chain_is_down_at_start_serves_and_is_announced_onc
     if let Some(node) = config.node.as_mut() {
         node.market = Some(runtime::NodeMarket {
             stake: Some(200),
-            ..runtime::NodeMarket::new(deployment_file, key_file)
+            chain_key_file: Some(key_file),
+            ..runtime::NodeMarket::new(deployment_file)
         });
     }
     let (handle, event_loop) = runtime::start(config).unwrap();
@@ -543,6 +541,117 @@ async fn a_selling_node_whose_chain_is_down_at_start_serves_and_is_announced_onc
     .expect("the Registry shows the new capacity");
     handle.shutdown().await.unwrap();
     task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_node_without_a_chain_key_makes_its_own_and_registers_once_it_is_funded() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::start().await.unwrap();
+    let deployment = devnet
+        .deploy(&chain::contracts::DeployOptions::default())
+        .await
+        .unwrap();
+    let deployment_file = dir.path().join("deployment.json");
+    deployment.write(&deployment_file).unwrap();
+    // Earnings go to the user's wallet (anvil #3), not to the node's hot key.
+    let wallet = Devnet::key(3).address();
+    let mut config = node_config(dir.path(), 1 << 20, Vec::new());
+    config.rpc_url = devnet.rpc_url().to_owned();
+    if let Some(node) = config.node.as_mut() {
+        node.market = Some(runtime::NodeMarket {
+            stake: Some(200),
+            payout: Some(wallet),
+            ..runtime::NodeMarket::new(deployment_file.clone())
+        });
+    }
+    let (handle, event_loop) = runtime::start(config.clone()).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    let market_of = |s: &Status| s.node.running().and_then(|info| info.market.clone());
+
+    // The key is made in the data directory, private; its address is the provider's.
+    let key_file = dir.path().join("node").join("chain.key");
+    let key_text = std::fs::read_to_string(&key_file).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // A new key holds nothing: the node runs, and says what to send where.
+    let status = wait_for(&handle, "the announcement refused for want of funds", |s| {
+        market_of(s).is_some_and(|m| m.announce_error.is_some())
+    })
+    .await;
+    let market = market_of(&status).unwrap();
+    let provider: runtime::ChainAddress = market.provider.parse().unwrap();
+    assert_ne!(provider, wallet);
+    for anvil in 0..6 {
+        assert_ne!(
+            provider,
+            Devnet::key(anvil).address(),
+            "a new key, not anvil's"
+        );
+    }
+    let error = market.announce_error.unwrap();
+    assert!(
+        error.contains(&format!("{provider} holds 0 CAIRN and 0 ETH")),
+        "{error}"
+    );
+    assert!(error.contains("needs 200 CAIRN"), "{error}");
+    assert!(
+        error.contains(&format!("send them to {provider}")),
+        "{error}"
+    );
+    let registry = chain::contracts::Contracts::new(
+        &deployment,
+        chain::contracts::signer_provider(devnet.rpc_url(), Devnet::key(0)).unwrap(),
+    )
+    .registry;
+    assert!(!registry.isActiveProvider(provider).call().await.unwrap());
+
+    // Funded, it registers on a later tick, with its stake and the user's payout address.
+    devnet.fund(&deployment, provider, 250).await.unwrap();
+    let status = wait_for(&handle, "the node registered", |s| {
+        market_of(s).is_some_and(|m| m.announce_error.is_none() && m.earnings.is_some())
+    })
+    .await;
+    assert_eq!(
+        market_of(&status).unwrap().provider,
+        provider.to_checksum(None)
+    );
+    assert!(registry.isActiveProvider(provider).call().await.unwrap());
+    assert_eq!(registry.payoutOf(provider).call().await.unwrap(), wallet);
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+
+    // A restart keeps the key (and so the registration).
+    let (handle, event_loop) = runtime::start(config).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    let status = wait_for(&handle, "the node announced again", |s| {
+        market_of(s).is_some_and(|m| m.earnings.is_some())
+    })
+    .await;
+    let market = market_of(&status).unwrap();
+    assert_eq!(market.provider, provider.to_checksum(None));
+    assert_eq!(market.announce_error, None);
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key_text);
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+
+    // A key file that holds no key is refused and left as it is, never replaced.
+    std::fs::write(&key_file, "not a key").unwrap();
+    let mut config = node_config(dir.path(), 1 << 20, Vec::new());
+    config.rpc_url = devnet.rpc_url().to_owned();
+    if let Some(node) = config.node.as_mut() {
+        node.market = Some(runtime::NodeMarket::new(deployment_file));
+    }
+    let err = runtime::start(config).unwrap_err().to_string();
+    assert!(
+        err.contains("chain.key does not hold a hex secp256k1 private key"),
+        "{err}"
+    );
+    assert!(err.contains("move it away"), "{err}");
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), "not a key");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
