@@ -174,6 +174,10 @@ pub struct MarketState {
     /// Unwithdrawn earnings in token base units (a decimal string: JSON numbers cannot hold
     /// them), as the chain last reported; `None` until first read.
     pub earnings: Option<String>,
+    /// Where the provider's earnings are paid (checksummed hex), as its Registry entry names
+    /// it; absent until the node is registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payout: Option<String>,
     /// Possession proofs the chain accepted since the node started.
     pub proofs_accepted: u64,
     /// Possession proofs the chain rejected since the node started (data lost or corrupt).
@@ -285,6 +289,7 @@ mod tests {
                 market: Some(MarketState {
                     provider: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8".into(),
                     earnings: Some("340282366920938463463374607431768211455".into()),
+                    payout: Some("0x90F79bf6EB2c4f870365E785982E1f101E93b906".into()),
                     proofs_accepted: 3,
                     proofs_rejected: 1,
                     announce_error: None,
@@ -324,6 +329,10 @@ mod tests {
         assert_eq!(json["node"]["connectedPeers"], 2);
         assert_eq!(json["node"]["quotaBytes"], 1u64 << 30);
         assert_eq!(json["node"]["market"]["proofsAccepted"], 3);
+        assert_eq!(
+            json["node"]["market"]["payout"],
+            "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
+        );
         assert_eq!(json["node"]["transfers"][0]["doneBytes"], 262_144);
         assert_eq!(
             json["node"]["activity"][0],

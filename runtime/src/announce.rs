@@ -16,9 +16,15 @@ use tokio::task::JoinHandle;
 /// abandoned and tried again.
 pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// What the status says of a selling node that has no stake to register with.
+pub(crate) const NOT_REGISTERED: &str = "not registered in the Registry: buyers cannot open deals \
+     with this node; give it a stake to register (--node-stake, or CAIRN_NODE_STAKE in the app)";
+
 /// What a successful attempt found.
 struct Announced {
     registration: node::market::Registration,
+    /// Where the earnings are paid, once registered.
+    payout: Option<String>,
     /// The unwithdrawn earnings (base units), or why they could not be read.
     earnings: Result<String, String>,
 }
@@ -83,15 +89,18 @@ impl Announcer {
     fn record(&mut self, outcome: Result<Announced, String>, state: &mut MarketState) {
         match outcome {
             Ok(announced) => {
+                state.payout = announced.payout;
                 if matches!(
                     announced.registration,
                     node::market::Registration::Unregistered
                 ) {
-                    tracing::warn!(
-                        "not registered in the Registry: buyers cannot open deals with this node"
-                    );
-                }
-                if state.announce_error.take().is_some() {
+                    // Not an error to retry: nothing changes until the node is given a stake.
+                    let note = NOT_REGISTERED.to_owned();
+                    if state.announce_error.as_ref() != Some(&note) {
+                        tracing::warn!("{note}");
+                    }
+                    state.announce_error = Some(note);
+                } else if state.announce_error.take().is_some() {
                     tracing::info!("the node is announced in the Registry");
                 }
                 match announced.earnings {
@@ -123,6 +132,16 @@ impl Announcer {
                     .announce_node(&node, stake)
                     .await
                     .map_err(|err| err.to_string())?;
+                let payout = match registration {
+                    node::market::Registration::Unregistered => None,
+                    _ => Some(
+                        market
+                            .payout_of(market.address())
+                            .await
+                            .map_err(|err| err.to_string())?
+                            .to_checksum(None),
+                    ),
+                };
                 let earnings = market
                     .earnings()
                     .await
@@ -130,6 +149,7 @@ impl Announcer {
                     .map_err(|err| err.to_string());
                 Ok(Announced {
                     registration,
+                    payout,
                     earnings,
                 })
             };

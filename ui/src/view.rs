@@ -109,6 +109,7 @@ fn NodeSection(
                     <Card label="Earnings (unwithdrawn)" id="node-earnings" value=Signal::derive(move || market().map(|m| m.earnings.map_or_else(|| "unknown".into(), |e| format_tokens(&e))))/>
                     <Card label="Proofs" id="node-proofs" value=Signal::derive(move || market().map(|m| format_proofs(&m)))/>
                     <Card label="Provider address" id="node-provider" value=Signal::derive(move || market().map(|m| m.provider))/>
+                    <Card label="Earnings paid to" id="node-payout" value=Signal::derive(move || market().map(|m| m.payout.unwrap_or_else(|| "not registered yet".into())))/>
                 </Show>
             </div>
             <Show when=move || corrupt() != 0>
