@@ -5,8 +5,14 @@
 //! transfer reports progress for every chunk (thousands of events a second), and a loop waiting
 //! on a slow chain endpoint must not let the node's event channel overflow and lose a proof.
 //! The folding itself ([`Folded`]) is pure and tested without a node.
+//!
+//! The recent activity outlives a restart: it is kept in the node's data directory
+//! ([`FILE_NAME`]), replaced atomically at most once per [`SAVE_EVERY`] while it changes, and
+//! once more when the recorder stops. A file that does not parse is moved aside (`.bad`), never
+//! overwritten.
 
 use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -17,6 +23,13 @@ use tokio::task::JoinHandle;
 /// A transfer with no progress for this long has broken off (a failed transfer sends no last
 /// event): it is no longer shown as under way.
 pub(crate) const TRANSFER_STALE: Duration = Duration::from_secs(30);
+
+/// The file in the node's data directory that keeps its recent activity.
+pub(crate) const FILE_NAME: &str = "activity.json";
+
+/// The activity file is written at most this often: a flood of throttled peers must not become
+/// a flood of fsyncs.
+pub(crate) const SAVE_EVERY: Duration = Duration::from_secs(1);
 
 /// What the node's events have reported so far.
 #[derive(Debug, Default)]
@@ -30,6 +43,8 @@ pub(crate) struct Folded {
     proofs_rejected: u64,
     /// The latest earnings an accepted proof reported (token base units).
     earnings: Option<u128>,
+    /// Activity was added since it was last saved.
+    unsaved: bool,
 }
 
 /// A copy of [`Folded`] for one status.
@@ -45,6 +60,21 @@ pub(crate) struct Snapshot {
 }
 
 impl Folded {
+    /// Starts from the activity an earlier run kept (newest first; the newest
+    /// [`ACTIVITY_LEN`] are kept).
+    pub(crate) fn with_activity(mut activity: Vec<Activity>) -> Self {
+        activity.truncate(ACTIVITY_LEN);
+        Self {
+            activity: activity.into(),
+            ..Self::default()
+        }
+    }
+
+    /// The activity to save, if any was added since the last call.
+    fn take_unsaved(&mut self) -> Option<Vec<Activity>> {
+        std::mem::take(&mut self.unsaved).then(|| self.activity.iter().cloned().collect())
+    }
+
     /// Folds one event, seen at `now` (`at`: seconds since the Unix epoch).
     pub(crate) fn record(&mut self, event: node::Event, now: Instant, at: u64) {
         let what = match event {
@@ -111,6 +141,7 @@ impl Folded {
         };
         self.activity.truncate(ACTIVITY_LEN - 1);
         self.activity.push_front(Activity { at, what });
+        self.unsaved = true;
     }
 
     /// Forgets transfers silent since [`TRANSFER_STALE`] before `now`, and copies the rest.
@@ -144,38 +175,125 @@ impl Folded {
     }
 }
 
+/// The activity kept in `file` by an earlier run, or none. A file that does not parse is moved
+/// aside to `<file>.bad` (and logged), so saving afresh loses nothing.
+pub(crate) fn load(file: &Path) -> Vec<Activity> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(err) => {
+            tracing::warn!(path = %file.display(), %err, "cannot read the node's activity");
+            return Vec::new();
+        }
+    };
+    match serde_json::from_str(&text) {
+        Ok(activity) => activity,
+        Err(err) => {
+            let mut aside = file.as_os_str().to_owned();
+            aside.push(".bad");
+            let moved = std::fs::rename(file, &aside);
+            tracing::warn!(
+                path = %file.display(),
+                %err,
+                moved_to = %PathBuf::from(&aside).display(),
+                moved = moved.is_ok(),
+                "the node's activity file does not parse; starting a new one"
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// Where a recorder keeps its activity.
+#[derive(Debug)]
+struct Kept {
+    file: PathBuf,
+    /// Held from taking the activity to the end of writing it: two saves never write the file
+    /// at once, and a newer one always lands last. The fold itself is not held meanwhile.
+    writer: Mutex<()>,
+}
+
+/// Saves `folded`'s activity to `kept` if any was added since the last save.
+fn save(folded: &Mutex<Folded>, kept: &Kept) {
+    let _writing = kept.writer.lock().unwrap_or_else(PoisonError::into_inner);
+    let taken = folded
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take_unsaved();
+    let Some(activity) = taken else {
+        return;
+    };
+    let file = &kept.file;
+    let written = serde_json::to_vec(&activity)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| crate::files::replace(file, &bytes));
+    if let Err(err) = written {
+        tracing::warn!(path = %file.display(), %err, "cannot save the node's activity");
+    }
+}
+
 /// The task that receives a node's events and folds them.
 #[derive(Debug)]
 pub(crate) struct Recorder {
     folded: Arc<Mutex<Folded>>,
+    /// Where the activity is kept, if anywhere.
+    kept: Option<Arc<Kept>>,
     task: JoinHandle<()>,
 }
 
 impl Recorder {
-    /// Starts folding `events` (until the node's channel closes or this is dropped).
-    pub(crate) fn spawn(mut events: broadcast::Receiver<node::Event>) -> Self {
-        let folded = Arc::new(Mutex::new(Folded::default()));
+    /// Starts folding `events` (until the node's channel closes or this is dropped), from the
+    /// activity kept in `file` and keeping it there.
+    pub(crate) fn spawn(
+        mut events: broadcast::Receiver<node::Event>,
+        file: Option<PathBuf>,
+    ) -> Self {
+        let kept = file.as_deref().map(load).unwrap_or_default();
+        let folded = Arc::new(Mutex::new(Folded::with_activity(kept)));
+        let kept = file.map(|file| {
+            Arc::new(Kept {
+                file,
+                writer: Mutex::new(()),
+            })
+        });
         let shared = Arc::clone(&folded);
+        let target = kept.clone();
         let task = tokio::spawn(async move {
+            let mut saves = tokio::time::interval(SAVE_EVERY);
+            saves.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let save_now = |shared: &Arc<Mutex<Folded>>, target: &Option<Arc<Kept>>| {
+                let (shared, target) = (Arc::clone(shared), target.clone());
+                tokio::task::spawn_blocking(move || {
+                    if let Some(kept) = target {
+                        save(&shared, &kept);
+                    }
+                })
+            };
             loop {
-                match events.recv().await {
-                    Ok(event) => {
-                        let at = SystemTime::now()
-                            .duration_since(SystemTime::UNIX_EPOCH)
-                            .map_or(0, |since| since.as_secs());
-                        shared
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .record(event, Instant::now(), at);
+                tokio::select! {
+                    received = events.recv() => match received {
+                        Ok(event) => {
+                            let at = SystemTime::now()
+                                .duration_since(SystemTime::UNIX_EPOCH)
+                                .map_or(0, |since| since.as_secs());
+                            shared
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .record(event, Instant::now(), at);
+                        }
+                        Err(broadcast::error::RecvError::Lagged(missed)) => {
+                            tracing::warn!(missed, "node events missed");
+                        }
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    },
+                    _ = saves.tick(), if target.is_some() => {
+                        let _ = save_now(&shared, &target).await;
                     }
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "node events missed");
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
                 }
             }
+            let _ = save_now(&shared, &target).await;
         });
-        Self { folded, task }
+        Self { folded, kept, task }
     }
 
     /// What has been folded so far.
@@ -190,6 +308,10 @@ impl Recorder {
 impl Drop for Recorder {
     fn drop(&mut self) {
         self.task.abort();
+        // What was added since the last save (at most SAVE_EVERY's worth): a small file.
+        if let Some(kept) = &self.kept {
+            save(&self.folded, kept);
+        }
     }
 }
 
@@ -309,5 +431,98 @@ mod tests {
         );
         assert_eq!(folded.snapshot(t0 + TRANSFER_STALE / 2).transfers.len(), 1);
         assert!(folded.snapshot(t0 + TRANSFER_STALE).transfers.is_empty());
+    }
+
+    fn proof(deal: u64) -> node::Event {
+        node::Event::Proof {
+            deal,
+            period: 0,
+            accepted: true,
+        }
+    }
+
+    /// Waits (bounded) until `file` holds `deals`' proofs, newest first.
+    async fn saved(file: &Path, deals: &[u64]) -> Vec<Activity> {
+        let wanted: Vec<u64> = deals.to_vec();
+        for _ in 0..100 {
+            let activity = load(file);
+            let found: Vec<u64> = activity
+                .iter()
+                .filter_map(|a| match a.what {
+                    ActivityKind::Proof { deal, .. } => Some(deal),
+                    _ => None,
+                })
+                .collect();
+            if found == wanted {
+                return activity;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{} never held proofs {wanted:?}", file.display());
+    }
+
+    #[tokio::test]
+    async fn the_activity_is_kept_in_its_file_over_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(FILE_NAME);
+        let (events, receiver) = broadcast::channel(16);
+        let recorder = Recorder::spawn(receiver, Some(file.clone()));
+        events.send(proof(1)).unwrap();
+        events.send(proof(2)).unwrap();
+        let first = saved(&file, &[2, 1]).await;
+
+        // A new recorder starts from it; the counters are this run's.
+        drop(recorder);
+        let (events, receiver) = broadcast::channel(16);
+        let recorder = Recorder::spawn(receiver, Some(file.clone()));
+        let snapshot = recorder.snapshot();
+        assert_eq!(snapshot.activity, first);
+        assert_eq!(snapshot.proofs_accepted, 0);
+        // What arrives just before the recorder stops is saved too, without waiting a second.
+        events.send(proof(3)).unwrap();
+        for _ in 0..100 {
+            if recorder.snapshot().activity.len() == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(recorder);
+        let kept = load(&file);
+        assert_eq!(kept.len(), 3);
+        assert_eq!(kept[1..], first[..]);
+        assert!(!dir.path().join(format!("{FILE_NAME}.tmp")).exists());
+    }
+
+    #[tokio::test]
+    async fn an_activity_file_that_does_not_parse_is_moved_aside_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(FILE_NAME);
+        std::fs::write(&file, "not json").unwrap();
+        let (events, receiver) = broadcast::channel(16);
+        let recorder = Recorder::spawn(receiver, Some(file.clone()));
+        assert!(recorder.snapshot().activity.is_empty());
+        let aside = dir.path().join(format!("{FILE_NAME}.bad"));
+        assert_eq!(std::fs::read_to_string(&aside).unwrap(), "not json");
+        events.send(proof(7)).unwrap();
+        saved(&file, &[7]).await;
+        assert_eq!(std::fs::read_to_string(&aside).unwrap(), "not json");
+    }
+
+    #[test]
+    fn kept_activity_is_bounded() {
+        let many: Vec<Activity> = (0..ACTIVITY_LEN as u64 + 5)
+            .map(|at| Activity {
+                at,
+                what: ActivityKind::Proof {
+                    deal: at,
+                    period: 0,
+                    accepted: true,
+                },
+            })
+            .collect();
+        let mut folded = Folded::with_activity(many.clone());
+        let snapshot = folded.snapshot(Instant::now());
+        assert_eq!(snapshot.activity, many[..ACTIVITY_LEN]);
+        assert!(folded.take_unsaved().is_none(), "nothing new to save");
     }
 }

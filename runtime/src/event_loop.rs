@@ -396,6 +396,7 @@ impl RunningNode {
     /// [`crate::announce`]). `Err` says why the node did not start, for the UI.
     async fn start(options: node::Options, stake: Option<u64>) -> Result<Self, StartFailure> {
         let market = options.market.clone();
+        let activity_file = options.data_dir.join(crate::activity::FILE_NAME);
         let (handle, events, event_loop) =
             node::Node::start(options)
                 .await
@@ -409,10 +410,11 @@ impl RunningNode {
         let mut running = Self {
             handle,
             task,
-            recorder: Recorder::spawn(events),
+            recorder: Recorder::spawn(events, Some(activity_file)),
             market: announcer.as_ref().map(|announcer| MarketState {
                 provider: announcer.provider(),
                 earnings: None,
+                payout: None,
                 proofs_accepted: 0,
                 proofs_rejected: 0,
                 announce_error: None,

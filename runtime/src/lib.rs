@@ -17,6 +17,7 @@ mod activity;
 mod announce;
 mod config;
 mod event_loop;
+mod files;
 pub mod settings;
 pub mod token;
 

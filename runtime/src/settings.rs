@@ -6,7 +6,6 @@
 //! does not parse is reported with its path and never overwritten.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -63,27 +62,13 @@ pub fn load(data_dir: &Path) -> Result<Settings, SettingsError> {
 
 /// Replaces the settings in `data_dir` with `settings`, atomically.
 pub fn save(data_dir: &Path, settings: &Settings) -> Result<(), SettingsError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| SettingsError::Io { path, source }
-    };
-    fs::create_dir_all(data_dir).map_err(io(data_dir))?;
     let path = data_dir.join(FILE_NAME);
-    let tmp = data_dir.join(format!("{FILE_NAME}.tmp"));
     let text = serde_json::to_string_pretty(settings).map_err(|err| SettingsError::Malformed {
         path: path.clone(),
         reason: err.to_string(),
     })?;
-    let mut file = fs::File::create(&tmp).map_err(io(&tmp))?;
-    file.write_all(text.as_bytes()).map_err(io(&tmp))?;
-    file.sync_all().map_err(io(&tmp))?;
-    drop(file);
-    fs::rename(&tmp, &path).map_err(io(&path))?;
-    // The rename itself is durable once the directory is synced.
-    fs::File::open(data_dir)
-        .and_then(|dir| dir.sync_all())
-        .map_err(io(data_dir))?;
-    Ok(())
+    crate::files::replace(&path, text.as_bytes())
+        .map_err(|source| SettingsError::Io { path, source })
 }
 
 #[cfg(test)]

@@ -583,6 +583,7 @@ async fn a_node_without_a_chain_key_makes_its_own_and_registers_once_it_is_funde
     })
     .await;
     let market = market_of(&status).unwrap();
+    assert_eq!(market.payout, None, "not registered yet");
     let provider: runtime::ChainAddress = market.provider.parse().unwrap();
     assert_ne!(provider, wallet);
     for anvil in 0..6 {
@@ -615,10 +616,9 @@ async fn a_node_without_a_chain_key_makes_its_own_and_registers_once_it_is_funde
         market_of(s).is_some_and(|m| m.announce_error.is_none() && m.earnings.is_some())
     })
     .await;
-    assert_eq!(
-        market_of(&status).unwrap().provider,
-        provider.to_checksum(None)
-    );
+    let market = market_of(&status).unwrap();
+    assert_eq!(market.provider, provider.to_checksum(None));
+    assert_eq!(market.payout, Some(wallet.to_checksum(None)));
     assert!(registry.isActiveProvider(provider).call().await.unwrap());
     assert_eq!(registry.payoutOf(provider).call().await.unwrap(), wallet);
     handle.shutdown().await.unwrap();
@@ -635,6 +635,27 @@ async fn a_node_without_a_chain_key_makes_its_own_and_registers_once_it_is_funde
     assert_eq!(market.provider, provider.to_checksum(None));
     assert_eq!(market.announce_error, None);
     assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key_text);
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+
+    // A selling node given no stake stays unregistered, and says how to register.
+    let other = tempfile::tempdir().unwrap();
+    let mut config = node_config(other.path(), 1 << 20, Vec::new());
+    config.rpc_url = devnet.rpc_url().to_owned();
+    if let Some(node) = config.node.as_mut() {
+        node.market = Some(runtime::NodeMarket::new(deployment_file.clone()));
+    }
+    let (handle, event_loop) = runtime::start(config).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    let status = wait_for(&handle, "the node found unregistered", |s| {
+        market_of(s).is_some_and(|m| m.announce_error.is_some() && m.earnings.is_some())
+    })
+    .await;
+    let market = market_of(&status).unwrap();
+    let note = market.announce_error.unwrap();
+    assert!(note.starts_with("not registered in the Registry"), "{note}");
+    assert!(note.contains("give it a stake"), "{note}");
+    assert_eq!(market.payout, None);
     handle.shutdown().await.unwrap();
     task.await.unwrap();
 
@@ -662,7 +683,7 @@ async fn the_nodes_transfers_and_activity_show_in_its_status() {
         poll_interval: Duration::from_millis(100),
         ..node_config(dir.path(), 256 << 20, Vec::new())
     };
-    let (handle, event_loop) = runtime::start(config).unwrap();
+    let (handle, event_loop) = runtime::start(config.clone()).unwrap();
     let task = tokio::spawn(event_loop.run());
     let info = running(wait_for(&handle, "the node running", |s| peers_of(s).is_some()).await);
     assert!(
@@ -755,6 +776,20 @@ async fn the_nodes_transfers_and_activity_show_in_its_status() {
     );
     buyer.shutdown().await.unwrap();
     buyer_task.await.unwrap();
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+
+    // The activity outlives a restart; the transfers under way do not.
+    let (handle, event_loop) = runtime::start(config).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    let again = running(
+        wait_for(&handle, "the node running again", |s| {
+            s.node.running().is_some()
+        })
+        .await,
+    );
+    assert_eq!(again.activity, after.activity);
+    assert!(again.transfers.is_empty());
     handle.shutdown().await.unwrap();
     task.await.unwrap();
 }
