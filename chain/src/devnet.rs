@@ -65,6 +65,14 @@ pub enum DevnetError {
     /// Deploying or funding the contracts failed.
     #[error("deploying Cairn's contracts on the devnet failed: {0}")]
     Deploy(#[from] ContractError),
+    /// Funding an address failed.
+    #[error("funding {address} on the devnet failed: {source}")]
+    Fund {
+        /// The address being funded.
+        address: Address,
+        /// What failed.
+        source: ContractError,
+    },
 }
 
 /// Options for [`Devnet::start`].
@@ -183,41 +191,14 @@ impl Devnet {
         Ok(deployment)
     }
 
-    /// Funds `to` as anvil's own accounts are: `tokens` whole tokens of `deployment`'s token
-    /// (minted by account 0, its admin) and 10 ETH for gas (sent by account 0). A key made by
-    /// a node can then stake and pay for its transactions.
+    /// Funds `to` as anvil's own accounts are (see [`fund`]).
     pub async fn fund(
         &self,
         deployment: &Deployment,
         to: Address,
         tokens: u64,
     ) -> Result<(), DevnetError> {
-        use alloy::network::TransactionBuilder as _;
-        use alloy::providers::Provider as _;
-        let provider = contracts::signer_provider(&self.rpc_url, Self::key(0))?;
-        let token = CairnToken::new(deployment.token, provider.clone());
-        mint(&token, to, contracts::TOKEN * U256::from(tokens)).await?;
-        let ether = alloy::rpc::types::TransactionRequest::default()
-            .with_to(to)
-            .with_value(contracts::TOKEN * U256::from(10u64));
-        let action = "sending devnet ether";
-        let receipt = provider
-            .send_transaction(ether)
-            .await
-            .map_err(|e| ContractError::Call {
-                action,
-                source: Box::new(alloy::contract::Error::TransportError(e)),
-            })?
-            .get_receipt()
-            .await
-            .map_err(|source| ContractError::Receipt {
-                action,
-                source: Box::new(source),
-            })?;
-        if !receipt.status() {
-            return Err(ContractError::Reverted { action }.into());
-        }
-        Ok(())
+        fund(&self.rpc_url, deployment, to, tokens).await
     }
 
     /// Moves the devnet's clock forward by `seconds` and mines a block (`evm_increaseTime`).
@@ -291,5 +272,57 @@ async fn mint(
     amount: U256,
 ) -> Result<(), ContractError> {
     crate::send!("minting devnet funds", token.mint(to, amount));
+    Ok(())
+}
+
+/// Funds `to` on the devnet at `rpc_url` as anvil's own accounts are: `tokens` whole tokens of
+/// `deployment`'s token (minted by anvil's account 0, the token's admin on a devnet) and 10 ETH
+/// for gas (sent by account 0). A key made by a node can then stake and pay for its
+/// transactions. Only a devnet answers: elsewhere account 0 is not the admin and holds nothing.
+pub async fn fund(
+    rpc_url: &str,
+    deployment: &Deployment,
+    to: Address,
+    tokens: u64,
+) -> Result<(), DevnetError> {
+    send_funds(rpc_url, deployment, to, tokens)
+        .await
+        .map_err(|source| DevnetError::Fund {
+            address: to,
+            source,
+        })
+}
+
+async fn send_funds(
+    rpc_url: &str,
+    deployment: &Deployment,
+    to: Address,
+    tokens: u64,
+) -> Result<(), ContractError> {
+    use alloy::network::TransactionBuilder as _;
+    use alloy::providers::Provider as _;
+    let provider = contracts::signer_provider(rpc_url, Devnet::key(0))?;
+    let token = CairnToken::new(deployment.token, provider.clone());
+    mint(&token, to, contracts::TOKEN * U256::from(tokens)).await?;
+    let ether = alloy::rpc::types::TransactionRequest::default()
+        .with_to(to)
+        .with_value(contracts::TOKEN * U256::from(10u64));
+    let action = "sending devnet ether";
+    let receipt = provider
+        .send_transaction(ether)
+        .await
+        .map_err(|e| ContractError::Call {
+            action,
+            source: Box::new(alloy::contract::Error::TransportError(e)),
+        })?
+        .get_receipt()
+        .await
+        .map_err(|source| ContractError::Receipt {
+            action,
+            source: Box::new(source),
+        })?;
+    if !receipt.status() {
+        return Err(ContractError::Reverted { action });
+    }
     Ok(())
 }

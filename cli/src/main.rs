@@ -149,8 +149,12 @@ enum Command {
         node: DaemonNodeArgs,
     },
     /// Start a local anvil devnet with Cairn's contracts deployed and anvil's first accounts
-    /// funded; print the RPC URL, chain id and addresses as JSON; stop with Ctrl-C.
+    /// funded; print the RPC URL, chain id and addresses as JSON; stop with Ctrl-C. `cairn devnet
+    /// fund` funds another address on it.
+    #[command(args_conflicts_with_subcommands = true)]
     Devnet {
+        #[command(subcommand)]
+        action: Option<DevnetAction>,
         /// Port to listen on (0 picks a free port).
         #[arg(long, default_value_t = 8545)]
         port: u16,
@@ -183,6 +187,26 @@ enum Command {
     Meter(pair::MeterCommand),
 }
 
+/// What to do on a devnet that is already running.
+#[derive(Subcommand, Debug)]
+enum DevnetAction {
+    /// Fund an address on a running devnet as anvil's own accounts are: tokens (for a stake)
+    /// and 10 ETH (for gas). Say, the chain key a node made for itself, so it can register.
+    Fund {
+        /// The address to fund (0x and 40 hex digits).
+        address: runtime::ChainAddress,
+        /// Whole tokens to mint to it.
+        #[arg(long, default_value_t = 1000)]
+        tokens: u64,
+        /// The devnet's deployment file (from `cairn devnet --deployment-file`).
+        #[arg(long)]
+        deployment_file: PathBuf,
+        /// The devnet's JSON-RPC endpoint.
+        #[arg(long, env = "CAIRN_RPC_URL", default_value = "http://127.0.0.1:8545")]
+        rpc_url: String,
+    },
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -206,10 +230,21 @@ async fn main() -> anyhow::Result<()> {
             daemon::run(config, listen, ui_dir).await
         }
         Command::Devnet {
+            action: None,
             port,
             block_time,
             deployment_file,
         } => devnet(port, block_time, deployment_file).await,
+        Command::Devnet {
+            action:
+                Some(DevnetAction::Fund {
+                    address,
+                    tokens,
+                    deployment_file,
+                    rpc_url,
+                }),
+            ..
+        } => devnet_fund(&rpc_url, &deployment_file, address, tokens).await,
         Command::Status { runtime } => status(runtime.config()?).await,
         Command::LightClient(command) => light_client::run(command).await,
         Command::Pair(command) => pair::run_pair(command).await,
@@ -240,6 +275,33 @@ async fn devnet(
     print_line(&serde_json::to_string(&deployment)?);
     shutdown_signal().await;
     devnet.stop().await.context("stopping anvil")?;
+    Ok(())
+}
+
+async fn devnet_fund(
+    rpc_url: &str,
+    deployment_file: &std::path::Path,
+    address: runtime::ChainAddress,
+    tokens: u64,
+) -> anyhow::Result<()> {
+    let deployment = chain::contracts::Deployment::read(deployment_file)?;
+    chain::devnet::fund(rpc_url, &deployment, address, tokens)
+        .await
+        .with_context(|| {
+            format!(
+                "funding {address} on {rpc_url}: is a devnet from `cairn devnet` running there, \
+                 with the deployment in {}?",
+                deployment_file.display()
+            )
+        })?;
+    print_line(
+        &serde_json::json!({
+            "funded": address.to_checksum(None),
+            "tokens": tokens,
+            "ether": 10,
+        })
+        .to_string(),
+    );
     Ok(())
 }
 

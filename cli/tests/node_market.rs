@@ -145,8 +145,46 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
         stderr.contains(&format!("send them to {own_address}")),
         "{stderr}"
     );
-    // Funded, the same key registers, its earnings paid to the address given by --payout.
-    devnet.fund(&deployment, own_address, 200).await.unwrap();
+    // Funded (by `cairn devnet fund`), the same key registers, its earnings paid to the address
+    // given by --payout.
+    let mut fund = Command::new(CAIRN);
+    fund.args([
+        "devnet",
+        "fund",
+        &own_address.to_string(),
+        "--tokens",
+        "200",
+    ])
+    .args(["--rpc-url", devnet.rpc_url(), "--deployment-file"])
+    .arg(&deployment_file)
+    .env("CAIRN_LOG", "warn")
+    .kill_on_drop(true);
+    let funded = ok_json(&run(fund).await);
+    assert_eq!(funded["funded"], own_address.to_checksum(None));
+    // No devnet where it looks: said so, with where it looked.
+    let mut nowhere = Command::new(CAIRN);
+    nowhere
+        .args(["devnet", "fund", &own_address.to_string()])
+        .args(["--rpc-url", "http://127.0.0.1:1", "--deployment-file"])
+        .arg(&deployment_file)
+        .env("CAIRN_LOG", "warn")
+        .kill_on_drop(true);
+    let output = run(nowhere).await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("is a devnet from `cairn devnet` running there"),
+        "{stderr}"
+    );
+    let token = chain::contracts::Contracts::new(
+        &deployment,
+        chain::contracts::signer_provider(devnet.rpc_url(), Devnet::key(0)).unwrap(),
+    )
+    .token;
+    assert_eq!(
+        token.balanceOf(own_address).call().await.unwrap(),
+        chain::contracts::TOKEN * alloy_primitives::U256::from(200u64)
+    );
     let wallet = Devnet::key(4).address();
     let mut own = node_command(&own_dir, devnet.rpc_url(), &deployment_file, None);
     own.args(["--payout", &wallet.to_string()]);
@@ -525,6 +563,9 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
     let provider_key = key_file(root.path(), "provider.key", 1);
     let provider = Devnet::key(1).address();
 
+    // Earnings are paid to another address than the provider's (the user's wallet).
+    let wallet = Devnet::key(5).address().to_checksum(None);
+
     let deployment_arg = deployment_file.to_str().unwrap();
     let key_arg = provider_key.to_str().unwrap();
     #[rustfmt::skip]
@@ -532,6 +573,7 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
         "--node", "--node-quota", "64MiB", "--no-mdns", "--no-upnp",
         "--node-listen", "/ip4/127.0.0.1/tcp/0",
         "--node-deployment-file", deployment_arg, "--node-chain-key-file", key_arg,
+        "--node-payout", wallet.as_str(),
         "--node-stake", "200", "--node-periods", "2", "--node-prove-every", "1",
     ];
     let daemon = testkit::Daemon::start(
@@ -557,6 +599,7 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
     .unwrap();
     assert!(node["market"].get("announceError").is_none(), "{node}");
     assert_eq!(node["market"]["provider"], provider.to_checksum(None));
+    assert_eq!(node["market"]["payout"], wallet.as_str());
     assert_eq!(node["market"]["earnings"], "0");
     assert_eq!(node["market"]["proofsAccepted"], 0);
     let registry = chain::contracts::Contracts::new(
@@ -635,6 +678,7 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
         browser.text_of("#node-provider").await.unwrap(),
         Some(provider.to_checksum(None))
     );
+    assert_eq!(browser.text_of("#node-payout").await.unwrap(), Some(wallet));
     assert_eq!(
         browser.text_of("#node-stored").await.unwrap().as_deref(),
         Some("1 object, 292.9 KiB of 64 MiB")
