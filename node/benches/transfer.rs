@@ -11,6 +11,9 @@
 //! - the single-core throughput of ChaCha20-Poly1305 as libp2p-noise runs it on native targets
 //!   (`ring`'s, through snow's ring resolver) on 64 KiB frames;
 //! - BLAKE3 single-core hashing;
+//! - the bound this machine sets on any Noise transport between two nodes on it: one TCP
+//!   connection carrying Noise-sized ChaCha20-Poly1305 frames, sealed by one thread and opened by
+//!   another, with nothing else (no multiplexing, no async runtime);
 //! - libp2p (TCP + Noise + Yamux) raw stream bulk transfer, 1, 4 and 8 streams (unverified),
 //!   with the cores kept busy and the share of that CPU time the cipher needs: both nodes
 //!   share this machine, so every byte is encrypted and decrypted on the same cores;
@@ -123,6 +126,62 @@ fn cipher(total: u64) -> Duration {
         done += 65_519;
     }
     start.elapsed()
+}
+
+/// The least a Noise transport can cost on this machine: one TCP connection on loopback carrying
+/// Noise-sized frames (a 2-byte length, then 65 519 bytes sealed with `ring`'s
+/// ChaCha20-Poly1305 and their 16-byte tag), sealed by one thread and opened by another, with
+/// blocking sockets and no multiplexing, no async runtime and no copies beyond the socket's.
+/// Every byte is encrypted and decrypted on this machine's cores, as in a transfer between two
+/// nodes here. Returns the time for `total` bytes and the CPU time the process used.
+fn sealed_tcp(total: u64) -> (Duration, Option<Duration>) {
+    use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+    use std::io::{Read as _, Write as _};
+    const PLAIN: usize = 65_519;
+    const TAG: usize = 16;
+    let key = || LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &[3u8; 32]).unwrap());
+    let nonce = |n: u64| {
+        let mut bytes = [0u8; 12];
+        bytes[4..].copy_from_slice(&n.to_le_bytes());
+        Nonce::assume_unique_for_key(bytes)
+    };
+    let frames = total.div_ceil(PLAIN as u64);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cpu = cpu_time();
+    let start = Instant::now();
+    let reader = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let key = key();
+        let mut frame = vec![0u8; PLAIN + TAG];
+        for n in 0..frames {
+            let mut len = [0u8; 2];
+            s.read_exact(&mut len).unwrap();
+            let len = usize::from(u16::from_be_bytes(len));
+            s.read_exact(&mut frame[..len]).unwrap();
+            let plain = key
+                .open_in_place(nonce(n), Aad::empty(), &mut frame[..len])
+                .unwrap();
+            std::hint::black_box(plain);
+        }
+    });
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    let key = key();
+    let mut frame = vec![5u8; 2 + PLAIN + TAG];
+    for n in 0..frames {
+        // Sealed in place over the last frame's bytes: what is sealed does not change the
+        // cipher's cost, and no copy of fresh plaintext is counted against the bound.
+        frame[..2].copy_from_slice(&((PLAIN + TAG) as u16).to_be_bytes());
+        let tag = key
+            .seal_in_place_separate_tag(nonce(n), Aad::empty(), &mut frame[2..2 + PLAIN])
+            .unwrap();
+        frame[2 + PLAIN..].copy_from_slice(tag.as_ref());
+        s.write_all(&frame).unwrap();
+    }
+    reader.join().unwrap();
+    let wall = start.elapsed();
+    (wall, cpu.zip(cpu_time()).map(|(a, b)| b - a))
 }
 
 fn hashing(data: &[u8]) -> Duration {
@@ -340,6 +399,26 @@ async fn run() {
     println!(
         "ceilings: raw TCP loopback {tcp:.0} MiB/s | ChaCha20-Poly1305 one core {chacha:.0} MiB/s | BLAKE3 manifest one core {blake:.0} MiB/s"
     );
+    // The bound the machine itself sets on any Noise transport between two nodes on it.
+    let sealed = (0..3)
+        .map(|_| sealed_tcp(total))
+        .min_by_key(|(wall, _)| *wall)
+        .unwrap();
+    let sealed_rate = mib(total, sealed.0);
+    let sealed_cpu = match sealed.1 {
+        Some(cpu) => {
+            let cores = cpu.as_secs_f64() / sealed.0.as_secs_f64();
+            format!(
+                "{cores:.1} cores busy, {:.0}% of that CPU in the cipher",
+                100.0 * 2.0 * sealed_rate / chacha / cores
+            )
+        }
+        None => "CPU unknown".into(),
+    };
+    println!(
+        "Noise-framed TCP without libp2p (one thread seals, one opens, blocking sockets): {sealed_rate:.0} MiB/s = {:.0}% of the cipher ceiling ({sealed_cpu}; best of 3)",
+        100.0 * sealed_rate / chacha
+    );
 
     let pdir = tempfile::tempdir().unwrap();
     let cdir = tempfile::tempdir().unwrap();
@@ -390,9 +469,10 @@ async fn run() {
             single = rate;
         }
         println!(
-            "libp2p raw streams x{streams}: {rate:.0} MiB/s = {:.0}% of raw TCP, {:.0}% of the cipher ceiling ({cpu}; best of 3)",
+            "libp2p raw streams x{streams}: {rate:.0} MiB/s = {:.0}% of raw TCP, {:.0}% of the cipher ceiling, {:.0}% of Noise-framed TCP ({cpu}; best of 3)",
             100.0 * rate / tcp,
             100.0 * rate / chacha,
+            100.0 * rate / sealed_rate,
         );
     }
 
