@@ -200,6 +200,19 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
     assert!(registry.isActiveProvider(own_address).call().await.unwrap());
     assert_eq!(registry.payoutOf(own_address).call().await.unwrap(), wallet);
     drop(own_guard);
+    // Restarted with another payout address, the entry is updated to it.
+    let other_wallet = Devnet::key(5).address();
+    let mut own = node_command(&own_dir, devnet.rpc_url(), &deployment_file, None);
+    own.args(["--payout", &other_wallet.to_string()]);
+    let (own_guard, _) =
+        ChildGuard::spawn_and_read_line("cairn node", own, "peer_id", START_TIMEOUT)
+            .await
+            .unwrap();
+    assert_eq!(
+        registry.payoutOf(own_address).call().await.unwrap(),
+        other_wallet
+    );
+    drop(own_guard);
 
     let (_guard, addr) =
         start_provider(root.path(), 1, devnet.rpc_url(), &deployment_file, "64MiB").await;
