@@ -12,16 +12,14 @@
 
 #[path = "it/blocks.rs"]
 mod blocks;
-#[path = "it/proxy.rs"]
-mod proxy;
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use chain::Devnet;
 use chain::contracts::{DeployOptions, Deployment};
 use light_client::evm::{CallOutcome, CallRequest};
 use light_client_rpc::{Error, ExecutionClient, Provider, Rpc};
-use proxy::{Proxy, Tamper};
 use serde_json::json;
+use testkit::rpc_proxy::{Proxy, Tamper};
 
 /// 1,000,000 CAIRN (18 decimals): what the devnet gives each of anvil's first accounts.
 fn million_tokens() -> U256 {

@@ -3,7 +3,7 @@
 //! Owns: a minimal W3C WebDriver client (driving `chromedriver` and `tauri-driver` alike), an
 //! Xvfb display per test, a private D-Bus bus with BlueZoo (BLE without a radio), child-process
 //! guards, a `cairn daemon` process, free-port and readiness helpers, mock beacon and execution endpoints serving the light
-//! client's mainnet fixtures, and the directory where tests save artifacts such as screenshots.
+//! client's mainnet fixtures, a JSON-RPC proxy that tampers with a node's answers (`rpc_proxy`), and the directory where tests save artifacts such as screenshots.
 //!
 //! Builds for: native only. Used only as a dev-dependency.
 //!
@@ -13,6 +13,7 @@ pub mod beacon;
 pub mod bluezoo;
 pub mod daemon;
 pub mod process;
+pub mod rpc_proxy;
 pub mod webdriver;
 pub mod xvfb;
 

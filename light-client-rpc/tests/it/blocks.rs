@@ -10,8 +10,8 @@ use chain::Devnet;
 use light_client_rpc::{BlockRef, Error, MAX_LOG_RANGE, Provider, Rpc};
 use serde_json::{Value, json};
 
-use crate::proxy::Tamper;
 use crate::{Setup, client, setup};
+use testkit::rpc_proxy::Tamper;
 
 fn transfer(to: Address, amount: u64) -> String {
     format!(

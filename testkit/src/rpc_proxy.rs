@@ -1,4 +1,10 @@
-//! A JSON-RPC proxy on 127.0.0.1 in front of anvil that can alter the node's answers.
+//! A JSON-RPC proxy on 127.0.0.1 in front of anvil that can alter the node's answers: what a
+//! verifying client is tested against (every tampered answer it relies on must be refused).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test helper fails loudly on any unexpected answer"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -11,7 +17,8 @@ use serde_json::{Value, json};
 /// What the proxy alters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub(crate) enum Tamper {
+pub enum Tamper {
+    /// Nothing: the node's answers pass unchanged.
     None,
     /// `eth_getProof`: balance + 1.
     ProofBalance,
@@ -102,7 +109,8 @@ struct Shared {
     tampered: AtomicUsize,
 }
 
-pub(crate) struct Proxy {
+/// The proxy, serving until dropped.
+pub struct Proxy {
     url: String,
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
@@ -115,7 +123,9 @@ impl Drop for Proxy {
 }
 
 impl Proxy {
-    pub(crate) async fn start(upstream: &str) -> Self {
+    /// Starts a proxy on 127.0.0.1 forwarding to the JSON-RPC endpoint `upstream`, passing its
+    /// answers unchanged until [`Proxy::set`] says otherwise.
+    pub async fn start(upstream: &str) -> Self {
         let shared = Arc::new(Shared {
             upstream: upstream.into(),
             http: reqwest::Client::new(),
@@ -135,26 +145,28 @@ impl Proxy {
         Self { url, shared, task }
     }
 
-    pub(crate) fn url(&self) -> String {
+    /// The proxy's URL, to give the client under test.
+    pub fn url(&self) -> String {
         self.url.clone()
     }
 
-    pub(crate) fn set(&self, tamper: Tamper) {
+    /// Alters every later answer as `tamper` says.
+    pub fn set(&self, tamper: Tamper) {
         self.shared.mode.store(tamper as u8, Ordering::SeqCst);
     }
 
     /// Sets which transaction or receipt the body and receipt tampers alter.
-    pub(crate) fn target(&self, index: usize) {
+    pub fn target(&self, index: usize) {
         self.shared.target.store(index, Ordering::SeqCst);
     }
 
     /// Sets the block hash `TxBlockHash` claims.
-    pub(crate) fn other_block(&self, hash: Value) {
+    pub fn other_block(&self, hash: Value) {
         *self.shared.other_block.lock().unwrap() = hash;
     }
 
     /// How many answers were altered so far.
-    pub(crate) fn tampered(&self) -> usize {
+    pub fn tampered(&self) -> usize {
         self.shared.tampered.load(Ordering::SeqCst)
     }
 }
