@@ -614,6 +614,16 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
     assert_eq!(node["market"]["provider"], provider.to_checksum(None));
     assert_eq!(node["market"]["payout"], wallet.as_str());
     assert_eq!(node["market"]["earnings"], "0");
+    // Verified, not read: proven against a block header (a devnet's, taken from the endpoint).
+    assert_eq!(
+        node["market"]["earningsProof"]["anchor"], "endpoint",
+        "{node}"
+    );
+    assert!(
+        node["market"]["earningsProof"]["block"].as_u64().is_some(),
+        "{node}"
+    );
+    assert!(node["market"].get("earningsError").is_none(), "{node}");
     assert_eq!(node["market"]["proofsAccepted"], 0);
     let registry = chain::contracts::Contracts::new(
         &deployment,
@@ -686,6 +696,15 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
     assert_eq!(
         browser.text_of("#node-proofs").await.unwrap().as_deref(),
         Some("1 accepted, 0 rejected")
+    );
+    let verified_at = browser
+        .text_of("#node-earnings-proof")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        verified_at.starts_with("block ") && verified_at.contains("proven against its header"),
+        "{verified_at}"
     );
     assert_eq!(
         browser.text_of("#node-provider").await.unwrap(),

@@ -340,6 +340,11 @@ impl Market {
         self.inner.key.address()
     }
 
+    /// The deployment this handle works on (chain id, contract addresses).
+    pub fn deployment(&self) -> &Deployment {
+        &self.inner.deployment
+    }
+
     /// Signs a quote for `buyer` to store `size` bytes committed to by `root`.
     pub fn quote(&self, buyer: Address, root: B256, size: u64) -> Result<QuoteTerms, MarketError> {
         let t = &self.inner.terms;

@@ -172,8 +172,16 @@ pub struct MarketState {
     /// The provider's chain address (checksummed hex), which signs its quotes and proofs.
     pub provider: String,
     /// Unwithdrawn earnings in token base units (a decimal string: JSON numbers cannot hold
-    /// them), as the chain last reported; `None` until first read.
+    /// them), verified against the block in `earnings_proof`; `None` until first verified.
     pub earnings: Option<String>,
+    /// What `earnings` was proven against; absent until first verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earnings_proof: Option<EarningsProof>,
+    /// Why the latest earnings could not be verified (the endpoint's answers did not check
+    /// out, or it could not be reached); `earnings` keeps the last verified value. Absent once
+    /// a verification succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earnings_error: Option<String>,
     /// Where the provider's earnings are paid (checksummed hex), as its Registry entry names
     /// it; absent until the node is registered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,6 +195,29 @@ pub struct MarketState {
     /// buyers do not find it on chain. Absent once announced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub announce_error: Option<String>,
+}
+
+/// The block a selling node's earnings were verified against: its state root proves the
+/// `StorageMarket` account, storage and code the earnings call ran over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EarningsProof {
+    /// The block's number.
+    pub block: u64,
+    /// The block's hash (the header fetched hashed to it).
+    pub block_hash: String,
+    /// How that hash is trusted.
+    pub anchor: EarningsAnchor,
+}
+
+/// How the block earnings are verified against is itself trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EarningsAnchor {
+    /// The endpoint's latest block, taken at its word: a devnet has no beacon chain whose
+    /// signed headers the light client could check. The earnings are proven consistent with
+    /// the block the endpoint names.
+    Endpoint,
 }
 
 /// What the runtime's embedded libp2p node (the storage provider) is doing.
@@ -289,6 +320,12 @@ mod tests {
                 market: Some(MarketState {
                     provider: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8".into(),
                     earnings: Some("340282366920938463463374607431768211455".into()),
+                    earnings_proof: Some(EarningsProof {
+                        block: 42,
+                        block_hash: format!("0x{}", "ab".repeat(32)),
+                        anchor: EarningsAnchor::Endpoint,
+                    }),
+                    earnings_error: None,
                     payout: Some("0x90F79bf6EB2c4f870365E785982E1f101E93b906".into()),
                     proofs_accepted: 3,
                     proofs_rejected: 1,
@@ -329,6 +366,10 @@ mod tests {
         assert_eq!(json["node"]["connectedPeers"], 2);
         assert_eq!(json["node"]["quotaBytes"], 1u64 << 30);
         assert_eq!(json["node"]["market"]["proofsAccepted"], 3);
+        assert_eq!(
+            json["node"]["market"]["earningsProof"],
+            serde_json::json!({"block": 42, "blockHash": format!("0x{}", "ab".repeat(32)), "anchor": "endpoint"})
+        );
         assert_eq!(
             json["node"]["market"]["payout"],
             "0x90F79bf6EB2c4f870365E785982E1f101E93b906"

@@ -1,5 +1,5 @@
 //! Folds the embedded node's events into what the UI shows: transfers under way, recent
-//! activity, proof counts and the latest earnings.
+//! activity and proof counts.
 //!
 //! The events are received by a task of its own ([`Recorder`]), not by the runtime's loop: a
 //! transfer reports progress for every chunk (thousands of events a second), and a loop waiting
@@ -41,8 +41,6 @@ pub(crate) struct Folded {
     activity: VecDeque<Activity>,
     proofs_accepted: u64,
     proofs_rejected: u64,
-    /// The latest earnings an accepted proof reported (token base units).
-    earnings: Option<u128>,
     /// Activity was added since it was last saved.
     unsaved: bool,
 }
@@ -56,7 +54,6 @@ pub(crate) struct Snapshot {
     pub(crate) activity: Vec<Activity>,
     pub(crate) proofs_accepted: u64,
     pub(crate) proofs_rejected: u64,
-    pub(crate) earnings: Option<u128>,
 }
 
 impl Folded {
@@ -133,10 +130,8 @@ impl Folded {
                 peer: peer.to_string(),
                 banned,
             },
-            node::Event::Earnings { total } => {
-                self.earnings = Some(total);
-                return;
-            }
+            // Earnings are not taken from events: the runtime shows them only once verified
+            // (`crate::earnings`); an accepted proof asks for that.
             _ => return,
         };
         self.activity.truncate(ACTIVITY_LEN - 1);
@@ -170,7 +165,6 @@ impl Folded {
             activity: self.activity.iter().cloned().collect(),
             proofs_accepted: self.proofs_accepted,
             proofs_rejected: self.proofs_rejected,
-            earnings: self.earnings,
         }
     }
 }
@@ -384,7 +378,7 @@ mod tests {
     }
 
     #[test]
-    fn proofs_are_counted_earnings_kept_and_activity_bounded() {
+    fn proofs_are_counted_and_activity_bounded() {
         let t0 = Instant::now();
         let mut folded = Folded::default();
         for period in 0..(ACTIVITY_LEN as u32 + 5) {
@@ -399,10 +393,10 @@ mod tests {
                 u64::from(period),
             );
         }
+        // Earnings events are not activity: the runtime verifies the earnings itself.
         folded.record(node::Event::Earnings { total: u128::MAX }, t0, 99);
         let now = folded.snapshot(t0);
         assert_eq!((now.proofs_accepted, now.proofs_rejected), (16, 9));
-        assert_eq!(now.earnings, Some(u128::MAX));
         assert_eq!(now.activity.len(), ACTIVITY_LEN);
         assert!(matches!(
             now.activity[0].what,

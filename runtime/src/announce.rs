@@ -1,12 +1,16 @@
-//! Keeps a selling node's Registry entry current without ever blocking the runtime's loop.
+//! Keeps a selling node's Registry entry current, and its earnings verified, without ever
+//! blocking the runtime's loop.
 //!
-//! An announcement (register or update the entry, then read the earnings) is a few chain calls
+//! An announcement (register or update the entry, then verify the earnings: see
+//! [`crate::earnings`]) is a few chain calls
 //! and maybe a transaction; a chain that is down or silent must not hold up the loop that
 //! answers the UI. So each attempt runs as its own task, bounded by [`ATTEMPT_TIMEOUT`], and
 //! the loop only looks at its outcome on its next tick ([`Announcer::drive`]). A failed attempt
-//! is tried again on the tick after; a quota change asks for a new one ([`Announcer::request`]).
+//! is tried again on the tick after; a quota change or an accepted proof asks for a new one
+//! ([`Announcer::request`]), and the earnings are verified again every [`REVERIFY_EVERY`] (a
+//! withdrawal from elsewhere changes them too).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use protocol::api::MarketState;
 use tokio::sync::oneshot;
@@ -20,13 +24,17 @@ pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) const NOT_REGISTERED: &str = "not registered in the Registry: buyers cannot open deals \
      with this node; give it a stake to register (--node-stake, or CAIRN_NODE_STAKE in the app)";
 
+/// How often the earnings are verified again when nothing asked for it.
+pub(crate) const REVERIFY_EVERY: Duration = Duration::from_secs(30);
+
 /// What a successful attempt found.
 struct Announced {
     registration: node::market::Registration,
     /// Where the earnings are paid, once registered.
     payout: Option<String>,
-    /// The unwithdrawn earnings (base units), or why they could not be read.
-    earnings: Result<String, String>,
+    /// The unwithdrawn earnings (base units) and what they were proven against, or why they
+    /// could not be verified.
+    earnings: Result<(String, protocol::api::EarningsProof), String>,
 }
 
 /// One attempt under way.
@@ -38,21 +46,27 @@ struct Attempt {
 /// A selling node's announcements.
 pub(crate) struct Announcer {
     market: node::market::Market,
+    /// The chain endpoint the earnings are verified through.
+    rpc_url: String,
     /// Token units to stake if the provider is not registered yet.
     stake: Option<u64>,
     /// An announcement is due (at start, after a quota change, after a failure).
     due: bool,
     attempt: Option<Attempt>,
+    /// When the last attempt started.
+    started: Option<Instant>,
 }
 
 impl Announcer {
     /// An announcer with its first announcement due.
-    pub(crate) fn new(market: node::market::Market, stake: Option<u64>) -> Self {
+    pub(crate) fn new(market: node::market::Market, stake: Option<u64>, rpc_url: String) -> Self {
         Self {
             market,
+            rpc_url,
             stake,
             due: true,
             attempt: None,
+            started: None,
         }
     }
 
@@ -61,7 +75,8 @@ impl Announcer {
         self.market.address().to_checksum(None)
     }
 
-    /// Asks for a new announcement (the quota or the addresses changed).
+    /// Asks for a new announcement (the quota or the addresses changed, or a proof was
+    /// accepted and the earnings grew).
     pub(crate) fn request(&mut self) {
         self.due = true;
     }
@@ -80,8 +95,15 @@ impl Announcer {
             self.attempt = None;
             self.record(outcome, state);
         }
+        if self
+            .started
+            .is_some_and(|started| started.elapsed() >= REVERIFY_EVERY)
+        {
+            self.due = true;
+        }
         if self.due {
             self.due = false;
+            self.started = Some(Instant::now());
             self.attempt = Some(self.start(node));
         }
     }
@@ -104,8 +126,18 @@ impl Announcer {
                     tracing::info!("the node is announced in the Registry");
                 }
                 match announced.earnings {
-                    Ok(total) => state.earnings = Some(total),
-                    Err(error) => tracing::warn!(%error, "reading the node's earnings failed"),
+                    Ok((total, proof)) => {
+                        state.earnings = Some(total);
+                        state.earnings_proof = Some(proof);
+                        state.earnings_error = None;
+                    }
+                    Err(error) => {
+                        let error = format!("the earnings could not be verified: {error}");
+                        if state.earnings_error.as_ref() != Some(&error) {
+                            tracing::warn!(%error, "verifying the node's earnings failed");
+                        }
+                        state.earnings_error = Some(error);
+                    }
                 }
             }
             Err(err) => {
@@ -126,6 +158,7 @@ impl Announcer {
         let market = self.market.clone();
         let node = node.clone();
         let stake = self.stake.map(node::market::token_units);
+        let rpc_url = self.rpc_url.clone();
         let task = tokio::spawn(async move {
             let attempt = async {
                 let registration = market
@@ -142,11 +175,15 @@ impl Announcer {
                             .to_checksum(None),
                     ),
                 };
-                let earnings = market
-                    .earnings()
-                    .await
-                    .map(|total| total.to_string())
-                    .map_err(|err| err.to_string());
+                let deployment = market.deployment();
+                let earnings = crate::earnings::verify(
+                    &rpc_url,
+                    deployment.chain_id,
+                    deployment.market,
+                    market.address(),
+                    crate::earnings::Anchor::Endpoint,
+                )
+                .await;
                 Ok(Announced {
                     registration,
                     payout,

@@ -260,7 +260,7 @@ impl EventLoop {
             .and_then(|market| market.stake);
         let deadline = Instant::now() + store_wait;
         loop {
-            match RunningNode::start(options.clone(), stake).await {
+            match RunningNode::start(options.clone(), stake, self.config.rpc_url.clone()).await {
                 Ok(running) => {
                     self.retry_node = false;
                     return Some(running);
@@ -388,13 +388,19 @@ struct RunningNode {
     market: Option<MarketState>,
     /// A selling node's Registry announcements.
     announcer: Option<Announcer>,
+    /// Proofs accepted when the earnings were last asked for: each new one grows them.
+    proofs_seen: u64,
 }
 
 impl RunningNode {
     /// Starts the node and, when it sells storage, starts announcing it in the Registry
     /// (registering with the configured stake) and reading its earnings, off the loop (see
     /// [`crate::announce`]). `Err` says why the node did not start, for the UI.
-    async fn start(options: node::Options, stake: Option<u64>) -> Result<Self, StartFailure> {
+    async fn start(
+        options: node::Options,
+        stake: Option<u64>,
+        rpc_url: String,
+    ) -> Result<Self, StartFailure> {
         let market = options.market.clone();
         let activity_file = options.data_dir.join(crate::activity::FILE_NAME);
         let (handle, events, event_loop) =
@@ -406,7 +412,7 @@ impl RunningNode {
                 })?;
         tracing::info!(peer = %handle.peer_id(), "node started");
         let task = tokio::spawn(event_loop.run());
-        let announcer = market.map(|market| Announcer::new(market, stake));
+        let announcer = market.map(|market| Announcer::new(market, stake, rpc_url));
         let mut running = Self {
             handle,
             task,
@@ -414,12 +420,15 @@ impl RunningNode {
             market: announcer.as_ref().map(|announcer| MarketState {
                 provider: announcer.provider(),
                 earnings: None,
+                earnings_proof: None,
+                earnings_error: None,
                 payout: None,
                 proofs_accepted: 0,
                 proofs_rejected: 0,
                 announce_error: None,
             }),
             announcer,
+            proofs_seen: 0,
         };
         running.drive_announcer();
         Ok(running)
@@ -429,6 +438,12 @@ impl RunningNode {
     /// never waits (see [`crate::announce`]).
     fn drive_announcer(&mut self) {
         if let (Some(announcer), Some(state)) = (self.announcer.as_mut(), self.market.as_mut()) {
+            // An accepted proof grew the earnings: verify them again.
+            let accepted = self.recorder.snapshot().proofs_accepted;
+            if accepted != self.proofs_seen {
+                self.proofs_seen = accepted;
+                announcer.request();
+            }
             announcer.drive(&self.handle, state);
         }
     }
@@ -478,10 +493,6 @@ impl RunningNode {
         let market = self.market.clone().map(|mut market| {
             market.proofs_accepted = folded.proofs_accepted;
             market.proofs_rejected = folded.proofs_rejected;
-            // An accepted proof's total is newer than what was read at start.
-            if let Some(total) = folded.earnings {
-                market.earnings = Some(total.to_string());
-            }
             market
         });
         Ok(NodeState::Running(Box::new(NodeInfo {

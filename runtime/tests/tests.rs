@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use chain::Devnet;
 use runtime::{ChainState, Config, Handle, NodeConfig, NodeInfo, NodeState, Status};
+use testkit::rpc_proxy::{Proxy, Tamper};
 
 fn config(rpc_url: &str) -> Config {
     Config {
@@ -673,6 +674,102 @@ async fn a_node_without_a_chain_key_makes_its_own_and_registers_once_it_is_funde
     );
     assert!(err.contains("move it away"), "{err}");
     assert_eq!(std::fs::read_to_string(&key_file).unwrap(), "not a key");
+}
+
+#[tokio::test]
+async fn a_selling_nodes_earnings_are_shown_only_once_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::start().await.unwrap();
+    let deployment = devnet
+        .deploy(&chain::contracts::DeployOptions::default())
+        .await
+        .unwrap();
+    let deployment_file = dir.path().join("deployment.json");
+    deployment.write(&deployment_file).unwrap();
+    let key_file = dir.path().join("provider.key");
+    std::fs::write(&key_file, Devnet::key(1).to_bytes().to_string()).unwrap();
+    // The runtime reaches the chain only through a proxy that can alter the node's answers.
+    let proxy = Proxy::start(devnet.rpc_url()).await;
+    let mut config = node_config(dir.path(), 1 << 20, Vec::new());
+    config.rpc_url = proxy.url();
+    if let Some(node) = config.node.as_mut() {
+        node.market = Some(runtime::NodeMarket {
+            stake: Some(200),
+            chain_key_file: Some(key_file),
+            ..runtime::NodeMarket::new(deployment_file)
+        });
+    }
+    let (handle, event_loop) = runtime::start(config).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    let market_of = |s: &Status| s.node.running().and_then(|info| info.market.clone());
+
+    // Untampered: the earnings (none yet) are shown with the block they were proven against.
+    let status = wait_for(&handle, "the earnings verified", |s| {
+        market_of(s).is_some_and(|m| m.earnings_proof.is_some())
+    })
+    .await;
+    let market = market_of(&status).unwrap();
+    assert_eq!(market.earnings.as_deref(), Some("0"));
+    assert_eq!(market.earnings_error, None);
+    let proof = market.earnings_proof.unwrap();
+    assert_eq!(proof.anchor, runtime::EarningsAnchor::Endpoint);
+    let ChainState::Connected { latest_block, .. } = status.chain else {
+        panic!("not connected: {status:?}");
+    };
+    assert!(
+        proof.block >= 1 && proof.block <= latest_block + 1,
+        "{proof:?}"
+    );
+    assert_eq!(proof.block_hash.len(), 66, "{proof:?}");
+    assert_eq!(proxy.tampered(), 0);
+
+    // Each tampering with what the earnings rest on is caught: nothing new is shown, the last
+    // verified value stays, and the status says why. A quota change asks for a new check.
+    let mut quota = 1u64 << 20;
+    let mut verified_at = proof.block_hash.clone();
+    for tamper in [
+        Tamper::ProofStorageValue,
+        Tamper::AccountProofNode,
+        Tamper::Code,
+    ] {
+        proxy.set(tamper);
+        let before = proxy.tampered();
+        quota += 1 << 20;
+        handle.set_node_quota(quota).await.unwrap();
+        let status = wait_for(&handle, "the tampering caught", |s| {
+            market_of(s).is_some_and(|m| m.earnings_error.is_some())
+        })
+        .await;
+        assert!(proxy.tampered() > before, "{tamper:?} altered nothing");
+        let market = market_of(&status).unwrap();
+        let error = market.earnings_error.unwrap();
+        assert!(
+            error.starts_with("the earnings could not be verified"),
+            "{tamper:?}: {error}"
+        );
+        assert_eq!(market.earnings.as_deref(), Some("0"), "{tamper:?}");
+        assert_eq!(
+            market.earnings_proof.unwrap().block_hash,
+            verified_at,
+            "{tamper:?}"
+        );
+
+        // Untampered again, the next check clears it.
+        proxy.set(Tamper::None);
+        quota += 1 << 20;
+        handle.set_node_quota(quota).await.unwrap();
+        let status = wait_for(&handle, "the earnings verified again", |s| {
+            market_of(s).is_some_and(|m| m.earnings_error.is_none())
+        })
+        .await;
+        verified_at = market_of(&status)
+            .unwrap()
+            .earnings_proof
+            .unwrap()
+            .block_hash;
+    }
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

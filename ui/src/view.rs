@@ -5,7 +5,8 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 use protocol::api::{
-    Activity, ActivityKind, ChainState, MarketState, NodeState, Status, TransferInfo,
+    Activity, ActivityKind, ChainState, EarningsAnchor, EarningsProof, MarketState, NodeState,
+    Status, TransferInfo,
 };
 
 use crate::backend::{Backend, BackendError};
@@ -88,6 +89,7 @@ fn NodeSection(
     let corrupt = move || running().map_or(0, |info| info.corrupt_objects);
     let market = move || running().and_then(|info| info.market);
     let announce_error = move || market().and_then(|m| m.announce_error);
+    let earnings_error = move || market().and_then(|m| m.earnings_error);
     let transfers = move || running().map(|info| info.transfers).unwrap_or_default();
     let activity = move || running().map(|info| info.activity).unwrap_or_default();
     view! {
@@ -106,7 +108,8 @@ fn NodeSection(
                 <Card label="Connected peers" id="node-peers" value=Signal::derive(move || running().map(|info| info.connected_peers.to_string()))/>
                 <Card label="Stored" id="node-stored" value=Signal::derive(move || running().map(|info| format_stored(info.objects, info.stored_bytes, info.quota_bytes, info.disk_room_bytes)))/>
                 <Show when=move || market().is_some()>
-                    <Card label="Earnings (unwithdrawn)" id="node-earnings" value=Signal::derive(move || market().map(|m| m.earnings.map_or_else(|| "unknown".into(), |e| format_tokens(&e))))/>
+                    <Card label="Earnings (unwithdrawn, verified)" id="node-earnings" value=Signal::derive(move || market().map(|m| m.earnings.map_or_else(|| "not verified yet".into(), |e| format_tokens(&e))))/>
+                    <Card label="Earnings verified against" id="node-earnings-proof" value=Signal::derive(move || market().map(|m| m.earnings_proof.as_ref().map_or_else(|| "no block yet".into(), format_earnings_proof)))/>
                     <Card label="Proofs" id="node-proofs" value=Signal::derive(move || market().map(|m| format_proofs(&m)))/>
                     <Card label="Provider address" id="node-provider" value=Signal::derive(move || market().map(|m| m.provider))/>
                     <Card label="Earnings paid to" id="node-payout" value=Signal::derive(move || market().map(|m| m.payout.unwrap_or_else(|| "not registered yet".into())))/>
@@ -116,6 +119,9 @@ fn NodeSection(
                 <div class="notice" id="node-corrupt">
                     {move || format!("{} stored object(s) found corrupt on disk: no longer served, and their next proofs fail on chain", corrupt())}
                 </div>
+            </Show>
+            <Show when=move || earnings_error().is_some()>
+                <div class="notice" id="node-earnings-error">{move || earnings_error().unwrap_or_default()}</div>
             </Show>
             <Show when=move || announce_error().is_some()>
                 <div class="notice" id="node-announce-error">{move || announce_error().unwrap_or_default()}</div>
@@ -230,6 +236,18 @@ fn format_proofs(market: &MarketState) -> String {
         "{} accepted, {} rejected",
         market.proofs_accepted, market.proofs_rejected
     )
+}
+
+/// `block 1234: the state proven against its header; the block as the endpoint names it (a
+/// devnet has no beacon chain)`.
+fn format_earnings_proof(proof: &EarningsProof) -> String {
+    match proof.anchor {
+        EarningsAnchor::Endpoint => format!(
+            "block {}: the state proven against its header; the block as the endpoint names it \
+             (a devnet has no beacon chain)",
+            proof.block
+        ),
+    }
 }
 
 /// A long id cut to its ends: `3f2a…9c1d`.
@@ -412,9 +430,24 @@ pub(crate) fn format_uptime(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::{
-        Activity, ActivityKind, TransferInfo, format_activity, format_bytes, format_stored,
-        format_tokens, format_transfer, format_uptime,
+        Activity, ActivityKind, EarningsAnchor, EarningsProof, TransferInfo, format_activity,
+        format_bytes, format_earnings_proof, format_stored, format_tokens, format_transfer,
+        format_uptime,
     };
+
+    #[test]
+    fn the_earnings_proof_names_its_block_and_how_it_is_trusted() {
+        let proof = EarningsProof {
+            block: 1234,
+            block_hash: format!("0x{}", "ab".repeat(32)),
+            anchor: EarningsAnchor::Endpoint,
+        };
+        assert_eq!(
+            format_earnings_proof(&proof),
+            "block 1234: the state proven against its header; the block as the endpoint names \
+             it (a devnet has no beacon chain)"
+        );
+    }
 
     #[test]
     fn transfers_and_activity_read_as_sentences() {

@@ -1,0 +1,87 @@
+//! A selling node's earnings, verified before they are shown.
+//!
+//! The chain endpoint is not trusted for them. The runtime anchors on one block header (it
+//! checks that the header hashes to the block's hash), then re-executes
+//! `StorageMarket.earnings(provider)` locally with revm over account and storage proofs checked
+//! against that header's state root (`light_client_rpc::ExecutionClient`). An endpoint that
+//! alters the value, a proof node or the contract's code is caught, and nothing is shown.
+//!
+//! Where the header's hash comes from sets how far this goes. On a network with a beacon chain
+//! it is the execution block of a header the light client verified. On a devnet there is no
+//! beacon chain, so the latest block's hash is the endpoint's word ([`Anchor::Endpoint`]): the
+//! earnings are then proven consistent with the block the endpoint names, no more.
+
+use alloy_sol_types::SolCall as _;
+use chain::contracts::StorageMarket;
+use light_client::evm::{CallOutcome, CallRequest};
+use light_client_rpc::{ExecutionClient, Rpc};
+use node::market::Address;
+use protocol::api::{EarningsAnchor, EarningsProof};
+
+/// How the block the earnings are proven against is trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Anchor {
+    /// The endpoint's latest block (a devnet has no beacon chain to verify a header with).
+    Endpoint,
+}
+
+/// Reads `provider`'s unwithdrawn earnings in `market` on the chain at `rpc_url` (chain id
+/// `chain_id`), verified against a block anchored as `anchor` says; `Err` says why they could
+/// not be verified. `Ok` holds the total in token base units (a decimal string) and what it
+/// was proven against.
+pub(crate) async fn verify(
+    rpc_url: &str,
+    chain_id: u64,
+    market: Address,
+    provider: Address,
+    anchor: Anchor,
+) -> Result<(String, EarningsProof), String> {
+    let rpc = Rpc::new(rpc_url).map_err(|err| err.to_string())?;
+    let hash = match anchor {
+        Anchor::Endpoint => latest_hash(&rpc).await?,
+    };
+    let client = ExecutionClient::anchor(rpc, hash, chain_id)
+        .await
+        .map_err(|err| format!("anchoring on block {hash}: {err}"))?;
+    let request = CallRequest {
+        from: None,
+        to: Some(market),
+        data: StorageMarket::earningsCall::new((provider,))
+            .abi_encode()
+            .into(),
+        value: Default::default(),
+        gas: None,
+    };
+    let output = match client
+        .call(&request)
+        .await
+        .map_err(|err| format!("the earnings call did not verify: {err}"))?
+    {
+        CallOutcome::Success { output, .. } => output,
+        other => return Err(format!("the earnings call failed: {other:?}")),
+    };
+    let total = StorageMarket::earningsCall::abi_decode_returns(&output)
+        .map_err(|err| format!("the earnings call returned {output}: {err}"))?;
+    let block = client.block();
+    let proof = EarningsProof {
+        block: block.header.number,
+        block_hash: block.hash.to_string(),
+        anchor: match anchor {
+            Anchor::Endpoint => EarningsAnchor::Endpoint,
+        },
+    };
+    Ok((total.to_string(), proof))
+}
+
+/// The hash of the endpoint's latest block.
+async fn latest_hash(rpc: &Rpc) -> Result<alloy_primitives::B256, String> {
+    let block = rpc
+        .call("eth_getBlockByNumber", serde_json::json!(["latest", false]))
+        .await
+        .map_err(|err| format!("reading the latest block: {err}"))?;
+    block
+        .get("hash")
+        .cloned()
+        .and_then(|hash| serde_json::from_value(hash).ok())
+        .ok_or_else(|| format!("the endpoint's latest block has no hash: {block}"))
+}
