@@ -176,51 +176,32 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
         stderr.contains("is a devnet from `cairn devnet` running there"),
         "{stderr}"
     );
-    let token = chain::contracts::Contracts::new(
-        &deployment,
-        chain::contracts::signer_provider(devnet.rpc_url(), Devnet::key(0)).unwrap(),
-    )
-    .token;
-    assert_eq!(
-        token.balanceOf(own_address).call().await.unwrap(),
-        chain::contracts::TOKEN * alloy_primitives::U256::from(200u64)
-    );
-    let wallet = Devnet::key(4).address();
-    let mut own = node_command(&own_dir, devnet.rpc_url(), &deployment_file, None);
-    own.args(["--payout", &wallet.to_string()]);
-    let (own_guard, _) =
-        ChildGuard::spawn_and_read_line("cairn node", own, "peer_id", START_TIMEOUT)
-            .await
-            .unwrap();
-    let registry = chain::contracts::Contracts::new(
-        &deployment,
-        chain::contracts::signer_provider(devnet.rpc_url(), Devnet::key(0)).unwrap(),
-    )
-    .registry;
-    assert!(registry.isActiveProvider(own_address).call().await.unwrap());
-    assert_eq!(registry.payoutOf(own_address).call().await.unwrap(), wallet);
-    drop(own_guard);
-    // Restarted with another payout address, the entry is updated to it.
-    let other_wallet = Devnet::key(5).address();
-    let mut own = node_command(&own_dir, devnet.rpc_url(), &deployment_file, None);
-    own.args(["--payout", &other_wallet.to_string()]);
-    let (own_guard, _) =
-        ChildGuard::spawn_and_read_line("cairn node", own, "peer_id", START_TIMEOUT)
-            .await
-            .unwrap();
-    assert_eq!(
-        registry.payoutOf(own_address).call().await.unwrap(),
-        other_wallet
-    );
-    drop(own_guard);
-
-    let (_guard, addr) =
-        start_provider(root.path(), 1, devnet.rpc_url(), &deployment_file, "64MiB").await;
-    // It registered itself (staking 200 tokens) before printing its addresses.
     let contracts = chain::contracts::Contracts::new(
         &deployment,
         chain::contracts::signer_provider(devnet.rpc_url(), Devnet::key(0)).unwrap(),
     );
+    assert_eq!(
+        contracts.token.balanceOf(own_address).call().await.unwrap(),
+        chain::contracts::TOKEN * alloy_primitives::U256::from(200u64)
+    );
+    // The first start registers with --payout; a restart with another payout address updates
+    // the entry to it.
+    for wallet in [Devnet::key(4).address(), Devnet::key(5).address()] {
+        let mut own = node_command(&own_dir, devnet.rpc_url(), &deployment_file, None);
+        own.args(["--payout", &wallet.to_string()]);
+        let (own_guard, _) =
+            ChildGuard::spawn_and_read_line("cairn node", own, "peer_id", START_TIMEOUT)
+                .await
+                .unwrap();
+        let registry = &contracts.registry;
+        assert!(registry.isActiveProvider(own_address).call().await.unwrap());
+        assert_eq!(registry.payoutOf(own_address).call().await.unwrap(), wallet);
+        drop(own_guard);
+    }
+
+    let (_guard, addr) =
+        start_provider(root.path(), 1, devnet.rpc_url(), &deployment_file, "64MiB").await;
+    // It registered itself (staking 200 tokens) before printing its addresses.
     let registry = contracts.registry.clone();
     let provider = Devnet::key(1).address();
     assert!(registry.isActiveProvider(provider).call().await.unwrap());

@@ -438,10 +438,23 @@ async fn a_store_held_elsewhere_is_reported_and_the_node_starts_once_it_is_free(
     task.await.unwrap();
 }
 
-/// A free loopback port, released (nothing listens on it until the test says so).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+/// A devnet with Cairn's contracts, their deployment written to `deployment.json` in `dir`.
+async fn market_devnet(dir: &Path) -> (Devnet, chain::contracts::Deployment, std::path::PathBuf) {
+    let devnet = Devnet::start().await.unwrap();
+    let deployment = devnet
+        .deploy(&chain::contracts::DeployOptions::default())
+        .await
+        .unwrap();
+    let deployment_file = dir.join("deployment.json");
+    deployment.write(&deployment_file).unwrap();
+    (devnet, deployment, deployment_file)
+}
+
+/// Anvil account `index`'s key, written to `provider.key` in `dir` as a chain key file.
+fn anvil_key_file(dir: &Path, index: usize) -> std::path::PathBuf {
+    let key_file = dir.join("provider.key");
+    std::fs::write(&key_file, Devnet::key(index).to_bytes().to_string()).unwrap();
+    key_file
 }
 
 #[tokio::test]
@@ -449,18 +462,12 @@ async fn a_selling_node_whose_chain_is_down_at_start_serves_and_is_announced_onc
     let dir = tempfile::tempdir().unwrap();
     // The deployment a devnet makes is the same on every fresh anvil (same deployer, same
     // nonces): write its file from one, then stop it.
-    let first = Devnet::start().await.unwrap();
-    let deployment = first
-        .deploy(&chain::contracts::DeployOptions::default())
-        .await
-        .unwrap();
+    let (first, deployment, deployment_file) = market_devnet(dir.path()).await;
     first.stop().await.unwrap();
-    let deployment_file = dir.path().join("deployment.json");
-    deployment.write(&deployment_file).unwrap();
-    let key_file = dir.path().join("provider.key");
-    std::fs::write(&key_file, Devnet::key(1).to_bytes().to_string()).unwrap();
+    let key_file = anvil_key_file(dir.path(), 1);
 
-    let port = free_port();
+    // A free loopback port, released: nothing listens on it until the devnet below.
+    let port = testkit::free_port().unwrap();
     let mut config = node_config(dir.path(), 1 << 20, Vec::new());
     config.rpc_url = format!("http://127.0.0.1:{port}");
     if let Some(node) = config.node.as_mut() {
@@ -547,13 +554,7 @@ async fn a_selling_node_whose_chain_is_down_at_start_serves_and_is_announced_onc
 #[tokio::test]
 async fn a_node_without_a_chain_key_makes_its_own_and_registers_once_it_is_funded() {
     let dir = tempfile::tempdir().unwrap();
-    let devnet = Devnet::start().await.unwrap();
-    let deployment = devnet
-        .deploy(&chain::contracts::DeployOptions::default())
-        .await
-        .unwrap();
-    let deployment_file = dir.path().join("deployment.json");
-    deployment.write(&deployment_file).unwrap();
+    let (devnet, deployment, deployment_file) = market_devnet(dir.path()).await;
     // Earnings go to the user's wallet (anvil #3), not to the node's hot key.
     let wallet = Devnet::key(3).address();
     let mut config = node_config(dir.path(), 1 << 20, Vec::new());
@@ -679,15 +680,8 @@ async fn a_node_without_a_chain_key_makes_its_own_and_registers_once_it_is_funde
 #[tokio::test]
 async fn a_selling_nodes_earnings_are_shown_only_once_verified() {
     let dir = tempfile::tempdir().unwrap();
-    let devnet = Devnet::start().await.unwrap();
-    let deployment = devnet
-        .deploy(&chain::contracts::DeployOptions::default())
-        .await
-        .unwrap();
-    let deployment_file = dir.path().join("deployment.json");
-    deployment.write(&deployment_file).unwrap();
-    let key_file = dir.path().join("provider.key");
-    std::fs::write(&key_file, Devnet::key(1).to_bytes().to_string()).unwrap();
+    let (devnet, _, deployment_file) = market_devnet(dir.path()).await;
+    let key_file = anvil_key_file(dir.path(), 1);
     // The runtime reaches the chain only through a proxy that can alter the node's answers.
     let proxy = Proxy::start(devnet.rpc_url()).await;
     let mut config = node_config(dir.path(), 1 << 20, Vec::new());
