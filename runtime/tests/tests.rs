@@ -438,6 +438,21 @@ async fn a_store_held_elsewhere_is_reported_and_the_node_starts_once_it_is_free(
     task.await.unwrap();
 }
 
+/// A node with a 1 MiB quota in `dir` that sells on `market`, reaching its chain at `rpc_url`.
+fn selling_config(dir: &Path, rpc_url: String, market: runtime::NodeMarket) -> Config {
+    let mut config = node_config(dir, 1 << 20, Vec::new());
+    config.rpc_url = rpc_url;
+    if let Some(node) = config.node.as_mut() {
+        node.market = Some(market);
+    }
+    config
+}
+
+/// A selling node's standing in `status`, once it runs.
+fn market_of(status: &Status) -> Option<runtime::MarketState> {
+    status.node.running().and_then(|info| info.market.clone())
+}
+
 /// A devnet with Cairn's contracts, their deployment written to `deployment.json` in `dir`.
 async fn market_devnet(dir: &Path) -> (Devnet, chain::contracts::Deployment, std::path::PathBuf) {
     let devnet = Devnet::start().await.unwrap();
@@ -468,15 +483,15 @@ async fn a_selling_node_whose_chain_is_down_at_start_serves_and_is_announced_onc
 
     // A free loopback port, released: nothing listens on it until the devnet below.
     let port = testkit::free_port().unwrap();
-    let mut config = node_config(dir.path(), 1 << 20, Vec::new());
-    config.rpc_url = format!("http://127.0.0.1:{port}");
-    if let Some(node) = config.node.as_mut() {
-        node.market = Some(runtime::NodeMarket {
+    let config = selling_config(
+        dir.path(),
+        format!("http://127.0.0.1:{port}"),
+        runtime::NodeMarket {
             stake: Some(200),
             chain_key_file: Some(key_file),
             ..runtime::NodeMarket::new(deployment_file)
-        });
-    }
+        },
+    );
     let (handle, event_loop) = runtime::start(config).unwrap();
     let task = tokio::spawn(event_loop.run());
     let announce_error = |s: &Status| {
@@ -557,18 +572,17 @@ async fn a_node_without_a_chain_key_makes_its_own_and_registers_once_it_is_funde
     let (devnet, deployment, deployment_file) = market_devnet(dir.path()).await;
     // Earnings go to the user's wallet (anvil #3), not to the node's hot key.
     let wallet = Devnet::key(3).address();
-    let mut config = node_config(dir.path(), 1 << 20, Vec::new());
-    config.rpc_url = devnet.rpc_url().to_owned();
-    if let Some(node) = config.node.as_mut() {
-        node.market = Some(runtime::NodeMarket {
+    let config = selling_config(
+        dir.path(),
+        devnet.rpc_url().to_owned(),
+        runtime::NodeMarket {
             stake: Some(200),
             payout: Some(wallet),
             ..runtime::NodeMarket::new(deployment_file.clone())
-        });
-    }
+        },
+    );
     let (handle, event_loop) = runtime::start(config.clone()).unwrap();
     let task = tokio::spawn(event_loop.run());
-    let market_of = |s: &Status| s.node.running().and_then(|info| info.market.clone());
 
     // The key is made in the data directory, private; its address is the provider's.
     let key_file = dir.path().join("node").join("chain.key");
@@ -642,11 +656,11 @@ async fn a_node_without_a_chain_key_makes_its_own_and_registers_once_it_is_funde
 
     // A selling node given no stake stays unregistered, and says how to register.
     let other = tempfile::tempdir().unwrap();
-    let mut config = node_config(other.path(), 1 << 20, Vec::new());
-    config.rpc_url = devnet.rpc_url().to_owned();
-    if let Some(node) = config.node.as_mut() {
-        node.market = Some(runtime::NodeMarket::new(deployment_file.clone()));
-    }
+    let config = selling_config(
+        other.path(),
+        devnet.rpc_url().to_owned(),
+        runtime::NodeMarket::new(deployment_file.clone()),
+    );
     let (handle, event_loop) = runtime::start(config).unwrap();
     let task = tokio::spawn(event_loop.run());
     let status = wait_for(&handle, "the node found unregistered", |s| {
@@ -663,11 +677,11 @@ async fn a_node_without_a_chain_key_makes_its_own_and_registers_once_it_is_funde
 
     // A key file that holds no key is refused and left as it is, never replaced.
     std::fs::write(&key_file, "not a key").unwrap();
-    let mut config = node_config(dir.path(), 1 << 20, Vec::new());
-    config.rpc_url = devnet.rpc_url().to_owned();
-    if let Some(node) = config.node.as_mut() {
-        node.market = Some(runtime::NodeMarket::new(deployment_file));
-    }
+    let config = selling_config(
+        dir.path(),
+        devnet.rpc_url().to_owned(),
+        runtime::NodeMarket::new(deployment_file),
+    );
     let err = runtime::start(config).unwrap_err().to_string();
     assert!(
         err.contains("chain.key does not hold a hex secp256k1 private key"),
@@ -684,18 +698,17 @@ async fn a_selling_nodes_earnings_are_shown_only_once_verified() {
     let key_file = anvil_key_file(dir.path(), 1);
     // The runtime reaches the chain only through a proxy that can alter the node's answers.
     let proxy = Proxy::start(devnet.rpc_url()).await;
-    let mut config = node_config(dir.path(), 1 << 20, Vec::new());
-    config.rpc_url = proxy.url();
-    if let Some(node) = config.node.as_mut() {
-        node.market = Some(runtime::NodeMarket {
+    let config = selling_config(
+        dir.path(),
+        proxy.url(),
+        runtime::NodeMarket {
             stake: Some(200),
             chain_key_file: Some(key_file),
             ..runtime::NodeMarket::new(deployment_file)
-        });
-    }
+        },
+    );
     let (handle, event_loop) = runtime::start(config).unwrap();
     let task = tokio::spawn(event_loop.run());
-    let market_of = |s: &Status| s.node.running().and_then(|info| info.market.clone());
 
     // Untampered: the earnings (none yet) are shown with the block they were proven against.
     let status = wait_for(&handle, "the earnings verified", |s| {
