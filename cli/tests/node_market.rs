@@ -684,7 +684,7 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
         .unwrap()
         .unwrap();
     assert!(
-        verified_at.starts_with("block ") && verified_at.contains("proven against its header"),
+        verified_at.starts_with("proven at block ") && verified_at.contains("against its header"),
         "{verified_at}"
     );
     assert_eq!(

@@ -108,8 +108,7 @@ fn NodeSection(
                 <Card label="Connected peers" id="node-peers" value=Signal::derive(move || running().map(|info| info.connected_peers.to_string()))/>
                 <Card label="Stored" id="node-stored" value=Signal::derive(move || running().map(|info| format_stored(info.objects, info.stored_bytes, info.quota_bytes, info.disk_room_bytes)))/>
                 <Show when=move || market().is_some()>
-                    <Card label="Earnings (unwithdrawn, verified)" id="node-earnings" value=Signal::derive(move || market().map(|m| m.earnings.map_or_else(|| "not verified yet".into(), |e| format_tokens(&e))))/>
-                    <Card label="Earnings verified against" id="node-earnings-proof" value=Signal::derive(move || market().map(|m| m.earnings_proof.as_ref().map_or_else(|| "no block yet".into(), format_earnings_proof)))/>
+                    <HintCard label="Earnings (unwithdrawn, verified)" id="node-earnings" value=Signal::derive(move || market().map(|m| m.earnings.map_or_else(|| "not verified yet".into(), |e| format_tokens(&e)))) hint_id="node-earnings-proof" hint=Signal::derive(move || market().and_then(|m| m.earnings_proof).map(|p| format_earnings_proof(&p)))/>
                     <Card label="Proofs" id="node-proofs" value=Signal::derive(move || market().map(|m| format_proofs(&m)))/>
                     <Card label="Provider address" id="node-provider" value=Signal::derive(move || market().map(|m| m.provider))/>
                     <Card label="Earnings paid to" id="node-payout" value=Signal::derive(move || market().map(|m| m.payout.unwrap_or_else(|| "not registered yet".into())))/>
@@ -238,13 +237,13 @@ fn format_proofs(market: &MarketState) -> String {
     )
 }
 
-/// `block 1234: the state proven against its header; the block as the endpoint names it (a
-/// devnet has no beacon chain)`.
+/// `proven at block 1234 against its header; on a devnet the block is the endpoint's (no beacon
+/// chain to check it)`.
 fn format_earnings_proof(proof: &EarningsProof) -> String {
     match proof.anchor {
         EarningsAnchor::Endpoint => format!(
-            "block {}: the state proven against its header; the block as the endpoint names it \
-             (a devnet has no beacon chain)",
+            "proven at block {} against its header; on a devnet the block is the endpoint's (no \
+             beacon chain to check it)",
             proof.block
         ),
     }
@@ -402,6 +401,24 @@ fn Card(label: &'static str, id: &'static str, value: Signal<Option<String>>) ->
     }
 }
 
+/// A [`Card`] with a line in small print under its value.
+#[component]
+fn HintCard(
+    label: &'static str,
+    id: &'static str,
+    value: Signal<Option<String>>,
+    hint_id: &'static str,
+    hint: Signal<Option<String>>,
+) -> impl IntoView {
+    view! {
+        <div class="card">
+            <div class="label">{label}</div>
+            <div class="value" id=id>{move || value.get().unwrap_or_else(|| "…".into())}</div>
+            <div class="hint" id=hint_id>{move || hint.get().unwrap_or_default()}</div>
+        </div>
+    }
+}
+
 fn latest_block(chain: &ChainState) -> Option<u64> {
     match chain {
         ChainState::Connected { latest_block, .. } => Some(*latest_block),
@@ -444,8 +461,8 @@ mod tests {
         };
         assert_eq!(
             format_earnings_proof(&proof),
-            "block 1234: the state proven against its header; the block as the endpoint names \
-             it (a devnet has no beacon chain)"
+            "proven at block 1234 against its header; on a devnet the block is the endpoint's \
+             (no beacon chain to check it)"
         );
     }
 
