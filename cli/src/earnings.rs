@@ -1,5 +1,6 @@
 //! `cairn earnings`: a storage provider's on-chain earnings, and their withdrawal to its payout
-//! address. Prints one JSON object on stdout.
+//! address. Prints one JSON object on stdout. The earnings shown are verified, not read: see
+//! `runtime::earnings`.
 
 use std::path::PathBuf;
 
@@ -53,13 +54,19 @@ pub(crate) async fn run(args: EarningsArgs) -> anyhow::Result<()> {
             "transaction": done.transaction,
         })
     } else {
-        let earnings = market.earnings_of(provider).await?;
+        let deployment = chain::contracts::Deployment::read(&args.deployment_file)?;
+        let (earnings, proof) =
+            runtime::earnings::verify_earnings(&args.rpc_url, &deployment, provider).await?;
+        let tokens: alloy_primitives::U256 = earnings
+            .parse()
+            .context("the verified earnings are not a number")?;
         let payout = market.payout_of(provider).await?;
         json!({
             "provider": provider,
             "payout": payout,
-            "earnings": earnings.to_string(),
-            "earnings_tokens": format_ether(earnings),
+            "earnings": earnings,
+            "earnings_tokens": format_ether(tokens),
+            "verified": proof,
         })
     };
     crate::print_line(&report.to_string());

@@ -286,6 +286,9 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
     };
     let shown = run(earnings_command(false)).await;
     let shown = ok_json(&shown);
+    // Verified, not read: with the block the earnings were proven against.
+    assert_eq!(shown["verified"]["anchor"], "endpoint", "{shown}");
+    assert!(shown["verified"]["block"].as_u64().unwrap() >= 1, "{shown}");
     assert_eq!(
         shown["payout"]
             .as_str()

@@ -25,6 +25,25 @@ pub(crate) enum Anchor {
     Endpoint,
 }
 
+/// Reads `provider`'s unwithdrawn earnings in `deployment`'s market on the chain at `rpc_url`,
+/// verified against the endpoint's latest block (see the module's doc for what that anchor
+/// means): the total in token base units (a decimal string) and what it was proven against.
+pub async fn verify_earnings(
+    rpc_url: &str,
+    deployment: &chain::contracts::Deployment,
+    provider: Address,
+) -> Result<(String, EarningsProof), crate::Error> {
+    verify(
+        rpc_url,
+        deployment.chain_id,
+        deployment.market,
+        provider,
+        Anchor::Endpoint,
+    )
+    .await
+    .map_err(crate::Error::Unverified)
+}
+
 /// Reads `provider`'s unwithdrawn earnings in `market` on the chain at `rpc_url` (chain id
 /// `chain_id`), verified against a block anchored as `anchor` says; `Err` says why they could
 /// not be verified. `Ok` holds the total in token base units (a decimal string) and what it

@@ -16,7 +16,7 @@
 mod activity;
 mod announce;
 mod config;
-mod earnings;
+pub mod earnings;
 mod event_loop;
 mod files;
 pub mod settings;
@@ -54,6 +54,10 @@ pub enum Error {
     /// The settings saved in the data directory could not be read or saved.
     #[error(transparent)]
     Settings(#[from] settings::SettingsError),
+    /// A provider's earnings could not be verified (the endpoint's answers did not check out,
+    /// or it could not be reached).
+    #[error("the earnings could not be verified: {0}")]
+    Unverified(String),
     /// A node command was given to a runtime configured without a node.
     #[error(
         "this Cairn runs no node; start the daemon with --node (the desktop app runs one unless CAIRN_NODE=off)"
