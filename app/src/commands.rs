@@ -14,6 +14,16 @@ pub(crate) async fn set_node_quota(
     Ok(runtime.set_node_quota(quota_bytes).await?)
 }
 
+/// Gives a selling node the stake it registers with (`protocol::api::COMMAND_SET_NODE_STAKE`;
+/// the webview passes `{ tokens }`) and returns the status.
+#[tauri::command]
+pub(crate) async fn set_node_stake(
+    runtime: tauri::State<'_, runtime::Handle>,
+    tokens: u64,
+) -> Result<Status, Error> {
+    Ok(runtime.set_node_stake(tokens).await?)
+}
+
 /// The current runtime status (`protocol::api::COMMAND_STATUS`).
 #[tauri::command]
 pub(crate) async fn status(runtime: tauri::State<'_, runtime::Handle>) -> Result<Status, Error> {

@@ -68,7 +68,8 @@ pub fn run() {
         })
         .invoke_handler(tauri::generate_handler![
             commands::status,
-            commands::set_node_quota
+            commands::set_node_quota,
+            commands::set_node_stake
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(err) = result {

@@ -1,7 +1,8 @@
 //! `cairn daemon`: the runtime with no window, its UI and JSON API served on loopback only.
 //!
 //! Routes: the built UI at `/` (public: it holds no data), `GET /api/health` (public liveness),
-//! `GET /api/status` and `PUT /api/node/quota` (both require `Authorization: Bearer <token>`, the
+//! `GET /api/status`, `PUT /api/node/quota` and `PUT /api/node/stake` (all require
+//! `Authorization: Bearer <token>`, the
 //! per-install token from `runtime::token`). Errors are translated once here ([`api_error`]) into
 //! an HTTP status and a JSON `protocol::api::ApiError` body.
 
@@ -18,8 +19,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use protocol::api::{
-    ApiError, HTTP_HEALTH_PATH, HTTP_NODE_QUOTA_PATH, HTTP_STATUS_PATH, SetNodeQuota, Status,
-    TOKEN_FRAGMENT_KEY,
+    ApiError, HTTP_HEALTH_PATH, HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH,
+    SetNodeQuota, SetNodeStake, Status, TOKEN_FRAGMENT_KEY,
 };
 use runtime::token::ApiToken;
 use tower_http::services::{ServeDir, ServeFile};
@@ -82,6 +83,7 @@ fn router(state: AppState, ui_dir: &std::path::Path) -> Router {
     let api = Router::new()
         .route(HTTP_STATUS_PATH, get(status))
         .route(HTTP_NODE_QUOTA_PATH, put(set_node_quota))
+        .route(HTTP_NODE_STAKE_PATH, put(set_node_stake))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let ui = ServeDir::new(ui_dir).fallback(ServeFile::new(ui_dir.join("index.html")));
     Router::new()
@@ -97,6 +99,42 @@ async fn health() -> Json<serde_json::Value> {
 
 async fn status(State(state): State<AppState>) -> Json<Status> {
     Json(state.runtime.status())
+}
+
+async fn set_node_stake(
+    State(state): State<AppState>,
+    body: Result<Json<SetNodeStake>, JsonRejection>,
+) -> Response {
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                &format!(
+                    "the body must be JSON like {{\"tokens\": 200}} with Content-Type: application/json ({})",
+                    rejection.body_text()
+                ),
+            );
+        }
+    };
+    match state.runtime.set_node_stake(request.tokens).await {
+        Ok(status) => Json(status).into_response(),
+        Err(err @ runtime::Error::NoNode) => {
+            api_error(StatusCode::CONFLICT, "no_node", &err.to_string())
+        }
+        Err(err @ runtime::Error::Stake(_)) => {
+            api_error(StatusCode::CONFLICT, "stake", &err.to_string())
+        }
+        Err(err @ runtime::Error::Stopped) => {
+            api_error(StatusCode::SERVICE_UNAVAILABLE, "stopped", &err.to_string())
+        }
+        Err(err) => api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "settings",
+            &err.to_string(),
+        ),
+    }
 }
 
 async fn set_node_quota(

@@ -571,7 +571,7 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
         "--node-listen", "/ip4/127.0.0.1/tcp/0",
         "--node-deployment-file", deployment_arg, "--node-chain-key-file", key_arg,
         "--node-payout", wallet.as_str(),
-        "--node-stake", "200", "--node-periods", "2", "--node-prove-every", "1",
+        "--node-periods", "2", "--node-prove-every", "1",
     ];
     let daemon = testkit::Daemon::start(
         CAIRN,
@@ -587,10 +587,45 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
         daemon.wait_for_node(what, Duration::from_secs(60), accept)
     };
 
-    // Running, then announced (registered with its stake, off the runtime's loop): its
-    // earnings are read once that is done. Nothing earned yet.
+    // Started without a stake, the node is not registered, and the UI says so.
+    let node = wait_node("a running, unregistered node", |n| {
+        n["state"] == "running" && n["market"]["announceError"].is_string()
+    })
+    .await
+    .unwrap();
+    let note = node["market"]["announceError"].as_str().unwrap();
+    assert!(note.starts_with("not registered in the Registry"), "{note}");
+    assert!(node["market"].get("payout").is_none(), "{node}");
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, browser) = testkit::WebDriver::chromium(profile.path()).await.unwrap();
+    browser.goto(&url).await.unwrap();
+    let shown = browser
+        .wait_for_text("#node-announce-error", Duration::from_secs(30), |t| {
+            t.starts_with("not registered")
+        })
+        .await
+        .unwrap();
+    assert!(shown.contains("give it a stake"), "{shown}");
+    // Registered from the UI: a stake that is not a number is explained, 200 registers it.
+    browser
+        .type_into("#node-stake-input", "lots")
+        .await
+        .unwrap();
+    browser.click("#node-stake-set").await.unwrap();
+    let error = browser
+        .wait_for_text("#node-stake-error", Duration::from_secs(10), |_| true)
+        .await
+        .unwrap();
+    assert!(error.contains("not a whole number of CAIRN"), "{error}");
+    browser.type_into("#node-stake-input", "200").await.unwrap();
+    browser.click("#node-stake-set").await.unwrap();
+
+    // Then announced (registered with its stake, off the runtime's loop): its earnings are
+    // verified once that is done. Nothing earned yet.
     let node = wait_node("a running, announced node", |n| {
-        n["state"] == "running" && !n["market"]["earnings"].is_null()
+        n["state"] == "running"
+            && !n["market"]["earnings"].is_null()
+            && n["market"]["payout"].is_string()
     })
     .await
     .unwrap();
@@ -668,8 +703,6 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
     );
     assert_eq!(earned, alloy_primitives::U256::from(10u64.pow(16)));
 
-    let profile = tempfile::tempdir().unwrap();
-    let (_driver, browser) = testkit::WebDriver::chromium(profile.path()).await.unwrap();
     browser.goto(&url).await.unwrap();
     browser
         .wait_for_text("#node-earnings", Duration::from_secs(60), |t| {

@@ -46,14 +46,17 @@ async fn start_daemon_with(rpc_url: &str, args: &[&str]) -> Daemon {
 
 /// `PUT` of `body` (JSON) to the daemon's quota route, with `token` if any: the HTTP status and
 /// the JSON answer.
-async fn put_quota(
+/// `PUT`s `body` to the daemon's API `path` (with `token`, if any): the status code and the JSON
+/// answer.
+async fn put_api(
     http: &reqwest::Client,
     daemon: &Daemon,
+    path: &str,
     token: Option<&str>,
     body: &str,
 ) -> (u16, serde_json::Value) {
     let mut request = http
-        .put(format!("{}/api/node/quota", daemon.base))
+        .put(format!("{}{path}", daemon.base))
         .header("content-type", "application/json")
         .body(body.to_owned());
     if let Some(token) = token {
@@ -99,7 +102,14 @@ async fn api_requires_the_install_token() {
     assert_eq!(status["node"]["state"], "off");
 
     // This daemon runs no node: a quota is refused with how to run one, and nothing is saved.
-    let (code, body) = put_quota(&http, &daemon, Some(&daemon.token), r#"{"quotaBytes": 1}"#).await;
+    let (code, body) = put_api(
+        &http,
+        &daemon,
+        "/api/node/quota",
+        Some(&daemon.token),
+        r#"{"quotaBytes": 1}"#,
+    )
+    .await;
     assert_eq!(code, 409);
     assert_eq!(body["code"], "no_node");
     assert!(
@@ -465,7 +475,14 @@ async fn daemon_with_a_node_shows_it_in_the_api_and_the_ui() {
     browser.quit().await.unwrap();
 
     // Over the API: a body that is not the request is refused with what to send.
-    let (code, body) = put_quota(&http, &daemon, Some(&daemon.token), r#"{"quota": 5}"#).await;
+    let (code, body) = put_api(
+        &http,
+        &daemon,
+        "/api/node/quota",
+        Some(&daemon.token),
+        r#"{"quota": 5}"#,
+    )
+    .await;
     assert_eq!(code, 400);
     assert_eq!(body["code"], "bad_request");
     assert!(
@@ -473,15 +490,60 @@ async fn daemon_with_a_node_shows_it_in_the_api_and_the_ui() {
         "{body}"
     );
     // Without the token: refused like every API route.
-    let (code, _) = put_quota(&http, &daemon, None, r#"{"quotaBytes": 1}"#).await;
-    assert_eq!(code, 401);
-    let (code, ok) = put_quota(
+    let (code, _) = put_api(
         &http,
         &daemon,
+        "/api/node/quota",
+        None,
+        r#"{"quotaBytes": 1}"#,
+    )
+    .await;
+    assert_eq!(code, 401);
+    let (code, ok) = put_api(
+        &http,
+        &daemon,
+        "/api/node/quota",
         Some(&daemon.token),
         &format!(r#"{{"quotaBytes": {}}}"#, 4 << 20),
     )
     .await;
     assert_eq!(code, 200);
     assert_eq!(ok["node"]["quotaBytes"], 4 << 20, "{ok}");
+    // A stake for a node that does not sell storage is refused, saying why; a body that is not
+    // the request is refused with what to send; without the token, refused.
+    let stake = "/api/node/stake";
+    let (code, body) = put_api(
+        &http,
+        &daemon,
+        stake,
+        Some(&daemon.token),
+        r#"{"tokens": 200}"#,
+    )
+    .await;
+    assert_eq!(code, 409);
+    assert_eq!(body["code"], "stake");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not sell storage"),
+        "{body}"
+    );
+    let (code, body) = put_api(
+        &http,
+        &daemon,
+        stake,
+        Some(&daemon.token),
+        r#"{"stake": 1}"#,
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert!(
+        body["message"].as_str().unwrap().contains("tokens"),
+        "{body}"
+    );
+    let (code, _) = put_api(&http, &daemon, stake, None, r#"{"tokens": 200}"#).await;
+    assert_eq!(code, 401);
+    let settings = std::fs::read_to_string(daemon.data_dir.path().join("settings.json")).unwrap();
+    assert!(!settings.contains("nodeStake"), "{settings}");
 }

@@ -16,6 +16,12 @@ pub const COMMAND_SET_NODE_QUOTA: &str = "set_node_quota";
 /// Daemon route (`PUT`, body [`SetNodeQuota`]) setting the embedded node's quota; answers with
 /// the new [`Status`].
 pub const HTTP_NODE_QUOTA_PATH: &str = "/api/node/quota";
+/// Tauri command giving a selling node the stake it registers with in the Registry (arguments:
+/// [`SetNodeStake`]); returns the status.
+pub const COMMAND_SET_NODE_STAKE: &str = "set_node_stake";
+/// Daemon route (`PUT`, body [`SetNodeStake`]) giving a selling node the stake it registers
+/// with; answers with the status.
+pub const HTTP_NODE_STAKE_PATH: &str = "/api/node/stake";
 /// Daemon route that answers without a token, for liveness probes.
 pub const HTTP_HEALTH_PATH: &str = "/api/health";
 /// URL fragment key carrying the daemon's API token to the browser UI.
@@ -273,6 +279,16 @@ impl ChainState {
             ChainState::Connecting => None,
         }
     }
+}
+
+/// The stake a selling node registers with in the Registry, when it is not registered yet. It is
+/// saved in the data directory and used at the next start too, unless the shell was given a
+/// stake explicitly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetNodeStake {
+    /// Whole CAIRN tokens to lock as stake when the node registers.
+    pub tokens: u64,
 }
 
 /// A new quota for the embedded node: the disk offered to buyers. It is saved in the data

@@ -22,7 +22,8 @@ pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the status says of a selling node that has no stake to register with.
 pub(crate) const NOT_REGISTERED: &str = "not registered in the Registry: buyers cannot open deals \
-     with this node; give it a stake to register (--node-stake, or CAIRN_NODE_STAKE in the app)";
+     with this node; give it a stake to register (here, or --node-stake, or CAIRN_NODE_STAKE in \
+     the app)";
 
 /// How often the earnings are verified again when nothing asked for it.
 pub(crate) const REVERIFY_EVERY: Duration = Duration::from_secs(30);
@@ -73,6 +74,13 @@ impl Announcer {
     /// The provider's chain address.
     pub(crate) fn provider(&self) -> String {
         self.market.address().to_checksum(None)
+    }
+
+    /// Registers with `stake` (whole tokens) from the next announcement on, if not registered
+    /// yet, and asks for that announcement.
+    pub(crate) fn set_stake(&mut self, stake: u64) {
+        self.stake = Some(stake);
+        self.due = true;
     }
 
     /// Asks for a new announcement (the quota or the addresses changed, or a proof was

@@ -37,6 +37,7 @@ const COMMAND_CAPACITY: usize = 32;
 enum Command {
     Refresh(oneshot::Sender<Status>),
     SetNodeQuota(u64, oneshot::Sender<Result<Status, Error>>),
+    SetNodeStake(u64, oneshot::Sender<Result<Status, Error>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -52,6 +53,7 @@ impl std::fmt::Debug for Command {
         f.write_str(match self {
             Command::Refresh(_) => "Refresh",
             Command::SetNodeQuota(..) => "SetNodeQuota",
+            Command::SetNodeStake(..) => "SetNodeStake",
             Command::Shutdown(_) => "Shutdown",
         })
     }
@@ -88,6 +90,22 @@ impl Handle {
         let (reply, rx) = oneshot::channel();
         self.commands
             .send(Command::SetNodeQuota(quota, reply))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Gives a selling node the stake (whole tokens) it registers with in the Registry, when it
+    /// is not registered yet: saved in the data directory first, then used by the node's next
+    /// announcement, at once. Registering needs the tokens and some ETH at the node's provider
+    /// address; until they are there, the status says what to send where, and the node tries
+    /// again on every tick. Returns the status. [`Error::NoNode`] without a node;
+    /// [`Error::Stake`] for a node that does not sell storage or a stake of 0;
+    /// [`Error::Settings`] when the setting could not be saved (then nothing changed).
+    pub async fn set_node_stake(&self, tokens: u64) -> Result<Status, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::SetNodeStake(tokens, reply))
             .await
             .map_err(|_| Error::Stopped)?;
         rx.await.map_err(|_| Error::Stopped)?
@@ -187,6 +205,10 @@ impl EventLoop {
                         let result = self.set_node_quota(quota, &mut node).await;
                         let _ = reply.send(result);
                     }
+                    Some(Command::SetNodeStake(tokens, reply)) => {
+                        let result = self.set_node_stake(tokens, &mut node).await;
+                        let _ = reply.send(result);
+                    }
                 },
                 _ = ticker.tick() => {
                     self.poll(&mut node).await;
@@ -210,6 +232,7 @@ impl EventLoop {
         };
         let settings = Settings {
             node_quota: Some(quota),
+            ..self.settings.clone()
         };
         crate::settings::save(&self.config.data_dir, &settings)?;
         self.settings = settings;
@@ -236,6 +259,43 @@ impl EventLoop {
         Ok(self.poll(node).await)
     }
 
+    /// Saves the stake, then has the running node's next announcement register with it.
+    async fn set_node_stake(
+        &mut self,
+        tokens: u64,
+        node: &mut Option<RunningNode>,
+    ) -> Result<Status, Error> {
+        let Some(config) = self.config.node.as_mut() else {
+            return Err(Error::NoNode);
+        };
+        let Some(market) = config.market.as_mut() else {
+            return Err(Error::Stake(
+                "this node does not sell storage, so it has nothing to register: start it with \
+                 the contracts' deployment (--node-deployment-file, or CAIRN_NODE_DEPLOYMENT_FILE \
+                 in the app)"
+                    .into(),
+            ));
+        };
+        if tokens == 0 {
+            return Err(Error::Stake(
+                "a stake of 0 tokens registers nothing; give at least the Registry's minimum"
+                    .into(),
+            ));
+        }
+        let settings = Settings {
+            node_stake: Some(tokens),
+            ..self.settings.clone()
+        };
+        crate::settings::save(&self.config.data_dir, &settings)?;
+        self.settings = settings;
+        market.stake = Some(tokens);
+        tracing::info!(tokens, "node stake set");
+        if let Some(running) = node.as_mut() {
+            running.set_stake(tokens);
+        }
+        Ok(self.poll(node).await)
+    }
+
     /// The quota the node starts with: the configured one, else the saved one, else 0.
     fn node_quota(&self) -> u64 {
         self.config
@@ -257,7 +317,8 @@ impl EventLoop {
             .node
             .as_ref()
             .and_then(|node| node.market.as_ref())
-            .and_then(|market| market.stake);
+            .and_then(|market| market.stake)
+            .or(self.settings.node_stake);
         let deadline = Instant::now() + store_wait;
         loop {
             match RunningNode::start(options.clone(), stake, self.config.rpc_url.clone()).await {
@@ -446,6 +507,15 @@ impl RunningNode {
             }
             announcer.drive(&self.handle, state);
         }
+    }
+
+    /// Registers with `tokens` of stake from the next announcement on (started now, off the
+    /// loop), if not registered yet.
+    fn set_stake(&mut self, tokens: u64) {
+        if let Some(announcer) = self.announcer.as_mut() {
+            announcer.set_stake(tokens);
+        }
+        self.drive_announcer();
     }
 
     /// Announces the node again (its quota changed), off the loop.

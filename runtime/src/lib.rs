@@ -58,6 +58,9 @@ pub enum Error {
     /// or it could not be reached).
     #[error("the earnings could not be verified: {0}")]
     Unverified(String),
+    /// A stake was given to a node that cannot register with it.
+    #[error("{0}")]
+    Stake(String),
     /// A node command was given to a runtime configured without a node.
     #[error(
         "this Cairn runs no node; start the daemon with --node (the desktop app runs one unless CAIRN_NODE=off)"

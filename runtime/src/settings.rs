@@ -1,5 +1,5 @@
 //! Settings changed from the UI and kept in the data directory (`settings.json`), so they
-//! outlive a restart. Today: the embedded node's quota.
+//! outlive a restart: the embedded node's quota, and the stake a selling node registers with.
 //!
 //! The file is replaced atomically (a temporary file, fsynced, then renamed, then the directory
 //! fsynced): a crash leaves the old settings or the new ones, never half of either. A file that
@@ -20,6 +20,9 @@ pub struct Settings {
     /// The embedded node's quota in bytes, when set from the UI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_quota: Option<u64>,
+    /// Whole tokens a selling node registers with, when set from the UI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_stake: Option<u64>,
 }
 
 /// Why the settings could not be read or saved.
@@ -81,6 +84,7 @@ mod tests {
         assert_eq!(load(dir.path()).unwrap(), Settings::default());
         let settings = Settings {
             node_quota: Some(10 << 30),
+            node_stake: Some(200),
         };
         save(dir.path(), &settings).unwrap();
         assert_eq!(load(dir.path()).unwrap(), settings);

@@ -672,6 +672,54 @@ async fn a_node_without_a_chain_key_makes_its_own_and_registers_once_it_is_funde
     assert!(note.starts_with("not registered in the Registry"), "{note}");
     assert!(note.contains("give it a stake"), "{note}");
     assert_eq!(market.payout, None);
+    // A stake of 0 is refused, naming why; nothing is saved.
+    let err = handle.set_node_stake(0).await.unwrap_err();
+    assert!(matches!(err, runtime::Error::Stake(_)), "{err}");
+    assert!(err.to_string().contains("registers nothing"), "{err}");
+    assert!(!other.path().join("settings.json").exists());
+    // Given a stake (as from the UI), it registers once its own key is funded.
+    let status = handle.set_node_stake(200).await.unwrap();
+    let other_provider: runtime::ChainAddress =
+        market_of(&status).unwrap().provider.parse().unwrap();
+    let settings = std::fs::read_to_string(other.path().join("settings.json")).unwrap();
+    assert!(settings.contains("\"nodeStake\": 200"), "{settings}");
+    wait_for(
+        &handle,
+        "the stake's announcement refused for want of funds",
+        |s| {
+            market_of(s)
+                .and_then(|m| m.announce_error)
+                .is_some_and(|e| e.contains("needs 200 CAIRN"))
+        },
+    )
+    .await;
+    devnet.fund(&deployment, other_provider, 200).await.unwrap();
+    let status = wait_for(
+        &handle,
+        "the node registered with the stake it was given",
+        |s| market_of(s).is_some_and(|m| m.payout.is_some() && m.announce_error.is_none()),
+    )
+    .await;
+    assert_eq!(
+        market_of(&status).unwrap().payout,
+        Some(other_provider.to_checksum(None))
+    );
+    assert!(
+        registry
+            .isActiveProvider(other_provider)
+            .call()
+            .await
+            .unwrap()
+    );
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+
+    // A node that does not sell has nothing to register.
+    let plain = tempfile::tempdir().unwrap();
+    let (handle, event_loop) = runtime::start(node_config(plain.path(), 0, Vec::new())).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    let err = handle.set_node_stake(200).await.unwrap_err();
+    assert!(err.to_string().contains("does not sell storage"), "{err}");
     handle.shutdown().await.unwrap();
     task.await.unwrap();
 

@@ -129,6 +129,9 @@ fn NodeSection(
             <ListCard label="Transfers under way" id="node-transfers" items=Signal::derive(move || transfers().iter().map(format_transfer).collect())/>
             <ListCard label="Recent activity" id="node-activity" items=Signal::derive(move || activity().iter().map(format_activity).collect())/>
             <QuotaForm backend=backend set_status=set_status/>
+            <Show when=move || market().is_some_and(|m| m.payout.is_none())>
+                <StakeForm backend=backend set_status=set_status/>
+            </Show>
             <Show when=move || matches!(node.get(), NodeState::Failed { .. })>
                 <div class="notice" id="node-error">
                     {move || match node.get() {
@@ -184,6 +187,69 @@ fn QuotaForm(
                 <div class="notice" id="node-quota-error">{move || message.get().unwrap_or_default()}</div>
             </Show>
         </form>
+    }
+}
+
+/// Registers a selling node that is not registered yet, with the stake the user types.
+#[component]
+fn StakeForm(
+    backend: StoredValue<Rc<dyn Backend>, LocalStorage>,
+    set_status: WriteSignal<Option<Status>>,
+) -> impl IntoView {
+    let (input, set_input) = signal(String::new());
+    let (message, set_message) = signal(None::<String>);
+    let (busy, set_busy) = signal(false);
+    let submit = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let tokens = match parse_tokens(&input.get_untracked()) {
+            Ok(tokens) => tokens,
+            Err(err) => {
+                set_message.set(Some(err));
+                return;
+            }
+        };
+        let backend = backend.get_value();
+        set_busy.set(true);
+        set_message.set(None);
+        leptos::task::spawn_local(async move {
+            match backend.set_node_stake(tokens).await {
+                Ok(status) => {
+                    set_status.set(Some(status));
+                    set_input.set(String::new());
+                }
+                Err(err) => set_message.set(Some(err.to_string())),
+            }
+            set_busy.set(false);
+        });
+    };
+    view! {
+        <form class="card quota" id="node-stake-form" on:submit=submit>
+            <label class="label" for="node-stake-input">"Register in the Registry: CAIRN to lock as stake"</label>
+            <div class="row">
+                <input id="node-stake-input" type="text" placeholder="e.g. 200" prop:value=move || input.get() on:input=move |event| set_input.set(event_target_value(&event))/>
+                <button id="node-stake-set" type="submit" disabled=move || busy.get()>"Register"</button>
+            </div>
+            <Show when=move || message.get().is_some()>
+                <div class="notice" id="node-stake-error">{move || message.get().unwrap_or_default()}</div>
+            </Show>
+        </form>
+    }
+}
+
+/// A stake typed by the user: a whole number of CAIRN, `200` or `1,000`.
+fn parse_tokens(text: &str) -> Result<u64, String> {
+    let digits: String = text
+        .trim()
+        .chars()
+        .filter(|c| *c != ',' && *c != '_')
+        .collect();
+    match digits.parse::<u64>() {
+        Ok(0) => Err("a stake of 0 registers nothing; give the Registry's minimum or more".into()),
+        Ok(tokens) => Ok(tokens),
+        Err(_) => Err(format!(
+            "{:?} is not a whole number of CAIRN; type one like 200",
+            text.trim()
+        )),
     }
 }
 
@@ -449,8 +515,17 @@ mod tests {
     use super::{
         Activity, ActivityKind, EarningsAnchor, EarningsProof, TransferInfo, format_activity,
         format_bytes, format_earnings_proof, format_stored, format_tokens, format_transfer,
-        format_uptime,
+        format_uptime, parse_tokens,
     };
+
+    #[test]
+    fn a_stake_is_a_whole_number_of_tokens() {
+        assert_eq!(parse_tokens("200"), Ok(200));
+        assert_eq!(parse_tokens(" 1,000 "), Ok(1000));
+        assert!(parse_tokens("0").unwrap_err().contains("registers nothing"));
+        assert!(parse_tokens("2.5").unwrap_err().contains("whole number"));
+        assert!(parse_tokens("").unwrap_err().contains("whole number"));
+    }
 
     #[test]
     fn the_earnings_proof_names_its_block_and_how_it_is_trusted() {

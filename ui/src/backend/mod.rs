@@ -45,6 +45,8 @@ pub(crate) trait Backend {
     async fn status(&self) -> Result<Status, BackendError>;
     /// Sets the embedded node's quota; the status once the node is back.
     async fn set_node_quota(&self, quota_bytes: u64) -> Result<Status, BackendError>;
+    /// Gives a selling node the stake it registers with; the status after.
+    async fn set_node_stake(&self, tokens: u64) -> Result<Status, BackendError>;
     /// Calls `sink` with every fresh status from now on.
     fn watch_status(&self, sink: StatusSink);
 }

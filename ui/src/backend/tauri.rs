@@ -1,6 +1,9 @@
 //! Tauri IPC backend: `invoke` for commands, `listen` for events (`app.withGlobalTauri`).
 
-use protocol::api::{COMMAND_SET_NODE_QUOTA, COMMAND_STATUS, EVENT_STATUS, SetNodeQuota, Status};
+use protocol::api::{
+    COMMAND_SET_NODE_QUOTA, COMMAND_SET_NODE_STAKE, COMMAND_STATUS, EVENT_STATUS, SetNodeQuota,
+    SetNodeStake, Status,
+};
 use wasm_bindgen::prelude::*;
 
 use super::{Backend, BackendError, StatusSink};
@@ -66,6 +69,15 @@ impl Backend for TauriBackend {
         let args = serde_wasm_bindgen::to_value(&SetNodeQuota { quota_bytes })
             .map_err(|err| BackendError::Decode(err.to_string()))?;
         let value = invoke(COMMAND_SET_NODE_QUOTA, args)
+            .await
+            .map_err(|err| BackendError::Ipc(describe(&err)))?;
+        decode_status(value)
+    }
+
+    async fn set_node_stake(&self, tokens: u64) -> Result<Status, BackendError> {
+        let args = serde_wasm_bindgen::to_value(&SetNodeStake { tokens })
+            .map_err(|err| BackendError::Decode(err.to_string()))?;
+        let value = invoke(COMMAND_SET_NODE_STAKE, args)
             .await
             .map_err(|err| BackendError::Ipc(describe(&err)))?;
         decode_status(value)
