@@ -1,5 +1,7 @@
 //! End-to-end test of the desktop app: the real `cairn-app` binary in a real WebKitGTK window
-//! under Xvfb, driven through `tauri-driver` and `WebKitWebDriver`, against a real anvil devnet.
+//! under Xvfb, driven through `tauri-driver` and `WebKitWebDriver`, against a real anvil devnet
+//! with Cairn's contracts: the consumer's whole path to selling storage, from a key the app makes
+//! to a registration from the window and earnings it verified.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -18,8 +20,15 @@ const APP: &str = env!("CARGO_BIN_EXE_cairn-app");
 #[tokio::test]
 async fn desktop_window_shows_live_devnet_status() {
     let devnet = Devnet::start().await.unwrap();
+    let deployment = devnet
+        .deploy(&chain::contracts::DeployOptions::default())
+        .await
+        .unwrap();
     let display = Xvfb::start().await.unwrap();
     let data_dir = tempfile::tempdir().unwrap();
+    let market_dir = tempfile::tempdir().unwrap();
+    let deployment_file = market_dir.path().join("deployment.json");
+    deployment.write(&deployment_file).unwrap();
 
     let tauri_driver = testkit::find_tool("tauri-driver", "TAURI_DRIVER").unwrap();
     let port = testkit::free_port().unwrap();
@@ -40,6 +49,8 @@ async fn desktop_window_shows_live_devnet_status() {
         .env("CAIRN_NODE_LISTEN", "/ip4/127.0.0.1/tcp/0")
         .env("CAIRN_NODE_LAN", "off")
         .env("CAIRN_NODE_QUOTA", "1MiB")
+        // It sells storage on the devnet's contracts, with no key given: it makes its own.
+        .env("CAIRN_NODE_DEPLOYMENT_FILE", &deployment_file)
         .env("CAIRN_LOG", "warn")
         .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
         .env("LIBGL_ALWAYS_SOFTWARE", "1");
@@ -135,6 +146,53 @@ async fn desktop_window_shows_live_devnet_status() {
     );
     let settings = std::fs::read_to_string(data_dir.path().join("settings.json")).unwrap();
     assert!(settings.contains("\"nodeQuota\": 2097152"), "{settings}");
+
+    // Selling: the app made its own chain key; with no stake the node is not registered, and
+    // the window says so and offers to register.
+    assert!(data_dir.path().join("node").join("chain.key").is_file());
+    let provider: alloy_primitives::Address = app
+        .wait_for_text("#node-provider", Duration::from_secs(30), |t| {
+            t.starts_with("0x")
+        })
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    app.wait_for_text("#node-announce-error", Duration::from_secs(30), |t| {
+        t.starts_with("not registered")
+    })
+    .await
+    .unwrap();
+    // Registered from the window, through the Tauri command: the new key has nothing yet, so the
+    // window says what to send where; funded, the node registers on its own.
+    app.type_into("#node-stake-input", "200").await.unwrap();
+    app.click("#node-stake-set").await.unwrap();
+    let unfunded = app
+        .wait_for_text("#node-announce-error", Duration::from_secs(30), |t| {
+            t.contains("needs 200 CAIRN")
+        })
+        .await
+        .unwrap();
+    assert!(
+        unfunded.contains(&format!("send them to {provider}")),
+        "{unfunded}"
+    );
+    devnet.fund(&deployment, provider, 200).await.unwrap();
+    app.wait_for_text("#node-payout", Duration::from_secs(60), |t| {
+        t == provider.to_checksum(None)
+    })
+    .await
+    .unwrap();
+    assert_eq!(app.text_of("#node-announce-error").await.unwrap(), None);
+    let settings = std::fs::read_to_string(data_dir.path().join("settings.json")).unwrap();
+    assert!(settings.contains("\"nodeStake\": 200"), "{settings}");
+    // Its earnings (none yet) are verified, with the block they were proven at.
+    assert_eq!(
+        app.text_of("#node-earnings").await.unwrap().as_deref(),
+        Some("0 CAIRN")
+    );
+    let proven = app.text_of("#node-earnings-proof").await.unwrap().unwrap();
+    assert!(proven.starts_with("proven at block "), "{proven}");
 
     let png = app.screenshot_png().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
