@@ -220,9 +220,9 @@ pub struct EarningsProof {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum EarningsAnchor {
-    /// The endpoint's latest block, taken at its word: a devnet has no beacon chain whose
-    /// signed headers the light client could check. The earnings are proven consistent with
-    /// the block the endpoint names.
+    /// The endpoint's latest block, taken at its word (all a devnet allows: it has no beacon
+    /// chain whose signed headers the light client could check). The earnings are proven
+    /// consistent with the block the endpoint names.
     Endpoint,
 }
 

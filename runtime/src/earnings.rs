@@ -6,10 +6,12 @@
 //! against that header's state root (`light_client_rpc::ExecutionClient`). An endpoint that
 //! alters the value, a proof node or the contract's code is caught, and nothing is shown.
 //!
-//! Where the header's hash comes from sets how far this goes. On a network with a beacon chain
-//! it is the execution block of a header the light client verified. On a devnet there is no
-//! beacon chain, so the latest block's hash is the endpoint's word ([`Anchor::Endpoint`]): the
-//! earnings are then proven consistent with the block the endpoint names, no more.
+//! Where the header's hash comes from sets how far this goes. Today it is the endpoint's latest
+//! block, taken at its word ([`EarningsAnchor::Endpoint`]): the earnings are proven consistent
+//! with the block the endpoint names, no more. That is all a devnet allows (it has no beacon
+//! chain). On a network with one, the anchor should be the execution block of a header the
+//! light client verified (`light_client_rpc::Follower`); the runtime does not follow a beacon
+//! chain yet.
 
 use alloy_sol_types::SolCall as _;
 use chain::contracts::StorageMarket;

@@ -303,13 +303,13 @@ fn format_proofs(market: &MarketState) -> String {
     )
 }
 
-/// `proven at block 1234 against its header; on a devnet the block is the endpoint's (no beacon
-/// chain to check it)`.
+/// `proven at block 1234 against its header; the block is the endpoint's latest, not checked
+/// against a beacon chain`.
 fn format_earnings_proof(proof: &EarningsProof) -> String {
     match proof.anchor {
         EarningsAnchor::Endpoint => format!(
-            "proven at block {} against its header; on a devnet the block is the endpoint's (no \
-             beacon chain to check it)",
+            "proven at block {} against its header; the block is the endpoint's latest, not \
+             checked against a beacon chain",
             proof.block
         ),
     }
@@ -536,8 +536,8 @@ mod tests {
         };
         assert_eq!(
             format_earnings_proof(&proof),
-            "proven at block 1234 against its header; on a devnet the block is the endpoint's \
-             (no beacon chain to check it)"
+            "proven at block 1234 against its header; the block is the endpoint's latest, not \
+             checked against a beacon chain"
         );
     }
 
