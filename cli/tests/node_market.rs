@@ -748,3 +748,102 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
     std::fs::write(&path, png).unwrap();
     browser.quit().await.unwrap();
 }
+
+/// Deal ids are the chain's: a provider that kept its store over a devnet started afresh holds
+/// an object for the old chain's deal 1 when a buyer opens the new chain's deal 1. It proves the
+/// new deal from the new object, and leaves the old one alone: a proof built from it would be
+/// rejected and the period missed.
+#[tokio::test]
+async fn a_store_kept_over_a_fresh_devnet_proves_the_new_deal_from_the_right_object() {
+    let root = tempfile::tempdir().unwrap();
+    let provider_key = key_file(root.path(), "provider.key", 1);
+    let buyer_key = key_file(root.path(), "buyer.key", 2);
+    let provider_dir = root.path().join("provider");
+    // The old object must be the first the prover looks at (the store lists by content id),
+    // and as large as the new one: the size cannot tell them apart, only the root can, and a
+    // proof from it would be built and submitted for the new deal 1, and rejected.
+    let new_bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
+    let new_id = node::Manifest::of(&new_bytes).unwrap().id();
+    let old_bytes = (0u8..)
+        .map(|seed| {
+            (0..300_000u32)
+                .map(|i| (i * 13 + u32::from(seed)) as u8)
+                .collect::<Vec<u8>>()
+        })
+        .find(|bytes| node::Manifest::of(bytes).unwrap().id().0 < new_id.0)
+        .unwrap();
+    let (old_file, new_file) = (root.path().join("old.bin"), root.path().join("new.bin"));
+    std::fs::write(&old_file, &old_bytes).unwrap();
+    std::fs::write(&new_file, &new_bytes).unwrap();
+
+    let mut rounds = Vec::new();
+    for (round, file) in [&old_file, &new_file].into_iter().enumerate() {
+        let devnet = Devnet::start().await.unwrap();
+        let deployment = devnet.deploy(&DeployOptions::default()).await.unwrap();
+        let deployment_file = root.path().join(format!("deployment{round}.json"));
+        deployment.write(&deployment_file).unwrap();
+        let mut provider = node_command(
+            &provider_dir,
+            devnet.rpc_url(),
+            &deployment_file,
+            Some(&provider_key),
+        );
+        provider.args(["--prove-every", "1"]);
+        let (guard, line) =
+            ChildGuard::spawn_and_read_line("cairn node", provider, "peer_id", START_TIMEOUT)
+                .await
+                .unwrap();
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let addr = json["listen_addrs"][0].as_str().unwrap().to_owned();
+        let put = buyer_put(
+            &addr,
+            file,
+            devnet.rpc_url(),
+            &root.path().join(format!("buyer{round}")),
+            &deployment_file,
+            &buyer_key,
+        );
+        ok_json(&run(put).await);
+        rounds.push((devnet, deployment, guard));
+        if round == 0 {
+            // The first devnet goes away with its deal; the provider's store stays.
+            let (devnet, _, guard) = rounds.pop().unwrap();
+            drop(guard);
+            devnet.stop().await.unwrap();
+        }
+    }
+    let (devnet, deployment, _guard) = rounds.pop().unwrap();
+    let market = chain::contracts::Contracts::new(
+        &deployment,
+        chain::contracts::signer_provider(devnet.rpc_url(), Devnet::key(0)).unwrap(),
+    )
+    .market;
+    let deal = alloy_primitives::U256::from(1u64);
+    assert_eq!(
+        market.getDeal(deal).call().await.unwrap().size,
+        new_bytes.len() as u64,
+        "the new chain's deal 1 is the new object's"
+    );
+    // Period 0 of the new deal 1 is proven from the new object, and paid.
+    let proven = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if market.getDeal(deal).call().await.unwrap().nextPeriod >= 1 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+    .await;
+    assert!(
+        proven.is_ok(),
+        "period 0 of the new deal 1 was never proven"
+    );
+    assert!(
+        !market
+            .earnings(Devnet::key(1).address())
+            .call()
+            .await
+            .unwrap()
+            .is_zero()
+    );
+}

@@ -23,6 +23,7 @@ use alloy::signers::local::PrivateKeySigner;
 use chain::contracts::{Contracts, Deployment, StorageMarket, signer_provider};
 use tokio::sync::broadcast;
 
+use crate::ContentId;
 use crate::node::Event;
 use crate::store::{State, Store};
 use crate::wire::QuoteTerms;
@@ -122,6 +123,16 @@ pub enum MarketError {
         stake: U256,
         /// Its ether balance, in wei.
         gas: U256,
+    },
+    /// The chain has no such deal: the store holds data for a deal of another chain or another
+    /// deployment (say, a devnet that was started afresh).
+    #[error(
+        "deal {deal} is not on this chain: the store holds its data from another chain or \
+         deployment (a devnet started afresh?); it is not proven here"
+    )]
+    UnknownDeal {
+        /// The deal id.
+        deal: u64,
     },
     /// The node stopped before it could be announced.
     #[error("the node stopped before it was announced in the Registry")]
@@ -648,11 +659,12 @@ impl Market {
     ) -> Result<Option<Due>, MarketError> {
         let market = &self.inner.contracts.market;
         let id = U256::from(deal);
-        let d = market
-            .getDeal(id)
-            .call()
-            .await
-            .map_err(chain_err("getDeal"))?;
+        let d = market.getDeal(id).call().await.map_err(|e| {
+            match e.as_decoded_error::<StorageMarket::UnknownDeal>() {
+                Some(_) => MarketError::UnknownDeal { deal },
+                None => chain_err("getDeal")(e),
+            }
+        })?;
         if d.nextPeriod >= d.endPeriod || rejected.get(&deal) == Some(&d.nextPeriod) {
             return Ok(None);
         }
@@ -674,6 +686,8 @@ impl Market {
         }
         Ok(Some(Due {
             deal,
+            size: d.size,
+            root: d.root,
             period: challenge.period,
             indices,
         }))
@@ -740,8 +754,29 @@ impl Market {
 /// A period whose proof window is open.
 struct Due {
     deal: u64,
+    /// What the deal commits to: the piece's size and Merkle root.
+    size: u64,
+    root: B256,
     period: u32,
     indices: [u64; chain::proof::CHALLENGES],
+}
+
+/// Says (once) that the object `id`, stored for deal `deal`, is not what this chain's deal
+/// `deal` commits to (`what` differs), and has the prover leave that pair alone from now on.
+fn not_this_deal(
+    id: ContentId,
+    deal: u64,
+    what: &str,
+    unknown: &mut std::collections::HashSet<(ContentId, u64)>,
+) {
+    tracing::warn!(
+        object = %id,
+        deal,
+        "the object stored for deal {deal} is not what this chain's deal {deal} commits to \
+         ({what} differs): its data is from another chain or deployment (a devnet started \
+         afresh?); it is not proven here"
+    );
+    unknown.insert((id, deal));
 }
 
 /// Gas for a proof the contract will reject (so it is mined and its revert is on chain).
@@ -789,9 +824,13 @@ impl Prover {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // A rejected proof is not resubmitted for the same period.
         let mut rejected: HashMap<u64, u32> = HashMap::new();
+        // Deals this chain does not know, and objects that are not the data of the deal they
+        // were stored for on this chain: said once, not asked about again.
+        let mut unknown: std::collections::HashSet<(ContentId, u64)> =
+            std::collections::HashSet::new();
         loop {
             tick.tick().await;
-            if let Err(e) = self.round(&mut rejected).await {
+            if let Err(e) = self.round(&mut rejected, &mut unknown).await {
                 tracing::warn!(error = %e, "proof round skipped");
             }
         }
@@ -799,7 +838,11 @@ impl Prover {
 
     /// Proves every stored deal whose period is due: one read of the object both checks every
     /// chunk (reporting corruption) and builds the proof.
-    async fn round(&self, rejected: &mut HashMap<u64, u32>) -> Result<(), MarketError> {
+    async fn round(
+        &self,
+        rejected: &mut HashMap<u64, u32>,
+        unknown: &mut std::collections::HashSet<(ContentId, u64)>,
+    ) -> Result<(), MarketError> {
         let store = self.store.clone();
         let Ok(Ok(objects)) = tokio::task::spawn_blocking(move || store.list()).await else {
             return Ok(());
@@ -807,6 +850,7 @@ impl Prover {
         let deals: Vec<_> = objects
             .into_iter()
             .filter(|o| o.deal != 0 && matches!(o.state, State::Complete | State::Corrupt))
+            .filter(|o| !unknown.contains(&(o.id, o.deal)))
             .collect();
         if deals.is_empty() {
             return Ok(());
@@ -816,11 +860,24 @@ impl Prover {
             let due = match self.market.due(info.deal, now, rejected).await {
                 Ok(Some(due)) => due,
                 Ok(None) => continue,
+                Err(e @ MarketError::UnknownDeal { .. }) => {
+                    tracing::warn!(object = %info.id, "{e}");
+                    unknown.insert((info.id, info.deal));
+                    continue;
+                }
                 Err(e) => {
                     tracing::warn!(deal = info.deal, error = %e, "proof not submitted");
                     continue;
                 }
             };
+            // Deal ids are the chain's: an object stored for deal N of another chain or
+            // deployment (a devnet started afresh) is not this chain's deal N, and a proof from
+            // it would be rejected and the period missed. Its size tells at once; its root
+            // (computed in the audit's read) tells for sure when the object is intact.
+            if info.size != due.size {
+                not_this_deal(info.id, info.deal, "its size", unknown);
+                continue;
+            }
             let (store, id, indices) = (self.store.clone(), info.id, due.indices);
             let started = std::time::Instant::now();
             let audit =
@@ -840,6 +897,17 @@ impl Prover {
                 && audit.newly_corrupt
             {
                 let _ = self.events.send(Event::Corrupt { id, chunk });
+            }
+            // An intact object (every chunk matches its manifest) whose root is not the deal's is
+            // another deal's data. A corrupt one is proven all the same: its proof fails on
+            // chain, which is how the chain learns the data was lost.
+            if audit.corrupt.is_none()
+                && audit
+                    .commitment
+                    .is_some_and(|commitment| commitment.root != due.root)
+            {
+                not_this_deal(info.id, info.deal, "its Merkle root", unknown);
+                continue;
             }
             let Some(proof) = audit.proof else {
                 tracing::error!(

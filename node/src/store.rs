@@ -716,11 +716,11 @@ impl Store {
             Some(indices) => chain::proof::PieceHasher::with_challenges(size, indices).ok(),
             None => None,
         };
-        let proof = match hasher {
+        let (commitment, proof) = match hasher {
             Some(hasher) => {
-                hash_piece_and(&path, hasher, |piece| check.feed(piece))
-                    .map_err(io_err("read object", &path))?
-                    .1
+                let (commitment, proof) = hash_piece_and(&path, hasher, |piece| check.feed(piece))
+                    .map_err(io_err("read object", &path))?;
+                (Some(commitment), proof)
             }
             None => {
                 let mut file = File::open(&path).map_err(io_err("read object", &path))?;
@@ -733,7 +733,7 @@ impl Store {
                         Err(e) => return Err(io_err("read object", &path)(e)),
                     }
                 }
-                None
+                (None, None)
             }
         };
         let corrupt = check.finish();
@@ -746,6 +746,7 @@ impl Store {
         }
         Ok(Audit {
             proof,
+            commitment,
             corrupt,
             newly_corrupt,
         })
@@ -774,6 +775,9 @@ impl Store {
 pub struct Audit {
     /// The possession proof (`None` when no challenges were given).
     pub proof: Option<Vec<u8>>,
+    /// The commitment (size and Merkle root) of the bytes on disk, computed in the same read
+    /// (`None` when no challenges were given): a proof only passes for a deal committed to it.
+    pub commitment: Option<chain::proof::Commitment>,
     /// The first chunk whose bytes on disk do not match the manifest, if any.
     pub corrupt: Option<u64>,
     /// Whether this audit is what found the object corrupt (it was `Complete` until now).
