@@ -761,14 +761,17 @@ struct Due {
     indices: [u64; chain::proof::CHALLENGES],
 }
 
-/// Says (once) that the object `id`, stored for deal `deal`, is not what this chain's deal
+/// Objects the prover leaves alone (their deal is not on this chain, or is another piece), by
+/// object and deal, with when that was found: looked at again after [`RECHECK_UNPROVEN`], in
+/// case the chain gained the deal since (a buyer storing the same object again).
+type Unproven = HashMap<(ContentId, u64), std::time::Instant>;
+
+/// How long the prover leaves an object of [`Unproven`] alone before it looks again.
+const RECHECK_UNPROVEN: Duration = Duration::from_secs(600);
+
+/// Says (once per [`RECHECK_UNPROVEN`]) that the object `id`, stored for deal `deal`, is not what this chain's deal
 /// `deal` commits to (`what` differs), and has the prover leave that pair alone from now on.
-fn not_this_deal(
-    id: ContentId,
-    deal: u64,
-    what: &str,
-    unknown: &mut std::collections::HashSet<(ContentId, u64)>,
-) {
+fn not_this_deal(id: ContentId, deal: u64, what: &str, unknown: &mut Unproven) {
     tracing::warn!(
         object = %id,
         deal,
@@ -776,7 +779,7 @@ fn not_this_deal(
          ({what} differs): its data is from another chain or deployment (a devnet started \
          afresh?); it is not proven here"
     );
-    unknown.insert((id, deal));
+    unknown.insert((id, deal), std::time::Instant::now());
 }
 
 /// Gas for a proof the contract will reject (so it is mined and its revert is on chain).
@@ -825,9 +828,8 @@ impl Prover {
         // A rejected proof is not resubmitted for the same period.
         let mut rejected: HashMap<u64, u32> = HashMap::new();
         // Deals this chain does not know, and objects that are not the data of the deal they
-        // were stored for on this chain: said once, not asked about again.
-        let mut unknown: std::collections::HashSet<(ContentId, u64)> =
-            std::collections::HashSet::new();
+        // were stored for on this chain: said once, looked at again only after a while.
+        let mut unknown = Unproven::new();
         loop {
             tick.tick().await;
             if let Err(e) = self.round(&mut rejected, &mut unknown).await {
@@ -841,7 +843,7 @@ impl Prover {
     async fn round(
         &self,
         rejected: &mut HashMap<u64, u32>,
-        unknown: &mut std::collections::HashSet<(ContentId, u64)>,
+        unknown: &mut Unproven,
     ) -> Result<(), MarketError> {
         let store = self.store.clone();
         let Ok(Ok(objects)) = tokio::task::spawn_blocking(move || store.list()).await else {
@@ -850,7 +852,11 @@ impl Prover {
         let deals: Vec<_> = objects
             .into_iter()
             .filter(|o| o.deal != 0 && matches!(o.state, State::Complete | State::Corrupt))
-            .filter(|o| !unknown.contains(&(o.id, o.deal)))
+            .filter(|o| {
+                unknown
+                    .get(&(o.id, o.deal))
+                    .is_none_or(|since| since.elapsed() >= RECHECK_UNPROVEN)
+            })
             .collect();
         if deals.is_empty() {
             return Ok(());
@@ -862,7 +868,7 @@ impl Prover {
                 Ok(None) => continue,
                 Err(e @ MarketError::UnknownDeal { .. }) => {
                     tracing::warn!(object = %info.id, "{e}");
-                    unknown.insert((info.id, info.deal));
+                    unknown.insert((info.id, info.deal), std::time::Instant::now());
                     continue;
                 }
                 Err(e) => {
