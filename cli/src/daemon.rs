@@ -105,35 +105,9 @@ async fn set_node_stake(
     State(state): State<AppState>,
     body: Result<Json<SetNodeStake>, JsonRejection>,
 ) -> Response {
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => {
-            return api_error(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                &format!(
-                    "the body must be JSON like {{\"tokens\": 200}} with Content-Type: application/json ({})",
-                    rejection.body_text()
-                ),
-            );
-        }
-    };
-    match state.runtime.set_node_stake(request.tokens).await {
-        Ok(status) => Json(status).into_response(),
-        Err(err @ runtime::Error::NoNode) => {
-            api_error(StatusCode::CONFLICT, "no_node", &err.to_string())
-        }
-        Err(err @ runtime::Error::Stake(_)) => {
-            api_error(StatusCode::CONFLICT, "stake", &err.to_string())
-        }
-        Err(err @ runtime::Error::Stopped) => {
-            api_error(StatusCode::SERVICE_UNAVAILABLE, "stopped", &err.to_string())
-        }
-        Err(err) => api_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "settings",
-            &err.to_string(),
-        ),
+    match request(body, r#"{"tokens": 200}"#) {
+        Ok(request) => node_setting(state.runtime.set_node_stake(request.tokens).await),
+        Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
     }
 }
 
@@ -141,23 +115,32 @@ async fn set_node_quota(
     State(state): State<AppState>,
     body: Result<Json<SetNodeQuota>, JsonRejection>,
 ) -> Response {
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => {
-            return api_error(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                &format!(
-                    "the body must be JSON like {{\"quotaBytes\": 10737418240}} with Content-Type: application/json ({})",
-                    rejection.body_text()
-                ),
-            );
-        }
-    };
-    match state.runtime.set_node_quota(request.quota_bytes).await {
+    match request(body, r#"{"quotaBytes": 10737418240}"#) {
+        Ok(request) => node_setting(state.runtime.set_node_quota(request.quota_bytes).await),
+        Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
+    }
+}
+
+/// The request in `body`, or what to say instead: send JSON like `example`.
+fn request<T>(body: Result<Json<T>, JsonRejection>, example: &str) -> Result<T, String> {
+    body.map(|Json(request)| request).map_err(|rejection| {
+        format!(
+            "the body must be JSON like {example} with Content-Type: application/json ({})",
+            rejection.body_text()
+        )
+    })
+}
+
+/// The answer to a node setting (quota, stake): the status, or the error as an HTTP status and
+/// code.
+fn node_setting(result: Result<Status, runtime::Error>) -> Response {
+    match result {
         Ok(status) => Json(status).into_response(),
         Err(err @ runtime::Error::NoNode) => {
             api_error(StatusCode::CONFLICT, "no_node", &err.to_string())
+        }
+        Err(err @ runtime::Error::Stake(_)) => {
+            api_error(StatusCode::CONFLICT, "stake", &err.to_string())
         }
         Err(err @ runtime::Error::Stopped) => {
             api_error(StatusCode::SERVICE_UNAVAILABLE, "stopped", &err.to_string())

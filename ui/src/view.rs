@@ -128,9 +128,9 @@ fn NodeSection(
             <ListCard label="Listening on" id="node-addrs" items=Signal::derive(move || running().map(|info| info.listen_addrs).unwrap_or_default())/>
             <ListCard label="Transfers under way" id="node-transfers" items=Signal::derive(move || transfers().iter().map(format_transfer).collect())/>
             <ListCard label="Recent activity" id="node-activity" items=Signal::derive(move || activity().iter().map(format_activity).collect())/>
-            <QuotaForm backend=backend set_status=set_status/>
+            <SettingForm setting=Setting::Quota backend=backend set_status=set_status/>
             <Show when=move || market().is_some_and(|m| m.payout.is_none())>
-                <StakeForm backend=backend set_status=set_status/>
+                <SettingForm setting=Setting::Stake backend=backend set_status=set_status/>
             </Show>
             <Show when=move || matches!(node.get(), NodeState::Failed { .. })>
                 <div class="notice" id="node-error">
@@ -145,54 +145,72 @@ fn NodeSection(
 }
 
 /// Sets the node's quota from what the user typed (`10GiB`); the running node takes it at once.
-#[component]
-fn QuotaForm(
-    backend: StoredValue<Rc<dyn Backend>, LocalStorage>,
-    set_status: WriteSignal<Option<Status>>,
-) -> impl IntoView {
-    let (input, set_input) = signal(String::new());
-    let (message, set_message) = signal(None::<String>);
-    let (busy, set_busy) = signal(false);
-    let submit = move |event: leptos::ev::SubmitEvent| {
-        event.prevent_default();
-        let quota = match protocol::units::parse_size(&input.get_untracked()) {
-            Ok(quota) => quota,
-            Err(err) => {
-                set_message.set(Some(err));
-                return;
-            }
-        };
-        let backend = backend.get_value();
-        set_busy.set(true);
-        set_message.set(None);
-        leptos::task::spawn_local(async move {
-            match backend.set_node_quota(quota).await {
-                Ok(status) => {
-                    set_status.set(Some(status));
-                    set_input.set(String::new());
-                }
-                Err(err) => set_message.set(Some(err.to_string())),
-            }
-            set_busy.set(false);
-        });
-    };
-    view! {
-        <form class="card quota" id="node-quota-form" on:submit=submit>
-            <label class="label" for="node-quota-input">"Disk offered to buyers (kept across restarts)"</label>
-            <div class="row">
-                <input id="node-quota-input" type="text" placeholder="e.g. 10GiB" prop:value=move || input.get() on:input=move |event| set_input.set(event_target_value(&event))/>
-                <button id="node-quota-set" type="submit" disabled=move || busy.get()>"Set quota"</button>
-            </div>
-            <Show when=move || message.get().is_some()>
-                <div class="notice" id="node-quota-error">{move || message.get().unwrap_or_default()}</div>
-            </Show>
-        </form>
+/// A node setting the user types into a form of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Setting {
+    /// The disk offered to buyers.
+    Quota,
+    /// The stake a selling node registers with.
+    Stake,
+}
+
+impl Setting {
+    /// The ids of the form, its input, its button and its error line.
+    fn ids(self) -> [&'static str; 4] {
+        match self {
+            Self::Quota => [
+                "node-quota-form",
+                "node-quota-input",
+                "node-quota-set",
+                "node-quota-error",
+            ],
+            Self::Stake => [
+                "node-stake-form",
+                "node-stake-input",
+                "node-stake-set",
+                "node-stake-error",
+            ],
+        }
+    }
+
+    /// The label, the input's placeholder and the button's text.
+    fn words(self) -> [&'static str; 3] {
+        match self {
+            Self::Quota => [
+                "Disk offered to buyers (kept across restarts)",
+                "e.g. 10GiB",
+                "Set quota",
+            ],
+            Self::Stake => [
+                "Register in the Registry: CAIRN to lock as stake",
+                "e.g. 200",
+                "Register",
+            ],
+        }
+    }
+
+    /// The value typed, or why it is not one.
+    fn parse(self, text: &str) -> Result<u64, String> {
+        match self {
+            Self::Quota => protocol::units::parse_size(text),
+            Self::Stake => parse_tokens(text),
+        }
+    }
+
+    /// Sets `value` through `backend`: the status after.
+    async fn apply(self, backend: Rc<dyn Backend>, value: u64) -> Result<Status, BackendError> {
+        match self {
+            Self::Quota => backend.set_node_quota(value).await,
+            Self::Stake => backend.set_node_stake(value).await,
+        }
     }
 }
 
-/// Registers a selling node that is not registered yet, with the stake the user types.
+/// A form for one node [`Setting`]: a value that does not parse, or that the backend refuses,
+/// is explained under it.
 #[component]
-fn StakeForm(
+fn SettingForm(
+    setting: Setting,
     backend: StoredValue<Rc<dyn Backend>, LocalStorage>,
     set_status: WriteSignal<Option<Status>>,
 ) -> impl IntoView {
@@ -201,8 +219,8 @@ fn StakeForm(
     let (busy, set_busy) = signal(false);
     let submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
-        let tokens = match parse_tokens(&input.get_untracked()) {
-            Ok(tokens) => tokens,
+        let value = match setting.parse(&input.get_untracked()) {
+            Ok(value) => value,
             Err(err) => {
                 set_message.set(Some(err));
                 return;
@@ -212,7 +230,7 @@ fn StakeForm(
         set_busy.set(true);
         set_message.set(None);
         leptos::task::spawn_local(async move {
-            match backend.set_node_stake(tokens).await {
+            match setting.apply(backend, value).await {
                 Ok(status) => {
                     set_status.set(Some(status));
                     set_input.set(String::new());
@@ -222,15 +240,17 @@ fn StakeForm(
             set_busy.set(false);
         });
     };
+    let [form_id, input_id, button_id, error_id] = setting.ids();
+    let [label, placeholder, button] = setting.words();
     view! {
-        <form class="card quota" id="node-stake-form" on:submit=submit>
-            <label class="label" for="node-stake-input">"Register in the Registry: CAIRN to lock as stake"</label>
+        <form class="card quota" id=form_id on:submit=submit>
+            <label class="label" for=input_id>{label}</label>
             <div class="row">
-                <input id="node-stake-input" type="text" placeholder="e.g. 200" prop:value=move || input.get() on:input=move |event| set_input.set(event_target_value(&event))/>
-                <button id="node-stake-set" type="submit" disabled=move || busy.get()>"Register"</button>
+                <input id=input_id type="text" placeholder=placeholder prop:value=move || input.get() on:input=move |event| set_input.set(event_target_value(&event))/>
+                <button id=button_id type="submit" disabled=move || busy.get()>{button}</button>
             </div>
             <Show when=move || message.get().is_some()>
-                <div class="notice" id="node-stake-error">{move || message.get().unwrap_or_default()}</div>
+                <div class="notice" id=error_id>{move || message.get().unwrap_or_default()}</div>
             </Show>
         </form>
     }
