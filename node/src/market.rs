@@ -242,14 +242,35 @@ pub const MAX_REGISTRY_ADDR_LEN: usize = 256;
 /// What [`Market::announce`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Registration {
-    /// Registered now, with its stake.
-    Registered,
-    /// Already registered; its peer id, addresses or capacity were updated.
-    Updated,
+    /// Registered now, with its stake; earnings are paid to `payout`.
+    Registered {
+        /// The entry's payout address.
+        payout: Address,
+    },
+    /// Already registered; its peer id, addresses, capacity or payout were updated.
+    Updated {
+        /// The entry's payout address.
+        payout: Address,
+    },
     /// Already registered with this entry.
-    Unchanged,
+    Unchanged {
+        /// The entry's payout address.
+        payout: Address,
+    },
     /// Not registered, and no stake was given to register with.
     Unregistered,
+}
+
+impl Registration {
+    /// Where the provider's earnings are paid, once it is registered.
+    pub fn payout(&self) -> Option<Address> {
+        match self {
+            Self::Registered { payout } | Self::Updated { payout } | Self::Unchanged { payout } => {
+                Some(*payout)
+            }
+            Self::Unregistered => None,
+        }
+    }
 }
 
 /// An active provider as the `Registry` lists it.
@@ -472,7 +493,7 @@ impl Market {
                 && current.info.storageBytes == storage_bytes
                 && current.info.payout == payout
             {
-                return Ok(Registration::Unchanged);
+                return Ok(Registration::Unchanged { payout });
             }
             let info = chain::contracts::Registry::ProviderInfo {
                 peerId: Bytes::copy_from_slice(peer_id),
@@ -482,7 +503,7 @@ impl Market {
                 ..current.info
             };
             transact!("updateProvider", c.registry.updateProvider(info));
-            return Ok(Registration::Updated);
+            return Ok(Registration::Updated { payout });
         }
         let Some(stake) = stake else {
             return Ok(Registration::Unregistered);
@@ -492,9 +513,10 @@ impl Market {
             "approve the stake",
             c.token.approve(self.inner.deployment.registry, stake)
         );
+        let payout = self.payout.unwrap_or(me);
         let info = chain::contracts::Registry::ProviderInfo {
             peerId: Bytes::copy_from_slice(peer_id),
-            payout: self.payout.unwrap_or(me),
+            payout,
             storageBytes: storage_bytes,
             computeUnits: 0,
             storagePricePerGiBDay: 0,
@@ -502,7 +524,7 @@ impl Market {
             multiaddrs,
         };
         transact!("registerProvider", c.registry.registerProvider(info, stake));
-        Ok(Registration::Registered)
+        Ok(Registration::Registered { payout })
     }
 
     /// Refuses, before anything is sent, a registration that cannot succeed: a stake below the

@@ -173,16 +173,8 @@ impl Announcer {
                     .announce_node(&node, stake)
                     .await
                     .map_err(|err| err.to_string())?;
-                let payout = match registration {
-                    node::market::Registration::Unregistered => None,
-                    _ => Some(
-                        market
-                            .payout_of(market.address())
-                            .await
-                            .map_err(|err| err.to_string())?
-                            .to_checksum(None),
-                    ),
-                };
+                // The entry the announcement read or wrote names it: no second read.
+                let payout = registration.payout().map(|payout| payout.to_checksum(None));
                 let deployment = market.deployment();
                 let earnings = crate::earnings::verify(
                     &rpc_url,
