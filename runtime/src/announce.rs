@@ -140,7 +140,7 @@ impl Announcer {
                         state.earnings_error = None;
                     }
                     Err(error) => {
-                        let error = format!("the earnings could not be verified: {error}");
+                        // `runtime::Error::Unverified`: "the earnings could not be verified: …"
                         if state.earnings_error.as_ref() != Some(&error) {
                             tracing::warn!(%error, "verifying the node's earnings failed");
                         }
@@ -175,15 +175,13 @@ impl Announcer {
                     .map_err(|err| err.to_string())?;
                 // The entry the announcement read or wrote names it: no second read.
                 let payout = registration.payout().map(|payout| payout.to_checksum(None));
-                let deployment = market.deployment();
-                let earnings = crate::earnings::verify(
+                let earnings = crate::earnings::verify_earnings(
                     &rpc_url,
-                    deployment.chain_id,
-                    deployment.market,
+                    market.deployment(),
                     market.address(),
-                    crate::earnings::Anchor::Endpoint,
                 )
-                .await;
+                .await
+                .map_err(|err| err.to_string());
                 Ok(Announced {
                     registration,
                     payout,

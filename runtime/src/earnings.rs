@@ -20,13 +20,6 @@ use light_client_rpc::{ExecutionClient, Rpc};
 use node::market::Address;
 use protocol::api::{EarningsAnchor, EarningsProof};
 
-/// How the block the earnings are proven against is trusted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Anchor {
-    /// The endpoint's latest block (a devnet has no beacon chain to verify a header with).
-    Endpoint,
-}
-
 /// Reads `provider`'s unwithdrawn earnings in `deployment`'s market on the chain at `rpc_url`,
 /// verified against the endpoint's latest block (see the module's doc for what that anchor
 /// means): the total in token base units (a decimal string) and what it was proven against.
@@ -35,38 +28,25 @@ pub async fn verify_earnings(
     deployment: &chain::contracts::Deployment,
     provider: Address,
 ) -> Result<(String, EarningsProof), crate::Error> {
-    verify(
-        rpc_url,
-        deployment.chain_id,
-        deployment.market,
-        provider,
-        Anchor::Endpoint,
-    )
-    .await
-    .map_err(crate::Error::Unverified)
+    verify(rpc_url, deployment, provider)
+        .await
+        .map_err(crate::Error::Unverified)
 }
 
-/// Reads `provider`'s unwithdrawn earnings in `market` on the chain at `rpc_url` (chain id
-/// `chain_id`), verified against a block anchored as `anchor` says; `Err` says why they could
-/// not be verified. `Ok` holds the total in token base units (a decimal string) and what it
-/// was proven against.
-pub(crate) async fn verify(
+/// [`verify_earnings`], its failure said as text.
+async fn verify(
     rpc_url: &str,
-    chain_id: u64,
-    market: Address,
+    deployment: &chain::contracts::Deployment,
     provider: Address,
-    anchor: Anchor,
 ) -> Result<(String, EarningsProof), String> {
     let rpc = Rpc::new(rpc_url).map_err(|err| err.to_string())?;
-    let hash = match anchor {
-        Anchor::Endpoint => latest_hash(&rpc).await?,
-    };
-    let client = ExecutionClient::anchor(rpc, hash, chain_id)
+    let hash = latest_hash(&rpc).await?;
+    let client = ExecutionClient::anchor(rpc, hash, deployment.chain_id)
         .await
         .map_err(|err| format!("anchoring on block {hash}: {err}"))?;
     let request = CallRequest {
         from: None,
-        to: Some(market),
+        to: Some(deployment.market),
         data: StorageMarket::earningsCall::new((provider,))
             .abi_encode()
             .into(),
@@ -87,9 +67,7 @@ pub(crate) async fn verify(
     let proof = EarningsProof {
         block: block.header.number,
         block_hash: block.hash.to_string(),
-        anchor: match anchor {
-            Anchor::Endpoint => EarningsAnchor::Endpoint,
-        },
+        anchor: EarningsAnchor::Endpoint,
     };
     Ok((total.to_string(), proof))
 }
