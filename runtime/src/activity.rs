@@ -242,8 +242,8 @@ impl Recorder {
         mut events: broadcast::Receiver<node::Event>,
         file: Option<PathBuf>,
     ) -> Self {
-        let kept = file.as_deref().map(load).unwrap_or_default();
-        let folded = Arc::new(Mutex::new(Folded::with_activity(kept)));
+        let earlier = file.as_deref().map(load).unwrap_or_default();
+        let folded = Arc::new(Mutex::new(Folded::with_activity(earlier)));
         let kept = file.map(|file| {
             Arc::new(Kept {
                 file,
@@ -288,6 +288,14 @@ impl Recorder {
             let _ = save_now(&shared, &target).await;
         });
         Self { folded, kept, task }
+    }
+
+    /// Proofs the chain accepted since the node started (no copy of the rest).
+    pub(crate) fn proofs_accepted(&self) -> u64 {
+        self.folded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .proofs_accepted
     }
 
     /// What has been folded so far.

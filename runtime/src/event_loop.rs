@@ -500,7 +500,7 @@ impl RunningNode {
     fn drive_announcer(&mut self) {
         if let (Some(announcer), Some(state)) = (self.announcer.as_mut(), self.market.as_mut()) {
             // An accepted proof grew the earnings: verify them again.
-            let accepted = self.recorder.snapshot().proofs_accepted;
+            let accepted = self.recorder.proofs_accepted();
             if accepted != self.proofs_seen {
                 self.proofs_seen = accepted;
                 announcer.request();
