@@ -4,8 +4,7 @@
 //! 0600; read back on every later run. A token file that is not valid is refused, never replaced,
 //! so a user's existing token (and anything configured with it) is not silently lost.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 /// File name of the token inside the data directory.
@@ -100,25 +99,11 @@ fn create(path: &Path) -> Result<ApiToken, TokenError> {
     let mut bytes = [0u8; TOKEN_BYTES];
     getrandom::fill(&mut bytes).map_err(|err| TokenError::Random(err.to_string()))?;
     let token = hex::encode(bytes);
-    let io = |source| TokenError::Io {
+    // Owner-only from creation, and replaced whole: a crash never leaves a half token.
+    crate::files::replace_private(path, token.as_bytes()).map_err(|source| TokenError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    // Written to a private temporary file first, then renamed: a crash never leaves a half token.
-    let tmp = path.with_extension("tmp");
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&tmp).map_err(io)?;
-    restrict_permissions(&tmp).map_err(io)?;
-    file.write_all(token.as_bytes()).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    drop(file);
-    fs::rename(&tmp, path).map_err(io)?;
+    })?;
     Ok(ApiToken(token))
 }
 
