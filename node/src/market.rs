@@ -1212,22 +1212,11 @@ pub fn token_units(whole: u64) -> U256 {
     chain::contracts::TOKEN * U256::from(whole)
 }
 
-/// `base_units` of an 18-decimal amount (CAIRN or ETH) in whole units, without trailing zeros:
-/// `200`, `0.5`.
+/// `base_units` of an 18-decimal amount (CAIRN or ETH) in whole units, every decimal kept,
+/// without trailing zeros: `200`, `0.5` (see `protocol::units::format_units`).
 pub fn format_tokens(base_units: U256) -> String {
-    let text = alloy::primitives::utils::format_units(base_units, 18)
-        .unwrap_or_else(|_| base_units.to_string());
-    match text.split_once('.') {
-        Some((whole, fraction)) => {
-            let fraction = fraction.trim_end_matches('0');
-            if fraction.is_empty() {
-                whole.to_owned()
-            } else {
-                format!("{whole}.{fraction}")
-            }
-        }
-        None => text,
-    }
+    let text = base_units.to_string();
+    protocol::units::format_units(&text, protocol::units::TOKEN_DECIMALS).unwrap_or(text)
 }
 
 #[cfg(test)]

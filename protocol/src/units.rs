@@ -1,4 +1,5 @@
-//! Human sizes: what a user types for a quota or a rate (`10GiB`, `512MiB`, `5MB`) and bytes.
+//! Human sizes: what a user types for a quota or a rate (`10GiB`, `512MiB`, `5MB`) and bytes;
+//! and token amounts (18 decimals) in whole units.
 
 /// Parses `123`, `64KiB`, `512MiB`, `10GiB`, `2TiB` (also `KB`/`MB`/`GB`/`TB`, powers of 1000).
 pub fn parse_size(s: &str) -> Result<u64, String> {
@@ -28,9 +29,31 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
+/// Decimals of CAIRN and ETH amounts.
+pub const TOKEN_DECIMALS: usize = 18;
+
+/// An amount in base units (a decimal string, as JSON carries them) in whole units, cut (not
+/// rounded) to at most `shown` decimals, without trailing zeros: `200`, `0.5`, `1234.5678`.
+/// `None` for text that is not a non-negative integer.
+pub fn format_units(base_units: &str, shown: usize) -> Option<String> {
+    if base_units.is_empty() || !base_units.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let padded = format!("{base_units:0>width$}", width = TOKEN_DECIMALS + 1);
+    let (whole, fraction) = padded.split_at(padded.len() - TOKEN_DECIMALS);
+    let whole = whole.trim_start_matches('0');
+    let whole = if whole.is_empty() { "0" } else { whole };
+    let fraction = fraction[..shown.min(TOKEN_DECIMALS)].trim_end_matches('0');
+    Some(if fraction.is_empty() {
+        whole.to_owned()
+    } else {
+        format!("{whole}.{fraction}")
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::{format_units, parse_size};
 
     #[test]
     fn sizes_parse_with_units_and_bad_ones_explain() {
@@ -45,5 +68,19 @@ mod tests {
                 .unwrap_err()
                 .contains("too large")
         );
+    }
+
+    #[test]
+    fn amounts_read_in_whole_units() {
+        let units = |text: &str, shown| format_units(text, shown).unwrap();
+        assert_eq!(units("0", 4), "0");
+        assert_eq!(units("10000000000000000", 4), "0.01");
+        assert_eq!(units("1234567890000000000000", 4), "1234.5678");
+        assert_eq!(units("99999", 4), "0", "cut, not rounded up");
+        assert_eq!(units("1", 18), "0.000000000000000001");
+        assert_eq!(units("500000000000000000", 18), "0.5");
+        assert_eq!(units("200000000000000000000", 18), "200");
+        assert_eq!(format_units("-5", 4), None, "not an amount");
+        assert_eq!(format_units("", 4), None);
     }
 }

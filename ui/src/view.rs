@@ -423,21 +423,8 @@ pub(crate) fn format_activity(a: &Activity) -> String {
 /// cut, not rounded, so a balance never reads higher than it is: `10000000000000000` ->
 /// `0.01 CAIRN`. A string that is not a number is shown as it is.
 pub(crate) fn format_tokens(base_units: &str) -> String {
-    const DECIMALS: usize = 18;
-    const SHOWN: usize = 4;
-    if base_units.is_empty() || !base_units.bytes().all(|b| b.is_ascii_digit()) {
-        return base_units.to_owned();
-    }
-    let padded = format!("{base_units:0>width$}", width = DECIMALS + 1);
-    let (whole, fraction) = padded.split_at(padded.len() - DECIMALS);
-    let whole = whole.trim_start_matches('0');
-    let whole = if whole.is_empty() { "0" } else { whole };
-    let fraction = fraction[..SHOWN].trim_end_matches('0');
-    if fraction.is_empty() {
-        format!("{whole} CAIRN")
-    } else {
-        format!("{whole}.{fraction} CAIRN")
-    }
+    protocol::units::format_units(base_units, 4)
+        .map_or_else(|| base_units.to_owned(), |shown| format!("{shown} CAIRN"))
 }
 
 /// Bytes in binary units with one decimal: `1536` -> `1.5 KiB`.
