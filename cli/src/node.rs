@@ -143,18 +143,8 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
             num_periods: args.periods,
             ..node::market::Terms::default()
         };
-        let key = match &args.chain_key_file {
-            Some(key) => key.clone(),
-            None => {
-                // A deployment that cannot be read is refused before a key is made for it.
-                chain::contracts::Deployment::read(deployment)?;
-                let key = data_dir.join(node::market::CHAIN_KEY_FILE);
-                if node::market::create_key_file(&key)? {
-                    tracing::info!(path = %key.display(), "made the provider's chain key");
-                }
-                key
-            }
-        };
+        let key =
+            node::market::key_file_or_own(args.chain_key_file.as_deref(), &data_dir, deployment)?;
         let mut market = node::market::Market::from_files(&args.rpc_url, deployment, &key, terms)
             .context("setting up the on-chain market")?;
         if let Some(payout) = args.payout {

@@ -1024,14 +1024,37 @@ pub fn create_key_file(path: &std::path::Path) -> Result<bool, MarketError> {
     }
 }
 
+/// The key file a provider sells with: `given`, or else its own key, [`CHAIN_KEY_FILE`] in
+/// `data_dir`, made on first use ([`create_key_file`]). The deployment file is read first, so
+/// one that cannot be used never has a key made for it.
+pub fn key_file_or_own(
+    given: Option<&std::path::Path>,
+    data_dir: &std::path::Path,
+    deployment: &std::path::Path,
+) -> Result<PathBuf, MarketError> {
+    if let Some(given) = given {
+        return Ok(given.to_owned());
+    }
+    read_deployment(deployment)?;
+    let own = data_dir.join(CHAIN_KEY_FILE);
+    if create_key_file(&own)? {
+        tracing::info!(path = %own.display(), "made the provider's chain key");
+    }
+    Ok(own)
+}
+
+fn read_deployment(deployment: &std::path::Path) -> Result<Deployment, MarketError> {
+    Deployment::read(deployment).map_err(|e| MarketError::Chain {
+        phase: "read the deployment",
+        detail: e.to_string(),
+    })
+}
+
 fn read_files(
     deployment: &std::path::Path,
     key_file: &std::path::Path,
 ) -> Result<(Deployment, PrivateKeySigner), MarketError> {
-    let deployment = Deployment::read(deployment).map_err(|e| MarketError::Chain {
-        phase: "read the deployment",
-        detail: e.to_string(),
-    })?;
+    let deployment = read_deployment(deployment)?;
     let text = std::fs::read_to_string(key_file).map_err(|source| MarketError::Data {
         path: key_file.to_owned(),
         source,

@@ -140,23 +140,12 @@ impl NodeConfig {
                 ..node::market::Terms::default()
             };
             let market_err = |err| crate::Error::Config(format!("the node's market: {err}"));
-            let key_file = match &market.chain_key_file {
-                Some(file) => file.clone(),
-                None => {
-                    // A deployment file that cannot be used refuses the configuration before
-                    // a key is made for it.
-                    chain::contracts::Deployment::read(&market.deployment_file).map_err(|err| {
-                        crate::Error::Config(format!(
-                            "the node's market: reading the deployment: {err}"
-                        ))
-                    })?;
-                    let file = options.data_dir.join(node::market::CHAIN_KEY_FILE);
-                    if node::market::create_key_file(&file).map_err(market_err)? {
-                        tracing::info!(path = %file.display(), "made the node's chain key");
-                    }
-                    file
-                }
-            };
+            let key_file = node::market::key_file_or_own(
+                market.chain_key_file.as_deref(),
+                &options.data_dir,
+                &market.deployment_file,
+            )
+            .map_err(market_err)?;
             let mut built = node::market::Market::from_files(
                 rpc_url,
                 &market.deployment_file,
