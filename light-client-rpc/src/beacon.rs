@@ -4,13 +4,13 @@
 //! several endpoints give failover, and the head updates are fetched from every endpoint and
 //! cross-checked, so an endpoint that fails or lies is named in the report and skipped. Every
 //! object is verified by `light-client` before it changes the store; the latest verified
-//! finalized block root is persisted through a [`CheckpointStore`].
+//! finalized block root is persisted through a [`CheckpointStore`](crate::CheckpointStore).
 
 use alloy_primitives::B256;
 use light_client::types::Kind;
 use light_client::{ChainConfig, Store, SyncError, Update, input};
 
-use crate::checkpoint::CheckpointStore;
+use crate::checkpoint::BoxedCheckpointStore;
 
 /// Updates asked for per request (the beacon API's `MAX_REQUEST_LIGHT_CLIENT_UPDATES`).
 pub const MAX_BATCH: u64 = 128;
@@ -40,6 +40,16 @@ pub enum BeaconError {
     /// No beacon endpoint was given, or one is not an http(s) URL.
     #[error("beacon endpoints: {0}")]
     Endpoints(String),
+    /// Every endpoint served data that failed verification in an earlier round, and is skipped.
+    #[error(
+        "every beacon endpoint served data that failed verification and is skipped ({}); give \
+         one that serves the chain the checkpoint names",
+        .liars.join(", ")
+    )]
+    AllEndpointsSkipped {
+        /// The endpoints skipped.
+        liars: Vec<String>,
+    },
     /// Every endpoint failed or lied during `phase`.
     #[error("{phase}: no beacon endpoint gave verifiable data ({})", faults_text(.faults))]
     AllEndpointsFailed {
@@ -136,7 +146,7 @@ pub struct BeaconSync {
     checkpoint: B256,
     batch: u64,
     store: Option<Store>,
-    persistence: Option<Box<dyn CheckpointStore>>,
+    persistence: Option<BoxedCheckpointStore>,
     liars: Vec<String>,
     downloaded: u64,
 }
@@ -207,7 +217,7 @@ impl BeaconSync {
     /// anchors the first run).
     pub async fn with_persistence(
         mut self,
-        persistence: Box<dyn CheckpointStore>,
+        persistence: BoxedCheckpointStore,
     ) -> Result<Self, BeaconError> {
         if let Some(saved) = persistence.load().await? {
             self.checkpoint = saved;
@@ -242,6 +252,11 @@ impl BeaconSync {
     /// slot for the optimistic head) to follow the chain; nothing but these small updates is
     /// downloaded while idle.
     pub async fn sync(&mut self, current_slot: u64) -> Result<Progress, BeaconError> {
+        if self.honest().is_empty() {
+            return Err(BeaconError::AllEndpointsSkipped {
+                liars: self.liars.clone(),
+            });
+        }
         let before = self.downloaded;
         let mut progress = Progress::default();
         if self.store.is_none() {

@@ -19,6 +19,17 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, BeaconError>
 #[cfg(target_arch = "wasm32")]
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, BeaconError>> + 'a>>;
 
+/// A boxed [`CheckpointStore`], as [`crate::BeaconSync::with_persistence`] takes it: `Send` and
+/// `Sync` natively, so a sync can run on any task of a multi-threaded runtime; not in the
+/// browser.
+#[cfg(not(target_arch = "wasm32"))]
+pub type BoxedCheckpointStore = Box<dyn CheckpointStore + Send + Sync>;
+/// A boxed [`CheckpointStore`], as [`crate::BeaconSync::with_persistence`] takes it: `Send` and
+/// `Sync` natively, so a sync can run on any task of a multi-threaded runtime; not in the
+/// browser.
+#[cfg(target_arch = "wasm32")]
+pub type BoxedCheckpointStore = Box<dyn CheckpointStore>;
+
 /// Where the latest verified checkpoint (a finalized beacon block root) survives restarts.
 pub trait CheckpointStore {
     /// The saved checkpoint, if any.

@@ -44,7 +44,7 @@ pub use blocks::{BlockRef, MAX_DEPTH, MAX_LOG_RANGE};
 pub use checkpoint::FileCheckpoint;
 #[cfg(target_arch = "wasm32")]
 pub use checkpoint::IndexedDbCheckpoint;
-pub use checkpoint::{CheckpointStore, StoreFuture};
+pub use checkpoint::{BoxedCheckpointStore, CheckpointStore, StoreFuture};
 pub use client::{Error, ExecutionClient};
 pub use follow::{FollowError, Follower, Step};
 pub use provider::{Provider, RequestError};
