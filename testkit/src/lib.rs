@@ -3,13 +3,17 @@
 //! Owns: a minimal W3C WebDriver client (driving `chromedriver` and `tauri-driver` alike), an
 //! Xvfb display per test, a private D-Bus bus with BlueZoo (BLE without a radio), child-process
 //! guards, a `cairn daemon` process, free-port and readiness helpers, mock beacon and execution endpoints serving the light
-//! client's mainnet fixtures, a JSON-RPC proxy that tampers with a node's answers (`rpc_proxy`), and the directory where tests save artifacts such as screenshots.
+//! client's mainnet fixtures, a synthetic beacon chain signed by a test sync committee that
+//! follows an anvil devnet (`beacon_chain`), a JSON-RPC proxy that tampers with a node's answers (`rpc_proxy`), and the directory where tests save artifacts such as screenshots.
 //!
 //! Builds for: native only. Used only as a dev-dependency.
 //!
-//! Must not depend on: any Cairn crate; tests bring the pieces under test themselves.
+//! Must not depend on: any Cairn crate but the pure `light-client`, whose types and root
+//! functions `beacon_chain` builds its chain with (so the chain is hashed exactly as it is
+//! verified); tests bring the pieces under test themselves.
 
 pub mod beacon;
+pub mod beacon_chain;
 pub mod bluezoo;
 pub mod daemon;
 pub mod process;
