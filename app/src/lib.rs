@@ -48,6 +48,18 @@ pub const NODE_PAYOUT_ENV: &str = "CAIRN_NODE_PAYOUT";
 /// (default: do not register).
 pub const NODE_STAKE_ENV: &str = "CAIRN_NODE_STAKE";
 
+/// Environment variable listing beacon API endpoints, comma-separated: the light client follows
+/// that beacon chain, and the node's earnings are proven against the block it verified (default:
+/// none, as on the devnet; the endpoint's latest block is the anchor). Needs
+/// [`BEACON_CHECKPOINT_ENV`].
+pub const BEACON_ENV: &str = "CAIRN_BEACON";
+/// Environment variable with the trusted checkpoint, a finalized beacon block root (0x-hex), the
+/// first sync starts from. Needs [`BEACON_ENV`].
+pub const BEACON_CHECKPOINT_ENV: &str = "CAIRN_BEACON_CHECKPOINT";
+/// Environment variable naming the beacon chain's network: `mainnet` (default), `sepolia`,
+/// `hoodi`, or a network configuration JSON file.
+pub const BEACON_NETWORK_ENV: &str = "CAIRN_BEACON_NETWORK";
+
 /// Builds and runs the app until its last window closes.
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
@@ -95,7 +107,50 @@ fn config(app: &tauri::AppHandle) -> Result<runtime::Config, Error> {
         config.network = network;
     }
     config.node = node_config(|name| std::env::var(name).ok())?;
+    config.beacon = beacon_config(|name| std::env::var(name).ok())?;
     Ok(config)
+}
+
+/// The beacon chain to follow from the environment (`env` reads a variable); `None` when no
+/// endpoint is given.
+fn beacon_config(
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<runtime::BeaconConfig>, Error> {
+    let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    let (endpoints, checkpoint) = match (var(BEACON_ENV), var(BEACON_CHECKPOINT_ENV)) {
+        (None, None) => return Ok(None),
+        (Some(_), None) => {
+            return Err(Error::Setup(format!(
+                "{BEACON_ENV} is set without {BEACON_CHECKPOINT_ENV}: give the finalized beacon \
+                 block root to trust first, as 0x and 64 hex digits"
+            )));
+        }
+        (None, Some(_)) => {
+            return Err(Error::Setup(format!(
+                "{BEACON_CHECKPOINT_ENV} is set without {BEACON_ENV}: give the beacon API \
+                 endpoints to follow, comma-separated"
+            )));
+        }
+        (Some(endpoints), Some(checkpoint)) => (endpoints, checkpoint),
+    };
+    let checkpoint = checkpoint.trim().parse().map_err(|err| {
+        Error::Setup(format!(
+            "{BEACON_CHECKPOINT_ENV}={checkpoint:?} is not a beacon block root ({err}); write it \
+             as 0x and 64 hex digits"
+        ))
+    })?;
+    let network = var(BEACON_NETWORK_ENV).unwrap_or_else(|| "mainnet".to_owned());
+    let network = runtime::BeaconConfig::network(network.trim())
+        .map_err(|err| Error::Setup(format!("{BEACON_NETWORK_ENV}: {err}")))?;
+    Ok(Some(runtime::BeaconConfig {
+        network,
+        endpoints: endpoints
+            .split(',')
+            .map(|url| url.trim().to_owned())
+            .filter(|url| !url.is_empty())
+            .collect(),
+        checkpoint,
+    }))
 }
 
 /// The embedded node's configuration from the environment (`env` reads a variable); `None`
@@ -260,6 +315,55 @@ mod tests {
         assert_eq!(market.chain_key_file, None);
         assert_eq!(market.payout, None);
         assert_eq!(market.stake, None);
+    }
+
+    #[test]
+    fn the_beacon_chain_to_follow_comes_from_the_environment() {
+        assert_eq!(beacon_config(env(&[])).unwrap(), None);
+        let root = "0x5afc212a7924789b2bc86acad3ab3a6ffb1f6e97253ea50bee7f4f51422c9275";
+        let beacon = beacon_config(env(&[
+            (BEACON_ENV, "https://a.example, http://127.0.0.1:5052"),
+            (BEACON_CHECKPOINT_ENV, root),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            beacon.endpoints,
+            ["https://a.example", "http://127.0.0.1:5052"]
+        );
+        assert_eq!(beacon.checkpoint.to_string(), root);
+        assert_eq!(beacon.network.name, "mainnet");
+        let beacon = beacon_config(env(&[
+            (BEACON_ENV, "https://a.example"),
+            (BEACON_CHECKPOINT_ENV, root),
+            (BEACON_NETWORK_ENV, "sepolia"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(beacon.network.name, "sepolia");
+
+        let error = |vars: &[(&str, &str)]| match beacon_config(env(vars)) {
+            Err(Error::Setup(message)) => message,
+            other => panic!("expected a setup error, got {other:?}"),
+        };
+        let message = error(&[(BEACON_ENV, "https://a.example")]);
+        assert!(message.contains(BEACON_CHECKPOINT_ENV), "{message}");
+        let message = error(&[(BEACON_CHECKPOINT_ENV, root)]);
+        assert!(message.contains(BEACON_ENV), "{message}");
+        let message = error(&[
+            (BEACON_ENV, "https://a.example"),
+            (BEACON_CHECKPOINT_ENV, "0x12"),
+        ]);
+        assert!(message.contains("is not a beacon block root"), "{message}");
+        let message = error(&[
+            (BEACON_ENV, "https://a.example"),
+            (BEACON_CHECKPOINT_ENV, root),
+            (BEACON_NETWORK_ENV, "holesky-old"),
+        ]);
+        assert!(
+            message.starts_with(BEACON_NETWORK_ENV) && message.contains("unknown network"),
+            "{message}"
+        );
     }
 
     #[test]

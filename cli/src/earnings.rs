@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use alloy_primitives::utils::format_ether;
 use anyhow::Context as _;
 use node::market::{Market, Terms};
+use runtime::beacon::verified_head;
+use runtime::earnings::Anchor;
 use serde_json::json;
 
 /// Arguments of `cairn earnings`.
@@ -31,6 +33,12 @@ pub(crate) struct EarningsArgs {
     /// signed by the key, which pays its gas).
     #[arg(long)]
     withdraw: bool,
+    #[command(flatten)]
+    beacon: crate::BeaconArgs,
+    /// With `--beacon`: file keeping the latest verified checkpoint; when it exists, the sync
+    /// starts from it instead of `--beacon-checkpoint`.
+    #[arg(long, requires = "beacon")]
+    beacon_state: Option<PathBuf>,
 }
 
 pub(crate) async fn run(args: EarningsArgs) -> anyhow::Result<()> {
@@ -55,8 +63,13 @@ pub(crate) async fn run(args: EarningsArgs) -> anyhow::Result<()> {
         })
     } else {
         let deployment = chain::contracts::Deployment::read(&args.deployment_file)?;
+        let anchor = match args.beacon.config()? {
+            Some(beacon) => Anchor::Beacon(verified_head(&beacon, args.beacon_state).await?),
+            None => Anchor::Endpoint,
+        };
         let (earnings, proof) =
-            runtime::earnings::verify_earnings(&args.rpc_url, &deployment, provider).await?;
+            runtime::earnings::verify_earnings(&args.rpc_url, &deployment, provider, anchor)
+                .await?;
         let tokens: alloy_primitives::U256 = earnings
             .parse()
             .context("the verified earnings are not a number")?;

@@ -475,17 +475,7 @@ async fn answer_one(provider: &Provider, request: &Value) -> Value {
 
 /// A preset network by name, or a custom one from a JSON file.
 pub(crate) fn network_config(network: &str) -> anyhow::Result<ChainConfig> {
-    if let Some(config) = ChainConfig::preset(network) {
-        return Ok(config);
-    }
-    let path = Path::new(network);
-    if !path.is_file() {
-        anyhow::bail!(
-            "unknown network {network:?}: use mainnet, sepolia, hoodi or the path of a network configuration JSON file"
-        );
-    }
-    ChainConfig::from_json(&read_text(path)?)
-        .with_context(|| format!("{}: invalid network configuration", path.display()))
+    Ok(runtime::BeaconConfig::network(network)?)
 }
 
 fn sync(

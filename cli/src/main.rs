@@ -39,6 +39,51 @@ struct RuntimeArgs {
     /// Directory for the API token, keys and data [default: platform data dir + /cairn].
     #[arg(long, env = "CAIRN_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    beacon: BeaconArgs,
+}
+
+/// The beacon chain the light client follows, so what is shown as verified is anchored on a
+/// block the sync committee signed rather than on the RPC endpoint's word. Without `--beacon`
+/// (a devnet has no beacon chain) the anchor is the endpoint's latest block.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct BeaconArgs {
+    /// Beacon API endpoint to follow (repeat, or separate with commas, for failover and
+    /// cross-checking).
+    #[arg(
+        long,
+        env = "CAIRN_BEACON",
+        value_delimiter = ',',
+        requires = "beacon_checkpoint"
+    )]
+    beacon: Vec<String>,
+    /// The trusted checkpoint: a finalized beacon block root (0x-hex), e.g. a recent one from a
+    /// source you trust. Only the first sync starts from it; later ones start from the latest
+    /// checkpoint verified.
+    #[arg(long, env = "CAIRN_BEACON_CHECKPOINT", requires = "beacon")]
+    beacon_checkpoint: Option<alloy_primitives::B256>,
+    /// The beacon chain's network: `mainnet`, `sepolia`, `hoodi`, or a network configuration
+    /// JSON file.
+    #[arg(long, env = "CAIRN_BEACON_NETWORK", default_value = "mainnet")]
+    beacon_network: String,
+}
+
+impl BeaconArgs {
+    /// The runtime's beacon configuration, if `--beacon` was given.
+    pub(crate) fn config(&self) -> anyhow::Result<Option<runtime::BeaconConfig>> {
+        let Some(checkpoint) = self.beacon_checkpoint else {
+            return Ok(None);
+        };
+        if self.beacon.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(runtime::BeaconConfig {
+            network: light_client::network_config(&self.beacon_network)
+                .context("--beacon-network")?,
+            endpoints: self.beacon.clone(),
+            checkpoint,
+        }))
+    }
 }
 
 impl RuntimeArgs {
@@ -52,6 +97,7 @@ impl RuntimeArgs {
         Ok(runtime::Config {
             rpc_url: self.rpc_url.clone(),
             network: self.network.clone(),
+            beacon: self.beacon.config()?,
             ..runtime::Config::devnet(data_dir)
         })
     }

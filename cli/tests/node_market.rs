@@ -289,6 +289,50 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
     // Verified, not read: with the block the earnings were proven against.
     assert_eq!(shown["verified"]["anchor"], "endpoint", "{shown}");
     assert!(shown["verified"]["block"].as_u64().unwrap() >= 1, "{shown}");
+
+    // With a beacon chain to follow (here one signed by a test sync committee over the devnet,
+    // its network given as a configuration file), the block is the head the light client
+    // verified, and the latest verified checkpoint is kept in --beacon-state.
+    let signed = testkit::beacon_chain::SignedChain::new();
+    let beacon = signed
+        .serve(devnet.rpc_url(), testkit::beacon_chain::Behaviour::Honest)
+        .await;
+    let network_file = root.path().join("network.json");
+    std::fs::write(&network_file, signed.config_json()).unwrap();
+    let state_file = root.path().join("lc-checkpoint");
+    let mut anchored = earnings_command(false);
+    anchored
+        .args(["--beacon", &beacon.url])
+        .args(["--beacon-checkpoint", &signed.checkpoint().to_string()])
+        .arg("--beacon-network")
+        .arg(&network_file)
+        .arg("--beacon-state")
+        .arg(&state_file);
+    let anchored = ok_json(&run(anchored).await);
+    let slot = anchored["verified"]["anchor"]["beacon"]["slot"].as_u64();
+    assert!(slot.is_some_and(|slot| slot > 0), "{anchored}");
+    let block = anchored["verified"]["block"].as_u64().unwrap();
+    let hash = devnet
+        .client()
+        .call(
+            "eth_getBlockByNumber",
+            vec![
+                serde_json::json!(format!("0x{block:x}")),
+                serde_json::json!(false),
+            ],
+        )
+        .await
+        .unwrap()["hash"]
+        .clone();
+    assert_eq!(anchored["verified"]["blockHash"], hash, "{anchored}");
+    let at_least: alloy_primitives::U256 = shown["earnings"].as_str().unwrap().parse().unwrap();
+    let proven: alloy_primitives::U256 = anchored["earnings"].as_str().unwrap().parse().unwrap();
+    assert!(proven >= at_least, "{anchored} after {shown}");
+    let kept = std::fs::read_to_string(&state_file).unwrap();
+    assert!(
+        kept.trim().parse::<alloy_primitives::B256>().is_ok(),
+        "{kept:?}"
+    );
     assert_eq!(
         shown["payout"]
             .as_str()

@@ -44,6 +44,38 @@ pub struct Status {
     /// The embedded libp2p node (absent from runtimes that predate it: [`NodeState::Off`]).
     #[serde(default)]
     pub node: NodeState,
+    /// The light client, while the runtime follows a beacon chain; absent otherwise (a devnet
+    /// has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub light_client: Option<LightClientState>,
+}
+
+/// What the runtime's light client has verified of the beacon chain it follows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LightClientState {
+    /// The beacon network's name (`mainnet`, or a custom network's).
+    pub network: String,
+    /// The latest head it verified, once there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<VerifiedHead>,
+    /// Why its last sync round gave no new head, if it failed; the head above, if any, stays
+    /// verified (only older).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A beacon header the light client verified (signed by more than the safety threshold of the
+/// sync committee), and the execution block it commits to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifiedHead {
+    /// The header's slot.
+    pub slot: u64,
+    /// The execution block's number.
+    pub block: u64,
+    /// The execution block's hash (0x-hex).
+    pub block_hash: String,
 }
 
 /// A running node, as [`NodeState::Running`] carries it.
@@ -224,6 +256,14 @@ pub enum EarningsAnchor {
     /// chain whose signed headers the light client could check). The earnings are proven
     /// consistent with the block the endpoint names.
     Endpoint,
+    /// The execution block of a beacon header the runtime's light client verified (signed by
+    /// more than the safety threshold of the sync committee it follows from a trusted
+    /// checkpoint): the endpoint's word is not taken for the block either.
+    #[serde(rename_all = "camelCase")]
+    Beacon {
+        /// The signed beacon header's slot.
+        slot: u64,
+    },
 }
 
 /// What the runtime's embedded libp2p node (the storage provider) is doing.
@@ -324,6 +364,15 @@ mod tests {
                 latest_block: 12,
             },
             uptime_secs: 3,
+            light_client: Some(LightClientState {
+                network: "mainnet".into(),
+                head: Some(VerifiedHead {
+                    slot: 13_000_000,
+                    block: 23_900_000,
+                    block_hash: format!("0x{}", "cd".repeat(32)),
+                }),
+                error: None,
+            }),
             node: NodeState::Running(Box::new(NodeInfo {
                 peer_id: "12D3KooWExample".into(),
                 listen_addrs: vec!["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWExample".into()],
@@ -389,6 +438,16 @@ mod tests {
         assert_eq!(
             json["node"]["market"]["payout"],
             "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
+        );
+        assert_eq!(
+            json["lightClient"],
+            serde_json::json!({"network": "mainnet", "head": {"slot": 13_000_000u64, "block": 23_900_000u64, "blockHash": format!("0x{}", "cd".repeat(32))}})
+        );
+        let beacon = serde_json::to_value(EarningsAnchor::Beacon { slot: 9 }).unwrap();
+        assert_eq!(beacon, serde_json::json!({"beacon": {"slot": 9}}));
+        assert_eq!(
+            serde_json::from_value::<EarningsAnchor>(beacon).unwrap(),
+            EarningsAnchor::Beacon { slot: 9 }
         );
         assert_eq!(json["node"]["transfers"][0]["doneBytes"], 262_144);
         assert_eq!(

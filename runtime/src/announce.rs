@@ -8,13 +8,20 @@
 //! the loop only looks at its outcome on its next tick ([`Announcer::drive`]). A failed attempt
 //! is tried again on the tick after; a quota change or an accepted proof asks for a new one
 //! ([`Announcer::request`]), and the earnings are verified again every [`REVERIFY_EVERY`] (a
-//! withdrawal from elsewhere changes them too).
+//! withdrawal from elsewhere changes them too). When they are anchored on the light client's
+//! verified head ([`crate::beacon`]), which trails the endpoint's latest block by up to a slot,
+//! a request is answered twice: at once, and again when the head moves, so a proof accepted
+//! after the head's block is counted within a slot rather than at the next re-verification; an
+//! attempt made before the light client verified any head is made again as soon as it has one.
 
 use std::time::{Duration, Instant};
 
+use alloy_primitives::B256;
 use protocol::api::MarketState;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+
+use crate::beacon::HeadState;
 
 /// How long one attempt may take (chain calls, a transaction and its receipt) before it is
 /// abandoned and tried again.
@@ -49,6 +56,13 @@ pub(crate) struct Announcer {
     market: node::market::Market,
     /// The chain endpoint the earnings are verified through.
     rpc_url: String,
+    /// The light client's verified head the earnings are anchored on, when a beacon chain is
+    /// followed; `None`: the endpoint's latest block.
+    beacon: Option<watch::Receiver<HeadState>>,
+    /// The verified head's block when the last request came, until the head moves past it
+    /// (see the module's doc). `Some(None)`: requested, or attempted, before any head was
+    /// verified.
+    recheck_after: Option<Option<B256>>,
     /// Token units to stake if the provider is not registered yet.
     stake: Option<u64>,
     /// An announcement is due (at start, after a quota change, after a failure).
@@ -60,10 +74,17 @@ pub(crate) struct Announcer {
 
 impl Announcer {
     /// An announcer with its first announcement due.
-    pub(crate) fn new(market: node::market::Market, stake: Option<u64>, rpc_url: String) -> Self {
+    pub(crate) fn new(
+        market: node::market::Market,
+        stake: Option<u64>,
+        rpc_url: String,
+        beacon: Option<watch::Receiver<HeadState>>,
+    ) -> Self {
         Self {
             market,
             rpc_url,
+            beacon,
+            recheck_after: None,
             stake,
             due: true,
             attempt: None,
@@ -87,6 +108,16 @@ impl Announcer {
     /// accepted and the earnings grew).
     pub(crate) fn request(&mut self) {
         self.due = true;
+        if let Some(beacon) = &self.beacon {
+            self.recheck_after = Some(beacon.borrow().head.map(|head| head.block_hash));
+        }
+    }
+
+    /// The verified head's block, when a beacon chain is followed and a head is verified.
+    fn head_block(&self) -> Option<B256> {
+        self.beacon
+            .as_ref()
+            .and_then(|beacon| beacon.borrow().head.map(|head| head.block_hash))
     }
 
     /// Folds a finished attempt into `state`, then starts the next one if one is due. Never
@@ -108,6 +139,13 @@ impl Announcer {
             .is_some_and(|started| started.elapsed() >= REVERIFY_EVERY)
         {
             self.due = true;
+        }
+        if let Some(at_request) = self.recheck_after {
+            let head = self.head_block();
+            if head.is_some() && head != at_request {
+                self.recheck_after = None;
+                self.due = true;
+            }
         }
         if self.due {
             self.due = false;
@@ -161,12 +199,23 @@ impl Announcer {
         }
     }
 
-    fn start(&self, node: &node::Handle) -> Attempt {
+    fn start(&mut self, node: &node::Handle) -> Attempt {
         let (reply, outcome) = oneshot::channel();
         let market = self.market.clone();
         let node = node.clone();
         let stake = self.stake.map(node::market::token_units);
         let rpc_url = self.rpc_url.clone();
+        let anchor = match &self.beacon {
+            None => Ok(crate::earnings::Anchor::Endpoint),
+            Some(beacon) => beacon
+                .borrow()
+                .anchor()
+                .map(crate::earnings::Anchor::Beacon),
+        };
+        if anchor.is_err() {
+            // No verified head yet: check again as soon as there is one.
+            self.recheck_after = Some(None);
+        }
         let task = tokio::spawn(async move {
             let attempt = async {
                 let registration = market
@@ -175,13 +224,17 @@ impl Announcer {
                     .map_err(|err| err.to_string())?;
                 // The entry the announcement read or wrote names it: no second read.
                 let payout = registration.payout().map(|payout| payout.to_checksum(None));
-                let earnings = crate::earnings::verify_earnings(
-                    &rpc_url,
-                    market.deployment(),
-                    market.address(),
-                )
-                .await
-                .map_err(|err| err.to_string());
+                let earnings = match anchor {
+                    Ok(anchor) => crate::earnings::verify_earnings(
+                        &rpc_url,
+                        market.deployment(),
+                        market.address(),
+                        anchor,
+                    )
+                    .await
+                    .map_err(|err| err.to_string()),
+                    Err(why) => Err(crate::Error::Unverified(why).to_string()),
+                };
                 Ok(Announced {
                     registration,
                     payout,

@@ -19,6 +19,26 @@ pub struct Config {
     pub poll_interval: Duration,
     /// The embedded libp2p node, or `None` for no node. Default: `None`.
     pub node: Option<NodeConfig>,
+    /// Follow the chain's beacon chain with the light client, so what is shown as verified (a
+    /// selling node's earnings) is anchored on a block the sync committee signed, not on the
+    /// endpoint's word; `None` (a devnet has no beacon chain): anchored on the endpoint's latest
+    /// block. Default: `None`.
+    pub beacon: Option<BeaconConfig>,
+}
+
+/// The beacon chain the runtime's light client follows (see [`crate::beacon`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BeaconConfig {
+    /// The network's consensus configuration (`light_client::ChainConfig::mainnet()`, a
+    /// preset by name, or a custom network's JSON).
+    pub network: light_client::ChainConfig,
+    /// Beacon API base URLs, tried in order (several give failover, and the head is
+    /// cross-checked between them).
+    pub endpoints: Vec<String>,
+    /// The trusted checkpoint: a finalized beacon block root. Used on the first start only;
+    /// afterwards the sync starts from the latest checkpoint it verified, kept in
+    /// `<data_dir>/light-client/checkpoint`.
+    pub checkpoint: alloy_primitives::B256,
 }
 
 /// How the embedded libp2p node runs. It keeps its key and store in `<data_dir>/node`, the
@@ -172,6 +192,7 @@ impl Config {
             rpc_url: chain::DEVNET_DEFAULT_RPC_URL.to_owned(),
             poll_interval: Duration::from_secs(1),
             node: None,
+            beacon: None,
         }
     }
 
@@ -181,6 +202,9 @@ impl Config {
                 "the network name is empty; give a name such as `devnet`".into(),
             ));
         }
+        if let Some(beacon) = &self.beacon {
+            beacon.validate()?;
+        }
         if self.poll_interval < Duration::from_millis(100) {
             return Err(crate::Error::Config(format!(
                 "poll interval {:?} is below 100 ms; that would flood the RPC endpoint",
@@ -188,5 +212,52 @@ impl Config {
             )));
         }
         Ok(())
+    }
+}
+
+impl BeaconConfig {
+    /// A network by preset name (`mainnet`, `sepolia`, `hoodi`) or the path of a network
+    /// configuration JSON file (the shape `light_client::ChainConfig` serializes to).
+    pub fn network(name_or_path: &str) -> Result<light_client::ChainConfig, crate::Error> {
+        if let Some(config) = light_client::ChainConfig::preset(name_or_path) {
+            return Ok(config);
+        }
+        let path = Path::new(name_or_path);
+        if !path.is_file() {
+            return Err(crate::Error::Config(format!(
+                "unknown network {name_or_path:?}: use mainnet, sepolia, hoodi or the path of a \
+                 network configuration JSON file"
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            crate::Error::Config(format!("cannot read {}: {err}", path.display()))
+        })?;
+        light_client::ChainConfig::from_json(&text).map_err(|err| {
+            crate::Error::Config(format!(
+                "{}: invalid network configuration: {err}",
+                path.display()
+            ))
+        })
+    }
+
+    fn validate(&self) -> Result<(), crate::Error> {
+        if self.endpoints.is_empty() {
+            return Err(crate::Error::Config(
+                "a beacon chain to follow needs at least one beacon API URL".into(),
+            ));
+        }
+        if let Some(url) = self
+            .endpoints
+            .iter()
+            .find(|url| !(url.starts_with("http://") || url.starts_with("https://")))
+        {
+            return Err(crate::Error::Config(format!(
+                "beacon endpoint {url:?} is not an http(s) URL; give it like \
+                 https://beacon.example.org"
+            )));
+        }
+        self.network.validate().map_err(|err| {
+            crate::Error::Config(format!("the beacon network {:?}: {err}", self.network.name))
+        })
     }
 }

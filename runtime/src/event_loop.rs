@@ -24,6 +24,7 @@ use tokio::time::MissedTickBehavior;
 
 use crate::activity::Recorder;
 use crate::announce::Announcer;
+use crate::beacon::{HeadFollower, HeadState};
 use crate::settings::Settings;
 use crate::{Config, Error};
 
@@ -136,6 +137,9 @@ pub struct EventLoop {
     node_options: Option<node::Options>,
     /// The node could not start because its store was held: try again on the next tick.
     retry_node: bool,
+    /// The light client's verified head, while a beacon chain is followed (set in
+    /// [`EventLoop::run`], where the task that follows it lives).
+    beacon: Option<watch::Receiver<HeadState>>,
 }
 
 /// Validates `config` and builds the runtime; the caller spawns the returned [`EventLoop`].
@@ -160,6 +164,10 @@ pub fn start(config: Config) -> Result<(Handle, EventLoop), Error> {
         } else {
             NodeState::Off
         },
+        light_client: config
+            .beacon
+            .as_ref()
+            .map(|beacon| crate::beacon::HeadState::default().state(&beacon.network.name)),
     };
     let (status_tx, status_rx) = watch::channel(initial);
     let handle = Handle {
@@ -176,6 +184,7 @@ pub fn start(config: Config) -> Result<(Handle, EventLoop), Error> {
         settings,
         node_options,
         retry_node: false,
+        beacon: None,
     };
     Ok((handle, event_loop))
 }
@@ -185,6 +194,13 @@ impl EventLoop {
     pub async fn run(mut self) {
         let span = tracing::info_span!("runtime", network = %self.config.network);
         let _enter = span.enter();
+        // Dropped when the loop ends, which stops the sync.
+        let follower = self
+            .config
+            .beacon
+            .clone()
+            .map(|beacon| HeadFollower::spawn(beacon, self.config.data_dir.clone()));
+        self.beacon = follower.as_ref().map(HeadFollower::subscribe);
         let mut node = self.start_node(Duration::ZERO).await;
         let mut ticker = tokio::time::interval(self.config.poll_interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -321,7 +337,14 @@ impl EventLoop {
             .or(self.settings.node_stake);
         let deadline = Instant::now() + store_wait;
         loop {
-            match RunningNode::start(options.clone(), stake, self.config.rpc_url.clone()).await {
+            match RunningNode::start(
+                options.clone(),
+                stake,
+                self.config.rpc_url.clone(),
+                self.beacon.clone(),
+            )
+            .await
+            {
                 Ok(running) => {
                     self.retry_node = false;
                     return Some(running);
@@ -386,9 +409,16 @@ impl EventLoop {
             None => None,
         };
         let uptime_secs = uptime(self.started.elapsed());
+        let light_client = match (&self.beacon, &self.config.beacon) {
+            (Some(head), Some(beacon)) => Some(head.borrow().state(&beacon.network.name)),
+            _ => None,
+        };
         self.status.send_modify(|status| {
             status.chain = chain;
             status.uptime_secs = uptime_secs;
+            if light_client.is_some() {
+                status.light_client = light_client;
+            }
             if let Some(state) = node_state {
                 status.node = state;
             }
@@ -456,11 +486,13 @@ struct RunningNode {
 impl RunningNode {
     /// Starts the node and, when it sells storage, starts announcing it in the Registry
     /// (registering with the configured stake) and reading its earnings, off the loop (see
-    /// [`crate::announce`]). `Err` says why the node did not start, for the UI.
+    /// [`crate::announce`]), its earnings anchored on `beacon`'s verified head when a beacon
+    /// chain is followed. `Err` says why the node did not start, for the UI.
     async fn start(
         options: node::Options,
         stake: Option<u64>,
         rpc_url: String,
+        beacon: Option<watch::Receiver<HeadState>>,
     ) -> Result<Self, StartFailure> {
         let market = options.market.clone();
         let activity_file = options.data_dir.join(crate::activity::FILE_NAME);
@@ -473,7 +505,7 @@ impl RunningNode {
                 })?;
         tracing::info!(peer = %handle.peer_id(), "node started");
         let task = tokio::spawn(event_loop.run());
-        let announcer = market.map(|market| Announcer::new(market, stake, rpc_url));
+        let announcer = market.map(|market| Announcer::new(market, stake, rpc_url, beacon));
         let mut running = Self {
             handle,
             task,

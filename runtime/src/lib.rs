@@ -15,6 +15,7 @@
 
 mod activity;
 mod announce;
+pub mod beacon;
 mod config;
 pub mod earnings;
 mod event_loop;
@@ -22,7 +23,7 @@ mod files;
 pub mod settings;
 pub mod token;
 
-pub use config::{Config, NodeConfig, NodeMarket};
+pub use config::{BeaconConfig, Config, NodeConfig, NodeMarket};
 pub use event_loop::{EventLoop, Handle, start};
 /// A chain address (the node's payout address), parsed from `0x`-prefixed hex.
 pub use node::market::Address as ChainAddress;

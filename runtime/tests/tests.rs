@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use chain::Devnet;
 use runtime::{ChainState, Config, Handle, NodeConfig, NodeInfo, NodeState, Status};
+use testkit::beacon_chain::{self, SignedChain};
 use testkit::rpc_proxy::{Proxy, Tamper};
 
 fn config(rpc_url: &str) -> Config {
@@ -465,6 +466,16 @@ async fn market_devnet(dir: &Path) -> (Devnet, chain::contracts::Deployment, std
     (devnet, deployment, deployment_file)
 }
 
+/// A market on `deployment_file` selling with anvil account 1's key (written to `dir`), which
+/// registers with a stake of 200 tokens.
+fn staked_market(dir: &Path, deployment_file: std::path::PathBuf) -> runtime::NodeMarket {
+    runtime::NodeMarket {
+        stake: Some(200),
+        chain_key_file: Some(anvil_key_file(dir, 1)),
+        ..runtime::NodeMarket::new(deployment_file)
+    }
+}
+
 /// Anvil account `index`'s key, written to `provider.key` in `dir` as a chain key file.
 fn anvil_key_file(dir: &Path, index: usize) -> std::path::PathBuf {
     let key_file = dir.join("provider.key");
@@ -479,18 +490,13 @@ async fn a_selling_node_whose_chain_is_down_at_start_serves_and_is_announced_onc
     // nonces): write its file from one, then stop it.
     let (first, deployment, deployment_file) = market_devnet(dir.path()).await;
     first.stop().await.unwrap();
-    let key_file = anvil_key_file(dir.path(), 1);
 
     // A free loopback port, released: nothing listens on it until the devnet below.
     let port = testkit::free_port().unwrap();
     let config = selling_config(
         dir.path(),
         format!("http://127.0.0.1:{port}"),
-        runtime::NodeMarket {
-            stake: Some(200),
-            chain_key_file: Some(key_file),
-            ..runtime::NodeMarket::new(deployment_file)
-        },
+        staked_market(dir.path(), deployment_file),
     );
     let (handle, event_loop) = runtime::start(config).unwrap();
     let task = tokio::spawn(event_loop.run());
@@ -743,17 +749,12 @@ async fn a_node_without_a_chain_key_makes_its_own_and_registers_once_it_is_funde
 async fn a_selling_nodes_earnings_are_shown_only_once_verified() {
     let dir = tempfile::tempdir().unwrap();
     let (devnet, _, deployment_file) = market_devnet(dir.path()).await;
-    let key_file = anvil_key_file(dir.path(), 1);
     // The runtime reaches the chain only through a proxy that can alter the node's answers.
     let proxy = Proxy::start(devnet.rpc_url()).await;
     let config = selling_config(
         dir.path(),
         proxy.url(),
-        runtime::NodeMarket {
-            stake: Some(200),
-            chain_key_file: Some(key_file),
-            ..runtime::NodeMarket::new(deployment_file)
-        },
+        staked_market(dir.path(), deployment_file),
     );
     let (handle, event_loop) = runtime::start(config).unwrap();
     let task = tokio::spawn(event_loop.run());
@@ -942,6 +943,189 @@ async fn the_nodes_transfers_and_activity_show_in_its_status() {
     );
     assert_eq!(again.activity, after.activity);
     assert!(again.transfers.is_empty());
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+}
+
+/// The runtime's beacon configuration for `chain`, served at `server`.
+fn beacon_config(chain: &SignedChain, server: &beacon_chain::Server) -> runtime::BeaconConfig {
+    runtime::BeaconConfig {
+        network: chain.config().clone(),
+        endpoints: vec![server.url.clone()],
+        checkpoint: chain.checkpoint(),
+    }
+}
+
+/// The hash of `devnet`'s block `number`.
+async fn block_hash(devnet: &Devnet, number: u64) -> String {
+    let block = devnet
+        .client()
+        .call(
+            "eth_getBlockByNumber",
+            vec![
+                serde_json::json!(format!("0x{number:x}")),
+                serde_json::json!(false),
+            ],
+        )
+        .await
+        .unwrap();
+    block["hash"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_beacon_chain_the_earnings_are_proven_against_the_head_the_light_client_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let (devnet, _, deployment_file) = market_devnet(dir.path()).await;
+    // A beacon chain, signed by a sync committee the test made, whose heads commit to the
+    // devnet's latest block; the runtime trusts its checkpoint as a user trusts mainnet's.
+    let chain = SignedChain::new();
+    let server = chain
+        .serve(devnet.rpc_url(), beacon_chain::Behaviour::Honest)
+        .await;
+    let mut config = selling_config(
+        dir.path(),
+        devnet.rpc_url().to_owned(),
+        staked_market(dir.path(), deployment_file),
+    );
+    config.beacon = Some(beacon_config(&chain, &server));
+    let (handle, event_loop) = runtime::start(config).unwrap();
+    let task = tokio::spawn(event_loop.run());
+
+    let anchored = |s: &Status| {
+        market_of(s)
+            .and_then(|m| m.earnings_proof)
+            .filter(|proof| matches!(proof.anchor, runtime::EarningsAnchor::Beacon { .. }))
+    };
+    let status = wait_for(
+        &handle,
+        "the earnings proven against the verified head",
+        |s| anchored(s).is_some(),
+    )
+    .await;
+    let market = market_of(&status).unwrap();
+    assert_eq!(market.earnings.as_deref(), Some("0"));
+    assert_eq!(market.earnings_error, None);
+    let first = anchored(&status).unwrap();
+    let runtime::EarningsAnchor::Beacon { slot: first_slot } = first.anchor else {
+        unreachable!()
+    };
+    // The block is the devnet's own: the beacon header committed to it, the endpoint served it.
+    assert_eq!(first.block_hash, block_hash(&devnet, first.block).await);
+    assert!(
+        server
+            .log()
+            .iter()
+            .any(|(request, _)| request.starts_with("bootstrap/")),
+        "the light client bootstrapped from the checkpoint: {:?}",
+        server.log()
+    );
+    // The latest verified checkpoint is kept for the next start.
+    let kept = std::fs::read_to_string(dir.path().join(runtime::beacon::CHECKPOINT_FILE)).unwrap();
+    assert!(
+        kept.trim().parse::<alloy_primitives::B256>().is_ok(),
+        "{kept:?}"
+    );
+
+    // The chain moves on; the verified head follows it, and the next check is proven against a
+    // later block in a later slot.
+    devnet.mine().await.unwrap();
+    devnet.mine().await.unwrap();
+    handle.set_node_quota(2 << 20).await.unwrap();
+    let status = wait_for(&handle, "the earnings proven against a later head", |s| {
+        anchored(s).is_some_and(|proof| proof.block > first.block)
+    })
+    .await;
+    let later = anchored(&status).unwrap();
+    let runtime::EarningsAnchor::Beacon { slot } = later.anchor else {
+        unreachable!()
+    };
+    assert!(slot > first_slot, "{later:?} after {first:?}");
+    assert_eq!(later.block_hash, block_hash(&devnet, later.block).await);
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn earnings_are_not_shown_from_an_endpoint_off_the_verified_chain_or_without_a_verified_head()
+{
+    let dir = tempfile::tempdir().unwrap();
+    // The beacon chain signs devnet A's blocks; the node's endpoint is devnet B: the same
+    // contracts at the same addresses, a consistent chain of its own, whose earnings an
+    // endpoint-anchored check would accept.
+    let (signed, _, deployment_file) = market_devnet(dir.path()).await;
+    // (Its clock moved first, so its blocks differ from A's from the first one on, even when
+    // both started in the same second.)
+    let other = Devnet::start().await.unwrap();
+    other.increase_time(1000).await.unwrap();
+    other
+        .deploy(&chain::contracts::DeployOptions::default())
+        .await
+        .unwrap();
+    let chain = SignedChain::new();
+    let server = chain
+        .serve(signed.rpc_url(), beacon_chain::Behaviour::Honest)
+        .await;
+    let mut config = selling_config(
+        dir.path(),
+        other.rpc_url().to_owned(),
+        staked_market(dir.path(), deployment_file.clone()),
+    );
+    config.beacon = Some(beacon_config(&chain, &server));
+    let (handle, event_loop) = runtime::start(config).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    // (Until the light client verifies its first head, the earnings wait for it.)
+    let status = wait_for(&handle, "the earnings refused", |s| {
+        market_of(s)
+            .and_then(|m| m.earnings_error)
+            .is_some_and(|error| error.contains("anchoring"))
+    })
+    .await;
+    let market = market_of(&status).unwrap();
+    let error = market.earnings_error.unwrap();
+    assert!(
+        error.starts_with("the earnings could not be verified: anchoring on block")
+            && error.contains("which the beacon chain signed at slot")
+            && error.contains("on the same network as the beacon chain"),
+        "{error}"
+    );
+    assert_eq!(market.earnings, None, "nothing unverified is shown");
+    assert_eq!(market.earnings_proof, None);
+    // The node itself is unaffected: it registered through its endpoint.
+    assert_eq!(market.announce_error, None);
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+
+    // A beacon endpoint whose head updates are not signed by the committee the checkpoint names
+    // moves nothing: the light client stays on the checkpoint (whose block this endpoint does
+    // not have), names the endpoint, and no earnings are shown.
+    let dir = tempfile::tempdir().unwrap();
+    let server = chain
+        .serve(signed.rpc_url(), beacon_chain::Behaviour::WrongKeys)
+        .await;
+    let mut config = selling_config(
+        dir.path(),
+        signed.rpc_url().to_owned(),
+        staked_market(dir.path(), deployment_file),
+    );
+    config.beacon = Some(beacon_config(&chain, &server));
+    let (handle, event_loop) = runtime::start(config).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    let status = wait_for(&handle, "the endpoint refused", |s| {
+        s.light_client.as_ref().is_some_and(|lc| lc.error.is_some())
+            && market_of(s).is_some_and(|m| m.earnings_error.is_some())
+    })
+    .await;
+    let light_client = status.light_client.clone().unwrap();
+    let error = light_client.error.unwrap();
+    assert!(
+        error.contains("failed verification and is skipped") && error.contains(&server.url),
+        "{error}"
+    );
+    let checkpoint = chain.bootstrap().header.beacon.slot;
+    assert_eq!(light_client.head.map(|head| head.slot), Some(checkpoint));
+    let market = market_of(&status).unwrap();
+    assert_eq!(market.earnings, None, "{market:?}");
+    assert_eq!(market.earnings_proof, None);
     handle.shutdown().await.unwrap();
     task.await.unwrap();
 }

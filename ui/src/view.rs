@@ -5,8 +5,8 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 use protocol::api::{
-    Activity, ActivityKind, ChainState, EarningsAnchor, EarningsProof, MarketState, NodeState,
-    Status, TransferInfo,
+    Activity, ActivityKind, ChainState, EarningsAnchor, EarningsProof, LightClientState,
+    MarketState, NodeState, Status, TransferInfo,
 };
 
 use crate::backend::{Backend, BackendError};
@@ -59,6 +59,11 @@ pub(crate) fn App(backend: Rc<dyn Backend>) -> impl IntoView {
                     </div>
                 </div>
             </div>
+            <Show when=move || status.get().is_some_and(|s| s.light_client.is_some())>
+                <div class="grid">
+                    <Card label="Light client" id="light-client" value=Signal::derive(move || status.get().and_then(|s| s.light_client).map(|lc| format_light_client(&lc)))/>
+                </div>
+            </Show>
             <Show when=move || error.get().is_some()>
                 <div class="notice" id="error">{move || error.get().unwrap_or_default()}</div>
             </Show>
@@ -324,7 +329,8 @@ fn format_proofs(market: &MarketState) -> String {
 }
 
 /// `proven at block 1234 against its header; the block is the endpoint's latest, not checked
-/// against a beacon chain`.
+/// against a beacon chain`, or, anchored on the light client's head, `proven at block 1234,
+/// which the light client verified the beacon chain signed (slot 5678)`.
 fn format_earnings_proof(proof: &EarningsProof) -> String {
     match proof.anchor {
         EarningsAnchor::Endpoint => format!(
@@ -332,6 +338,27 @@ fn format_earnings_proof(proof: &EarningsProof) -> String {
              checked against a beacon chain",
             proof.block
         ),
+        EarningsAnchor::Beacon { slot } => format!(
+            "proven at block {}, which the light client verified the beacon chain signed (slot \
+             {slot})",
+            proof.block
+        ),
+    }
+}
+
+/// `mainnet: verified head at slot 13000000, block 23900000`, with why the last round failed
+/// when it did.
+fn format_light_client(state: &LightClientState) -> String {
+    let head = match &state.head {
+        Some(head) => format!(
+            "{}: verified head at slot {}, block {}",
+            state.network, head.slot, head.block
+        ),
+        None => format!("{}: no verified head yet", state.network),
+    };
+    match &state.error {
+        Some(error) => format!("{head} (last sync round: {error})"),
+        None => head,
     }
 }
 
@@ -520,9 +547,9 @@ pub(crate) fn format_uptime(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::{
-        Activity, ActivityKind, EarningsAnchor, EarningsProof, TransferInfo, format_activity,
-        format_bytes, format_earnings_proof, format_stored, format_tokens, format_transfer,
-        format_uptime, parse_tokens,
+        Activity, ActivityKind, EarningsAnchor, EarningsProof, LightClientState, TransferInfo,
+        format_activity, format_bytes, format_earnings_proof, format_light_client, format_stored,
+        format_tokens, format_transfer, format_uptime, parse_tokens,
     };
 
     #[test]
@@ -545,6 +572,41 @@ mod tests {
             format_earnings_proof(&proof),
             "proven at block 1234 against its header; the block is the endpoint's latest, not \
              checked against a beacon chain"
+        );
+        let anchored = EarningsProof {
+            anchor: EarningsAnchor::Beacon { slot: 5678 },
+            ..proof
+        };
+        assert_eq!(
+            format_earnings_proof(&anchored),
+            "proven at block 1234, which the light client verified the beacon chain signed (slot \
+             5678)"
+        );
+    }
+
+    #[test]
+    fn the_light_client_says_its_verified_head_and_why_a_round_failed() {
+        let mut state = LightClientState {
+            network: "mainnet".into(),
+            head: None,
+            error: None,
+        };
+        assert_eq!(format_light_client(&state), "mainnet: no verified head yet");
+        state.error = Some("bootstrap: no beacon endpoint gave verifiable data".into());
+        assert_eq!(
+            format_light_client(&state),
+            "mainnet: no verified head yet (last sync round: bootstrap: no beacon endpoint gave \
+             verifiable data)"
+        );
+        state.head = Some(protocol::api::VerifiedHead {
+            slot: 13_000_000,
+            block: 23_900_000,
+            block_hash: format!("0x{}", "cd".repeat(32)),
+        });
+        state.error = None;
+        assert_eq!(
+            format_light_client(&state),
+            "mainnet: verified head at slot 13000000, block 23900000"
         );
     }
 

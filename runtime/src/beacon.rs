@@ -1,0 +1,286 @@
+//! The light client's verified head of the chain, for what the runtime shows as verified.
+//!
+//! When the runtime is given a beacon chain to follow ([`crate::Config::beacon`]), one task owns
+//! a [`light_client_rpc::BeaconSync`]: it bootstraps from the trusted checkpoint (or from the
+//! latest checkpoint it verified, kept in `<data_dir>/light-client/checkpoint`), then runs one
+//! sync round per slot and publishes the verified optimistic head (a beacon header signed by
+//! more than the safety threshold of the sync committee, and the execution block it commits to)
+//! on a `watch` channel. Nothing here trusts the beacon endpoints: every header, committee and
+//! signature is checked by `light-client` before the store moves. A failed round keeps the last
+//! verified head (it stays true, only older) and says why next to it.
+//!
+//! [`crate::earnings`] anchors a selling node's earnings on that head's execution block, so an
+//! execution endpoint that serves another chain, or a state of its own making, is caught.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use alloy_primitives::B256;
+use light_client_rpc::{BeaconSync, FileCheckpoint};
+use protocol::api::LightClientState;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::BeaconConfig;
+
+/// Where the latest verified checkpoint is kept, under the data directory.
+pub const CHECKPOINT_FILE: &str = "light-client/checkpoint";
+
+/// A head the light client verified: the beacon slot and the execution block it commits to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedHead {
+    /// The slot of the signed beacon header.
+    pub slot: u64,
+    /// The execution block's hash, as the header commits to it.
+    pub block_hash: B256,
+    /// The execution block's number.
+    pub block_number: u64,
+}
+
+/// What the follower task publishes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct HeadState {
+    /// The latest verified head, once there is one.
+    pub(crate) head: Option<VerifiedHead>,
+    /// Why the last round gave no new head, if it failed.
+    pub(crate) error: Option<String>,
+}
+
+impl HeadState {
+    /// As the status shows it, for the beacon network named `network`.
+    pub(crate) fn state(&self, network: &str) -> LightClientState {
+        LightClientState {
+            network: network.to_owned(),
+            head: self.head.map(|head| protocol::api::VerifiedHead {
+                slot: head.slot,
+                block: head.block_number,
+                block_hash: head.block_hash.to_string(),
+            }),
+            error: self.error.clone(),
+        }
+    }
+
+    /// The head to anchor on, or why there is none.
+    pub(crate) fn anchor(&self) -> Result<VerifiedHead, String> {
+        match (self.head, &self.error) {
+            (Some(head), _) => Ok(head),
+            (None, Some(error)) => Err(format!(
+                "the light client has no verified head of the beacon chain: {error}"
+            )),
+            (None, None) => Err(
+                "the light client has not verified a head of the beacon chain yet; it syncs once \
+                 per slot"
+                    .to_owned(),
+            ),
+        }
+    }
+}
+
+/// The head of `config`'s beacon chain the light client verifies in one sync round from the
+/// trusted checkpoint, or from the one kept in `checkpoint_file` (which then keeps the new
+/// one), for a one-off check such as `cairn earnings --beacon`.
+pub async fn verified_head(
+    config: &BeaconConfig,
+    checkpoint_file: Option<PathBuf>,
+) -> Result<VerifiedHead, crate::Error> {
+    let head = async {
+        let mut sync = sync(config, checkpoint_file).await?;
+        round(&mut sync, &config.network).await
+    };
+    head.await.map_err(|why| {
+        crate::Error::Unverified(format!("the light client has no verified head: {why}"))
+    })
+}
+
+/// A sync of `config` that keeps its checkpoint in `checkpoint_file`, if given (made on the
+/// first save), and starts from it when it holds one.
+async fn sync(
+    config: &BeaconConfig,
+    checkpoint_file: Option<PathBuf>,
+) -> Result<BeaconSync, String> {
+    let sync = BeaconSync::new(config.network.clone(), &config.endpoints, config.checkpoint)
+        .map_err(|err| err.to_string())?;
+    let Some(file) = checkpoint_file else {
+        return Ok(sync);
+    };
+    if let Some(parent) = file.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|err| format!("creating {}: {err}", parent.display()))?;
+    }
+    sync.with_persistence(Box::new(FileCheckpoint::new(file)))
+        .await
+        .map_err(|err| err.to_string())
+}
+
+/// One sync round of `network` at the clock's slot; the verified head after it.
+async fn round(
+    sync: &mut BeaconSync,
+    network: &light_client::ChainConfig,
+) -> Result<VerifiedHead, String> {
+    let slot = current_slot(network)?;
+    let progress = sync.sync(slot).await.map_err(|err| err.to_string())?;
+    for fault in &progress.faults {
+        tracing::warn!("beacon endpoint: {fault}");
+    }
+    let store = sync
+        .store()
+        .ok_or("the beacon sync ended without a verified store")?;
+    let header = store.optimistic_header();
+    if header.is_empty() {
+        return Err(format!(
+            "the verified head (slot {}) carries no execution block: the network is before \
+             Capella",
+            header.beacon.slot
+        ));
+    }
+    Ok(VerifiedHead {
+        slot: header.beacon.slot,
+        block_hash: header.execution.block_hash,
+        block_number: header.execution.block_number,
+    })
+}
+
+/// The slot at the system clock.
+fn current_slot(config: &light_client::ChainConfig) -> Result<u64, String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|err| format!("the system clock is before 1970: {err}"))?;
+    Ok(config.slot_at_time(now.as_secs()))
+}
+
+/// How long until the next round: the next slot's start plus a third of a slot (at most 4 s,
+/// when the head update of the previous slot is out on mainnet).
+fn until_next_round(config: &light_client::ChainConfig) -> Duration {
+    let slot = Duration::from_secs(config.seconds_per_slot.max(1));
+    let offset = (slot / 3).min(Duration::from_secs(4));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let since_genesis = now.saturating_sub(Duration::from_secs(config.genesis_time));
+    let into_slot = Duration::from_nanos(
+        (since_genesis.as_nanos() % slot.as_nanos())
+            .try_into()
+            .unwrap_or(0),
+    );
+    slot - into_slot + offset
+}
+
+/// The task that owns the beacon sync, and the channel it publishes the verified head on.
+pub(crate) struct HeadFollower {
+    head: watch::Receiver<HeadState>,
+    task: JoinHandle<()>,
+}
+
+impl HeadFollower {
+    /// Starts following `config`'s beacon chain, keeping the checkpoint under `data_dir`.
+    pub(crate) fn spawn(config: BeaconConfig, data_dir: PathBuf) -> Self {
+        let (sender, head) = watch::channel(HeadState::default());
+        let task = tokio::spawn(follow(config, data_dir, sender));
+        Self { head, task }
+    }
+
+    /// The verified head, as it moves.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<HeadState> {
+        self.head.clone()
+    }
+}
+
+impl Drop for HeadFollower {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One round per slot, forever; the sync is made again after a failure to make it (a
+/// checkpoint file that could not be read, say, may be fixed meanwhile).
+async fn follow(config: BeaconConfig, data_dir: PathBuf, sender: watch::Sender<HeadState>) {
+    let mut sync = None;
+    loop {
+        let outcome = match sync.as_mut() {
+            Some(sync) => round(sync, &config.network).await,
+            None => match self::sync(&config, Some(data_dir.join(CHECKPOINT_FILE))).await {
+                Ok(made) => round(sync.insert(made), &config.network).await,
+                Err(err) => Err(err),
+            },
+        };
+        match outcome {
+            Ok(head) => sender.send_if_modified(|state| {
+                let changed = state.head != Some(head) || state.error.is_some();
+                if state.head != Some(head) {
+                    tracing::info!(
+                        slot = head.slot,
+                        block = head.block_number,
+                        hash = %head.block_hash,
+                        "the light client verified a new head"
+                    );
+                }
+                state.head = Some(head);
+                state.error = None;
+                changed
+            }),
+            Err(error) => sender.send_if_modified(|state| {
+                if state.error.as_ref() == Some(&error) {
+                    return false;
+                }
+                tracing::warn!(%error, "the light client's sync round failed");
+                state.error = Some(error);
+                true
+            }),
+        };
+        if sender.is_closed() {
+            return;
+        }
+        tokio::time::sleep(until_next_round(&config.network)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_without_a_head_says_why() {
+        let empty = HeadState::default();
+        assert!(empty.anchor().unwrap_err().contains("not verified a head"));
+        let failed = HeadState {
+            head: None,
+            error: Some("bootstrap: no beacon endpoint gave verifiable data".into()),
+        };
+        let error = failed.anchor().unwrap_err();
+        assert!(
+            error.contains("no verified head") && error.contains("bootstrap"),
+            "{error}"
+        );
+        let head = VerifiedHead {
+            slot: 7,
+            block_hash: B256::repeat_byte(1),
+            block_number: 3,
+        };
+        let stale = HeadState {
+            head: Some(head),
+            error: Some("timed out".into()),
+        };
+        assert_eq!(
+            stale.anchor(),
+            Ok(head),
+            "a failed round keeps the last verified head"
+        );
+    }
+
+    #[test]
+    fn rounds_wait_for_the_next_slot_plus_a_third() {
+        let mut config = light_client::ChainConfig::mainnet();
+        config.genesis_time = 0;
+        let wait = until_next_round(&config);
+        assert!(
+            wait > Duration::from_secs(4) && wait <= Duration::from_secs(16),
+            "{wait:?}"
+        );
+        config.seconds_per_slot = 1;
+        let wait = until_next_round(&config);
+        assert!(
+            wait > Duration::from_millis(333) && wait <= Duration::from_millis(1334),
+            "{wait:?}"
+        );
+    }
+}
