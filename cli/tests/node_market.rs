@@ -597,7 +597,8 @@ async fn buyers_find_providers_in_the_registry_and_a_failed_paid_upload_is_refun
 
 /// `cairn daemon --node` selling storage: the embedded node registers itself at start, a buyer's
 /// `cairn storage put` lands on it, its proof is accepted on chain, and the daemon's API and its
-/// UI in Chromium show the object, the proof and the earnings.
+/// UI in Chromium show the object, the proof and the earnings, proven against the head its light
+/// client verified of a beacon chain (one signed by a test sync committee over the devnet).
 #[tokio::test]
 async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
     let (devnet, deployment, root, deployment_file) = market_devnet().await;
@@ -606,6 +607,14 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
 
     // Earnings are paid to another address than the provider's (the user's wallet).
     let wallet = Devnet::key(5).address().to_checksum(None);
+
+    let signed = testkit::beacon_chain::SignedChain::new();
+    let beacon = signed
+        .serve(devnet.rpc_url(), testkit::beacon_chain::Behaviour::Honest)
+        .await;
+    let network_file = root.path().join("network.json");
+    std::fs::write(&network_file, signed.config_json()).unwrap();
+    let checkpoint = signed.checkpoint().to_string();
 
     let deployment_arg = deployment_file.to_str().unwrap();
     let key_arg = provider_key.to_str().unwrap();
@@ -616,6 +625,8 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
         "--node-deployment-file", deployment_arg, "--node-chain-key-file", key_arg,
         "--node-payout", wallet.as_str(),
         "--node-periods", "2", "--node-prove-every", "1",
+        "--beacon", beacon.url.as_str(), "--beacon-checkpoint", checkpoint.as_str(),
+        "--beacon-network", network_file.to_str().unwrap(),
     ];
     let daemon = testkit::Daemon::start(
         CAIRN,
@@ -677,9 +688,11 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
     assert_eq!(node["market"]["provider"], provider.to_checksum(None));
     assert_eq!(node["market"]["payout"], wallet.as_str());
     assert_eq!(node["market"]["earnings"], "0");
-    // Verified, not read: proven against a block header (a devnet's, taken from the endpoint).
-    assert_eq!(
-        node["market"]["earningsProof"]["anchor"], "endpoint",
+    // Verified, not read: proven against the block of a head the light client verified.
+    assert!(
+        node["market"]["earningsProof"]["anchor"]["beacon"]["slot"]
+            .as_u64()
+            .is_some(),
         "{node}"
     );
     assert!(
@@ -712,7 +725,8 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
         .await,
     );
 
-    // Period 0 is proven on schedule: one accepted proof, one period's price earned.
+    // Period 0 is proven on schedule: one accepted proof, one period's price earned (shown once
+    // the verified head has moved past the proof's block).
     let node = wait_node("a paid proof", |n| {
         n["market"]["proofsAccepted"] == 1 && n["market"]["earnings"] != "0"
     })
@@ -764,8 +778,14 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
         .unwrap()
         .unwrap();
     assert!(
-        verified_at.starts_with("proven at block ") && verified_at.contains("against its header"),
+        verified_at.starts_with("proven at block ")
+            && verified_at.contains("which the light client verified the beacon chain signed"),
         "{verified_at}"
+    );
+    let light_client = browser.text_of("#light-client").await.unwrap().unwrap();
+    assert!(
+        light_client.starts_with("cairn-test: verified head at slot "),
+        "{light_client}"
     );
     assert_eq!(
         browser.text_of("#node-provider").await.unwrap(),
