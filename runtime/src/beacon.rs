@@ -2,7 +2,7 @@
 //!
 //! When the runtime is given a beacon chain to follow ([`crate::Config::beacon`]), one task owns
 //! a [`light_client_rpc::BeaconSync`]: it bootstraps from the trusted checkpoint (or from the
-//! latest checkpoint it verified, kept in `<data_dir>/light-client/checkpoint`), then runs one
+//! latest checkpoint it verified, kept per network in [`checkpoint_file`]), then runs one
 //! sync round per slot and publishes the verified optimistic head (a beacon header signed by
 //! more than the safety threshold of the sync committee, and the execution block it commits to)
 //! on a `watch` channel. Nothing here trusts the beacon endpoints: every header, committee and
@@ -12,7 +12,7 @@
 //! [`crate::earnings`] anchors a selling node's earnings on that head's execution block, so an
 //! execution endpoint that serves another chain, or a state of its own making, is caught.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use alloy_primitives::B256;
@@ -23,8 +23,25 @@ use tokio::task::JoinHandle;
 
 use crate::config::BeaconConfig;
 
-/// Where the latest verified checkpoint is kept, under the data directory.
-pub const CHECKPOINT_FILE: &str = "light-client/checkpoint";
+/// Where the latest verified checkpoint of the beacon network named `network` is kept:
+/// `<data_dir>/light-client/<network>.checkpoint`, one file per network, so a data directory
+/// switched to another network never starts from the first one's checkpoint. Characters other
+/// than ASCII letters, digits, `-` and `_` in the name are written `_`.
+pub fn checkpoint_file(data_dir: &Path, network: &str) -> PathBuf {
+    let name: String = network
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    data_dir
+        .join("light-client")
+        .join(format!("{name}.checkpoint"))
+}
 
 /// A head the light client verified: the beacon slot and the execution block it commits to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,7 +215,12 @@ async fn follow(config: BeaconConfig, data_dir: PathBuf, sender: watch::Sender<H
     loop {
         let outcome = match sync.as_mut() {
             Some(sync) => round(sync, &config.network).await,
-            None => match self::sync(&config, Some(data_dir.join(CHECKPOINT_FILE))).await {
+            None => match self::sync(
+                &config,
+                Some(checkpoint_file(&data_dir, &config.network.name)),
+            )
+            .await
+            {
                 Ok(made) => round(sync.insert(made), &config.network).await,
                 Err(err) => Err(err),
             },
@@ -264,6 +286,19 @@ mod tests {
             stale.anchor(),
             Ok(head),
             "a failed round keeps the last verified head"
+        );
+    }
+
+    #[test]
+    fn each_network_keeps_its_own_checkpoint_file() {
+        let dir = Path::new("/data");
+        assert_eq!(
+            checkpoint_file(dir, "mainnet"),
+            Path::new("/data/light-client/mainnet.checkpoint")
+        );
+        assert_eq!(
+            checkpoint_file(dir, "../my net"),
+            Path::new("/data/light-client/___my_net.checkpoint")
         );
     }
 

@@ -37,7 +37,7 @@ pub struct BeaconConfig {
     pub endpoints: Vec<String>,
     /// The trusted checkpoint: a finalized beacon block root. Used on the first start only;
     /// afterwards the sync starts from the latest checkpoint it verified, kept in
-    /// `<data_dir>/light-client/checkpoint`.
+    /// `<data_dir>/light-client/<network>.checkpoint` ([`crate::beacon::checkpoint_file`]).
     pub checkpoint: alloy_primitives::B256,
 }
 

@@ -1020,7 +1020,11 @@ async fn with_a_beacon_chain_the_earnings_are_proven_against_the_head_the_light_
         server.log()
     );
     // The latest verified checkpoint is kept for the next start.
-    let kept = std::fs::read_to_string(dir.path().join(runtime::beacon::CHECKPOINT_FILE)).unwrap();
+    let kept = std::fs::read_to_string(runtime::beacon::checkpoint_file(
+        dir.path(),
+        &chain.config().name,
+    ))
+    .unwrap();
     assert!(
         kept.trim().parse::<alloy_primitives::B256>().is_ok(),
         "{kept:?}"
