@@ -167,6 +167,24 @@ impl Devnet {
         self.client.call("evm_mine", vec![]).await.map(drop)
     }
 
+    /// The hash of block `number` (0x-hex), or `None` when the devnet has no such block.
+    pub async fn block_hash(&self, number: u64) -> Result<Option<String>, RpcError> {
+        let block = self
+            .client
+            .call(
+                "eth_getBlockByNumber",
+                vec![
+                    serde_json::json!(format!("0x{number:x}")),
+                    serde_json::json!(false),
+                ],
+            )
+            .await?;
+        Ok(block
+            .get("hash")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned))
+    }
+
     /// The signer of anvil account `index` (0 deploys and administers the contracts).
     pub fn key(index: usize) -> PrivateKeySigner {
         #[allow(clippy::expect_used, reason = "constant, well-known keys")]

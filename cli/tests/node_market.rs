@@ -21,6 +21,25 @@ const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// A beacon chain signed by a test sync committee over `devnet`, served honestly, and its
+/// network configuration written to `network.json` in `dir` (for `--beacon-network`).
+async fn signed_beacon_chain(
+    devnet: &Devnet,
+    dir: &std::path::Path,
+) -> (
+    testkit::beacon_chain::SignedChain,
+    testkit::beacon_chain::Server,
+    std::path::PathBuf,
+) {
+    let signed = testkit::beacon_chain::SignedChain::new();
+    let beacon = signed
+        .serve(devnet.rpc_url(), testkit::beacon_chain::Behaviour::Honest)
+        .await;
+    let network_file = dir.join("network.json");
+    std::fs::write(&network_file, signed.config_json()).unwrap();
+    (signed, beacon, network_file)
+}
+
 /// `cairn node` selling on `deployment` with the key in `key` (`None`: its own) and a stake of
 /// 200 tokens.
 fn node_command(
@@ -293,12 +312,7 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
     // With a beacon chain to follow (here one signed by a test sync committee over the devnet,
     // its network given as a configuration file), the block is the head the light client
     // verified, and the latest verified checkpoint is kept in --beacon-state.
-    let signed = testkit::beacon_chain::SignedChain::new();
-    let beacon = signed
-        .serve(devnet.rpc_url(), testkit::beacon_chain::Behaviour::Honest)
-        .await;
-    let network_file = root.path().join("network.json");
-    std::fs::write(&network_file, signed.config_json()).unwrap();
+    let (signed, beacon, network_file) = signed_beacon_chain(&devnet, root.path()).await;
     let state_file = root.path().join("lc-checkpoint");
     let mut anchored = earnings_command(false);
     anchored
@@ -312,18 +326,7 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
     let slot = anchored["verified"]["anchor"]["beacon"]["slot"].as_u64();
     assert!(slot.is_some_and(|slot| slot > 0), "{anchored}");
     let block = anchored["verified"]["block"].as_u64().unwrap();
-    let hash = devnet
-        .client()
-        .call(
-            "eth_getBlockByNumber",
-            vec![
-                serde_json::json!(format!("0x{block:x}")),
-                serde_json::json!(false),
-            ],
-        )
-        .await
-        .unwrap()["hash"]
-        .clone();
+    let hash = devnet.block_hash(block).await.unwrap().unwrap();
     assert_eq!(anchored["verified"]["blockHash"], hash, "{anchored}");
     let at_least: alloy_primitives::U256 = shown["earnings"].as_str().unwrap().parse().unwrap();
     let proven: alloy_primitives::U256 = anchored["earnings"].as_str().unwrap().parse().unwrap();
@@ -608,12 +611,7 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
     // Earnings are paid to another address than the provider's (the user's wallet).
     let wallet = Devnet::key(5).address().to_checksum(None);
 
-    let signed = testkit::beacon_chain::SignedChain::new();
-    let beacon = signed
-        .serve(devnet.rpc_url(), testkit::beacon_chain::Behaviour::Honest)
-        .await;
-    let network_file = root.path().join("network.json");
-    std::fs::write(&network_file, signed.config_json()).unwrap();
+    let (signed, beacon, network_file) = signed_beacon_chain(&devnet, root.path()).await;
     let checkpoint = signed.checkpoint().to_string();
 
     let deployment_arg = deployment_file.to_str().unwrap();

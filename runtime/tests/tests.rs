@@ -956,20 +956,19 @@ fn beacon_config(chain: &SignedChain, server: &beacon_chain::Server) -> runtime:
     }
 }
 
-/// The hash of `devnet`'s block `number`.
-async fn block_hash(devnet: &Devnet, number: u64) -> String {
-    let block = devnet
-        .client()
-        .call(
-            "eth_getBlockByNumber",
-            vec![
-                serde_json::json!(format!("0x{number:x}")),
-                serde_json::json!(false),
-            ],
-        )
-        .await
-        .unwrap();
-    block["hash"].as_str().unwrap().to_owned()
+/// A node in `dir` selling on `deployment_file` with [`staked_market`], reaching its chain at
+/// `rpc_url` and following `chain`'s beacon chain at `server`; started, its loop spawned.
+fn start_following(
+    dir: &Path,
+    rpc_url: &str,
+    deployment_file: std::path::PathBuf,
+    chain: &SignedChain,
+    server: &beacon_chain::Server,
+) -> (Handle, tokio::task::JoinHandle<()>) {
+    let mut config = selling_config(dir, rpc_url.to_owned(), staked_market(dir, deployment_file));
+    config.beacon = Some(beacon_config(chain, server));
+    let (handle, event_loop) = runtime::start(config).unwrap();
+    (handle, tokio::spawn(event_loop.run()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -982,14 +981,13 @@ async fn with_a_beacon_chain_the_earnings_are_proven_against_the_head_the_light_
     let server = chain
         .serve(devnet.rpc_url(), beacon_chain::Behaviour::Honest)
         .await;
-    let mut config = selling_config(
+    let (handle, task) = start_following(
         dir.path(),
-        devnet.rpc_url().to_owned(),
-        staked_market(dir.path(), deployment_file),
+        devnet.rpc_url(),
+        deployment_file,
+        &chain,
+        &server,
     );
-    config.beacon = Some(beacon_config(&chain, &server));
-    let (handle, event_loop) = runtime::start(config).unwrap();
-    let task = tokio::spawn(event_loop.run());
 
     let anchored = |s: &Status| {
         market_of(s)
@@ -1010,7 +1008,10 @@ async fn with_a_beacon_chain_the_earnings_are_proven_against_the_head_the_light_
         unreachable!()
     };
     // The block is the devnet's own: the beacon header committed to it, the endpoint served it.
-    assert_eq!(first.block_hash, block_hash(&devnet, first.block).await);
+    assert_eq!(
+        first.block_hash,
+        devnet.block_hash(first.block).await.unwrap().unwrap()
+    );
     assert!(
         server
             .log()
@@ -1044,7 +1045,10 @@ async fn with_a_beacon_chain_the_earnings_are_proven_against_the_head_the_light_
         unreachable!()
     };
     assert!(slot > first_slot, "{later:?} after {first:?}");
-    assert_eq!(later.block_hash, block_hash(&devnet, later.block).await);
+    assert_eq!(
+        later.block_hash,
+        devnet.block_hash(later.block).await.unwrap().unwrap()
+    );
     handle.shutdown().await.unwrap();
     task.await.unwrap();
 }
@@ -1069,14 +1073,13 @@ async fn earnings_are_not_shown_from_an_endpoint_off_the_verified_chain_or_witho
     let server = chain
         .serve(signed.rpc_url(), beacon_chain::Behaviour::Honest)
         .await;
-    let mut config = selling_config(
+    let (handle, task) = start_following(
         dir.path(),
-        other.rpc_url().to_owned(),
-        staked_market(dir.path(), deployment_file.clone()),
+        other.rpc_url(),
+        deployment_file.clone(),
+        &chain,
+        &server,
     );
-    config.beacon = Some(beacon_config(&chain, &server));
-    let (handle, event_loop) = runtime::start(config).unwrap();
-    let task = tokio::spawn(event_loop.run());
     // (Until the light client verifies its first head, the earnings wait for it.)
     let status = wait_for(&handle, "the earnings refused", |s| {
         market_of(s)
@@ -1106,14 +1109,13 @@ async fn earnings_are_not_shown_from_an_endpoint_off_the_verified_chain_or_witho
     let server = chain
         .serve(signed.rpc_url(), beacon_chain::Behaviour::WrongKeys)
         .await;
-    let mut config = selling_config(
+    let (handle, task) = start_following(
         dir.path(),
-        signed.rpc_url().to_owned(),
-        staked_market(dir.path(), deployment_file),
+        signed.rpc_url(),
+        deployment_file,
+        &chain,
+        &server,
     );
-    config.beacon = Some(beacon_config(&chain, &server));
-    let (handle, event_loop) = runtime::start(config).unwrap();
-    let task = tokio::spawn(event_loop.run());
     let status = wait_for(&handle, "the endpoint refused", |s| {
         s.light_client.as_ref().is_some_and(|lc| lc.error.is_some())
             && market_of(s).is_some_and(|m| m.earnings_error.is_some())

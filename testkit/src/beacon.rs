@@ -18,7 +18,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use serde_json::Value;
 
 /// The bytes of a light-client fixture file (a path under `light-client/tests/fixtures/`).
@@ -203,6 +203,21 @@ async fn optimistic(State(mock): State<Shared>, headers: HeaderMap) -> Response 
     respond(&mock, &headers, Some(json), None)
 }
 
+/// The beacon API's light-client routes, each answered by its handler: what every mock beacon
+/// endpoint serves (this module's fixtures, [`crate::beacon_chain`]'s signed chain).
+pub(crate) fn light_client_api<S: Clone + Send + Sync + 'static>(
+    bootstrap: MethodRouter<S>,
+    updates: MethodRouter<S>,
+    finality: MethodRouter<S>,
+    optimistic: MethodRouter<S>,
+) -> Router<S> {
+    Router::new()
+        .route("/eth/v1/beacon/light_client/bootstrap/{root}", bootstrap)
+        .route("/eth/v1/beacon/light_client/updates", updates)
+        .route("/eth/v1/beacon/light_client/finality_update", finality)
+        .route("/eth/v1/beacon/light_client/optimistic_update", optimistic)
+}
+
 /// A mock beacon endpoint on 127.0.0.1 serving the real mainnet fixtures; stopped on drop.
 pub struct Server {
     /// Its base URL.
@@ -224,23 +239,9 @@ impl Server {
             behaviour,
             log: Mutex::new(Vec::new()),
         });
-        let app = Router::new()
-            .route(
-                "/eth/v1/beacon/light_client/bootstrap/{root}",
-                get(bootstrap),
-            )
-            .route("/eth/v1/beacon/light_client/updates", get(updates))
-            .route("/eth/v1/beacon/light_client/finality_update", get(finality))
-            .route(
-                "/eth/v1/beacon/light_client/optimistic_update",
-                get(optimistic),
-            )
+        let app = light_client_api(get(bootstrap), get(updates), get(finality), get(optimistic))
             .with_state(mock.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let (url, task) = crate::serve_local(app).await;
         Self { url, mock, task }
     }
 
@@ -346,10 +347,6 @@ pub async fn execution_node(
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
+    let (url, task) = crate::serve_local(app).await;
     (url, served, task)
 }

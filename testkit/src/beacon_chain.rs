@@ -47,7 +47,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use alloy_primitives::{Address, B256, U256};
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -329,23 +328,14 @@ impl SignedChain {
             head: Mutex::new(None),
             log: Mutex::new(Vec::new()),
         });
-        let app = Router::new()
-            .route(
-                "/eth/v1/beacon/light_client/bootstrap/{root}",
-                get(bootstrap),
-            )
-            .route("/eth/v1/beacon/light_client/updates", get(updates))
-            .route("/eth/v1/beacon/light_client/finality_update", get(finality))
-            .route(
-                "/eth/v1/beacon/light_client/optimistic_update",
-                get(optimistic),
-            )
-            .with_state(served.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let app = crate::beacon::light_client_api(
+            get(bootstrap),
+            get(updates),
+            get(finality),
+            get(optimistic),
+        )
+        .with_state(served.clone());
+        let (url, task) = crate::serve_local(app).await;
         Server { url, served, task }
     }
 

@@ -95,6 +95,29 @@ pub fn artifacts_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Serves `app` on a free port of 127.0.0.1 (the mocks' one way to listen): its base URL and
+/// the task serving it, to abort when the mock is dropped.
+///
+/// # Panics
+/// When no loopback port can be bound: a test cannot go on without its mock.
+pub async fn serve_local(app: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
+    #[allow(
+        clippy::expect_used,
+        reason = "a mock that cannot listen fails its test loudly"
+    )]
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding a loopback port");
+    #[allow(clippy::expect_used, reason = "a bound listener has an address")]
+    let url = format!("http://{}", listener.local_addr().expect("its address"));
+    let task = tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, app).await {
+            panic!("the mock server on 127.0.0.1 failed: {err}");
+        }
+    });
+    (url, task)
+}
+
 /// The built UI that the daemon serves and the app embeds.
 pub fn ui_dist() -> PathBuf {
     workspace_root().join("ui/dist")

@@ -137,11 +137,7 @@ impl Proxy {
         let app = axum::Router::new()
             .route("/", post(handle))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let (url, task) = crate::serve_local(app).await;
         Self { url, shared, task }
     }
 
