@@ -1,7 +1,8 @@
 //! End-to-end test of the desktop app: the real `cairn-app` binary in a real WebKitGTK window
 //! under Xvfb, driven through `tauri-driver` and `WebKitWebDriver`, against a real anvil devnet
-//! with Cairn's contracts: the consumer's whole path to selling storage, from a key the app makes
-//! to a registration from the window and earnings it verified.
+//! with Cairn's contracts and a beacon chain over it: the consumer's whole path to selling
+//! storage, from a key the app makes to a registration from the window and earnings it verified
+//! against the head its own light client verified.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -29,6 +30,14 @@ async fn desktop_window_shows_live_devnet_status() {
     let market_dir = tempfile::tempdir().unwrap();
     let deployment_file = market_dir.path().join("deployment.json");
     deployment.write(&deployment_file).unwrap();
+    // A beacon chain for the app's light client to follow: signed by a test sync committee, its
+    // heads committing to the devnet's blocks, its network given as a configuration file.
+    let signed = testkit::beacon_chain::SignedChain::new();
+    let beacon = signed
+        .serve(devnet.rpc_url(), testkit::beacon_chain::Behaviour::Honest)
+        .await;
+    let network_file = market_dir.path().join("network.json");
+    std::fs::write(&network_file, signed.config_json()).unwrap();
 
     let tauri_driver = testkit::find_tool("tauri-driver", "TAURI_DRIVER").unwrap();
     let port = testkit::free_port().unwrap();
@@ -51,6 +60,10 @@ async fn desktop_window_shows_live_devnet_status() {
         .env("CAIRN_NODE_QUOTA", "1MiB")
         // It sells storage on the devnet's contracts, with no key given: it makes its own.
         .env("CAIRN_NODE_DEPLOYMENT_FILE", &deployment_file)
+        // Its light client follows the beacon chain: the earnings are proven against its head.
+        .env("CAIRN_BEACON", &beacon.url)
+        .env("CAIRN_BEACON_CHECKPOINT", signed.checkpoint().to_string())
+        .env("CAIRN_BEACON_NETWORK", &network_file)
         .env("CAIRN_LOG", "warn")
         .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
         .env("LIBGL_ALWAYS_SOFTWARE", "1");
@@ -186,13 +199,27 @@ async fn desktop_window_shows_live_devnet_status() {
     assert_eq!(app.text_of("#node-announce-error").await.unwrap(), None);
     let settings = std::fs::read_to_string(data_dir.path().join("settings.json")).unwrap();
     assert!(settings.contains("\"nodeStake\": 200"), "{settings}");
-    // Its earnings (none yet) are verified, with the block they were proven at.
+    // Its earnings (none yet) are verified, with the block they were proven at: one whose hash
+    // the app's light client verified.
+    let proven = app
+        .wait_for_text("#node-earnings-proof", Duration::from_secs(60), |t| {
+            t.starts_with("proven at block ")
+        })
+        .await
+        .unwrap();
+    assert!(
+        proven.contains("which the light client verified the beacon chain signed"),
+        "{proven}"
+    );
     assert_eq!(
         app.text_of("#node-earnings").await.unwrap().as_deref(),
         Some("0 CAIRN")
     );
-    let proven = app.text_of("#node-earnings-proof").await.unwrap().unwrap();
-    assert!(proven.starts_with("proven at block "), "{proven}");
+    let light_client = app.text_of("#light-client").await.unwrap().unwrap();
+    assert!(
+        light_client.starts_with("cairn-test: verified head at slot "),
+        "{light_client}"
+    );
 
     let png = app.screenshot_png().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
