@@ -354,7 +354,27 @@ async fn devnet_fund(
 async fn status(config: runtime::Config) -> anyhow::Result<()> {
     let (handle, event_loop) = runtime::start(config)?;
     let task = tokio::spawn(event_loop.run());
-    let status = handle.refresh().await?;
+    let mut status = handle.refresh().await?;
+    if status.light_client.is_some() {
+        // Following a beacon chain: wait for the light client's first round to give its head
+        // (or say why it could not), within a bound.
+        let mut updates = handle.subscribe();
+        let first_round = async {
+            loop {
+                let now = updates.borrow_and_update().clone();
+                let done = now
+                    .light_client
+                    .as_ref()
+                    .is_some_and(|lc| lc.head.is_some() || lc.error.is_some());
+                if done || updates.changed().await.is_err() {
+                    return now;
+                }
+            }
+        };
+        if let Ok(after) = tokio::time::timeout(STATUS_LIGHT_CLIENT_WAIT, first_round).await {
+            status = after;
+        }
+    }
     handle.shutdown().await?;
     task.await?;
     print_line(&serde_json::to_string_pretty(&status)?);
@@ -363,6 +383,9 @@ async fn status(config: runtime::Config) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// How long `cairn status` waits for the light client's first sync round.
+const STATUS_LIGHT_CLIENT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Writes one line to stdout: the binary's output, as opposed to logs on stderr.
 #[allow(

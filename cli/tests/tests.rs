@@ -205,6 +205,36 @@ async fn status_command_prints_the_chain() {
     );
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["chain"]["chainId"], devnet.chain_id());
+    assert!(status.get("lightClient").is_none(), "{status}");
+
+    // Following a beacon chain (one signed by a test sync committee over the devnet, given by
+    // environment as the daemon and the app take it): the light client's verified head, whose
+    // block is the devnet's.
+    let signed = testkit::beacon_chain::SignedChain::new();
+    let beacon = signed
+        .serve(devnet.rpc_url(), testkit::beacon_chain::Behaviour::Honest)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let network_file = dir.path().join("network.json");
+    std::fs::write(&network_file, signed.config_json()).unwrap();
+    let out = Command::new(CAIRN)
+        .args(["status", "--rpc-url", devnet.rpc_url(), "--data-dir"])
+        .arg(dir.path())
+        .env("CAIRN_BEACON", &beacon.url)
+        .env("CAIRN_BEACON_CHECKPOINT", signed.checkpoint().to_string())
+        .env("CAIRN_BEACON_NETWORK", &network_file)
+        .output()
+        .await
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let light_client = &status["lightClient"];
+    assert_eq!(light_client["network"], "cairn-test", "{status}");
+    let block = light_client["head"]["block"].as_u64().unwrap();
+    assert_eq!(
+        light_client["head"]["blockHash"].as_str(),
+        devnet.block_hash(block).await.unwrap().as_deref(),
+        "{status}"
+    );
 
     devnet.stop().await.unwrap();
     let out = Command::new(CAIRN)
