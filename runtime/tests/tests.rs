@@ -984,7 +984,7 @@ async fn with_a_beacon_chain_the_earnings_are_proven_against_the_head_the_light_
     let (handle, task) = start_following(
         dir.path(),
         devnet.rpc_url(),
-        deployment_file,
+        deployment_file.clone(),
         &chain,
         &server,
     );
@@ -1021,11 +1021,8 @@ async fn with_a_beacon_chain_the_earnings_are_proven_against_the_head_the_light_
         server.log()
     );
     // The latest verified checkpoint is kept for the next start.
-    let kept = std::fs::read_to_string(runtime::beacon::checkpoint_file(
-        dir.path(),
-        &chain.config().name,
-    ))
-    .unwrap();
+    let checkpoint_file = runtime::beacon::checkpoint_file(dir.path(), &chain.config().name);
+    let kept = std::fs::read_to_string(&checkpoint_file).unwrap();
     assert!(
         kept.trim().parse::<alloy_primitives::B256>().is_ok(),
         "{kept:?}"
@@ -1048,6 +1045,49 @@ async fn with_a_beacon_chain_the_earnings_are_proven_against_the_head_the_light_
     assert_eq!(
         later.block_hash,
         devnet.block_hash(later.block).await.unwrap().unwrap()
+    );
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+
+    // Restarted, it starts from the checkpoint it kept (a later one), not from the configured
+    // one: here a root no beacon endpoint knows, which would leave it without a head.
+    let kept: alloy_primitives::B256 = std::fs::read_to_string(&checkpoint_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_ne!(kept, chain.checkpoint(), "the kept checkpoint moved on");
+    let mut config = selling_config(
+        dir.path(),
+        devnet.rpc_url().to_owned(),
+        staked_market(dir.path(), deployment_file),
+    );
+    config.beacon = Some(runtime::BeaconConfig {
+        checkpoint: alloy_primitives::B256::repeat_byte(7),
+        ..beacon_config(&chain, &server)
+    });
+    let (handle, event_loop) = runtime::start(config).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    let status = wait_for(&handle, "the earnings proven after a restart", |s| {
+        anchored(s).is_some()
+    })
+    .await;
+    let again = anchored(&status).unwrap();
+    assert!(again.block >= later.block, "{again:?} after {later:?}");
+    let bootstraps: Vec<String> = server
+        .log()
+        .into_iter()
+        .map(|(request, _)| request)
+        .filter(|request| request.starts_with("bootstrap/"))
+        .collect();
+    assert_eq!(
+        bootstraps.last().map(String::as_str),
+        Some(format!("bootstrap/{kept}").as_str()),
+        "{bootstraps:?}"
+    );
+    assert!(
+        !bootstraps.iter().any(|b| b.contains("0707070707")),
+        "{bootstraps:?}"
     );
     handle.shutdown().await.unwrap();
     task.await.unwrap();

@@ -8,7 +8,9 @@
 //! light client knows active from genesis, one-second slots), a sync committee of deterministic
 //! BLS keys, and a checkpoint whose state commits to that committee. [`SignedChain::serve`] then
 //! answers `finality_update` and `optimistic_update` with a beacon header built on the spot
-//! around the execution endpoint's latest block, signed by the whole committee.
+//! around the execution endpoint's latest block, signed by the whole committee, and `bootstrap`
+//! for the checkpoint and for every head it signed (a client restarted from the checkpoint it
+//! kept starts from one of those).
 //!
 //! Why the light client's trust argument still holds: the client is given
 //! [`SignedChain::checkpoint`] exactly as a user is given a mainnet checkpoint, and trusts
@@ -227,7 +229,38 @@ impl SignedChain {
 
     /// The bootstrap as `GET /eth/v1/beacon/light_client/bootstrap/{root}` answers it.
     pub fn bootstrap_json(&self) -> Value {
-        let bootstrap = &self.inner.bootstrap;
+        self.bootstrap_json_of(&self.inner.bootstrap)
+    }
+
+    /// A bootstrap from a head this chain signed (`header`, the attested header of an update
+    /// [`sign_head`](Self::sign_head) made): its state is rebuilt as `sign_head` built it (same
+    /// salt and leaves: the committee, and the header's parent as the finalized root), so the
+    /// committee's branch proves against the header's state root. What a light client restarted
+    /// from a later checkpoint bootstraps from.
+    pub fn bootstrap_of(&self, header: &LightClientHeader) -> Bootstrap {
+        let fork = self.fork_of(header);
+        let committee_root = self.inner.committee.root();
+        let state = SparseTree::new(
+            tagged_hash(b"cairn-test state", header.beacon.slot),
+            [
+                (fork.current_sync_committee_gindex(), committee_root),
+                (fork.next_sync_committee_gindex(), committee_root),
+                (fork.finalized_root_gindex(), header.beacon.parent_root),
+            ],
+        );
+        assert_eq!(
+            state.root(),
+            header.beacon.state_root,
+            "a head this chain signed"
+        );
+        Bootstrap {
+            header: header.clone(),
+            current_sync_committee: self.inner.committee.clone(),
+            current_sync_committee_branch: state.branch(fork.current_sync_committee_gindex()),
+        }
+    }
+
+    fn bootstrap_json_of(&self, bootstrap: &Bootstrap) -> Value {
         let fork = self.fork_of(&bootstrap.header);
         json!({
             "version": fork.name(),
@@ -326,6 +359,7 @@ impl SignedChain {
             behaviour,
             http: reqwest::Client::new(),
             head: Mutex::new(None),
+            signed: Mutex::new(HashMap::new()),
             log: Mutex::new(Vec::new()),
         });
         let app = crate::beacon::light_client_api(
@@ -386,6 +420,9 @@ struct Served {
     http: reqwest::Client,
     /// The latest signed head.
     head: Mutex<Option<Update>>,
+    /// Every head signed, by beacon block root: a light client restarted from a later
+    /// checkpoint bootstraps from one of them.
+    signed: Mutex<HashMap<B256, LightClientHeader>>,
     /// `(path and query, accept header)` of every request.
     log: Mutex<Vec<(String, String)>>,
 }
@@ -451,6 +488,11 @@ impl Served {
         // `None` if another request signed this slot's head while the block was fetched.
         match self.chain.sign_head(previous, slot, execution, wrong_keys) {
             Some(update) => {
+                let attested = &update.attested_header;
+                self.signed
+                    .lock()
+                    .unwrap()
+                    .insert(attested.beacon.root(), attested.clone());
                 *head = Some(update.clone());
                 Ok(update)
             }
@@ -488,13 +530,24 @@ async fn bootstrap(
     headers: HeaderMap,
 ) -> Response {
     served.record(format!("bootstrap/{root}"), &headers);
-    if root.parse::<B256>().ok() != Some(served.chain.checkpoint()) {
-        return StatusCode::NOT_FOUND.into_response();
-    }
+    let Ok(root) = root.parse::<B256>() else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let json = if root == served.chain.checkpoint() {
+        served.chain.bootstrap_json()
+    } else {
+        let signed = served.signed.lock().unwrap().get(&root).cloned();
+        match signed {
+            Some(header) => served
+                .chain
+                .bootstrap_json_of(&served.chain.bootstrap_of(&header)),
+            None => return StatusCode::NOT_FOUND.into_response(),
+        }
+    };
     if let Some(refused) = refuse_ssz(&headers) {
         return refused;
     }
-    axum::Json(served.chain.bootstrap_json()).into_response()
+    axum::Json(json).into_response()
 }
 
 async fn updates(
@@ -878,6 +931,30 @@ mod tests {
         let bootstrap = bootstrap_from_json(&json, chain.config()).unwrap();
         assert_eq!(&bootstrap, chain.bootstrap());
         Store::bootstrap(chain.config().clone(), chain.checkpoint(), bootstrap).unwrap()
+    }
+
+    #[test]
+    fn a_signed_head_is_a_checkpoint_a_client_can_restart_from() {
+        let chain = SignedChain::new();
+        let checkpoint = chain.bootstrap().header.clone();
+        let slot = checkpoint.beacon.slot + 3;
+        let head = chain
+            .sign_head(&checkpoint, slot, payload(1), false)
+            .unwrap()
+            .attested_header;
+        let json = chain
+            .bootstrap_json_of(&chain.bootstrap_of(&head))
+            .to_string();
+        let bootstrap = bootstrap_from_json(&json, chain.config()).unwrap();
+        let store =
+            Store::bootstrap(chain.config().clone(), head.beacon.root(), bootstrap).unwrap();
+        assert_eq!(store.finalized_header(), &head);
+        // Its committee proves against that head's state root only.
+        let mut other = head.clone();
+        other.beacon.state_root = B256::repeat_byte(1);
+        let mut bootstrap = chain.bootstrap_of(&head);
+        bootstrap.header = other.clone();
+        assert!(Store::bootstrap(chain.config().clone(), other.beacon.root(), bootstrap).is_err());
     }
 
     #[test]
