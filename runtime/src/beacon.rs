@@ -77,6 +77,40 @@ impl HeadState {
         }
     }
 
+    /// Folds a round's outcome in: a new head, or the same one (with what the endpoints did
+    /// wrong, if anything, beside it), or why the round failed (the last head stays). Whether
+    /// anything changed.
+    fn record(&mut self, outcome: Result<(VerifiedHead, Vec<String>), String>) -> bool {
+        match outcome {
+            Ok((head, faults)) => {
+                let moved = self.head != Some(head);
+                if moved {
+                    tracing::info!(
+                        slot = head.slot,
+                        block = head.block_number,
+                        hash = %head.block_hash,
+                        "the light client verified a new head"
+                    );
+                }
+                // A head that did not move while endpoints failed or lied: say so beside it.
+                let error = (!moved && !faults.is_empty())
+                    .then(|| format!("no new head: {}", faults.join("; ")));
+                let changed = moved || self.error != error;
+                self.head = Some(head);
+                self.error = error;
+                changed
+            }
+            Err(error) => {
+                if self.error.as_ref() == Some(&error) {
+                    return false;
+                }
+                tracing::warn!(%error, "the light client's sync round failed");
+                self.error = Some(error);
+                true
+            }
+        }
+    }
+
     /// The head to anchor on, or why there is none.
     pub(crate) fn anchor(&self) -> Result<VerifiedHead, String> {
         match (self.head, &self.error) {
@@ -102,7 +136,9 @@ pub async fn verified_head(
 ) -> Result<VerifiedHead, crate::Error> {
     let head = async {
         let mut sync = sync(config, checkpoint_file).await?;
-        round(&mut sync, &config.network).await
+        round(&mut sync, &config.network)
+            .await
+            .map(|(head, _faults)| head)
     };
     head.await.map_err(|why| {
         crate::Error::Unverified(format!("the light client has no verified head: {why}"))
@@ -129,16 +165,19 @@ async fn sync(
         .map_err(|err| err.to_string())
 }
 
-/// One sync round of `network` at the clock's slot; the verified head after it.
+/// One sync round of `network` at the clock's slot: the verified head after it, and what the
+/// endpoints did wrong meanwhile (a round succeeds while one endpoint answers; the others'
+/// faults are logged and returned).
 async fn round(
     sync: &mut BeaconSync,
     network: &light_client::ChainConfig,
-) -> Result<VerifiedHead, String> {
+) -> Result<(VerifiedHead, Vec<String>), String> {
     let slot = current_slot(network)?;
     let progress = sync.sync(slot).await.map_err(|err| err.to_string())?;
     for fault in &progress.faults {
         tracing::warn!("beacon endpoint: {fault}");
     }
+    let faults = progress.faults.iter().map(ToString::to_string).collect();
     let store = sync
         .store()
         .ok_or("the beacon sync ended without a verified store")?;
@@ -150,11 +189,12 @@ async fn round(
             header.beacon.slot
         ));
     }
-    Ok(VerifiedHead {
+    let head = VerifiedHead {
         slot: header.beacon.slot,
         block_hash: header.execution.block_hash,
         block_number: header.execution.block_number,
-    })
+    };
+    Ok((head, faults))
 }
 
 /// The slot at the system clock.
@@ -225,30 +265,7 @@ async fn follow(config: BeaconConfig, data_dir: PathBuf, sender: watch::Sender<H
                 Err(err) => Err(err),
             },
         };
-        match outcome {
-            Ok(head) => sender.send_if_modified(|state| {
-                let changed = state.head != Some(head) || state.error.is_some();
-                if state.head != Some(head) {
-                    tracing::info!(
-                        slot = head.slot,
-                        block = head.block_number,
-                        hash = %head.block_hash,
-                        "the light client verified a new head"
-                    );
-                }
-                state.head = Some(head);
-                state.error = None;
-                changed
-            }),
-            Err(error) => sender.send_if_modified(|state| {
-                if state.error.as_ref() == Some(&error) {
-                    return false;
-                }
-                tracing::warn!(%error, "the light client's sync round failed");
-                state.error = Some(error);
-                true
-            }),
-        };
+        sender.send_if_modified(|state| state.record(outcome));
         if sender.is_closed() {
             return;
         }
@@ -299,6 +316,53 @@ mod tests {
         assert_eq!(
             checkpoint_file(dir, "../my net"),
             Path::new("/data/light-client/___my_net.checkpoint")
+        );
+    }
+
+    #[test]
+    fn a_round_moves_the_head_or_says_why_it_did_not() {
+        let head = |slot| VerifiedHead {
+            slot,
+            block_hash: B256::repeat_byte(slot as u8),
+            block_number: slot,
+        };
+        let mut state = HeadState::default();
+        assert!(state.record(Err("bootstrap: unreachable".into())));
+        assert!(
+            !state.record(Err("bootstrap: unreachable".into())),
+            "said once"
+        );
+        assert_eq!(
+            state.anchor().unwrap_err(),
+            "the light client has no verified head of the beacon chain: bootstrap: unreachable"
+        );
+        // A first head clears the error, even if some endpoint failed meanwhile.
+        assert!(state.record(Ok((head(5), vec!["http://b failed".into()]))));
+        assert_eq!(
+            state,
+            HeadState {
+                head: Some(head(5)),
+                error: None
+            }
+        );
+        // The same head with no fault changes nothing; with faults, they are said beside it.
+        assert!(!state.record(Ok((head(5), Vec::new()))));
+        assert!(state.record(Ok((head(5), vec!["http://a rejected x".into()]))));
+        assert_eq!(
+            state.error.as_deref(),
+            Some("no new head: http://a rejected x")
+        );
+        assert_eq!(state.anchor(), Ok(head(5)));
+        // A failed round keeps the head; the next one that moves it clears the error.
+        assert!(state.record(Err("every beacon endpoint … is skipped".into())));
+        assert_eq!(state.anchor(), Ok(head(5)));
+        assert!(state.record(Ok((head(6), Vec::new()))));
+        assert_eq!(
+            state,
+            HeadState {
+                head: Some(head(6)),
+                error: None
+            }
         );
     }
 
