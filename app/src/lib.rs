@@ -2,8 +2,8 @@
 //! `runtime` crate, `error` translates runtime errors once for IPC, and [`run`] wires the
 //! runtime's status channel to a Tauri event.
 //!
-//! Owns only window and IPC concerns. The client itself (chain follower and libp2p node; the light
-//! client later) is the `runtime` crate, shared with the `cairn daemon`.
+//! Owns only window and IPC concerns. The client itself (chain follower, libp2p node and light
+//! client) is the `runtime` crate, shared with the `cairn daemon`.
 //!
 //! Builds for: desktop (Linux, macOS, Windows) and, through `tauri android`/`tauri ios`, mobile.
 //!

@@ -1,9 +1,11 @@
 //! The embedded Cairn client: what the desktop app, the `cairn daemon` and the CLI all run.
 //!
 //! Owns the configuration of a running client, the secrets kept in its data directory (the
-//! daemon's API token; the node's chain key is made by `node::market`), and the lifecycle of its services: the chain
-//! follower and, when configured, the libp2p node (`node::Node`, the storage provider), whose
-//! state is part of every [`Status`]. The light client is driven by the CLI so far.
+//! daemon's API token; the node's chain key is made by `node::market`), and the lifecycle of
+//! its services: the chain follower and, when configured, the libp2p node (`node::Node`, the
+//! storage provider) and the light client following a beacon chain ([`beacon`]), whose states
+//! are part of every [`Status`]. What it shows as verified (a selling node's earnings,
+//! [`earnings`]) rests on the light client, not on the RPC endpoint.
 //!
 //! The runtime is one task (the [`EventLoop`]) driven through a cloneable [`Handle`]: requests
 //! go in on a bounded command channel with `oneshot` replies, the latest [`Status`] goes out on a
