@@ -215,7 +215,12 @@ fn log_event(event: &Event) {
             period,
             accepted,
         } => tracing::info!(deal, period, accepted, "proof submitted"),
-        Event::Earnings { total } => tracing::info!(total, "earnings"),
+        Event::Earnings { total } => {
+            tracing::info!(
+                total,
+                "earnings as the RPC endpoint reads them (`cairn earnings` verifies them)"
+            )
+        }
         Event::Progress { .. } => {}
         other => tracing::debug!(?other, "node event"),
     }

@@ -312,7 +312,9 @@ pub enum Event {
         /// Whether the chain accepted it (a rejected proof is a reverted transaction).
         accepted: bool,
     },
-    /// This provider's unwithdrawn on-chain earnings after an accepted proof.
+    /// This provider's unwithdrawn on-chain earnings after an accepted proof, as the RPC
+    /// endpoint reads them: unverified (`cairn node` logs them; the runtime and `cairn earnings`
+    /// show earnings only once verified, `runtime::earnings`).
     Earnings {
         /// Total, in token base units.
         total: u128,
