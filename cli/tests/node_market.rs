@@ -808,6 +808,13 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
         .unwrap()
         .join("daemon-ui-node-market.png");
     std::fs::write(&path, png).unwrap();
+    // The top of the page: the chain and the light client's verified head.
+    browser.execute("window.scrollTo(0, 0)").await.unwrap();
+    let png = browser.screenshot_png().await.unwrap();
+    let path = testkit::artifacts_dir()
+        .unwrap()
+        .join("daemon-ui-light-client.png");
+    std::fs::write(&path, png).unwrap();
     browser.quit().await.unwrap();
 }
 

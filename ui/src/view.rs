@@ -60,8 +60,9 @@ pub(crate) fn App(backend: Rc<dyn Backend>) -> impl IntoView {
                 </div>
             </div>
             <Show when=move || status.get().is_some_and(|s| s.light_client.is_some())>
-                <div class="grid">
-                    <Card label="Light client" id="light-client" value=Signal::derive(move || status.get().and_then(|s| s.light_client).map(|lc| format_light_client(&lc)))/>
+                <div class="card light-client">
+                    <div class="label">"Light client"</div>
+                    <div class="value" id="light-client">{move || status.get().and_then(|s| s.light_client).map(|lc| format_light_client(&lc)).unwrap_or_default()}</div>
                 </div>
             </Show>
             <Show when=move || error.get().is_some()>
