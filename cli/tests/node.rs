@@ -85,6 +85,37 @@ async fn cairn(args: &[&str], dir: &Path) -> (bool, String, String) {
     (ran.ok, ran.stdout, ran.stderr)
 }
 
+/// `cairn storage put FILE --copies N --peer PEER`, the client's state in `client`.
+async fn put(client: &Path, file: &Path, copies: u32, peer: &str) -> (bool, String, String) {
+    let copies = copies.to_string();
+    #[rustfmt::skip]
+    let args = ["storage", "put", file.to_str().unwrap(), "--copies", &copies, "--peer", peer];
+    cairn(&args, client).await
+}
+
+/// `cairn storage get ID -o OUT --peer PEER [--range R]`, the client's state in `client`.
+async fn get(
+    client: &Path,
+    id: &str,
+    out: &Path,
+    peer: &str,
+    range: Option<&str>,
+) -> (bool, String, String) {
+    let mut args = vec![
+        "storage",
+        "get",
+        id,
+        "-o",
+        out.to_str().unwrap(),
+        "--peer",
+        peer,
+    ];
+    if let Some(range) = range {
+        args.extend(["--range", range]);
+    }
+    cairn(&args, client).await
+}
+
 fn random_file(path: &Path, len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let bytes: Vec<u8> = (0..len)
@@ -115,19 +146,7 @@ async fn nodes_print_their_addresses_and_store_and_serve_across_processes() {
     let client = root.path().join("client");
     let src = root.path().join("in.bin");
     let bytes = random_file(&src, 3_000_000, 1);
-    let (ok, out, err) = cairn(
-        &[
-            "storage",
-            "put",
-            src.to_str().unwrap(),
-            "--copies",
-            "3",
-            "--peer",
-            &a.addr("tcp"),
-        ],
-        &client,
-    )
-    .await;
+    let (ok, out, err) = put(&client, &src, 3, &a.addr("tcp")).await;
     assert!(ok, "put failed: {err}");
     // Not a terminal: plain progress lines.
     assert!(err.contains("upload "), "{err}");
@@ -153,37 +172,18 @@ async fn nodes_print_their_addresses_and_store_and_serve_across_processes() {
     // c dies; a fresh client that knows only b still gets identical bytes.
     c.guard.kill().await.unwrap();
     let got = root.path().join("out.bin");
-    let (ok, _, err) = cairn(
-        &[
-            "storage",
-            "get",
-            &id,
-            "-o",
-            got.to_str().unwrap(),
-            "--peer",
-            &b.addr("tcp"),
-        ],
+    let (ok, _, err) = get(
         &root.path().join("client2"),
+        &id,
+        &got,
+        &b.addr("tcp"),
+        None,
     )
     .await;
     assert!(ok, "get failed: {err}");
     assert_eq!(std::fs::read(&got).unwrap(), bytes);
     // A range.
-    let (ok, _, err) = cairn(
-        &[
-            "storage",
-            "get",
-            &id,
-            "-o",
-            got.to_str().unwrap(),
-            "--range",
-            "1000..300000",
-            "--peer",
-            &b.addr("tcp"),
-        ],
-        &client,
-    )
-    .await;
+    let (ok, _, err) = get(&client, &id, &got, &b.addr("tcp"), Some("1000..300000")).await;
     assert!(ok, "ranged get failed: {err}");
     assert_eq!(std::fs::read(&got).unwrap(), bytes[1000..300_000]);
 }
@@ -196,19 +196,7 @@ async fn restart_keeps_identity_and_data_and_full_quota_is_refused() {
     let client = root.path().join("client");
     let src = root.path().join("in.bin");
     let bytes = random_file(&src, 600_000, 2);
-    let (ok, out, err) = cairn(
-        &[
-            "storage",
-            "put",
-            src.to_str().unwrap(),
-            "--copies",
-            "1",
-            "--peer",
-            &p.addr("tcp"),
-        ],
-        &client,
-    )
-    .await;
+    let (ok, out, err) = put(&client, &src, 1, &p.addr("tcp")).await;
     assert!(ok, "put failed: {err}");
     let id = serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["id"]
         .as_str()
@@ -218,19 +206,7 @@ async fn restart_keeps_identity_and_data_and_full_quota_is_refused() {
     // A second object does not fit in the rest of the 1 MiB quota.
     let big = root.path().join("big.bin");
     random_file(&big, 600_000, 3);
-    let (ok, _, err) = cairn(
-        &[
-            "storage",
-            "put",
-            big.to_str().unwrap(),
-            "--copies",
-            "1",
-            "--peer",
-            &p.addr("tcp"),
-        ],
-        &client,
-    )
-    .await;
+    let (ok, _, err) = put(&client, &big, 1, &p.addr("tcp")).await;
     assert!(!ok);
     assert!(err.contains("quota exceeded"), "{err}");
     assert!(err.contains("raise --quota"), "{err}");
@@ -241,19 +217,7 @@ async fn restart_keeps_identity_and_data_and_full_quota_is_refused() {
     let p = start_node(&dir, "1MiB", &[]).await;
     assert_eq!(p.peer_id, peer_id);
     let got = root.path().join("out.bin");
-    let (ok, _, err) = cairn(
-        &[
-            "storage",
-            "get",
-            &id,
-            "-o",
-            got.to_str().unwrap(),
-            "--peer",
-            &p.addr("tcp"),
-        ],
-        &client,
-    )
-    .await;
+    let (ok, _, err) = get(&client, &id, &got, &p.addr("tcp"), None).await;
     assert!(ok, "get after restart failed: {err}");
     assert_eq!(std::fs::read(&got).unwrap(), bytes);
 }
