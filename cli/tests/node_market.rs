@@ -122,19 +122,13 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
     // A key file that is not a key: a clear error at start, no node.
     let bad_key = root.path().join("bad.key");
     std::fs::write(&bad_key, "not a key").unwrap();
-    let output = tokio::time::timeout(
-        COMMAND_TIMEOUT,
-        node_command(
-            &root.path().join("bad"),
-            devnet.rpc_url(),
-            &deployment_file,
-            Some(&bad_key),
-        )
-        .output(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let output = run(node_command(
+        &root.path().join("bad"),
+        devnet.rpc_url(),
+        &deployment_file,
+        Some(&bad_key),
+    ))
+    .await;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("does not hold a hex"), "{stderr}");
@@ -227,20 +221,15 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
 
     let file = root.path().join("in.bin");
     std::fs::write(&file, vec![7u8; 300_000]).unwrap();
-    let output = tokio::time::timeout(
-        COMMAND_TIMEOUT,
-        Command::new(CAIRN)
-            .args(["storage", "--no-mdns", "--peer", &addr, "put"])
-            .arg(&file)
-            .args(["--copies", "1", "--data-dir"])
-            .arg(root.path().join("client"))
-            .env("CAIRN_LOG", "warn")
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let mut command = Command::new(CAIRN);
+    command
+        .args(["storage", "--no-mdns", "--peer", &addr, "put"])
+        .arg(&file)
+        .args(["--copies", "1", "--data-dir"])
+        .arg(root.path().join("client"))
+        .env("CAIRN_LOG", "warn")
+        .kill_on_drop(true);
+    let output = run(command).await;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("funded on-chain deal"), "{stderr}");
@@ -375,20 +364,15 @@ async fn a_market_provider_refuses_uploads_without_a_deal_and_bad_keys() {
 
     // And the data comes back verified.
     let out = root.path().join("out.bin");
-    let output = tokio::time::timeout(
-        COMMAND_TIMEOUT,
-        Command::new(CAIRN)
-            .args(["storage", "--no-mdns", "--peer", &addr, "get", &id, "-o"])
-            .arg(&out)
-            .arg("--data-dir")
-            .arg(root.path().join("client"))
-            .env("CAIRN_LOG", "warn")
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let mut command = Command::new(CAIRN);
+    command
+        .args(["storage", "--no-mdns", "--peer", &addr, "get", &id, "-o"])
+        .arg(&out)
+        .arg("--data-dir")
+        .arg(root.path().join("client"))
+        .env("CAIRN_LOG", "warn")
+        .kill_on_drop(true);
+    let output = run(command).await;
     assert!(
         output.status.success(),
         "{}",
