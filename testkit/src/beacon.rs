@@ -85,19 +85,21 @@ fn lie(mut object: Value) -> Value {
     object
 }
 
-fn wants_ssz(headers: &HeaderMap) -> bool {
+/// The request's `Accept` header ("" without one).
+pub(crate) fn accept(headers: &HeaderMap) -> &str {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("octet-stream"))
+        .unwrap_or("")
+}
+
+/// Whether the request asks for SSZ.
+pub(crate) fn wants_ssz(headers: &HeaderMap) -> bool {
+    accept(headers).contains("octet-stream")
 }
 
 fn record(mock: &Mock, uri: String, headers: &HeaderMap) {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let accept = accept(headers).to_owned();
     mock.log.lock().unwrap().push((uri, accept));
 }
 

@@ -50,7 +50,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use alloy_primitives::{Address, B256, U256};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use blst::min_pk::{AggregatePublicKey, AggregateSignature, SecretKey, Signature};
@@ -431,11 +431,7 @@ type Shared = Arc<Served>;
 
 impl Served {
     fn record(&self, uri: String, headers: &HeaderMap) {
-        let accept = headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        let accept = crate::beacon::accept(headers).to_owned();
         self.log.lock().unwrap().push((uri, accept));
     }
 
@@ -511,17 +507,10 @@ enum Reuse {
     NotYet,
 }
 
-fn wants_ssz(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("octet-stream"))
-}
-
 /// JSON only, as from a JSON-only server: SSZ is refused with 406, which `BeaconSync` answers
 /// by asking again for JSON.
 fn refuse_ssz(headers: &HeaderMap) -> Option<Response> {
-    wants_ssz(headers).then(|| StatusCode::NOT_ACCEPTABLE.into_response())
+    crate::beacon::wants_ssz(headers).then(|| StatusCode::NOT_ACCEPTABLE.into_response())
 }
 
 async fn bootstrap(
