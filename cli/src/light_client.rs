@@ -357,8 +357,8 @@ impl SlotClock {
         })
     }
 
-    /// Waits for the next slot (its start plus 4 s, when the head update of the previous slot
-    /// is out) and returns it.
+    /// Waits for the next round (the next slot's start plus a third of a slot, at most 4 s:
+    /// `ChainConfig::until_next_round`) and returns its slot.
     async fn next(&mut self) -> anyhow::Result<u64> {
         match &self.config {
             None => {
@@ -366,10 +366,10 @@ impl SlotClock {
                 self.slot += 1;
             }
             Some(config) => {
-                let next = self.slot + 1;
-                let at = config.genesis_time + next * config.seconds_per_slot + 4;
-                let now = unix_now()?;
-                tokio::time::sleep(std::time::Duration::from_secs(at.saturating_sub(now))).await;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .context("the system clock is before 1970")?;
+                tokio::time::sleep(config.until_next_round(now)).await;
                 self.slot = config.slot_at_time(unix_now()?);
             }
         }

@@ -316,6 +316,19 @@ impl ChainConfig {
         domain
     }
 
+    /// How long from `now` (time since the Unix epoch) until the next round of head updates is
+    /// worth fetching: the next slot's start plus a third of a slot, at most 4 s (on mainnet,
+    /// when the previous slot's head update is out). Before genesis: until genesis plus that.
+    pub fn until_next_round(&self, now: std::time::Duration) -> std::time::Duration {
+        let slot = std::time::Duration::from_secs(self.seconds_per_slot.max(1));
+        let offset = (slot / 3).min(std::time::Duration::from_secs(4));
+        let since_genesis = now.saturating_sub(std::time::Duration::from_secs(self.genesis_time));
+        let into_slot = since_genesis.as_nanos() % slot.as_nanos();
+        // `into_slot` is below one slot, so it fits in a u64 of nanoseconds.
+        let into_slot = std::time::Duration::from_nanos(u64::try_from(into_slot).unwrap_or(0));
+        slot - into_slot + offset
+    }
+
     /// The slot at Unix time `now` (0 before genesis).
     pub fn slot_at_time(&self, now: u64) -> u64 {
         now.saturating_sub(self.genesis_time) / self.seconds_per_slot.max(1)
@@ -341,6 +354,31 @@ mod version_hex {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rounds_wait_for_the_next_slot_plus_a_third_at_most_4_s() {
+        use std::time::Duration;
+        let mut config = super::ChainConfig::mainnet();
+        config.genesis_time = 1_000;
+        // 5 s into a 12 s slot: 7 s to the next, plus 4.
+        assert_eq!(
+            config.until_next_round(Duration::from_secs(1_005)),
+            Duration::from_secs(11)
+        );
+        assert_eq!(
+            config.until_next_round(Duration::from_secs(1_012)),
+            Duration::from_secs(16)
+        );
+        config.seconds_per_slot = 1;
+        assert_eq!(
+            config.until_next_round(Duration::from_millis(1_000_250)),
+            Duration::from_millis(750) + Duration::from_secs(1) / 3
+        );
+        assert_eq!(
+            config.until_next_round(Duration::from_secs(10)),
+            Duration::from_secs(1) + Duration::from_secs(1) / 3
+        );
+    }
+
     use super::*;
 
     #[test]

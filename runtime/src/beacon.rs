@@ -13,7 +13,6 @@
 //! execution endpoint that serves another chain, or a state of its own making, is caught.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use alloy_primitives::B256;
 use light_client_rpc::{BeaconSync, FileCheckpoint};
@@ -205,23 +204,6 @@ fn current_slot(config: &light_client::ChainConfig) -> Result<u64, String> {
     Ok(config.slot_at_time(now.as_secs()))
 }
 
-/// How long until the next round: the next slot's start plus a third of a slot (at most 4 s,
-/// when the head update of the previous slot is out on mainnet).
-fn until_next_round(config: &light_client::ChainConfig) -> Duration {
-    let slot = Duration::from_secs(config.seconds_per_slot.max(1));
-    let offset = (slot / 3).min(Duration::from_secs(4));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let since_genesis = now.saturating_sub(Duration::from_secs(config.genesis_time));
-    let into_slot = Duration::from_nanos(
-        (since_genesis.as_nanos() % slot.as_nanos())
-            .try_into()
-            .unwrap_or(0),
-    );
-    slot - into_slot + offset
-}
-
 /// The task that owns the beacon sync, and the channel it publishes the verified head on.
 pub(crate) struct HeadFollower {
     head: watch::Receiver<HeadState>,
@@ -269,7 +251,10 @@ async fn follow(config: BeaconConfig, data_dir: PathBuf, sender: watch::Sender<H
         if sender.is_closed() {
             return;
         }
-        tokio::time::sleep(until_next_round(&config.network)).await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        tokio::time::sleep(config.network.until_next_round(now)).await;
     }
 }
 
@@ -363,23 +348,6 @@ mod tests {
                 head: Some(head(6)),
                 error: None
             }
-        );
-    }
-
-    #[test]
-    fn rounds_wait_for_the_next_slot_plus_a_third() {
-        let mut config = light_client::ChainConfig::mainnet();
-        config.genesis_time = 0;
-        let wait = until_next_round(&config);
-        assert!(
-            wait > Duration::from_secs(4) && wait <= Duration::from_secs(16),
-            "{wait:?}"
-        );
-        config.seconds_per_slot = 1;
-        let wait = until_next_round(&config);
-        assert!(
-            wait > Duration::from_millis(333) && wait <= Duration::from_millis(1334),
-            "{wait:?}"
         );
     }
 }
