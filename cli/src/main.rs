@@ -79,7 +79,7 @@ impl BeaconArgs {
         }
         Ok(Some(runtime::BeaconConfig {
             network: light_client::network_config(&self.beacon_network)
-                .context("--beacon-network")?,
+                .with_context(|| format!("--beacon-network {}", self.beacon_network))?,
             endpoints: self.beacon.clone(),
             checkpoint,
         }))
