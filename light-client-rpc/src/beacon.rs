@@ -59,7 +59,10 @@ pub enum BeaconError {
         faults: Vec<Fault>,
     },
     /// The persisted checkpoint could not be read or written.
-    #[error("checkpoint file {path}: {reason}; delete it or pass another --state file")]
+    #[error(
+        "checkpoint file {path}: {reason}; delete it (the sync then starts again from the \
+         configured checkpoint) or keep checkpoints in another file"
+    )]
     Checkpoint {
         /// The file.
         path: String,

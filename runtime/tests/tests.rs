@@ -1175,3 +1175,38 @@ async fn earnings_are_not_shown_from_an_endpoint_off_the_verified_chain_or_witho
     handle.shutdown().await.unwrap();
     task.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_checkpoint_that_does_not_parse_is_named_and_left_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::start().await.unwrap();
+    let chain = SignedChain::new();
+    let server = chain
+        .serve(devnet.rpc_url(), beacon_chain::Behaviour::Honest)
+        .await;
+    let file = runtime::beacon::checkpoint_file(dir.path(), &chain.config().name);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "not a root\n").unwrap();
+    let config = Config {
+        beacon: Some(beacon_config(&chain, &server)),
+        data_dir: dir.path().to_owned(),
+        ..config(devnet.rpc_url())
+    };
+    let (handle, event_loop) = runtime::start(config).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    let status = wait_for(&handle, "the light client's error", |s| {
+        s.light_client.as_ref().is_some_and(|lc| lc.error.is_some())
+    })
+    .await;
+    let light_client = status.light_client.unwrap();
+    let error = light_client.error.unwrap();
+    assert!(
+        error.contains(&file.display().to_string()) && error.contains("delete it"),
+        "{error}"
+    );
+    assert_eq!(light_client.head, None);
+    // Nothing stored is replaced: the file may be the user's to fix.
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a root\n");
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+}
