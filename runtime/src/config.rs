@@ -240,24 +240,15 @@ impl BeaconConfig {
         })
     }
 
+    /// Refuses at start what the sync would refuse on every round: a network configuration
+    /// that does not hold together, no endpoint, or one that is not an http(s) URL (checked by
+    /// `BeaconSync::new` itself).
     fn validate(&self) -> Result<(), crate::Error> {
-        if self.endpoints.is_empty() {
-            return Err(crate::Error::Config(
-                "a beacon chain to follow needs at least one beacon API URL".into(),
-            ));
-        }
-        if let Some(url) = self
-            .endpoints
-            .iter()
-            .find(|url| !(url.starts_with("http://") || url.starts_with("https://")))
-        {
-            return Err(crate::Error::Config(format!(
-                "beacon endpoint {url:?} is not an http(s) URL; give it like \
-                 https://beacon.example.org"
-            )));
-        }
         self.network.validate().map_err(|err| {
             crate::Error::Config(format!("the beacon network {:?}: {err}", self.network.name))
-        })
+        })?;
+        light_client_rpc::BeaconSync::new(self.network.clone(), &self.endpoints, self.checkpoint)
+            .map(drop)
+            .map_err(|err| crate::Error::Config(err.to_string()))
     }
 }

@@ -101,6 +101,21 @@ fn bad_configuration_is_refused_with_the_reason() {
     })
     .unwrap_err();
     assert!(err.to_string().contains("poll interval"), "{err}");
+
+    let err = runtime::start(Config {
+        beacon: Some(runtime::BeaconConfig {
+            network: light_client::ChainConfig::mainnet(),
+            endpoints: vec!["beacon.example.org".into()],
+            checkpoint: alloy_primitives::B256::ZERO,
+        }),
+        ..config("http://127.0.0.1:1")
+    })
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("\"beacon.example.org\" is not an http(s) URL"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
