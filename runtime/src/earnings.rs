@@ -21,7 +21,7 @@ use light_client_rpc::{ExecutionClient, Rpc};
 use node::market::Address;
 use protocol::api::{EarningsAnchor, EarningsProof};
 
-pub use crate::beacon::VerifiedHead;
+use crate::beacon::VerifiedHead;
 
 /// The block header the earnings are proven against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
