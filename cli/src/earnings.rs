@@ -62,14 +62,17 @@ pub(crate) async fn run(args: EarningsArgs) -> anyhow::Result<()> {
             "transaction": done.transaction,
         })
     } else {
-        let deployment = chain::contracts::Deployment::read(&args.deployment_file)?;
         let anchor = match args.beacon.config()? {
             Some(beacon) => Anchor::Beacon(verified_head(&beacon, args.beacon_state).await?),
             None => Anchor::Endpoint,
         };
-        let (earnings, proof) =
-            runtime::earnings::verify_earnings(&args.rpc_url, &deployment, provider, anchor)
-                .await?;
+        let (earnings, proof) = runtime::earnings::verify_earnings(
+            &args.rpc_url,
+            market.deployment(),
+            provider,
+            anchor,
+        )
+        .await?;
         let tokens: alloy_primitives::U256 = earnings
             .parse()
             .context("the verified earnings are not a number")?;
