@@ -181,7 +181,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
             optimistic,
             current_slot,
         } => {
-            let config = network_config(&network)?;
+            let config = runtime::BeaconConfig::network(&network)?;
             let current_slot = match current_slot {
                 Some(slot) => slot,
                 None => config.slot_at_time(unix_now()?),
@@ -269,7 +269,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
                 )));
                 return serve(head, listen, false).await;
             };
-            let config = network_config(&network)?;
+            let config = runtime::BeaconConfig::network(&network)?;
             let sync = beacon_sync(config.clone(), &beacon, checkpoint, state).await?;
             let rpc = Rpc::new(&rpc)?;
             let chain_id = chain_id(&rpc, configured_chain_id).await?;
@@ -471,11 +471,6 @@ async fn answer_one(provider: &Provider, request: &Value) -> Value {
         Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
         Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error.to_json()}),
     }
-}
-
-/// A preset network by name, or a custom one from a JSON file.
-pub(crate) fn network_config(network: &str) -> anyhow::Result<ChainConfig> {
-    Ok(runtime::BeaconConfig::network(network)?)
 }
 
 fn sync(

@@ -78,7 +78,7 @@ impl BeaconArgs {
             return Ok(None);
         }
         Ok(Some(runtime::BeaconConfig {
-            network: light_client::network_config(&self.beacon_network)
+            network: runtime::BeaconConfig::network(&self.beacon_network)
                 .with_context(|| format!("--beacon-network {}", self.beacon_network))?,
             endpoints: self.beacon.clone(),
             checkpoint,
