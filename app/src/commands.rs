@@ -1,6 +1,6 @@
 //! Tauri commands: one-line delegates into the runtime.
 
-use protocol::api::Status;
+use protocol::api::{LightClientSettings, Status};
 
 use crate::Error;
 
@@ -22,6 +22,17 @@ pub(crate) async fn set_node_stake(
     tokens: u64,
 ) -> Result<Status, Error> {
     Ok(runtime.set_node_stake(tokens).await?)
+}
+
+/// Follows the beacon chain the user set with the light client, or stops following one
+/// (`protocol::api::COMMAND_SET_LIGHT_CLIENT`; the webview passes `{ settings }`), and returns
+/// the status.
+#[tauri::command]
+pub(crate) async fn set_light_client(
+    runtime: tauri::State<'_, runtime::Handle>,
+    settings: Option<LightClientSettings>,
+) -> Result<Status, Error> {
+    Ok(runtime.set_light_client(settings).await?)
 }
 
 /// The current runtime status (`protocol::api::COMMAND_STATUS`).

@@ -81,7 +81,8 @@ pub fn run() {
         .invoke_handler(tauri::generate_handler![
             commands::status,
             commands::set_node_quota,
-            commands::set_node_stake
+            commands::set_node_stake,
+            commands::set_light_client
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(err) = result {
@@ -133,24 +134,18 @@ fn beacon_config(
         }
         (Some(endpoints), Some(checkpoint)) => (endpoints, checkpoint),
     };
-    let checkpoint = checkpoint.trim().parse().map_err(|err| {
-        Error::Setup(format!(
-            "{BEACON_CHECKPOINT_ENV}={checkpoint:?} is not a beacon block root ({err}); write it \
-             as 0x and 64 hex digits"
-        ))
-    })?;
-    let network = var(BEACON_NETWORK_ENV).unwrap_or_else(|| "mainnet".to_owned());
-    let network = runtime::BeaconConfig::network(network.trim())
-        .map_err(|err| Error::Setup(format!("{BEACON_NETWORK_ENV}: {err}")))?;
-    Ok(Some(runtime::BeaconConfig {
-        network,
-        endpoints: endpoints
-            .split(',')
-            .map(|url| url.trim().to_owned())
-            .filter(|url| !url.is_empty())
-            .collect(),
+    let settings = protocol::api::LightClientSettings {
+        network: var(BEACON_NETWORK_ENV).unwrap_or_else(|| "mainnet".to_owned()),
+        endpoints: endpoints.split(',').map(str::to_owned).collect(),
         checkpoint,
-    }))
+    };
+    runtime::BeaconConfig::from_settings(&settings)
+        .map(Some)
+        .map_err(|err| {
+            Error::Setup(format!(
+                "{BEACON_ENV}, {BEACON_CHECKPOINT_ENV}, {BEACON_NETWORK_ENV}: {err}"
+            ))
+        })
 }
 
 /// The embedded node's configuration from the environment (`env` reads a variable); `None`
@@ -361,9 +356,11 @@ mod tests {
             (BEACON_NETWORK_ENV, "holesky-old"),
         ]);
         assert!(
-            message.starts_with(BEACON_NETWORK_ENV) && message.contains("unknown network"),
+            message.contains(BEACON_NETWORK_ENV) && message.contains("unknown network"),
             "{message}"
         );
+        let message = error(&[(BEACON_ENV, " , "), (BEACON_CHECKPOINT_ENV, root)]);
+        assert!(message.contains("no beacon API endpoint"), "{message}");
     }
 
     #[test]

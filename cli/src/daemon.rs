@@ -19,8 +19,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use protocol::api::{
-    ApiError, HTTP_HEALTH_PATH, HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH,
-    SetNodeQuota, SetNodeStake, Status, TOKEN_FRAGMENT_KEY,
+    ApiError, HTTP_HEALTH_PATH, HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH,
+    HTTP_STATUS_PATH, SetLightClient, SetNodeQuota, SetNodeStake, Status, TOKEN_FRAGMENT_KEY,
 };
 use runtime::token::ApiToken;
 use tower_http::services::{ServeDir, ServeFile};
@@ -84,6 +84,7 @@ fn router(state: AppState, ui_dir: &std::path::Path) -> Router {
         .route(HTTP_STATUS_PATH, get(status))
         .route(HTTP_NODE_QUOTA_PATH, put(set_node_quota))
         .route(HTTP_NODE_STAKE_PATH, put(set_node_stake))
+        .route(HTTP_LIGHT_CLIENT_PATH, put(set_light_client))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let ui = ServeDir::new(ui_dir).fallback(ServeFile::new(ui_dir.join("index.html")));
     Router::new()
@@ -106,7 +107,7 @@ async fn set_node_stake(
     body: Result<Json<SetNodeStake>, JsonRejection>,
 ) -> Response {
     match request(body, r#"{"tokens": 200}"#) {
-        Ok(request) => node_setting(state.runtime.set_node_stake(request.tokens).await),
+        Ok(request) => setting(state.runtime.set_node_stake(request.tokens).await),
         Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
     }
 }
@@ -116,7 +117,18 @@ async fn set_node_quota(
     body: Result<Json<SetNodeQuota>, JsonRejection>,
 ) -> Response {
     match request(body, r#"{"quotaBytes": 10737418240}"#) {
-        Ok(request) => node_setting(state.runtime.set_node_quota(request.quota_bytes).await),
+        Ok(request) => setting(state.runtime.set_node_quota(request.quota_bytes).await),
+        Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
+    }
+}
+
+async fn set_light_client(
+    State(state): State<AppState>,
+    body: Result<Json<SetLightClient>, JsonRejection>,
+) -> Response {
+    let example = r#"{"settings": {"network": "mainnet", "endpoints": ["https://beacon.example"], "checkpoint": "0x<64 hex digits>"}} (or {"settings": null} to stop)"#;
+    match request(body, example) {
+        Ok(request) => setting(state.runtime.set_light_client(request.settings).await),
         Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
     }
 }
@@ -131,11 +143,16 @@ fn request<T>(body: Result<Json<T>, JsonRejection>, example: &str) -> Result<T, 
     })
 }
 
-/// The answer to a node setting (quota, stake): the status, or the error as an HTTP status and
-/// code.
-fn node_setting(result: Result<Status, runtime::Error>) -> Response {
+/// The answer to a setting (quota, stake, light client): the status, or the error as an HTTP
+/// status and code.
+fn setting(result: Result<Status, runtime::Error>) -> Response {
     match result {
         Ok(status) => Json(status).into_response(),
+        Err(err @ runtime::Error::Config(_)) => api_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_setting",
+            &err.to_string(),
+        ),
         Err(err @ runtime::Error::NoNode) => {
             api_error(StatusCode::CONFLICT, "no_node", &err.to_string())
         }

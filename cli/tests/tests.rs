@@ -118,6 +118,57 @@ async fn api_requires_the_install_token() {
     );
     assert!(!daemon.data_dir.path().join("settings.json").exists());
 
+    // The light client's beacon chain: what does not hold is refused with what is wrong, a body
+    // that is not the request with what to send, and nothing is saved.
+    let light_client = "/api/light-client";
+    let (code, body) = put_api(
+        &http,
+        &daemon,
+        light_client,
+        Some(&daemon.token),
+        r#"{"settings": {"network": "holesky-old", "endpoints": ["http://127.0.0.1:1"], "checkpoint": "0x00"}}"#,
+    )
+    .await;
+    assert_eq!(code, 422, "{body}");
+    assert_eq!(body["code"], "invalid_setting");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown network \"holesky-old\""),
+        "{body}"
+    );
+    let (code, body) = put_api(
+        &http,
+        &daemon,
+        light_client,
+        Some(&daemon.token),
+        r#"{"network": "mainnet"}"#,
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains(r#"{"settings": null}"#),
+        "{body}"
+    );
+    let (code, _) = put_api(&http, &daemon, light_client, None, r#"{"settings": null}"#).await;
+    assert_eq!(code, 401);
+    assert!(!daemon.data_dir.path().join("settings.json").exists());
+    // Stopping it when none runs is no error: the status has no light client.
+    let (code, body) = put_api(
+        &http,
+        &daemon,
+        light_client,
+        Some(&daemon.token),
+        r#"{"settings": null}"#,
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.get("lightClient").is_none(), "{body}");
+
     // The ticker reaches the devnet within a few polls.
     let chain_id = testkit::eventually("a connected status", Duration::from_secs(20), || {
         let request = http.get(&status_url).bearer_auth(&daemon.token);

@@ -22,6 +22,12 @@ pub const COMMAND_SET_NODE_STAKE: &str = "set_node_stake";
 /// Daemon route (`PUT`, body [`SetNodeStake`]) giving a selling node the stake it registers
 /// with; answers with the status.
 pub const HTTP_NODE_STAKE_PATH: &str = "/api/node/stake";
+/// Tauri command setting the beacon chain the light client follows, or stopping it (arguments:
+/// [`SetLightClient`]); returns the new [`Status`].
+pub const COMMAND_SET_LIGHT_CLIENT: &str = "set_light_client";
+/// Daemon route (`PUT`, body [`SetLightClient`]) setting the beacon chain the light client
+/// follows, or stopping it; answers with the new [`Status`].
+pub const HTTP_LIGHT_CLIENT_PATH: &str = "/api/light-client";
 /// Daemon route that answers without a token, for liveness probes.
 pub const HTTP_HEALTH_PATH: &str = "/api/health";
 /// URL fragment key carrying the daemon's API token to the browser UI.
@@ -56,6 +62,13 @@ pub struct Status {
 pub struct LightClientState {
     /// The beacon network's name (`mainnet`, or a custom network's).
     pub network: String,
+    /// The beacon API endpoints it follows the chain through.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// The trusted checkpoint it was configured with (a finalized beacon block root, 0x-hex);
+    /// it goes on from the latest one it verified.
+    #[serde(default)]
+    pub checkpoint: String,
     /// The latest head it verified, once there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head: Option<VerifiedHead>,
@@ -331,6 +344,30 @@ pub struct SetNodeStake {
     pub tokens: u64,
 }
 
+/// The beacon chain for the light client to follow, as a user types it: saved in the data
+/// directory and used at the next start too, unless the shell was given one explicitly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LightClientSettings {
+    /// `mainnet`, `sepolia`, `hoodi`, or the path of a network configuration JSON file.
+    pub network: String,
+    /// Beacon API base URLs (several give failover, and the head is cross-checked between
+    /// them).
+    pub endpoints: Vec<String>,
+    /// The trusted checkpoint the first sync starts from: a finalized beacon block root, 0x and
+    /// 64 hex digits.
+    pub checkpoint: String,
+}
+
+/// Follow a beacon chain with the light client (`settings`), or stop following one (`null`):
+/// the node's earnings are then anchored on the endpoint's latest block again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetLightClient {
+    /// The beacon chain to follow, or `None` to stop.
+    pub settings: Option<LightClientSettings>,
+}
+
 /// A new quota for the embedded node: the disk offered to buyers. It is saved in the data
 /// directory and used at the next start too, unless the shell was given a quota explicitly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -366,6 +403,8 @@ mod tests {
             uptime_secs: 3,
             light_client: Some(LightClientState {
                 network: "mainnet".into(),
+                endpoints: vec!["https://beacon.example".into()],
+                checkpoint: format!("0x{}", "5a".repeat(32)),
                 head: Some(VerifiedHead {
                     slot: 13_000_000,
                     block: 23_900_000,
@@ -441,7 +480,12 @@ mod tests {
         );
         assert_eq!(
             json["lightClient"],
-            serde_json::json!({"network": "mainnet", "head": {"slot": 13_000_000u64, "block": 23_900_000u64, "blockHash": format!("0x{}", "cd".repeat(32))}})
+            serde_json::json!({
+                "network": "mainnet",
+                "endpoints": ["https://beacon.example"],
+                "checkpoint": format!("0x{}", "5a".repeat(32)),
+                "head": {"slot": 13_000_000u64, "block": 23_900_000u64, "blockHash": format!("0x{}", "cd".repeat(32))},
+            })
         );
         let beacon = serde_json::to_value(EarningsAnchor::Beacon { slot: 9 }).unwrap();
         assert_eq!(beacon, serde_json::json!({"beacon": {"slot": 9}}));
@@ -466,6 +510,28 @@ mod tests {
         );
         let back: Status = serde_json::from_value(json).unwrap();
         assert_eq!(back, status);
+    }
+
+    #[test]
+    fn light_client_settings_are_set_or_cleared_and_unknown_fields_refused() {
+        let set: SetLightClient = serde_json::from_value(serde_json::json!({
+            "settings": {
+                "network": "sepolia",
+                "endpoints": ["https://a.example", "https://b.example"],
+                "checkpoint": format!("0x{}", "5a".repeat(32)),
+            }
+        }))
+        .unwrap();
+        let settings = set.settings.unwrap();
+        assert_eq!(settings.network, "sepolia");
+        assert_eq!(settings.endpoints.len(), 2);
+        let stop: SetLightClient =
+            serde_json::from_value(serde_json::json!({ "settings": null })).unwrap();
+        assert_eq!(stop.settings, None);
+        let typo = serde_json::from_value::<SetLightClient>(serde_json::json!({
+            "settings": {"network": "mainnet", "endpoint": [], "checkpoint": ""}
+        }));
+        assert!(typo.unwrap_err().to_string().contains("endpoint"));
     }
 
     #[test]

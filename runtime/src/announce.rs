@@ -113,6 +113,14 @@ impl Announcer {
         }
     }
 
+    /// Anchors the earnings on `beacon`'s verified head from now on (`None`: the endpoint's
+    /// latest block), and asks for them to be verified again.
+    pub(crate) fn anchor_on(&mut self, beacon: Option<watch::Receiver<HeadState>>) {
+        self.beacon = beacon;
+        self.recheck_after = None;
+        self.due = true;
+    }
+
     /// The verified head's block, when a beacon chain is followed and a head is verified.
     fn head_block(&self) -> Option<B256> {
         self.beacon

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use alloy_primitives::B256;
 use light_client_rpc::{BeaconSync, FileCheckpoint};
-use protocol::api::LightClientState;
+use protocol::api::{LightClientSettings, LightClientState};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -63,19 +63,6 @@ pub(crate) struct HeadState {
 }
 
 impl HeadState {
-    /// As the status shows it, for the beacon network named `network`.
-    pub(crate) fn state(&self, network: &str) -> LightClientState {
-        LightClientState {
-            network: network.to_owned(),
-            head: self.head.map(|head| protocol::api::VerifiedHead {
-                slot: head.slot,
-                block: head.block_number,
-                block_hash: head.block_hash.to_string(),
-            }),
-            error: self.error.clone(),
-        }
-    }
-
     /// Folds a round's outcome in: a new head, or the same one (with what the endpoints did
     /// wrong, if anything, beside it), or why the round failed (the last head stays). Whether
     /// anything changed.
@@ -204,29 +191,94 @@ fn current_slot(config: &light_client::ChainConfig) -> Result<u64, String> {
     Ok(config.slot_at_time(now.as_secs()))
 }
 
-/// The task that owns the beacon sync, and the channel it publishes the verified head on.
-pub(crate) struct HeadFollower {
+/// The light client the runtime runs: the task that owns its sync, the channel that task
+/// publishes the verified head on, and what it was configured with. Dropping it stops the task.
+#[derive(Debug)]
+pub(crate) struct LightClient {
     head: watch::Receiver<HeadState>,
-    task: JoinHandle<()>,
+    /// The sync to start ([`LightClient::run`]): what to follow, where to keep its checkpoint,
+    /// and where to publish.
+    pending: Option<(BeaconConfig, PathBuf, watch::Sender<HeadState>)>,
+    task: Option<JoinHandle<()>>,
+    /// The state shown, but for the head and error, which come from `head`.
+    shown: LightClientState,
 }
 
-impl HeadFollower {
-    /// Starts following `config`'s beacon chain, keeping the checkpoint under `data_dir`.
-    pub(crate) fn spawn(config: BeaconConfig, data_dir: PathBuf) -> Self {
+impl LightClient {
+    /// A light client of `config`'s beacon chain that keeps its checkpoint under `data_dir`;
+    /// it follows the chain once [`LightClient::run`] is called.
+    pub(crate) fn new(config: BeaconConfig, data_dir: PathBuf) -> Self {
         let (sender, head) = watch::channel(HeadState::default());
-        let task = tokio::spawn(follow(config, data_dir, sender));
-        Self { head, task }
+        let shown = LightClientState {
+            network: config.network.name.clone(),
+            endpoints: config.endpoints.clone(),
+            checkpoint: config.checkpoint.to_string(),
+            head: None,
+            error: None,
+        };
+        Self {
+            head,
+            pending: Some((config, data_dir, sender)),
+            task: None,
+            shown,
+        }
+    }
+
+    /// Starts the task that follows the chain, on the current tokio runtime (once; a light
+    /// client that cannot run has nothing to start).
+    pub(crate) fn run(&mut self) {
+        if let Some((config, data_dir, sender)) = self.pending.take() {
+            self.task = Some(tokio::spawn(follow(config, data_dir, sender)));
+        }
+    }
+
+    /// A light client that cannot run (settings saved from the UI that no longer hold, such as
+    /// a network file since deleted): it has no head and says why, so what is anchored on it
+    /// waits instead of falling back to the endpoint's word.
+    pub(crate) fn unusable(settings: &LightClientSettings, error: String) -> Self {
+        let (_, head) = watch::channel(HeadState {
+            head: None,
+            error: Some(error),
+        });
+        Self {
+            head,
+            pending: None,
+            task: None,
+            shown: LightClientState {
+                network: settings.network.clone(),
+                endpoints: settings.endpoints.clone(),
+                checkpoint: settings.checkpoint.clone(),
+                head: None,
+                error: None,
+            },
+        }
     }
 
     /// The verified head, as it moves.
     pub(crate) fn subscribe(&self) -> watch::Receiver<HeadState> {
         self.head.clone()
     }
+
+    /// As the status shows it.
+    pub(crate) fn state(&self) -> LightClientState {
+        let state = self.head.borrow();
+        LightClientState {
+            head: state.head.map(|head| protocol::api::VerifiedHead {
+                slot: head.slot,
+                block: head.block_number,
+                block_hash: head.block_hash.to_string(),
+            }),
+            error: state.error.clone(),
+            ..self.shown.clone()
+        }
+    }
 }
 
-impl Drop for HeadFollower {
+impl Drop for LightClient {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 

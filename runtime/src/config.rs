@@ -240,10 +240,51 @@ impl BeaconConfig {
         })
     }
 
+    /// The beacon chain a user typed (in the UI's light client form, or the app's environment),
+    /// checked as [`crate::start`] checks a configured one: an error names the field that is
+    /// wrong and says what to write.
+    pub fn from_settings(
+        settings: &protocol::api::LightClientSettings,
+    ) -> Result<Self, crate::Error> {
+        let network = settings.network.trim();
+        let network = Self::network(if network.is_empty() {
+            "mainnet"
+        } else {
+            network
+        })?;
+        let endpoints: Vec<String> = settings
+            .endpoints
+            .iter()
+            .map(|url| url.trim().to_owned())
+            .filter(|url| !url.is_empty())
+            .collect();
+        if endpoints.is_empty() {
+            return Err(crate::Error::Config(
+                "no beacon API endpoint given: give at least one, like https://beacon.example \
+                 (several, comma-separated, are cross-checked)"
+                    .into(),
+            ));
+        }
+        let checkpoint = settings.checkpoint.trim();
+        let checkpoint = checkpoint.parse().map_err(|err| {
+            crate::Error::Config(format!(
+                "the checkpoint {checkpoint:?} is not a beacon block root ({err}); write a \
+                 finalized block root as 0x and 64 hex digits"
+            ))
+        })?;
+        let config = Self {
+            network,
+            endpoints,
+            checkpoint,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Refuses at start what the sync would refuse on every round: a network configuration
     /// that does not hold together, no endpoint, or one that is not an http(s) URL (checked by
     /// `BeaconSync::new` itself).
-    fn validate(&self) -> Result<(), crate::Error> {
+    pub(crate) fn validate(&self) -> Result<(), crate::Error> {
         self.network.validate().map_err(|err| {
             crate::Error::Config(format!("the beacon network {:?}: {err}", self.network.name))
         })?;

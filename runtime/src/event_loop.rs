@@ -17,16 +17,16 @@
 use std::time::{Duration, Instant};
 
 use chain::RpcClient;
-use protocol::api::{ChainState, MarketState, NodeInfo, NodeState, Status};
+use protocol::api::{ChainState, LightClientSettings, MarketState, NodeInfo, NodeState, Status};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use crate::activity::Recorder;
 use crate::announce::Announcer;
-use crate::beacon::{HeadFollower, HeadState};
+use crate::beacon::{HeadState, LightClient};
 use crate::settings::Settings;
-use crate::{Config, Error};
+use crate::{BeaconConfig, Config, Error};
 
 /// How long a (re)start waits for a store still held by a closing node, which may be finishing
 /// a disk read of one chunk or, in the prover, of a whole object.
@@ -39,6 +39,10 @@ enum Command {
     Refresh(oneshot::Sender<Status>),
     SetNodeQuota(u64, oneshot::Sender<Result<Status, Error>>),
     SetNodeStake(u64, oneshot::Sender<Result<Status, Error>>),
+    SetLightClient(
+        Option<LightClientSettings>,
+        oneshot::Sender<Result<Status, Error>>,
+    ),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -55,6 +59,7 @@ impl std::fmt::Debug for Command {
             Command::Refresh(_) => "Refresh",
             Command::SetNodeQuota(..) => "SetNodeQuota",
             Command::SetNodeStake(..) => "SetNodeStake",
+            Command::SetLightClient(..) => "SetLightClient",
             Command::Shutdown(_) => "Shutdown",
         })
     }
@@ -112,6 +117,27 @@ impl Handle {
         rx.await.map_err(|_| Error::Stopped)?
     }
 
+    /// Follows the beacon chain `settings` names with the light client (checked first: a network
+    /// that is not known, no endpoint, an endpoint that is not a URL or a checkpoint that is
+    /// not a block root is [`Error::Config`] naming it, and nothing changes), or stops following
+    /// one (`None`). Saved in the data directory, then applied at once: the light client that
+    /// ran is stopped, the new one starts from the checkpoint it kept for that network, if any,
+    /// else from the one given, and a selling node's earnings are verified again against its
+    /// verified head (or, with `None`, the endpoint's latest block). At the next start, a beacon
+    /// chain the shell was given ([`Config::beacon`]) wins over the saved one. Returns the
+    /// status; [`Error::Settings`] when the setting could not be saved (then nothing changed).
+    pub async fn set_light_client(
+        &self,
+        settings: Option<LightClientSettings>,
+    ) -> Result<Status, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::SetLightClient(settings, reply))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
+    }
+
     /// Stops the runtime and waits until its task has finished its current step.
     pub async fn shutdown(&self) -> Result<(), Error> {
         let (reply, rx) = oneshot::channel();
@@ -137,9 +163,9 @@ pub struct EventLoop {
     node_options: Option<node::Options>,
     /// The node could not start because its store was held: try again on the next tick.
     retry_node: bool,
-    /// The light client's verified head, while a beacon chain is followed (set in
-    /// [`EventLoop::run`], where the task that follows it lives).
-    beacon: Option<watch::Receiver<HeadState>>,
+    /// The light client, while a beacon chain is followed (its task starts in
+    /// [`EventLoop::run`]).
+    light_client: Option<LightClient>,
 }
 
 /// Validates `config` and builds the runtime; the caller spawns the returned [`EventLoop`].
@@ -151,6 +177,23 @@ pub fn start(config: Config) -> Result<(Handle, EventLoop), Error> {
         .map(|node| node.options(&config.data_dir, &config.rpc_url))
         .transpose()?;
     let settings = crate::settings::load(&config.data_dir)?;
+    // The shell's beacon chain, else the one saved from the UI; saved settings that no longer
+    // hold leave the light client without a head, saying why.
+    let light_client = match (&config.beacon, &settings.light_client) {
+        (Some(beacon), _) => Some(LightClient::new(beacon.clone(), config.data_dir.clone())),
+        (None, Some(saved)) => Some(match BeaconConfig::from_settings(saved) {
+            Ok(beacon) => LightClient::new(beacon, config.data_dir.clone()),
+            Err(err) => LightClient::unusable(
+                saved,
+                format!(
+                    "the light client's settings saved in {} cannot be used: {err}; set them \
+                     again",
+                    crate::settings::FILE_NAME
+                ),
+            ),
+        }),
+        (None, None) => None,
+    };
     let client = RpcClient::new(&config.rpc_url)?;
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
     let initial = Status {
@@ -164,10 +207,7 @@ pub fn start(config: Config) -> Result<(Handle, EventLoop), Error> {
         } else {
             NodeState::Off
         },
-        light_client: config
-            .beacon
-            .as_ref()
-            .map(|beacon| crate::beacon::HeadState::default().state(&beacon.network.name)),
+        light_client: light_client.as_ref().map(LightClient::state),
     };
     let (status_tx, status_rx) = watch::channel(initial);
     let handle = Handle {
@@ -184,7 +224,7 @@ pub fn start(config: Config) -> Result<(Handle, EventLoop), Error> {
         settings,
         node_options,
         retry_node: false,
-        beacon: None,
+        light_client,
     };
     Ok((handle, event_loop))
 }
@@ -195,12 +235,9 @@ impl EventLoop {
         let span = tracing::info_span!("runtime", network = %self.config.network);
         let _enter = span.enter();
         // Dropped when the loop ends, which stops the sync.
-        let follower = self
-            .config
-            .beacon
-            .clone()
-            .map(|beacon| HeadFollower::spawn(beacon, self.config.data_dir.clone()));
-        self.beacon = follower.as_ref().map(HeadFollower::subscribe);
+        if let Some(light_client) = self.light_client.as_mut() {
+            light_client.run();
+        }
         let mut node = self.start_node(Duration::ZERO).await;
         let mut ticker = tokio::time::interval(self.config.poll_interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -223,6 +260,10 @@ impl EventLoop {
                     }
                     Some(Command::SetNodeStake(tokens, reply)) => {
                         let result = self.set_node_stake(tokens, &mut node).await;
+                        let _ = reply.send(result);
+                    }
+                    Some(Command::SetLightClient(settings, reply)) => {
+                        let result = self.set_light_client(settings, &mut node).await;
                         let _ = reply.send(result);
                     }
                 },
@@ -312,6 +353,44 @@ impl EventLoop {
         Ok(self.poll(node).await)
     }
 
+    /// Checks and saves the light client's settings, then replaces the running light client
+    /// with one that follows them (or none), and has the node anchor its earnings on it.
+    async fn set_light_client(
+        &mut self,
+        settings: Option<LightClientSettings>,
+        node: &mut Option<RunningNode>,
+    ) -> Result<Status, Error> {
+        let beacon = settings
+            .as_ref()
+            .map(BeaconConfig::from_settings)
+            .transpose()?;
+        let saved = Settings {
+            light_client: settings,
+            ..self.settings.clone()
+        };
+        crate::settings::save(&self.config.data_dir, &saved)?;
+        self.settings = saved;
+        // The old light client is dropped, which stops its task.
+        self.light_client = beacon.map(|beacon| {
+            tracing::info!(network = %beacon.network.name, "the light client follows a new beacon chain");
+            let mut light_client = LightClient::new(beacon, self.config.data_dir.clone());
+            light_client.run();
+            light_client
+        });
+        if self.light_client.is_none() {
+            tracing::info!("the light client stopped: earnings are anchored on the endpoint");
+        }
+        if let Some(running) = node.as_mut() {
+            running.anchor_on(self.head());
+        }
+        Ok(self.poll(node).await)
+    }
+
+    /// The light client's verified head, while one runs.
+    fn head(&self) -> Option<watch::Receiver<HeadState>> {
+        self.light_client.as_ref().map(LightClient::subscribe)
+    }
+
     /// The quota the node starts with: the configured one, else the saved one, else 0.
     fn node_quota(&self) -> u64 {
         self.config
@@ -341,7 +420,7 @@ impl EventLoop {
                 options.clone(),
                 stake,
                 self.config.rpc_url.clone(),
-                self.beacon.clone(),
+                self.head(),
             )
             .await
             {
@@ -409,16 +488,11 @@ impl EventLoop {
             None => None,
         };
         let uptime_secs = uptime(self.started.elapsed());
-        let light_client = match (&self.beacon, &self.config.beacon) {
-            (Some(head), Some(beacon)) => Some(head.borrow().state(&beacon.network.name)),
-            _ => None,
-        };
+        let light_client = self.light_client.as_ref().map(LightClient::state);
         self.status.send_modify(|status| {
             status.chain = chain;
             status.uptime_secs = uptime_secs;
-            if light_client.is_some() {
-                status.light_client = light_client;
-            }
+            status.light_client = light_client;
             if let Some(state) = node_state {
                 status.node = state;
             }
@@ -546,6 +620,22 @@ impl RunningNode {
     fn set_stake(&mut self, tokens: u64) {
         if let Some(announcer) = self.announcer.as_mut() {
             announcer.set_stake(tokens);
+        }
+        self.drive_announcer();
+    }
+
+    /// Anchors a selling node's earnings on `beacon`'s verified head from now on (`None`: the
+    /// endpoint's latest block), and verifies them again: those shown were proven against the
+    /// former anchor, so they are cleared until then.
+    fn anchor_on(&mut self, beacon: Option<watch::Receiver<HeadState>>) {
+        let Some(announcer) = self.announcer.as_mut() else {
+            return;
+        };
+        announcer.anchor_on(beacon);
+        if let Some(market) = self.market.as_mut() {
+            market.earnings = None;
+            market.earnings_proof = None;
+            market.earnings_error = None;
         }
         self.drive_announcer();
     }

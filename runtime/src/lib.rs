@@ -30,8 +30,8 @@ pub use event_loop::{EventLoop, Handle, start};
 /// A chain address (the node's payout address), parsed from `0x`-prefixed hex.
 pub use node::market::Address as ChainAddress;
 pub use protocol::api::{
-    Activity, ActivityKind, ChainState, EarningsAnchor, EarningsProof, MarketState, NodeInfo,
-    NodeState, Status, TransferInfo,
+    Activity, ActivityKind, ChainState, EarningsAnchor, EarningsProof, LightClientSettings,
+    LightClientState, MarketState, NodeInfo, NodeState, Status, TransferInfo,
 };
 pub use protocol::units::parse_size;
 

@@ -1,5 +1,6 @@
 //! Settings changed from the UI and kept in the data directory (`settings.json`), so they
-//! outlive a restart: the embedded node's quota, and the stake a selling node registers with.
+//! outlive a restart: the embedded node's quota, the stake a selling node registers with, and
+//! the beacon chain the light client follows.
 //!
 //! The file is replaced atomically (a temporary file, fsynced, then renamed, then the directory
 //! fsynced): a crash leaves the old settings or the new ones, never half of either. A file that
@@ -23,6 +24,10 @@ pub struct Settings {
     /// Whole tokens a selling node registers with, when set from the UI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_stake: Option<u64>,
+    /// The beacon chain the light client follows, when set from the UI (as typed: a network's
+    /// name or file, endpoints, checkpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub light_client: Option<protocol::api::LightClientSettings>,
 }
 
 /// Why the settings could not be read or saved.
@@ -85,6 +90,11 @@ mod tests {
         let settings = Settings {
             node_quota: Some(10 << 30),
             node_stake: Some(200),
+            light_client: Some(protocol::api::LightClientSettings {
+                network: "sepolia".into(),
+                endpoints: vec!["https://beacon.example".into()],
+                checkpoint: format!("0x{}", "5a".repeat(32)),
+            }),
         };
         save(dir.path(), &settings).unwrap();
         assert_eq!(load(dir.path()).unwrap(), settings);

@@ -1225,3 +1225,181 @@ async fn a_kept_checkpoint_that_does_not_parse_is_named_and_left_as_it_is() {
     handle.shutdown().await.unwrap();
     task.await.unwrap();
 }
+
+/// The earnings' proof in `status`, when it is anchored as `beacon` says (on the light client's
+/// head, or on the endpoint's latest block).
+fn proof_anchored(status: &Status, beacon: bool) -> Option<runtime::EarningsProof> {
+    market_of(status)
+        .and_then(|m| m.earnings_proof)
+        .filter(|proof| matches!(proof.anchor, runtime::EarningsAnchor::Beacon { .. }) == beacon)
+}
+
+/// What `settings.json` in `dir` says of the light client.
+fn saved_light_client(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join(runtime::settings::FILE_NAME)).unwrap();
+    let settings: serde_json::Value = serde_json::from_str(&text).unwrap();
+    settings
+        .get("lightClient")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_light_client_set_at_runtime_anchors_the_earnings_and_is_kept_over_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (devnet, _, deployment_file) = market_devnet(dir.path()).await;
+    let chain = SignedChain::new();
+    let server = chain
+        .serve(devnet.rpc_url(), beacon_chain::Behaviour::Honest)
+        .await;
+    // As a user of the app would give it: the network's file, the endpoint, the checkpoint.
+    let network_file = dir.path().join("network.json");
+    std::fs::write(&network_file, chain.config_json()).unwrap();
+    let settings = runtime::LightClientSettings {
+        network: network_file.display().to_string(),
+        endpoints: vec![server.url.clone()],
+        checkpoint: chain.checkpoint().to_string(),
+    };
+    // No beacon chain configured: the earnings are anchored on the endpoint's latest block.
+    let config = || {
+        selling_config(
+            dir.path(),
+            devnet.rpc_url().to_owned(),
+            staked_market(dir.path(), deployment_file.clone()),
+        )
+    };
+    let (handle, event_loop) = runtime::start(config()).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    wait_for(&handle, "the earnings anchored on the endpoint", |s| {
+        proof_anchored(s, false).is_some()
+    })
+    .await;
+
+    // What does not hold is refused, naming what is wrong, and changes nothing.
+    let refused = |settings: runtime::LightClientSettings| {
+        let handle = handle.clone();
+        async move {
+            match handle.set_light_client(Some(settings)).await {
+                Err(runtime::Error::Config(message)) => message,
+                other => panic!("expected a configuration error, got {other:?}"),
+            }
+        }
+    };
+    let message = refused(runtime::LightClientSettings {
+        network: "holesky-old".into(),
+        ..settings.clone()
+    })
+    .await;
+    assert!(
+        message.contains("unknown network \"holesky-old\""),
+        "{message}"
+    );
+    let message = refused(runtime::LightClientSettings {
+        checkpoint: "0x1234".into(),
+        ..settings.clone()
+    })
+    .await;
+    assert!(
+        message.contains("\"0x1234\" is not a beacon block root"),
+        "{message}"
+    );
+    let message = refused(runtime::LightClientSettings {
+        endpoints: vec![" ".into()],
+        ..settings.clone()
+    })
+    .await;
+    assert!(message.contains("no beacon API endpoint"), "{message}");
+    let message = refused(runtime::LightClientSettings {
+        endpoints: vec!["beacon.example:5052".into()],
+        ..settings.clone()
+    })
+    .await;
+    assert!(message.contains("beacon.example:5052"), "{message}");
+    assert_eq!(handle.status().light_client, None);
+    assert!(
+        !dir.path().join(runtime::settings::FILE_NAME).exists(),
+        "nothing was saved"
+    );
+
+    // Set: the light client follows that chain at once, and the earnings are proven against
+    // the head it verified.
+    let status = handle
+        .set_light_client(Some(settings.clone()))
+        .await
+        .unwrap();
+    let light_client = status.light_client.unwrap();
+    assert_eq!(light_client.network, chain.config().name);
+    assert_eq!(light_client.endpoints, vec![server.url.clone()]);
+    assert_eq!(light_client.checkpoint, chain.checkpoint().to_string());
+    assert_eq!(
+        saved_light_client(dir.path()),
+        serde_json::to_value(&settings).unwrap()
+    );
+    let status = wait_for(&handle, "the earnings anchored on the verified head", |s| {
+        proof_anchored(s, true).is_some()
+    })
+    .await;
+    let proof = proof_anchored(&status, true).unwrap();
+    assert_eq!(
+        proof.block_hash,
+        devnet.block_hash(proof.block).await.unwrap().unwrap()
+    );
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+
+    // Restarted with the same configuration (no beacon chain in it), it follows the saved one.
+    let (handle, event_loop) = runtime::start(config()).unwrap();
+    assert_eq!(
+        handle.status().light_client.map(|lc| lc.network),
+        Some(chain.config().name.clone())
+    );
+    let task = tokio::spawn(event_loop.run());
+    wait_for(
+        &handle,
+        "the saved light client's anchor after a restart",
+        |s| proof_anchored(s, true).is_some(),
+    )
+    .await;
+
+    // Stopped: the earnings are anchored on the endpoint again, and that is saved too.
+    let status = handle.set_light_client(None).await.unwrap();
+    assert_eq!(status.light_client, None);
+    assert_eq!(saved_light_client(dir.path()), serde_json::Value::Null);
+    wait_for(
+        &handle,
+        "the earnings anchored on the endpoint again",
+        |s| proof_anchored(s, false).is_some(),
+    )
+    .await;
+
+    // Saved settings that no longer hold (the network's file is gone) leave the light client
+    // without a head, saying why, and the earnings wait for it rather than fall back to the
+    // endpoint's word.
+    handle.set_light_client(Some(settings)).await.unwrap();
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+    std::fs::remove_file(&network_file).unwrap();
+    let (handle, event_loop) = runtime::start(config()).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    let status = wait_for(&handle, "the earnings waiting for the light client", |s| {
+        market_of(s).is_some_and(|m| m.earnings_error.is_some())
+    })
+    .await;
+    let error = status.light_client.clone().unwrap().error.unwrap();
+    assert!(
+        error.contains("settings saved in settings.json cannot be used")
+            && error.contains(&network_file.display().to_string()),
+        "{error}"
+    );
+    let market = market_of(&status).unwrap();
+    assert!(
+        market
+            .earnings_error
+            .as_deref()
+            .is_some_and(|e| e.contains("cannot be used")),
+        "{market:?}"
+    );
+    assert_eq!(market.earnings, None);
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+}
