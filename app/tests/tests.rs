@@ -1,8 +1,8 @@
 //! End-to-end test of the desktop app: the real `cairn-app` binary in a real WebKitGTK window
 //! under Xvfb, driven through `tauri-driver` and `WebKitWebDriver`, against a real anvil devnet
 //! with Cairn's contracts and a beacon chain over it: the consumer's whole path to selling
-//! storage, from a key the app makes to a registration from the window and earnings it verified
-//! against the head its own light client verified.
+//! storage, from a key the app makes to a registration from the window, and earnings it verified
+//! against the head of the beacon chain its own light client, set up from the window, verified.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -30,8 +30,9 @@ async fn desktop_window_shows_live_devnet_status() {
     let market_dir = tempfile::tempdir().unwrap();
     let deployment_file = market_dir.path().join("deployment.json");
     deployment.write(&deployment_file).unwrap();
-    // A beacon chain for the app's light client to follow: signed by a test sync committee, its
-    // heads committing to the devnet's blocks, its network given as a configuration file.
+    // A beacon chain for the app's light client to follow once it is set in the window: signed
+    // by a test sync committee, its heads committing to the devnet's blocks, its network given
+    // as a configuration file.
     let signed = testkit::beacon_chain::SignedChain::new();
     let beacon = signed
         .serve(devnet.rpc_url(), testkit::beacon_chain::Behaviour::Honest)
@@ -60,10 +61,6 @@ async fn desktop_window_shows_live_devnet_status() {
         .env("CAIRN_NODE_QUOTA", "1MiB")
         // It sells storage on the devnet's contracts, with no key given: it makes its own.
         .env("CAIRN_NODE_DEPLOYMENT_FILE", &deployment_file)
-        // Its light client follows the beacon chain: the earnings are proven against its head.
-        .env("CAIRN_BEACON", &beacon.url)
-        .env("CAIRN_BEACON_CHECKPOINT", signed.checkpoint().to_string())
-        .env("CAIRN_BEACON_NETWORK", &network_file)
         .env("CAIRN_LOG", "warn")
         .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
         .env("LIBGL_ALWAYS_SOFTWARE", "1");
@@ -199,18 +196,65 @@ async fn desktop_window_shows_live_devnet_status() {
     assert_eq!(app.text_of("#node-announce-error").await.unwrap(), None);
     let settings = std::fs::read_to_string(data_dir.path().join("settings.json")).unwrap();
     assert!(settings.contains("\"nodeStake\": 200"), "{settings}");
-    // Its earnings (none yet) are verified, with the block they were proven at: one whose hash
-    // the app's light client verified.
+    // Its earnings (none yet) are verified, with the block they were proven at: with no beacon
+    // chain to follow, the endpoint's latest, and the window says so.
     let proven = app
         .wait_for_text("#node-earnings-proof", Duration::from_secs(60), |t| {
             t.starts_with("proven at block ")
         })
         .await
         .unwrap();
+    assert!(proven.contains("the endpoint's latest"), "{proven}");
+    assert_eq!(app.text_of("#light-client").await.unwrap(), None);
+
+    // The light client is set up from the window, through the Tauri command: a checkpoint that
+    // is not a block root is refused, saying so; the right one is followed at once, and the
+    // earnings are proven against the head it verified.
+    app.click("#light-client-settings summary").await.unwrap();
+    app.type_into("#light-client-network", &network_file.display().to_string())
+        .await
+        .unwrap();
+    app.type_into("#light-client-endpoints", &beacon.url)
+        .await
+        .unwrap();
+    app.type_into("#light-client-checkpoint", "0x12")
+        .await
+        .unwrap();
+    app.click("#light-client-follow").await.unwrap();
+    let refused = app
+        .wait_for_text(
+            "#light-client-settings-error",
+            Duration::from_secs(30),
+            |_| true,
+        )
+        .await
+        .unwrap();
     assert!(
-        proven.contains("which the light client verified the beacon chain signed"),
-        "{proven}"
+        refused.contains("\"0x12\" is not a beacon block root"),
+        "{refused}"
     );
+    app.type_into("#light-client-checkpoint", &signed.checkpoint().to_string())
+        .await
+        .unwrap();
+    app.click("#light-client-follow").await.unwrap();
+    let proven = app
+        .wait_for_text("#node-earnings-proof", Duration::from_secs(60), |t| {
+            t.contains("which the light client verified the beacon chain signed")
+        })
+        .await
+        .unwrap();
+    assert!(proven.starts_with("proven at block "), "{proven}");
+    assert_eq!(
+        app.text_of("#light-client-settings-error").await.unwrap(),
+        None
+    );
+    let source = app.text_of("#light-client-source").await.unwrap().unwrap();
+    assert!(
+        source.starts_with(&format!("through {};", beacon.url)),
+        "{source}"
+    );
+    let settings = std::fs::read_to_string(data_dir.path().join("settings.json")).unwrap();
+    assert!(settings.contains("\"lightClient\""), "{settings}");
     assert_eq!(
         app.text_of("#node-earnings").await.unwrap().as_deref(),
         Some("0 CAIRN")

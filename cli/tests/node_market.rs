@@ -799,6 +799,26 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
         .unwrap()
         .join("daemon-ui-light-client.png");
     std::fs::write(&path, png).unwrap();
+
+    // Stopped from the daemon's UI, over its API: the light client's card goes, and the same
+    // earnings are proven against the endpoint's latest block again, as the page says.
+    browser
+        .click("#light-client-settings summary")
+        .await
+        .unwrap();
+    browser.click("#light-client-stop").await.unwrap();
+    let proven = browser
+        .wait_for_text("#node-earnings-proof", Duration::from_secs(60), |t| {
+            t.contains("the endpoint's latest")
+        })
+        .await
+        .unwrap();
+    assert!(proven.starts_with("proven at block "), "{proven}");
+    assert_eq!(browser.text_of("#light-client").await.unwrap(), None);
+    assert_eq!(
+        browser.text_of("#node-earnings").await.unwrap().as_deref(),
+        Some("0.01 CAIRN")
+    );
     browser.quit().await.unwrap();
 }
 

@@ -5,8 +5,8 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 use protocol::api::{
-    Activity, ActivityKind, ChainState, EarningsAnchor, EarningsProof, LightClientState,
-    MarketState, NodeState, Status, TransferInfo,
+    Activity, ActivityKind, ChainState, EarningsAnchor, EarningsProof, LightClientSettings,
+    LightClientState, MarketState, NodeState, Status, TransferInfo,
 };
 
 use crate::backend::{Backend, BackendError};
@@ -59,12 +59,7 @@ pub(crate) fn App(backend: Rc<dyn Backend>) -> impl IntoView {
                     </div>
                 </div>
             </div>
-            <Show when=move || status.get().is_some_and(|s| s.light_client.is_some())>
-                <div class="card light-client">
-                    <div class="label">"Light client"</div>
-                    <div class="value" id="light-client">{move || status.get().and_then(|s| s.light_client).map(|lc| format_light_client(&lc)).unwrap_or_default()}</div>
-                </div>
-            </Show>
+            <LightClientSection light_client=Signal::derive(move || status.get().and_then(|s| s.light_client)) backend=backend set_status=set_status/>
             <Show when=move || error.get().is_some()>
                 <div class="notice" id="error">{move || error.get().unwrap_or_default()}</div>
             </Show>
@@ -81,6 +76,140 @@ pub(crate) fn App(backend: Rc<dyn Backend>) -> impl IntoView {
             </Show>
         </main>
     }
+}
+
+/// The light client: what it verified, and the form that sets the beacon chain it follows.
+#[component]
+fn LightClientSection(
+    light_client: Signal<Option<LightClientState>>,
+    backend: StoredValue<Rc<dyn Backend>, LocalStorage>,
+    set_status: WriteSignal<Option<Status>>,
+) -> impl IntoView {
+    let (network, set_network) = signal(String::new());
+    let (endpoints, set_endpoints) = signal(String::new());
+    let (checkpoint, set_checkpoint) = signal(String::new());
+    let (message, set_message) = signal(None::<String>);
+    let (busy, set_busy) = signal(false);
+    // Sends `settings` (`None`: stop following) and shows the status after, or why not.
+    let apply = move |settings: Option<LightClientSettings>| {
+        let backend = backend.get_value();
+        set_busy.set(true);
+        set_message.set(None);
+        leptos::task::spawn_local(async move {
+            let stopping = settings.is_none();
+            match backend.set_light_client(settings).await {
+                Ok(status) => {
+                    set_status.set(Some(status));
+                    if !stopping {
+                        set_network.set(String::new());
+                        set_endpoints.set(String::new());
+                        set_checkpoint.set(String::new());
+                    }
+                }
+                Err(err) => set_message.set(Some(err.to_string())),
+            }
+            set_busy.set(false);
+        });
+    };
+    let submit = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        match light_client_settings(
+            &network.get_untracked(),
+            &endpoints.get_untracked(),
+            &checkpoint.get_untracked(),
+        ) {
+            Ok(settings) => apply(Some(settings)),
+            Err(err) => set_message.set(Some(err)),
+        }
+    };
+    let field = |id: &'static str,
+                 label: &'static str,
+                 placeholder: &'static str,
+                 value: ReadSignal<String>,
+                 set: WriteSignal<String>| {
+        view! {
+            <label class="label" for=id>{label}</label>
+            <div class="row">
+                <input id=id type="text" placeholder=placeholder prop:value=move || value.get() on:input=move |event| set.set(event_target_value(&event))/>
+            </div>
+        }
+    };
+    view! {
+        <Show when=move || light_client.with(Option::is_some)>
+            <div class="card light-client">
+                <div class="label">"Light client"</div>
+                <div class="value" id="light-client">{move || light_client.get().map(|lc| format_light_client(&lc)).unwrap_or_default()}</div>
+                <div class="hint" id="light-client-source">{move || light_client.get().map(|lc| format_light_client_source(&lc)).unwrap_or_default()}</div>
+            </div>
+        </Show>
+        <details class="card light-client-settings" id="light-client-settings">
+            <summary class="label">"Light client settings"</summary>
+            <form class="quota" id="light-client-form" on:submit=submit>
+                <p class="hint">"Follow a beacon chain with the light client: the node's earnings are then proven against a head this app verified itself, not against the chain endpoint's word. Kept across restarts."</p>
+                {field("light-client-network", "Network", "mainnet, sepolia, hoodi, or a network file's path", network, set_network)}
+                {field("light-client-endpoints", "Beacon API endpoints (comma-separated)", "https://beacon.example", endpoints, set_endpoints)}
+                {field("light-client-checkpoint", "Trusted checkpoint: a finalized beacon block root", "0x and 64 hex digits", checkpoint, set_checkpoint)}
+                <div class="row">
+                    <button id="light-client-follow" type="submit" disabled=move || busy.get()>"Follow"</button>
+                    <Show when=move || light_client.with(Option::is_some)>
+                        <button id="light-client-stop" type="button" disabled=move || busy.get() on:click=move |_| apply(None)>"Stop following"</button>
+                    </Show>
+                </div>
+                <Show when=move || message.get().is_some()>
+                    <div class="notice" id="light-client-settings-error">{move || message.get().unwrap_or_default()}</div>
+                </Show>
+            </form>
+        </details>
+    }
+}
+
+/// The light client's settings from the form's fields, or what is missing. The runtime checks
+/// the rest (a known network, URLs, a block root) and says what is wrong.
+fn light_client_settings(
+    network: &str,
+    endpoints: &str,
+    checkpoint: &str,
+) -> Result<LightClientSettings, String> {
+    let endpoints: Vec<String> = endpoints
+        .split([',', ' ', '\n', '\t'])
+        .filter(|url| !url.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if endpoints.is_empty() {
+        return Err(
+            "give at least one beacon API endpoint, like https://beacon.example (several, \
+             comma-separated, are cross-checked)"
+                .into(),
+        );
+    }
+    let checkpoint = checkpoint.trim();
+    if checkpoint.is_empty() {
+        return Err(
+            "give the trusted checkpoint: a finalized beacon block root (0x and 64 hex digits) \
+             from a source you trust, such as a checkpoint-sync provider"
+                .into(),
+        );
+    }
+    let network = network.trim();
+    Ok(LightClientSettings {
+        network: if network.is_empty() {
+            "mainnet"
+        } else {
+            network
+        }
+        .to_owned(),
+        endpoints,
+        checkpoint: checkpoint.to_owned(),
+    })
+}
+
+/// `through https://a.example, https://b.example; trusted checkpoint 0x5afc…9275`.
+fn format_light_client_source(state: &LightClientState) -> String {
+    format!(
+        "through {}; trusted checkpoint {}",
+        state.endpoints.join(", "),
+        short(&state.checkpoint)
+    )
 }
 
 /// The embedded node: state, identity, peers, storage and addresses.
@@ -549,8 +678,9 @@ pub(crate) fn format_uptime(secs: u64) -> String {
 mod tests {
     use super::{
         Activity, ActivityKind, EarningsAnchor, EarningsProof, LightClientState, TransferInfo,
-        format_activity, format_bytes, format_earnings_proof, format_light_client, format_stored,
-        format_tokens, format_transfer, format_uptime, parse_tokens,
+        format_activity, format_bytes, format_earnings_proof, format_light_client,
+        format_light_client_source, format_stored, format_tokens, format_transfer, format_uptime,
+        light_client_settings, parse_tokens,
     };
 
     #[test]
@@ -589,9 +719,15 @@ mod tests {
     fn the_light_client_says_its_verified_head_and_why_a_round_failed() {
         let mut state = LightClientState {
             network: "mainnet".into(),
+            endpoints: vec!["https://a.example".into(), "http://127.0.0.1:5052".into()],
+            checkpoint: "0x5afc212a7924789b2bc86acad3ab3a6ffb1f6e97253ea50bee7f4f51422c9275".into(),
             head: None,
             error: None,
         };
+        assert_eq!(
+            format_light_client_source(&state),
+            "through https://a.example, http://127.0.0.1:5052; trusted checkpoint 0x5afc…9275"
+        );
         assert_eq!(format_light_client(&state), "mainnet: no verified head yet");
         state.error = Some("bootstrap: no beacon endpoint gave verifiable data".into());
         assert_eq!(
@@ -609,6 +745,29 @@ mod tests {
             format_light_client(&state),
             "mainnet: verified head at slot 13000000, block 23900000"
         );
+    }
+
+    #[test]
+    fn the_light_client_form_needs_endpoints_and_a_checkpoint_and_defaults_to_mainnet() {
+        let root = "0x5afc212a7924789b2bc86acad3ab3a6ffb1f6e97253ea50bee7f4f51422c9275";
+        let settings =
+            light_client_settings(" ", "https://a.example, http://127.0.0.1:5052\n", root).unwrap();
+        assert_eq!(settings.network, "mainnet");
+        assert_eq!(
+            settings.endpoints,
+            ["https://a.example", "http://127.0.0.1:5052"]
+        );
+        assert_eq!(settings.checkpoint, root);
+        let settings =
+            light_client_settings(" /etc/cairn/network.json ", "https://a.example", root).unwrap();
+        assert_eq!(settings.network, "/etc/cairn/network.json");
+        let error = light_client_settings("mainnet", " , ", root).unwrap_err();
+        assert!(
+            error.contains("at least one beacon API endpoint"),
+            "{error}"
+        );
+        let error = light_client_settings("mainnet", "https://a.example", " ").unwrap_err();
+        assert!(error.contains("trusted checkpoint"), "{error}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! HTTP backend for the `cairn daemon`: `GET /api/status`, `PUT /api/node/quota` and
-//! `PUT /api/node/stake` with the per-install bearer token.
+//! HTTP backend for the `cairn daemon`: `GET /api/status`, `PUT /api/node/quota`,
+//! `PUT /api/node/stake` and `PUT /api/light-client` with the per-install bearer token.
 //!
 //! The daemon prints a URL whose fragment carries the token (`#token=...`); fragments never
 //! reach a server. On load the token moves into `localStorage` and out of the address bar.
@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use protocol::api::{
-    ApiError, HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH, SetNodeQuota,
-    SetNodeStake, Status, TOKEN_FRAGMENT_KEY,
+    ApiError, HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH,
+    LightClientSettings, SetLightClient, SetNodeQuota, SetNodeStake, Status, TOKEN_FRAGMENT_KEY,
 };
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -156,6 +156,21 @@ impl Backend for HttpBackend {
             self.token.as_deref(),
             "PUT",
             HTTP_NODE_STAKE_PATH,
+            Some(body),
+        )
+        .await
+    }
+
+    async fn set_light_client(
+        &self,
+        settings: Option<LightClientSettings>,
+    ) -> Result<Status, BackendError> {
+        let body = serde_json::to_string(&SetLightClient { settings })
+            .map_err(|err| BackendError::Decode(err.to_string()))?;
+        call(
+            self.token.as_deref(),
+            "PUT",
+            HTTP_LIGHT_CLIENT_PATH,
             Some(body),
         )
         .await

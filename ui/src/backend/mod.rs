@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use protocol::api::Status;
+use protocol::api::{LightClientSettings, Status};
 
 mod http;
 mod tauri;
@@ -47,6 +47,12 @@ pub(crate) trait Backend {
     async fn set_node_quota(&self, quota_bytes: u64) -> Result<Status, BackendError>;
     /// Gives a selling node the stake it registers with; the status after.
     async fn set_node_stake(&self, tokens: u64) -> Result<Status, BackendError>;
+    /// Follows the beacon chain `settings` names with the light client, or stops (`None`); the
+    /// status after.
+    async fn set_light_client(
+        &self,
+        settings: Option<LightClientSettings>,
+    ) -> Result<Status, BackendError>;
     /// Calls `sink` with every fresh status from now on.
     fn watch_status(&self, sink: StatusSink);
 }

@@ -1,8 +1,8 @@
 //! Tauri IPC backend: `invoke` for commands, `listen` for events (`app.withGlobalTauri`).
 
 use protocol::api::{
-    COMMAND_SET_NODE_QUOTA, COMMAND_SET_NODE_STAKE, COMMAND_STATUS, EVENT_STATUS, SetNodeQuota,
-    SetNodeStake, Status,
+    COMMAND_SET_LIGHT_CLIENT, COMMAND_SET_NODE_QUOTA, COMMAND_SET_NODE_STAKE, COMMAND_STATUS,
+    EVENT_STATUS, LightClientSettings, SetLightClient, SetNodeQuota, SetNodeStake, Status,
 };
 use wasm_bindgen::prelude::*;
 
@@ -78,6 +78,18 @@ impl Backend for TauriBackend {
         let args = serde_wasm_bindgen::to_value(&SetNodeStake { tokens })
             .map_err(|err| BackendError::Decode(err.to_string()))?;
         let value = invoke(COMMAND_SET_NODE_STAKE, args)
+            .await
+            .map_err(|err| BackendError::Ipc(describe(&err)))?;
+        decode_status(value)
+    }
+
+    async fn set_light_client(
+        &self,
+        settings: Option<LightClientSettings>,
+    ) -> Result<Status, BackendError> {
+        let args = serde_wasm_bindgen::to_value(&SetLightClient { settings })
+            .map_err(|err| BackendError::Decode(err.to_string()))?;
+        let value = invoke(COMMAND_SET_LIGHT_CLIENT, args)
             .await
             .map_err(|err| BackendError::Ipc(describe(&err)))?;
         decode_status(value)
