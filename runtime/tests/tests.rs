@@ -971,6 +971,25 @@ fn beacon_config(chain: &SignedChain, server: &beacon_chain::Server) -> runtime:
     }
 }
 
+/// [`market_devnet`] under a beacon chain signed by a sync committee the test made, whose heads
+/// commit to the devnet's latest block (a runtime trusts its checkpoint as a user trusts
+/// mainnet's), served honestly: the devnet, its deployment file, the chain and its server.
+async fn market_under_a_beacon_chain(
+    dir: &Path,
+) -> (
+    Devnet,
+    std::path::PathBuf,
+    SignedChain,
+    beacon_chain::Server,
+) {
+    let (devnet, _, deployment_file) = market_devnet(dir).await;
+    let chain = SignedChain::new();
+    let server = chain
+        .serve(devnet.rpc_url(), beacon_chain::Behaviour::Honest)
+        .await;
+    (devnet, deployment_file, chain, server)
+}
+
 /// A node in `dir` selling on `deployment_file` with [`staked_market`], reaching its chain at
 /// `rpc_url` and following `chain`'s beacon chain at `server`; started, its loop spawned.
 fn start_following(
@@ -989,13 +1008,7 @@ fn start_following(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_beacon_chain_the_earnings_are_proven_against_the_head_the_light_client_verified() {
     let dir = tempfile::tempdir().unwrap();
-    let (devnet, _, deployment_file) = market_devnet(dir.path()).await;
-    // A beacon chain, signed by a sync committee the test made, whose heads commit to the
-    // devnet's latest block; the runtime trusts its checkpoint as a user trusts mainnet's.
-    let chain = SignedChain::new();
-    let server = chain
-        .serve(devnet.rpc_url(), beacon_chain::Behaviour::Honest)
-        .await;
+    let (devnet, deployment_file, chain, server) = market_under_a_beacon_chain(dir.path()).await;
     let (handle, task) = start_following(
         dir.path(),
         devnet.rpc_url(),
@@ -1247,11 +1260,7 @@ fn saved_light_client(dir: &Path) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_light_client_set_at_runtime_anchors_the_earnings_and_is_kept_over_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let (devnet, _, deployment_file) = market_devnet(dir.path()).await;
-    let chain = SignedChain::new();
-    let server = chain
-        .serve(devnet.rpc_url(), beacon_chain::Behaviour::Honest)
-        .await;
+    let (devnet, deployment_file, chain, server) = market_under_a_beacon_chain(dir.path()).await;
     // As a user of the app would give it: the network's file, the endpoint, the checkpoint.
     let network_file = dir.path().join("network.json");
     std::fs::write(&network_file, chain.config_json()).unwrap();
@@ -1276,45 +1285,44 @@ async fn a_light_client_set_at_runtime_anchors_the_earnings_and_is_kept_over_res
     .await;
 
     // What does not hold is refused, naming what is wrong, and changes nothing.
-    let refused = |settings: runtime::LightClientSettings| {
-        let handle = handle.clone();
-        async move {
-            match handle.set_light_client(Some(settings)).await {
-                Err(runtime::Error::Config(message)) => message,
-                other => panic!("expected a configuration error, got {other:?}"),
+    let bad = [
+        (
+            runtime::LightClientSettings {
+                network: "holesky-old".into(),
+                ..settings.clone()
+            },
+            "unknown network \"holesky-old\"",
+        ),
+        (
+            runtime::LightClientSettings {
+                checkpoint: "0x1234".into(),
+                ..settings.clone()
+            },
+            "\"0x1234\" is not a beacon block root",
+        ),
+        (
+            runtime::LightClientSettings {
+                endpoints: vec![" ".into()],
+                ..settings.clone()
+            },
+            "no beacon API endpoint",
+        ),
+        (
+            runtime::LightClientSettings {
+                endpoints: vec!["beacon.example:5052".into()],
+                ..settings.clone()
+            },
+            "beacon.example:5052",
+        ),
+    ];
+    for (settings, reason) in bad {
+        match handle.set_light_client(Some(settings)).await {
+            Err(runtime::Error::Config(message)) => {
+                assert!(message.contains(reason), "{message}");
             }
+            other => panic!("expected a configuration error naming {reason}, got {other:?}"),
         }
-    };
-    let message = refused(runtime::LightClientSettings {
-        network: "holesky-old".into(),
-        ..settings.clone()
-    })
-    .await;
-    assert!(
-        message.contains("unknown network \"holesky-old\""),
-        "{message}"
-    );
-    let message = refused(runtime::LightClientSettings {
-        checkpoint: "0x1234".into(),
-        ..settings.clone()
-    })
-    .await;
-    assert!(
-        message.contains("\"0x1234\" is not a beacon block root"),
-        "{message}"
-    );
-    let message = refused(runtime::LightClientSettings {
-        endpoints: vec![" ".into()],
-        ..settings.clone()
-    })
-    .await;
-    assert!(message.contains("no beacon API endpoint"), "{message}");
-    let message = refused(runtime::LightClientSettings {
-        endpoints: vec!["beacon.example:5052".into()],
-        ..settings.clone()
-    })
-    .await;
-    assert!(message.contains("beacon.example:5052"), "{message}");
+    }
     assert_eq!(handle.status().light_client, None);
     assert!(
         !dir.path().join(runtime::settings::FILE_NAME).exists(),
