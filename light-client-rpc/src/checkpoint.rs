@@ -107,10 +107,12 @@ mod indexed_db {
     /// The object store holding checkpoints, one per chain.
     const STORE: &str = "checkpoints";
 
-    /// The latest verified checkpoint of one chain in the browser's IndexedDB: object store
-    /// `checkpoints` of `database`, keyed by the chain's genesis validators root (so two chains
-    /// never share a checkpoint), the value a `0x`-hex string. IndexedDB writes are
-    /// transactional: a crash leaves the previous checkpoint or the new one.
+    /// The latest checkpoint verified from one trusted checkpoint of one chain, in the browser's
+    /// IndexedDB: object store `checkpoints` of `database`, keyed by the chain's genesis
+    /// validators root and the trusted checkpoint (`0x…/0x…`: two chains never share a
+    /// checkpoint, and a page given another trusted checkpoint starts from it, never from what
+    /// was verified from the one it replaces), the value a `0x`-hex string. IndexedDB writes
+    /// are transactional: a crash leaves the previous checkpoint or the new one.
     #[derive(Debug, Clone)]
     pub struct IndexedDbCheckpoint {
         database: String,
@@ -118,11 +120,12 @@ mod indexed_db {
     }
 
     impl IndexedDbCheckpoint {
-        /// `config`'s checkpoint in the IndexedDB database `database` (created on first use).
-        pub fn new(database: &str, config: &ChainConfig) -> Self {
+        /// The checkpoint of `config`'s chain verified from `trusted`, in the IndexedDB database
+        /// `database` (created on first use).
+        pub fn new(database: &str, config: &ChainConfig, trusted: B256) -> Self {
             Self {
                 database: database.to_owned(),
-                key: format!("{:#x}", config.genesis_validators_root),
+                key: format!("{:#x}/{trusted:#x}", config.genesis_validators_root),
             }
         }
 

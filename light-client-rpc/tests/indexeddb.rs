@@ -48,11 +48,14 @@ async fn write_raw(database: &str, key: &str, value: JsValue) {
     db.close();
 }
 
+/// The trusted checkpoint the stores below were verified from.
+const TRUSTED: B256 = B256::repeat_byte(0x5a);
+
 #[wasm_bindgen_test]
 async fn starts_empty_saves_replaces_and_survives_a_new_handle() {
     let database = fresh("roundtrip");
     let config = ChainConfig::mainnet();
-    let store = IndexedDbCheckpoint::new(&database, &config);
+    let store = IndexedDbCheckpoint::new(&database, &config, TRUSTED);
     assert_eq!(store.load().await.unwrap(), None);
     let first = B256::repeat_byte(0x11);
     store.save(first).await.unwrap();
@@ -60,28 +63,32 @@ async fn starts_empty_saves_replaces_and_survives_a_new_handle() {
     let second = B256::repeat_byte(0x22);
     store.save(second).await.unwrap();
     // A new handle (as after a page reload) reads what the last save wrote.
-    let reopened = IndexedDbCheckpoint::new(&database, &config);
+    let reopened = IndexedDbCheckpoint::new(&database, &config, TRUSTED);
     assert_eq!(reopened.load().await.unwrap(), Some(second));
 }
 
 #[wasm_bindgen_test]
 async fn chains_keep_separate_checkpoints_in_one_database() {
     let database = fresh("chains");
-    let mainnet = IndexedDbCheckpoint::new(&database, &ChainConfig::mainnet());
-    let sepolia = IndexedDbCheckpoint::new(&database, &ChainConfig::sepolia());
+    let mainnet = IndexedDbCheckpoint::new(&database, &ChainConfig::mainnet(), TRUSTED);
+    let sepolia = IndexedDbCheckpoint::new(&database, &ChainConfig::sepolia(), TRUSTED);
     mainnet.save(B256::repeat_byte(0xaa)).await.unwrap();
     assert_eq!(sepolia.load().await.unwrap(), None);
     sepolia.save(B256::repeat_byte(0xbb)).await.unwrap();
     assert_eq!(mainnet.load().await.unwrap(), Some(B256::repeat_byte(0xaa)));
     assert_eq!(sepolia.load().await.unwrap(), Some(B256::repeat_byte(0xbb)));
+    // Another trusted checkpoint of the same chain starts from itself.
+    let replaced =
+        IndexedDbCheckpoint::new(&database, &ChainConfig::mainnet(), B256::repeat_byte(0x5b));
+    assert_eq!(replaced.load().await.unwrap(), None);
 }
 
 #[wasm_bindgen_test]
 async fn a_corrupt_value_is_a_clear_error_and_a_save_repairs_it() {
     let database = fresh("corrupt");
     let config = ChainConfig::mainnet();
-    let key = format!("{:#x}", config.genesis_validators_root);
-    let store = IndexedDbCheckpoint::new(&database, &config);
+    let key = format!("{:#x}/{TRUSTED:#x}", config.genesis_validators_root);
+    let store = IndexedDbCheckpoint::new(&database, &config, TRUSTED);
 
     write_raw(&database, &key, JsValue::from_str("0x1234")).await;
     let err = store.load().await.unwrap_err();
@@ -111,18 +118,22 @@ async fn beacon_sync_starts_from_the_checkpoint_saved_in_indexeddb() {
     // Nothing saved yet: the configured checkpoint anchors the first run.
     let sync = BeaconSync::new(config.clone(), &endpoints, configured)
         .unwrap()
-        .with_persistence(Box::new(IndexedDbCheckpoint::new(&database, &config)))
+        .with_persistence(Box::new(IndexedDbCheckpoint::new(
+            &database, &config, configured,
+        )))
         .await
         .unwrap();
     assert_eq!(sync.checkpoint(), configured);
 
-    IndexedDbCheckpoint::new(&database, &config)
+    IndexedDbCheckpoint::new(&database, &config, configured)
         .save(saved)
         .await
         .unwrap();
     let sync = BeaconSync::new(config.clone(), &endpoints, configured)
         .unwrap()
-        .with_persistence(Box::new(IndexedDbCheckpoint::new(&database, &config)))
+        .with_persistence(Box::new(IndexedDbCheckpoint::new(
+            &database, &config, configured,
+        )))
         .await
         .unwrap();
     assert_eq!(sync.checkpoint(), saved);

@@ -2,7 +2,7 @@
 //!
 //! When the runtime is given a beacon chain to follow ([`crate::Config::beacon`]), one task owns
 //! a [`light_client_rpc::BeaconSync`]: it bootstraps from the trusted checkpoint (or from the
-//! latest checkpoint it verified, kept per network in [`checkpoint_file`]), then runs one
+//! latest checkpoint it verified from that one, kept in [`checkpoint_file`]), then runs one
 //! sync round per slot and publishes the verified optimistic head (a beacon header signed by
 //! more than the safety threshold of the sync committee, and the execution block it commits to)
 //! on a `watch` channel. Nothing here trusts the beacon endpoints: every header, committee and
@@ -22,11 +22,14 @@ use tokio::task::JoinHandle;
 
 use crate::config::BeaconConfig;
 
-/// Where the latest verified checkpoint of the beacon network named `network` is kept:
-/// `<data_dir>/light-client/<network>.checkpoint`, one file per network, so a data directory
-/// switched to another network never starts from the first one's checkpoint. Characters other
-/// than ASCII letters, digits, `-` and `_` in the name are written `_`.
-pub fn checkpoint_file(data_dir: &Path, network: &str) -> PathBuf {
+/// Where the latest checkpoint verified from the trusted checkpoint `trusted` of the beacon
+/// network named `network` is kept: `<data_dir>/light-client/<network>/<trusted>.checkpoint`.
+/// One file per network, so a data directory switched to another network never starts from the
+/// first one's checkpoint; and one per trusted checkpoint, so a user who replaces the one they
+/// trust (say, one from a source they no longer trust) starts from the new one, never from
+/// what was verified from the old one. Characters other than ASCII letters, digits, `-` and
+/// `_` in the network's name are written `_`.
+pub fn checkpoint_file(data_dir: &Path, network: &str, trusted: B256) -> PathBuf {
     let name: String = network
         .chars()
         .map(|c| {
@@ -39,7 +42,8 @@ pub fn checkpoint_file(data_dir: &Path, network: &str) -> PathBuf {
         .collect();
     data_dir
         .join("light-client")
-        .join(format!("{name}.checkpoint"))
+        .join(name)
+        .join(format!("{trusted}.checkpoint"))
 }
 
 /// A head the light client verified: the beacon slot and the execution block it commits to.
@@ -291,7 +295,11 @@ async fn follow(config: BeaconConfig, data_dir: PathBuf, sender: watch::Sender<H
             Some(sync) => round(sync, &config.network).await,
             None => match self::sync(
                 &config,
-                Some(checkpoint_file(&data_dir, &config.network.name)),
+                Some(checkpoint_file(
+                    &data_dir,
+                    &config.network.name,
+                    config.checkpoint,
+                )),
             )
             .await
             {
@@ -344,15 +352,21 @@ mod tests {
     }
 
     #[test]
-    fn each_network_keeps_its_own_checkpoint_file() {
+    fn each_network_and_trusted_checkpoint_keeps_its_own_checkpoint_file() {
         let dir = Path::new("/data");
+        let trusted = B256::repeat_byte(0x5a);
+        let hex = "5a".repeat(32);
         assert_eq!(
-            checkpoint_file(dir, "mainnet"),
-            Path::new("/data/light-client/mainnet.checkpoint")
+            checkpoint_file(dir, "mainnet", trusted),
+            Path::new(&format!("/data/light-client/mainnet/0x{hex}.checkpoint"))
         );
         assert_eq!(
-            checkpoint_file(dir, "../my net"),
-            Path::new("/data/light-client/___my_net.checkpoint")
+            checkpoint_file(dir, "../my net", trusted),
+            Path::new(&format!("/data/light-client/___my_net/0x{hex}.checkpoint"))
+        );
+        assert_ne!(
+            checkpoint_file(dir, "mainnet", B256::repeat_byte(1)),
+            checkpoint_file(dir, "mainnet", trusted)
         );
     }
 

@@ -35,9 +35,10 @@ pub struct BeaconConfig {
     /// Beacon API base URLs, tried in order (several give failover, and the head is
     /// cross-checked between them).
     pub endpoints: Vec<String>,
-    /// The trusted checkpoint: a finalized beacon block root. Used on the first start only;
-    /// afterwards the sync starts from the latest checkpoint it verified, kept in
-    /// `<data_dir>/light-client/<network>.checkpoint` ([`crate::beacon::checkpoint_file`]).
+    /// The trusted checkpoint: a finalized beacon block root. The first sync starts from it;
+    /// later ones start from the latest checkpoint verified from it, kept in
+    /// `<data_dir>/light-client/<network>/<trusted checkpoint>.checkpoint`
+    /// ([`crate::beacon::checkpoint_file`]). Another trusted checkpoint starts from itself.
     pub checkpoint: alloy_primitives::B256,
 }
 

@@ -1049,7 +1049,8 @@ async fn with_a_beacon_chain_the_earnings_are_proven_against_the_head_the_light_
         server.log()
     );
     // The latest verified checkpoint is kept for the next start.
-    let checkpoint_file = runtime::beacon::checkpoint_file(dir.path(), &chain.config().name);
+    let checkpoint_file =
+        runtime::beacon::checkpoint_file(dir.path(), &chain.config().name, chain.checkpoint());
     let kept = std::fs::read_to_string(&checkpoint_file).unwrap();
     assert!(
         kept.trim().parse::<alloy_primitives::B256>().is_ok(),
@@ -1077,45 +1078,74 @@ async fn with_a_beacon_chain_the_earnings_are_proven_against_the_head_the_light_
     handle.shutdown().await.unwrap();
     task.await.unwrap();
 
-    // Restarted, it starts from the checkpoint it kept (a later one), not from the configured
-    // one: here a root no beacon endpoint knows, which would leave it without a head.
+    // Restarted with the same trusted checkpoint, it starts from the later one it kept.
     let kept: alloy_primitives::B256 = std::fs::read_to_string(&checkpoint_file)
         .unwrap()
         .trim()
         .parse()
         .unwrap();
     assert_ne!(kept, chain.checkpoint(), "the kept checkpoint moved on");
-    let mut config = selling_config(
+    let bootstraps = || -> Vec<String> {
+        server
+            .log()
+            .into_iter()
+            .map(|(request, _)| request)
+            .filter(|request| request.starts_with("bootstrap/"))
+            .collect()
+    };
+    let before = bootstraps().len();
+    let (handle, task) = start_following(
         dir.path(),
-        devnet.rpc_url().to_owned(),
-        staked_market(dir.path(), deployment_file),
+        devnet.rpc_url(),
+        deployment_file.clone(),
+        &chain,
+        &server,
     );
-    config.beacon = Some(runtime::BeaconConfig {
-        checkpoint: alloy_primitives::B256::repeat_byte(7),
-        ..beacon_config(&chain, &server)
-    });
-    let (handle, event_loop) = runtime::start(config).unwrap();
-    let task = tokio::spawn(event_loop.run());
     let status = wait_for(&handle, "the earnings proven after a restart", |s| {
         anchored(s).is_some()
     })
     .await;
     let again = anchored(&status).unwrap();
     assert!(again.block >= later.block, "{again:?} after {later:?}");
-    let bootstraps: Vec<String> = server
-        .log()
-        .into_iter()
-        .map(|(request, _)| request)
-        .filter(|request| request.starts_with("bootstrap/"))
-        .collect();
-    assert_eq!(
-        bootstraps.last().map(String::as_str),
-        Some(format!("bootstrap/{kept}").as_str()),
-        "{bootstraps:?}"
-    );
+    // (Each request is logged twice: SSZ asked first, then JSON.)
+    let after = bootstraps();
     assert!(
-        !bootstraps.iter().any(|b| b.contains("0707070707")),
-        "{bootstraps:?}"
+        after.len() > before
+            && after[before..]
+                .iter()
+                .all(|b| *b == format!("bootstrap/{kept}")),
+        "{after:?}"
+    );
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+
+    // Given another trusted checkpoint (a user who no longer trusts the first one's source), it
+    // starts from that one, never from what it verified from the first: here a root no beacon
+    // endpoint knows, which leaves it without a head and the earnings unshown.
+    let other = alloy_primitives::B256::repeat_byte(7);
+    let mut config = selling_config(
+        dir.path(),
+        devnet.rpc_url().to_owned(),
+        staked_market(dir.path(), deployment_file),
+    );
+    config.beacon = Some(runtime::BeaconConfig {
+        checkpoint: other,
+        ..beacon_config(&chain, &server)
+    });
+    let (handle, event_loop) = runtime::start(config).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    let status = wait_for(&handle, "the earnings waiting for a head", |s| {
+        market_of(s).is_some_and(|m| m.earnings_error.is_some())
+            && s.light_client.as_ref().is_some_and(|lc| lc.error.is_some())
+    })
+    .await;
+    assert_eq!(status.light_client.as_ref().unwrap().head, None);
+    assert_eq!(market_of(&status).unwrap().earnings, None);
+    assert_eq!(
+        bootstraps().last(),
+        Some(&format!("bootstrap/{other}")),
+        "{:?}",
+        bootstraps()
     );
     handle.shutdown().await.unwrap();
     task.await.unwrap();
@@ -1212,7 +1242,8 @@ async fn a_kept_checkpoint_that_does_not_parse_is_named_and_left_as_it_is() {
     let server = chain
         .serve(devnet.rpc_url(), beacon_chain::Behaviour::Honest)
         .await;
-    let file = runtime::beacon::checkpoint_file(dir.path(), &chain.config().name);
+    let file =
+        runtime::beacon::checkpoint_file(dir.path(), &chain.config().name, chain.checkpoint());
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     std::fs::write(&file, "not a root\n").unwrap();
     let config = Config {
