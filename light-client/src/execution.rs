@@ -20,6 +20,29 @@ pub struct StorageProof {
     pub proof: Vec<Bytes>,
 }
 
+/// Checks that `proof` shows `value` in the storage slot `key` under `storage_root`.
+///
+/// A zero value is proven by the slot's absence, as Ethereum's tries delete a cleared slot, or by
+/// a leaf holding the RLP of 0 (`0x80`), which some nodes' tries keep after a slot is cleared
+/// (anvil's, after a contract sets a slot back to 0): the root commits to either, and both say
+/// the slot holds 0. Any other value must be the leaf's, exactly.
+fn verify_slot(
+    storage_root: B256,
+    key: B256,
+    value: U256,
+    proof: &[Bytes],
+) -> Result<(), alloy_trie::proof::ProofVerificationError> {
+    let path = Nibbles::unpack(keccak256(key));
+    let mut encoded = Vec::new();
+    value.encode(&mut encoded);
+    if !value.is_zero() {
+        return verify_proof(storage_root, path, Some(encoded), proof);
+    }
+    verify_proof(storage_root, path, None, proof).or_else(|absent| {
+        verify_proof(storage_root, path, Some(encoded), proof).map_err(|_| absent)
+    })
+}
+
 /// An `eth_getProof` answer (`EIP-1186`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -126,24 +149,13 @@ impl AccountProof {
             .iter()
             .map(|slot| {
                 let key = B256::from(slot.key);
-                let expected = if slot.value.is_zero() {
-                    None
-                } else {
-                    let mut encoded = Vec::new();
-                    slot.value.encode(&mut encoded);
-                    Some(encoded)
-                };
-                verify_proof(
-                    self.storage_hash,
-                    Nibbles::unpack(keccak256(key)),
-                    expected,
-                    &slot.proof,
-                )
-                .map_err(|e| ExecutionError::StorageProof {
-                    address: self.address,
-                    slot: key,
-                    storage_root: self.storage_hash,
-                    reason: e.to_string(),
+                verify_slot(self.storage_hash, key, slot.value, &slot.proof).map_err(|e| {
+                    ExecutionError::StorageProof {
+                        address: self.address,
+                        slot: key,
+                        storage_root: self.storage_hash,
+                        reason: e.to_string(),
+                    }
                 })?;
                 Ok(VerifiedSlot {
                     key,
@@ -177,4 +189,63 @@ pub fn verify_code(account: &VerifiedAccount, code: &[u8]) -> Result<(), Executi
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_trie::HashBuilder;
+    use alloy_trie::proof::ProofRetainer;
+
+    use super::*;
+
+    /// A storage trie holding `slots` as raw leaf values: its root, and each slot's proof.
+    fn storage_trie(slots: &[(B256, Vec<u8>)]) -> (B256, Vec<Vec<Bytes>>) {
+        let mut leaves: Vec<(Nibbles, &[u8])> = slots
+            .iter()
+            .map(|(key, value)| (Nibbles::unpack(keccak256(key)), value.as_slice()))
+            .collect();
+        leaves.sort_by_key(|leaf| leaf.0);
+        let targets: Vec<Nibbles> = leaves.iter().map(|(path, _)| *path).collect();
+        let mut builder = HashBuilder::default().with_proof_retainer(ProofRetainer::new(targets));
+        for (path, value) in &leaves {
+            builder.add_leaf(*path, value);
+        }
+        let root = builder.root();
+        let nodes = builder.take_proof_nodes();
+        let proofs = slots
+            .iter()
+            .map(|(key, _)| {
+                nodes
+                    .matching_nodes_sorted(&Nibbles::unpack(keccak256(key)))
+                    .into_iter()
+                    .map(|(_, node)| node)
+                    .collect()
+            })
+            .collect();
+        (root, proofs)
+    }
+
+    #[test]
+    fn a_cleared_slot_is_zero_whether_the_trie_dropped_it_or_kept_a_zero_leaf() {
+        let kept_zero = B256::repeat_byte(1);
+        let seven = B256::repeat_byte(2);
+        let absent = B256::repeat_byte(3);
+        let (root, proofs) = storage_trie(&[
+            (kept_zero, vec![0x80]),
+            (seven, alloy_rlp::encode(U256::from(7))),
+        ]);
+        // A leaf holding RLP(0), as anvil keeps after a slot is set back to 0: the value is 0.
+        verify_slot(root, kept_zero, U256::ZERO, &proofs[0]).unwrap();
+        // ...and nothing else.
+        assert!(verify_slot(root, kept_zero, U256::from(1), &proofs[0]).is_err());
+        // A slot with a value: exactly that value.
+        verify_slot(root, seven, U256::from(7), &proofs[1]).unwrap();
+        assert!(verify_slot(root, seven, U256::ZERO, &proofs[1]).is_err());
+        assert!(verify_slot(root, seven, U256::from(8), &proofs[1]).is_err());
+        // A slot the trie does not hold is 0, proven by its absence (here, the proof of a
+        // neighbour that shows the path ends elsewhere).
+        let (root, proofs) = storage_trie(&[(seven, alloy_rlp::encode(U256::from(7)))]);
+        verify_slot(root, absent, U256::ZERO, &proofs[0]).unwrap();
+        assert!(verify_slot(root, absent, U256::from(7), &proofs[0]).is_err());
+    }
 }
