@@ -197,6 +197,10 @@ struct Inner {
     key: PrivateKeySigner,
     deployment: Deployment,
     terms: Terms,
+    /// Held while one of the provider's transactions is sent and mined: the prover, the
+    /// announcer and a withdrawal run in tasks of their own, and each transaction's nonce is the
+    /// account's pending count, so two sent at once would get the same one.
+    sending: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Market {
@@ -341,6 +345,7 @@ impl Market {
                 key,
                 deployment,
                 terms,
+                sending: tokio::sync::Mutex::new(()),
             }),
             payout: None,
         })
@@ -502,6 +507,7 @@ impl Market {
                 payout,
                 ..current.info
             };
+            let _sending = self.inner.sending.lock().await;
             transact!("updateProvider", c.registry.updateProvider(info));
             return Ok(Registration::Updated { payout });
         }
@@ -509,6 +515,7 @@ impl Market {
             return Ok(Registration::Unregistered);
         };
         self.check_funds(stake).await?;
+        let _sending = self.inner.sending.lock().await;
         transact!(
             "approve the stake",
             c.token.approve(self.inner.deployment.registry, stake)
@@ -619,6 +626,7 @@ impl Market {
             return Err(MarketError::NothingToWithdraw { provider });
         }
         let payout = self.payout_of(provider).await?;
+        let _sending = self.inner.sending.lock().await;
         let receipt = transact!(
             "withdrawEarnings",
             self.inner.contracts.market.withdrawEarnings(provider)
@@ -754,6 +762,7 @@ impl Market {
             Err(e) => return Err(chain_err("prove (simulated)")(e)),
         };
         let call = if valid { call } else { call.gas(PROVE_GAS) };
+        let _sending = self.inner.sending.lock().await;
         let pending = call.send().await.map_err(chain_err("prove"))?;
         let tx = *pending.tx_hash();
         let receipt = pending
