@@ -1,6 +1,6 @@
 //! Tauri commands: one-line delegates into the runtime.
 
-use protocol::api::{LightClientSettings, Status};
+use protocol::api::{LightClientSettings, Status, Withdrawal};
 
 use crate::Error;
 
@@ -33,6 +33,15 @@ pub(crate) async fn set_light_client(
     settings: Option<LightClientSettings>,
 ) -> Result<Status, Error> {
     Ok(runtime.set_light_client(settings).await?)
+}
+
+/// Pays a selling node's earnings to its payout address
+/// (`protocol::api::COMMAND_WITHDRAW_EARNINGS`).
+#[tauri::command]
+pub(crate) async fn withdraw_earnings(
+    runtime: tauri::State<'_, runtime::Handle>,
+) -> Result<Withdrawal, Error> {
+    Ok(runtime.withdraw_earnings().await?)
 }
 
 /// The current runtime status (`protocol::api::COMMAND_STATUS`).

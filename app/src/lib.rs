@@ -82,7 +82,8 @@ pub fn run() {
             commands::status,
             commands::set_node_quota,
             commands::set_node_stake,
-            commands::set_light_client
+            commands::set_light_client,
+            commands::withdraw_earnings
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(err) = result {

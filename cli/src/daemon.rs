@@ -16,11 +16,12 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use protocol::api::{
     ApiError, HTTP_HEALTH_PATH, HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH,
-    HTTP_STATUS_PATH, SetLightClient, SetNodeQuota, SetNodeStake, Status, TOKEN_FRAGMENT_KEY,
+    HTTP_STATUS_PATH, HTTP_WITHDRAW_EARNINGS_PATH, SetLightClient, SetNodeQuota, SetNodeStake,
+    Status, TOKEN_FRAGMENT_KEY,
 };
 use runtime::token::ApiToken;
 use tower_http::services::{ServeDir, ServeFile};
@@ -85,6 +86,7 @@ fn router(state: AppState, ui_dir: &std::path::Path) -> Router {
         .route(HTTP_NODE_QUOTA_PATH, put(set_node_quota))
         .route(HTTP_NODE_STAKE_PATH, put(set_node_stake))
         .route(HTTP_LIGHT_CLIENT_PATH, put(set_light_client))
+        .route(HTTP_WITHDRAW_EARNINGS_PATH, post(withdraw_earnings))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let ui = ServeDir::new(ui_dir).fallback(ServeFile::new(ui_dir.join("index.html")));
     Router::new()
@@ -133,6 +135,13 @@ async fn set_light_client(
     }
 }
 
+async fn withdraw_earnings(State(state): State<AppState>) -> Response {
+    match state.runtime.withdraw_earnings().await {
+        Ok(withdrawal) => Json(withdrawal).into_response(),
+        Err(err) => setting(Err(err)),
+    }
+}
+
 /// The request in `body`, or what to say instead: send JSON like `example`.
 fn request<T>(body: Result<Json<T>, JsonRejection>, example: &str) -> Result<T, String> {
     body.map(|Json(request)| request).map_err(|rejection| {
@@ -143,8 +152,8 @@ fn request<T>(body: Result<Json<T>, JsonRejection>, example: &str) -> Result<T, 
     })
 }
 
-/// The answer to a setting (quota, stake, light client): the status, or the error as an HTTP
-/// status and code.
+/// The answer to a setting (quota, stake, light client) or an action (a withdrawal): the
+/// status, or the error as an HTTP status and code.
 fn setting(result: Result<Status, runtime::Error>) -> Response {
     match result {
         Ok(status) => Json(status).into_response(),
@@ -158,6 +167,9 @@ fn setting(result: Result<Status, runtime::Error>) -> Response {
         }
         Err(err @ runtime::Error::Stake(_)) => {
             api_error(StatusCode::CONFLICT, "stake", &err.to_string())
+        }
+        Err(err @ runtime::Error::Withdraw(_)) => {
+            api_error(StatusCode::CONFLICT, "withdraw", &err.to_string())
         }
         Err(err @ runtime::Error::Stopped) => {
             api_error(StatusCode::SERVICE_UNAVAILABLE, "stopped", &err.to_string())

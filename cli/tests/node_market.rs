@@ -773,7 +773,10 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
         browser.text_of("#node-provider").await.unwrap(),
         Some(provider.to_checksum(None))
     );
-    assert_eq!(browser.text_of("#node-payout").await.unwrap(), Some(wallet));
+    assert_eq!(
+        browser.text_of("#node-payout").await.unwrap(),
+        Some(wallet.clone())
+    );
     assert_eq!(
         browser.text_of("#node-stored").await.unwrap().as_deref(),
         Some("1 object, 292.9 KiB of 64 MiB")
@@ -800,7 +803,54 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
         .join("daemon-ui-light-client.png");
     std::fs::write(&path, png).unwrap();
 
-    // Stopped from the daemon's UI, over its API: the light client's card goes, and the same
+    // Withdrawn from the page: paid to the wallet on chain, with the transaction named, and the
+    // earnings shown as 0 once verified again.
+    let wallet_address: alloy_primitives::Address = wallet.parse().unwrap();
+    let held = contracts
+        .token
+        .balanceOf(wallet_address)
+        .call()
+        .await
+        .unwrap();
+    browser.click("#node-withdraw").await.unwrap();
+    let withdrawn = browser
+        .wait_for_text("#node-withdrawn", Duration::from_secs(60), |_| true)
+        .await
+        .unwrap();
+    assert!(
+        withdrawn.starts_with(&format!("withdrew 0.01 CAIRN to {wallet} (transaction 0x")),
+        "{withdrawn}"
+    );
+    assert_eq!(
+        contracts
+            .token
+            .balanceOf(wallet_address)
+            .call()
+            .await
+            .unwrap()
+            - held,
+        earned
+    );
+    browser
+        .wait_for_text("#node-earnings", Duration::from_secs(60), |t| {
+            t == "0 CAIRN"
+        })
+        .await
+        .unwrap();
+    assert_eq!(browser.text_of("#node-withdraw").await.unwrap(), None);
+    // Over the API, again: nothing is left, and the answer says so; nothing is sent.
+    let (code, body) = daemon.post("/api/node/earnings/withdraw").await.unwrap();
+    assert_eq!(code, 409, "{body}");
+    assert_eq!(body["code"], "withdraw");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("has no earnings to withdraw yet"),
+        "{body}"
+    );
+
+    // Stopped from the daemon's UI, over its API: the light client's card goes, and the
     // earnings are proven against the endpoint's latest block again, as the page says.
     browser
         .click("#light-client-settings summary")
@@ -817,7 +867,7 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
     assert_eq!(browser.text_of("#light-client").await.unwrap(), None);
     assert_eq!(
         browser.text_of("#node-earnings").await.unwrap().as_deref(),
-        Some("0.01 CAIRN")
+        Some("0 CAIRN")
     );
     browser.quit().await.unwrap();
 }

@@ -28,6 +28,12 @@ pub const COMMAND_SET_LIGHT_CLIENT: &str = "set_light_client";
 /// Daemon route (`PUT`, body [`SetLightClient`]) setting the beacon chain the light client
 /// follows, or stopping it; answers with the new [`Status`].
 pub const HTTP_LIGHT_CLIENT_PATH: &str = "/api/light-client";
+/// Tauri command paying a selling node's earnings to its payout address (no arguments); returns
+/// the [`Withdrawal`].
+pub const COMMAND_WITHDRAW_EARNINGS: &str = "withdraw_earnings";
+/// Daemon route (`POST`, no body) paying a selling node's earnings to its payout address;
+/// answers with the [`Withdrawal`].
+pub const HTTP_WITHDRAW_EARNINGS_PATH: &str = "/api/node/earnings/withdraw";
 /// Daemon route that answers without a token, for liveness probes.
 pub const HTTP_HEALTH_PATH: &str = "/api/health";
 /// URL fragment key carrying the daemon's API token to the browser UI.
@@ -375,6 +381,18 @@ pub struct SetLightClient {
 pub struct SetNodeQuota {
     /// Bytes; 0 makes a plain peer that accepts nothing new.
     pub quota_bytes: u64,
+}
+
+/// Earnings paid out of the market to a provider's payout address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Withdrawal {
+    /// Token base units paid (18 decimals), as a decimal string.
+    pub amount: String,
+    /// The payout address they were paid to (checksummed).
+    pub payout: String,
+    /// The `withdrawEarnings` transaction's hash (0x-hex).
+    pub transaction: String,
 }
 
 /// The error body every failing daemon API call returns, with an HTTP status.

@@ -92,6 +92,11 @@ impl Announcer {
         }
     }
 
+    /// The market the node sells on, signing with its key.
+    pub(crate) fn market(&self) -> node::market::Market {
+        self.market.clone()
+    }
+
     /// The provider's chain address.
     pub(crate) fn provider(&self) -> String {
         self.market.address().to_checksum(None)

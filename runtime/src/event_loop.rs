@@ -17,7 +17,9 @@
 use std::time::{Duration, Instant};
 
 use chain::RpcClient;
-use protocol::api::{ChainState, LightClientSettings, MarketState, NodeInfo, NodeState, Status};
+use protocol::api::{
+    ChainState, LightClientSettings, MarketState, NodeInfo, NodeState, Status, Withdrawal,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
@@ -43,6 +45,8 @@ enum Command {
         Option<LightClientSettings>,
         oneshot::Sender<Result<Status, Error>>,
     ),
+    WithdrawEarnings(oneshot::Sender<Result<Withdrawal, Error>>),
+    VerifyEarnings(oneshot::Sender<Status>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -60,6 +64,8 @@ impl std::fmt::Debug for Command {
             Command::SetNodeQuota(..) => "SetNodeQuota",
             Command::SetNodeStake(..) => "SetNodeStake",
             Command::SetLightClient(..) => "SetLightClient",
+            Command::WithdrawEarnings(_) => "WithdrawEarnings",
+            Command::VerifyEarnings(_) => "VerifyEarnings",
             Command::Shutdown(_) => "Shutdown",
         })
     }
@@ -136,6 +142,28 @@ impl Handle {
             .await
             .map_err(|_| Error::Stopped)?;
         rx.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Pays a selling node's earnings to its payout address (`StorageMarket.withdrawEarnings`,
+    /// sent with the node's own chain key, which pays the gas), off the runtime's loop, then
+    /// has the earnings verified again at once. [`Error::NoNode`] without a node;
+    /// [`Error::Withdraw`] for a node that does not sell storage, with nothing to withdraw, or
+    /// when the chain refused or could not be reached (nothing was paid then).
+    pub async fn withdraw_earnings(&self) -> Result<Withdrawal, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::WithdrawEarnings(reply))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        let withdrawal = rx.await.map_err(|_| Error::Stopped)??;
+        // The earnings are now 0: shown so once verified, not before.
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::VerifyEarnings(reply))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?;
+        Ok(withdrawal)
     }
 
     /// Stops the runtime and waits until its task has finished its current step.
@@ -261,6 +289,23 @@ impl EventLoop {
                     Some(Command::SetNodeStake(tokens, reply)) => {
                         let result = self.set_node_stake(tokens, &mut node).await;
                         let _ = reply.send(result);
+                    }
+                    Some(Command::WithdrawEarnings(reply)) => match node.as_ref() {
+                        None if self.config.node.is_none() => {
+                            let _ = reply.send(Err(Error::NoNode));
+                        }
+                        None => {
+                            let _ = reply.send(Err(Error::Withdraw(
+                                "the node is not running".into(),
+                            )));
+                        }
+                        Some(running) => running.withdraw(reply),
+                    },
+                    Some(Command::VerifyEarnings(reply)) => {
+                        if let Some(running) = node.as_mut() {
+                            running.announce_again();
+                        }
+                        let _ = reply.send(self.poll(&mut node).await);
                     }
                     Some(Command::SetLightClient(settings, reply)) => {
                         let result = self.set_light_client(settings, &mut node).await;
@@ -638,6 +683,34 @@ impl RunningNode {
             market.earnings_error = None;
         }
         self.drive_announcer();
+    }
+
+    /// Pays the earnings to the payout address from a task of its own, which answers `reply`.
+    fn withdraw(&self, reply: oneshot::Sender<Result<Withdrawal, Error>>) {
+        let Some(market) = self.announcer.as_ref().map(Announcer::market) else {
+            let _ = reply.send(Err(Error::Withdraw(
+                "this node does not sell storage, so it has no earnings: start it with the \
+                 contracts' deployment (--node-deployment-file, or CAIRN_NODE_DEPLOYMENT_FILE in \
+                 the app)"
+                    .into(),
+            )));
+            return;
+        };
+        tokio::spawn(async move {
+            let result = market
+                .withdraw_earnings_of(market.address())
+                .await
+                .map(|paid| {
+                    tracing::info!(amount = %paid.amount, payout = %paid.payout, "earnings withdrawn");
+                    Withdrawal {
+                        amount: paid.amount.to_string(),
+                        payout: paid.payout.to_checksum(None),
+                        transaction: paid.transaction.to_string(),
+                    }
+                })
+                .map_err(|err| Error::Withdraw(err.to_string()));
+            let _ = reply.send(result);
+        });
     }
 
     /// Announces the node again (its quota changed), off the loop.

@@ -31,7 +31,7 @@ pub use event_loop::{EventLoop, Handle, start};
 pub use node::market::Address as ChainAddress;
 pub use protocol::api::{
     Activity, ActivityKind, ChainState, EarningsAnchor, EarningsProof, LightClientSettings,
-    LightClientState, MarketState, NodeInfo, NodeState, Status, TransferInfo,
+    LightClientState, MarketState, NodeInfo, NodeState, Status, TransferInfo, Withdrawal,
 };
 pub use protocol::units::parse_size;
 
@@ -61,6 +61,10 @@ pub enum Error {
     /// or it could not be reached).
     #[error("the earnings could not be verified: {0}")]
     Unverified(String),
+    /// A selling node's earnings could not be withdrawn (none to withdraw, a node that does not
+    /// sell storage, or the chain refused or could not be reached).
+    #[error("the earnings could not be withdrawn: {0}")]
+    Withdraw(String),
     /// A stake was given to a node that cannot register with it.
     #[error("{0}")]
     Stake(String),

@@ -72,6 +72,17 @@ impl Daemon {
             .await?)
     }
 
+    /// `POST path` with the token and no body: the HTTP status and the JSON answer.
+    pub async fn post(&self, path: &str) -> Result<(u16, serde_json::Value)> {
+        let response = reqwest::Client::new()
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await?))
+    }
+
     /// Polls the status until its `node` is accepted (for at most `timeout`), and returns it.
     pub async fn wait_for_node(
         &self,

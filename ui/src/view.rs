@@ -6,7 +6,7 @@ use std::rc::Rc;
 use leptos::prelude::*;
 use protocol::api::{
     Activity, ActivityKind, ChainState, EarningsAnchor, EarningsProof, LightClientSettings,
-    LightClientState, MarketState, NodeState, Status, TransferInfo,
+    LightClientState, MarketState, NodeState, Status, TransferInfo, Withdrawal,
 };
 
 use crate::backend::{Backend, BackendError};
@@ -254,6 +254,7 @@ fn NodeSection(
                     {move || format!("{} stored object(s) found corrupt on disk: no longer served, and their next proofs fail on chain", corrupt())}
                 </div>
             </Show>
+            <Withdraw market=Signal::derive(market) backend=backend/>
             <Show when=move || earnings_error().is_some()>
                 <div class="notice" id="node-earnings-error">{move || earnings_error().unwrap_or_default()}</div>
             </Show>
@@ -279,7 +280,64 @@ fn NodeSection(
     }
 }
 
-/// Sets the node's quota from what the user typed (`10GiB`); the running node takes it at once.
+/// Pays a selling node's earnings to its payout address: a button while there are some, and
+/// what was paid (or why not) after.
+#[component]
+fn Withdraw(
+    market: Signal<Option<MarketState>>,
+    backend: StoredValue<Rc<dyn Backend>, LocalStorage>,
+) -> impl IntoView {
+    let (outcome, set_outcome) = signal(None::<Result<String, String>>);
+    let (busy, set_busy) = signal(false);
+    let owed = move || {
+        market
+            .get()
+            .and_then(|m| Some((m.earnings.filter(|e| e != "0")?, m.payout?)))
+    };
+    let withdraw = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let backend = backend.get_value();
+        set_busy.set(true);
+        set_outcome.set(None);
+        leptos::task::spawn_local(async move {
+            let outcome = backend
+                .withdraw_earnings()
+                .await
+                .map(|paid| format_withdrawal(&paid))
+                .map_err(|err| err.to_string());
+            set_outcome.set(Some(outcome));
+            set_busy.set(false);
+        });
+    };
+    view! {
+        <Show when=move || owed().is_some()>
+            <form class="card quota" id="node-withdraw-form" on:submit=withdraw>
+                <div class="label">"Withdraw the earnings to the payout address"</div>
+                <div class="row">
+                    <span class="owed" id="node-withdraw-owed">{move || owed().map(|(earnings, payout)| format!("{} to {payout}", format_tokens(&earnings))).unwrap_or_default()}</span>
+                    <button id="node-withdraw" type="submit" disabled=move || busy.get()>"Withdraw"</button>
+                </div>
+            </form>
+        </Show>
+        <Show when=move || matches!(outcome.get(), Some(Ok(_)))>
+            <div class="card hint" id="node-withdrawn">{move || outcome.get().and_then(Result::ok).unwrap_or_default()}</div>
+        </Show>
+        <Show when=move || matches!(outcome.get(), Some(Err(_)))>
+            <div class="notice" id="node-withdraw-error">{move || outcome.get().and_then(Result::err).unwrap_or_default()}</div>
+        </Show>
+    }
+}
+
+/// `withdrew 0.01 CAIRN to 0x7099…79C8 (transaction 0x1a2b3c…9d0e)`.
+fn format_withdrawal(paid: &Withdrawal) -> String {
+    format!(
+        "withdrew {} to {} (transaction {})",
+        format_tokens(&paid.amount),
+        paid.payout,
+        short(&paid.transaction)
+    )
+}
+
 /// A node setting the user types into a form of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Setting {
@@ -680,7 +738,7 @@ mod tests {
         Activity, ActivityKind, EarningsAnchor, EarningsProof, LightClientState, TransferInfo,
         format_activity, format_bytes, format_earnings_proof, format_light_client,
         format_light_client_source, format_stored, format_tokens, format_transfer, format_uptime,
-        light_client_settings, parse_tokens,
+        format_withdrawal, light_client_settings, parse_tokens,
     };
 
     #[test]
@@ -768,6 +826,20 @@ mod tests {
         );
         let error = light_client_settings("mainnet", "https://a.example", " ").unwrap_err();
         assert!(error.contains("trusted checkpoint"), "{error}");
+    }
+
+    #[test]
+    fn a_withdrawal_says_what_was_paid_where() {
+        let paid = protocol::api::Withdrawal {
+            amount: "10000000000000000".into(),
+            payout: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8".into(),
+            transaction: format!("0x1a2b{}9d0e", "0".repeat(56)),
+        };
+        assert_eq!(
+            format_withdrawal(&paid),
+            "withdrew 0.01 CAIRN to 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 (transaction \
+             0x1a2b…9d0e)"
+        );
     }
 
     #[test]

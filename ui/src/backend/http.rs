@@ -1,5 +1,6 @@
 //! HTTP backend for the `cairn daemon`: `GET /api/status`, `PUT /api/node/quota`,
-//! `PUT /api/node/stake` and `PUT /api/light-client` with the per-install bearer token.
+//! `PUT /api/node/stake`, `PUT /api/light-client` and `POST /api/node/earnings/withdraw` with
+//! the per-install bearer token.
 //!
 //! The daemon prints a URL whose fragment carries the token (`#token=...`); fragments never
 //! reach a server. On load the token moves into `localStorage` and out of the address bar.
@@ -8,7 +9,8 @@ use std::time::Duration;
 
 use protocol::api::{
     ApiError, HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH,
-    LightClientSettings, SetLightClient, SetNodeQuota, SetNodeStake, Status, TOKEN_FRAGMENT_KEY,
+    HTTP_WITHDRAW_EARNINGS_PATH, LightClientSettings, SetLightClient, SetNodeQuota, SetNodeStake,
+    Status, TOKEN_FRAGMENT_KEY, Withdrawal,
 };
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -65,13 +67,14 @@ async fn fetch_status(token: Option<&str>) -> Result<Status, BackendError> {
     call(token, "GET", HTTP_STATUS_PATH, None).await
 }
 
-/// One API call answered by a [`Status`]: `body`, when given, is sent as JSON.
-async fn call(
+/// One API call answered by a `T` (a [`Status`], a [`Withdrawal`]): `body`, when given, is sent
+/// as JSON.
+async fn call<T: serde::de::DeserializeOwned>(
     token: Option<&str>,
     method: &str,
     path: &str,
     body: Option<String>,
-) -> Result<Status, BackendError> {
+) -> Result<T, BackendError> {
     let Some(token) = token else {
         return Err(BackendError::Unauthorized(
             "no access token: open the URL that `cairn daemon` printed (it ends in #token=...)"
@@ -172,6 +175,16 @@ impl Backend for HttpBackend {
             "PUT",
             HTTP_LIGHT_CLIENT_PATH,
             Some(body),
+        )
+        .await
+    }
+
+    async fn withdraw_earnings(&self) -> Result<Withdrawal, BackendError> {
+        call(
+            self.token.as_deref(),
+            "POST",
+            HTTP_WITHDRAW_EARNINGS_PATH,
+            None,
         )
         .await
     }

@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use protocol::api::{LightClientSettings, Status};
+use protocol::api::{LightClientSettings, Status, Withdrawal};
 
 mod http;
 mod tauri;
@@ -53,6 +53,8 @@ pub(crate) trait Backend {
         &self,
         settings: Option<LightClientSettings>,
     ) -> Result<Status, BackendError>;
+    /// Pays a selling node's earnings to its payout address.
+    async fn withdraw_earnings(&self) -> Result<Withdrawal, BackendError>;
     /// Calls `sink` with every fresh status from now on.
     fn watch_status(&self, sink: StatusSink);
 }

@@ -2,7 +2,8 @@
 
 use protocol::api::{
     COMMAND_SET_LIGHT_CLIENT, COMMAND_SET_NODE_QUOTA, COMMAND_SET_NODE_STAKE, COMMAND_STATUS,
-    EVENT_STATUS, LightClientSettings, SetLightClient, SetNodeQuota, SetNodeStake, Status,
+    COMMAND_WITHDRAW_EARNINGS, EVENT_STATUS, LightClientSettings, SetLightClient, SetNodeQuota,
+    SetNodeStake, Status, Withdrawal,
 };
 use wasm_bindgen::prelude::*;
 
@@ -47,7 +48,7 @@ fn describe(value: &JsValue) -> String {
         .unwrap_or_else(|| "unknown error".into())
 }
 
-fn decode_status(value: JsValue) -> Result<Status, BackendError> {
+fn decode<T: serde::de::DeserializeOwned>(value: JsValue) -> Result<T, BackendError> {
     serde_wasm_bindgen::from_value(value).map_err(|err| BackendError::Decode(err.to_string()))
 }
 
@@ -61,7 +62,7 @@ impl Backend for TauriBackend {
         let value = invoke(COMMAND_STATUS, JsValue::UNDEFINED)
             .await
             .map_err(|err| BackendError::Ipc(describe(&err)))?;
-        decode_status(value)
+        decode(value)
     }
 
     async fn set_node_quota(&self, quota_bytes: u64) -> Result<Status, BackendError> {
@@ -71,7 +72,7 @@ impl Backend for TauriBackend {
         let value = invoke(COMMAND_SET_NODE_QUOTA, args)
             .await
             .map_err(|err| BackendError::Ipc(describe(&err)))?;
-        decode_status(value)
+        decode(value)
     }
 
     async fn set_node_stake(&self, tokens: u64) -> Result<Status, BackendError> {
@@ -80,7 +81,7 @@ impl Backend for TauriBackend {
         let value = invoke(COMMAND_SET_NODE_STAKE, args)
             .await
             .map_err(|err| BackendError::Ipc(describe(&err)))?;
-        decode_status(value)
+        decode(value)
     }
 
     async fn set_light_client(
@@ -92,14 +93,21 @@ impl Backend for TauriBackend {
         let value = invoke(COMMAND_SET_LIGHT_CLIENT, args)
             .await
             .map_err(|err| BackendError::Ipc(describe(&err)))?;
-        decode_status(value)
+        decode(value)
+    }
+
+    async fn withdraw_earnings(&self) -> Result<Withdrawal, BackendError> {
+        let value = invoke(COMMAND_WITHDRAW_EARNINGS, JsValue::UNDEFINED)
+            .await
+            .map_err(|err| BackendError::Ipc(describe(&err)))?;
+        decode(value)
     }
 
     fn watch_status(&self, sink: StatusSink) {
         let handler = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
             let payload = js_sys::Reflect::get(&event, &JsValue::from_str("payload"))
                 .unwrap_or(JsValue::UNDEFINED);
-            sink(decode_status(payload));
+            sink(decode(payload));
         });
         wasm_bindgen_futures::spawn_local(async move {
             // The listener lives as long as the page: the closure is intentionally leaked.
