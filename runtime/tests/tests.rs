@@ -433,6 +433,31 @@ async fn setting_a_quota_without_a_node_or_with_a_broken_settings_file_says_why(
 }
 
 #[tokio::test]
+async fn withdrawing_without_a_node_or_from_one_that_does_not_sell_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (handle, event_loop) = runtime::start(Config {
+        data_dir: dir.path().to_owned(),
+        ..config("http://127.0.0.1:1")
+    })
+    .unwrap();
+    let task = tokio::spawn(event_loop.run());
+    let err = handle.withdraw_earnings().await.unwrap_err();
+    assert!(matches!(err, runtime::Error::NoNode), "{err}");
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+
+    let (handle, task, _) = run_node(node_config(dir.path(), 0, Vec::new())).await;
+    let err = handle.withdraw_earnings().await.unwrap_err();
+    assert!(
+        matches!(err, runtime::Error::Withdraw(_))
+            && err.to_string().contains("does not sell storage"),
+        "{err}"
+    );
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+}
+
+#[tokio::test]
 async fn a_store_held_elsewhere_is_reported_and_the_node_starts_once_it_is_free() {
     let dir = tempfile::tempdir().unwrap();
     // Another node (here, the store alone) holds the data directory's store.
