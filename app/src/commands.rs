@@ -1,6 +1,6 @@
 //! Tauri commands: one-line delegates into the runtime.
 
-use protocol::api::{LightClientSettings, Status, Withdrawal};
+use protocol::api::{LightClientSettings, SetNodeMarket, Status, Withdrawal};
 
 use crate::Error;
 
@@ -33,6 +33,22 @@ pub(crate) async fn set_light_client(
     settings: Option<LightClientSettings>,
 ) -> Result<Status, Error> {
     Ok(runtime.set_light_client(settings).await?)
+}
+
+/// Has the node start selling storage on the deployment the user gave
+/// (`protocol::api::COMMAND_SET_NODE_MARKET`; the webview passes a [`SetNodeMarket`],
+/// `{ deploymentFile, payout }`), and returns the status.
+#[tauri::command]
+pub(crate) async fn set_node_market(
+    runtime: tauri::State<'_, runtime::Handle>,
+    deployment_file: String,
+    payout: Option<String>,
+) -> Result<Status, Error> {
+    let request = SetNodeMarket {
+        deployment_file,
+        payout,
+    };
+    Ok(runtime.set_node_market(request).await?)
 }
 
 /// Pays a selling node's earnings to its payout address

@@ -83,6 +83,7 @@ pub fn run() {
             commands::set_node_quota,
             commands::set_node_stake,
             commands::set_light_client,
+            commands::set_node_market,
             commands::withdraw_earnings
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));

@@ -1,8 +1,10 @@
 //! End-to-end test of the desktop app: the real `cairn-app` binary in a real WebKitGTK window
 //! under Xvfb, driven through `tauri-driver` and `WebKitWebDriver`, against a real anvil devnet
 //! with Cairn's contracts and a beacon chain over it: the consumer's whole path to selling
-//! storage, from a key the app makes to a registration from the window, and earnings it verified
-//! against the head of the beacon chain its own light client, set up from the window, verified.
+//! storage from the window, with no configuration but the chain's endpoint and the data
+//! directory: the quota, the contracts to sell on (with a key the app makes), the registration,
+//! and earnings it verified against the head of the beacon chain its own light client, set up
+//! from the window too, verified.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -59,8 +61,6 @@ async fn desktop_window_shows_live_devnet_status() {
         .env("CAIRN_NODE_LISTEN", "/ip4/127.0.0.1/tcp/0")
         .env("CAIRN_NODE_LAN", "off")
         .env("CAIRN_NODE_QUOTA", "1MiB")
-        // It sells storage on the devnet's contracts, with no key given: it makes its own.
-        .env("CAIRN_NODE_DEPLOYMENT_FILE", &deployment_file)
         .env("CAIRN_LOG", "warn")
         .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
         .env("LIBGL_ALWAYS_SOFTWARE", "1");
@@ -157,17 +157,50 @@ async fn desktop_window_shows_live_devnet_status() {
     let settings = std::fs::read_to_string(data_dir.path().join("settings.json")).unwrap();
     assert!(settings.contains("\"nodeQuota\": 2097152"), "{settings}");
 
-    // Selling: the app made its own chain key; with no stake the node is not registered, and
+    // Selling is set up from the window, through the Tauri command: a deployment file that is
+    // not there is refused, naming it; the devnet's makes the node sell on its contracts.
+    app.type_into("#node-market-deployment", "/nowhere/deployment.json")
+        .await
+        .unwrap();
+    app.click("#node-market-set").await.unwrap();
+    let refused = app
+        .wait_for_text("#node-market-set-error", Duration::from_secs(30), |_| true)
+        .await
+        .unwrap();
+    assert!(refused.contains("/nowhere/deployment.json"), "{refused}");
+    std::fs::write(
+        testkit::artifacts_dir()
+            .unwrap()
+            .join("desktop-app-sell-form.png"),
+        app.screenshot_png().await.unwrap(),
+    )
+    .unwrap();
+    app.type_into(
+        "#node-market-deployment",
+        &deployment_file.display().to_string(),
+    )
+    .await
+    .unwrap();
+    app.click("#node-market-set").await.unwrap();
+    // It sells with a chain key the app made; with no stake the node is not registered, and
     // the window says so and offers to register.
-    assert!(data_dir.path().join("node").join("chain.key").is_file());
     let provider: alloy_primitives::Address = app
-        .wait_for_text("#node-provider", Duration::from_secs(30), |t| {
+        .wait_for_text("#node-provider", Duration::from_secs(60), |t| {
             t.starts_with("0x")
         })
         .await
         .unwrap()
         .parse()
         .unwrap();
+    assert!(data_dir.path().join("node").join("chain.key").is_file());
+    assert_eq!(app.text_of("#node-market-form").await.unwrap(), None);
+    assert_eq!(
+        app.text_of("#node-peer-id").await.unwrap(),
+        Some(peer_id.clone()),
+        "restarted selling, the node kept its identity"
+    );
+    let settings = std::fs::read_to_string(data_dir.path().join("settings.json")).unwrap();
+    assert!(settings.contains("\"nodeMarket\""), "{settings}");
     app.wait_for_text("#node-announce-error", Duration::from_secs(30), |t| {
         t.starts_with("not registered")
     })

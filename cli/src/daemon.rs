@@ -19,9 +19,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use protocol::api::{
-    ApiError, HTTP_HEALTH_PATH, HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH,
-    HTTP_STATUS_PATH, HTTP_WITHDRAW_EARNINGS_PATH, SetLightClient, SetNodeQuota, SetNodeStake,
-    Status, TOKEN_FRAGMENT_KEY,
+    ApiError, HTTP_HEALTH_PATH, HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_MARKET_PATH,
+    HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH, HTTP_WITHDRAW_EARNINGS_PATH,
+    SetLightClient, SetNodeMarket, SetNodeQuota, SetNodeStake, Status, TOKEN_FRAGMENT_KEY,
 };
 use runtime::token::ApiToken;
 use tower_http::services::{ServeDir, ServeFile};
@@ -86,6 +86,7 @@ fn router(state: AppState, ui_dir: &std::path::Path) -> Router {
         .route(HTTP_NODE_QUOTA_PATH, put(set_node_quota))
         .route(HTTP_NODE_STAKE_PATH, put(set_node_stake))
         .route(HTTP_LIGHT_CLIENT_PATH, put(set_light_client))
+        .route(HTTP_NODE_MARKET_PATH, put(set_node_market))
         .route(HTTP_WITHDRAW_EARNINGS_PATH, post(withdraw_earnings))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let ui = ServeDir::new(ui_dir).fallback(ServeFile::new(ui_dir.join("index.html")));
@@ -131,6 +132,17 @@ async fn set_light_client(
     let example = r#"{"settings": {"network": "mainnet", "endpoints": ["https://beacon.example"], "checkpoint": "0x<64 hex digits>"}} (or {"settings": null} to stop)"#;
     match request(body, example) {
         Ok(request) => setting(state.runtime.set_light_client(request.settings).await),
+        Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
+    }
+}
+
+async fn set_node_market(
+    State(state): State<AppState>,
+    body: Result<Json<SetNodeMarket>, JsonRejection>,
+) -> Response {
+    let example = r#"{"deploymentFile": "/path/to/deployment.json", "payout": "0x<40 hex digits>"} (payout optional)"#;
+    match request(body, example) {
+        Ok(request) => setting(state.runtime.set_node_market(request).await),
         Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
     }
 }

@@ -118,6 +118,18 @@ async fn api_requires_the_install_token() {
     );
     assert!(!daemon.data_dir.path().join("settings.json").exists());
 
+    // So is a market: there is no node to sell with.
+    let (code, body) = put_api(
+        &http,
+        &daemon,
+        "/api/node/market",
+        Some(&daemon.token),
+        r#"{"deploymentFile": "/srv/deployment.json"}"#,
+    )
+    .await;
+    assert_eq!(code, 409, "{body}");
+    assert_eq!(body["code"], "no_node");
+
     // The light client's beacon chain: what does not hold is refused with what is wrong, a body
     // that is not the request with what to send, and nothing is saved.
     let light_client = "/api/light-client";

@@ -28,6 +28,12 @@ pub const COMMAND_SET_LIGHT_CLIENT: &str = "set_light_client";
 /// Daemon route (`PUT`, body [`SetLightClient`]) setting the beacon chain the light client
 /// follows, or stopping it; answers with the new [`Status`].
 pub const HTTP_LIGHT_CLIENT_PATH: &str = "/api/light-client";
+/// Tauri command having a node that does not sell storage start selling it (arguments:
+/// [`SetNodeMarket`]); returns the new [`Status`].
+pub const COMMAND_SET_NODE_MARKET: &str = "set_node_market";
+/// Daemon route (`PUT`, body [`SetNodeMarket`]) having a node that does not sell storage start
+/// selling it; answers with the new [`Status`].
+pub const HTTP_NODE_MARKET_PATH: &str = "/api/node/market";
 /// Tauri command paying a selling node's earnings to its payout address (no arguments); returns
 /// the [`Withdrawal`].
 pub const COMMAND_WITHDRAW_EARNINGS: &str = "withdraw_earnings";
@@ -129,6 +135,10 @@ pub struct NodeInfo {
     /// What the node did lately, newest first, at most [`ACTIVITY_LEN`] entries.
     #[serde(default)]
     pub activity: Vec<Activity>,
+    /// Why the node does not sell storage although it was set to (the market saved from the UI
+    /// could not be used at start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market_error: Option<String>,
 }
 
 /// How many [`Activity`] entries a [`NodeInfo`] keeps.
@@ -374,6 +384,19 @@ pub struct SetLightClient {
     pub settings: Option<LightClientSettings>,
 }
 
+/// Sell the node's storage on chain, on the contracts a deployment file names (the one
+/// `cairn devnet --deployment-file` writes, or a network's), with the node's own chain key; saved
+/// in the data directory and used at the next start too, unless the shell was given a market.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetNodeMarket {
+    /// Path of the contracts' deployment file (JSON), as the node's host sees it.
+    pub deployment_file: String,
+    /// Where the earnings are paid (0x and 40 hex digits), if not to the node's own address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payout: Option<String>,
+}
+
 /// A new quota for the embedded node: the disk offered to buyers. It is saved in the data
 /// directory and used at the next start too, unless the shell was given a quota explicitly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -478,6 +501,7 @@ mod tests {
                         },
                     },
                 ],
+                market_error: None,
             })),
         };
         let json = serde_json::to_value(&status).unwrap();

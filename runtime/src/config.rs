@@ -88,7 +88,19 @@ pub struct NodeMarket {
     pub prove_every: Duration,
 }
 
+/// Where a market set from the UI keeps the deployment it sells on, in the data directory: a
+/// copy of the file the user gave, so moving or deleting that file changes nothing.
+pub const MARKET_DEPLOYMENT_FILE: &str = "node/deployment.json";
+
 impl NodeMarket {
+    /// The market saved from the UI in `data_dir` ([`crate::settings::Settings::node_market`]).
+    pub(crate) fn saved(data_dir: &Path, saved: &crate::settings::SavedMarket) -> Self {
+        Self {
+            payout: saved.payout,
+            ..Self::new(data_dir.join(MARKET_DEPLOYMENT_FILE))
+        }
+    }
+
     /// A market on the deployment in `deployment_file` with the node's own key and `cairn node`'s
     /// default terms: hour-long periods, day-long deals, a look for due proofs every 30 s, no
     /// registration, earnings paid to the provider's address.

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use chain::RpcClient;
 use protocol::api::{
-    ChainState, LightClientSettings, MarketState, NodeInfo, NodeState, Status, Withdrawal,
+    ChainState, LightClientSettings, MarketState, NodeInfo, NodeState, SetNodeMarket, Status,
+    Withdrawal,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -28,7 +29,7 @@ use crate::activity::Recorder;
 use crate::announce::Announcer;
 use crate::beacon::{HeadState, LightClient};
 use crate::settings::Settings;
-use crate::{BeaconConfig, Config, Error};
+use crate::{BeaconConfig, Config, Error, NodeConfig, NodeMarket};
 
 /// How long a (re)start waits for a store still held by a closing node, which may be finishing
 /// a disk read of one chunk or, in the prover, of a whole object.
@@ -45,6 +46,7 @@ enum Command {
         Option<LightClientSettings>,
         oneshot::Sender<Result<Status, Error>>,
     ),
+    SetNodeMarket(SetNodeMarket, oneshot::Sender<Result<Status, Error>>),
     WithdrawEarnings(oneshot::Sender<Result<Withdrawal, Error>>),
     VerifyEarnings(oneshot::Sender<Status>),
     Shutdown(oneshot::Sender<()>),
@@ -64,6 +66,7 @@ impl std::fmt::Debug for Command {
             Command::SetNodeQuota(..) => "SetNodeQuota",
             Command::SetNodeStake(..) => "SetNodeStake",
             Command::SetLightClient(..) => "SetLightClient",
+            Command::SetNodeMarket(..) => "SetNodeMarket",
             Command::WithdrawEarnings(_) => "WithdrawEarnings",
             Command::VerifyEarnings(_) => "VerifyEarnings",
             Command::Shutdown(_) => "Shutdown",
@@ -144,6 +147,26 @@ impl Handle {
         rx.await.map_err(|_| Error::Stopped)?
     }
 
+    /// Has a node that does not sell storage start selling it on the deployment `request`
+    /// names, with its own chain key (made in the data directory on first use), its earnings
+    /// paid to `request.payout` or else to its own address. Checked first: a deployment file
+    /// that cannot be read or is not one, or a payout that is not an address, is
+    /// [`Error::Config`] naming it, and nothing changes. The deployment is copied into the data
+    /// directory ([`crate::MARKET_DEPLOYMENT_FILE`]) and the setting saved, then the
+    /// node restarts with the market (keeping its identity and store); from there on it is
+    /// announced as any selling node (register it with [`Handle::set_node_stake`]). At the next
+    /// start a market the shell was given wins over the saved one. [`Error::NoNode`] without a
+    /// node; [`Error::Config`] for a node that sells already (its deals are proven on its
+    /// contracts, so they are not changed from here).
+    pub async fn set_node_market(&self, request: SetNodeMarket) -> Result<Status, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::SetNodeMarket(request, reply))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
+    }
+
     /// Pays a selling node's earnings to its payout address (`StorageMarket.withdrawEarnings`,
     /// sent with the node's own chain key, which pays the gas), off the runtime's loop, then
     /// has the earnings verified again at once. [`Error::NoNode`] without a node;
@@ -194,17 +217,42 @@ pub struct EventLoop {
     /// The light client, while a beacon chain is followed (its task starts in
     /// [`EventLoop::run`]).
     light_client: Option<LightClient>,
+    /// Why the market saved from the UI could not be used at start (the node runs without it).
+    market_error: Option<String>,
 }
 
 /// Validates `config` and builds the runtime; the caller spawns the returned [`EventLoop`].
-pub fn start(config: Config) -> Result<(Handle, EventLoop), Error> {
+pub fn start(mut config: Config) -> Result<(Handle, EventLoop), Error> {
     config.validate()?;
+    let settings = crate::settings::load(&config.data_dir)?;
+    // A node the shell did not give a market sells on the one saved from the UI, if any; one
+    // that no longer holds leaves the node running without it, saying why.
+    let mut market_error = None;
+    if let (Some(node), Some(saved)) = (config.node.as_mut(), &settings.node_market)
+        && node.market.is_none()
+    {
+        let with_market = NodeConfig {
+            market: Some(NodeMarket::saved(&config.data_dir, saved)),
+            ..node.clone()
+        };
+        match with_market.options(&config.data_dir, &config.rpc_url) {
+            Ok(_) => *node = with_market,
+            Err(err) => {
+                let error = format!(
+                    "the storage market saved in {} cannot be used ({err}); give the \
+                     deployment again",
+                    crate::settings::FILE_NAME
+                );
+                tracing::error!("{error}");
+                market_error = Some(error);
+            }
+        }
+    }
     let node_options = config
         .node
         .as_ref()
         .map(|node| node.options(&config.data_dir, &config.rpc_url))
         .transpose()?;
-    let settings = crate::settings::load(&config.data_dir)?;
     // The shell's beacon chain, else the one saved from the UI; saved settings that no longer
     // hold leave the light client without a head, saying why.
     let light_client = match (&config.beacon, &settings.light_client) {
@@ -253,6 +301,7 @@ pub fn start(config: Config) -> Result<(Handle, EventLoop), Error> {
         node_options,
         retry_node: false,
         light_client,
+        market_error,
     };
     Ok((handle, event_loop))
 }
@@ -306,6 +355,10 @@ impl EventLoop {
                             running.announce_again();
                         }
                         let _ = reply.send(self.poll(&mut node).await);
+                    }
+                    Some(Command::SetNodeMarket(request, reply)) => {
+                        let result = self.set_node_market(request, &mut node).await;
+                        let _ = reply.send(result);
                     }
                     Some(Command::SetLightClient(settings, reply)) => {
                         let result = self.set_light_client(settings, &mut node).await;
@@ -372,9 +425,9 @@ impl EventLoop {
         };
         let Some(market) = config.market.as_mut() else {
             return Err(Error::Stake(
-                "this node does not sell storage, so it has nothing to register: start it with \
-                 the contracts' deployment (--node-deployment-file, or CAIRN_NODE_DEPLOYMENT_FILE \
-                 in the app)"
+                "this node does not sell storage, so it has nothing to register: give it the \
+                 contracts' deployment first (in the UI's Sell storage form, or \
+                 --node-deployment-file)"
                     .into(),
             ));
         };
@@ -395,6 +448,77 @@ impl EventLoop {
         if let Some(running) = node.as_mut() {
             running.set_stake(tokens);
         }
+        Ok(self.poll(node).await)
+    }
+
+    /// Checks the market, copies its deployment, saves the setting, then restarts the node with
+    /// it.
+    async fn set_node_market(
+        &mut self,
+        request: SetNodeMarket,
+        node: &mut Option<RunningNode>,
+    ) -> Result<Status, Error> {
+        let Some(config) = self.config.node.as_ref() else {
+            return Err(Error::NoNode);
+        };
+        if let Some(market) = &config.market {
+            return Err(Error::Config(format!(
+                "this node sells storage already, on the deployment in {}: its deals are proven \
+                 on those contracts, so they are not changed from here",
+                market.deployment_file.display()
+            )));
+        }
+        let given = std::path::Path::new(request.deployment_file.trim());
+        let deployment = chain::contracts::Deployment::read(given).map_err(|err| {
+            Error::Config(format!(
+                "{err}; give the deployment file `cairn devnet --deployment-file` wrote, or your \
+                 network's"
+            ))
+        })?;
+        let payout = match request.payout.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(payout) => Some(payout.parse::<node::market::Address>().map_err(|err| {
+                Error::Config(format!(
+                    "the payout address {payout:?} is not a chain address ({err}); write it as \
+                     0x and 40 hex digits, or leave it empty to be paid to the node's own address"
+                ))
+            })?),
+        };
+        let saved = crate::settings::SavedMarket { payout };
+        let copy = self
+            .config
+            .data_dir
+            .join(crate::config::MARKET_DEPLOYMENT_FILE);
+        let text = serde_json::to_string_pretty(&deployment).map_err(|err| {
+            Error::Config(format!("the deployment cannot be written back: {err}"))
+        })?;
+        crate::files::replace(&copy, text.as_bytes()).map_err(|source| {
+            Error::Settings(crate::settings::SettingsError::Io {
+                path: copy.clone(),
+                source,
+            })
+        })?;
+        let with_market = NodeConfig {
+            market: Some(NodeMarket::saved(&self.config.data_dir, &saved)),
+            ..config.clone()
+        };
+        let options = with_market.options(&self.config.data_dir, &self.config.rpc_url)?;
+        let settings = Settings {
+            node_market: Some(saved),
+            ..self.settings.clone()
+        };
+        crate::settings::save(&self.config.data_dir, &settings)?;
+        self.settings = settings;
+        self.config.node = Some(with_market);
+        self.node_options = Some(options);
+        self.market_error = None;
+        tracing::info!(market = %deployment.market, chain = deployment.chain_id, "the node sells storage; restarting it");
+        if let Some(running) = node.take() {
+            running.stop().await;
+        }
+        self.status
+            .send_modify(|status| status.node = NodeState::Starting);
+        *node = self.start_node(STORE_WAIT).await;
         Ok(self.poll(node).await)
     }
 
@@ -538,7 +662,10 @@ impl EventLoop {
             status.chain = chain;
             status.uptime_secs = uptime_secs;
             status.light_client = light_client;
-            if let Some(state) = node_state {
+            if let Some(mut state) = node_state {
+                if let NodeState::Running(info) = &mut state {
+                    info.market_error.clone_from(&self.market_error);
+                }
                 status.node = state;
             }
         });
@@ -689,9 +816,8 @@ impl RunningNode {
     fn withdraw(&self, reply: oneshot::Sender<Result<Withdrawal, Error>>) {
         let Some(market) = self.announcer.as_ref().map(Announcer::market) else {
             let _ = reply.send(Err(Error::Withdraw(
-                "this node does not sell storage, so it has no earnings: start it with the \
-                 contracts' deployment (--node-deployment-file, or CAIRN_NODE_DEPLOYMENT_FILE in \
-                 the app)"
+                "this node does not sell storage, so it has no earnings: give it the contracts' \
+                 deployment first (in the UI's Sell storage form, or --node-deployment-file)"
                     .into(),
             )));
             return;
@@ -772,6 +898,8 @@ impl RunningNode {
             market,
             transfers: folded.transfers,
             activity: folded.activity,
+            // Set by the loop, which knows.
+            market_error: None,
         })))
     }
 

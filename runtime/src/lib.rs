@@ -25,13 +25,14 @@ mod files;
 pub mod settings;
 pub mod token;
 
-pub use config::{BeaconConfig, Config, NodeConfig, NodeMarket};
+pub use config::{BeaconConfig, Config, MARKET_DEPLOYMENT_FILE, NodeConfig, NodeMarket};
 pub use event_loop::{EventLoop, Handle, start};
 /// A chain address (the node's payout address), parsed from `0x`-prefixed hex.
 pub use node::market::Address as ChainAddress;
 pub use protocol::api::{
     Activity, ActivityKind, ChainState, EarningsAnchor, EarningsProof, LightClientSettings,
-    LightClientState, MarketState, NodeInfo, NodeState, Status, TransferInfo, Withdrawal,
+    LightClientState, MarketState, NodeInfo, NodeState, SetNodeMarket, Status, TransferInfo,
+    Withdrawal,
 };
 pub use protocol::units::parse_size;
 

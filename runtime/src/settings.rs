@@ -24,10 +24,24 @@ pub struct Settings {
     /// Whole tokens a selling node registers with, when set from the UI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_stake: Option<u64>,
+    /// The node sells storage, as set from the UI: on the deployment copied into the data
+    /// directory ([`crate::MARKET_DEPLOYMENT_FILE`]), its earnings paid to this
+    /// address, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_market: Option<SavedMarket>,
     /// The beacon chain the light client follows, when set from the UI (as typed: a network's
     /// name or file, endpoints, checkpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub light_client: Option<protocol::api::LightClientSettings>,
+}
+
+/// A market set from the UI ([`Settings::node_market`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedMarket {
+    /// Where the earnings are paid, when not to the node's own address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payout: Option<node::market::Address>,
 }
 
 /// Why the settings could not be read or saved.
@@ -90,6 +104,9 @@ mod tests {
         let settings = Settings {
             node_quota: Some(10 << 30),
             node_stake: Some(200),
+            node_market: Some(SavedMarket {
+                payout: Some(node::market::Address::repeat_byte(7)),
+            }),
             light_client: Some(protocol::api::LightClientSettings {
                 network: "sepolia".into(),
                 endpoints: vec!["https://beacon.example".into()],

@@ -203,6 +203,7 @@ async fn an_embedded_node_publishes_its_identity_addresses_peers_and_store() {
         market,
         transfers,
         activity,
+        market_error,
     } = running(status);
     assert!(peer_id.starts_with("12D3KooW"), "{peer_id}");
     assert!(!listen_addrs.is_empty());
@@ -215,6 +216,7 @@ async fn an_embedded_node_publishes_its_identity_addresses_peers_and_store() {
         (0, 0, 0, 0)
     );
     assert_eq!(market, None, "no market configured");
+    assert_eq!(market_error, None);
     assert!(transfers.is_empty() && activity.is_empty());
     assert_eq!(quota_bytes, 1 << 20);
     assert!(
@@ -1464,6 +1466,107 @@ async fn a_light_client_set_at_runtime_anchors_the_earnings_and_is_kept_over_res
         "{market:?}"
     );
     assert_eq!(market.earnings, None);
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_market_set_at_runtime_sells_and_is_kept_over_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (devnet, deployment, deployment_file) = market_devnet(dir.path()).await;
+    let data_dir = dir.path().join("data");
+    let config = || Config {
+        rpc_url: devnet.rpc_url().to_owned(),
+        ..node_config(&data_dir, 1 << 20, Vec::new())
+    };
+    let (handle, task, _) = run_node(config()).await;
+    assert!(market_of(&handle.status()).is_none());
+    let request = |file: &Path, payout: Option<&str>| runtime::SetNodeMarket {
+        deployment_file: file.display().to_string(),
+        payout: payout.map(str::to_owned),
+    };
+
+    // What does not hold is refused, naming what is wrong, and changes nothing.
+    let missing = dir.path().join("nowhere.json");
+    let wallet = Devnet::key(5).address().to_checksum(None);
+    for (bad, reason) in [
+        (request(&missing, None), missing.display().to_string()),
+        (
+            request(&deployment_file, Some("0x12")),
+            "\"0x12\" is not a chain address".to_owned(),
+        ),
+    ] {
+        match handle.set_node_market(bad).await {
+            Err(runtime::Error::Config(message)) => {
+                assert!(message.contains(&reason), "{message}");
+            }
+            other => panic!("expected a configuration error naming {reason}, got {other:?}"),
+        }
+    }
+    assert!(!data_dir.join(runtime::settings::FILE_NAME).exists());
+    assert!(market_of(&handle.status()).is_none());
+
+    // Set: the node restarts selling on it, with a key of its own, its identity kept.
+    let peer_id = running(handle.status()).peer_id;
+    let status = handle
+        .set_node_market(request(&deployment_file, Some(&wallet)))
+        .await
+        .unwrap();
+    let info = running(status);
+    assert_eq!(info.peer_id, peer_id);
+    let provider = info.market.unwrap().provider;
+    assert!(data_dir.join("node").join("chain.key").is_file());
+    assert!(
+        (0..6).all(|anvil| provider != Devnet::key(anvil).address().to_checksum(None)),
+        "{provider} is a key of the node's own"
+    );
+    let settings = std::fs::read_to_string(data_dir.join(runtime::settings::FILE_NAME)).unwrap();
+    assert!(
+        settings.contains(&format!("\"payout\": \"{}\"", wallet.to_lowercase())),
+        "{settings}"
+    );
+    // Unregistered (no stake yet), so it says so.
+    wait_for(&handle, "the market's first announcement", |s| {
+        market_of(s).is_some_and(|m| m.announce_error.is_some())
+    })
+    .await;
+    // A selling node's market is not changed from here.
+    match handle
+        .set_node_market(request(&deployment_file, None))
+        .await
+    {
+        Err(runtime::Error::Config(message)) => {
+            assert!(message.contains("sells storage already"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+
+    // Restarted, it sells on the saved market, from its own copy of the deployment.
+    std::fs::remove_file(&deployment_file).unwrap();
+    let (handle, task, _) = run_node(config()).await;
+    let status = wait_for(&handle, "the saved market", |s| market_of(s).is_some()).await;
+    assert_eq!(market_of(&status).unwrap().provider, provider);
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+    let copy = data_dir.join(runtime::MARKET_DEPLOYMENT_FILE);
+    assert_eq!(
+        chain::contracts::Deployment::read(&copy).unwrap(),
+        deployment
+    );
+
+    // A copy that no longer parses leaves the node running without the market, saying why.
+    std::fs::write(&copy, "{ not json").unwrap();
+    let (handle, task, _) = run_node(config()).await;
+    let info = running(handle.status());
+    assert!(info.market.is_none());
+    let error = info.market_error.unwrap();
+    assert!(
+        error.contains("storage market saved in settings.json cannot be used")
+            && error.contains("deployment.json"),
+        "{error}"
+    );
     handle.shutdown().await.unwrap();
     task.await.unwrap();
 }

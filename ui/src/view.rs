@@ -6,7 +6,7 @@ use std::rc::Rc;
 use leptos::prelude::*;
 use protocol::api::{
     Activity, ActivityKind, ChainState, EarningsAnchor, EarningsProof, LightClientSettings,
-    LightClientState, MarketState, NodeState, Status, TransferInfo, Withdrawal,
+    LightClientState, MarketState, NodeState, SetNodeMarket, Status, TransferInfo, Withdrawal,
 };
 
 use crate::backend::{Backend, BackendError};
@@ -265,6 +265,12 @@ fn NodeSection(
             <ListCard label="Transfers under way" id="node-transfers" items=Signal::derive(move || transfers().iter().map(format_transfer).collect())/>
             <ListCard label="Recent activity" id="node-activity" items=Signal::derive(move || activity().iter().map(format_activity).collect())/>
             <SettingForm setting=Setting::Quota backend=backend set_status=set_status/>
+            <Show when=move || running().and_then(|info| info.market_error).is_some()>
+                <div class="notice" id="node-market-error">{move || running().and_then(|info| info.market_error).unwrap_or_default()}</div>
+            </Show>
+            <Show when=move || running().is_some() && market().is_none()>
+                <SellForm backend=backend set_status=set_status/>
+            </Show>
             <Show when=move || market().is_some_and(|m| m.payout.is_none())>
                 <SettingForm setting=Setting::Stake backend=backend set_status=set_status/>
             </Show>
@@ -278,6 +284,75 @@ fn NodeSection(
             </Show>
         </section>
     }
+}
+
+/// Has a node that does not sell storage start selling it: the contracts' deployment file and,
+/// optionally, the address the earnings are paid to.
+#[component]
+fn SellForm(
+    backend: StoredValue<Rc<dyn Backend>, LocalStorage>,
+    set_status: WriteSignal<Option<Status>>,
+) -> impl IntoView {
+    let (deployment, set_deployment) = signal(String::new());
+    let (payout, set_payout) = signal(String::new());
+    let (message, set_message) = signal(None::<String>);
+    let (busy, set_busy) = signal(false);
+    let submit = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let request = match market_request(&deployment.get_untracked(), &payout.get_untracked()) {
+            Ok(request) => request,
+            Err(err) => {
+                set_message.set(Some(err));
+                return;
+            }
+        };
+        let backend = backend.get_value();
+        set_busy.set(true);
+        set_message.set(None);
+        leptos::task::spawn_local(async move {
+            match backend.set_node_market(request).await {
+                Ok(status) => set_status.set(Some(status)),
+                Err(err) => set_message.set(Some(err.to_string())),
+            }
+            set_busy.set(false);
+        });
+    };
+    view! {
+        <form class="card quota" id="node-market-form" on:submit=submit>
+            <div class="label">"Sell storage on chain"</div>
+            <p class="hint">"Buyers pay for the disk offered above through Cairn's contracts; the node signs with a key of its own, kept in the data directory. Kept across restarts."</p>
+            <label class="label" for="node-market-deployment">"The contracts' deployment file"</label>
+            <div class="row">
+                <input id="node-market-deployment" type="text" placeholder="e.g. the file cairn devnet --deployment-file wrote" prop:value=move || deployment.get() on:input=move |event| set_deployment.set(event_target_value(&event))/>
+            </div>
+            <label class="label" for="node-market-payout">"Pay the earnings to (optional; default: the node's own address)"</label>
+            <div class="row">
+                <input id="node-market-payout" type="text" placeholder="0x and 40 hex digits, e.g. your wallet" prop:value=move || payout.get() on:input=move |event| set_payout.set(event_target_value(&event))/>
+                <button id="node-market-set" type="submit" disabled=move || busy.get()>"Start selling"</button>
+            </div>
+            <Show when=move || message.get().is_some()>
+                <div class="notice" id="node-market-set-error">{move || message.get().unwrap_or_default()}</div>
+            </Show>
+        </form>
+    }
+}
+
+/// The market request from the form's fields, or what is missing; the runtime checks the file
+/// and the address.
+fn market_request(deployment: &str, payout: &str) -> Result<SetNodeMarket, String> {
+    let deployment = deployment.trim();
+    if deployment.is_empty() {
+        return Err(
+            "give the path of the contracts' deployment file (cairn devnet --deployment-file \
+             writes one)"
+                .into(),
+        );
+    }
+    let payout = payout.trim();
+    Ok(SetNodeMarket {
+        deployment_file: deployment.to_owned(),
+        payout: (!payout.is_empty()).then(|| payout.to_owned()),
+    })
 }
 
 /// Pays a selling node's earnings to its payout address: a button while there are some, and
@@ -738,7 +813,7 @@ mod tests {
         Activity, ActivityKind, EarningsAnchor, EarningsProof, LightClientState, TransferInfo,
         format_activity, format_bytes, format_earnings_proof, format_light_client,
         format_light_client_source, format_stored, format_tokens, format_transfer, format_uptime,
-        format_withdrawal, light_client_settings, parse_tokens,
+        format_withdrawal, light_client_settings, market_request, parse_tokens,
     };
 
     #[test]
@@ -826,6 +901,17 @@ mod tests {
         );
         let error = light_client_settings("mainnet", "https://a.example", " ").unwrap_err();
         assert!(error.contains("trusted checkpoint"), "{error}");
+    }
+
+    #[test]
+    fn the_market_form_needs_a_deployment_file_and_the_payout_is_optional() {
+        let request = market_request(" /srv/deployment.json ", " ").unwrap();
+        assert_eq!(request.deployment_file, "/srv/deployment.json");
+        assert_eq!(request.payout, None);
+        let request = market_request("d.json", " 0xabc ").unwrap();
+        assert_eq!(request.payout.as_deref(), Some("0xabc"));
+        let error = market_request("  ", "").unwrap_err();
+        assert!(error.contains("deployment file"), "{error}");
     }
 
     #[test]

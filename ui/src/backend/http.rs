@@ -1,6 +1,6 @@
 //! HTTP backend for the `cairn daemon`: `GET /api/status`, `PUT /api/node/quota`,
-//! `PUT /api/node/stake`, `PUT /api/light-client` and `POST /api/node/earnings/withdraw` with
-//! the per-install bearer token.
+//! `PUT /api/node/stake`, `PUT /api/node/market`, `PUT /api/light-client` and
+//! `POST /api/node/earnings/withdraw` with the per-install bearer token.
 //!
 //! The daemon prints a URL whose fragment carries the token (`#token=...`); fragments never
 //! reach a server. On load the token moves into `localStorage` and out of the address bar.
@@ -8,9 +8,10 @@
 use std::time::Duration;
 
 use protocol::api::{
-    ApiError, HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH,
-    HTTP_WITHDRAW_EARNINGS_PATH, LightClientSettings, SetLightClient, SetNodeQuota, SetNodeStake,
-    Status, TOKEN_FRAGMENT_KEY, Withdrawal,
+    ApiError, HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_MARKET_PATH, HTTP_NODE_QUOTA_PATH,
+    HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH, HTTP_WITHDRAW_EARNINGS_PATH, LightClientSettings,
+    SetLightClient, SetNodeMarket, SetNodeQuota, SetNodeStake, Status, TOKEN_FRAGMENT_KEY,
+    Withdrawal,
 };
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -174,6 +175,18 @@ impl Backend for HttpBackend {
             self.token.as_deref(),
             "PUT",
             HTTP_LIGHT_CLIENT_PATH,
+            Some(body),
+        )
+        .await
+    }
+
+    async fn set_node_market(&self, request: SetNodeMarket) -> Result<Status, BackendError> {
+        let body =
+            serde_json::to_string(&request).map_err(|err| BackendError::Decode(err.to_string()))?;
+        call(
+            self.token.as_deref(),
+            "PUT",
+            HTTP_NODE_MARKET_PATH,
             Some(body),
         )
         .await

@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use protocol::api::{LightClientSettings, Status, Withdrawal};
+use protocol::api::{LightClientSettings, SetNodeMarket, Status, Withdrawal};
 
 mod http;
 mod tauri;
@@ -53,6 +53,8 @@ pub(crate) trait Backend {
         &self,
         settings: Option<LightClientSettings>,
     ) -> Result<Status, BackendError>;
+    /// Has the node start selling storage on the deployment `request` names; the status after.
+    async fn set_node_market(&self, request: SetNodeMarket) -> Result<Status, BackendError>;
     /// Pays a selling node's earnings to its payout address.
     async fn withdraw_earnings(&self) -> Result<Withdrawal, BackendError>;
     /// Calls `sink` with every fresh status from now on.

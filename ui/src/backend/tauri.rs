@@ -1,9 +1,10 @@
 //! Tauri IPC backend: `invoke` for commands, `listen` for events (`app.withGlobalTauri`).
 
 use protocol::api::{
-    COMMAND_SET_LIGHT_CLIENT, COMMAND_SET_NODE_QUOTA, COMMAND_SET_NODE_STAKE, COMMAND_STATUS,
-    COMMAND_WITHDRAW_EARNINGS, EVENT_STATUS, LightClientSettings, SetLightClient, SetNodeQuota,
-    SetNodeStake, Status, Withdrawal,
+    COMMAND_SET_LIGHT_CLIENT, COMMAND_SET_NODE_MARKET, COMMAND_SET_NODE_QUOTA,
+    COMMAND_SET_NODE_STAKE, COMMAND_STATUS, COMMAND_WITHDRAW_EARNINGS, EVENT_STATUS,
+    LightClientSettings, SetLightClient, SetNodeMarket, SetNodeQuota, SetNodeStake, Status,
+    Withdrawal,
 };
 use wasm_bindgen::prelude::*;
 
@@ -91,6 +92,16 @@ impl Backend for TauriBackend {
         let args = serde_wasm_bindgen::to_value(&SetLightClient { settings })
             .map_err(|err| BackendError::Decode(err.to_string()))?;
         let value = invoke(COMMAND_SET_LIGHT_CLIENT, args)
+            .await
+            .map_err(|err| BackendError::Ipc(describe(&err)))?;
+        decode(value)
+    }
+
+    async fn set_node_market(&self, request: SetNodeMarket) -> Result<Status, BackendError> {
+        // The command's arguments are the request's fields.
+        let args = serde_wasm_bindgen::to_value(&request)
+            .map_err(|err| BackendError::Decode(err.to_string()))?;
+        let value = invoke(COMMAND_SET_NODE_MARKET, args)
             .await
             .map_err(|err| BackendError::Ipc(describe(&err)))?;
         decode(value)
