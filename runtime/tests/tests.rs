@@ -407,8 +407,8 @@ async fn a_quota_set_at_runtime_applies_at_once_and_is_kept_over_restarts() {
 }
 
 #[tokio::test]
-async fn setting_a_quota_without_a_node_or_with_a_broken_settings_file_says_why() {
-    // No node configured.
+async fn node_commands_without_a_node_or_with_a_broken_settings_file_say_why() {
+    // No node configured: a quota, a market or a withdrawal is refused with how to run one.
     let dir = tempfile::tempdir().unwrap();
     let (handle, event_loop) = runtime::start(Config {
         data_dir: dir.path().to_owned(),
@@ -419,6 +419,14 @@ async fn setting_a_quota_without_a_node_or_with_a_broken_settings_file_says_why(
     let err = handle.set_node_quota(1 << 20).await.unwrap_err();
     assert!(matches!(err, runtime::Error::NoNode), "{err}");
     assert!(err.to_string().contains("--node"), "{err}");
+    let market = runtime::SetNodeMarket {
+        deployment_file: "d.json".into(),
+        payout: None,
+    };
+    let err = handle.set_node_market(market).await.unwrap_err();
+    assert!(matches!(err, runtime::Error::NoNode), "{err}");
+    let err = handle.withdraw_earnings().await.unwrap_err();
+    assert!(matches!(err, runtime::Error::NoNode), "{err}");
     assert!(!dir.path().join(runtime::settings::FILE_NAME).exists());
     handle.shutdown().await.unwrap();
     task.await.unwrap();
@@ -435,19 +443,8 @@ async fn setting_a_quota_without_a_node_or_with_a_broken_settings_file_says_why(
 }
 
 #[tokio::test]
-async fn withdrawing_without_a_node_or_from_one_that_does_not_sell_says_why() {
+async fn withdrawing_from_a_node_that_does_not_sell_says_why() {
     let dir = tempfile::tempdir().unwrap();
-    let (handle, event_loop) = runtime::start(Config {
-        data_dir: dir.path().to_owned(),
-        ..config("http://127.0.0.1:1")
-    })
-    .unwrap();
-    let task = tokio::spawn(event_loop.run());
-    let err = handle.withdraw_earnings().await.unwrap_err();
-    assert!(matches!(err, runtime::Error::NoNode), "{err}");
-    handle.shutdown().await.unwrap();
-    task.await.unwrap();
-
     let (handle, task, _) = run_node(node_config(dir.path(), 0, Vec::new())).await;
     let err = handle.withdraw_earnings().await.unwrap_err();
     assert!(

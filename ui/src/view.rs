@@ -88,28 +88,21 @@ fn LightClientSection(
     let (network, set_network) = signal(String::new());
     let (endpoints, set_endpoints) = signal(String::new());
     let (checkpoint, set_checkpoint) = signal(String::new());
-    let (message, set_message) = signal(None::<String>);
-    let (busy, set_busy) = signal(false);
+    let form = FormState::new(set_status);
     // Sends `settings` (`None`: stop following) and shows the status after, or why not.
     let apply = move |settings: Option<LightClientSettings>| {
+        let stopping = settings.is_none();
         let backend = backend.get_value();
-        set_busy.set(true);
-        set_message.set(None);
-        leptos::task::spawn_local(async move {
-            let stopping = settings.is_none();
-            match backend.set_light_client(settings).await {
-                Ok(status) => {
-                    set_status.set(Some(status));
-                    if !stopping {
-                        set_network.set(String::new());
-                        set_endpoints.set(String::new());
-                        set_checkpoint.set(String::new());
-                    }
+        form.send(
+            async move { backend.set_light_client(settings).await },
+            move || {
+                if !stopping {
+                    set_network.set(String::new());
+                    set_endpoints.set(String::new());
+                    set_checkpoint.set(String::new());
                 }
-                Err(err) => set_message.set(Some(err.to_string())),
-            }
-            set_busy.set(false);
-        });
+            },
+        );
     };
     let submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
@@ -119,7 +112,7 @@ fn LightClientSection(
             &checkpoint.get_untracked(),
         ) {
             Ok(settings) => apply(Some(settings)),
-            Err(err) => set_message.set(Some(err)),
+            Err(err) => form.message.set(Some(err)),
         }
     };
     let field = |id: &'static str,
@@ -150,14 +143,12 @@ fn LightClientSection(
                 {field("light-client-endpoints", "Beacon API endpoints (comma-separated)", "https://beacon.example", endpoints, set_endpoints)}
                 {field("light-client-checkpoint", "Trusted checkpoint: a finalized beacon block root", "0x and 64 hex digits", checkpoint, set_checkpoint)}
                 <div class="row">
-                    <button id="light-client-follow" type="submit" disabled=move || busy.get()>"Follow"</button>
+                    <button id="light-client-follow" type="submit" disabled=move || form.busy.get()>"Follow"</button>
                     <Show when=move || light_client.with(Option::is_some)>
-                        <button id="light-client-stop" type="button" disabled=move || busy.get() on:click=move |_| apply(None)>"Stop following"</button>
+                        <button id="light-client-stop" type="button" disabled=move || form.busy.get() on:click=move |_| apply(None)>"Stop following"</button>
                     </Show>
                 </div>
-                <Show when=move || message.get().is_some()>
-                    <div class="notice" id="light-client-settings-error">{move || message.get().unwrap_or_default()}</div>
-                </Show>
+                {form.message_view("light-client-settings-error")}
             </form>
         </details>
     }
@@ -295,27 +286,16 @@ fn SellForm(
 ) -> impl IntoView {
     let (deployment, set_deployment) = signal(String::new());
     let (payout, set_payout) = signal(String::new());
-    let (message, set_message) = signal(None::<String>);
-    let (busy, set_busy) = signal(false);
+    let form = FormState::new(set_status);
     let submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
-        let request = match market_request(&deployment.get_untracked(), &payout.get_untracked()) {
-            Ok(request) => request,
-            Err(err) => {
-                set_message.set(Some(err));
-                return;
+        match market_request(&deployment.get_untracked(), &payout.get_untracked()) {
+            Ok(request) => {
+                let backend = backend.get_value();
+                form.send(async move { backend.set_node_market(request).await }, || ());
             }
-        };
-        let backend = backend.get_value();
-        set_busy.set(true);
-        set_message.set(None);
-        leptos::task::spawn_local(async move {
-            match backend.set_node_market(request).await {
-                Ok(status) => set_status.set(Some(status)),
-                Err(err) => set_message.set(Some(err.to_string())),
-            }
-            set_busy.set(false);
-        });
+            Err(err) => form.message.set(Some(err)),
+        }
     };
     view! {
         <form class="card quota" id="node-market-form" on:submit=submit>
@@ -328,11 +308,9 @@ fn SellForm(
             <label class="label" for="node-market-payout">"Pay the earnings to (optional; default: the node's own address)"</label>
             <div class="row">
                 <input id="node-market-payout" type="text" placeholder="0x and 40 hex digits, e.g. your wallet" prop:value=move || payout.get() on:input=move |event| set_payout.set(event_target_value(&event))/>
-                <button id="node-market-set" type="submit" disabled=move || busy.get()>"Start selling"</button>
+                <button id="node-market-set" type="submit" disabled=move || form.busy.get()>"Start selling"</button>
             </div>
-            <Show when=move || message.get().is_some()>
-                <div class="notice" id="node-market-set-error">{move || message.get().unwrap_or_default()}</div>
-            </Show>
+            {form.message_view("node-market-set-error")}
         </form>
     }
 }
@@ -483,30 +461,18 @@ fn SettingForm(
     set_status: WriteSignal<Option<Status>>,
 ) -> impl IntoView {
     let (input, set_input) = signal(String::new());
-    let (message, set_message) = signal(None::<String>);
-    let (busy, set_busy) = signal(false);
+    let form = FormState::new(set_status);
     let submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
-        let value = match setting.parse(&input.get_untracked()) {
-            Ok(value) => value,
-            Err(err) => {
-                set_message.set(Some(err));
-                return;
-            }
-        };
-        let backend = backend.get_value();
-        set_busy.set(true);
-        set_message.set(None);
-        leptos::task::spawn_local(async move {
-            match setting.apply(backend, value).await {
-                Ok(status) => {
-                    set_status.set(Some(status));
+        match setting.parse(&input.get_untracked()) {
+            Ok(value) => {
+                let backend = backend.get_value();
+                form.send(setting.apply(backend, value), move || {
                     set_input.set(String::new());
-                }
-                Err(err) => set_message.set(Some(err.to_string())),
+                });
             }
-            set_busy.set(false);
-        });
+            Err(err) => form.message.set(Some(err)),
+        }
     };
     let [form_id, input_id, button_id, error_id] = setting.ids();
     let [label, placeholder, button] = setting.words();
@@ -515,12 +481,58 @@ fn SettingForm(
             <label class="label" for=input_id>{label}</label>
             <div class="row">
                 <input id=input_id type="text" placeholder=placeholder prop:value=move || input.get() on:input=move |event| set_input.set(event_target_value(&event))/>
-                <button id=button_id type="submit" disabled=move || busy.get()>{button}</button>
+                <button id=button_id type="submit" disabled=move || form.busy.get()>{button}</button>
             </div>
-            <Show when=move || message.get().is_some()>
-                <div class="notice" id=error_id>{move || message.get().unwrap_or_default()}</div>
-            </Show>
+            {form.message_view(error_id)}
         </form>
+    }
+}
+
+/// What a form that changes a setting shows while its request runs and after: the button is
+/// disabled while `busy`, and `message` says why the value was not taken.
+#[derive(Clone, Copy)]
+struct FormState {
+    message: RwSignal<Option<String>>,
+    busy: RwSignal<bool>,
+    set_status: WriteSignal<Option<Status>>,
+}
+
+impl FormState {
+    fn new(set_status: WriteSignal<Option<Status>>) -> Self {
+        Self {
+            message: RwSignal::new(None),
+            busy: RwSignal::new(false),
+            set_status,
+        }
+    }
+
+    /// Runs `request`: the status it answers is shown and `done` called, or its error is.
+    fn send(
+        self,
+        request: impl std::future::Future<Output = Result<Status, BackendError>> + 'static,
+        done: impl FnOnce() + 'static,
+    ) {
+        self.busy.set(true);
+        self.message.set(None);
+        leptos::task::spawn_local(async move {
+            match request.await {
+                Ok(status) => {
+                    self.set_status.set(Some(status));
+                    done();
+                }
+                Err(err) => self.message.set(Some(err.to_string())),
+            }
+            self.busy.set(false);
+        });
+    }
+
+    /// The form's error line, with the element id `id`, while there is one.
+    fn message_view(self, id: &'static str) -> impl IntoView {
+        view! {
+            <Show when=move || self.message.with(Option::is_some)>
+                <div class="notice" id=id>{move || self.message.get().unwrap_or_default()}</div>
+            </Show>
+        }
     }
 }
 
