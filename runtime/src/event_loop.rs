@@ -475,6 +475,17 @@ impl EventLoop {
                  network's"
             ))
         })?;
+        if let Some(chain_id) = self.last_chain_id
+            && chain_id != deployment.chain_id
+        {
+            return Err(Error::Config(format!(
+                "{} is a deployment on chain {}, but the chain endpoint {} serves chain \
+                 {chain_id}; give this chain's deployment",
+                given.display(),
+                deployment.chain_id,
+                self.config.rpc_url
+            )));
+        }
         let payout = match request.payout.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(payout) => Some(payout.parse::<node::market::Address>().map_err(|err| {

@@ -1486,7 +1486,21 @@ async fn a_market_set_at_runtime_sells_and_is_kept_over_restarts() {
     // What does not hold is refused, naming what is wrong, and changes nothing.
     let missing = dir.path().join("nowhere.json");
     let wallet = Devnet::key(5).address().to_checksum(None);
+    let other_chain = dir.path().join("mainnet-deployment.json");
+    chain::contracts::Deployment {
+        chain_id: 1,
+        ..deployment.clone()
+    }
+    .write(&other_chain)
+    .unwrap();
     for (bad, reason) in [
+        (
+            request(&other_chain, None),
+            format!(
+                "is a deployment on chain 1, but the chain endpoint {} serves chain",
+                devnet.rpc_url()
+            ),
+        ),
         (request(&missing, None), missing.display().to_string()),
         (
             request(&deployment_file, Some("0x12")),
