@@ -109,7 +109,9 @@ impl AccountProof {
     }
 
     /// Verifies the account against `state_root` and every storage slot against the proven
-    /// storage root. A proof of absence is accepted for an empty account.
+    /// storage root. An empty account (no nonce, balance, code or storage) is proven by its
+    /// absence, as EIP-161 removes empty accounts that are touched, or by a leaf holding it, as
+    /// empty accounts made before EIP-161 still have on mainnet, and as anvil keeps.
     pub fn verify(&self, state_root: B256) -> Result<VerifiedAccount, ExecutionError> {
         let nonce: u64 = self
             .nonce
@@ -129,20 +131,29 @@ impl AccountProof {
             && self.balance.is_zero()
             && self.storage_hash == EMPTY_ROOT_HASH
             && (self.code_hash == KECCAK_EMPTY || self.code_hash.is_zero());
-        let expected = if is_empty {
-            None
-        } else {
+        let key = Nibbles::unpack(keccak256(self.address));
+        let leaf = |account: TrieAccount| {
             let mut encoded = Vec::new();
             account.encode(&mut encoded);
-            Some(encoded)
+            encoded
         };
-        let key = Nibbles::unpack(keccak256(self.address));
-        verify_proof(state_root, key, expected, &self.account_proof).map_err(|e| {
-            ExecutionError::AccountProof {
-                address: self.address,
-                state_root,
-                reason: e.to_string(),
-            }
+        let proven = if is_empty {
+            // As a leaf, an empty account's code hash is the empty code's (some nodes say 0 for
+            // an account they do not have).
+            let empty = leaf(TrieAccount {
+                code_hash: KECCAK_EMPTY,
+                ..account
+            });
+            verify_proof(state_root, key, None, &self.account_proof).or_else(|absent| {
+                verify_proof(state_root, key, Some(empty), &self.account_proof).map_err(|_| absent)
+            })
+        } else {
+            verify_proof(state_root, key, Some(leaf(account)), &self.account_proof)
+        };
+        proven.map_err(|e| ExecutionError::AccountProof {
+            address: self.address,
+            state_root,
+            reason: e.to_string(),
         })?;
         let storage = self
             .storage_proof
@@ -198,9 +209,10 @@ mod tests {
 
     use super::*;
 
-    /// A storage trie holding `slots` as raw leaf values: its root, and each slot's proof.
-    fn storage_trie(slots: &[(B256, Vec<u8>)]) -> (B256, Vec<Vec<Bytes>>) {
-        let mut leaves: Vec<(Nibbles, &[u8])> = slots
+    /// A trie holding `entries` (keys hashed, as in the state and storage tries) as raw leaf
+    /// values: its root, and each entry's proof.
+    fn trie<K: AsRef<[u8]>>(entries: &[(K, Vec<u8>)]) -> (B256, Vec<Vec<Bytes>>) {
+        let mut leaves: Vec<(Nibbles, &[u8])> = entries
             .iter()
             .map(|(key, value)| (Nibbles::unpack(keccak256(key)), value.as_slice()))
             .collect();
@@ -212,7 +224,7 @@ mod tests {
         }
         let root = builder.root();
         let nodes = builder.take_proof_nodes();
-        let proofs = slots
+        let proofs = entries
             .iter()
             .map(|(key, _)| {
                 nodes
@@ -230,7 +242,7 @@ mod tests {
         let kept_zero = B256::repeat_byte(1);
         let seven = B256::repeat_byte(2);
         let absent = B256::repeat_byte(3);
-        let (root, proofs) = storage_trie(&[
+        let (root, proofs) = trie(&[
             (kept_zero, vec![0x80]),
             (seven, alloy_rlp::encode(U256::from(7))),
         ]);
@@ -244,8 +256,64 @@ mod tests {
         assert!(verify_slot(root, seven, U256::from(8), &proofs[1]).is_err());
         // A slot the trie does not hold is 0, proven by its absence (here, the proof of a
         // neighbour that shows the path ends elsewhere).
-        let (root, proofs) = storage_trie(&[(seven, alloy_rlp::encode(U256::from(7)))]);
+        let (root, proofs) = trie(&[(seven, alloy_rlp::encode(U256::from(7)))]);
         verify_slot(root, absent, U256::ZERO, &proofs[0]).unwrap();
         assert!(verify_slot(root, absent, U256::from(7), &proofs[0]).is_err());
+    }
+
+    #[test]
+    fn an_empty_account_is_empty_whether_the_trie_dropped_it_or_kept_a_leaf() {
+        let empty = Address::repeat_byte(1);
+        let funded = Address::repeat_byte(2);
+        let account = |balance: u64| TrieAccount {
+            nonce: 0,
+            balance: U256::from(balance),
+            storage_root: EMPTY_ROOT_HASH,
+            code_hash: KECCAK_EMPTY,
+        };
+        let (root, proofs) = trie(&[
+            (empty, alloy_rlp::encode(account(0))),
+            (funded, alloy_rlp::encode(account(5))),
+        ]);
+        let claim = |address, balance: u64, code_hash, proof: &Vec<Bytes>| AccountProof {
+            address,
+            balance: U256::from(balance),
+            code_hash,
+            nonce: U256::ZERO,
+            storage_hash: EMPTY_ROOT_HASH,
+            account_proof: proof.clone(),
+            storage_proof: Vec::new(),
+        };
+        // A leaf holding an empty account, claimed with either code hash a node may give.
+        claim(empty, 0, KECCAK_EMPTY, &proofs[0])
+            .verify(root)
+            .unwrap();
+        claim(empty, 0, B256::ZERO, &proofs[0])
+            .verify(root)
+            .unwrap();
+        // ...and nothing else.
+        assert!(
+            claim(empty, 1, KECCAK_EMPTY, &proofs[0])
+                .verify(root)
+                .is_err()
+        );
+        claim(funded, 5, KECCAK_EMPTY, &proofs[1])
+            .verify(root)
+            .unwrap();
+        assert!(
+            claim(funded, 0, KECCAK_EMPTY, &proofs[1])
+                .verify(root)
+                .is_err()
+        );
+        // An account the trie does not hold is empty, proven by its absence.
+        let (root, proofs) = trie(&[(funded, alloy_rlp::encode(account(5)))]);
+        claim(empty, 0, B256::ZERO, &proofs[0])
+            .verify(root)
+            .unwrap();
+        assert!(
+            claim(empty, 3, B256::ZERO, &proofs[0])
+                .verify(root)
+                .is_err()
+        );
     }
 }
