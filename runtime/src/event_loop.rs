@@ -130,11 +130,13 @@ impl Handle {
     /// that is not known, no endpoint, an endpoint that is not a URL or a checkpoint that is
     /// not a block root is [`Error::Config`] naming it, and nothing changes), or stops following
     /// one (`None`). Saved in the data directory, then applied at once: the light client that
-    /// ran is stopped, the new one starts from the checkpoint it kept for that network, if any,
-    /// else from the one given, and a selling node's earnings are verified again against its
-    /// verified head (or, with `None`, the endpoint's latest block). At the next start, a beacon
-    /// chain the shell was given ([`Config::beacon`]) wins over the saved one. Returns the
-    /// status; [`Error::Settings`] when the setting could not be saved (then nothing changed).
+    /// ran is stopped, the new one starts from the latest checkpoint it verified from the given
+    /// one on that network, if any, else from the given one
+    /// ([`crate::beacon::checkpoint_file`]), and a selling node's earnings are verified again
+    /// against its verified head (or, with `None`, the endpoint's latest block). At the next
+    /// start, a beacon chain the shell was given ([`Config::beacon`]) wins over the saved one.
+    /// Returns the status; [`Error::Settings`] when the setting could not be saved (then nothing
+    /// changed).
     pub async fn set_light_client(
         &self,
         settings: Option<LightClientSettings>,
