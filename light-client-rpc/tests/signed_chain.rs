@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use alloy_primitives::B256;
 use chain::Devnet;
 use light_client::ChainConfig;
-use light_client_rpc::{BeaconError, BeaconSync, FollowError, Follower, Rpc};
+use light_client_rpc::{BeaconError, BeaconSync, FollowError, Follower, Rpc, Step};
 use serde_json::json;
 use testkit::beacon_chain::{Behaviour, Server, SignedChain};
 
@@ -29,6 +29,11 @@ fn current_slot(config: &ChainConfig) -> u64 {
         .unwrap()
         .as_secs();
     config.slot_at_time(now)
+}
+
+/// One round of `follower` at `chain`'s clock.
+async fn round(follower: &mut Follower, chain: &SignedChain) -> Result<Step, FollowError> {
+    follower.step(current_slot(chain.config())).await
 }
 
 async fn latest(rpc: &Rpc) -> (B256, u64) {
@@ -69,7 +74,7 @@ async fn the_follower_anchors_on_the_signed_anvil_head_and_moves_with_it() {
     let rpc = Rpc::new(devnet.rpc_url()).unwrap();
     let (first, number) = latest(&rpc).await;
 
-    let step = follower.step(current_slot(chain.config())).await.unwrap();
+    let step = round(&mut follower, &chain).await.unwrap();
     assert!(
         step.progress.faults.is_empty(),
         "{:?}",
@@ -117,7 +122,7 @@ async fn the_follower_anchors_on_the_signed_anvil_head_and_moves_with_it() {
     let (second, _) = latest(&rpc).await;
     assert_ne!(second, first);
     tokio::time::sleep(NEXT_SLOT).await;
-    let step = follower.step(current_slot(chain.config())).await.unwrap();
+    let step = round(&mut follower, &chain).await.unwrap();
     assert!(
         step.progress.faults.is_empty(),
         "{:?}",
@@ -144,10 +149,7 @@ async fn a_chain_signed_by_other_keys_is_refused_and_nothing_is_anchored() {
 
     // Both head updates fail their signature check: the endpoint is named a liar, and the
     // verified head stays the checkpoint, whose execution block is made up (no node has it).
-    let err = follower
-        .step(current_slot(chain.config()))
-        .await
-        .unwrap_err();
+    let err = round(&mut follower, &chain).await.unwrap_err();
     let checkpoint_block = chain.bootstrap().header.execution.block_hash;
     assert!(
         matches!(err, FollowError::Anchor { hash, .. } if hash == checkpoint_block),
@@ -165,10 +167,7 @@ async fn a_chain_signed_by_other_keys_is_refused_and_nothing_is_anchored() {
 
     // The only endpoint lied: the next round has no endpoint left, fails on the beacon side,
     // and names the endpoint it skips.
-    let err = follower
-        .step(current_slot(chain.config()))
-        .await
-        .unwrap_err();
+    let err = round(&mut follower, &chain).await.unwrap_err();
     assert!(
         matches!(
             &err,
@@ -185,10 +184,7 @@ async fn a_signed_head_naming_a_block_the_node_lacks_cannot_be_anchored() {
     let pinned = B256::repeat_byte(0x5a);
     let (_devnet, chain, _server, mut follower) = setup(Behaviour::Pinned(pinned, 1_000_000)).await;
 
-    let err = follower
-        .step(current_slot(chain.config()))
-        .await
-        .unwrap_err();
+    let err = round(&mut follower, &chain).await.unwrap_err();
     assert!(
         matches!(
             err,

@@ -1294,6 +1294,14 @@ async fn a_kept_checkpoint_that_does_not_parse_is_named_and_left_as_it_is() {
     task.await.unwrap();
 }
 
+/// Asserts that a setting was refused as [`runtime::Error::Config`] naming `reason`.
+fn refused(result: Result<Status, runtime::Error>, reason: &str) {
+    match result {
+        Err(runtime::Error::Config(message)) => assert!(message.contains(reason), "{message}"),
+        other => panic!("expected a configuration error naming {reason}, got {other:?}"),
+    }
+}
+
 /// The earnings' proof in `status`, when it is anchored as `beacon` says (on the light client's
 /// head, or on the endpoint's latest block).
 fn proof_anchored(status: &Status, beacon: bool) -> Option<runtime::EarningsProof> {
@@ -1371,12 +1379,7 @@ async fn a_light_client_set_at_runtime_anchors_the_earnings_and_is_kept_over_res
         ),
     ];
     for (settings, reason) in bad {
-        match handle.set_light_client(Some(settings)).await {
-            Err(runtime::Error::Config(message)) => {
-                assert!(message.contains(reason), "{message}");
-            }
-            other => panic!("expected a configuration error naming {reason}, got {other:?}"),
-        }
+        refused(handle.set_light_client(Some(settings)).await, reason);
     }
     assert_eq!(handle.status().light_client, None);
     assert!(
@@ -1507,12 +1510,7 @@ async fn a_market_set_at_runtime_sells_and_is_kept_over_restarts() {
             "\"0x12\" is not a chain address".to_owned(),
         ),
     ] {
-        match handle.set_node_market(bad).await {
-            Err(runtime::Error::Config(message)) => {
-                assert!(message.contains(&reason), "{message}");
-            }
-            other => panic!("expected a configuration error naming {reason}, got {other:?}"),
-        }
+        refused(handle.set_node_market(bad).await, &reason);
     }
     assert!(!data_dir.join(runtime::settings::FILE_NAME).exists());
     assert!(market_of(&handle.status()).is_none());
@@ -1542,15 +1540,12 @@ async fn a_market_set_at_runtime_sells_and_is_kept_over_restarts() {
     })
     .await;
     // A selling node's market is not changed from here.
-    match handle
-        .set_node_market(request(&deployment_file, None))
-        .await
-    {
-        Err(runtime::Error::Config(message)) => {
-            assert!(message.contains("sells storage already"), "{message}");
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    refused(
+        handle
+            .set_node_market(request(&deployment_file, None))
+            .await,
+        "sells storage already",
+    );
     handle.shutdown().await.unwrap();
     task.await.unwrap();
 
