@@ -48,7 +48,8 @@ enum Command {
     ),
     SetNodeMarket(SetNodeMarket, oneshot::Sender<Result<Status, Error>>),
     WithdrawEarnings(oneshot::Sender<Result<Withdrawal, Error>>),
-    VerifyEarnings(oneshot::Sender<Status>),
+    /// Verify a selling node's earnings again, now (no answer: the status shows them).
+    VerifyEarnings,
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -68,7 +69,7 @@ impl std::fmt::Debug for Command {
             Command::SetLightClient(..) => "SetLightClient",
             Command::SetNodeMarket(..) => "SetNodeMarket",
             Command::WithdrawEarnings(_) => "WithdrawEarnings",
-            Command::VerifyEarnings(_) => "VerifyEarnings",
+            Command::VerifyEarnings => "VerifyEarnings",
             Command::Shutdown(_) => "Shutdown",
         })
     }
@@ -182,12 +183,10 @@ impl Handle {
             .map_err(|_| Error::Stopped)?;
         let withdrawal = rx.await.map_err(|_| Error::Stopped)??;
         // The earnings are now 0: shown so once verified, not before.
-        let (reply, rx) = oneshot::channel();
         self.commands
-            .send(Command::VerifyEarnings(reply))
+            .send(Command::VerifyEarnings)
             .await
             .map_err(|_| Error::Stopped)?;
-        rx.await.map_err(|_| Error::Stopped)?;
         Ok(withdrawal)
     }
 
@@ -230,31 +229,37 @@ pub fn start(mut config: Config) -> Result<(Handle, EventLoop), Error> {
     // A node the shell did not give a market sells on the one saved from the UI, if any; one
     // that no longer holds leaves the node running without it, saying why.
     let mut market_error = None;
-    if let (Some(node), Some(saved)) = (config.node.as_mut(), &settings.node_market)
-        && node.market.is_none()
-    {
-        let with_market = NodeConfig {
-            market: Some(NodeMarket::saved(&config.data_dir, saved)),
-            ..node.clone()
-        };
-        match with_market.options(&config.data_dir, &config.rpc_url) {
-            Ok(_) => *node = with_market,
-            Err(err) => {
-                let error = format!(
-                    "the storage market saved in {} cannot be used ({err}); give the \
-                     deployment again",
-                    crate::settings::FILE_NAME
-                );
-                tracing::error!("{error}");
-                market_error = Some(error);
+    let mut node_options = None;
+    if let Some(node) = config.node.as_mut() {
+        if let Some(saved) = settings
+            .node_market
+            .as_ref()
+            .filter(|_| node.market.is_none())
+        {
+            let with_market = NodeConfig {
+                market: Some(NodeMarket::saved(&config.data_dir, saved)),
+                ..node.clone()
+            };
+            match with_market.options(&config.data_dir, &config.rpc_url) {
+                Ok(options) => {
+                    *node = with_market;
+                    node_options = Some(options);
+                }
+                Err(err) => {
+                    let error = format!(
+                        "the storage market saved in {} cannot be used ({err}); give the \
+                         deployment again",
+                        crate::settings::FILE_NAME
+                    );
+                    tracing::error!("{error}");
+                    market_error = Some(error);
+                }
             }
         }
+        if node_options.is_none() {
+            node_options = Some(node.options(&config.data_dir, &config.rpc_url)?);
+        }
     }
-    let node_options = config
-        .node
-        .as_ref()
-        .map(|node| node.options(&config.data_dir, &config.rpc_url))
-        .transpose()?;
     // The shell's beacon chain, else the one saved from the UI; saved settings that no longer
     // hold leave the light client without a head, saying why.
     let light_client = match (&config.beacon, &settings.light_client) {
@@ -352,11 +357,10 @@ impl EventLoop {
                         }
                         Some(running) => running.withdraw(reply),
                     },
-                    Some(Command::VerifyEarnings(reply)) => {
+                    Some(Command::VerifyEarnings) => {
                         if let Some(running) = node.as_mut() {
                             running.announce_again();
                         }
-                        let _ = reply.send(self.poll(&mut node).await);
                     }
                     Some(Command::SetNodeMarket(request, reply)) => {
                         let result = self.set_node_market(request, &mut node).await;
