@@ -110,7 +110,7 @@ async fn set_node_stake(
     body: Result<Json<SetNodeStake>, JsonRejection>,
 ) -> Response {
     match request(body, r#"{"tokens": 200}"#) {
-        Ok(request) => setting(state.runtime.set_node_stake(request.tokens).await),
+        Ok(request) => answer(state.runtime.set_node_stake(request.tokens).await),
         Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
     }
 }
@@ -120,7 +120,7 @@ async fn set_node_quota(
     body: Result<Json<SetNodeQuota>, JsonRejection>,
 ) -> Response {
     match request(body, r#"{"quotaBytes": 10737418240}"#) {
-        Ok(request) => setting(state.runtime.set_node_quota(request.quota_bytes).await),
+        Ok(request) => answer(state.runtime.set_node_quota(request.quota_bytes).await),
         Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
     }
 }
@@ -131,7 +131,7 @@ async fn set_light_client(
 ) -> Response {
     let example = r#"{"settings": {"network": "mainnet", "endpoints": ["https://beacon.example"], "checkpoint": "0x<64 hex digits>"}} (or {"settings": null} to stop)"#;
     match request(body, example) {
-        Ok(request) => setting(state.runtime.set_light_client(request.settings).await),
+        Ok(request) => answer(state.runtime.set_light_client(request.settings).await),
         Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
     }
 }
@@ -142,16 +142,13 @@ async fn set_node_market(
 ) -> Response {
     let example = r#"{"deploymentFile": "/path/to/deployment.json", "payout": "0x<40 hex digits>"} (payout optional)"#;
     match request(body, example) {
-        Ok(request) => setting(state.runtime.set_node_market(request).await),
+        Ok(request) => answer(state.runtime.set_node_market(request).await),
         Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
     }
 }
 
 async fn withdraw_earnings(State(state): State<AppState>) -> Response {
-    match state.runtime.withdraw_earnings().await {
-        Ok(withdrawal) => Json(withdrawal).into_response(),
-        Err(err) => setting(Err(err)),
-    }
+    answer(state.runtime.withdraw_earnings().await)
 }
 
 /// The request in `body`, or what to say instead: send JSON like `example`.
@@ -164,11 +161,11 @@ fn request<T>(body: Result<Json<T>, JsonRejection>, example: &str) -> Result<T, 
     })
 }
 
-/// The answer to a setting (quota, stake, light client) or an action (a withdrawal): the
-/// status, or the error as an HTTP status and code.
-fn setting(result: Result<Status, runtime::Error>) -> Response {
+/// The answer to a setting (quota, stake, market, light client: the status) or an action (a
+/// withdrawal: what was paid), or the error as an HTTP status and code.
+fn answer<T: serde::Serialize>(result: Result<T, runtime::Error>) -> Response {
     match result {
-        Ok(status) => Json(status).into_response(),
+        Ok(value) => Json(value).into_response(),
         Err(err @ runtime::Error::Config(_)) => api_error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_setting",
