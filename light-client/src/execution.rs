@@ -38,9 +38,20 @@ fn verify_slot(
     if !value.is_zero() {
         return verify_proof(storage_root, path, Some(encoded), proof);
     }
-    verify_proof(storage_root, path, None, proof).or_else(|absent| {
-        verify_proof(storage_root, path, Some(encoded), proof).map_err(|_| absent)
-    })
+    verify_empty(storage_root, path, encoded, proof)
+}
+
+/// Checks that `proof` shows the entry at `path` under `root` empty: absent, or a leaf holding
+/// `empty_leaf` (the encoding of the empty value), which some tries keep. Fails with the
+/// absence proof's error.
+fn verify_empty(
+    root: B256,
+    path: Nibbles,
+    empty_leaf: Vec<u8>,
+    proof: &[Bytes],
+) -> Result<(), alloy_trie::proof::ProofVerificationError> {
+    verify_proof(root, path, None, proof)
+        .or_else(|absent| verify_proof(root, path, Some(empty_leaf), proof).map_err(|_| absent))
 }
 
 /// An `eth_getProof` answer (`EIP-1186`).
@@ -144,9 +155,7 @@ impl AccountProof {
                 code_hash: KECCAK_EMPTY,
                 ..account
             });
-            verify_proof(state_root, key, None, &self.account_proof).or_else(|absent| {
-                verify_proof(state_root, key, Some(empty), &self.account_proof).map_err(|_| absent)
-            })
+            verify_empty(state_root, key, empty, &self.account_proof)
         } else {
             verify_proof(state_root, key, Some(leaf(account)), &self.account_proof)
         };
