@@ -1,6 +1,6 @@
 //! Tauri commands: one-line delegates into the runtime.
 
-use protocol::api::{LightClientSettings, SetNodeMarket, Status, Withdrawal};
+use protocol::api::{ChainSettings, LightClientSettings, SetNodeMarket, Status, Withdrawal};
 
 use crate::Error;
 
@@ -33,6 +33,17 @@ pub(crate) async fn set_light_client(
     settings: Option<LightClientSettings>,
 ) -> Result<Status, Error> {
     Ok(runtime.set_light_client(settings).await?)
+}
+
+/// Reads the chain through the endpoint the user set, or returns to the app's own
+/// (`protocol::api::COMMAND_SET_CHAIN`; the webview passes `{ settings }`), and returns the
+/// status.
+#[tauri::command]
+pub(crate) async fn set_chain(
+    runtime: tauri::State<'_, runtime::Handle>,
+    settings: Option<ChainSettings>,
+) -> Result<Status, Error> {
+    Ok(runtime.set_chain(settings).await?)
 }
 
 /// Has the node start selling storage on the deployment the user gave

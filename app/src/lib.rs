@@ -16,7 +16,8 @@ use tauri::{Emitter, Manager};
 
 pub use error::Error;
 
-/// Environment variable selecting the chain endpoint (default: the local devnet).
+/// Environment variable selecting the chain endpoint; it wins over the one set in the window
+/// (default: the one set in the window, else the local devnet).
 pub const RPC_URL_ENV: &str = "CAIRN_RPC_URL";
 /// Environment variable naming the network shown in the UI.
 pub const NETWORK_ENV: &str = "CAIRN_NETWORK";
@@ -84,7 +85,8 @@ pub fn run() {
             commands::set_node_stake,
             commands::set_light_client,
             commands::set_node_market,
-            commands::withdraw_earnings
+            commands::withdraw_earnings,
+            commands::set_chain
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(err) = result {
@@ -103,9 +105,9 @@ fn config(app: &tauri::AppHandle) -> Result<runtime::Config, Error> {
             .map_err(|err| Error::Setup(format!("no app data directory: {err}")))?,
     };
     let mut config = runtime::Config::devnet(data_dir);
-    if let Ok(url) = std::env::var(RPC_URL_ENV) {
-        config.rpc_url = url;
-    }
+    config.rpc_url = std::env::var(RPC_URL_ENV)
+        .ok()
+        .filter(|url| !url.trim().is_empty());
     if let Ok(network) = std::env::var(NETWORK_ENV) {
         config.network = network;
     }

@@ -1,8 +1,8 @@
 //! End-to-end test of the desktop app: the real `cairn-app` binary in a real WebKitGTK window
 //! under Xvfb, driven through `tauri-driver` and `WebKitWebDriver`, against a real anvil devnet
 //! with Cairn's contracts and a beacon chain over it: the consumer's whole path to selling
-//! storage from the window, with no configuration but the chain's endpoint and the data
-//! directory: the quota, the contracts to sell on (with a key the app makes), the registration,
+//! storage from the window, with no configuration but the data directory: the chain's
+//! endpoint, the quota, the contracts to sell on (with a key the app makes), the registration,
 //! and earnings it verified against the head of the beacon chain its own light client, set up
 //! from the window too, verified.
 #![allow(
@@ -55,7 +55,8 @@ async fn desktop_window_shows_live_devnet_status() {
         ])
         // tauri-driver starts WebKitWebDriver, which starts the app: both inherit this environment.
         .env("DISPLAY", display.display())
-        .env("CAIRN_RPC_URL", devnet.rpc_url())
+        // No chain endpoint: it is set in the window.
+        .env_remove("CAIRN_RPC_URL")
         .env("CAIRN_DATA_DIR", data_dir.path())
         // The embedded node, on loopback only and without mDNS or UPnP, offering 1 MiB.
         .env("CAIRN_NODE_LISTEN", "/ip4/127.0.0.1/tcp/0")
@@ -76,6 +77,24 @@ async fn desktop_window_shows_live_devnet_status() {
     .await
     .unwrap();
 
+    // Started with no endpoint, the app reads the local devnet's default one; the user gives the
+    // chain's endpoint in the window, and it is read at once.
+    let endpoint = app
+        .wait_for_text("#chain-endpoint", Duration::from_secs(60), |t| {
+            !t.is_empty()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        endpoint,
+        "http://127.0.0.1:8545: the local devnet (the default)"
+    );
+    app.click("#chain-settings summary").await.unwrap();
+    app.type_into("#chain-rpc-url", devnet.rpc_url())
+        .await
+        .unwrap();
+    app.click("#chain-connect").await.unwrap();
+
     // The first screen shows the runtime's live values, fetched through the `status` command.
     let expected = devnet.chain_id().to_string();
     let chain_id = app
@@ -90,6 +109,10 @@ async fn desktop_window_shows_live_devnet_status() {
     assert_eq!(
         app.text_of("#network").await.unwrap().as_deref(),
         Some("devnet")
+    );
+    assert_eq!(
+        app.text_of("#chain-endpoint").await.unwrap().unwrap(),
+        format!("{}: set here, kept across restarts", devnet.rpc_url())
     );
     assert_eq!(
         app.text_of("#version").await.unwrap().as_deref(),

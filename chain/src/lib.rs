@@ -35,3 +35,27 @@ pub const DEVNET_CHAIN_ID: u64 = 31337;
 pub const DEVNET_NAME: &str = "devnet";
 /// RPC URL of the devnet that `cargo xtask run` starts.
 pub const DEVNET_DEFAULT_RPC_URL: &str = "http://127.0.0.1:8545";
+
+/// The name a network is shown by when its user gave none: the public networks Cairn knows by
+/// their chain id, [`DEVNET_NAME`] for anvil's default, else `chain <id>`.
+pub fn network_name(chain_id: u64) -> String {
+    match chain_id {
+        1 => "mainnet".to_owned(),
+        11_155_111 => "sepolia".to_owned(),
+        560_048 => "hoodi".to_owned(),
+        17_000 => "holesky".to_owned(),
+        DEVNET_CHAIN_ID => DEVNET_NAME.to_owned(),
+        other => format!("chain {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn networks_are_named_after_their_chain_id() {
+        assert_eq!(super::network_name(1), "mainnet");
+        assert_eq!(super::network_name(11_155_111), "sepolia");
+        assert_eq!(super::network_name(31337), "devnet");
+        assert_eq!(super::network_name(42), "chain 42");
+    }
+}

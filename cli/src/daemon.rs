@@ -1,8 +1,9 @@
 //! `cairn daemon`: the runtime with no window, its UI and JSON API served on loopback only.
 //!
 //! Routes: the built UI at `/` (public: it holds no data), `GET /api/health` (public liveness),
-//! `GET /api/status`, `PUT /api/node/quota` and `PUT /api/node/stake` (all require
-//! `Authorization: Bearer <token>`, the
+//! `GET /api/status`, `PUT /api/chain`, `PUT /api/light-client`, `PUT /api/node/quota`,
+//! `PUT /api/node/stake`, `PUT /api/node/market` and `POST /api/node/earnings/withdraw` (all
+//! require `Authorization: Bearer <token>`, the
 //! per-install token from `runtime::token`). Errors are translated once here ([`api_error`]) into
 //! an HTTP status and a JSON `protocol::api::ApiError` body.
 
@@ -19,9 +20,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use protocol::api::{
-    ApiError, HTTP_HEALTH_PATH, HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_MARKET_PATH,
+    ApiError, HTTP_CHAIN_PATH, HTTP_HEALTH_PATH, HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_MARKET_PATH,
     HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH, HTTP_WITHDRAW_EARNINGS_PATH,
-    SetLightClient, SetNodeMarket, SetNodeQuota, SetNodeStake, Status, TOKEN_FRAGMENT_KEY,
+    SetChain, SetLightClient, SetNodeMarket, SetNodeQuota, SetNodeStake, Status,
+    TOKEN_FRAGMENT_KEY,
 };
 use runtime::token::ApiToken;
 use tower_http::services::{ServeDir, ServeFile};
@@ -88,6 +90,7 @@ fn router(state: AppState, ui_dir: &std::path::Path) -> Router {
         .route(HTTP_LIGHT_CLIENT_PATH, put(set_light_client))
         .route(HTTP_NODE_MARKET_PATH, put(set_node_market))
         .route(HTTP_WITHDRAW_EARNINGS_PATH, post(withdraw_earnings))
+        .route(HTTP_CHAIN_PATH, put(set_chain))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let ui = ServeDir::new(ui_dir).fallback(ServeFile::new(ui_dir.join("index.html")));
     Router::new()
@@ -143,6 +146,17 @@ async fn set_node_market(
     let example = r#"{"deploymentFile": "/path/to/deployment.json", "payout": "0x<40 hex digits>"} (payout optional)"#;
     match request(body, example) {
         Ok(request) => answer(state.runtime.set_node_market(request).await),
+        Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
+    }
+}
+
+async fn set_chain(
+    State(state): State<AppState>,
+    body: Result<Json<SetChain>, JsonRejection>,
+) -> Response {
+    let example = r#"{"settings": {"rpcUrl": "https://rpc.example", "network": "sepolia"}} (network optional; {"settings": null} returns to the daemon's --rpc-url, else the devnet)"#;
+    match request(body, example) {
+        Ok(request) => answer(state.runtime.set_chain(request.settings).await),
         Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
     }
 }

@@ -30,10 +30,12 @@ struct Cli {
 /// Options shared by every command that runs the embedded client.
 #[derive(Debug, clap::Args)]
 struct RuntimeArgs {
-    /// JSON-RPC endpoint of the chain.
-    #[arg(long, env = "CAIRN_RPC_URL", default_value = chain::DEVNET_DEFAULT_RPC_URL)]
-    rpc_url: String,
-    /// Network name shown in the UI.
+    /// JSON-RPC endpoint of the chain; given, it wins over the one set in the UI [default: the
+    /// one set in the UI, else the local devnet, http://127.0.0.1:8545].
+    #[arg(long, env = "CAIRN_RPC_URL")]
+    rpc_url: Option<String>,
+    /// Network name shown in the UI with the given endpoint or the devnet's (one set in the UI
+    /// has its own).
     #[arg(long, env = "CAIRN_NETWORK", default_value = chain::DEVNET_NAME)]
     network: String,
     /// Directory for the API token, keys and data [default: platform data dir + /cairn].

@@ -181,6 +181,49 @@ async fn api_requires_the_install_token() {
     assert_eq!(code, 200, "{body}");
     assert!(body.get("lightClient").is_none(), "{body}");
 
+    // The chain endpoint: one that does not answer, or is no URL, is refused saying so; a body
+    // that is not the request is answered with what to send; nothing is saved.
+    let silent = format!(
+        "http://127.0.0.1:{}",
+        testkit::process::free_port().unwrap()
+    );
+    for (endpoint, reason) in [
+        (silent.as_str(), "did not answer with its chain id"),
+        ("rpc.example", "write the chain's JSON-RPC endpoint like"),
+    ] {
+        let (code, body) = put_api(
+            &http,
+            &daemon,
+            "/api/chain",
+            Some(&daemon.token),
+            &serde_json::json!({"settings": {"rpcUrl": endpoint}}).to_string(),
+        )
+        .await;
+        assert_eq!(code, 422, "{body}");
+        assert_eq!(body["code"], "invalid_setting");
+        assert!(body["message"].as_str().unwrap().contains(reason), "{body}");
+    }
+    let (code, body) = put_api(
+        &http,
+        &daemon,
+        "/api/chain",
+        Some(&daemon.token),
+        r#"{"rpcUrl": "https://rpc.example"}"#,
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains(r#"{"settings": {"rpcUrl""#),
+        "{body}"
+    );
+    let (code, _) = put_api(&http, &daemon, "/api/chain", None, r#"{"settings": null}"#).await;
+    assert_eq!(code, 401);
+    let saved = std::fs::read_to_string(daemon.data_dir.path().join("settings.json")).unwrap();
+    assert!(!saved.contains("chain"), "{saved}");
+
     // The ticker reaches the devnet within a few polls.
     let chain_id = testkit::eventually("a connected status", Duration::from_secs(20), || {
         let request = http.get(&status_url).bearer_auth(&daemon.token);
@@ -377,6 +420,70 @@ async fn ui_in_chromium_shows_live_devnet_status() {
         .wait_for_text("#chain-id", Duration::from_secs(30), |t| t == expected)
         .await
         .unwrap();
+    let endpoint = browser.text_of("#chain-endpoint").await.unwrap().unwrap();
+    assert!(
+        endpoint.starts_with(devnet.rpc_url()) && endpoint.contains("given at start"),
+        "{endpoint}"
+    );
+
+    // The chain endpoint, set from the page: one that does not answer is refused, saying so.
+    let other = Devnet::start_with(chain::devnet::Options {
+        chain_id: Some(4242),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    browser.click("#chain-settings summary").await.unwrap();
+    let silent = format!(
+        "http://127.0.0.1:{}",
+        testkit::process::free_port().unwrap()
+    );
+    browser.type_into("#chain-rpc-url", &silent).await.unwrap();
+    browser.click("#chain-connect").await.unwrap();
+    let error = browser
+        .wait_for_text("#chain-settings-error", Duration::from_secs(30), |t| {
+            !t.is_empty()
+        })
+        .await
+        .unwrap();
+    assert!(
+        error.contains(&silent) && error.contains("did not answer with its chain id"),
+        "{error}"
+    );
+    // Another chain's: read at once, named after its chain id, kept.
+    browser
+        .type_into("#chain-rpc-url", other.rpc_url())
+        .await
+        .unwrap();
+    browser.click("#chain-connect").await.unwrap();
+    browser
+        .wait_for_text("#chain-id", Duration::from_secs(30), |t| t == "4242")
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.text_of("#network").await.unwrap().as_deref(),
+        Some("chain 4242")
+    );
+    let endpoint = browser.text_of("#chain-endpoint").await.unwrap().unwrap();
+    assert_eq!(
+        endpoint,
+        format!("{}: set here, kept across restarts", other.rpc_url())
+    );
+    assert_eq!(
+        browser.text_of("#chain-settings-error").await.unwrap(),
+        None
+    );
+    save_screenshot(&browser, "daemon-ui-chain-endpoint.png").await;
+    // "Use the default" returns to the daemon's --rpc-url.
+    browser.click("#chain-default").await.unwrap();
+    browser
+        .wait_for_text("#chain-id", Duration::from_secs(30), |t| t == expected)
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.text_of("#network").await.unwrap().as_deref(),
+        Some("devnet")
+    );
     browser.quit().await.unwrap();
 }
 

@@ -40,6 +40,12 @@ pub const COMMAND_WITHDRAW_EARNINGS: &str = "withdraw_earnings";
 /// Daemon route (`POST`, no body) paying a selling node's earnings to its payout address;
 /// answers with the [`Withdrawal`].
 pub const HTTP_WITHDRAW_EARNINGS_PATH: &str = "/api/node/earnings/withdraw";
+/// Tauri command setting the chain endpoint the runtime reads and sells on, or returning to
+/// the one the shell was given (arguments: [`SetChain`]); returns the new [`Status`].
+pub const COMMAND_SET_CHAIN: &str = "set_chain";
+/// Daemon route (`PUT`, body [`SetChain`]) setting the chain endpoint, or returning to the one
+/// the daemon was given; answers with the new [`Status`].
+pub const HTTP_CHAIN_PATH: &str = "/api/chain";
 /// Daemon route that answers without a token, for liveness probes.
 pub const HTTP_HEALTH_PATH: &str = "/api/health";
 /// URL fragment key carrying the daemon's API token to the browser UI.
@@ -55,6 +61,10 @@ pub struct Status {
     pub network: String,
     /// JSON-RPC endpoint the runtime reads the chain from.
     pub rpc_url: String,
+    /// Where that endpoint comes from (absent from runtimes that predate it:
+    /// [`EndpointSource::Given`]).
+    #[serde(default)]
+    pub rpc_source: EndpointSource,
     /// Connection state of the chain reader.
     pub chain: ChainState,
     /// Seconds since the runtime started.
@@ -384,6 +394,42 @@ pub struct SetLightClient {
     pub settings: Option<LightClientSettings>,
 }
 
+/// Where the chain endpoint a runtime reads comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EndpointSource {
+    /// The shell's flag or environment (`--rpc-url`, `CAIRN_RPC_URL`); it wins at every start.
+    #[default]
+    Given,
+    /// Set from the UI ([`SetChain`]) and saved in the data directory.
+    Saved,
+    /// Nothing was given or saved: the embedded local devnet.
+    Default,
+}
+
+/// A chain endpoint as a user types it: saved in the data directory and used at the next start
+/// too, unless the shell was given one explicitly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChainSettings {
+    /// The chain's JSON-RPC endpoint, an http(s) URL.
+    pub rpc_url: String,
+    /// The network's name as shown; empty: named after the chain id the endpoint serves
+    /// (`mainnet`, `sepolia`, `hoodi`, `devnet` for anvil's 31337, else `chain <id>`).
+    #[serde(default)]
+    pub network: String,
+}
+
+/// Read the chain (and sell storage on it) through another endpoint (`settings`), or return to
+/// the one the shell was given, else the local devnet (`null`). An endpoint is checked first:
+/// it must answer with its chain id, and a node that sells storage must stay on its chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetChain {
+    /// The endpoint to use, or `None` for the shell's (else the devnet's).
+    pub settings: Option<ChainSettings>,
+}
+
 /// Sell the node's storage on chain, on the contracts a deployment file names (the one
 /// `cairn devnet --deployment-file` writes, or a network's), with the node's own chain key; saved
 /// in the data directory and used at the next start too, unless the shell was given a market.
@@ -437,6 +483,7 @@ mod tests {
             version: "0.1.0".into(),
             network: "devnet".into(),
             rpc_url: "http://127.0.0.1:8545".into(),
+            rpc_source: EndpointSource::Saved,
             chain: ChainState::Connected {
                 chain_id: 31337,
                 latest_block: 12,
@@ -508,6 +555,7 @@ mod tests {
         assert_eq!(json["chain"]["state"], "connected");
         assert_eq!(json["chain"]["chainId"], 31337);
         assert_eq!(json["uptimeSecs"], 3);
+        assert_eq!(json["rpcSource"], "saved");
         assert_eq!(json["node"]["state"], "running");
         assert_eq!(json["node"]["connectedPeers"], 2);
         assert_eq!(json["node"]["quotaBytes"], 1u64 << 30);
@@ -587,6 +635,25 @@ mod tests {
         });
         let status: Status = serde_json::from_value(json).unwrap();
         assert_eq!(status.node, NodeState::Off);
+        assert_eq!(status.rpc_source, EndpointSource::Given);
+    }
+
+    #[test]
+    fn chain_settings_are_set_or_cleared_and_the_name_is_optional() {
+        let set: SetChain = serde_json::from_value(serde_json::json!({
+            "settings": {"rpcUrl": "https://rpc.example"}
+        }))
+        .unwrap();
+        let settings = set.settings.unwrap();
+        assert_eq!(settings.rpc_url, "https://rpc.example");
+        assert_eq!(settings.network, "");
+        let back: SetChain =
+            serde_json::from_value(serde_json::json!({ "settings": null })).unwrap();
+        assert_eq!(back.settings, None);
+        let typo = serde_json::from_value::<SetChain>(serde_json::json!({
+            "settings": {"url": "https://rpc.example"}
+        }));
+        assert!(typo.unwrap_err().to_string().contains("url"));
     }
 
     #[test]

@@ -10,10 +10,13 @@ pub struct Config {
     /// Directory for everything the client keeps (API token, keys, stored data).
     /// Default: the platform data directory joined with `cairn`.
     pub data_dir: PathBuf,
-    /// Human name of the network, shown in the UI. Default: `devnet`.
+    /// Human name of the network, shown in the UI with the shell's endpoint or the devnet's (an
+    /// endpoint set from the UI has its own). Default: `devnet`.
     pub network: String,
-    /// JSON-RPC endpoint of the chain. Default: the local devnet, `http://127.0.0.1:8545`.
-    pub rpc_url: String,
+    /// JSON-RPC endpoint of the chain, given by the shell: it wins over the one set from the UI
+    /// ([`crate::Handle::set_chain`], saved in the data directory) at every start. `None`: the
+    /// saved one, else the local devnet, [`chain::DEVNET_DEFAULT_RPC_URL`]. Default: `None`.
+    pub rpc_url: Option<String>,
     /// How often the chain is polled for a new head (and the node's state read). Default: one
     /// second.
     pub poll_interval: Duration,
@@ -59,7 +62,7 @@ pub struct NodeConfig {
     pub mdns: bool,
     /// Ask the router for port mappings (UPnP).
     pub upnp: bool,
-    /// Sell storage on chain (reached at [`Config::rpc_url`]), or `None` to store nothing for
+    /// Sell storage on chain (reached at the runtime's chain endpoint), or `None` to store nothing for
     /// buyers (a provider without a market has no deals to accept data for).
     pub market: Option<NodeMarket>,
 }
@@ -202,7 +205,7 @@ impl Config {
         Self {
             data_dir,
             network: chain::DEVNET_NAME.to_owned(),
-            rpc_url: chain::DEVNET_DEFAULT_RPC_URL.to_owned(),
+            rpc_url: None,
             poll_interval: Duration::from_secs(1),
             node: None,
             beacon: None,

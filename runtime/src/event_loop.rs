@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use chain::RpcClient;
 use protocol::api::{
-    ChainState, LightClientSettings, MarketState, NodeInfo, NodeState, SetNodeMarket, Status,
-    Withdrawal,
+    ChainSettings, ChainState, EndpointSource, LightClientSettings, MarketState, NodeInfo,
+    NodeState, SetNodeMarket, Status, Withdrawal,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -47,6 +47,12 @@ enum Command {
         oneshot::Sender<Result<Status, Error>>,
     ),
     SetNodeMarket(SetNodeMarket, oneshot::Sender<Result<Status, Error>>),
+    SetChain(
+        Option<ChainSettings>,
+        oneshot::Sender<Result<Status, Error>>,
+    ),
+    /// A chain endpoint checked off the loop ([`EventLoop::set_chain`]): apply it.
+    ApplyChain(Box<Endpoint>, oneshot::Sender<Result<Status, Error>>),
     WithdrawEarnings(oneshot::Sender<Result<Withdrawal, Error>>),
     /// Verify a selling node's earnings again, now (no answer: the status shows them).
     VerifyEarnings,
@@ -68,6 +74,8 @@ impl std::fmt::Debug for Command {
             Command::SetNodeStake(..) => "SetNodeStake",
             Command::SetLightClient(..) => "SetLightClient",
             Command::SetNodeMarket(..) => "SetNodeMarket",
+            Command::SetChain(..) => "SetChain",
+            Command::ApplyChain(..) => "ApplyChain",
             Command::WithdrawEarnings(_) => "WithdrawEarnings",
             Command::VerifyEarnings => "VerifyEarnings",
             Command::Shutdown(_) => "Shutdown",
@@ -170,6 +178,25 @@ impl Handle {
         rx.await.map_err(|_| Error::Stopped)?
     }
 
+    /// Reads the chain through the endpoint `settings` names, or returns to the one the shell
+    /// was given, else the local devnet (`None`). Checked first, off the runtime's loop: a URL
+    /// that is not http(s), or an endpoint that does not answer with its chain id, is
+    /// [`Error::Config`] saying so, and nothing changes; so is one on another chain than a
+    /// selling node's deployment (its deals are proven there). The network is shown by the name
+    /// given, else after the chain id ([`chain::network_name`]). Saved in the data directory,
+    /// then applied at once; a selling node restarts to sell through it (keeping its identity,
+    /// store and deals). At the next start an endpoint the shell was given ([`Config::rpc_url`])
+    /// wins over the saved one. Returns the status; [`Error::Settings`] when the setting could
+    /// not be saved (then nothing changed).
+    pub async fn set_chain(&self, settings: Option<ChainSettings>) -> Result<Status, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::SetChain(settings, reply))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
+    }
+
     /// Pays a selling node's earnings to its payout address (`StorageMarket.withdrawEarnings`,
     /// sent with the node's own chain key, which pays the gas), off the runtime's loop, then
     /// has the earnings verified again at once. [`Error::NoNode`] without a node;
@@ -205,8 +232,12 @@ impl Handle {
 #[derive(Debug)]
 pub struct EventLoop {
     config: Config,
+    /// The chain endpoint in use: the shell's, else the saved one, else the devnet's.
+    endpoint: Endpoint,
     client: RpcClient,
     commands: mpsc::Receiver<Command>,
+    /// For tasks of the loop's own to send it their results; does not keep it running.
+    loopback: mpsc::WeakSender<Command>,
     status: watch::Sender<Status>,
     started: Instant,
     last_chain_id: Option<u64>,
@@ -222,10 +253,57 @@ pub struct EventLoop {
     market_error: Option<String>,
 }
 
+/// A chain endpoint, where it comes from, and the network's name as shown.
+#[derive(Debug, Clone)]
+struct Endpoint {
+    rpc_url: String,
+    network: String,
+    source: EndpointSource,
+    /// The chain id it answered with when it was checked ([`EventLoop::set_chain`]).
+    chain_id: Option<u64>,
+    /// What is saved for it: `None` returns to the shell's endpoint.
+    saved: Option<ChainSettings>,
+}
+
+impl Endpoint {
+    /// The shell's endpoint, else the saved one, else the devnet's.
+    fn at_start(config: &Config, saved: Option<&ChainSettings>) -> Self {
+        match (&config.rpc_url, saved) {
+            (None, Some(saved)) => Self {
+                rpc_url: saved.rpc_url.clone(),
+                network: saved.network.clone(),
+                source: EndpointSource::Saved,
+                chain_id: None,
+                saved: Some(saved.clone()),
+            },
+            (given, _) => Self::shells(config, given.is_some()),
+        }
+    }
+
+    /// The shell's endpoint (`given`), else the devnet's.
+    fn shells(config: &Config, given: bool) -> Self {
+        Self {
+            rpc_url: config
+                .rpc_url
+                .clone()
+                .unwrap_or_else(|| chain::DEVNET_DEFAULT_RPC_URL.to_owned()),
+            network: config.network.clone(),
+            source: if given {
+                EndpointSource::Given
+            } else {
+                EndpointSource::Default
+            },
+            chain_id: None,
+            saved: None,
+        }
+    }
+}
+
 /// Validates `config` and builds the runtime; the caller spawns the returned [`EventLoop`].
 pub fn start(mut config: Config) -> Result<(Handle, EventLoop), Error> {
     config.validate()?;
     let settings = crate::settings::load(&config.data_dir)?;
+    let endpoint = Endpoint::at_start(&config, settings.chain.as_ref());
     // A node the shell did not give a market sells on the one saved from the UI, if any; one
     // that no longer holds leaves the node running without it, saying why.
     let mut market_error = None;
@@ -240,7 +318,7 @@ pub fn start(mut config: Config) -> Result<(Handle, EventLoop), Error> {
                 market: Some(NodeMarket::saved(&config.data_dir, saved)),
                 ..node.clone()
             };
-            match with_market.options(&config.data_dir, &config.rpc_url) {
+            match with_market.options(&config.data_dir, &endpoint.rpc_url) {
                 Ok(options) => {
                     *node = with_market;
                     node_options = Some(options);
@@ -257,7 +335,7 @@ pub fn start(mut config: Config) -> Result<(Handle, EventLoop), Error> {
             }
         }
         if node_options.is_none() {
-            node_options = Some(node.options(&config.data_dir, &config.rpc_url)?);
+            node_options = Some(node.options(&config.data_dir, &endpoint.rpc_url)?);
         }
     }
     // The shell's beacon chain, else the one saved from the UI; saved settings that no longer
@@ -277,12 +355,20 @@ pub fn start(mut config: Config) -> Result<(Handle, EventLoop), Error> {
         }),
         (None, None) => None,
     };
-    let client = RpcClient::new(&config.rpc_url)?;
+    let client = RpcClient::new(&endpoint.rpc_url).map_err(|err| match endpoint.source {
+        EndpointSource::Saved => Error::Config(format!(
+            "the chain endpoint saved in {} cannot be used ({err}); fix it, or delete its \
+             \"chain\" entry to return to the default",
+            crate::settings::FILE_NAME
+        )),
+        _ => Error::Rpc(err),
+    })?;
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
     let initial = Status {
         version: protocol::VERSION.to_owned(),
-        network: config.network.clone(),
-        rpc_url: config.rpc_url.clone(),
+        network: endpoint.network.clone(),
+        rpc_url: endpoint.rpc_url.clone(),
+        rpc_source: endpoint.source,
         chain: ChainState::Connecting,
         uptime_secs: 0,
         node: if config.node.is_some() {
@@ -293,14 +379,17 @@ pub fn start(mut config: Config) -> Result<(Handle, EventLoop), Error> {
         light_client: light_client.as_ref().map(LightClient::state),
     };
     let (status_tx, status_rx) = watch::channel(initial);
+    let loopback = commands_tx.downgrade();
     let handle = Handle {
         commands: commands_tx,
         status: status_rx,
     };
     let event_loop = EventLoop {
         config,
+        endpoint,
         client,
         commands: commands_rx,
+        loopback,
         status: status_tx,
         started: Instant::now(),
         last_chain_id: None,
@@ -316,7 +405,7 @@ pub fn start(mut config: Config) -> Result<(Handle, EventLoop), Error> {
 impl EventLoop {
     /// Runs until every [`Handle`] is dropped or one calls [`Handle::shutdown`].
     pub async fn run(mut self) {
-        let span = tracing::info_span!("runtime", network = %self.config.network);
+        let span = tracing::info_span!("runtime", network = %self.endpoint.network);
         let _enter = span.enter();
         // Dropped when the loop ends, which stops the sync.
         if let Some(light_client) = self.light_client.as_mut() {
@@ -368,6 +457,11 @@ impl EventLoop {
                     }
                     Some(Command::SetLightClient(settings, reply)) => {
                         let result = self.set_light_client(settings, &mut node).await;
+                        let _ = reply.send(result);
+                    }
+                    Some(Command::SetChain(settings, reply)) => self.set_chain(settings, reply),
+                    Some(Command::ApplyChain(endpoint, reply)) => {
+                        let result = self.apply_chain(*endpoint, &mut node).await;
                         let _ = reply.send(result);
                     }
                 },
@@ -489,7 +583,7 @@ impl EventLoop {
                  {chain_id}; give this chain's deployment",
                 given.display(),
                 deployment.chain_id,
-                self.config.rpc_url
+                self.endpoint.rpc_url
             )));
         }
         let payout = match request.payout.as_deref().map(str::trim) {
@@ -519,7 +613,7 @@ impl EventLoop {
             market: Some(NodeMarket::saved(&self.config.data_dir, &saved)),
             ..config.clone()
         };
-        let options = with_market.options(&self.config.data_dir, &self.config.rpc_url)?;
+        let options = with_market.options(&self.config.data_dir, &self.endpoint.rpc_url)?;
         let settings = Settings {
             node_market: Some(saved),
             ..self.settings.clone()
@@ -572,6 +666,148 @@ impl EventLoop {
         Ok(self.poll(node).await)
     }
 
+    /// Checks the endpoint `settings` names (or the shell's, for `None`) from a task of its
+    /// own, which has the loop apply it ([`Command::ApplyChain`]) or answers `reply` with why
+    /// not: asking for the chain id may take as long as the endpoint's timeout.
+    fn set_chain(
+        &self,
+        settings: Option<ChainSettings>,
+        reply: oneshot::Sender<Result<Status, Error>>,
+    ) {
+        let mut endpoint = match settings {
+            None => Endpoint::shells(&self.config, self.config.rpc_url.is_some()),
+            Some(settings) => Endpoint {
+                rpc_url: settings.rpc_url.trim().to_owned(),
+                network: settings.network.trim().to_owned(),
+                source: EndpointSource::Saved,
+                chain_id: None,
+                saved: None,
+            },
+        };
+        let client = match RpcClient::new(&endpoint.rpc_url) {
+            Ok(client) => client,
+            Err(err) => {
+                let _ = reply.send(Err(Error::Config(format!(
+                    "{err}; write the chain's JSON-RPC endpoint like https://rpc.example or \
+                     http://127.0.0.1:8545"
+                ))));
+                return;
+            }
+        };
+        // A typed endpoint is always asked (a typo shows now, and its chain names the network);
+        // the shell's only when a selling node must stay on its chain.
+        let ask = endpoint.source == EndpointSource::Saved || self.selling_chain().is_some();
+        let Some(loopback) = self.loopback.upgrade() else {
+            return;
+        };
+        tokio::spawn(async move {
+            if ask {
+                match client.chain_id().await {
+                    Ok(chain_id) => endpoint.chain_id = Some(chain_id),
+                    Err(err) => {
+                        let _ = reply.send(Err(Error::Config(format!(
+                            "the chain endpoint {} did not answer with its chain id ({err}); \
+                             check the URL, and that the node behind it runs and is reachable \
+                             from here",
+                            endpoint.rpc_url
+                        ))));
+                        return;
+                    }
+                }
+            }
+            if endpoint.source == EndpointSource::Saved {
+                if endpoint.network.is_empty() {
+                    endpoint.network = chain::network_name(endpoint.chain_id.unwrap_or_default());
+                }
+                endpoint.saved = Some(ChainSettings {
+                    rpc_url: endpoint.rpc_url.clone(),
+                    network: endpoint.network.clone(),
+                });
+            }
+            // The loop may have stopped meanwhile: then `reply` is dropped, which says so.
+            let _ = loopback
+                .send(Command::ApplyChain(Box::new(endpoint), reply))
+                .await;
+        });
+    }
+
+    /// The chain a selling node's deals are on, and its deployment file.
+    fn selling_chain(&self) -> Option<(u64, std::path::PathBuf)> {
+        let market = self.node_options.as_ref()?.market.as_ref()?;
+        let file = self
+            .config
+            .node
+            .as_ref()
+            .and_then(|node| node.market.as_ref())
+            .map(|market| market.deployment_file.clone())
+            .unwrap_or_default();
+        Some((market.deployment().chain_id, file))
+    }
+
+    /// Saves and uses a checked endpoint; a selling node restarts to sell through it.
+    async fn apply_chain(
+        &mut self,
+        endpoint: Endpoint,
+        node: &mut Option<RunningNode>,
+    ) -> Result<Status, Error> {
+        if let Some((selling, file)) = self.selling_chain() {
+            match endpoint.chain_id {
+                Some(chain_id) if chain_id == selling => {}
+                Some(chain_id) => {
+                    return Err(Error::Config(format!(
+                        "this node sells storage on chain {selling} (the deployment in {}), and \
+                         its deals are proven there, but {} serves chain {chain_id}; give an \
+                         endpoint of chain {selling}",
+                        file.display(),
+                        endpoint.rpc_url
+                    )));
+                }
+                None => {
+                    return Err(Error::Config(
+                        "the node started selling storage while the endpoint was checked; set \
+                         the endpoint again"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        let client = RpcClient::new(&endpoint.rpc_url)?;
+        let options = match (self.selling_chain(), self.config.node.as_ref()) {
+            (Some(_), Some(config)) => {
+                Some(config.options(&self.config.data_dir, &endpoint.rpc_url)?)
+            }
+            _ => None,
+        };
+        let settings = Settings {
+            chain: endpoint.saved.clone(),
+            ..self.settings.clone()
+        };
+        crate::settings::save(&self.config.data_dir, &settings)?;
+        self.settings = settings;
+        tracing::info!(rpc_url = %endpoint.rpc_url, network = %endpoint.network, "the chain endpoint changed");
+        self.client = client;
+        self.last_chain_id = endpoint.chain_id;
+        self.status.send_modify(|status| {
+            status.network.clone_from(&endpoint.network);
+            status.rpc_url.clone_from(&endpoint.rpc_url);
+            status.rpc_source = endpoint.source;
+            status.chain = ChainState::Connecting;
+        });
+        self.endpoint = endpoint;
+        if let Some(options) = options {
+            // The market's transactions, proofs and earnings go through the endpoint it was
+            // built with: a selling node restarts with one built on the new endpoint.
+            self.node_options = Some(options);
+            if let Some(running) = node.take() {
+                running.stop().await;
+            }
+            self.status
+                .send_modify(|status| status.node = NodeState::Starting);
+            *node = self.start_node(STORE_WAIT).await;
+        }
+        Ok(self.poll(node).await)
+    }
+
     /// The light client's verified head, while one runs.
     fn head(&self) -> Option<watch::Receiver<HeadState>> {
         self.light_client.as_ref().map(LightClient::subscribe)
@@ -605,7 +841,7 @@ impl EventLoop {
             match RunningNode::start(
                 options.clone(),
                 stake,
-                self.config.rpc_url.clone(),
+                self.endpoint.rpc_url.clone(),
                 self.head(),
             )
             .await

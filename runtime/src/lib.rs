@@ -30,9 +30,9 @@ pub use event_loop::{EventLoop, Handle, start};
 /// A chain address (the node's payout address), parsed from `0x`-prefixed hex.
 pub use node::market::Address as ChainAddress;
 pub use protocol::api::{
-    Activity, ActivityKind, ChainState, EarningsAnchor, EarningsProof, LightClientSettings,
-    LightClientState, MarketState, NodeInfo, NodeState, SetNodeMarket, Status, TransferInfo,
-    Withdrawal,
+    Activity, ActivityKind, ChainSettings, ChainState, EarningsAnchor, EarningsProof,
+    EndpointSource, LightClientSettings, LightClientState, MarketState, NodeInfo, NodeState,
+    SetNodeMarket, Status, TransferInfo, Withdrawal,
 };
 pub use protocol::units::parse_size;
 

@@ -1,6 +1,6 @@
 //! Settings changed from the UI and kept in the data directory (`settings.json`), so they
-//! outlive a restart: the embedded node's quota, the stake a selling node registers with, and
-//! the beacon chain the light client follows.
+//! outlive a restart: the chain endpoint, the embedded node's quota, the stake and market a
+//! selling node registers with, and the beacon chain the light client follows.
 //!
 //! The file is replaced atomically (a temporary file, fsynced, then renamed, then the directory
 //! fsynced): a crash leaves the old settings or the new ones, never half of either. A file that
@@ -33,6 +33,10 @@ pub struct Settings {
     /// name or file, endpoints, checkpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub light_client: Option<protocol::api::LightClientSettings>,
+    /// The chain endpoint, when set from the UI, with the network's name (as typed, else the
+    /// one its chain id gave when it was set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<protocol::api::ChainSettings>,
 }
 
 /// A market set from the UI ([`Settings::node_market`]).
@@ -111,6 +115,10 @@ mod tests {
                 network: "sepolia".into(),
                 endpoints: vec!["https://beacon.example".into()],
                 checkpoint: format!("0x{}", "5a".repeat(32)),
+            }),
+            chain: Some(protocol::api::ChainSettings {
+                rpc_url: "https://rpc.example".into(),
+                network: "sepolia".into(),
             }),
         };
         save(dir.path(), &settings).unwrap();

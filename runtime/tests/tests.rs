@@ -15,7 +15,7 @@ use testkit::rpc_proxy::{Proxy, Tamper};
 
 fn config(rpc_url: &str) -> Config {
     Config {
-        rpc_url: rpc_url.to_owned(),
+        rpc_url: Some(rpc_url.to_owned()),
         poll_interval: Duration::from_millis(200),
         ..Config::devnet(std::env::temp_dir().join("cairn-runtime-tests"))
     }
@@ -481,7 +481,7 @@ async fn a_store_held_elsewhere_is_reported_and_the_node_starts_once_it_is_free(
 /// A node with a 1 MiB quota in `dir` that sells on `market`, reaching its chain at `rpc_url`.
 fn selling_config(dir: &Path, rpc_url: String, market: runtime::NodeMarket) -> Config {
     let mut config = node_config(dir, 1 << 20, Vec::new());
-    config.rpc_url = rpc_url;
+    config.rpc_url = Some(rpc_url);
     if let Some(node) = config.node.as_mut() {
         node.market = Some(market);
     }
@@ -1310,12 +1310,15 @@ fn proof_anchored(status: &Status, beacon: bool) -> Option<runtime::EarningsProo
         .filter(|proof| matches!(proof.anchor, runtime::EarningsAnchor::Beacon { .. }) == beacon)
 }
 
-/// What `settings.json` in `dir` says of the light client.
-fn saved_light_client(dir: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(dir.join(runtime::settings::FILE_NAME)).unwrap();
+/// What `settings.json` in `dir` holds under `key` (null when it holds nothing there, or there is
+/// no file).
+fn saved_setting(dir: &Path, key: &str) -> serde_json::Value {
+    let Ok(text) = std::fs::read_to_string(dir.join(runtime::settings::FILE_NAME)) else {
+        return serde_json::Value::Null;
+    };
     let settings: serde_json::Value = serde_json::from_str(&text).unwrap();
     settings
-        .get("lightClient")
+        .get(key)
         .cloned()
         .unwrap_or(serde_json::Value::Null)
 }
@@ -1398,7 +1401,7 @@ async fn a_light_client_set_at_runtime_anchors_the_earnings_and_is_kept_over_res
     assert_eq!(light_client.endpoints, vec![server.url.clone()]);
     assert_eq!(light_client.checkpoint, chain.checkpoint().to_string());
     assert_eq!(
-        saved_light_client(dir.path()),
+        saved_setting(dir.path(), "lightClient"),
         serde_json::to_value(&settings).unwrap()
     );
     let status = wait_for(&handle, "the earnings anchored on the verified head", |s| {
@@ -1430,7 +1433,10 @@ async fn a_light_client_set_at_runtime_anchors_the_earnings_and_is_kept_over_res
     // Stopped: the earnings are anchored on the endpoint again, and that is saved too.
     let status = handle.set_light_client(None).await.unwrap();
     assert_eq!(status.light_client, None);
-    assert_eq!(saved_light_client(dir.path()), serde_json::Value::Null);
+    assert_eq!(
+        saved_setting(dir.path(), "lightClient"),
+        serde_json::Value::Null
+    );
     wait_for(
         &handle,
         "the earnings anchored on the endpoint again",
@@ -1476,7 +1482,7 @@ async fn a_market_set_at_runtime_sells_and_is_kept_over_restarts() {
     let (devnet, deployment, deployment_file) = market_devnet(dir.path()).await;
     let data_dir = dir.path().join("data");
     let config = || Config {
-        rpc_url: devnet.rpc_url().to_owned(),
+        rpc_url: Some(devnet.rpc_url().to_owned()),
         ..node_config(&data_dir, 1 << 20, Vec::new())
     };
     let (handle, task, _) = run_node(config()).await;
@@ -1573,6 +1579,225 @@ async fn a_market_set_at_runtime_sells_and_is_kept_over_restarts() {
             && error.contains("deployment.json"),
         "{error}"
     );
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+}
+
+/// The endpoint a status reads the chain through, where it comes from, and the network's name.
+fn endpoint_of(status: &Status) -> (String, runtime::EndpointSource, String) {
+    (
+        status.rpc_url.clone(),
+        status.rpc_source,
+        status.network.clone(),
+    )
+}
+
+/// `rpc_url` as a typed endpoint, with the network's `name` (empty: named after its chain id).
+fn typed(rpc_url: &str, name: &str) -> Option<runtime::ChainSettings> {
+    Some(runtime::ChainSettings {
+        rpc_url: rpc_url.to_owned(),
+        network: name.to_owned(),
+    })
+}
+
+/// Waits until `handle` reads chain `chain_id`.
+async fn connected_to(handle: &Handle, chain_id: u64) -> Status {
+    wait_for(
+        handle,
+        &format!("chain {chain_id}"),
+        |s| matches!(s.chain, ChainState::Connected { chain_id: id, .. } if id == chain_id),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_chain_endpoint_set_at_runtime_is_checked_saved_and_yields_to_the_shells() {
+    use runtime::EndpointSource::{Given, Saved};
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let home = Devnet::start().await.unwrap();
+    let other = Devnet::start_with(chain::devnet::Options {
+        chain_id: Some(4242),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let given = |rpc_url: Option<&str>| Config {
+        rpc_url: rpc_url.map(str::to_owned),
+        poll_interval: Duration::from_millis(200),
+        ..Config::devnet(data_dir.clone())
+    };
+    let (handle, event_loop) = runtime::start(given(None)).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    assert_eq!(
+        endpoint_of(&handle.status()),
+        (
+            chain::DEVNET_DEFAULT_RPC_URL.to_owned(),
+            runtime::EndpointSource::Default,
+            "devnet".to_owned()
+        )
+    );
+
+    // What cannot be read through is refused, saying why, and nothing is saved.
+    let silent = format!(
+        "http://127.0.0.1:{}",
+        testkit::process::free_port().unwrap()
+    );
+    for (bad, reason) in [
+        ("127.0.0.1:8545", "write the chain's JSON-RPC endpoint like"),
+        ("ftp://rpc.example", "unsupported scheme"),
+        (silent.as_str(), "did not answer with its chain id"),
+    ] {
+        refused(handle.set_chain(typed(bad, "")).await, reason);
+    }
+    assert!(!data_dir.join(runtime::settings::FILE_NAME).exists());
+
+    // Set without a name: named after its chain id, read at once, saved.
+    let status = handle.set_chain(typed(other.rpc_url(), " ")).await.unwrap();
+    assert_eq!(
+        endpoint_of(&status),
+        (other.rpc_url().to_owned(), Saved, "chain 4242".to_owned())
+    );
+    connected_to(&handle, 4242).await;
+    // Set with a name: that one.
+    let status = handle
+        .set_chain(typed(&format!(" {} ", home.rpc_url()), "home"))
+        .await
+        .unwrap();
+    assert_eq!(
+        endpoint_of(&status),
+        (home.rpc_url().to_owned(), Saved, "home".to_owned())
+    );
+    connected_to(&handle, home.chain_id()).await;
+    assert_eq!(
+        saved_setting(&data_dir, "chain"),
+        serde_json::json!({"rpcUrl": home.rpc_url(), "network": "home"})
+    );
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+
+    // Restarted without an endpoint from the shell: the saved one.
+    let (handle, event_loop) = runtime::start(given(None)).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    assert_eq!(
+        endpoint_of(&handle.status()),
+        (home.rpc_url().to_owned(), Saved, "home".to_owned())
+    );
+    connected_to(&handle, home.chain_id()).await;
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+
+    // Given one by the shell, that one wins; returning to "the default" returns to it, and
+    // forgets the saved one.
+    let (handle, event_loop) = runtime::start(given(Some(other.rpc_url()))).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    assert_eq!(
+        endpoint_of(&handle.status()),
+        (other.rpc_url().to_owned(), Given, "devnet".to_owned())
+    );
+    connected_to(&handle, 4242).await;
+    handle.set_chain(typed(home.rpc_url(), "")).await.unwrap();
+    connected_to(&handle, home.chain_id()).await;
+    let status = handle.set_chain(None).await.unwrap();
+    assert_eq!(
+        endpoint_of(&status),
+        (other.rpc_url().to_owned(), Given, "devnet".to_owned())
+    );
+    connected_to(&handle, 4242).await;
+    assert_eq!(saved_setting(&data_dir, "chain"), serde_json::Value::Null);
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+
+    // Nothing given, nothing saved: the devnet's.
+    let (handle, event_loop) = runtime::start(given(None)).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    assert_eq!(
+        endpoint_of(&handle.status()).1,
+        runtime::EndpointSource::Default
+    );
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+
+    // A saved endpoint edited into one that is not a URL is named at start.
+    std::fs::write(
+        data_dir.join(runtime::settings::FILE_NAME),
+        r#"{"chain": {"rpcUrl": "rpc.example", "network": "x"}}"#,
+    )
+    .unwrap();
+    let err = runtime::start(given(None)).unwrap_err().to_string();
+    assert!(
+        err.contains("chain endpoint saved in settings.json cannot be used"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_selling_node_stays_on_its_chain_and_sells_through_a_new_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (devnet, _, deployment_file) = market_devnet(dir.path()).await;
+    let other = Devnet::start_with(chain::devnet::Options {
+        chain_id: Some(4242),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // Another endpoint of the same chain, which alters the proofs the earnings rest on: once
+    // the node sells through it, its earnings fail verification.
+    let proxy = Proxy::start(devnet.rpc_url()).await;
+    let config = selling_config(
+        dir.path(),
+        devnet.rpc_url().to_owned(),
+        staked_market(dir.path(), deployment_file),
+    );
+    let data_dir = config.data_dir.clone();
+    let (handle, event_loop) = runtime::start(config).unwrap();
+    let task = tokio::spawn(event_loop.run());
+    let status = wait_for(&handle, "the earnings verified", |s| {
+        market_of(s).is_some_and(|m| m.earnings_proof.is_some())
+    })
+    .await;
+    let peer_id = running(status).peer_id;
+
+    // Another chain: its deals are not there.
+    refused(
+        handle.set_chain(typed(other.rpc_url(), "")).await,
+        &format!(
+            "this node sells storage on chain {} (the deployment in {}), and its deals are \
+             proven there, but {} serves chain 4242",
+            devnet.chain_id(),
+            dir.path().join("deployment.json").display(),
+            other.rpc_url()
+        ),
+    );
+    assert_eq!(saved_setting(&data_dir, "chain"), serde_json::Value::Null);
+
+    // The same chain through another endpoint: the node restarts selling through it.
+    proxy.set(Tamper::ProofStorageValue);
+    let status = handle.set_chain(typed(&proxy.url(), "")).await.unwrap();
+    assert_eq!(
+        endpoint_of(&status),
+        (
+            proxy.url(),
+            runtime::EndpointSource::Saved,
+            "devnet".to_owned()
+        )
+    );
+    assert_eq!(running(status).peer_id, peer_id);
+    let status = wait_for(&handle, "the altered proofs caught", |s| {
+        market_of(s).is_some_and(|m| m.earnings_error.is_some())
+    })
+    .await;
+    assert!(proxy.tampered() > 0);
+    assert_eq!(market_of(&status).unwrap().earnings, None);
+
+    // Back to the shell's: verified again.
+    handle.set_chain(None).await.unwrap();
+    let status = wait_for(&handle, "the earnings verified again", |s| {
+        market_of(s).is_some_and(|m| m.earnings_proof.is_some() && m.earnings_error.is_none())
+    })
+    .await;
+    assert_eq!(status.rpc_url, devnet.rpc_url());
+    assert_eq!(running(status).peer_id, peer_id);
     handle.shutdown().await.unwrap();
     task.await.unwrap();
 }

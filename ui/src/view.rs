@@ -5,8 +5,9 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 use protocol::api::{
-    Activity, ActivityKind, ChainState, EarningsAnchor, EarningsProof, LightClientSettings,
-    LightClientState, MarketState, NodeState, SetNodeMarket, Status, TransferInfo, Withdrawal,
+    Activity, ActivityKind, ChainSettings, ChainState, EarningsAnchor, EarningsProof,
+    EndpointSource, LightClientSettings, LightClientState, MarketState, NodeState, SetNodeMarket,
+    Status, TransferInfo, Withdrawal,
 };
 
 use crate::backend::{Backend, BackendError};
@@ -57,8 +58,10 @@ pub(crate) fn App(backend: Rc<dyn Backend>) -> impl IntoView {
                             {move || state_class(status.get().as_ref())}
                         </span>
                     </div>
+                    <div class="hint" id="chain-endpoint">{move || status.get().map(|s| format_endpoint(&s)).unwrap_or_default()}</div>
                 </div>
             </div>
+            <ChainSettingsForm status=status backend=backend set_status=set_status/>
             <LightClientSection light_client=Signal::derive(move || status.get().and_then(|s| s.light_client)) backend=backend set_status=set_status/>
             <Show when=move || error.get().is_some()>
                 <div class="notice" id="error">{move || error.get().unwrap_or_default()}</div>
@@ -75,6 +78,109 @@ pub(crate) fn App(backend: Rc<dyn Backend>) -> impl IntoView {
                 <NodeSection node=Signal::derive(move || status.get().map(|s| s.node).unwrap_or_default()) backend=backend set_status=set_status/>
             </Show>
         </main>
+    }
+}
+
+/// The form that sets the chain endpoint the runtime reads (and sells storage) through.
+#[component]
+fn ChainSettingsForm(
+    status: ReadSignal<Option<Status>>,
+    backend: StoredValue<Rc<dyn Backend>, LocalStorage>,
+    set_status: WriteSignal<Option<Status>>,
+) -> impl IntoView {
+    let (rpc_url, set_rpc_url) = signal(String::new());
+    let (network, set_network) = signal(String::new());
+    let form = FormState::new(set_status);
+    // Sends `settings` (`None`: the shell's endpoint, else the devnet's) and shows the status
+    // after, or why not.
+    let apply = move |settings: Option<ChainSettings>| {
+        let resetting = settings.is_none();
+        let backend = backend.get_value();
+        form.send(
+            async move { backend.set_chain(settings).await },
+            move || {
+                if !resetting {
+                    set_rpc_url.set(String::new());
+                    set_network.set(String::new());
+                }
+            },
+        );
+    };
+    let submit = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        match chain_settings(&rpc_url.get_untracked(), &network.get_untracked()) {
+            Ok(settings) => apply(Some(settings)),
+            Err(err) => form.message.set(Some(err)),
+        }
+    };
+    let saved = move || {
+        status.with(|status| {
+            status
+                .as_ref()
+                .is_some_and(|s| s.rpc_source == EndpointSource::Saved)
+        })
+    };
+    view! {
+        <details class="card settings" id="chain-settings">
+            <summary class="label">"Chain endpoint"</summary>
+            <form class="quota" id="chain-form" on:submit=submit>
+                <p class="hint">"The JSON-RPC endpoint the chain is read through, and storage sold on: your own Ethereum node's, or a provider's. It is asked for its chain id first; a node that sells storage stays on its chain. Kept across restarts, unless one is given at start."</p>
+                {text_field("chain-rpc-url", "JSON-RPC endpoint", "https://rpc.example or http://127.0.0.1:8545", rpc_url, set_rpc_url)}
+                {text_field("chain-network", "Network name (optional)", "empty: named after its chain id", network, set_network)}
+                <div class="row">
+                    <button id="chain-connect" type="submit" disabled=move || form.busy.get()>"Connect"</button>
+                    <Show when=saved>
+                        <button id="chain-default" class="secondary" type="button" disabled=move || form.busy.get() on:click=move |_| apply(None)>"Use the default"</button>
+                    </Show>
+                </div>
+                {form.message_view("chain-settings-error")}
+            </form>
+        </details>
+    }
+}
+
+/// The endpoint from the form's fields, or what is missing; the runtime checks the rest (a
+/// URL, an endpoint that answers) and says what is wrong.
+fn chain_settings(rpc_url: &str, network: &str) -> Result<ChainSettings, String> {
+    let rpc_url = rpc_url.trim();
+    if rpc_url.is_empty() {
+        return Err(
+            "give the chain's JSON-RPC endpoint, like https://rpc.example or \
+             http://127.0.0.1:8545"
+                .into(),
+        );
+    }
+    Ok(ChainSettings {
+        rpc_url: rpc_url.to_owned(),
+        network: network.trim().to_owned(),
+    })
+}
+
+/// `http://127.0.0.1:8545: the local devnet (the default)`, and where else it comes from.
+fn format_endpoint(status: &Status) -> String {
+    let source = match status.rpc_source {
+        EndpointSource::Given => {
+            "given at start (--rpc-url or CAIRN_RPC_URL), which wins at every start"
+        }
+        EndpointSource::Saved => "set here, kept across restarts",
+        EndpointSource::Default => "the local devnet (the default)",
+    };
+    format!("{}: {source}", status.rpc_url)
+}
+
+/// A labelled one-line text input bound to `value`.
+fn text_field(
+    id: &'static str,
+    label: &'static str,
+    placeholder: &'static str,
+    value: ReadSignal<String>,
+    set: WriteSignal<String>,
+) -> impl IntoView {
+    view! {
+        <label class="label" for=id>{label}</label>
+        <div class="row">
+            <input id=id type="text" placeholder=placeholder prop:value=move || value.get() on:input=move |event| set.set(event_target_value(&event))/>
+        </div>
     }
 }
 
@@ -115,18 +221,6 @@ fn LightClientSection(
             Err(err) => form.message.set(Some(err)),
         }
     };
-    let field = |id: &'static str,
-                 label: &'static str,
-                 placeholder: &'static str,
-                 value: ReadSignal<String>,
-                 set: WriteSignal<String>| {
-        view! {
-            <label class="label" for=id>{label}</label>
-            <div class="row">
-                <input id=id type="text" placeholder=placeholder prop:value=move || value.get() on:input=move |event| set.set(event_target_value(&event))/>
-            </div>
-        }
-    };
     view! {
         <Show when=move || light_client.with(Option::is_some)>
             <div class="card light-client">
@@ -135,17 +229,17 @@ fn LightClientSection(
                 <div class="hint" id="light-client-source">{move || light_client.get().map(|lc| format_light_client_source(&lc)).unwrap_or_default()}</div>
             </div>
         </Show>
-        <details class="card light-client-settings" id="light-client-settings">
+        <details class="card settings" id="light-client-settings">
             <summary class="label">"Light client settings"</summary>
             <form class="quota" id="light-client-form" on:submit=submit>
                 <p class="hint">"Follow a beacon chain with the light client: the node's earnings are then proven against a head this app verified itself, not against the chain endpoint's word. Kept across restarts."</p>
-                {field("light-client-network", "Network", "mainnet, sepolia, hoodi, or a network file's path", network, set_network)}
-                {field("light-client-endpoints", "Beacon API endpoints (comma-separated)", "https://beacon.example", endpoints, set_endpoints)}
-                {field("light-client-checkpoint", "Trusted checkpoint: a finalized beacon block root", "0x and 64 hex digits", checkpoint, set_checkpoint)}
+                {text_field("light-client-network", "Network", "mainnet, sepolia, hoodi, or a network file's path", network, set_network)}
+                {text_field("light-client-endpoints", "Beacon API endpoints (comma-separated)", "https://beacon.example", endpoints, set_endpoints)}
+                {text_field("light-client-checkpoint", "Trusted checkpoint: a finalized beacon block root", "0x and 64 hex digits", checkpoint, set_checkpoint)}
                 <div class="row">
                     <button id="light-client-follow" type="submit" disabled=move || form.busy.get()>"Follow"</button>
                     <Show when=move || light_client.with(Option::is_some)>
-                        <button id="light-client-stop" type="button" disabled=move || form.busy.get() on:click=move |_| apply(None)>"Stop following"</button>
+                        <button id="light-client-stop" class="secondary" type="button" disabled=move || form.busy.get() on:click=move |_| apply(None)>"Stop following"</button>
                     </Show>
                 </div>
                 {form.message_view("light-client-settings-error")}
@@ -827,6 +921,50 @@ mod tests {
         format_light_client_source, format_stored, format_tokens, format_transfer, format_uptime,
         format_withdrawal, light_client_settings, market_request, parse_tokens,
     };
+    use super::{ChainState, EndpointSource, Status, chain_settings, format_endpoint};
+
+    #[test]
+    fn a_chain_endpoint_needs_a_url_and_its_name_is_optional() {
+        let settings = chain_settings(" https://rpc.example ", " ").unwrap();
+        assert_eq!(settings.rpc_url, "https://rpc.example");
+        assert_eq!(
+            settings.network, "",
+            "named after its chain id by the runtime"
+        );
+        assert_eq!(
+            chain_settings("http://127.0.0.1:8545", " sepolia ")
+                .unwrap()
+                .network,
+            "sepolia"
+        );
+        assert!(
+            chain_settings("  ", "sepolia")
+                .unwrap_err()
+                .contains("JSON-RPC endpoint")
+        );
+    }
+
+    #[test]
+    fn the_endpoint_says_where_it_comes_from() {
+        let mut status = Status {
+            version: "0.1.0".into(),
+            network: "devnet".into(),
+            rpc_url: "http://127.0.0.1:8545".into(),
+            rpc_source: EndpointSource::Default,
+            chain: ChainState::Connecting,
+            uptime_secs: 0,
+            node: Default::default(),
+            light_client: None,
+        };
+        assert_eq!(
+            format_endpoint(&status),
+            "http://127.0.0.1:8545: the local devnet (the default)"
+        );
+        status.rpc_source = EndpointSource::Saved;
+        assert!(format_endpoint(&status).ends_with("set here, kept across restarts"));
+        status.rpc_source = EndpointSource::Given;
+        assert!(format_endpoint(&status).contains("CAIRN_RPC_URL"));
+    }
 
     #[test]
     fn a_stake_is_a_whole_number_of_tokens() {

@@ -1,4 +1,4 @@
-//! HTTP backend for the `cairn daemon`: `GET /api/status`, `PUT /api/node/quota`,
+//! HTTP backend for the `cairn daemon`: `GET /api/status`, `PUT /api/chain`, `PUT /api/node/quota`,
 //! `PUT /api/node/stake`, `PUT /api/node/market`, `PUT /api/light-client` and
 //! `POST /api/node/earnings/withdraw` with the per-install bearer token.
 //!
@@ -8,10 +8,10 @@
 use std::time::Duration;
 
 use protocol::api::{
-    ApiError, HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_MARKET_PATH, HTTP_NODE_QUOTA_PATH,
-    HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH, HTTP_WITHDRAW_EARNINGS_PATH, LightClientSettings,
-    SetLightClient, SetNodeMarket, SetNodeQuota, SetNodeStake, Status, TOKEN_FRAGMENT_KEY,
-    Withdrawal,
+    ApiError, ChainSettings, HTTP_CHAIN_PATH, HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_MARKET_PATH,
+    HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH, HTTP_WITHDRAW_EARNINGS_PATH,
+    LightClientSettings, SetChain, SetLightClient, SetNodeMarket, SetNodeQuota, SetNodeStake,
+    Status, TOKEN_FRAGMENT_KEY, Withdrawal,
 };
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -178,6 +178,12 @@ impl Backend for HttpBackend {
             Some(body),
         )
         .await
+    }
+
+    async fn set_chain(&self, settings: Option<ChainSettings>) -> Result<Status, BackendError> {
+        let body = serde_json::to_string(&SetChain { settings })
+            .map_err(|err| BackendError::Decode(err.to_string()))?;
+        call(self.token.as_deref(), "PUT", HTTP_CHAIN_PATH, Some(body)).await
     }
 
     async fn set_node_market(&self, request: SetNodeMarket) -> Result<Status, BackendError> {

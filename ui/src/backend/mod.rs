@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use protocol::api::{LightClientSettings, SetNodeMarket, Status, Withdrawal};
+use protocol::api::{ChainSettings, LightClientSettings, SetNodeMarket, Status, Withdrawal};
 
 mod http;
 mod tauri;
@@ -53,6 +53,9 @@ pub(crate) trait Backend {
         &self,
         settings: Option<LightClientSettings>,
     ) -> Result<Status, BackendError>;
+    /// Reads the chain through the endpoint `settings` names, or the shell's (`None`); the status
+    /// after.
+    async fn set_chain(&self, settings: Option<ChainSettings>) -> Result<Status, BackendError>;
     /// Has the node start selling storage on the deployment `request` names; the status after.
     async fn set_node_market(&self, request: SetNodeMarket) -> Result<Status, BackendError>;
     /// Pays a selling node's earnings to its payout address.

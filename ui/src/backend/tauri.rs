@@ -1,10 +1,10 @@
 //! Tauri IPC backend: `invoke` for commands, `listen` for events (`app.withGlobalTauri`).
 
 use protocol::api::{
-    COMMAND_SET_LIGHT_CLIENT, COMMAND_SET_NODE_MARKET, COMMAND_SET_NODE_QUOTA,
-    COMMAND_SET_NODE_STAKE, COMMAND_STATUS, COMMAND_WITHDRAW_EARNINGS, EVENT_STATUS,
-    LightClientSettings, SetLightClient, SetNodeMarket, SetNodeQuota, SetNodeStake, Status,
-    Withdrawal,
+    COMMAND_SET_CHAIN, COMMAND_SET_LIGHT_CLIENT, COMMAND_SET_NODE_MARKET, COMMAND_SET_NODE_QUOTA,
+    COMMAND_SET_NODE_STAKE, COMMAND_STATUS, COMMAND_WITHDRAW_EARNINGS, ChainSettings, EVENT_STATUS,
+    LightClientSettings, SetChain, SetLightClient, SetNodeMarket, SetNodeQuota, SetNodeStake,
+    Status, Withdrawal,
 };
 use wasm_bindgen::prelude::*;
 
@@ -92,6 +92,15 @@ impl Backend for TauriBackend {
         let args = serde_wasm_bindgen::to_value(&SetLightClient { settings })
             .map_err(|err| BackendError::Decode(err.to_string()))?;
         let value = invoke(COMMAND_SET_LIGHT_CLIENT, args)
+            .await
+            .map_err(|err| BackendError::Ipc(describe(&err)))?;
+        decode(value)
+    }
+
+    async fn set_chain(&self, settings: Option<ChainSettings>) -> Result<Status, BackendError> {
+        let args = serde_wasm_bindgen::to_value(&SetChain { settings })
+            .map_err(|err| BackendError::Decode(err.to_string()))?;
+        let value = invoke(COMMAND_SET_CHAIN, args)
             .await
             .map_err(|err| BackendError::Ipc(describe(&err)))?;
         decode(value)
