@@ -8,6 +8,8 @@
 //!   gossipsub, mDNS, AutoNAT, relay client, DCUtR, UPnP, connection limits) owned by one
 //!   [`EventLoop`] and driven through a cloneable [`Handle`];
 //! - [`transfer`]: the provider service and the buyer [`Client`] over raw streams;
+//! - [`buyer`]: the buyer's workflow over a client node: discovery, storing a file under paid
+//!   deals, fetching it back verified, and the catalog of what was stored;
 //! - [`market`]: quotes, deal checks, scheduled possession proofs and earnings on chain.
 //!
 //! Builds for: native (tested on Linux; checked for Android; meant for macOS).
@@ -16,6 +18,7 @@
 //! Must not depend on: `runtime`, `app`, `cli` or the UI (the runtime embeds the node, never the
 //! reverse).
 
+pub mod buyer;
 pub mod content;
 mod key;
 pub mod market;

@@ -1,0 +1,529 @@
+//! The buyer's side of the storage market over a running node: find providers (the LAN, the
+//! DHT, gossiped offers and, with a market, the chain's Registry), store a file on several of
+//! them (each copy under its own paid deal when a market is given), fetch an object back from
+//! any holder, and keep a catalog of what was stored.
+//!
+//! A shell (the `cairn storage` CLI) starts a client [`crate::Node`], calls [`put`] or [`get`]
+//! and shows progress from the node's [`Event::Progress`] events; nothing here prints.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alloy::primitives::utils::format_ether;
+use tokio::sync::broadcast;
+
+use crate::market::{self, EndedDeal, MarketError};
+use crate::transfer::{self, GetReport, PutReport};
+use crate::{Client, ContentId, Event, Handle, NodeError, PeerId, TransferError};
+
+/// How long [`put`] and [`get`] look for providers before working with what they found.
+pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long [`put`] keeps looking for spare providers (to replace a failing one) once it has
+/// enough for the copies asked.
+pub const SPARE_GRACE: Duration = Duration::from_secs(2);
+/// The catalog's file name in its directory.
+pub const CATALOG_FILE: &str = "catalog.json";
+
+/// Why storing or fetching failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuyerError {
+    /// Zero copies were asked for.
+    #[error("copies must be at least 1")]
+    NoCopies,
+    /// No provider was found in time.
+    #[error(
+        "no storage provider found within {waited:?} (LAN, DHT and, with a market, the chain's \
+         Registry){}",
+        dials_failed(dial_failures)
+    )]
+    NoProviders {
+        /// How long discovery waited.
+        waited: Duration,
+        /// Dials that failed meanwhile (a wrong address, a refused certificate).
+        dial_failures: Vec<String>,
+    },
+    /// Fewer copies were stored than asked; those made are kept (under their deals) and in the
+    /// catalog.
+    #[error("stored {stored} of {wanted} copies of {id}: {why}")]
+    NotEnoughCopies {
+        /// Copies asked for.
+        wanted: usize,
+        /// Copies made.
+        stored: usize,
+        /// The object.
+        id: ContentId,
+        /// The providers that hold the copies made.
+        holders: Vec<String>,
+        /// What went wrong with the others.
+        why: String,
+    },
+    /// A transfer failed.
+    #[error(transparent)]
+    Transfer(#[from] TransferError),
+    /// The chain refused or could not be reached.
+    #[error(transparent)]
+    Market(#[from] MarketError),
+    /// The node stopped.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// The catalog does not parse.
+    #[error("{path} is not a valid catalog ({reason}); move it away to start a new one")]
+    CatalogMalformed {
+        /// The catalog file.
+        path: PathBuf,
+        /// What the parser said.
+        reason: String,
+    },
+    /// The catalog could not be read or written.
+    #[error("cannot use the catalog {path}: {source}")]
+    CatalogIo {
+        /// The file involved.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn dials_failed(failures: &[String]) -> String {
+    if failures.is_empty() {
+        String::new()
+    } else {
+        format!(". Dials that failed: {}", failures.join("; "))
+    }
+}
+
+/// One object the buyer stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CatalogEntry {
+    /// The content id.
+    pub id: ContentId,
+    /// The file's name when it was stored.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The providers holding a copy (peer ids).
+    pub holders: Vec<String>,
+}
+
+/// What the buyer stored, kept in `catalog.json` in a directory (replaced atomically): [`get`]
+/// asks its holders first.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    path: PathBuf,
+}
+
+impl Catalog {
+    /// The catalog in `dir` (a missing file is an empty catalog).
+    pub fn in_dir(dir: &Path) -> Self {
+        Self {
+            path: dir.join(CATALOG_FILE),
+        }
+    }
+
+    /// Its entries, by content id.
+    pub fn entries(&self) -> Result<BTreeMap<String, CatalogEntry>, BuyerError> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|err| BuyerError::CatalogMalformed {
+                    path: self.path.clone(),
+                    reason: err.to_string(),
+                })
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(source) => Err(BuyerError::CatalogIo {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Adds or replaces `entry`: the file is written beside, fsynced, then renamed over.
+    pub fn record(&self, entry: CatalogEntry) -> Result<(), BuyerError> {
+        let mut entries = self.entries()?;
+        entries.insert(entry.id.to_string(), entry);
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| BuyerError::CatalogIo { path, source }
+        };
+        let text =
+            serde_json::to_vec_pretty(&entries).map_err(|err| BuyerError::CatalogMalformed {
+                path: self.path.clone(),
+                reason: err.to_string(),
+            })?;
+        let tmp = self.path.with_extension("json.tmp");
+        let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        file.write_all(&text).map_err(io(&tmp))?;
+        file.sync_all().map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &self.path).map_err(io(&self.path))
+    }
+}
+
+/// Dial failures a client node has seen, for the error shown when no provider is found.
+#[derive(Debug, Clone, Default)]
+pub struct DialFailures(Arc<Mutex<Vec<String>>>);
+
+impl DialFailures {
+    /// Collects the dial failures among `events` (give the node's first receiver, so none is
+    /// missed) from a task of its own, until the node stops.
+    pub fn collect(mut events: broadcast::Receiver<Event>) -> Self {
+        let failures = Self::default();
+        let log = failures.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(Event::DialFailed { error, .. }) => {
+                        if let Ok(mut log) = log.0.lock() {
+                            log.push(error);
+                        }
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        failures
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.0.lock().map(|log| log.clone()).unwrap_or_default()
+    }
+}
+
+/// Waits until `want` providers are known, or `need` of them and [`SPARE_GRACE`] has passed,
+/// or [`DISCOVERY_TIMEOUT`] has passed; returns those known.
+pub async fn discover(handle: &Handle, need: usize, want: usize) -> Result<Vec<PeerId>, NodeError> {
+    let start = tokio::time::Instant::now();
+    loop {
+        let found: Vec<PeerId> = handle
+            .providers()
+            .await?
+            .into_iter()
+            .map(|p| p.peer)
+            .collect();
+        let waited = start.elapsed();
+        if found.len() >= want
+            || (found.len() >= need && waited >= SPARE_GRACE)
+            || waited >= DISCOVERY_TIMEOUT
+        {
+            return Ok(found);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// An upload that failed after its deal was paid, and the deal ended for it.
+#[derive(Debug, serde::Serialize)]
+pub struct EndedUpload {
+    /// The provider.
+    pub peer: String,
+    /// Why the upload failed.
+    pub reason: String,
+    /// The ended deal and its refund.
+    #[serde(flatten)]
+    pub deal: EndedDeal,
+}
+
+/// What [`put`] stored, and the deals it ended for uploads that failed once paid.
+#[derive(Debug)]
+pub struct Stored {
+    /// The object and its copies.
+    pub report: PutReport,
+    /// Deals ended early (their refunds owed to the buyer).
+    pub ended: Vec<EndedUpload>,
+}
+
+/// Stores `file` on `copies` distinct providers and records it in `catalog`. With `market`,
+/// the providers listed in the chain's Registry are dialled too, and each copy is stored under
+/// its own deal: the provider's signed quote, a deal opened and paid on chain, then the upload
+/// (resumed once if interrupted, sending only missing chunks); a deal whose upload fails is
+/// ended, so the periods not yet started are refunded. Fewer copies than asked is
+/// [`BuyerError::NotEnoughCopies`], with the copies made kept and recorded.
+pub async fn put(
+    handle: &Handle,
+    catalog: &Catalog,
+    file: &Path,
+    copies: usize,
+    market: Option<&market::Buyer>,
+    dials: &DialFailures,
+) -> Result<Stored, BuyerError> {
+    if copies == 0 {
+        return Err(BuyerError::NoCopies);
+    }
+    if let Some(market) = market {
+        // Providers selling on chain announce their addresses in the Registry: dial them all.
+        let listed = market.listed_providers(0).await?;
+        tracing::info!(providers = listed.len(), "providers listed in the Registry");
+        for provider in listed {
+            for addr in provider.addrs {
+                if let Err(e) = handle.dial(addr.clone()).await {
+                    tracing::debug!(%addr, error = %e, "cannot dial a listed provider");
+                }
+            }
+        }
+    }
+    // Ask for a few more than needed so a failing provider can be replaced.
+    let providers = discover(handle, copies, copies + 1).await?;
+    if providers.is_empty() {
+        return Err(BuyerError::NoProviders {
+            waited: DISCOVERY_TIMEOUT,
+            dial_failures: dials.seen(),
+        });
+    }
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let record = |id: ContentId, size: u64, holders: &[String]| {
+        if holders.is_empty() {
+            return Ok(());
+        }
+        catalog.record(CatalogEntry {
+            id,
+            name: name.clone(),
+            size,
+            holders: holders.to_vec(),
+        })
+    };
+    match market {
+        Some(market) => {
+            let (report, ended, failures) =
+                put_with_deals(handle, market, file, copies, providers).await?;
+            let holders: Vec<String> = report.copies.iter().map(|c| c.peer.to_string()).collect();
+            record(report.id, report.size, &holders)?;
+            if report.copies.len() < copies {
+                return Err(BuyerError::NotEnoughCopies {
+                    wanted: copies,
+                    stored: report.copies.len(),
+                    id: report.id,
+                    holders,
+                    why: if failures.is_empty() {
+                        "no other provider was found".to_owned()
+                    } else {
+                        format!("failures: {}", failures.join("; "))
+                    },
+                });
+            }
+            Ok(Stored { report, ended })
+        }
+        None => match Client::new(handle.clone())
+            .put_file(file, copies, providers)
+            .await
+        {
+            Ok(report) => {
+                let holders: Vec<String> =
+                    report.copies.iter().map(|c| c.peer.to_string()).collect();
+                record(report.id, report.size, &holders)?;
+                Ok(Stored {
+                    report,
+                    ended: Vec::new(),
+                })
+            }
+            Err(TransferError::NotEnoughCopies {
+                stored,
+                id,
+                holders,
+                tried,
+                last,
+                ..
+            }) => {
+                let holders: Vec<String> = holders.iter().map(ToString::to_string).collect();
+                let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+                record(id, size, &holders)?;
+                Err(BuyerError::NotEnoughCopies {
+                    wanted: copies,
+                    stored,
+                    id,
+                    holders,
+                    why: format!("{tried} providers tried, last error: {last}"),
+                })
+            }
+            Err(e) => Err(e.into()),
+        },
+    }
+}
+
+/// Stores `copies` copies, each under its own deal: quote, open and pay the deal, upload. Returns
+/// what was stored (maybe fewer than asked), the deals ended for failed uploads, and each
+/// provider's failure.
+async fn put_with_deals(
+    handle: &Handle,
+    market: &market::Buyer,
+    file: &Path,
+    copies: usize,
+    providers: Vec<PeerId>,
+) -> Result<(PutReport, Vec<EndedUpload>, Vec<String>), BuyerError> {
+    let path = file.to_owned();
+    let (manifest, commitment) = tokio::task::spawn_blocking(move || transfer::digest_file(&path))
+        .await
+        .map_err(|err| TransferError::File {
+            phase: "digest",
+            path: file.to_owned(),
+            source: std::io::Error::other(err),
+        })??;
+    let client = Client::new(handle.clone());
+    let mut done = Vec::new();
+    let mut failures = Vec::new();
+    let mut ended = Vec::new();
+    for peer in providers {
+        if done.len() == copies {
+            break;
+        }
+        let opened = async {
+            let terms = client
+                .quote(peer, market.address().into_array(), &commitment)
+                .await?;
+            Ok::<_, TransferError>(market.open_deal(&terms, &commitment).await?)
+        };
+        let deal = match opened.await {
+            Ok(deal) => deal,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "no deal with this provider");
+                failures.push(format!("{peer}: {e}"));
+                continue;
+            }
+        };
+        tracing::info!(%peer, deal, "deal opened");
+        // An interrupted upload resumes once under the same deal, sending only missing chunks.
+        let mut result = client.put_to(peer, file, &manifest, deal).await;
+        for _ in 1..transfer::ATTEMPTS_PER_PROVIDER {
+            match &result {
+                Err(TransferError::Stream { .. } | TransferError::Timeout { .. }) => {
+                    tracing::info!(%peer, deal, "upload interrupted; resuming");
+                    result = client.put_to(peer, file, &manifest, deal).await;
+                }
+                _ => break,
+            }
+        }
+        let e = match result {
+            Ok(copy) => {
+                done.push(copy);
+                continue;
+            }
+            Err(e) => e,
+        };
+        // Paid for but not stored: end the deal so the periods not yet started come back, and
+        // move on to the next provider.
+        tracing::warn!(%peer, deal, error = %e, "upload failed; ending the deal");
+        match market.end_deal(deal).await {
+            Ok(end) => {
+                failures.push(format!(
+                    "{peer}: {e} (deal {deal} ended early, {} tokens refunded)",
+                    format_ether(end.refund)
+                ));
+                ended.push(EndedUpload {
+                    peer: peer.to_string(),
+                    reason: e.to_string(),
+                    deal: end,
+                });
+            }
+            Err(end_err) => failures.push(format!(
+                "{peer}: {e}; ending its deal {deal} failed too ({end_err}): the provider will \
+                 miss its proofs, and `reportMissed` refunds each missed period"
+            )),
+        }
+    }
+    let report = PutReport {
+        id: manifest.id(),
+        size: manifest.size(),
+        copies: done,
+    };
+    Ok((report, ended, failures))
+}
+
+/// Downloads `id` (or only `range` of it) to `output`, every chunk verified: from the holders
+/// the catalog names first, then those the DHT and the providers' offers know.
+pub async fn get(
+    handle: &Handle,
+    catalog: &Catalog,
+    id: ContentId,
+    range: Option<Range<u64>>,
+    output: &Path,
+) -> Result<GetReport, BuyerError> {
+    let mut holders: Vec<PeerId> = catalog
+        .entries()?
+        .get(&id.to_string())
+        .map(|e| e.holders.iter().filter_map(|h| h.parse().ok()).collect())
+        .unwrap_or_default();
+    discover(handle, 1, 1).await?;
+    let found = handle.find_holders(id).await?.into_iter().chain(
+        handle
+            .providers()
+            .await?
+            .into_iter()
+            .map(|provider| provider.peer),
+    );
+    for peer in found {
+        if !holders.contains(&peer) {
+            holders.push(peer);
+        }
+    }
+    Ok(Client::new(handle.clone())
+        .get(id, range, output, holders)
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalog_keeps_entries_and_names_a_file_that_does_not_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::in_dir(dir.path());
+        assert!(catalog.entries().unwrap().is_empty());
+        let entry = CatalogEntry {
+            id: ContentId([7; 32]),
+            name: "photo.jpg".into(),
+            size: 3,
+            holders: vec!["12D3KooWHolder".into()],
+        };
+        catalog.record(entry.clone()).unwrap();
+        let again = CatalogEntry {
+            holders: vec!["12D3KooWOther".into()],
+            ..entry.clone()
+        };
+        catalog.record(again.clone()).unwrap();
+        let entries = catalog.entries().unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[&entry.id.to_string()], again);
+        assert!(!dir.path().join("catalog.json.tmp").exists());
+
+        std::fs::write(dir.path().join(CATALOG_FILE), "{ not json").unwrap();
+        let err = catalog.entries().unwrap_err().to_string();
+        assert!(
+            err.contains("catalog.json") && err.contains("move it away"),
+            "{err}"
+        );
+        let err = catalog.record(entry).unwrap_err().to_string();
+        assert!(err.contains("move it away"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(CATALOG_FILE)).unwrap(),
+            "{ not json",
+            "a catalog that does not parse is never overwritten"
+        );
+    }
+
+    #[test]
+    fn no_providers_names_the_dials_that_failed() {
+        let none = BuyerError::NoProviders {
+            waited: DISCOVERY_TIMEOUT,
+            dial_failures: Vec::new(),
+        };
+        assert!(!none.to_string().contains("Dials"));
+        let some = BuyerError::NoProviders {
+            waited: DISCOVERY_TIMEOUT,
+            dial_failures: vec!["a: refused".into(), "b: bad certificate".into()],
+        };
+        assert!(
+            some.to_string()
+                .ends_with(". Dials that failed: a: refused; b: bad certificate"),
+            "{some}"
+        );
+    }
+}
