@@ -17,7 +17,7 @@ use alloy::primitives::utils::format_ether;
 use tokio::sync::broadcast;
 
 use crate::market::{self, EndedDeal, MarketError};
-use crate::transfer::{self, GetReport, PutReport};
+use crate::transfer::{self, CopyReport, GetReport, PutReport};
 use crate::{Client, ContentId, Event, Handle, NodeError, PeerId, TransferError};
 
 /// How long [`put`] and [`get`] look for providers before working with what they found.
@@ -156,6 +156,9 @@ impl Catalog {
                 path: self.path.clone(),
                 reason: err.to_string(),
             })?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
         let tmp = self.path.with_extension("json.tmp");
         let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
         file.write_all(&text).map_err(io(&tmp))?;
@@ -402,7 +405,10 @@ async fn put_with_deals(
         }
         let e = match result {
             Ok(copy) => {
-                done.push(copy);
+                done.push(CopyReport {
+                    deal: Some(deal),
+                    ..copy
+                });
                 continue;
             }
             Err(e) => e,
@@ -437,7 +443,9 @@ async fn put_with_deals(
 }
 
 /// Downloads `id` (or only `range` of it) to `output`, every chunk verified: from the holders
-/// the catalog names first, then those the DHT and the providers' offers know.
+/// the catalog names first, then those the DHT and the providers' offers know. The bytes go to
+/// a partial file beside `output` (`.<name>.part`), renamed to `output` once all are verified
+/// and removed on failure, so `output` never holds a half-written object.
 pub async fn get(
     handle: &Handle,
     catalog: &Catalog,
@@ -463,9 +471,33 @@ pub async fn get(
             holders.push(peer);
         }
     }
-    Ok(Client::new(handle.clone())
-        .get(id, range, output, holders)
-        .await?)
+    let partial = partial_path(output);
+    match Client::new(handle.clone())
+        .get(id, range, &partial, holders)
+        .await
+    {
+        Ok(report) => {
+            std::fs::rename(&partial, output).map_err(|source| TransferError::File {
+                phase: "rename the download to",
+                path: output.to_owned(),
+                source,
+            })?;
+            Ok(report)
+        }
+        Err(err) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(err.into())
+        }
+    }
+}
+
+/// `dir/.name.part` for `dir/name`.
+fn partial_path(output: &Path) -> PathBuf {
+    let name = output
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    output.with_file_name(format!(".{name}.part"))
 }
 
 #[cfg(test)]
@@ -474,8 +506,10 @@ mod tests {
 
     #[test]
     fn the_catalog_keeps_entries_and_names_a_file_that_does_not_parse() {
-        let dir = tempfile::tempdir().unwrap();
-        let catalog = Catalog::in_dir(dir.path());
+        let root = tempfile::tempdir().unwrap();
+        // Made on the first record.
+        let dir = root.path().join("client");
+        let catalog = Catalog::in_dir(&dir);
         assert!(catalog.entries().unwrap().is_empty());
         let entry = CatalogEntry {
             id: ContentId([7; 32]),
@@ -492,9 +526,9 @@ mod tests {
         let entries = catalog.entries().unwrap();
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[&entry.id.to_string()], again);
-        assert!(!dir.path().join("catalog.json.tmp").exists());
+        assert!(!dir.join("catalog.json.tmp").exists());
 
-        std::fs::write(dir.path().join(CATALOG_FILE), "{ not json").unwrap();
+        std::fs::write(dir.join(CATALOG_FILE), "{ not json").unwrap();
         let err = catalog.entries().unwrap_err().to_string();
         assert!(
             err.contains("catalog.json") && err.contains("move it away"),
@@ -503,9 +537,17 @@ mod tests {
         let err = catalog.record(entry).unwrap_err().to_string();
         assert!(err.contains("move it away"), "{err}");
         assert_eq!(
-            std::fs::read_to_string(dir.path().join(CATALOG_FILE)).unwrap(),
+            std::fs::read_to_string(dir.join(CATALOG_FILE)).unwrap(),
             "{ not json",
             "a catalog that does not parse is never overwritten"
+        );
+    }
+
+    #[test]
+    fn a_download_is_written_beside_its_output() {
+        assert_eq!(
+            partial_path(Path::new("/home/me/photo.jpg")),
+            Path::new("/home/me/.photo.jpg.part")
         );
     }
 

@@ -197,10 +197,11 @@ struct Inner {
     key: PrivateKeySigner,
     deployment: Deployment,
     terms: Terms,
-    /// Held while one of the provider's transactions is sent and mined: the prover, the
-    /// announcer and a withdrawal run in tasks of their own, and each transaction's nonce is the
-    /// account's pending count, so two sent at once would get the same one.
-    sending: tokio::sync::Mutex<()>,
+    /// Held while one of the account's transactions is sent and mined: the prover, the
+    /// announcer, a withdrawal and the node's own purchases ([`Market::buyer`]) run in tasks of
+    /// their own, and each transaction's nonce is the account's pending count, so two sent at
+    /// once would get the same one.
+    sending: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Market {
@@ -345,7 +346,7 @@ impl Market {
                 key,
                 deployment,
                 terms,
-                sending: tokio::sync::Mutex::new(()),
+                sending: Arc::default(),
             }),
             payout: None,
         })
@@ -375,6 +376,18 @@ impl Market {
     /// The provider's chain address.
     pub fn address(&self) -> Address {
         self.inner.key.address()
+    }
+
+    /// A buyer on the same deployment signing as the provider's own account: a node that
+    /// sells storage buys it from others with the same key, its transactions sent one at a
+    /// time with the provider's.
+    pub fn buyer(&self) -> Buyer {
+        Buyer {
+            contracts: self.inner.contracts.clone(),
+            deployment: self.inner.deployment.clone(),
+            key: self.inner.key.clone(),
+            sending: Arc::clone(&self.inner.sending),
+        }
     }
 
     /// The deployment this handle works on (chain id, contract addresses).
@@ -1084,6 +1097,9 @@ pub struct Buyer {
     contracts: Contracts,
     deployment: Deployment,
     key: PrivateKeySigner,
+    /// Held while one of the account's transactions is sent and mined (shared with the
+    /// provider's [`Market`] when the buyer is [`Market::buyer`]).
+    sending: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Buyer {
@@ -1110,6 +1126,7 @@ impl Buyer {
             contracts: Contracts::new(&deployment, provider),
             deployment,
             key,
+            sending: Arc::default(),
         })
     }
 
@@ -1126,6 +1143,7 @@ impl Buyer {
     ) -> Result<u64, MarketError> {
         let quote = quote_from(terms, self.address(), commitment.root, commitment.size);
         let total = U256::from(terms.price_per_period) * U256::from(terms.num_periods);
+        let _sending = self.sending.lock().await;
         transact!(
             "approve the price",
             self.contracts.token.approve(self.deployment.market, total)
@@ -1202,6 +1220,7 @@ impl Buyer {
         let call = self.contracts.market.endDeal(U256::from(deal));
         // Simulate first, so a refusal (not the buyer, deal over) is a decoded contract error.
         call.call().await.map_err(chain_err("endDeal"))?;
+        let _sending = self.sending.lock().await;
         let receipt = transact!("endDeal", call);
         let ended = event::<StorageMarket::DealEnded>(&receipt, "endDeal")?;
         Ok(EndedDeal {
@@ -1230,6 +1249,7 @@ impl Buyer {
                 buyer: self.address(),
             });
         }
+        let _sending = self.sending.lock().await;
         let receipt = transact!("withdrawRefund", self.contracts.market.withdrawRefund());
         let paid = event::<StorageMarket::RefundWithdrawn>(&receipt, "withdrawRefund")?;
         Ok(RefundPaid {

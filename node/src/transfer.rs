@@ -820,6 +820,9 @@ pub struct CopyReport {
     pub sent_chunks: u64,
     /// Chunks the provider already held (resume).
     pub skipped_chunks: u64,
+    /// The on-chain deal the copy is stored under, when it was bought on a market.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deal: Option<u64>,
 }
 
 fn ser_peer<S: serde::Serializer>(p: &PeerId, s: S) -> Result<S::Ok, S::Error> {
@@ -1142,6 +1145,7 @@ impl Client {
             peer,
             sent_chunks: sent,
             skipped_chunks: skipped,
+            deal: None,
         })
     }
 
