@@ -1,6 +1,9 @@
 //! Tauri commands: one-line delegates into the runtime.
 
-use protocol::api::{ChainSettings, LightClientSettings, SetNodeMarket, Status, Withdrawal};
+use protocol::api::{
+    ChainSettings, FetchFile, FetchedFile, LightClientSettings, SetNodeMarket, Status, StoreFile,
+    StoredFile, Withdrawal,
+};
 
 use crate::Error;
 
@@ -69,6 +72,28 @@ pub(crate) async fn withdraw_earnings(
     runtime: tauri::State<'_, runtime::Handle>,
 ) -> Result<Withdrawal, Error> {
     Ok(runtime.withdraw_earnings().await?)
+}
+
+/// Stores a file on the network through the embedded node
+/// (`protocol::api::COMMAND_STORE_FILE`; the webview passes a [`StoreFile`], `{ path, copies }`).
+#[tauri::command]
+pub(crate) async fn store_file(
+    runtime: tauri::State<'_, runtime::Handle>,
+    path: String,
+    copies: u32,
+) -> Result<StoredFile, Error> {
+    Ok(runtime.store_file(StoreFile { path, copies }).await?)
+}
+
+/// Fetches a stored object back into a new file (`protocol::api::COMMAND_FETCH_FILE`; the
+/// webview passes a [`FetchFile`], `{ id, output }`).
+#[tauri::command]
+pub(crate) async fn fetch_file(
+    runtime: tauri::State<'_, runtime::Handle>,
+    id: String,
+    output: String,
+) -> Result<FetchedFile, Error> {
+    Ok(runtime.fetch_file(FetchFile { id, output }).await?)
 }
 
 /// The current runtime status (`protocol::api::COMMAND_STATUS`).

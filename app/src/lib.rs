@@ -86,7 +86,9 @@ pub fn run() {
             commands::set_light_client,
             commands::set_node_market,
             commands::withdraw_earnings,
-            commands::set_chain
+            commands::set_chain,
+            commands::store_file,
+            commands::fetch_file
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(err) = result {

@@ -321,6 +321,38 @@ async fn desktop_window_shows_live_devnet_status() {
         "{light_client}"
     );
 
+    // Files go through the app's commands to the runtime, which checks them: a path that is not
+    // a file, and a fetch onto a file that exists (left as it is).
+    let missing = market_dir.path().join("nowhere.bin");
+    app.type_into("#node-store-path", missing.to_str().unwrap())
+        .await
+        .unwrap();
+    app.click("#node-store").await.unwrap();
+    let error = app
+        .wait_for_text("#node-store-error", Duration::from_secs(30), |_| true)
+        .await
+        .unwrap();
+    assert!(
+        error.contains(&format!("cannot store {}", missing.display())),
+        "{error}"
+    );
+    app.type_into("#node-fetch-id", &"ab".repeat(32))
+        .await
+        .unwrap();
+    app.type_into("#node-fetch-output", deployment_file.to_str().unwrap())
+        .await
+        .unwrap();
+    app.click("#node-fetch").await.unwrap();
+    let error = app
+        .wait_for_text("#node-fetch-error", Duration::from_secs(30), |_| true)
+        .await
+        .unwrap();
+    assert!(error.contains("exists already"), "{error}");
+    assert_eq!(
+        chain::contracts::Deployment::read(&deployment_file).unwrap(),
+        deployment
+    );
+
     let png = app.screenshot_png().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
     let path = testkit::artifacts_dir()

@@ -2,7 +2,8 @@
 //!
 //! Routes: the built UI at `/` (public: it holds no data), `GET /api/health` (public liveness),
 //! `GET /api/status`, `PUT /api/chain`, `PUT /api/light-client`, `PUT /api/node/quota`,
-//! `PUT /api/node/stake`, `PUT /api/node/market` and `POST /api/node/earnings/withdraw` (all
+//! `PUT /api/node/stake`, `PUT /api/node/market`, `POST /api/node/earnings/withdraw`,
+//! `POST /api/files` and `POST /api/files/fetch` (all
 //! require `Authorization: Bearer <token>`, the
 //! per-install token from `runtime::token`). Errors are translated once here ([`api_error`]) into
 //! an HTTP status and a JSON `protocol::api::ApiError` body.
@@ -20,10 +21,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use protocol::api::{
-    ApiError, HTTP_CHAIN_PATH, HTTP_HEALTH_PATH, HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_MARKET_PATH,
-    HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH, HTTP_WITHDRAW_EARNINGS_PATH,
-    SetChain, SetLightClient, SetNodeMarket, SetNodeQuota, SetNodeStake, Status,
-    TOKEN_FRAGMENT_KEY,
+    ApiError, FetchFile, HTTP_CHAIN_PATH, HTTP_FETCH_FILE_PATH, HTTP_FILES_PATH, HTTP_HEALTH_PATH,
+    HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_MARKET_PATH, HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH,
+    HTTP_STATUS_PATH, HTTP_WITHDRAW_EARNINGS_PATH, SetChain, SetLightClient, SetNodeMarket,
+    SetNodeQuota, SetNodeStake, Status, StoreFile, TOKEN_FRAGMENT_KEY,
 };
 use runtime::token::ApiToken;
 use tower_http::services::{ServeDir, ServeFile};
@@ -91,6 +92,8 @@ fn router(state: AppState, ui_dir: &std::path::Path) -> Router {
         .route(HTTP_NODE_MARKET_PATH, put(set_node_market))
         .route(HTTP_WITHDRAW_EARNINGS_PATH, post(withdraw_earnings))
         .route(HTTP_CHAIN_PATH, put(set_chain))
+        .route(HTTP_FILES_PATH, post(store_file))
+        .route(HTTP_FETCH_FILE_PATH, post(fetch_file))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let ui = ServeDir::new(ui_dir).fallback(ServeFile::new(ui_dir.join("index.html")));
     Router::new()
@@ -161,6 +164,29 @@ async fn set_chain(
     }
 }
 
+async fn store_file(
+    State(state): State<AppState>,
+    body: Result<Json<StoreFile>, JsonRejection>,
+) -> Response {
+    match request(body, r#"{"path": "/path/to/file", "copies": 2}"#) {
+        Ok(request) => answer(state.runtime.store_file(request).await),
+        Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
+    }
+}
+
+async fn fetch_file(
+    State(state): State<AppState>,
+    body: Result<Json<FetchFile>, JsonRejection>,
+) -> Response {
+    match request(
+        body,
+        r#"{"id": "<64 hex digits>", "output": "/path/to/new-file"}"#,
+    ) {
+        Ok(request) => answer(state.runtime.fetch_file(request).await),
+        Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
+    }
+}
+
 async fn withdraw_earnings(State(state): State<AppState>) -> Response {
     answer(state.runtime.withdraw_earnings().await)
 }
@@ -193,6 +219,14 @@ fn answer<T: serde::Serialize>(result: Result<T, runtime::Error>) -> Response {
         }
         Err(err @ runtime::Error::Withdraw(_)) => {
             api_error(StatusCode::CONFLICT, "withdraw", &err.to_string())
+        }
+        Err(err @ runtime::Error::Request(_)) => api_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            &err.to_string(),
+        ),
+        Err(err @ runtime::Error::Storage(_)) => {
+            api_error(StatusCode::SERVICE_UNAVAILABLE, "storage", &err.to_string())
         }
         Err(err @ runtime::Error::Stopped) => {
             api_error(StatusCode::SERVICE_UNAVAILABLE, "stopped", &err.to_string())

@@ -970,3 +970,168 @@ async fn a_store_kept_over_a_fresh_devnet_proves_the_new_deal_from_the_right_obj
             .is_zero()
     );
 }
+
+/// The daemon's page stores a file through the embedded node: the providers are found in the
+/// Registry, each copy is bought under its own deal paid by the node's chain key, and the file
+/// comes back verified.
+#[tokio::test]
+async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
+    let (devnet, deployment, root, deployment_file) = market_devnet().await;
+    let rpc = devnet.rpc_url();
+    let (_p1, _) = start_provider(root.path(), 1, rpc, &deployment_file, "64MiB").await;
+    let (_p2, _) = start_provider(root.path(), 2, rpc, &deployment_file, "64MiB").await;
+    // The daemon's node knows no peer: it finds the providers in the Registry. It pays with
+    // anvil account 3's tokens.
+    let daemon_key = key_file(root.path(), "daemon.key", 3);
+    let buyer = Devnet::key(3).address();
+    #[rustfmt::skip]
+    let args = [
+        "--node", "--node-quota", "0", "--no-mdns", "--no-upnp",
+        "--node-listen", "/ip4/127.0.0.1/tcp/0",
+        "--node-deployment-file", deployment_file.to_str().unwrap(),
+        "--node-chain-key-file", daemon_key.to_str().unwrap(),
+    ];
+    let daemon = testkit::Daemon::start(
+        CAIRN,
+        rpc,
+        &root.path().join("daemon"),
+        &args,
+        START_TIMEOUT,
+    )
+    .await
+    .unwrap();
+    daemon
+        .wait_for_node("a running node", Duration::from_secs(60), |n| {
+            n["state"] == "running"
+        })
+        .await
+        .unwrap();
+    let contracts = chain::contracts::Contracts::new(
+        &deployment,
+        chain::contracts::signer_provider(rpc, Devnet::key(0)).unwrap(),
+    );
+    let held = contracts.token.balanceOf(buyer).call().await.unwrap();
+
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, browser) = testkit::WebDriver::chromium(profile.path()).await.unwrap();
+    browser.goto(&daemon.url()).await.unwrap();
+    browser
+        .wait_for_text("#node-state", Duration::from_secs(30), |t| t == "running")
+        .await
+        .unwrap();
+
+    // A path that is not a file is refused, naming it.
+    let missing = root.path().join("nowhere.bin");
+    browser
+        .type_into("#node-store-path", missing.to_str().unwrap())
+        .await
+        .unwrap();
+    browser.click("#node-store").await.unwrap();
+    let error = browser
+        .wait_for_text("#node-store-error", Duration::from_secs(30), |_| true)
+        .await
+        .unwrap();
+    assert!(
+        error.contains(&format!("cannot store {}", missing.display())),
+        "{error}"
+    );
+
+    // Stored: two copies, under two deals paid from the node's account.
+    let file = root.path().join("notes.bin");
+    let bytes = patterned_file(&file, 300_000);
+    browser
+        .type_into("#node-store-path", file.to_str().unwrap())
+        .await
+        .unwrap();
+    browser.click("#node-store").await.unwrap();
+    let stored = browser
+        .wait_for_text("#node-stored-file", Duration::from_secs(90), |_| true)
+        .await
+        .unwrap();
+    assert!(
+        stored.starts_with(
+            "stored notes.bin (292.9 KiB) on 2 providers under deals 1, 2; content id "
+        ) || stored.starts_with(
+            "stored notes.bin (292.9 KiB) on 2 providers under deals 2, 1; content id "
+        ),
+        "{stored}"
+    );
+    let id = stored.rsplit(' ').next().unwrap().to_owned();
+    assert_eq!(id.len(), 64, "{stored}");
+    for deal in [1u64, 2] {
+        let deal = contracts
+            .market
+            .getDeal(alloy_primitives::U256::from(deal))
+            .call()
+            .await
+            .unwrap();
+        assert_eq!(deal.buyer, buyer);
+        assert_eq!(deal.size, 300_000);
+    }
+    let price = alloy_primitives::U256::from(2 * 2 * 10u64.pow(16));
+    assert_eq!(
+        held - contracts.token.balanceOf(buyer).call().await.unwrap(),
+        price,
+        "two deals of two periods at 0.01 CAIRN"
+    );
+    let listed = browser
+        .wait_for_text("#node-files", Duration::from_secs(30), |t| !t.is_empty())
+        .await
+        .unwrap();
+    assert!(
+        listed.starts_with("notes.bin: 292.9 KiB, 2 copies ("),
+        "{listed}"
+    );
+
+    // Fetched back from the list into a new file, every chunk verified.
+    browser.click("#node-files li button").await.unwrap();
+    let output = root.path().join("notes-copy.bin");
+    browser
+        .type_into("#node-fetch-output", output.to_str().unwrap())
+        .await
+        .unwrap();
+    browser.click("#node-fetch").await.unwrap();
+    let fetched = browser
+        .wait_for_text("#node-fetched-file", Duration::from_secs(60), |_| true)
+        .await
+        .unwrap();
+    assert!(
+        fetched.starts_with(&format!(
+            "fetched 292.9 KiB to {}, every chunk verified, from ",
+            output.display()
+        )),
+        "{fetched}"
+    );
+    assert_eq!(std::fs::read(&output).unwrap(), bytes);
+    // Again to the same file: refused, and the file is left as it is.
+    browser.click("#node-fetch").await.unwrap();
+    let error = browser
+        .wait_for_text("#node-fetch-error", Duration::from_secs(30), |_| true)
+        .await
+        .unwrap();
+    assert!(error.contains("exists already"), "{error}");
+    assert_eq!(std::fs::read(&output).unwrap(), bytes);
+    let png = browser.screenshot_png().await.unwrap();
+    std::fs::write(
+        testkit::artifacts_dir()
+            .unwrap()
+            .join("daemon-ui-files.png"),
+        png,
+    )
+    .unwrap();
+
+    // `cairn storage ls` over the daemon's data directory lists the same file.
+    let out = ok_json(
+        &run({
+            let mut command = Command::new(CAIRN);
+            command
+                .args(["storage", "ls", "--data-dir"])
+                .arg(root.path().join("daemon").join("client"));
+            command
+        })
+        .await,
+    );
+    assert_eq!(out["id"], id.as_str());
+    assert_eq!(out["name"], "notes.bin");
+    browser.quit().await.unwrap();
+}

@@ -55,8 +55,20 @@ async fn put_api(
     token: Option<&str>,
     body: &str,
 ) -> (u16, serde_json::Value) {
+    send_api(http, daemon, reqwest::Method::PUT, path, token, body).await
+}
+
+/// Sends `body` with `method` to the daemon's `path`; its HTTP status and JSON answer.
+async fn send_api(
+    http: &reqwest::Client,
+    daemon: &Daemon,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, serde_json::Value) {
     let mut request = http
-        .put(format!("{}{path}", daemon.base))
+        .request(method, format!("{}{path}", daemon.base))
         .header("content-type", "application/json")
         .body(body.to_owned());
     if let Some(token) = token {
@@ -129,6 +141,44 @@ async fn api_requires_the_install_token() {
     .await;
     assert_eq!(code, 409, "{body}");
     assert_eq!(body["code"], "no_node");
+
+    // So are files: they are stored through the node. A body that is not the request is
+    // answered with what to send; without the token, nothing is done.
+    for (path, request) in [
+        ("/api/files", r#"{"path": "/etc/hostname", "copies": 1}"#),
+        ("/api/files/fetch", r#"{"id": "ab", "output": "/tmp/x"}"#),
+    ] {
+        let post = || {
+            send_api(
+                &http,
+                &daemon,
+                reqwest::Method::POST,
+                path,
+                Some(&daemon.token),
+                request,
+            )
+        };
+        let (code, body) = post().await;
+        assert_eq!(code, 409, "{path}: {body}");
+        assert_eq!(body["code"], "no_node");
+        let (code, body) = send_api(
+            &http,
+            &daemon,
+            reqwest::Method::POST,
+            path,
+            Some(&daemon.token),
+            r#"{"file": "x"}"#,
+        )
+        .await;
+        assert_eq!(code, 400, "{path}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("\"output\"")
+                || body["message"].as_str().unwrap().contains("\"copies\""),
+            "{body}"
+        );
+        let (code, _) = send_api(&http, &daemon, reqwest::Method::POST, path, None, request).await;
+        assert_eq!(code, 401, "{path}");
+    }
 
     // The light client's beacon chain: what does not hold is refused with what is wrong, a body
     // that is not the request with what to send, and nothing is saved.

@@ -46,6 +46,18 @@ pub const COMMAND_SET_CHAIN: &str = "set_chain";
 /// Daemon route (`PUT`, body [`SetChain`]) setting the chain endpoint, or returning to the one
 /// the daemon was given; answers with the new [`Status`].
 pub const HTTP_CHAIN_PATH: &str = "/api/chain";
+/// Tauri command storing a file on the network through the embedded node (arguments:
+/// [`StoreFile`]); returns the [`StoredFile`] once every copy is stored.
+pub const COMMAND_STORE_FILE: &str = "store_file";
+/// Daemon route (`POST`, body [`StoreFile`]) storing a file on the network; answers with the
+/// [`StoredFile`] once every copy is stored.
+pub const HTTP_FILES_PATH: &str = "/api/files";
+/// Tauri command fetching a stored object back to a file (arguments: [`FetchFile`]); returns the
+/// [`FetchedFile`].
+pub const COMMAND_FETCH_FILE: &str = "fetch_file";
+/// Daemon route (`POST`, body [`FetchFile`]) fetching a stored object back to a file; answers
+/// with the [`FetchedFile`].
+pub const HTTP_FETCH_FILE_PATH: &str = "/api/files/fetch";
 /// Daemon route that answers without a token, for liveness probes.
 pub const HTTP_HEALTH_PATH: &str = "/api/health";
 /// URL fragment key carrying the daemon's API token to the browser UI.
@@ -149,6 +161,69 @@ pub struct NodeInfo {
     /// could not be used at start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub market_error: Option<String>,
+    /// The files this client stored on other providers (its catalog), by name.
+    #[serde(default)]
+    pub files: Vec<FileInfo>,
+    /// Why the catalog of stored files cannot be read, when it cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_error: Option<String>,
+}
+
+/// A file this client stored on the network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileInfo {
+    /// Its content id (64 hex digits): what fetches it back.
+    pub id: String,
+    /// The file's name when it was stored.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The providers holding a copy (peer ids).
+    pub holders: Vec<String>,
+}
+
+/// Store a file on the network: `copies` copies on distinct providers, each under its own deal
+/// paid by the node's chain key when the node sells on a market.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StoreFile {
+    /// Path of the file, as the node's host sees it.
+    pub path: String,
+    /// Copies on distinct providers (at least 1).
+    pub copies: u32,
+}
+
+/// A file stored by [`StoreFile`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredFile {
+    /// What was stored.
+    pub file: FileInfo,
+    /// The deals opened and paid for its copies (empty without a market).
+    pub deals: Vec<u64>,
+}
+
+/// Fetch a stored object back to a file, every chunk verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FetchFile {
+    /// The content id (64 hex digits).
+    pub id: String,
+    /// Where to write it, as the node's host sees it: a new file in an existing directory.
+    pub output: String,
+}
+
+/// An object fetched by [`FetchFile`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FetchedFile {
+    /// The file written.
+    pub output: String,
+    /// Bytes written, each chunk verified against the content id.
+    pub bytes: u64,
+    /// The holders that served chunks.
+    pub holders: Vec<String>,
 }
 
 /// How many [`Activity`] entries a [`NodeInfo`] keeps.
@@ -549,6 +624,13 @@ mod tests {
                     },
                 ],
                 market_error: None,
+                files: vec![FileInfo {
+                    id: "ab".repeat(32),
+                    name: "photo.jpg".into(),
+                    size: 1_000_000,
+                    holders: vec!["12D3KooWHolder".into()],
+                }],
+                files_error: None,
             })),
         };
         let json = serde_json::to_value(&status).unwrap();
@@ -589,6 +671,7 @@ mod tests {
             serde_json::json!({"at": 1_764_000_000u64, "kind": "proof", "deal": 7, "period": 2, "accepted": true})
         );
         assert_eq!(json["node"]["activity"][1]["kind"], "stored");
+        assert_eq!(json["node"]["files"][0]["name"], "photo.jpg");
         assert!(
             json["node"]["market"].get("announceError").is_none(),
             "an announced node's market has no announceError key"

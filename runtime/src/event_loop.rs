@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 
 use chain::RpcClient;
 use protocol::api::{
-    ChainSettings, ChainState, EndpointSource, LightClientSettings, MarketState, NodeInfo,
-    NodeState, SetNodeMarket, Status, Withdrawal,
+    ChainSettings, ChainState, EndpointSource, FetchFile, FetchedFile, FileInfo,
+    LightClientSettings, MarketState, NodeInfo, NodeState, SetNodeMarket, Status, StoreFile,
+    StoredFile, Withdrawal,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -34,6 +35,13 @@ use crate::{BeaconConfig, Config, Error, NodeConfig, NodeMarket};
 /// How long a (re)start waits for a store still held by a closing node, which may be finishing
 /// a disk read of one chunk or, in the prover, of a whole object.
 const STORE_WAIT: Duration = Duration::from_secs(10);
+
+/// Where the client keeps its catalog of stored files in the data directory: where
+/// `cairn storage` keeps it by default, so both list the same files.
+pub const CLIENT_DIR: &str = "client";
+
+/// The most copies of a file stored at once.
+const MAX_COPIES: usize = 16;
 
 /// Commands are tiny and answered at once; a few in flight per shell is plenty.
 const COMMAND_CAPACITY: usize = 32;
@@ -56,6 +64,10 @@ enum Command {
     WithdrawEarnings(oneshot::Sender<Result<Withdrawal, Error>>),
     /// Verify a selling node's earnings again, now (no answer: the status shows them).
     VerifyEarnings,
+    StoreFile(StoreFile, oneshot::Sender<Result<StoredFile, Error>>),
+    FetchFile(FetchFile, oneshot::Sender<Result<FetchedFile, Error>>),
+    /// Read the catalog of stored files again (no answer: the status shows them).
+    ReloadFiles,
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -78,6 +90,9 @@ impl std::fmt::Debug for Command {
             Command::ApplyChain(..) => "ApplyChain",
             Command::WithdrawEarnings(_) => "WithdrawEarnings",
             Command::VerifyEarnings => "VerifyEarnings",
+            Command::StoreFile(..) => "StoreFile",
+            Command::FetchFile(..) => "FetchFile",
+            Command::ReloadFiles => "ReloadFiles",
             Command::Shutdown(_) => "Shutdown",
         })
     }
@@ -217,6 +232,43 @@ impl Handle {
         Ok(withdrawal)
     }
 
+    /// Stores a file on the network through the embedded node, as `cairn storage put` does:
+    /// `request.copies` copies on distinct providers found on the LAN, through the node's peers
+    /// and, when the node sells on a market, in its Registry; on a market each copy is stored
+    /// under its own deal, paid by the node's chain key. Runs off the runtime's loop; returns
+    /// once every copy is stored, and the file is then listed in the node's status
+    /// ([`NodeInfo::files`], the catalog in `<data dir>/client`, which `cairn storage ls` reads
+    /// too). A path that is not a file, or no copies, is [`Error::Request`] and nothing is sent;
+    /// [`Error::NoNode`] without a node; [`Error::Storage`] when not every copy was stored (those
+    /// that were are kept and listed).
+    pub async fn store_file(&self, request: StoreFile) -> Result<StoredFile, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::StoreFile(request, reply))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        let result = rx.await.map_err(|_| Error::Stopped)?;
+        // Stored copies are in the catalog even when some failed: list them.
+        self.commands
+            .send(Command::ReloadFiles)
+            .await
+            .map_err(|_| Error::Stopped)?;
+        result
+    }
+
+    /// Fetches a stored object back into a new file, every chunk verified, from the holders the
+    /// catalog names first, then any the node finds. An id that is not one, an output that
+    /// exists already or whose folder does not, is [`Error::Request`]; [`Error::NoNode`] without a
+    /// node; [`Error::Storage`] when no holder served it (then no file is left behind).
+    pub async fn fetch_file(&self, request: FetchFile) -> Result<FetchedFile, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::FetchFile(request, reply))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
+    }
+
     /// Stops the runtime and waits until its task has finished its current step.
     pub async fn shutdown(&self) -> Result<(), Error> {
         let (reply, rx) = oneshot::channel();
@@ -251,6 +303,8 @@ pub struct EventLoop {
     light_client: Option<LightClient>,
     /// Why the market saved from the UI could not be used at start (the node runs without it).
     market_error: Option<String>,
+    /// The files this client stored (its catalog), or why the catalog cannot be read.
+    files: Result<Vec<FileInfo>, String>,
 }
 
 /// A chain endpoint, where it comes from, and the network's name as shown.
@@ -398,6 +452,7 @@ pub fn start(mut config: Config) -> Result<(Handle, EventLoop), Error> {
         retry_node: false,
         light_client,
         market_error,
+        files: Ok(Vec::new()),
     };
     Ok((handle, event_loop))
 }
@@ -412,6 +467,7 @@ impl EventLoop {
             light_client.run();
         }
         let mut node = self.start_node(Duration::ZERO).await;
+        self.reload_files().await;
         let mut ticker = tokio::time::interval(self.config.poll_interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
@@ -446,6 +502,34 @@ impl EventLoop {
                         }
                         Some(running) => running.withdraw(reply),
                     },
+                    Some(Command::StoreFile(request, reply)) => {
+                        match self.store_file(request, node.as_ref()) {
+                            Ok(work) => {
+                                tokio::spawn(async move {
+                                    let _ = reply.send(work.await);
+                                });
+                            }
+                            Err(err) => {
+                                let _ = reply.send(Err(err));
+                            }
+                        }
+                    }
+                    Some(Command::FetchFile(request, reply)) => {
+                        match self.fetch_file(request, node.as_ref()) {
+                            Ok(work) => {
+                                tokio::spawn(async move {
+                                    let _ = reply.send(work.await);
+                                });
+                            }
+                            Err(err) => {
+                                let _ = reply.send(Err(err));
+                            }
+                        }
+                    }
+                    Some(Command::ReloadFiles) => {
+                        self.reload_files().await;
+                        self.poll(&mut node).await;
+                    }
                     Some(Command::VerifyEarnings) => {
                         if let Some(running) = node.as_mut() {
                             running.announce_again();
@@ -808,6 +892,147 @@ impl EventLoop {
         Ok(self.poll(node).await)
     }
 
+    /// The running node, to buy storage through; why not when there is none.
+    fn client_node<'a>(&self, node: Option<&'a RunningNode>) -> Result<&'a RunningNode, Error> {
+        match node {
+            Some(running) => Ok(running),
+            None if self.config.node.is_none() => Err(Error::NoNode),
+            None => Err(Error::Storage(
+                "the node is not running (its status says why); files are stored through it".into(),
+            )),
+        }
+    }
+
+    /// Checks `request` and returns the work storing it, to run off the loop.
+    fn store_file(
+        &self,
+        request: StoreFile,
+        node: Option<&RunningNode>,
+    ) -> Result<impl std::future::Future<Output = Result<StoredFile, Error>> + use<>, Error> {
+        let running = self.client_node(node)?;
+        let path = std::path::PathBuf::from(request.path.trim());
+        if request.path.trim().is_empty() {
+            return Err(Error::Request("give the path of the file to store".into()));
+        }
+        let metadata = std::fs::metadata(&path).map_err(|err| {
+            Error::Request(format!(
+                "cannot store {}: {err}; give the path of a file on this machine",
+                path.display()
+            ))
+        })?;
+        if !metadata.is_file() {
+            return Err(Error::Request(format!(
+                "{} is not a file; give the path of a file",
+                path.display()
+            )));
+        }
+        let copies = usize::try_from(request.copies).unwrap_or(usize::MAX);
+        if !(1..=MAX_COPIES).contains(&copies) {
+            return Err(Error::Request(format!(
+                "{copies} copies: store between 1 and {MAX_COPIES} copies, on as many providers"
+            )));
+        }
+        let handle = running.handle.clone();
+        let market = self
+            .node_options
+            .as_ref()
+            .and_then(|options| options.market.as_ref())
+            .map(node::market::Market::buyer);
+        let catalog = node::buyer::Catalog::in_dir(&self.config.data_dir.join(CLIENT_DIR));
+        Ok(async move {
+            let dials = node::buyer::DialFailures::collect(handle.subscribe());
+            let stored =
+                node::buyer::put(&handle, &catalog, &path, copies, market.as_ref(), &dials)
+                    .await
+                    .map_err(|err| Error::Storage(err.to_string()))?;
+            let report = stored.report;
+            tracing::info!(id = %report.id, copies = report.copies.len(), "file stored");
+            Ok(StoredFile {
+                deals: report.copies.iter().filter_map(|copy| copy.deal).collect(),
+                file: FileInfo {
+                    id: report.id.to_string(),
+                    name: path
+                        .file_name()
+                        .map(|name| name.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    size: report.size,
+                    holders: report.copies.iter().map(|c| c.peer.to_string()).collect(),
+                },
+            })
+        })
+    }
+
+    /// Checks `request` and returns the work fetching it, to run off the loop.
+    fn fetch_file(
+        &self,
+        request: FetchFile,
+        node: Option<&RunningNode>,
+    ) -> Result<impl std::future::Future<Output = Result<FetchedFile, Error>> + use<>, Error> {
+        let running = self.client_node(node)?;
+        let id: node::ContentId = request.id.trim().parse().map_err(|err| {
+            Error::Request(format!(
+                "{:?} is not a content id ({err}); give one from the list of stored files (64 \
+                 hex digits)",
+                request.id.trim()
+            ))
+        })?;
+        let output = std::path::PathBuf::from(request.output.trim());
+        if request.output.trim().is_empty() {
+            return Err(Error::Request("give the path of the file to write".into()));
+        }
+        if output.exists() {
+            return Err(Error::Request(format!(
+                "{} exists already; give a new file's path (nothing is overwritten)",
+                output.display()
+            )));
+        }
+        match output.parent() {
+            Some(folder) if folder.as_os_str().is_empty() || folder.is_dir() => {}
+            _ => {
+                return Err(Error::Request(format!(
+                    "the folder of {} does not exist; give a path in an existing folder",
+                    output.display()
+                )));
+            }
+        }
+        let handle = running.handle.clone();
+        let catalog = node::buyer::Catalog::in_dir(&self.config.data_dir.join(CLIENT_DIR));
+        Ok(async move {
+            let report = node::buyer::get(&handle, &catalog, id, None, &output)
+                .await
+                .map_err(|err| Error::Storage(err.to_string()))?;
+            tracing::info!(%id, bytes = report.bytes, "file fetched");
+            Ok(FetchedFile {
+                output: output.display().to_string(),
+                bytes: report.bytes,
+                holders: report.served_by.iter().map(ToString::to_string).collect(),
+            })
+        })
+    }
+
+    /// Reads the catalog of stored files (off the async threads).
+    async fn reload_files(&mut self) {
+        if self.config.node.is_none() {
+            return;
+        }
+        let catalog = node::buyer::Catalog::in_dir(&self.config.data_dir.join(CLIENT_DIR));
+        let read =
+            tokio::task::spawn_blocking(move || catalog.entries().map_err(|e| e.to_string())).await;
+        self.files = match read {
+            Ok(Ok(entries)) => Ok(entries
+                .into_values()
+                .map(|entry| FileInfo {
+                    id: entry.id.to_string(),
+                    name: entry.name,
+                    size: entry.size,
+                    holders: entry.holders,
+                })
+                .collect()),
+            Ok(Err(err)) => Err(err),
+            Err(err) => Err(format!("reading the catalog stopped: {err}")),
+        };
+    }
+
     /// The light client's verified head, while one runs.
     fn head(&self) -> Option<watch::Receiver<HeadState>> {
         self.light_client.as_ref().map(LightClient::subscribe)
@@ -918,6 +1143,10 @@ impl EventLoop {
             if let Some(mut state) = node_state {
                 if let NodeState::Running(info) = &mut state {
                     info.market_error.clone_from(&self.market_error);
+                    match &self.files {
+                        Ok(files) => info.files.clone_from(files),
+                        Err(error) => info.files_error = Some(error.clone()),
+                    }
                 }
                 status.node = state;
             }
@@ -1153,6 +1382,8 @@ impl RunningNode {
             activity: folded.activity,
             // Set by the loop, which knows.
             market_error: None,
+            files: Vec::new(),
+            files_error: None,
         })))
     }
 

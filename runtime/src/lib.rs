@@ -26,13 +26,14 @@ pub mod settings;
 pub mod token;
 
 pub use config::{BeaconConfig, Config, MARKET_DEPLOYMENT_FILE, NodeConfig, NodeMarket};
-pub use event_loop::{EventLoop, Handle, start};
+pub use event_loop::{CLIENT_DIR, EventLoop, Handle, start};
 /// A chain address (the node's payout address), parsed from `0x`-prefixed hex.
 pub use node::market::Address as ChainAddress;
 pub use protocol::api::{
     Activity, ActivityKind, ChainSettings, ChainState, EarningsAnchor, EarningsProof,
-    EndpointSource, LightClientSettings, LightClientState, MarketState, NodeInfo, NodeState,
-    SetNodeMarket, Status, TransferInfo, Withdrawal,
+    EndpointSource, FetchFile, FetchedFile, FileInfo, LightClientSettings, LightClientState,
+    MarketState, NodeInfo, NodeState, SetNodeMarket, Status, StoreFile, StoredFile, TransferInfo,
+    Withdrawal,
 };
 pub use protocol::units::parse_size;
 
@@ -66,6 +67,14 @@ pub enum Error {
     /// sell storage, or the chain refused or could not be reached).
     #[error("the earnings could not be withdrawn: {0}")]
     Withdraw(String),
+    /// A request cannot be carried out as given (a path that is not a file, an id that is not
+    /// one); nothing was done.
+    #[error("{0}")]
+    Request(String),
+    /// A file could not be stored or fetched (no provider, fewer copies than asked, no holder
+    /// served it, the chain refused a deal).
+    #[error("{0}")]
+    Storage(String),
     /// A stake was given to a node that cannot register with it.
     #[error("{0}")]
     Stake(String),

@@ -204,6 +204,8 @@ async fn an_embedded_node_publishes_its_identity_addresses_peers_and_store() {
         transfers,
         activity,
         market_error,
+        files,
+        files_error,
     } = running(status);
     assert!(peer_id.starts_with("12D3KooW"), "{peer_id}");
     assert!(!listen_addrs.is_empty());
@@ -218,6 +220,10 @@ async fn an_embedded_node_publishes_its_identity_addresses_peers_and_store() {
     assert_eq!(market, None, "no market configured");
     assert_eq!(market_error, None);
     assert!(transfers.is_empty() && activity.is_empty());
+    assert!(
+        files.is_empty() && files_error.is_none(),
+        "nothing stored yet"
+    );
     assert_eq!(quota_bytes, 1 << 20);
     assert!(
         disk_room_bytes.is_some_and(|room| room > 0),
@@ -1800,4 +1806,150 @@ async fn a_selling_node_stays_on_its_chain_and_sells_through_a_new_endpoint() {
     assert_eq!(running(status).peer_id, peer_id);
     handle.shutdown().await.unwrap();
     task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_stored_through_the_node_lands_on_providers_and_comes_back_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two providers (1 MiB each, no market: they store for anyone), and a client that knows them.
+    let mut providers = Vec::new();
+    let mut addrs = Vec::new();
+    for name in ["a", "b"] {
+        let (handle, task, _) =
+            run_node(node_config(&dir.path().join(name), 1 << 20, Vec::new())).await;
+        let info = running(handle.status());
+        addrs.push(info.listen_addrs[0].clone());
+        providers.push((handle, task, info.peer_id));
+    }
+    let client_dir = dir.path().join("client");
+    let client = || node_config(&client_dir, 0, addrs.clone());
+    let (handle, task, _) = run_node(client()).await;
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let file = dir.path().join("photo.jpg");
+    std::fs::write(&file, &data).unwrap();
+    let store = |path: &Path, copies| runtime::StoreFile {
+        path: path.display().to_string(),
+        copies,
+    };
+
+    // What cannot be stored is refused before anything is sent.
+    for (bad, reason) in [
+        (
+            store(&dir.path().join("nowhere.jpg"), 2),
+            "cannot store".to_owned(),
+        ),
+        (store(dir.path(), 2), "is not a file".to_owned()),
+        (store(&file, 0), "store between 1 and 16 copies".to_owned()),
+    ] {
+        match handle.store_file(bad).await {
+            Err(runtime::Error::Request(message)) => {
+                assert!(message.contains(&reason), "{message}")
+            }
+            other => panic!("expected {reason}, got {other:?}"),
+        }
+    }
+
+    // Stored: two copies, one on each provider, listed in the client's status.
+    let stored = handle.store_file(store(&file, 2)).await.unwrap();
+    assert_eq!(stored.file.name, "photo.jpg");
+    assert_eq!(stored.file.size, data.len() as u64);
+    assert!(stored.deals.is_empty(), "no market, no deals");
+    let mut holders = stored.file.holders.clone();
+    holders.sort();
+    let mut expected: Vec<String> = providers.iter().map(|(_, _, peer)| peer.clone()).collect();
+    expected.sort();
+    assert_eq!(holders, expected);
+    for (provider, _, _) in &providers {
+        let info = wait_for(provider, "the copy stored", |s| {
+            s.node.running().is_some_and(|info| info.objects == 1)
+        })
+        .await;
+        assert_eq!(running(info).stored_bytes, data.len() as u64);
+    }
+    let status = wait_for(&handle, "the file listed", |s| {
+        s.node.running().is_some_and(|info| !info.files.is_empty())
+    })
+    .await;
+    assert_eq!(running(status).files, vec![stored.file.clone()]);
+
+    // Fetched back, verified, into a new file; an existing one is never overwritten.
+    let fetch = |id: &str, output: &Path| runtime::FetchFile {
+        id: id.to_owned(),
+        output: output.display().to_string(),
+    };
+    let copy = dir.path().join("copy.jpg");
+    let fetched = handle
+        .fetch_file(fetch(&stored.file.id, &copy))
+        .await
+        .unwrap();
+    assert_eq!(fetched.bytes, data.len() as u64);
+    assert_eq!(std::fs::read(&copy).unwrap(), data);
+    for (bad, reason) in [
+        (fetch(&stored.file.id, &copy), "exists already"),
+        (fetch("12ab", &dir.path().join("x")), "is not a content id"),
+        (
+            fetch(&stored.file.id, &dir.path().join("no-folder").join("x")),
+            "does not exist",
+        ),
+    ] {
+        match handle.fetch_file(bad).await {
+            Err(runtime::Error::Request(message)) => assert!(message.contains(reason), "{message}"),
+            other => panic!("expected {reason}, got {other:?}"),
+        }
+    }
+    assert_eq!(std::fs::read(&copy).unwrap(), data);
+
+    // With one provider gone, the other serves it; restarted, the client still lists the file.
+    let (a, task_a, _) = providers.remove(0);
+    a.shutdown().await.unwrap();
+    task_a.await.unwrap();
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+    let (handle, task, _) = run_node(client()).await;
+    let status = wait_for(&handle, "the file listed after a restart", |s| {
+        s.node.running().is_some_and(|info| !info.files.is_empty())
+    })
+    .await;
+    assert_eq!(running(status).files, vec![stored.file.clone()]);
+    let second = dir.path().join("second.jpg");
+    let fetched = handle
+        .fetch_file(fetch(&stored.file.id, &second))
+        .await
+        .unwrap();
+    assert_eq!(fetched.holders, vec![providers[0].2.clone()]);
+    assert_eq!(std::fs::read(&second).unwrap(), data);
+
+    // No holder left: the fetch fails, saying so, and leaves no file behind.
+    let (b, task_b, _) = providers.remove(0);
+    b.shutdown().await.unwrap();
+    task_b.await.unwrap();
+    let third = dir.path().join("third.jpg");
+    match handle.fetch_file(fetch(&stored.file.id, &third)).await {
+        Err(runtime::Error::Storage(message)) => {
+            assert!(message.contains("no holder"), "{message}")
+        }
+        other => panic!("expected no holder, got {other:?}"),
+    }
+    assert!(!third.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_name().to_string_lossy().ends_with(".part"))
+            .count(),
+        0,
+        "no partial download is left"
+    );
+    handle.shutdown().await.unwrap();
+    task.await.unwrap();
+
+    // A node without a node: says so.
+    let (bare, bare_loop) = runtime::start(config("http://127.0.0.1:1")).unwrap();
+    let bare_task = tokio::spawn(bare_loop.run());
+    assert!(matches!(
+        bare.store_file(store(&file, 1)).await,
+        Err(runtime::Error::NoNode)
+    ));
+    bare.shutdown().await.unwrap();
+    bare_task.await.unwrap();
 }

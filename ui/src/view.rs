@@ -6,8 +6,8 @@ use std::rc::Rc;
 use leptos::prelude::*;
 use protocol::api::{
     Activity, ActivityKind, ChainSettings, ChainState, EarningsAnchor, EarningsProof,
-    EndpointSource, LightClientSettings, LightClientState, MarketState, NodeState, SetNodeMarket,
-    Status, TransferInfo, Withdrawal,
+    EndpointSource, FetchFile, FetchedFile, FileInfo, LightClientSettings, LightClientState,
+    MarketState, NodeState, SetNodeMarket, Status, StoreFile, StoredFile, TransferInfo, Withdrawal,
 };
 
 use crate::backend::{Backend, BackendError};
@@ -350,6 +350,13 @@ fn NodeSection(
             <ListCard label="Transfers under way" id="node-transfers" items=Signal::derive(move || transfers().iter().map(format_transfer).collect())/>
             <ListCard label="Recent activity" id="node-activity" items=Signal::derive(move || activity().iter().map(format_activity).collect())/>
             <SettingForm setting=Setting::Quota backend=backend set_status=set_status/>
+            <Show when=move || running().is_some()>
+                <Files
+                    files=Signal::derive(move || running().map(|info| info.files).unwrap_or_default())
+                    files_error=Signal::derive(move || running().and_then(|info| info.files_error))
+                    selling=Signal::derive(move || market().is_some())
+                    backend=backend/>
+            </Show>
             <Show when=move || running().and_then(|info| info.market_error).is_some()>
                 <div class="notice" id="node-market-error">{move || running().and_then(|info| info.market_error).unwrap_or_default()}</div>
             </Show>
@@ -434,8 +441,7 @@ fn Withdraw(
     market: Signal<Option<MarketState>>,
     backend: StoredValue<Rc<dyn Backend>, LocalStorage>,
 ) -> impl IntoView {
-    let (outcome, set_outcome) = signal(None::<Result<String, String>>);
-    let (busy, set_busy) = signal(false);
+    let action = Action::new();
     let owed = move || {
         market
             .get()
@@ -444,16 +450,9 @@ fn Withdraw(
     let withdraw = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
         let backend = backend.get_value();
-        set_busy.set(true);
-        set_outcome.set(None);
-        leptos::task::spawn_local(async move {
-            let outcome = backend
-                .withdraw_earnings()
-                .await
-                .map(|paid| format_withdrawal(&paid))
-                .map_err(|err| err.to_string());
-            set_outcome.set(Some(outcome));
-            set_busy.set(false);
+        action.run(async move {
+            let paid = backend.withdraw_earnings().await?;
+            Ok(format_withdrawal(&paid))
         });
     };
     view! {
@@ -462,17 +461,204 @@ fn Withdraw(
                 <div class="label">"Withdraw the earnings to the payout address"</div>
                 <div class="row">
                     <span class="owed" id="node-withdraw-owed">{move || owed().map(|(earnings, payout)| format!("{} to {payout}", format_tokens(&earnings))).unwrap_or_default()}</span>
-                    <button id="node-withdraw" type="submit" disabled=move || busy.get()>"Withdraw"</button>
+                    <button id="node-withdraw" type="submit" disabled=move || action.busy.get()>"Withdraw"</button>
                 </div>
             </form>
         </Show>
-        <Show when=move || matches!(outcome.get(), Some(Ok(_)))>
-            <div class="card hint" id="node-withdrawn">{move || outcome.get().and_then(Result::ok).unwrap_or_default()}</div>
-        </Show>
-        <Show when=move || matches!(outcome.get(), Some(Err(_)))>
-            <div class="notice" id="node-withdraw-error">{move || outcome.get().and_then(Result::err).unwrap_or_default()}</div>
-        </Show>
+        {action.outcome_view("node-withdrawn", "node-withdraw-error")}
     }
+}
+
+/// An action the user starts (a withdrawal, storing or fetching a file): busy while it runs,
+/// then what it did or why it failed.
+#[derive(Clone, Copy)]
+struct Action {
+    busy: RwSignal<bool>,
+    outcome: RwSignal<Option<Result<String, String>>>,
+}
+
+impl Action {
+    fn new() -> Self {
+        Self {
+            busy: RwSignal::new(false),
+            outcome: RwSignal::new(None),
+        }
+    }
+
+    /// Runs `work`; what it answers (a line saying what was done) or its error is shown.
+    fn run(self, work: impl std::future::Future<Output = Result<String, BackendError>> + 'static) {
+        self.busy.set(true);
+        self.outcome.set(None);
+        leptos::task::spawn_local(async move {
+            self.outcome
+                .set(Some(work.await.map_err(|err| err.to_string())));
+            self.busy.set(false);
+        });
+    }
+
+    /// Shows what was said why: what was done with the element id `done_id`, an error with
+    /// `error_id`.
+    fn outcome_view(self, done_id: &'static str, error_id: &'static str) -> impl IntoView {
+        let outcome = self.outcome;
+        view! {
+            <Show when=move || matches!(outcome.get(), Some(Ok(_)))>
+                <div class="card hint" id=done_id>{move || outcome.get().and_then(Result::ok).unwrap_or_default()}</div>
+            </Show>
+            <Show when=move || matches!(outcome.get(), Some(Err(_)))>
+                <div class="notice" id=error_id>{move || outcome.get().and_then(Result::err).unwrap_or_default()}</div>
+            </Show>
+        }
+    }
+}
+
+/// The files this client stored on the network: the list, and the forms storing a file and
+/// fetching one back.
+#[component]
+fn Files(
+    files: Signal<Vec<FileInfo>>,
+    files_error: Signal<Option<String>>,
+    selling: Signal<bool>,
+    backend: StoredValue<Rc<dyn Backend>, LocalStorage>,
+) -> impl IntoView {
+    let (path, set_path) = signal(String::new());
+    let (copies, set_copies) = signal("2".to_owned());
+    let (id, set_id) = signal(String::new());
+    let (output, set_output) = signal(String::new());
+    let storing = Action::new();
+    let fetching = Action::new();
+    let store = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let request = match store_request(&path.get_untracked(), &copies.get_untracked()) {
+            Ok(request) => request,
+            Err(err) => {
+                storing.outcome.set(Some(Err(err)));
+                return;
+            }
+        };
+        let backend = backend.get_value();
+        storing.run(async move {
+            let stored = backend.store_file(request).await?;
+            set_path.set(String::new());
+            Ok(format_stored_file(&stored))
+        });
+    };
+    let fetch = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let request = FetchFile {
+            id: id.get_untracked().trim().to_owned(),
+            output: output.get_untracked().trim().to_owned(),
+        };
+        let backend = backend.get_value();
+        fetching.run(async move {
+            let fetched = backend.fetch_file(request).await?;
+            Ok(format_fetched_file(&fetched))
+        });
+    };
+    view! {
+        <section class="card files" id="files">
+            <div class="label">"Your files on the network"</div>
+            <p class="hint">{move || if selling.get() {
+                "Stored on other providers, each copy under its own deal, paid by this node's chain key; every byte fetched back is verified."
+            } else {
+                "Stored on other providers; every byte fetched back is verified."
+            }}</p>
+            <ul id="node-files">
+                {move || files.get().into_iter().map(|file| {
+                    let pick = file.id.clone();
+                    view! {
+                        <li>
+                            <span>{format_file(&file)}</span>
+                            " "
+                            <button class="secondary" type="button" on:click=move |_| set_id.set(pick.clone())>"Fetch…"</button>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+            <Show when=move || files_error.with(Option::is_some)>
+                <div class="notice" id="node-files-error">{move || files_error.get().unwrap_or_default()}</div>
+            </Show>
+            <form class="quota" id="node-store-form" on:submit=store>
+                {text_field("node-store-path", "Store a file: its path", "/home/me/photo.jpg", path, set_path)}
+                {text_field("node-store-copies", "Copies, on as many providers", "2", copies, set_copies)}
+                <div class="row">
+                    <button id="node-store" type="submit" disabled=move || storing.busy.get()>"Store"</button>
+                </div>
+            </form>
+            {storing.outcome_view("node-stored-file", "node-store-error")}
+            <form class="quota" id="node-fetch-form" on:submit=fetch>
+                {text_field("node-fetch-id", "Fetch a file back: its content id", "64 hex digits, or pick one above", id, set_id)}
+                {text_field("node-fetch-output", "Save it as (a new file)", "/home/me/photo-copy.jpg", output, set_output)}
+                <div class="row">
+                    <button id="node-fetch" type="submit" disabled=move || fetching.busy.get()>"Fetch"</button>
+                </div>
+            </form>
+            {fetching.outcome_view("node-fetched-file", "node-fetch-error")}
+        </section>
+    }
+}
+
+/// The store request from the form's fields, or what is wrong with them; the runtime checks
+/// the path.
+fn store_request(path: &str, copies: &str) -> Result<StoreFile, String> {
+    let path = path.trim();
+    if path.is_empty() {
+        return Err("give the path of the file to store".into());
+    }
+    match copies.trim().parse::<u32>() {
+        Ok(copies) if copies >= 1 => Ok(StoreFile {
+            path: path.to_owned(),
+            copies,
+        }),
+        _ => Err(format!(
+            "{:?} copies: give a whole number, 1 or more",
+            copies.trim()
+        )),
+    }
+}
+
+/// `photo.jpg: 1.5 MiB, 2 copies (5dd2…27cd)`.
+fn format_file(file: &FileInfo) -> String {
+    let copies = file.holders.len();
+    format!(
+        "{}: {}, {copies} {} ({})",
+        file.name,
+        format_bytes(file.size),
+        if copies == 1 { "copy" } else { "copies" },
+        short(&file.id)
+    )
+}
+
+/// `stored photo.jpg (1.5 MiB) on 2 providers under deals 3, 4; content id 5dd2…`.
+fn format_stored_file(stored: &StoredFile) -> String {
+    let deals = if stored.deals.is_empty() {
+        String::new()
+    } else {
+        let deals: Vec<String> = stored.deals.iter().map(ToString::to_string).collect();
+        format!(" under deals {}", deals.join(", "))
+    };
+    let providers = stored.file.holders.len();
+    format!(
+        "stored {} ({}) on {providers} {}{deals}; content id {}",
+        stored.file.name,
+        format_bytes(stored.file.size),
+        if providers == 1 {
+            "provider"
+        } else {
+            "providers"
+        },
+        stored.file.id
+    )
+}
+
+/// `fetched 1.5 MiB to /home/me/copy.jpg, every chunk verified, from 2 holders`.
+fn format_fetched_file(fetched: &FetchedFile) -> String {
+    let holders = fetched.holders.len();
+    format!(
+        "fetched {} to {}, every chunk verified, from {holders} {}",
+        format_bytes(fetched.bytes),
+        fetched.output,
+        if holders == 1 { "holder" } else { "holders" }
+    )
 }
 
 /// `withdrew 0.01 CAIRN to 0x7099…79C8 (transaction 0x1a2b3c…9d0e)`.
@@ -922,6 +1108,68 @@ mod tests {
         format_withdrawal, light_client_settings, market_request, parse_tokens,
     };
     use super::{ChainState, EndpointSource, Status, chain_settings, format_endpoint};
+    use super::{
+        FetchedFile, FileInfo, StoredFile, format_fetched_file, format_file, format_stored_file,
+        store_request,
+    };
+
+    #[test]
+    fn a_file_to_store_needs_a_path_and_at_least_one_copy() {
+        let request = store_request(" /home/me/photo.jpg ", " 3 ").unwrap();
+        assert_eq!(request.path, "/home/me/photo.jpg");
+        assert_eq!(request.copies, 3);
+        assert!(store_request(" ", "2").unwrap_err().contains("path"));
+        for bad in ["0", "two", "-1", ""] {
+            assert!(
+                store_request("/f", bad)
+                    .unwrap_err()
+                    .contains("whole number"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn stored_files_say_where_they_are_and_how_to_get_them_back() {
+        let file = FileInfo {
+            id: format!("5dd2{}27cd", "0".repeat(56)),
+            name: "photo.jpg".into(),
+            size: 3 << 19,
+            holders: vec!["12D3KooWA".into(), "12D3KooWB".into()],
+        };
+        assert_eq!(
+            format_file(&file),
+            "photo.jpg: 1.5 MiB, 2 copies (5dd200…27cd)"
+        );
+        let stored = StoredFile {
+            file: file.clone(),
+            deals: vec![3, 4],
+        };
+        assert_eq!(
+            format_stored_file(&stored),
+            format!(
+                "stored photo.jpg (1.5 MiB) on 2 providers under deals 3, 4; content id {}",
+                file.id
+            )
+        );
+        let free = StoredFile {
+            file: FileInfo {
+                holders: vec!["12D3KooWA".into()],
+                ..file
+            },
+            deals: Vec::new(),
+        };
+        assert!(format_stored_file(&free).contains("on 1 provider; content id"));
+        let fetched = FetchedFile {
+            output: "/home/me/copy.jpg".into(),
+            bytes: 3 << 19,
+            holders: vec!["12D3KooWA".into()],
+        };
+        assert_eq!(
+            format_fetched_file(&fetched),
+            "fetched 1.5 MiB to /home/me/copy.jpg, every chunk verified, from 1 holder"
+        );
+    }
 
     #[test]
     fn a_chain_endpoint_needs_a_url_and_its_name_is_optional() {

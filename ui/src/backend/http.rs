@@ -1,6 +1,7 @@
 //! HTTP backend for the `cairn daemon`: `GET /api/status`, `PUT /api/chain`, `PUT /api/node/quota`,
-//! `PUT /api/node/stake`, `PUT /api/node/market`, `PUT /api/light-client` and
-//! `POST /api/node/earnings/withdraw` with the per-install bearer token.
+//! `PUT /api/node/stake`, `PUT /api/node/market`, `PUT /api/light-client`,
+//! `POST /api/node/earnings/withdraw`, `POST /api/files` and `POST /api/files/fetch` with the
+//! per-install bearer token.
 //!
 //! The daemon prints a URL whose fragment carries the token (`#token=...`); fragments never
 //! reach a server. On load the token moves into `localStorage` and out of the address bar.
@@ -8,10 +9,11 @@
 use std::time::Duration;
 
 use protocol::api::{
-    ApiError, ChainSettings, HTTP_CHAIN_PATH, HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_MARKET_PATH,
-    HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH, HTTP_WITHDRAW_EARNINGS_PATH,
-    LightClientSettings, SetChain, SetLightClient, SetNodeMarket, SetNodeQuota, SetNodeStake,
-    Status, TOKEN_FRAGMENT_KEY, Withdrawal,
+    ApiError, ChainSettings, FetchFile, FetchedFile, HTTP_CHAIN_PATH, HTTP_FETCH_FILE_PATH,
+    HTTP_FILES_PATH, HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_MARKET_PATH, HTTP_NODE_QUOTA_PATH,
+    HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH, HTTP_WITHDRAW_EARNINGS_PATH, LightClientSettings,
+    SetChain, SetLightClient, SetNodeMarket, SetNodeQuota, SetNodeStake, Status, StoreFile,
+    StoredFile, TOKEN_FRAGMENT_KEY, Withdrawal,
 };
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -204,6 +206,24 @@ impl Backend for HttpBackend {
             "POST",
             HTTP_WITHDRAW_EARNINGS_PATH,
             None,
+        )
+        .await
+    }
+
+    async fn store_file(&self, request: StoreFile) -> Result<StoredFile, BackendError> {
+        let body =
+            serde_json::to_string(&request).map_err(|err| BackendError::Decode(err.to_string()))?;
+        call(self.token.as_deref(), "POST", HTTP_FILES_PATH, Some(body)).await
+    }
+
+    async fn fetch_file(&self, request: FetchFile) -> Result<FetchedFile, BackendError> {
+        let body =
+            serde_json::to_string(&request).map_err(|err| BackendError::Decode(err.to_string()))?;
+        call(
+            self.token.as_deref(),
+            "POST",
+            HTTP_FETCH_FILE_PATH,
+            Some(body),
         )
         .await
     }

@@ -2,7 +2,10 @@
 
 use std::rc::Rc;
 
-use protocol::api::{ChainSettings, LightClientSettings, SetNodeMarket, Status, Withdrawal};
+use protocol::api::{
+    ChainSettings, FetchFile, FetchedFile, LightClientSettings, SetNodeMarket, Status, StoreFile,
+    StoredFile, Withdrawal,
+};
 
 mod http;
 mod tauri;
@@ -60,6 +63,10 @@ pub(crate) trait Backend {
     async fn set_node_market(&self, request: SetNodeMarket) -> Result<Status, BackendError>;
     /// Pays a selling node's earnings to its payout address.
     async fn withdraw_earnings(&self) -> Result<Withdrawal, BackendError>;
+    /// Stores a file on the network through the node; what was stored, once every copy is.
+    async fn store_file(&self, request: StoreFile) -> Result<StoredFile, BackendError>;
+    /// Fetches a stored object back into a new file, verified.
+    async fn fetch_file(&self, request: FetchFile) -> Result<FetchedFile, BackendError>;
     /// Calls `sink` with every fresh status from now on.
     fn watch_status(&self, sink: StatusSink);
 }

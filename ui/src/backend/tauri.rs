@@ -1,10 +1,11 @@
 //! Tauri IPC backend: `invoke` for commands, `listen` for events (`app.withGlobalTauri`).
 
 use protocol::api::{
-    COMMAND_SET_CHAIN, COMMAND_SET_LIGHT_CLIENT, COMMAND_SET_NODE_MARKET, COMMAND_SET_NODE_QUOTA,
-    COMMAND_SET_NODE_STAKE, COMMAND_STATUS, COMMAND_WITHDRAW_EARNINGS, ChainSettings, EVENT_STATUS,
+    COMMAND_FETCH_FILE, COMMAND_SET_CHAIN, COMMAND_SET_LIGHT_CLIENT, COMMAND_SET_NODE_MARKET,
+    COMMAND_SET_NODE_QUOTA, COMMAND_SET_NODE_STAKE, COMMAND_STATUS, COMMAND_STORE_FILE,
+    COMMAND_WITHDRAW_EARNINGS, ChainSettings, EVENT_STATUS, FetchFile, FetchedFile,
     LightClientSettings, SetChain, SetLightClient, SetNodeMarket, SetNodeQuota, SetNodeStake,
-    Status, Withdrawal,
+    Status, StoreFile, StoredFile, Withdrawal,
 };
 use wasm_bindgen::prelude::*;
 
@@ -118,6 +119,25 @@ impl Backend for TauriBackend {
 
     async fn withdraw_earnings(&self) -> Result<Withdrawal, BackendError> {
         let value = invoke(COMMAND_WITHDRAW_EARNINGS, JsValue::UNDEFINED)
+            .await
+            .map_err(|err| BackendError::Ipc(describe(&err)))?;
+        decode(value)
+    }
+
+    async fn store_file(&self, request: StoreFile) -> Result<StoredFile, BackendError> {
+        // The command's arguments are the request's fields.
+        let args = serde_wasm_bindgen::to_value(&request)
+            .map_err(|err| BackendError::Decode(err.to_string()))?;
+        let value = invoke(COMMAND_STORE_FILE, args)
+            .await
+            .map_err(|err| BackendError::Ipc(describe(&err)))?;
+        decode(value)
+    }
+
+    async fn fetch_file(&self, request: FetchFile) -> Result<FetchedFile, BackendError> {
+        let args = serde_wasm_bindgen::to_value(&request)
+            .map_err(|err| BackendError::Decode(err.to_string()))?;
+        let value = invoke(COMMAND_FETCH_FILE, args)
             .await
             .map_err(|err| BackendError::Ipc(describe(&err)))?;
         decode(value)
