@@ -140,7 +140,7 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
             let result = put(&handle, &catalog, &file, copies, buyer.as_ref(), &dials).await;
             let _ = handle.shutdown().await;
             let _ = task.await;
-            let buyer::Stored { report, ended } = result?;
+            let buyer::Stored { report, ended, .. } = result?;
             let mut out = serde_json::to_value(&report)?;
             if let (false, Some(fields)) = (ended.is_empty(), out.as_object_mut()) {
                 fields.insert("ended_deals".into(), serde_json::to_value(&ended)?);

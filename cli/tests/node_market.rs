@@ -1074,12 +1074,40 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
         price,
         "two deals of two periods at 0.01 CAIRN"
     );
+    // Listed with when its deals stop being paid: two periods of an hour from their start.
     let listed = browser
         .wait_for_text("#node-files", Duration::from_secs(30), |t| !t.is_empty())
         .await
         .unwrap();
     assert!(
-        listed.starts_with("notes.bin: 292.9 KiB, 2 copies ("),
+        listed.starts_with("notes.bin: 292.9 KiB, 2 copies, paid until "),
+        "{listed}"
+    );
+    let status = daemon.status().await.unwrap();
+    let listed = &status["node"]["files"][0];
+    let mut deals: Vec<u64> = listed["deals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|deal| deal.as_u64().unwrap())
+        .collect();
+    deals.sort_unstable();
+    assert_eq!(deals, vec![1, 2], "{listed}");
+    let first = contracts
+        .market
+        .getDeal(alloy_primitives::U256::from(1))
+        .call()
+        .await
+        .unwrap();
+    let second = contracts
+        .market
+        .getDeal(alloy_primitives::U256::from(2))
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["paidUntil"].as_u64().unwrap(),
+        first.start.min(second.start) + 2 * 3600,
         "{listed}"
     );
 

@@ -90,6 +90,12 @@ pub enum BuyerError {
     },
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
 fn dials_failed(failures: &[String]) -> String {
     if failures.is_empty() {
         String::new()
@@ -109,6 +115,28 @@ pub struct CatalogEntry {
     pub size: u64,
     /// The providers holding a copy (peer ids).
     pub holders: Vec<String>,
+    /// The deals the copies were bought under, on a market (none for free providers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deals: Vec<BoughtCopy>,
+}
+
+/// A copy bought under a deal.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BoughtCopy {
+    /// The deal.
+    pub deal: u64,
+    /// The provider holding the copy (peer id).
+    pub peer: String,
+    /// When the deal stops being paid (Unix seconds): the provider need not keep the copy
+    /// after that.
+    pub paid_until: u64,
+}
+
+impl CatalogEntry {
+    /// When the first of its deals stops being paid, if it was bought on a market.
+    pub fn paid_until(&self) -> Option<u64> {
+        self.deals.iter().map(|copy| copy.paid_until).min()
+    }
 }
 
 /// What the buyer stored, kept in `catalog.json` in a directory (replaced atomically): [`get`]
@@ -237,6 +265,8 @@ pub struct EndedUpload {
 pub struct Stored {
     /// The object and its copies.
     pub report: PutReport,
+    /// What the catalog now says of it.
+    pub entry: CatalogEntry,
     /// Deals ended early (their refunds owed to the buyer).
     pub ended: Vec<EndedUpload>,
 }
@@ -282,23 +312,35 @@ pub async fn put(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let record = |id: ContentId, size: u64, holders: &[String]| {
-        if holders.is_empty() {
-            return Ok(());
-        }
-        catalog.record(CatalogEntry {
+    // The copies made are recorded, also when fewer than asked: they are paid for and kept.
+    let record = |id: ContentId, size: u64, copies: &[CopyReport], holders: &[String]| {
+        let entry = CatalogEntry {
             id,
             name: name.clone(),
             size,
             holders: holders.to_vec(),
-        })
+            deals: copies
+                .iter()
+                .filter_map(|copy| {
+                    Some(BoughtCopy {
+                        deal: copy.deal?,
+                        peer: copy.peer.to_string(),
+                        paid_until: copy.paid_until?,
+                    })
+                })
+                .collect(),
+        };
+        if !holders.is_empty() {
+            catalog.record(entry.clone())?;
+        }
+        Ok::<_, BuyerError>(entry)
     };
     match market {
         Some(market) => {
             let (report, ended, failures) =
                 put_with_deals(handle, market, file, copies, providers).await?;
             let holders: Vec<String> = report.copies.iter().map(|c| c.peer.to_string()).collect();
-            record(report.id, report.size, &holders)?;
+            let entry = record(report.id, report.size, &report.copies, &holders)?;
             if report.copies.len() < copies {
                 return Err(BuyerError::NotEnoughCopies {
                     wanted: copies,
@@ -312,7 +354,11 @@ pub async fn put(
                     },
                 });
             }
-            Ok(Stored { report, ended })
+            Ok(Stored {
+                report,
+                entry,
+                ended,
+            })
         }
         None => match Client::new(handle.clone())
             .put_file(file, copies, providers)
@@ -321,9 +367,10 @@ pub async fn put(
             Ok(report) => {
                 let holders: Vec<String> =
                     report.copies.iter().map(|c| c.peer.to_string()).collect();
-                record(report.id, report.size, &holders)?;
+                let entry = record(report.id, report.size, &report.copies, &holders)?;
                 Ok(Stored {
                     report,
+                    entry,
                     ended: Vec::new(),
                 })
             }
@@ -337,7 +384,7 @@ pub async fn put(
             }) => {
                 let holders: Vec<String> = holders.iter().map(ToString::to_string).collect();
                 let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-                record(id, size, &holders)?;
+                record(id, size, &[], &holders)?;
                 Err(BuyerError::NotEnoughCopies {
                     wanted: copies,
                     stored,
@@ -381,10 +428,11 @@ async fn put_with_deals(
             let terms = client
                 .quote(peer, market.address().into_array(), &commitment)
                 .await?;
-            Ok::<_, TransferError>(market.open_deal(&terms, &commitment).await?)
+            let deal = market.open_deal(&terms, &commitment).await?;
+            Ok::<_, TransferError>((deal, terms))
         };
-        let deal = match opened.await {
-            Ok(deal) => deal,
+        let (deal, terms) = match opened.await {
+            Ok(opened) => opened,
             Err(e) => {
                 tracing::warn!(%peer, error = %e, "no deal with this provider");
                 failures.push(format!("{peer}: {e}"));
@@ -405,8 +453,17 @@ async fn put_with_deals(
         }
         let e = match result {
             Ok(copy) => {
+                // The deal's own end; should the chain not say, the quote's terms from now.
+                let paid_until = match market.paid_until(deal).await {
+                    Ok(end) => end,
+                    Err(e) => {
+                        tracing::warn!(deal, error = %e, "cannot read the deal's end; estimated");
+                        unix_now() + u64::from(terms.num_periods) * u64::from(terms.period_duration)
+                    }
+                };
                 done.push(CopyReport {
                     deal: Some(deal),
+                    paid_until: Some(paid_until),
                     ..copy
                 });
                 continue;
@@ -511,12 +568,32 @@ mod tests {
         let dir = root.path().join("client");
         let catalog = Catalog::in_dir(&dir);
         assert!(catalog.entries().unwrap().is_empty());
+        // Catalogs written before deals were kept still read.
+        let old: CatalogEntry = serde_json::from_str(&format!(
+            r#"{{"id": "{}", "name": "a", "size": 1, "holders": []}}"#,
+            "ab".repeat(32)
+        ))
+        .unwrap();
+        assert!(old.deals.is_empty() && old.paid_until().is_none());
         let entry = CatalogEntry {
             id: ContentId([7; 32]),
             name: "photo.jpg".into(),
             size: 3,
             holders: vec!["12D3KooWHolder".into()],
+            deals: vec![
+                BoughtCopy {
+                    deal: 4,
+                    peer: "12D3KooWHolder".into(),
+                    paid_until: 1_800_000_000,
+                },
+                BoughtCopy {
+                    deal: 5,
+                    peer: "12D3KooWOther".into(),
+                    paid_until: 1_700_000_000,
+                },
+            ],
         };
+        assert_eq!(entry.paid_until(), Some(1_700_000_000));
         catalog.record(entry.clone()).unwrap();
         let again = CatalogEntry {
             holders: vec!["12D3KooWOther".into()],

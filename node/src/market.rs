@@ -1158,6 +1158,19 @@ impl Buyer {
         Ok(opened.dealId.to::<u64>())
     }
 
+    /// When `deal` stops being paid (Unix seconds): its start plus its periods, up to the one it
+    /// ends before (earlier when it was ended early).
+    pub async fn paid_until(&self, deal: u64) -> Result<u64, MarketError> {
+        let d = self
+            .contracts
+            .market
+            .getDeal(U256::from(deal))
+            .call()
+            .await
+            .map_err(chain_err("getDeal"))?;
+        Ok(d.start + u64::from(d.endPeriod) * u64::from(d.periodDuration))
+    }
+
     /// Every active provider in the `Registry`, with the addresses it announced: found from
     /// the `ProviderRegistered` events since `from_block`, then read from the registry's
     /// current state (entries whose peer id does not decode are left out and logged).

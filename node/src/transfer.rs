@@ -823,6 +823,9 @@ pub struct CopyReport {
     /// The on-chain deal the copy is stored under, when it was bought on a market.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deal: Option<u64>,
+    /// When that deal stops being paid (Unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid_until: Option<u64>,
 }
 
 fn ser_peer<S: serde::Serializer>(p: &PeerId, s: S) -> Result<S::Ok, S::Error> {
@@ -1146,6 +1149,7 @@ impl Client {
             sent_chunks: sent,
             skipped_chunks: skipped,
             deal: None,
+            paid_until: None,
         })
     }
 

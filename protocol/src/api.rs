@@ -181,6 +181,13 @@ pub struct FileInfo {
     pub size: u64,
     /// The providers holding a copy (peer ids).
     pub holders: Vec<String>,
+    /// The on-chain deals its copies were bought under (none from free providers).
+    #[serde(default)]
+    pub deals: Vec<u64>,
+    /// When the first of those deals stops being paid (Unix seconds): a copy need not be kept
+    /// after its deal ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_until: Option<u64>,
 }
 
 /// Store a file on the network: `copies` copies on distinct providers, each under its own deal
@@ -198,10 +205,8 @@ pub struct StoreFile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredFile {
-    /// What was stored.
+    /// What was stored, and under which deals.
     pub file: FileInfo,
-    /// The deals opened and paid for its copies (empty without a market).
-    pub deals: Vec<u64>,
 }
 
 /// Fetch a stored object back to a file, every chunk verified.
@@ -629,6 +634,8 @@ mod tests {
                     name: "photo.jpg".into(),
                     size: 1_000_000,
                     holders: vec!["12D3KooWHolder".into()],
+                    deals: vec![7],
+                    paid_until: Some(1_764_086_400),
                 }],
                 files_error: None,
             })),

@@ -945,19 +945,9 @@ impl EventLoop {
                 node::buyer::put(&handle, &catalog, &path, copies, market.as_ref(), &dials)
                     .await
                     .map_err(|err| Error::Storage(err.to_string()))?;
-            let report = stored.report;
-            tracing::info!(id = %report.id, copies = report.copies.len(), "file stored");
+            tracing::info!(id = %stored.entry.id, copies = stored.entry.holders.len(), "file stored");
             Ok(StoredFile {
-                deals: report.copies.iter().filter_map(|copy| copy.deal).collect(),
-                file: FileInfo {
-                    id: report.id.to_string(),
-                    name: path
-                        .file_name()
-                        .map(|name| name.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                    size: report.size,
-                    holders: report.copies.iter().map(|c| c.peer.to_string()).collect(),
-                },
+                file: file_info(stored.entry),
             })
         })
     }
@@ -1019,15 +1009,7 @@ impl EventLoop {
         let read =
             tokio::task::spawn_blocking(move || catalog.entries().map_err(|e| e.to_string())).await;
         self.files = match read {
-            Ok(Ok(entries)) => Ok(entries
-                .into_values()
-                .map(|entry| FileInfo {
-                    id: entry.id.to_string(),
-                    name: entry.name,
-                    size: entry.size,
-                    holders: entry.holders,
-                })
-                .collect()),
+            Ok(Ok(entries)) => Ok(entries.into_values().map(file_info).collect()),
             Ok(Err(err)) => Err(err),
             Err(err) => Err(format!("reading the catalog stopped: {err}")),
         };
@@ -1159,6 +1141,18 @@ impl EventLoop {
         let chain_id = self.client.chain_id().await?;
         let latest_block = self.client.block_number().await?;
         Ok((chain_id, latest_block))
+    }
+}
+
+/// A catalog entry as the status shows it.
+fn file_info(entry: node::buyer::CatalogEntry) -> FileInfo {
+    FileInfo {
+        id: entry.id.to_string(),
+        paid_until: entry.paid_until(),
+        deals: entry.deals.iter().map(|copy| copy.deal).collect(),
+        name: entry.name,
+        size: entry.size,
+        holders: entry.holders,
     }
 }
 

@@ -1853,7 +1853,10 @@ async fn a_file_stored_through_the_node_lands_on_providers_and_comes_back_verifi
     let stored = handle.store_file(store(&file, 2)).await.unwrap();
     assert_eq!(stored.file.name, "photo.jpg");
     assert_eq!(stored.file.size, data.len() as u64);
-    assert!(stored.deals.is_empty(), "no market, no deals");
+    assert!(
+        stored.file.deals.is_empty() && stored.file.paid_until.is_none(),
+        "no market, no deals"
+    );
     let mut holders = stored.file.holders.clone();
     holders.sort();
     let mut expected: Vec<String> = providers.iter().map(|(_, _, peer)| peer.clone()).collect();

@@ -616,11 +616,15 @@ fn store_request(path: &str, copies: &str) -> Result<StoreFile, String> {
     }
 }
 
-/// `photo.jpg: 1.5 MiB, 2 copies (5dd2…27cd)`.
+/// `photo.jpg: 1.5 MiB, 2 copies, paid until 2026-12-06 02:00 UTC (5dd2…27cd)`.
 fn format_file(file: &FileInfo) -> String {
     let copies = file.holders.len();
+    let paid = file
+        .paid_until
+        .map(|end| format!(", paid until {}", format_utc(end)))
+        .unwrap_or_default();
     format!(
-        "{}: {}, {copies} {} ({})",
+        "{}: {}, {copies} {}{paid} ({})",
         file.name,
         format_bytes(file.size),
         if copies == 1 { "copy" } else { "copies" },
@@ -628,12 +632,33 @@ fn format_file(file: &FileInfo) -> String {
     )
 }
 
+/// Unix seconds as `2026-12-06 02:00 UTC` (the proleptic Gregorian calendar).
+fn format_utc(secs: u64) -> String {
+    let days = secs / 86_400;
+    let minutes = (secs % 86_400) / 60;
+    // Howard Hinnant's days-to-civil, for days since 1970-01-01.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year}-{month:02}-{day:02} {:02}:{:02} UTC",
+        minutes / 60,
+        minutes % 60
+    )
+}
+
 /// `stored photo.jpg (1.5 MiB) on 2 providers under deals 3, 4; content id 5dd2…`.
 fn format_stored_file(stored: &StoredFile) -> String {
-    let deals = if stored.deals.is_empty() {
+    let deals = if stored.file.deals.is_empty() {
         String::new()
     } else {
-        let deals: Vec<String> = stored.deals.iter().map(ToString::to_string).collect();
+        let deals: Vec<String> = stored.file.deals.iter().map(ToString::to_string).collect();
         format!(" under deals {}", deals.join(", "))
     };
     let providers = stored.file.holders.len();
@@ -1110,8 +1135,16 @@ mod tests {
     use super::{ChainState, EndpointSource, Status, chain_settings, format_endpoint};
     use super::{
         FetchedFile, FileInfo, StoredFile, format_fetched_file, format_file, format_stored_file,
-        store_request,
+        format_utc, store_request,
     };
+
+    #[test]
+    fn times_read_as_utc_dates() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_utc(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(format_utc(1_764_986_400), "2025-12-06 02:00 UTC");
+        assert_eq!(format_utc(4_102_444_799), "2099-12-31 23:59 UTC");
+    }
 
     #[test]
     fn a_file_to_store_needs_a_path_and_at_least_one_copy() {
@@ -1136,15 +1169,14 @@ mod tests {
             name: "photo.jpg".into(),
             size: 3 << 19,
             holders: vec!["12D3KooWA".into(), "12D3KooWB".into()],
+            deals: vec![3, 4],
+            paid_until: Some(1_764_986_400),
         };
         assert_eq!(
             format_file(&file),
-            "photo.jpg: 1.5 MiB, 2 copies (5dd200…27cd)"
+            "photo.jpg: 1.5 MiB, 2 copies, paid until 2025-12-06 02:00 UTC (5dd200…27cd)"
         );
-        let stored = StoredFile {
-            file: file.clone(),
-            deals: vec![3, 4],
-        };
+        let stored = StoredFile { file: file.clone() };
         assert_eq!(
             format_stored_file(&stored),
             format!(
@@ -1152,13 +1184,14 @@ mod tests {
                 file.id
             )
         );
-        let free = StoredFile {
-            file: FileInfo {
-                holders: vec!["12D3KooWA".into()],
-                ..file
-            },
+        let free = FileInfo {
+            holders: vec!["12D3KooWA".into()],
             deals: Vec::new(),
+            paid_until: None,
+            ..file
         };
+        assert!(format_file(&free).starts_with("photo.jpg: 1.5 MiB, 1 copy ("));
+        let free = StoredFile { file: free };
         assert!(format_stored_file(&free).contains("on 1 provider; content id"));
         let fetched = FetchedFile {
             output: "/home/me/copy.jpg".into(),
