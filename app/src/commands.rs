@@ -96,6 +96,15 @@ pub(crate) async fn fetch_file(
     Ok(runtime.fetch_file(FetchFile { id, output }).await?)
 }
 
+/// Pays what the market owes the node's account as a buyer to that account
+/// (`protocol::api::COMMAND_WITHDRAW_REFUNDS`).
+#[tauri::command]
+pub(crate) async fn withdraw_refunds(
+    runtime: tauri::State<'_, runtime::Handle>,
+) -> Result<Withdrawal, Error> {
+    Ok(runtime.withdraw_refunds().await?)
+}
+
 /// The current runtime status (`protocol::api::COMMAND_STATUS`).
 #[tauri::command]
 pub(crate) async fn status(runtime: tauri::State<'_, runtime::Handle>) -> Result<Status, Error> {

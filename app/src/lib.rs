@@ -88,7 +88,8 @@ pub fn run() {
             commands::withdraw_earnings,
             commands::set_chain,
             commands::store_file,
-            commands::fetch_file
+            commands::fetch_file,
+            commands::withdraw_refunds
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(err) = result {

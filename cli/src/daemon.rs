@@ -3,7 +3,7 @@
 //! Routes: the built UI at `/` (public: it holds no data), `GET /api/health` (public liveness),
 //! `GET /api/status`, `PUT /api/chain`, `PUT /api/light-client`, `PUT /api/node/quota`,
 //! `PUT /api/node/stake`, `PUT /api/node/market`, `POST /api/node/earnings/withdraw`,
-//! `POST /api/files` and `POST /api/files/fetch` (all
+//! `POST /api/files`, `POST /api/files/fetch` and `POST /api/files/refunds/withdraw` (all
 //! require `Authorization: Bearer <token>`, the
 //! per-install token from `runtime::token`). Errors are translated once here ([`api_error`]) into
 //! an HTTP status and a JSON `protocol::api::ApiError` body.
@@ -23,8 +23,9 @@ use axum::{Json, Router};
 use protocol::api::{
     ApiError, FetchFile, HTTP_CHAIN_PATH, HTTP_FETCH_FILE_PATH, HTTP_FILES_PATH, HTTP_HEALTH_PATH,
     HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_MARKET_PATH, HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH,
-    HTTP_STATUS_PATH, HTTP_WITHDRAW_EARNINGS_PATH, SetChain, SetLightClient, SetNodeMarket,
-    SetNodeQuota, SetNodeStake, Status, StoreFile, TOKEN_FRAGMENT_KEY,
+    HTTP_STATUS_PATH, HTTP_WITHDRAW_EARNINGS_PATH, HTTP_WITHDRAW_REFUNDS_PATH, SetChain,
+    SetLightClient, SetNodeMarket, SetNodeQuota, SetNodeStake, Status, StoreFile,
+    TOKEN_FRAGMENT_KEY,
 };
 use runtime::token::ApiToken;
 use tower_http::services::{ServeDir, ServeFile};
@@ -94,6 +95,7 @@ fn router(state: AppState, ui_dir: &std::path::Path) -> Router {
         .route(HTTP_CHAIN_PATH, put(set_chain))
         .route(HTTP_FILES_PATH, post(store_file))
         .route(HTTP_FETCH_FILE_PATH, post(fetch_file))
+        .route(HTTP_WITHDRAW_REFUNDS_PATH, post(withdraw_refunds))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let ui = ServeDir::new(ui_dir).fallback(ServeFile::new(ui_dir.join("index.html")));
     Router::new()
@@ -189,6 +191,10 @@ async fn fetch_file(
 
 async fn withdraw_earnings(State(state): State<AppState>) -> Response {
     answer(state.runtime.withdraw_earnings().await)
+}
+
+async fn withdraw_refunds(State(state): State<AppState>) -> Response {
+    answer(state.runtime.withdraw_refunds().await)
 }
 
 /// The request in `body`, or what to say instead: send JSON like `example`.

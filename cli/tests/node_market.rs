@@ -431,21 +431,31 @@ async fn start_provider(
     deployment_file: &std::path::Path,
     quota: &str,
 ) -> (ChildGuard, String) {
+    start_provider_with(root, index, rpc, deployment_file, quota, &[]).await
+}
+
+/// [`start_provider`], with `extra` arguments for `cairn node`.
+async fn start_provider_with(
+    root: &std::path::Path,
+    index: usize,
+    rpc: &str,
+    deployment_file: &std::path::Path,
+    quota: &str,
+    extra: &[&str],
+) -> (ChildGuard, String) {
     let key_file = key_file(root, &format!("provider{index}.key"), index);
-    let (guard, line) = ChildGuard::spawn_and_read_line(
-        "cairn node",
-        node_command_with_quota(
-            &root.join(format!("p{index}")),
-            rpc,
-            deployment_file,
-            Some(&key_file),
-            quota,
-        ),
-        "peer_id",
-        START_TIMEOUT,
-    )
-    .await
-    .unwrap();
+    let mut command = node_command_with_quota(
+        &root.join(format!("p{index}")),
+        rpc,
+        deployment_file,
+        Some(&key_file),
+        quota,
+    );
+    command.args(extra);
+    let (guard, line) =
+        ChildGuard::spawn_and_read_line("cairn node", command, "peer_id", START_TIMEOUT)
+            .await
+            .unwrap();
     let json: serde_json::Value = serde_json::from_str(&line).unwrap();
     (guard, json["listen_addrs"][0].as_str().unwrap().to_owned())
 }
@@ -978,8 +988,26 @@ async fn a_store_kept_over_a_fresh_devnet_proves_the_new_deal_from_the_right_obj
 async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
     let (devnet, deployment, root, deployment_file) = market_devnet().await;
     let rpc = devnet.rpc_url();
-    let (_p1, _) = start_provider(root.path(), 1, rpc, &deployment_file, "64MiB").await;
-    let (_p2, _) = start_provider(root.path(), 2, rpc, &deployment_file, "64MiB").await;
+    // Provider 1 looks for due proofs only at start (then hourly): it will miss period 0.
+    // Provider 2 proves as soon as a period is open.
+    let (p1, _) = start_provider_with(
+        root.path(),
+        1,
+        rpc,
+        &deployment_file,
+        "64MiB",
+        &["--prove-every", "3600"],
+    )
+    .await;
+    let (_p2, _) = start_provider_with(
+        root.path(),
+        2,
+        rpc,
+        &deployment_file,
+        "64MiB",
+        &["--prove-every", "1"],
+    )
+    .await;
     // The daemon's node knows no peer: it finds the providers in the Registry. It pays with
     // anvil account 3's tokens.
     let daemon_key = key_file(root.path(), "daemon.key", 3);
@@ -1161,5 +1189,94 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
     );
     assert_eq!(out["id"], id.as_str());
     assert_eq!(out["name"], "notes.bin");
+
+    // Provider 2 proves period 0; provider 1 does not, and is stopped. Once period 0's window
+    // is over, the node reports it missed (refunded to it, the provider slashed), and the
+    // page says so.
+    let deal_of = |index: usize| {
+        let contracts = &contracts;
+        async move {
+            for deal in [1u64, 2] {
+                let d = contracts
+                    .market
+                    .getDeal(alloy_primitives::U256::from(deal))
+                    .call()
+                    .await
+                    .unwrap();
+                if d.provider == Devnet::key(index).address() {
+                    return (deal, d);
+                }
+            }
+            panic!("no deal with provider {index}");
+        }
+    };
+    testkit::eventually(
+        "provider 2's proof of period 0",
+        Duration::from_secs(60),
+        || async { (deal_of(2).await.1.nextPeriod == 1).then_some(()) },
+    )
+    .await
+    .unwrap();
+    drop(p1);
+    let (missed_deal, before) = deal_of(1).await;
+    assert_eq!((before.nextPeriod, before.missed), (0, 0));
+    devnet.increase_time(3600 + 120).await.unwrap();
+    devnet.mine().await.unwrap();
+    let node = daemon
+        .wait_for_node(
+            "the missed period reported",
+            Duration::from_secs(120),
+            |n| n["market"]["refunds"].as_str().is_some_and(|r| r != "0"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(node["market"]["refunds"], "10000000000000000", "{node}");
+    let after = deal_of(1).await.1;
+    assert_eq!(
+        (after.nextPeriod, after.missed),
+        (1, 1),
+        "deal {missed_deal}"
+    );
+    let files = browser
+        .wait_for_text("#node-files", Duration::from_secs(30), |t| {
+            t.contains("missed")
+        })
+        .await
+        .unwrap();
+    assert!(
+        files.contains("periods proven, 1 missed (refunded)"),
+        "{files}"
+    );
+    let owed = browser.text_of("#node-refunds").await.unwrap().unwrap();
+    assert!(
+        owed.starts_with("0.01 CAIRN refunded to this node"),
+        "{owed}"
+    );
+    // Withdrawn from the page: paid to the node's account.
+    let held = contracts.token.balanceOf(buyer).call().await.unwrap();
+    browser.click("#node-withdraw-refunds").await.unwrap();
+    let withdrawn = browser
+        .wait_for_text("#node-refunds-withdrawn", Duration::from_secs(60), |_| true)
+        .await
+        .unwrap();
+    assert!(
+        withdrawn.starts_with(&format!(
+            "withdrew 0.01 CAIRN to {} (transaction 0x",
+            buyer.to_checksum(None)
+        )),
+        "{withdrawn}"
+    );
+    assert_eq!(
+        contracts.token.balanceOf(buyer).call().await.unwrap() - held,
+        alloy_primitives::U256::from(10u64.pow(16))
+    );
+    daemon
+        .wait_for_node(
+            "the refunds verified as paid",
+            Duration::from_secs(60),
+            |n| n["market"]["refunds"] == "0",
+        )
+        .await
+        .unwrap();
     browser.quit().await.unwrap();
 }

@@ -1244,6 +1244,18 @@ impl Buyer {
         })
     }
 
+    /// Resolves `deal`'s current period as missed (`reportMissed`, open to anyone once the
+    /// period's window is over without a proof): its share goes to the buyer's refund balance,
+    /// and the provider is slashed. Returns the transaction.
+    pub async fn report_missed(&self, deal: u64) -> Result<B256, MarketError> {
+        let call = self.contracts.market.reportMissed(U256::from(deal));
+        // Simulate first, so a refusal (proven meanwhile, window not over) is a decoded error.
+        call.call().await.map_err(chain_err("reportMissed"))?;
+        let _sending = self.sending.lock().await;
+        let receipt = transact!("reportMissed", call);
+        Ok(receipt.transaction_hash)
+    }
+
     /// Token base units the market owes this buyer (`refunds`).
     pub async fn refunds(&self) -> Result<U256, MarketError> {
         self.contracts

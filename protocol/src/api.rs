@@ -58,6 +58,12 @@ pub const COMMAND_FETCH_FILE: &str = "fetch_file";
 /// Daemon route (`POST`, body [`FetchFile`]) fetching a stored object back to a file; answers
 /// with the [`FetchedFile`].
 pub const HTTP_FETCH_FILE_PATH: &str = "/api/files/fetch";
+/// Tauri command paying what the market owes the node's account as a buyer to that account
+/// (no arguments); returns the [`Withdrawal`].
+pub const COMMAND_WITHDRAW_REFUNDS: &str = "withdraw_refunds";
+/// Daemon route (`POST`, no body) paying what the market owes the node's account as a buyer;
+/// answers with the [`Withdrawal`].
+pub const HTTP_WITHDRAW_REFUNDS_PATH: &str = "/api/files/refunds/withdraw";
 /// Daemon route that answers without a token, for liveness probes.
 pub const HTTP_HEALTH_PATH: &str = "/api/health";
 /// URL fragment key carrying the daemon's API token to the browser UI.
@@ -188,6 +194,15 @@ pub struct FileInfo {
     /// after its deal ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paid_until: Option<u64>,
+    /// Periods proven so far over all its copies' deals.
+    #[serde(default)]
+    pub proven_periods: u32,
+    /// Periods missed so far over all its copies' deals (each refunded).
+    #[serde(default)]
+    pub missed_periods: u32,
+    /// Periods its copies' deals run for, together.
+    #[serde(default)]
+    pub periods: u32,
 }
 
 /// Store a file on the network: `copies` copies on distinct providers, each under its own deal
@@ -352,6 +367,28 @@ pub struct MarketState {
     /// buyers do not find it on chain. Absent once announced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub announce_error: Option<String>,
+    /// What the market owes the node's account as a buyer (token base units, decimal): periods
+    /// its providers missed, deals it ended. Verified with the earnings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunds: Option<String>,
+    /// The deals the node bought for its files, as the chain resolved them (verified with the
+    /// earnings).
+    #[serde(default)]
+    pub bought: Vec<BoughtDeal>,
+}
+
+/// A deal the node bought, as the chain resolved it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BoughtDeal {
+    /// The deal.
+    pub deal: u64,
+    /// Periods its provider proved (and was paid for).
+    pub proven: u32,
+    /// Periods it missed (refunded to the buyer; the provider slashed).
+    pub missed: u32,
+    /// The periods it runs for.
+    pub periods: u32,
 }
 
 /// The block a selling node's earnings were verified against: its state root proves the
@@ -602,6 +639,13 @@ mod tests {
                     proofs_accepted: 3,
                     proofs_rejected: 1,
                     announce_error: None,
+                    refunds: Some("10000000000000000".into()),
+                    bought: vec![BoughtDeal {
+                        deal: 7,
+                        proven: 2,
+                        missed: 1,
+                        periods: 24,
+                    }],
                 }),
                 transfers: vec![TransferInfo {
                     object: "ab".repeat(32),
@@ -636,6 +680,9 @@ mod tests {
                     holders: vec!["12D3KooWHolder".into()],
                     deals: vec![7],
                     paid_until: Some(1_764_086_400),
+                    proven_periods: 2,
+                    missed_periods: 1,
+                    periods: 24,
                 }],
                 files_error: None,
             })),
@@ -679,6 +726,11 @@ mod tests {
         );
         assert_eq!(json["node"]["activity"][1]["kind"], "stored");
         assert_eq!(json["node"]["files"][0]["name"], "photo.jpg");
+        assert_eq!(json["node"]["files"][0]["missedPeriods"], 1);
+        assert_eq!(
+            json["node"]["market"]["bought"][0],
+            serde_json::json!({"deal": 7, "proven": 2, "missed": 1, "periods": 24})
+        );
         assert!(
             json["node"]["market"].get("announceError").is_none(),
             "an announced node's market has no announceError key"

@@ -40,9 +40,11 @@ struct Announced {
     registration: node::market::Registration,
     /// Where the earnings are paid, once registered.
     payout: Option<String>,
-    /// The unwithdrawn earnings (base units) and what they were proven against, or why they
+    /// The earnings, refunds and bought deals, and what they were proven against, or why they
     /// could not be verified.
-    earnings: Result<(String, protocol::api::EarningsProof), String>,
+    reading: Result<crate::earnings::MarketReading, String>,
+    /// Bought deals reported missed in this attempt: read again at once.
+    reported: usize,
 }
 
 /// One attempt under way.
@@ -65,6 +67,9 @@ pub(crate) struct Announcer {
     recheck_after: Option<Option<B256>>,
     /// Token units to stake if the provider is not registered yet.
     stake: Option<u64>,
+    /// The deals the node bought for its files (from its catalog): verified with the earnings,
+    /// and reported missed when their provider lets a period pass without a proof.
+    bought: Vec<u64>,
     /// An announcement is due (at start, after a quota change, after a failure).
     due: bool,
     attempt: Option<Attempt>,
@@ -86,6 +91,7 @@ impl Announcer {
             beacon,
             recheck_after: None,
             stake,
+            bought: Vec::new(),
             due: true,
             attempt: None,
             started: None,
@@ -107,6 +113,14 @@ impl Announcer {
     pub(crate) fn set_stake(&mut self, stake: u64) {
         self.stake = Some(stake);
         self.due = true;
+    }
+
+    /// Watches `deals` (bought for the node's files) from now on; a new one is read at once.
+    pub(crate) fn set_bought(&mut self, deals: Vec<u64>) {
+        if deals != self.bought {
+            self.bought = deals;
+            self.due = true;
+        }
     }
 
     /// Asks for a new announcement (the quota or the addresses changed, or a proof was
@@ -184,10 +198,16 @@ impl Announcer {
                 } else if state.announce_error.take().is_some() {
                     tracing::info!("the node is announced in the Registry");
                 }
-                match announced.earnings {
-                    Ok((total, proof)) => {
-                        state.earnings = Some(total);
-                        state.earnings_proof = Some(proof);
+                if announced.reported > 0 {
+                    // Their periods are resolved now: show the refunds they brought.
+                    self.due = true;
+                }
+                match announced.reading {
+                    Ok(reading) => {
+                        state.earnings = Some(reading.earnings);
+                        state.earnings_proof = Some(reading.proof);
+                        state.refunds = Some(reading.refunds);
+                        state.bought = reading.bought;
                         state.earnings_error = None;
                     }
                     Err(error) => {
@@ -218,6 +238,7 @@ impl Announcer {
         let node = node.clone();
         let stake = self.stake.map(node::market::token_units);
         let rpc_url = self.rpc_url.clone();
+        let bought = self.bought.clone();
         let anchor = match &self.beacon {
             None => Ok(crate::earnings::Anchor::Endpoint),
             Some(beacon) => beacon
@@ -237,21 +258,35 @@ impl Announcer {
                     .map_err(|err| err.to_string())?;
                 // The entry the announcement read or wrote names it: no second read.
                 let payout = registration.payout().map(|payout| payout.to_checksum(None));
-                let earnings = match anchor {
-                    Ok(anchor) => crate::earnings::verify_earnings(
+                let reading = match anchor {
+                    Ok(anchor) => crate::earnings::read_market(
                         &rpc_url,
                         market.deployment(),
                         market.address(),
+                        &bought,
                         anchor,
                     )
                     .await
-                    .map_err(|err| err.to_string()),
+                    .map_err(|err| crate::Error::Unverified(err).to_string()),
                     Err(why) => Err(crate::Error::Unverified(why).to_string()),
                 };
+                // A period its provider let pass without a proof is the buyer's to report: its
+                // share is refunded and the provider slashed. Another may have reported it first.
+                let mut reported = 0;
+                for &deal in reading.as_ref().map_or(&[][..], |r| &r.overdue) {
+                    match market.buyer().report_missed(deal).await {
+                        Ok(transaction) => {
+                            tracing::warn!(deal, %transaction, "a provider missed a period of a deal bought for a file; reported, and refunded");
+                            reported += 1;
+                        }
+                        Err(err) => tracing::info!(deal, %err, "reporting a missed period failed"),
+                    }
+                }
                 Ok(Announced {
                     registration,
                     payout,
-                    earnings,
+                    reading,
+                    reported,
                 })
             };
             let outcome = tokio::time::timeout(ATTEMPT_TIMEOUT, attempt)

@@ -14,12 +14,12 @@
 //!   word ([`EarningsAnchor::Endpoint`]): the earnings are proven consistent with the block the
 //!   endpoint names, no more.
 
-use alloy_sol_types::SolCall as _;
+use alloy_sol_types::SolCall;
 use chain::contracts::StorageMarket;
 use light_client::evm::{CallOutcome, CallRequest};
 use light_client_rpc::{ExecutionClient, Rpc};
 use node::market::Address;
-use protocol::api::{EarningsAnchor, EarningsProof};
+use protocol::api::{BoughtDeal, EarningsAnchor, EarningsProof};
 
 use crate::beacon::VerifiedHead;
 
@@ -53,6 +53,39 @@ async fn verify(
     provider: Address,
     anchor: Anchor,
 ) -> Result<(String, EarningsProof), String> {
+    let reading = read_market(rpc_url, deployment, provider, &[], anchor).await?;
+    Ok((reading.earnings, reading.proof))
+}
+
+/// A period's window is over this long before a buyer reports it missed: a proof sent at its
+/// end may still be on its way.
+pub(crate) const MISSED_GRACE_SECS: u64 = 60;
+
+/// What [`read_market`] proved of one account, all at one block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MarketReading {
+    /// Its unwithdrawn earnings as a provider (token base units, decimal).
+    pub(crate) earnings: String,
+    /// What the market owes it as a buyer (token base units, decimal).
+    pub(crate) refunds: String,
+    /// The deals it bought, as the chain resolved them.
+    pub(crate) bought: Vec<BoughtDeal>,
+    /// Bought deals whose current period's window ended (by [`MISSED_GRACE_SECS`]) without a
+    /// proof: to report missed.
+    pub(crate) overdue: Vec<u64>,
+    /// The block it was proven against.
+    pub(crate) proof: EarningsProof,
+}
+
+/// Reads `account`'s earnings, its refunds and the deals in `bought`, each re-executed over
+/// state proven against `anchor`'s block, one anchor for all.
+pub(crate) async fn read_market(
+    rpc_url: &str,
+    deployment: &chain::contracts::Deployment,
+    account: Address,
+    bought: &[u64],
+    anchor: Anchor,
+) -> Result<MarketReading, String> {
     let rpc = Rpc::new(rpc_url).map_err(|err| err.to_string())?;
     let (hash, proven) = match anchor {
         Anchor::Endpoint => (latest_hash(&rpc).await?, EarningsAnchor::Endpoint),
@@ -68,32 +101,81 @@ async fn verify(
                 head.block_number, head.slot
             ),
         })?;
+    let market = deployment.market;
+    let earnings = call(
+        &client,
+        market,
+        "earnings",
+        StorageMarket::earningsCall::new((account,)),
+    )
+    .await?;
+    let refunds = call(
+        &client,
+        market,
+        "refunds",
+        StorageMarket::refundsCall::new((account,)),
+    )
+    .await?;
+    let now = client.block().header.timestamp;
+    let mut deals = Vec::with_capacity(bought.len());
+    let mut overdue = Vec::new();
+    for &deal in bought {
+        let d = call(
+            &client,
+            market,
+            "getDeal",
+            StorageMarket::getDealCall::new((alloy_primitives::U256::from(deal),)),
+        )
+        .await?;
+        let window_end = d.start + (u64::from(d.nextPeriod) + 1) * u64::from(d.periodDuration);
+        if d.nextPeriod < d.endPeriod && now >= window_end + MISSED_GRACE_SECS {
+            overdue.push(deal);
+        }
+        deals.push(BoughtDeal {
+            deal,
+            proven: d.nextPeriod.saturating_sub(d.missed),
+            missed: d.missed,
+            periods: d.endPeriod,
+        });
+    }
+    let block = client.block();
+    Ok(MarketReading {
+        earnings: earnings.to_string(),
+        refunds: refunds.to_string(),
+        bought: deals,
+        overdue,
+        proof: EarningsProof {
+            block: block.header.number,
+            block_hash: block.hash.to_string(),
+            anchor: proven,
+        },
+    })
+}
+
+/// `call` to `to`, re-executed over proven state; `what` names it in errors.
+async fn call<C: SolCall>(
+    client: &ExecutionClient,
+    to: Address,
+    what: &str,
+    call: C,
+) -> Result<C::Return, String> {
     let request = CallRequest {
         from: None,
-        to: Some(deployment.market),
-        data: StorageMarket::earningsCall::new((provider,))
-            .abi_encode()
-            .into(),
+        to: Some(to),
+        data: call.abi_encode().into(),
         value: Default::default(),
         gas: None,
     };
     let output = match client
         .call(&request)
         .await
-        .map_err(|err| format!("the earnings call did not verify: {err}"))?
+        .map_err(|err| format!("the {what} call did not verify: {err}"))?
     {
         CallOutcome::Success { output, .. } => output,
-        other => return Err(format!("the earnings call failed: {other:?}")),
+        other => return Err(format!("the {what} call failed: {other:?}")),
     };
-    let total = StorageMarket::earningsCall::abi_decode_returns(&output)
-        .map_err(|err| format!("the earnings call returned {output}: {err}"))?;
-    let block = client.block();
-    let proof = EarningsProof {
-        block: block.header.number,
-        block_hash: block.hash.to_string(),
-        anchor: proven,
-    };
-    Ok((total.to_string(), proof))
+    C::abi_decode_returns(&output)
+        .map_err(|err| format!("the {what} call returned {output}: {err}"))
 }
 
 /// The hash of the endpoint's latest block.

@@ -61,7 +61,7 @@ enum Command {
     ),
     /// A chain endpoint checked off the loop ([`EventLoop::set_chain`]): apply it.
     ApplyChain(Box<Endpoint>, oneshot::Sender<Result<Status, Error>>),
-    WithdrawEarnings(oneshot::Sender<Result<Withdrawal, Error>>),
+    Withdraw(Payout, oneshot::Sender<Result<Withdrawal, Error>>),
     /// Verify a selling node's earnings again, now (no answer: the status shows them).
     VerifyEarnings,
     StoreFile(StoreFile, oneshot::Sender<Result<StoredFile, Error>>),
@@ -88,7 +88,7 @@ impl std::fmt::Debug for Command {
             Command::SetNodeMarket(..) => "SetNodeMarket",
             Command::SetChain(..) => "SetChain",
             Command::ApplyChain(..) => "ApplyChain",
-            Command::WithdrawEarnings(_) => "WithdrawEarnings",
+            Command::Withdraw(..) => "Withdraw",
             Command::VerifyEarnings => "VerifyEarnings",
             Command::StoreFile(..) => "StoreFile",
             Command::FetchFile(..) => "FetchFile",
@@ -218,13 +218,25 @@ impl Handle {
     /// [`Error::Withdraw`] for a node that does not sell storage, with nothing to withdraw, or
     /// when the chain refused or could not be reached (nothing was paid then).
     pub async fn withdraw_earnings(&self) -> Result<Withdrawal, Error> {
+        self.withdraw(Payout::Earnings).await
+    }
+
+    /// Pays what the market owes a selling node's account as a buyer (periods its providers
+    /// missed, deals it ended: `StorageMarket.withdrawRefund`) to that account, off the
+    /// runtime's loop, then has it verified again at once. Errors as
+    /// [`Handle::withdraw_earnings`]'s.
+    pub async fn withdraw_refunds(&self) -> Result<Withdrawal, Error> {
+        self.withdraw(Payout::Refunds).await
+    }
+
+    async fn withdraw(&self, what: Payout) -> Result<Withdrawal, Error> {
         let (reply, rx) = oneshot::channel();
         self.commands
-            .send(Command::WithdrawEarnings(reply))
+            .send(Command::Withdraw(what, reply))
             .await
             .map_err(|_| Error::Stopped)?;
         let withdrawal = rx.await.map_err(|_| Error::Stopped)??;
-        // The earnings are now 0: shown so once verified, not before.
+        // What was owed is now 0: shown so once verified, not before.
         self.commands
             .send(Command::VerifyEarnings)
             .await
@@ -305,6 +317,15 @@ pub struct EventLoop {
     market_error: Option<String>,
     /// The files this client stored (its catalog), or why the catalog cannot be read.
     files: Result<Vec<FileInfo>, String>,
+}
+
+/// What a withdrawal pays out.
+#[derive(Debug, Clone, Copy)]
+enum Payout {
+    /// A provider's earnings, to its payout address.
+    Earnings,
+    /// A buyer's refunds, to its own address.
+    Refunds,
 }
 
 /// A chain endpoint, where it comes from, and the network's name as shown.
@@ -491,7 +512,7 @@ impl EventLoop {
                         let result = self.set_node_stake(tokens, &mut node).await;
                         let _ = reply.send(result);
                     }
-                    Some(Command::WithdrawEarnings(reply)) => match node.as_ref() {
+                    Some(Command::Withdraw(what, reply)) => match node.as_ref() {
                         None if self.config.node.is_none() => {
                             let _ = reply.send(Err(Error::NoNode));
                         }
@@ -500,7 +521,7 @@ impl EventLoop {
                                 "the node is not running".into(),
                             )));
                         }
-                        Some(running) => running.withdraw(reply),
+                        Some(running) => running.withdraw(what, reply),
                     },
                     Some(Command::StoreFile(request, reply)) => {
                         match self.store_file(request, node.as_ref()) {
@@ -1100,6 +1121,9 @@ impl EventLoop {
             }
         };
         if let Some(running) = node.as_mut() {
+            if let Ok(files) = &self.files {
+                running.watch_bought(files.iter().flat_map(|file| file.deals.clone()).collect());
+            }
             running.drive_announcer();
         }
         let node_state = match node.as_ref() {
@@ -1126,7 +1150,10 @@ impl EventLoop {
                 if let NodeState::Running(info) = &mut state {
                     info.market_error.clone_from(&self.market_error);
                     match &self.files {
-                        Ok(files) => info.files.clone_from(files),
+                        Ok(files) => {
+                            let bought = info.market.as_ref().map_or(&[][..], |m| &m.bought);
+                            info.files = with_progress(files, bought);
+                        }
                         Err(error) => info.files_error = Some(error.clone()),
                     }
                 }
@@ -1153,7 +1180,27 @@ fn file_info(entry: node::buyer::CatalogEntry) -> FileInfo {
         name: entry.name,
         size: entry.size,
         holders: entry.holders,
+        // From the deals' verified state, in each status (see `EventLoop::poll`).
+        proven_periods: 0,
+        missed_periods: 0,
+        periods: 0,
     }
+}
+
+/// `files` with what `bought` (the deals' verified state) says of their copies' deals.
+fn with_progress(files: &[FileInfo], bought: &[protocol::api::BoughtDeal]) -> Vec<FileInfo> {
+    files
+        .iter()
+        .map(|file| {
+            let mut file = file.clone();
+            for deal in bought.iter().filter(|deal| file.deals.contains(&deal.deal)) {
+                file.proven_periods += deal.proven;
+                file.missed_periods += deal.missed;
+                file.periods += deal.periods;
+            }
+            file
+        })
+        .collect()
 }
 
 /// What the node's store holds, as a status shows it.
@@ -1241,6 +1288,8 @@ impl RunningNode {
                 proofs_accepted: 0,
                 proofs_rejected: 0,
                 announce_error: None,
+                refunds: None,
+                bought: Vec::new(),
             }),
             announcer,
             proofs_seen: 0,
@@ -1260,6 +1309,14 @@ impl RunningNode {
                 announcer.request();
             }
             announcer.drive(&self.handle, state);
+        }
+    }
+
+    /// Watches `deals` (bought for the node's files) with the earnings, if the node sells on a
+    /// market (only then are its purchases deals).
+    fn watch_bought(&mut self, deals: Vec<u64>) {
+        if let Some(announcer) = self.announcer.as_mut() {
+            announcer.set_bought(deals);
         }
     }
 
@@ -1288,26 +1345,37 @@ impl RunningNode {
         self.drive_announcer();
     }
 
-    /// Pays the earnings to the payout address from a task of its own, which answers `reply`.
-    fn withdraw(&self, reply: oneshot::Sender<Result<Withdrawal, Error>>) {
+    /// Pays the earnings to the payout address, or the refunds to the node's account, from a
+    /// task of its own, which answers `reply`.
+    fn withdraw(&self, what: Payout, reply: oneshot::Sender<Result<Withdrawal, Error>>) {
         let Some(market) = self.announcer.as_ref().map(Announcer::market) else {
             let _ = reply.send(Err(Error::Withdraw(
-                "this node does not sell storage, so it has no earnings: give it the contracts' \
-                 deployment first (in the UI's Sell storage form, or --node-deployment-file)"
+                "this node does not sell storage on a market, so nothing is owed to it there: \
+                 give it the contracts' deployment first (in the UI's Sell storage form, or \
+                 --node-deployment-file)"
                     .into(),
             )));
             return;
         };
         tokio::spawn(async move {
-            let result = market
-                .withdraw_earnings_of(market.address())
-                .await
-                .map(|paid| {
-                    tracing::info!(amount = %paid.amount, payout = %paid.payout, "earnings withdrawn");
+            let paid = match what {
+                Payout::Earnings => market
+                    .withdraw_earnings_of(market.address())
+                    .await
+                    .map(|paid| (paid.amount, paid.payout, paid.transaction)),
+                Payout::Refunds => market
+                    .buyer()
+                    .withdraw_refund()
+                    .await
+                    .map(|paid| (paid.amount, market.address(), paid.transaction)),
+            };
+            let result = paid
+                .map(|(amount, payout, transaction)| {
+                    tracing::info!(%amount, %payout, ?what, "withdrawn");
                     Withdrawal {
-                        amount: paid.amount.to_string(),
-                        payout: paid.payout.to_checksum(None),
-                        transaction: paid.transaction.to_string(),
+                        amount: amount.to_string(),
+                        payout: payout.to_checksum(None),
+                        transaction: transaction.to_string(),
                     }
                 })
                 .map_err(|err| Error::Withdraw(err.to_string()));

@@ -354,7 +354,7 @@ fn NodeSection(
                 <Files
                     files=Signal::derive(move || running().map(|info| info.files).unwrap_or_default())
                     files_error=Signal::derive(move || running().and_then(|info| info.files_error))
-                    selling=Signal::derive(move || market().is_some())
+                    market=Signal::derive(market)
                     backend=backend/>
             </Show>
             <Show when=move || running().and_then(|info| info.market_error).is_some()>
@@ -517,9 +517,25 @@ impl Action {
 fn Files(
     files: Signal<Vec<FileInfo>>,
     files_error: Signal<Option<String>>,
-    selling: Signal<bool>,
+    market: Signal<Option<MarketState>>,
     backend: StoredValue<Rc<dyn Backend>, LocalStorage>,
 ) -> impl IntoView {
+    let selling = move || market.with(Option::is_some);
+    let refunds = move || {
+        market
+            .get()
+            .and_then(|m| m.refunds)
+            .filter(|owed| owed != "0")
+    };
+    let refunding = Action::new();
+    let withdraw_refunds = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let backend = backend.get_value();
+        refunding.run(async move {
+            let paid = backend.withdraw_refunds().await?;
+            Ok(format_withdrawal(&paid))
+        });
+    };
     let (path, set_path) = signal(String::new());
     let (copies, set_copies) = signal("2".to_owned());
     let (id, set_id) = signal(String::new());
@@ -557,7 +573,7 @@ fn Files(
     view! {
         <section class="card files" id="files">
             <div class="label">"Your files on the network"</div>
-            <p class="hint">{move || if selling.get() {
+            <p class="hint">{move || if selling() {
                 "Stored on other providers, each copy under its own deal, paid by this node's chain key; every byte fetched back is verified."
             } else {
                 "Stored on other providers; every byte fetched back is verified."
@@ -577,6 +593,15 @@ fn Files(
             <Show when=move || files_error.with(Option::is_some)>
                 <div class="notice" id="node-files-error">{move || files_error.get().unwrap_or_default()}</div>
             </Show>
+            <Show when=move || refunds().is_some()>
+                <form class="quota" id="node-refunds-form" on:submit=withdraw_refunds>
+                    <div class="row">
+                        <span class="owed" id="node-refunds">{move || refunds().map(|owed| format!("{} refunded to this node: periods its providers missed, deals it ended", format_tokens(&owed))).unwrap_or_default()}</span>
+                        <button id="node-withdraw-refunds" type="submit" disabled=move || refunding.busy.get()>"Withdraw refunds"</button>
+                    </div>
+                </form>
+            </Show>
+            {refunding.outcome_view("node-refunds-withdrawn", "node-refunds-error")}
             <form class="quota" id="node-store-form" on:submit=store>
                 {text_field("node-store-path", "Store a file: its path", "/home/me/photo.jpg", path, set_path)}
                 {text_field("node-store-copies", "Copies, on as many providers", "2", copies, set_copies)}
@@ -616,15 +641,28 @@ fn store_request(path: &str, copies: &str) -> Result<StoreFile, String> {
     }
 }
 
-/// `photo.jpg: 1.5 MiB, 2 copies, paid until 2026-12-06 02:00 UTC (5dd2…27cd)`.
+/// `photo.jpg: 1.5 MiB, 2 copies, paid until 2026-12-06 02:00 UTC; 3 of 48 periods proven,
+/// 1 missed (refunded) (5dd2…27cd)`.
 fn format_file(file: &FileInfo) -> String {
     let copies = file.holders.len();
     let paid = file
         .paid_until
         .map(|end| format!(", paid until {}", format_utc(end)))
         .unwrap_or_default();
+    let proven = if file.periods == 0 {
+        String::new()
+    } else {
+        let missed = match file.missed_periods {
+            0 => String::new(),
+            missed => format!(", {missed} missed (refunded)"),
+        };
+        format!(
+            "; {} of {} periods proven{missed}",
+            file.proven_periods, file.periods
+        )
+    };
     format!(
-        "{}: {}, {copies} {}{paid} ({})",
+        "{}: {}, {copies} {}{paid}{proven} ({})",
         file.name,
         format_bytes(file.size),
         if copies == 1 { "copy" } else { "copies" },
@@ -1171,10 +1209,32 @@ mod tests {
             holders: vec!["12D3KooWA".into(), "12D3KooWB".into()],
             deals: vec![3, 4],
             paid_until: Some(1_764_986_400),
+            proven_periods: 0,
+            missed_periods: 0,
+            periods: 0,
         };
         assert_eq!(
             format_file(&file),
-            "photo.jpg: 1.5 MiB, 2 copies, paid until 2025-12-06 02:00 UTC (5dd200…27cd)"
+            "photo.jpg: 1.5 MiB, 2 copies, paid until 2025-12-06 02:00 UTC (5dd200…27cd)",
+            "before its deals are read"
+        );
+        let read = FileInfo {
+            proven_periods: 3,
+            missed_periods: 1,
+            periods: 48,
+            ..file.clone()
+        };
+        assert_eq!(
+            format_file(&read),
+            "photo.jpg: 1.5 MiB, 2 copies, paid until 2025-12-06 02:00 UTC; 3 of 48 periods \
+             proven, 1 missed (refunded) (5dd200…27cd)"
+        );
+        assert!(
+            format_file(&FileInfo {
+                missed_periods: 0,
+                ..read
+            })
+            .contains("; 3 of 48 periods proven (5dd2")
         );
         let stored = StoredFile { file: file.clone() };
         assert_eq!(

@@ -1,7 +1,7 @@
 //! HTTP backend for the `cairn daemon`: `GET /api/status`, `PUT /api/chain`, `PUT /api/node/quota`,
 //! `PUT /api/node/stake`, `PUT /api/node/market`, `PUT /api/light-client`,
-//! `POST /api/node/earnings/withdraw`, `POST /api/files` and `POST /api/files/fetch` with the
-//! per-install bearer token.
+//! `POST /api/node/earnings/withdraw`, `POST /api/files`, `POST /api/files/fetch` and
+//! `POST /api/files/refunds/withdraw` with the per-install bearer token.
 //!
 //! The daemon prints a URL whose fragment carries the token (`#token=...`); fragments never
 //! reach a server. On load the token moves into `localStorage` and out of the address bar.
@@ -11,9 +11,9 @@ use std::time::Duration;
 use protocol::api::{
     ApiError, ChainSettings, FetchFile, FetchedFile, HTTP_CHAIN_PATH, HTTP_FETCH_FILE_PATH,
     HTTP_FILES_PATH, HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_MARKET_PATH, HTTP_NODE_QUOTA_PATH,
-    HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH, HTTP_WITHDRAW_EARNINGS_PATH, LightClientSettings,
-    SetChain, SetLightClient, SetNodeMarket, SetNodeQuota, SetNodeStake, Status, StoreFile,
-    StoredFile, TOKEN_FRAGMENT_KEY, Withdrawal,
+    HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH, HTTP_WITHDRAW_EARNINGS_PATH,
+    HTTP_WITHDRAW_REFUNDS_PATH, LightClientSettings, SetChain, SetLightClient, SetNodeMarket,
+    SetNodeQuota, SetNodeStake, Status, StoreFile, StoredFile, TOKEN_FRAGMENT_KEY, Withdrawal,
 };
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -224,6 +224,16 @@ impl Backend for HttpBackend {
             "POST",
             HTTP_FETCH_FILE_PATH,
             Some(body),
+        )
+        .await
+    }
+
+    async fn withdraw_refunds(&self) -> Result<Withdrawal, BackendError> {
+        call(
+            self.token.as_deref(),
+            "POST",
+            HTTP_WITHDRAW_REFUNDS_PATH,
+            None,
         )
         .await
     }

@@ -67,6 +67,8 @@ pub(crate) trait Backend {
     async fn store_file(&self, request: StoreFile) -> Result<StoredFile, BackendError>;
     /// Fetches a stored object back into a new file, verified.
     async fn fetch_file(&self, request: FetchFile) -> Result<FetchedFile, BackendError>;
+    /// Pays what the market owes the node's account as a buyer to that account.
+    async fn withdraw_refunds(&self) -> Result<Withdrawal, BackendError>;
     /// Calls `sink` with every fresh status from now on.
     fn watch_status(&self, sink: StatusSink);
 }

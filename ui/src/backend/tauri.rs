@@ -3,9 +3,9 @@
 use protocol::api::{
     COMMAND_FETCH_FILE, COMMAND_SET_CHAIN, COMMAND_SET_LIGHT_CLIENT, COMMAND_SET_NODE_MARKET,
     COMMAND_SET_NODE_QUOTA, COMMAND_SET_NODE_STAKE, COMMAND_STATUS, COMMAND_STORE_FILE,
-    COMMAND_WITHDRAW_EARNINGS, ChainSettings, EVENT_STATUS, FetchFile, FetchedFile,
-    LightClientSettings, SetChain, SetLightClient, SetNodeMarket, SetNodeQuota, SetNodeStake,
-    Status, StoreFile, StoredFile, Withdrawal,
+    COMMAND_WITHDRAW_EARNINGS, COMMAND_WITHDRAW_REFUNDS, ChainSettings, EVENT_STATUS, FetchFile,
+    FetchedFile, LightClientSettings, SetChain, SetLightClient, SetNodeMarket, SetNodeQuota,
+    SetNodeStake, Status, StoreFile, StoredFile, Withdrawal,
 };
 use wasm_bindgen::prelude::*;
 
@@ -138,6 +138,13 @@ impl Backend for TauriBackend {
         let args = serde_wasm_bindgen::to_value(&request)
             .map_err(|err| BackendError::Decode(err.to_string()))?;
         let value = invoke(COMMAND_FETCH_FILE, args)
+            .await
+            .map_err(|err| BackendError::Ipc(describe(&err)))?;
+        decode(value)
+    }
+
+    async fn withdraw_refunds(&self) -> Result<Withdrawal, BackendError> {
+        let value = invoke(COMMAND_WITHDRAW_REFUNDS, JsValue::UNDEFINED)
             .await
             .map_err(|err| BackendError::Ipc(describe(&err)))?;
         decode(value)
