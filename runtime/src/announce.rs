@@ -13,6 +13,11 @@
 //! a request is answered twice: at once, and again when the head moves, so a proof accepted
 //! after the head's block is counted within a slot rather than at the next re-verification; an
 //! attempt made before the light client verified any head is made again as soon as it has one.
+//!
+//! The same reading covers the node as a buyer: what the market owes it (refunds) and the
+//! deals it bought for its files ([`Announcer::set_bought`]), at the same anchored block. A
+//! bought deal whose current period's window ended without a proof is reported missed with the
+//! node's key, and read again at once.
 
 use std::time::{Duration, Instant};
 

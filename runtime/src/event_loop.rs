@@ -13,6 +13,11 @@
 //! earnings) are folded by a task of its own ([`crate::activity`]) and read into each status,
 //! with the [`MarketState`] its announcements found. A quota change applies to the
 //! running node, which opens a store if it has none. The node is shut down with the runtime.
+//!
+//! Work that waits on the network runs in tasks of its own, never on the loop: storing and
+//! fetching files through the node ([`Handle::store_file`], [`Handle::fetch_file`]),
+//! withdrawals, and checking a new chain endpoint, which hands the checked endpoint back to the
+//! loop as a command ([`Handle::set_chain`]).
 
 use std::time::{Duration, Instant};
 
