@@ -185,9 +185,12 @@ async fn desktop_window_shows_live_devnet_status() {
     app.type_into("#node-market-deployment", "/nowhere/deployment.json")
         .await
         .unwrap();
-    app.click("#node-market-set").await.unwrap();
     let refused = app
-        .wait_for_text("#node-market-set-error", Duration::from_secs(30), |_| true)
+        .click_for(
+            "#node-market-set",
+            "#node-market-set-error",
+            Duration::from_secs(30),
+        )
         .await
         .unwrap();
     assert!(refused.contains("/nowhere/deployment.json"), "{refused}");
@@ -327,9 +330,8 @@ async fn desktop_window_shows_live_devnet_status() {
     app.type_into("#node-store-path", missing.to_str().unwrap())
         .await
         .unwrap();
-    app.click("#node-store").await.unwrap();
     let error = app
-        .wait_for_text("#node-store-error", Duration::from_secs(30), |_| true)
+        .click_for("#node-store", "#node-store-error", Duration::from_secs(30))
         .await
         .unwrap();
     assert!(
@@ -342,9 +344,8 @@ async fn desktop_window_shows_live_devnet_status() {
     app.type_into("#node-fetch-output", deployment_file.to_str().unwrap())
         .await
         .unwrap();
-    app.click("#node-fetch").await.unwrap();
     let error = app
-        .wait_for_text("#node-fetch-error", Duration::from_secs(30), |_| true)
+        .click_for("#node-fetch", "#node-fetch-error", Duration::from_secs(30))
         .await
         .unwrap();
     assert!(error.contains("exists already"), "{error}");

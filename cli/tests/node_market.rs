@@ -658,9 +658,12 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
         .type_into("#node-stake-input", "lots")
         .await
         .unwrap();
-    browser.click("#node-stake-set").await.unwrap();
     let error = browser
-        .wait_for_text("#node-stake-error", Duration::from_secs(10), |_| true)
+        .click_for(
+            "#node-stake-set",
+            "#node-stake-error",
+            Duration::from_secs(10),
+        )
         .await
         .unwrap();
     assert!(error.contains("not a whole number of CAIRN"), "{error}");
@@ -822,9 +825,8 @@ async fn the_daemons_embedded_node_sells_storage_and_shows_its_earnings() {
         .call()
         .await
         .unwrap();
-    browser.click("#node-withdraw").await.unwrap();
     let withdrawn = browser
-        .wait_for_text("#node-withdrawn", Duration::from_secs(60), |_| true)
+        .click_for("#node-withdraw", "#node-withdrawn", Duration::from_secs(60))
         .await
         .unwrap();
     assert!(
@@ -1054,9 +1056,8 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
         .type_into("#node-store-path", missing.to_str().unwrap())
         .await
         .unwrap();
-    browser.click("#node-store").await.unwrap();
     let error = browser
-        .wait_for_text("#node-store-error", Duration::from_secs(30), |_| true)
+        .click_for("#node-store", "#node-store-error", Duration::from_secs(30))
         .await
         .unwrap();
     assert!(
@@ -1071,9 +1072,8 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
         .type_into("#node-store-path", file.to_str().unwrap())
         .await
         .unwrap();
-    browser.click("#node-store").await.unwrap();
     let stored = browser
-        .wait_for_text("#node-stored-file", Duration::from_secs(90), |_| true)
+        .click_for("#node-store", "#node-stored-file", Duration::from_secs(90))
         .await
         .unwrap();
     assert!(
@@ -1146,9 +1146,8 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
         .type_into("#node-fetch-output", output.to_str().unwrap())
         .await
         .unwrap();
-    browser.click("#node-fetch").await.unwrap();
     let fetched = browser
-        .wait_for_text("#node-fetched-file", Duration::from_secs(60), |_| true)
+        .click_for("#node-fetch", "#node-fetched-file", Duration::from_secs(60))
         .await
         .unwrap();
     assert!(
@@ -1160,9 +1159,8 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
     );
     assert_eq!(std::fs::read(&output).unwrap(), bytes);
     // Again to the same file: refused, and the file is left as it is.
-    browser.click("#node-fetch").await.unwrap();
     let error = browser
-        .wait_for_text("#node-fetch-error", Duration::from_secs(30), |_| true)
+        .click_for("#node-fetch", "#node-fetch-error", Duration::from_secs(30))
         .await
         .unwrap();
     assert!(error.contains("exists already"), "{error}");
@@ -1254,9 +1252,12 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
     );
     // Withdrawn from the page: paid to the node's account.
     let held = contracts.token.balanceOf(buyer).call().await.unwrap();
-    browser.click("#node-withdraw-refunds").await.unwrap();
     let withdrawn = browser
-        .wait_for_text("#node-refunds-withdrawn", Duration::from_secs(60), |_| true)
+        .click_for(
+            "#node-withdraw-refunds",
+            "#node-refunds-withdrawn",
+            Duration::from_secs(60),
+        )
         .await
         .unwrap();
     assert!(

@@ -58,6 +58,27 @@ async fn put_api(
     send_api(http, daemon, reqwest::Method::PUT, path, token, body).await
 }
 
+/// A body that is not the request is refused (400) with an example that contains `example`;
+/// `request` without the token is refused (401).
+async fn refuses_a_bad_body_and_no_token(
+    http: &reqwest::Client,
+    daemon: &Daemon,
+    method: reqwest::Method,
+    path: &str,
+    request: &str,
+    example: &str,
+) {
+    let token = Some(daemon.token.as_str());
+    let bad = r#"{"unknown": 1}"#;
+    let (code, body) = send_api(http, daemon, method.clone(), path, token, bad).await;
+    assert_eq!(code, 400, "{path}: {body}");
+    assert_eq!(body["code"], "bad_request");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains(example), "{path}: {message}");
+    let (code, _) = send_api(http, daemon, method, path, None, request).await;
+    assert_eq!(code, 401, "{path}");
+}
+
 /// Sends `body` with `method` to the daemon's `path`; its HTTP status and JSON answer.
 async fn send_api(
     http: &reqwest::Client,
@@ -161,23 +182,9 @@ async fn api_requires_the_install_token() {
         let (code, body) = post().await;
         assert_eq!(code, 409, "{path}: {body}");
         assert_eq!(body["code"], "no_node");
-        let (code, body) = send_api(
-            &http,
-            &daemon,
-            reqwest::Method::POST,
-            path,
-            Some(&daemon.token),
-            r#"{"file": "x"}"#,
-        )
-        .await;
-        assert_eq!(code, 400, "{path}: {body}");
-        assert!(
-            body["message"].as_str().unwrap().contains("\"output\"")
-                || body["message"].as_str().unwrap().contains("\"copies\""),
-            "{body}"
-        );
-        let (code, _) = send_api(&http, &daemon, reqwest::Method::POST, path, None, request).await;
-        assert_eq!(code, 401, "{path}");
+        let post = reqwest::Method::POST;
+        refuses_a_bad_body_and_no_token(&http, &daemon, post, path, request, "with Content-Type")
+            .await;
     }
 
     // The light client's beacon chain: what does not hold is refused with what is wrong, a body
@@ -200,24 +207,16 @@ async fn api_requires_the_install_token() {
             .contains("unknown network \"holesky-old\""),
         "{body}"
     );
-    let (code, body) = put_api(
+    let stop = r#"{"settings": null}"#;
+    refuses_a_bad_body_and_no_token(
         &http,
         &daemon,
+        reqwest::Method::PUT,
         light_client,
-        Some(&daemon.token),
-        r#"{"network": "mainnet"}"#,
+        stop,
+        stop,
     )
     .await;
-    assert_eq!(code, 400);
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains(r#"{"settings": null}"#),
-        "{body}"
-    );
-    let (code, _) = put_api(&http, &daemon, light_client, None, r#"{"settings": null}"#).await;
-    assert_eq!(code, 401);
     assert!(!daemon.data_dir.path().join("settings.json").exists());
     // Stopping it when none runs is no error: the status has no light client.
     let (code, body) = put_api(
@@ -253,24 +252,15 @@ async fn api_requires_the_install_token() {
         assert_eq!(body["code"], "invalid_setting");
         assert!(body["message"].as_str().unwrap().contains(reason), "{body}");
     }
-    let (code, body) = put_api(
+    refuses_a_bad_body_and_no_token(
         &http,
         &daemon,
+        reqwest::Method::PUT,
         "/api/chain",
-        Some(&daemon.token),
-        r#"{"rpcUrl": "https://rpc.example"}"#,
+        r#"{"settings": null}"#,
+        r#"{"settings": {"rpcUrl""#,
     )
     .await;
-    assert_eq!(code, 400);
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains(r#"{"settings": {"rpcUrl""#),
-        "{body}"
-    );
-    let (code, _) = put_api(&http, &daemon, "/api/chain", None, r#"{"settings": null}"#).await;
-    assert_eq!(code, 401);
     let saved = std::fs::read_to_string(daemon.data_dir.path().join("settings.json")).unwrap();
     assert!(!saved.contains("chain"), "{saved}");
 
@@ -697,9 +687,12 @@ async fn daemon_with_a_node_shows_it_in_the_api_and_the_ui() {
 
     // The quota is set from the UI: a size that does not parse is explained, a good one applies.
     browser.type_into("#node-quota-input", "ten").await.unwrap();
-    browser.click("#node-quota-set").await.unwrap();
     let error = browser
-        .wait_for_text("#node-quota-error", Duration::from_secs(10), |_| true)
+        .click_for(
+            "#node-quota-set",
+            "#node-quota-error",
+            Duration::from_secs(10),
+        )
         .await
         .unwrap();
     assert!(error.contains("not a size"), "{error}");
@@ -779,21 +772,16 @@ async fn daemon_with_a_node_shows_it_in_the_api_and_the_ui() {
             .contains("does not sell storage"),
         "{body}"
     );
-    let (code, body) = put_api(
+    let request = r#"{"tokens": 200}"#;
+    refuses_a_bad_body_and_no_token(
         &http,
         &daemon,
+        reqwest::Method::PUT,
         stake,
-        Some(&daemon.token),
-        r#"{"stake": 1}"#,
+        request,
+        request,
     )
     .await;
-    assert_eq!(code, 400);
-    assert!(
-        body["message"].as_str().unwrap().contains("tokens"),
-        "{body}"
-    );
-    let (code, _) = put_api(&http, &daemon, stake, None, r#"{"tokens": 200}"#).await;
-    assert_eq!(code, 401);
     let settings = std::fs::read_to_string(daemon.data_dir.path().join("settings.json")).unwrap();
     assert!(!settings.contains("nodeStake"), "{settings}");
 }

@@ -529,28 +529,10 @@ impl EventLoop {
                         Some(running) => running.withdraw(what, reply),
                     },
                     Some(Command::StoreFile(request, reply)) => {
-                        match self.store_file(request, node.as_ref()) {
-                            Ok(work) => {
-                                tokio::spawn(async move {
-                                    let _ = reply.send(work.await);
-                                });
-                            }
-                            Err(err) => {
-                                let _ = reply.send(Err(err));
-                            }
-                        }
+                        answer_off_the_loop(self.store_file(request, node.as_ref()), reply);
                     }
                     Some(Command::FetchFile(request, reply)) => {
-                        match self.fetch_file(request, node.as_ref()) {
-                            Ok(work) => {
-                                tokio::spawn(async move {
-                                    let _ = reply.send(work.await);
-                                });
-                            }
-                            Err(err) => {
-                                let _ = reply.send(Err(err));
-                            }
-                        }
+                        answer_off_the_loop(self.fetch_file(request, node.as_ref()), reply);
                     }
                     Some(Command::ReloadFiles) => {
                         self.reload_files().await;
@@ -1173,6 +1155,24 @@ impl EventLoop {
         let chain_id = self.client.chain_id().await?;
         let latest_block = self.client.block_number().await?;
         Ok((chain_id, latest_block))
+    }
+}
+
+/// Answers `reply` with `work`'s outcome from a task of its own, or at once with why the work
+/// was refused.
+fn answer_off_the_loop<T: Send + 'static>(
+    work: Result<impl std::future::Future<Output = Result<T, Error>> + Send + 'static, Error>,
+    reply: oneshot::Sender<Result<T, Error>>,
+) {
+    match work {
+        Ok(work) => {
+            tokio::spawn(async move {
+                let _ = reply.send(work.await);
+            });
+        }
+        Err(err) => {
+            let _ = reply.send(Err(err));
+        }
     }
 }
 

@@ -206,6 +206,13 @@ impl WebDriver {
         }
     }
 
+    /// Clicks `button`, then waits (up to `timeout`) for an element matching `shown` and
+    /// returns its text: what a form says once submitted.
+    pub async fn click_for(&self, button: &str, shown: &str, timeout: Duration) -> Result<String> {
+        self.click(button).await?;
+        self.wait_for_text(shown, timeout, |_| true).await
+    }
+
     /// Runs `script` in the page and returns its result.
     pub async fn execute(&self, script: &str) -> Result<Value> {
         self.post(
