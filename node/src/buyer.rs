@@ -248,6 +248,16 @@ pub async fn discover(handle: &Handle, need: usize, want: usize) -> Result<Vec<P
     }
 }
 
+/// The addresses of the providers `listed` in the Registry, but for `me`'s own: a node that
+/// sells too is listed itself, and is no provider to buy from.
+fn addrs_to_dial(listed: Vec<market::ListedProvider>, me: PeerId) -> Vec<crate::Multiaddr> {
+    listed
+        .into_iter()
+        .filter(|provider| provider.peer != me)
+        .flat_map(|provider| provider.addrs)
+        .collect()
+}
+
 /// An upload that failed after its deal was paid, and the deal ended for it.
 #[derive(Debug, serde::Serialize)]
 pub struct EndedUpload {
@@ -292,11 +302,9 @@ pub async fn put(
         // Providers selling on chain announce their addresses in the Registry: dial them all.
         let listed = market.listed_providers(0).await?;
         tracing::info!(providers = listed.len(), "providers listed in the Registry");
-        for provider in listed {
-            for addr in provider.addrs {
-                if let Err(e) = handle.dial(addr.clone()).await {
-                    tracing::debug!(%addr, error = %e, "cannot dial a listed provider");
-                }
+        for addr in addrs_to_dial(listed, handle.peer_id()) {
+            if let Err(e) = handle.dial(addr.clone()).await {
+                tracing::debug!(%addr, error = %e, "cannot dial a listed provider");
             }
         }
     }
@@ -618,6 +626,20 @@ mod tests {
             "{ not json",
             "a catalog that does not parse is never overwritten"
         );
+    }
+
+    #[test]
+    fn a_node_listed_in_the_registry_does_not_dial_itself() {
+        let me = PeerId::random();
+        let other = PeerId::random();
+        let listed = |peer: PeerId, port: u16| market::ListedProvider {
+            address: market::Address::repeat_byte(1),
+            peer,
+            addrs: vec![format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()],
+            storage_bytes: 1 << 20,
+        };
+        let addrs = addrs_to_dial(vec![listed(me, 1), listed(other, 2)], me);
+        assert_eq!(addrs, vec!["/ip4/127.0.0.1/tcp/2".parse().unwrap()]);
     }
 
     #[test]
