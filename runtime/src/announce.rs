@@ -22,7 +22,7 @@
 use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
-use protocol::api::MarketState;
+use protocol::api::{BoughtDeal, MarketState};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -75,6 +75,9 @@ pub(crate) struct Announcer {
     /// The deals the node bought for its files (from its catalog): verified with the earnings,
     /// and reported missed when their provider lets a period pass without a proof.
     bought: Vec<u64>,
+    /// Bought deals the chain resolved to the end (every period proven or missed), as last
+    /// read: they no longer change, so they are not read again.
+    finished: std::collections::BTreeMap<u64, BoughtDeal>,
     /// An announcement is due (at start, after a quota change, after a failure).
     due: bool,
     attempt: Option<Attempt>,
@@ -97,6 +100,7 @@ impl Announcer {
             recheck_after: None,
             stake,
             bought: Vec::new(),
+            finished: std::collections::BTreeMap::new(),
             due: true,
             attempt: None,
             started: None,
@@ -212,7 +216,8 @@ impl Announcer {
                         state.earnings = Some(reading.earnings);
                         state.earnings_proof = Some(reading.proof);
                         state.refunds = Some(reading.refunds);
-                        state.bought = reading.bought;
+                        state.bought =
+                            fold_bought(&mut self.finished, &self.bought, reading.bought);
                         state.earnings_error = None;
                     }
                     Err(error) => {
@@ -243,7 +248,12 @@ impl Announcer {
         let node = node.clone();
         let stake = self.stake.map(node::market::token_units);
         let rpc_url = self.rpc_url.clone();
-        let bought = self.bought.clone();
+        let bought: Vec<u64> = self
+            .bought
+            .iter()
+            .copied()
+            .filter(|deal| !self.finished.contains_key(deal))
+            .collect();
         let anchor = match &self.beacon {
             None => Ok(crate::earnings::Anchor::Endpoint),
             Some(beacon) => beacon
@@ -308,10 +318,68 @@ impl Announcer {
     }
 }
 
+/// The bought deals to show, of those `bought`: the ones just `read`, and those `finished`
+/// before. A deal `read` whose every period is resolved joins `finished`, and is not read again.
+fn fold_bought(
+    finished: &mut std::collections::BTreeMap<u64, BoughtDeal>,
+    bought: &[u64],
+    read: Vec<BoughtDeal>,
+) -> Vec<BoughtDeal> {
+    for deal in &read {
+        if deal.proven + deal.missed >= deal.periods {
+            finished.insert(deal.deal, deal.clone());
+        }
+    }
+    let mut shown: Vec<BoughtDeal> = read
+        .into_iter()
+        .filter(|deal| !finished.contains_key(&deal.deal))
+        .chain(
+            finished
+                .values()
+                .filter(|deal| bought.contains(&deal.deal))
+                .cloned(),
+        )
+        .collect();
+    shown.sort_by_key(|deal| deal.deal);
+    shown
+}
+
 impl Drop for Announcer {
     fn drop(&mut self) {
         if let Some(attempt) = self.attempt.take() {
             attempt.task.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deal(deal: u64, proven: u32, missed: u32, periods: u32) -> BoughtDeal {
+        BoughtDeal {
+            deal,
+            proven,
+            missed,
+            periods,
+        }
+    }
+
+    #[test]
+    fn a_finished_deal_is_kept_and_no_longer_read() {
+        let mut finished = std::collections::BTreeMap::new();
+        let shown = fold_bought(
+            &mut finished,
+            &[1, 2],
+            vec![deal(2, 1, 1, 2), deal(1, 3, 0, 24)],
+        );
+        assert_eq!(shown, vec![deal(1, 3, 0, 24), deal(2, 1, 1, 2)]);
+        assert_eq!(finished.keys().copied().collect::<Vec<_>>(), vec![2]);
+        // Next time only deal 1 is read; deal 2 is shown as it ended.
+        let shown = fold_bought(&mut finished, &[1, 2], vec![deal(1, 4, 0, 24)]);
+        assert_eq!(shown, vec![deal(1, 4, 0, 24), deal(2, 1, 1, 2)]);
+        // A deal no longer in the catalog is not shown.
+        let shown = fold_bought(&mut finished, &[1], vec![deal(1, 4, 0, 24)]);
+        assert_eq!(shown, vec![deal(1, 4, 0, 24)]);
     }
 }
