@@ -4,7 +4,8 @@
 //! storage from the window, with no configuration but the data directory: the chain's
 //! endpoint, the quota, the contracts to sell on (with a key the app makes), the registration,
 //! and earnings it verified against the head of the beacon chain its own light client, set up
-//! from the window too, verified.
+//! from the window too, verified; and, through the same commands, a file bought from a provider
+//! found in the Registry, paid with the app's key, and fetched back verified.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -353,6 +354,69 @@ async fn desktop_window_shows_live_devnet_status() {
         chain::contracts::Deployment::read(&deployment_file).unwrap(),
         deployment
     );
+
+    // Bought from the window: a provider registered in the Registry (anvil account 2, in this
+    // process), found there by the app's node, which pays the deal with its own key.
+    let seller_dir = tempfile::tempdir().unwrap();
+    let seller_key = seller_dir.path().join("provider.key");
+    std::fs::write(&seller_key, Devnet::key(2).to_bytes().to_string()).unwrap();
+    let mut options = node::Options::new(seller_dir.path().join("node"));
+    options.quota = 16 << 20;
+    options.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+    options.mdns = false;
+    options.upnp = false;
+    let seller = node::market::Market::from_files(
+        devnet.rpc_url(),
+        &deployment_file,
+        &seller_key,
+        node::market::Terms::default(),
+    )
+    .unwrap();
+    options.market = Some(seller.clone());
+    let (seller_node, _events, seller_loop) = node::Node::start(options).await.unwrap();
+    tokio::spawn(seller_loop.run());
+    seller
+        .announce_node(&seller_node, Some(node::market::token_units(200)))
+        .await
+        .unwrap();
+    devnet.fund(&deployment, provider, 1).await.unwrap();
+    let file = market_dir.path().join("notes.bin");
+    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    app.type_into("#node-store-path", file.to_str().unwrap())
+        .await
+        .unwrap();
+    app.type_into("#node-store-copies", "1").await.unwrap();
+    let stored = app
+        .click_for("#node-store", "#node-stored-file", Duration::from_secs(90))
+        .await
+        .unwrap();
+    assert!(
+        stored.starts_with("stored notes.bin (195.3 KiB) on 1 provider under deals 1; content id "),
+        "{stored}"
+    );
+    let listed = app
+        .wait_for_text("#node-files", Duration::from_secs(30), |t| !t.is_empty())
+        .await
+        .unwrap();
+    assert!(
+        listed.starts_with("notes.bin: 195.3 KiB, 1 copy, paid until "),
+        "{listed}"
+    );
+    app.click("#node-files li button").await.unwrap();
+    let copy = market_dir.path().join("notes-copy.bin");
+    app.type_into("#node-fetch-output", copy.to_str().unwrap())
+        .await
+        .unwrap();
+    let fetched = app
+        .click_for("#node-fetch", "#node-fetched-file", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(
+        fetched.starts_with("fetched 195.3 KiB to ") && fetched.ends_with("from 1 holder"),
+        "{fetched}"
+    );
+    assert_eq!(std::fs::read(&copy).unwrap(), bytes);
 
     let png = app.screenshot_png().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
