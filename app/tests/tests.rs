@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use chain::Devnet;
 use serde_json::json;
-use testkit::{ChildGuard, WebDriver, Xvfb};
+use testkit::{ChildGuard, WebDriver, Xvfb, files_card};
 use tokio::process::Command;
 
 const APP: &str = env!("CARGO_BIN_EXE_cairn-app");
@@ -328,25 +328,12 @@ async fn desktop_window_shows_live_devnet_status() {
     // Files go through the app's commands to the runtime, which checks them: a path that is not
     // a file, and a fetch onto a file that exists (left as it is).
     let missing = market_dir.path().join("nowhere.bin");
-    app.type_into("#node-store-path", missing.to_str().unwrap())
-        .await
-        .unwrap();
-    let error = app
-        .click_for("#node-store", "#node-store-error", Duration::from_secs(30))
-        .await
-        .unwrap();
+    let error = files_card::store_refused(&app, &missing, 1).await.unwrap();
     assert!(
         error.contains(&format!("cannot store {}", missing.display())),
         "{error}"
     );
-    app.type_into("#node-fetch-id", &"ab".repeat(32))
-        .await
-        .unwrap();
-    app.type_into("#node-fetch-output", deployment_file.to_str().unwrap())
-        .await
-        .unwrap();
-    let error = app
-        .click_for("#node-fetch", "#node-fetch-error", Duration::from_secs(30))
+    let error = files_card::fetch_refused(&app, &"ab".repeat(32), &deployment_file)
         .await
         .unwrap();
     assert!(error.contains("exists already"), "{error}");
@@ -383,14 +370,7 @@ async fn desktop_window_shows_live_devnet_status() {
     let file = market_dir.path().join("notes.bin");
     let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(&file, &bytes).unwrap();
-    app.type_into("#node-store-path", file.to_str().unwrap())
-        .await
-        .unwrap();
-    app.type_into("#node-store-copies", "1").await.unwrap();
-    let stored = app
-        .click_for("#node-store", "#node-stored-file", Duration::from_secs(90))
-        .await
-        .unwrap();
+    let stored = files_card::store(&app, &file, 1).await.unwrap();
     assert!(
         stored.starts_with("stored notes.bin (195.3 KiB) on 1 provider under deals 1; content id "),
         "{stored}"
@@ -403,15 +383,8 @@ async fn desktop_window_shows_live_devnet_status() {
         listed.starts_with("notes.bin: 195.3 KiB, 1 copy, paid until "),
         "{listed}"
     );
-    app.click("#node-files li button").await.unwrap();
     let copy = market_dir.path().join("notes-copy.bin");
-    app.type_into("#node-fetch-output", copy.to_str().unwrap())
-        .await
-        .unwrap();
-    let fetched = app
-        .click_for("#node-fetch", "#node-fetched-file", Duration::from_secs(60))
-        .await
-        .unwrap();
+    let fetched = files_card::fetch_first(&app, &copy).await.unwrap();
     assert!(
         fetched.starts_with("fetched 195.3 KiB to ") && fetched.ends_with("from 1 holder"),
         "{fetched}"

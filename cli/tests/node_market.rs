@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chain::Devnet;
 use chain::contracts::DeployOptions;
-use testkit::ChildGuard;
+use testkit::{ChildGuard, files_card};
 use tokio::process::Command;
 
 const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
@@ -1052,12 +1052,7 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
 
     // A path that is not a file is refused, naming it.
     let missing = root.path().join("nowhere.bin");
-    browser
-        .type_into("#node-store-path", missing.to_str().unwrap())
-        .await
-        .unwrap();
-    let error = browser
-        .click_for("#node-store", "#node-store-error", Duration::from_secs(30))
+    let error = files_card::store_refused(&browser, &missing, 2)
         .await
         .unwrap();
     assert!(
@@ -1068,14 +1063,7 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
     // Stored: two copies, under two deals paid from the node's account.
     let file = root.path().join("notes.bin");
     let bytes = patterned_file(&file, 300_000);
-    browser
-        .type_into("#node-store-path", file.to_str().unwrap())
-        .await
-        .unwrap();
-    let stored = browser
-        .click_for("#node-store", "#node-stored-file", Duration::from_secs(90))
-        .await
-        .unwrap();
+    let stored = files_card::store(&browser, &file, 2).await.unwrap();
     assert!(
         stored.starts_with(
             "stored notes.bin (292.9 KiB) on 2 providers under deals 1, 2; content id "
@@ -1140,16 +1128,8 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
     );
 
     // Fetched back from the list into a new file, every chunk verified.
-    browser.click("#node-files li button").await.unwrap();
     let output = root.path().join("notes-copy.bin");
-    browser
-        .type_into("#node-fetch-output", output.to_str().unwrap())
-        .await
-        .unwrap();
-    let fetched = browser
-        .click_for("#node-fetch", "#node-fetched-file", Duration::from_secs(60))
-        .await
-        .unwrap();
+    let fetched = files_card::fetch_first(&browser, &output).await.unwrap();
     assert!(
         fetched.starts_with(&format!(
             "fetched 292.9 KiB to {}, every chunk verified, from ",

@@ -16,6 +16,7 @@ pub mod beacon;
 pub mod beacon_chain;
 pub mod bluezoo;
 pub mod daemon;
+pub mod files_card;
 pub mod process;
 pub mod rpc_proxy;
 pub mod webdriver;

@@ -1,0 +1,51 @@
+//! The UI's "Your files on the network" card, driven as a user drives it: the app's window and
+//! the daemon's page show the same card, so their tests share these steps.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::{Result, WebDriver};
+
+/// How long a store or a fetch may take: discovery, a deal per copy, the transfer.
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Types `path` and `copies`, presses "Store", and returns what the card says it stored.
+pub async fn store(ui: &WebDriver, path: &Path, copies: u32) -> Result<String> {
+    fill_store(ui, path, copies).await?;
+    ui.click_for("#node-store", "#node-stored-file", TIMEOUT)
+        .await
+}
+
+/// As [`store`], for a store the UI refuses: returns the error line.
+pub async fn store_refused(ui: &WebDriver, path: &Path, copies: u32) -> Result<String> {
+    fill_store(ui, path, copies).await?;
+    ui.click_for("#node-store", "#node-store-error", TIMEOUT)
+        .await
+}
+
+async fn fill_store(ui: &WebDriver, path: &Path, copies: u32) -> Result<()> {
+    ui.type_into("#node-store-path", &path.display().to_string())
+        .await?;
+    ui.type_into("#node-store-copies", &copies.to_string())
+        .await
+}
+
+/// Presses "Fetch…" on the first file listed, types `output`, presses "Fetch", and returns what
+/// the card says it fetched.
+pub async fn fetch_first(ui: &WebDriver, output: &Path) -> Result<String> {
+    ui.click("#node-files li button").await?;
+    ui.type_into("#node-fetch-output", &output.display().to_string())
+        .await?;
+    ui.click_for("#node-fetch", "#node-fetched-file", TIMEOUT)
+        .await
+}
+
+/// Types `id` and `output`, presses "Fetch" for a fetch the UI refuses, and returns the error
+/// line.
+pub async fn fetch_refused(ui: &WebDriver, id: &str, output: &Path) -> Result<String> {
+    ui.type_into("#node-fetch-id", id).await?;
+    ui.type_into("#node-fetch-output", &output.display().to_string())
+        .await?;
+    ui.click_for("#node-fetch", "#node-fetch-error", TIMEOUT)
+        .await
+}
