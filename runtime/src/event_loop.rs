@@ -116,12 +116,7 @@ impl Handle {
 
     /// Polls the chain now and returns the resulting status.
     pub async fn refresh(&self) -> Result<Status, Error> {
-        let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Refresh(reply))
-            .await
-            .map_err(|_| Error::Stopped)?;
-        rx.await.map_err(|_| Error::Stopped)
+        self.ask(Command::Refresh).await
     }
 
     /// Sets the embedded node's quota (bytes offered to buyers): saved in the data directory
@@ -131,12 +126,8 @@ impl Handle {
     /// quota of 0 accepts nothing new; what the node holds stays served and proven. Returns the status with the quota applied. [`Error::NoNode`] without
     /// a node; [`Error::Settings`] when the setting could not be saved (then nothing changed).
     pub async fn set_node_quota(&self, quota: u64) -> Result<Status, Error> {
-        let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::SetNodeQuota(quota, reply))
-            .await
-            .map_err(|_| Error::Stopped)?;
-        rx.await.map_err(|_| Error::Stopped)?
+        self.ask(|reply| Command::SetNodeQuota(quota, reply))
+            .await?
     }
 
     /// Gives a selling node the stake (whole tokens) it registers with in the Registry, when it
@@ -147,12 +138,8 @@ impl Handle {
     /// [`Error::Stake`] for a node that does not sell storage or a stake of 0;
     /// [`Error::Settings`] when the setting could not be saved (then nothing changed).
     pub async fn set_node_stake(&self, tokens: u64) -> Result<Status, Error> {
-        let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::SetNodeStake(tokens, reply))
-            .await
-            .map_err(|_| Error::Stopped)?;
-        rx.await.map_err(|_| Error::Stopped)?
+        self.ask(|reply| Command::SetNodeStake(tokens, reply))
+            .await?
     }
 
     /// Follows the beacon chain `settings` names with the light client (checked first: a network
@@ -170,12 +157,8 @@ impl Handle {
         &self,
         settings: Option<LightClientSettings>,
     ) -> Result<Status, Error> {
-        let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::SetLightClient(settings, reply))
-            .await
-            .map_err(|_| Error::Stopped)?;
-        rx.await.map_err(|_| Error::Stopped)?
+        self.ask(|reply| Command::SetLightClient(settings, reply))
+            .await?
     }
 
     /// Has a node that does not sell storage start selling it on the deployment `request`
@@ -190,12 +173,8 @@ impl Handle {
     /// node; [`Error::Config`] for a node that sells already (its deals are proven on its
     /// contracts, so they are not changed from here).
     pub async fn set_node_market(&self, request: SetNodeMarket) -> Result<Status, Error> {
-        let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::SetNodeMarket(request, reply))
-            .await
-            .map_err(|_| Error::Stopped)?;
-        rx.await.map_err(|_| Error::Stopped)?
+        self.ask(|reply| Command::SetNodeMarket(request, reply))
+            .await?
     }
 
     /// Reads the chain through the endpoint `settings` names, or returns to the one the shell
@@ -209,12 +188,7 @@ impl Handle {
     /// wins over the saved one. Returns the status; [`Error::Settings`] when the setting could
     /// not be saved (then nothing changed).
     pub async fn set_chain(&self, settings: Option<ChainSettings>) -> Result<Status, Error> {
-        let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::SetChain(settings, reply))
-            .await
-            .map_err(|_| Error::Stopped)?;
-        rx.await.map_err(|_| Error::Stopped)?
+        self.ask(|reply| Command::SetChain(settings, reply)).await?
     }
 
     /// Pays a selling node's earnings to its payout address (`StorageMarket.withdrawEarnings`,
@@ -235,17 +209,9 @@ impl Handle {
     }
 
     async fn withdraw(&self, what: Payout) -> Result<Withdrawal, Error> {
-        let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Withdraw(what, reply))
-            .await
-            .map_err(|_| Error::Stopped)?;
-        let withdrawal = rx.await.map_err(|_| Error::Stopped)??;
+        let withdrawal = self.ask(|reply| Command::Withdraw(what, reply)).await??;
         // What was owed is now 0: shown so once verified, not before.
-        self.commands
-            .send(Command::VerifyEarnings)
-            .await
-            .map_err(|_| Error::Stopped)?;
+        self.tell(Command::VerifyEarnings).await?;
         Ok(withdrawal)
     }
 
@@ -259,17 +225,9 @@ impl Handle {
     /// [`Error::NoNode`] without a node; [`Error::Storage`] when not every copy was stored (those
     /// that were are kept and listed).
     pub async fn store_file(&self, request: StoreFile) -> Result<StoredFile, Error> {
-        let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::StoreFile(request, reply))
-            .await
-            .map_err(|_| Error::Stopped)?;
-        let result = rx.await.map_err(|_| Error::Stopped)?;
+        let result = self.ask(|reply| Command::StoreFile(request, reply)).await?;
         // Stored copies are in the catalog even when some failed: list them.
-        self.commands
-            .send(Command::ReloadFiles)
-            .await
-            .map_err(|_| Error::Stopped)?;
+        self.tell(Command::ReloadFiles).await?;
         result
     }
 
@@ -278,22 +236,33 @@ impl Handle {
     /// exists already or whose folder does not, is [`Error::Request`]; [`Error::NoNode`] without a
     /// node; [`Error::Storage`] when no holder served it (then no file is left behind).
     pub async fn fetch_file(&self, request: FetchFile) -> Result<FetchedFile, Error> {
+        self.ask(|reply| Command::FetchFile(request, reply)).await?
+    }
+
+    /// Sends `command`, which has no reply.
+    async fn tell(&self, command: Command) -> Result<(), Error> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| Error::Stopped)
+    }
+
+    /// Sends the command `command` makes with a reply channel, and waits for the reply.
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, Error> {
         let (reply, rx) = oneshot::channel();
         self.commands
-            .send(Command::FetchFile(request, reply))
+            .send(command(reply))
             .await
             .map_err(|_| Error::Stopped)?;
-        rx.await.map_err(|_| Error::Stopped)?
+        rx.await.map_err(|_| Error::Stopped)
     }
 
     /// Stops the runtime and waits until its task has finished its current step.
     pub async fn shutdown(&self) -> Result<(), Error> {
-        let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Shutdown(reply))
-            .await
-            .map_err(|_| Error::Stopped)?;
-        rx.await.map_err(|_| Error::Stopped)
+        self.ask(Command::Shutdown).await
     }
 }
 
