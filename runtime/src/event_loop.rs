@@ -45,6 +45,10 @@ const STORE_WAIT: Duration = Duration::from_secs(10);
 /// `cairn storage` keeps it by default, so both list the same files.
 pub const CLIENT_DIR: &str = "client";
 
+/// Why files cannot be stored or fetched while the node does not run.
+const NOT_RUNNING_FOR_FILES: &str =
+    "the node is not running (its status says why); files are stored through it";
+
 /// The most copies of a file stored at once.
 const MAX_COPIES: usize = 16;
 
@@ -486,17 +490,14 @@ impl EventLoop {
                         let result = self.set_node_stake(tokens, &mut node).await;
                         let _ = reply.send(result);
                     }
-                    Some(Command::Withdraw(what, reply)) => match node.as_ref() {
-                        None if self.config.node.is_none() => {
-                            let _ = reply.send(Err(Error::NoNode));
+                    Some(Command::Withdraw(what, reply)) => {
+                        match self.running_node(node.as_ref(), "the node is not running", Error::Withdraw) {
+                            Ok(running) => running.withdraw(what, reply),
+                            Err(err) => {
+                                let _ = reply.send(Err(err));
+                            }
                         }
-                        None => {
-                            let _ = reply.send(Err(Error::Withdraw(
-                                "the node is not running".into(),
-                            )));
-                        }
-                        Some(running) => running.withdraw(what, reply),
-                    },
+                    }
                     Some(Command::StoreFile(request, reply)) => {
                         answer_off_the_loop(self.store_file(request, node.as_ref()), reply);
                     }
@@ -565,13 +566,7 @@ impl EventLoop {
             }
         }
         tracing::info!(quota, "node quota set; restarting the node");
-        if let Some(running) = node.take() {
-            running.stop().await;
-        }
-        self.status
-            .send_modify(|status| status.node = NodeState::Starting);
-        // Its own previous node may still be finishing a disk read: give it time.
-        *node = self.start_node(STORE_WAIT).await;
+        self.restart_node(node).await;
         Ok(self.poll(node).await)
     }
 
@@ -685,12 +680,7 @@ impl EventLoop {
         self.node_options = Some(options);
         self.market_error = None;
         tracing::info!(market = %deployment.market, chain = deployment.chain_id, "the node sells storage; restarting it");
-        if let Some(running) = node.take() {
-            running.stop().await;
-        }
-        self.status
-            .send_modify(|status| status.node = NodeState::Starting);
-        *node = self.start_node(STORE_WAIT).await;
+        self.restart_node(node).await;
         Ok(self.poll(node).await)
     }
 
@@ -859,24 +849,23 @@ impl EventLoop {
             // The market's transactions, proofs and earnings go through the endpoint it was
             // built with: a selling node restarts with one built on the new endpoint.
             self.node_options = Some(options);
-            if let Some(running) = node.take() {
-                running.stop().await;
-            }
-            self.status
-                .send_modify(|status| status.node = NodeState::Starting);
-            *node = self.start_node(STORE_WAIT).await;
+            self.restart_node(node).await;
         }
         Ok(self.poll(node).await)
     }
 
-    /// The running node, to buy storage through; why not when there is none.
-    fn client_node<'a>(&self, node: Option<&'a RunningNode>) -> Result<&'a RunningNode, Error> {
+    /// The running node, to act through; [`Error::NoNode`] without one configured, else
+    /// `error` saying `not_running` while it is not running.
+    fn running_node<'a>(
+        &self,
+        node: Option<&'a RunningNode>,
+        not_running: &str,
+        error: fn(String) -> Error,
+    ) -> Result<&'a RunningNode, Error> {
         match node {
             Some(running) => Ok(running),
             None if self.config.node.is_none() => Err(Error::NoNode),
-            None => Err(Error::Storage(
-                "the node is not running (its status says why); files are stored through it".into(),
-            )),
+            None => Err(error(not_running.to_owned())),
         }
     }
 
@@ -886,7 +875,7 @@ impl EventLoop {
         request: StoreFile,
         node: Option<&RunningNode>,
     ) -> Result<impl std::future::Future<Output = Result<StoredFile, Error>> + use<>, Error> {
-        let running = self.client_node(node)?;
+        let running = self.running_node(node, NOT_RUNNING_FOR_FILES, Error::Storage)?;
         let path = std::path::PathBuf::from(request.path.trim());
         if request.path.trim().is_empty() {
             return Err(Error::Request("give the path of the file to store".into()));
@@ -915,7 +904,7 @@ impl EventLoop {
             .as_ref()
             .and_then(|options| options.market.as_ref())
             .map(node::market::Market::buyer);
-        let catalog = node::buyer::Catalog::in_dir(&self.config.data_dir.join(CLIENT_DIR));
+        let catalog = self.catalog();
         Ok(async move {
             let dials = node::buyer::DialFailures::collect(handle.subscribe());
             let stored =
@@ -935,7 +924,7 @@ impl EventLoop {
         request: FetchFile,
         node: Option<&RunningNode>,
     ) -> Result<impl std::future::Future<Output = Result<FetchedFile, Error>> + use<>, Error> {
-        let running = self.client_node(node)?;
+        let running = self.running_node(node, NOT_RUNNING_FOR_FILES, Error::Storage)?;
         let id: node::ContentId = request.id.trim().parse().map_err(|err| {
             Error::Request(format!(
                 "{:?} is not a content id ({err}); give one from the list of stored files (64 \
@@ -963,7 +952,7 @@ impl EventLoop {
             }
         }
         let handle = running.handle.clone();
-        let catalog = node::buyer::Catalog::in_dir(&self.config.data_dir.join(CLIENT_DIR));
+        let catalog = self.catalog();
         Ok(async move {
             let report = node::buyer::get(&handle, &catalog, id, None, &output)
                 .await
@@ -977,12 +966,17 @@ impl EventLoop {
         })
     }
 
+    /// The catalog of the files this client stored.
+    fn catalog(&self) -> node::buyer::Catalog {
+        node::buyer::Catalog::in_dir(&self.config.data_dir.join(CLIENT_DIR))
+    }
+
     /// Reads the catalog of stored files (off the async threads).
     async fn reload_files(&mut self) {
         if self.config.node.is_none() {
             return;
         }
-        let catalog = node::buyer::Catalog::in_dir(&self.config.data_dir.join(CLIENT_DIR));
+        let catalog = self.catalog();
         let read =
             tokio::task::spawn_blocking(move || catalog.entries().map_err(|e| e.to_string())).await;
         self.files = match read {
@@ -995,6 +989,17 @@ impl EventLoop {
     /// The light client's verified head, while one runs.
     fn head(&self) -> Option<watch::Receiver<HeadState>> {
         self.light_client.as_ref().map(LightClient::subscribe)
+    }
+
+    /// Stops the running node, if any, and starts it again with the current options.
+    async fn restart_node(&mut self, node: &mut Option<RunningNode>) {
+        if let Some(running) = node.take() {
+            running.stop().await;
+        }
+        self.status
+            .send_modify(|status| status.node = NodeState::Starting);
+        // Its own previous node may still be finishing a disk read: give it time.
+        *node = self.start_node(STORE_WAIT).await;
     }
 
     /// The quota the node starts with: the configured one, else the saved one, else 0.
