@@ -125,9 +125,10 @@ impl Announcer {
     }
 
     /// Watches `deals` (bought for the node's files) from now on; a new one is read at once.
-    pub(crate) fn set_bought(&mut self, deals: Vec<u64>) {
-        if deals != self.bought {
-            self.bought = deals;
+    /// Called on every tick: nothing is allocated unless they changed.
+    pub(crate) fn set_bought(&mut self, deals: impl Iterator<Item = u64> + Clone) {
+        if !self.bought.iter().copied().eq(deals.clone()) {
+            self.bought = deals.collect();
             self.due = true;
         }
     }

@@ -68,8 +68,12 @@ enum Command {
         Option<ChainSettings>,
         oneshot::Sender<Result<Status, Error>>,
     ),
-    /// A chain endpoint checked off the loop ([`EventLoop::set_chain`]): apply it.
-    ApplyChain(Box<Endpoint>, oneshot::Sender<Result<Status, Error>>),
+    /// A chain endpoint checked off the loop ([`EventLoop::set_chain`]), and the client that
+    /// checked it: apply it.
+    ApplyChain(
+        Box<(Endpoint, RpcClient)>,
+        oneshot::Sender<Result<Status, Error>>,
+    ),
     Withdraw(Payout, oneshot::Sender<Result<Withdrawal, Error>>),
     /// Verify a selling node's earnings again, now (no answer: the status shows them).
     VerifyEarnings,
@@ -314,8 +318,6 @@ struct Endpoint {
     source: EndpointSource,
     /// The chain id it answered with when it was checked ([`EventLoop::set_chain`]).
     chain_id: Option<u64>,
-    /// What is saved for it: `None` returns to the shell's endpoint.
-    saved: Option<ChainSettings>,
 }
 
 impl Endpoint {
@@ -327,7 +329,6 @@ impl Endpoint {
                 network: saved.network.clone(),
                 source: EndpointSource::Saved,
                 chain_id: None,
-                saved: Some(saved.clone()),
             },
             (given, _) => Self::shells(config, given.is_some()),
         }
@@ -347,8 +348,16 @@ impl Endpoint {
                 EndpointSource::Default
             },
             chain_id: None,
-            saved: None,
         }
+    }
+
+    /// What `settings.json` keeps for it: the endpoint set from the UI, or nothing (the shell's
+    /// or the devnet's).
+    fn saved(&self) -> Option<ChainSettings> {
+        (self.source == EndpointSource::Saved).then(|| ChainSettings {
+            rpc_url: self.rpc_url.clone(),
+            network: self.network.clone(),
+        })
     }
 }
 
@@ -522,8 +531,9 @@ impl EventLoop {
                         let _ = reply.send(result);
                     }
                     Some(Command::SetChain(settings, reply)) => self.set_chain(settings, reply),
-                    Some(Command::ApplyChain(endpoint, reply)) => {
-                        let result = self.apply_chain(*endpoint, &mut node).await;
+                    Some(Command::ApplyChain(checked, reply)) => {
+                        let (endpoint, client) = *checked;
+                        let result = self.apply_chain(endpoint, client, &mut node).await;
                         let _ = reply.send(result);
                     }
                 },
@@ -732,7 +742,6 @@ impl EventLoop {
                 network: settings.network.trim().to_owned(),
                 source: EndpointSource::Saved,
                 chain_id: None,
-                saved: None,
             },
         };
         let client = match RpcClient::new(&endpoint.rpc_url) {
@@ -766,18 +775,12 @@ impl EventLoop {
                     }
                 }
             }
-            if endpoint.source == EndpointSource::Saved {
-                if endpoint.network.is_empty() {
-                    endpoint.network = chain::network_name(endpoint.chain_id.unwrap_or_default());
-                }
-                endpoint.saved = Some(ChainSettings {
-                    rpc_url: endpoint.rpc_url.clone(),
-                    network: endpoint.network.clone(),
-                });
+            if endpoint.source == EndpointSource::Saved && endpoint.network.is_empty() {
+                endpoint.network = chain::network_name(endpoint.chain_id.unwrap_or_default());
             }
             // The loop may have stopped meanwhile: then `reply` is dropped, which says so.
             let _ = loopback
-                .send(Command::ApplyChain(Box::new(endpoint), reply))
+                .send(Command::ApplyChain(Box::new((endpoint, client)), reply))
                 .await;
         });
     }
@@ -799,9 +802,12 @@ impl EventLoop {
     async fn apply_chain(
         &mut self,
         endpoint: Endpoint,
+        client: RpcClient,
         node: &mut Option<RunningNode>,
     ) -> Result<Status, Error> {
-        if let Some((selling, file)) = self.selling_chain() {
+        let selling_chain = self.selling_chain();
+        if let Some((selling, file)) = &selling_chain {
+            let selling = *selling;
             match endpoint.chain_id {
                 Some(chain_id) if chain_id == selling => {}
                 Some(chain_id) => {
@@ -822,15 +828,14 @@ impl EventLoop {
                 }
             }
         }
-        let client = RpcClient::new(&endpoint.rpc_url)?;
-        let options = match (self.selling_chain(), self.config.node.as_ref()) {
+        let options = match (selling_chain, self.config.node.as_ref()) {
             (Some(_), Some(config)) => {
                 Some(config.options(&self.config.data_dir, &endpoint.rpc_url)?)
             }
             _ => None,
         };
         let settings = Settings {
-            chain: endpoint.saved.clone(),
+            chain: endpoint.saved(),
             ..self.settings.clone()
         };
         crate::settings::save(&self.config.data_dir, &settings)?;
@@ -1083,7 +1088,7 @@ impl EventLoop {
         };
         if let Some(running) = node.as_mut() {
             if let Ok(files) = &self.files {
-                running.watch_bought(files.iter().flat_map(|file| file.deals.clone()).collect());
+                running.watch_bought(files.iter().flat_map(|file| file.deals.iter().copied()));
             }
             running.drive_announcer();
         }
@@ -1293,7 +1298,7 @@ impl RunningNode {
 
     /// Watches `deals` (bought for the node's files) with the earnings, if the node sells on a
     /// market (only then are its purchases deals).
-    fn watch_bought(&mut self, deals: Vec<u64>) {
+    fn watch_bought(&mut self, deals: impl Iterator<Item = u64> + Clone) {
         if let Some(announcer) = self.announcer.as_mut() {
             announcer.set_bought(deals);
         }
