@@ -41,20 +41,18 @@ pub async fn verify_earnings(
     provider: Address,
     anchor: Anchor,
 ) -> Result<(String, EarningsProof), crate::Error> {
-    verify(rpc_url, deployment, provider, anchor)
-        .await
-        .map_err(crate::Error::Unverified)
-}
-
-/// [`verify_earnings`], its failure said as text.
-async fn verify(
-    rpc_url: &str,
-    deployment: &chain::contracts::Deployment,
-    provider: Address,
-    anchor: Anchor,
-) -> Result<(String, EarningsProof), String> {
-    let reading = read_market(rpc_url, deployment, provider, &[], anchor).await?;
-    Ok((reading.earnings, reading.proof))
+    let earnings = async {
+        let (client, proven) = anchored(rpc_url, deployment.chain_id, anchor).await?;
+        let total = call(
+            &client,
+            deployment.market,
+            "earnings",
+            StorageMarket::earningsCall::new((provider,)),
+        )
+        .await?;
+        Ok((total.to_string(), proof_of(&client, proven)))
+    };
+    earnings.await.map_err(crate::Error::Unverified)
 }
 
 /// A period's window is over this long before a buyer reports it missed: a proof sent at its
@@ -86,21 +84,7 @@ pub(crate) async fn read_market(
     bought: &[u64],
     anchor: Anchor,
 ) -> Result<MarketReading, String> {
-    let rpc = Rpc::new(rpc_url).map_err(|err| err.to_string())?;
-    let (hash, proven) = match anchor {
-        Anchor::Endpoint => (latest_hash(&rpc).await?, EarningsAnchor::Endpoint),
-        Anchor::Beacon(head) => (head.block_hash, EarningsAnchor::Beacon { slot: head.slot }),
-    };
-    let client = ExecutionClient::anchor(rpc, hash, deployment.chain_id)
-        .await
-        .map_err(|err| match anchor {
-            Anchor::Endpoint => format!("anchoring on block {hash}: {err}"),
-            Anchor::Beacon(head) => format!(
-                "anchoring on block {} ({hash}), which the beacon chain signed at slot {}: \
-                 {err}; is the endpoint synced and on the same network as the beacon chain?",
-                head.block_number, head.slot
-            ),
-        })?;
+    let (client, proven) = anchored(rpc_url, deployment.chain_id, anchor).await?;
     let market = deployment.market;
     let earnings = call(
         &client,
@@ -138,18 +122,49 @@ pub(crate) async fn read_market(
             periods: d.endPeriod,
         });
     }
-    let block = client.block();
     Ok(MarketReading {
         earnings: earnings.to_string(),
         refunds: refunds.to_string(),
         bought: deals,
         overdue,
-        proof: EarningsProof {
-            block: block.header.number,
-            block_hash: block.hash.to_string(),
-            anchor: proven,
-        },
+        proof: proof_of(&client, proven),
     })
+}
+
+/// A client whose reads are proven against `anchor`'s block (see the module's doc), and how
+/// that block is trusted.
+async fn anchored(
+    rpc_url: &str,
+    chain_id: u64,
+    anchor: Anchor,
+) -> Result<(ExecutionClient, EarningsAnchor), String> {
+    let rpc = Rpc::new(rpc_url).map_err(|err| err.to_string())?;
+    let (hash, proven) = match anchor {
+        Anchor::Endpoint => (latest_hash(&rpc).await?, EarningsAnchor::Endpoint),
+        Anchor::Beacon(head) => (head.block_hash, EarningsAnchor::Beacon { slot: head.slot }),
+    };
+    let client =
+        ExecutionClient::anchor(rpc, hash, chain_id)
+            .await
+            .map_err(|err| match anchor {
+                Anchor::Endpoint => format!("anchoring on block {hash}: {err}"),
+                Anchor::Beacon(head) => format!(
+                    "anchoring on block {} ({hash}), which the beacon chain signed at slot {}: \
+                     {err}; is the endpoint synced and on the same network as the beacon chain?",
+                    head.block_number, head.slot
+                ),
+            })?;
+    Ok((client, proven))
+}
+
+/// The block `client` is anchored on, as a status names it.
+fn proof_of(client: &ExecutionClient, anchor: EarningsAnchor) -> EarningsProof {
+    let block = client.block();
+    EarningsProof {
+        block: block.header.number,
+        block_hash: block.hash.to_string(),
+        anchor,
+    }
 }
 
 /// `call` to `to`, re-executed over proven state; `what` names it in errors.
