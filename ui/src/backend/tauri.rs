@@ -54,6 +54,20 @@ fn decode<T: serde::de::DeserializeOwned>(value: JsValue) -> Result<T, BackendEr
     serde_wasm_bindgen::from_value(value).map_err(|err| BackendError::Decode(err.to_string()))
 }
 
+/// Invokes the Tauri command `name` with `args` (a struct whose fields are the command's
+/// arguments, or `()` for none) and decodes its answer.
+async fn command<T: serde::de::DeserializeOwned>(
+    name: &str,
+    args: &impl serde::Serialize,
+) -> Result<T, BackendError> {
+    let args =
+        serde_wasm_bindgen::to_value(args).map_err(|err| BackendError::Decode(err.to_string()))?;
+    let value = invoke(name, args)
+        .await
+        .map_err(|err| BackendError::Ipc(describe(&err)))?;
+    decode(value)
+}
+
 #[async_trait::async_trait(?Send)]
 impl Backend for TauriBackend {
     fn name(&self) -> &'static str {
@@ -61,93 +75,49 @@ impl Backend for TauriBackend {
     }
 
     async fn status(&self) -> Result<Status, BackendError> {
-        let value = invoke(COMMAND_STATUS, JsValue::UNDEFINED)
-            .await
-            .map_err(|err| BackendError::Ipc(describe(&err)))?;
-        decode(value)
+        command(COMMAND_STATUS, &()).await
     }
 
     async fn set_node_quota(&self, quota_bytes: u64) -> Result<Status, BackendError> {
         // Tauri maps the command's `quota_bytes` argument to `quotaBytes`, as the type serializes.
-        let args = serde_wasm_bindgen::to_value(&SetNodeQuota { quota_bytes })
-            .map_err(|err| BackendError::Decode(err.to_string()))?;
-        let value = invoke(COMMAND_SET_NODE_QUOTA, args)
-            .await
-            .map_err(|err| BackendError::Ipc(describe(&err)))?;
-        decode(value)
+        command(COMMAND_SET_NODE_QUOTA, &SetNodeQuota { quota_bytes }).await
     }
 
     async fn set_node_stake(&self, tokens: u64) -> Result<Status, BackendError> {
-        let args = serde_wasm_bindgen::to_value(&SetNodeStake { tokens })
-            .map_err(|err| BackendError::Decode(err.to_string()))?;
-        let value = invoke(COMMAND_SET_NODE_STAKE, args)
-            .await
-            .map_err(|err| BackendError::Ipc(describe(&err)))?;
-        decode(value)
+        command(COMMAND_SET_NODE_STAKE, &SetNodeStake { tokens }).await
     }
 
     async fn set_light_client(
         &self,
         settings: Option<LightClientSettings>,
     ) -> Result<Status, BackendError> {
-        let args = serde_wasm_bindgen::to_value(&SetLightClient { settings })
-            .map_err(|err| BackendError::Decode(err.to_string()))?;
-        let value = invoke(COMMAND_SET_LIGHT_CLIENT, args)
-            .await
-            .map_err(|err| BackendError::Ipc(describe(&err)))?;
-        decode(value)
+        command(COMMAND_SET_LIGHT_CLIENT, &SetLightClient { settings }).await
     }
 
     async fn set_chain(&self, settings: Option<ChainSettings>) -> Result<Status, BackendError> {
-        let args = serde_wasm_bindgen::to_value(&SetChain { settings })
-            .map_err(|err| BackendError::Decode(err.to_string()))?;
-        let value = invoke(COMMAND_SET_CHAIN, args)
-            .await
-            .map_err(|err| BackendError::Ipc(describe(&err)))?;
-        decode(value)
+        command(COMMAND_SET_CHAIN, &SetChain { settings }).await
     }
 
     async fn set_node_market(&self, request: SetNodeMarket) -> Result<Status, BackendError> {
         // The command's arguments are the request's fields.
-        let args = serde_wasm_bindgen::to_value(&request)
-            .map_err(|err| BackendError::Decode(err.to_string()))?;
-        let value = invoke(COMMAND_SET_NODE_MARKET, args)
-            .await
-            .map_err(|err| BackendError::Ipc(describe(&err)))?;
-        decode(value)
+        command(COMMAND_SET_NODE_MARKET, &request).await
     }
 
     async fn withdraw_earnings(&self) -> Result<Withdrawal, BackendError> {
-        let value = invoke(COMMAND_WITHDRAW_EARNINGS, JsValue::UNDEFINED)
-            .await
-            .map_err(|err| BackendError::Ipc(describe(&err)))?;
-        decode(value)
+        command(COMMAND_WITHDRAW_EARNINGS, &()).await
     }
 
     async fn store_file(&self, request: StoreFile) -> Result<StoredFile, BackendError> {
         // The command's arguments are the request's fields.
-        let args = serde_wasm_bindgen::to_value(&request)
-            .map_err(|err| BackendError::Decode(err.to_string()))?;
-        let value = invoke(COMMAND_STORE_FILE, args)
-            .await
-            .map_err(|err| BackendError::Ipc(describe(&err)))?;
-        decode(value)
+        command(COMMAND_STORE_FILE, &request).await
     }
 
     async fn fetch_file(&self, request: FetchFile) -> Result<FetchedFile, BackendError> {
-        let args = serde_wasm_bindgen::to_value(&request)
-            .map_err(|err| BackendError::Decode(err.to_string()))?;
-        let value = invoke(COMMAND_FETCH_FILE, args)
-            .await
-            .map_err(|err| BackendError::Ipc(describe(&err)))?;
-        decode(value)
+        command(COMMAND_FETCH_FILE, &request).await
     }
 
     async fn withdraw_refunds(&self) -> Result<Withdrawal, BackendError> {
-        let value = invoke(COMMAND_WITHDRAW_REFUNDS, JsValue::UNDEFINED)
-            .await
-            .map_err(|err| BackendError::Ipc(describe(&err)))?;
-        decode(value)
+        command(COMMAND_WITHDRAW_REFUNDS, &()).await
     }
 
     fn watch_status(&self, sink: StatusSink) {
