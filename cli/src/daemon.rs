@@ -116,77 +116,67 @@ async fn status(State(state): State<AppState>) -> Json<Status> {
 async fn set_node_stake(
     State(state): State<AppState>,
     body: Result<Json<SetNodeStake>, JsonRejection>,
-) -> Response {
-    match request(body, r#"{"tokens": 200}"#) {
-        Ok(request) => answer(state.runtime.set_node_stake(request.tokens).await),
-        Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
-    }
+) -> Result<Response, BadRequest> {
+    let request = request(body, r#"{"tokens": 200}"#)?;
+    Ok(answer(state.runtime.set_node_stake(request.tokens).await))
 }
 
 async fn set_node_quota(
     State(state): State<AppState>,
     body: Result<Json<SetNodeQuota>, JsonRejection>,
-) -> Response {
-    match request(body, r#"{"quotaBytes": 10737418240}"#) {
-        Ok(request) => answer(state.runtime.set_node_quota(request.quota_bytes).await),
-        Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
-    }
+) -> Result<Response, BadRequest> {
+    let request = request(body, r#"{"quotaBytes": 10737418240}"#)?;
+    Ok(answer(
+        state.runtime.set_node_quota(request.quota_bytes).await,
+    ))
 }
 
 async fn set_light_client(
     State(state): State<AppState>,
     body: Result<Json<SetLightClient>, JsonRejection>,
-) -> Response {
+) -> Result<Response, BadRequest> {
     let example = r#"{"settings": {"network": "mainnet", "endpoints": ["https://beacon.example"], "checkpoint": "0x<64 hex digits>"}} (or {"settings": null} to stop)"#;
-    match request(body, example) {
-        Ok(request) => answer(state.runtime.set_light_client(request.settings).await),
-        Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
-    }
+    let request = request(body, example)?;
+    Ok(answer(
+        state.runtime.set_light_client(request.settings).await,
+    ))
 }
 
 async fn set_node_market(
     State(state): State<AppState>,
     body: Result<Json<SetNodeMarket>, JsonRejection>,
-) -> Response {
+) -> Result<Response, BadRequest> {
     let example = r#"{"deploymentFile": "/path/to/deployment.json", "payout": "0x<40 hex digits>"} (payout optional)"#;
-    match request(body, example) {
-        Ok(request) => answer(state.runtime.set_node_market(request).await),
-        Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
-    }
+    let request = request(body, example)?;
+    Ok(answer(state.runtime.set_node_market(request).await))
 }
 
 async fn set_chain(
     State(state): State<AppState>,
     body: Result<Json<SetChain>, JsonRejection>,
-) -> Response {
+) -> Result<Response, BadRequest> {
     let example = r#"{"settings": {"rpcUrl": "https://rpc.example", "network": "sepolia"}} (network optional; {"settings": null} returns to the daemon's --rpc-url, else the devnet)"#;
-    match request(body, example) {
-        Ok(request) => answer(state.runtime.set_chain(request.settings).await),
-        Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
-    }
+    let request = request(body, example)?;
+    Ok(answer(state.runtime.set_chain(request.settings).await))
 }
 
 async fn store_file(
     State(state): State<AppState>,
     body: Result<Json<StoreFile>, JsonRejection>,
-) -> Response {
-    match request(body, r#"{"path": "/path/to/file", "copies": 2}"#) {
-        Ok(request) => answer(state.runtime.store_file(request).await),
-        Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
-    }
+) -> Result<Response, BadRequest> {
+    let request = request(body, r#"{"path": "/path/to/file", "copies": 2}"#)?;
+    Ok(answer(state.runtime.store_file(request).await))
 }
 
 async fn fetch_file(
     State(state): State<AppState>,
     body: Result<Json<FetchFile>, JsonRejection>,
-) -> Response {
-    match request(
+) -> Result<Response, BadRequest> {
+    let request = request(
         body,
         r#"{"id": "<64 hex digits>", "output": "/path/to/new-file"}"#,
-    ) {
-        Ok(request) => answer(state.runtime.fetch_file(request).await),
-        Err(message) => api_error(StatusCode::BAD_REQUEST, "bad_request", &message),
-    }
+    )?;
+    Ok(answer(state.runtime.fetch_file(request).await))
 }
 
 async fn withdraw_earnings(State(state): State<AppState>) -> Response {
@@ -197,14 +187,23 @@ async fn withdraw_refunds(State(state): State<AppState>) -> Response {
     answer(state.runtime.withdraw_refunds().await)
 }
 
-/// The request in `body`, or what to say instead: send JSON like `example`.
-fn request<T>(body: Result<Json<T>, JsonRejection>, example: &str) -> Result<T, String> {
+/// The request in `body`, or what to say instead: send JSON like `example` (answered as 400).
+fn request<T>(body: Result<Json<T>, JsonRejection>, example: &str) -> Result<T, BadRequest> {
     body.map(|Json(request)| request).map_err(|rejection| {
-        format!(
+        BadRequest(format!(
             "the body must be JSON like {example} with Content-Type: application/json ({})",
             rejection.body_text()
-        )
+        ))
     })
+}
+
+/// A body that is not the route's request: answered as 400 `bad_request` with what to send.
+struct BadRequest(String);
+
+impl IntoResponse for BadRequest {
+    fn into_response(self) -> Response {
+        api_error(StatusCode::BAD_REQUEST, "bad_request", &self.0)
+    }
 }
 
 /// The answer to a setting (quota, stake, market, light client: the status) or an action (a
