@@ -395,12 +395,37 @@ impl Market {
         &self.inner.deployment
     }
 
-    /// Signs a quote for `buyer` to store `size` bytes committed to by `root`.
-    pub fn quote(&self, buyer: Address, root: B256, size: u64) -> Result<QuoteTerms, MarketError> {
-        let t = &self.inner.terms;
-        let now = std::time::SystemTime::now()
+    /// Signs a quote for `buyer` to store `size` bytes committed to by `root`. It expires
+    /// [`Terms::quote_ttl`] after the later of this machine's clock and the chain's (the
+    /// latest block's time, when the chain answers): `openDeal` checks the expiry against the
+    /// chain's clock, which may run ahead of this machine's.
+    pub async fn quote(
+        &self,
+        buyer: Address,
+        root: B256,
+        size: u64,
+    ) -> Result<QuoteTerms, MarketError> {
+        let wall = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        let now = match self.chain_time().await {
+            Ok(chain) => wall.max(chain),
+            Err(err) => {
+                tracing::debug!(%err, "quoting on this machine's clock alone");
+                wall
+            }
+        };
+        self.sign_quote(buyer, root, size, now)
+    }
+
+    fn sign_quote(
+        &self,
+        buyer: Address,
+        root: B256,
+        size: u64,
+        now: u64,
+    ) -> Result<QuoteTerms, MarketError> {
+        let t = &self.inner.terms;
         let mut salt = [0u8; 32];
         getrandom::fill(&mut salt).map_err(|e| MarketError::Sign(e.to_string()))?;
         let quote = StorageMarket::Quote {

@@ -495,7 +495,7 @@ async fn serve_stream(
             }
         }
         Ok(Message::QuoteRequest { buyer, root, size }) => match &market {
-            Some(market) => match market.quote(buyer.into(), root.into(), size) {
+            Some(market) => match market.quote(buyer.into(), root.into(), size).await {
                 Ok(terms) => write_msg(
                     &mut stream,
                     peer,

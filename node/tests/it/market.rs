@@ -62,11 +62,9 @@ async fn wait_proof(
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deal_lifecycle_proofs_earnings_and_a_flipped_byte() {
-    let devnet = Devnet::start().await.unwrap();
-    let deployment = devnet.deploy(&DeployOptions::default()).await.unwrap();
-    let provider_chain = contracts(&devnet, &deployment, PROVIDER);
+/// Registers anvil account [`PROVIDER`] in the Registry with 200 tokens of stake.
+async fn register_provider(devnet: &Devnet, deployment: &chain::contracts::Deployment) {
+    let provider_chain = contracts(devnet, deployment, PROVIDER);
     let stake = TOKEN * U256::from(200);
     provider_chain
         .token
@@ -98,6 +96,13 @@ async fn deal_lifecycle_proofs_earnings_and_a_flipped_byte() {
             .unwrap()
             .status()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deal_lifecycle_proofs_earnings_and_a_flipped_byte() {
+    let devnet = Devnet::start().await.unwrap();
+    let deployment = devnet.deploy(&DeployOptions::default()).await.unwrap();
+    register_provider(&devnet, &deployment).await;
 
     let price = TOKEN.to::<u128>();
     let market = Market::new(
@@ -249,4 +254,75 @@ async fn deal_lifecycle_proofs_earnings_and_a_flipped_byte() {
         .await
         .unwrap();
     assert_eq!(stored.nextPeriod, 2);
+}
+
+/// `openDeal` checks a quote's expiry against the chain's clock: a provider quotes from the
+/// later of its own clock and the chain's, so a chain running hours ahead of the machine (a
+/// devnet whose time was moved, a skewed clock) still takes its quotes.
+#[tokio::test]
+async fn a_quote_expires_by_the_chains_clock_when_it_runs_ahead() {
+    let devnet = Devnet::start().await.unwrap();
+    let deployment = devnet.deploy(&DeployOptions::default()).await.unwrap();
+    register_provider(&devnet, &deployment).await;
+    let ttl = Duration::from_secs(600);
+    let market = Market::new(
+        devnet.rpc_url(),
+        deployment.clone(),
+        Devnet::key(PROVIDER),
+        Terms {
+            quote_ttl: ttl,
+            ..Terms::default()
+        },
+    )
+    .unwrap();
+    devnet.increase_time(2 * 3600).await.unwrap();
+    devnet.mine().await.unwrap();
+    let chain_now = {
+        use alloy::providers::Provider as _;
+        contracts(&devnet, &deployment, BUYER)
+            .market
+            .provider()
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .unwrap()
+            .unwrap()
+            .header
+            .timestamp
+    };
+    let buyer = Devnet::key(BUYER).address();
+    let data = random_bytes(5000, 3);
+    let commitment = chain::proof::commit(&data).unwrap();
+    let terms = market
+        .quote(buyer, commitment.root, commitment.size)
+        .await
+        .unwrap();
+    assert!(
+        terms.expiry >= chain_now + ttl.as_secs(),
+        "expiry {} against the chain's {chain_now}",
+        terms.expiry
+    );
+    let buyer_chain = contracts(&devnet, &deployment, BUYER);
+    let total = U256::from(terms.price_per_period) * U256::from(terms.num_periods);
+    buyer_chain
+        .token
+        .approve(deployment.market, total)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let receipt = buyer_chain
+        .market
+        .openDeal(
+            quote_from(&terms, buyer, commitment.root, commitment.size),
+            Bytes::copy_from_slice(&terms.signature),
+        )
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status(), "the deal opens on the quote");
 }
