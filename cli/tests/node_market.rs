@@ -992,7 +992,7 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
     let rpc = devnet.rpc_url();
     // Provider 1 looks for due proofs only at start (then hourly): it will miss period 0.
     // Provider 2 proves as soon as a period is open.
-    let (p1, _) = start_provider_with(
+    let (p1, p1_addr) = start_provider_with(
         root.path(),
         1,
         rpc,
@@ -1001,7 +1001,7 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
         &["--prove-every", "3600"],
     )
     .await;
-    let (_p2, _) = start_provider_with(
+    let (p2, _) = start_provider_with(
         root.path(),
         2,
         rpc,
@@ -1195,6 +1195,29 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
     )
     .await
     .unwrap();
+    // A third provider (anvil account 4) comes up, listed in the Registry: where the copy that
+    // provider 1 fails to prove will be replaced.
+    let (_p4, p4_addr) = start_provider_with(
+        root.path(),
+        4,
+        rpc,
+        &deployment_file,
+        "64MiB",
+        &["--prove-every", "1"],
+    )
+    .await;
+    let p4_peer = p4_addr.rsplit('/').next().unwrap().to_owned();
+    testkit::eventually("provider 4 listed", Duration::from_secs(60), || async {
+        let entry = contracts
+            .registry
+            .getProvider(Devnet::key(4).address())
+            .call()
+            .await
+            .ok()?;
+        (!entry.info.multiaddrs.is_empty()).then_some(())
+    })
+    .await
+    .unwrap();
     drop(p1);
     let (missed_deal, before) = deal_of(1).await;
     assert_eq!((before.nextPeriod, before.missed), (0, 0));
@@ -1230,6 +1253,50 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
         owed.starts_with("0.01 CAIRN refunded to this node"),
         "{owed}"
     );
+
+    // The copy whose provider missed a proof is replaced: fetched from provider 2, bought from
+    // provider 4 under deal 3 (paid by the node), and deal 1 or 2 ended.
+    let replaced = format!("1 copy replaced after a missed proof (deal {missed_deal} by 3)");
+    let files = browser
+        .wait_for_text("#node-files", Duration::from_secs(90), |t| {
+            t.contains(&replaced)
+        })
+        .await
+        .unwrap();
+    assert!(files.contains("notes.bin: 292.9 KiB, 2 copies"), "{files}");
+    let new_deal = contracts
+        .market
+        .getDeal(alloy_primitives::U256::from(3))
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(new_deal.provider, Devnet::key(4).address());
+    assert_eq!(new_deal.buyer, buyer);
+    assert_eq!((new_deal.root, new_deal.size), (before.root, before.size));
+    let status = daemon.status().await.unwrap();
+    let listed = &status["node"]["files"][0];
+    let holders: Vec<&str> = listed["holders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|holder| holder.as_str().unwrap())
+        .collect();
+    let p1_peer = p1_addr.rsplit('/').next().unwrap();
+    assert!(
+        holders.contains(&p4_peer.as_str()) && !holders.contains(&p1_peer),
+        "{listed}"
+    );
+    assert_eq!(listed["replaced"][0]["deal"], missed_deal, "{listed}");
+    assert_eq!(listed["replaced"][0]["byDeal"], 3, "{listed}");
+    assert!(listed["repair"].is_null(), "{listed}");
+    let mut deals: Vec<u64> = listed["deals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|deal| deal.as_u64().unwrap())
+        .collect();
+    deals.sort_unstable();
+    assert_eq!(deals, vec![3 - missed_deal, 3], "{listed}");
     // Withdrawn from the page: paid to the node's account.
     let held = contracts.token.balanceOf(buyer).call().await.unwrap();
     let withdrawn = browser
@@ -1259,5 +1326,15 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
         )
         .await
         .unwrap();
+
+    // Provider 2 stopped too: the copy bought in place of provider 1's serves the file alone.
+    drop(p2);
+    let again = root.path().join("notes-again.bin");
+    let fetched = files_card::fetch_first(&browser, &again).await.unwrap();
+    assert!(
+        fetched.contains(&again.display().to_string()) && fetched.ends_with("from 1 holder"),
+        "{fetched}"
+    );
+    assert_eq!(std::fs::read(&again).unwrap(), bytes);
     browser.quit().await.unwrap();
 }

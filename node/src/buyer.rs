@@ -5,6 +5,11 @@
 //!
 //! A shell (the `cairn storage` CLI) starts a client [`crate::Node`], calls [`put`] or [`get`]
 //! and shows progress from the node's [`Event::Progress`] events; nothing here prints.
+//!
+//! Redundancy is kept with [`replace`]: a copy whose provider missed a proof is fetched back
+//! verified from the other holders and bought again from a provider that holds none, and the
+//! failing deal is ended (deciding *when* is the caller's: the runtime does it as soon as the
+//! chain resolves a period missed).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -79,6 +84,22 @@ pub enum BuyerError {
         /// What the parser said.
         reason: String,
     },
+    /// The object is not in the catalog, or the deal is not one of its copies'.
+    #[error("{id} has no copy under deal {deal} in the catalog; nothing to replace")]
+    NotACopy {
+        /// The object.
+        id: ContentId,
+        /// The deal named.
+        deal: u64,
+    },
+    /// No provider that holds no copy yet could take one.
+    #[error("no provider could take another copy of {id}: {why}")]
+    NoSpareProvider {
+        /// The object.
+        id: ContentId,
+        /// What was found or went wrong.
+        why: String,
+    },
     /// The catalog could not be read or written.
     #[error("cannot use the catalog {path}: {source}")]
     CatalogIo {
@@ -118,6 +139,20 @@ pub struct CatalogEntry {
     /// The deals the copies were bought under, on a market (none for free providers).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deals: Vec<BoughtCopy>,
+    /// Copies replaced (by [`replace`]) because their provider missed a proof, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaced: Vec<ReplacedCopy>,
+}
+
+/// A copy given up for another.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReplacedCopy {
+    /// The copy given up (its deal ended).
+    pub copy: BoughtCopy,
+    /// The copy bought in its place.
+    pub by: BoughtCopy,
+    /// When (Unix seconds).
+    pub at: u64,
 }
 
 /// A copy bought under a deal.
@@ -136,6 +171,24 @@ impl CatalogEntry {
     /// When the first of its deals stops being paid, if it was bought on a market.
     pub fn paid_until(&self) -> Option<u64> {
         self.deals.iter().map(|copy| copy.paid_until).min()
+    }
+
+    /// Puts `by` in the place of the copy under deal `deal` (which must be one of its deals),
+    /// and keeps the change in [`CatalogEntry::replaced`].
+    fn swap_copy(&mut self, deal: u64, by: BoughtCopy, at: u64) {
+        let Some(index) = self.deals.iter().position(|copy| copy.deal == deal) else {
+            return;
+        };
+        let copy = self.deals.remove(index);
+        // The provider stays a holder if it holds the object under another deal too.
+        if !self.deals.iter().any(|other| other.peer == copy.peer) {
+            self.holders.retain(|holder| *holder != copy.peer);
+        }
+        if !self.holders.contains(&by.peer) {
+            self.holders.push(by.peer.clone());
+        }
+        self.deals.push(by.clone());
+        self.replaced.push(ReplacedCopy { copy, by, at });
     }
 }
 
@@ -337,6 +390,7 @@ pub async fn put(
                     })
                 })
                 .collect(),
+            replaced: Vec::new(),
         };
         if !holders.is_empty() {
             catalog.record(entry.clone())?;
@@ -507,6 +561,132 @@ async fn put_with_deals(
     Ok((report, ended, failures))
 }
 
+/// A copy replaced by [`replace`].
+#[derive(Debug)]
+pub struct Replacement {
+    /// What the catalog now says of the object.
+    pub entry: CatalogEntry,
+    /// The copy bought in place of the failing one.
+    pub by: BoughtCopy,
+    /// The failing deal, ended (its periods not yet started refunded); `None` if it could not
+    /// be ended (it was over already, or the chain refused: said in the log).
+    pub ended: Option<EndedDeal>,
+}
+
+/// Replaces the copy of `id` bought under `deal` (its provider missed a proof): fetches the
+/// object, every chunk verified, from its other holders (the failing one last) into `scratch`
+/// (a directory; the file is removed after), buys a copy from a provider that holds none yet
+/// under a new deal, ends the failing deal and records the swap in `catalog`. Nothing changes
+/// in the catalog unless the new copy is stored.
+pub async fn replace(
+    handle: &Handle,
+    catalog: &Catalog,
+    market: &market::Buyer,
+    id: ContentId,
+    deal: u64,
+    scratch: &Path,
+) -> Result<Replacement, BuyerError> {
+    let not_a_copy = || BuyerError::NotACopy { id, deal };
+    let entry = catalog
+        .entries()?
+        .remove(&id.to_string())
+        .ok_or_else(not_a_copy)?;
+    let failing = entry
+        .deals
+        .iter()
+        .find(|copy| copy.deal == deal)
+        .ok_or_else(not_a_copy)?
+        .peer
+        .clone();
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| TransferError::File {
+            phase: "prepare the replacement copy in",
+            path,
+            source,
+        }
+    };
+    std::fs::create_dir_all(scratch).map_err(io(scratch))?;
+    let object = scratch.join(id.to_string());
+    let result = replace_from(handle, catalog, market, entry, deal, &failing, &object).await;
+    if let Err(err) = std::fs::remove_file(&object)
+        && err.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %object.display(), %err, "cannot remove the replacement's copy");
+    }
+    result
+}
+
+async fn replace_from(
+    handle: &Handle,
+    catalog: &Catalog,
+    market: &market::Buyer,
+    entry: CatalogEntry,
+    deal: u64,
+    failing: &str,
+    object: &Path,
+) -> Result<Replacement, BuyerError> {
+    let id = entry.id;
+    // The healthy holders first; the failing one may be back, and is better than nothing.
+    let sources: Vec<PeerId> = entry
+        .holders
+        .iter()
+        .filter(|holder| *holder != failing)
+        .chain(std::iter::once(&failing.to_owned()))
+        .filter_map(|holder| holder.parse().ok())
+        .collect();
+    fetch_to(handle, id, None, object, sources).await?;
+    // Any provider the node knows but those holding a copy (and itself).
+    for addr in addrs_to_dial(market.listed_providers(0).await?, handle.peer_id()) {
+        if let Err(e) = handle.dial(addr.clone()).await {
+            tracing::debug!(%addr, error = %e, "cannot dial a listed provider");
+        }
+    }
+    let holding: Vec<PeerId> = entry
+        .holders
+        .iter()
+        .filter_map(|h| h.parse().ok())
+        .collect();
+    let found = discover(handle, holding.len() + 1, holding.len() + 2).await?;
+    let spares: Vec<PeerId> = found
+        .into_iter()
+        .filter(|peer| !holding.contains(peer) && *peer != handle.peer_id())
+        .collect();
+    if spares.is_empty() {
+        return Err(BuyerError::NoSpareProvider {
+            id,
+            why: format!(
+                "every provider found ({}) holds a copy already",
+                entry.holders.len()
+            ),
+        });
+    }
+    let (report, _ended, failures) = put_with_deals(handle, market, object, 1, spares).await?;
+    let Some(copy) = report.copies.first() else {
+        return Err(BuyerError::NoSpareProvider {
+            id,
+            why: failures.join("; "),
+        });
+    };
+    let by = BoughtCopy {
+        deal: copy.deal.unwrap_or_default(),
+        peer: copy.peer.to_string(),
+        paid_until: copy.paid_until.unwrap_or_default(),
+    };
+    let ended = match market.end_deal(deal).await {
+        Ok(ended) => Some(ended),
+        Err(err) => {
+            tracing::info!(deal, %err, "the replaced copy's deal was not ended");
+            None
+        }
+    };
+    // Read again: the catalog may have changed while the copy was made.
+    let mut entry = catalog.entries()?.remove(&id.to_string()).unwrap_or(entry);
+    entry.swap_copy(deal, by.clone(), unix_now());
+    catalog.record(entry.clone())?;
+    Ok(Replacement { entry, by, ended })
+}
+
 /// Downloads `id` (or only `range` of it) to `output`, every chunk verified: from the holders
 /// the catalog names first, then those the DHT and the providers' offers know. The bytes go to
 /// a partial file beside `output` (`.<name>.part`), renamed to `output` once all are verified
@@ -536,6 +716,17 @@ pub async fn get(
             holders.push(peer);
         }
     }
+    fetch_to(handle, id, range, output, holders).await
+}
+
+/// Downloads `id` from `holders` (in that order) to `output` through its partial file.
+async fn fetch_to(
+    handle: &Handle,
+    id: ContentId,
+    range: Option<Range<u64>>,
+    output: &Path,
+    holders: Vec<PeerId>,
+) -> Result<GetReport, BuyerError> {
     let partial = partial_path(output);
     match Client::new(handle.clone())
         .get(id, range, &partial, holders)
@@ -600,6 +791,7 @@ mod tests {
                     paid_until: 1_700_000_000,
                 },
             ],
+            replaced: Vec::new(),
         };
         assert_eq!(entry.paid_until(), Some(1_700_000_000));
         catalog.record(entry.clone()).unwrap();
@@ -626,6 +818,50 @@ mod tests {
             "{ not json",
             "a catalog that does not parse is never overwritten"
         );
+    }
+
+    #[test]
+    fn a_replaced_copy_leaves_holders_and_deals_and_is_kept_in_the_history() {
+        let copy = |deal, peer: &str| BoughtCopy {
+            deal,
+            peer: peer.into(),
+            paid_until: 1_800_000_000 + deal,
+        };
+        let mut entry = CatalogEntry {
+            id: ContentId([7; 32]),
+            name: "photo.jpg".into(),
+            size: 3,
+            holders: vec!["A".into(), "B".into()],
+            deals: vec![copy(1, "A"), copy(2, "B"), copy(3, "B")],
+            replaced: Vec::new(),
+        };
+        // B holds it under deal 3 too: still a holder once deal 2 is replaced.
+        entry.swap_copy(2, copy(4, "C"), 100);
+        assert_eq!(entry.holders, ["A", "B", "C"]);
+        assert_eq!(entry.deals, [copy(1, "A"), copy(3, "B"), copy(4, "C")]);
+        entry.swap_copy(1, copy(5, "D"), 200);
+        assert_eq!(entry.holders, ["B", "C", "D"]);
+        assert_eq!(
+            entry.replaced,
+            [
+                ReplacedCopy {
+                    copy: copy(2, "B"),
+                    by: copy(4, "C"),
+                    at: 100
+                },
+                ReplacedCopy {
+                    copy: copy(1, "A"),
+                    by: copy(5, "D"),
+                    at: 200
+                },
+            ]
+        );
+        // A deal that is not one of its copies' changes nothing.
+        let before = entry.clone();
+        entry.swap_copy(9, copy(6, "E"), 300);
+        assert_eq!(entry, before);
+        let text = serde_json::to_string(&entry).unwrap();
+        assert_eq!(serde_json::from_str::<CatalogEntry>(&text).unwrap(), entry);
     }
 
     #[test]

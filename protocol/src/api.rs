@@ -200,9 +200,51 @@ pub struct FileInfo {
     /// Periods missed so far over all its copies' deals (each refunded).
     #[serde(default)]
     pub missed_periods: u32,
-    /// Periods its copies' deals run for, together.
+    /// Periods its copies' deals run for, together (the replaced copies' included).
     #[serde(default)]
     pub periods: u32,
+    /// Copies given up because their provider missed a proof, each replaced by a copy bought
+    /// from another provider; oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaced: Vec<CopyReplaced>,
+    /// A copy being replaced now, or why the last try failed and when the next one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repair: Option<Repair>,
+}
+
+/// A copy replaced by another (see [`FileInfo::replaced`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyReplaced {
+    /// The deal given up (ended early: the periods not yet started were refunded).
+    pub deal: u64,
+    /// The deal of the copy bought in its place.
+    pub by_deal: u64,
+    /// When (Unix seconds).
+    pub at: u64,
+}
+
+/// The replacement of a copy whose provider missed a proof.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum Repair {
+    /// Under way: the object is fetched from the other holders and bought from another
+    /// provider.
+    #[serde(rename_all = "camelCase")]
+    Replacing {
+        /// The deal whose copy is replaced.
+        deal: u64,
+    },
+    /// The last try failed; the next is at `retry_at`.
+    #[serde(rename_all = "camelCase")]
+    Failed {
+        /// The deal whose copy is to be replaced.
+        deal: u64,
+        /// Why.
+        error: String,
+        /// When it is tried again (Unix seconds).
+        retry_at: u64,
+    },
 }
 
 /// Store a file on the network: `copies` copies on distinct providers, each under its own deal
@@ -683,6 +725,16 @@ mod tests {
                     proven_periods: 2,
                     missed_periods: 1,
                     periods: 24,
+                    replaced: vec![CopyReplaced {
+                        deal: 3,
+                        by_deal: 7,
+                        at: 1_763_990_000,
+                    }],
+                    repair: Some(Repair::Failed {
+                        deal: 7,
+                        error: "no provider could take another copy".into(),
+                        retry_at: 1_764_000_060,
+                    }),
                 }],
                 files_error: None,
             })),
@@ -695,6 +747,10 @@ mod tests {
         assert_eq!(json["node"]["state"], "running");
         assert_eq!(json["node"]["connectedPeers"], 2);
         assert_eq!(json["node"]["quotaBytes"], 1u64 << 30);
+        let file = &json["node"]["files"][0];
+        assert_eq!(file["replaced"][0]["byDeal"], 7);
+        assert_eq!(file["repair"]["state"], "failed");
+        assert_eq!(file["repair"]["retryAt"], 1_764_000_060);
         assert_eq!(json["node"]["market"]["proofsAccepted"], 3);
         assert_eq!(
             json["node"]["market"]["earningsProof"],

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use chain::RpcClient;
 use protocol::api::{
-    ChainSettings, ChainState, EndpointSource, FetchFile, FetchedFile, FileInfo,
+    ChainSettings, ChainState, CopyReplaced, EndpointSource, FetchFile, FetchedFile, FileInfo,
     LightClientSettings, MarketState, NodeInfo, NodeState, SetNodeMarket, Status, StoreFile,
     StoredFile, Withdrawal,
 };
@@ -35,6 +35,7 @@ use crate::activity::Recorder;
 use crate::announce::Announcer;
 use crate::beacon::{HeadState, LightClient};
 use crate::settings::Settings;
+use crate::upkeep::{self, Upkeep};
 use crate::{BeaconConfig, Config, Error, NodeConfig, NodeMarket};
 
 /// How long a (re)start waits for a store still held by a closing node, which may be finishing
@@ -44,6 +45,9 @@ const STORE_WAIT: Duration = Duration::from_secs(10);
 /// Where the client keeps its catalog of stored files in the data directory: where
 /// `cairn storage` keeps it by default, so both list the same files.
 pub const CLIENT_DIR: &str = "client";
+
+/// Where, in [`CLIENT_DIR`], an object is fetched to while a copy of it is replaced.
+const REPLACING_DIR: &str = "replacing";
 
 /// Why files cannot be stored or fetched while the node does not run.
 const NOT_RUNNING_FOR_FILES: &str =
@@ -299,6 +303,8 @@ pub struct EventLoop {
     market_error: Option<String>,
     /// The files this client stored (its catalog), or why the catalog cannot be read.
     files: Result<Vec<FileInfo>, String>,
+    /// Replaces the copies whose provider missed a proof.
+    upkeep: Upkeep,
 }
 
 /// What a withdrawal pays out.
@@ -447,7 +453,6 @@ pub fn start(mut config: Config) -> Result<(Handle, EventLoop), Error> {
         status: status_rx,
     };
     let event_loop = EventLoop {
-        config,
         endpoint,
         client,
         commands: commands_rx,
@@ -459,6 +464,8 @@ pub fn start(mut config: Config) -> Result<(Handle, EventLoop), Error> {
         node_options,
         retry_node: false,
         light_client,
+        upkeep: Upkeep::new(config.data_dir.join(CLIENT_DIR).join(REPLACING_DIR)),
+        config,
         market_error,
         files: Ok(Vec::new()),
     };
@@ -1088,9 +1095,12 @@ impl EventLoop {
         };
         if let Some(running) = node.as_mut() {
             if let Ok(files) = &self.files {
-                running.watch_bought(files.iter().flat_map(|file| file.deals.iter().copied()));
+                running.watch_bought(files.iter().flat_map(watched_deals));
             }
             running.drive_announcer();
+        }
+        if self.keep_copies(node.as_ref()).await {
+            self.reload_files().await;
         }
         let node_state = match node.as_ref() {
             Some(running) => match running.state().await {
@@ -1119,6 +1129,9 @@ impl EventLoop {
                         Ok(files) => {
                             let bought = info.market.as_ref().map_or(&[][..], |m| &m.bought);
                             info.files = with_progress(files, bought);
+                            for file in &mut info.files {
+                                file.repair = self.upkeep.repair_of(file);
+                            }
                         }
                         Err(error) => info.files_error = Some(error.clone()),
                     }
@@ -1127,6 +1140,28 @@ impl EventLoop {
             }
         });
         self.status.borrow().clone()
+    }
+
+    /// Drives the replacement of copies whose provider missed a proof (see [`crate::upkeep`]);
+    /// `true` when one was replaced, so the catalog changed.
+    async fn keep_copies(&mut self, node: Option<&RunningNode>) -> bool {
+        let (due, buying) = match (node, &self.files) {
+            (Some(running), Ok(files)) => {
+                let bought = running.market.as_ref().map_or(&[][..], |m| &m.bought);
+                let market = self
+                    .node_options
+                    .as_ref()
+                    .and_then(|options| options.market.as_ref());
+                let buying = market.map(|market| upkeep::Buying {
+                    node: &running.handle,
+                    market: market.buyer(),
+                    catalog: self.catalog(),
+                });
+                (upkeep::due(files, bought), buying)
+            }
+            _ => (Vec::new(), None),
+        };
+        self.upkeep.tick(&due, buying).await
     }
 
     async fn read_chain(&self) -> Result<(u64, u64), Error> {
@@ -1164,11 +1199,30 @@ fn file_info(entry: node::buyer::CatalogEntry) -> FileInfo {
         name: entry.name,
         size: entry.size,
         holders: entry.holders,
-        // From the deals' verified state, in each status (see `EventLoop::poll`).
+        replaced: entry
+            .replaced
+            .iter()
+            .map(|replaced| CopyReplaced {
+                deal: replaced.copy.deal,
+                by_deal: replaced.by.deal,
+                at: replaced.at,
+            })
+            .collect(),
+        // From the deals' verified state and the upkeep, in each status (see `EventLoop::poll`).
         proven_periods: 0,
         missed_periods: 0,
         periods: 0,
+        repair: None,
     }
+}
+
+/// The deals bought for `file`: its copies', and the replaced copies' (whose last period may
+/// still be proven, or missed and refunded).
+fn watched_deals(file: &FileInfo) -> impl Iterator<Item = u64> + Clone + '_ {
+    file.deals
+        .iter()
+        .copied()
+        .chain(file.replaced.iter().map(|replaced| replaced.deal))
 }
 
 /// `files` with what `bought` (the deals' verified state) says of their copies' deals.
@@ -1177,7 +1231,8 @@ fn with_progress(files: &[FileInfo], bought: &[protocol::api::BoughtDeal]) -> Ve
         .iter()
         .map(|file| {
             let mut file = file.clone();
-            for deal in bought.iter().filter(|deal| file.deals.contains(&deal.deal)) {
+            let deals: Vec<u64> = watched_deals(&file).collect();
+            for deal in bought.iter().filter(|deal| deals.contains(&deal.deal)) {
                 file.proven_periods += deal.proven;
                 file.missed_periods += deal.missed;
                 file.periods += deal.periods;

@@ -24,16 +24,17 @@ mod event_loop;
 mod files;
 pub mod settings;
 pub mod token;
+mod upkeep;
 
 pub use config::{BeaconConfig, Config, MARKET_DEPLOYMENT_FILE, NodeConfig, NodeMarket};
 pub use event_loop::{CLIENT_DIR, EventLoop, Handle, start};
 /// A chain address (the node's payout address), parsed from `0x`-prefixed hex.
 pub use node::market::Address as ChainAddress;
 pub use protocol::api::{
-    Activity, ActivityKind, ChainSettings, ChainState, EarningsAnchor, EarningsProof,
+    Activity, ActivityKind, ChainSettings, ChainState, CopyReplaced, EarningsAnchor, EarningsProof,
     EndpointSource, FetchFile, FetchedFile, FileInfo, LightClientSettings, LightClientState,
-    MarketState, NodeInfo, NodeState, SetNodeMarket, Status, StoreFile, StoredFile, TransferInfo,
-    Withdrawal,
+    MarketState, NodeInfo, NodeState, Repair, SetNodeMarket, Status, StoreFile, StoredFile,
+    TransferInfo, Withdrawal,
 };
 pub use protocol::units::parse_size;
 

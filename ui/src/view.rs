@@ -7,7 +7,8 @@ use leptos::prelude::*;
 use protocol::api::{
     Activity, ActivityKind, ChainSettings, ChainState, EarningsAnchor, EarningsProof,
     EndpointSource, FetchFile, FetchedFile, FileInfo, LightClientSettings, LightClientState,
-    MarketState, NodeState, SetNodeMarket, Status, StoreFile, StoredFile, TransferInfo, Withdrawal,
+    MarketState, NodeState, Repair, SetNodeMarket, Status, StoreFile, StoredFile, TransferInfo,
+    Withdrawal,
 };
 
 use crate::backend::{Backend, BackendError};
@@ -642,7 +643,8 @@ fn store_request(path: &str, copies: &str) -> Result<StoreFile, String> {
 }
 
 /// `photo.jpg: 1.5 MiB, 2 copies, paid until 2026-12-06 02:00 UTC; 3 of 48 periods proven,
-/// 1 missed (refunded) (5dd2…27cd)`.
+/// 1 missed (refunded); 1 copy replaced after a missed proof (deal 1 by 3) (5dd2…27cd)`, then
+/// what is being done about a copy whose provider missed a proof.
 fn format_file(file: &FileInfo) -> String {
     let copies = file.holders.len();
     let paid = file
@@ -661,8 +663,36 @@ fn format_file(file: &FileInfo) -> String {
             file.proven_periods, file.periods
         )
     };
+    let replaced = match file.replaced.len() {
+        0 => String::new(),
+        count => format!(
+            "; {count} {} replaced after a missed proof ({})",
+            if count == 1 { "copy" } else { "copies" },
+            file.replaced
+                .iter()
+                .map(|r| format!("deal {} by {}", r.deal, r.by_deal))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let repair = match &file.repair {
+        None => String::new(),
+        Some(Repair::Replacing { deal }) => format!(
+            "; replacing the copy under deal {deal} (its provider missed a proof) on another \
+             provider…"
+        ),
+        Some(Repair::Failed {
+            deal,
+            error,
+            retry_at,
+        }) => format!(
+            "; the copy under deal {deal} (its provider missed a proof) could not be replaced \
+             yet: {error}; next try at {}",
+            format_utc(*retry_at)
+        ),
+    };
     format!(
-        "{}: {}, {copies} {}{paid}{proven} ({})",
+        "{}: {}, {copies} {}{paid}{proven}{replaced} ({}){repair}",
         file.name,
         format_bytes(file.size),
         if copies == 1 { "copy" } else { "copies" },
@@ -1172,8 +1202,8 @@ mod tests {
     };
     use super::{ChainState, EndpointSource, Status, chain_settings, format_endpoint};
     use super::{
-        FetchedFile, FileInfo, StoredFile, format_fetched_file, format_file, format_stored_file,
-        format_utc, store_request,
+        FetchedFile, FileInfo, Repair, StoredFile, format_fetched_file, format_file,
+        format_stored_file, format_utc, store_request,
     };
 
     #[test]
@@ -1202,6 +1232,7 @@ mod tests {
 
     #[test]
     fn stored_files_say_where_they_are_and_how_to_get_them_back() {
+        use protocol::api::CopyReplaced;
         let file = FileInfo {
             id: format!("5dd2{}27cd", "0".repeat(56)),
             name: "photo.jpg".into(),
@@ -1212,6 +1243,8 @@ mod tests {
             proven_periods: 0,
             missed_periods: 0,
             periods: 0,
+            replaced: Vec::new(),
+            repair: None,
         };
         assert_eq!(
             format_file(&file),
@@ -1232,9 +1265,59 @@ mod tests {
         assert!(
             format_file(&FileInfo {
                 missed_periods: 0,
-                ..read
+                ..read.clone()
             })
             .contains("; 3 of 48 periods proven (5dd2")
+        );
+        let mended = FileInfo {
+            replaced: vec![
+                CopyReplaced {
+                    deal: 1,
+                    by_deal: 3,
+                    at: 1_764_900_000,
+                },
+                CopyReplaced {
+                    deal: 2,
+                    by_deal: 4,
+                    at: 1_764_900_100,
+                },
+            ],
+            ..read.clone()
+        };
+        assert_eq!(
+            format_file(&mended),
+            "photo.jpg: 1.5 MiB, 2 copies, paid until 2025-12-06 02:00 UTC; 3 of 48 periods \
+             proven, 1 missed (refunded); 2 copies replaced after a missed proof (deal 1 by 3, \
+             deal 2 by 4) (5dd200…27cd)"
+        );
+        let replacing = FileInfo {
+            repair: Some(Repair::Replacing { deal: 4 }),
+            ..read.clone()
+        };
+        assert!(
+            format_file(&replacing).ends_with(
+                "(5dd200…27cd); replacing the copy under deal 4 (its provider missed a proof) \
+                 on another provider…"
+            ),
+            "{}",
+            format_file(&replacing)
+        );
+        let failed = FileInfo {
+            repair: Some(Repair::Failed {
+                deal: 4,
+                error: "no provider could take another copy".into(),
+                retry_at: 1_764_986_400,
+            }),
+            ..read
+        };
+        assert!(
+            format_file(&failed).ends_with(
+                "(5dd200…27cd); the copy under deal 4 (its provider missed a proof) could not \
+                 be replaced yet: no provider could take another copy; next try at 2025-12-06 \
+                 02:00 UTC"
+            ),
+            "{}",
+            format_file(&failed)
         );
         let stored = StoredFile { file: file.clone() };
         assert_eq!(

@@ -1,0 +1,290 @@
+//! Keeps the node's files at the copies bought for them: a copy whose provider missed a proof
+//! (the chain resolved one of its deal's periods missed, which [`crate::announce`] reads and
+//! reports) is replaced by a copy bought from another provider, with `node::buyer::replace`:
+//! the object is fetched back verified from its other holders, bought again under a new deal,
+//! and the failing deal is ended.
+//!
+//! One replacement runs at a time, in a task of its own; the event loop starts them and folds
+//! their outcomes in on its ticks ([`Upkeep::tick`]), never waiting. A replacement that fails
+//! (no other provider yet, no holder serving the object) is tried again after [`FIRST_RETRY`],
+//! then twice as long each time up to [`LAST_RETRY`]; the status says why and when.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use node::buyer::{BuyerError, Catalog, Replacement};
+use protocol::api::{BoughtDeal, FileInfo, Repair};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// How long after a failed replacement the next try is.
+pub(crate) const FIRST_RETRY: Duration = Duration::from_secs(60);
+/// The longest wait between tries.
+pub(crate) const LAST_RETRY: Duration = Duration::from_secs(3600);
+
+/// The copies of `files` to replace, as `(content id, deal)`: those bought under a deal that
+/// still runs and whose provider missed a period (as `bought`, the deals' verified state, says).
+pub(crate) fn due(files: &[FileInfo], bought: &[BoughtDeal]) -> Vec<(String, u64)> {
+    files
+        .iter()
+        .flat_map(|file| {
+            file.deals.iter().filter_map(|deal| {
+                let state = bought.iter().find(|state| state.deal == *deal)?;
+                let runs = state.proven + state.missed < state.periods;
+                (state.missed > 0 && runs).then(|| (file.id.clone(), *deal))
+            })
+        })
+        .collect()
+}
+
+/// The wait after `failures` failed tries in a row.
+fn backoff(failures: u32) -> Duration {
+    FIRST_RETRY
+        .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1)))
+        .min(LAST_RETRY)
+}
+
+/// The replacement under way and the failed ones' next tries.
+#[derive(Debug)]
+pub(crate) struct Upkeep {
+    /// Where the object is fetched to while it is copied.
+    scratch: PathBuf,
+    running: Option<Running>,
+    /// By deal.
+    failed: BTreeMap<u64, Failed>,
+}
+
+#[derive(Debug)]
+struct Running {
+    deal: u64,
+    task: JoinHandle<Result<Replacement, BuyerError>>,
+}
+
+#[derive(Debug)]
+struct Failed {
+    failures: u32,
+    error: String,
+    retry: Instant,
+    retry_at: u64,
+}
+
+/// What the node a replacement runs through needs.
+pub(crate) struct Buying<'a> {
+    pub(crate) node: &'a node::Handle,
+    pub(crate) market: node::market::Buyer,
+    pub(crate) catalog: Catalog,
+}
+
+impl Upkeep {
+    pub(crate) fn new(scratch: PathBuf) -> Self {
+        Self {
+            scratch,
+            running: None,
+            failed: BTreeMap::new(),
+        }
+    }
+
+    /// Folds a finished replacement in (`true`: the catalog changed, read it again), else
+    /// starts the next copy `due` whose try is due, if none runs. (`due` was read from the
+    /// catalog before the change: the next tick starts from the new one.)
+    pub(crate) async fn tick(&mut self, due: &[(String, u64)], buying: Option<Buying<'_>>) -> bool {
+        if self.finish().await {
+            return true;
+        }
+        // Copies no longer due (replaced, or their deal over) are forgotten.
+        self.failed
+            .retain(|deal, _| due.iter().any(|(_, due)| due == deal));
+        if let (None, Some(buying)) = (&self.running, buying) {
+            let now = Instant::now();
+            let next = due.iter().find(|(_, deal)| {
+                self.failed
+                    .get(deal)
+                    .is_none_or(|failed| failed.retry <= now)
+            });
+            if let Some((id, deal)) = next {
+                self.start(id, *deal, buying);
+            }
+        }
+        false
+    }
+
+    fn start(&mut self, id: &str, deal: u64, buying: Buying<'_>) {
+        let id: node::ContentId = match id.parse() {
+            Ok(id) => id,
+            Err(err) => {
+                tracing::warn!(id, %err, "a catalog entry's id does not parse");
+                return;
+            }
+        };
+        tracing::info!(%id, deal, "replacing a copy whose provider missed a proof");
+        let handle = buying.node.clone();
+        let scratch = self.scratch.clone();
+        let task = tokio::spawn(async move {
+            node::buyer::replace(&handle, &buying.catalog, &buying.market, id, deal, &scratch).await
+        });
+        self.running = Some(Running { deal, task });
+    }
+
+    async fn finish(&mut self) -> bool {
+        if !self
+            .running
+            .as_ref()
+            .is_some_and(|running| running.task.is_finished())
+        {
+            return false;
+        }
+        let Some(Running { deal, task }) = self.running.take() else {
+            return false;
+        };
+        let error = match task.await {
+            Ok(Ok(replacement)) => {
+                tracing::info!(
+                    deal,
+                    by = replacement.by.deal,
+                    peer = %replacement.by.peer,
+                    ended = replacement.ended.is_some(),
+                    "copy replaced"
+                );
+                self.failed.remove(&deal);
+                return true;
+            }
+            Ok(Err(err)) => err.to_string(),
+            Err(err) => format!("the replacement stopped: {err}"),
+        };
+        let failures = self.failed.get(&deal).map_or(0, |failed| failed.failures) + 1;
+        let wait = backoff(failures);
+        tracing::warn!(deal, %error, ?wait, "replacing a copy failed; trying again later");
+        self.failed.insert(
+            deal,
+            Failed {
+                failures,
+                error,
+                retry: Instant::now() + wait,
+                retry_at: unix_now() + wait.as_secs(),
+            },
+        );
+        false
+    }
+
+    /// What is being done about `file`'s copies, for its status.
+    pub(crate) fn repair_of(&self, file: &FileInfo) -> Option<Repair> {
+        if let Some(running) = &self.running
+            && file.deals.contains(&running.deal)
+        {
+            return Some(Repair::Replacing { deal: running.deal });
+        }
+        file.deals.iter().find_map(|deal| {
+            self.failed.get(deal).map(|failed| Repair::Failed {
+                deal: *deal,
+                error: failed.error.clone(),
+                retry_at: failed.retry_at,
+            })
+        })
+    }
+}
+
+impl Drop for Upkeep {
+    fn drop(&mut self) {
+        if let Some(running) = &self.running {
+            running.task.abort();
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(id: &str, deals: &[u64]) -> FileInfo {
+        FileInfo {
+            id: id.into(),
+            name: "a".into(),
+            size: 1,
+            holders: Vec::new(),
+            deals: deals.to_vec(),
+            paid_until: None,
+            proven_periods: 0,
+            missed_periods: 0,
+            periods: 0,
+            replaced: Vec::new(),
+            repair: None,
+        }
+    }
+
+    fn state(deal: u64, proven: u32, missed: u32, periods: u32) -> BoughtDeal {
+        BoughtDeal {
+            deal,
+            proven,
+            missed,
+            periods,
+        }
+    }
+
+    #[test]
+    fn a_copy_is_due_once_its_running_deal_missed_a_period() {
+        let files = [file("a", &[1, 2]), file("b", &[3, 4, 5])];
+        let bought = [
+            state(1, 3, 0, 24),  // proving
+            state(2, 3, 1, 24),  // missed one, still runs
+            state(3, 0, 24, 24), // over: nothing left to keep
+            state(4, 23, 1, 24), // over
+                                 // 5 not read yet
+        ];
+        assert_eq!(due(&files, &bought), vec![("a".to_owned(), 2)]);
+        assert!(due(&files, &[]).is_empty());
+    }
+
+    #[test]
+    fn tries_are_spaced_twice_as_long_each_time_up_to_an_hour() {
+        assert_eq!(backoff(1), Duration::from_secs(60));
+        assert_eq!(backoff(2), Duration::from_secs(120));
+        assert_eq!(backoff(6), Duration::from_secs(1920));
+        assert_eq!(backoff(7), LAST_RETRY);
+        assert_eq!(backoff(u32::MAX), LAST_RETRY);
+    }
+
+    #[tokio::test]
+    async fn a_failed_try_is_shown_with_its_next_and_forgotten_once_not_due() {
+        let mut upkeep = Upkeep::new(PathBuf::from("unused"));
+        upkeep.running = Some(Running {
+            deal: 2,
+            task: tokio::spawn(async {
+                Err(BuyerError::NoSpareProvider {
+                    id: node::ContentId([1; 32]),
+                    why: "every provider found (1) holds a copy already".into(),
+                })
+            }),
+        });
+        let mine = file("a", &[1, 2]);
+        assert_eq!(upkeep.repair_of(&mine), Some(Repair::Replacing { deal: 2 }));
+        assert_eq!(upkeep.repair_of(&file("b", &[3])), None);
+        while !upkeep.running.as_ref().unwrap().task.is_finished() {
+            tokio::task::yield_now().await;
+        }
+        let due = [("a".to_owned(), 2)];
+        // Failed: not started again before its time (no node given anyway), shown with why.
+        assert!(!upkeep.tick(&due, None).await);
+        let Some(Repair::Failed {
+            deal,
+            error,
+            retry_at,
+        }) = upkeep.repair_of(&mine)
+        else {
+            panic!("{:?}", upkeep.repair_of(&mine));
+        };
+        assert_eq!(deal, 2);
+        assert!(error.contains("holds a copy already"), "{error}");
+        assert!(retry_at >= unix_now() + 59, "{retry_at}");
+        assert_eq!(upkeep.failed[&2].failures, 1);
+        // No longer due (its deal is over or it was replaced): forgotten.
+        assert!(!upkeep.tick(&[], None).await);
+        assert_eq!(upkeep.repair_of(&mine), None);
+    }
+}
