@@ -918,9 +918,17 @@ impl Prover {
         let Ok(Ok(objects)) = tokio::task::spawn_blocking(move || store.list()).await else {
             return Ok(());
         };
-        let deals: Vec<_> = objects
+        // An object stored under several deals is proven for each.
+        let deals: Vec<StoredDeal> = objects
             .into_iter()
-            .filter(|o| o.deal != 0 && matches!(o.state, State::Complete | State::Corrupt))
+            .filter(|o| matches!(o.state, State::Complete | State::Corrupt))
+            .flat_map(|o| {
+                o.deals.into_iter().map(move |deal| StoredDeal {
+                    id: o.id,
+                    size: o.size,
+                    deal,
+                })
+            })
             .filter(|o| {
                 unknown
                     .get(&(o.id, o.deal))
@@ -1021,6 +1029,13 @@ impl Prover {
         }
         Ok(())
     }
+}
+
+/// One deal an object is stored under, for the prover.
+struct StoredDeal {
+    id: ContentId,
+    size: u64,
+    deal: u64,
 }
 
 /// File name of a provider's chain key inside a data directory, when Cairn makes one.

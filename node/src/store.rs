@@ -19,6 +19,10 @@
 //!
 //! Every chunk read is checked against the manifest before it leaves the store: a flipped byte
 //! on disk marks the object `Corrupt` and returns [`StoreError::Corrupt`], never the bytes.
+//!
+//! One object may be stored under several deals (the same bytes bought again, by the same
+//! buyer renewing or by another): each is kept in its record ([`ObjectInfo::deals`]), added in
+//! the same write transaction that reads the record, so none is lost to a concurrent upload.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
@@ -245,8 +249,44 @@ pub enum State {
 struct Record {
     size: u64,
     state: State,
+    /// The first deal it was stored under (0 = none); stores written before objects could
+    /// have several deals hold this one alone.
     deal: u64,
     have: Vec<u8>,
+    /// The deals it was stored under since.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    more_deals: Vec<u64>,
+}
+
+impl Record {
+    /// Its deals, the first one first.
+    fn deals(&self) -> Vec<u64> {
+        std::iter::once(self.deal)
+            .chain(self.more_deals.iter().copied())
+            .filter(|deal| *deal != 0)
+            .collect()
+    }
+
+    /// Adds `deal` (0 and deals it has already change nothing).
+    fn add_deal(&mut self, deal: u64) {
+        if deal == 0 || self.deals().contains(&deal) {
+            return;
+        }
+        if self.deal == 0 {
+            self.deal = deal;
+        } else {
+            self.more_deals.push(deal);
+        }
+    }
+
+    fn info(&self, id: ContentId) -> ObjectInfo {
+        ObjectInfo {
+            id,
+            size: self.size,
+            state: self.state,
+            deals: self.deals(),
+        }
+    }
 }
 
 /// What [`Store::list`] reports for one object.
@@ -258,8 +298,8 @@ pub struct ObjectInfo {
     pub size: u64,
     /// Complete or corrupt.
     pub state: State,
-    /// The on-chain deal paying for it (0 = none).
-    pub deal: u64,
+    /// The on-chain deals paying for it, the first one first (none: stored for free).
+    pub deals: Vec<u64>,
 }
 
 /// Bytes always left free on the store's disk (for the metadata database, the file system, and
@@ -405,6 +445,29 @@ impl Store {
             .map_err(|_| StoreError::Record(*id))
     }
 
+    /// Adds `deal` to a visible object's record, its state kept as it is (a corrupt object
+    /// stays corrupt); returns the object.
+    fn add_deal(&self, id: &ContentId, deal: u64) -> Result<ObjectInfo, StoreError> {
+        let tx = self.inner.db.begin_write().map_err(db_err("write"))?;
+        let record = {
+            let mut table = tx.open_table(OBJECTS).map_err(db_err("open table"))?;
+            let mut record: Record = match table.get(id.0.as_slice()).map_err(db_err("get"))? {
+                Some(stored) => {
+                    serde_json::from_slice(stored.value()).map_err(|_| StoreError::Record(*id))?
+                }
+                None => return Err(StoreError::NotFound(*id)),
+            };
+            record.add_deal(deal);
+            let bytes = serde_json::to_vec(&record).map_err(|_| StoreError::Record(*id))?;
+            table
+                .insert(id.0.as_slice(), bytes.as_slice())
+                .map_err(db_err("insert"))?;
+            record
+        };
+        tx.commit().map_err(db_err("commit"))?;
+        Ok(record.info(*id))
+    }
+
     fn put_record(
         &self,
         id: &ContentId,
@@ -414,7 +477,20 @@ impl Store {
         let tx = self.inner.db.begin_write().map_err(db_err("write"))?;
         {
             let mut table = tx.open_table(OBJECTS).map_err(db_err("open table"))?;
-            let bytes = serde_json::to_vec(record).map_err(|_| StoreError::Record(*id))?;
+            // The deals it is stored under are only ever added to: those another upload added
+            // since `record` was read are kept.
+            let mut record = record.clone();
+            if let Some(stored) = table.get(id.0.as_slice()).map_err(db_err("get"))? {
+                let stored: Record =
+                    serde_json::from_slice(stored.value()).map_err(|_| StoreError::Record(*id))?;
+                let given = record.deals();
+                record.deal = stored.deal;
+                record.more_deals = stored.more_deals;
+                for deal in given {
+                    record.add_deal(deal);
+                }
+            }
+            let bytes = serde_json::to_vec(&record).map_err(|_| StoreError::Record(*id))?;
             table
                 .insert(id.0.as_slice(), bytes.as_slice())
                 .map_err(db_err("insert"))?;
@@ -561,12 +637,7 @@ impl Store {
             .records()?
             .into_iter()
             .filter(|(_, r)| r.state != State::Partial)
-            .map(|(id, r)| ObjectInfo {
-                id,
-                size: r.size,
-                state: r.state,
-                deal: r.deal,
-            })
+            .map(|(id, r)| r.info(id))
             .collect())
     }
 
@@ -575,12 +646,7 @@ impl Store {
         Ok(self
             .record(id)?
             .filter(|r| r.state != State::Partial)
-            .map(|r| ObjectInfo {
-                id: *id,
-                size: r.size,
-                state: r.state,
-                deal: r.deal,
-            }))
+            .map(|r| r.info(*id)))
     }
 
     /// Starts (or resumes) receiving an object; reserves its size under the quota.
@@ -619,6 +685,7 @@ impl Store {
                     state: State::Partial,
                     deal,
                     have: Vec::new(),
+                    more_deals: Vec::new(),
                 };
                 self.put_record(&id, &record, Some(manifest))?;
                 record
@@ -902,6 +969,7 @@ impl Upload {
                 state: State::Partial,
                 deal: self.deal,
                 have: self.have.clone(),
+                more_deals: Vec::new(),
             },
             None,
         )?;
@@ -948,14 +1016,9 @@ impl Upload {
                 missing,
             });
         }
-        let info = ObjectInfo {
-            id: self.id,
-            size: self.manifest.size(),
-            state: State::Complete,
-            deal: self.deal,
-        };
         let Some(file) = self.file.take() else {
-            return Ok(info);
+            // Complete already: stored under this deal too.
+            return self.store.add_deal(&self.id, self.deal);
         };
         let partial = self.store.partial_path(&self.id);
         let object = self.store.object_path(&self.id);
@@ -969,23 +1032,26 @@ impl Upload {
                 state: State::Partial,
                 deal: self.deal,
                 have: self.have.clone(),
+                more_deals: Vec::new(),
             },
             None,
         )?;
         fs::rename(&partial, &object).map_err(io_err("rename into objects", &object))?;
         sync_dir(&self.store.inner.dir.join("objects"))?;
         sync_dir(&self.store.inner.dir.join("partial"))?;
-        self.store.put_record(
-            &self.id,
-            &Record {
-                size: self.manifest.size(),
-                state: State::Complete,
-                deal: self.deal,
-                have: Vec::new(),
-            },
-            None,
-        )?;
-        Ok(info)
+        let record = Record {
+            size: self.manifest.size(),
+            state: State::Complete,
+            deal: self.deal,
+            have: Vec::new(),
+            more_deals: Vec::new(),
+        };
+        self.store.put_record(&self.id, &record, None)?;
+        // With the deals another upload added meanwhile.
+        Ok(self
+            .store
+            .info(&self.id)?
+            .unwrap_or_else(|| record.info(self.id)))
     }
 }
 
@@ -1062,6 +1128,47 @@ mod tests {
         let again = Store::open(dir.path(), 2 << 20).unwrap();
         assert_eq!(again.quota(), 2 << 20);
         assert_eq!(again.list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_object_bought_again_keeps_every_deal_over_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = data(3 * crate::content::CHUNK_SIZE + 7, 5);
+        let manifest = Manifest::of(&bytes).unwrap();
+        let id = manifest.id();
+        let store = Store::open(dir.path(), 1 << 30).unwrap();
+        let mut upload = store.begin_put(&manifest, 1).unwrap();
+        for i in 0..manifest.chunks() {
+            let r = manifest.chunk_range(i).unwrap();
+            upload
+                .write_chunk(i, &bytes[r.start as usize..r.end as usize])
+                .unwrap();
+        }
+        assert_eq!(upload.finish().unwrap().deals, [1]);
+        // Bought again: nothing to receive, the deal added; the same deal twice adds nothing.
+        for deal in [2, 2] {
+            let upload = store.begin_put(&manifest, deal).unwrap();
+            assert!(upload.have().iter().all(|byte| *byte == 0xff));
+            assert_eq!(upload.finish().unwrap().deals, [1, 2]);
+        }
+        // A corrupt object stays corrupt when a deal is added.
+        store.set_state(&id, State::Corrupt).unwrap();
+        let info = store.add_deal(&id, 4).unwrap();
+        assert_eq!((info.state, info.deals), (State::Corrupt, vec![1, 2, 4]));
+        assert!(matches!(
+            store.add_deal(&ContentId([9; 32]), 5),
+            Err(StoreError::NotFound(_))
+        ));
+        drop(store);
+        let store = Store::open(dir.path(), 1 << 30).unwrap();
+        assert_eq!(store.list().unwrap()[0].deals, [1, 2, 4]);
+        // A record written before objects had several deals reads as its one deal.
+        let old: Record =
+            serde_json::from_str(r#"{"size":1,"state":"complete","deal":5,"have":[]}"#).unwrap();
+        assert_eq!(old.deals(), [5]);
+        let free: Record =
+            serde_json::from_str(r#"{"size":1,"state":"complete","deal":0,"have":[]}"#).unwrap();
+        assert!(free.deals().is_empty());
     }
 
     fn put(store: &Store, bytes: &[u8]) -> Result<ObjectInfo, StoreError> {

@@ -326,3 +326,113 @@ async fn a_quote_expires_by_the_chains_clock_when_it_runs_ahead() {
         .unwrap();
     assert!(receipt.status(), "the deal opens on the quote");
 }
+
+/// The same bytes bought twice from one provider (a second buyer, or the same one renewing):
+/// the second upload sends nothing, and the object is proven for both deals, each paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_bought_twice_from_one_provider_is_proven_for_each_deal() {
+    let devnet = Devnet::start().await.unwrap();
+    let deployment = devnet.deploy(&DeployOptions::default()).await.unwrap();
+    register_provider(&devnet, &deployment).await;
+    let price = TOKEN.to::<u128>();
+    let market = Market::new(
+        devnet.rpc_url(),
+        deployment.clone(),
+        Devnet::key(PROVIDER),
+        Terms {
+            period_duration: PERIOD,
+            num_periods: 3,
+            price_per_period: price,
+            quote_ttl: Duration::from_secs(3600),
+        },
+    )
+    .unwrap();
+    let provider = start_with(tempfile::tempdir().unwrap(), |dir| {
+        let mut o = options(dir, 1 << 30, vec![]);
+        o.market = Some(market.clone());
+        o.prove_every = Duration::from_millis(300);
+        o
+    })
+    .await;
+    let peer = provider.handle.peer_id();
+    let buyer = start(0, vec![provider.addr.clone()]).await;
+    providers(&buyer.handle, 1).await;
+    let client = Client::new(buyer.handle.clone());
+    let bytes = random_bytes(3 * CHUNK_SIZE + 10, 4);
+    let src = buyer.dir.path().join("in.bin");
+    std::fs::write(&src, &bytes).unwrap();
+    let manifest = node::transfer::manifest_of_file(&src).unwrap();
+    let commitment = chain::proof::commit(&bytes).unwrap();
+    let deployment_file = buyer.dir.path().join("deployment.json");
+    deployment.write(&deployment_file).unwrap();
+    let mut events = provider.handle.subscribe();
+    let mut deals = Vec::new();
+    for index in [BUYER, 3] {
+        let key_file = buyer.dir.path().join(format!("buyer{index}.key"));
+        std::fs::write(&key_file, Devnet::key(index).to_bytes().to_string()).unwrap();
+        let chain_buyer =
+            node::market::Buyer::from_files(devnet.rpc_url(), &deployment_file, &key_file).unwrap();
+        let terms = client
+            .quote(peer, chain_buyer.address().into_array(), &commitment)
+            .await
+            .unwrap();
+        let deal = chain_buyer.open_deal(&terms, &commitment).await.unwrap();
+        let copy = client.put_to(peer, &src, &manifest, deal).await.unwrap();
+        deals.push((deal, copy));
+    }
+    let (first, second) = (deals[0].0, deals[1].0);
+    assert_ne!(first, second);
+    assert_eq!(deals[0].1.skipped_chunks, 0);
+    assert_eq!(
+        (deals[1].1.sent_chunks, deals[1].1.skipped_chunks),
+        (0, manifest.chunks()),
+        "the second upload sends nothing: the provider holds every chunk"
+    );
+    let listed = provider.handle.store().unwrap().list().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].deals, vec![first, second]);
+
+    // Period 0 of each deal is proven and paid; then period 1 of each.
+    let mut proven = std::collections::BTreeSet::new();
+    while proven.len() < 2 {
+        let (deal, period, accepted) = next_event(&mut events, |e| match e {
+            Event::Proof {
+                deal,
+                period,
+                accepted,
+            } => Some((*deal, *period, *accepted)),
+            _ => None,
+        })
+        .await;
+        assert_eq!((period, accepted), (0, true), "deal {deal}");
+        proven.insert(deal);
+    }
+    assert_eq!(proven, [first, second].into());
+    assert_eq!(market.earnings().await.unwrap(), U256::from(2 * price));
+    devnet.increase_time(u64::from(PERIOD)).await.unwrap();
+    for deal in [first, second] {
+        let d = contracts(&devnet, &deployment, BUYER)
+            .market
+            .getDeal(U256::from(deal))
+            .call()
+            .await
+            .unwrap();
+        assert_eq!(d.missed, 0, "deal {deal}");
+    }
+    let mut proven = std::collections::BTreeSet::new();
+    while proven.len() < 2 {
+        let (deal, period) = next_event(&mut events, |e| match e {
+            Event::Proof {
+                deal,
+                period: 1,
+                accepted: true,
+            } => Some((*deal, 1)),
+            Event::Proof { .. } => panic!("{e:?}"),
+            _ => None,
+        })
+        .await;
+        assert_eq!(period, 1);
+        proven.insert(deal);
+    }
+    assert_eq!(market.earnings().await.unwrap(), U256::from(4 * price));
+}
