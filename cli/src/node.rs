@@ -64,6 +64,11 @@ pub(crate) struct NodeArgs {
     /// Seconds between the prover's looks for due proof periods.
     #[arg(long, default_value_t = 30)]
     prove_every: u64,
+    /// Seconds of chain time after the last of an object's deals has ended before it is
+    /// deleted and its room freed (a buyer renewing within them sends nothing again). Objects
+    /// stored for free, or for deals this chain does not know, are kept.
+    #[arg(long, default_value_t = 86_400)]
+    release_after: u64,
     /// PEM certificate chain for `wss` listen addresses (`--listen /ip4/0.0.0.0/tcp/443/tls/ws`),
     /// so browsers on other machines can dial this node. Needs `--tls-key`.
     #[arg(long, requires = "tls_key")]
@@ -132,6 +137,7 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     options.mdns = !args.no_mdns;
     options.upnp = !args.no_upnp;
     options.prove_every = std::time::Duration::from_secs(args.prove_every.max(1));
+    options.release_after = std::time::Duration::from_secs(args.release_after);
     options.tls = ws_tls(
         args.tls_cert.as_deref(),
         args.tls_key.as_deref(),
@@ -208,6 +214,9 @@ fn log_event(event: &Event) {
         Event::Served { id, peer, bytes } => tracing::info!(%id, bytes, %peer, "object served"),
         Event::Corrupt { id, chunk } => {
             tracing::error!(%id, chunk, "object corrupt on disk; no longer served")
+        }
+        Event::Released { id, size, deals } => {
+            tracing::info!(%id, size, ?deals, "object released: its deals have ended")
         }
         Event::Throttled { peer, banned } => tracing::warn!(%peer, banned, "peer throttled"),
         Event::Proof {

@@ -724,7 +724,7 @@ impl Market {
         deal: u64,
         now: u64,
         rejected: &HashMap<u64, u32>,
-    ) -> Result<Option<Due>, MarketError> {
+    ) -> Result<Standing, MarketError> {
         let market = &self.inner.contracts.market;
         let id = U256::from(deal);
         let d = market.getDeal(id).call().await.map_err(|e| {
@@ -733,15 +733,22 @@ impl Market {
                 None => chain_err("getDeal")(e),
             }
         })?;
-        if d.nextPeriod >= d.endPeriod || rejected.get(&deal) == Some(&d.nextPeriod) {
-            return Ok(None);
-        }
         let duration = u64::from(d.periodDuration);
+        // Its last window has closed: no proof can be made any more.
+        let ended_at = u64::from(d.endPeriod)
+            .saturating_mul(duration)
+            .saturating_add(d.start);
+        if now >= ended_at {
+            return Ok(Standing::Over { ended_at });
+        }
+        if d.nextPeriod >= d.endPeriod || rejected.get(&deal) == Some(&d.nextPeriod) {
+            return Ok(Standing::Waiting);
+        }
         let opens = u64::from(d.nextPeriod)
             .saturating_mul(duration)
             .saturating_add(d.start);
         if now < opens || now >= opens.saturating_add(duration) {
-            return Ok(None);
+            return Ok(Standing::Waiting);
         }
         let challenge = market
             .challenges(id)
@@ -752,7 +759,7 @@ impl Market {
         for (slot, index) in indices.iter_mut().zip(&challenge.indices) {
             *slot = index.to::<u64>();
         }
-        Ok(Some(Due {
+        Ok(Standing::Due(Due {
             deal,
             size: d.size,
             root: d.root,
@@ -888,6 +895,20 @@ pub(crate) struct Prover {
     pub(crate) store: Store,
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) every: Duration,
+    /// How long after its deals have all ended an object is released.
+    pub(crate) release_after: Duration,
+    /// The node's loop, to stop announcing a released object.
+    pub(crate) commands: tokio::sync::mpsc::WeakSender<crate::node::Command>,
+}
+
+/// Where a stored deal stands at the chain's time.
+enum Standing {
+    /// A period's window is open and not proven yet.
+    Due(Due),
+    /// Nothing to do now (between windows, proven, or its proof rejected).
+    Waiting,
+    /// Its last window closed at `ended_at` (chain time).
+    Over { ended_at: u64 },
 }
 
 impl Prover {
@@ -908,7 +929,8 @@ impl Prover {
     }
 
     /// Proves every stored deal whose period is due: one read of the object both checks every
-    /// chunk (reporting corruption) and builds the proof.
+    /// chunk (reporting corruption) and builds the proof. Then releases the objects whose every
+    /// deal ended [`Prover::release_after`] ago.
     async fn round(
         &self,
         rejected: &mut HashMap<u64, u32>,
@@ -918,6 +940,10 @@ impl Prover {
         let Ok(Ok(objects)) = tokio::task::spawn_blocking(move || store.list()).await else {
             return Ok(());
         };
+        let held: HashMap<ContentId, Vec<u64>> =
+            objects.iter().map(|o| (o.id, o.deals.clone())).collect();
+        // Per object, its deals seen over and when the last of them ended.
+        let mut over: HashMap<ContentId, (Vec<u64>, u64)> = HashMap::new();
         // An object stored under several deals is proven for each.
         let deals: Vec<StoredDeal> = objects
             .into_iter()
@@ -941,8 +967,14 @@ impl Prover {
         let now = self.market.chain_time().await?;
         for info in deals {
             let due = match self.market.due(info.deal, now, rejected).await {
-                Ok(Some(due)) => due,
-                Ok(None) => continue,
+                Ok(Standing::Due(due)) => due,
+                Ok(Standing::Waiting) => continue,
+                Ok(Standing::Over { ended_at }) => {
+                    let (ended, last) = over.entry(info.id).or_default();
+                    ended.push(info.deal);
+                    *last = (*last).max(ended_at);
+                    continue;
+                }
                 Err(e @ MarketError::UnknownDeal { .. }) => {
                     tracing::warn!(object = %info.id, "{e}");
                     unknown.insert((info.id, info.deal), std::time::Instant::now());
@@ -1027,7 +1059,37 @@ impl Prover {
                 Err(e) => tracing::warn!(deal = info.deal, error = %e, "proof not submitted"),
             }
         }
+        for (id, (ended, last)) in over {
+            let all_over = held
+                .get(&id)
+                .is_some_and(|deals| deals.iter().all(|deal| ended.contains(deal)));
+            if all_over && now >= last.saturating_add(self.release_after.as_secs()) {
+                self.release(id, ended).await;
+            }
+        }
         Ok(())
+    }
+
+    /// Deletes `id`, whose deals `ended` are all over, unless a deal was added meanwhile.
+    async fn release(&self, id: ContentId, ended: Vec<u64>) {
+        let store = self.store.clone();
+        let deals = ended.clone();
+        match tokio::task::spawn_blocking(move || store.release(&id, &deals)).await {
+            Ok(Ok(Some(size))) => {
+                tracing::info!(object = %id, size, deals = ?ended, "released: its deals have ended");
+                let _ = self.events.send(Event::Released {
+                    id,
+                    size,
+                    deals: ended,
+                });
+                if let Some(commands) = self.commands.upgrade() {
+                    let _ = commands.send(crate::node::Command::Unprovide(id)).await;
+                }
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::warn!(object = %id, error = %e, "cannot release an object"),
+            Err(e) => tracing::warn!(object = %id, error = %e, "releasing stopped"),
+        }
     }
 }
 

@@ -86,6 +86,11 @@ pub struct Options {
     pub market: Option<crate::market::Market>,
     /// How often the prover looks for due periods. Default: 30 s.
     pub prove_every: Duration,
+    /// How long (chain time) after the last of an object's deals has ended it is released:
+    /// deleted from the store, its quota freed, and no longer announced. Objects stored for
+    /// free (no deal), or under a deal this chain does not know, are kept. Default: a day, so a
+    /// buyer renewing late need not send the data again.
+    pub release_after: Duration,
     /// TLS for WebSocket: a certificate to listen on `wss` (`/tls/ws`) addresses, and roots
     /// trusted when dialing them. Default: none (`wss` dials trust the web PKI roots only).
     pub tls: WsTls,
@@ -209,6 +214,7 @@ impl Options {
             limits: transfer::Limits::default(),
             market: None,
             prove_every: Duration::from_secs(30),
+            release_after: Duration::from_secs(24 * 3600),
             tls: WsTls::default(),
         }
     }
@@ -289,6 +295,16 @@ pub enum Event {
         /// Bytes sent.
         bytes: u64,
     },
+    /// An object whose every deal has ended was released: deleted, its quota freed (see
+    /// [`Options::release_after`]).
+    Released {
+        /// The object.
+        id: ContentId,
+        /// Bytes freed.
+        size: u64,
+        /// Its deals, all ended.
+        deals: Vec<u64>,
+    },
     /// An object was found corrupt on this provider's disk and is no longer served.
     Corrupt {
         /// The object.
@@ -344,6 +360,7 @@ pub(crate) enum Command {
     Peers(oneshot::Sender<Vec<PeerId>>),
     Providers(oneshot::Sender<Vec<ProviderInfo>>),
     Provide(ContentId),
+    Unprovide(ContentId),
     FindHolders(ContentId, oneshot::Sender<Vec<PeerId>>),
     Ban(PeerId),
     /// The store's quota changed: offer the new capacity now.
@@ -418,6 +435,7 @@ struct ProvideWith {
     limits: transfer::Limits,
     market: Option<crate::market::Market>,
     prove_every: Duration,
+    release_after: Duration,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -625,6 +643,7 @@ impl Node {
                 limits: options.limits.clone(),
                 market: options.market.clone(),
                 prove_every: options.prove_every,
+                release_after: options.release_after,
             },
         };
         if let Some((store, held)) = store {
@@ -852,6 +871,12 @@ impl EventLoop {
                 list.sort_by(|a, b| b.free.cmp(&a.free).then(a.peer.cmp(&b.peer)));
                 let _ = reply.send(list);
             }
+            Command::Unprovide(id) => {
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .stop_providing(&kad::RecordKey::new(&id.0));
+            }
             Command::Provide(id) => {
                 if let Err(e) = self
                     .swarm
@@ -934,6 +959,8 @@ impl EventLoop {
                 store: store.clone(),
                 events: self.events.clone(),
                 every: self.provide.prove_every,
+                release_after: self.provide.release_after,
+                commands: self.provide.commands.clone(),
             });
         // Checked empty above, and only this loop sets it.
         let _ = self.provide.store.set(store);

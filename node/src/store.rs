@@ -819,6 +819,28 @@ impl Store {
         })
     }
 
+    /// Deletes `id` if every deal its record names is among `ended` (none was added since they
+    /// were read), with [`Store::remove`]; returns the bytes freed, `None` if it was kept.
+    pub fn release(&self, id: &ContentId, ended: &[u64]) -> Result<Option<u64>, StoreError> {
+        let _guard = self
+            .inner
+            .reserve
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(record) = self.record(id)? else {
+            return Ok(None);
+        };
+        let deals = record.deals();
+        if deals.is_empty()
+            || record.state == State::Partial
+            || !deals.iter().all(|deal| ended.contains(deal))
+        {
+            return Ok(None);
+        }
+        self.remove(id)?;
+        Ok(Some(record.size))
+    }
+
     /// Deletes an object (any state) and frees its quota.
     pub fn remove(&self, id: &ContentId) -> Result<(), StoreError> {
         let tx = self.inner.db.begin_write().map_err(db_err("write"))?;
@@ -1131,7 +1153,7 @@ mod tests {
     }
 
     #[test]
-    fn an_object_bought_again_keeps_every_deal_over_a_restart() {
+    fn an_object_bought_again_keeps_every_deal_over_a_restart_and_is_released_once_all_end() {
         let dir = tempfile::tempdir().unwrap();
         let bytes = data(3 * crate::content::CHUNK_SIZE + 7, 5);
         let manifest = Manifest::of(&bytes).unwrap();
@@ -1162,6 +1184,21 @@ mod tests {
         drop(store);
         let store = Store::open(dir.path(), 1 << 30).unwrap();
         assert_eq!(store.list().unwrap()[0].deals, [1, 2, 4]);
+        // Released only once every deal it has is over.
+        assert_eq!(store.release(&id, &[1, 2]).unwrap(), None);
+        assert_eq!(store.list().unwrap().len(), 1);
+        assert_eq!(
+            store.release(&id, &[1, 2, 4, 7]).unwrap(),
+            Some(bytes.len() as u64)
+        );
+        assert!(store.list().unwrap().is_empty());
+        assert!(!dir.path().join("objects").join(id.to_string()).exists());
+        assert_eq!(store.release(&id, &[1, 2, 4]).unwrap(), None, "gone");
+        // An object stored for free (no deal) is never released.
+        let free = put(&store, &data(1000, 6)).unwrap();
+        assert!(free.deals.is_empty());
+        assert_eq!(store.release(&free.id, &[0, 1]).unwrap(), None);
+        assert_eq!(store.list().unwrap().len(), 1);
         // A record written before objects had several deals reads as its one deal.
         let old: Record =
             serde_json::from_str(r#"{"size":1,"state":"complete","deal":5,"have":[]}"#).unwrap();

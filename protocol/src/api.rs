@@ -353,6 +353,15 @@ pub enum ActivityKind {
         /// Whether the chain accepted it.
         accepted: bool,
     },
+    /// An object whose every deal had ended was deleted, its quota freed.
+    Released {
+        /// Content id (hex).
+        object: String,
+        /// Bytes freed.
+        bytes: u64,
+        /// Its deals, all ended.
+        deals: Vec<u64>,
+    },
     /// An object was found corrupt on disk; it is no longer served.
     Corrupt {
         /// Content id (hex).

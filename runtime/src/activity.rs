@@ -122,6 +122,11 @@ impl Folded {
                     accepted,
                 }
             }
+            node::Event::Released { id, size, deals } => ActivityKind::Released {
+                object: id.to_string(),
+                bytes: size,
+                deals,
+            },
             node::Event::Corrupt { id, chunk } => ActivityKind::Corrupt {
                 object: id.to_string(),
                 chunk,

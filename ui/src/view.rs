@@ -1076,6 +1076,26 @@ pub(crate) fn format_activity(a: &Activity) -> String {
             "proof for deal {deal}, period {period}: {}",
             if *accepted { "accepted" } else { "rejected" }
         ),
+        ActivityKind::Released {
+            object,
+            bytes,
+            deals,
+        } => format!(
+            "released {} ({}): {} ended",
+            short(object),
+            format_bytes(*bytes),
+            match deals.as_slice() {
+                [deal] => format!("its deal {deal}"),
+                deals => format!(
+                    "its deals {}",
+                    deals
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        ),
         ActivityKind::Corrupt { object, chunk } => format!(
             "{} found corrupt on disk (chunk {chunk}): no longer served",
             short(object)
@@ -1549,6 +1569,19 @@ mod tests {
             },
         };
         assert!(format_activity(&proof).ends_with("proof for deal 7, period 2: rejected"));
+        let released = |deals: Vec<u64>| Activity {
+            at,
+            what: ActivityKind::Released {
+                object: object.clone(),
+                bytes: 3 << 19,
+                deals,
+            },
+        };
+        assert_eq!(
+            format_activity(&released(vec![4])),
+            "19:00:07 UTC  released 3f2a00…9c1d (1.5 MiB): its deal 4 ended"
+        );
+        assert!(format_activity(&released(vec![4, 9])).ends_with(": its deals 4, 9 ended"));
         let banned = Activity {
             at,
             what: ActivityKind::Throttled { peer, banned: true },

@@ -328,9 +328,11 @@ async fn a_quote_expires_by_the_chains_clock_when_it_runs_ahead() {
 }
 
 /// The same bytes bought twice from one provider (a second buyer, or the same one renewing):
-/// the second upload sends nothing, and the object is proven for both deals, each paid.
+/// the second upload sends nothing, and the object is proven for both deals, each paid. Once
+/// both deals have ended, and the provider's grace after that has passed, the object is
+/// released: deleted, its quota freed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_object_bought_twice_from_one_provider_is_proven_for_each_deal() {
+async fn an_object_bought_twice_from_one_provider_is_proven_for_each_deal_then_released() {
     let devnet = Devnet::start().await.unwrap();
     let deployment = devnet.deploy(&DeployOptions::default()).await.unwrap();
     register_provider(&devnet, &deployment).await;
@@ -351,6 +353,7 @@ async fn an_object_bought_twice_from_one_provider_is_proven_for_each_deal() {
         let mut o = options(dir, 1 << 30, vec![]);
         o.market = Some(market.clone());
         o.prove_every = Duration::from_millis(300);
+        o.release_after = Duration::from_secs(u64::from(PERIOD));
         o
     })
     .await;
@@ -435,4 +438,59 @@ async fn an_object_bought_twice_from_one_provider_is_proven_for_each_deal() {
         proven.insert(deal);
     }
     assert_eq!(market.earnings().await.unwrap(), U256::from(4 * price));
+
+    // Period 2, the last; then both deals are over, and kept for the grace (a period here).
+    let proven_in = |period: u32| {
+        let mut events = provider.handle.subscribe();
+        async move {
+            let mut proven = std::collections::BTreeSet::new();
+            while proven.len() < 2 {
+                let deal = next_event(&mut events, |e| match e {
+                    Event::Proof {
+                        deal,
+                        period: p,
+                        accepted: true,
+                    } if *p == period => Some(*deal),
+                    _ => None,
+                })
+                .await;
+                proven.insert(deal);
+            }
+        }
+    };
+    let period_2 = tokio::spawn(proven_in(2));
+    devnet.increase_time(u64::from(PERIOD)).await.unwrap();
+    period_2.await.unwrap();
+    devnet.increase_time(u64::from(PERIOD)).await.unwrap();
+    let store = provider.handle.store().unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(store.list().unwrap().len(), 1, "kept during the grace");
+    while let Ok(e) = events.try_recv() {
+        assert!(
+            !matches!(e, Event::Released { .. }),
+            "{e:?} during the grace"
+        );
+    }
+    devnet.increase_time(u64::from(PERIOD)).await.unwrap();
+    let (id, size, ended) = next_event(&mut events, |e| match e {
+        Event::Released { id, size, deals } => Some((*id, *size, deals.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!((id, size), (manifest.id(), bytes.len() as u64));
+    assert_eq!(ended, vec![first, second]);
+    assert!(store.list().unwrap().is_empty());
+    assert!(store.info(&id).unwrap().is_none());
+    assert!(
+        !provider
+            .dir
+            .path()
+            .join("store/objects")
+            .join(id.to_string())
+            .exists(),
+        "its file is deleted"
+    );
+    // Gone: a download finds nothing there.
+    let out = buyer.dir.path().join("out.bin");
+    assert!(client.get(id, None, &out, vec![peer]).await.is_err());
 }
