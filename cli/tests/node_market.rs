@@ -985,7 +985,9 @@ async fn a_store_kept_over_a_fresh_devnet_proves_the_new_deal_from_the_right_obj
 
 /// The daemon's page stores a file through the embedded node: the providers are found in the
 /// Registry, each copy is bought under its own deal paid by the node's chain key, and the file
-/// comes back verified.
+/// comes back verified. A provider that misses a proof is reported (refunded), its copy moved to
+/// another provider; the other copy is renewed with its provider when its deal's last period
+/// opens.
 #[tokio::test]
 async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
     let (devnet, deployment, root, deployment_file) = market_devnet().await;
@@ -1254,27 +1256,52 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
         "{owed}"
     );
 
-    // The copy whose provider missed a proof is replaced: fetched from provider 2, bought from
-    // provider 4 under deal 3 (paid by the node), and deal 1 or 2 ended.
-    let replaced = format!("1 copy replaced after a missed proof (deal {missed_deal} by 3)");
+    // Both deals' last period is open. The copy whose provider missed a proof (and serves no
+    // more) moves to provider 4, fetched from provider 2; provider 2's copy is renewed: fetched
+    // back from it, then bought from it again under a new deal (it sends nothing: provider 2
+    // holds every chunk). Both new deals are paid by the node.
+    let kept_deal = 3 - missed_deal;
+    let moved = format!("1 copy moved to another provider (deal {missed_deal} by ");
+    let renewed = format!("renewed (deal {kept_deal} by ");
     let files = browser
-        .wait_for_text("#node-files", Duration::from_secs(90), |t| {
-            t.contains(&replaced)
+        .wait_for_text("#node-files", Duration::from_secs(120), |t| {
+            t.contains(&moved) && t.contains(&renewed) && !t.contains("buying the copy")
         })
         .await
         .unwrap();
     assert!(files.contains("notes.bin: 292.9 KiB, 2 copies"), "{files}");
-    let new_deal = contracts
-        .market
-        .getDeal(alloy_primitives::U256::from(3))
-        .call()
-        .await
-        .unwrap();
-    assert_eq!(new_deal.provider, Devnet::key(4).address());
-    assert_eq!(new_deal.buyer, buyer);
-    assert_eq!((new_deal.root, new_deal.size), (before.root, before.size));
     let status = daemon.status().await.unwrap();
     let listed = &status["node"]["files"][0];
+    let by = |deal: u64| {
+        let replaced = listed["replaced"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|replaced| replaced["deal"] == deal)
+            .unwrap_or_else(|| panic!("deal {deal} not replaced: {listed}"));
+        (
+            replaced["byDeal"].as_u64().unwrap(),
+            replaced["renewed"].as_bool().unwrap(),
+        )
+    };
+    let (moved_to, renewed_as) = (by(missed_deal), by(kept_deal));
+    assert_eq!((moved_to.1, renewed_as.1), (false, true), "{listed}");
+    let (moved_to, renewed_as) = (moved_to.0, renewed_as.0);
+    for (deal, provider) in [(moved_to, 4), (renewed_as, 2)] {
+        let new_deal = contracts
+            .market
+            .getDeal(alloy_primitives::U256::from(deal))
+            .call()
+            .await
+            .unwrap();
+        assert_eq!(
+            new_deal.provider,
+            Devnet::key(provider).address(),
+            "deal {deal}"
+        );
+        assert_eq!(new_deal.buyer, buyer);
+        assert_eq!((new_deal.root, new_deal.size), (before.root, before.size));
+    }
     let holders: Vec<&str> = listed["holders"]
         .as_array()
         .unwrap()
@@ -1286,8 +1313,6 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
         holders.contains(&p4_peer.as_str()) && !holders.contains(&p1_peer),
         "{listed}"
     );
-    assert_eq!(listed["replaced"][0]["deal"], missed_deal, "{listed}");
-    assert_eq!(listed["replaced"][0]["byDeal"], 3, "{listed}");
     assert!(listed["repair"].is_null(), "{listed}");
     let mut deals: Vec<u64> = listed["deals"]
         .as_array()
@@ -1296,7 +1321,9 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
         .map(|deal| deal.as_u64().unwrap())
         .collect();
     deals.sort_unstable();
-    assert_eq!(deals, vec![3 - missed_deal, 3], "{listed}");
+    let mut expected = vec![moved_to, renewed_as];
+    expected.sort_unstable();
+    assert_eq!(deals, expected, "{listed}");
     // Withdrawn from the page: paid to the node's account.
     let held = contracts.token.balanceOf(buyer).call().await.unwrap();
     let withdrawn = browser

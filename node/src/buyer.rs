@@ -8,8 +8,10 @@
 //!
 //! Redundancy is kept with [`replace`]: a copy whose provider missed a proof is fetched back
 //! verified from the other holders and bought again from a provider that holds none, and the
-//! failing deal is ended (deciding *when* is the caller's: the runtime does it as soon as the
-//! chain resolves a period missed).
+//! failing deal is ended; a copy whose deal is ending is fetched back from its provider and
+//! bought again from it (the upload sends nothing: it holds every chunk), or elsewhere if it
+//! does not serve it. Deciding *when* is the caller's: the runtime does it as soon as the chain
+//! resolves a period missed, or a deal's last period opens.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -32,6 +34,9 @@ pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(15);
 pub const SPARE_GRACE: Duration = Duration::from_secs(2);
 /// The catalog's file name in its directory.
 pub const CATALOG_FILE: &str = "catalog.json";
+/// The copies replaced (or renewed) a catalog entry remembers, the latest ones: a file renewed
+/// every day for years keeps a bounded entry.
+pub const REPLACED_KEPT: usize = 32;
 
 /// Why storing or fetching failed.
 #[derive(Debug, thiserror::Error)]
@@ -147,12 +152,26 @@ pub struct CatalogEntry {
 /// A copy given up for another.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReplacedCopy {
-    /// The copy given up (its deal ended).
+    /// The copy given up (its deal ended, or ending).
     pub copy: BoughtCopy,
     /// The copy bought in its place.
     pub by: BoughtCopy,
     /// When (Unix seconds).
     pub at: u64,
+    /// Bought again from the same provider (its deal was ending); otherwise moved to another
+    /// provider (its provider missed a proof, or did not serve the file).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub renewed: bool,
+}
+
+/// Why [`replace`] buys a copy again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// Its provider missed a proof: bought from a provider holding none, the deal ended.
+    MissedProof,
+    /// Its deal is ending: bought again from the same provider if it serves the file (the
+    /// upload then sends nothing), else from one holding none.
+    Ending,
 }
 
 /// A copy bought under a deal.
@@ -180,6 +199,7 @@ impl CatalogEntry {
             return;
         };
         let copy = self.deals.remove(index);
+        let by_same = by.peer == copy.peer;
         // The provider stays a holder if it holds the object under another deal too.
         if !self.deals.iter().any(|other| other.peer == copy.peer) {
             self.holders.retain(|holder| *holder != copy.peer);
@@ -188,7 +208,14 @@ impl CatalogEntry {
             self.holders.push(by.peer.clone());
         }
         self.deals.push(by.clone());
-        self.replaced.push(ReplacedCopy { copy, by, at });
+        self.replaced.push(ReplacedCopy {
+            copy,
+            by,
+            at,
+            renewed: by_same,
+        });
+        let over = self.replaced.len().saturating_sub(REPLACED_KEPT);
+        self.replaced.drain(..over);
     }
 }
 
@@ -573,17 +600,21 @@ pub struct Replacement {
     pub ended: Option<EndedDeal>,
 }
 
-/// Replaces the copy of `id` bought under `deal` (its provider missed a proof): fetches the
-/// object, every chunk verified, from its other holders (the failing one last) into `scratch`
-/// (a directory; the file is removed after), buys a copy from a provider that holds none yet
-/// under a new deal, ends the failing deal and records the swap in `catalog`. Nothing changes
-/// in the catalog unless the new copy is stored.
+/// Buys the copy of `id` bought under `deal` again, for `why`: fetches the object, every chunk
+/// verified, into `scratch` (a directory; the file is removed after), then buys a copy under a
+/// new deal and records the swap in `catalog`. Nothing changes in the catalog unless the new
+/// copy is stored.
+/// - [`Why::MissedProof`]: fetched from the other holders (the failing one last), bought from a
+///   provider that holds none yet; the failing deal is ended.
+/// - [`Why::Ending`]: fetched from the copy's provider first (so it is paid again only once it
+///   served the file) and bought from it again, else from a provider holding none (then the old
+///   deal is ended: its periods not yet started, if any, are refunded).
 pub async fn replace(
     handle: &Handle,
     catalog: &Catalog,
     market: &market::Buyer,
-    id: ContentId,
-    deal: u64,
+    (id, deal): (ContentId, u64),
+    why: Why,
     scratch: &Path,
 ) -> Result<Replacement, BuyerError> {
     let not_a_copy = || BuyerError::NotACopy { id, deal };
@@ -608,7 +639,16 @@ pub async fn replace(
     };
     std::fs::create_dir_all(scratch).map_err(io(scratch))?;
     let object = scratch.join(id.to_string());
-    let result = replace_from(handle, catalog, market, entry, deal, &failing, &object).await;
+    let result = replace_from(
+        handle,
+        catalog,
+        market,
+        entry,
+        (deal, &failing),
+        why,
+        &object,
+    )
+    .await;
     if let Err(err) = std::fs::remove_file(&object)
         && err.kind() != std::io::ErrorKind::NotFound
     {
@@ -622,20 +662,25 @@ async fn replace_from(
     catalog: &Catalog,
     market: &market::Buyer,
     entry: CatalogEntry,
-    deal: u64,
-    failing: &str,
+    (deal, own): (u64, &str),
+    why: Why,
     object: &Path,
 ) -> Result<Replacement, BuyerError> {
     let id = entry.id;
-    // The healthy holders first; the failing one may be back, and is better than nothing.
-    let sources: Vec<PeerId> = entry
+    let own_peer: Option<PeerId> = own.parse().ok();
+    let others = entry
         .holders
         .iter()
-        .filter(|holder| *holder != failing)
-        .chain(std::iter::once(&failing.to_owned()))
-        .filter_map(|holder| holder.parse().ok())
-        .collect();
-    fetch_to(handle, id, None, object, sources).await?;
+        .filter(|holder| *holder != own)
+        .filter_map(|holder| holder.parse().ok());
+    // A missed proof: the healthy holders first (the failing one may be back, and is better than
+    // nothing). A renewal: its own provider first, which is paid again only if it serves.
+    let sources: Vec<PeerId> = match why {
+        Why::MissedProof => others.chain(own_peer).collect(),
+        Why::Ending => own_peer.into_iter().chain(others).collect(),
+    };
+    let report = fetch_to(handle, id, None, object, sources).await?;
+    let own_served = own_peer.is_some_and(|peer| report.served_by.contains(&peer));
     // Any provider the node knows but those holding a copy (and itself).
     for addr in addrs_to_dial(market.listed_providers(0).await?, handle.peer_id()) {
         if let Err(e) = handle.dial(addr.clone()).await {
@@ -648,9 +693,17 @@ async fn replace_from(
         .filter_map(|h| h.parse().ok())
         .collect();
     let found = discover(handle, holding.len() + 1, holding.len() + 2).await?;
-    let spares: Vec<PeerId> = found
+    let renew_with = match (why, own_peer) {
+        (Why::Ending, Some(peer)) if own_served => Some(peer),
+        _ => None,
+    };
+    let spares: Vec<PeerId> = renew_with
         .into_iter()
-        .filter(|peer| !holding.contains(peer) && *peer != handle.peer_id())
+        .chain(
+            found
+                .into_iter()
+                .filter(|peer| !holding.contains(peer) && *peer != handle.peer_id()),
+        )
         .collect();
     if spares.is_empty() {
         return Err(BuyerError::NoSpareProvider {
@@ -673,11 +726,16 @@ async fn replace_from(
         peer: copy.peer.to_string(),
         paid_until: copy.paid_until.unwrap_or_default(),
     };
-    let ended = match market.end_deal(deal).await {
-        Ok(ended) => Some(ended),
-        Err(err) => {
-            tracing::info!(deal, %err, "the replaced copy's deal was not ended");
-            None
+    // A renewed deal runs to its end (its last period paid if proven); one given up is ended.
+    let ended = if by.peer == own {
+        None
+    } else {
+        match market.end_deal(deal).await {
+            Ok(ended) => Some(ended),
+            Err(err) => {
+                tracing::info!(deal, %err, "the replaced copy's deal was not ended");
+                None
+            }
         }
     };
     // Read again: the catalog may have changed while the copy was made.
@@ -847,15 +905,30 @@ mod tests {
                 ReplacedCopy {
                     copy: copy(2, "B"),
                     by: copy(4, "C"),
-                    at: 100
+                    at: 100,
+                    renewed: false,
                 },
                 ReplacedCopy {
                     copy: copy(1, "A"),
                     by: copy(5, "D"),
-                    at: 200
+                    at: 200,
+                    renewed: false,
                 },
             ]
         );
+        // Renewed with the same provider: still a holder, under the new deal.
+        entry.swap_copy(4, copy(7, "C"), 250);
+        assert_eq!(entry.holders, ["B", "D", "C"]);
+        assert_eq!(entry.deals, [copy(3, "B"), copy(5, "D"), copy(7, "C")]);
+        assert!(entry.replaced[2].renewed);
+        // Only the latest are remembered.
+        for deal in 10..10 + REPLACED_KEPT as u64 {
+            let by = copy(deal + 1000, "C");
+            entry.swap_copy(entry.deals[2].deal, by, deal);
+        }
+        assert_eq!(entry.replaced.len(), REPLACED_KEPT);
+        assert_eq!(entry.replaced[0].at, 10);
+        assert_eq!(entry.deals[2].deal, 1000 + 9 + REPLACED_KEPT as u64);
         // A deal that is not one of its copies' changes nothing.
         let before = entry.clone();
         entry.swap_copy(9, copy(6, "E"), 300);

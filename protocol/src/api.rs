@@ -216,30 +216,41 @@ pub struct FileInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CopyReplaced {
-    /// The deal given up (ended early: the periods not yet started were refunded).
+    /// The deal given up: its provider missed a proof (ended early, the periods not yet started
+    /// refunded), or it was ending (`renewed`).
     pub deal: u64,
     /// The deal of the copy bought in its place.
     pub by_deal: u64,
     /// When (Unix seconds).
     pub at: u64,
+    /// Bought again from the same provider (its deal was ending); otherwise moved to another
+    /// provider (its provider missed a proof, or did not serve the file).
+    #[serde(default)]
+    pub renewed: bool,
 }
 
-/// The replacement of a copy whose provider missed a proof.
+/// A copy bought again: its provider missed a proof, or its deal is ending (`renewal`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "camelCase")]
 pub enum Repair {
-    /// Under way: the object is fetched from the other holders and bought from another
-    /// provider.
+    /// Under way: the object is fetched back verified and bought again, from another
+    /// provider, or for a renewal from the same one if it served it.
     #[serde(rename_all = "camelCase")]
     Replacing {
         /// The deal whose copy is replaced.
         deal: u64,
+        /// A renewal (its deal is ending), not a missed proof.
+        #[serde(default)]
+        renewal: bool,
     },
     /// The last try failed; the next is at `retry_at`.
     #[serde(rename_all = "camelCase")]
     Failed {
         /// The deal whose copy is to be replaced.
         deal: u64,
+        /// A renewal (its deal is ending), not a missed proof.
+        #[serde(default)]
+        renewal: bool,
         /// Why.
         error: String,
         /// When it is tried again (Unix seconds).
@@ -440,6 +451,10 @@ pub struct BoughtDeal {
     pub missed: u32,
     /// The periods it runs for.
     pub periods: u32,
+    /// Its last period is under way, or over (chain time): a copy kept past it must be bought
+    /// again.
+    #[serde(default)]
+    pub ending: bool,
 }
 
 /// The block a selling node's earnings were verified against: its state root proves the
@@ -696,6 +711,7 @@ mod tests {
                         proven: 2,
                         missed: 1,
                         periods: 24,
+                        ending: false,
                     }],
                 }),
                 transfers: vec![TransferInfo {
@@ -738,9 +754,11 @@ mod tests {
                         deal: 3,
                         by_deal: 7,
                         at: 1_763_990_000,
+                        renewed: false,
                     }],
                     repair: Some(Repair::Failed {
                         deal: 7,
+                        renewal: true,
                         error: "no provider could take another copy".into(),
                         retry_at: 1_764_000_060,
                     }),
@@ -760,6 +778,7 @@ mod tests {
         assert_eq!(file["replaced"][0]["byDeal"], 7);
         assert_eq!(file["repair"]["state"], "failed");
         assert_eq!(file["repair"]["retryAt"], 1_764_000_060);
+        assert_eq!(file["repair"]["renewal"], true);
         assert_eq!(json["node"]["market"]["proofsAccepted"], 3);
         assert_eq!(
             json["node"]["market"]["earningsProof"],

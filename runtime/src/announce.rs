@@ -363,6 +363,7 @@ mod tests {
             proven,
             missed,
             periods,
+            ending: false,
         }
     }
 

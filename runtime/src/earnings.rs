@@ -115,11 +115,14 @@ pub(crate) async fn read_market(
         if d.nextPeriod < d.endPeriod && now >= window_end + MISSED_GRACE_SECS {
             overdue.push(deal);
         }
+        let last_opens =
+            d.start + u64::from(d.endPeriod.saturating_sub(1)) * u64::from(d.periodDuration);
         deals.push(BoughtDeal {
             deal,
             proven: d.nextPeriod.saturating_sub(d.missed),
             missed: d.missed,
             periods: d.endPeriod,
+            ending: now >= last_opens,
         });
     }
     Ok(MarketReading {

@@ -1206,6 +1206,7 @@ fn file_info(entry: node::buyer::CatalogEntry) -> FileInfo {
                 deal: replaced.copy.deal,
                 by_deal: replaced.by.deal,
                 at: replaced.at,
+                renewed: replaced.renewed,
             })
             .collect(),
         // From the deals' verified state and the upkeep, in each status (see `EventLoop::poll`).

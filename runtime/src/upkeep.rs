@@ -1,41 +1,71 @@
-//! Keeps the node's files at the copies bought for them: a copy whose provider missed a proof
-//! (the chain resolved one of its deal's periods missed, which [`crate::announce`] reads and
-//! reports) is replaced by a copy bought from another provider, with `node::buyer::replace`:
-//! the object is fetched back verified from its other holders, bought again under a new deal,
-//! and the failing deal is ended.
+//! Keeps the node's files at the copies bought for them, with `node::buyer::replace`:
+//! - a copy whose provider missed a proof (the chain resolved one of its deal's periods missed,
+//!   which [`crate::announce`] reads and reports) is replaced by a copy bought from another
+//!   provider: the object is fetched back verified from its other holders, bought again under
+//!   a new deal, and the failing deal is ended;
+//! - a copy whose deal's last period has opened (chain time) is renewed: fetched back from its
+//!   provider, which is paid again under a new deal if it served it (it holds every chunk, so
+//!   nothing is sent), else bought from another provider.
 //!
-//! One replacement runs at a time, in a task of its own; the event loop starts them and folds
-//! their outcomes in on its ticks ([`Upkeep::tick`]), never waiting. A replacement that fails
-//! (no other provider yet, no holder serving the object) is tried again after [`FIRST_RETRY`],
-//! then twice as long each time up to [`LAST_RETRY`]; the status says why and when.
+//! A file is kept, and paid for, while it is in the catalog.
+//!
+//! One copy is bought again at a time, in a task of its own; the event loop starts them and
+//! folds their outcomes in on its ticks ([`Upkeep::tick`]), never waiting. A try that fails (no
+//! other provider yet, no holder serving the object) is tried again after [`FIRST_RETRY`], then
+//! twice as long each time up to [`LAST_RETRY`]; the status says why and when.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use node::buyer::{BuyerError, Catalog, Replacement};
+use node::buyer::{BuyerError, Catalog, Replacement, Why};
 use protocol::api::{BoughtDeal, FileInfo, Repair};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// How long after a failed replacement the next try is.
+/// How long after a failed try the next one is.
 pub(crate) const FIRST_RETRY: Duration = Duration::from_secs(60);
 /// The longest wait between tries.
 pub(crate) const LAST_RETRY: Duration = Duration::from_secs(3600);
 
-/// The copies of `files` to replace, as `(content id, deal)`: those bought under a deal that
-/// still runs and whose provider missed a period (as `bought`, the deals' verified state, says).
-pub(crate) fn due(files: &[FileInfo], bought: &[BoughtDeal]) -> Vec<(String, u64)> {
-    files
+/// A copy to buy again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Due {
+    /// The file's content id.
+    pub(crate) id: String,
+    /// The copy's deal.
+    pub(crate) deal: u64,
+    pub(crate) why: Why,
+}
+
+/// The copies of `files` to buy again, as `bought` (the deals' verified state) says: first those
+/// whose provider missed a period (of a deal that still runs, or whose last period has opened),
+/// then those whose deal's last period has opened.
+pub(crate) fn due(files: &[FileInfo], bought: &[BoughtDeal]) -> Vec<Due> {
+    let mut due: Vec<Due> = files
         .iter()
         .flat_map(|file| {
             file.deals.iter().filter_map(|deal| {
                 let state = bought.iter().find(|state| state.deal == *deal)?;
                 let runs = state.proven + state.missed < state.periods;
-                (state.missed > 0 && runs).then(|| (file.id.clone(), *deal))
+                let why = if state.missed > 0 && (runs || state.ending) {
+                    Why::MissedProof
+                } else if state.ending {
+                    Why::Ending
+                } else {
+                    return None;
+                };
+                Some(Due {
+                    id: file.id.clone(),
+                    deal: *deal,
+                    why,
+                })
             })
         })
-        .collect()
+        .collect();
+    // A copy whose provider missed a proof may be lost: those first.
+    due.sort_by_key(|due| due.why != Why::MissedProof);
+    due
 }
 
 /// The wait after `failures` failed tries in a row.
@@ -45,7 +75,7 @@ fn backoff(failures: u32) -> Duration {
         .min(LAST_RETRY)
 }
 
-/// The replacement under way and the failed ones' next tries.
+/// The copy being bought again and the failed tries' next ones.
 #[derive(Debug)]
 pub(crate) struct Upkeep {
     /// Where the object is fetched to while it is copied.
@@ -58,18 +88,20 @@ pub(crate) struct Upkeep {
 #[derive(Debug)]
 struct Running {
     deal: u64,
+    why: Why,
     task: JoinHandle<Result<Replacement, BuyerError>>,
 }
 
 #[derive(Debug)]
 struct Failed {
+    why: Why,
     failures: u32,
     error: String,
     retry: Instant,
     retry_at: u64,
 }
 
-/// What the node a replacement runs through needs.
+/// What the node a copy is bought through needs.
 pub(crate) struct Buying<'a> {
     pub(crate) node: &'a node::Handle,
     pub(crate) market: node::market::Buyer,
@@ -85,45 +117,55 @@ impl Upkeep {
         }
     }
 
-    /// Folds a finished replacement in (`true`: the catalog changed, read it again), else
-    /// starts the next copy `due` whose try is due, if none runs. (`due` was read from the
-    /// catalog before the change: the next tick starts from the new one.)
-    pub(crate) async fn tick(&mut self, due: &[(String, u64)], buying: Option<Buying<'_>>) -> bool {
+    /// Folds a finished try in (`true`: the catalog changed, read it again), else starts the
+    /// next copy `due` whose try is due, if none runs. (`due` was read from the catalog before
+    /// the change: the next tick starts from the new one.)
+    pub(crate) async fn tick(&mut self, due: &[Due], buying: Option<Buying<'_>>) -> bool {
         if self.finish().await {
             return true;
         }
-        // Copies no longer due (replaced, or their deal over) are forgotten.
+        // Copies no longer due (bought again, or their deal over) are forgotten.
         self.failed
-            .retain(|deal, _| due.iter().any(|(_, due)| due == deal));
+            .retain(|deal, _| due.iter().any(|due| due.deal == *deal));
         if let (None, Some(buying)) = (&self.running, buying) {
             let now = Instant::now();
-            let next = due.iter().find(|(_, deal)| {
+            let next = due.iter().find(|due| {
                 self.failed
-                    .get(deal)
+                    .get(&due.deal)
                     .is_none_or(|failed| failed.retry <= now)
             });
-            if let Some((id, deal)) = next {
-                self.start(id, *deal, buying);
+            if let Some(next) = next {
+                self.start(next, buying);
             }
         }
         false
     }
 
-    fn start(&mut self, id: &str, deal: u64, buying: Buying<'_>) {
-        let id: node::ContentId = match id.parse() {
+    fn start(&mut self, due: &Due, buying: Buying<'_>) {
+        let (deal, why) = (due.deal, due.why);
+        let id: node::ContentId = match due.id.parse() {
             Ok(id) => id,
             Err(err) => {
-                tracing::warn!(id, %err, "a catalog entry's id does not parse");
+                tracing::warn!(id = due.id, %err, "a catalog entry's id does not parse");
                 return;
             }
         };
-        tracing::info!(%id, deal, "replacing a copy whose provider missed a proof");
+        tracing::info!(%id, deal, ?why, "buying a copy again");
         let handle = buying.node.clone();
         let scratch = self.scratch.clone();
         let task = tokio::spawn(async move {
-            node::buyer::replace(&handle, &buying.catalog, &buying.market, id, deal, &scratch).await
+            let copy = (id, deal);
+            node::buyer::replace(
+                &handle,
+                &buying.catalog,
+                &buying.market,
+                copy,
+                why,
+                &scratch,
+            )
+            .await
         });
-        self.running = Some(Running { deal, task });
+        self.running = Some(Running { deal, why, task });
     }
 
     async fn finish(&mut self) -> bool {
@@ -134,30 +176,32 @@ impl Upkeep {
         {
             return false;
         }
-        let Some(Running { deal, task }) = self.running.take() else {
+        let Some(Running { deal, why, task }) = self.running.take() else {
             return false;
         };
         let error = match task.await {
             Ok(Ok(replacement)) => {
                 tracing::info!(
                     deal,
+                    ?why,
                     by = replacement.by.deal,
                     peer = %replacement.by.peer,
                     ended = replacement.ended.is_some(),
-                    "copy replaced"
+                    "copy bought again"
                 );
                 self.failed.remove(&deal);
                 return true;
             }
             Ok(Err(err)) => err.to_string(),
-            Err(err) => format!("the replacement stopped: {err}"),
+            Err(err) => format!("the try stopped: {err}"),
         };
         let failures = self.failed.get(&deal).map_or(0, |failed| failed.failures) + 1;
         let wait = backoff(failures);
-        tracing::warn!(deal, %error, ?wait, "replacing a copy failed; trying again later");
+        tracing::warn!(deal, ?why, %error, ?wait, "buying a copy again failed; trying again later");
         self.failed.insert(
             deal,
             Failed {
+                why,
                 failures,
                 error,
                 retry: Instant::now() + wait,
@@ -172,11 +216,15 @@ impl Upkeep {
         if let Some(running) = &self.running
             && file.deals.contains(&running.deal)
         {
-            return Some(Repair::Replacing { deal: running.deal });
+            return Some(Repair::Replacing {
+                deal: running.deal,
+                renewal: running.why == Why::Ending,
+            });
         }
         file.deals.iter().find_map(|deal| {
             self.failed.get(deal).map(|failed| Repair::Failed {
                 deal: *deal,
+                renewal: failed.why == Why::Ending,
                 error: failed.error.clone(),
                 retry_at: failed.retry_at,
             })
@@ -218,27 +266,49 @@ mod tests {
         }
     }
 
-    fn state(deal: u64, proven: u32, missed: u32, periods: u32) -> BoughtDeal {
+    fn state(deal: u64, proven: u32, missed: u32, periods: u32, ending: bool) -> BoughtDeal {
         BoughtDeal {
             deal,
             proven,
             missed,
             periods,
+            ending,
+        }
+    }
+
+    fn due_of(id: &str, deal: u64, why: Why) -> Due {
+        Due {
+            id: id.into(),
+            deal,
+            why,
         }
     }
 
     #[test]
-    fn a_copy_is_due_once_its_running_deal_missed_a_period() {
-        let files = [file("a", &[1, 2]), file("b", &[3, 4, 5])];
+    fn missed_proofs_are_replaced_first_then_ending_deals_renewed() {
+        let files = [file("a", &[1, 2, 6]), file("b", &[3, 4, 5, 7])];
         let bought = [
-            state(1, 3, 0, 24),  // proving
-            state(2, 3, 1, 24),  // missed one, still runs
-            state(3, 0, 24, 24), // over: nothing left to keep
-            state(4, 23, 1, 24), // over
-                                 // 5 not read yet
+            state(1, 3, 0, 24, false), // proving
+            state(2, 3, 1, 24, false), // missed one, still runs: replaced
+            state(3, 0, 24, 24, true), // over, every period missed: replaced elsewhere
+            state(4, 23, 0, 24, true), // its last period proven: renewed
+            state(6, 22, 0, 24, true), // its last period open: renewed
+            state(7, 22, 1, 24, false), // missed one, runs, not ending: replaced
+                                       // 5 not read yet
         ];
-        assert_eq!(due(&files, &bought), vec![("a".to_owned(), 2)]);
+        assert_eq!(
+            due(&files, &bought),
+            vec![
+                due_of("a", 2, Why::MissedProof),
+                due_of("b", 3, Why::MissedProof),
+                due_of("b", 7, Why::MissedProof),
+                due_of("a", 6, Why::Ending),
+                due_of("b", 4, Why::Ending),
+            ]
+        );
         assert!(due(&files, &[]).is_empty());
+        // Over, with a missed period, but not yet known to be ending: nothing (an older read).
+        assert!(due(&[file("c", &[8])], &[state(8, 23, 1, 24, false)]).is_empty());
     }
 
     #[test]
@@ -255,6 +325,7 @@ mod tests {
         let mut upkeep = Upkeep::new(PathBuf::from("unused"));
         upkeep.running = Some(Running {
             deal: 2,
+            why: Why::Ending,
             task: tokio::spawn(async {
                 Err(BuyerError::NoSpareProvider {
                     id: node::ContentId([1; 32]),
@@ -263,27 +334,34 @@ mod tests {
             }),
         });
         let mine = file("a", &[1, 2]);
-        assert_eq!(upkeep.repair_of(&mine), Some(Repair::Replacing { deal: 2 }));
+        assert_eq!(
+            upkeep.repair_of(&mine),
+            Some(Repair::Replacing {
+                deal: 2,
+                renewal: true
+            })
+        );
         assert_eq!(upkeep.repair_of(&file("b", &[3])), None);
         while !upkeep.running.as_ref().unwrap().task.is_finished() {
             tokio::task::yield_now().await;
         }
-        let due = [("a".to_owned(), 2)];
+        let due = [due_of("a", 2, Why::Ending)];
         // Failed: not started again before its time (no node given anyway), shown with why.
         assert!(!upkeep.tick(&due, None).await);
         let Some(Repair::Failed {
             deal,
+            renewal,
             error,
             retry_at,
         }) = upkeep.repair_of(&mine)
         else {
             panic!("{:?}", upkeep.repair_of(&mine));
         };
-        assert_eq!(deal, 2);
+        assert_eq!((deal, renewal), (2, true));
         assert!(error.contains("holds a copy already"), "{error}");
         assert!(retry_at >= unix_now() + 59, "{retry_at}");
         assert_eq!(upkeep.failed[&2].failures, 1);
-        // No longer due (its deal is over or it was replaced): forgotten.
+        // No longer due (its deal is over or it was bought again): forgotten.
         assert!(!upkeep.tick(&[], None).await);
         assert_eq!(upkeep.repair_of(&mine), None);
     }

@@ -643,7 +643,7 @@ fn store_request(path: &str, copies: &str) -> Result<StoreFile, String> {
 }
 
 /// `photo.jpg: 1.5 MiB, 2 copies, paid until 2026-12-06 02:00 UTC; 3 of 48 periods proven,
-/// 1 missed (refunded); 1 copy replaced after a missed proof (deal 1 by 3) (5dd2…27cd)`, then
+/// 1 missed (refunded); 1 copy moved to another provider (deal 1 by 3) (5dd2…27cd)`, then
 /// what is being done about a copy whose provider missed a proof.
 fn format_file(file: &FileInfo) -> String {
     let copies = file.holders.len();
@@ -663,31 +663,54 @@ fn format_file(file: &FileInfo) -> String {
             file.proven_periods, file.periods
         )
     };
-    let replaced = match file.replaced.len() {
+    let (renewed, missed): (Vec<_>, Vec<_>) = file.replaced.iter().partition(|r| r.renewed);
+    let mut replaced = match missed.len() {
         0 => String::new(),
         count => format!(
-            "; {count} {} replaced after a missed proof ({})",
+            "; {count} {} moved to another provider ({})",
             if count == 1 { "copy" } else { "copies" },
-            file.replaced
+            missed
                 .iter()
                 .map(|r| format!("deal {} by {}", r.deal, r.by_deal))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
     };
+    match renewed.as_slice() {
+        [] => {}
+        [once] => replaced.push_str(&format!(
+            "; renewed (deal {} by {})",
+            once.deal, once.by_deal
+        )),
+        [.., last] => replaced.push_str(&format!(
+            "; renewed {} times (last: deal {} by {})",
+            renewed.len(),
+            last.deal,
+            last.by_deal
+        )),
+    }
+    let why = |renewal: bool| {
+        if renewal {
+            "its deal is ending"
+        } else {
+            "its provider missed a proof"
+        }
+    };
     let repair = match &file.repair {
         None => String::new(),
-        Some(Repair::Replacing { deal }) => format!(
-            "; replacing the copy under deal {deal} (its provider missed a proof) on another \
-             provider…"
+        Some(Repair::Replacing { deal, renewal }) => format!(
+            "; buying the copy under deal {deal} again ({})…",
+            why(*renewal)
         ),
         Some(Repair::Failed {
             deal,
+            renewal,
             error,
             retry_at,
         }) => format!(
-            "; the copy under deal {deal} (its provider missed a proof) could not be replaced \
-             yet: {error}; next try at {}",
+            "; the copy under deal {deal} ({}) could not be bought again yet: {error}; next try \
+             at {}",
+            why(*renewal),
             format_utc(*retry_at)
         ),
     };
@@ -1289,35 +1312,58 @@ mod tests {
             })
             .contains("; 3 of 48 periods proven (5dd2")
         );
+        let replaced = |deal, by_deal, renewed| CopyReplaced {
+            deal,
+            by_deal,
+            at: 1_764_900_000 + by_deal,
+            renewed,
+        };
         let mended = FileInfo {
-            replaced: vec![
-                CopyReplaced {
-                    deal: 1,
-                    by_deal: 3,
-                    at: 1_764_900_000,
-                },
-                CopyReplaced {
-                    deal: 2,
-                    by_deal: 4,
-                    at: 1_764_900_100,
-                },
-            ],
+            replaced: vec![replaced(1, 3, false), replaced(2, 4, false)],
             ..read.clone()
         };
         assert_eq!(
             format_file(&mended),
             "photo.jpg: 1.5 MiB, 2 copies, paid until 2025-12-06 02:00 UTC; 3 of 48 periods \
-             proven, 1 missed (refunded); 2 copies replaced after a missed proof (deal 1 by 3, \
-             deal 2 by 4) (5dd200…27cd)"
+             proven, 1 missed (refunded); 2 copies moved to another provider (deal 1 by 3, deal \
+             2 by 4) (5dd200…27cd)"
+        );
+        let renewed = FileInfo {
+            replaced: vec![replaced(1, 3, false), replaced(2, 4, true)],
+            ..read.clone()
+        };
+        assert!(
+            format_file(&renewed).ends_with(
+                "; 1 copy moved to another provider (deal 1 by 3); renewed (deal 2 by 4) \
+                 (5dd200…27cd)"
+            ),
+            "{}",
+            format_file(&renewed)
+        );
+        let kept = FileInfo {
+            replaced: vec![
+                replaced(2, 4, true),
+                replaced(3, 5, true),
+                replaced(4, 6, true),
+            ],
+            ..read.clone()
+        };
+        assert!(
+            format_file(&kept).ends_with("; renewed 3 times (last: deal 4 by 6) (5dd200…27cd)"),
+            "{}",
+            format_file(&kept)
         );
         let replacing = FileInfo {
-            repair: Some(Repair::Replacing { deal: 4 }),
+            repair: Some(Repair::Replacing {
+                deal: 4,
+                renewal: false,
+            }),
             ..read.clone()
         };
         assert!(
             format_file(&replacing).ends_with(
-                "(5dd200…27cd); replacing the copy under deal 4 (its provider missed a proof) \
-                 on another provider…"
+                "(5dd200…27cd); buying the copy under deal 4 again (its provider missed a \
+                 proof)…"
             ),
             "{}",
             format_file(&replacing)
@@ -1325,6 +1371,7 @@ mod tests {
         let failed = FileInfo {
             repair: Some(Repair::Failed {
                 deal: 4,
+                renewal: true,
                 error: "no provider could take another copy".into(),
                 retry_at: 1_764_986_400,
             }),
@@ -1332,9 +1379,9 @@ mod tests {
         };
         assert!(
             format_file(&failed).ends_with(
-                "(5dd200…27cd); the copy under deal 4 (its provider missed a proof) could not \
-                 be replaced yet: no provider could take another copy; next try at 2025-12-06 \
-                 02:00 UTC"
+                "(5dd200…27cd); the copy under deal 4 (its deal is ending) could not be bought \
+                 again yet: no provider could take another copy; next try at 2025-12-06 02:00 \
+                 UTC"
             ),
             "{}",
             format_file(&failed)
