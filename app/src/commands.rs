@@ -1,8 +1,8 @@
 //! Tauri commands: one-line delegates into the runtime.
 
 use protocol::api::{
-    ChainSettings, FetchFile, FetchedFile, LightClientSettings, SetNodeMarket, Status, StoreFile,
-    StoredFile, Withdrawal,
+    ChainSettings, FetchFile, FetchedFile, ForgetFile, ForgotFile, LightClientSettings,
+    SetNodeMarket, Status, StoreFile, StoredFile, Withdrawal,
 };
 
 use crate::Error;
@@ -94,6 +94,16 @@ pub(crate) async fn fetch_file(
     output: String,
 ) -> Result<FetchedFile, Error> {
     Ok(runtime.fetch_file(FetchFile { id, output }).await?)
+}
+
+/// Stops keeping a stored file and ends its deals (`protocol::api::COMMAND_FORGET_FILE`; the
+/// webview passes a [`ForgetFile`], `{ id }`).
+#[tauri::command]
+pub(crate) async fn forget_file(
+    runtime: tauri::State<'_, runtime::Handle>,
+    id: String,
+) -> Result<ForgotFile, Error> {
+    Ok(runtime.forget_file(ForgetFile { id }).await?)
 }
 
 /// Pays what the market owes the node's account as a buyer to that account

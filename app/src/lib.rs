@@ -89,6 +89,7 @@ pub fn run() {
             commands::set_chain,
             commands::store_file,
             commands::fetch_file,
+            commands::forget_file,
             commands::withdraw_refunds
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));

@@ -391,6 +391,32 @@ async fn desktop_window_shows_live_devnet_status() {
     );
     assert_eq!(std::fs::read(&copy).unwrap(), bytes);
 
+    // Forgotten from the window: its deal is ended (the periods not yet started refunded), and
+    // the list is empty.
+    let (question, forgot) = files_card::forget_first(&app).await.unwrap();
+    assert!(
+        question.starts_with("Forget notes.bin? ") && question.contains("its deal 1 is ended now"),
+        "{question}"
+    );
+    assert!(
+        forgot.starts_with("forgot notes.bin: deal 1 ended, ")
+            && forgot.ends_with(" refunded to this node"),
+        "{forgot}"
+    );
+    let ended = chain::contracts::Contracts::new(
+        &deployment,
+        chain::contracts::signer_provider(devnet.rpc_url(), Devnet::key(0)).unwrap(),
+    )
+    .market
+    .getDeal(alloy_primitives::U256::from(1))
+    .call()
+    .await
+    .unwrap();
+    assert_eq!(ended.endPeriod, 1, "ended in its first period");
+    app.wait_for_text("#node-files", Duration::from_secs(30), |t| t.is_empty())
+        .await
+        .unwrap();
+
     let png = app.screenshot_png().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
     let path = testkit::artifacts_dir()

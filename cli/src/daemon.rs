@@ -21,11 +21,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use protocol::api::{
-    ApiError, FetchFile, HTTP_CHAIN_PATH, HTTP_FETCH_FILE_PATH, HTTP_FILES_PATH, HTTP_HEALTH_PATH,
-    HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_MARKET_PATH, HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH,
-    HTTP_STATUS_PATH, HTTP_WITHDRAW_EARNINGS_PATH, HTTP_WITHDRAW_REFUNDS_PATH, SetChain,
-    SetLightClient, SetNodeMarket, SetNodeQuota, SetNodeStake, Status, StoreFile,
-    TOKEN_FRAGMENT_KEY,
+    ApiError, FetchFile, ForgetFile, HTTP_CHAIN_PATH, HTTP_FETCH_FILE_PATH, HTTP_FILES_PATH,
+    HTTP_FORGET_FILE_PATH, HTTP_HEALTH_PATH, HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_MARKET_PATH,
+    HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH, HTTP_WITHDRAW_EARNINGS_PATH,
+    HTTP_WITHDRAW_REFUNDS_PATH, SetChain, SetLightClient, SetNodeMarket, SetNodeQuota,
+    SetNodeStake, Status, StoreFile, TOKEN_FRAGMENT_KEY,
 };
 use runtime::token::ApiToken;
 use tower_http::services::{ServeDir, ServeFile};
@@ -95,6 +95,7 @@ fn router(state: AppState, ui_dir: &std::path::Path) -> Router {
         .route(HTTP_CHAIN_PATH, put(set_chain))
         .route(HTTP_FILES_PATH, post(store_file))
         .route(HTTP_FETCH_FILE_PATH, post(fetch_file))
+        .route(HTTP_FORGET_FILE_PATH, post(forget_file))
         .route(HTTP_WITHDRAW_REFUNDS_PATH, post(withdraw_refunds))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let ui = ServeDir::new(ui_dir).fallback(ServeFile::new(ui_dir.join("index.html")));
@@ -177,6 +178,14 @@ async fn fetch_file(
         r#"{"id": "<64 hex digits>", "output": "/path/to/new-file"}"#,
     )?;
     Ok(answer(state.runtime.fetch_file(request).await))
+}
+
+async fn forget_file(
+    State(state): State<AppState>,
+    body: Result<Json<ForgetFile>, JsonRejection>,
+) -> Result<Response, BadRequest> {
+    let request = request(body, r#"{"id": "<64 hex digits>"}"#)?;
+    Ok(answer(state.runtime.forget_file(request).await))
 }
 
 async fn withdraw_earnings(State(state): State<AppState>) -> Response {

@@ -1363,5 +1363,47 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
         "{fetched}"
     );
     assert_eq!(std::fs::read(&again).unwrap(), bytes);
+
+    // Forgotten from the page: asked first, then the two deals bought last are ended (each in
+    // its first period: one period refunded each), and the list is empty.
+    let refunds_before = |node: &serde_json::Value| {
+        node["market"]["refunds"]
+            .as_str()
+            .and_then(|r| r.parse::<u128>().ok())
+    };
+    let before = refunds_before(&daemon.status().await.unwrap()["node"]).unwrap();
+    let (question, forgot) = files_card::forget_first(&browser).await.unwrap();
+    assert!(
+        question.starts_with(
+            "Forget notes.bin? It leaves this list and is no longer kept or renewed; its deals "
+        ),
+        "{question}"
+    );
+    assert!(
+        forgot.starts_with("forgot notes.bin: deals ")
+            && forgot.ends_with(" ended, 0.02 CAIRN refunded to this node"),
+        "{forgot}"
+    );
+    for deal in [moved_to, renewed_as] {
+        let ended = contracts
+            .market
+            .getDeal(alloy_primitives::U256::from(deal))
+            .call()
+            .await
+            .unwrap();
+        assert_eq!(ended.endPeriod, 1, "deal {deal} ended in its first period");
+    }
+    browser
+        .wait_for_text("#node-files", Duration::from_secs(30), |t| t.is_empty())
+        .await
+        .unwrap();
+    daemon
+        .wait_for_node(
+            "the refunds of the ended deals",
+            Duration::from_secs(60),
+            |n| refunds_before(n) == Some(before + 2 * 10u128.pow(16)),
+        )
+        .await
+        .unwrap();
     browser.quit().await.unwrap();
 }

@@ -168,6 +168,7 @@ async fn api_requires_the_install_token() {
     for (path, request) in [
         ("/api/files", r#"{"path": "/etc/hostname", "copies": 1}"#),
         ("/api/files/fetch", r#"{"id": "ab", "output": "/tmp/x"}"#),
+        ("/api/files/forget", r#"{"id": "ab"}"#),
     ] {
         let post = || {
             send_api(

@@ -255,12 +255,27 @@ impl Catalog {
     pub fn record(&self, entry: CatalogEntry) -> Result<(), BuyerError> {
         let mut entries = self.entries()?;
         entries.insert(entry.id.to_string(), entry);
+        self.write(&entries)
+    }
+
+    /// Removes `id`'s entry, as [`Catalog::record`] writes; returns it (`None`: not there,
+    /// nothing written).
+    pub fn remove(&self, id: &ContentId) -> Result<Option<CatalogEntry>, BuyerError> {
+        let mut entries = self.entries()?;
+        let removed = entries.remove(&id.to_string());
+        if removed.is_some() {
+            self.write(&entries)?;
+        }
+        Ok(removed)
+    }
+
+    fn write(&self, entries: &BTreeMap<String, CatalogEntry>) -> Result<(), BuyerError> {
         let io = |path: &Path| {
             let path = path.to_owned();
             move |source| BuyerError::CatalogIo { path, source }
         };
         let text =
-            serde_json::to_vec_pretty(&entries).map_err(|err| BuyerError::CatalogMalformed {
+            serde_json::to_vec_pretty(entries).map_err(|err| BuyerError::CatalogMalformed {
                 path: self.path.clone(),
                 reason: err.to_string(),
             })?;
@@ -862,6 +877,11 @@ mod tests {
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[&entry.id.to_string()], again);
         assert!(!dir.join("catalog.json.tmp").exists());
+        // Removed: returned once, then gone.
+        assert_eq!(catalog.remove(&entry.id).unwrap(), Some(again.clone()));
+        assert_eq!(catalog.remove(&entry.id).unwrap(), None);
+        assert!(catalog.entries().unwrap().is_empty());
+        catalog.record(again.clone()).unwrap();
 
         std::fs::write(dir.join(CATALOG_FILE), "{ not json").unwrap();
         let err = catalog.entries().unwrap_err().to_string();

@@ -58,6 +58,12 @@ pub const COMMAND_FETCH_FILE: &str = "fetch_file";
 /// Daemon route (`POST`, body [`FetchFile`]) fetching a stored object back to a file; answers
 /// with the [`FetchedFile`].
 pub const HTTP_FETCH_FILE_PATH: &str = "/api/files/fetch";
+/// Tauri command forgetting a stored file (arguments: [`ForgetFile`]): it is no longer kept or
+/// renewed, and its deals are ended; returns the [`ForgotFile`].
+pub const COMMAND_FORGET_FILE: &str = "forget_file";
+/// Daemon route (`POST`, body [`ForgetFile`]) forgetting a stored file; answers with the
+/// [`ForgotFile`].
+pub const HTTP_FORGET_FILE_PATH: &str = "/api/files/forget";
 /// Tauri command paying what the market owes the node's account as a buyer to that account
 /// (no arguments); returns the [`Withdrawal`].
 pub const COMMAND_WITHDRAW_REFUNDS: &str = "withdraw_refunds";
@@ -297,6 +303,29 @@ pub struct FetchedFile {
     pub bytes: u64,
     /// The holders that served chunks.
     pub holders: Vec<String>,
+}
+
+/// Stop keeping a stored file: it leaves the list, is no longer renewed, and its deals are ended
+/// (the periods not yet started refunded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ForgetFile {
+    /// The content id (64 hex digits).
+    pub id: String,
+}
+
+/// A file forgotten by [`ForgetFile`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForgotFile {
+    /// The file's name when it was stored.
+    pub name: String,
+    /// The deals ended.
+    pub ended: Vec<u64>,
+    /// Refunded for them, in token base units (decimal), owed to the node's account.
+    pub refunded: String,
+    /// Deals that could not be ended, and why (they run to their end, paid while proven).
+    pub not_ended: Vec<String>,
 }
 
 /// How many [`Activity`] entries a [`NodeInfo`] keeps.

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use chain::RpcClient;
 use protocol::api::{
     ChainSettings, ChainState, CopyReplaced, EndpointSource, FetchFile, FetchedFile, FileInfo,
-    LightClientSettings, MarketState, NodeInfo, NodeState, SetNodeMarket, Status, StoreFile,
-    StoredFile, Withdrawal,
+    ForgetFile, ForgotFile, LightClientSettings, MarketState, NodeInfo, NodeState, SetNodeMarket,
+    Status, StoreFile, StoredFile, Withdrawal,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -83,6 +83,7 @@ enum Command {
     VerifyEarnings,
     StoreFile(StoreFile, oneshot::Sender<Result<StoredFile, Error>>),
     FetchFile(FetchFile, oneshot::Sender<Result<FetchedFile, Error>>),
+    ForgetFile(ForgetFile, oneshot::Sender<Result<ForgotFile, Error>>),
     /// Read the catalog of stored files again (no answer: the status shows them).
     ReloadFiles,
     Shutdown(oneshot::Sender<()>),
@@ -109,6 +110,7 @@ impl std::fmt::Debug for Command {
             Command::VerifyEarnings => "VerifyEarnings",
             Command::StoreFile(..) => "StoreFile",
             Command::FetchFile(..) => "FetchFile",
+            Command::ForgetFile(..) => "ForgetFile",
             Command::ReloadFiles => "ReloadFiles",
             Command::Shutdown(_) => "Shutdown",
         })
@@ -249,6 +251,21 @@ impl Handle {
     /// node; [`Error::Storage`] when no holder served it (then no file is left behind).
     pub async fn fetch_file(&self, request: FetchFile) -> Result<FetchedFile, Error> {
         self.ask(|reply| Command::FetchFile(request, reply)).await?
+    }
+
+    /// Stops keeping a stored file: it leaves the catalog at once (no longer listed, renewed or
+    /// replaced), then its copies' deals are ended, the periods not yet started refunded to the
+    /// node's account. An id that is not one, or not in the catalog, or a file one of whose
+    /// copies is being bought again right now, is [`Error::Request`]. The refunds owed are
+    /// verified again at once when deals were ended.
+    pub async fn forget_file(&self, request: ForgetFile) -> Result<ForgotFile, Error> {
+        let forgot = self
+            .ask(|reply| Command::ForgetFile(request, reply))
+            .await??;
+        if !forgot.ended.is_empty() {
+            self.tell(Command::VerifyEarnings).await?;
+        }
+        Ok(forgot)
     }
 
     /// Sends `command`, which has no reply.
@@ -519,6 +536,14 @@ impl EventLoop {
                     }
                     Some(Command::FetchFile(request, reply)) => {
                         answer_off_the_loop(self.fetch_file(request, node.as_ref()), reply);
+                    }
+                    Some(Command::ForgetFile(request, reply)) => {
+                        let work = self.forget_file(request);
+                        if work.is_ok() {
+                            self.reload_files().await;
+                            self.poll(&mut node).await;
+                        }
+                        answer_off_the_loop(work, reply);
                     }
                     Some(Command::ReloadFiles) => {
                         self.reload_files().await;
@@ -975,6 +1000,71 @@ impl EventLoop {
                 bytes: report.bytes,
                 holders: report.served_by.iter().map(ToString::to_string).collect(),
             })
+        })
+    }
+
+    /// Removes `request`'s file from the catalog, and returns the work ending its deals, to run
+    /// off the loop.
+    fn forget_file(
+        &self,
+        request: ForgetFile,
+    ) -> Result<impl std::future::Future<Output = Result<ForgotFile, Error>> + use<>, Error> {
+        if self.config.node.is_none() {
+            return Err(Error::NoNode);
+        }
+        let id: node::ContentId = request.id.trim().parse().map_err(|err| {
+            Error::Request(format!(
+                "{:?} is not a content id ({err}); give one from the list of stored files (64 \
+                 hex digits)",
+                request.id.trim()
+            ))
+        })?;
+        if self.upkeep.busy_with(&id.to_string()) {
+            return Err(Error::Request(format!(
+                "a copy of {id} is being bought again right now; forget it once that is done"
+            )));
+        }
+        let entry = self
+            .catalog()
+            .remove(&id)
+            .map_err(|err| Error::Storage(err.to_string()))?
+            .ok_or_else(|| {
+                Error::Request(format!(
+                    "{id} is not in the list of stored files; give one from the list"
+                ))
+            })?;
+        tracing::info!(%id, name = entry.name, "file forgotten");
+        let market = self
+            .node_options
+            .as_ref()
+            .and_then(|options| options.market.as_ref())
+            .map(node::market::Market::buyer);
+        Ok(async move {
+            let mut forgot = ForgotFile {
+                name: entry.name,
+                ended: Vec::new(),
+                refunded: "0".into(),
+                not_ended: Vec::new(),
+            };
+            let mut refunded = alloy_primitives::U256::ZERO;
+            for copy in &entry.deals {
+                let Some(market) = &market else {
+                    forgot.not_ended.push(format!(
+                        "deal {}: this node does not sell on a market now, so it cannot end it",
+                        copy.deal
+                    ));
+                    continue;
+                };
+                match market.end_deal(copy.deal).await {
+                    Ok(ended) => {
+                        forgot.ended.push(copy.deal);
+                        refunded += ended.refund;
+                    }
+                    Err(err) => forgot.not_ended.push(format!("deal {}: {err}", copy.deal)),
+                }
+            }
+            forgot.refunded = refunded.to_string();
+            Ok(forgot)
         })
     }
 

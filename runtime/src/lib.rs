@@ -32,9 +32,9 @@ pub use event_loop::{CLIENT_DIR, EventLoop, Handle, start};
 pub use node::market::Address as ChainAddress;
 pub use protocol::api::{
     Activity, ActivityKind, ChainSettings, ChainState, CopyReplaced, EarningsAnchor, EarningsProof,
-    EndpointSource, FetchFile, FetchedFile, FileInfo, LightClientSettings, LightClientState,
-    MarketState, NodeInfo, NodeState, Repair, SetNodeMarket, Status, StoreFile, StoredFile,
-    TransferInfo, Withdrawal,
+    EndpointSource, FetchFile, FetchedFile, FileInfo, ForgetFile, ForgotFile, LightClientSettings,
+    LightClientState, MarketState, NodeInfo, NodeState, Repair, SetNodeMarket, Status, StoreFile,
+    StoredFile, TransferInfo, Withdrawal,
 };
 pub use protocol::units::parse_size;
 

@@ -87,6 +87,8 @@ pub(crate) struct Upkeep {
 
 #[derive(Debug)]
 struct Running {
+    /// The file's content id.
+    id: String,
     deal: u64,
     why: Why,
     task: JoinHandle<Result<Replacement, BuyerError>>,
@@ -165,7 +167,12 @@ impl Upkeep {
             )
             .await
         });
-        self.running = Some(Running { deal, why, task });
+        self.running = Some(Running {
+            id: due.id.clone(),
+            deal,
+            why,
+            task,
+        });
     }
 
     async fn finish(&mut self) -> bool {
@@ -176,7 +183,10 @@ impl Upkeep {
         {
             return false;
         }
-        let Some(Running { deal, why, task }) = self.running.take() else {
+        let Some(Running {
+            deal, why, task, ..
+        }) = self.running.take()
+        else {
             return false;
         };
         let error = match task.await {
@@ -209,6 +219,13 @@ impl Upkeep {
             },
         );
         false
+    }
+
+    /// Whether a copy of the file `id` is being bought again now.
+    pub(crate) fn busy_with(&self, id: &str) -> bool {
+        self.running
+            .as_ref()
+            .is_some_and(|running| running.id == id)
     }
 
     /// What is being done about `file`'s copies, for its status.
@@ -324,6 +341,7 @@ mod tests {
     async fn a_failed_try_is_shown_with_its_next_and_forgotten_once_not_due() {
         let mut upkeep = Upkeep::new(PathBuf::from("unused"));
         upkeep.running = Some(Running {
+            id: "a".into(),
             deal: 2,
             why: Why::Ending,
             task: tokio::spawn(async {
@@ -342,6 +360,7 @@ mod tests {
             })
         );
         assert_eq!(upkeep.repair_of(&file("b", &[3])), None);
+        assert!(upkeep.busy_with("a") && !upkeep.busy_with("b"));
         while !upkeep.running.as_ref().unwrap().task.is_finished() {
             tokio::task::yield_now().await;
         }

@@ -1943,6 +1943,41 @@ async fn a_file_stored_through_the_node_lands_on_providers_and_comes_back_verifi
         0,
         "no partial download is left"
     );
+
+    // Forgotten: refused for what is not in the list, then gone from it and from the catalog.
+    let forget = |id: &str| runtime::ForgetFile { id: id.to_owned() };
+    for (bad, reason) in [
+        (forget("12ab"), "is not a content id"),
+        (
+            forget(&"cd".repeat(32)),
+            "is not in the list of stored files",
+        ),
+    ] {
+        match handle.forget_file(bad).await {
+            Err(runtime::Error::Request(message)) => assert!(message.contains(reason), "{message}"),
+            other => panic!("expected {reason}, got {other:?}"),
+        }
+    }
+    let forgot = handle.forget_file(forget(&stored.file.id)).await.unwrap();
+    assert_eq!(
+        forgot,
+        runtime::ForgotFile {
+            name: "photo.jpg".into(),
+            ended: Vec::new(),
+            refunded: "0".into(),
+            not_ended: Vec::new(),
+        },
+        "no market, no deals to end"
+    );
+    assert!(running(handle.status()).files.is_empty());
+    let catalog = node::buyer::Catalog::in_dir(&client_dir.join(runtime::CLIENT_DIR));
+    assert!(catalog.entries().unwrap().is_empty());
+    match handle.forget_file(forget(&stored.file.id)).await {
+        Err(runtime::Error::Request(message)) => {
+            assert!(message.contains("not in the list"), "{message}")
+        }
+        other => panic!("forgotten twice: {other:?}"),
+    }
     handle.shutdown().await.unwrap();
     task.await.unwrap();
 

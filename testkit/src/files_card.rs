@@ -30,6 +30,19 @@ async fn fill_store(ui: &WebDriver, path: &Path, copies: u32) -> Result<()> {
         .await
 }
 
+/// Presses "Forget…" on the first file listed, returns the question the card asks, then
+/// presses "Forget" and returns what the card says it did.
+pub async fn forget_first(ui: &WebDriver) -> Result<(String, String)> {
+    ui.click("#node-files li button.forget").await?;
+    let question = ui
+        .wait_for_text("#node-forget-what", TIMEOUT, |t| !t.is_empty())
+        .await?;
+    let done = ui
+        .click_for("#node-forget", "#node-forgot-file", TIMEOUT)
+        .await?;
+    Ok((question, done))
+}
+
 /// Presses "Fetch…" on the first file listed, types `output`, presses "Fetch", and returns what
 /// the card says it fetched.
 pub async fn fetch_first(ui: &WebDriver, output: &Path) -> Result<String> {

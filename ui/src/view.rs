@@ -6,9 +6,9 @@ use std::rc::Rc;
 use leptos::prelude::*;
 use protocol::api::{
     Activity, ActivityKind, ChainSettings, ChainState, EarningsAnchor, EarningsProof,
-    EndpointSource, FetchFile, FetchedFile, FileInfo, LightClientSettings, LightClientState,
-    MarketState, NodeState, Repair, SetNodeMarket, Status, StoreFile, StoredFile, TransferInfo,
-    Withdrawal,
+    EndpointSource, FetchFile, FetchedFile, FileInfo, ForgetFile, ForgotFile, LightClientSettings,
+    LightClientState, MarketState, NodeState, Repair, SetNodeMarket, Status, StoreFile, StoredFile,
+    TransferInfo, Withdrawal,
 };
 
 use crate::backend::{Backend, BackendError};
@@ -543,6 +543,21 @@ fn Files(
     let (output, set_output) = signal(String::new());
     let storing = Action::new();
     let fetching = Action::new();
+    let forgetting = Action::new();
+    // The file whose "Forget…" was pressed, until it is forgotten or kept.
+    let to_forget = RwSignal::new(None::<FileInfo>);
+    let forget = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let Some(file) = to_forget.get_untracked() else {
+            return;
+        };
+        let backend = backend.get_value();
+        forgetting.run(async move {
+            let forgot = backend.forget_file(ForgetFile { id: file.id }).await?;
+            to_forget.set(None);
+            Ok(format_forgot_file(&forgot))
+        });
+    };
     let store = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
         let request = match store_request(&path.get_untracked(), &copies.get_untracked()) {
@@ -582,11 +597,17 @@ fn Files(
             <ul id="node-files">
                 {move || files.get().into_iter().map(|file| {
                     let pick = file.id.clone();
+                    let line = format_file(&file);
                     view! {
                         <li>
-                            <span>{format_file(&file)}</span>
+                            <span>{line}</span>
                             " "
                             <button class="secondary" type="button" on:click=move |_| set_id.set(pick.clone())>"Fetch…"</button>
+                            " "
+                            <button class="secondary forget" type="button" on:click=move |_| {
+                                forgetting.outcome.set(None);
+                                to_forget.set(Some(file.clone()));
+                            }>"Forget…"</button>
                         </li>
                     }
                 }).collect_view()}
@@ -619,6 +640,16 @@ fn Files(
                 </div>
             </form>
             {fetching.outcome_view("node-fetched-file", "node-fetch-error")}
+            <Show when=move || to_forget.with(Option::is_some)>
+                <form class="quota" id="node-forget-form" on:submit=forget>
+                    <p class="hint" id="node-forget-what">{move || to_forget.get().map(|file| forget_question(&file)).unwrap_or_default()}</p>
+                    <div class="row">
+                        <button id="node-forget" type="submit" disabled=move || forgetting.busy.get()>"Forget"</button>
+                        <button class="secondary" id="node-forget-cancel" type="button" on:click=move |_| to_forget.set(None)>"Keep it"</button>
+                    </div>
+                </form>
+            </Show>
+            {forgetting.outcome_view("node-forgot-file", "node-forget-error")}
         </section>
     }
 }
@@ -764,6 +795,57 @@ fn format_stored_file(stored: &StoredFile) -> String {
         },
         stored.file.id
     )
+}
+
+/// What forgetting `file` does, asked before it is done.
+fn forget_question(file: &FileInfo) -> String {
+    let deals = match file.deals.as_slice() {
+        [] => "its providers keep it as long as they choose".to_owned(),
+        [deal] => format!(
+            "its deal {deal} is ended now, the periods not yet started refunded; its provider \
+             may delete it a day later"
+        ),
+        deals => format!(
+            "its deals {} are ended now, the periods not yet started refunded; its providers \
+             may delete it a day later",
+            join_deals(deals)
+        ),
+    };
+    format!(
+        "Forget {}? It leaves this list and is no longer kept or renewed; {deals}.",
+        file.name
+    )
+}
+
+/// `forgot photo.jpg: deals 3, 4 ended, 0.02 CAIRN refunded to this node`.
+fn format_forgot_file(forgot: &ForgotFile) -> String {
+    let mut line = format!("forgot {}", forgot.name);
+    match forgot.ended.as_slice() {
+        [] => {}
+        [deal] => line.push_str(&format!(": deal {deal} ended")),
+        deals => line.push_str(&format!(": deals {} ended", join_deals(deals))),
+    }
+    if !forgot.ended.is_empty() {
+        line.push_str(&format!(
+            ", {} refunded to this node",
+            format_tokens(&forgot.refunded)
+        ));
+    }
+    if !forgot.not_ended.is_empty() {
+        line.push_str(&format!(
+            "; not ended (they run to their end): {}",
+            forgot.not_ended.join("; ")
+        ));
+    }
+    line
+}
+
+fn join_deals(deals: &[u64]) -> String {
+    deals
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `fetched 1.5 MiB to /home/me/copy.jpg, every chunk verified, from 2 holders`.
@@ -1248,6 +1330,70 @@ mod tests {
         FetchedFile, FileInfo, Repair, StoredFile, format_fetched_file, format_file,
         format_stored_file, format_utc, store_request,
     };
+    use super::{ForgotFile, forget_question, format_forgot_file};
+
+    #[test]
+    fn forgetting_a_file_says_what_it_does_and_what_it_did() {
+        let file = FileInfo {
+            id: "ab".repeat(32),
+            name: "photo.jpg".into(),
+            size: 1,
+            holders: vec!["12D3KooWA".into(), "12D3KooWB".into()],
+            deals: vec![3, 4],
+            paid_until: None,
+            proven_periods: 0,
+            missed_periods: 0,
+            periods: 0,
+            replaced: Vec::new(),
+            repair: None,
+        };
+        assert_eq!(
+            forget_question(&file),
+            "Forget photo.jpg? It leaves this list and is no longer kept or renewed; its deals \
+             3, 4 are ended now, the periods not yet started refunded; its providers may delete \
+             it a day later."
+        );
+        let one = FileInfo {
+            deals: vec![3],
+            ..file.clone()
+        };
+        assert!(forget_question(&one).contains("; its deal 3 is ended now"));
+        let free = FileInfo {
+            deals: Vec::new(),
+            ..file
+        };
+        assert!(
+            forget_question(&free).ends_with("; its providers keep it as long as they choose.")
+        );
+        let forgot = ForgotFile {
+            name: "photo.jpg".into(),
+            ended: vec![3, 4],
+            refunded: "20000000000000000".into(),
+            not_ended: Vec::new(),
+        };
+        assert_eq!(
+            format_forgot_file(&forgot),
+            "forgot photo.jpg: deals 3, 4 ended, 0.02 CAIRN refunded to this node"
+        );
+        let partly = ForgotFile {
+            ended: vec![3],
+            refunded: "10000000000000000".into(),
+            not_ended: vec!["deal 4: chain call endDeal failed".into()],
+            ..forgot
+        };
+        assert_eq!(
+            format_forgot_file(&partly),
+            "forgot photo.jpg: deal 3 ended, 0.01 CAIRN refunded to this node; not ended (they \
+             run to their end): deal 4: chain call endDeal failed"
+        );
+        let free = ForgotFile {
+            name: "notes.txt".into(),
+            ended: Vec::new(),
+            refunded: "0".into(),
+            not_ended: Vec::new(),
+        };
+        assert_eq!(format_forgot_file(&free), "forgot notes.txt");
+    }
 
     #[test]
     fn times_read_as_utc_dates() {

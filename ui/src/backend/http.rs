@@ -9,11 +9,12 @@
 use std::time::Duration;
 
 use protocol::api::{
-    ApiError, ChainSettings, FetchFile, FetchedFile, HTTP_CHAIN_PATH, HTTP_FETCH_FILE_PATH,
-    HTTP_FILES_PATH, HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_MARKET_PATH, HTTP_NODE_QUOTA_PATH,
-    HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH, HTTP_WITHDRAW_EARNINGS_PATH,
-    HTTP_WITHDRAW_REFUNDS_PATH, LightClientSettings, SetChain, SetLightClient, SetNodeMarket,
-    SetNodeQuota, SetNodeStake, Status, StoreFile, StoredFile, TOKEN_FRAGMENT_KEY, Withdrawal,
+    ApiError, ChainSettings, FetchFile, FetchedFile, ForgetFile, ForgotFile, HTTP_CHAIN_PATH,
+    HTTP_FETCH_FILE_PATH, HTTP_FILES_PATH, HTTP_FORGET_FILE_PATH, HTTP_LIGHT_CLIENT_PATH,
+    HTTP_NODE_MARKET_PATH, HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH,
+    HTTP_WITHDRAW_EARNINGS_PATH, HTTP_WITHDRAW_REFUNDS_PATH, LightClientSettings, SetChain,
+    SetLightClient, SetNodeMarket, SetNodeQuota, SetNodeStake, Status, StoreFile, StoredFile,
+    TOKEN_FRAGMENT_KEY, Withdrawal,
 };
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -223,6 +224,18 @@ impl Backend for HttpBackend {
             self.token.as_deref(),
             "POST",
             HTTP_FETCH_FILE_PATH,
+            Some(body),
+        )
+        .await
+    }
+
+    async fn forget_file(&self, request: ForgetFile) -> Result<ForgotFile, BackendError> {
+        let body =
+            serde_json::to_string(&request).map_err(|err| BackendError::Decode(err.to_string()))?;
+        call(
+            self.token.as_deref(),
+            "POST",
+            HTTP_FORGET_FILE_PATH,
             Some(body),
         )
         .await

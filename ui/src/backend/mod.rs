@@ -3,8 +3,8 @@
 use std::rc::Rc;
 
 use protocol::api::{
-    ChainSettings, FetchFile, FetchedFile, LightClientSettings, SetNodeMarket, Status, StoreFile,
-    StoredFile, Withdrawal,
+    ChainSettings, FetchFile, FetchedFile, ForgetFile, ForgotFile, LightClientSettings,
+    SetNodeMarket, Status, StoreFile, StoredFile, Withdrawal,
 };
 
 mod http;
@@ -67,6 +67,8 @@ pub(crate) trait Backend {
     async fn store_file(&self, request: StoreFile) -> Result<StoredFile, BackendError>;
     /// Fetches a stored object back into a new file, verified.
     async fn fetch_file(&self, request: FetchFile) -> Result<FetchedFile, BackendError>;
+    /// Stops keeping a stored file and ends its deals.
+    async fn forget_file(&self, request: ForgetFile) -> Result<ForgotFile, BackendError>;
     /// Pays what the market owes the node's account as a buyer to that account.
     async fn withdraw_refunds(&self) -> Result<Withdrawal, BackendError>;
     /// Calls `sink` with every fresh status from now on.
