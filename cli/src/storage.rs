@@ -1,4 +1,4 @@
-//! `cairn storage put|get|ls`: the buyer's side of the storage market.
+//! `cairn storage put|get|ls|forget|refunds`: the buyer's side of the storage market.
 //!
 //! `put` and `get` start a short-lived client node (no store), dial the given peers, and run
 //! `node::buyer`'s `put` or `get` over it (discovery, deals, transfers, the catalog in the data
@@ -83,6 +83,12 @@ enum StorageCommand {
     },
     /// List the objects this client has stored (one JSON object per line).
     Ls,
+    /// Stop keeping an object: remove it from the catalog and end its copies' deals (with
+    /// `--deployment-file` and `--chain-key-file`), the periods not yet started refunded.
+    Forget {
+        /// The content id (64 hex digits).
+        id: ContentId,
+    },
     /// What the market owes the buyer (`--deployment-file`, `--chain-key-file`): deals ended
     /// early and periods providers missed. `--withdraw` pays it to the buyer's address.
     Refunds {
@@ -121,6 +127,45 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
             for entry in Catalog::in_dir(&dir).entries()?.values() {
                 crate::print_line(&serde_json::to_string(entry)?);
             }
+            Ok(())
+        }
+        StorageCommand::Forget { id } => {
+            let catalog = Catalog::in_dir(&dir);
+            let Some(entry) = catalog.entries()?.remove(&id.to_string()) else {
+                bail!(
+                    "{id} is not in the catalog {}; `cairn storage ls` lists what is",
+                    dir.display()
+                );
+            };
+            let buyer = match (&args.deployment_file, &args.chain_key_file) {
+                (Some(deployment), Some(key)) => Some(
+                    node::market::Buyer::from_files(&args.rpc_url, deployment, key)
+                        .context("setting up the on-chain market")?,
+                ),
+                _ if entry.deals.is_empty() => None,
+                _ => bail!(
+                    "{id}'s copies are under deals {}: give --deployment-file and \
+                     --chain-key-file so they are ended (the periods not yet started refunded); \
+                     nothing was changed",
+                    entry
+                        .deals
+                        .iter()
+                        .map(|copy| copy.deal.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            catalog.remove(&id)?;
+            let done = match &buyer {
+                Some(buyer) => buyer::end_deals(buyer, &entry).await,
+                None => buyer::EndedDeals::default(),
+            };
+            let mut out = serde_json::to_value(&done)?;
+            if let Some(fields) = out.as_object_mut() {
+                fields.insert("id".into(), id.to_string().into());
+                fields.insert("name".into(), entry.name.into());
+            }
+            crate::print_line(&out.to_string());
             Ok(())
         }
         StorageCommand::Put { file, copies } => {

@@ -590,6 +590,81 @@ async fn buyers_find_providers_in_the_registry_and_a_failed_paid_upload_is_refun
             "{ended:?}"
         );
     }
+    // Stored twice, listed once with both copies bought (both on the big provider).
+    let id = report["id"].as_str().unwrap().to_owned();
+    let listed = ok_json(&run(storage(&["ls"])).await);
+    let bought: Vec<u64> = listed["deals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|copy| copy["deal"].as_u64().unwrap())
+        .collect();
+    assert_eq!(bought.len(), 2, "{listed}");
+
+    // Forgotten: without the chain key its deals could not be ended, so nothing is changed.
+    let mut keyless = Command::new(CAIRN);
+    keyless
+        .args(["storage", "--data-dir"])
+        .arg(root.path().join("client"))
+        .args(["forget", &id])
+        .env("CAIRN_LOG", "warn");
+    let refused = run(keyless).await;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("give --deployment-file and --chain-key-file"),
+        "{stderr}"
+    );
+    assert_eq!(ok_json(&run(storage(&["ls"])).await), listed);
+    // With it: removed from the catalog, both deals ended in their first period, one period of
+    // each refunded.
+    let owed_before = contracts
+        .market
+        .refunds(buyer_address)
+        .call()
+        .await
+        .unwrap();
+    let forgot = ok_json(&run(storage(&["forget", &id])).await);
+    assert_eq!(forgot["name"], "in.bin");
+    let ended: Vec<u64> = forgot["ended"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|ended| ended["deal"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ended, bought, "{forgot}");
+    assert!(
+        forgot["not_ended"].as_array().unwrap().is_empty(),
+        "{forgot}"
+    );
+    for deal in bought {
+        let d = contracts
+            .market
+            .getDeal(alloy_primitives::U256::from(deal))
+            .call()
+            .await
+            .unwrap();
+        assert_eq!(d.endPeriod, 1, "deal {deal}");
+    }
+    assert_eq!(
+        contracts
+            .market
+            .refunds(buyer_address)
+            .call()
+            .await
+            .unwrap()
+            - owed_before,
+        owed * alloy_primitives::U256::from(2),
+        "a period of each deal"
+    );
+    let listed = run(storage(&["ls"])).await;
+    assert!(listed.stdout.is_empty(), "{listed:?}");
+    let again = run(storage(&["forget", &id])).await;
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("is not in the catalog"),
+        "{again:?}"
+    );
 }
 
 /// `cairn daemon --node` selling storage: the embedded node registers itself at start, a buyer's

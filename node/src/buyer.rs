@@ -192,6 +192,23 @@ impl CatalogEntry {
         self.deals.iter().map(|copy| copy.paid_until).min()
     }
 
+    /// Adds the copies of `later` (the same object stored again) to its own, under `later`'s
+    /// name.
+    fn absorb(&mut self, later: CatalogEntry) {
+        for holder in later.holders {
+            if !self.holders.contains(&holder) {
+                self.holders.push(holder);
+            }
+        }
+        for copy in later.deals {
+            if !self.deals.iter().any(|known| known.deal == copy.deal) {
+                self.deals.push(copy);
+            }
+        }
+        self.name = later.name;
+        self.size = later.size;
+    }
+
     /// Puts `by` in the place of the copy under deal `deal` (which must be one of its deals),
     /// and keeps the change in [`CatalogEntry::replaced`].
     fn swap_copy(&mut self, deal: u64, by: BoughtCopy, at: u64) {
@@ -434,9 +451,18 @@ pub async fn put(
                 .collect(),
             replaced: Vec::new(),
         };
-        if !holders.is_empty() {
-            catalog.record(entry.clone())?;
+        if holders.is_empty() {
+            return Ok(entry);
         }
+        // Stored before: the copies bought then are still there, and still paid.
+        let entry = match catalog.entries()?.remove(&id.to_string()) {
+            Some(mut before) => {
+                before.absorb(entry);
+                before
+            }
+            None => entry,
+        };
+        catalog.record(entry.clone())?;
         Ok::<_, BuyerError>(entry)
     };
     match market {
@@ -754,10 +780,39 @@ async fn replace_from(
         }
     };
     // Read again: the catalog may have changed while the copy was made.
-    let mut entry = catalog.entries()?.remove(&id.to_string()).unwrap_or(entry);
+    let Some(mut entry) = catalog.entries()?.remove(&id.to_string()) else {
+        // Forgotten meanwhile: the copy just bought is not wanted.
+        if let Err(err) = market.end_deal(by.deal).await {
+            tracing::warn!(deal = by.deal, %err, "cannot end the deal of a forgotten file");
+        }
+        return Err(BuyerError::NotACopy { id, deal });
+    };
     entry.swap_copy(deal, by.clone(), unix_now());
     catalog.record(entry.clone())?;
     Ok(Replacement { entry, by, ended })
+}
+
+/// What [`end_deals`] did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct EndedDeals {
+    /// The deals ended, with their refunds.
+    pub ended: Vec<EndedDeal>,
+    /// Those that could not be ended, and why: they run to their end, paid while proven.
+    pub not_ended: Vec<String>,
+}
+
+/// Ends the deals of `entry`'s copies (a file no longer kept): the periods not yet started are
+/// refunded to the buyer. The replaced copies' deals are not: those were ended when replaced,
+/// or are renewals' last periods.
+pub async fn end_deals(market: &market::Buyer, entry: &CatalogEntry) -> EndedDeals {
+    let mut done = EndedDeals::default();
+    for copy in &entry.deals {
+        match market.end_deal(copy.deal).await {
+            Ok(ended) => done.ended.push(ended),
+            Err(err) => done.not_ended.push(format!("deal {}: {err}", copy.deal)),
+        }
+    }
+    done
 }
 
 /// Downloads `id` (or only `range` of it) to `output`, every chunk verified: from the holders
@@ -955,6 +1010,37 @@ mod tests {
         assert_eq!(entry, before);
         let text = serde_json::to_string(&entry).unwrap();
         assert_eq!(serde_json::from_str::<CatalogEntry>(&text).unwrap(), entry);
+    }
+
+    #[test]
+    fn a_file_stored_again_keeps_the_copies_bought_before() {
+        let copy = |deal, peer: &str| BoughtCopy {
+            deal,
+            peer: peer.into(),
+            paid_until: 100 + deal,
+        };
+        let entry = |name: &str, holders: &[&str], deals: Vec<BoughtCopy>| CatalogEntry {
+            id: ContentId([3; 32]),
+            name: name.into(),
+            size: 10,
+            holders: holders.iter().map(|h| (*h).to_owned()).collect(),
+            deals,
+            replaced: Vec::new(),
+        };
+        let mut first = entry("a.jpg", &["A", "B"], vec![copy(1, "A"), copy(2, "B")]);
+        first.absorb(entry(
+            "b.jpg",
+            &["B", "C"],
+            vec![copy(3, "B"), copy(4, "C")],
+        ));
+        assert_eq!(
+            first,
+            entry(
+                "b.jpg",
+                &["A", "B", "C"],
+                vec![copy(1, "A"), copy(2, "B"), copy(3, "B"), copy(4, "C")]
+            )
+        );
     }
 
     #[test]

@@ -1040,31 +1040,30 @@ impl EventLoop {
             .and_then(|options| options.market.as_ref())
             .map(node::market::Market::buyer);
         Ok(async move {
-            let mut forgot = ForgotFile {
-                name: entry.name,
-                ended: Vec::new(),
-                refunded: "0".into(),
-                not_ended: Vec::new(),
+            let done = match &market {
+                Some(market) => node::buyer::end_deals(market, &entry).await,
+                None => node::buyer::EndedDeals {
+                    ended: Vec::new(),
+                    not_ended: entry
+                        .deals
+                        .iter()
+                        .map(|copy| {
+                            format!(
+                                "deal {}: this node does not sell on a market now, so it cannot \
+                                 end it",
+                                copy.deal
+                            )
+                        })
+                        .collect(),
+                },
             };
-            let mut refunded = alloy_primitives::U256::ZERO;
-            for copy in &entry.deals {
-                let Some(market) = &market else {
-                    forgot.not_ended.push(format!(
-                        "deal {}: this node does not sell on a market now, so it cannot end it",
-                        copy.deal
-                    ));
-                    continue;
-                };
-                match market.end_deal(copy.deal).await {
-                    Ok(ended) => {
-                        forgot.ended.push(copy.deal);
-                        refunded += ended.refund;
-                    }
-                    Err(err) => forgot.not_ended.push(format!("deal {}: {err}", copy.deal)),
-                }
-            }
-            forgot.refunded = refunded.to_string();
-            Ok(forgot)
+            let refunded: alloy_primitives::U256 = done.ended.iter().map(|e| e.refund).sum();
+            Ok(ForgotFile {
+                name: entry.name,
+                ended: done.ended.iter().map(|ended| ended.deal).collect(),
+                refunded: refunded.to_string(),
+                not_ended: done.not_ended,
+            })
         })
     }
 
