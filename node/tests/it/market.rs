@@ -98,12 +98,28 @@ async fn register_provider(devnet: &Devnet, deployment: &chain::contracts::Deplo
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deal_lifecycle_proofs_earnings_and_a_flipped_byte() {
+/// A devnet with the contracts; a registered provider node selling deals of three one-hour
+/// periods at a token each, proving every 300 ms; a buyer node that knows it; and a file of
+/// `size` bytes on the buyer's side.
+struct Selling {
+    devnet: Devnet,
+    deployment: chain::contracts::Deployment,
+    market: Market,
+    price: u128,
+    provider: TestNode,
+    peer: node::PeerId,
+    buyer: TestNode,
+    client: Client,
+    bytes: Vec<u8>,
+    src: std::path::PathBuf,
+    manifest: node::content::Manifest,
+    commitment: chain::proof::Commitment,
+}
+
+async fn selling(size: usize, configure: impl FnOnce(&mut node::Options)) -> Selling {
     let devnet = Devnet::start().await.unwrap();
     let deployment = devnet.deploy(&DeployOptions::default()).await.unwrap();
     register_provider(&devnet, &deployment).await;
-
     let price = TOKEN.to::<u128>();
     let market = Market::new(
         devnet.rpc_url(),
@@ -121,6 +137,7 @@ async fn deal_lifecycle_proofs_earnings_and_a_flipped_byte() {
         let mut o = options(dir, 1 << 30, vec![]);
         o.market = Some(market.clone());
         o.prove_every = Duration::from_millis(300);
+        configure(&mut o);
         o
     })
     .await;
@@ -128,12 +145,43 @@ async fn deal_lifecycle_proofs_earnings_and_a_flipped_byte() {
     let buyer = start(0, vec![provider.addr.clone()]).await;
     providers(&buyer.handle, 1).await;
     let client = Client::new(buyer.handle.clone());
-
-    let bytes = random_bytes(2 * CHUNK_SIZE + 1000, 9);
+    let bytes = random_bytes(size, size as u64);
     let src = buyer.dir.path().join("in.bin");
     std::fs::write(&src, &bytes).unwrap();
     let manifest = node::transfer::manifest_of_file(&src).unwrap();
     let commitment = chain::proof::commit(&bytes).unwrap();
+    Selling {
+        devnet,
+        deployment,
+        market,
+        price,
+        provider,
+        peer,
+        buyer,
+        client,
+        bytes,
+        src,
+        manifest,
+        commitment,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deal_lifecycle_proofs_earnings_and_a_flipped_byte() {
+    let Selling {
+        devnet,
+        deployment,
+        market,
+        price,
+        provider,
+        peer,
+        buyer,
+        client,
+        bytes,
+        src,
+        manifest,
+        commitment,
+    } = selling(2 * CHUNK_SIZE + 1000, |_| {}).await;
 
     // No deal, no storage.
     let err = client.put_to(peer, &src, &manifest, 0).await.unwrap_err();
@@ -333,39 +381,23 @@ async fn a_quote_expires_by_the_chains_clock_when_it_runs_ahead() {
 /// released: deleted, its quota freed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_bought_twice_from_one_provider_is_proven_for_each_deal_then_released() {
-    let devnet = Devnet::start().await.unwrap();
-    let deployment = devnet.deploy(&DeployOptions::default()).await.unwrap();
-    register_provider(&devnet, &deployment).await;
-    let price = TOKEN.to::<u128>();
-    let market = Market::new(
-        devnet.rpc_url(),
-        deployment.clone(),
-        Devnet::key(PROVIDER),
-        Terms {
-            period_duration: PERIOD,
-            num_periods: 3,
-            price_per_period: price,
-            quote_ttl: Duration::from_secs(3600),
-        },
-    )
-    .unwrap();
-    let provider = start_with(tempfile::tempdir().unwrap(), |dir| {
-        let mut o = options(dir, 1 << 30, vec![]);
-        o.market = Some(market.clone());
-        o.prove_every = Duration::from_millis(300);
+    let Selling {
+        devnet,
+        deployment,
+        market,
+        price,
+        provider,
+        peer,
+        buyer,
+        client,
+        bytes,
+        src,
+        manifest,
+        commitment,
+    } = selling(3 * CHUNK_SIZE + 10, |o| {
         o.release_after = Duration::from_secs(u64::from(PERIOD));
-        o
     })
     .await;
-    let peer = provider.handle.peer_id();
-    let buyer = start(0, vec![provider.addr.clone()]).await;
-    providers(&buyer.handle, 1).await;
-    let client = Client::new(buyer.handle.clone());
-    let bytes = random_bytes(3 * CHUNK_SIZE + 10, 4);
-    let src = buyer.dir.path().join("in.bin");
-    std::fs::write(&src, &bytes).unwrap();
-    let manifest = node::transfer::manifest_of_file(&src).unwrap();
-    let commitment = chain::proof::commit(&bytes).unwrap();
     let deployment_file = buyer.dir.path().join("deployment.json");
     deployment.write(&deployment_file).unwrap();
     let mut events = provider.handle.subscribe();
