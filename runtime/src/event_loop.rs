@@ -962,13 +962,7 @@ impl EventLoop {
         node: Option<&RunningNode>,
     ) -> Result<impl std::future::Future<Output = Result<FetchedFile, Error>> + use<>, Error> {
         let running = self.running_node(node, NOT_RUNNING_FOR_FILES, Error::Storage)?;
-        let id: node::ContentId = request.id.trim().parse().map_err(|err| {
-            Error::Request(format!(
-                "{:?} is not a content id ({err}); give one from the list of stored files (64 \
-                 hex digits)",
-                request.id.trim()
-            ))
-        })?;
+        let id = content_id(&request.id)?;
         let output = std::path::PathBuf::from(request.output.trim());
         if request.output.trim().is_empty() {
             return Err(Error::Request("give the path of the file to write".into()));
@@ -1012,13 +1006,7 @@ impl EventLoop {
         if self.config.node.is_none() {
             return Err(Error::NoNode);
         }
-        let id: node::ContentId = request.id.trim().parse().map_err(|err| {
-            Error::Request(format!(
-                "{:?} is not a content id ({err}); give one from the list of stored files (64 \
-                 hex digits)",
-                request.id.trim()
-            ))
-        })?;
+        let id = content_id(&request.id)?;
         if self.upkeep.busy_with(&id.to_string()) {
             return Err(Error::Request(format!(
                 "a copy of {id} is being bought again right now; forget it once that is done"
@@ -1277,6 +1265,17 @@ fn answer_off_the_loop<T: Send + 'static>(
             let _ = reply.send(Err(err));
         }
     }
+}
+
+/// The content id `text` names, or [`Error::Request`] saying what to give.
+fn content_id(text: &str) -> Result<node::ContentId, Error> {
+    text.trim().parse().map_err(|err| {
+        Error::Request(format!(
+            "{:?} is not a content id ({err}); give one from the list of stored files (64 hex \
+             digits)",
+            text.trim()
+        ))
+    })
 }
 
 /// A catalog entry as the status shows it.

@@ -1191,14 +1191,7 @@ pub(crate) fn format_activity(a: &Activity) -> String {
             format_bytes(*bytes),
             match deals.as_slice() {
                 [deal] => format!("its deal {deal}"),
-                deals => format!(
-                    "its deals {}",
-                    deals
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                deals => format!("its deals {}", join_deals(deals)),
             }
         ),
         ActivityKind::Corrupt { object, chunk } => format!(
@@ -1332,21 +1325,26 @@ mod tests {
     };
     use super::{ForgotFile, forget_question, format_forgot_file};
 
-    #[test]
-    fn forgetting_a_file_says_what_it_does_and_what_it_did() {
-        let file = FileInfo {
-            id: "ab".repeat(32),
+    /// A 1.5 MiB file on two providers under deals 3 and 4, paid until 2025-12-06 02:00 UTC.
+    fn photo() -> FileInfo {
+        FileInfo {
+            id: format!("5dd2{}27cd", "0".repeat(56)),
             name: "photo.jpg".into(),
-            size: 1,
+            size: 3 << 19,
             holders: vec!["12D3KooWA".into(), "12D3KooWB".into()],
             deals: vec![3, 4],
-            paid_until: None,
+            paid_until: Some(1_764_986_400),
             proven_periods: 0,
             missed_periods: 0,
             periods: 0,
             replaced: Vec::new(),
             repair: None,
-        };
+        }
+    }
+
+    #[test]
+    fn forgetting_a_file_says_what_it_does_and_what_it_did() {
+        let file = photo();
         assert_eq!(
             forget_question(&file),
             "Forget photo.jpg? It leaves this list and is no longer kept or renewed; its deals \
@@ -1422,19 +1420,7 @@ mod tests {
     #[test]
     fn stored_files_say_where_they_are_and_how_to_get_them_back() {
         use protocol::api::CopyReplaced;
-        let file = FileInfo {
-            id: format!("5dd2{}27cd", "0".repeat(56)),
-            name: "photo.jpg".into(),
-            size: 3 << 19,
-            holders: vec!["12D3KooWA".into(), "12D3KooWB".into()],
-            deals: vec![3, 4],
-            paid_until: Some(1_764_986_400),
-            proven_periods: 0,
-            missed_periods: 0,
-            periods: 0,
-            replaced: Vec::new(),
-            repair: None,
-        };
+        let file = photo();
         assert_eq!(
             format_file(&file),
             "photo.jpg: 1.5 MiB, 2 copies, paid until 2025-12-06 02:00 UTC (5dd200…27cd)",
