@@ -733,11 +733,17 @@ async fn replace_from(
         .iter()
         .filter_map(|h| h.parse().ok())
         .collect();
-    let found = discover(handle, holding.len() + 1, holding.len() + 2).await?;
     let renew_with = match (why, own_peer) {
         (Why::Ending, Some(peer)) if own_served => Some(peer),
         _ => None,
     };
+    // A renewal needs no other provider unless its own fails: it does not wait for one.
+    let need = if renew_with.is_some() {
+        1
+    } else {
+        holding.len() + 1
+    };
+    let found = discover(handle, need, holding.len() + 2).await?;
     let spares: Vec<PeerId> = renew_with
         .into_iter()
         .chain(

@@ -320,7 +320,8 @@ pub struct EventLoop {
     market_error: Option<String>,
     /// The files this client stored (its catalog), or why the catalog cannot be read.
     files: Result<Vec<FileInfo>, String>,
-    /// Replaces the copies whose provider missed a proof.
+    /// Buys copies of the files again: those whose provider missed a proof, those whose deal
+    /// is ending.
     upkeep: Upkeep,
 }
 
