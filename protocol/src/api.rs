@@ -842,8 +842,13 @@ mod tests {
         assert_eq!(json["node"]["files"][0]["missedPeriods"], 1);
         assert_eq!(
             json["node"]["market"]["bought"][0],
-            serde_json::json!({"deal": 7, "proven": 2, "missed": 1, "periods": 24})
+            serde_json::json!({"deal": 7, "proven": 2, "missed": 1, "periods": 24, "ending": false})
         );
+        // Read before `ending` was: not ending.
+        let older: BoughtDeal =
+            serde_json::from_str(r#"{"deal": 7, "proven": 2, "missed": 1, "periods": 24}"#)
+                .unwrap();
+        assert!(!older.ending);
         assert!(
             json["node"]["market"].get("announceError").is_none(),
             "an announced node's market has no announceError key"
