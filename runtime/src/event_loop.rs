@@ -1272,8 +1272,7 @@ fn answer_off_the_loop<T: Send + 'static>(
 fn content_id(text: &str) -> Result<node::ContentId, Error> {
     text.trim().parse().map_err(|err| {
         Error::Request(format!(
-            "{:?} is not a content id ({err}); give one from the list of stored files (64 hex \
-             digits)",
+            "{:?} is not a content id ({err}); give one from the list of stored files",
             text.trim()
         ))
     })
