@@ -30,6 +30,20 @@ fn contracts(
     )
 }
 
+/// A buyer paying with anvil account `index`'s key, its files written in `dir`.
+fn chain_buyer(
+    devnet: &Devnet,
+    deployment: &chain::contracts::Deployment,
+    dir: &std::path::Path,
+    index: usize,
+) -> node::market::Buyer {
+    let deployment_file = dir.join("deployment.json");
+    deployment.write(&deployment_file).unwrap();
+    let key_file = dir.join(format!("buyer{index}.key"));
+    std::fs::write(&key_file, Devnet::key(index).to_bytes().to_string()).unwrap();
+    node::market::Buyer::from_files(devnet.rpc_url(), &deployment_file, &key_file).unwrap()
+}
+
 /// Flips one bit in place (no truncation, so a concurrent reader never sees a short file).
 fn flip_byte(path: &std::path::Path, at: u64) {
     use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
@@ -349,30 +363,11 @@ async fn a_quote_expires_by_the_chains_clock_when_it_runs_ahead() {
         "expiry {} against the chain's {chain_now}",
         terms.expiry
     );
-    let buyer_chain = contracts(&devnet, &deployment, BUYER);
-    let total = U256::from(terms.price_per_period) * U256::from(terms.num_periods);
-    buyer_chain
-        .token
-        .approve(deployment.market, total)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    let receipt = buyer_chain
-        .market
-        .openDeal(
-            quote_from(&terms, buyer, commitment.root, commitment.size),
-            Bytes::copy_from_slice(&terms.signature),
-        )
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    assert!(receipt.status(), "the deal opens on the quote");
+    let dir = tempfile::tempdir().unwrap();
+    let opened = chain_buyer(&devnet, &deployment, dir.path(), BUYER)
+        .open_deal(&terms, &commitment)
+        .await;
+    assert_eq!(opened.unwrap(), 1, "the deal opens on the quote");
 }
 
 /// The same bytes bought twice from one provider (a second buyer, or the same one renewing):
@@ -398,15 +393,10 @@ async fn an_object_bought_twice_from_one_provider_is_proven_for_each_deal_then_r
         o.release_after = Duration::from_secs(u64::from(PERIOD));
     })
     .await;
-    let deployment_file = buyer.dir.path().join("deployment.json");
-    deployment.write(&deployment_file).unwrap();
     let mut events = provider.handle.subscribe();
     let mut deals = Vec::new();
     for index in [BUYER, 3] {
-        let key_file = buyer.dir.path().join(format!("buyer{index}.key"));
-        std::fs::write(&key_file, Devnet::key(index).to_bytes().to_string()).unwrap();
-        let chain_buyer =
-            node::market::Buyer::from_files(devnet.rpc_url(), &deployment_file, &key_file).unwrap();
+        let chain_buyer = chain_buyer(&devnet, &deployment, buyer.dir.path(), index);
         let terms = client
             .quote(peer, chain_buyer.address().into_array(), &commitment)
             .await
