@@ -184,9 +184,10 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     });
     crate::print_line(&line.to_string());
     let log = async {
+        let mut unreachable = Unreachable::default();
         loop {
             match events.recv().await {
-                Ok(event) => log_event(&event),
+                Ok(event) => log_event(&event, &mut unreachable),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                     tracing::debug!(n, "event log fell behind");
                 }
@@ -203,12 +204,39 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn log_event(event: &Event) {
+/// The peers whose dials failed since they were last connected: the DHT keeps dialling a peer
+/// that went away (every few seconds, with each provider lookup), and a provider's log says so
+/// once, not every time.
+#[derive(Debug, Default)]
+struct Unreachable(std::collections::HashSet<node::PeerId>);
+
+impl Unreachable {
+    /// Whether a failed dial to `peer` is news: the first since it was last connected (a dial
+    /// to an address without a peer id always is).
+    fn failed(&mut self, peer: Option<node::PeerId>) -> bool {
+        peer.is_none_or(|peer| self.0.insert(peer))
+    }
+
+    fn connected(&mut self, peer: &node::PeerId) {
+        self.0.remove(peer);
+    }
+}
+
+fn log_event(event: &Event, unreachable: &mut Unreachable) {
     match event {
         Event::Listening { addr } => tracing::info!(%addr, "listening"),
-        Event::PeerConnected { peer } => tracing::info!(%peer, "peer connected"),
+        Event::PeerConnected { peer } => {
+            unreachable.connected(peer);
+            tracing::info!(%peer, "peer connected")
+        }
         Event::PeerDisconnected { peer } => tracing::info!(%peer, "peer disconnected"),
-        Event::DialFailed { peer, error } => tracing::warn!(?peer, %error, "dial failed"),
+        Event::DialFailed { peer, error } => {
+            if unreachable.failed(*peer) {
+                tracing::warn!(?peer, %error, "dial failed (said once until it connects again)")
+            } else {
+                tracing::debug!(?peer, %error, "dial failed again")
+            }
+        }
         Event::Provider { peer, free } => tracing::info!(%peer, ?free, "provider seen"),
         Event::Stored { id, size, peer } => tracing::info!(%id, size, %peer, "object stored"),
         Event::Served { id, peer, bytes } => tracing::info!(%id, bytes, %peer, "object served"),
@@ -232,5 +260,26 @@ fn log_event(event: &Event) {
         }
         Event::Progress { .. } => {}
         other => tracing::debug!(?other, "node event"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_that_stays_unreachable_is_said_once_until_it_connects_again() {
+        let mut unreachable = Unreachable::default();
+        let (gone, other) = (node::PeerId::random(), node::PeerId::random());
+        assert!(unreachable.failed(Some(gone)));
+        assert!(!unreachable.failed(Some(gone)));
+        assert!(!unreachable.failed(Some(gone)));
+        assert!(unreachable.failed(Some(other)));
+        // An address dialled without a peer id: always said.
+        assert!(unreachable.failed(None));
+        assert!(unreachable.failed(None));
+        // Back, then gone again: said again.
+        unreachable.connected(&gone);
+        assert!(unreachable.failed(Some(gone)));
     }
 }
