@@ -448,48 +448,64 @@ impl Store {
     /// Adds `deal` to a visible object's record, its state kept as it is (a corrupt object
     /// stays corrupt); returns the object.
     fn add_deal(&self, id: &ContentId, deal: u64) -> Result<ObjectInfo, StoreError> {
-        let tx = self.inner.db.begin_write().map_err(db_err("write"))?;
-        let record = {
-            let mut table = tx.open_table(OBJECTS).map_err(db_err("open table"))?;
-            let mut record: Record = match table.get(id.0.as_slice()).map_err(db_err("get"))? {
-                Some(stored) => {
-                    serde_json::from_slice(stored.value()).map_err(|_| StoreError::Record(*id))?
-                }
-                None => return Err(StoreError::NotFound(*id)),
-            };
-            record.add_deal(deal);
-            let bytes = serde_json::to_vec(&record).map_err(|_| StoreError::Record(*id))?;
-            table
-                .insert(id.0.as_slice(), bytes.as_slice())
-                .map_err(db_err("insert"))?;
-            record
-        };
-        tx.commit().map_err(db_err("commit"))?;
+        let record = self.update_record(
+            id,
+            |stored| {
+                let mut record = stored.ok_or(StoreError::NotFound(*id))?;
+                record.add_deal(deal);
+                Ok(record)
+            },
+            None,
+        )?;
         Ok(record.info(*id))
     }
 
+    /// Writes `record` (and `manifest`, if given); the deals it is stored under are only ever
+    /// added to, so those another upload added since `record` was read are kept. Returns what
+    /// was written.
     fn put_record(
         &self,
         id: &ContentId,
         record: &Record,
         manifest: Option<&Manifest>,
-    ) -> Result<(), StoreError> {
-        let tx = self.inner.db.begin_write().map_err(db_err("write"))?;
-        {
-            let mut table = tx.open_table(OBJECTS).map_err(db_err("open table"))?;
-            // The deals it is stored under are only ever added to: those another upload added
-            // since `record` was read are kept.
-            let mut record = record.clone();
-            if let Some(stored) = table.get(id.0.as_slice()).map_err(db_err("get"))? {
-                let stored: Record =
-                    serde_json::from_slice(stored.value()).map_err(|_| StoreError::Record(*id))?;
-                let given = record.deals();
-                record.deal = stored.deal;
-                record.more_deals = stored.more_deals;
-                for deal in given {
-                    record.add_deal(deal);
+    ) -> Result<Record, StoreError> {
+        self.update_record(
+            id,
+            |stored| {
+                let mut record = record.clone();
+                if let Some(stored) = stored {
+                    let given = record.deals();
+                    record.deal = stored.deal;
+                    record.more_deals = stored.more_deals;
+                    for deal in given {
+                        record.add_deal(deal);
+                    }
                 }
-            }
+                Ok(record)
+            },
+            manifest,
+        )
+    }
+
+    /// Replaces `id`'s record with what `update` makes of the stored one, read in the same write
+    /// transaction; writes `manifest` too if given. Returns the record written.
+    fn update_record(
+        &self,
+        id: &ContentId,
+        update: impl FnOnce(Option<Record>) -> Result<Record, StoreError>,
+        manifest: Option<&Manifest>,
+    ) -> Result<Record, StoreError> {
+        let tx = self.inner.db.begin_write().map_err(db_err("write"))?;
+        let record = {
+            let mut table = tx.open_table(OBJECTS).map_err(db_err("open table"))?;
+            let stored = match table.get(id.0.as_slice()).map_err(db_err("get"))? {
+                Some(stored) => Some(
+                    serde_json::from_slice::<Record>(stored.value())
+                        .map_err(|_| StoreError::Record(*id))?,
+                ),
+                None => None,
+            };
+            let record = update(stored)?;
             let bytes = serde_json::to_vec(&record).map_err(|_| StoreError::Record(*id))?;
             table
                 .insert(id.0.as_slice(), bytes.as_slice())
@@ -502,8 +518,10 @@ impl Store {
                     .insert(id.0.as_slice(), enc.as_slice())
                     .map_err(db_err("insert"))?;
             }
-        }
-        tx.commit().map_err(db_err("commit"))
+            record
+        };
+        tx.commit().map_err(db_err("commit"))?;
+        Ok(record)
     }
 
     fn set_state(&self, id: &ContentId, state: State) -> Result<(), StoreError> {
@@ -1068,12 +1086,9 @@ impl Upload {
             have: Vec::new(),
             more_deals: Vec::new(),
         };
-        self.store.put_record(&self.id, &record, None)?;
         // With the deals another upload added meanwhile.
-        Ok(self
-            .store
-            .info(&self.id)?
-            .unwrap_or_else(|| record.info(self.id)))
+        let written = self.store.put_record(&self.id, &record, None)?;
+        Ok(written.info(self.id))
     }
 }
 
