@@ -937,11 +937,7 @@ impl EventLoop {
             )));
         }
         let handle = running.handle.clone();
-        let market = self
-            .node_options
-            .as_ref()
-            .and_then(|options| options.market.as_ref())
-            .map(node::market::Market::buyer);
+        let market = self.buyer();
         let catalog = self.catalog();
         Ok(async move {
             let dials = node::buyer::DialFailures::collect(handle.subscribe());
@@ -1023,11 +1019,7 @@ impl EventLoop {
                 ))
             })?;
         tracing::info!(%id, name = entry.name, "file forgotten");
-        let market = self
-            .node_options
-            .as_ref()
-            .and_then(|options| options.market.as_ref())
-            .map(node::market::Market::buyer);
+        let market = self.buyer();
         Ok(async move {
             let done = match &market {
                 Some(market) => node::buyer::end_deals(market, &entry).await,
@@ -1054,6 +1046,15 @@ impl EventLoop {
                 not_ended: done.not_ended,
             })
         })
+    }
+
+    /// The node's market as a buyer (its chain key), when it sells on one: only then are its
+    /// purchases deals.
+    fn buyer(&self) -> Option<node::market::Buyer> {
+        self.node_options
+            .as_ref()
+            .and_then(|options| options.market.as_ref())
+            .map(node::market::Market::buyer)
     }
 
     /// The catalog of the files this client stored.
@@ -1220,19 +1221,15 @@ impl EventLoop {
         self.status.borrow().clone()
     }
 
-    /// Drives the replacement of copies whose provider missed a proof (see [`crate::upkeep`]);
-    /// `true` when one was replaced, so the catalog changed.
+    /// Drives the buying again of copies whose provider missed a proof or whose deal is ending
+    /// (see [`crate::upkeep`]); `true` when one was bought, so the catalog changed.
     async fn keep_copies(&mut self, node: Option<&RunningNode>) -> bool {
         let (due, buying) = match (node, &self.files) {
             (Some(running), Ok(files)) => {
                 let bought = running.market.as_ref().map_or(&[][..], |m| &m.bought);
-                let market = self
-                    .node_options
-                    .as_ref()
-                    .and_then(|options| options.market.as_ref());
-                let buying = market.map(|market| upkeep::Buying {
+                let buying = self.buyer().map(|market| upkeep::Buying {
                     node: &running.handle,
-                    market: market.buyer(),
+                    market,
                     catalog: self.catalog(),
                 });
                 (upkeep::due(files, bought), buying)
