@@ -370,6 +370,19 @@ fn addrs_to_dial(listed: Vec<market::ListedProvider>, me: PeerId) -> Vec<crate::
         .collect()
 }
 
+/// Dials every provider listed in the chain's Registry (providers selling on chain announce
+/// their addresses there) but the node itself.
+async fn dial_listed(handle: &Handle, market: &market::Buyer) -> Result<(), BuyerError> {
+    let listed = market.listed_providers(0).await?;
+    tracing::info!(providers = listed.len(), "providers listed in the Registry");
+    for addr in addrs_to_dial(listed, handle.peer_id()) {
+        if let Err(e) = handle.dial(addr.clone()).await {
+            tracing::debug!(%addr, error = %e, "cannot dial a listed provider");
+        }
+    }
+    Ok(())
+}
+
 /// An upload that failed after its deal was paid, and the deal ended for it.
 #[derive(Debug, serde::Serialize)]
 pub struct EndedUpload {
@@ -411,14 +424,7 @@ pub async fn put(
         return Err(BuyerError::NoCopies);
     }
     if let Some(market) = market {
-        // Providers selling on chain announce their addresses in the Registry: dial them all.
-        let listed = market.listed_providers(0).await?;
-        tracing::info!(providers = listed.len(), "providers listed in the Registry");
-        for addr in addrs_to_dial(listed, handle.peer_id()) {
-            if let Err(e) = handle.dial(addr.clone()).await {
-                tracing::debug!(%addr, error = %e, "cannot dial a listed provider");
-            }
-        }
+        dial_listed(handle, market).await?;
     }
     // Ask for a few more than needed so a failing provider can be replaced.
     let providers = discover(handle, copies, copies + 1).await?;
@@ -723,11 +729,7 @@ async fn replace_from(
     let report = fetch_to(handle, id, None, object, sources).await?;
     let own_served = own_peer.is_some_and(|peer| report.served_by.contains(&peer));
     // Any provider the node knows but those holding a copy (and itself).
-    for addr in addrs_to_dial(market.listed_providers(0).await?, handle.peer_id()) {
-        if let Err(e) = handle.dial(addr.clone()).await {
-            tracing::debug!(%addr, error = %e, "cannot dial a listed provider");
-        }
-    }
+    dial_listed(handle, market).await?;
     let holding: Vec<PeerId> = entry
         .holders
         .iter()
