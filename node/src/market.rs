@@ -1082,9 +1082,7 @@ impl Prover {
                     size,
                     deals: ended,
                 });
-                if let Some(commands) = self.commands.upgrade() {
-                    let _ = commands.send(crate::node::Command::Unprovide(id)).await;
-                }
+                crate::node::Handle::unprovide_weak(&self.commands, id).await;
             }
             Ok(Ok(None)) => {}
             Ok(Err(e)) => tracing::warn!(object = %id, error = %e, "cannot release an object"),

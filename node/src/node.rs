@@ -686,6 +686,12 @@ impl Handle {
         }
     }
 
+    pub(crate) async fn unprovide_weak(commands: &mpsc::WeakSender<Command>, id: ContentId) {
+        if let Some(tx) = commands.upgrade() {
+            let _ = tx.send(Command::Unprovide(id)).await;
+        }
+    }
+
     /// This node's peer id.
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
