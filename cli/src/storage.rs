@@ -116,6 +116,21 @@ fn parse_range(s: &str) -> Result<Range<u64>, String> {
     Ok(start..end)
 }
 
+/// The buyer on chain, when `--deployment-file` and `--chain-key-file` are given (clap
+/// requires each with the other).
+fn chain_buyer(
+    rpc_url: &str,
+    deployment: Option<&Path>,
+    key: Option<&Path>,
+) -> anyhow::Result<Option<node::market::Buyer>> {
+    match (deployment, key) {
+        (Some(deployment), Some(key)) => node::market::Buyer::from_files(rpc_url, deployment, key)
+            .map(Some)
+            .context("setting up the on-chain market"),
+        _ => Ok(None),
+    }
+}
+
 pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
     let dir = match args.data_dir {
         Some(dir) => dir,
@@ -137,13 +152,13 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
                     dir.display()
                 );
             };
-            let buyer = match (&args.deployment_file, &args.chain_key_file) {
-                (Some(deployment), Some(key)) => Some(
-                    node::market::Buyer::from_files(&args.rpc_url, deployment, key)
-                        .context("setting up the on-chain market")?,
-                ),
-                _ if entry.deals.is_empty() => None,
-                _ => bail!(
+            let buyer = chain_buyer(
+                &args.rpc_url,
+                args.deployment_file.as_deref(),
+                args.chain_key_file.as_deref(),
+            )?;
+            if buyer.is_none() && !entry.deals.is_empty() {
+                bail!(
                     "{id}'s copies are under deals {}: give --deployment-file and \
                      --chain-key-file so they are ended (the periods not yet started refunded); \
                      nothing was changed",
@@ -153,8 +168,8 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
                         .map(|copy| copy.deal.to_string())
                         .collect::<Vec<_>>()
                         .join(", ")
-                ),
-            };
+                );
+            }
             catalog.remove(&id)?;
             let done = match &buyer {
                 Some(buyer) => buyer::end_deals(buyer, &entry).await,
@@ -172,13 +187,11 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
             if copies == 0 {
                 bail!("--copies must be at least 1");
             }
-            let buyer = match (&args.deployment_file, &args.chain_key_file) {
-                (Some(deployment), Some(key)) => Some(
-                    node::market::Buyer::from_files(&args.rpc_url, deployment, key)
-                        .context("setting up the on-chain market")?,
-                ),
-                _ => None,
-            };
+            let buyer = chain_buyer(
+                &args.rpc_url,
+                args.deployment_file.as_deref(),
+                args.chain_key_file.as_deref(),
+            )?;
             let (handle, task, dials) =
                 start_client(&dir, args.peers, &args.tls_trust, !args.no_mdns).await?;
             let catalog = Catalog::in_dir(&dir);
@@ -194,14 +207,16 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
             Ok(())
         }
         StorageCommand::Refunds { withdraw } => {
-            let (Some(deployment), Some(key)) = (&args.deployment_file, &args.chain_key_file)
+            let Some(buyer) = chain_buyer(
+                &args.rpc_url,
+                args.deployment_file.as_deref(),
+                args.chain_key_file.as_deref(),
+            )?
             else {
                 bail!(
                     "`storage refunds` needs --deployment-file and --chain-key-file (the buyer's key)"
                 );
             };
-            let buyer = node::market::Buyer::from_files(&args.rpc_url, deployment, key)
-                .context("setting up the on-chain market")?;
             let report = if withdraw {
                 let paid = buyer
                     .withdraw_refund()
