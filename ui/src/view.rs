@@ -780,8 +780,7 @@ fn format_stored_file(stored: &StoredFile) -> String {
     let deals = if stored.file.deals.is_empty() {
         String::new()
     } else {
-        let deals: Vec<String> = stored.file.deals.iter().map(ToString::to_string).collect();
-        format!(" under deals {}", deals.join(", "))
+        format!(" under deals {}", join_deals(&stored.file.deals))
     };
     let providers = stored.file.holders.len();
     format!(
@@ -799,17 +798,20 @@ fn format_stored_file(stored: &StoredFile) -> String {
 
 /// What forgetting `file` does, asked before it is done.
 fn forget_question(file: &FileInfo) -> String {
-    let deals = match file.deals.as_slice() {
-        [] => "its providers keep it as long as they choose".to_owned(),
-        [deal] => format!(
-            "its deal {deal} is ended now, the periods not yet started refunded; its provider \
-             may delete it a day later"
-        ),
-        deals => format!(
-            "its deals {} are ended now, the periods not yet started refunded; its providers \
-             may delete it a day later",
-            join_deals(deals)
-        ),
+    let deals = match file.deals.len() {
+        0 => "its providers keep it as long as they choose".to_owned(),
+        one_or_more => {
+            let (is, providers) = if one_or_more == 1 {
+                ("is", "provider")
+            } else {
+                ("are", "providers")
+            };
+            format!(
+                "its {} {is} ended now, the periods not yet started refunded; its {providers} \
+                 may delete it a day later",
+                name_deals(&file.deals)
+            )
+        }
     };
     format!(
         "Forget {}? It leaves this list and is no longer kept or renewed; {deals}.",
@@ -820,14 +822,10 @@ fn forget_question(file: &FileInfo) -> String {
 /// `forgot photo.jpg: deals 3, 4 ended, 0.02 CAIRN refunded to this node`.
 fn format_forgot_file(forgot: &ForgotFile) -> String {
     let mut line = format!("forgot {}", forgot.name);
-    match forgot.ended.as_slice() {
-        [] => {}
-        [deal] => line.push_str(&format!(": deal {deal} ended")),
-        deals => line.push_str(&format!(": deals {} ended", join_deals(deals))),
-    }
     if !forgot.ended.is_empty() {
         line.push_str(&format!(
-            ", {} refunded to this node",
+            ": {} ended, {} refunded to this node",
+            name_deals(&forgot.ended),
             format_tokens(&forgot.refunded)
         ));
     }
@@ -846,6 +844,14 @@ fn join_deals(deals: &[u64]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `deal 3`, or `deals 3, 4`.
+fn name_deals(deals: &[u64]) -> String {
+    match deals {
+        [deal] => format!("deal {deal}"),
+        deals => format!("deals {}", join_deals(deals)),
+    }
 }
 
 /// `fetched 1.5 MiB to /home/me/copy.jpg, every chunk verified, from 2 holders`.
@@ -1186,13 +1192,10 @@ pub(crate) fn format_activity(a: &Activity) -> String {
             bytes,
             deals,
         } => format!(
-            "released {} ({}): {} ended",
+            "released {} ({}): its {} ended",
             short(object),
             format_bytes(*bytes),
-            match deals.as_slice() {
-                [deal] => format!("its deal {deal}"),
-                deals => format!("its deals {}", join_deals(deals)),
-            }
+            name_deals(deals)
         ),
         ActivityKind::Corrupt { object, chunk } => format!(
             "{} found corrupt on disk (chunk {chunk}): no longer served",
