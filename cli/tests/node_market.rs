@@ -21,6 +21,19 @@ const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Deal `deal` as the chain has it.
+async fn deal_on_chain(
+    contracts: &chain::contracts::Contracts,
+    deal: u64,
+) -> chain::contracts::StorageMarket::Deal {
+    contracts
+        .market
+        .getDeal(alloy_primitives::U256::from(deal))
+        .call()
+        .await
+        .unwrap()
+}
+
 /// A beacon chain signed by a test sync committee over `devnet`, served honestly, and its
 /// network configuration written to `network.json` in `dir` (for `--beacon-network`).
 async fn signed_beacon_chain(
@@ -638,12 +651,7 @@ async fn buyers_find_providers_in_the_registry_and_a_failed_paid_upload_is_refun
         "{forgot}"
     );
     for deal in bought {
-        let d = contracts
-            .market
-            .getDeal(alloy_primitives::U256::from(deal))
-            .call()
-            .await
-            .unwrap();
+        let d = deal_on_chain(&contracts, deal).await;
         assert_eq!(d.endPeriod, 1, "deal {deal}");
     }
     assert_eq!(
@@ -1152,12 +1160,7 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
     let id = stored.rsplit(' ').next().unwrap().to_owned();
     assert_eq!(id.len(), 64, "{stored}");
     for deal in [1u64, 2] {
-        let deal = contracts
-            .market
-            .getDeal(alloy_primitives::U256::from(deal))
-            .call()
-            .await
-            .unwrap();
+        let deal = deal_on_chain(&contracts, deal).await;
         assert_eq!(deal.buyer, buyer);
         assert_eq!(deal.size, 300_000);
     }
@@ -1186,18 +1189,8 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
         .collect();
     deals.sort_unstable();
     assert_eq!(deals, vec![1, 2], "{listed}");
-    let first = contracts
-        .market
-        .getDeal(alloy_primitives::U256::from(1))
-        .call()
-        .await
-        .unwrap();
-    let second = contracts
-        .market
-        .getDeal(alloy_primitives::U256::from(2))
-        .call()
-        .await
-        .unwrap();
+    let first = deal_on_chain(&contracts, 1).await;
+    let second = deal_on_chain(&contracts, 2).await;
     assert_eq!(
         listed["paidUntil"].as_u64().unwrap(),
         first.start.min(second.start) + 2 * 3600,
@@ -1252,12 +1245,7 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
         let contracts = &contracts;
         async move {
             for deal in [1u64, 2] {
-                let d = contracts
-                    .market
-                    .getDeal(alloy_primitives::U256::from(deal))
-                    .call()
-                    .await
-                    .unwrap();
+                let d = deal_on_chain(contracts, deal).await;
                 if d.provider == Devnet::key(index).address() {
                     return (deal, d);
                 }
@@ -1363,12 +1351,7 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
     assert_eq!((moved_to.1, renewed_as.1), (false, true), "{listed}");
     let (moved_to, renewed_as) = (moved_to.0, renewed_as.0);
     for (deal, provider) in [(moved_to, 4), (renewed_as, 2)] {
-        let new_deal = contracts
-            .market
-            .getDeal(alloy_primitives::U256::from(deal))
-            .call()
-            .await
-            .unwrap();
+        let new_deal = deal_on_chain(&contracts, deal).await;
         assert_eq!(
             new_deal.provider,
             Devnet::key(provider).address(),
@@ -1460,12 +1443,7 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
         "{forgot}"
     );
     for deal in [moved_to, renewed_as] {
-        let ended = contracts
-            .market
-            .getDeal(alloy_primitives::U256::from(deal))
-            .call()
-            .await
-            .unwrap();
+        let ended = deal_on_chain(&contracts, deal).await;
         assert_eq!(ended.endPeriod, 1, "deal {deal} ended in its first period");
     }
     browser
