@@ -8,9 +8,9 @@
 //!
 //! Redundancy is kept with [`replace`]: a copy whose provider missed a proof is fetched back
 //! verified from the other holders and bought again from a provider that holds none, and the
-//! failing deal is ended; a copy whose deal is ending is fetched back from its provider and
-//! bought again from it (the upload sends nothing: it holds every chunk), or elsewhere if it
-//! does not serve it. Deciding *when* is the caller's: the runtime does it as soon as the chain
+//! failing deal is ended; a copy whose deal is ending is bought again from its provider once it
+//! serves a few chunks picked at random (the upload sends nothing: it holds every chunk), or
+//! elsewhere if it does not. Deciding *when* is the caller's: the runtime does it as soon as the chain
 //! resolves a period missed, or a deal's last period opens.
 
 use std::collections::BTreeMap;
@@ -23,8 +23,9 @@ use std::time::Duration;
 use alloy::primitives::utils::format_ether;
 use tokio::sync::broadcast;
 
+use crate::content::Manifest;
 use crate::market::{self, EndedDeal, MarketError};
-use crate::transfer::{self, CopyReport, GetReport, PutReport};
+use crate::transfer::{self, CopyReport, GetReport, PutReport, Source};
 use crate::{Client, ContentId, Event, Handle, NodeError, PeerId, TransferError};
 
 /// How long [`put`] and [`get`] look for providers before working with what they found.
@@ -34,6 +35,9 @@ pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(15);
 pub const SPARE_GRACE: Duration = Duration::from_secs(2);
 /// The catalog's file name in its directory.
 pub const CATALOG_FILE: &str = "catalog.json";
+/// Chunks a renewal fetches from the copy's provider, picked at random and verified, before it
+/// pays it again (2 MiB; its proofs on chain already show it holds the bytes).
+pub const RENEWAL_SAMPLES: u64 = 8;
 /// The copies replaced (or renewed) a catalog entry remembers, the latest ones: a file renewed
 /// every day for years keeps a bounded entry.
 pub const REPLACED_KEPT: usize = 32;
@@ -473,8 +477,10 @@ pub async fn put(
     };
     match market {
         Some(market) => {
+            let (manifest, commitment) = digest(file).await?;
+            let object = (&manifest, &commitment, Source::File(file));
             let (report, ended, failures) =
-                put_with_deals(handle, market, file, copies, providers).await?;
+                put_with_deals(handle, market, object, copies, providers).await?;
             let holders: Vec<String> = report.copies.iter().map(|c| c.peer.to_string()).collect();
             let entry = record(report.id, report.size, &report.copies, &holders)?;
             if report.copies.len() < copies {
@@ -534,24 +540,30 @@ pub async fn put(
     }
 }
 
-/// Stores `copies` copies, each under its own deal: quote, open and pay the deal, upload. Returns
-/// what was stored (maybe fewer than asked), the deals ended for failed uploads, and each
-/// provider's failure.
+/// The manifest and the proof commitment of `file`, read off the async threads.
+async fn digest(file: &Path) -> Result<(Manifest, chain::proof::Commitment), BuyerError> {
+    let path = file.to_owned();
+    Ok(
+        tokio::task::spawn_blocking(move || transfer::digest_file(&path))
+            .await
+            .map_err(|err| TransferError::File {
+                phase: "digest",
+                path: file.to_owned(),
+                source: std::io::Error::other(err),
+            })??,
+    )
+}
+
+/// Stores `copies` copies of `object` (its manifest, its commitment and where its chunks are),
+/// each under its own deal: quote, open and pay the deal, upload. Returns what was stored (maybe
+/// fewer than asked), the deals ended for failed uploads, and each provider's failure.
 async fn put_with_deals(
     handle: &Handle,
     market: &market::Buyer,
-    file: &Path,
+    (manifest, commitment, source): (&Manifest, &chain::proof::Commitment, Source<'_>),
     copies: usize,
     providers: Vec<PeerId>,
 ) -> Result<(PutReport, Vec<EndedUpload>, Vec<String>), BuyerError> {
-    let path = file.to_owned();
-    let (manifest, commitment) = tokio::task::spawn_blocking(move || transfer::digest_file(&path))
-        .await
-        .map_err(|err| TransferError::File {
-            phase: "digest",
-            path: file.to_owned(),
-            source: std::io::Error::other(err),
-        })??;
     let client = Client::new(handle.clone());
     let mut done = Vec::new();
     let mut failures = Vec::new();
@@ -562,9 +574,9 @@ async fn put_with_deals(
         }
         let opened = async {
             let terms = client
-                .quote(peer, market.address().into_array(), &commitment)
+                .quote(peer, market.address().into_array(), commitment)
                 .await?;
-            let deal = market.open_deal(&terms, &commitment).await?;
+            let deal = market.open_deal(&terms, commitment).await?;
             Ok::<_, TransferError>((deal, terms))
         };
         let (deal, terms) = match opened.await {
@@ -577,12 +589,12 @@ async fn put_with_deals(
         };
         tracing::info!(%peer, deal, "deal opened");
         // An interrupted upload resumes once under the same deal, sending only missing chunks.
-        let mut result = client.put_to(peer, file, &manifest, deal).await;
+        let mut result = client.put_from(peer, source, manifest, deal).await;
         for _ in 1..transfer::ATTEMPTS_PER_PROVIDER {
             match &result {
                 Err(TransferError::Stream { .. } | TransferError::Timeout { .. }) => {
                     tracing::info!(%peer, deal, "upload interrupted; resuming");
-                    result = client.put_to(peer, file, &manifest, deal).await;
+                    result = client.put_from(peer, source, manifest, deal).await;
                 }
                 _ => break,
             }
@@ -643,19 +655,24 @@ pub struct Replacement {
     /// The copy bought in place of the failing one.
     pub by: BoughtCopy,
     /// The failing deal, ended (its periods not yet started refunded); `None` if it could not
-    /// be ended (it was over already, or the chain refused: said in the log).
+    /// be ended (it was over already, or the chain refused: said in the log), or was renewed.
     pub ended: Option<EndedDeal>,
+    /// Bytes of the object fetched back, verified: a few chunks for a renewal its provider
+    /// served ([`RENEWAL_SAMPLES`]), else the whole object.
+    pub fetched: u64,
 }
 
-/// Buys the copy of `id` bought under `deal` again, for `why`: fetches the object, every chunk
-/// verified, into `scratch` (a directory; the file is removed after), then buys a copy under a
-/// new deal and records the swap in `catalog`. Nothing changes in the catalog unless the new
-/// copy is stored.
-/// - [`Why::MissedProof`]: fetched from the other holders (the failing one last), bought from a
-///   provider that holds none yet; the failing deal is ended.
-/// - [`Why::Ending`]: fetched from the copy's provider first (so it is paid again only once it
-///   served the file) and bought from it again, else from a provider holding none (then the old
-///   deal is ended: its periods not yet started, if any, are refunded).
+/// Buys the copy of `id` bought under `deal` again, for `why`, and records the swap in
+/// `catalog`. Nothing changes in the catalog unless the new copy is stored.
+/// - [`Why::Ending`]: the copy's provider is paid again once it serves [`RENEWAL_SAMPLES`]
+///   chunks picked at random, each verified: a deal for the commitment the old one was opened
+///   for, and an upload that sends nothing (the provider holds every chunk, and checks its bytes
+///   against the new deal's root before it confirms). The old deal runs to its end.
+/// - Otherwise, and when that fails: the object is fetched, every chunk verified, into `scratch`
+///   (a directory; the file is removed after): for [`Why::MissedProof`] from the other holders
+///   (the failing one last), for [`Why::Ending`] from the copy's provider first (bought from it
+///   again if it served the file). The copy is bought from a provider that holds none yet, and
+///   the failing deal is ended (its periods not yet started, if any, are refunded).
 pub async fn replace(
     handle: &Handle,
     catalog: &Catalog,
@@ -715,6 +732,23 @@ async fn replace_from(
 ) -> Result<Replacement, BuyerError> {
     let id = entry.id;
     let own_peer: Option<PeerId> = own.parse().ok();
+    if let (Why::Ending, Some(peer)) = (why, own_peer) {
+        match renew_in_place(handle, market, (id, deal), peer).await {
+            Ok((copy, fetched)) => {
+                let by = bought(&copy);
+                let entry = record_swap(catalog, market, (id, deal), &by).await?;
+                return Ok(Replacement {
+                    entry,
+                    by,
+                    ended: None,
+                    fetched,
+                });
+            }
+            Err(err) => {
+                tracing::info!(%id, deal, %peer, %err, "cannot renew the copy in place; fetching the file back");
+            }
+        }
+    }
     let others = entry
         .holders
         .iter()
@@ -726,8 +760,8 @@ async fn replace_from(
         Why::MissedProof => others.chain(own_peer).collect(),
         Why::Ending => own_peer.into_iter().chain(others).collect(),
     };
-    let report = fetch_to(handle, id, None, object, sources).await?;
-    let own_served = own_peer.is_some_and(|peer| report.served_by.contains(&peer));
+    let fetched = fetch_to(handle, id, None, object, sources).await?;
+    let own_served = own_peer.is_some_and(|peer| fetched.served_by.contains(&peer));
     // Any provider the node knows but those holding a copy (and itself).
     dial_listed(handle, market).await?;
     let holding: Vec<PeerId> = entry
@@ -763,18 +797,22 @@ async fn replace_from(
             ),
         });
     }
-    let (report, _ended, failures) = put_with_deals(handle, market, object, 1, spares).await?;
+    let (manifest, commitment) = digest(object).await?;
+    let (report, _ended, failures) = put_with_deals(
+        handle,
+        market,
+        (&manifest, &commitment, Source::File(object)),
+        1,
+        spares,
+    )
+    .await?;
     let Some(copy) = report.copies.first() else {
         return Err(BuyerError::NoSpareProvider {
             id,
             why: failures.join("; "),
         });
     };
-    let by = BoughtCopy {
-        deal: copy.deal.unwrap_or_default(),
-        peer: copy.peer.to_string(),
-        paid_until: copy.paid_until.unwrap_or_default(),
-    };
+    let by = bought(copy);
     // A renewed deal runs to its end (its last period paid if proven); one given up is ended.
     let ended = if by.peer == own {
         None
@@ -787,9 +825,67 @@ async fn replace_from(
             }
         }
     };
-    // Read again: the catalog may have changed while the copy was made.
+    let entry = record_swap(catalog, market, (id, deal), &by).await?;
+    Ok(Replacement {
+        entry,
+        by,
+        ended,
+        fetched: fetched.bytes,
+    })
+}
+
+/// Renews the copy of `id` under `deal` with its own provider `peer`, as [`replace`] says;
+/// returns the new copy and the bytes fetched to check it.
+async fn renew_in_place(
+    handle: &Handle,
+    market: &market::Buyer,
+    (id, deal): (ContentId, u64),
+    peer: PeerId,
+) -> Result<(CopyReport, u64), BuyerError> {
+    let (manifest, fetched) = Client::new(handle.clone())
+        .sample(peer, id, RENEWAL_SAMPLES)
+        .await?;
+    let commitment = market.commitment(deal).await?;
+    if commitment.size != manifest.size() {
+        return Err(BuyerError::NoSpareProvider {
+            id,
+            why: format!(
+                "deal {deal} is for {} bytes, the object has {}",
+                commitment.size,
+                manifest.size()
+            ),
+        });
+    }
+    let object = (&manifest, &commitment, Source::Held);
+    let (report, _ended, failures) = put_with_deals(handle, market, object, 1, vec![peer]).await?;
+    match report.copies.into_iter().next() {
+        Some(copy) => Ok((copy, fetched)),
+        None => Err(BuyerError::NoSpareProvider {
+            id,
+            why: failures.join("; "),
+        }),
+    }
+}
+
+/// The catalog's record of a copy bought under a deal.
+fn bought(copy: &CopyReport) -> BoughtCopy {
+    BoughtCopy {
+        deal: copy.deal.unwrap_or_default(),
+        peer: copy.peer.to_string(),
+        paid_until: copy.paid_until.unwrap_or_default(),
+    }
+}
+
+/// Records in `catalog` that `by` replaced the copy of `id` under `deal`. The catalog is read
+/// again (it may have changed while the copy was made): a file forgotten meanwhile does not
+/// want the copy, whose deal is ended.
+async fn record_swap(
+    catalog: &Catalog,
+    market: &market::Buyer,
+    (id, deal): (ContentId, u64),
+    by: &BoughtCopy,
+) -> Result<CatalogEntry, BuyerError> {
     let Some(mut entry) = catalog.entries()?.remove(&id.to_string()) else {
-        // Forgotten meanwhile: the copy just bought is not wanted.
         if let Err(err) = market.end_deal(by.deal).await {
             tracing::warn!(deal = by.deal, %err, "cannot end the deal of a forgotten file");
         }
@@ -797,7 +893,7 @@ async fn replace_from(
     };
     entry.swap_copy(deal, by.clone(), unix_now());
     catalog.record(entry.clone())?;
-    Ok(Replacement { entry, by, ended })
+    Ok(entry)
 }
 
 /// What [`end_deals`] did.

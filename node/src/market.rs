@@ -1271,6 +1271,21 @@ impl Buyer {
         Ok(d.start + u64::from(d.endPeriod) * u64::from(d.periodDuration))
     }
 
+    /// The proof commitment `deal` was opened for: its piece's Merkle root and size.
+    pub async fn commitment(&self, deal: u64) -> Result<chain::proof::Commitment, MarketError> {
+        let d = self
+            .contracts
+            .market
+            .getDeal(U256::from(deal))
+            .call()
+            .await
+            .map_err(chain_err("getDeal"))?;
+        Ok(chain::proof::Commitment {
+            size: d.size,
+            root: d.root,
+        })
+    }
+
     /// Every active provider in the `Registry`, with the addresses it announced: found from
     /// the `ProviderRegistered` events since `from_block`, then read from the registry's
     /// current state (entries whose peer id does not decode are left out and logged).

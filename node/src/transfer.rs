@@ -210,6 +210,19 @@ pub enum TransferError {
         /// The last failure.
         last: String,
     },
+    /// An upload of chunks the provider was to hold already ([`Source::Held`]) found some
+    /// missing: nothing was sent.
+    #[error(
+        "{peer} no longer holds {missing} of the object's {chunks} chunks; buy the copy from a provider given the file"
+    )]
+    NotHeld {
+        /// The provider.
+        peer: PeerId,
+        /// Chunks it lacks.
+        missing: u64,
+        /// Chunks in the object.
+        chunks: u64,
+    },
     /// No holder could serve the object.
     #[error("no holder could serve {id} ({tried} tried). Last error: {last}")]
     Unavailable {
@@ -998,6 +1011,16 @@ fn write_at(file: &File, offset: u64, data: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Where an upload's chunks come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// The file at this path.
+    File(&'a Path),
+    /// Nowhere: the provider holds every chunk already (a deal renewed with the provider that
+    /// stores the object).
+    Held,
+}
+
 /// The buyer's side of the protocol.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -1064,11 +1087,32 @@ impl Client {
         manifest: &Manifest,
         deal: u64,
     ) -> Result<CopyReport, TransferError> {
-        let file = std::sync::Arc::new(File::open(path).map_err(|source| TransferError::File {
-            phase: "open",
-            path: path.to_owned(),
-            source,
-        })?);
+        self.put_from(peer, Source::File(path), manifest, deal)
+            .await
+    }
+
+    /// Uploads one copy of the object `manifest` describes to `peer` under `deal`, its chunks
+    /// read from `source`; only those the provider does not hold already are sent. With
+    /// [`Source::Held`], a provider lacking any chunk is [`TransferError::NotHeld`], and nothing
+    /// is sent.
+    pub async fn put_from(
+        &self,
+        peer: PeerId,
+        source: Source<'_>,
+        manifest: &Manifest,
+        deal: u64,
+    ) -> Result<CopyReport, TransferError> {
+        let opened = match source {
+            Source::File(path) => Some((
+                path,
+                std::sync::Arc::new(File::open(path).map_err(|source| TransferError::File {
+                    phase: "open",
+                    path: path.to_owned(),
+                    source,
+                })?),
+            )),
+            Source::Held => None,
+        };
         let mut buf = Vec::new();
         let mut out = Vec::new();
         let request = Message::PutRequest {
@@ -1090,6 +1134,20 @@ impl Client {
         };
         let id = manifest.id();
         let total = manifest.size();
+        let Some((path, file)) = opened else {
+            let missing = (0..manifest.chunks())
+                .filter(|&index| !wire::bit(&have, index))
+                .count() as u64;
+            if missing > 0 {
+                let _ = stream.close().await;
+                return Err(TransferError::NotHeld {
+                    peer,
+                    missing,
+                    chunks: manifest.chunks(),
+                });
+            }
+            return self.finish_put(peer, stream, manifest.chunks()).await;
+        };
         let mut done = 0;
         let mut sent = 0;
         let mut skipped = 0;
@@ -1132,6 +1190,22 @@ impl Client {
                 upload: true,
             });
         }
+        let report = self.finish_put(peer, stream, skipped).await?;
+        Ok(CopyReport {
+            sent_chunks: sent,
+            ..report
+        })
+    }
+
+    /// Ends an upload whose chunks were sent (`skipped` of them held already): waits for the
+    /// provider's confirmation that the object is stored.
+    async fn finish_put(
+        &self,
+        peer: PeerId,
+        mut stream: libp2p::Stream,
+        skipped: u64,
+    ) -> Result<CopyReport, TransferError> {
+        let (mut buf, mut out) = (Vec::new(), Vec::new());
         write_msg(&mut stream, peer, "finishing", &Message::PutEnd, &mut out).await?;
         match read_msg(&mut stream, peer, "waiting for confirmation", &mut buf).await? {
             Message::PutDone => {}
@@ -1146,7 +1220,7 @@ impl Client {
         let _ = stream.close().await;
         Ok(CopyReport {
             peer,
-            sent_chunks: sent,
+            sent_chunks: 0,
             skipped_chunks: skipped,
             deal: None,
             paid_until: None,
@@ -1259,6 +1333,66 @@ impl Client {
         let manifest = expect_manifest(answer, peer, id)?;
         let _ = stream.close().await;
         Ok(manifest)
+    }
+
+    /// Fetches `samples` chunks of `id` from `peer`, picked at random (every chunk when it has
+    /// no more), each verified against the manifest; returns the manifest and the bytes
+    /// fetched. It checks that a holder still serves an object without downloading all of it.
+    pub async fn sample(
+        &self,
+        peer: PeerId,
+        id: ContentId,
+        samples: u64,
+    ) -> Result<(Manifest, u64), TransferError> {
+        let manifest = self.manifest_from(peer, id).await?;
+        let mut seed = [0u8; 8];
+        let mut random = || {
+            // No randomness from the OS: a predictable sample is still a sample.
+            let _ = getrandom::fill(&mut seed);
+            u64::from_le_bytes(seed)
+        };
+        let mut buf = Vec::new();
+        let mut fetched = 0;
+        for index in pick_samples(manifest.chunks(), samples, &mut random) {
+            let request = Message::GetRequest {
+                id,
+                first: index,
+                last: index + 1,
+            };
+            let (mut stream, answer) = self
+                .request(peer, &request, "requesting a sample chunk", &mut buf)
+                .await?;
+            expect_manifest(answer, peer, id)?;
+            let data = match read_msg(&mut stream, peer, "reading a sample chunk", &mut buf).await?
+            {
+                Message::Chunk { index: got, data } if got == index => data,
+                Message::Error { code, message } => return Err(remote(peer, code, message)),
+                other => {
+                    return Err(TransferError::Protocol {
+                        peer,
+                        what: format!("expected chunk {index}, got {}", kind(&other)),
+                    });
+                }
+            };
+            manifest
+                .verify_chunk(index, &data)
+                .map_err(|source| TransferError::Verify {
+                    peer,
+                    source: Box::new(source),
+                })?;
+            fetched += data.len() as u64;
+            match read_msg(&mut stream, peer, "ending a sample", &mut buf).await? {
+                Message::End => {}
+                other => {
+                    return Err(TransferError::Protocol {
+                        peer,
+                        what: format!("expected the end after chunk {index}, got {}", kind(&other)),
+                    });
+                }
+            }
+            let _ = stream.close().await;
+        }
+        Ok((manifest, fetched))
     }
 
     /// Downloads chunks `*next..end` from `peer` into `file`, advancing `*next` past every
@@ -1518,6 +1652,22 @@ fn expect_manifest(
     }
 }
 
+/// `samples` distinct chunk indexes below `chunks`, drawn with `random` (every index when there
+/// are no more than `samples`), in order. Floyd's algorithm: exactly `samples` draws.
+fn pick_samples(chunks: u64, samples: u64, mut random: impl FnMut() -> u64) -> Vec<u64> {
+    if samples >= chunks {
+        return (0..chunks).collect();
+    }
+    let mut picked = std::collections::BTreeSet::new();
+    for top in chunks - samples..chunks {
+        let draw = random() % (top + 1);
+        if !picked.insert(draw) {
+            picked.insert(top);
+        }
+    }
+    picked.into_iter().collect()
+}
+
 /// Segments per holder a download is cut into: enough for a faster holder to take over part of
 /// a slower one's share, few enough that a holder sees a handful of requests per download (each
 /// opens a stream, counted against the provider's per-peer rate, and is answered with the
@@ -1618,6 +1768,32 @@ impl Work {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn samples_are_distinct_chunks_of_the_object_drawn_at_random() {
+        assert_eq!(pick_samples(5, 8, || unreachable!()), vec![0, 1, 2, 3, 4]);
+        assert_eq!(
+            pick_samples(8, 8, || unreachable!()),
+            (0..8).collect::<Vec<_>>()
+        );
+        // Every draw the same: Floyd's algorithm still gives distinct indexes.
+        assert_eq!(pick_samples(100, 4, || 7), vec![7, 97, 98, 99]);
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let picked = pick_samples(40, 8, || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            });
+            assert_eq!(picked.len(), 8);
+            assert!(picked.windows(2).all(|w| w[0] < w[1]), "{picked:?}");
+            assert!(picked.iter().all(|&i| i < 40));
+            seen.extend(picked);
+        }
+        assert_eq!(seen.len(), 40, "every chunk can be drawn");
+    }
 
     #[test]
     fn downloads_split_into_contiguous_segments_that_cover_the_chunks() {

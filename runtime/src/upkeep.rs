@@ -197,6 +197,7 @@ impl Upkeep {
                     by = replacement.by.deal,
                     peer = %replacement.by.peer,
                     ended = replacement.ended.is_some(),
+                    fetched = replacement.fetched,
                     "copy bought again"
                 );
                 self.failed.remove(&deal);

@@ -516,3 +516,110 @@ async fn an_object_bought_twice_from_one_provider_is_proven_for_each_deal_then_r
     let out = buyer.dir.path().join("out.bin");
     assert!(client.get(id, None, &out, vec![peer]).await.is_err());
 }
+
+/// A renewal with the copy's own provider fetches a few chunks, not the file, and sends nothing:
+/// the new deal is for the same root and is proven, and the old one runs to its end. A provider
+/// that serves none of the chunks asked is not paid again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_checks_a_few_chunks_and_buys_the_copy_again_without_the_file() {
+    use node::buyer::{Catalog, DialFailures, RENEWAL_SAMPLES, Why};
+    let Selling {
+        devnet,
+        deployment,
+        provider,
+        peer,
+        buyer,
+        src,
+        manifest,
+        commitment,
+        ..
+    } = selling(12 * CHUNK_SIZE + 7, |_| {}).await;
+    let id = manifest.id();
+    let chain_buyer = chain_buyer(&devnet, &deployment, buyer.dir.path(), BUYER);
+    let catalog = Catalog::in_dir(&buyer.dir.path().join("client"));
+    let dials = DialFailures::collect(buyer.handle.subscribe());
+    let stored = node::buyer::put(&buyer.handle, &catalog, &src, 1, Some(&chain_buyer), &dials)
+        .await
+        .unwrap();
+    let first = stored.entry.deals[0].deal;
+    // The buyer keeps no copy of its own.
+    std::fs::remove_file(&src).unwrap();
+    let mut events = provider.handle.subscribe();
+    let scratch = buyer.dir.path().join("scratch");
+    let renewal = node::buyer::replace(
+        &buyer.handle,
+        &catalog,
+        &chain_buyer,
+        (id, first),
+        Why::Ending,
+        &scratch,
+    )
+    .await
+    .unwrap();
+    // Eight of the 13 chunks, one of which may be the last (7 bytes).
+    let chunk = CHUNK_SIZE as u64;
+    assert!(
+        ((RENEWAL_SAMPLES - 1) * chunk + 7..=RENEWAL_SAMPLES * chunk).contains(&renewal.fetched),
+        "{} bytes fetched: {RENEWAL_SAMPLES} chunks of {}",
+        renewal.fetched,
+        manifest.chunks()
+    );
+    assert!(!scratch.join(id.to_string()).exists());
+    assert_eq!(renewal.by.peer, peer.to_string());
+    assert!(renewal.ended.is_none(), "the old deal runs to its end");
+    let second = renewal.by.deal;
+    assert_ne!(second, first);
+    let on_chain = |deal: u64| {
+        let market = contracts(&devnet, &deployment, BUYER).market;
+        async move { market.getDeal(U256::from(deal)).call().await.unwrap() }
+    };
+    let (old, new) = (on_chain(first).await, on_chain(second).await);
+    assert_eq!((new.root, new.size), (commitment.root, commitment.size));
+    assert_eq!(new.provider, Devnet::key(PROVIDER).address());
+    assert_eq!(new.buyer, chain_buyer.address());
+    assert_eq!((old.endPeriod, old.missed), (3, 0), "not ended");
+    let listed = provider.handle.store().unwrap().list().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].deals, vec![first, second]);
+    let entry = &catalog.entries().unwrap()[&id.to_string()];
+    assert_eq!(entry.deals, vec![renewal.by.clone()]);
+    assert_eq!(entry.holders, vec![peer.to_string()]);
+    assert!(entry.replaced[0].renewed);
+    assert_eq!(wait_proof(&mut events, second).await, (0, true));
+
+    // Every chunk corrupt on the provider's disk: the first one sampled is refused, the file
+    // cannot be fetched back, and no deal is opened.
+    let object = provider
+        .dir
+        .path()
+        .join("store/objects")
+        .join(id.to_string());
+    for chunk in 0..manifest.chunks() {
+        flip_byte(&object, chunk * CHUNK_SIZE as u64);
+    }
+    let deals = || {
+        let market = contracts(&devnet, &deployment, BUYER).market;
+        async move { market.dealCount().call().await.unwrap() }
+    };
+    let before = deals().await;
+    let err = node::buyer::replace(
+        &buyer.handle,
+        &catalog,
+        &chain_buyer,
+        (id, second),
+        Why::Ending,
+        &scratch,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("corrupt"), "{err}");
+    assert_eq!(deals().await, before, "no deal opened");
+    let entry = &catalog.entries().unwrap()[&id.to_string()];
+    assert_eq!(entry.deals, vec![renewal.by]);
+    let reported = next_event(&mut events, |e| match e {
+        Event::Corrupt { id, .. } => Some(*id),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reported, id, "the provider reports the object corrupt");
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures::{AsyncReadExt as _, AsyncWriteExt as _};
 use node::content::CHUNK_SIZE;
 use node::store::State;
+use node::transfer::Source;
 use node::{Client, ContentId, Event, TransferError};
 
 use crate::common::*;
@@ -213,6 +214,15 @@ async fn restarted_provider_keeps_data_and_an_upload_resumes() {
     assert_eq!(provider.handle.peer_id(), peer);
     assert!(provider.handle.store().unwrap().list().unwrap().is_empty());
     buyer.handle.dial(provider.addr.clone()).await.unwrap();
+    // Partly held: an upload with no file to send from is refused, and sends nothing.
+    match client.put_from(peer, Source::Held, &manifest, 0).await {
+        Err(TransferError::NotHeld {
+            missing,
+            chunks: 80,
+            ..
+        }) => assert!((1..=48).contains(&missing), "{missing} missing"),
+        other => panic!("{other:?}"),
+    }
     let report = client.put_to(peer, &src, &manifest, 0).await.unwrap();
     assert!(report.skipped_chunks >= 32, "{report:?}");
     assert_eq!(report.skipped_chunks + report.sent_chunks, 80);
@@ -227,6 +237,12 @@ async fn restarted_provider_keeps_data_and_an_upload_resumes() {
         .await
         .unwrap();
     assert_eq!(tokio::fs::read(&out).await.unwrap(), bytes);
+    // Held whole: stored again with nothing sent.
+    let held = client
+        .put_from(peer, Source::Held, &manifest, 0)
+        .await
+        .unwrap();
+    assert_eq!((held.sent_chunks, held.skipped_chunks), (0, 80));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
