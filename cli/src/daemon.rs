@@ -3,10 +3,13 @@
 //! Routes: the built UI at `/` (public: it holds no data), `GET /api/health` (public liveness),
 //! `GET /api/status`, `PUT /api/chain`, `PUT /api/light-client`, `PUT /api/node/quota`,
 //! `PUT /api/node/stake`, `PUT /api/node/market`, `POST /api/node/earnings/withdraw`,
-//! `POST /api/files`, `POST /api/files/fetch` and `POST /api/files/refunds/withdraw` (all
-//! require `Authorization: Bearer <token>`, the
-//! per-install token from `runtime::token`). Errors are translated once here ([`api_error`]) into
+//! `POST /api/files`, `POST /api/files/upload`, `POST /api/files/download`,
+//! `POST /api/files/fetch`, `POST /api/files/forget` and `POST /api/files/refunds/withdraw` (all
+//! require `Authorization: Bearer <token>`, the per-install token from `runtime::token`), and
+//! `GET /api/downloads/<ticket>` (the ticket is the secret; see [`browser_files`]). Errors are translated once here ([`api_error`]) into
 //! an HTTP status and a JSON `protocol::api::ApiError` body.
+
+mod browser_files;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,9 +24,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use protocol::api::{
-    ApiError, FetchFile, ForgetFile, HTTP_CHAIN_PATH, HTTP_FETCH_FILE_PATH, HTTP_FILES_PATH,
-    HTTP_FORGET_FILE_PATH, HTTP_HEALTH_PATH, HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_MARKET_PATH,
-    HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH, HTTP_WITHDRAW_EARNINGS_PATH,
+    ApiError, FetchFile, ForgetFile, HTTP_CHAIN_PATH, HTTP_DOWNLOAD_FILE_PATH, HTTP_DOWNLOADS_PATH,
+    HTTP_FETCH_FILE_PATH, HTTP_FILES_PATH, HTTP_FORGET_FILE_PATH, HTTP_HEALTH_PATH,
+    HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_MARKET_PATH, HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH,
+    HTTP_STATUS_PATH, HTTP_UPLOAD_FILE_PATH, HTTP_WITHDRAW_EARNINGS_PATH,
     HTTP_WITHDRAW_REFUNDS_PATH, SetChain, SetLightClient, SetNodeMarket, SetNodeQuota,
     SetNodeStake, Status, StoreFile, TOKEN_FRAGMENT_KEY,
 };
@@ -37,6 +41,7 @@ pub(crate) const DEFAULT_UI_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..
 struct AppState {
     runtime: runtime::Handle,
     token: Arc<ApiToken>,
+    spool: Arc<browser_files::Spool>,
 }
 
 /// Runs the daemon until Ctrl-C or SIGTERM.
@@ -58,12 +63,31 @@ pub(crate) async fn run(
         );
     }
     let token = runtime::token::load_or_create(&config.data_dir)?;
+    let spool = Arc::new(
+        browser_files::Spool::open(&config.data_dir).with_context(|| {
+            format!(
+                "cannot prepare {} for files passing through the browser",
+                config.data_dir.join(browser_files::SPOOL_DIR).display()
+            )
+        })?,
+    );
     let (handle, event_loop) = runtime::start(config)?;
     let runtime_task = tokio::spawn(event_loop.run());
+    let sweeper = tokio::spawn({
+        let spool = Arc::clone(&spool);
+        async move {
+            let mut every = tokio::time::interval(browser_files::SWEEP_EVERY);
+            loop {
+                every.tick().await;
+                spool.sweep();
+            }
+        }
+    });
 
     let state = AppState {
         runtime: handle.clone(),
         token: Arc::new(token.clone()),
+        spool,
     };
     let app = router(state, &ui_dir);
     let listener = tokio::net::TcpListener::bind(listen)
@@ -79,6 +103,7 @@ pub(crate) async fn run(
         .with_graceful_shutdown(crate::shutdown_signal())
         .await
         .context("HTTP server failed")?;
+    sweeper.abort();
     handle.shutdown().await.ok();
     runtime_task.await.ok();
     Ok(())
@@ -95,6 +120,8 @@ fn router(state: AppState, ui_dir: &std::path::Path) -> Router {
         .route(HTTP_CHAIN_PATH, put(set_chain))
         .route(HTTP_FILES_PATH, post(store_file))
         .route(HTTP_FETCH_FILE_PATH, post(fetch_file))
+        .route(HTTP_UPLOAD_FILE_PATH, post(browser_files::upload))
+        .route(HTTP_DOWNLOAD_FILE_PATH, post(browser_files::download))
         .route(HTTP_FORGET_FILE_PATH, post(forget_file))
         .route(HTTP_WITHDRAW_REFUNDS_PATH, post(withdraw_refunds))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
@@ -102,6 +129,10 @@ fn router(state: AppState, ui_dir: &std::path::Path) -> Router {
     Router::new()
         .merge(api)
         .route(HTTP_HEALTH_PATH, get(health))
+        .route(
+            &format!("{HTTP_DOWNLOADS_PATH}/{{ticket}}"),
+            get(browser_files::serve_link),
+        )
         .fallback_service(ui)
         .with_state(state)
 }

@@ -169,6 +169,7 @@ async fn api_requires_the_install_token() {
         ("/api/files", r#"{"path": "/etc/hostname", "copies": 1}"#),
         ("/api/files/fetch", r#"{"id": "ab", "output": "/tmp/x"}"#),
         ("/api/files/forget", r#"{"id": "ab"}"#),
+        ("/api/files/download", r#"{"id": "ab"}"#),
     ] {
         let post = || {
             send_api(
@@ -187,6 +188,30 @@ async fn api_requires_the_install_token() {
         refuses_a_bad_body_and_no_token(&http, &daemon, post, path, request, "with Content-Type")
             .await;
     }
+
+    // A file sent by the browser: no node to store it through, said before it is received.
+    let upload = "/api/files/upload?name=a.bin&copies=1";
+    let post = reqwest::Method::POST;
+    let (code, body) = send_api(&http, &daemon, post.clone(), upload, None, "data").await;
+    assert_eq!(code, 401, "{body}");
+    let (code, body) = send_api(&http, &daemon, post, upload, Some(&daemon.token), "data").await;
+    assert_eq!(code, 409, "{body}");
+    assert_eq!(body["code"], "no_node");
+    // A download link that was never made: not found, with what to do.
+    let (code, body) = send_api(
+        &http,
+        &daemon,
+        reqwest::Method::GET,
+        &format!("/api/downloads/{}", "ab".repeat(16)),
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(code, 404, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
 
     // The light client's beacon chain: what does not hold is refused with what is wrong, a body
     // that is not the request with what to send, and nothing is saved.

@@ -58,6 +58,17 @@ pub const COMMAND_FETCH_FILE: &str = "fetch_file";
 /// Daemon route (`POST`, body [`FetchFile`]) fetching a stored object back to a file; answers
 /// with the [`FetchedFile`].
 pub const HTTP_FETCH_FILE_PATH: &str = "/api/files/fetch";
+/// Daemon route (`POST`) storing a file the browser sends: the file's bytes are the body
+/// (`Content-Type: application/octet-stream`), its name and the copies are the query
+/// ([`UploadFile`]: `?name=photo.jpg&copies=2`). Answers with the [`StoredFile`] once every copy
+/// is stored; the daemon keeps no copy of its own.
+pub const HTTP_UPLOAD_FILE_PATH: &str = "/api/files/upload";
+/// Daemon route (`POST`, body [`DownloadFile`]) fetching a stored object, every chunk verified,
+/// for the browser to download; answers with the [`DownloadReady`] link.
+pub const HTTP_DOWNLOAD_FILE_PATH: &str = "/api/files/download";
+/// Where the links of [`DownloadReady`] point: `GET /api/downloads/<ticket>`, without a token
+/// (the ticket, 128 random bits, is the secret), with byte ranges, until the link expires.
+pub const HTTP_DOWNLOADS_PATH: &str = "/api/downloads";
 /// Tauri command forgetting a stored file (arguments: [`ForgetFile`]): it is no longer kept or
 /// renewed, and its deals are ended; returns the [`ForgotFile`].
 pub const COMMAND_FORGET_FILE: &str = "forget_file";
@@ -303,6 +314,40 @@ pub struct FetchedFile {
     pub bytes: u64,
     /// The holders that served chunks.
     pub holders: Vec<String>,
+}
+
+/// The query of [`HTTP_UPLOAD_FILE_PATH`]: how to store the file in the request's body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UploadFile {
+    /// The file's name (no folder), as the list of files shows it.
+    pub name: String,
+    /// Copies on distinct providers (at least 1).
+    pub copies: u32,
+}
+
+/// Fetch a stored object, every chunk verified, for the browser to download.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DownloadFile {
+    /// The content id (64 hex digits).
+    pub id: String,
+}
+
+/// An object fetched by [`DownloadFile`], ready for the browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadReady {
+    /// The link to download it from, under [`HTTP_DOWNLOADS_PATH`].
+    pub url: String,
+    /// The name to save it as: the file's name in the list, else its content id.
+    pub name: String,
+    /// Its size, each chunk verified against the content id.
+    pub bytes: u64,
+    /// The holders that served chunks.
+    pub holders: Vec<String>,
+    /// Seconds the link stays valid.
+    pub expires_in: u64,
 }
 
 /// Stop keeping a stored file: it leaves the list, is no longer renewed, and its deals are ended

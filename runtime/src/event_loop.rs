@@ -54,7 +54,7 @@ const NOT_RUNNING_FOR_FILES: &str =
     "the node is not running (its status says why); files are stored through it";
 
 /// The most copies of a file stored at once.
-const MAX_COPIES: usize = 16;
+pub const MAX_COPIES: usize = 16;
 
 /// Commands are tiny and answered at once; a few in flight per shell is plenty.
 const COMMAND_CAPACITY: usize = 32;
