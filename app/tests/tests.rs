@@ -372,7 +372,7 @@ async fn desktop_window_shows_live_devnet_status() {
     std::fs::write(&file, &bytes).unwrap();
     let stored = files_card::store(&app, &file, 1).await.unwrap();
     assert!(
-        stored.starts_with("stored notes.bin (195.3 KiB) on 1 provider under deals 1; content id "),
+        stored.starts_with("stored notes.bin (195.3 KiB) on 1 provider under deal 1; content id "),
         "{stored}"
     );
     let listed = app

@@ -1460,3 +1460,170 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
         .unwrap();
     browser.quit().await.unwrap();
 }
+
+/// The daemon's page stores a file picked in the browser (the daemon keeps no copy of it) and
+/// downloads it back to the browser, every chunk verified; the download link serves byte ranges
+/// and names the file. What the upload route refuses, it refuses before storing anything.
+#[tokio::test]
+async fn the_daemons_page_stores_a_file_picked_in_the_browser_and_downloads_it_back() {
+    let (devnet, deployment, root, deployment_file) = market_devnet().await;
+    let rpc = devnet.rpc_url();
+    let (_p1, p1_addr) = start_provider(root.path(), 1, rpc, &deployment_file, "64MiB").await;
+    let daemon_key = key_file(root.path(), "daemon.key", 3);
+    #[rustfmt::skip]
+    let args = [
+        "--node", "--node-quota", "0", "--no-mdns", "--no-upnp",
+        "--node-listen", "/ip4/127.0.0.1/tcp/0",
+        "--node-deployment-file", deployment_file.to_str().unwrap(),
+        "--node-chain-key-file", daemon_key.to_str().unwrap(),
+    ];
+    let data = root.path().join("daemon");
+    let daemon = testkit::Daemon::start(CAIRN, rpc, &data, &args, START_TIMEOUT)
+        .await
+        .unwrap();
+    daemon
+        .wait_for_node("a running node", Duration::from_secs(60), |n| {
+            n["state"] == "running"
+        })
+        .await
+        .unwrap();
+    let spool = data.join("browser-files");
+    let spooled = || std::fs::read_dir(&spool).unwrap().count();
+
+    // Refused before anything is stored: a name with a folder, no copies, an empty file, no
+    // token.
+    let http = reqwest::Client::new();
+    let upload = |query: &str, body: &'static [u8], token: bool| {
+        let mut request = http
+            .post(format!("{}/api/files/upload{query}", daemon.base))
+            .header("Content-Type", "application/octet-stream")
+            .body(body);
+        if token {
+            request = request.bearer_auth(&daemon.token);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (
+                status,
+                body["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        }
+    };
+    let (status, message) = upload("?name=../x.bin&copies=1", b"data", true).await;
+    assert_eq!(status, 400, "{message}");
+    assert!(message.contains("without a folder"), "{message}");
+    let (status, message) = upload("?name=x.bin&copies=0", b"data", true).await;
+    assert_eq!(status, 422, "{message}");
+    assert!(message.contains("between 1 and 16 copies"), "{message}");
+    let (status, message) = upload("?name=x.bin&copies=1", b"", true).await;
+    assert_eq!(status, 422, "{message}");
+    assert!(message.contains("empty"), "{message}");
+    let (status, message) = upload("?copies=1", b"data", true).await;
+    assert_eq!(status, 400, "{message}");
+    assert!(message.contains("?name=photo.jpg&copies=2"), "{message}");
+    let (status, _) = upload("?name=x.bin&copies=1", b"data", false).await;
+    assert_eq!(status, 401);
+    assert_eq!(spooled(), 0);
+    assert_eq!(
+        daemon.status().await.unwrap()["node"]["files"],
+        serde_json::json!([])
+    );
+
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, browser) = testkit::WebDriver::chromium(profile.path()).await.unwrap();
+    browser.goto(&daemon.url()).await.unwrap();
+    browser
+        .wait_for_text("#node-state", Duration::from_secs(30), |t| t == "running")
+        .await
+        .unwrap();
+
+    // Picked in the browser, from a folder the daemon is never told about.
+    let picked = tempfile::tempdir().unwrap();
+    let file = picked.path().join("été notes.bin");
+    let bytes = patterned_file(&file, 300_000);
+    let stored = files_card::upload(&browser, &file, 1).await.unwrap();
+    assert!(
+        stored.starts_with(
+            "stored été notes.bin (292.9 KiB) on 1 provider under deal 1; content id "
+        ),
+        "{stored}"
+    );
+    let id = stored.rsplit(' ').next().unwrap().to_owned();
+    assert_eq!(spooled(), 0, "the daemon keeps no copy");
+    let node = daemon.status().await.unwrap()["node"].clone();
+    assert_eq!(node["files"][0]["name"], "été notes.bin");
+    assert_eq!(node["files"][0]["id"], id.as_str());
+    let p1_peer = p1_addr.rsplit('/').next().unwrap();
+    assert_eq!(node["files"][0]["holders"], serde_json::json!([p1_peer]));
+    let contracts = chain::contracts::Contracts::new(
+        &deployment,
+        chain::contracts::signer_provider(rpc, Devnet::key(0)).unwrap(),
+    );
+    let deal = deal_on_chain(&contracts, 1).await;
+    assert_eq!(deal.size, 300_000);
+    assert_eq!(deal.buyer, Devnet::key(3).address());
+    assert_eq!(deal.provider, Devnet::key(1).address());
+
+    // Downloaded back by the browser, byte-identical.
+    browser
+        .wait_for_text("#node-files li", Duration::from_secs(10), |t| {
+            t.starts_with("été notes.bin: 292.9 KiB, 1 copy")
+        })
+        .await
+        .unwrap();
+    let said = files_card::download_first(&browser).await.unwrap();
+    assert_eq!(
+        said,
+        "downloading été notes.bin (292.9 KiB), every chunk verified, from 1 holder; the link lasts 10 minutes"
+    );
+    let saved = testkit::WebDriver::chromium_downloads(profile.path()).join("été notes.bin");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while std::fs::read(&saved).ok().as_deref() != Some(&bytes[..]) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} not saved: {:?}",
+            saved.display(),
+            std::fs::read_dir(saved.parent().unwrap()).map(|d| d.count())
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The link (the spool's one folder) serves ranges and names the file; a made-up one is not
+    // found.
+    let ticket = std::fs::read_dir(&spool)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .into_string()
+        .unwrap();
+    let response = http
+        .get(format!("{}/api/downloads/{ticket}", daemon.base))
+        .header("Range", "bytes=1000-1999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 206);
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"_t_ notes.bin\"; filename*=UTF-8''%C3%A9t%C3%A9%20notes.bin"
+    );
+    assert_eq!(response.bytes().await.unwrap(), bytes[1000..2000]);
+    let response = http
+        .get(format!("{}/api/downloads/{}", daemon.base, "0".repeat(32)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("download the file again"),
+        "{body}"
+    );
+}

@@ -30,6 +30,27 @@ async fn fill_store(ui: &WebDriver, path: &Path, copies: u32) -> Result<()> {
         .await
 }
 
+/// Picks `file` in the store form's file input (the daemon's page), types `copies`, presses
+/// "Store", and returns what the card says it stored.
+pub async fn upload(ui: &WebDriver, file: &Path, copies: u32) -> Result<String> {
+    ui.choose_file("#node-store-pick", file).await?;
+    ui.type_into("#node-store-copies", &copies.to_string())
+        .await?;
+    ui.click_for("#node-store", "#node-stored-file", TIMEOUT)
+        .await
+}
+
+/// Presses "Download" on the first file listed (the daemon's page), and returns what the card
+/// says; the browser saves the file.
+pub async fn download_first(ui: &WebDriver) -> Result<String> {
+    ui.click_for(
+        "#node-files li button.download",
+        "#node-downloaded-file",
+        TIMEOUT,
+    )
+    .await
+}
+
 /// Presses "Forget…" on the first file listed, returns the question the card asks, then
 /// presses "Forget" and returns what the card says it did.
 pub async fn forget_first(ui: &WebDriver) -> Result<(String, String)> {
@@ -46,7 +67,7 @@ pub async fn forget_first(ui: &WebDriver) -> Result<(String, String)> {
 /// Presses "Fetch…" on the first file listed, types `output`, presses "Fetch", and returns what
 /// the card says it fetched.
 pub async fn fetch_first(ui: &WebDriver, output: &Path) -> Result<String> {
-    ui.click("#node-files li button").await?;
+    ui.click("#node-files li button.fetch").await?;
     ui.type_into("#node-fetch-output", &output.display().to_string())
         .await?;
     ui.click_for("#node-fetch", "#node-fetched-file", TIMEOUT)

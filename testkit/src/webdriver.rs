@@ -66,12 +66,22 @@ impl WebDriver {
         })
     }
 
-    /// Capabilities for Debian's Chromium, headless, as root, with no network chatter.
+    /// Where the Chromium of [`WebDriver::chromium_capabilities`] saves downloads, without asking.
+    pub fn chromium_downloads(user_data_dir: &std::path::Path) -> std::path::PathBuf {
+        user_data_dir.join("Downloads")
+    }
+
+    /// Capabilities for Debian's Chromium, headless, as root, with no network chatter; downloads
+    /// go to [`WebDriver::chromium_downloads`].
     pub fn chromium_capabilities(user_data_dir: &std::path::Path) -> Value {
         json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
+                "prefs": {
+                    "download.default_directory": Self::chromium_downloads(user_data_dir),
+                    "download.prompt_for_download": false,
+                },
                 "args": [
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                     "--no-first-run", "--disable-background-networking",
@@ -129,6 +139,18 @@ impl WebDriver {
             "element send keys",
             &format!("element/{element}/value"),
             json!({ "text": text }),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Picks the file at `path` in the file input matching `css`, as a user would in its dialog.
+    pub async fn choose_file(&self, css: &str, path: &std::path::Path) -> Result<()> {
+        let element = self.element(css).await?;
+        self.post(
+            "element send keys",
+            &format!("element/{element}/value"),
+            json!({ "text": path.display().to_string() }),
         )
         .await
         .map(drop)

@@ -5,10 +5,10 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 use protocol::api::{
-    Activity, ActivityKind, ChainSettings, ChainState, EarningsAnchor, EarningsProof,
-    EndpointSource, FetchFile, FetchedFile, FileInfo, ForgetFile, ForgotFile, LightClientSettings,
-    LightClientState, MarketState, NodeState, Repair, SetNodeMarket, Status, StoreFile, StoredFile,
-    TransferInfo, Withdrawal,
+    Activity, ActivityKind, ChainSettings, ChainState, DownloadFile, DownloadReady, EarningsAnchor,
+    EarningsProof, EndpointSource, FetchFile, FetchedFile, FileInfo, ForgetFile, ForgotFile,
+    LightClientSettings, LightClientState, MarketState, NodeState, Repair, SetNodeMarket, Status,
+    StoreFile, StoredFile, TransferInfo, Withdrawal,
 };
 
 use crate::backend::{Backend, BackendError};
@@ -543,7 +543,11 @@ fn Files(
     let (output, set_output) = signal(String::new());
     let storing = Action::new();
     let fetching = Action::new();
+    let downloading = Action::new();
     let forgetting = Action::new();
+    // The daemon's page stores files picked in the browser, and downloads them back there.
+    let browser_files = backend.with_value(|backend| backend.browser_files());
+    let picker = NodeRef::<leptos::html::Input>::new();
     // The file whose "Forget…" was pressed, until it is forgotten or kept.
     let to_forget = RwSignal::new(None::<FileInfo>);
     let forget = move |event: leptos::ev::SubmitEvent| {
@@ -560,14 +564,41 @@ fn Files(
     };
     let store = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
+        let backend = backend.get_value();
+        let picked = picker
+            .get_untracked()
+            .and_then(|input| input.files())
+            .and_then(|files| files.get(0));
+        if let Some(file) = picked {
+            let copies = match parse_copies(&copies.get_untracked()) {
+                Ok(copies) => copies,
+                Err(err) => {
+                    storing.outcome.set(Some(Err(err)));
+                    return;
+                }
+            };
+            storing.run(async move {
+                let stored = backend.upload_file(file, copies).await?;
+                if let Some(input) = picker.get_untracked() {
+                    input.set_value("");
+                }
+                Ok(format_stored_file(&stored))
+            });
+            return;
+        }
         let request = match store_request(&path.get_untracked(), &copies.get_untracked()) {
             Ok(request) => request,
+            Err(_) if browser_files && path.get_untracked().trim().is_empty() => {
+                storing.outcome.set(Some(Err(
+                    "pick a file to store, or give the path of one on the daemon's machine".into(),
+                )));
+                return;
+            }
             Err(err) => {
                 storing.outcome.set(Some(Err(err)));
                 return;
             }
         };
-        let backend = backend.get_value();
         storing.run(async move {
             let stored = backend.store_file(request).await?;
             set_path.set(String::new());
@@ -598,11 +629,26 @@ fn Files(
                 {move || files.get().into_iter().map(|file| {
                     let pick = file.id.clone();
                     let line = format_file(&file);
+                    let download = browser_files.then(|| {
+                        let id = file.id.clone();
+                        view! {
+                            " "
+                            <button class="secondary download" type="button" disabled=move || downloading.busy.get() on:click=move |_| {
+                                let backend = backend.get_value();
+                                let request = DownloadFile { id: id.clone() };
+                                downloading.run(async move {
+                                    let ready = backend.download_file(request).await?;
+                                    Ok(format_download(&ready))
+                                });
+                            }>"Download"</button>
+                        }
+                    });
                     view! {
                         <li>
                             <span>{line}</span>
+                            {download}
                             " "
-                            <button class="secondary" type="button" on:click=move |_| set_id.set(pick.clone())>"Fetch…"</button>
+                            <button class="secondary fetch" type="button" on:click=move |_| set_id.set(pick.clone())>"Fetch…"</button>
                             " "
                             <button class="secondary forget" type="button" on:click=move |_| {
                                 forgetting.outcome.set(None);
@@ -624,8 +670,19 @@ fn Files(
                 </form>
             </Show>
             {refunding.outcome_view("node-refunds-withdrawn", "node-refunds-error")}
+            {downloading.outcome_view("node-downloaded-file", "node-download-error")}
             <form class="quota" id="node-store-form" on:submit=store>
-                {text_field("node-store-path", "Store a file: its path", "/home/me/photo.jpg", path, set_path)}
+                {browser_files.then(|| view! {
+                    <label class="label" for="node-store-pick">"Store a file from this computer"</label>
+                    <div class="row">
+                        <input id="node-store-pick" type="file" node_ref=picker/>
+                    </div>
+                })}
+                {if browser_files {
+                    text_field("node-store-path", "…or by its path on the daemon's machine", "/srv/data/photo.jpg", path, set_path)
+                } else {
+                    text_field("node-store-path", "Store a file: its path", "/home/me/photo.jpg", path, set_path)
+                }}
                 {text_field("node-store-copies", "Copies, on as many providers", "2", copies, set_copies)}
                 <div class="row">
                     <button id="node-store" type="submit" disabled=move || storing.busy.get()>"Store"</button>
@@ -661,11 +718,16 @@ fn store_request(path: &str, copies: &str) -> Result<StoreFile, String> {
     if path.is_empty() {
         return Err("give the path of the file to store".into());
     }
+    Ok(StoreFile {
+        path: path.to_owned(),
+        copies: parse_copies(copies)?,
+    })
+}
+
+/// The copies typed in the store form, or what is wrong with them.
+fn parse_copies(copies: &str) -> Result<u32, String> {
     match copies.trim().parse::<u32>() {
-        Ok(copies) if copies >= 1 => Ok(StoreFile {
-            path: path.to_owned(),
-            copies,
-        }),
+        Ok(copies) if copies >= 1 => Ok(copies),
         _ => Err(format!(
             "{:?} copies: give a whole number, 1 or more",
             copies.trim()
@@ -780,7 +842,7 @@ fn format_stored_file(stored: &StoredFile) -> String {
     let deals = if stored.file.deals.is_empty() {
         String::new()
     } else {
-        format!(" under deals {}", join_deals(&stored.file.deals))
+        format!(" under {}", name_deals(&stored.file.deals))
     };
     let providers = stored.file.holders.len();
     format!(
@@ -862,6 +924,19 @@ fn format_fetched_file(fetched: &FetchedFile) -> String {
         format_bytes(fetched.bytes),
         fetched.output,
         if holders == 1 { "holder" } else { "holders" }
+    )
+}
+
+/// `downloading notes.bin (292.9 KiB), every chunk verified, from 2 holders`: the browser saves
+/// it from the link.
+fn format_download(ready: &DownloadReady) -> String {
+    let holders = ready.holders.len();
+    format!(
+        "downloading {} ({}), every chunk verified, from {holders} {}; the link lasts {} minutes",
+        ready.name,
+        format_bytes(ready.bytes),
+        if holders == 1 { "holder" } else { "holders" },
+        ready.expires_in / 60
     )
 }
 
@@ -1322,6 +1397,7 @@ mod tests {
         format_withdrawal, light_client_settings, market_request, parse_tokens,
     };
     use super::{ChainState, EndpointSource, Status, chain_settings, format_endpoint};
+    use super::{DownloadReady, format_download};
     use super::{
         FetchedFile, FileInfo, Repair, StoredFile, format_fetched_file, format_file,
         format_stored_file, format_utc, store_request,
@@ -1546,6 +1622,17 @@ mod tests {
         assert_eq!(
             format_fetched_file(&fetched),
             "fetched 1.5 MiB to /home/me/copy.jpg, every chunk verified, from 1 holder"
+        );
+        let ready = DownloadReady {
+            url: "/api/downloads/00ff".into(),
+            name: "photo.jpg".into(),
+            bytes: 3 << 19,
+            holders: vec!["12D3KooWA".into(), "12D3KooWB".into()],
+            expires_in: 600,
+        };
+        assert_eq!(
+            format_download(&ready),
+            "downloading photo.jpg (1.5 MiB), every chunk verified, from 2 holders; the link lasts 10 minutes"
         );
     }
 

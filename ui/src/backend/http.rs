@@ -1,7 +1,9 @@
 //! HTTP backend for the `cairn daemon`: `GET /api/status`, `PUT /api/chain`, `PUT /api/node/quota`,
 //! `PUT /api/node/stake`, `PUT /api/node/market`, `PUT /api/light-client`,
 //! `POST /api/node/earnings/withdraw`, `POST /api/files`, `POST /api/files/fetch` and
-//! `POST /api/files/refunds/withdraw` with the per-install bearer token.
+//! `POST /api/files/refunds/withdraw` with the per-install bearer token; files picked in the
+//! browser go to `POST /api/files/upload` as the body, and come back through the link
+//! `POST /api/files/download` answers, which the browser downloads.
 //!
 //! The daemon prints a URL whose fragment carries the token (`#token=...`); fragments never
 //! reach a server. On load the token moves into `localStorage` and out of the address bar.
@@ -9,12 +11,12 @@
 use std::time::Duration;
 
 use protocol::api::{
-    ApiError, ChainSettings, FetchFile, FetchedFile, ForgetFile, ForgotFile, HTTP_CHAIN_PATH,
-    HTTP_FETCH_FILE_PATH, HTTP_FILES_PATH, HTTP_FORGET_FILE_PATH, HTTP_LIGHT_CLIENT_PATH,
-    HTTP_NODE_MARKET_PATH, HTTP_NODE_QUOTA_PATH, HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH,
-    HTTP_WITHDRAW_EARNINGS_PATH, HTTP_WITHDRAW_REFUNDS_PATH, LightClientSettings, SetChain,
-    SetLightClient, SetNodeMarket, SetNodeQuota, SetNodeStake, Status, StoreFile, StoredFile,
-    TOKEN_FRAGMENT_KEY, Withdrawal,
+    ApiError, ChainSettings, DownloadFile, DownloadReady, FetchFile, FetchedFile, ForgetFile,
+    ForgotFile, HTTP_CHAIN_PATH, HTTP_DOWNLOAD_FILE_PATH, HTTP_FETCH_FILE_PATH, HTTP_FILES_PATH,
+    HTTP_FORGET_FILE_PATH, HTTP_LIGHT_CLIENT_PATH, HTTP_NODE_MARKET_PATH, HTTP_NODE_QUOTA_PATH,
+    HTTP_NODE_STAKE_PATH, HTTP_STATUS_PATH, HTTP_UPLOAD_FILE_PATH, HTTP_WITHDRAW_EARNINGS_PATH,
+    HTTP_WITHDRAW_REFUNDS_PATH, LightClientSettings, SetChain, SetLightClient, SetNodeMarket,
+    SetNodeQuota, SetNodeStake, Status, StoreFile, StoredFile, TOKEN_FRAGMENT_KEY, Withdrawal,
 };
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -79,6 +81,18 @@ async fn call<T: serde::de::DeserializeOwned>(
     path: &str,
     body: Option<String>,
 ) -> Result<T, BackendError> {
+    let body = body.map(|json| ("application/json", wasm_bindgen::JsValue::from_str(&json)));
+    send(token, method, path, body).await
+}
+
+/// [`call`] with any body the page's `fetch` takes (a picked file is streamed from disk), and
+/// its content type.
+async fn send<T: serde::de::DeserializeOwned>(
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<(&str, wasm_bindgen::JsValue)>,
+) -> Result<T, BackendError> {
     let Some(token) = token else {
         return Err(BackendError::Unauthorized(
             "no access token: open the URL that `cairn daemon` printed (it ends in #token=...)"
@@ -93,11 +107,11 @@ async fn call<T: serde::de::DeserializeOwned>(
     headers
         .set("Authorization", &format!("Bearer {token}"))
         .map_err(|e| BackendError::Unreachable(format!("{e:?}")))?;
-    if let Some(body) = body {
+    if let Some((content_type, body)) = body {
         headers
-            .set("Content-Type", "application/json")
+            .set("Content-Type", content_type)
             .map_err(|e| BackendError::Unreachable(format!("{e:?}")))?;
-        init.set_body(&wasm_bindgen::JsValue::from_str(&body));
+        init.set_body(&body);
     }
     init.set_headers(&headers);
     let request = web_sys::Request::new_with_str_and_init(path, &init)
@@ -229,6 +243,40 @@ impl Backend for HttpBackend {
         .await
     }
 
+    fn browser_files(&self) -> bool {
+        true
+    }
+
+    async fn upload_file(
+        &self,
+        file: web_sys::File,
+        copies: u32,
+    ) -> Result<StoredFile, BackendError> {
+        let path = format!(
+            "{HTTP_UPLOAD_FILE_PATH}?name={}&copies={copies}",
+            query_component(&file.name())
+        );
+        let body = (
+            "application/octet-stream",
+            wasm_bindgen::JsValue::from(file),
+        );
+        send(self.token.as_deref(), "POST", &path, Some(body)).await
+    }
+
+    async fn download_file(&self, request: DownloadFile) -> Result<DownloadReady, BackendError> {
+        let body =
+            serde_json::to_string(&request).map_err(|err| BackendError::Decode(err.to_string()))?;
+        let ready: DownloadReady = call(
+            self.token.as_deref(),
+            "POST",
+            HTTP_DOWNLOAD_FILE_PATH,
+            Some(body),
+        )
+        .await?;
+        save_link(&ready.url, &ready.name)?;
+        Ok(ready)
+    }
+
     async fn forget_file(&self, request: ForgetFile) -> Result<ForgotFile, BackendError> {
         let body =
             serde_json::to_string(&request).map_err(|err| BackendError::Decode(err.to_string()))?;
@@ -267,9 +315,53 @@ impl Backend for HttpBackend {
     }
 }
 
+/// Has the browser download `url`, saved as `name`: a link clicked, as a user would.
+fn save_link(url: &str, name: &str) -> Result<(), BackendError> {
+    let failed = |e: wasm_bindgen::JsValue| BackendError::Decode(format!("{e:?}"));
+    let document = web_sys::window()
+        .and_then(|window| window.document())
+        .ok_or_else(|| BackendError::Unreachable("no document".into()))?;
+    let link: web_sys::HtmlAnchorElement = document
+        .create_element("a")
+        .map_err(failed)?
+        .dyn_into()
+        .map_err(|_| BackendError::Decode("an a element that is not a link".into()))?;
+    link.set_href(url);
+    link.set_download(name);
+    let body = document
+        .body()
+        .ok_or_else(|| BackendError::Unreachable("no body".into()))?;
+    body.append_child(&link).map_err(failed)?;
+    link.click();
+    link.remove();
+    Ok(())
+}
+
+/// `text` percent-encoded for a URL's query: all but the unreserved characters (RFC 3986).
+pub(crate) fn query_component(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
 #[cfg(test)]
 mod tests {
-    use super::token_from_fragment;
+    use super::{query_component, token_from_fragment};
+
+    #[test]
+    fn a_file_name_is_encoded_for_the_query() {
+        assert_eq!(query_component("notes.bin"), "notes.bin");
+        assert_eq!(
+            query_component("été & co/2026?.png"),
+            "%C3%A9t%C3%A9%20%26%20co%2F2026%3F.png"
+        );
+    }
 
     #[test]
     fn token_is_read_from_the_fragment() {

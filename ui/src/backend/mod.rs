@@ -3,8 +3,8 @@
 use std::rc::Rc;
 
 use protocol::api::{
-    ChainSettings, FetchFile, FetchedFile, ForgetFile, ForgotFile, LightClientSettings,
-    SetNodeMarket, Status, StoreFile, StoredFile, Withdrawal,
+    ChainSettings, DownloadFile, DownloadReady, FetchFile, FetchedFile, ForgetFile, ForgotFile,
+    LightClientSettings, SetNodeMarket, Status, StoreFile, StoredFile, Withdrawal,
 };
 
 mod http;
@@ -34,6 +34,9 @@ pub(crate) enum BackendError {
     /// The answer did not have the expected shape.
     #[error("unexpected answer from the backend: {0}")]
     Decode(String),
+    /// This host does not do that.
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 /// Callback receiving each fresh status or error.
@@ -67,6 +70,27 @@ pub(crate) trait Backend {
     async fn store_file(&self, request: StoreFile) -> Result<StoredFile, BackendError>;
     /// Fetches a stored object back into a new file, verified.
     async fn fetch_file(&self, request: FetchFile) -> Result<FetchedFile, BackendError>;
+    /// Whether files come from, and go to, the browser's own disk ([`Backend::upload_file`],
+    /// [`Backend::download_file`]): the daemon's page. The app's window stores files by path.
+    fn browser_files(&self) -> bool {
+        false
+    }
+    /// Stores `file`, picked in the browser, on `copies` providers.
+    async fn upload_file(
+        &self,
+        _file: web_sys::File,
+        _copies: u32,
+    ) -> Result<StoredFile, BackendError> {
+        Err(BackendError::Unsupported(
+            "files are stored from the browser on the daemon's page; here, give the file's path",
+        ))
+    }
+    /// Fetches a stored object, verified, and has the browser download it.
+    async fn download_file(&self, _request: DownloadFile) -> Result<DownloadReady, BackendError> {
+        Err(BackendError::Unsupported(
+            "files are downloaded by the browser on the daemon's page; here, fetch it to a path",
+        ))
+    }
     /// Stops keeping a stored file and ends its deals.
     async fn forget_file(&self, request: ForgetFile) -> Result<ForgotFile, BackendError>;
     /// Pays what the market owes the node's account as a buyer to that account.
