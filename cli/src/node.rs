@@ -204,9 +204,9 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The peers whose dials failed since they were last connected: the DHT keeps dialling a peer
-/// that went away (every few seconds, with each provider lookup), and a provider's log says so
-/// once, not every time.
+/// The peers whose dials failed since they were last connected: the DHT dials a peer that went
+/// away with each provider lookup (every few seconds) until it is forgotten, and a bootstrap
+/// peer for good; a provider's log says so once, not every time.
 #[derive(Debug, Default)]
 struct Unreachable(std::collections::HashSet<node::PeerId>);
 
@@ -237,6 +237,11 @@ fn log_event(event: &Event, unreachable: &mut Unreachable) {
                 tracing::debug!(?peer, %error, "dial failed again")
             }
         }
+        Event::Forgotten { peer } => tracing::info!(
+            %peer,
+            "peer forgotten: it failed {} dials in a row; it is known again once it connects",
+            node::FORGET_AFTER_FAILED_DIALS
+        ),
         Event::Provider { peer, free } => tracing::info!(%peer, ?free, "provider seen"),
         Event::Stored { id, size, peer } => tracing::info!(%id, size, %peer, "object stored"),
         Event::Served { id, peer, bytes } => tracing::info!(%id, bytes, %peer, "object served"),

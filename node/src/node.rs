@@ -49,6 +49,10 @@ pub const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// A banned peer stays blocked this long.
 pub const BAN_DURATION: Duration = Duration::from_secs(60);
 /// Capacity of the command channel (handles wait when the loop is this far behind).
+/// Failed dials in a row after which a peer that is not a bootstrap peer is forgotten: dropped
+/// from the DHT's routing table (which otherwise keeps its last address and redials it with every
+/// lookup) and from the providers. It is known again once it connects, or is announced again.
+pub const FORGET_AFTER_FAILED_DIALS: u32 = 3;
 const COMMAND_CAPACITY: usize = 64;
 /// Capacity of the event channel (slow subscribers lose the oldest events, and are told so).
 const EVENT_CAPACITY: usize = 1024;
@@ -257,6 +261,12 @@ pub enum Event {
         /// Why, as the transport reported it.
         error: String,
     },
+    /// A peer failed [`FORGET_AFTER_FAILED_DIALS`] dials in a row and was forgotten: it is no
+    /// longer dialled by DHT lookups, nor listed as a provider, until it is seen again.
+    Forgotten {
+        /// The peer.
+        peer: PeerId,
+    },
     /// A provider was seen (identify, DHT or a gossiped offer).
     Provider {
         /// The provider.
@@ -415,6 +425,10 @@ pub struct EventLoop {
     holder_queries: HashMap<kad::QueryId, (oneshot::Sender<Vec<PeerId>>, HashSet<PeerId>)>,
     provider_query: Option<kad::QueryId>,
     bans: HashMap<PeerId, tokio::time::Instant>,
+    /// Failed dials in a row per peer not connected (see [`FORGET_AFTER_FAILED_DIALS`]).
+    failed_dials: HashMap<PeerId, u32>,
+    /// The bootstrap addresses, and the peers known to be behind them: never forgotten.
+    bootstrap: (Vec<Multiaddr>, HashSet<PeerId>),
     /// Provider tasks built but not spawned yet (spawned when the loop runs).
     service: Option<transfer::Service>,
     prover: Option<crate::market::Prover>,
@@ -632,6 +646,18 @@ impl Node {
             holder_queries: HashMap::new(),
             provider_query: None,
             bans: HashMap::new(),
+            failed_dials: HashMap::new(),
+            bootstrap: (
+                options.bootstrap.clone(),
+                options
+                    .bootstrap
+                    .iter()
+                    .filter_map(|addr| match addr.iter().last() {
+                        Some(Protocol::P2p(peer)) => Some(peer),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
             service: None,
             prover: None,
             service_task: AbortOnDrop(None),
@@ -1018,6 +1044,24 @@ impl EventLoop {
         }
     }
 
+    /// Counts a failed dial of `peer`, and forgets it after [`FORGET_AFTER_FAILED_DIALS`] in a
+    /// row unless it is connected or a bootstrap peer.
+    fn dial_failed(&mut self, peer: PeerId) {
+        if self.swarm.is_connected(&peer) || self.bootstrap.1.contains(&peer) {
+            return;
+        }
+        let failed = self.failed_dials.entry(peer).or_insert(0);
+        *failed += 1;
+        if *failed < FORGET_AFTER_FAILED_DIALS {
+            return;
+        }
+        self.failed_dials.remove(&peer);
+        self.swarm.behaviour_mut().kad.remove_peer(&peer);
+        self.providers.remove(&peer);
+        tracing::debug!(%peer, "forgetting a peer that no longer answers");
+        let _ = self.events.send(Event::Forgotten { peer });
+    }
+
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
@@ -1039,11 +1083,21 @@ impl EventLoop {
                 endpoint,
                 ..
             } => {
+                self.failed_dials.remove(&peer_id);
                 if endpoint.is_dialer() {
+                    let addr = endpoint.get_remote_address();
+                    if self
+                        .bootstrap
+                        .0
+                        .iter()
+                        .any(|boot| without_peer(boot) == without_peer(addr))
+                    {
+                        self.bootstrap.1.insert(peer_id);
+                    }
                     self.swarm
                         .behaviour_mut()
                         .kad
-                        .add_address(&peer_id, endpoint.get_remote_address().clone());
+                        .add_address(&peer_id, addr.clone());
                 }
                 if num_established.get() == 1 {
                     let _ = self.events.send(Event::PeerConnected { peer: peer_id });
@@ -1051,6 +1105,9 @@ impl EventLoop {
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!(peer = ?peer_id, %error, "dial failed");
+                if let Some(peer) = peer_id {
+                    self.dial_failed(peer);
+                }
                 let _ = self.events.send(Event::DialFailed {
                     peer: peer_id,
                     error: dial_error(&error),
@@ -1141,6 +1198,13 @@ impl EventLoop {
             _ => {}
         }
     }
+}
+
+/// `addr` without its `/p2p/<peer id>` ending, if it has one.
+fn without_peer(addr: &Multiaddr) -> Multiaddr {
+    addr.iter()
+        .filter(|p| !matches!(p, Protocol::P2p(_)))
+        .collect()
 }
 
 pub(crate) fn is_dialable(addr: &Multiaddr) -> bool {

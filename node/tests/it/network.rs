@@ -1,6 +1,8 @@
 //! Discovery: peers found through a bootstrap node, providers through identify, the DHT and
 //! gossiped offers; the key persists across restarts.
 
+use node::{ContentId, Event, FORGET_AFTER_FAILED_DIALS};
+
 use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,6 +18,71 @@ async fn three_nodes_find_each_other_and_the_providers() {
     // The client-only node does not offer storage.
     let seen_by_a = providers(&a.handle, 1).await;
     assert_eq!(seen_by_a, vec![b.handle.peer_id()]);
+}
+
+/// The failed dials of `peer` and the times it was forgotten, among the events received so far.
+fn dials_failed_and_forgotten(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    peer: node::PeerId,
+) -> (u32, u32) {
+    let (mut failed, mut forgotten) = (0, 0);
+    while let Ok(event) = events.try_recv() {
+        match event {
+            Event::DialFailed { peer: Some(p), .. } if p == peer => failed += 1,
+            Event::Forgotten { peer: p } if p == peer => forgotten += 1,
+            _ => {}
+        }
+    }
+    (failed, forgotten)
+}
+
+/// A peer that went away is dialled by the DHT's lookups a few times, then forgotten (no more
+/// dials, no longer a provider); a bootstrap peer that went away is dialled by every lookup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_departed_peer_is_forgotten_after_a_few_failed_dials_but_a_bootstrap_peer_is_not() {
+    let a = start(1 << 30, vec![]).await;
+    let b = start(1 << 30, vec![a.addr.clone()]).await;
+    let c = start(0, vec![a.addr.clone()]).await;
+    let gone = b.handle.peer_id();
+    assert!(providers(&a.handle, 1).await.contains(&gone));
+    let lookups = 4 * FORGET_AFTER_FAILED_DIALS;
+    let lookup = |handle: node::Handle| async move {
+        for _ in 0..lookups {
+            handle.find_holders(ContentId([7; 32])).await.unwrap();
+        }
+    };
+
+    let mut events = a.handle.subscribe();
+    b.kill();
+    next_event(&mut events, |e| {
+        matches!(e, Event::PeerDisconnected { peer } if *peer == gone).then_some(())
+    })
+    .await;
+    lookup(a.handle.clone()).await;
+    let (failed, forgotten) = dials_failed_and_forgotten(&mut events, gone);
+    assert_eq!(forgotten, 1);
+    // One more dial may have been under way when it was forgotten.
+    assert!(
+        (FORGET_AFTER_FAILED_DIALS..=FORGET_AFTER_FAILED_DIALS + 1).contains(&failed),
+        "{failed} dials failed over {lookups} lookups"
+    );
+    let listed = a.handle.providers().await.unwrap();
+    assert!(listed.iter().all(|p| p.peer != gone), "{listed:?}");
+
+    let bootstrap = a.handle.peer_id();
+    let mut events = c.handle.subscribe();
+    a.kill();
+    next_event(&mut events, |e| {
+        matches!(e, Event::PeerDisconnected { peer } if *peer == bootstrap).then_some(())
+    })
+    .await;
+    lookup(c.handle.clone()).await;
+    let (failed, forgotten) = dials_failed_and_forgotten(&mut events, bootstrap);
+    assert_eq!(forgotten, 0);
+    assert!(
+        failed >= 2 * FORGET_AFTER_FAILED_DIALS,
+        "{failed} dials failed over {lookups} lookups"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
