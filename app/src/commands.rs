@@ -75,14 +75,22 @@ pub(crate) async fn withdraw_earnings(
 }
 
 /// Stores a file on the network through the embedded node
-/// (`protocol::api::COMMAND_STORE_FILE`; the webview passes a [`StoreFile`], `{ path, copies }`).
+/// (`protocol::api::COMMAND_STORE_FILE`; the webview passes a [`StoreFile`],
+/// `{ path, copies, keepUntil? }`).
 #[tauri::command]
 pub(crate) async fn store_file(
     runtime: tauri::State<'_, runtime::Handle>,
     path: String,
     copies: u32,
+    keep_until: Option<u64>,
 ) -> Result<StoredFile, Error> {
-    Ok(runtime.store_file(StoreFile { path, copies }).await?)
+    Ok(runtime
+        .store_file(StoreFile {
+            path,
+            copies,
+            keep_until,
+        })
+        .await?)
 }
 
 /// Fetches a stored object back into a new file (`protocol::api::COMMAND_FETCH_FILE`; the

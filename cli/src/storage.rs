@@ -360,7 +360,7 @@ async fn put(
     match with_progress(
         handle,
         "upload",
-        buyer::put(handle, catalog, file, copies, market, dials),
+        buyer::put(handle, catalog, file, (copies, None), market, dials),
     )
     .await
     {

@@ -1543,6 +1543,9 @@ async fn the_daemons_page_stores_a_file_picked_in_the_browser_and_downloads_it_b
     let picked = tempfile::tempdir().unwrap();
     let file = picked.path().join("été notes.bin");
     let bytes = patterned_file(&file, 300_000);
+    files_card::keep_until(&browser, "2099-12-31")
+        .await
+        .unwrap();
     let stored = files_card::upload(&browser, &file, 1).await.unwrap();
     assert!(
         stored.starts_with(
@@ -1554,6 +1557,10 @@ async fn the_daemons_page_stores_a_file_picked_in_the_browser_and_downloads_it_b
     assert_eq!(spooled(), 0, "the daemon keeps no copy");
     let node = daemon.status().await.unwrap()["node"].clone();
     assert_eq!(node["files"][0]["name"], "été notes.bin");
+    assert_eq!(
+        node["files"][0]["keepUntil"], 4_102_444_800u64,
+        "2100-01-01 00:00 UTC"
+    );
     assert_eq!(node["files"][0]["id"], id.as_str());
     let p1_peer = p1_addr.rsplit('/').next().unwrap();
     assert_eq!(node["files"][0]["holders"], serde_json::json!([p1_peer]));
@@ -1570,6 +1577,7 @@ async fn the_daemons_page_stores_a_file_picked_in_the_browser_and_downloads_it_b
     browser
         .wait_for_text("#node-files li", Duration::from_secs(10), |t| {
             t.starts_with("été notes.bin: 292.9 KiB, 1 copy")
+                && t.contains("kept until 2100-01-01 00:00 UTC")
         })
         .await
         .unwrap();

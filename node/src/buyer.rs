@@ -151,6 +151,10 @@ pub struct CatalogEntry {
     /// Copies replaced (by [`replace`]) because their provider missed a proof, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replaced: Vec<ReplacedCopy>,
+    /// Until when (Unix seconds) the buyer keeps it: its copies are not bought again for later
+    /// than that. `None`: while it is in the catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_until: Option<u64>,
 }
 
 /// A copy given up for another.
@@ -211,6 +215,7 @@ impl CatalogEntry {
         }
         self.name = later.name;
         self.size = later.size;
+        self.keep_until = later.keep_until;
     }
 
     /// Puts `by` in the place of the copy under deal `deal` (which must be one of its deals),
@@ -410,7 +415,9 @@ pub struct Stored {
     pub ended: Vec<EndedUpload>,
 }
 
-/// Stores `file` on `copies` distinct providers and records it in `catalog`. With `market`,
+/// Stores `file` on `copies` distinct providers and records it in `catalog`, to be kept until
+/// `keep_until` (Unix seconds; `None`: while listed; a file stored again takes the new date).
+/// With `market`,
 /// the providers listed in the chain's Registry are dialled too, and each copy is stored under
 /// its own deal: the provider's signed quote, a deal opened and paid on chain, then the upload
 /// (resumed once if interrupted, sending only missing chunks); a deal whose upload fails is
@@ -420,7 +427,7 @@ pub async fn put(
     handle: &Handle,
     catalog: &Catalog,
     file: &Path,
-    copies: usize,
+    (copies, keep_until): (usize, Option<u64>),
     market: Option<&market::Buyer>,
     dials: &DialFailures,
 ) -> Result<Stored, BuyerError> {
@@ -460,6 +467,7 @@ pub async fn put(
                 })
                 .collect(),
             replaced: Vec::new(),
+            keep_until,
         };
         if holders.is_empty() {
             return Ok(entry);
@@ -1024,6 +1032,7 @@ mod tests {
                 },
             ],
             replaced: Vec::new(),
+            keep_until: None,
         };
         assert_eq!(entry.paid_until(), Some(1_700_000_000));
         catalog.record(entry.clone()).unwrap();
@@ -1071,6 +1080,7 @@ mod tests {
             holders: vec!["A".into(), "B".into()],
             deals: vec![copy(1, "A"), copy(2, "B"), copy(3, "B")],
             replaced: Vec::new(),
+            keep_until: None,
         };
         // B holds it under deal 3 too: still a holder once deal 2 is replaced.
         entry.swap_copy(2, copy(4, "C"), 100);
@@ -1130,6 +1140,7 @@ mod tests {
             holders: holders.iter().map(|h| (*h).to_owned()).collect(),
             deals,
             replaced: Vec::new(),
+            keep_until: None,
         };
         let mut first = entry("a.jpg", &["A", "B"], vec![copy(1, "A"), copy(2, "B")]);
         first.absorb(entry(
@@ -1144,7 +1155,15 @@ mod tests {
                 &["A", "B", "C"],
                 vec![copy(1, "A"), copy(2, "B"), copy(3, "B"), copy(4, "C")]
             )
-        );
+        );        // Stored again with a date to keep it until: the latest store says.
+        let mut kept = first.clone();
+        kept.absorb(CatalogEntry {
+            keep_until: Some(500),
+            ..first.clone()
+        });
+        assert_eq!(kept.keep_until, Some(500));
+        kept.absorb(first);
+        assert_eq!(kept.keep_until, None);
     }
 
     #[test]

@@ -227,6 +227,10 @@ pub struct FileInfo {
     /// A copy being replaced now, or why the last try failed and when the next one is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repair: Option<Repair>,
+    /// Until when it is kept (Unix seconds): its copies are not bought again for later. Absent:
+    /// while it is listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_until: Option<u64>,
 }
 
 /// A copy replaced by another (see [`FileInfo::replaced`]).
@@ -284,6 +288,10 @@ pub struct StoreFile {
     pub path: String,
     /// Copies on distinct providers (at least 1).
     pub copies: u32,
+    /// Until when to keep it (Unix seconds, in the future): its copies are not bought again for
+    /// later than that. Absent: while it is listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_until: Option<u64>,
 }
 
 /// A file stored by [`StoreFile`].
@@ -324,6 +332,9 @@ pub struct UploadFile {
     pub name: String,
     /// Copies on distinct providers (at least 1).
     pub copies: u32,
+    /// As [`StoreFile::keep_until`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_until: Option<u64>,
 }
 
 /// Fetch a stored object, every chunk verified, for the browser to download.
@@ -529,6 +540,9 @@ pub struct BoughtDeal {
     /// again.
     #[serde(default)]
     pub ending: bool,
+    /// When its last period ends (Unix seconds, chain time).
+    #[serde(default)]
+    pub ends_at: u64,
 }
 
 /// The block a selling node's earnings were verified against: its state root proves the
@@ -786,6 +800,7 @@ mod tests {
                         missed: 1,
                         periods: 24,
                         ending: false,
+                        ends_at: 1_764_086_400,
                     }],
                 }),
                 transfers: vec![TransferInfo {
@@ -836,6 +851,7 @@ mod tests {
                         error: "no provider could take another copy".into(),
                         retry_at: 1_764_000_060,
                     }),
+                    keep_until: Some(1_798_761_600),
                 }],
                 files_error: None,
             })),
@@ -853,6 +869,7 @@ mod tests {
         assert_eq!(file["repair"]["state"], "failed");
         assert_eq!(file["repair"]["retryAt"], 1_764_000_060);
         assert_eq!(file["repair"]["renewal"], true);
+        assert_eq!(file["keepUntil"], 1_798_761_600);
         assert_eq!(json["node"]["market"]["proofsAccepted"], 3);
         assert_eq!(
             json["node"]["market"]["earningsProof"],
@@ -887,13 +904,14 @@ mod tests {
         assert_eq!(json["node"]["files"][0]["missedPeriods"], 1);
         assert_eq!(
             json["node"]["market"]["bought"][0],
-            serde_json::json!({"deal": 7, "proven": 2, "missed": 1, "periods": 24, "ending": false})
+            serde_json::json!({"deal": 7, "proven": 2, "missed": 1, "periods": 24, "ending": false, "endsAt": 1_764_086_400u64})
         );
         // Read before `ending` was: not ending.
         let older: BoughtDeal =
             serde_json::from_str(r#"{"deal": 7, "proven": 2, "missed": 1, "periods": 24}"#)
                 .unwrap();
         assert!(!older.ending);
+        assert_eq!(older.ends_at, 0);
         assert!(
             json["node"]["market"].get("announceError").is_none(),
             "an announced node's market has no announceError key"

@@ -364,6 +364,7 @@ mod tests {
             missed,
             periods,
             ending: false,
+            ends_at: 0,
         }
     }
 

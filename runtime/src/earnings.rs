@@ -123,6 +123,7 @@ pub(crate) async fn read_market(
             missed: d.missed,
             periods: d.endPeriod,
             ending: now >= last_opens,
+            ends_at: d.start + u64::from(d.endPeriod) * u64::from(d.periodDuration),
         });
     }
     Ok(MarketReading {

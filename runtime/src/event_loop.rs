@@ -936,15 +936,29 @@ impl EventLoop {
                 "{copies} copies: store between 1 and {MAX_COPIES} copies, on as many providers"
             )));
         }
+        let keep_until = request.keep_until;
+        if keep_until.is_some_and(|until| until <= upkeep::unix_now()) {
+            return Err(Error::Request(
+                "the date to keep the file until is past: give one to come, or none to keep it \
+                 while it is listed"
+                    .into(),
+            ));
+        }
         let handle = running.handle.clone();
         let market = self.buyer();
         let catalog = self.catalog();
         Ok(async move {
             let dials = node::buyer::DialFailures::collect(handle.subscribe());
-            let stored =
-                node::buyer::put(&handle, &catalog, &path, copies, market.as_ref(), &dials)
-                    .await
-                    .map_err(|err| Error::Storage(err.to_string()))?;
+            let stored = node::buyer::put(
+                &handle,
+                &catalog,
+                &path,
+                (copies, keep_until),
+                market.as_ref(),
+                &dials,
+            )
+            .await
+            .map_err(|err| Error::Storage(err.to_string()))?;
             tracing::info!(id = %stored.entry.id, copies = stored.entry.holders.len(), "file stored");
             Ok(StoredFile {
                 file: file_info(stored.entry),
@@ -1232,7 +1246,7 @@ impl EventLoop {
                     market,
                     catalog: self.catalog(),
                 });
-                (upkeep::due(files, bought), buying)
+                (upkeep::due(files, bought, upkeep::unix_now()), buying)
             }
             _ => (Vec::new(), None),
         };
@@ -1299,6 +1313,7 @@ fn file_info(entry: node::buyer::CatalogEntry) -> FileInfo {
         missed_periods: 0,
         periods: 0,
         repair: None,
+        keep_until: entry.keep_until,
     }
 }
 

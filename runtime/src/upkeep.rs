@@ -3,11 +3,13 @@
 //!   which [`crate::announce`] reads and reports) is replaced by a copy bought from another
 //!   provider: the object is fetched back verified from its other holders, bought again under
 //!   a new deal, and the failing deal is ended;
-//! - a copy whose deal's last period has opened (chain time) is renewed: fetched back from its
-//!   provider, which is paid again under a new deal if it served it (it holds every chunk, so
-//!   nothing is sent), else bought from another provider.
+//! - a copy whose deal's last period has opened (chain time) is renewed: its provider is paid
+//!   again under a new deal once it serves a few chunks picked at random (it holds every chunk,
+//!   so nothing is sent), else the copy is bought from another provider.
 //!
-//! A file is kept, and paid for, while it is in the catalog.
+//! A file is kept, and paid for, while it is in the catalog, and until its `keep_until` when it
+//! has one: a deal ending at or after that date is not renewed, and a copy lost after it is not
+//! replaced.
 //!
 //! One copy is bought again at a time, in a task of its own; the event loop starts them and
 //! folds their outcomes in on its ticks ([`Upkeep::tick`]), never waiting. A try that fails (no
@@ -38,14 +40,17 @@ pub(crate) struct Due {
     pub(crate) why: Why,
 }
 
-/// The copies of `files` to buy again, as `bought` (the deals' verified state) says: first those
-/// whose provider missed a period (of a deal that still runs, or whose last period has opened),
-/// then those whose deal's last period has opened.
-pub(crate) fn due(files: &[FileInfo], bought: &[BoughtDeal]) -> Vec<Due> {
+/// The copies of `files` to buy again at `now` (Unix seconds), as `bought` (the deals' verified
+/// state) says: first those whose provider missed a period (of a deal that still runs, or whose
+/// last period has opened), then those whose deal's last period has opened. A file kept until a
+/// date has a lost copy replaced only before that date, and a deal renewed only if it ends
+/// before it.
+pub(crate) fn due(files: &[FileInfo], bought: &[BoughtDeal], now: u64) -> Vec<Due> {
     let mut due: Vec<Due> = files
         .iter()
         .flat_map(|file| {
-            file.deals.iter().filter_map(|deal| {
+            let kept_after = move |at: u64| file.keep_until.is_none_or(|until| until > at);
+            file.deals.iter().filter_map(move |deal| {
                 let state = bought.iter().find(|state| state.deal == *deal)?;
                 let runs = state.proven + state.missed < state.periods;
                 let why = if state.missed > 0 && (runs || state.ending) {
@@ -55,6 +60,13 @@ pub(crate) fn due(files: &[FileInfo], bought: &[BoughtDeal]) -> Vec<Due> {
                 } else {
                     return None;
                 };
+                let needed = match why {
+                    Why::MissedProof => kept_after(now),
+                    Why::Ending => kept_after(state.ends_at),
+                };
+                if !needed {
+                    return None;
+                }
                 Some(Due {
                     id: file.id.clone(),
                     deal: *deal,
@@ -258,7 +270,7 @@ impl Drop for Upkeep {
     }
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs())
@@ -281,9 +293,11 @@ mod tests {
             periods: 0,
             replaced: Vec::new(),
             repair: None,
+            keep_until: None,
         }
     }
 
+    /// Deals end at 1000 + their id.
     fn state(deal: u64, proven: u32, missed: u32, periods: u32, ending: bool) -> BoughtDeal {
         BoughtDeal {
             deal,
@@ -291,6 +305,7 @@ mod tests {
             missed,
             periods,
             ending,
+            ends_at: 1000 + deal,
         }
     }
 
@@ -315,7 +330,7 @@ mod tests {
                                        // 5 not read yet
         ];
         assert_eq!(
-            due(&files, &bought),
+            due(&files, &bought, 500),
             vec![
                 due_of("a", 2, Why::MissedProof),
                 due_of("b", 3, Why::MissedProof),
@@ -324,9 +339,39 @@ mod tests {
                 due_of("b", 4, Why::Ending),
             ]
         );
-        assert!(due(&files, &[]).is_empty());
+        assert!(due(&files, &[], 500).is_empty());
         // Over, with a missed period, but not yet known to be ending: nothing (an older read).
-        assert!(due(&[file("c", &[8])], &[state(8, 23, 1, 24, false)]).is_empty());
+        assert!(due(&[file("c", &[8])], &[state(8, 23, 1, 24, false)], 500).is_empty());
+    }
+
+    #[test]
+    fn a_file_kept_until_a_date_is_not_bought_again_for_later() {
+        let bought = [
+            state(1, 23, 0, 24, true), // ending at 1001
+            state(2, 3, 1, 24, false), // missed one, runs until 1002
+            state(3, 22, 0, 24, true), // ending at 1003
+        ];
+        let kept_until = |until: Option<u64>| FileInfo {
+            keep_until: until,
+            ..file("a", &[1, 2, 3])
+        };
+        let all = vec![
+            due_of("a", 2, Why::MissedProof),
+            due_of("a", 1, Why::Ending),
+            due_of("a", 3, Why::Ending),
+        ];
+        assert_eq!(due(&[kept_until(None)], &bought, 500), all);
+        assert_eq!(due(&[kept_until(Some(5000))], &bought, 500), all);
+        // Kept past the first deal's end only: the other deal already covers the rest.
+        assert_eq!(
+            due(&[kept_until(Some(1002))], &bought, 500),
+            vec![
+                due_of("a", 2, Why::MissedProof),
+                due_of("a", 1, Why::Ending)
+            ]
+        );
+        // Its last day is past: a lost copy is not replaced, and nothing is renewed.
+        assert!(due(&[kept_until(Some(900))], &bought, 950).is_empty());
     }
 
     #[test]

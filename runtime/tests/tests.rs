@@ -1830,7 +1830,12 @@ async fn a_file_stored_through_the_node_lands_on_providers_and_comes_back_verifi
     let store = |path: &Path, copies| runtime::StoreFile {
         path: path.display().to_string(),
         copies,
+        keep_until: None,
     };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
 
     // What cannot be stored is refused before anything is sent.
     for (bad, reason) in [
@@ -1840,6 +1845,13 @@ async fn a_file_stored_through_the_node_lands_on_providers_and_comes_back_verifi
         ),
         (store(dir.path(), 2), "is not a file".to_owned()),
         (store(&file, 0), "store between 1 and 16 copies".to_owned()),
+        (
+            runtime::StoreFile {
+                keep_until: Some(now - 1),
+                ..store(&file, 2)
+            },
+            "the date to keep the file until is past".to_owned(),
+        ),
     ] {
         match handle.store_file(bad).await {
             Err(runtime::Error::Request(message)) => {
@@ -1849,9 +1861,15 @@ async fn a_file_stored_through_the_node_lands_on_providers_and_comes_back_verifi
         }
     }
 
-    // Stored: two copies, one on each provider, listed in the client's status.
-    let stored = handle.store_file(store(&file, 2)).await.unwrap();
+    // Stored: two copies, one on each provider, listed in the client's status, kept for a year.
+    let year = now + 365 * 86_400;
+    let request = runtime::StoreFile {
+        keep_until: Some(year),
+        ..store(&file, 2)
+    };
+    let stored = handle.store_file(request).await.unwrap();
     assert_eq!(stored.file.name, "photo.jpg");
+    assert_eq!(stored.file.keep_until, Some(year));
     assert_eq!(stored.file.size, data.len() as u64);
     assert!(
         stored.file.deals.is_empty() && stored.file.paid_until.is_none(),

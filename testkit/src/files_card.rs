@@ -40,6 +40,16 @@ pub async fn upload(ui: &WebDriver, file: &Path, copies: u32) -> Result<String> 
         .await
 }
 
+/// Sets the store form's "Keep until" date (`YYYY-MM-DD`) as its date picker would.
+pub async fn keep_until(ui: &WebDriver, date: &str) -> Result<()> {
+    ui.execute(&format!(
+        "const input = document.querySelector('#node-store-keep'); input.value = '{date}'; \
+         input.dispatchEvent(new Event('input', {{ bubbles: true }}));"
+    ))
+    .await
+    .map(drop)
+}
+
 /// Presses "Download" on the first file listed (the daemon's page), and returns what the card
 /// says; the browser saves the file.
 pub async fn download_first(ui: &WebDriver) -> Result<String> {

@@ -539,6 +539,7 @@ fn Files(
     };
     let (path, set_path) = signal(String::new());
     let (copies, set_copies) = signal("2".to_owned());
+    let (keep, set_keep) = signal(String::new());
     let (id, set_id) = signal(String::new());
     let (output, set_output) = signal(String::new());
     let storing = Action::new();
@@ -570,15 +571,17 @@ fn Files(
             .and_then(|input| input.files())
             .and_then(|files| files.get(0));
         if let Some(file) = picked {
-            let copies = match parse_copies(&copies.get_untracked()) {
-                Ok(copies) => copies,
+            let wanted = parse_copies(&copies.get_untracked())
+                .and_then(|copies| Ok((copies, parse_keep_until(&keep.get_untracked())?)));
+            let (copies, keep_until) = match wanted {
+                Ok(wanted) => wanted,
                 Err(err) => {
                     storing.outcome.set(Some(Err(err)));
                     return;
                 }
             };
             storing.run(async move {
-                let stored = backend.upload_file(file, copies).await?;
+                let stored = backend.upload_file(file, copies, keep_until).await?;
                 if let Some(input) = picker.get_untracked() {
                     input.set_value("");
                 }
@@ -586,7 +589,11 @@ fn Files(
             });
             return;
         }
-        let request = match store_request(&path.get_untracked(), &copies.get_untracked()) {
+        let request = match store_request(
+            &path.get_untracked(),
+            &copies.get_untracked(),
+            &keep.get_untracked(),
+        ) {
             Ok(request) => request,
             Err(_) if browser_files && path.get_untracked().trim().is_empty() => {
                 storing.outcome.set(Some(Err(
@@ -684,6 +691,10 @@ fn Files(
                     text_field("node-store-path", "Store a file: its path", "/home/me/photo.jpg", path, set_path)
                 }}
                 {text_field("node-store-copies", "Copies, on as many providers", "2", copies, set_copies)}
+                <label class="label" for="node-store-keep">"Keep until (UTC; empty: while it is listed)"</label>
+                <div class="row">
+                    <input id="node-store-keep" type="date" prop:value=move || keep.get() on:input=move |event| set_keep.set(event_target_value(&event))/>
+                </div>
                 <div class="row">
                     <button id="node-store" type="submit" disabled=move || storing.busy.get()>"Store"</button>
                 </div>
@@ -712,8 +723,8 @@ fn Files(
 }
 
 /// The store request from the form's fields, or what is wrong with them; the runtime checks
-/// the path.
-fn store_request(path: &str, copies: &str) -> Result<StoreFile, String> {
+/// the path, and that the date is to come.
+fn store_request(path: &str, copies: &str, keep: &str) -> Result<StoreFile, String> {
     let path = path.trim();
     if path.is_empty() {
         return Err("give the path of the file to store".into());
@@ -721,7 +732,51 @@ fn store_request(path: &str, copies: &str) -> Result<StoreFile, String> {
     Ok(StoreFile {
         path: path.to_owned(),
         copies: parse_copies(copies)?,
+        keep_until: parse_keep_until(keep)?,
     })
+}
+
+/// The end of the day `date` (`YYYY-MM-DD`, as a date field gives it) names, UTC, in Unix
+/// seconds; `None` when it is empty (kept while listed).
+fn parse_keep_until(date: &str) -> Result<Option<u64>, String> {
+    let date = date.trim();
+    if date.is_empty() {
+        return Ok(None);
+    }
+    let wrong = || {
+        format!(
+            "{date:?}: give the last day to keep the file as YYYY-MM-DD, or leave it empty to keep it while it is listed"
+        )
+    };
+    let mut parts = date.splitn(3, '-').map(str::parse::<u64>);
+    let (Some(Ok(year)), Some(Ok(month)), Some(Ok(day))) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(wrong());
+    };
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in_month = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        1..=12 => 31,
+        _ => return Err(wrong()),
+    };
+    if !(1970..=9999).contains(&year) || !(1..=days_in_month).contains(&day) {
+        return Err(wrong());
+    }
+    // Howard Hinnant's days-from-civil, the inverse of `format_utc`'s.
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok(Some((days + 1) * 86_400))
 }
 
 /// The copies typed in the store form, or what is wrong with them.
@@ -744,6 +799,10 @@ fn format_file(file: &FileInfo) -> String {
         .paid_until
         .map(|end| format!(", paid until {}", format_utc(end)))
         .unwrap_or_default();
+    let paid = match file.keep_until {
+        Some(until) => format!("{paid}, kept until {}", format_utc(until)),
+        None => paid,
+    };
     let proven = if file.periods == 0 {
         String::new()
     } else {
@@ -1400,7 +1459,7 @@ mod tests {
     use super::{DownloadReady, format_download};
     use super::{
         FetchedFile, FileInfo, Repair, StoredFile, format_fetched_file, format_file,
-        format_stored_file, format_utc, store_request,
+        format_stored_file, format_utc, parse_keep_until, store_request,
     };
     use super::{ForgotFile, forget_question, format_forgot_file};
 
@@ -1418,6 +1477,7 @@ mod tests {
             periods: 0,
             replaced: Vec::new(),
             repair: None,
+            keep_until: None,
         }
     }
 
@@ -1473,6 +1533,30 @@ mod tests {
     }
 
     #[test]
+    fn a_keep_until_date_is_the_end_of_that_day_utc() {
+        assert_eq!(parse_keep_until(""), Ok(None));
+        assert_eq!(parse_keep_until("1970-01-01"), Ok(Some(86_400)));
+        assert_eq!(parse_keep_until("2000-02-29"), Ok(Some(951_868_800)));
+        for date in ["2026-12-31", "2024-02-29", "2099-12-30"] {
+            let end = parse_keep_until(date).unwrap().unwrap();
+            assert_eq!(format_utc(end - 60), format!("{date} 23:59 UTC"));
+        }
+        for bad in [
+            "2026-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-1-32",
+            "31/12/2026",
+            "soon",
+        ] {
+            assert!(
+                parse_keep_until(bad).unwrap_err().contains("YYYY-MM-DD"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn times_read_as_utc_dates() {
         assert_eq!(format_utc(0), "1970-01-01 00:00 UTC");
         assert_eq!(format_utc(951_782_400), "2000-02-29 00:00 UTC");
@@ -1482,13 +1566,16 @@ mod tests {
 
     #[test]
     fn a_file_to_store_needs_a_path_and_at_least_one_copy() {
-        let request = store_request(" /home/me/photo.jpg ", " 3 ").unwrap();
+        let request = store_request(" /home/me/photo.jpg ", " 3 ", "").unwrap();
         assert_eq!(request.path, "/home/me/photo.jpg");
         assert_eq!(request.copies, 3);
-        assert!(store_request(" ", "2").unwrap_err().contains("path"));
+        assert_eq!(request.keep_until, None);
+        let kept = store_request("/f", "1", " 2026-12-31 ").unwrap();
+        assert_eq!(kept.keep_until, Some(1_798_761_600), "2027-01-01 00:00 UTC");
+        assert!(store_request(" ", "2", "").unwrap_err().contains("path"));
         for bad in ["0", "two", "-1", ""] {
             assert!(
-                store_request("/f", bad)
+                store_request("/f", bad, "")
                     .unwrap_err()
                     .contains("whole number"),
                 "{bad}"
@@ -1612,6 +1699,18 @@ mod tests {
             ..file
         };
         assert!(format_file(&free).starts_with("photo.jpg: 1.5 MiB, 1 copy ("));
+        let kept = FileInfo {
+            keep_until: Some(1_798_761_600),
+            ..photo()
+        };
+        assert!(
+            format_file(&kept).starts_with(
+                "photo.jpg: 1.5 MiB, 2 copies, paid until 2025-12-06 02:00 UTC, kept until \
+                 2027-01-01 00:00 UTC ("
+            ),
+            "{}",
+            format_file(&kept)
+        );
         let free = StoredFile { file: free };
         assert!(format_stored_file(&free).contains("on 1 provider; content id"));
         let fetched = FetchedFile {

@@ -220,6 +220,7 @@ pub(super) async fn upload(
                 .store_file(StoreFile {
                     path: file.display().to_string(),
                     copies: upload.copies,
+                    keep_until: upload.keep_until,
                 })
                 .await;
             answer(stored)

@@ -538,9 +538,16 @@ async fn a_renewal_checks_a_few_chunks_and_buys_the_copy_again_without_the_file(
     let chain_buyer = chain_buyer(&devnet, &deployment, buyer.dir.path(), BUYER);
     let catalog = Catalog::in_dir(&buyer.dir.path().join("client"));
     let dials = DialFailures::collect(buyer.handle.subscribe());
-    let stored = node::buyer::put(&buyer.handle, &catalog, &src, 1, Some(&chain_buyer), &dials)
-        .await
-        .unwrap();
+    let stored = node::buyer::put(
+        &buyer.handle,
+        &catalog,
+        &src,
+        (1, None),
+        Some(&chain_buyer),
+        &dials,
+    )
+    .await
+    .unwrap();
     let first = stored.entry.deals[0].deal;
     // The buyer keeps no copy of its own.
     std::fs::remove_file(&src).unwrap();

@@ -251,9 +251,13 @@ impl Backend for HttpBackend {
         &self,
         file: web_sys::File,
         copies: u32,
+        keep_until: Option<u64>,
     ) -> Result<StoredFile, BackendError> {
+        let keep = keep_until
+            .map(|until| format!("&keepUntil={until}"))
+            .unwrap_or_default();
         let path = format!(
-            "{HTTP_UPLOAD_FILE_PATH}?name={}&copies={copies}",
+            "{HTTP_UPLOAD_FILE_PATH}?name={}&copies={copies}{keep}",
             query_component(&file.name())
         );
         let body = (

@@ -75,11 +75,12 @@ pub(crate) trait Backend {
     fn browser_files(&self) -> bool {
         false
     }
-    /// Stores `file`, picked in the browser, on `copies` providers.
+    /// Stores `file`, picked in the browser, on `copies` providers, kept until `keep_until`.
     async fn upload_file(
         &self,
         _file: web_sys::File,
         _copies: u32,
+        _keep_until: Option<u64>,
     ) -> Result<StoredFile, BackendError> {
         Err(BackendError::Unsupported(
             "files are stored from the browser on the daemon's page; here, give the file's path",
