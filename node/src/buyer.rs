@@ -1155,7 +1155,7 @@ mod tests {
                 &["A", "B", "C"],
                 vec![copy(1, "A"), copy(2, "B"), copy(3, "B"), copy(4, "C")]
             )
-        );        // Stored again with a date to keep it until: the latest store says.
+        ); // Stored again with a date to keep it until: the latest store says.
         let mut kept = first.clone();
         kept.absorb(CatalogEntry {
             keep_until: Some(500),

@@ -1192,7 +1192,9 @@ impl EventLoop {
             }
             running.drive_announcer();
         }
-        if self.keep_copies(node.as_ref()).await {
+        let bought_again = self.keep_copies(node.as_ref()).await;
+        let expired = self.let_expired_go(node.as_ref());
+        if bought_again || expired {
             self.reload_files().await;
         }
         let node_state = match node.as_ref() {
@@ -1233,6 +1235,31 @@ impl EventLoop {
             }
         });
         self.status.borrow().clone()
+    }
+
+    /// Removes from the catalog the files whose "keep until" date and deals are past (see
+    /// [`upkeep::expired`]); `true` when one was.
+    fn let_expired_go(&self, node: Option<&RunningNode>) -> bool {
+        let (Some(running), Ok(files)) = (node, &self.files) else {
+            return false;
+        };
+        let bought = running.market.as_ref().map_or(&[][..], |m| &m.bought);
+        let mut removed = false;
+        for id in upkeep::expired(files, bought, upkeep::unix_now()) {
+            if self.upkeep.busy_with(&id) {
+                continue;
+            }
+            let Ok(parsed) = id.parse() else { continue };
+            match self.catalog().remove(&parsed) {
+                Ok(Some(entry)) => {
+                    tracing::info!(%id, name = entry.name, "file no longer kept: its date has passed");
+                    removed = true;
+                }
+                Ok(None) => {}
+                Err(err) => tracing::warn!(%id, %err, "cannot remove an expired file"),
+            }
+        }
+        removed
     }
 
     /// Drives the buying again of copies whose provider missed a proof or whose deal is ending

@@ -9,7 +9,7 @@
 //!
 //! A file is kept, and paid for, while it is in the catalog, and until its `keep_until` when it
 //! has one: a deal ending at or after that date is not renewed, and a copy lost after it is not
-//! replaced.
+//! replaced; once that date and all its deals are past, it leaves the catalog ([`expired`]).
 //!
 //! One copy is bought again at a time, in a task of its own; the event loop starts them and
 //! folds their outcomes in on its ticks ([`Upkeep::tick`]), never waiting. A try that fails (no
@@ -78,6 +78,23 @@ pub(crate) fn due(files: &[FileInfo], bought: &[BoughtDeal], now: u64) -> Vec<Du
     // A copy whose provider missed a proof may be lost: those first.
     due.sort_by_key(|due| due.why != Why::MissedProof);
     due
+}
+
+/// The files of `files` whose `keep_until` is past at `now`, and whose every deal has ended as
+/// `bought` says (a deal not read yet keeps the file): they leave the catalog.
+pub(crate) fn expired(files: &[FileInfo], bought: &[BoughtDeal], now: u64) -> Vec<String> {
+    files
+        .iter()
+        .filter(|file| file.keep_until.is_some_and(|until| until <= now))
+        .filter(|file| {
+            file.deals.iter().all(|deal| {
+                bought
+                    .iter()
+                    .any(|state| state.deal == *deal && state.ends_at > 0 && state.ends_at <= now)
+            })
+        })
+        .map(|file| file.id.clone())
+        .collect()
 }
 
 /// The wait after `failures` failed tries in a row.
@@ -372,6 +389,29 @@ mod tests {
         );
         // Its last day is past: a lost copy is not replaced, and nothing is renewed.
         assert!(due(&[kept_until(Some(900))], &bought, 950).is_empty());
+    }
+
+    #[test]
+    fn a_file_leaves_once_its_date_and_its_deals_are_past() {
+        let bought = [state(1, 24, 0, 24, true), state(2, 23, 0, 24, true)]; // end 1001, 1002
+        let kept_until = |id: &str, deals: &[u64], until: Option<u64>| FileInfo {
+            keep_until: until,
+            ..file(id, deals)
+        };
+        let files = [
+            kept_until("forever", &[1], None),
+            kept_until("later", &[1], Some(2000)),
+            kept_until("deal-runs", &[1, 2], Some(900)),
+            kept_until("over", &[1], Some(900)),
+            kept_until("unread", &[3], Some(900)),
+            kept_until("free", &[], Some(900)),
+        ];
+        assert_eq!(expired(&files, &bought, 1001), vec!["over", "free"]);
+        assert_eq!(
+            expired(&files, &bought, 1002),
+            vec!["deal-runs", "over", "free"]
+        );
+        assert!(expired(&files, &bought, 899).is_empty());
     }
 
     #[test]
