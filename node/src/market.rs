@@ -1261,29 +1261,27 @@ impl Buyer {
     /// When `deal` stops being paid (Unix seconds): its start plus its periods, up to the one it
     /// ends before (earlier when it was ended early).
     pub async fn paid_until(&self, deal: u64) -> Result<u64, MarketError> {
-        let d = self
-            .contracts
-            .market
-            .getDeal(U256::from(deal))
-            .call()
-            .await
-            .map_err(chain_err("getDeal"))?;
+        let d = self.deal(deal).await?;
         Ok(d.start + u64::from(d.endPeriod) * u64::from(d.periodDuration))
     }
 
     /// The proof commitment `deal` was opened for: its piece's Merkle root and size.
     pub async fn commitment(&self, deal: u64) -> Result<chain::proof::Commitment, MarketError> {
-        let d = self
-            .contracts
-            .market
-            .getDeal(U256::from(deal))
-            .call()
-            .await
-            .map_err(chain_err("getDeal"))?;
+        let d = self.deal(deal).await?;
         Ok(chain::proof::Commitment {
             size: d.size,
             root: d.root,
         })
+    }
+
+    /// `deal` as the market holds it.
+    async fn deal(&self, deal: u64) -> Result<StorageMarket::Deal, MarketError> {
+        self.contracts
+            .market
+            .getDeal(U256::from(deal))
+            .call()
+            .await
+            .map_err(chain_err("getDeal"))
     }
 
     /// Every active provider in the `Registry`, with the addresses it announced: found from
