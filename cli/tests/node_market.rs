@@ -34,6 +34,61 @@ async fn deal_on_chain(
         .unwrap()
 }
 
+/// The market's contracts, as anvil account 0 (the deployer) reaches them.
+fn admin_contracts(
+    deployment: &chain::contracts::Deployment,
+    rpc: &str,
+) -> chain::contracts::Contracts {
+    chain::contracts::Contracts::new(
+        deployment,
+        chain::contracts::signer_provider(rpc, Devnet::key(0)).unwrap(),
+    )
+}
+
+/// A `cairn daemon` in `data` whose node buys storage on the market in `deployment_file`,
+/// paying with anvil account 3's tokens; it knows no peer (it finds the providers in the
+/// Registry). Returned once its node runs.
+async fn buying_daemon(
+    root: &std::path::Path,
+    data: &std::path::Path,
+    rpc: &str,
+    deployment_file: &std::path::Path,
+) -> testkit::Daemon {
+    let daemon_key = key_file(root, "daemon.key", 3);
+    #[rustfmt::skip]
+    let args = [
+        "--node", "--node-quota", "0", "--no-mdns", "--no-upnp",
+        "--node-listen", "/ip4/127.0.0.1/tcp/0",
+        "--node-deployment-file", deployment_file.to_str().unwrap(),
+        "--node-chain-key-file", daemon_key.to_str().unwrap(),
+    ];
+    let daemon = testkit::Daemon::start(CAIRN, rpc, data, &args, START_TIMEOUT)
+        .await
+        .unwrap();
+    daemon
+        .wait_for_node("a running node", Duration::from_secs(60), |n| {
+            n["state"] == "running"
+        })
+        .await
+        .unwrap();
+    daemon
+}
+
+/// The daemon's page in headless Chromium (its profile, and downloads, in `profile`), once it
+/// shows the node running.
+async fn open_page(
+    daemon: &testkit::Daemon,
+    profile: &std::path::Path,
+) -> (ChildGuard, testkit::WebDriver) {
+    let (driver, browser) = testkit::WebDriver::chromium(profile).await.unwrap();
+    browser.goto(&daemon.url()).await.unwrap();
+    browser
+        .wait_for_text("#node-state", Duration::from_secs(30), |t| t == "running")
+        .await
+        .unwrap();
+    (driver, browser)
+}
+
 /// A beacon chain signed by a test sync committee over `devnet`, served honestly, and its
 /// network configuration written to `network.json` in `dir` (for `--beacon-network`).
 async fn signed_beacon_chain(
@@ -484,10 +539,7 @@ async fn buyers_find_providers_in_the_registry_and_a_failed_paid_upload_is_refun
     let (_small, small_addr) =
         start_provider(root.path(), 3, rpc, &deployment_file, "100KiB").await;
     let small_peer = small_addr.rsplit('/').next().unwrap().to_owned();
-    let contracts = chain::contracts::Contracts::new(
-        &deployment,
-        chain::contracts::signer_provider(rpc, Devnet::key(0)).unwrap(),
-    );
+    let contracts = admin_contracts(&deployment, rpc);
     let listed = |index: usize| {
         let registry = contracts.registry.clone();
         async move {
@@ -1095,45 +1147,14 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
         &["--prove-every", "1"],
     )
     .await;
-    // The daemon's node knows no peer: it finds the providers in the Registry. It pays with
-    // anvil account 3's tokens.
-    let daemon_key = key_file(root.path(), "daemon.key", 3);
+    let data = root.path().join("daemon");
+    let daemon = buying_daemon(root.path(), &data, rpc, &deployment_file).await;
     let buyer = Devnet::key(3).address();
-    #[rustfmt::skip]
-    let args = [
-        "--node", "--node-quota", "0", "--no-mdns", "--no-upnp",
-        "--node-listen", "/ip4/127.0.0.1/tcp/0",
-        "--node-deployment-file", deployment_file.to_str().unwrap(),
-        "--node-chain-key-file", daemon_key.to_str().unwrap(),
-    ];
-    let daemon = testkit::Daemon::start(
-        CAIRN,
-        rpc,
-        &root.path().join("daemon"),
-        &args,
-        START_TIMEOUT,
-    )
-    .await
-    .unwrap();
-    daemon
-        .wait_for_node("a running node", Duration::from_secs(60), |n| {
-            n["state"] == "running"
-        })
-        .await
-        .unwrap();
-    let contracts = chain::contracts::Contracts::new(
-        &deployment,
-        chain::contracts::signer_provider(rpc, Devnet::key(0)).unwrap(),
-    );
+    let contracts = admin_contracts(&deployment, rpc);
     let held = contracts.token.balanceOf(buyer).call().await.unwrap();
 
     let profile = tempfile::tempdir().unwrap();
-    let (_driver, browser) = testkit::WebDriver::chromium(profile.path()).await.unwrap();
-    browser.goto(&daemon.url()).await.unwrap();
-    browser
-        .wait_for_text("#node-state", Duration::from_secs(30), |t| t == "running")
-        .await
-        .unwrap();
+    let (_driver, browser) = open_page(&daemon, profile.path()).await;
 
     // A path that is not a file is refused, naming it.
     let missing = root.path().join("nowhere.bin");
@@ -1469,24 +1490,8 @@ async fn the_daemons_page_stores_a_file_picked_in_the_browser_and_downloads_it_b
     let (devnet, deployment, root, deployment_file) = market_devnet().await;
     let rpc = devnet.rpc_url();
     let (_p1, p1_addr) = start_provider(root.path(), 1, rpc, &deployment_file, "64MiB").await;
-    let daemon_key = key_file(root.path(), "daemon.key", 3);
-    #[rustfmt::skip]
-    let args = [
-        "--node", "--node-quota", "0", "--no-mdns", "--no-upnp",
-        "--node-listen", "/ip4/127.0.0.1/tcp/0",
-        "--node-deployment-file", deployment_file.to_str().unwrap(),
-        "--node-chain-key-file", daemon_key.to_str().unwrap(),
-    ];
     let data = root.path().join("daemon");
-    let daemon = testkit::Daemon::start(CAIRN, rpc, &data, &args, START_TIMEOUT)
-        .await
-        .unwrap();
-    daemon
-        .wait_for_node("a running node", Duration::from_secs(60), |n| {
-            n["state"] == "running"
-        })
-        .await
-        .unwrap();
+    let daemon = buying_daemon(root.path(), &data, rpc, &deployment_file).await;
     let spool = data.join("browser-files");
     let spooled = || std::fs::read_dir(&spool).unwrap().count();
 
@@ -1532,12 +1537,7 @@ async fn the_daemons_page_stores_a_file_picked_in_the_browser_and_downloads_it_b
     );
 
     let profile = tempfile::tempdir().unwrap();
-    let (_driver, browser) = testkit::WebDriver::chromium(profile.path()).await.unwrap();
-    browser.goto(&daemon.url()).await.unwrap();
-    browser
-        .wait_for_text("#node-state", Duration::from_secs(30), |t| t == "running")
-        .await
-        .unwrap();
+    let (_driver, browser) = open_page(&daemon, profile.path()).await;
 
     // Picked in the browser, from a folder the daemon is never told about.
     let picked = tempfile::tempdir().unwrap();
@@ -1564,10 +1564,7 @@ async fn the_daemons_page_stores_a_file_picked_in_the_browser_and_downloads_it_b
     assert_eq!(node["files"][0]["id"], id.as_str());
     let p1_peer = p1_addr.rsplit('/').next().unwrap();
     assert_eq!(node["files"][0]["holders"], serde_json::json!([p1_peer]));
-    let contracts = chain::contracts::Contracts::new(
-        &deployment,
-        chain::contracts::signer_provider(rpc, Devnet::key(0)).unwrap(),
-    );
+    let contracts = admin_contracts(&deployment, rpc);
     let deal = deal_on_chain(&contracts, 1).await;
     assert_eq!(deal.size, 300_000);
     assert_eq!(deal.buyer, Devnet::key(3).address());
