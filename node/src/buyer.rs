@@ -10,8 +10,8 @@
 //! verified from the other holders and bought again from a provider that holds none, and the
 //! failing deal is ended; a copy whose deal is ending is bought again from its provider once it
 //! serves a few chunks picked at random (the upload sends nothing: it holds every chunk), or
-//! elsewhere if it does not. Deciding *when* is the caller's: the runtime does it as soon as the chain
-//! resolves a period missed, or a deal's last period opens.
+//! elsewhere if it does not. Deciding *when* is the caller's: the runtime does it as soon as the
+//! chain resolves a period missed, or a deal's last period opens.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -1155,7 +1155,8 @@ mod tests {
                 &["A", "B", "C"],
                 vec![copy(1, "A"), copy(2, "B"), copy(3, "B"), copy(4, "C")]
             )
-        ); // Stored again with a date to keep it until: the latest store says.
+        );
+        // Stored again with a date to keep it until: the latest store says.
         let mut kept = first.clone();
         kept.absorb(CatalogEntry {
             keep_until: Some(500),
