@@ -1495,8 +1495,8 @@ async fn the_daemons_page_stores_a_file_picked_in_the_browser_and_downloads_it_b
     let spool = data.join("browser-files");
     let spooled = || std::fs::read_dir(&spool).unwrap().count();
 
-    // Refused before anything is stored: a name with a folder, no copies, an empty file, no
-    // token.
+    // Refused before anything is stored: a name with a folder, no copies, a past date to keep
+    // it until, an empty file, no name, no token.
     let http = reqwest::Client::new();
     let upload = |query: &str, body: &'static [u8], token: bool| {
         let mut request = http
@@ -1522,6 +1522,9 @@ async fn the_daemons_page_stores_a_file_picked_in_the_browser_and_downloads_it_b
     let (status, message) = upload("?name=x.bin&copies=0", b"data", true).await;
     assert_eq!(status, 422, "{message}");
     assert!(message.contains("between 1 and 16 copies"), "{message}");
+    let (status, message) = upload("?name=x.bin&copies=1&keepUntil=1000", b"data", true).await;
+    assert_eq!(status, 422, "{message}");
+    assert!(message.contains("is past"), "{message}");
     let (status, message) = upload("?name=x.bin&copies=1", b"", true).await;
     assert_eq!(status, 422, "{message}");
     assert!(message.contains("empty"), "{message}");

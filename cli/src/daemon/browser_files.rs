@@ -128,7 +128,7 @@ fn plain_name(name: &str) -> Result<&str, String> {
 }
 
 /// What refuses an upload before its bytes arrive: no node, a node not running, copies out of
-/// range, a size the network does not store.
+/// range, a date to keep it until that is past, a size the network does not store.
 fn refuse_early(state: &AppState, upload: &UploadFile, length: Option<u64>) -> Option<Response> {
     match state.runtime.status().node {
         NodeState::Running(_) => {}
@@ -150,6 +150,16 @@ fn refuse_early(state: &AppState, upload: &UploadFile, length: Option<u64>) -> O
                 "{copies} copies: store between 1 and {} copies, on as many providers",
                 runtime::MAX_COPIES
             ),
+        ));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    if upload.keep_until.is_some_and(|until| until <= now) {
+        return Some(api_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "the date to keep the file until is past: give one to come, or none to keep it while it is listed",
         ));
     }
     match length {
