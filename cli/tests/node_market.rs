@@ -1340,13 +1340,27 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
         "{owed}"
     );
 
-    // Both deals' last period is open. The copy whose provider missed a proof (and serves no
-    // more) moves to provider 4, fetched from provider 2; provider 2's copy is renewed: fetched
-    // back from it, then bought from it again under a new deal (it sends nothing: provider 2
-    // holds every chunk). Both new deals are paid by the node.
+    // The copy whose provider missed a proof (and serves no more) moves to provider 4, fetched
+    // from provider 2. Then, 15 minutes before the deals' end (a quarter of their hour-long
+    // periods), provider 2's copy is renewed: 8 chunks fetched back from it, then bought from
+    // it again under a new deal (it sends nothing: provider 2 holds every chunk). Both new
+    // deals are paid by the node.
     let kept_deal = 3 - missed_deal;
     let moved = format!("1 copy moved to another provider (deal {missed_deal} by ");
+    browser
+        .wait_for_text("#node-files", Duration::from_secs(120), |t| {
+            t.contains(&moved) && !t.contains("buying the copy")
+        })
+        .await
+        .unwrap();
     let renewed = format!("renewed (deal {kept_deal} by ");
+    let files = browser.text_of("#node-files").await.unwrap().unwrap();
+    assert!(
+        !files.contains(&renewed),
+        "renewed 45 min before its end: {files}"
+    );
+    devnet.increase_time(3600 - 120 - 900).await.unwrap();
+    devnet.mine().await.unwrap();
     let files = browser
         .wait_for_text("#node-files", Duration::from_secs(120), |t| {
             t.contains(&moved) && t.contains(&renewed) && !t.contains("buying the copy")

@@ -11,7 +11,7 @@
 //! failing deal is ended; a copy whose deal is ending is bought again from its provider once it
 //! serves a few chunks picked at random (the upload sends nothing: it holds every chunk), or
 //! elsewhere if it does not. Deciding *when* is the caller's: the runtime does it as soon as the
-//! chain resolves a period missed, or a deal's last period opens.
+//! chain resolves a period missed, or shortly before a deal ends.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;

@@ -536,8 +536,8 @@ pub struct BoughtDeal {
     pub missed: u32,
     /// The periods it runs for.
     pub periods: u32,
-    /// Its last period is under way, or over (chain time): a copy kept past it must be bought
-    /// again.
+    /// It ends soon, or is over (chain time; within a quarter of a period, at least 10 min, at
+    /// most its last period): a copy kept past it must be bought again.
     #[serde(default)]
     pub ending: bool,
     /// When its last period ends (Unix seconds, chain time).

@@ -320,14 +320,16 @@ impl Announcer {
 }
 
 /// The bought deals to show, of those `bought`: the ones just `read`, and those `finished`
-/// before. A deal `read` whose every period is resolved joins `finished`, and is not read again.
+/// before. A deal `read` whose every period is resolved, and that is `ending` (nothing about it
+/// changes after that), joins `finished`, and is not read again. One whose last period was
+/// proven early is read until it is ending: its copy is renewed then.
 fn fold_bought(
     finished: &mut std::collections::BTreeMap<u64, BoughtDeal>,
     bought: &[u64],
     read: Vec<BoughtDeal>,
 ) -> Vec<BoughtDeal> {
     for deal in &read {
-        if deal.proven + deal.missed >= deal.periods {
+        if deal.proven + deal.missed >= deal.periods && deal.ending {
             finished.insert(deal.deal, deal.clone());
         }
     }
@@ -363,7 +365,7 @@ mod tests {
             proven,
             missed,
             periods,
-            ending: false,
+            ending: proven + missed >= periods,
             ends_at: 0,
         }
     }
@@ -384,5 +386,20 @@ mod tests {
         // A deal no longer in the catalog is not shown.
         let shown = fold_bought(&mut finished, &[1], vec![deal(1, 4, 0, 24)]);
         assert_eq!(shown, vec![deal(1, 4, 0, 24)]);
+    }
+
+    #[test]
+    fn a_deal_proven_to_its_end_is_read_until_it_is_ending() {
+        let mut finished = std::collections::BTreeMap::new();
+        let early = BoughtDeal {
+            ending: false,
+            ..deal(3, 2, 0, 2)
+        };
+        let shown = fold_bought(&mut finished, &[3], vec![early.clone()]);
+        assert_eq!(shown, vec![early]);
+        assert!(finished.is_empty(), "read again");
+        let shown = fold_bought(&mut finished, &[3], vec![deal(3, 2, 0, 2)]);
+        assert!(shown[0].ending);
+        assert_eq!(finished.keys().copied().collect::<Vec<_>>(), vec![3]);
     }
 }

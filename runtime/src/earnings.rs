@@ -115,15 +115,15 @@ pub(crate) async fn read_market(
         if d.nextPeriod < d.endPeriod && now >= window_end + MISSED_GRACE_SECS {
             overdue.push(deal);
         }
-        let last_opens =
-            d.start + u64::from(d.endPeriod.saturating_sub(1)) * u64::from(d.periodDuration);
+        let period = u64::from(d.periodDuration);
+        let ends_at = d.start + u64::from(d.endPeriod) * period;
         deals.push(BoughtDeal {
             deal,
             proven: d.nextPeriod.saturating_sub(d.missed),
             missed: d.missed,
             periods: d.endPeriod,
-            ending: now >= last_opens,
-            ends_at: d.start + u64::from(d.endPeriod) * u64::from(d.periodDuration),
+            ending: now + crate::upkeep::renewal_lead(period) >= ends_at,
+            ends_at,
         });
     }
     Ok(MarketReading {

@@ -3,7 +3,7 @@
 //!   which [`crate::announce`] reads and reports) is replaced by a copy bought from another
 //!   provider: the object is fetched back verified from its other holders, bought again under
 //!   a new deal, and the failing deal is ended;
-//! - a copy whose deal's last period has opened (chain time) is renewed: its provider is paid
+//! - a copy whose deal ends within [`renewal_lead`] (chain time) is renewed: its provider is paid
 //!   again under a new deal once it serves a few chunks picked at random (it holds every chunk,
 //!   so nothing is sent), else the copy is bought from another provider.
 //!
@@ -25,6 +25,17 @@ use protocol::api::{BoughtDeal, FileInfo, Repair};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+/// The least time before a deal's end that its copy is renewed (when its periods are longer).
+pub(crate) const RENEWAL_LEAD_MIN: u64 = 600;
+
+/// How long before the end of a deal of `period`-second periods its copy is renewed: a quarter
+/// of a period, at least [`RENEWAL_LEAD_MIN`], at most the whole last period. The new deal starts
+/// when bought, so this is the most paid twice; it leaves time for a few tries (1, 2, 4… min
+/// apart), and a provider keeps an object for a day after its deals end.
+pub(crate) fn renewal_lead(period: u64) -> u64 {
+    (period / 4).max(RENEWAL_LEAD_MIN).min(period)
+}
+
 /// How long after a failed try the next one is.
 pub(crate) const FIRST_RETRY: Duration = Duration::from_secs(60);
 /// The longest wait between tries.
@@ -42,7 +53,7 @@ pub(crate) struct Due {
 
 /// The copies of `files` to buy again at `now` (Unix seconds), as `bought` (the deals' verified
 /// state) says: first those whose provider missed a period (of a deal that still runs, or whose
-/// last period has opened), then those whose deal's last period has opened. A file kept until a
+/// last period has opened), then those whose deal ends soon (`ending`). A file kept until a
 /// date has a lost copy replaced only before that date, and a deal renewed only if it ends
 /// before it.
 pub(crate) fn due(files: &[FileInfo], bought: &[BoughtDeal], now: u64) -> Vec<Due> {
@@ -412,6 +423,16 @@ mod tests {
             vec!["deal-runs", "over", "free"]
         );
         assert!(expired(&files, &bought, 899).is_empty());
+    }
+
+    #[test]
+    fn a_copy_is_renewed_a_quarter_period_before_its_deal_ends() {
+        assert_eq!(renewal_lead(3600), 900);
+        assert_eq!(renewal_lead(86_400), 21_600);
+        assert_eq!(renewal_lead(1200), RENEWAL_LEAD_MIN);
+        // Periods shorter than the least lead: the whole last period.
+        assert_eq!(renewal_lead(60), 60);
+        assert_eq!(renewal_lead(0), 0);
     }
 
     #[test]
