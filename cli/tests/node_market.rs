@@ -1563,6 +1563,17 @@ async fn the_daemons_page_stores_a_file_picked_in_the_browser_and_downloads_it_b
     files_card::keep_until(&browser, "2099-12-31")
         .await
         .unwrap();
+    // Every text the progress line shows, as it changes.
+    browser
+        .execute(
+            "window.progressSeen = []; new MutationObserver(() => { \
+               const line = document.querySelector('#node-store-progress'); \
+               const text = line && line.textContent; \
+               if (text && !window.progressSeen.includes(text)) window.progressSeen.push(text); \
+             }).observe(document.body, { subtree: true, childList: true, characterData: true });",
+        )
+        .await
+        .unwrap();
     let stored = files_card::upload(&browser, &file, 1).await.unwrap();
     assert!(
         stored.starts_with(
@@ -1571,6 +1582,29 @@ async fn the_daemons_page_stores_a_file_picked_in_the_browser_and_downloads_it_b
         "{stored}"
     );
     let id = stored.rsplit(' ').next().unwrap().to_owned();
+    // The upload's progress, then the store's; gone once stored.
+    let seen = browser
+        .execute("return window.progressSeen;")
+        .await
+        .unwrap();
+    let seen: Vec<&str> = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        seen.last(),
+        Some(&"storing été notes.bin on the network…"),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .all(|t| t.starts_with("sending été notes.bin to the daemon: ")
+                || *t == "storing été notes.bin on the network…"),
+        "{seen:?}"
+    );
+    assert_eq!(browser.text_of("#node-store-progress").await.unwrap(), None);
     assert_eq!(spooled(), 0, "the daemon keeps no copy");
     let node = daemon.status().await.unwrap()["node"].clone();
     assert_eq!(node["files"][0]["name"], "été notes.bin");

@@ -549,6 +549,8 @@ fn Files(
     // The daemon's page stores files picked in the browser, and downloads them back there.
     let browser_files = backend.with_value(|backend| backend.browser_files());
     let picker = NodeRef::<leptos::html::Input>::new();
+    // A file picked in the browser, while it is sent: its name, the bytes sent, its size.
+    let sending = RwSignal::new(None::<(String, u64, u64)>);
     // The file whose "Forget…" was pressed, until it is forgotten or kept.
     let to_forget = RwSignal::new(None::<FileInfo>);
     let forget = move |event: leptos::ev::SubmitEvent| {
@@ -580,8 +582,16 @@ fn Files(
                     return;
                 }
             };
+            let name = file.name();
+            let progress = std::rc::Rc::new(move |sent: u64, total: u64| {
+                sending.set(Some((name.clone(), sent, total)));
+            });
             storing.run(async move {
-                let stored = backend.upload_file(file, copies, keep_until).await?;
+                let stored = backend
+                    .upload_file(file, (copies, keep_until), progress)
+                    .await;
+                sending.set(None);
+                let stored = stored?;
                 if let Some(input) = picker.get_untracked() {
                     input.set_value("");
                 }
@@ -699,6 +709,9 @@ fn Files(
                     <button id="node-store" type="submit" disabled=move || storing.busy.get()>"Store"</button>
                 </div>
             </form>
+            <Show when=move || sending.with(Option::is_some)>
+                <div class="card hint" id="node-store-progress">{move || sending.get().map(|(name, sent, total)| format_sending(&name, sent, total)).unwrap_or_default()}</div>
+            </Show>
             {storing.outcome_view("node-stored-file", "node-store-error")}
             <form class="quota" id="node-fetch-form" on:submit=fetch>
                 {text_field("node-fetch-id", "Fetch a file back: its content id", "64 hex digits, or pick one above", id, set_id)}
@@ -984,6 +997,21 @@ fn format_fetched_file(fetched: &FetchedFile) -> String {
         fetched.output,
         if holders == 1 { "holder" } else { "holders" }
     )
+}
+
+/// `sending notes.bin to the daemon: 45% (120 MiB of 266.7 MiB)`, then, once all is sent,
+/// `storing notes.bin on the network…` while the daemon stores it.
+fn format_sending(name: &str, sent: u64, total: u64) -> String {
+    if sent < total {
+        format!(
+            "sending {name} to the daemon: {}% ({} of {})",
+            sent.saturating_mul(100) / total,
+            format_bytes(sent),
+            format_bytes(total)
+        )
+    } else {
+        format!("storing {name} on the network…")
+    }
 }
 
 /// `downloading notes.bin (292.9 KiB), every chunk verified, from 2 holders`: the browser saves
@@ -1456,7 +1484,7 @@ mod tests {
         format_withdrawal, light_client_settings, market_request, parse_tokens,
     };
     use super::{ChainState, EndpointSource, Status, chain_settings, format_endpoint};
-    use super::{DownloadReady, format_download};
+    use super::{DownloadReady, format_download, format_sending};
     use super::{
         FetchedFile, FileInfo, Repair, StoredFile, format_fetched_file, format_file,
         format_stored_file, format_utc, parse_keep_until, store_request,
@@ -1729,6 +1757,14 @@ mod tests {
             holders: vec!["12D3KooWA".into(), "12D3KooWB".into()],
             expires_in: 600,
         };
+        assert_eq!(
+            format_sending("photo.jpg", 3 << 18, 3 << 19),
+            "sending photo.jpg to the daemon: 50% (768 KiB of 1.5 MiB)"
+        );
+        assert_eq!(
+            format_sending("photo.jpg", 3 << 19, 3 << 19),
+            "storing photo.jpg on the network…"
+        );
         assert_eq!(
             format_download(&ready),
             "downloading photo.jpg (1.5 MiB), every chunk verified, from 2 holders; the link lasts 10 minutes"

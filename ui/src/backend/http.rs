@@ -2,8 +2,9 @@
 //! `PUT /api/node/stake`, `PUT /api/node/market`, `PUT /api/light-client`,
 //! `POST /api/node/earnings/withdraw`, `POST /api/files`, `POST /api/files/fetch` and
 //! `POST /api/files/refunds/withdraw` with the per-install bearer token; files picked in the
-//! browser go to `POST /api/files/upload` as the body, and come back through the link
-//! `POST /api/files/download` answers, which the browser downloads.
+//! browser go to `POST /api/files/upload` as the body of an `XMLHttpRequest` (for its
+//! progress), and come back through the link `POST /api/files/download` answers, which the
+//! browser downloads.
 //!
 //! The daemon prints a URL whose fragment carries the token (`#token=...`); fragments never
 //! reach a server. On load the token moves into `localStorage` and out of the address bar.
@@ -21,7 +22,7 @@ use protocol::api::{
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use super::{Backend, BackendError, StatusSink};
+use super::{Backend, BackendError, StatusSink, UploadProgress};
 
 /// The daemon's status changes every second (uptime); poll at the same pace.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -81,18 +82,6 @@ async fn call<T: serde::de::DeserializeOwned>(
     path: &str,
     body: Option<String>,
 ) -> Result<T, BackendError> {
-    let body = body.map(|json| ("application/json", wasm_bindgen::JsValue::from_str(&json)));
-    send(token, method, path, body).await
-}
-
-/// [`call`] with any body the page's `fetch` takes (a picked file is streamed from disk), and
-/// its content type.
-async fn send<T: serde::de::DeserializeOwned>(
-    token: Option<&str>,
-    method: &str,
-    path: &str,
-    body: Option<(&str, wasm_bindgen::JsValue)>,
-) -> Result<T, BackendError> {
     let Some(token) = token else {
         return Err(BackendError::Unauthorized(
             "no access token: open the URL that `cairn daemon` printed (it ends in #token=...)"
@@ -107,11 +96,11 @@ async fn send<T: serde::de::DeserializeOwned>(
     headers
         .set("Authorization", &format!("Bearer {token}"))
         .map_err(|e| BackendError::Unreachable(format!("{e:?}")))?;
-    if let Some((content_type, body)) = body {
+    if let Some(body) = body {
         headers
-            .set("Content-Type", content_type)
+            .set("Content-Type", "application/json")
             .map_err(|e| BackendError::Unreachable(format!("{e:?}")))?;
-        init.set_body(&body);
+        init.set_body(&wasm_bindgen::JsValue::from_str(&body));
     }
     init.set_headers(&headers);
     let request = web_sys::Request::new_with_str_and_init(path, &init)
@@ -133,7 +122,12 @@ async fn send<T: serde::de::DeserializeOwned>(
     .map_err(|e| BackendError::Decode(format!("{e:?}")))?
     .as_string()
     .unwrap_or_default();
-    match response.status() {
+    answer(response.status(), text)
+}
+
+/// The daemon's answer: a `T` for 200, else its `ApiError`'s message.
+fn answer<T: serde::de::DeserializeOwned>(status: u16, text: String) -> Result<T, BackendError> {
+    match status {
         200 => serde_json::from_str(&text).map_err(|err| BackendError::Decode(err.to_string())),
         status => {
             let message = serde_json::from_str::<ApiError>(&text)
@@ -250,8 +244,8 @@ impl Backend for HttpBackend {
     async fn upload_file(
         &self,
         file: web_sys::File,
-        copies: u32,
-        keep_until: Option<u64>,
+        (copies, keep_until): (u32, Option<u64>),
+        progress: UploadProgress,
     ) -> Result<StoredFile, BackendError> {
         let keep = keep_until
             .map(|until| format!("&keepUntil={until}"))
@@ -260,11 +254,11 @@ impl Backend for HttpBackend {
             "{HTTP_UPLOAD_FILE_PATH}?name={}&copies={copies}{keep}",
             query_component(&file.name())
         );
-        let body = (
-            "application/octet-stream",
-            wasm_bindgen::JsValue::from(file),
-        );
-        send(self.token.as_deref(), "POST", &path, Some(body)).await
+        let Some(token) = self.token.as_deref() else {
+            // The same refusal as every call without a token.
+            return call(None, "POST", &path, None).await;
+        };
+        upload(token, &path, &file, progress).await
     }
 
     async fn download_file(&self, request: DownloadFile) -> Result<DownloadReady, BackendError> {
@@ -317,6 +311,57 @@ impl Backend for HttpBackend {
             }
         });
     }
+}
+
+/// Sends `file` as the body of `POST path` with an `XMLHttpRequest` (a `fetch` says nothing of
+/// its upload's progress), telling `progress` as it goes; the browser streams it from disk.
+async fn upload<T: serde::de::DeserializeOwned>(
+    token: &str,
+    path: &str,
+    file: &web_sys::File,
+    progress: UploadProgress,
+) -> Result<T, BackendError> {
+    let failed = |e: wasm_bindgen::JsValue| BackendError::Unreachable(format!("{e:?}"));
+    let request = web_sys::XmlHttpRequest::new().map_err(failed)?;
+    request
+        .open_with_async("POST", path, true)
+        .map_err(failed)?;
+    request
+        .set_request_header("Authorization", &format!("Bearer {token}"))
+        .map_err(failed)?;
+    request
+        .set_request_header("Content-Type", "application/octet-stream")
+        .map_err(failed)?;
+    let on_progress = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(
+        move |event: web_sys::ProgressEvent| {
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "byte counts of a file, whole and below 2^53"
+            )]
+            progress(event.loaded() as u64, event.total() as u64);
+        },
+    );
+    request
+        .upload()
+        .map_err(failed)?
+        .set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
+    let done = js_sys::Promise::new(&mut |resolve, reject| {
+        request.set_onload(Some(&resolve));
+        request.set_onerror(Some(&reject));
+        request.set_onabort(Some(&reject));
+    });
+    request.send_with_opt_blob(Some(file)).map_err(failed)?;
+    let sent = JsFuture::from(done).await;
+    drop(on_progress);
+    sent.map_err(|_| {
+        BackendError::Unreachable(
+            "the upload to the daemon broke off; is it still running? Nothing was stored".into(),
+        )
+    })?;
+    let status = request.status().map_err(failed)?;
+    let text = request.response_text().map_err(failed)?.unwrap_or_default();
+    answer(status, text)
 }
 
 /// Has the browser download `url`, saved as `name`: a link clicked, as a user would.

@@ -42,6 +42,9 @@ pub(crate) enum BackendError {
 /// Callback receiving each fresh status or error.
 pub(crate) type StatusSink = Rc<dyn Fn(Result<Status, BackendError>)>;
 
+/// Callback receiving an upload's progress: bytes sent, of the file's size.
+pub(crate) type UploadProgress = Rc<dyn Fn(u64, u64)>;
+
 /// What the UI needs from its host.
 #[async_trait::async_trait(?Send)]
 pub(crate) trait Backend {
@@ -75,12 +78,13 @@ pub(crate) trait Backend {
     fn browser_files(&self) -> bool {
         false
     }
-    /// Stores `file`, picked in the browser, on `copies` providers, kept until `keep_until`.
+    /// Stores `file`, picked in the browser, on `copies` providers, kept until `keep_until`;
+    /// `progress` hears how much of it was sent.
     async fn upload_file(
         &self,
         _file: web_sys::File,
-        _copies: u32,
-        _keep_until: Option<u64>,
+        (_copies, _keep_until): (u32, Option<u64>),
+        _progress: UploadProgress,
     ) -> Result<StoredFile, BackendError> {
         Err(BackendError::Unsupported(
             "files are stored from the browser on the daemon's page; here, give the file's path",
