@@ -1559,11 +1559,13 @@ async fn the_daemons_page_stores_a_file_picked_in_the_browser_and_downloads_it_b
     // Picked in the browser, from a folder the daemon is never told about.
     let picked = tempfile::tempdir().unwrap();
     let file = picked.path().join("été notes.bin");
-    let bytes = patterned_file(&file, 300_000);
+    // Over 2 MiB: more than a request body extractor takes by default.
+    let bytes = patterned_file(&file, 3_000_000);
     files_card::keep_until(&browser, "2099-12-31")
         .await
         .unwrap();
-    // Every text the progress line shows, as it changes.
+    // Every text the progress line shows, as it changes, on an uplink of 1 MB/s.
+    browser.throttle_uploads(1_000_000).await.unwrap();
     browser
         .execute(
             "window.progressSeen = []; new MutationObserver(() => { \
@@ -1576,9 +1578,8 @@ async fn the_daemons_page_stores_a_file_picked_in_the_browser_and_downloads_it_b
         .unwrap();
     let stored = files_card::upload(&browser, &file, 1).await.unwrap();
     assert!(
-        stored.starts_with(
-            "stored été notes.bin (292.9 KiB) on 1 provider under deal 1; content id "
-        ),
+        stored
+            .starts_with("stored été notes.bin (2.8 MiB) on 1 provider under deal 1; content id "),
         "{stored}"
     );
     let id = stored.rsplit(' ').next().unwrap().to_owned();
@@ -1599,6 +1600,10 @@ async fn the_daemons_page_stores_a_file_picked_in_the_browser_and_downloads_it_b
         "{seen:?}"
     );
     assert!(
+        seen.len() >= 3 && seen[0].starts_with("sending été notes.bin to the daemon: "),
+        "progress shown while sending: {seen:?}"
+    );
+    assert!(
         seen.iter()
             .all(|t| t.starts_with("sending été notes.bin to the daemon: ")
                 || *t == "storing été notes.bin on the network…"),
@@ -1617,14 +1622,14 @@ async fn the_daemons_page_stores_a_file_picked_in_the_browser_and_downloads_it_b
     assert_eq!(node["files"][0]["holders"], serde_json::json!([p1_peer]));
     let contracts = admin_contracts(&deployment, rpc);
     let deal = deal_on_chain(&contracts, 1).await;
-    assert_eq!(deal.size, 300_000);
+    assert_eq!(deal.size, 3_000_000);
     assert_eq!(deal.buyer, Devnet::key(3).address());
     assert_eq!(deal.provider, Devnet::key(1).address());
 
     // Downloaded back by the browser, byte-identical.
     browser
         .wait_for_text("#node-files li", Duration::from_secs(10), |t| {
-            t.starts_with("été notes.bin: 292.9 KiB, 1 copy")
+            t.starts_with("été notes.bin: 2.8 MiB, 1 copy")
                 && t.contains("kept until 2100-01-01 00:00 UTC")
         })
         .await
@@ -1632,7 +1637,7 @@ async fn the_daemons_page_stores_a_file_picked_in_the_browser_and_downloads_it_b
     let said = files_card::download_first(&browser).await.unwrap();
     assert_eq!(
         said,
-        "downloading été notes.bin (292.9 KiB), every chunk verified, from 1 holder; the link lasts 10 minutes"
+        "downloading été notes.bin (2.8 MiB), every chunk verified, from 1 holder; the link lasts 10 minutes"
     );
     let saved = testkit::WebDriver::chromium_downloads(profile.path()).join("été notes.bin");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

@@ -144,6 +144,31 @@ impl WebDriver {
         .map(drop)
     }
 
+    /// Slows what the page sends to `bytes_per_second` (Chromium only, through the DevTools
+    /// protocol chromedriver relays), as a slow uplink would.
+    pub async fn throttle_uploads(&self, bytes_per_second: u64) -> Result<()> {
+        for (cmd, params) in [
+            ("Network.enable", json!({})),
+            (
+                "Network.emulateNetworkConditions",
+                json!({
+                    "offline": false,
+                    "latency": 0,
+                    "downloadThroughput": -1,
+                    "uploadThroughput": bytes_per_second,
+                }),
+            ),
+        ] {
+            self.post(
+                "DevTools command",
+                "goog/cdp/execute",
+                json!({ "cmd": cmd, "params": params }),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Picks the file at `path` in the file input matching `css`, as a user would in its dialog.
     pub async fn choose_file(&self, css: &str, path: &std::path::Path) -> Result<()> {
         let element = self.element(css).await?;
