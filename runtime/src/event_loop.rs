@@ -54,7 +54,26 @@ const NOT_RUNNING_FOR_FILES: &str =
     "the node is not running (its status says why); files are stored through it";
 
 /// The most copies of a file stored at once.
-pub const MAX_COPIES: usize = 16;
+const MAX_COPIES: usize = 16;
+
+/// Checks what a file is to be stored with, before anything is sent: 1 to 16 (`MAX_COPIES`)
+/// copies, and a date to keep it until that is to come. The daemon asks this before it receives
+/// a file the browser sends.
+pub fn check_storing(copies: u32, keep_until: Option<u64>) -> Result<(), Error> {
+    if !(1..=MAX_COPIES).contains(&usize::try_from(copies).unwrap_or(usize::MAX)) {
+        return Err(Error::Request(format!(
+            "{copies} copies: store between 1 and {MAX_COPIES} copies, on as many providers"
+        )));
+    }
+    if keep_until.is_some_and(|until| until <= upkeep::unix_now()) {
+        return Err(Error::Request(
+            "the date to keep the file until is past: give one to come, or none to keep it \
+             while it is listed"
+                .into(),
+        ));
+    }
+    Ok(())
+}
 
 /// Commands are tiny and answered at once; a few in flight per shell is plenty.
 const COMMAND_CAPACITY: usize = 32;
@@ -930,20 +949,9 @@ impl EventLoop {
                 path.display()
             )));
         }
+        check_storing(request.copies, request.keep_until)?;
         let copies = usize::try_from(request.copies).unwrap_or(usize::MAX);
-        if !(1..=MAX_COPIES).contains(&copies) {
-            return Err(Error::Request(format!(
-                "{copies} copies: store between 1 and {MAX_COPIES} copies, on as many providers"
-            )));
-        }
         let keep_until = request.keep_until;
-        if keep_until.is_some_and(|until| until <= upkeep::unix_now()) {
-            return Err(Error::Request(
-                "the date to keep the file until is past: give one to come, or none to keep it \
-                 while it is listed"
-                    .into(),
-            ));
-        }
         let handle = running.handle.clone();
         let market = self.buyer();
         let catalog = self.catalog();

@@ -141,26 +141,8 @@ fn refuse_early(state: &AppState, upload: &UploadFile, length: Option<u64>) -> O
             ));
         }
     }
-    let copies = usize::try_from(upload.copies).unwrap_or(usize::MAX);
-    if !(1..=runtime::MAX_COPIES).contains(&copies) {
-        return Some(api_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
-            &format!(
-                "{copies} copies: store between 1 and {} copies, on as many providers",
-                runtime::MAX_COPIES
-            ),
-        ));
-    }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs());
-    if upload.keep_until.is_some_and(|until| until <= now) {
-        return Some(api_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
-            "the date to keep the file until is past: give one to come, or none to keep it while it is listed",
-        ));
+    if let Err(err) = runtime::check_storing(upload.copies, upload.keep_until) {
+        return Some(answer::<()>(Err(err)));
     }
     match length {
         Some(0) => Some(api_error(
