@@ -178,6 +178,18 @@ async fn provider_killed_mid_upload_and_mid_download() {
     drop(p2_events.try_recv());
 }
 
+/// Dials a restarted `provider` and waits until it is connected: a stream opened before that
+/// may go to the address it had before its restart, which the buyer still remembers.
+async fn redial(buyer: &node::Handle, provider: &TestNode) {
+    let mut events = buyer.subscribe();
+    buyer.dial(provider.addr.clone()).await.unwrap();
+    let peer = provider.handle.peer_id();
+    next_event(&mut events, |e| {
+        matches!(e, Event::PeerConnected { peer: p } if *p == peer).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_provider_keeps_data_and_an_upload_resumes() {
     let provider = start(1 << 30, vec![]).await;
@@ -213,7 +225,7 @@ async fn restarted_provider_keeps_data_and_an_upload_resumes() {
     let provider = restart(dir, 1 << 30).await;
     assert_eq!(provider.handle.peer_id(), peer);
     assert!(provider.handle.store().unwrap().list().unwrap().is_empty());
-    buyer.handle.dial(provider.addr.clone()).await.unwrap();
+    redial(&buyer.handle, &provider).await;
     // Partly held: an upload with no file to send from is refused, and sends nothing.
     match client.put_from(peer, Source::Held, &manifest, 0).await {
         Err(TransferError::NotHeld {
@@ -230,7 +242,7 @@ async fn restarted_provider_keeps_data_and_an_upload_resumes() {
     // Restart again: the complete object survives and is served.
     let dir = provider.stop().await;
     let provider = restart(dir, 1 << 30).await;
-    buyer.handle.dial(provider.addr.clone()).await.unwrap();
+    redial(&buyer.handle, &provider).await;
     let out = buyer.dir.path().join("out.bin");
     client
         .get(manifest.id(), None, &out, vec![peer])
