@@ -380,14 +380,19 @@ fn addrs_to_dial(listed: Vec<market::ListedProvider>, me: PeerId) -> Vec<crate::
 }
 
 /// Dials every provider listed in the chain's Registry (providers selling on chain announce
-/// their addresses there) but the node itself.
+/// their addresses there) but the node itself, each from a task of its own: the providers
+/// found are waited for after, and an address that does not answer must not hold up the
+/// others.
 async fn dial_listed(handle: &Handle, market: &market::Buyer) -> Result<(), BuyerError> {
     let listed = market.listed_providers(0).await?;
     tracing::info!(providers = listed.len(), "providers listed in the Registry");
     for addr in addrs_to_dial(listed, handle.peer_id()) {
-        if let Err(e) = handle.dial(addr.clone()).await {
-            tracing::debug!(%addr, error = %e, "cannot dial a listed provider");
-        }
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            if let Err(e) = handle.dial(addr.clone()).await {
+                tracing::debug!(%addr, error = %e, "cannot dial a listed provider");
+            }
+        });
     }
     Ok(())
 }

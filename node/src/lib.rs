@@ -66,7 +66,7 @@ pub enum NodeError {
         /// Why.
         reason: String,
     },
-    /// A dial was refused.
+    /// A dial failed, or could not start.
     #[error("cannot dial {addr}: {reason}")]
     Dial {
         /// The address.

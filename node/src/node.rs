@@ -19,7 +19,10 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use libp2p::core::multiaddr::Protocol;
 use libp2p::kad::{self, store::MemoryStore};
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{
+    ConnectionId, DialError, NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle,
+};
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, autonat, connection_limits, dcutr,
     gossipsub, identify, mdns, noise, ping, relay, tcp, upnp, websocket, yamux,
@@ -427,6 +430,8 @@ pub struct EventLoop {
     bans: HashMap<PeerId, tokio::time::Instant>,
     /// Failed dials in a row per peer not connected (see [`FORGET_AFTER_FAILED_DIALS`]).
     failed_dials: HashMap<PeerId, u32>,
+    /// Dials asked for through [`Handle::dial`], answered when connected or failed.
+    dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<(), NodeError>>)>,
     /// The bootstrap addresses, and the peers known to be behind them: never forgotten.
     bootstrap: (Vec<Multiaddr>, HashSet<PeerId>),
     /// Provider tasks built but not spawned yet (spawned when the loop runs).
@@ -647,6 +652,7 @@ impl Node {
             provider_query: None,
             bans: HashMap::new(),
             failed_dials: HashMap::new(),
+            dials: HashMap::new(),
             bootstrap: (
                 options.bootstrap.clone(),
                 options
@@ -747,7 +753,13 @@ impl Handle {
         self.ask(Command::ListenAddrs).await
     }
 
-    /// Dials a peer.
+    /// Dials `addr` and waits until the connection is established, or the dial failed
+    /// ([`NodeError::Dial`], with why). An address ending in `/p2p/<peer id>` of a peer already
+    /// connected is not dialled again.
+    ///
+    /// A stream opened to a peer while a dial to it is still under way can fail from another
+    /// dial of that peer (a DHT lookup's, to an address it no longer has): dial first, then
+    /// open streams.
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), NodeError> {
         self.ask(|tx| Command::Dial(addr, tx)).await?
     }
@@ -883,13 +895,7 @@ impl EventLoop {
             Command::ListenAddrs(reply) => {
                 let _ = reply.send(self.listen_addrs.clone());
             }
-            Command::Dial(addr, reply) => {
-                let result = self.swarm.dial(addr.clone()).map_err(|e| NodeError::Dial {
-                    addr,
-                    reason: e.to_string(),
-                });
-                let _ = reply.send(result);
-            }
+            Command::Dial(addr, reply) => self.dial(addr, reply),
             Command::Peers(reply) => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
             }
@@ -1044,6 +1050,47 @@ impl EventLoop {
         }
     }
 
+    /// Dials `addr` for [`Handle::dial`]: the answer goes out once the connection is
+    /// established or failed (see [`EventLoop::dial_answered`]).
+    fn dial(&mut self, addr: Multiaddr, reply: oneshot::Sender<Result<(), NodeError>>) {
+        let opts = match addr.iter().last() {
+            Some(Protocol::P2p(peer)) => DialOpts::peer_id(peer)
+                .addresses(vec![addr.clone()])
+                .condition(PeerCondition::Disconnected)
+                .build(),
+            _ => DialOpts::unknown_peer_id().address(addr.clone()).build(),
+        };
+        let id = opts.connection_id();
+        match self.swarm.dial(opts) {
+            Ok(()) => {
+                self.dials.insert(id, (addr, reply));
+            }
+            // Already connected.
+            Err(DialError::DialPeerConditionFalse(_)) => {
+                let _ = reply.send(Ok(()));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(NodeError::Dial {
+                    addr,
+                    reason: dial_error(&e),
+                }));
+            }
+        }
+    }
+
+    /// Answers the [`Handle::dial`] that opened `connection`, if one did.
+    fn dial_answered(&mut self, connection: ConnectionId, failed: Option<&DialError>) {
+        if let Some((addr, reply)) = self.dials.remove(&connection) {
+            let _ = reply.send(match failed {
+                None => Ok(()),
+                Some(e) => Err(NodeError::Dial {
+                    addr,
+                    reason: dial_error(e),
+                }),
+            });
+        }
+    }
+
     /// Counts a failed dial of `peer`, and forgets it after [`FORGET_AFTER_FAILED_DIALS`] in a
     /// row unless it is connected or a bootstrap peer.
     fn dial_failed(&mut self, peer: PeerId) {
@@ -1079,10 +1126,12 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
+                connection_id,
                 num_established,
                 endpoint,
                 ..
             } => {
+                self.dial_answered(connection_id, None);
                 self.failed_dials.remove(&peer_id);
                 if endpoint.is_dialer() {
                     let addr = endpoint.get_remote_address();
@@ -1103,8 +1152,13 @@ impl EventLoop {
                     let _ = self.events.send(Event::PeerConnected { peer: peer_id });
                 }
             }
-            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+            SwarmEvent::OutgoingConnectionError {
+                peer_id,
+                connection_id,
+                error,
+            } => {
                 tracing::debug!(peer = ?peer_id, %error, "dial failed");
+                self.dial_answered(connection_id, Some(&error));
                 if let Some(peer) = peer_id {
                     self.dial_failed(peer);
                 }

@@ -85,6 +85,44 @@ async fn a_departed_peer_is_forgotten_after_a_few_failed_dials_but_a_bootstrap_p
     );
 }
 
+/// `Handle::dial` returns once connected, or with why the dial failed: a refused address, or
+/// a peer that is not the one the address names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dial_waits_for_its_connection_and_says_why_it_failed() {
+    let a = start(0, vec![]).await;
+    let b = start(0, vec![]).await;
+    b.handle.dial(a.addr.clone()).await.unwrap();
+    assert_eq!(b.handle.peers().await.unwrap(), vec![a.handle.peer_id()]);
+    // Already connected: nothing to wait for.
+    b.handle.dial(a.addr.clone()).await.unwrap();
+
+    let someone_else = libp2p::identity::Keypair::generate_ed25519()
+        .public()
+        .to_peer_id();
+    let mut wrong = a.addr.clone();
+    wrong.pop();
+    let wrong = wrong.with_p2p(someone_else).unwrap();
+    let c = start(0, vec![]).await;
+    match c.handle.dial(wrong.clone()).await {
+        Err(node::NodeError::Dial { addr, reason }) => {
+            assert_eq!(addr, wrong);
+            assert!(reason.contains(&a.handle.peer_id().to_string()), "{reason}");
+        }
+        other => panic!("dialled {wrong} as another peer: {other:?}"),
+    }
+
+    let gone = a.addr.clone();
+    a.kill();
+    let d = start(0, vec![]).await;
+    match d.handle.dial(gone.clone()).await {
+        Err(node::NodeError::Dial { addr, reason }) => {
+            assert_eq!(addr, gone);
+            assert!(reason.contains("refused"), "{reason}");
+        }
+        other => panic!("dialled {gone} after its node stopped: {other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_key_persists_in_the_data_dir() {
     let node = start(0, vec![]).await;
