@@ -531,7 +531,15 @@ async fn serve_stream(
                 events: &events,
                 pacer: pacer.as_deref(),
             };
-            serve_get(peer, &mut stream, request, id, first, last).await
+            serve_get(peer, &mut stream, request, id, Wanted::Range(first..last)).await
+        }
+        Ok(Message::SampleRequest { id, chunks }) => {
+            let request = GetServe {
+                store: &store,
+                events: &events,
+                pacer: pacer.as_deref(),
+            };
+            serve_get(peer, &mut stream, request, id, Wanted::Sample(chunks)).await
         }
         Ok(other) => Err(TransferError::Protocol {
             peer,
@@ -584,6 +592,7 @@ fn kind(m: &Message) -> &'static str {
         Message::PutEnd => "put-end",
         Message::PutDone => "put-done",
         Message::GetRequest { .. } => "get-request",
+        Message::SampleRequest { .. } => "sample-request",
         Message::Manifest(_) => "manifest",
         Message::End => "end",
         Message::QuoteRequest { .. } => "quote-request",
@@ -710,6 +719,38 @@ struct GetServe<'a> {
     pacer: Option<&'a std::sync::Mutex<Pacer>>,
 }
 
+/// The chunks a download asks for.
+#[derive(Debug, Clone)]
+enum Wanted {
+    /// A `GetRequest`'s range (its end clipped to the object), after the manifest.
+    Range(Range<u64>),
+    /// A `SampleRequest`'s chunks (each in the object), without the manifest.
+    Sample(Vec<u64>),
+}
+
+impl Wanted {
+    fn iter(&self) -> Box<dyn Iterator<Item = u64> + Send + '_> {
+        match self {
+            Self::Range(range) => Box::new(range.clone()),
+            Self::Sample(chunks) => Box::new(chunks.iter().copied()),
+        }
+    }
+
+    /// Bytes the chunks hold in `manifest`'s object.
+    fn bytes(&self, manifest: &Manifest) -> u64 {
+        let len = |i| manifest.chunk_range(i).map_or(0, |r| r.end - r.start);
+        match self {
+            Self::Range(range) if range.is_empty() => 0,
+            Self::Range(range) => manifest
+                .chunk_range(range.start)
+                .ok()
+                .zip(manifest.chunk_range(range.end - 1).ok())
+                .map_or(0, |(a, b)| b.end.saturating_sub(a.start)),
+            Self::Sample(chunks) => chunks.iter().map(|&i| len(i)).sum(),
+        }
+    }
+}
+
 async fn serve_get(
     peer: PeerId,
     stream: &mut libp2p::Stream,
@@ -719,8 +760,7 @@ async fn serve_get(
         pacer,
     }: GetServe<'_>,
     id: ContentId,
-    first: u64,
-    last: u64,
+    wanted: Wanted,
 ) -> Result<Option<ContentId>, TransferError> {
     let s = store.clone();
     let mut reader = match blocking(move || s.reader(&id)).await? {
@@ -732,30 +772,38 @@ async fn serve_get(
         Err(e) => return Err(e.into()),
     };
     let manifest = reader.manifest().clone();
-    let last = last.min(manifest.chunks());
-    let span = manifest
-        .chunk_range(first)
-        .ok()
-        .zip(
-            last.checked_sub(1)
-                .and_then(|l| manifest.chunk_range(l).ok()),
-        )
-        .map_or(0, |(a, b)| b.end.saturating_sub(a.start));
+    let chunks = manifest.chunks();
+    let wanted = match wanted {
+        Wanted::Range(range) => Wanted::Range(range.start..range.end.min(chunks)),
+        Wanted::Sample(list) => {
+            if let Some(beyond) = list.iter().find(|&&i| i >= chunks) {
+                return Err(TransferError::Protocol {
+                    peer,
+                    what: format!("asked for chunk {beyond} of an object of {chunks} chunks"),
+                });
+            }
+            Wanted::Sample(list)
+        }
+    };
+    let span = wanted.bytes(&manifest);
     let mut sent = 0u64;
     let mut out = Vec::new();
-    write_msg(
-        stream,
-        peer,
-        "sending the manifest",
-        &Message::Manifest(manifest.clone()),
-        &mut out,
-    )
-    .await?;
+    if let Wanted::Range(_) = wanted {
+        write_msg(
+            stream,
+            peer,
+            "sending the manifest",
+            &Message::Manifest(manifest.clone()),
+            &mut out,
+        )
+        .await?;
+    }
     // A blocking reader reads and checks chunks ahead of the sender (at most READ_AHEAD
     // queued), so disk reads and hashing overlap encryption and sending.
     let (tx, mut rx) = mpsc::channel(READ_AHEAD);
+    let to_read = wanted.clone();
     let read_ahead = tokio::task::spawn_blocking(move || {
-        for index in first..last {
+        for index in to_read.iter() {
             let chunk = reader.read_chunk(index);
             let failed = chunk.is_err();
             if tx.blocking_send((index, chunk)).is_err() || failed {
@@ -765,8 +813,7 @@ async fn serve_get(
     });
     // Once `rx` is dropped (an error below), the reader's next send fails and it stops.
     drop(read_ahead);
-    let mut index = first;
-    while index < last {
+    for index in wanted.iter() {
         let Some((at, chunk)) = rx.recv().await else {
             return Err(TransferError::Task("the chunk reader stopped".into()));
         };
@@ -809,7 +856,6 @@ async fn serve_get(
             total: span,
             upload: true,
         });
-        index += 1;
     }
     write_msg(stream, peer, "ending the download", &Message::End, &mut out).await?;
     // A request for no chunks is a buyer reading the manifest alone: nothing was served.
@@ -1335,9 +1381,10 @@ impl Client {
         Ok(manifest)
     }
 
-    /// Fetches `samples` chunks of `id` from `peer`, picked at random (every chunk when it has
-    /// no more), each verified against the manifest; returns the manifest and the bytes
-    /// fetched. It checks that a holder still serves an object without downloading all of it.
+    /// Fetches `samples` chunks of `id` from `peer` (at most [`wire::MAX_SAMPLE_CHUNKS`]),
+    /// picked at random (every chunk when it has no more), each verified against the manifest;
+    /// returns the manifest and the bytes fetched. It checks that a holder still serves an
+    /// object without downloading all of it: two requests, the manifest once, then the chunks.
     pub async fn sample(
         &self,
         peer: PeerId,
@@ -1351,20 +1398,22 @@ impl Client {
             let _ = getrandom::fill(&mut seed);
             u64::from_le_bytes(seed)
         };
-        let mut buf = Vec::new();
+        let samples = samples.min(wire::MAX_SAMPLE_CHUNKS as u64);
+        let chunks = pick_samples(manifest.chunks(), samples, &mut random);
         let mut fetched = 0;
-        for index in pick_samples(manifest.chunks(), samples, &mut random) {
-            let request = Message::GetRequest {
-                id,
-                first: index,
-                last: index + 1,
-            };
-            let (mut stream, answer) = self
-                .request(peer, &request, "requesting a sample chunk", &mut buf)
-                .await?;
-            expect_manifest(answer, peer, id)?;
-            let data = match read_msg(&mut stream, peer, "reading a sample chunk", &mut buf).await?
-            {
+        if chunks.is_empty() {
+            return Ok((manifest, fetched));
+        }
+        let mut buf = Vec::new();
+        let request = Message::SampleRequest {
+            id,
+            chunks: chunks.clone(),
+        };
+        let (mut stream, mut answer) = self
+            .request(peer, &request, "requesting sample chunks", &mut buf)
+            .await?;
+        for index in chunks {
+            let data = match answer {
                 Message::Chunk { index: got, data } if got == index => data,
                 Message::Error { code, message } => return Err(remote(peer, code, message)),
                 other => {
@@ -1381,17 +1430,18 @@ impl Client {
                     source: Box::new(source),
                 })?;
             fetched += data.len() as u64;
-            match read_msg(&mut stream, peer, "ending a sample", &mut buf).await? {
-                Message::End => {}
-                other => {
-                    return Err(TransferError::Protocol {
-                        peer,
-                        what: format!("expected the end after chunk {index}, got {}", kind(&other)),
-                    });
-                }
-            }
-            let _ = stream.close().await;
+            answer = read_msg(&mut stream, peer, "reading sample chunks", &mut buf).await?;
         }
+        match answer {
+            Message::End => {}
+            other => {
+                return Err(TransferError::Protocol {
+                    peer,
+                    what: format!("expected the end of the sample, got {}", kind(&other)),
+                });
+            }
+        }
+        let _ = stream.close().await;
         Ok((manifest, fetched))
     }
 

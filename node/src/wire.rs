@@ -6,7 +6,10 @@
 //!
 //! Put (buyer → provider): `PutRequest` → `PutReady` (chunks the provider already holds, for
 //! resume) → `Chunk`… → `PutEnd` → `PutDone` (data fsynced and the object visible).
-//! Get: `GetRequest` → `Manifest` → `Chunk`… → `End`. Either side may answer `Error` and close.
+//! Get: `GetRequest` → `Manifest` → `Chunk`… → `End`.
+//! Sample (a buyer that has the manifest checks chunks picked at random): `SampleRequest` →
+//! `Chunk`… → `End`.
+//! Either side may answer `Error` and close.
 
 use crate::content::{CHUNK_SIZE, ContentError, ContentId, MAX_CHUNKS, Manifest};
 
@@ -14,6 +17,8 @@ use crate::content::{CHUNK_SIZE, ContentError, ContentId, MAX_CHUNKS, Manifest};
 pub const MAX_FRAME: usize = 8 + 32 * MAX_CHUNKS as usize + 64;
 /// Largest error message carried.
 pub const MAX_ERROR_LEN: usize = 1024;
+/// Most chunks one `SampleRequest` may ask for.
+pub const MAX_SAMPLE_CHUNKS: usize = 64;
 
 /// Why a frame could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -112,6 +117,15 @@ pub enum Message {
         /// One past the last chunk.
         last: u64,
     },
+    /// Ask for some chunks of an object by index, strictly ascending, 1 to
+    /// [`MAX_SAMPLE_CHUNKS`] of them; answered with the chunks and `End`, without the manifest
+    /// (the buyer has it).
+    SampleRequest {
+        /// The object.
+        id: ContentId,
+        /// The chunks' indexes.
+        chunks: Vec<u64>,
+    },
     /// The manifest of the object asked for.
     Manifest(Manifest),
     /// All chunks asked for were sent.
@@ -170,6 +184,7 @@ const END: u8 = 8;
 const ERROR: u8 = 9;
 const QUOTE_REQUEST: u8 = 10;
 const QUOTE: u8 = 11;
+const SAMPLE_REQUEST: u8 = 12;
 
 /// The longest prefix of `message` of at most [`MAX_ERROR_LEN`] bytes that ends on a character
 /// boundary: what an error frame carries.
@@ -218,6 +233,13 @@ impl Message {
                 out.extend_from_slice(&id.0);
                 out.extend_from_slice(&first.to_be_bytes());
                 out.extend_from_slice(&last.to_be_bytes());
+            }
+            Self::SampleRequest { id, chunks } => {
+                out.push(SAMPLE_REQUEST);
+                out.extend_from_slice(&id.0);
+                for index in chunks {
+                    out.extend_from_slice(&index.to_be_bytes());
+                }
             }
             Self::Manifest(manifest) => {
                 out.push(MANIFEST);
@@ -341,6 +363,32 @@ impl Message {
                     id: ContentId(id),
                     first: u64_at("get-request", p, 32)?,
                     last: u64_at("get-request", p, 40)?,
+                }
+            }
+            SAMPLE_REQUEST => {
+                let malformed = |what| WireError::Malformed {
+                    kind: "sample-request",
+                    what,
+                };
+                let (id, list) = p.split_at_checked(32).ok_or(malformed("too short"))?;
+                if list.is_empty() || list.len() % 8 != 0 {
+                    return Err(malformed("chunk indexes must be 1 or more 8-byte numbers"));
+                }
+                if list.len() / 8 > MAX_SAMPLE_CHUNKS {
+                    return Err(malformed("more chunks than a sample may ask for"));
+                }
+                let chunks: Vec<u64> = list
+                    .chunks_exact(8)
+                    .map(|b| u64::from_be_bytes(b.try_into().unwrap_or_default()))
+                    .collect();
+                if chunks.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err(malformed("chunk indexes must be strictly ascending"));
+                }
+                let mut bytes = [0u8; 32];
+                bytes.copy_from_slice(id);
+                Self::SampleRequest {
+                    id: ContentId(bytes),
+                    chunks,
                 }
             }
             MANIFEST => Self::Manifest(Manifest::decode(p)?),
@@ -504,6 +552,14 @@ mod tests {
             first: 1,
             last: u64::MAX,
         });
+        roundtrip(Message::SampleRequest {
+            id,
+            chunks: vec![0, 7, u64::MAX],
+        });
+        roundtrip(Message::SampleRequest {
+            id,
+            chunks: (0..MAX_SAMPLE_CHUNKS as u64).collect(),
+        });
         roundtrip(Message::Manifest(manifest));
         roundtrip(Message::End);
         roundtrip(Message::QuoteRequest {
@@ -539,6 +595,45 @@ mod tests {
         assert!(Message::decode(&[GET_REQUEST; 10]).is_err());
         assert!(Message::decode(&[PUT_REQUEST, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
         assert!(Message::decode(&[END, 1]).is_err());
+        let sample = |chunks: &[u64]| {
+            let mut body = vec![SAMPLE_REQUEST];
+            body.extend_from_slice(&[5; 32]);
+            for c in chunks {
+                body.extend_from_slice(&c.to_be_bytes());
+            }
+            Message::decode(&body)
+        };
+        let malformed = |what| {
+            Err(WireError::Malformed {
+                kind: "sample-request",
+                what,
+            })
+        };
+        assert_eq!(
+            sample(&[]),
+            malformed("chunk indexes must be 1 or more 8-byte numbers")
+        );
+        assert_eq!(
+            sample(&[3, 3]),
+            malformed("chunk indexes must be strictly ascending")
+        );
+        assert_eq!(
+            sample(&[4, 3]),
+            malformed("chunk indexes must be strictly ascending")
+        );
+        let too_many: Vec<u64> = (0..=MAX_SAMPLE_CHUNKS as u64).collect();
+        assert_eq!(
+            sample(&too_many),
+            malformed("more chunks than a sample may ask for")
+        );
+        assert_eq!(
+            Message::decode(&[SAMPLE_REQUEST; 20]),
+            malformed("too short")
+        );
+        assert_eq!(
+            Message::decode(&[SAMPLE_REQUEST; 45]),
+            malformed("chunk indexes must be 1 or more 8-byte numbers")
+        );
         let mut big = vec![CHUNK];
         big.extend_from_slice(&[0; 8]);
         big.extend(std::iter::repeat_n(0, CHUNK_SIZE + 1));

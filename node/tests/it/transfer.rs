@@ -315,6 +315,76 @@ async fn corrupt_data_is_not_served_and_quota_is_enforced() {
     assert_eq!(info.state, State::Corrupt);
 }
 
+/// A sample is the manifest and the chunks picked, each verified, in two requests; the
+/// provider serves exactly those chunks, refuses chunks the object does not have, and a sample
+/// that meets a corrupt chunk fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sample_fetches_only_the_chunks_picked() {
+    let provider = start(1 << 30, vec![]).await;
+    let peer = provider.handle.peer_id();
+    let buyer = start(0, vec![provider.addr.clone()]).await;
+    providers(&buyer.handle, 1).await;
+    let bytes = random_bytes(12 * CHUNK_SIZE, 12);
+    let src = write_file(buyer.dir.path(), "in.bin", &bytes).await;
+    let client = Client::new(buyer.handle.clone());
+    let id = client.put_file(&src, 1, vec![peer]).await.unwrap().id;
+
+    let mut events = provider.handle.subscribe();
+    let (manifest, fetched) = client.sample(peer, id, 8).await.unwrap();
+    assert_eq!(manifest.id(), id);
+    assert_eq!(fetched, 8 * CHUNK_SIZE as u64);
+    let served = next_event(&mut events, |e| match e {
+        Event::Served { id: i, bytes, .. } if *i == id => Some(*bytes),
+        _ => None,
+    })
+    .await;
+    assert_eq!(served, 8 * CHUNK_SIZE as u64);
+    // A sample of more chunks than the object has is all of them.
+    let (_, fetched) = client.sample(peer, id, 20).await.unwrap();
+    assert_eq!(fetched, bytes.len() as u64);
+
+    // A chunk the object does not have: refused, not a panic.
+    let mut stream = buyer
+        .handle
+        .control()
+        .open_stream(peer, node::transfer::PROTOCOL)
+        .await
+        .unwrap();
+    let mut frame = Vec::new();
+    node::wire::Message::SampleRequest {
+        id,
+        chunks: vec![3, 12],
+    }
+    .encode(&mut frame);
+    stream.write_all(&frame).await.unwrap();
+    stream.flush().await.unwrap();
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply).await;
+    let len = u32::from_be_bytes(reply[..4].try_into().unwrap()) as usize;
+    match node::wire::Message::decode(&reply[4..4 + len]).unwrap() {
+        node::wire::Message::Error { code, message } => {
+            assert_eq!(code, node::wire::ErrorCode::Protocol);
+            assert!(
+                message.contains("asked for chunk 12 of an object of 12 chunks"),
+                "{message}"
+            );
+        }
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+    assert_eq!(reply.len(), 4 + len, "nothing after the error");
+
+    let path = provider
+        .dir
+        .path()
+        .join("store/objects")
+        .join(id.to_string());
+    let mut on_disk = std::fs::read(&path).unwrap();
+    on_disk[7 * CHUNK_SIZE + 1] ^= 0x01;
+    std::fs::write(&path, &on_disk).unwrap();
+    let err = client.sample(peer, id, 12).await.unwrap_err();
+    assert!(err.to_string().contains("corrupt"), "{err}");
+}
+
 /// The free bytes `buyer` last heard offered by `provider`, once they equal `free`.
 async fn offered(buyer: &node::Handle, provider: node::PeerId, free: u64) {
     tokio::time::timeout(WAIT, async {
