@@ -1,11 +1,70 @@
-//! Tauri commands: one-line delegates into the runtime.
+//! Tauri commands: one-line delegates into the runtime, and the system's file dialogs.
 
 use protocol::api::{
     ChainSettings, FetchFile, FetchedFile, ForgetFile, ForgotFile, LightClientSettings,
     SetNodeMarket, Status, StoreFile, StoredFile, Withdrawal,
 };
 
+use tauri_plugin_dialog::{DialogExt as _, FilePath};
+
 use crate::Error;
+
+/// Title of the file dialog the window opens to pick a file to store (`pick_file`).
+pub const PICK_FILE_TITLE: &str = "Choose a file to store on the network";
+/// Title of the save dialog the window opens for a fetched file (`pick_save_file`).
+pub const PICK_SAVE_FILE_TITLE: &str = "Save the fetched file as";
+
+/// Opens the system's file dialog over `window` to pick a file to store
+/// (`protocol::api::COMMAND_PICK_FILE`): its path, or `None` if the dialog was cancelled. The
+/// file is stored by that path, so nothing is copied through the webview.
+#[tauri::command]
+pub(crate) async fn pick_file(window: tauri::WebviewWindow) -> Result<Option<String>, Error> {
+    let dialog = window
+        .dialog()
+        .file()
+        .set_title(PICK_FILE_TITLE)
+        .set_parent(&window);
+    let picked = tauri::async_runtime::spawn_blocking(move || dialog.blocking_pick_file())
+        .await
+        .map_err(|e| Error::Dialog(format!("the file dialog failed: {e}")))?;
+    picked.map(path_string).transpose()
+}
+
+/// Opens the system's save dialog over `window`, starting from `name`, to choose where a
+/// fetched file goes (`protocol::api::COMMAND_PICK_SAVE_FILE`): the path, or `None` if the
+/// dialog was cancelled. The dialog asks before it names a file that exists; the runtime
+/// refuses to write over one all the same.
+#[tauri::command]
+pub(crate) async fn pick_save_file(
+    window: tauri::WebviewWindow,
+    name: String,
+) -> Result<Option<String>, Error> {
+    let mut dialog = window
+        .dialog()
+        .file()
+        .set_title(PICK_SAVE_FILE_TITLE)
+        .set_parent(&window);
+    if !name.is_empty() {
+        dialog = dialog.set_file_name(name);
+    }
+    let picked = tauri::async_runtime::spawn_blocking(move || dialog.blocking_save_file())
+        .await
+        .map_err(|e| Error::Dialog(format!("the save dialog failed: {e}")))?;
+    picked.map(path_string).transpose()
+}
+
+/// A path a dialog gave, as the runtime's requests carry it.
+fn path_string(picked: FilePath) -> Result<String, Error> {
+    let path = picked
+        .into_path()
+        .map_err(|e| Error::Dialog(format!("the dialog gave no file path: {e}")))?;
+    path.into_os_string().into_string().map_err(|path| {
+        Error::Dialog(format!(
+            "{} is not valid UTF-8, which the app cannot pass on; rename it or pick another",
+            std::path::Path::new(&path).display()
+        ))
+    })
+}
 
 /// Sets the embedded node's quota (`protocol::api::COMMAND_SET_NODE_QUOTA`; the webview passes
 /// `{ quotaBytes }`) and returns the status once the node is back.

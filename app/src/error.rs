@@ -12,6 +12,9 @@ pub enum Error {
     /// The shell could not be set up.
     #[error("app setup failed: {0}")]
     Setup(String),
+    /// A file dialog failed, or gave a path the app cannot pass on.
+    #[error("{0}")]
+    Dialog(String),
 }
 
 impl Serialize for Error {

@@ -1,6 +1,7 @@
 //! Cairn's Tauri 2 shell, shaped like a Tauri plugin: `commands` are one-line delegates into the
-//! `runtime` crate, `error` translates runtime errors once for IPC, and [`run`] wires the
-//! runtime's status channel to a Tauri event.
+//! `runtime` crate (and the system's file dialogs, through `tauri-plugin-dialog`), `error`
+//! translates runtime errors once for IPC, and [`run`] wires the runtime's status channel to a
+//! Tauri event.
 //!
 //! Owns only window and IPC concerns. The client itself (chain follower, libp2p node and light
 //! client) is the `runtime` crate, shared with the `cairn daemon`.
@@ -14,6 +15,7 @@ mod error;
 
 use tauri::{Emitter, Manager};
 
+pub use commands::{PICK_FILE_TITLE, PICK_SAVE_FILE_TITLE};
 pub use error::Error;
 
 /// Environment variable selecting the chain endpoint; it wins over the one set in the window
@@ -71,6 +73,9 @@ pub fn run() {
         )
         .init();
     let result = tauri::Builder::default()
+        // The system's file dialogs, opened by the app's own commands (`commands::pick_file`),
+        // not from the webview: no dialog permission is granted to the page.
+        .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
             let config = config(app.handle())?;
             let (handle, event_loop) = runtime::start(config).map_err(Error::from)?;
@@ -89,6 +94,8 @@ pub fn run() {
             commands::set_chain,
             commands::store_file,
             commands::fetch_file,
+            commands::pick_file,
+            commands::pick_save_file,
             commands::forget_file,
             commands::withdraw_refunds
         ])

@@ -370,7 +370,10 @@ async fn desktop_window_shows_live_devnet_status() {
     let file = market_dir.path().join("notes.bin");
     let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(&file, &bytes).unwrap();
-    let stored = files_card::store(&app, &file, 1).await.unwrap();
+    // Picked in the system's file dialog (GTK), typed into as a user would.
+    let stored = files_card::store_chosen(&app, &display, app::PICK_FILE_TITLE, &file, 1)
+        .await
+        .unwrap();
     assert!(
         stored.starts_with("stored notes.bin (195.3 KiB) on 1 provider under deal 1; content id "),
         "{stored}"
@@ -383,8 +386,11 @@ async fn desktop_window_shows_live_devnet_status() {
         listed.starts_with("notes.bin: 195.3 KiB, 1 copy, paid until "),
         "{listed}"
     );
+    // Where it goes is chosen in the system's save dialog.
     let copy = market_dir.path().join("notes-copy.bin");
-    let fetched = files_card::fetch_first(&app, &copy).await.unwrap();
+    let fetched = files_card::fetch_first_chosen(&app, &display, app::PICK_SAVE_FILE_TITLE, &copy)
+        .await
+        .unwrap();
     assert!(
         fetched.starts_with("fetched 195.3 KiB to ") && fetched.ends_with("from 1 holder"),
         "{fetched}"

@@ -55,6 +55,12 @@ pub const HTTP_FILES_PATH: &str = "/api/files";
 /// Tauri command fetching a stored object back to a file (arguments: [`FetchFile`]); returns the
 /// [`FetchedFile`].
 pub const COMMAND_FETCH_FILE: &str = "fetch_file";
+/// Tauri command opening the system's file dialog to pick a file to store (no arguments);
+/// returns its path, or `null` when the dialog was cancelled.
+pub const COMMAND_PICK_FILE: &str = "pick_file";
+/// Tauri command opening the system's save dialog to choose where a fetched file goes
+/// (arguments: [`PickSaveFile`]); returns the path, or `null` when the dialog was cancelled.
+pub const COMMAND_PICK_SAVE_FILE: &str = "pick_save_file";
 /// Daemon route (`POST`, body [`FetchFile`]) fetching a stored object back to a file; answers
 /// with the [`FetchedFile`].
 pub const HTTP_FETCH_FILE_PATH: &str = "/api/files/fetch";
@@ -310,6 +316,14 @@ pub struct FetchFile {
     pub id: String,
     /// Where to write it, as the node's host sees it: a new file in an existing directory.
     pub output: String,
+}
+
+/// Open the save dialog ([`COMMAND_PICK_SAVE_FILE`]) with a file name to start from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PickSaveFile {
+    /// The name the dialog suggests (the stored file's; empty for none).
+    pub name: String,
 }
 
 /// An object fetched by [`FetchFile`].

@@ -30,6 +30,59 @@ async fn fill_store(ui: &WebDriver, path: &Path, copies: u32) -> Result<()> {
         .await
 }
 
+/// Stores `path` on `copies` providers, the file picked in the app's native file dialog
+/// (titled `title`, answered on `display` as a user would), and returns what the card says.
+pub async fn store_chosen(
+    ui: &WebDriver,
+    display: &crate::Xvfb,
+    title: &str,
+    path: &Path,
+    copies: u32,
+) -> Result<String> {
+    ui.click("#node-store-choose").await?;
+    display
+        .answer_file_dialog(title, path, crate::xvfb::FileDialog::Open)
+        .await?;
+    wait_for_value(ui, "#node-store-path", path).await?;
+    ui.type_into("#node-store-copies", &copies.to_string())
+        .await?;
+    ui.click_for("#node-store", "#node-stored-file", TIMEOUT)
+        .await
+}
+
+/// Fetches the first listed file to `output`, chosen in the app's native save dialog (titled
+/// `title`, answered on `display`), and returns what the card says.
+pub async fn fetch_first_chosen(
+    ui: &WebDriver,
+    display: &crate::Xvfb,
+    title: &str,
+    output: &Path,
+) -> Result<String> {
+    ui.click("#node-files li button.fetch").await?;
+    ui.click("#node-fetch-choose").await?;
+    display
+        .answer_file_dialog(title, output, crate::xvfb::FileDialog::Save)
+        .await?;
+    wait_for_value(ui, "#node-fetch-output", output).await?;
+    ui.click_for("#node-fetch", "#node-fetched-file", TIMEOUT)
+        .await
+}
+
+/// Waits until the field `css` holds `path`.
+async fn wait_for_value(ui: &WebDriver, css: &str, path: &Path) -> Result<()> {
+    let want = path.display().to_string();
+    let script = format!("return document.querySelector('{css}').value;");
+    crate::eventually(&format!("{css} to hold {want}"), TIMEOUT, || {
+        let read = ui.execute(&script);
+        let want = want.clone();
+        async move {
+            let value = read.await.ok()?;
+            (value.as_str() == Some(want.as_str())).then_some(())
+        }
+    })
+    .await
+}
+
 /// Picks `file` in the store form's file input (the daemon's page), types `copies`, presses
 /// "Store", and returns what the card says it stored.
 pub async fn upload(ui: &WebDriver, file: &Path, copies: u32) -> Result<String> {

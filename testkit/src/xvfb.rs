@@ -9,6 +9,17 @@ use crate::{ChildGuard, Error, Result};
 
 /// Xvfb starts in well under a second; ten allows for a loaded CI machine.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a native dialog may take to open, and to close once answered.
+const DIALOG_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which of the system's file dialogs is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileDialog {
+    /// Opening a file: the path goes into the location field (Ctrl+L).
+    Open,
+    /// Saving a file: the path replaces the suggested name.
+    Save,
+}
 
 /// A running Xvfb server, killed on drop.
 #[derive(Debug)]
@@ -59,5 +70,82 @@ impl Xvfb {
     /// The `DISPLAY` value, for example `:90`.
     pub fn display(&self) -> &str {
         &self.display
+    }
+
+    /// Answers the GTK file dialog titled `title` on this display with `path`, as a user at
+    /// the keyboard would (xdotool, through the XTEST extension): waits for the dialog, focuses
+    /// it, types the path and presses Enter, then waits until the dialog has closed. GTK may
+    /// take the first Enter to complete the path: Enter is pressed again while it stays open.
+    pub async fn answer_file_dialog(
+        &self,
+        title: &str,
+        path: &Path,
+        dialog: FileDialog,
+    ) -> Result<()> {
+        let xdotool = crate::find_tool("xdotool", "CAIRN_XDOTOOL")?;
+        let window = crate::eventually(&format!("the dialog {title:?}"), DIALOG_TIMEOUT, || {
+            let search = self.xdotool(
+                &xdotool,
+                &["search", "--onlyvisible", "--name", &format!("^{title}$")],
+            );
+            async move {
+                let ran = search.await.ok()?;
+                ran.stdout.lines().next().map(str::to_owned)
+            }
+        })
+        .await?;
+        self.xdotool_ok(&xdotool, &["windowfocus", "--sync", &window])
+            .await?;
+        let select = match dialog {
+            FileDialog::Open => "ctrl+l",
+            FileDialog::Save => "ctrl+a",
+        };
+        self.xdotool_ok(&xdotool, &["key", "--clearmodifiers", select])
+            .await?;
+        let path = path.display().to_string();
+        self.xdotool_ok(&xdotool, &["type", "--delay", "10", &path])
+            .await?;
+        for _ in 0..5 {
+            self.xdotool_ok(&xdotool, &["key", "--clearmodifiers", "Return"])
+                .await?;
+            let closed = crate::eventually("the dialog to close", Duration::from_secs(2), || {
+                let search = self.xdotool(
+                    &xdotool,
+                    &["search", "--onlyvisible", "--name", &format!("^{title}$")],
+                );
+                async move { search.await.ok().filter(|ran| !ran.ok).map(drop) }
+            })
+            .await;
+            if closed.is_ok() {
+                return Ok(());
+            }
+        }
+        Err(Error::Timeout {
+            what: format!("the dialog {title:?} to take {path}"),
+            after: DIALOG_TIMEOUT,
+        })
+    }
+
+    fn xdotool(
+        &self,
+        xdotool: &Path,
+        args: &[&str],
+    ) -> impl std::future::Future<Output = Result<crate::Ran>> + use<> {
+        let mut command = Command::new(xdotool);
+        command.args(args).env("DISPLAY", &self.display);
+        let name = format!("xdotool {}", args.join(" "));
+        async move { crate::run(&name, command, DIALOG_TIMEOUT).await }
+    }
+
+    async fn xdotool_ok(&self, xdotool: &Path, args: &[&str]) -> Result<()> {
+        let ran = self.xdotool(xdotool, args).await?;
+        if ran.ok {
+            Ok(())
+        } else {
+            Err(Error::Io {
+                what: format!("xdotool {}", args.join(" ")),
+                source: std::io::Error::other(ran.stderr),
+            })
+        }
     }
 }

@@ -549,6 +549,36 @@ fn Files(
     // The daemon's page stores files picked in the browser, and downloads them back there.
     let browser_files = backend.with_value(|backend| backend.browser_files());
     let picker = NodeRef::<leptos::html::Input>::new();
+    // The app's window picks files, and where fetched ones go, in the system's dialogs.
+    let file_dialogs = backend.with_value(|backend| backend.file_dialogs());
+    let choose_file = move |_| {
+        let backend = backend.get_value();
+        leptos::task::spawn_local(async move {
+            match backend.pick_file().await {
+                Ok(Some(picked)) => set_path.set(picked),
+                Ok(None) => {}
+                Err(err) => storing.outcome.set(Some(Err(err.to_string()))),
+            }
+        });
+    };
+    let choose_output = move |_| {
+        let backend = backend.get_value();
+        // The dialog starts from the name of the file being fetched, when it is listed.
+        let wanted = id.get_untracked();
+        let name = files
+            .get_untracked()
+            .into_iter()
+            .find(|file| file.id == wanted.trim())
+            .map(|file| file.name)
+            .unwrap_or_default();
+        leptos::task::spawn_local(async move {
+            match backend.pick_save_file(name).await {
+                Ok(Some(picked)) => set_output.set(picked),
+                Ok(None) => {}
+                Err(err) => fetching.outcome.set(Some(Err(err.to_string()))),
+            }
+        });
+    };
     // A file picked in the browser, while it is sent: its name, the bytes sent, its size.
     let sending = RwSignal::new(None::<(String, u64, u64)>);
     // The file whose "Forget…" was pressed, until it is forgotten or kept.
@@ -700,6 +730,11 @@ fn Files(
                 } else {
                     text_field("node-store-path", "Store a file: its path", "/home/me/photo.jpg", path, set_path)
                 }}
+                {file_dialogs.then(|| view! {
+                    <div class="row">
+                        <button class="secondary" id="node-store-choose" type="button" on:click=choose_file>"Choose a file…"</button>
+                    </div>
+                })}
                 {text_field("node-store-copies", "Copies, on as many providers", "2", copies, set_copies)}
                 <label class="label" for="node-store-keep">"Keep until (UTC; empty: while it is listed)"</label>
                 <div class="row">
@@ -716,6 +751,11 @@ fn Files(
             <form class="quota" id="node-fetch-form" on:submit=fetch>
                 {text_field("node-fetch-id", "Fetch a file back: its content id", "64 hex digits, or pick one above", id, set_id)}
                 {text_field("node-fetch-output", "Save it as (a new file)", "/home/me/photo-copy.jpg", output, set_output)}
+                {file_dialogs.then(|| view! {
+                    <div class="row">
+                        <button class="secondary" id="node-fetch-choose" type="button" on:click=choose_output>"Choose where…"</button>
+                    </div>
+                })}
                 <div class="row">
                     <button id="node-fetch" type="submit" disabled=move || fetching.busy.get()>"Fetch"</button>
                 </div>

@@ -23,6 +23,8 @@ const APT_PACKAGES: &[&str] = &[
     // Headless desktop and browser tests
     "xvfb",
     "webkit2gtk-driver",
+    // Types into the app's native file dialogs (GTK) under Xvfb
+    "xdotool",
     "chromium",
     "chromium-driver",
     "fonts-dejavu-core",

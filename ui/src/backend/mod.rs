@@ -96,6 +96,24 @@ pub(crate) trait Backend {
             "files are downloaded by the browser on the daemon's page; here, fetch it to a path",
         ))
     }
+    /// Whether the host opens the system's file dialogs ([`Backend::pick_file`],
+    /// [`Backend::pick_save_file`]): the app's window.
+    fn file_dialogs(&self) -> bool {
+        false
+    }
+    /// The path of a file picked in the system's file dialog; `None` if it was cancelled.
+    async fn pick_file(&self) -> Result<Option<String>, BackendError> {
+        Err(BackendError::Unsupported(
+            "the system's file dialog opens in the app's window; here, give the file's path",
+        ))
+    }
+    /// Where to save a fetched file, chosen in the system's save dialog starting from `name`;
+    /// `None` if it was cancelled.
+    async fn pick_save_file(&self, _name: String) -> Result<Option<String>, BackendError> {
+        Err(BackendError::Unsupported(
+            "the system's save dialog opens in the app's window; here, give the path",
+        ))
+    }
     /// Stops keeping a stored file and ends its deals.
     async fn forget_file(&self, request: ForgetFile) -> Result<ForgotFile, BackendError>;
     /// Pays what the market owes the node's account as a buyer to that account.

@@ -1,12 +1,12 @@
 //! Tauri IPC backend: `invoke` for commands, `listen` for events (`app.withGlobalTauri`).
 
 use protocol::api::{
-    COMMAND_FETCH_FILE, COMMAND_FORGET_FILE, COMMAND_SET_CHAIN, COMMAND_SET_LIGHT_CLIENT,
-    COMMAND_SET_NODE_MARKET, COMMAND_SET_NODE_QUOTA, COMMAND_SET_NODE_STAKE, COMMAND_STATUS,
-    COMMAND_STORE_FILE, COMMAND_WITHDRAW_EARNINGS, COMMAND_WITHDRAW_REFUNDS, ChainSettings,
-    EVENT_STATUS, FetchFile, FetchedFile, ForgetFile, ForgotFile, LightClientSettings, SetChain,
-    SetLightClient, SetNodeMarket, SetNodeQuota, SetNodeStake, Status, StoreFile, StoredFile,
-    Withdrawal,
+    COMMAND_FETCH_FILE, COMMAND_FORGET_FILE, COMMAND_PICK_FILE, COMMAND_PICK_SAVE_FILE,
+    COMMAND_SET_CHAIN, COMMAND_SET_LIGHT_CLIENT, COMMAND_SET_NODE_MARKET, COMMAND_SET_NODE_QUOTA,
+    COMMAND_SET_NODE_STAKE, COMMAND_STATUS, COMMAND_STORE_FILE, COMMAND_WITHDRAW_EARNINGS,
+    COMMAND_WITHDRAW_REFUNDS, ChainSettings, EVENT_STATUS, FetchFile, FetchedFile, ForgetFile,
+    ForgotFile, LightClientSettings, PickSaveFile, SetChain, SetLightClient, SetNodeMarket,
+    SetNodeQuota, SetNodeStake, Status, StoreFile, StoredFile, Withdrawal,
 };
 use wasm_bindgen::prelude::*;
 
@@ -115,6 +115,18 @@ impl Backend for TauriBackend {
 
     async fn fetch_file(&self, request: FetchFile) -> Result<FetchedFile, BackendError> {
         command(COMMAND_FETCH_FILE, &request).await
+    }
+
+    fn file_dialogs(&self) -> bool {
+        true
+    }
+
+    async fn pick_file(&self) -> Result<Option<String>, BackendError> {
+        command(COMMAND_PICK_FILE, &()).await
+    }
+
+    async fn pick_save_file(&self, name: String) -> Result<Option<String>, BackendError> {
+        command(COMMAND_PICK_SAVE_FILE, &PickSaveFile { name }).await
     }
 
     async fn forget_file(&self, request: ForgetFile) -> Result<ForgotFile, BackendError> {
