@@ -360,7 +360,18 @@ async fn put(
     match with_progress(
         handle,
         "upload",
-        buyer::put(handle, catalog, file, (copies, None), market, dials),
+        buyer::put(
+            handle,
+            catalog,
+            file,
+            buyer::Keep {
+                copies,
+                until: None,
+                original: true,
+            },
+            market,
+            dials,
+        ),
     )
     .await
     {

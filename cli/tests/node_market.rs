@@ -74,6 +74,17 @@ async fn buying_daemon(
     daemon
 }
 
+/// The entry of `id` in the catalog of the daemon whose data directory is `data`.
+fn catalog_entry(data: &std::path::Path, id: &str) -> serde_json::Value {
+    let catalog = std::fs::read_to_string(data.join("client/catalog.json")).unwrap();
+    let catalog: serde_json::Value = serde_json::from_str(&catalog).unwrap();
+    // An object keyed by content id.
+    catalog
+        .get(id)
+        .cloned()
+        .unwrap_or_else(|| panic!("{id} is not in the catalog: {catalog}"))
+}
+
 /// The daemon's page in headless Chromium (its profile, and downloads, in `profile`), once it
 /// shows the node running.
 async fn open_page(
@@ -1180,6 +1191,11 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
     );
     let id = stored.rsplit(' ').next().unwrap().to_owned();
     assert_eq!(id.len(), 64, "{stored}");
+    // Stored by its path: remembered, so a lost copy can be sent from it again.
+    assert_eq!(
+        catalog_entry(&data, &id)["original"],
+        serde_json::json!(file.canonicalize().unwrap())
+    );
     for deal in [1u64, 2] {
         let deal = deal_on_chain(&contracts, deal).await;
         assert_eq!(deal.buyer, buyer);
@@ -1583,6 +1599,9 @@ async fn the_daemons_page_stores_a_file_picked_in_the_browser_and_downloads_it_b
         "{stored}"
     );
     let id = stored.rsplit(' ').next().unwrap().to_owned();
+    // The daemon deletes the file it was sent: it is no original to send a copy from.
+    let entry = catalog_entry(&data, &id);
+    assert!(entry.get("original").is_none(), "{entry}");
     // The upload's progress, then the store's; gone once stored.
     let seen = browser
         .execute("return window.progressSeen;")

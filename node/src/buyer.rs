@@ -155,6 +155,11 @@ pub struct CatalogEntry {
     /// than that. `None`: while it is in the catalog.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_until: Option<u64>,
+    /// The file it was stored from, on this host (absolute), when the shell keeps it there: a
+    /// copy to replace is sent from it, if it still holds the same bytes, instead of fetched
+    /// back from the network first. `None` for a file the shell was sent and deleted after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<PathBuf>,
 }
 
 /// A copy given up for another.
@@ -216,6 +221,9 @@ impl CatalogEntry {
         self.name = later.name;
         self.size = later.size;
         self.keep_until = later.keep_until;
+        if later.original.is_some() {
+            self.original = later.original;
+        }
     }
 
     /// Puts `by` in the place of the copy under deal `deal` (which must be one of its deals),
@@ -420,8 +428,19 @@ pub struct Stored {
     pub ended: Vec<EndedUpload>,
 }
 
-/// Stores `file` on `copies` distinct providers and records it in `catalog`, to be kept until
-/// `keep_until` (Unix seconds; `None`: while listed; a file stored again takes the new date).
+/// How [`put`] keeps a file.
+#[derive(Debug, Clone, Copy)]
+pub struct Keep {
+    /// Copies, on as many providers.
+    pub copies: usize,
+    /// Until when (Unix seconds; `None`: while listed; a file stored again takes the new date).
+    pub until: Option<u64>,
+    /// Whether the file stays where it is, so a lost copy can be sent from it again
+    /// ([`CatalogEntry::original`]); `false` for a file the shell deletes once stored.
+    pub original: bool,
+}
+
+/// Stores `file` as `keep` says, on distinct providers, and records it in `catalog`.
 /// With `market`,
 /// the providers listed in the chain's Registry are dialled too, and each copy is stored under
 /// its own deal: the provider's signed quote, a deal opened and paid on chain, then the upload
@@ -432,10 +451,17 @@ pub async fn put(
     handle: &Handle,
     catalog: &Catalog,
     file: &Path,
-    (copies, keep_until): (usize, Option<u64>),
+    keep: Keep,
     market: Option<&market::Buyer>,
     dials: &DialFailures,
 ) -> Result<Stored, BuyerError> {
+    let Keep {
+        copies,
+        until: keep_until,
+        original,
+    } = keep;
+    // Absolute, so it still names the file whatever the shell's working directory.
+    let original = original.then(|| std::fs::canonicalize(file).ok()).flatten();
     if copies == 0 {
         return Err(BuyerError::NoCopies);
     }
@@ -473,6 +499,7 @@ pub async fn put(
                 .collect(),
             replaced: Vec::new(),
             keep_until,
+            original: original.clone(),
         };
         if holders.is_empty() {
             return Ok(entry);
@@ -671,8 +698,12 @@ pub struct Replacement {
     /// be ended (it was over already, or the chain refused: said in the log), or was renewed.
     pub ended: Option<EndedDeal>,
     /// Bytes of the object fetched back, verified: a few chunks for a renewal its provider
-    /// served ([`RENEWAL_SAMPLES`]), else the whole object.
+    /// served ([`RENEWAL_SAMPLES`]), none when sent from the original file, else the whole
+    /// object.
     pub fetched: u64,
+    /// Whether the copy was sent from the file the object was stored from
+    /// ([`CatalogEntry::original`]).
+    pub from_original: bool,
 }
 
 /// Buys the copy of `id` bought under `deal` again, for `why`, and records the swap in
@@ -681,11 +712,14 @@ pub struct Replacement {
 ///   chunks picked at random, each verified: a deal for the commitment the old one was opened
 ///   for, and an upload that sends nothing (the provider holds every chunk, and checks its bytes
 ///   against the new deal's root before it confirms). The old deal runs to its end.
-/// - Otherwise, and when that fails: the object is fetched, every chunk verified, into `scratch`
-///   (a directory; the file is removed after): for [`Why::MissedProof`] from the other holders
-///   (the failing one last), for [`Why::Ending`] from the copy's provider first (bought from it
-///   again if it served the file). The copy is bought from a provider that holds none yet, and
-///   the failing deal is ended (its periods not yet started, if any, are refunded).
+/// - Otherwise, and when that fails: the copy is sent from the file the object was stored from
+///   ([`CatalogEntry::original`]) if that still holds it (same size and content id, read once),
+///   and else the object is fetched, every chunk verified, into `scratch` (a directory; the
+///   file is removed after): for [`Why::MissedProof`] from the other holders (the failing one
+///   last), for [`Why::Ending`] from the copy's provider first (bought from it again if it
+///   served the file). The copy is bought from a provider that holds none yet, and the failing
+///   deal is ended (its periods not yet started, if any, are refunded). With the original, a
+///   file whose only copy was lost is stored again.
 pub async fn replace(
     handle: &Handle,
     catalog: &Catalog,
@@ -755,6 +789,7 @@ async fn replace_from(
                     by,
                     ended: None,
                     fetched,
+                    from_original: false,
                 });
             }
             Err(err) => {
@@ -773,8 +808,22 @@ async fn replace_from(
         Why::MissedProof => others.chain(own_peer).collect(),
         Why::Ending => own_peer.into_iter().chain(others).collect(),
     };
-    let fetched = fetch_to(handle, id, None, object, sources).await?;
-    let own_served = own_peer.is_some_and(|peer| fetched.served_by.contains(&peer));
+    // The file it was stored from, if it still holds the object: sent from there, nothing
+    // fetched. Otherwise fetched back, every chunk verified.
+    let original = match &entry.original {
+        Some(path) => original_of(path, &entry).await,
+        None => None,
+    };
+    let (object, digested, fetched, own_served) = match original {
+        Some((path, digested)) => (path, Some(digested), 0, false),
+        None => {
+            let fetched = fetch_to(handle, id, None, object, sources).await?;
+            let own_served = own_peer.is_some_and(|peer| fetched.served_by.contains(&peer));
+            (object.to_owned(), None, fetched.bytes, own_served)
+        }
+    };
+    let from_original = digested.is_some();
+    let object = object.as_path();
     // Any provider the node knows but those holding a copy (and itself).
     dial_listed(handle, market).await?;
     let holding: Vec<PeerId> = entry
@@ -810,7 +859,10 @@ async fn replace_from(
             ),
         });
     }
-    let (manifest, commitment) = digest(object).await?;
+    let (manifest, commitment) = match digested {
+        Some(digested) => digested,
+        None => digest(object).await?,
+    };
     let (report, _ended, failures) = put_with_deals(
         handle,
         market,
@@ -843,8 +895,43 @@ async fn replace_from(
         entry,
         by,
         ended,
-        fetched: fetched.bytes,
+        fetched,
+        from_original,
     })
+}
+
+/// The manifest and commitment of `entry`'s object read from `path`, the file it was stored
+/// from, if that still holds the object (same size, same content id); `None` (and why, in the
+/// log) when it is gone, unreadable or changed.
+async fn original_of(
+    path: &Path,
+    entry: &CatalogEntry,
+) -> Option<(PathBuf, (Manifest, chain::proof::Commitment))> {
+    let id = entry.id;
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() && meta.len() == entry.size => {}
+        Ok(_) => {
+            tracing::info!(%id, path = %path.display(), "the file it was stored from changed; fetching it back");
+            return None;
+        }
+        Err(err) => {
+            tracing::info!(%id, path = %path.display(), %err, "the file it was stored from is gone; fetching it back");
+            return None;
+        }
+    }
+    match digest(path).await {
+        Ok((manifest, commitment)) if manifest.id() == id => {
+            Some((path.to_owned(), (manifest, commitment)))
+        }
+        Ok(_) => {
+            tracing::info!(%id, path = %path.display(), "the file it was stored from changed; fetching it back");
+            None
+        }
+        Err(err) => {
+            tracing::info!(%id, path = %path.display(), %err, "cannot read the file it was stored from; fetching it back");
+            None
+        }
+    }
 }
 
 /// Renews the copy of `id` under `deal` with its own provider `peer`, as [`replace`] says;
@@ -1038,6 +1125,7 @@ mod tests {
             ],
             replaced: Vec::new(),
             keep_until: None,
+            original: None,
         };
         assert_eq!(entry.paid_until(), Some(1_700_000_000));
         catalog.record(entry.clone()).unwrap();
@@ -1086,6 +1174,7 @@ mod tests {
             deals: vec![copy(1, "A"), copy(2, "B"), copy(3, "B")],
             replaced: Vec::new(),
             keep_until: None,
+            original: None,
         };
         // B holds it under deal 3 too: still a holder once deal 2 is replaced.
         entry.swap_copy(2, copy(4, "C"), 100);
@@ -1146,6 +1235,7 @@ mod tests {
             deals,
             replaced: Vec::new(),
             keep_until: None,
+            original: None,
         };
         let mut first = entry("a.jpg", &["A", "B"], vec![copy(1, "A"), copy(2, "B")]);
         first.absorb(entry(
@@ -1168,8 +1258,52 @@ mod tests {
             ..first.clone()
         });
         assert_eq!(kept.keep_until, Some(500));
-        kept.absorb(first);
+        kept.absorb(first.clone());
         assert_eq!(kept.keep_until, None);
+        // The original is the latest one given; a file stored again from nowhere kept keeps it.
+        kept.absorb(CatalogEntry {
+            original: Some("/home/me/a.jpg".into()),
+            ..first.clone()
+        });
+        assert_eq!(kept.original, Some("/home/me/a.jpg".into()));
+        kept.absorb(first);
+        assert_eq!(kept.original, Some("/home/me/a.jpg".into()));
+    }
+
+    #[tokio::test]
+    async fn an_original_counts_only_while_it_holds_the_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("photo.jpg");
+        let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let manifest = crate::transfer::manifest_of_file(&path).unwrap();
+        let entry = CatalogEntry {
+            id: manifest.id(),
+            name: "photo.jpg".into(),
+            size: bytes.len() as u64,
+            holders: Vec::new(),
+            deals: Vec::new(),
+            replaced: Vec::new(),
+            keep_until: None,
+            original: Some(path.clone()),
+        };
+        let (found, (digested, commitment)) = original_of(&path, &entry).await.unwrap();
+        assert_eq!((found, digested.id()), (path.clone(), manifest.id()));
+        assert_eq!(commitment, chain::proof::commit(&bytes).unwrap());
+
+        let mut changed = bytes.clone();
+        changed[299_999] ^= 1;
+        std::fs::write(&path, &changed).unwrap();
+        assert!(
+            original_of(&path, &entry).await.is_none(),
+            "one byte changed"
+        );
+        std::fs::write(&path, &bytes[1..]).unwrap();
+        assert!(original_of(&path, &entry).await.is_none(), "shorter");
+        std::fs::remove_file(&path).unwrap();
+        assert!(original_of(&path, &entry).await.is_none(), "gone");
+        std::fs::create_dir(&path).unwrap();
+        assert!(original_of(&path, &entry).await.is_none(), "a folder");
     }
 
     #[test]

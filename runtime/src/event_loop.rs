@@ -100,7 +100,8 @@ enum Command {
     Withdraw(Payout, oneshot::Sender<Result<Withdrawal, Error>>),
     /// Verify a selling node's earnings again, now (no answer: the status shows them).
     VerifyEarnings,
-    StoreFile(StoreFile, oneshot::Sender<Result<StoredFile, Error>>),
+    /// A file to store, and whether it stays where it is (see [`Handle::store_sent_file`]).
+    StoreFile(StoreFile, bool, oneshot::Sender<Result<StoredFile, Error>>),
     FetchFile(FetchFile, oneshot::Sender<Result<FetchedFile, Error>>),
     ForgetFile(ForgetFile, oneshot::Sender<Result<ForgotFile, Error>>),
     /// Read the catalog of stored files again (no answer: the status shows them).
@@ -257,8 +258,23 @@ impl Handle {
     /// too). A path that is not a file, or no copies, is [`Error::Request`] and nothing is sent;
     /// [`Error::NoNode`] without a node; [`Error::Storage`] when not every copy was stored (those
     /// that were are kept and listed).
+    ///
+    /// The file is remembered as the object's original: a lost copy is sent again from it while
+    /// it still holds the same bytes, rather than fetched back from the other holders first.
     pub async fn store_file(&self, request: StoreFile) -> Result<StoredFile, Error> {
-        let result = self.ask(|reply| Command::StoreFile(request, reply)).await?;
+        self.store(request, true).await
+    }
+
+    /// Stores a file the shell was sent and deletes once stored (the daemon's browser uploads),
+    /// as [`Handle::store_file`] does, but not remembered as the object's original.
+    pub async fn store_sent_file(&self, request: StoreFile) -> Result<StoredFile, Error> {
+        self.store(request, false).await
+    }
+
+    async fn store(&self, request: StoreFile, original: bool) -> Result<StoredFile, Error> {
+        let result = self
+            .ask(|reply| Command::StoreFile(request, original, reply))
+            .await?;
         // Stored copies are in the catalog even when some failed: list them.
         self.tell(Command::ReloadFiles).await?;
         result
@@ -551,8 +567,11 @@ impl EventLoop {
                             }
                         }
                     }
-                    Some(Command::StoreFile(request, reply)) => {
-                        answer_off_the_loop(self.store_file(request, node.as_ref()), reply);
+                    Some(Command::StoreFile(request, original, reply)) => {
+                        answer_off_the_loop(
+                            self.store_file(request, original, node.as_ref()),
+                            reply,
+                        );
                     }
                     Some(Command::FetchFile(request, reply)) => {
                         answer_off_the_loop(self.fetch_file(request, node.as_ref()), reply);
@@ -930,6 +949,7 @@ impl EventLoop {
     fn store_file(
         &self,
         request: StoreFile,
+        original: bool,
         node: Option<&RunningNode>,
     ) -> Result<impl std::future::Future<Output = Result<StoredFile, Error>> + use<>, Error> {
         let running = self.running_node(node, NOT_RUNNING_FOR_FILES, Error::Storage)?;
@@ -961,7 +981,11 @@ impl EventLoop {
                 &handle,
                 &catalog,
                 &path,
-                (copies, keep_until),
+                node::buyer::Keep {
+                    copies,
+                    until: keep_until,
+                    original,
+                },
                 market.as_ref(),
                 &dials,
             )

@@ -238,6 +238,7 @@ impl Upkeep {
                     peer = %replacement.by.peer,
                     ended = replacement.ended.is_some(),
                     fetched = replacement.fetched,
+                    from_original = replacement.from_original,
                     "copy bought again"
                 );
                 self.failed.remove(&deal);

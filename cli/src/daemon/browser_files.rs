@@ -209,7 +209,7 @@ pub(super) async fn upload(
             tracing::info!(%name, bytes, "file received from the browser; storing it");
             let stored = state
                 .runtime
-                .store_file(StoreFile {
+                .store_sent_file(StoreFile {
                     path: file.display().to_string(),
                     copies: upload.copies,
                     keep_until: upload.keep_until,

@@ -15,6 +15,8 @@ use crate::common::*;
 
 const PROVIDER: usize = 1;
 const BUYER: usize = 2;
+/// A second provider, for a copy moved away from the first.
+const SPARE: usize = 3;
 /// An hour per period: the test moves chain time a whole period at a time, so a slow (loaded)
 /// run never lets a window expire in wall-clock time.
 const PERIOD: u32 = 3600;
@@ -78,7 +80,16 @@ async fn wait_proof(
 
 /// Registers anvil account [`PROVIDER`] in the Registry with 200 tokens of stake.
 async fn register_provider(devnet: &Devnet, deployment: &chain::contracts::Deployment) {
-    let provider_chain = contracts(devnet, deployment, PROVIDER);
+    register_provider_as(devnet, deployment, PROVIDER).await;
+}
+
+/// Registers anvil account `index` in the Registry with 200 tokens of stake.
+async fn register_provider_as(
+    devnet: &Devnet,
+    deployment: &chain::contracts::Deployment,
+    index: usize,
+) {
+    let provider_chain = contracts(devnet, deployment, index);
     let stake = TOKEN * U256::from(200);
     provider_chain
         .token
@@ -90,7 +101,8 @@ async fn register_provider(devnet: &Devnet, deployment: &chain::contracts::Deplo
         .await
         .unwrap();
     let info = Registry::ProviderInfo {
-        peerId: Bytes::from_static(b"cairn-test-provider"),
+        // A peer id is registered to one provider only.
+        peerId: Bytes::from(format!("cairn-test-provider-{index}").into_bytes()),
         payout: Address::repeat_byte(0xA1),
         storageBytes: 1 << 30,
         computeUnits: 0,
@@ -130,31 +142,42 @@ struct Selling {
     commitment: chain::proof::Commitment,
 }
 
-async fn selling(size: usize, configure: impl FnOnce(&mut node::Options)) -> Selling {
-    let devnet = Devnet::start().await.unwrap();
-    let deployment = devnet.deploy(&DeployOptions::default()).await.unwrap();
-    register_provider(&devnet, &deployment).await;
-    let price = TOKEN.to::<u128>();
-    let market = Market::new(
+/// The [`Market`] of anvil account `index`, selling deals of three one-hour periods at a token
+/// each.
+fn market_of(devnet: &Devnet, deployment: &chain::contracts::Deployment, index: usize) -> Market {
+    Market::new(
         devnet.rpc_url(),
         deployment.clone(),
-        Devnet::key(PROVIDER),
+        Devnet::key(index),
         Terms {
             period_duration: PERIOD,
             num_periods: 3,
-            price_per_period: price,
+            price_per_period: TOKEN.to::<u128>(),
             quote_ttl: Duration::from_secs(3600),
         },
     )
-    .unwrap();
-    let provider = start_with(tempfile::tempdir().unwrap(), |dir| {
+    .unwrap()
+}
+
+/// A provider node selling on `market`, proving every 300 ms.
+async fn selling_node(market: &Market, configure: impl FnOnce(&mut node::Options)) -> TestNode {
+    start_with(tempfile::tempdir().unwrap(), |dir| {
         let mut o = options(dir, 1 << 30, vec![]);
         o.market = Some(market.clone());
         o.prove_every = Duration::from_millis(300);
         configure(&mut o);
         o
     })
-    .await;
+    .await
+}
+
+async fn selling(size: usize, configure: impl FnOnce(&mut node::Options)) -> Selling {
+    let devnet = Devnet::start().await.unwrap();
+    let deployment = devnet.deploy(&DeployOptions::default()).await.unwrap();
+    register_provider(&devnet, &deployment).await;
+    let price = TOKEN.to::<u128>();
+    let market = market_of(&devnet, &deployment, PROVIDER);
+    let provider = selling_node(&market, configure).await;
     let peer = provider.handle.peer_id();
     let buyer = start(0, vec![provider.addr.clone()]).await;
     providers(&buyer.handle, 1).await;
@@ -529,6 +552,7 @@ async fn a_renewal_checks_a_few_chunks_and_buys_the_copy_again_without_the_file(
         provider,
         peer,
         buyer,
+        bytes,
         src,
         manifest,
         commitment,
@@ -542,7 +566,11 @@ async fn a_renewal_checks_a_few_chunks_and_buys_the_copy_again_without_the_file(
         &buyer.handle,
         &catalog,
         &src,
-        (1, None),
+        node::buyer::Keep {
+            copies: 1,
+            until: None,
+            original: true,
+        },
         Some(&chain_buyer),
         &dials,
     )
@@ -629,4 +657,38 @@ async fn a_renewal_checks_a_few_chunks_and_buys_the_copy_again_without_the_file(
     })
     .await;
     assert_eq!(reported, id, "the provider reports the object corrupt");
+
+    // The file it was stored from is back where it was: the copy is sent from it to another
+    // provider, nothing fetched, and the corrupt copy's deal is ended.
+    std::fs::write(&src, &bytes).unwrap();
+    register_provider_as(&devnet, &deployment, SPARE).await;
+    let spare = selling_node(&market_of(&devnet, &deployment, SPARE), |_| {}).await;
+    let mut spare_events = spare.handle.subscribe();
+    buyer.handle.dial(spare.addr.clone()).await.unwrap();
+    providers(&buyer.handle, 2).await;
+    let moved = node::buyer::replace(
+        &buyer.handle,
+        &catalog,
+        &chain_buyer,
+        (id, second),
+        Why::Ending,
+        &scratch,
+    )
+    .await
+    .unwrap();
+    assert!(moved.from_original);
+    assert_eq!(moved.fetched, 0);
+    assert_eq!(moved.by.peer, spare.handle.peer_id().to_string());
+    assert_eq!(moved.ended.map(|ended| ended.deal), Some(second));
+    let held = spare.handle.store().unwrap().list().unwrap();
+    assert_eq!(
+        (held.len(), held[0].deals.clone()),
+        (1, vec![moved.by.deal])
+    );
+    assert_eq!(
+        wait_proof(&mut spare_events, moved.by.deal).await,
+        (0, true)
+    );
+    let entry = &catalog.entries().unwrap()[&id.to_string()];
+    assert_eq!(entry.holders, vec![spare.handle.peer_id().to_string()]);
 }
