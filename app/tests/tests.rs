@@ -65,6 +65,9 @@ async fn desktop_window_shows_live_devnet_status() {
         .env("CAIRN_NODE_QUOTA", "1MiB")
         .env("CAIRN_LOG", "warn")
         .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+        // GTK's settings in memory: the file dialogs write no dconf database (and there is no
+        // session bus to reach one through).
+        .env("GSETTINGS_BACKEND", "memory")
         .env("LIBGL_ALWAYS_SOFTWARE", "1");
     let _driver = ChildGuard::spawn("tauri-driver", command).unwrap();
     testkit::wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(30))
