@@ -637,16 +637,17 @@ async fn a_renewal_checks_a_few_chunks_and_buys_the_copy_again_without_the_file(
         async move { market.dealCount().call().await.unwrap() }
     };
     let before = deals().await;
-    let err = node::buyer::replace(
-        &buyer.handle,
-        &catalog,
-        &chain_buyer,
-        (id, second),
-        Why::Ending,
-        &scratch,
-    )
-    .await
-    .unwrap_err();
+    let renew_second = || {
+        node::buyer::replace(
+            &buyer.handle,
+            &catalog,
+            &chain_buyer,
+            (id, second),
+            Why::Ending,
+            &scratch,
+        )
+    };
+    let err = renew_second().await.unwrap_err();
     assert!(err.to_string().contains("corrupt"), "{err}");
     assert_eq!(deals().await, before, "no deal opened");
     let entry = &catalog.entries().unwrap()[&id.to_string()];
@@ -666,16 +667,7 @@ async fn a_renewal_checks_a_few_chunks_and_buys_the_copy_again_without_the_file(
     let mut spare_events = spare.handle.subscribe();
     buyer.handle.dial(spare.addr.clone()).await.unwrap();
     providers(&buyer.handle, 2).await;
-    let moved = node::buyer::replace(
-        &buyer.handle,
-        &catalog,
-        &chain_buyer,
-        (id, second),
-        Why::Ending,
-        &scratch,
-    )
-    .await
-    .unwrap();
+    let moved = renew_second().await.unwrap();
     assert!(moved.from_original);
     assert_eq!(moved.fetched, 0);
     assert_eq!(moved.by.peer, spare.handle.peer_id().to_string());

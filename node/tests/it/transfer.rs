@@ -315,6 +315,30 @@ async fn corrupt_data_is_not_served_and_quota_is_enforced() {
     assert_eq!(info.state, State::Corrupt);
 }
 
+/// Sends `bytes` to `peer` on a new stream and returns the error frame it answers with, once it
+/// has closed the stream with nothing after it.
+async fn error_answer(
+    from: &node::Handle,
+    peer: node::PeerId,
+    bytes: &[u8],
+) -> (node::wire::ErrorCode, String) {
+    let mut stream = from
+        .control()
+        .open_stream(peer, node::transfer::PROTOCOL)
+        .await
+        .unwrap();
+    stream.write_all(bytes).await.unwrap();
+    stream.flush().await.unwrap();
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply).await;
+    let len = u32::from_be_bytes(reply[..4].try_into().unwrap()) as usize;
+    assert_eq!(reply.len(), 4 + len, "nothing after the error");
+    match node::wire::Message::decode(&reply[4..]).unwrap() {
+        node::wire::Message::Error { code, message } => (code, message),
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+}
+
 /// A sample is the manifest and the chunks picked, each verified, in two requests; the
 /// provider serves exactly those chunks, refuses chunks the object does not have, and a sample
 /// that meets a corrupt chunk fails.
@@ -344,34 +368,18 @@ async fn a_sample_fetches_only_the_chunks_picked() {
     assert_eq!(fetched, bytes.len() as u64);
 
     // A chunk the object does not have: refused, not a panic.
-    let mut stream = buyer
-        .handle
-        .control()
-        .open_stream(peer, node::transfer::PROTOCOL)
-        .await
-        .unwrap();
     let mut frame = Vec::new();
     node::wire::Message::SampleRequest {
         id,
         chunks: vec![3, 12],
     }
     .encode(&mut frame);
-    stream.write_all(&frame).await.unwrap();
-    stream.flush().await.unwrap();
-    let mut reply = Vec::new();
-    let _ = stream.read_to_end(&mut reply).await;
-    let len = u32::from_be_bytes(reply[..4].try_into().unwrap()) as usize;
-    match node::wire::Message::decode(&reply[4..4 + len]).unwrap() {
-        node::wire::Message::Error { code, message } => {
-            assert_eq!(code, node::wire::ErrorCode::Protocol);
-            assert!(
-                message.contains("asked for chunk 12 of an object of 12 chunks"),
-                "{message}"
-            );
-        }
-        other => panic!("expected an error frame, got {other:?}"),
-    }
-    assert_eq!(reply.len(), 4 + len, "nothing after the error");
+    let (code, message) = error_answer(&buyer.handle, peer, &frame).await;
+    assert_eq!(code, node::wire::ErrorCode::Protocol);
+    assert!(
+        message.contains("asked for chunk 12 of an object of 12 chunks"),
+        "{message}"
+    );
 
     let path = provider
         .dir
@@ -471,22 +479,9 @@ async fn malformed_frames_close_the_stream_and_garbage_gets_a_peer_banned() {
     let mut control = attacker.handle.control();
 
     // An oversized length prefix: the provider answers with an error frame and closes.
-    let mut stream = control
-        .open_stream(peer, node::transfer::PROTOCOL)
-        .await
-        .unwrap();
-    stream.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
-    stream.flush().await.unwrap();
-    let mut reply = Vec::new();
-    let _ = stream.read_to_end(&mut reply).await;
-    let len = u32::from_be_bytes(reply[..4].try_into().unwrap()) as usize;
-    match node::wire::Message::decode(&reply[4..4 + len]).unwrap() {
-        node::wire::Message::Error { code, message } => {
-            assert_eq!(code, node::wire::ErrorCode::Protocol);
-            assert!(message.contains("exceeds"), "{message}");
-        }
-        other => panic!("expected an error frame, got {other:?}"),
-    }
+    let (code, message) = error_answer(&attacker.handle, peer, &u32::MAX.to_be_bytes()).await;
+    assert_eq!(code, node::wire::ErrorCode::Protocol);
+    assert!(message.contains("exceeds"), "{message}");
 
     // The provider still serves honest requests.
     let buyer = start(0, vec![provider.addr.clone()]).await;
