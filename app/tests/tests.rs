@@ -373,7 +373,19 @@ async fn desktop_window_shows_live_devnet_status() {
     let file = market_dir.path().join("notes.bin");
     let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(&file, &bytes).unwrap();
-    // Picked in the system's file dialog (GTK), typed into as a user would.
+    // The system's file dialog (GTK), cancelled: the path typed before stays, and nothing is
+    // said.
+    let typed = market_dir.path().join("typed.bin");
+    app.type_into("#node-store-path", &typed.display().to_string())
+        .await
+        .unwrap();
+    let said = app.text_of("#node-store-error").await.unwrap();
+    let kept = files_card::store_chosen_cancelled(&app, &display, app::PICK_FILE_TITLE)
+        .await
+        .unwrap();
+    assert_eq!(kept, typed.display().to_string());
+    assert_eq!(app.text_of("#node-store-error").await.unwrap(), said);
+    // Picked in it, typed into as a user would.
     let stored = files_card::store_chosen(&app, &display, app::PICK_FILE_TITLE, &file, 1)
         .await
         .unwrap();

@@ -811,7 +811,9 @@ async fn replace_from(
     // The file it was stored from, if it still holds the object: sent from there, nothing
     // fetched. Otherwise fetched back, every chunk verified.
     let original = match &entry.original {
-        Some(path) => original_of(path, &entry).await,
+        Some(path) => original_of(path, &entry)
+            .await
+            .map(|digested| (path.clone(), digested)),
         None => None,
     };
     let (object, digested, fetched, own_served) = match original {
@@ -906,7 +908,7 @@ async fn replace_from(
 async fn original_of(
     path: &Path,
     entry: &CatalogEntry,
-) -> Option<(PathBuf, (Manifest, chain::proof::Commitment))> {
+) -> Option<(Manifest, chain::proof::Commitment)> {
     let id = entry.id;
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() && meta.len() == entry.size => {}
@@ -920,9 +922,7 @@ async fn original_of(
         }
     }
     match digest(path).await {
-        Ok((manifest, commitment)) if manifest.id() == id => {
-            Some((path.to_owned(), (manifest, commitment)))
-        }
+        Ok((manifest, commitment)) if manifest.id() == id => Some((manifest, commitment)),
         Ok(_) => {
             tracing::info!(%id, path = %path.display(), "the file it was stored from changed; fetching it back");
             None
@@ -1287,8 +1287,8 @@ mod tests {
             keep_until: None,
             original: Some(path.clone()),
         };
-        let (found, (digested, commitment)) = original_of(&path, &entry).await.unwrap();
-        assert_eq!((found, digested.id()), (path.clone(), manifest.id()));
+        let (digested, commitment) = original_of(&path, &entry).await.unwrap();
+        assert_eq!(digested.id(), manifest.id());
         assert_eq!(commitment, chain::proof::commit(&bytes).unwrap());
 
         let mut changed = bytes.clone();

@@ -41,13 +41,30 @@ pub async fn store_chosen(
 ) -> Result<String> {
     ui.click("#node-store-choose").await?;
     display
-        .answer_file_dialog(title, path, crate::xvfb::FileDialog::Open)
+        .answer_file_dialog(title, Some(path), crate::xvfb::FileDialog::Open)
         .await?;
     wait_for_value(ui, "#node-store-path", path).await?;
     ui.type_into("#node-store-copies", &copies.to_string())
         .await?;
     ui.click_for("#node-store", "#node-stored-file", TIMEOUT)
         .await
+}
+
+/// Opens the app's native file dialog (titled `title`) to store a file, cancels it on
+/// `display`, and returns the store form's path field then: left as it was.
+pub async fn store_chosen_cancelled(
+    ui: &WebDriver,
+    display: &crate::Xvfb,
+    title: &str,
+) -> Result<String> {
+    ui.click("#node-store-choose").await?;
+    display
+        .answer_file_dialog(title, None, crate::xvfb::FileDialog::Open)
+        .await?;
+    let value = ui
+        .execute("return document.querySelector('#node-store-path').value;")
+        .await?;
+    Ok(value.as_str().unwrap_or_default().to_owned())
 }
 
 /// Fetches the first listed file to `output`, chosen in the app's native save dialog (titled
@@ -61,7 +78,7 @@ pub async fn fetch_first_chosen(
     ui.click("#node-files li button.fetch").await?;
     ui.click("#node-fetch-choose").await?;
     display
-        .answer_file_dialog(title, output, crate::xvfb::FileDialog::Save)
+        .answer_file_dialog(title, Some(output), crate::xvfb::FileDialog::Save)
         .await?;
     wait_for_value(ui, "#node-fetch-output", output).await?;
     ui.click_for("#node-fetch", "#node-fetched-file", TIMEOUT)

@@ -9,8 +9,11 @@ use crate::{ChildGuard, Error, Result};
 
 /// Xvfb starts in well under a second; ten allows for a loaded CI machine.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a native dialog may take to open, and to close once answered.
+/// How long a native dialog may take to open.
 const DIALOG_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a dialog may take to close once Enter is pressed, and how many times it is pressed.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+const CLOSE_TRIES: u32 = 5;
 
 /// Which of the system's file dialogs is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,22 +75,22 @@ impl Xvfb {
         &self.display
     }
 
-    /// Answers the GTK file dialog titled `title` on this display with `path`, as a user at
-    /// the keyboard would (xdotool, through the XTEST extension): waits for the dialog, focuses
-    /// it, types the path and presses Enter, then waits until the dialog has closed. GTK may
-    /// take the first Enter to complete the path: Enter is pressed again while it stays open.
+    /// Answers the GTK file dialog titled `title` on this display with `path`, or cancels it
+    /// (`None`: Escape), as a user at the keyboard would (xdotool, through the XTEST
+    /// extension): waits for the dialog, focuses it, types the path and presses Enter, then
+    /// waits until the dialog has closed. GTK may take the first Enter to complete the path:
+    /// Enter is pressed again while it stays open.
     pub async fn answer_file_dialog(
         &self,
         title: &str,
-        path: &Path,
+        path: Option<&Path>,
         dialog: FileDialog,
     ) -> Result<()> {
         let xdotool = crate::find_tool("xdotool", "CAIRN_XDOTOOL")?;
+        let pattern = format!("^{title}$");
+        let search = ["search", "--onlyvisible", "--name", &pattern];
         let window = crate::eventually(&format!("the dialog {title:?}"), DIALOG_TIMEOUT, || {
-            let search = self.xdotool(
-                &xdotool,
-                &["search", "--onlyvisible", "--name", &format!("^{title}$")],
-            );
+            let search = self.xdotool(&xdotool, &search);
             async move {
                 let ran = search.await.ok()?;
                 ran.stdout.lines().next().map(str::to_owned)
@@ -96,23 +99,27 @@ impl Xvfb {
         .await?;
         self.xdotool_ok(&xdotool, &["windowfocus", "--sync", &window])
             .await?;
-        let select = match dialog {
-            FileDialog::Open => "ctrl+l",
-            FileDialog::Save => "ctrl+a",
+        let key = match path {
+            Some(path) => {
+                let select = match dialog {
+                    FileDialog::Open => "ctrl+l",
+                    FileDialog::Save => "ctrl+a",
+                };
+                self.xdotool_ok(&xdotool, &["key", "--clearmodifiers", select])
+                    .await?;
+                let path = path.display().to_string();
+                self.xdotool_ok(&xdotool, &["type", "--delay", "10", &path])
+                    .await?;
+                "Return"
+            }
+            None => "Escape",
         };
-        self.xdotool_ok(&xdotool, &["key", "--clearmodifiers", select])
-            .await?;
-        let path = path.display().to_string();
-        self.xdotool_ok(&xdotool, &["type", "--delay", "10", &path])
-            .await?;
-        for _ in 0..5 {
-            self.xdotool_ok(&xdotool, &["key", "--clearmodifiers", "Return"])
+        for _ in 0..CLOSE_TRIES {
+            self.xdotool_ok(&xdotool, &["key", "--clearmodifiers", key])
                 .await?;
-            let closed = crate::eventually("the dialog to close", Duration::from_secs(2), || {
-                let search = self.xdotool(
-                    &xdotool,
-                    &["search", "--onlyvisible", "--name", &format!("^{title}$")],
-                );
+            // Closed once no visible window has its title (the search finds none, and fails).
+            let closed = crate::eventually("the dialog to close", CLOSE_WAIT, || {
+                let search = self.xdotool(&xdotool, &search);
                 async move { search.await.ok().filter(|ran| !ran.ok).map(drop) }
             })
             .await;
@@ -121,8 +128,8 @@ impl Xvfb {
             }
         }
         Err(Error::Timeout {
-            what: format!("the dialog {title:?} to take {path}"),
-            after: DIALOG_TIMEOUT,
+            what: format!("the dialog {title:?} to close after {key}"),
+            after: CLOSE_WAIT * CLOSE_TRIES,
         })
     }
 
