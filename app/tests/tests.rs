@@ -373,6 +373,16 @@ async fn desktop_window_shows_live_devnet_status() {
     let file = market_dir.path().join("notes.bin");
     let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(&file, &bytes).unwrap();
+    // The page itself may not open dialogs: only the app's own commands do.
+    let refused = app
+        .execute(
+            "return window.__TAURI__.core.invoke('plugin:dialog|open', { options: {} }) \
+             .then(() => 'opened', (e) => String(e));",
+        )
+        .await
+        .unwrap();
+    let refused = refused.as_str().unwrap_or_default();
+    assert!(refused.contains("not allowed"), "{refused}");
     // The system's file dialog (GTK), cancelled: the path typed before stays, and nothing is
     // said.
     let typed = market_dir.path().join("typed.bin");

@@ -177,10 +177,22 @@ fn text_field(
     value: ReadSignal<String>,
     set: WriteSignal<String>,
 ) -> impl IntoView {
+    text_field_with(id, label, placeholder, (value, set), ())
+}
+
+/// [`text_field`] with `beside` (a button) on the input's row.
+fn text_field_with(
+    id: &'static str,
+    label: &'static str,
+    placeholder: &'static str,
+    (value, set): (ReadSignal<String>, WriteSignal<String>),
+    beside: impl IntoView,
+) -> impl IntoView {
     view! {
         <label class="label" for=id>{label}</label>
         <div class="row">
             <input id=id type="text" placeholder=placeholder prop:value=move || value.get() on:input=move |event| set.set(event_target_value(&event))/>
+            {beside}
         </div>
     }
 }
@@ -725,16 +737,15 @@ fn Files(
                         <input id="node-store-pick" type="file" node_ref=picker/>
                     </div>
                 })}
-                {if browser_files {
-                    text_field("node-store-path", "…or by its path on the daemon's machine", "/srv/data/photo.jpg", path, set_path)
-                } else {
-                    text_field("node-store-path", "Store a file: its path", "/home/me/photo.jpg", path, set_path)
-                }}
-                {file_dialogs.then(|| view! {
-                    <div class="row">
+                {text_field_with(
+                    "node-store-path",
+                    if browser_files { "…or by its path on the daemon's machine" } else { "Store a file: its path" },
+                    if browser_files { "/srv/data/photo.jpg" } else { "/home/me/photo.jpg" },
+                    (path, set_path),
+                    file_dialogs.then(|| view! {
                         <button class="secondary" id="node-store-choose" type="button" on:click=choose_file>"Choose a file…"</button>
-                    </div>
-                })}
+                    }),
+                )}
                 {text_field("node-store-copies", "Copies, on as many providers", "2", copies, set_copies)}
                 <label class="label" for="node-store-keep">"Keep until (UTC; empty: while it is listed)"</label>
                 <div class="row">
@@ -750,12 +761,15 @@ fn Files(
             {storing.outcome_view("node-stored-file", "node-store-error")}
             <form class="quota" id="node-fetch-form" on:submit=fetch>
                 {text_field("node-fetch-id", "Fetch a file back: its content id", "64 hex digits, or pick one above", id, set_id)}
-                {text_field("node-fetch-output", "Save it as (a new file)", "/home/me/photo-copy.jpg", output, set_output)}
-                {file_dialogs.then(|| view! {
-                    <div class="row">
+                {text_field_with(
+                    "node-fetch-output",
+                    "Save it as (a new file)",
+                    "/home/me/photo-copy.jpg",
+                    (output, set_output),
+                    file_dialogs.then(|| view! {
                         <button class="secondary" id="node-fetch-choose" type="button" on:click=choose_output>"Choose where…"</button>
-                    </div>
-                })}
+                    }),
+                )}
                 <div class="row">
                     <button id="node-fetch" type="submit" disabled=move || fetching.busy.get()>"Fetch"</button>
                 </div>
