@@ -5,6 +5,7 @@ use protocol::api::{
     SetNodeMarket, Status, StoreFile, StoredFile, Withdrawal,
 };
 
+use tauri::Manager as _;
 use tauri_plugin_dialog::{DialogExt as _, FilePath};
 
 use crate::Error;
@@ -30,8 +31,8 @@ pub(crate) async fn pick_file(window: tauri::WebviewWindow) -> Result<Option<Str
     picked.map(path_string).transpose()
 }
 
-/// Opens the system's save dialog over `window`, starting from `name`, to choose where a
-/// fetched file goes (`protocol::api::COMMAND_PICK_SAVE_FILE`): the path, or `None` if the
+/// Opens the system's save dialog over `window`, starting from `name` in the downloads folder,
+/// to choose where a fetched file goes (`protocol::api::COMMAND_PICK_SAVE_FILE`): the path, or `None` if the
 /// dialog was cancelled. The dialog asks before it names a file that exists; the runtime
 /// refuses to write over one all the same.
 #[tauri::command]
@@ -46,6 +47,12 @@ pub(crate) async fn pick_save_file(
         .set_parent(&window);
     if !name.is_empty() {
         dialog = dialog.set_file_name(name);
+    }
+    // Where downloads go, when the system has such a folder.
+    if let Ok(downloads) = window.path().download_dir()
+        && downloads.is_dir()
+    {
+        dialog = dialog.set_directory(downloads);
     }
     let picked = tauri::async_runtime::spawn_blocking(move || dialog.blocking_save_file())
         .await
