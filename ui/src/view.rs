@@ -10,6 +10,7 @@ use protocol::api::{
     LightClientSettings, LightClientState, MarketState, NodeState, Repair, SetNodeMarket, Status,
     StoreFile, StoredFile, TransferInfo, Withdrawal,
 };
+use protocol::units::{format_bytes, format_utc};
 
 use crate::backend::{Backend, BackendError};
 
@@ -942,27 +943,6 @@ fn format_file(file: &FileInfo) -> String {
     )
 }
 
-/// Unix seconds as `2026-12-06 02:00 UTC` (the proleptic Gregorian calendar).
-fn format_utc(secs: u64) -> String {
-    let days = secs / 86_400;
-    let minutes = (secs % 86_400) / 60;
-    // Howard Hinnant's days-to-civil, for days since 1970-01-01.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year}-{month:02}-{day:02} {:02}:{:02} UTC",
-        minutes / 60,
-        minutes % 60
-    )
-}
-
 /// `stored photo.jpg (1.5 MiB) on 2 providers under deals 3, 4; content id 5dd2…`.
 fn format_stored_file(stored: &StoredFile) -> String {
     let deals = if stored.file.deals.is_empty() {
@@ -1439,28 +1419,6 @@ pub(crate) fn format_tokens(base_units: &str) -> String {
         .map_or_else(|| base_units.to_owned(), |shown| format!("{shown} CAIRN"))
 }
 
-/// Bytes in binary units with one decimal: `1536` -> `1.5 KiB`.
-pub(crate) fn format_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut unit = 0;
-    let mut whole = bytes;
-    while whole >= 1024 && unit + 1 < UNITS.len() {
-        whole /= 1024;
-        unit += 1;
-    }
-    if unit == 0 {
-        return format!("{bytes} B");
-    }
-    // Tenths of the unit, from integers: no float rounding surprises.
-    let tenths = u128::from(bytes) * 10 / (1u128 << (10 * unit));
-    let (int, frac) = (tenths / 10, tenths % 10);
-    if frac == 0 {
-        format!("{int} {}", UNITS[unit])
-    } else {
-        format!("{int}.{frac} {}", UNITS[unit])
-    }
-}
-
 /// A labelled list, one line per item; hidden while the list is empty.
 #[component]
 fn ListCard(label: &'static str, id: &'static str, items: Signal<Vec<String>>) -> impl IntoView {
@@ -1636,14 +1594,6 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn times_read_as_utc_dates() {
-        assert_eq!(format_utc(0), "1970-01-01 00:00 UTC");
-        assert_eq!(format_utc(951_782_400), "2000-02-29 00:00 UTC");
-        assert_eq!(format_utc(1_764_986_400), "2025-12-06 02:00 UTC");
-        assert_eq!(format_utc(4_102_444_799), "2099-12-31 23:59 UTC");
     }
 
     #[test]
@@ -2053,17 +2003,6 @@ mod tests {
         assert_eq!(format_uptime(59), "59s");
         assert_eq!(format_uptime(61), "1m 1s");
         assert_eq!(format_uptime(3725), "1h 2m 5s");
-    }
-
-    #[test]
-    fn bytes_read_in_binary_units_without_rounding_up() {
-        assert_eq!(format_bytes(0), "0 B");
-        assert_eq!(format_bytes(1023), "1023 B");
-        assert_eq!(format_bytes(1024), "1 KiB");
-        assert_eq!(format_bytes(1536), "1.5 KiB");
-        assert_eq!(format_bytes((1 << 20) - 1), "1023.9 KiB");
-        assert_eq!(format_bytes(10 << 30), "10 GiB");
-        assert_eq!(format_bytes(u64::MAX), "16777215.9 TiB");
     }
 
     #[test]
