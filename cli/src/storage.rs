@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use alloy_primitives::utils::format_ether;
 use anyhow::{Context as _, bail};
-use node::buyer::{self, BuyerError, Catalog, DialFailures};
+use node::buyer::{self, BuyerError, Catalog, CatalogEntry, DialFailures};
 use node::{ContentId, Event, Handle, Multiaddr, Node, Options, PeerId};
 
 /// Arguments of `cairn storage`.
@@ -81,7 +81,8 @@ enum StorageCommand {
         #[arg(long, value_parser = parse_range)]
         range: Option<Range<u64>>,
     },
-    /// List the objects this client has stored (one JSON object per line).
+    /// List the objects this client has stored: a table on a terminal, otherwise one JSON object
+    /// per line (the catalog's entries).
     Ls,
     /// Stop keeping an object: remove it from the catalog and end its copies' deals (with
     /// `--deployment-file` and `--chain-key-file`), the periods not yet started refunded.
@@ -139,8 +140,15 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     match args.command {
         StorageCommand::Ls => {
-            for entry in Catalog::in_dir(&dir).entries()?.values() {
-                crate::print_line(&serde_json::to_string(entry)?);
+            let entries = Catalog::in_dir(&dir).entries()?;
+            if std::io::stdout().is_terminal() {
+                for line in ls_table(entries.values()) {
+                    crate::print_line(&line);
+                }
+            } else {
+                for entry in entries.values() {
+                    crate::print_line(&serde_json::to_string(entry)?);
+                }
             }
             Ok(())
         }
@@ -400,9 +408,111 @@ async fn put(
     }
 }
 
+/// The catalog as `cairn storage ls` shows it on a terminal: a header, then one aligned row per
+/// file (name, size, copies, when the first of its deals stops being paid, until when it is
+/// kept, content id); a hint when nothing is stored.
+fn ls_table<'a>(entries: impl IntoIterator<Item = &'a CatalogEntry>) -> Vec<String> {
+    let rows: Vec<[String; 6]> = entries
+        .into_iter()
+        .map(|entry| {
+            [
+                entry.name.clone(),
+                protocol::units::format_bytes(entry.size),
+                entry.holders.len().to_string(),
+                entry
+                    .paid_until()
+                    .map_or_else(|| "-".to_owned(), protocol::units::format_utc),
+                entry
+                    .keep_until
+                    .map_or_else(|| "while listed".to_owned(), protocol::units::format_utc),
+                entry.id.to_string(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return vec!["no files stored yet: `cairn storage put <file>` stores one".to_owned()];
+    }
+    let header = [
+        "NAME",
+        "SIZE",
+        "COPIES",
+        "PAID UNTIL",
+        "KEPT UNTIL",
+        "CONTENT ID",
+    ]
+    .map(str::to_owned);
+    let mut widths = [0usize; 6];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    std::iter::once(&header)
+        .chain(&rows)
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            cells.join("  ").trim_end().to_owned()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_range;
+    use node::ContentId;
+    use node::buyer::{BoughtCopy, CatalogEntry};
+
+    use super::{ls_table, parse_range};
+
+    #[test]
+    fn the_catalog_reads_as_an_aligned_table_on_a_terminal() {
+        assert_eq!(
+            ls_table([]),
+            ["no files stored yet: `cairn storage put <file>` stores one"]
+        );
+        let photo = CatalogEntry {
+            id: ContentId([0xab; 32]),
+            name: "été photo.jpg".into(),
+            size: 1536,
+            holders: vec!["12D3KooWA".into(), "12D3KooWB".into()],
+            deals: vec![BoughtCopy {
+                deal: 4,
+                peer: "12D3KooWA".into(),
+                paid_until: 1_764_986_400,
+            }],
+            replaced: Vec::new(),
+            keep_until: Some(4_102_444_799),
+            original: None,
+        };
+        let notes = CatalogEntry {
+            id: ContentId([0x01; 32]),
+            name: "n".into(),
+            size: 10 << 30,
+            holders: vec!["12D3KooWC".into()],
+            deals: Vec::new(),
+            keep_until: None,
+            ..photo.clone()
+        };
+        let table = ls_table([&photo, &notes]);
+        let ab = "ab".repeat(32);
+        let one = "01".repeat(32);
+        assert_eq!(
+            table,
+            [
+                "NAME           SIZE     COPIES  PAID UNTIL            KEPT UNTIL            CONTENT ID"
+                    .to_owned(),
+                format!(
+                    "été photo.jpg  1.5 KiB  2       2025-12-06 02:00 UTC  2099-12-31 23:59 UTC  {ab}"
+                ),
+                format!(
+                    "n              10 GiB   1       -                     while listed          {one}"
+                ),
+            ]
+        );
+    }
 
     #[test]
     fn ranges_parse_and_bad_ones_explain() {

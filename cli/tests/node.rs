@@ -168,6 +168,37 @@ async fn nodes_print_their_addresses_and_store_and_serve_across_processes() {
     let entry: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(entry["id"], id.as_str());
     assert_eq!(entry["size"], 3_000_000);
+    // Remembered where it was stored from.
+    assert_eq!(
+        entry["original"],
+        serde_json::json!(src.canonicalize().unwrap())
+    );
+    // On a terminal (a pseudo-terminal through util-linux's `script`), a table.
+    let mut on_tty = Command::new("script");
+    on_tty
+        .args(["--quiet", "--return", "--command"])
+        .arg(format!(
+            "{CAIRN} storage ls --data-dir {}",
+            client.display()
+        ));
+    on_tty.arg("/dev/null");
+    let ran = testkit::run("cairn storage ls on a terminal", on_tty, COMMAND_TIMEOUT)
+        .await
+        .unwrap();
+    assert!(ran.ok, "{}", ran.stderr);
+    let lines: Vec<&str> = ran.stdout.lines().map(str::trim_end).collect();
+    assert_eq!(lines.len(), 2, "{}", ran.stdout);
+    assert!(
+        lines[0].starts_with("NAME    SIZE     COPIES  PAID UNTIL  KEPT UNTIL    CONTENT ID"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("in.bin  2.8 MiB  3       -           while listed  ")
+            && lines[1].ends_with(&id),
+        "{}",
+        lines[1]
+    );
 
     // c dies; a fresh client that knows only b still gets identical bytes.
     c.guard.kill().await.unwrap();
