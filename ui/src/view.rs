@@ -1491,9 +1491,9 @@ pub(crate) fn format_uptime(secs: u64) -> String {
 mod tests {
     use super::{
         Activity, ActivityKind, EarningsAnchor, EarningsProof, LightClientState, TransferInfo,
-        format_activity, format_bytes, format_earnings_proof, format_light_client,
-        format_light_client_source, format_stored, format_tokens, format_transfer, format_uptime,
-        format_withdrawal, light_client_settings, market_request, parse_tokens,
+        format_activity, format_earnings_proof, format_light_client, format_light_client_source,
+        format_stored, format_tokens, format_transfer, format_uptime, format_withdrawal,
+        light_client_settings, market_request, parse_tokens,
     };
     use super::{ChainState, EndpointSource, Status, chain_settings, format_endpoint};
     use super::{DownloadReady, format_download, format_sending};
