@@ -754,8 +754,9 @@ impl Handle {
     }
 
     /// Dials `addr` and waits until the connection is established, or the dial failed
-    /// ([`NodeError::Dial`], with why). An address ending in `/p2p/<peer id>` of a peer already
-    /// connected is not dialled again.
+    /// ([`NodeError::Dial`], with why; an address that does not answer fails after the
+    /// transport's 10 s connection timeout). An address ending in `/p2p/<peer id>` of a peer
+    /// already connected is not dialled again.
     ///
     /// A stream opened to a peer while a dial to it is still under way can fail from another
     /// dial of that peer (a DHT lookup's, to an address it no longer has): dial first, then
