@@ -460,8 +460,7 @@ pub async fn put(
         until: keep_until,
         original,
     } = keep;
-    // Absolute, so it still names the file whatever the shell's working directory.
-    let original = original.then(|| std::fs::canonicalize(file).ok()).flatten();
+    let original = original.then(|| original_path(file)).flatten();
     if copies == 0 {
         return Err(BuyerError::NoCopies);
     }
@@ -902,6 +901,15 @@ async fn replace_from(
     })
 }
 
+/// `file` as the catalog remembers it as an original: absolute, so it still names the file
+/// whatever the shell's working directory; `None` when that path is not UTF-8, which the
+/// catalog's JSON cannot hold (the copies are then recorded without it, as a sent file's are).
+fn original_path(file: &Path) -> Option<PathBuf> {
+    std::fs::canonicalize(file)
+        .ok()
+        .filter(|path| path.to_str().is_some())
+}
+
 /// The manifest and commitment of `entry`'s object read from `path`, the file it was stored
 /// from, if that still holds the object (same size, same content id); `None` (and why, in the
 /// log) when it is gone, unreadable or changed.
@@ -1268,6 +1276,39 @@ mod tests {
         assert_eq!(kept.original, Some("/home/me/a.jpg".into()));
         kept.absorb(first);
         assert_eq!(kept.original, Some("/home/me/a.jpg".into()));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_original_is_remembered_absolute_and_only_as_utf8() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let named = dir.path().join("été.jpg");
+        std::fs::write(&named, b"x").unwrap();
+        assert_eq!(
+            original_path(&named),
+            Some(std::fs::canonicalize(&named).unwrap())
+        );
+        assert!(original_path(&named).unwrap().is_absolute());
+        // Latin-1 "é": a name the catalog's JSON could not hold.
+        let latin1 = dir.path().join(std::ffi::OsStr::from_bytes(b"caf\xe9.jpg"));
+        std::fs::write(&latin1, b"x").unwrap();
+        assert_eq!(original_path(&latin1), None);
+        assert_eq!(original_path(&dir.path().join("gone.jpg")), None);
+        // The entry is written either way.
+        let catalog = Catalog::in_dir(dir.path());
+        catalog
+            .record(CatalogEntry {
+                id: ContentId([9; 32]),
+                name: latin1.file_name().unwrap().to_string_lossy().into_owned(),
+                size: 1,
+                holders: vec!["12D3KooWA".into()],
+                deals: Vec::new(),
+                replaced: Vec::new(),
+                keep_until: None,
+                original: original_path(&latin1),
+            })
+            .unwrap();
     }
 
     #[tokio::test]
