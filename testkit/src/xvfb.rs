@@ -24,6 +24,18 @@ pub enum FileDialog {
     Save,
 }
 
+/// Whether the X lock file `lock` names a process that no longer exists (or names none).
+fn stale(lock: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(lock) else {
+        // No lock (a socket alone), or one being written: only a missing lock is stale.
+        return !lock.exists();
+    };
+    match text.trim().parse::<u32>() {
+        Ok(pid) => !Path::new(&format!("/proc/{pid}")).exists(),
+        Err(_) => false,
+    }
+}
+
 /// A running Xvfb server, killed on drop.
 #[derive(Debug)]
 pub struct Xvfb {
@@ -32,14 +44,20 @@ pub struct Xvfb {
 }
 
 impl Xvfb {
-    /// Starts Xvfb on the first free display number from 90 and waits for its socket.
+    /// Starts Xvfb on the first free display number from 90 and waits for its socket. A display
+    /// whose lock names a process that is gone (an Xvfb killed with SIGKILL, as test guards do,
+    /// leaves its lock and socket behind) is free again: its leftovers are removed.
     pub async fn start() -> Result<Self> {
         let binary = crate::find_tool("Xvfb", "CAIRN_XVFB")?;
         for number in 90..190u32 {
-            if Path::new(&format!("/tmp/.X{number}-lock")).exists()
-                || Path::new(&format!("/tmp/.X11-unix/X{number}")).exists()
-            {
-                continue;
+            let lock = format!("/tmp/.X{number}-lock");
+            let socket = format!("/tmp/.X11-unix/X{number}");
+            if Path::new(&lock).exists() || Path::new(&socket).exists() {
+                if !stale(Path::new(&lock)) {
+                    continue;
+                }
+                let _ = std::fs::remove_file(&lock);
+                let _ = std::fs::remove_file(&socket);
             }
             let display = format!(":{number}");
             let mut command = Command::new(&binary);
@@ -49,7 +67,6 @@ impl Xvfb {
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null());
             let mut guard = ChildGuard::spawn("Xvfb", command)?;
-            let socket = format!("/tmp/.X11-unix/X{number}");
             let up = crate::eventually("the Xvfb socket", START_TIMEOUT, || {
                 let alive = guard.is_running();
                 let ready = Path::new(&socket).exists();
@@ -154,5 +171,28 @@ impl Xvfb {
                 source: std::io::Error::other(ran.stderr),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stale;
+
+    #[test]
+    fn a_lock_is_stale_once_its_process_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join(".X99-lock");
+        // X writes its pid right-aligned in 10 characters, then a newline.
+        std::fs::write(&lock, format!("{:>10}\n", std::process::id())).unwrap();
+        assert!(!stale(&lock), "this process is alive");
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let pid = gone.id();
+        gone.wait().unwrap();
+        std::fs::write(&lock, format!("{pid:>10}\n")).unwrap();
+        assert!(stale(&lock), "pid {pid} has exited");
+        std::fs::write(&lock, "garbage").unwrap();
+        assert!(!stale(&lock), "an unreadable lock is left alone");
+        std::fs::remove_file(&lock).unwrap();
+        assert!(stale(&lock), "a socket without a lock");
     }
 }
