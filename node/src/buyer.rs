@@ -579,6 +579,41 @@ pub async fn put(
     }
 }
 
+/// The manifest of `file` (BLAKE3 only, no proof commitment), read off the async threads.
+async fn manifest_of(file: &Path) -> Result<Manifest, BuyerError> {
+    let path = file.to_owned();
+    Ok(
+        tokio::task::spawn_blocking(move || transfer::manifest_of_file(&path))
+            .await
+            .map_err(|err| TransferError::File {
+                phase: "read",
+                path: file.to_owned(),
+                source: std::io::Error::other(err),
+            })??,
+    )
+}
+
+/// The proof commitment `deal` was opened for, which must be for `manifest`'s size: the same
+/// bytes bought again need no new commitment (a keccak pass over them).
+async fn deal_commitment(
+    market: &market::Buyer,
+    deal: u64,
+    manifest: &Manifest,
+) -> Result<chain::proof::Commitment, BuyerError> {
+    let commitment = market.commitment(deal).await?;
+    if commitment.size != manifest.size() {
+        return Err(BuyerError::NoSpareProvider {
+            id: manifest.id(),
+            why: format!(
+                "deal {deal} is for {} bytes, the object has {}",
+                commitment.size,
+                manifest.size()
+            ),
+        });
+    }
+    Ok(commitment)
+}
+
 /// The manifest and the proof commitment of `file`, read off the async threads.
 async fn digest(file: &Path) -> Result<(Manifest, chain::proof::Commitment), BuyerError> {
     let path = file.to_owned();
@@ -815,15 +850,15 @@ async fn replace_from(
             .map(|digested| (path.clone(), digested)),
         None => None,
     };
-    let (object, digested, fetched, own_served) = match original {
-        Some((path, digested)) => (path, Some(digested), 0, false),
+    let (object, read, fetched, own_served) = match original {
+        Some((path, manifest)) => (path, Some(manifest), 0, false),
         None => {
             let fetched = fetch_to(handle, id, None, object, sources).await?;
             let own_served = own_peer.is_some_and(|peer| fetched.served_by.contains(&peer));
             (object.to_owned(), None, fetched.bytes, own_served)
         }
     };
-    let from_original = digested.is_some();
+    let from_original = read.is_some();
     let object = object.as_path();
     // Any provider the node knows but those holding a copy (and itself).
     dial_listed(handle, market).await?;
@@ -860,10 +895,11 @@ async fn replace_from(
             ),
         });
     }
-    let (manifest, commitment) = match digested {
-        Some(digested) => digested,
-        None => digest(object).await?,
+    let manifest = match read {
+        Some(manifest) => manifest,
+        None => manifest_of(object).await?,
     };
+    let commitment = deal_commitment(market, deal, &manifest).await?;
     let (report, _ended, failures) = put_with_deals(
         handle,
         market,
@@ -910,13 +946,10 @@ fn original_path(file: &Path) -> Option<PathBuf> {
         .filter(|path| path.to_str().is_some())
 }
 
-/// The manifest and commitment of `entry`'s object read from `path`, the file it was stored
-/// from, if that still holds the object (same size, same content id); `None` (and why, in the
-/// log) when it is gone, unreadable or changed.
-async fn original_of(
-    path: &Path,
-    entry: &CatalogEntry,
-) -> Option<(Manifest, chain::proof::Commitment)> {
+/// The manifest of `entry`'s object read from `path`, the file it was stored from, if that
+/// still holds the object (same size, same content id); `None` (and why, in the log) when it
+/// is gone, unreadable or changed.
+async fn original_of(path: &Path, entry: &CatalogEntry) -> Option<Manifest> {
     let id = entry.id;
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() && meta.len() == entry.size => {}
@@ -929,8 +962,8 @@ async fn original_of(
             return None;
         }
     }
-    match digest(path).await {
-        Ok((manifest, commitment)) if manifest.id() == id => Some((manifest, commitment)),
+    match manifest_of(path).await {
+        Ok(manifest) if manifest.id() == id => Some(manifest),
         Ok(_) => {
             tracing::info!(%id, path = %path.display(), "the file it was stored from changed; fetching it back");
             None
@@ -953,17 +986,7 @@ async fn renew_in_place(
     let (manifest, fetched) = Client::new(handle.clone())
         .sample(peer, id, RENEWAL_SAMPLES)
         .await?;
-    let commitment = market.commitment(deal).await?;
-    if commitment.size != manifest.size() {
-        return Err(BuyerError::NoSpareProvider {
-            id,
-            why: format!(
-                "deal {deal} is for {} bytes, the object has {}",
-                commitment.size,
-                manifest.size()
-            ),
-        });
-    }
+    let commitment = deal_commitment(market, deal, &manifest).await?;
     let object = (&manifest, &commitment, Source::Held);
     let (report, _ended, failures) = put_with_deals(handle, market, object, 1, vec![peer]).await?;
     match report.copies.into_iter().next() {
@@ -1328,9 +1351,10 @@ mod tests {
             keep_until: None,
             original: Some(path.clone()),
         };
-        let (digested, commitment) = original_of(&path, &entry).await.unwrap();
-        assert_eq!(digested.id(), manifest.id());
-        assert_eq!(commitment, chain::proof::commit(&bytes).unwrap());
+        assert_eq!(
+            original_of(&path, &entry).await.unwrap().id(),
+            manifest.id()
+        );
 
         let mut changed = bytes.clone();
         changed[299_999] ^= 1;

@@ -542,7 +542,8 @@ async fn an_object_bought_twice_from_one_provider_is_proven_for_each_deal_then_r
 
 /// A renewal with the copy's own provider fetches a few chunks, not the file, and sends nothing:
 /// the new deal is for the same root and is proven, and the old one runs to its end. A provider
-/// that serves none of the chunks asked is not paid again.
+/// that serves none of the chunks asked is not paid again: the copy moves to another provider,
+/// sent from the file it was stored from while that is there, else fetched back from a holder.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renewal_checks_a_few_chunks_and_buys_the_copy_again_without_the_file() {
     use node::buyer::{Catalog, DialFailures, RENEWAL_SAMPLES, Why};
@@ -683,4 +684,28 @@ async fn a_renewal_checks_a_few_chunks_and_buys_the_copy_again_without_the_file(
     );
     let entry = &catalog.entries().unwrap()[&id.to_string()];
     assert_eq!(entry.holders, vec![spare.handle.peer_id().to_string()]);
+
+    // The original gone, the copy moved away from the spare is fetched back from it, every
+    // chunk verified, and sent to the first provider, which holds none whole: its corrupt copy
+    // is replaced by the upload. The new deal is for the commitment the moved one was opened
+    // for.
+    std::fs::remove_file(&src).unwrap();
+    let back = node::buyer::replace(
+        &buyer.handle,
+        &catalog,
+        &chain_buyer,
+        (id, moved.by.deal),
+        Why::MissedProof,
+        &scratch,
+    )
+    .await
+    .unwrap();
+    assert!(!back.from_original);
+    assert_eq!(back.fetched, bytes.len() as u64);
+    assert_eq!(back.by.peer, peer.to_string());
+    assert_eq!(back.ended.map(|ended| ended.deal), Some(moved.by.deal));
+    let new = on_chain(back.by.deal).await;
+    assert_eq!((new.root, new.size), (commitment.root, commitment.size));
+    assert_eq!(wait_proof(&mut events, back.by.deal).await, (0, true));
+    assert!(!scratch.join(id.to_string()).exists());
 }
