@@ -847,7 +847,7 @@ async fn replace_from(
     let original = match &entry.original {
         Some(path) => original_of(path, &entry)
             .await
-            .map(|digested| (path.clone(), digested)),
+            .map(|manifest| (path.clone(), manifest)),
         None => None,
     };
     let (object, read, fetched, own_served) = match original {
