@@ -579,18 +579,25 @@ pub async fn put(
     }
 }
 
+/// What `read` makes of `file`, read off the async threads; `phase` names the read in an error.
+async fn read_off_thread<T: Send + 'static>(
+    file: &Path,
+    phase: &'static str,
+    read: fn(&Path) -> Result<T, TransferError>,
+) -> Result<T, BuyerError> {
+    let path = file.to_owned();
+    Ok(tokio::task::spawn_blocking(move || read(&path))
+        .await
+        .map_err(|err| TransferError::File {
+            phase,
+            path: file.to_owned(),
+            source: std::io::Error::other(err),
+        })??)
+}
+
 /// The manifest of `file` (BLAKE3 only, no proof commitment), read off the async threads.
 async fn manifest_of(file: &Path) -> Result<Manifest, BuyerError> {
-    let path = file.to_owned();
-    Ok(
-        tokio::task::spawn_blocking(move || transfer::manifest_of_file(&path))
-            .await
-            .map_err(|err| TransferError::File {
-                phase: "read",
-                path: file.to_owned(),
-                source: std::io::Error::other(err),
-            })??,
-    )
+    read_off_thread(file, "read", transfer::manifest_of_file).await
 }
 
 /// The proof commitment `deal` was opened for, which must be for `manifest`'s size: the same
@@ -616,16 +623,7 @@ async fn deal_commitment(
 
 /// The manifest and the proof commitment of `file`, read off the async threads.
 async fn digest(file: &Path) -> Result<(Manifest, chain::proof::Commitment), BuyerError> {
-    let path = file.to_owned();
-    Ok(
-        tokio::task::spawn_blocking(move || transfer::digest_file(&path))
-            .await
-            .map_err(|err| TransferError::File {
-                phase: "digest",
-                path: file.to_owned(),
-                source: std::io::Error::other(err),
-            })??,
-    )
+    read_off_thread(file, "digest", transfer::digest_file).await
 }
 
 /// Stores `copies` copies of `object` (its manifest, its commitment and where its chunks are),
