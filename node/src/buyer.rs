@@ -848,15 +848,20 @@ async fn replace_from(
             .map(|manifest| (path.clone(), manifest)),
         None => None,
     };
-    let (object, read, fetched, own_served) = match original {
-        Some((path, manifest)) => (path, Some(manifest), 0, false),
+    let from_original = original.is_some();
+    let (object, manifest, fetched, own_served) = match original {
+        Some((path, manifest)) => (path, manifest, 0, false),
         None => {
             let fetched = fetch_to(handle, id, None, object, sources).await?;
             let own_served = own_peer.is_some_and(|peer| fetched.served_by.contains(&peer));
-            (object.to_owned(), None, fetched.bytes, own_served)
+            (
+                object.to_owned(),
+                fetched.manifest,
+                fetched.bytes,
+                own_served,
+            )
         }
     };
-    let from_original = read.is_some();
     let object = object.as_path();
     // Any provider the node knows but those holding a copy (and itself).
     dial_listed(handle, market).await?;
@@ -893,10 +898,6 @@ async fn replace_from(
             ),
         });
     }
-    let manifest = match read {
-        Some(manifest) => manifest,
-        None => manifest_of(object).await?,
-    };
     let commitment = deal_commitment(market, deal, &manifest).await?;
     let (report, _ended, failures) = put_with_deals(
         handle,

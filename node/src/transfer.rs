@@ -913,6 +913,9 @@ pub struct GetReport {
     /// Holders that failed during the download, each with the chunk its part went on from on
     /// the next holder (chunks verified before the failure are kept, not fetched again).
     pub failures: Vec<HolderFailure>,
+    /// The manifest every chunk was verified against (the whole object's, for a range too).
+    #[serde(skip)]
+    pub manifest: Manifest,
 }
 
 /// A holder that failed during [`Client::get`].
@@ -1675,6 +1678,7 @@ impl Client {
             bytes: bytes.end - bytes.start,
             served_by,
             failures,
+            manifest: Arc::unwrap_or_clone(manifest),
         })
     }
 }
