@@ -154,20 +154,20 @@ pub fn find_tool(tool: &str, env: &str) -> Result<PathBuf> {
         })
 }
 
+/// Whether process `pid` is running (not gone, not a zombie), according to `/proc/<pid>/stat`.
+pub(crate) fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+            Some(state != 'Z' && state != 'X')
+        })
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Running (not a zombie) according to `/proc/<pid>/stat`.
-    fn alive(pid: u32) -> bool {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|stat| {
-                let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
-                Some(state != 'Z' && state != 'X')
-            })
-            .unwrap_or(false)
-    }
 
     #[tokio::test]
     async fn dropping_the_guard_kills_grandchildren() {

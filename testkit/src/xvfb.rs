@@ -24,14 +24,14 @@ pub enum FileDialog {
     Save,
 }
 
-/// Whether the X lock file `lock` names a process that no longer exists (or names none).
+/// Whether the X lock file `lock` names a process that no longer runs (or names none).
 fn stale(lock: &Path) -> bool {
     let Ok(text) = std::fs::read_to_string(lock) else {
         // No lock (a socket alone), or one being written: only a missing lock is stale.
         return !lock.exists();
     };
     match text.trim().parse::<u32>() {
-        Ok(pid) => !Path::new(&format!("/proc/{pid}")).exists(),
+        Ok(pid) => !crate::process::alive(pid),
         Err(_) => false,
     }
 }
