@@ -61,10 +61,7 @@ pub async fn store_chosen_cancelled(
     display
         .answer_file_dialog(title, None, crate::xvfb::FileDialog::Open)
         .await?;
-    let value = ui
-        .execute("return document.querySelector('#node-store-path').value;")
-        .await?;
-    Ok(value.as_str().unwrap_or_default().to_owned())
+    value_of(ui, "#node-store-path").await
 }
 
 /// Fetches the first listed file to `output`, chosen in the app's native save dialog (titled
@@ -85,17 +82,21 @@ pub async fn fetch_first_chosen(
         .await
 }
 
+/// What the field `css` holds.
+async fn value_of(ui: &WebDriver, css: &str) -> Result<String> {
+    let value = ui
+        .execute(&format!("return document.querySelector('{css}').value;"))
+        .await?;
+    Ok(value.as_str().unwrap_or_default().to_owned())
+}
+
 /// Waits until the field `css` holds `path`.
 async fn wait_for_value(ui: &WebDriver, css: &str, path: &Path) -> Result<()> {
     let want = path.display().to_string();
-    let script = format!("return document.querySelector('{css}').value;");
     crate::eventually(&format!("{css} to hold {want}"), TIMEOUT, || {
-        let read = ui.execute(&script);
+        let read = value_of(ui, css);
         let want = want.clone();
-        async move {
-            let value = read.await.ok()?;
-            (value.as_str() == Some(want.as_str())).then_some(())
-        }
+        async move { (read.await.ok()? == want).then_some(()) }
     })
     .await
 }
