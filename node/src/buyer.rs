@@ -6,9 +6,10 @@
 //! A shell (the `cairn storage` CLI) starts a client [`crate::Node`], calls [`put`] or [`get`]
 //! and shows progress from the node's [`Event::Progress`] events; nothing here prints.
 //!
-//! Redundancy is kept with [`replace`]: a copy whose provider missed a proof is fetched back
-//! verified from the other holders and bought again from a provider that holds none, and the
-//! failing deal is ended; a copy whose deal is ending is bought again from its provider once it
+//! Redundancy is kept with [`replace`]: a copy whose provider missed a proof is bought again from
+//! a provider that holds none, which fetches it verified from the other holders itself (or is
+//! sent it from the file it was stored from, or from a copy fetched back), and the failing deal
+//! is ended; a copy whose deal is ending is bought again from its provider once it
 //! serves a few chunks picked at random (the upload sends nothing: it holds every chunk), or
 //! elsewhere if it does not. Deciding *when* is the caller's: the runtime does it as soon as the
 //! chain resolves a period missed, or shortly before a deal ends.
@@ -26,6 +27,7 @@ use tokio::sync::broadcast;
 use crate::content::Manifest;
 use crate::market::{self, EndedDeal, MarketError};
 use crate::transfer::{self, CopyReport, GetReport, PutReport, Source};
+use crate::wire::{self, Holder};
 use crate::{Client, ContentId, Event, Handle, NodeError, PeerId, TransferError};
 
 /// How long [`put`] and [`get`] look for providers before working with what they found.
@@ -736,6 +738,9 @@ pub struct Replacement {
     /// Whether the copy was sent from the file the object was stored from
     /// ([`CatalogEntry::original`]).
     pub from_original: bool,
+    /// Chunks the new provider fetched from the other holders itself, none of them sent by
+    /// this node.
+    pub pulled_chunks: u64,
 }
 
 /// Buys the copy of `id` bought under `deal` again, for `why`, and records the swap in
@@ -744,14 +749,19 @@ pub struct Replacement {
 ///   chunks picked at random, each verified: a deal for the commitment the old one was opened
 ///   for, and an upload that sends nothing (the provider holds every chunk, and checks its bytes
 ///   against the new deal's root before it confirms). The old deal runs to its end.
-/// - Otherwise, and when that fails: the copy is sent from the file the object was stored from
-///   ([`CatalogEntry::original`]) if that still holds it (same size and content id, read once),
+/// - Otherwise, and when that fails, the copy is bought from a provider that holds none yet,
+///   and the failing deal is ended (its periods not yet started, if any, are refunded). While
+///   other providers hold the object, the new provider fetches it from them itself (the
+///   failing one last), every chunk verified, and this node sends nothing
+///   ([`Source::Pull`]): a phone's uplink is spared. Should none of them serve it, the chunks
+///   still missing are sent from the file the object was stored from
+///   ([`CatalogEntry::original`]), under the same deal.
+/// - With no other holder (or none that served a provider, and no original): the copy is sent
+///   from the original if that still holds the object (same size and content id, read once),
 ///   and else the object is fetched, every chunk verified, into `scratch` (a directory; the
 ///   file is removed after): for [`Why::MissedProof`] from the other holders (the failing one
 ///   last), for [`Why::Ending`] from the copy's provider first (bought from it again if it
-///   served the file). The copy is bought from a provider that holds none yet, and the failing
-///   deal is ended (its periods not yet started, if any, are refunded). With the original, a
-///   file whose only copy was lost is stored again.
+///   served the file). With the original, a file whose only copy was lost is stored again.
 pub async fn replace(
     handle: &Handle,
     catalog: &Catalog,
@@ -822,32 +832,60 @@ async fn replace_from(
                     ended: None,
                     fetched,
                     from_original: false,
+                    pulled_chunks: 0,
                 });
             }
             Err(err) => {
-                tracing::info!(%id, deal, %peer, %err, "cannot renew the copy in place; fetching the file back");
+                tracing::info!(%id, deal, %peer, %err, "cannot renew the copy in place; buying it elsewhere");
             }
         }
     }
-    let others = entry
+    let others: Vec<PeerId> = entry
         .holders
         .iter()
         .filter(|holder| *holder != own)
-        .filter_map(|holder| holder.parse().ok());
-    // A missed proof: the healthy holders first (the failing one may be back, and is better than
-    // nothing). A renewal: its own provider first, which is paid again only if it serves.
-    let sources: Vec<PeerId> = match why {
-        Why::MissedProof => others.chain(own_peer).collect(),
-        Why::Ending => own_peer.into_iter().chain(others).collect(),
-    };
-    // The file it was stored from, if it still holds the object: sent from there, nothing
-    // fetched. Otherwise fetched back, every chunk verified.
+        .filter_map(|holder| holder.parse().ok())
+        .collect();
+    // The file it was stored from, if it still holds the object.
     let original = match &entry.original {
         Some(path) => original_of(path, &entry)
             .await
             .map(|manifest| (path.clone(), manifest)),
         None => None,
     };
+    // Other holders serve it: the new provider pulls the copy from them (the failing one last),
+    // and nothing is sent from here. Should none of them serve it, the rest is sent from the
+    // original; without one, the object is fetched back below and sent.
+    if !others.is_empty() {
+        let sources: Vec<PeerId> = others.iter().copied().chain(own_peer).collect();
+        match pull_copy(handle, market, &entry, deal, &sources, original.as_ref()).await {
+            Ok(copy) => {
+                let from_original = copy.sent_chunks > 0;
+                let pulled_chunks = copy.pulled_chunks;
+                return settle(catalog, market, (id, deal, own), &copy).await.map(
+                    |(entry, by, ended)| Replacement {
+                        entry,
+                        by,
+                        ended,
+                        fetched: 0,
+                        from_original,
+                        pulled_chunks,
+                    },
+                );
+            }
+            Err(err) if original.is_none() => {
+                tracing::info!(%id, deal, %err, "no provider pulled the copy; fetching the file back");
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    // A missed proof: the healthy holders first (the failing one may be back, and is better than
+    // nothing). A renewal: its own provider first, which is paid again only if it serves.
+    let sources: Vec<PeerId> = match why {
+        Why::MissedProof => others.into_iter().chain(own_peer).collect(),
+        Why::Ending => own_peer.into_iter().chain(others).collect(),
+    };
+    // Sent from the original, nothing fetched; otherwise fetched back, every chunk verified.
     let from_original = original.is_some();
     let (object, manifest, fetched, own_served) = match original {
         Some((path, manifest)) => (path, manifest, 0, false),
@@ -862,18 +900,52 @@ async fn replace_from(
             )
         }
     };
-    let object = object.as_path();
-    // Any provider the node knows but those holding a copy (and itself).
+    let renew_with = match (why, own_peer) {
+        (Why::Ending, Some(peer)) if own_served => Some(peer),
+        _ => None,
+    };
+    let spares = spares_for(handle, market, &entry, renew_with).await?;
+    let commitment = deal_commitment(market, deal, &manifest).await?;
+    let (report, _ended, failures) = put_with_deals(
+        handle,
+        market,
+        (&manifest, &commitment, Source::File(&object)),
+        1,
+        spares,
+    )
+    .await?;
+    let Some(copy) = report.copies.first() else {
+        return Err(BuyerError::NoSpareProvider {
+            id,
+            why: failures.join("; "),
+        });
+    };
+    let (entry, by, ended) = settle(catalog, market, (id, deal, own), copy).await?;
+    Ok(Replacement {
+        entry,
+        by,
+        ended,
+        fetched,
+        from_original,
+        pulled_chunks: 0,
+    })
+}
+
+/// The providers a copy of `entry`'s object can be bought from in place of a failing one:
+/// `renew_with` first, if given (its own provider, which served it), then any provider the node
+/// finds (the Registry's dialled) but those holding a copy, and itself.
+async fn spares_for(
+    handle: &Handle,
+    market: &market::Buyer,
+    entry: &CatalogEntry,
+    renew_with: Option<PeerId>,
+) -> Result<Vec<PeerId>, BuyerError> {
     dial_listed(handle, market).await?;
     let holding: Vec<PeerId> = entry
         .holders
         .iter()
         .filter_map(|h| h.parse().ok())
         .collect();
-    let renew_with = match (why, own_peer) {
-        (Why::Ending, Some(peer)) if own_served => Some(peer),
-        _ => None,
-    };
     // A renewal needs no other provider unless its own fails: it does not wait for one.
     let need = if renew_with.is_some() {
         1
@@ -891,30 +963,82 @@ async fn replace_from(
         .collect();
     if spares.is_empty() {
         return Err(BuyerError::NoSpareProvider {
-            id,
+            id: entry.id,
             why: format!(
                 "every provider found ({}) holds a copy already",
                 entry.holders.len()
             ),
         });
     }
-    let commitment = deal_commitment(market, deal, &manifest).await?;
-    let (report, _ended, failures) = put_with_deals(
-        handle,
-        market,
-        (&manifest, &commitment, Source::File(object)),
-        1,
-        spares,
-    )
-    .await?;
-    let Some(copy) = report.copies.first() else {
-        return Err(BuyerError::NoSpareProvider {
-            id,
-            why: failures.join("; "),
-        });
+    Ok(spares)
+}
+
+/// Buys a copy of `entry`'s object (the one bought under `deal` is failing) from a spare
+/// provider that fetches it itself from `sources`, holders of it (at the addresses this node
+/// knows them at, and the Registry's): nothing is sent from here unless none of them serves it, and then
+/// only from the `original` file, if given (the rest of the chunks, under the same deal).
+async fn pull_copy(
+    handle: &Handle,
+    market: &market::Buyer,
+    entry: &CatalogEntry,
+    deal: u64,
+    sources: &[PeerId],
+    original: Option<&(PathBuf, Manifest)>,
+) -> Result<CopyReport, BuyerError> {
+    let manifest = match original {
+        Some((_, manifest)) => manifest.clone(),
+        None => {
+            Client::new(handle.clone())
+                .manifest(entry.id, sources)
+                .await?
+        }
     };
+    let commitment = deal_commitment(market, deal, &manifest).await?;
+    // Each holder's addresses: those this node knows it at (fresh), then the Registry's.
+    let listed = market.listed_providers(0).await?;
+    let mut holders = Vec::new();
+    for &peer in sources.iter().take(wire::MAX_PULL_HOLDERS) {
+        let mut addrs = handle.addresses_of(peer).await?;
+        for provider in listed.iter().filter(|provider| provider.peer == peer) {
+            for addr in &provider.addrs {
+                let full = addr.clone().with_p2p(peer).ok();
+                if !addrs
+                    .iter()
+                    .any(|known| known.clone().with_p2p(peer).ok() == full)
+                {
+                    addrs.push(addr.clone());
+                }
+            }
+        }
+        holders.push(Holder::new(peer, addrs));
+    }
+    let spares = spares_for(handle, market, entry, None).await?;
+    let source = Source::Pull {
+        holders: &holders,
+        or_file: original.map(|(path, _)| path.as_path()),
+    };
+    let (report, _ended, failures) =
+        put_with_deals(handle, market, (&manifest, &commitment, source), 1, spares).await?;
+    report
+        .copies
+        .into_iter()
+        .next()
+        .ok_or_else(|| BuyerError::NoSpareProvider {
+            id: entry.id,
+            why: failures.join("; "),
+        })
+}
+
+/// Settles a copy bought in place of the one under `deal` (held by `own`): the failing deal is
+/// ended unless the copy renews it with the same provider (a renewed deal runs to its end, its
+/// last period paid if proven), and the swap is recorded in the catalog.
+async fn settle(
+    catalog: &Catalog,
+    market: &market::Buyer,
+    (id, deal, own): (ContentId, u64, &str),
+    copy: &CopyReport,
+) -> Result<(CatalogEntry, BoughtCopy, Option<EndedDeal>), BuyerError> {
     let by = bought(copy);
-    // A renewed deal runs to its end (its last period paid if proven); one given up is ended.
     let ended = if by.peer == own {
         None
     } else {
@@ -927,13 +1051,7 @@ async fn replace_from(
         }
     };
     let entry = record_swap(catalog, market, (id, deal), &by).await?;
-    Ok(Replacement {
-        entry,
-        by,
-        ended,
-        fetched,
-        from_original,
-    })
+    Ok((entry, by, ended))
 }
 
 /// `file` as the catalog remembers it as an original: absolute, so it still names the file

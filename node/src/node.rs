@@ -371,6 +371,7 @@ pub(crate) enum Command {
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     Dial(Multiaddr, oneshot::Sender<Result<(), NodeError>>),
     Peers(oneshot::Sender<Vec<PeerId>>),
+    Addresses(PeerId, oneshot::Sender<Vec<Multiaddr>>),
     Providers(oneshot::Sender<Vec<ProviderInfo>>),
     Provide(ContentId),
     Unprovide(ContentId),
@@ -447,8 +448,8 @@ pub struct EventLoop {
 struct ProvideWith {
     /// The store, once the node is a provider (shared with every [`Handle`]).
     store: Arc<OnceLock<Store>>,
-    /// The loop's own command channel, for the provider service (bans, DHT records).
-    commands: mpsc::WeakSender<Command>,
+    /// The loop's own handle, weak, for the provider service (bans, DHT records, pulls).
+    node: WeakHandle,
     /// Where capacity offers are published.
     topic: gossipsub::IdentTopic,
     limits: transfer::Limits,
@@ -670,7 +671,7 @@ impl Node {
             prover_task: AbortOnDrop(None),
             provide: ProvideWith {
                 store: store_cell,
-                commands: handle.commands.downgrade(),
+                node: handle.downgrade(),
                 topic,
                 limits: options.limits.clone(),
                 market: options.market.clone(),
@@ -693,7 +694,43 @@ impl std::fmt::Debug for Handle {
     }
 }
 
+/// A [`Handle`] that does not keep the node running: what the node's own tasks hold.
+#[derive(Clone)]
+pub(crate) struct WeakHandle {
+    pub(crate) commands: mpsc::WeakSender<Command>,
+    events: broadcast::Sender<Event>,
+    control: libp2p_stream::Control,
+    peer_id: PeerId,
+    store: Arc<OnceLock<Store>>,
+    store_dir: PathBuf,
+}
+
+impl WeakHandle {
+    /// The handle, while the node runs.
+    pub(crate) fn upgrade(&self) -> Option<Handle> {
+        Some(Handle {
+            commands: self.commands.upgrade()?,
+            events: self.events.clone(),
+            control: self.control.clone(),
+            peer_id: self.peer_id,
+            store: Arc::clone(&self.store),
+            store_dir: self.store_dir.clone(),
+        })
+    }
+}
+
 impl Handle {
+    pub(crate) fn downgrade(&self) -> WeakHandle {
+        WeakHandle {
+            commands: self.commands.downgrade(),
+            events: self.events.clone(),
+            control: self.control.clone(),
+            peer_id: self.peer_id,
+            store: Arc::clone(&self.store),
+            store_dir: self.store_dir.clone(),
+        }
+    }
+
     async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
@@ -768,6 +805,12 @@ impl Handle {
     /// Connected peers.
     pub async fn peers(&self) -> Result<Vec<PeerId>, NodeError> {
         self.ask(Command::Peers).await
+    }
+
+    /// The addresses this node knows `peer` listens at: those it announced (identify) or that
+    /// were found for it on the LAN or in the DHT; none for a peer it has not met.
+    pub async fn addresses_of(&self, peer: PeerId) -> Result<Vec<Multiaddr>, NodeError> {
+        self.ask(|reply| Command::Addresses(peer, reply)).await
     }
 
     /// Storage providers known so far (most free space first).
@@ -900,6 +943,22 @@ impl EventLoop {
             Command::Peers(reply) => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
             }
+            Command::Addresses(peer, reply) => {
+                let key = kad::KBucketKey::from(peer);
+                let addrs = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .kbucket(peer)
+                    .and_then(|bucket| {
+                        bucket
+                            .iter()
+                            .find(|entry| *entry.node.key == key)
+                            .map(|entry| entry.node.value.iter().cloned().collect())
+                    })
+                    .unwrap_or_default();
+                let _ = reply.send(addrs);
+            }
             Command::Providers(reply) => {
                 let mut list: Vec<ProviderInfo> = self
                     .providers
@@ -985,7 +1044,7 @@ impl EventLoop {
             incoming,
             store.clone(),
             self.events.clone(),
-            self.provide.commands.clone(),
+            self.provide.node.clone(),
             self.provide.limits.clone(),
             self.provide.market.clone(),
         ));
@@ -999,7 +1058,7 @@ impl EventLoop {
                 events: self.events.clone(),
                 every: self.provide.prove_every,
                 release_after: self.provide.release_after,
-                commands: self.provide.commands.clone(),
+                commands: self.provide.node.commands.clone(),
             });
         // Checked empty above, and only this loop sets it.
         let _ = self.provide.store.set(store);

@@ -29,9 +29,9 @@ use tokio::time::Instant;
 
 use crate::content::{ContentError, ContentId, Manifest, ManifestBuilder};
 use crate::market::{CheckedDeal, Market, MarketError};
-use crate::node::{Event, Handle};
-use crate::store::{Store, StoreError};
-use crate::wire::{self, ErrorCode, Message, WireError};
+use crate::node::{Event, Handle, WeakHandle};
+use crate::store::{ObjectInfo, Store, StoreError, Upload};
+use crate::wire::{self, ErrorCode, Holder, Message, WireError};
 
 /// The storage protocol.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/cairn/storage/1");
@@ -367,7 +367,8 @@ pub(crate) struct Service {
     incoming: libp2p_stream::IncomingStreams,
     store: Store,
     events: broadcast::Sender<Event>,
-    commands: mpsc::WeakSender<crate::node::Command>,
+    /// The node's own handle, weak (bans, DHT records, and the pulls it makes).
+    node: WeakHandle,
     limits: Limits,
     market: Option<Market>,
     /// Shared by every download served, when [`Limits::max_serve_rate`] is set.
@@ -379,7 +380,7 @@ impl Service {
         incoming: libp2p_stream::IncomingStreams,
         store: Store,
         events: broadcast::Sender<Event>,
-        commands: mpsc::WeakSender<crate::node::Command>,
+        node: WeakHandle,
         limits: Limits,
         market: Option<Market>,
     ) -> Self {
@@ -390,7 +391,7 @@ impl Service {
             incoming,
             store,
             events,
-            commands,
+            node,
             limits,
             market,
             pacer,
@@ -424,7 +425,7 @@ impl Service {
                     if let Err(e) = result {
                         tracing::info!(%peer, error = %e, "storage stream ended with an error");
                         if e.is_violation() && self.strike(&mut peers, peer) {
-                            Handle::ban_weak(&self.commands, peer).await;
+                            Handle::ban_weak(&self.node.commands, peer).await;
                         }
                     }
                 }
@@ -451,20 +452,19 @@ impl Service {
                         let ban = self.strike(&mut peers, peer);
                         let _ = self.events.send(Event::Throttled { peer, banned: false });
                         if ban {
-                            Handle::ban_weak(&self.commands, peer).await;
+                            Handle::ban_weak(&self.node.commands, peer).await;
                         }
                         continue;
                     }
                     state.active += 1;
                     let store = self.store.clone();
                     let events = self.events.clone();
-                    let commands = self.commands.clone();
+                    let node = self.node.clone();
                     let market = self.market.clone();
                     let pacer = self.pacer.clone();
                     tasks.spawn(async move {
                         let result =
-                            serve_stream(peer, stream, store, events, commands, market, pacer)
-                                .await;
+                            serve_stream(peer, stream, store, events, node, market, pacer).await;
                         (peer, result)
                     });
                 }
@@ -478,7 +478,7 @@ async fn serve_stream(
     mut stream: libp2p::Stream,
     store: Store,
     events: broadcast::Sender<Event>,
-    commands: mpsc::WeakSender<crate::node::Command>,
+    node: WeakHandle,
     market: Option<Market>,
     pacer: Option<Arc<std::sync::Mutex<Pacer>>>,
 ) -> Result<(), TransferError> {
@@ -493,16 +493,35 @@ async fn serve_stream(
             };
             match checked {
                 Ok(checked) => {
-                    serve_put(
-                        peer,
-                        &mut stream,
-                        &store,
-                        &events,
-                        manifest,
-                        (deal, checked),
-                        &mut buf,
-                    )
-                    .await
+                    let into = PutInto {
+                        store: &store,
+                        events: &events,
+                        deal,
+                        checked,
+                    };
+                    serve_put(peer, &mut stream, into, manifest, &mut buf).await
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Ok(Message::PullRequest {
+            manifest,
+            deal,
+            holders,
+        }) => {
+            let checked = match &market {
+                Some(market) => market.check_deal(deal, manifest.size()).await.map(Some),
+                None => Ok(None),
+            };
+            match checked {
+                Ok(checked) => {
+                    let into = PutInto {
+                        store: &store,
+                        events: &events,
+                        deal,
+                        checked,
+                    };
+                    serve_pull(peer, &mut stream, into, &node, manifest, holders).await
                 }
                 Err(e) => Err(e.into()),
             }
@@ -548,7 +567,7 @@ async fn serve_stream(
         Err(e) => Err(e),
     };
     match &result {
-        Ok(Some(id)) => Handle::provide_weak(&commands, *id).await,
+        Ok(Some(id)) => Handle::provide_weak(&node.commands, *id).await,
         Ok(None) => {}
         Err(e) => {
             let (code, message) = match e {
@@ -564,6 +583,7 @@ async fn serve_stream(
                 TransferError::Market(MarketError::Deal { .. }) => {
                     (ErrorCode::NoDeal, e.to_string())
                 }
+                TransferError::Unavailable { .. } => (ErrorCode::Unavailable, e.to_string()),
                 e if e.is_violation() => (ErrorCode::Protocol, e.to_string()),
                 TransferError::Stream { .. } => (ErrorCode::Internal, String::new()),
                 e => (ErrorCode::Internal, e.to_string()),
@@ -589,6 +609,8 @@ fn kind(m: &Message) -> &'static str {
         Message::PutRequest { .. } => "put-request",
         Message::PutReady { .. } => "put-ready",
         Message::Chunk { .. } => "chunk",
+        Message::PullRequest { .. } => "pull-request",
+        Message::Pulled { .. } => "pulled",
         Message::PutEnd => "put-end",
         Message::PutDone => "put-done",
         Message::GetRequest { .. } => "get-request",
@@ -604,10 +626,13 @@ fn kind(m: &Message) -> &'static str {
 async fn serve_put(
     peer: PeerId,
     stream: &mut libp2p::Stream,
-    store: &Store,
-    events: &broadcast::Sender<Event>,
+    PutInto {
+        store,
+        events,
+        deal,
+        checked,
+    }: PutInto<'_>,
     manifest: Manifest,
-    (deal, checked): (u64, Option<CheckedDeal>),
     buf: &mut Vec<u8>,
 ) -> Result<Option<ContentId>, TransferError> {
     let id = manifest.id();
@@ -664,23 +689,7 @@ async fn serve_put(
                 });
             }
             Ok(Message::PutEnd) => {
-                let info = blocking(move || {
-                    if let Some(checked) = checked {
-                        let commitment = upload.commitment()?;
-                        if commitment.root != checked.root {
-                            upload.abandon()?;
-                            return Ok(Err(MarketError::Deal {
-                                deal: checked.deal,
-                                reason: format!(
-                                    "the data's proof root {} is not the deal's root {}",
-                                    commitment.root, checked.root
-                                ),
-                            }));
-                        }
-                    }
-                    upload.finish().map(Ok)
-                })
-                .await???;
+                let info = finish_upload(upload, checked).await?;
                 write_msg(
                     stream,
                     peer,
@@ -710,6 +719,232 @@ async fn serve_put(
             }
         }
     }
+}
+
+/// Makes a complete upload visible, once its data's proof root is the deal's (an upload whose
+/// root is not is abandoned, and refused).
+async fn finish_upload(
+    mut upload: Upload,
+    checked: Option<CheckedDeal>,
+) -> Result<ObjectInfo, TransferError> {
+    Ok(blocking(move || {
+        if let Some(checked) = checked {
+            let commitment = upload.commitment()?;
+            if commitment.root != checked.root {
+                upload.abandon()?;
+                return Ok(Err(MarketError::Deal {
+                    deal: checked.deal,
+                    reason: format!(
+                        "the data's proof root {} is not the deal's root {}",
+                        commitment.root, checked.root
+                    ),
+                }));
+            }
+        }
+        upload.finish().map(Ok)
+    })
+    .await???)
+}
+
+/// Where a put or a pull stores its object, and the deal it is for.
+struct PutInto<'a> {
+    store: &'a Store,
+    events: &'a broadcast::Sender<Event>,
+    deal: u64,
+    checked: Option<CheckedDeal>,
+}
+
+/// Serves a `PullRequest`: the provider fetches the object from `holders` itself, every chunk
+/// verified against `manifest` (chunks it holds already are kept, not fetched), reports its
+/// progress to the buyer at least every [`wire::PULL_PROGRESS_EVERY`], and answers `PutDone`
+/// once the object is stored as an upload's would be (fsynced, its proof root the deal's).
+/// When no holder serves it, the chunks fetched are kept for a resume and the buyer is told
+/// ([`ErrorCode::Unavailable`]).
+async fn serve_pull(
+    peer: PeerId,
+    stream: &mut libp2p::Stream,
+    PutInto {
+        store,
+        events,
+        deal,
+        checked,
+    }: PutInto<'_>,
+    node: &WeakHandle,
+    manifest: Manifest,
+    holders: Vec<Holder>,
+) -> Result<Option<ContentId>, TransferError> {
+    let handle = node
+        .upgrade()
+        .ok_or_else(|| TransferError::Task("the node is stopping".into()))?;
+    let id = manifest.id();
+    let s = store.clone();
+    let m = manifest.clone();
+    let upload = blocking(move || s.begin_put(&m, deal)).await??;
+    let have = upload.have().to_vec();
+    let mut out = Vec::new();
+    write_msg(
+        stream,
+        peer,
+        "accepting the pull",
+        &Message::PutReady { have: have.clone() },
+        &mut out,
+    )
+    .await?;
+    let missing = missing_runs(&have, manifest.chunks());
+    let held = manifest.size()
+        - missing
+            .iter()
+            .map(|run| run_bytes(&manifest, run))
+            .sum::<u64>();
+    let manifest = Arc::new(manifest);
+    let upload = Arc::new(std::sync::Mutex::new(Some(upload)));
+    let got = Arc::new(AtomicU64::new(0));
+    let sink: Sink = {
+        let (upload, got) = (Arc::clone(&upload), Arc::clone(&got));
+        Arc::new(move |from, index, data: &[u8]| {
+            let mut upload = upload
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Some(upload) = upload.as_mut() else {
+                return Err(TransferError::Task("the pull was over".into()));
+            };
+            upload.write_chunk(index, data).map_err(|e| match e {
+                StoreError::Content(source) => TransferError::Verify {
+                    peer: from,
+                    source: Box::new(source),
+                },
+                e => e.into(),
+            })?;
+            got.fetch_add(data.len() as u64, Ordering::Relaxed);
+            Ok(data.len() as u64)
+        })
+    };
+    let pull = async {
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let sources = reach(&handle, &holders).await;
+        if sources.is_empty() {
+            return Err(TransferError::Unavailable {
+                id,
+                tried: holders.len(),
+                last: "none of them could be dialled".into(),
+            });
+        }
+        let segments = missing
+            .iter()
+            .flat_map(|run| download_segments(run.clone(), sources.len()))
+            .collect();
+        let to_get = manifest.size() - held;
+        let client = Client::new(handle.clone());
+        let (served_by, failures) = client
+            .fetch(&manifest, segments, (&sink, to_get), &sources)
+            .await?;
+        tracing::info!(%id, buyer = %peer, ?served_by, failed = failures.len(), "copy pulled");
+        Ok(())
+    };
+    // The buyer hears from this provider while it pulls: a stream silent for IDLE_TIMEOUT is
+    // given up.
+    let mut pull = Box::pin(pull);
+    let mut report = tokio::time::interval_at(
+        Instant::now() + wire::PULL_PROGRESS_EVERY,
+        wire::PULL_PROGRESS_EVERY,
+    );
+    let pulled = loop {
+        tokio::select! {
+            pulled = &mut pull => break pulled,
+            _ = report.tick() => {
+                let done = held + got.load(Ordering::Relaxed);
+                let progress = Message::Pulled { done };
+                if let Err(e) = write_msg(stream, peer, "reporting the pull", &progress, &mut out).await {
+                    break Err(e);
+                }
+            }
+        }
+    };
+    // Stopped, if the buyer left: no chunk is fetched after this.
+    drop(pull);
+    let upload = upload
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    let Some(mut upload) = upload else {
+        return Err(TransferError::Task("the pull lost its upload".into()));
+    };
+    if let Err(e) = pulled {
+        // Keep what was verified for a resume, by a pull or an upload.
+        let _ = blocking(move || upload.sync()).await;
+        return Err(e);
+    }
+    let info = finish_upload(upload, checked).await?;
+    write_msg(
+        stream,
+        peer,
+        "confirming the pull",
+        &Message::PutDone,
+        &mut out,
+    )
+    .await?;
+    let _ = events.send(Event::Stored {
+        id,
+        size: info.size,
+        peer,
+    });
+    Ok(Some(id))
+}
+
+/// The holders of those given that this node reached: those with addresses once one of them
+/// answered (each tried in turn, all holders at once), those without as they are (a stream to
+/// them dials whatever address the node knows). Itself is left out.
+async fn reach(handle: &Handle, holders: &[Holder]) -> Vec<PeerId> {
+    let me = handle.peer_id();
+    let tries = holders
+        .iter()
+        .filter(|holder| holder.peer != me)
+        .map(|holder| async move {
+            if holder.addrs.is_empty() {
+                return Some(holder.peer);
+            }
+            for addr in &holder.addrs {
+                let addr = addr.clone().with_p2p(holder.peer).ok()?;
+                match handle.dial(addr.clone()).await {
+                    Ok(()) => return Some(holder.peer),
+                    Err(e) => tracing::info!(peer = %holder.peer, %addr, error = %e, "cannot reach a holder to pull from"),
+                }
+            }
+            None
+        });
+    futures::future::join_all(tries)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Bytes chunks `run` hold in `manifest`'s object.
+fn run_bytes(manifest: &Manifest, run: &Range<u64>) -> u64 {
+    if run.is_empty() {
+        return 0;
+    }
+    match (
+        manifest.chunk_range(run.start),
+        manifest.chunk_range(run.end - 1),
+    ) {
+        (Ok(first), Ok(last)) => last.end - first.start,
+        _ => 0,
+    }
+}
+
+/// The runs of consecutive chunks below `chunks` whose bit is clear in `have`.
+fn missing_runs(have: &[u8], chunks: u64) -> Vec<Range<u64>> {
+    let mut runs: Vec<Range<u64>> = Vec::new();
+    for index in (0..chunks).filter(|&index| !wire::bit(have, index)) {
+        match runs.last_mut() {
+            Some(run) if run.end == index => run.end += 1,
+            _ => runs.push(index..index + 1),
+        }
+    }
+    runs
 }
 
 /// What serving a download uses of the provider's state.
@@ -879,12 +1114,19 @@ pub struct CopyReport {
     pub sent_chunks: u64,
     /// Chunks the provider already held (resume).
     pub skipped_chunks: u64,
+    /// Chunks the provider fetched from other holders itself ([`Source::Pull`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pulled_chunks: u64,
     /// The on-chain deal the copy is stored under, when it was bought on a market.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deal: Option<u64>,
     /// When that deal stops being paid (Unix seconds).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paid_until: Option<u64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn ser_peer<S: serde::Serializer>(p: &PeerId, s: S) -> Result<S::Ok, S::Error> {
@@ -1019,6 +1261,11 @@ fn read_at(file: &File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Where a download's chunks go: given the holder that sent it, a chunk's index and its bytes
+/// (not yet verified), it checks them against the manifest and keeps them, returning the bytes
+/// kept. Called on a blocking thread.
+type Sink = Arc<dyn Fn(PeerId, u64, &[u8]) -> Result<u64, TransferError> + Send + Sync>;
+
 /// Checks chunk `index` against the manifest and writes the part of it inside `bytes` to
 /// `file` (which holds `bytes` from offset 0); returns the bytes of the range done so far.
 fn verify_and_write(
@@ -1068,6 +1315,15 @@ pub enum Source<'a> {
     /// Nowhere: the provider holds every chunk already (a deal renewed with the provider that
     /// stores the object).
     Held,
+    /// Other providers: the provider fetches the object from these holders itself
+    /// ([`Client::pull_to`]). When none of them serves it, the chunks still missing are sent
+    /// from `or_file`, if given, under the same deal.
+    Pull {
+        /// Where the provider fetches the object.
+        holders: &'a [Holder],
+        /// The file to send the rest from, should the holders fail.
+        or_file: Option<&'a Path>,
+    },
 }
 
 /// The buyer's side of the protocol.
@@ -1143,7 +1399,7 @@ impl Client {
     /// Uploads one copy of the object `manifest` describes to `peer` under `deal`, its chunks
     /// read from `source`; only those the provider does not hold already are sent. With
     /// [`Source::Held`], a provider lacking any chunk is [`TransferError::NotHeld`], and nothing
-    /// is sent.
+    /// is sent. With [`Source::Pull`], the provider fetches them itself.
     pub async fn put_from(
         &self,
         peer: PeerId,
@@ -1151,8 +1407,116 @@ impl Client {
         manifest: &Manifest,
         deal: u64,
     ) -> Result<CopyReport, TransferError> {
-        let opened = match source {
-            Source::File(path) => Some((
+        let file = match source {
+            Source::File(path) => Some(path),
+            Source::Held => None,
+            Source::Pull { holders, or_file } => {
+                match self.pull_to(peer, manifest, deal, holders).await {
+                    Err(
+                        e @ TransferError::Remote {
+                            code: ErrorCode::Unavailable,
+                            ..
+                        },
+                    ) if or_file.is_some() => {
+                        tracing::info!(%peer, deal, error = %e, "the provider could not pull the copy; sending the rest from the file");
+                        or_file
+                    }
+                    pulled => return pulled,
+                }
+            }
+        };
+        self.push(peer, file, manifest, deal).await
+    }
+
+    /// Has `peer` store a copy of the object `manifest` describes under `deal`, fetched by the
+    /// provider itself from `holders` (at most [`wire::MAX_PULL_HOLDERS`], tried in order;
+    /// [`Message::PullRequest`]): nothing is sent from here. The provider's progress reports
+    /// come out as [`Event::Progress`]. When no holder serves it, the provider keeps the
+    /// chunks it verified (a pull or an upload under the same deal resumes from them) and
+    /// answers [`ErrorCode::Unavailable`].
+    pub async fn pull_to(
+        &self,
+        peer: PeerId,
+        manifest: &Manifest,
+        deal: u64,
+        holders: &[Holder],
+    ) -> Result<CopyReport, TransferError> {
+        let id = manifest.id();
+        if holders.is_empty() {
+            return Err(TransferError::Unavailable {
+                id,
+                tried: 0,
+                last: "no holder to pull from".into(),
+            });
+        }
+        let mut buf = Vec::new();
+        let request = Message::PullRequest {
+            manifest: manifest.clone(),
+            deal,
+            holders: holders
+                .iter()
+                .take(wire::MAX_PULL_HOLDERS)
+                .cloned()
+                .collect(),
+        };
+        let (mut stream, answer) = self
+            .request(peer, &request, "waiting for acceptance", &mut buf)
+            .await?;
+        let have = match answer {
+            Message::PutReady { have } => have,
+            Message::Error { code, message } => return Err(remote(peer, code, message)),
+            other => {
+                return Err(TransferError::Protocol {
+                    peer,
+                    what: format!("expected put-ready, got {}", kind(&other)),
+                });
+            }
+        };
+        let held = (0..manifest.chunks())
+            .filter(|&index| wire::bit(&have, index))
+            .count() as u64;
+        loop {
+            match read_msg(&mut stream, peer, "waiting for the pull", &mut buf).await? {
+                Message::Pulled { done } => {
+                    let _ = self.handle.events().send(Event::Progress {
+                        id,
+                        peer,
+                        done: done.min(manifest.size()),
+                        total: manifest.size(),
+                        upload: true,
+                    });
+                }
+                Message::PutDone => break,
+                Message::Error { code, message } => return Err(remote(peer, code, message)),
+                other => {
+                    return Err(TransferError::Protocol {
+                        peer,
+                        what: format!("expected the pull's progress, got {}", kind(&other)),
+                    });
+                }
+            }
+        }
+        let _ = stream.close().await;
+        Ok(CopyReport {
+            peer,
+            sent_chunks: 0,
+            skipped_chunks: held,
+            pulled_chunks: manifest.chunks() - held,
+            deal: None,
+            paid_until: None,
+        })
+    }
+
+    /// [`Client::put_from`] for a file, or for chunks held (`None`).
+    async fn push(
+        &self,
+        peer: PeerId,
+        file: Option<&Path>,
+        manifest: &Manifest,
+        deal: u64,
+    ) -> Result<CopyReport, TransferError> {
+        let opened = match file {
+            Some(path) => Some((
                 path,
                 std::sync::Arc::new(File::open(path).map_err(|source| TransferError::File {
                     phase: "open",
@@ -1160,7 +1524,7 @@ impl Client {
                     source,
                 })?),
             )),
-            Source::Held => None,
+            None => None,
         };
         let mut buf = Vec::new();
         let mut out = Vec::new();
@@ -1271,6 +1635,7 @@ impl Client {
             peer,
             sent_chunks: 0,
             skipped_chunks: skipped,
+            pulled_chunks: 0,
             deal: None,
             paid_until: None,
         })
@@ -1448,23 +1813,16 @@ impl Client {
         Ok((manifest, fetched))
     }
 
-    /// Downloads chunks `*next..end` from `peer` into `file`, advancing `*next` past every
+    /// Downloads chunks `*next..end` from `peer` into `sink`, advancing `*next` past every
     /// verified chunk (so a failure leaves it at the first chunk still needed) and adding the
-    /// bytes written to `written`, the whole download's count.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one download's state, passed down once"
-    )]
+    /// bytes kept to `written`, the whole download's count of `total`.
     async fn chunks_from(
         &self,
         peer: PeerId,
         manifest: &Arc<Manifest>,
-        bytes: &Range<u64>,
-        next: &mut u64,
-        end: u64,
-        file: &Arc<File>,
-        out: &Path,
-        written: &AtomicU64,
+        (next, end): (&mut u64, u64),
+        sink: &Sink,
+        (written, total): (&AtomicU64, u64),
     ) -> Result<(), TransferError> {
         let id = manifest.id();
         let mut buf = Vec::new();
@@ -1477,7 +1835,6 @@ impl Client {
             .request(peer, &request, "requesting chunks", &mut buf)
             .await?;
         expect_manifest(answer, peer, id)?;
-        let total = bytes.end - bytes.start;
         // One blocking worker verifies and writes chunks (up to VERIFY_AHEAD queued) while this
         // task keeps reading frames, so the stream is drained at the speed of the network.
         // `*next` moves past a chunk only once the worker has verified and written it.
@@ -1486,18 +1843,13 @@ impl Client {
         // its hands and one more sent: never more than this, so neither side blocks the other.
         let (report, mut verified) =
             mpsc::channel::<Result<u64, TransferError>>(2 * VERIFY_AHEAD + 2);
-        let (m, f, range, path) = (
-            Arc::clone(manifest),
-            Arc::clone(file),
-            bytes.clone(),
-            out.to_owned(),
-        );
+        let sink = Arc::clone(sink);
         // The worker hands each chunk's buffer back, so the reader reads the next chunk's data
         // straight into it: no copy out of the frame, no allocation, no zeroing.
         let (give_back, mut spares) = mpsc::channel::<Vec<u8>>(VERIFY_AHEAD + 2);
         drop(tokio::task::spawn_blocking(move || {
             while let Some((index, data)) = queue.blocking_recv() {
-                let result = verify_and_write(&m, index, &data, &range, &f, &path, peer);
+                let result = sink(peer, index, &data);
                 let failed = result.is_err();
                 if report.blocking_send(result).is_err() || failed {
                     break;
@@ -1589,24 +1941,7 @@ impl Client {
         out: &Path,
         holders: Vec<PeerId>,
     ) -> Result<GetReport, TransferError> {
-        let mut last = String::from("no holder known");
-        let mut manifest = None;
-        for &peer in &holders {
-            match self.manifest_from(peer, id).await {
-                Ok(m) => {
-                    manifest = Some(m);
-                    break;
-                }
-                Err(e) => last = e.to_string(),
-            }
-        }
-        let Some(manifest) = manifest.map(Arc::new) else {
-            return Err(TransferError::Unavailable {
-                id,
-                tried: holders.len(),
-                last,
-            });
-        };
+        let manifest = Arc::new(self.manifest(id, &holders).await?);
         let bytes = range.unwrap_or(0..manifest.size());
         let chunks = manifest
             .chunks_for(bytes.start, bytes.end)
@@ -1625,19 +1960,85 @@ impl Client {
         let file = Arc::new(File::create(out).map_err(file_err("create"))?);
         file.set_len(bytes.end - bytes.start)
             .map_err(file_err("size"))?;
-        // Segments of the chunks sit in one queue; each holder takes the next segment as soon
-        // as it is free, so faster holders serve more. A holder that fails puts the rest of its
-        // segment back (from the first chunk not yet verified) and drops out.
+        let sink: Sink = {
+            let (manifest, file, bytes, out) = (
+                Arc::clone(&manifest),
+                Arc::clone(&file),
+                bytes.clone(),
+                out.to_owned(),
+            );
+            Arc::new(move |peer, index, data: &[u8]| {
+                verify_and_write(&manifest, index, data, &bytes, &file, &out, peer)
+            })
+        };
+        let segments = download_segments(chunks, holders.len());
+        let (served_by, failures) = self
+            .fetch(
+                &manifest,
+                segments,
+                (&sink, bytes.end - bytes.start),
+                &holders,
+            )
+            .await?;
+        file.sync_all().map_err(file_err("fsync"))?;
+        Ok(GetReport {
+            bytes: bytes.end - bytes.start,
+            served_by,
+            failures,
+            manifest: Arc::unwrap_or_clone(manifest),
+        })
+    }
+
+    /// The manifest of `id` from the first of `holders` that gives it.
+    pub async fn manifest(
+        &self,
+        id: ContentId,
+        holders: &[PeerId],
+    ) -> Result<Manifest, TransferError> {
+        let mut last = String::from("no holder known");
+        for &peer in holders {
+            match self.manifest_from(peer, id).await {
+                Ok(m) => return Ok(m),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(TransferError::Unavailable {
+            id,
+            tried: holders.len(),
+            last,
+        })
+    }
+
+    /// Fetches the chunks in `segments` of `manifest`'s object from `holders` into `sink`
+    /// (`total` bytes in all); returns the holders that served chunks and those that failed.
+    ///
+    /// The segments sit in one queue; each holder takes the next one as soon as it is free, so
+    /// faster holders serve more. A holder that fails puts the rest of its segment back (from
+    /// the first chunk not yet verified) and drops out.
+    async fn fetch(
+        &self,
+        manifest: &Arc<Manifest>,
+        segments: Vec<Range<u64>>,
+        (sink, total): (&Sink, u64),
+        holders: &[PeerId],
+    ) -> Result<(Vec<PeerId>, Vec<HolderFailure>), TransferError> {
+        let id = manifest.id();
         let written = AtomicU64::new(0);
-        let work = Work::new(download_segments(chunks, holders.len()));
+        let work = Work::new(segments);
         let workers = holders.iter().map(|&peer| {
-            let (manifest, bytes, file, written, work) = (&manifest, &bytes, &file, &written, &work);
+            let (written, work) = (&written, &work);
             async move {
                 let mut served = false;
                 while let Some(segment) = work.take().await {
                     let mut next = segment.start;
                     let result = self
-                        .chunks_from(peer, manifest, bytes, &mut next, segment.end, file, out, written)
+                        .chunks_from(
+                            peer,
+                            manifest,
+                            (&mut next, segment.end),
+                            sink,
+                            (written, total),
+                        )
                         .await;
                     served |= next > segment.start;
                     match result {
@@ -1667,19 +2068,13 @@ impl Client {
                     .map_or_else(String::new, |f| f.error.clone()),
             });
         }
-        file.sync_all().map_err(file_err("fsync"))?;
         let served_by = holders
             .iter()
             .zip(&outcome)
             .filter(|(_, (served, _))| *served)
             .map(|(&peer, _)| peer)
             .collect();
-        Ok(GetReport {
-            bytes: bytes.end - bytes.start,
-            served_by,
-            failures,
-            manifest: Arc::unwrap_or_clone(manifest),
-        })
+        Ok((served_by, failures))
     }
 }
 

@@ -9,12 +9,34 @@
 //! Get: `GetRequest` → `Manifest` → `Chunk`… → `End`.
 //! Sample (a buyer that has the manifest checks chunks picked at random): `SampleRequest` →
 //! `Chunk`… → `End`.
+//! Pull (buyer → provider, for a copy the provider fetches from other holders itself):
+//! `PullRequest` → `PutReady` → `Pulled`… (progress, at least every [`PULL_PROGRESS_EVERY`]) →
+//! `PutDone`.
 //! Either side may answer `Error` and close.
+
+use std::time::Duration;
+
+use libp2p::{Multiaddr, PeerId};
 
 use crate::content::{CHUNK_SIZE, ContentError, ContentId, MAX_CHUNKS, Manifest};
 
-/// Largest frame body: a manifest of [`MAX_CHUNKS`] hashes plus headers.
-pub const MAX_FRAME: usize = 8 + 32 * MAX_CHUNKS as usize + 64;
+/// Most holders one `PullRequest` may name.
+pub const MAX_PULL_HOLDERS: usize = 8;
+/// Most addresses given for one holder (as many as the Registry keeps).
+pub const MAX_PULL_ADDRS: usize = 8;
+/// Longest address given for a holder, in bytes (the Registry's limit).
+pub const MAX_PULL_ADDR_LEN: usize = 256;
+/// Longest peer id, in bytes (an inlined ed25519 key takes 38).
+const MAX_PEER_ID_LEN: usize = 64;
+/// Largest holder list a `PullRequest` carries, encoded.
+const MAX_HOLDERS_LEN: usize =
+    1 + MAX_PULL_HOLDERS * (1 + MAX_PEER_ID_LEN + 1 + MAX_PULL_ADDRS * (2 + MAX_PULL_ADDR_LEN));
+/// Longest a pulling provider stays silent towards its buyer: it reports its progress at least
+/// this often, well within the buyer's idle timeout.
+pub const PULL_PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// Largest frame body: a manifest of [`MAX_CHUNKS`] hashes plus headers (and a pull's holders).
+pub const MAX_FRAME: usize = 8 + 32 * MAX_CHUNKS as usize + 64 + MAX_HOLDERS_LEN;
 /// Largest error message carried.
 pub const MAX_ERROR_LEN: usize = 1024;
 /// Most chunks one `SampleRequest` may ask for.
@@ -65,6 +87,8 @@ pub enum ErrorCode {
     Internal = 6,
     /// The peer is sending too fast or too much garbage.
     RateLimited = 7,
+    /// None of the holders named in a pull served the object.
+    Unavailable = 8,
 }
 
 impl ErrorCode {
@@ -76,6 +100,7 @@ impl ErrorCode {
             4 => Self::Protocol,
             5 => Self::NoDeal,
             7 => Self::RateLimited,
+            8 => Self::Unavailable,
             _ => Self::Internal,
         }
     }
@@ -103,6 +128,24 @@ pub enum Message {
         index: u64,
         /// Its bytes.
         data: Vec<u8>,
+    },
+    /// Buyer asks a provider to store an object it fetches itself from `holders` (other
+    /// providers holding it), verifying every chunk against `manifest`, under `deal`; answered
+    /// with `PutReady`, then `Pulled` progress, then `PutDone` once it holds the whole object
+    /// durably. The buyer sends no chunk.
+    PullRequest {
+        /// The object's manifest.
+        manifest: Manifest,
+        /// The on-chain deal id paying for it (0 = none).
+        deal: u64,
+        /// Where to fetch it from: 1 to [`MAX_PULL_HOLDERS`], in the order to try them (each
+        /// made with [`Holder::new`], which keeps what a frame can carry).
+        holders: Vec<Holder>,
+    },
+    /// A pulling provider's progress: bytes of the object it holds, verified.
+    Pulled {
+        /// Bytes held so far.
+        done: u64,
     },
     /// Buyer has sent every missing chunk.
     PutEnd,
@@ -150,6 +193,29 @@ pub enum Message {
     },
 }
 
+/// A provider holding an object, as named in a `PullRequest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// Its peer id.
+    pub peer: PeerId,
+    /// Addresses to dial it at (0 to [`MAX_PULL_ADDRS`]; with none, the puller finds it
+    /// itself).
+    pub addrs: Vec<Multiaddr>,
+}
+
+impl Holder {
+    /// `peer` at the first [`MAX_PULL_ADDRS`] of `addrs` no longer than [`MAX_PULL_ADDR_LEN`]
+    /// bytes.
+    pub fn new(peer: PeerId, addrs: impl IntoIterator<Item = Multiaddr>) -> Self {
+        let addrs = addrs
+            .into_iter()
+            .filter(|addr| !addr.is_empty() && addr.len() <= MAX_PULL_ADDR_LEN)
+            .take(MAX_PULL_ADDRS)
+            .collect();
+        Self { peer, addrs }
+    }
+}
+
 /// A provider's signed terms for one piece, as carried in a `Quote` frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuoteTerms {
@@ -185,6 +251,8 @@ const ERROR: u8 = 9;
 const QUOTE_REQUEST: u8 = 10;
 const QUOTE: u8 = 11;
 const SAMPLE_REQUEST: u8 = 12;
+const PULL_REQUEST: u8 = 13;
+const PULLED: u8 = 14;
 
 /// The longest prefix of `message` of at most [`MAX_ERROR_LEN`] bytes that ends on a character
 /// boundary: what an error frame carries.
@@ -225,6 +293,30 @@ impl Message {
                 out.push(CHUNK);
                 out.extend_from_slice(&index.to_be_bytes());
                 out.extend_from_slice(data);
+            }
+            Self::PullRequest {
+                manifest,
+                deal,
+                holders,
+            } => {
+                out.push(PULL_REQUEST);
+                out.extend_from_slice(&deal.to_be_bytes());
+                out.push(holders.len() as u8);
+                for holder in holders {
+                    let peer = holder.peer.to_bytes();
+                    out.push(peer.len() as u8);
+                    out.extend_from_slice(&peer);
+                    out.push(holder.addrs.len() as u8);
+                    for addr in &holder.addrs {
+                        out.extend_from_slice(&(addr.len() as u16).to_be_bytes());
+                        out.extend_from_slice(addr.as_ref());
+                    }
+                }
+                manifest.encode(out);
+            }
+            Self::Pulled { done } => {
+                out.push(PULLED);
+                out.extend_from_slice(&done.to_be_bytes());
             }
             Self::PutEnd => out.push(PUT_END),
             Self::PutDone => out.push(PUT_DONE),
@@ -347,6 +439,21 @@ impl Message {
                     data: data.to_vec(),
                 }
             }
+            PULL_REQUEST => {
+                let deal = u64_at("pull-request", p, 0)?;
+                let (holders, rest) = decode_holders(&p[8..])?;
+                Self::PullRequest {
+                    manifest: Manifest::decode(rest)?,
+                    deal,
+                    holders,
+                }
+            }
+            PULLED => {
+                exact("pulled", 8)?;
+                Self::Pulled {
+                    done: u64_at("pulled", p, 0)?,
+                }
+            }
             PUT_END => {
                 exact("put-end", 0)?;
                 Self::PutEnd
@@ -458,6 +565,60 @@ impl Message {
     }
 }
 
+/// A `PullRequest`'s holder list, and the bytes after it. Peer ids and addresses must be in
+/// their canonical encoding (what they encode back to), so a decoded request re-encodes to
+/// itself.
+fn decode_holders(p: &[u8]) -> Result<(Vec<Holder>, &[u8]), WireError> {
+    let malformed = |what| WireError::Malformed {
+        kind: "pull-request",
+        what,
+    };
+    let mut at = 0;
+    let mut take = |n: usize| {
+        let bytes = p.get(at..at + n).ok_or(malformed("too short"))?;
+        at += n;
+        Ok::<_, WireError>(bytes)
+    };
+    let count = usize::from(take(1)?[0]);
+    if count == 0 || count > MAX_PULL_HOLDERS {
+        return Err(malformed("it must name 1 to MAX_PULL_HOLDERS holders"));
+    }
+    let mut holders = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = usize::from(take(1)?[0]);
+        if len > MAX_PEER_ID_LEN {
+            return Err(malformed("peer id too long"));
+        }
+        let bytes = take(len)?;
+        let peer = PeerId::from_bytes(bytes)
+            .ok()
+            .filter(|peer| peer.to_bytes() == bytes)
+            .ok_or(malformed("invalid peer id"))?;
+        let addrs_count = usize::from(take(1)?[0]);
+        if addrs_count > MAX_PULL_ADDRS {
+            return Err(malformed("more addresses than MAX_PULL_ADDRS"));
+        }
+        let mut addrs = Vec::with_capacity(addrs_count);
+        for _ in 0..addrs_count {
+            let len = take(2)?;
+            let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+            if len == 0 || len > MAX_PULL_ADDR_LEN {
+                return Err(malformed(
+                    "address of 0 or more than MAX_PULL_ADDR_LEN bytes",
+                ));
+            }
+            let bytes = take(len)?;
+            let addr = Multiaddr::try_from(bytes.to_vec())
+                .ok()
+                .filter(|addr| addr.as_ref() == bytes)
+                .ok_or(malformed("invalid address"))?;
+            addrs.push(addr);
+        }
+        holders.push(Holder { peer, addrs });
+    }
+    Ok((holders, &p[at..]))
+}
+
 /// Bit `i` of a chunk bitmap.
 pub fn bit(bitmap: &[u8], i: u64) -> bool {
     bitmap
@@ -560,6 +721,31 @@ mod tests {
             id,
             chunks: (0..MAX_SAMPLE_CHUNKS as u64).collect(),
         });
+        let peer = PeerId::random();
+        let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/4001/p2p/{peer}")
+            .parse()
+            .unwrap();
+        roundtrip(Message::PullRequest {
+            manifest: manifest.clone(),
+            deal: 7,
+            holders: vec![
+                Holder::new(
+                    peer,
+                    [addr.clone(), "/ip6/::1/udp/9/quic-v1".parse().unwrap()],
+                ),
+                Holder::new(PeerId::random(), []),
+            ],
+        });
+        let most: Vec<Holder> = (0..MAX_PULL_HOLDERS)
+            .map(|_| Holder::new(PeerId::random(), vec![addr.clone(); MAX_PULL_ADDRS + 3]))
+            .collect();
+        assert!(most.iter().all(|h| h.addrs.len() == MAX_PULL_ADDRS));
+        roundtrip(Message::PullRequest {
+            manifest: manifest.clone(),
+            deal: 0,
+            holders: most,
+        });
+        roundtrip(Message::Pulled { done: 1 << 40 });
         roundtrip(Message::Manifest(manifest));
         roundtrip(Message::End);
         roundtrip(Message::QuoteRequest {
@@ -638,6 +824,87 @@ mod tests {
         big.extend_from_slice(&[0; 8]);
         big.extend(std::iter::repeat_n(0, CHUNK_SIZE + 1));
         assert!(Message::decode(&big).is_err());
+    }
+
+    #[test]
+    fn a_malformed_pull_request_says_what_is_wrong() {
+        let manifest = Manifest::of(&[1u8; 1000]).unwrap();
+        let peer = PeerId::random().to_bytes();
+        let addr: Multiaddr = "/ip4/10.0.0.1/tcp/4001".parse().unwrap();
+        // The body after the deal: holders, then the manifest.
+        let body = |holders: &[u8]| {
+            let mut body = vec![PULL_REQUEST];
+            body.extend_from_slice(&3u64.to_be_bytes());
+            body.extend_from_slice(holders);
+            manifest.encode(&mut body);
+            Message::decode(&body)
+        };
+        let holder = |peer: &[u8], addrs: &[&[u8]]| {
+            let mut out = vec![peer.len() as u8];
+            out.extend_from_slice(peer);
+            out.push(addrs.len() as u8);
+            for addr in addrs {
+                out.extend_from_slice(&(addr.len() as u16).to_be_bytes());
+                out.extend_from_slice(addr);
+            }
+            out
+        };
+        let malformed = |what| {
+            Err(WireError::Malformed {
+                kind: "pull-request",
+                what,
+            })
+        };
+        let one = |h: Vec<u8>| [vec![1], h].concat();
+        // The well-formed one first, so each refusal below is for its own flaw.
+        let good = body(&one(holder(&peer, &[addr.as_ref()]))).unwrap();
+        assert!(
+            matches!(good, Message::PullRequest { deal: 3, ref holders, .. }
+            if holders.len() == 1 && holders[0].addrs == [addr.clone()])
+        );
+        assert_eq!(
+            body(&[0]),
+            malformed("it must name 1 to MAX_PULL_HOLDERS holders")
+        );
+        let nine: Vec<u8> = std::iter::once(9)
+            .chain((0..9).flat_map(|_| holder(&peer, &[])))
+            .collect();
+        assert_eq!(
+            body(&nine),
+            malformed("it must name 1 to MAX_PULL_HOLDERS holders")
+        );
+        assert_eq!(
+            body(&one(holder(&[0xFF; 20], &[]))),
+            malformed("invalid peer id")
+        );
+        assert_eq!(
+            body(&one(holder(&[0; 65], &[]))),
+            malformed("peer id too long")
+        );
+        assert_eq!(
+            body(&one(holder(&peer, &[&[0xFF, 0xFF, 0xFF]]))),
+            malformed("invalid address")
+        );
+        assert_eq!(
+            body(&one(holder(&peer, &[&[]]))),
+            malformed("address of 0 or more than MAX_PULL_ADDR_LEN bytes")
+        );
+        assert_eq!(
+            body(&one(holder(&peer, &[addr.as_ref(); MAX_PULL_ADDRS + 1]))),
+            malformed("more addresses than MAX_PULL_ADDRS")
+        );
+        // Cut inside the holder list: the rest is not taken for a manifest.
+        let mut cut = vec![PULL_REQUEST];
+        cut.extend_from_slice(&3u64.to_be_bytes());
+        cut.extend_from_slice(&one(holder(&peer, &[addr.as_ref()]))[..peer.len() + 4]);
+        assert_eq!(Message::decode(&cut), malformed("too short"));
+        assert_eq!(
+            Message::decode(&[PULLED, 0, 0]),
+            Err(WireError::Malformed {
+                kind: "pulled",
+                what: "wrong length"
+            })
+        );
     }
 
     #[test]

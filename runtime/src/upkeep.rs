@@ -1,9 +1,10 @@
 //! Keeps the node's files at the copies bought for them, with `node::buyer::replace`:
 //! - a copy whose provider missed a proof (the chain resolved one of its deal's periods missed,
 //!   which [`crate::announce`] reads and reports) is replaced by a copy bought from another
-//!   provider: the object is sent from the file it was stored from while that still holds it,
-//!   else fetched back verified from its other holders, bought again under a new deal, and the
-//!   failing deal is ended;
+//!   provider under a new deal, and the failing deal is ended. The new provider fetches the
+//!   object from the other holders itself while there are any (nothing is sent from this
+//!   node); else it is sent from the file it was stored from while that still holds it, else
+//!   fetched back verified from the holders and sent;
 //! - a copy whose deal ends within [`renewal_lead`] (chain time) is renewed: its provider is paid
 //!   again under a new deal once it serves a few chunks picked at random (it holds every chunk,
 //!   so nothing is sent), else the copy is bought from another provider.
@@ -240,6 +241,7 @@ impl Upkeep {
                     ended = replacement.ended.is_some(),
                     fetched = replacement.fetched,
                     from_original = replacement.from_original,
+                    pulled_chunks = replacement.pulled_chunks,
                     "copy bought again"
                 );
                 self.failed.remove(&deal);

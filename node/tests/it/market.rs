@@ -709,3 +709,112 @@ async fn a_renewal_checks_a_few_chunks_and_buys_the_copy_again_without_the_file(
     assert_eq!(wait_proof(&mut events, back.by.deal).await, (0, true));
     assert!(!scratch.join(id.to_string()).exists());
 }
+
+/// A copy whose provider missed a proof, moved while another provider holds the object: the new
+/// provider pulls it from that holder itself, every chunk verified, and the buyer sends nothing
+/// (though the file is on its disk); its proof is accepted on chain and the failing deal ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_copy_is_pulled_by_the_new_provider_from_another_holder() {
+    use node::buyer::{Catalog, DialFailures, Why};
+    /// A third provider, which holds nothing until the copy moves to it.
+    const THIRD: usize = 4;
+    let Selling {
+        devnet,
+        deployment,
+        provider,
+        peer,
+        buyer,
+        bytes,
+        src,
+        manifest,
+        commitment,
+        ..
+    } = selling(6 * CHUNK_SIZE + 5, |_| {}).await;
+    register_provider_as(&devnet, &deployment, SPARE).await;
+    let second = selling_node(&market_of(&devnet, &deployment, SPARE), |_| {}).await;
+    buyer.handle.dial(second.addr.clone()).await.unwrap();
+    providers(&buyer.handle, 2).await;
+    let chain_buyer = chain_buyer(&devnet, &deployment, buyer.dir.path(), BUYER);
+    let catalog = Catalog::in_dir(&buyer.dir.path().join("client"));
+    let dials = DialFailures::collect(buyer.handle.subscribe());
+    let keep = node::buyer::Keep {
+        copies: 2,
+        until: None,
+        original: true,
+    };
+    let stored = node::buyer::put(
+        &buyer.handle,
+        &catalog,
+        &src,
+        keep,
+        Some(&chain_buyer),
+        &dials,
+    )
+    .await
+    .unwrap();
+    let id = manifest.id();
+    let failing = stored
+        .entry
+        .deals
+        .iter()
+        .find(|copy| copy.peer == peer.to_string())
+        .unwrap()
+        .deal;
+
+    // The first provider is gone; a third comes up, which knows neither holder.
+    provider.kill();
+    register_provider_as(&devnet, &deployment, THIRD).await;
+    let third = selling_node(&market_of(&devnet, &deployment, THIRD), |_| {}).await;
+    let third_peer = third.handle.peer_id();
+    let mut third_events = third.handle.subscribe();
+    let mut second_events = second.handle.subscribe();
+    buyer.handle.dial(third.addr.clone()).await.unwrap();
+    providers(&buyer.handle, 3).await;
+    let scratch = buyer.dir.path().join("scratch");
+    let moved = node::buyer::replace(
+        &buyer.handle,
+        &catalog,
+        &chain_buyer,
+        (id, failing),
+        Why::MissedProof,
+        &scratch,
+    )
+    .await
+    .unwrap();
+    assert_eq!(moved.pulled_chunks, manifest.chunks());
+    assert_eq!((moved.fetched, moved.from_original), (0, false));
+    assert_eq!(moved.by.peer, third_peer.to_string());
+    assert_eq!(moved.ended.map(|ended| ended.deal), Some(failing));
+    // Every byte the third provider holds came from the second, verified.
+    let mut served = 0;
+    while let Ok(event) = second_events.try_recv() {
+        if let Event::Served { id: i, peer, bytes } = event
+            && i == id
+        {
+            assert_eq!(peer, third_peer);
+            served += bytes;
+        }
+    }
+    assert_eq!(served, bytes.len() as u64);
+    let object = third.dir.path().join("store/objects").join(id.to_string());
+    assert_eq!(std::fs::read(object).unwrap(), bytes);
+    let market = contracts(&devnet, &deployment, BUYER).market;
+    let new = market
+        .getDeal(U256::from(moved.by.deal))
+        .call()
+        .await
+        .unwrap();
+    assert_eq!((new.root, new.size), (commitment.root, commitment.size));
+    assert_eq!(new.provider, Devnet::key(THIRD).address());
+    assert_eq!(
+        wait_proof(&mut third_events, moved.by.deal).await,
+        (0, true)
+    );
+    let entry = &catalog.entries().unwrap()[&id.to_string()];
+    let mut holders = entry.holders.clone();
+    holders.sort();
+    let mut expected = vec![second.handle.peer_id().to_string(), third_peer.to_string()];
+    expected.sort();
+    assert_eq!(holders, expected);
+    assert!(!scratch.join(id.to_string()).exists());
+}

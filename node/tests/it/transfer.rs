@@ -1,6 +1,6 @@
 //! Transfers: copies on several providers, verified downloads from several holders with
 //! fail-over and a faster holder serving more, ranges, resume after a provider restart,
-//! corruption, quota, malformed frames and throttling.
+//! corruption, quota, malformed frames and throttling, copies pulled by a provider itself.
 
 use std::time::Duration;
 
@@ -8,6 +8,7 @@ use futures::{AsyncReadExt as _, AsyncWriteExt as _};
 use node::content::CHUNK_SIZE;
 use node::store::State;
 use node::transfer::Source;
+use node::wire::{ErrorCode, Holder};
 use node::{Client, ContentId, Event, TransferError};
 
 use crate::common::*;
@@ -575,4 +576,211 @@ async fn a_download_takes_more_from_the_faster_holder() {
         from_slow <= 32 && from_fast >= 96,
         "slow served {from_slow} chunks, fast {from_fast}"
     );
+}
+
+/// A provider given holders pulls the copy from them itself, every chunk verified: a holder
+/// serving a corrupt chunk drops out and the other serves the rest; the buyer sends no chunk.
+/// A pull from holders that cannot be reached is refused as unavailable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_pulls_a_copy_from_the_holders_itself() {
+    let good = start(1 << 30, vec![]).await;
+    let bad = start(1 << 30, vec![good.addr.clone()]).await;
+    let buyer = start(0, vec![good.addr.clone(), bad.addr.clone()]).await;
+    providers(&buyer.handle, 2).await;
+    let bytes = random_bytes(40 * CHUNK_SIZE + 99, 40);
+    let src = write_file(buyer.dir.path(), "in.bin", &bytes).await;
+    let client = Client::new(buyer.handle.clone());
+    let order = vec![bad.handle.peer_id(), good.handle.peer_id()];
+    let put = client.put_file(&src, 2, order).await.unwrap();
+    let id = put.id;
+    let manifest = client.manifest(id, &[good.handle.peer_id()]).await.unwrap();
+    let object = |node: &TestNode| node.dir.path().join("store/objects").join(id.to_string());
+    let mut on_disk = std::fs::read(object(&bad)).unwrap();
+    on_disk[2 * CHUNK_SIZE + 7] ^= 0x01;
+    std::fs::write(object(&bad), &on_disk).unwrap();
+
+    // The spare knows neither holder: it dials them at the addresses given.
+    let spare = start(1 << 30, vec![buyer.addr.clone()]).await;
+    buyer.handle.dial(spare.addr.clone()).await.unwrap();
+    let mut bad_events = bad.handle.subscribe();
+    let mut good_events = good.handle.subscribe();
+    let holders = [
+        Holder::new(bad.handle.peer_id(), [bad.addr.clone()]),
+        Holder::new(good.handle.peer_id(), [good.addr.clone()]),
+    ];
+    let copy = client
+        .pull_to(spare.handle.peer_id(), &manifest, 0, &holders)
+        .await
+        .unwrap();
+    assert_eq!(
+        (copy.sent_chunks, copy.skipped_chunks, copy.pulled_chunks),
+        (0, 0, 41)
+    );
+    assert_eq!(std::fs::read(object(&spare)).unwrap(), bytes);
+    let info = spare.handle.store().unwrap().info(&id).unwrap().unwrap();
+    assert_eq!(info.state, State::Complete);
+    let corrupt = next_event(&mut bad_events, |e| match e {
+        Event::Corrupt { id: i, chunk } if *i == id => Some(*chunk),
+        _ => None,
+    })
+    .await;
+    assert_eq!(corrupt, 2);
+    // The good holder served the spare (and nobody else) at least what the bad one could not:
+    // chunks 0 and 1 at most came from it.
+    let mut served = std::collections::HashMap::new();
+    while let Ok(event) = good_events.try_recv() {
+        if let Event::Served { id: i, peer, bytes } = event
+            && i == id
+        {
+            *served.entry(peer).or_insert(0) += bytes;
+        }
+    }
+    assert_eq!(served.len(), 1, "{served:?}");
+    let from_good = served[&spare.handle.peer_id()];
+    assert!(
+        from_good >= bytes.len() as u64 - 2 * CHUNK_SIZE as u64,
+        "{from_good} bytes served"
+    );
+
+    // Pulled again, the copy is there already: nothing is fetched.
+    let again = client
+        .pull_to(spare.handle.peer_id(), &manifest, 0, &holders)
+        .await
+        .unwrap();
+    assert_eq!((again.skipped_chunks, again.pulled_chunks), (41, 0));
+
+    // A holder that cannot be dialled: the pull is refused as unavailable, and a second
+    // provider keeps nothing visible.
+    let gone = start(1 << 30, vec![]).await;
+    let (gone_peer, gone_addr) = (gone.handle.peer_id(), gone.addr.clone());
+    drop(gone.stop().await);
+    let other = start(1 << 30, vec![]).await;
+    buyer.handle.dial(other.addr.clone()).await.unwrap();
+    let err = client
+        .pull_to(
+            other.handle.peer_id(),
+            &manifest,
+            0,
+            &[Holder::new(gone_peer, [gone_addr])],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransferError::Remote {
+                code: ErrorCode::Unavailable,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("none of them could be dialled"),
+        "{err}"
+    );
+    assert!(other.handle.store().unwrap().list().unwrap().is_empty());
+    // No holder at all is refused before anything is asked.
+    let err = client
+        .pull_to(other.handle.peer_id(), &manifest, 0, &[])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no holder to pull from"), "{err}");
+}
+
+/// A pull slower than the buyer's idle timeout's worth of silence keeps the buyer informed;
+/// cut short by its only holder's death, it keeps what it verified, and the same copy is
+/// finished from the file: only the chunks still missing are sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_cut_short_is_finished_from_the_file() {
+    // The holder serves at most 2 MiB/s: 64 chunks (16 MiB) take 8 s.
+    let holder = start_with(tempfile::tempdir().unwrap(), |dir| {
+        let mut o = options(dir, 1 << 30, vec![]);
+        o.limits.max_serve_rate = std::num::NonZeroU64::new(2 << 20);
+        o
+    })
+    .await;
+    let spare = start(1 << 30, vec![]).await;
+    let buyer = start(0, vec![holder.addr.clone(), spare.addr.clone()]).await;
+    providers(&buyer.handle, 2).await;
+    let bytes = random_bytes(64 * CHUNK_SIZE, 64);
+    let src = write_file(buyer.dir.path(), "in.bin", &bytes).await;
+    let client = Client::new(buyer.handle.clone());
+    let put = client
+        .put_file(&src, 1, vec![holder.handle.peer_id()])
+        .await
+        .unwrap();
+    let manifest = client
+        .manifest(put.id, &[holder.handle.peer_id()])
+        .await
+        .unwrap();
+    let spare_peer = spare.handle.peer_id();
+    let holders = [Holder::new(holder.handle.peer_id(), [holder.addr.clone()])];
+
+    let mut events = buyer.handle.subscribe();
+    let pull = tokio::spawn({
+        let (client, manifest, holders) = (client.clone(), manifest.clone(), holders.clone());
+        async move {
+            client
+                .put_from(
+                    spare_peer,
+                    Source::Pull {
+                        holders: &holders,
+                        or_file: None,
+                    },
+                    &manifest,
+                    0,
+                )
+                .await
+        }
+    });
+    // The spare reports its progress (at least every 2 s); once it holds 4 MiB, the holder dies.
+    let done = next_event(&mut events, |e| match e {
+        Event::Progress {
+            peer,
+            done,
+            upload: true,
+            ..
+        } if *peer == spare_peer && *done >= 4 << 20 => Some(*done),
+        _ => None,
+    })
+    .await;
+    assert!(done < bytes.len() as u64, "{done}");
+    holder.kill();
+    let err = pull.await.unwrap().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransferError::Remote {
+                code: ErrorCode::Unavailable,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(spare.handle.store().unwrap().list().unwrap().is_empty());
+
+    // The same copy, from the file should the pull fail: the spare keeps the chunks it pulled,
+    // and only the rest is sent.
+    let copy = client
+        .put_from(
+            spare_peer,
+            Source::Pull {
+                holders: &holders,
+                or_file: Some(&src),
+            },
+            &manifest,
+            0,
+        )
+        .await
+        .unwrap();
+    assert!(copy.skipped_chunks >= 16, "{copy:?}");
+    assert_eq!(copy.sent_chunks + copy.skipped_chunks, 64, "{copy:?}");
+    assert_eq!(copy.pulled_chunks, 0);
+    let object = spare
+        .dir
+        .path()
+        .join("store/objects")
+        .join(put.id.to_string());
+    assert_eq!(std::fs::read(object).unwrap(), bytes);
 }
