@@ -1356,8 +1356,9 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
         "{owed}"
     );
 
-    // The copy whose provider missed a proof (and serves no more) moves to provider 4, fetched
-    // from provider 2. Then, 15 minutes before the deals' end (a quarter of their hour-long
+    // The copy whose provider missed a proof (and serves no more) moves to provider 4, which
+    // fetches it from provider 2 itself: the daemon sends nothing, though the file it was
+    // stored from is on its disk. Then, 15 minutes before the deals' end (a quarter of their hour-long
     // periods), provider 2's copy is renewed: 8 chunks fetched back from it, then bought from
     // it again under a new deal (it sends nothing: provider 2 holds every chunk). Both new
     // deals are paid by the node.
@@ -1395,11 +1396,25 @@ async fn the_daemons_page_buys_storage_for_a_file_and_fetches_it_back() {
             .unwrap_or_else(|| panic!("deal {deal} not replaced: {listed}"));
         (
             replaced["byDeal"].as_u64().unwrap(),
-            replaced["renewed"].as_bool().unwrap(),
+            (
+                replaced["renewed"].as_bool().unwrap(),
+                replaced["pulled"].as_bool().unwrap(),
+            ),
         )
     };
     let (moved_to, renewed_as) = (by(missed_deal), by(kept_deal));
-    assert_eq!((moved_to.1, renewed_as.1), (false, true), "{listed}");
+    assert_eq!(
+        (moved_to.1, renewed_as.1),
+        ((false, true), (true, false)),
+        "renewed, pulled: {listed}"
+    );
+    assert!(
+        files.contains(&format!(
+            "(deal {missed_deal} by {} copied from a holder)",
+            moved_to.0
+        )),
+        "{files}"
+    );
     let (moved_to, renewed_as) = (moved_to.0, renewed_as.0);
     for (deal, provider) in [(moved_to, 4), (renewed_as, 2)] {
         let new_deal = deal_on_chain(&contracts, deal).await;

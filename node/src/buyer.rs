@@ -177,6 +177,10 @@ pub struct ReplacedCopy {
     /// provider (its provider missed a proof, or did not serve the file).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub renewed: bool,
+    /// The new provider fetched the copy from the other holders itself: nothing was sent from
+    /// this node.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pulled: bool,
 }
 
 /// Why [`replace`] buys a copy again.
@@ -230,7 +234,7 @@ impl CatalogEntry {
 
     /// Puts `by` in the place of the copy under deal `deal` (which must be one of its deals),
     /// and keeps the change in [`CatalogEntry::replaced`].
-    fn swap_copy(&mut self, deal: u64, by: BoughtCopy, at: u64) {
+    fn swap_copy(&mut self, deal: u64, by: BoughtCopy, at: u64, pulled: bool) {
         let Some(index) = self.deals.iter().position(|copy| copy.deal == deal) else {
             return;
         };
@@ -249,6 +253,7 @@ impl CatalogEntry {
             by,
             at,
             renewed: by_same,
+            pulled,
         });
         let over = self.replaced.len().saturating_sub(REPLACED_KEPT);
         self.replaced.drain(..over);
@@ -825,7 +830,7 @@ async fn replace_from(
         match renew_in_place(handle, market, (id, deal), peer).await {
             Ok((copy, fetched)) => {
                 let by = bought(&copy);
-                let entry = record_swap(catalog, market, (id, deal), &by).await?;
+                let entry = record_swap(catalog, market, (id, deal), &by, false).await?;
                 return Ok(Replacement {
                     entry,
                     by,
@@ -853,12 +858,29 @@ async fn replace_from(
             .map(|manifest| (path.clone(), manifest)),
         None => None,
     };
+    // The providers to buy from, found before anything is fetched: a try with none fetches
+    // nothing (the runtime tries again later). A renewal may still buy from its own provider,
+    // if that serves the whole file below.
+    let may_renew = why == Why::Ending && own_peer.is_some();
+    let spares = match spares_for(handle, market, &entry, may_renew).await {
+        Ok(spares) => spares,
+        Err(BuyerError::NoSpareProvider { .. }) if may_renew => Vec::new(),
+        Err(err) => return Err(err),
+    };
     // Other holders serve it: the new provider pulls the copy from them (the failing one last),
     // and nothing is sent from here. Should none of them serve it, the rest is sent from the
     // original; without one, the object is fetched back below and sent.
-    if !others.is_empty() {
+    if !others.is_empty() && !spares.is_empty() {
         let sources: Vec<PeerId> = others.iter().copied().chain(own_peer).collect();
-        match pull_copy(handle, market, &entry, deal, &sources, original.as_ref()).await {
+        let pulled = pull_copy(
+            handle,
+            market,
+            (&entry, deal),
+            &sources,
+            original.as_ref(),
+            spares.clone(),
+        );
+        match pulled.await {
             Ok(copy) => {
                 let from_original = copy.sent_chunks > 0;
                 let pulled_chunks = copy.pulled_chunks;
@@ -900,11 +922,15 @@ async fn replace_from(
             )
         }
     };
+    // A renewal's own provider, once it served the file, first.
     let renew_with = match (why, own_peer) {
         (Why::Ending, Some(peer)) if own_served => Some(peer),
         _ => None,
     };
-    let spares = spares_for(handle, market, &entry, renew_with).await?;
+    let spares: Vec<PeerId> = renew_with.into_iter().chain(spares).collect();
+    if spares.is_empty() {
+        return Err(no_spare(&entry));
+    }
     let commitment = deal_commitment(market, deal, &manifest).await?;
     let (report, _ended, failures) = put_with_deals(
         handle,
@@ -931,14 +957,15 @@ async fn replace_from(
     })
 }
 
-/// The providers a copy of `entry`'s object can be bought from in place of a failing one:
-/// `renew_with` first, if given (its own provider, which served it), then any provider the node
-/// finds (the Registry's dialled) but those holding a copy, and itself.
+/// The providers a copy of `entry`'s object can be bought from in place of a failing one: any
+/// the node finds (the Registry's dialled) but those holding a copy, and itself; at least one.
+/// With `may_renew` (the copy's own provider may be paid again instead), it does not wait for
+/// one past [`SPARE_GRACE`].
 async fn spares_for(
     handle: &Handle,
     market: &market::Buyer,
     entry: &CatalogEntry,
-    renew_with: Option<PeerId>,
+    may_renew: bool,
 ) -> Result<Vec<PeerId>, BuyerError> {
     dial_listed(handle, market).await?;
     let holding: Vec<PeerId> = entry
@@ -946,44 +973,39 @@ async fn spares_for(
         .iter()
         .filter_map(|h| h.parse().ok())
         .collect();
-    // A renewal needs no other provider unless its own fails: it does not wait for one.
-    let need = if renew_with.is_some() {
-        1
-    } else {
-        holding.len() + 1
-    };
+    let need = if may_renew { 1 } else { holding.len() + 1 };
     let found = discover(handle, need, holding.len() + 2).await?;
-    let spares: Vec<PeerId> = renew_with
+    let spares: Vec<PeerId> = found
         .into_iter()
-        .chain(
-            found
-                .into_iter()
-                .filter(|peer| !holding.contains(peer) && *peer != handle.peer_id()),
-        )
+        .filter(|peer| !holding.contains(peer) && *peer != handle.peer_id())
         .collect();
     if spares.is_empty() {
-        return Err(BuyerError::NoSpareProvider {
-            id: entry.id,
-            why: format!(
-                "every provider found ({}) holds a copy already",
-                entry.holders.len()
-            ),
-        });
+        return Err(no_spare(entry));
     }
     Ok(spares)
 }
 
-/// Buys a copy of `entry`'s object (the one bought under `deal` is failing) from a spare
-/// provider that fetches it itself from `sources`, holders of it (at the addresses this node
+fn no_spare(entry: &CatalogEntry) -> BuyerError {
+    BuyerError::NoSpareProvider {
+        id: entry.id,
+        why: format!(
+            "every provider found ({}) holds a copy already",
+            entry.holders.len()
+        ),
+    }
+}
+
+/// Buys a copy of `entry`'s object (the one bought under `deal` is failing) from one of
+/// `spares`, a provider that fetches it itself from `sources`, holders of it (at the addresses this node
 /// knows them at, and the Registry's): nothing is sent from here unless none of them serves it, and then
 /// only from the `original` file, if given (the rest of the chunks, under the same deal).
 async fn pull_copy(
     handle: &Handle,
     market: &market::Buyer,
-    entry: &CatalogEntry,
-    deal: u64,
+    (entry, deal): (&CatalogEntry, u64),
     sources: &[PeerId],
     original: Option<&(PathBuf, Manifest)>,
+    spares: Vec<PeerId>,
 ) -> Result<CopyReport, BuyerError> {
     let manifest = match original {
         Some((_, manifest)) => manifest.clone(),
@@ -1012,7 +1034,6 @@ async fn pull_copy(
         }
         holders.push(Holder::new(peer, addrs));
     }
-    let spares = spares_for(handle, market, entry, None).await?;
     let source = Source::Pull {
         holders: &holders,
         or_file: original.map(|(path, _)| path.as_path()),
@@ -1050,7 +1071,9 @@ async fn settle(
             }
         }
     };
-    let entry = record_swap(catalog, market, (id, deal), &by).await?;
+    // Pulled: the provider fetched every chunk it lacked itself, none sent from here.
+    let pulled = copy.pulled_chunks > 0 && copy.sent_chunks == 0;
+    let entry = record_swap(catalog, market, (id, deal), &by, pulled).await?;
     Ok((entry, by, ended))
 }
 
@@ -1132,6 +1155,7 @@ async fn record_swap(
     market: &market::Buyer,
     (id, deal): (ContentId, u64),
     by: &BoughtCopy,
+    pulled: bool,
 ) -> Result<CatalogEntry, BuyerError> {
     let Some(mut entry) = catalog.entries()?.remove(&id.to_string()) else {
         if let Err(err) = market.end_deal(by.deal).await {
@@ -1139,7 +1163,7 @@ async fn record_swap(
         }
         return Err(BuyerError::NotACopy { id, deal });
     };
-    entry.swap_copy(deal, by.clone(), unix_now());
+    entry.swap_copy(deal, by.clone(), unix_now(), pulled);
     catalog.record(entry.clone())?;
     Ok(entry)
 }
@@ -1325,10 +1349,10 @@ mod tests {
             original: None,
         };
         // B holds it under deal 3 too: still a holder once deal 2 is replaced.
-        entry.swap_copy(2, copy(4, "C"), 100);
+        entry.swap_copy(2, copy(4, "C"), 100, true);
         assert_eq!(entry.holders, ["A", "B", "C"]);
         assert_eq!(entry.deals, [copy(1, "A"), copy(3, "B"), copy(4, "C")]);
-        entry.swap_copy(1, copy(5, "D"), 200);
+        entry.swap_copy(1, copy(5, "D"), 200, false);
         assert_eq!(entry.holders, ["B", "C", "D"]);
         assert_eq!(
             entry.replaced,
@@ -1338,31 +1362,33 @@ mod tests {
                     by: copy(4, "C"),
                     at: 100,
                     renewed: false,
+                    pulled: true,
                 },
                 ReplacedCopy {
                     copy: copy(1, "A"),
                     by: copy(5, "D"),
                     at: 200,
                     renewed: false,
+                    pulled: false,
                 },
             ]
         );
         // Renewed with the same provider: still a holder, under the new deal.
-        entry.swap_copy(4, copy(7, "C"), 250);
+        entry.swap_copy(4, copy(7, "C"), 250, false);
         assert_eq!(entry.holders, ["B", "D", "C"]);
         assert_eq!(entry.deals, [copy(3, "B"), copy(5, "D"), copy(7, "C")]);
         assert!(entry.replaced[2].renewed);
         // Only the latest are remembered.
         for deal in 10..10 + REPLACED_KEPT as u64 {
             let by = copy(deal + 1000, "C");
-            entry.swap_copy(entry.deals[2].deal, by, deal);
+            entry.swap_copy(entry.deals[2].deal, by, deal, false);
         }
         assert_eq!(entry.replaced.len(), REPLACED_KEPT);
         assert_eq!(entry.replaced[0].at, 10);
         assert_eq!(entry.deals[2].deal, 1000 + 9 + REPLACED_KEPT as u64);
         // A deal that is not one of its copies' changes nothing.
         let before = entry.clone();
-        entry.swap_copy(9, copy(6, "E"), 300);
+        entry.swap_copy(9, copy(6, "E"), 300, true);
         assert_eq!(entry, before);
         let text = serde_json::to_string(&entry).unwrap();
         assert_eq!(serde_json::from_str::<CatalogEntry>(&text).unwrap(), entry);

@@ -894,8 +894,8 @@ async fn serve_pull(
 }
 
 /// The holders of those given that this node reached: those with addresses once one of them
-/// answered (each tried in turn, all holders at once), those without as they are (a stream to
-/// them dials whatever address the node knows). Itself is left out.
+/// answered (all dialled at once, so a holder takes at most one dial timeout), those without as
+/// they are (a stream to them dials whatever address the node knows). Itself is left out.
 async fn reach(handle: &Handle, holders: &[Holder]) -> Vec<PeerId> {
     let me = handle.peer_id();
     let tries = holders
@@ -905,14 +905,23 @@ async fn reach(handle: &Handle, holders: &[Holder]) -> Vec<PeerId> {
             if holder.addrs.is_empty() {
                 return Some(holder.peer);
             }
-            for addr in &holder.addrs {
-                let addr = addr.clone().with_p2p(holder.peer).ok()?;
-                match handle.dial(addr.clone()).await {
-                    Ok(()) => return Some(holder.peer),
-                    Err(e) => tracing::info!(peer = %holder.peer, %addr, error = %e, "cannot reach a holder to pull from"),
+            // An address naming another peer is no address of this holder.
+            let dials: Vec<_> = holder
+                .addrs
+                .iter()
+                .filter_map(|addr| addr.clone().with_p2p(holder.peer).ok())
+                .map(|addr| Box::pin(handle.dial(addr)))
+                .collect();
+            if dials.is_empty() {
+                return None;
+            }
+            match futures::future::select_ok(dials).await {
+                Ok(_) => Some(holder.peer),
+                Err(e) => {
+                    tracing::info!(peer = %holder.peer, error = %e, "cannot reach a holder to pull from");
+                    None
                 }
             }
-            None
         });
     futures::future::join_all(tries)
         .await

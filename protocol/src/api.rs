@@ -254,6 +254,10 @@ pub struct CopyReplaced {
     /// provider (its provider missed a proof, or did not serve the file).
     #[serde(default)]
     pub renewed: bool,
+    /// Moved to a provider that fetched the copy from the other holders itself: nothing was
+    /// sent from the node that keeps the file.
+    #[serde(default)]
+    pub pulled: bool,
 }
 
 /// A copy bought again: its provider missed a proof, or its deal is ending (`renewal`).
@@ -858,6 +862,7 @@ mod tests {
                         by_deal: 7,
                         at: 1_763_990_000,
                         renewed: false,
+                        pulled: true,
                     }],
                     repair: Some(Repair::Failed {
                         deal: 7,

@@ -259,8 +259,9 @@ impl Handle {
     /// [`Error::NoNode`] without a node; [`Error::Storage`] when not every copy was stored (those
     /// that were are kept and listed).
     ///
-    /// The file is remembered as the object's original: a lost copy is sent again from it while
-    /// it still holds the same bytes, rather than fetched back from the other holders first.
+    /// The file is remembered as the object's original: a lost copy no other provider could
+    /// pull from the holders is sent again from it while it still holds the same bytes, rather
+    /// than fetched back from the holders first.
     pub async fn store_file(&self, request: StoreFile) -> Result<StoredFile, Error> {
         self.store(request, true).await
     }
@@ -1365,6 +1366,7 @@ fn file_info(entry: node::buyer::CatalogEntry) -> FileInfo {
                 by_deal: replaced.by.deal,
                 at: replaced.at,
                 renewed: replaced.renewed,
+                pulled: replaced.pulled,
             })
             .collect(),
         // From the deals' verified state and the upkeep, in each status (see `EventLoop::poll`).

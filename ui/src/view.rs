@@ -891,7 +891,15 @@ fn format_file(file: &FileInfo) -> String {
             if count == 1 { "copy" } else { "copies" },
             missed
                 .iter()
-                .map(|r| format!("deal {} by {}", r.deal, r.by_deal))
+                .map(|r| {
+                    // A copy the new provider fetched itself sent nothing from this device.
+                    let from = if r.pulled {
+                        " copied from a holder"
+                    } else {
+                        ""
+                    };
+                    format!("deal {} by {}{from}", r.deal, r.by_deal)
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -1647,16 +1655,23 @@ mod tests {
             by_deal,
             at: 1_764_900_000 + by_deal,
             renewed,
+            pulled: false,
         };
         let mended = FileInfo {
-            replaced: vec![replaced(1, 3, false), replaced(2, 4, false)],
+            replaced: vec![
+                replaced(1, 3, false),
+                CopyReplaced {
+                    pulled: true,
+                    ..replaced(2, 4, false)
+                },
+            ],
             ..read.clone()
         };
         assert_eq!(
             format_file(&mended),
             "photo.jpg: 1.5 MiB, 2 copies, paid until 2025-12-06 02:00 UTC; 3 of 48 periods \
              proven, 1 missed (refunded); 2 copies moved to another provider (deal 1 by 3, deal \
-             2 by 4) (5dd200…27cd)"
+             2 by 4 copied from a holder) (5dd200…27cd)"
         );
         let renewed = FileInfo {
             replaced: vec![replaced(1, 3, false), replaced(2, 4, true)],
