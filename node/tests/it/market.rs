@@ -761,26 +761,41 @@ async fn a_moved_copy_is_pulled_by_the_new_provider_from_another_holder() {
         .unwrap()
         .deal;
 
-    // The first provider is gone; a third comes up, which knows neither holder.
+    // The first provider is gone. With no provider to move the copy to, nothing is fetched,
+    // though the file is not on the buyer's disk (the runtime tries again later), and no deal
+    // is opened.
     provider.kill();
+    std::fs::remove_file(&src).unwrap();
+    let scratch = buyer.dir.path().join("scratch");
+    let move_it = || {
+        node::buyer::replace(
+            &buyer.handle,
+            &catalog,
+            &chain_buyer,
+            (id, failing),
+            Why::MissedProof,
+            &scratch,
+        )
+    };
+    let mut second_events = second.handle.subscribe();
+    let deals = contracts(&devnet, &deployment, BUYER).market;
+    let before = deals.dealCount().call().await.unwrap();
+    let err = move_it().await.unwrap_err();
+    assert!(err.to_string().contains("holds a copy already"), "{err}");
+    assert_eq!(deals.dealCount().call().await.unwrap(), before);
+    while let Ok(event) = second_events.try_recv() {
+        assert!(!matches!(event, Event::Served { .. }), "{event:?}");
+    }
+    std::fs::write(&src, &bytes).unwrap();
+
+    // A third provider comes up, which knows neither holder.
     register_provider_as(&devnet, &deployment, THIRD).await;
     let third = selling_node(&market_of(&devnet, &deployment, THIRD), |_| {}).await;
     let third_peer = third.handle.peer_id();
     let mut third_events = third.handle.subscribe();
-    let mut second_events = second.handle.subscribe();
     buyer.handle.dial(third.addr.clone()).await.unwrap();
     providers(&buyer.handle, 3).await;
-    let scratch = buyer.dir.path().join("scratch");
-    let moved = node::buyer::replace(
-        &buyer.handle,
-        &catalog,
-        &chain_buyer,
-        (id, failing),
-        Why::MissedProof,
-        &scratch,
-    )
-    .await
-    .unwrap();
+    let moved = move_it().await.unwrap();
     assert_eq!(moved.pulled_chunks, manifest.chunks());
     assert_eq!((moved.fetched, moved.from_original), (0, false));
     assert_eq!(moved.by.peer, third_peer.to_string());
