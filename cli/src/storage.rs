@@ -178,7 +178,8 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
                         .join(", ")
                 );
             }
-            catalog.remove(&id)?;
+            // As it is now: a copy may have been bought again since it was read above.
+            let entry = catalog.remove(&id)?.unwrap_or(entry);
             let done = match &buyer {
                 Some(buyer) => buyer::end_deals(buyer, &entry).await,
                 None => buyer::EndedDeals::default(),

@@ -262,6 +262,11 @@ impl CatalogEntry {
 
 /// What the buyer stored, kept in `catalog.json` in a directory (replaced atomically): [`get`]
 /// asks its holders first.
+///
+/// Every change reads, changes and writes the file under an exclusive lock on `catalog.lock`
+/// beside it (advisory, `flock` on Unix), so two writers never lose each other's changes: the
+/// daemon's upkeep buying a copy again while a file is stored, in one process or two (the
+/// daemon and `cairn storage`, on the same data directory).
 #[derive(Debug, Clone)]
 pub struct Catalog {
     path: PathBuf,
@@ -294,20 +299,58 @@ impl Catalog {
 
     /// Adds or replaces `entry`: the file is written beside, fsynced, then renamed over.
     pub fn record(&self, entry: CatalogEntry) -> Result<(), BuyerError> {
-        let mut entries = self.entries()?;
-        entries.insert(entry.id.to_string(), entry);
-        self.write(&entries)
+        self.update(|entries| {
+            entries.insert(entry.id.to_string(), entry);
+            ((), true)
+        })
     }
 
     /// Removes `id`'s entry, as [`Catalog::record`] writes; returns it (`None`: not there,
     /// nothing written).
     pub fn remove(&self, id: &ContentId) -> Result<Option<CatalogEntry>, BuyerError> {
+        self.update(|entries| {
+            let removed = entries.remove(&id.to_string());
+            let changed = removed.is_some();
+            (removed, changed)
+        })
+    }
+
+    /// Reads the entries, applies `change` and writes them back if it says they changed, all
+    /// under the catalog's lock.
+    fn update<T>(
+        &self,
+        change: impl FnOnce(&mut BTreeMap<String, CatalogEntry>) -> (T, bool),
+    ) -> Result<T, BuyerError> {
+        let _locked = self.lock()?;
         let mut entries = self.entries()?;
-        let removed = entries.remove(&id.to_string());
-        if removed.is_some() {
+        let (out, changed) = change(&mut entries);
+        if changed {
             self.write(&entries)?;
         }
-        Ok(removed)
+        Ok(out)
+    }
+
+    /// Waits for the catalog's exclusive lock; held until the file returned is dropped.
+    fn lock(&self) -> Result<std::fs::File, BuyerError> {
+        let path = self.path.with_extension("lock");
+        let io = |source| BuyerError::CatalogIo {
+            path: path.clone(),
+            source,
+        };
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| BuyerError::CatalogIo {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        file.lock().map_err(io)?;
+        Ok(file)
     }
 
     fn write(&self, entries: &BTreeMap<String, CatalogEntry>) -> Result<(), BuyerError> {
@@ -511,15 +554,17 @@ pub async fn put(
             return Ok(entry);
         }
         // Stored before: the copies bought then are still there, and still paid.
-        let entry = match catalog.entries()?.remove(&id.to_string()) {
-            Some(mut before) => {
-                before.absorb(entry);
-                before
-            }
-            None => entry,
-        };
-        catalog.record(entry.clone())?;
-        Ok::<_, BuyerError>(entry)
+        catalog.update(|entries| {
+            let entry = match entries.remove(&id.to_string()) {
+                Some(mut before) => {
+                    before.absorb(entry);
+                    before
+                }
+                None => entry,
+            };
+            entries.insert(id.to_string(), entry.clone());
+            (entry, true)
+        })
     };
     match market {
         Some(market) => {
@@ -1157,14 +1202,19 @@ async fn record_swap(
     by: &BoughtCopy,
     pulled: bool,
 ) -> Result<CatalogEntry, BuyerError> {
-    let Some(mut entry) = catalog.entries()?.remove(&id.to_string()) else {
+    let swapped = catalog.update(|entries| match entries.get_mut(&id.to_string()) {
+        Some(entry) => {
+            entry.swap_copy(deal, by.clone(), unix_now(), pulled);
+            (Some(entry.clone()), true)
+        }
+        None => (None, false),
+    })?;
+    let Some(entry) = swapped else {
         if let Err(err) = market.end_deal(by.deal).await {
             tracing::warn!(deal = by.deal, %err, "cannot end the deal of a forgotten file");
         }
         return Err(BuyerError::NotACopy { id, deal });
     };
-    entry.swap_copy(deal, by.clone(), unix_now(), pulled);
-    catalog.record(entry.clone())?;
     Ok(entry)
 }
 
@@ -1263,6 +1313,65 @@ fn partial_path(output: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Writers at once (the daemon's upkeep and a store, or `cairn storage` in another process)
+    /// each read, change and write the whole file: without the lock, one's entry is lost to
+    /// the other's write.
+    #[test]
+    fn concurrent_writers_lose_no_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let writers: Vec<_> = (0..4u8)
+            .map(|writer| {
+                let catalog = Catalog::in_dir(dir.path());
+                std::thread::spawn(move || {
+                    for n in 0..25u8 {
+                        let mut id = [0; 32];
+                        id[..2].copy_from_slice(&[writer, n]);
+                        catalog
+                            .record(CatalogEntry {
+                                id: ContentId(id),
+                                name: format!("{writer}-{n}"),
+                                size: 1,
+                                holders: vec![],
+                                deals: vec![],
+                                replaced: vec![],
+                                keep_until: None,
+                                original: None,
+                            })
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        let entries = Catalog::in_dir(dir.path()).entries().unwrap();
+        assert_eq!(entries.len(), 100);
+        // Removals, with records, lose nothing either.
+        let catalog = Catalog::in_dir(dir.path());
+        let removers: Vec<_> = (0..2u8)
+            .map(|writer| {
+                let catalog = catalog.clone();
+                let ids: Vec<ContentId> = entries
+                    .values()
+                    .filter(|entry| entry.id.0[0] == writer)
+                    .map(|entry| entry.id)
+                    .collect();
+                std::thread::spawn(move || {
+                    for id in ids {
+                        assert!(catalog.remove(&id).unwrap().is_some());
+                    }
+                })
+            })
+            .collect();
+        for remover in removers {
+            remover.join().unwrap();
+        }
+        let left = catalog.entries().unwrap();
+        assert_eq!(left.len(), 50);
+        assert!(left.values().all(|entry| entry.id.0[0] >= 2));
+    }
 
     #[test]
     fn the_catalog_keeps_entries_and_names_a_file_that_does_not_parse() {
