@@ -290,6 +290,20 @@ pub enum Event {
         /// Upload (we send) or download (we receive).
         upload: bool,
     },
+    /// A provider fetching a copy from other holders for this node ([`Source::Pull`]) said how
+    /// far it is: this node sends nothing.
+    ///
+    /// [`Source::Pull`]: crate::transfer::Source::Pull
+    Pulling {
+        /// The object.
+        id: ContentId,
+        /// The provider.
+        peer: PeerId,
+        /// Bytes it holds, verified.
+        done: u64,
+        /// Bytes in total.
+        total: u64,
+    },
     /// The provider stored an object durably.
     Stored {
         /// The object.

@@ -1440,7 +1440,7 @@ impl Client {
     /// Has `peer` store a copy of the object `manifest` describes under `deal`, fetched by the
     /// provider itself from `holders` (at most [`wire::MAX_PULL_HOLDERS`], tried in order;
     /// [`Message::PullRequest`]): nothing is sent from here. The provider's progress reports
-    /// come out as [`Event::Progress`]. When no holder serves it, the provider keeps the
+    /// come out as [`Event::Pulling`]. When no holder serves it, the provider keeps the
     /// chunks it verified (a pull or an upload under the same deal resumes from them) and
     /// answers [`ErrorCode::Unavailable`].
     pub async fn pull_to(
@@ -1487,12 +1487,11 @@ impl Client {
         loop {
             match read_msg(&mut stream, peer, "waiting for the pull", &mut buf).await? {
                 Message::Pulled { done } => {
-                    let _ = self.handle.events().send(Event::Progress {
+                    let _ = self.handle.events().send(Event::Pulling {
                         id,
                         peer,
                         done: done.min(manifest.size()),
                         total: manifest.size(),
-                        upload: true,
                     });
                 }
                 Message::PutDone => break,

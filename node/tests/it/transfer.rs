@@ -604,6 +604,7 @@ async fn a_provider_pulls_a_copy_from_the_holders_itself() {
     buyer.handle.dial(spare.addr.clone()).await.unwrap();
     let mut bad_events = bad.handle.subscribe();
     let mut good_events = good.handle.subscribe();
+    let mut buyer_events = buyer.handle.subscribe();
     let holders = [
         Holder::new(bad.handle.peer_id(), [bad.addr.clone()]),
         Holder::new(good.handle.peer_id(), [good.addr.clone()]),
@@ -617,6 +618,13 @@ async fn a_provider_pulls_a_copy_from_the_holders_itself() {
         (0, 0, 41)
     );
     assert_eq!(std::fs::read(object(&spare)).unwrap(), bytes);
+    // The buyer sent no chunk (an upload reports each one).
+    while let Ok(event) = buyer_events.try_recv() {
+        assert!(
+            !matches!(event, Event::Progress { upload: true, .. }),
+            "{event:?}"
+        );
+    }
     let info = spare.handle.store().unwrap().info(&id).unwrap().unwrap();
     assert_eq!(info.state, State::Complete);
     let corrupt = next_event(&mut bad_events, |e| match e {
@@ -736,12 +744,7 @@ async fn a_pull_cut_short_is_finished_from_the_file() {
     });
     // The spare reports its progress (at least every 2 s); once it holds 4 MiB, the holder dies.
     let done = next_event(&mut events, |e| match e {
-        Event::Progress {
-            peer,
-            done,
-            upload: true,
-            ..
-        } if *peer == spare_peer && *done >= 4 << 20 => Some(*done),
+        Event::Pulling { peer, done, .. } if *peer == spare_peer && *done >= 4 << 20 => Some(*done),
         _ => None,
     })
     .await;
