@@ -914,9 +914,12 @@ async fn replace_from(
     };
     // Other holders serve it: the new provider pulls the copy from them (the failing one last),
     // and nothing is sent from here. Should none of them serve it, the rest is sent from the
-    // original; without one, the object is fetched back below and sent.
-    if !others.is_empty() && !spares.is_empty() {
-        let sources: Vec<PeerId> = others.iter().copied().chain(own_peer).collect();
+    // original; without one, the object is fetched back below and sent. With the original to
+    // fall back on, a copy with no other holder is pulled from the failing one, which may still
+    // serve it (a proof missed while it was offline): a pull that fails costs nothing then.
+    let sources: Vec<PeerId> = others.iter().copied().chain(own_peer).collect();
+    let may_pull = !others.is_empty() || (original.is_some() && !sources.is_empty());
+    if may_pull && !spares.is_empty() {
         let pulled = pull_copy(
             handle,
             market,

@@ -660,8 +660,10 @@ async fn a_renewal_checks_a_few_chunks_and_buys_the_copy_again_without_the_file(
     .await;
     assert_eq!(reported, id, "the provider reports the object corrupt");
 
-    // The file it was stored from is back where it was: the copy is sent from it to another
-    // provider, nothing fetched, and the corrupt copy's deal is ended.
+    // The file it was stored from is back where it was: the other provider first tries to pull
+    // the copy from the corrupt one, which serves none of it; the copy is then sent from the
+    // file under the same deal (one deal opened), nothing fetched, and the corrupt copy's deal
+    // is ended.
     std::fs::write(&src, &bytes).unwrap();
     register_provider_as(&devnet, &deployment, SPARE).await;
     let spare = selling_node(&market_of(&devnet, &deployment, SPARE), |_| {}).await;
@@ -670,7 +672,8 @@ async fn a_renewal_checks_a_few_chunks_and_buys_the_copy_again_without_the_file(
     providers(&buyer.handle, 2).await;
     let moved = renew_second().await.unwrap();
     assert!(moved.from_original);
-    assert_eq!(moved.fetched, 0);
+    assert_eq!((moved.fetched, moved.pulled_chunks), (0, 0));
+    assert_eq!(deals().await, before + U256::from(1));
     assert_eq!(moved.by.peer, spare.handle.peer_id().to_string());
     assert_eq!(moved.ended.map(|ended| ended.deal), Some(second));
     let held = spare.handle.store().unwrap().list().unwrap();
