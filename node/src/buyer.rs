@@ -805,7 +805,8 @@ pub struct Replacement {
 ///   failing one last), every chunk verified, and this node sends nothing
 ///   ([`Source::Pull`]): a phone's uplink is spared. Should none of them serve it, the chunks
 ///   still missing are sent from the file the object was stored from
-///   ([`CatalogEntry::original`]), under the same deal.
+///   ([`CatalogEntry::original`]), under the same deal. With that file to fall back on, a copy
+///   with no other holder is pulled from the failing provider itself.
 /// - With no other holder (or none that served a provider, and no original): the copy is sent
 ///   from the original if that still holds the object (same size and content id, read once),
 ///   and else the object is fetched, every chunk verified, into `scratch` (a directory; the
