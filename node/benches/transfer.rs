@@ -28,7 +28,9 @@
 //!   checked in the same read (`Store::audit`), as a ratio to the proof alone;
 //! - growth of resident memory while serving (provider and client share the process);
 //! - a download from two providers whose uploads are capped (`CAIRN_BENCH_CAP_MIB`, default 64
-//!   MiB/s each), against the same download from one of them.
+//!   MiB/s each), against the same download from one of them;
+//! - a copy moved to another provider, pulled by it from the holder (`Source::Pull`), against
+//!   the buyer fetching it back and sending it (the verified download and upload rates above).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -546,6 +548,35 @@ async fn run() {
         after(0),
         after(retained.len() - 1)
     );
+
+    // A copy moved to another provider: pulled by it from the holder, every chunk verified and
+    // fsynced, against the buyer fetching it back and sending it (the rates measured above).
+    let mdir = tempfile::tempdir().unwrap();
+    let (mover, _me, mloop) = Node::start(options(mdir.path(), 2 * total)).await.unwrap();
+    tokio::spawn(mloop.run());
+    for addr in mover.listen_addrs().await.unwrap() {
+        client.dial(addr).await.unwrap();
+    }
+    let manifest = c.manifest(put.id, &[peer]).await.unwrap();
+    let holders = [node::wire::Holder::new(
+        peer,
+        provider.listen_addrs().await.unwrap(),
+    )];
+    let start = Instant::now();
+    let pulled = c
+        .pull_to(mover.peer_id(), &manifest, 0, &holders)
+        .await
+        .unwrap();
+    let pull = mib(total, start.elapsed());
+    assert_eq!(pulled.pulled_chunks, manifest.chunks());
+    let through_buyer = 1.0 / (1.0 / down + 1.0 / up);
+    println!(
+        "a copy moved to another provider, pulled by it from the holder: {pull:.0} MiB/s = {:.2}x fetching it back and sending it ({through_buyer:.0} MiB/s: verified download then upload, as above); the buyer's link carries none of its {} MiB instead of twice them",
+        pull / through_buyer,
+        total >> 20
+    );
+    drop(mover);
+    drop(mdir);
 
     // Several providers where one is not enough: two providers whose uploads are capped (like
     // home uplinks), downloading the same object from one holder, then from both.

@@ -1494,7 +1494,15 @@ impl Client {
                         total: manifest.size(),
                     });
                 }
-                Message::PutDone => break,
+                Message::PutDone => {
+                    let _ = self.handle.events().send(Event::Pulling {
+                        id,
+                        peer,
+                        done: manifest.size(),
+                        total: manifest.size(),
+                    });
+                    break;
+                }
                 Message::Error { code, message } => return Err(remote(peer, code, message)),
                 other => {
                     return Err(TransferError::Protocol {

@@ -415,6 +415,10 @@ pub struct TransferInfo {
     pub peer: String,
     /// `true`: the node sends (serves a download); `false`: it receives (stores an upload).
     pub sending: bool,
+    /// The peer, a provider, fetches the object from other holders for this node (a copy moved
+    /// to it): nothing passes through this node, and `sending` is `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pulling: bool,
     /// Bytes done so far.
     pub done_bytes: u64,
     /// Bytes in all.
@@ -825,6 +829,7 @@ mod tests {
                     object: "ab".repeat(32),
                     peer: "12D3KooWBuyer".into(),
                     sending: false,
+                    pulling: false,
                     done_bytes: 262_144,
                     total_bytes: 1_000_000,
                 }],

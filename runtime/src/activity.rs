@@ -34,15 +34,36 @@ pub(crate) const SAVE_EVERY: Duration = Duration::from_secs(1);
 /// What the node's events have reported so far.
 #[derive(Debug, Default)]
 pub(crate) struct Folded {
-    /// Transfers under way, by object, peer and direction (`true`: sending): bytes done, bytes
-    /// in all, and when progress was last reported.
-    transfers: HashMap<(node::ContentId, node::PeerId, bool), (u64, u64, Instant)>,
+    /// Transfers under way, by object, peer and direction: bytes done, bytes in all, and when
+    /// progress was last reported.
+    transfers: HashMap<(node::ContentId, node::PeerId, Direction), (u64, u64, Instant)>,
     /// Newest first, at most [`ACTIVITY_LEN`].
     activity: VecDeque<Activity>,
     proofs_accepted: u64,
     proofs_rejected: u64,
     /// Activity was added since it was last saved.
     unsaved: bool,
+}
+
+/// Which way a transfer under way goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Direction {
+    /// The node sends.
+    Sending,
+    /// The node receives.
+    Receiving,
+    /// The peer fetches the object from other holders for the node.
+    Pulling,
+}
+
+impl Direction {
+    fn of_upload(upload: bool) -> Self {
+        if upload {
+            Self::Sending
+        } else {
+            Self::Receiving
+        }
+    }
 }
 
 /// A copy of [`Folded`] for one status.
@@ -82,16 +103,20 @@ impl Folded {
                 total,
                 upload,
             } => {
-                if done >= total {
-                    self.transfers.remove(&(id, peer, upload));
-                } else {
-                    self.transfers
-                        .insert((id, peer, upload), (done, total, now));
-                }
+                self.progress((id, peer, Direction::of_upload(upload)), done, total, now);
+                return;
+            }
+            node::Event::Pulling {
+                id,
+                peer,
+                done,
+                total,
+            } => {
+                self.progress((id, peer, Direction::Pulling), done, total, now);
                 return;
             }
             node::Event::Stored { id, size, peer } => {
-                self.transfers.remove(&(id, peer, false));
+                self.transfers.remove(&(id, peer, Direction::Receiving));
                 ActivityKind::Stored {
                     object: id.to_string(),
                     bytes: size,
@@ -99,7 +124,7 @@ impl Folded {
                 }
             }
             node::Event::Served { id, peer, bytes } => {
-                self.transfers.remove(&(id, peer, true));
+                self.transfers.remove(&(id, peer, Direction::Sending));
                 ActivityKind::Served {
                     object: id.to_string(),
                     bytes,
@@ -144,6 +169,21 @@ impl Folded {
         self.unsaved = true;
     }
 
+    /// A transfer's progress: under way until all is done.
+    fn progress(
+        &mut self,
+        key: (node::ContentId, node::PeerId, Direction),
+        done: u64,
+        total: u64,
+        now: Instant,
+    ) {
+        if done >= total {
+            self.transfers.remove(&key);
+        } else {
+            self.transfers.insert(key, (done, total, now));
+        }
+    }
+
     /// Forgets transfers silent since [`TRANSFER_STALE`] before `now`, and copies the rest.
     pub(crate) fn snapshot(&mut self, now: Instant) -> Snapshot {
         self.transfers
@@ -151,10 +191,11 @@ impl Folded {
         let mut transfers: Vec<TransferInfo> = self
             .transfers
             .iter()
-            .map(|((id, peer, sending), (done, total, _))| TransferInfo {
+            .map(|((id, peer, direction), (done, total, _))| TransferInfo {
                 object: id.to_string(),
                 peer: peer.to_string(),
-                sending: *sending,
+                sending: *direction == Direction::Sending,
+                pulling: *direction == Direction::Pulling,
                 done_bytes: *done,
                 total_bytes: *total,
             })
@@ -332,6 +373,42 @@ mod tests {
 
     fn object(byte: u8) -> node::ContentId {
         node::ContentId([byte; 32])
+    }
+
+    /// A provider pulling a copy for the node is shown as its own kind of transfer (the node
+    /// sends nothing), beside a download of the same object from it, until it says it is done.
+    #[test]
+    fn a_pull_is_under_way_until_the_provider_holds_the_whole_copy() {
+        let provider = peer();
+        let t0 = Instant::now();
+        let mut folded = Folded::default();
+        let pulling = |done| node::Event::Pulling {
+            id: object(3),
+            peer: provider,
+            done,
+            total: 1000,
+        };
+        folded.record(pulling(250), t0, 10);
+        folded.record(
+            node::Event::Progress {
+                id: object(3),
+                peer: provider,
+                done: 100,
+                total: 1000,
+                upload: false,
+            },
+            t0,
+            10,
+        );
+        let now = folded.snapshot(t0);
+        assert_eq!(now.transfers.len(), 2);
+        let pull = now.transfers.iter().find(|t| t.pulling).unwrap();
+        assert_eq!((pull.sending, pull.done_bytes), (false, 250));
+        assert!(now.activity.is_empty(), "progress is not activity");
+        folded.record(pulling(1000), t0, 11);
+        let after = folded.snapshot(t0);
+        assert_eq!(after.transfers.len(), 1);
+        assert!(!after.transfers[0].pulling);
     }
 
     #[test]

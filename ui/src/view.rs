@@ -1338,12 +1338,21 @@ fn short(id: &str) -> String {
 
 /// `receiving 3f2a…9c1d from 12D3Ko…abcd: 256 KiB of 1 MiB (25%)`.
 pub(crate) fn format_transfer(t: &TransferInfo) -> String {
+    let percent = u128::from(t.done_bytes) * 100 / u128::from(t.total_bytes.max(1));
+    if t.pulling {
+        return format!(
+            "{} copies {} from the other holders: {} of {} ({percent}%)",
+            short(&t.peer),
+            short(&t.object),
+            format_bytes(t.done_bytes),
+            format_bytes(t.total_bytes)
+        );
+    }
     let (verb, dir) = if t.sending {
         ("sending", "to")
     } else {
         ("receiving", "from")
     };
-    let percent = u128::from(t.done_bytes) * 100 / u128::from(t.total_bytes.max(1));
     format!(
         "{verb} {} {dir} {}: {} of {} ({percent}%)",
         short(&t.object),
@@ -1953,12 +1962,21 @@ mod tests {
             object: object.clone(),
             peer: peer.clone(),
             sending: false,
+            pulling: false,
             done_bytes: 256 << 10,
             total_bytes: 1 << 20,
         };
         assert_eq!(
             format_transfer(&transfer),
             "receiving 3f2a00…9c1d from 12D3Ko…e2Xo: 256 KiB of 1 MiB (25%)"
+        );
+        let pulling = TransferInfo {
+            pulling: true,
+            ..transfer.clone()
+        };
+        assert_eq!(
+            format_transfer(&pulling),
+            "12D3Ko…e2Xo copies 3f2a00…9c1d from the other holders: 256 KiB of 1 MiB (25%)"
         );
         let empty = TransferInfo {
             sending: true,

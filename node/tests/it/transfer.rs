@@ -618,13 +618,23 @@ async fn a_provider_pulls_a_copy_from_the_holders_itself() {
         (0, 0, 41)
     );
     assert_eq!(std::fs::read(object(&spare)).unwrap(), bytes);
-    // The buyer sent no chunk (an upload reports each one).
+    // The buyer sent no chunk (an upload reports each one), and heard the pull was done.
+    let mut pulled = None;
     while let Ok(event) = buyer_events.try_recv() {
         assert!(
             !matches!(event, Event::Progress { upload: true, .. }),
             "{event:?}"
         );
+        if let Event::Pulling {
+            peer, done, total, ..
+        } = event
+        {
+            assert_eq!(peer, spare.handle.peer_id());
+            pulled = Some((done, total));
+        }
     }
+    let size = bytes.len() as u64;
+    assert_eq!(pulled, Some((size, size)));
     let info = spare.handle.store().unwrap().info(&id).unwrap().unwrap();
     assert_eq!(info.state, State::Complete);
     let corrupt = next_event(&mut bad_events, |e| match e {
