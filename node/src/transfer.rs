@@ -30,7 +30,7 @@ use tokio::time::Instant;
 use crate::content::{ContentError, ContentId, Manifest, ManifestBuilder};
 use crate::market::{CheckedDeal, Market, MarketError};
 use crate::node::{Event, Handle, WeakHandle};
-use crate::store::{ObjectInfo, Store, StoreError, Upload};
+use crate::store::{Store, StoreError, Upload};
 use crate::wire::{self, ErrorCode, Holder, Message, WireError};
 
 /// The storage protocol.
@@ -487,45 +487,19 @@ async fn serve_stream(
     let first = read_msg(&mut stream, peer, "reading the request", &mut buf).await;
     let result = match first {
         Ok(Message::PutRequest { manifest, deal }) => {
-            let checked = match &market {
-                Some(market) => market.check_deal(deal, manifest.size()).await.map(Some),
-                None => Ok(None),
-            };
-            match checked {
-                Ok(checked) => {
-                    let into = PutInto {
-                        store: &store,
-                        events: &events,
-                        deal,
-                        checked,
-                    };
-                    serve_put(peer, &mut stream, into, manifest, &mut buf).await
-                }
-                Err(e) => Err(e.into()),
+            match put_into(&store, &events, market.as_ref(), deal, &manifest).await {
+                Ok(into) => serve_put(peer, &mut stream, into, manifest, &mut buf).await,
+                Err(e) => Err(e),
             }
         }
         Ok(Message::PullRequest {
             manifest,
             deal,
             holders,
-        }) => {
-            let checked = match &market {
-                Some(market) => market.check_deal(deal, manifest.size()).await.map(Some),
-                None => Ok(None),
-            };
-            match checked {
-                Ok(checked) => {
-                    let into = PutInto {
-                        store: &store,
-                        events: &events,
-                        deal,
-                        checked,
-                    };
-                    serve_pull(peer, &mut stream, into, &node, manifest, holders).await
-                }
-                Err(e) => Err(e.into()),
-            }
-        }
+        }) => match put_into(&store, &events, market.as_ref(), deal, &manifest).await {
+            Ok(into) => serve_pull(peer, &mut stream, into, &node, manifest, holders).await,
+            Err(e) => Err(e),
+        },
         Ok(Message::QuoteRequest { buyer, root, size }) => match &market {
             Some(market) => match market.quote(buyer.into(), root.into(), size).await {
                 Ok(terms) => write_msg(
@@ -626,31 +600,15 @@ fn kind(m: &Message) -> &'static str {
 async fn serve_put(
     peer: PeerId,
     stream: &mut libp2p::Stream,
-    PutInto {
-        store,
-        events,
-        deal,
-        checked,
-    }: PutInto<'_>,
+    into: PutInto<'_>,
     manifest: Manifest,
     buf: &mut Vec<u8>,
 ) -> Result<Option<ContentId>, TransferError> {
     let id = manifest.id();
     let total = manifest.size();
-    let s = store.clone();
-    let m = manifest.clone();
-    let mut upload = blocking(move || s.begin_put(&m, deal)).await??;
-    let mut out = Vec::new();
-    write_msg(
-        stream,
-        peer,
-        "accepting the upload",
-        &Message::PutReady {
-            have: upload.have().to_vec(),
-        },
-        &mut out,
-    )
-    .await?;
+    let mut upload = into
+        .begin(peer, stream, &manifest, "accepting the upload")
+        .await?;
     let mut done = (0..manifest.chunks())
         .filter(|&i| wire::bit(upload.have(), i))
         .map(|i| {
@@ -680,7 +638,7 @@ async fn serve_put(
                     });
                 }
                 done += len;
-                let _ = events.send(Event::Progress {
+                let _ = into.events.send(Event::Progress {
                     id,
                     peer,
                     done,
@@ -689,21 +647,9 @@ async fn serve_put(
                 });
             }
             Ok(Message::PutEnd) => {
-                let info = finish_upload(upload, checked).await?;
-                write_msg(
-                    stream,
-                    peer,
-                    "confirming the upload",
-                    &Message::PutDone,
-                    &mut out,
-                )
-                .await?;
-                let _ = events.send(Event::Stored {
-                    id,
-                    size: info.size,
-                    peer,
-                });
-                return Ok(Some(id));
+                return into
+                    .finish(peer, stream, upload, "confirming the upload")
+                    .await;
             }
             Ok(other) => {
                 let _ = blocking(move || upload.sync()).await;
@@ -721,37 +667,89 @@ async fn serve_put(
     }
 }
 
-/// Makes a complete upload visible, once its data's proof root is the deal's (an upload whose
-/// root is not is abandoned, and refused).
-async fn finish_upload(
-    mut upload: Upload,
-    checked: Option<CheckedDeal>,
-) -> Result<ObjectInfo, TransferError> {
-    Ok(blocking(move || {
-        if let Some(checked) = checked {
-            let commitment = upload.commitment()?;
-            if commitment.root != checked.root {
-                upload.abandon()?;
-                return Ok(Err(MarketError::Deal {
-                    deal: checked.deal,
-                    reason: format!(
-                        "the data's proof root {} is not the deal's root {}",
-                        commitment.root, checked.root
-                    ),
-                }));
-            }
-        }
-        upload.finish().map(Ok)
-    })
-    .await???)
-}
-
 /// Where a put or a pull stores its object, and the deal it is for.
 struct PutInto<'a> {
     store: &'a Store,
     events: &'a broadcast::Sender<Event>,
     deal: u64,
     checked: Option<CheckedDeal>,
+}
+
+impl PutInto<'_> {
+    /// Reserves room for `manifest`'s object (or resumes it) and tells `peer` the chunks held
+    /// already (`PutReady`).
+    async fn begin(
+        &self,
+        peer: PeerId,
+        stream: &mut libp2p::Stream,
+        manifest: &Manifest,
+        phase: &'static str,
+    ) -> Result<Upload, TransferError> {
+        let (store, m, deal) = (self.store.clone(), manifest.clone(), self.deal);
+        let upload = blocking(move || store.begin_put(&m, deal)).await??;
+        let ready = Message::PutReady {
+            have: upload.have().to_vec(),
+        };
+        write_msg(stream, peer, phase, &ready, &mut Vec::new()).await?;
+        Ok(upload)
+    }
+
+    /// Makes a complete upload visible once its data's proof root is the deal's (an upload
+    /// whose root is not is abandoned, and refused), then confirms it to `peer` (`PutDone`).
+    async fn finish(
+        self,
+        peer: PeerId,
+        stream: &mut libp2p::Stream,
+        mut upload: Upload,
+        phase: &'static str,
+    ) -> Result<Option<ContentId>, TransferError> {
+        let checked = self.checked;
+        let info = blocking(move || {
+            if let Some(checked) = checked {
+                let commitment = upload.commitment()?;
+                if commitment.root != checked.root {
+                    upload.abandon()?;
+                    return Ok(Err(MarketError::Deal {
+                        deal: checked.deal,
+                        reason: format!(
+                            "the data's proof root {} is not the deal's root {}",
+                            commitment.root, checked.root
+                        ),
+                    }));
+                }
+            }
+            upload.finish().map(Ok)
+        })
+        .await???;
+        write_msg(stream, peer, phase, &Message::PutDone, &mut Vec::new()).await?;
+        let _ = self.events.send(Event::Stored {
+            id: info.id,
+            size: info.size,
+            peer,
+        });
+        Ok(Some(info.id))
+    }
+}
+
+/// Where a put or a pull of `manifest`'s object under `deal` goes, once a provider selling on
+/// `market` found the deal funded and naming it ([`Market::check_deal`]).
+async fn put_into<'a>(
+    store: &'a Store,
+    events: &'a broadcast::Sender<Event>,
+    market: Option<&Market>,
+    deal: u64,
+    manifest: &Manifest,
+) -> Result<PutInto<'a>, TransferError> {
+    let checked = match market {
+        Some(market) => Some(market.check_deal(deal, manifest.size()).await?),
+        None => None,
+    };
+    Ok(PutInto {
+        store,
+        events,
+        deal,
+        checked,
+    })
 }
 
 /// Serves a `PullRequest`: the provider fetches the object from `holders` itself, every chunk
@@ -763,12 +761,7 @@ struct PutInto<'a> {
 async fn serve_pull(
     peer: PeerId,
     stream: &mut libp2p::Stream,
-    PutInto {
-        store,
-        events,
-        deal,
-        checked,
-    }: PutInto<'_>,
+    into: PutInto<'_>,
     node: &WeakHandle,
     manifest: Manifest,
     holders: Vec<Holder>,
@@ -777,20 +770,11 @@ async fn serve_pull(
         .upgrade()
         .ok_or_else(|| TransferError::Task("the node is stopping".into()))?;
     let id = manifest.id();
-    let s = store.clone();
-    let m = manifest.clone();
-    let upload = blocking(move || s.begin_put(&m, deal)).await??;
-    let have = upload.have().to_vec();
+    let upload = into
+        .begin(peer, stream, &manifest, "accepting the pull")
+        .await?;
+    let missing = missing_runs(upload.have(), manifest.chunks());
     let mut out = Vec::new();
-    write_msg(
-        stream,
-        peer,
-        "accepting the pull",
-        &Message::PutReady { have: have.clone() },
-        &mut out,
-    )
-    .await?;
-    let missing = missing_runs(&have, manifest.chunks());
     let held = manifest.size()
         - missing
             .iter()
@@ -876,21 +860,8 @@ async fn serve_pull(
         let _ = blocking(move || upload.sync()).await;
         return Err(e);
     }
-    let info = finish_upload(upload, checked).await?;
-    write_msg(
-        stream,
-        peer,
-        "confirming the pull",
-        &Message::PutDone,
-        &mut out,
-    )
-    .await?;
-    let _ = events.send(Event::Stored {
-        id,
-        size: info.size,
-        peer,
-    });
-    Ok(Some(id))
+    into.finish(peer, stream, upload, "confirming the pull")
+        .await
 }
 
 /// The holders of those given that this node reached: those with addresses once one of them
@@ -1473,13 +1444,7 @@ impl Client {
             .await?;
         let have = match answer {
             Message::PutReady { have } => have,
-            Message::Error { code, message } => return Err(remote(peer, code, message)),
-            other => {
-                return Err(TransferError::Protocol {
-                    peer,
-                    what: format!("expected put-ready, got {}", kind(&other)),
-                });
-            }
+            other => return Err(unexpected(peer, "put-ready", other)),
         };
         let held = (0..manifest.chunks())
             .filter(|&index| wire::bit(&have, index))
@@ -1503,13 +1468,7 @@ impl Client {
                     });
                     break;
                 }
-                Message::Error { code, message } => return Err(remote(peer, code, message)),
-                other => {
-                    return Err(TransferError::Protocol {
-                        peer,
-                        what: format!("expected the pull's progress, got {}", kind(&other)),
-                    });
-                }
+                other => return Err(unexpected(peer, "the pull's progress", other)),
             }
         }
         let _ = stream.close().await;
@@ -1553,13 +1512,7 @@ impl Client {
             .await?;
         let have = match answer {
             Message::PutReady { have } => have,
-            Message::Error { code, message } => return Err(remote(peer, code, message)),
-            other => {
-                return Err(TransferError::Protocol {
-                    peer,
-                    what: format!("expected put-ready, got {}", kind(&other)),
-                });
-            }
+            other => return Err(unexpected(peer, "put-ready", other)),
         };
         let id = manifest.id();
         let total = manifest.size();
@@ -1638,13 +1591,7 @@ impl Client {
         write_msg(&mut stream, peer, "finishing", &Message::PutEnd, &mut out).await?;
         match read_msg(&mut stream, peer, "waiting for confirmation", &mut buf).await? {
             Message::PutDone => {}
-            Message::Error { code, message } => return Err(remote(peer, code, message)),
-            other => {
-                return Err(TransferError::Protocol {
-                    peer,
-                    what: format!("expected put-done, got {}", kind(&other)),
-                });
-            }
+            other => return Err(unexpected(peer, "put-done", other)),
         }
         let _ = stream.close().await;
         Ok(CopyReport {
@@ -1741,11 +1688,7 @@ impl Client {
         let _ = stream.close().await;
         match answer {
             Message::Quote(terms) => Ok(terms),
-            Message::Error { code, message } => Err(remote(peer, code, message)),
-            other => Err(TransferError::Protocol {
-                peer,
-                what: format!("expected a quote, got {}", kind(&other)),
-            }),
+            other => Err(unexpected(peer, "a quote", other)),
         }
     }
 
@@ -1799,13 +1742,7 @@ impl Client {
         for index in chunks {
             let data = match answer {
                 Message::Chunk { index: got, data } if got == index => data,
-                Message::Error { code, message } => return Err(remote(peer, code, message)),
-                other => {
-                    return Err(TransferError::Protocol {
-                        peer,
-                        what: format!("expected chunk {index}, got {}", kind(&other)),
-                    });
-                }
+                other => return Err(unexpected(peer, &format!("chunk {index}"), other)),
             };
             manifest
                 .verify_chunk(index, &data)
@@ -1818,12 +1755,7 @@ impl Client {
         }
         match answer {
             Message::End => {}
-            other => {
-                return Err(TransferError::Protocol {
-                    peer,
-                    what: format!("expected the end of the sample, got {}", kind(&other)),
-                });
-            }
+            other => return Err(unexpected(peer, "the end of the sample", other)),
         }
         let _ = stream.close().await;
         Ok((manifest, fetched))
@@ -2094,6 +2026,18 @@ impl Client {
     }
 }
 
+/// What an answer other than the one expected from `peer` means: its refusal (an error frame),
+/// or a violation of the protocol.
+fn unexpected(peer: PeerId, expected: &str, answer: Message) -> TransferError {
+    match answer {
+        Message::Error { code, message } => remote(peer, code, message),
+        other => TransferError::Protocol {
+            peer,
+            what: format!("expected {expected}, got {}", kind(&other)),
+        },
+    }
+}
+
 /// The manifest of `id` from a provider's first answer to a get request.
 fn expect_manifest(
     answer: Message,
@@ -2109,11 +2053,7 @@ fn expect_manifest(
                 got: m.id(),
             }),
         }),
-        Message::Error { code, message } => Err(remote(peer, code, message)),
-        other => Err(TransferError::Protocol {
-            peer,
-            what: format!("expected a manifest, got {}", kind(&other)),
-        }),
+        other => Err(unexpected(peer, "a manifest", other)),
     }
 }
 

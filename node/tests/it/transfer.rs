@@ -578,6 +578,17 @@ async fn a_download_takes_more_from_the_faster_holder() {
     );
 }
 
+/// Whether `err` is a provider saying no holder served the object it was to pull.
+fn unavailable(err: &TransferError) -> bool {
+    matches!(
+        err,
+        TransferError::Remote {
+            code: ErrorCode::Unavailable,
+            ..
+        }
+    )
+}
+
 /// A provider given holders pulls the copy from them itself, every chunk verified: a holder
 /// serving a corrupt chunk drops out and the other serves the rest; the buyer sends no chunk.
 /// A pull from holders that cannot be reached is refused as unavailable.
@@ -683,16 +694,7 @@ async fn a_provider_pulls_a_copy_from_the_holders_itself() {
         )
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransferError::Remote {
-                code: ErrorCode::Unavailable,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(unavailable(&err), "{err}");
     assert!(
         err.to_string().contains("none of them could be dialled"),
         "{err}"
@@ -761,16 +763,7 @@ async fn a_pull_cut_short_is_finished_from_the_file() {
     assert!(done < bytes.len() as u64, "{done}");
     holder.kill();
     let err = pull.await.unwrap().unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransferError::Remote {
-                code: ErrorCode::Unavailable,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(unavailable(&err), "{err}");
     assert!(spare.handle.store().unwrap().list().unwrap().is_empty());
 
     // The same copy, from the file should the pull fail: the spare keeps the chunks it pulled,
