@@ -815,9 +815,9 @@ async fn serve_pull(
                 last: "none of them could be dialled".into(),
             });
         }
-        let segments = missing
-            .iter()
-            .flat_map(|run| download_segments(run.clone(), sources.len()))
+        let segments = pull_spans(&missing)
+            .into_iter()
+            .flat_map(|run| download_segments(run, sources.len()))
             .collect();
         let to_get = manifest.size() - held;
         let client = Client::new(handle.clone());
@@ -912,6 +912,19 @@ fn run_bytes(manifest: &Manifest, run: &Range<u64>) -> u64 {
     ) {
         (Ok(first), Ok(last)) => last.end - first.start,
         _ => 0,
+    }
+}
+
+/// The chunk ranges a pull fetches, given the runs of chunks it lacks: each run, or, for more
+/// runs than [`MAX_SEGMENTS`] (which a resume rarely leaves), one span from the first to the
+/// last, so a holder answers a few requests (each with the manifest), not one per run; chunks
+/// held in the span are verified and skipped.
+fn pull_spans(missing: &[Range<u64>]) -> Vec<Range<u64>> {
+    match (missing.first(), missing.last()) {
+        (Some(first), Some(last)) if missing.len() > MAX_SEGMENTS as usize => {
+            std::iter::once(first.start..last.end).collect()
+        }
+        _ => missing.to_vec(),
     }
 }
 
@@ -2173,6 +2186,35 @@ impl Work {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pull_fetches_the_runs_of_chunks_missing_or_one_span_for_many() {
+        let mut have = Vec::new();
+        for held in [0, 1, 5, 9] {
+            wire::set_bit(&mut have, held);
+        }
+        assert_eq!(missing_runs(&have, 12), vec![2..5, 6..9, 10..12]);
+        assert_eq!(missing_runs(&have, 2), Vec::<Range<u64>>::new());
+        assert_eq!(missing_runs(&[], 3), vec![0..3]);
+        assert_eq!(pull_spans(&[2..5, 6..9]), vec![2..5, 6..9]);
+        // Every other chunk held: one span, not one request per chunk.
+        let mut alternate = Vec::new();
+        for held in (0..400).step_by(2) {
+            wire::set_bit(&mut alternate, held);
+        }
+        let runs = missing_runs(&alternate, 400);
+        assert_eq!(runs.len(), 200);
+        assert_eq!(
+            pull_spans(&runs),
+            std::iter::once(1..400).collect::<Vec<_>>()
+        );
+        let manifest = Manifest::of(&vec![1u8; 3 * crate::content::CHUNK_SIZE + 10]).unwrap();
+        assert_eq!(
+            run_bytes(&manifest, &(2..4)),
+            crate::content::CHUNK_SIZE as u64 + 10
+        );
+        assert_eq!(run_bytes(&manifest, &(1..1)), 0);
+    }
 
     #[test]
     fn samples_are_distinct_chunks_of_the_object_drawn_at_random() {
