@@ -897,6 +897,15 @@ async fn replace_from(
         .filter(|holder| *holder != own)
         .filter_map(|holder| holder.parse().ok())
         .collect();
+    // The providers to buy from, found before anything is read or fetched: a try with none
+    // reads and fetches nothing (the runtime tries again later). A renewal may still buy from
+    // its own provider, if that serves the whole file below.
+    let may_renew = why == Why::Ending && own_peer.is_some();
+    let spares = match spares_for(handle, market, &entry, may_renew).await {
+        Ok(spares) => spares,
+        Err(BuyerError::NoSpareProvider { .. }) if may_renew => Vec::new(),
+        Err(err) => return Err(err),
+    };
     // The file it was stored from, if it still holds the object.
     let original = match &entry.original {
         Some(path) => original_of(path, &entry)
@@ -904,20 +913,11 @@ async fn replace_from(
             .map(|manifest| (path.clone(), manifest)),
         None => None,
     };
-    // The providers to buy from, found before anything is fetched: a try with none fetches
-    // nothing (the runtime tries again later). A renewal may still buy from its own provider,
-    // if that serves the whole file below.
-    let may_renew = why == Why::Ending && own_peer.is_some();
-    let spares = match spares_for(handle, market, &entry, may_renew).await {
-        Ok(spares) => spares,
-        Err(BuyerError::NoSpareProvider { .. }) if may_renew => Vec::new(),
-        Err(err) => return Err(err),
-    };
     // Other holders serve it: the new provider pulls the copy from them (the failing one last),
     // and nothing is sent from here. Should none of them serve it, the rest is sent from the
     // original; without one, the object is fetched back below and sent. With the original to
     // fall back on, a copy with no other holder is pulled from the failing one, which may still
-    // serve it (a proof missed while it was offline): a pull that fails costs nothing then.
+    // serve it (a proof missed while it was offline): a pull that fails costs no deal then.
     let sources: Vec<PeerId> = others.iter().copied().chain(own_peer).collect();
     let may_pull = !others.is_empty() || (original.is_some() && !sources.is_empty());
     if may_pull && !spares.is_empty() {
