@@ -34,6 +34,10 @@ pub(crate) struct NodeArgs {
     /// Do not ask the router for port mappings (UPnP).
     #[arg(long)]
     no_upnp: bool,
+    /// Relay for nodes behind NAT: they listen on `<this node's address>/p2p-circuit` and are
+    /// dialled through this node.
+    #[arg(long)]
+    relay_server: bool,
     /// Sell storage on chain: the contracts' deployment file (from `cairn devnet
     /// --deployment-file`). Data is then accepted only for funded deals naming this provider,
     /// and proofs are submitted every period.
@@ -136,6 +140,7 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     options.bootstrap = args.peers;
     options.mdns = !args.no_mdns;
     options.upnp = !args.no_upnp;
+    options.relay_server = args.relay_server;
     options.prove_every = std::time::Duration::from_secs(args.prove_every.max(1));
     options.release_after = std::time::Duration::from_secs(args.release_after);
     options.tls = ws_tls(

@@ -82,6 +82,9 @@ pub struct Options {
     pub mdns: bool,
     /// Ask the router for port mappings with UPnP. Default: true.
     pub upnp: bool,
+    /// Serve as a circuit relay (v2) for nodes behind NAT, which then listen on
+    /// `<this node's address>/p2p-circuit` and are dialled through it. Default: off.
+    pub relay_server: bool,
     /// Most established connections in total. Default: 256.
     pub max_connections: u32,
     /// Most established connections per peer. Default: 4.
@@ -216,6 +219,7 @@ impl Options {
             bootstrap: Vec::new(),
             mdns: true,
             upnp: true,
+            relay_server: false,
             max_connections: 256,
             max_connections_per_peer: 4,
             limits: transfer::Limits::default(),
@@ -235,6 +239,17 @@ impl Options {
         .iter()
         .filter_map(|a| a.parse().ok())
         .collect()
+    }
+}
+
+/// The relay server's limits: libp2p's defaults, but for what one circuit may carry, which
+/// is a whole transfer (a provider behind a NAT that no hole punch passes is reached through
+/// its relay only).
+fn relay_config() -> relay::Config {
+    relay::Config {
+        max_circuit_duration: Duration::from_secs(24 * 3600),
+        max_circuit_bytes: 0,
+        ..relay::Config::default()
     }
 }
 
@@ -416,6 +431,7 @@ struct Behaviour {
     relay: relay::client::Behaviour,
     dcutr: dcutr::Behaviour,
     upnp: Toggle<upnp::tokio::Behaviour>,
+    relay_server: Toggle<relay::Behaviour>,
     stream: libp2p_stream::Behaviour,
 }
 
@@ -506,6 +522,7 @@ impl Node {
             None
         };
         let upnp_on = options.upnp;
+        let relay_on = options.relay_server;
         let mdns_on = options.mdns;
         let limits = connection_limits::ConnectionLimits::default()
             .with_max_established(Some(options.max_connections))
@@ -580,6 +597,9 @@ impl Node {
                     relay,
                     dcutr: dcutr::Behaviour::new(peer_id),
                     upnp: upnp_on.then(upnp::tokio::Behaviour::default).into(),
+                    relay_server: relay_on
+                        .then(|| relay::Behaviour::new(peer_id, relay_config()))
+                        .into(),
                     stream: libp2p_stream::Behaviour::new(),
                 })
             })
@@ -637,6 +657,17 @@ impl Node {
                     return Err(NodeError::Build(format!("a listener failed: {e}")));
                 }
                 _ => {}
+            }
+        }
+        // A relay hands its addresses to the nodes reserving a slot on it, which listen through
+        // them: those it listens on, but any on every interface.
+        if relay_on {
+            for addr in listen_addrs.iter().filter(|addr| is_dialable(addr)) {
+                let mut bare = addr.clone();
+                if let Some(Protocol::P2p(_)) = bare.iter().last() {
+                    bare.pop();
+                }
+                swarm.add_external_address(bare);
             }
         }
         for addr in &options.bootstrap {

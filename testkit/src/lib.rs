@@ -4,7 +4,7 @@
 //! Xvfb display per test, a private D-Bus bus with BlueZoo (BLE without a radio), child-process
 //! guards, a `cairn daemon` process, free-port and readiness helpers, mock beacon and execution endpoints serving the light
 //! client's mainnet fixtures, a synthetic beacon chain signed by a test sync committee that
-//! follows an anvil devnet (`beacon_chain`), a JSON-RPC proxy that tampers with a node's answers (`rpc_proxy`), and the directory where tests save artifacts such as screenshots.
+//! follows an anvil devnet (`beacon_chain`), a JSON-RPC proxy that tampers with a node's answers (`rpc_proxy`), a home network behind a NAT made of network namespaces (`netns`), and the directory where tests save artifacts such as screenshots.
 //!
 //! Builds for: native only. Used only as a dev-dependency.
 //!
@@ -17,6 +17,7 @@ pub mod beacon_chain;
 pub mod bluezoo;
 pub mod daemon;
 pub mod files_card;
+pub mod netns;
 pub mod process;
 pub mod rpc_proxy;
 pub mod webdriver;
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 pub use bluezoo::BlueZoo;
 pub use daemon::Daemon;
+pub use netns::NatLab;
 pub use process::{ChildGuard, Ran, find_tool, free_port, run, wait_for_port};
 pub use webdriver::WebDriver;
 pub use xvfb::Xvfb;

@@ -28,6 +28,9 @@ const APT_PACKAGES: &[&str] = &[
     "chromium",
     "chromium-driver",
     "fonts-dejavu-core",
+    // A provider behind a NAT: network namespaces (`ip netns`), masquerading (`nft`)
+    "iproute2",
+    "nftables",
     // C code built for wasm32, and the wasm optimizer
     "clang",
     "lld",

@@ -1,0 +1,155 @@
+//! A provider behind a NAT, reached through a relay: real `cairn` processes in network
+//! namespaces this test makes (`testkit::NatLab`: a public side, a home side, and a router
+//! masquerading home as a home router does). Needs root, `ip` and `nft`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use testkit::netns::{HOME_IP, PUBLIC_IP};
+use testkit::{ChildGuard, NatLab};
+
+const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
+/// A node is up in well under a second, its relay reservation too; a loaded CI box gets slack.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bound on any whole CLI command.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `cairn node` in namespace `ns` with `args`; its guard and its listen addresses.
+async fn node_in(ns: &str, dir: &Path, args: &[&str]) -> (ChildGuard, Vec<String>) {
+    let mut command = NatLab::command(ns, Path::new(CAIRN));
+    command
+        .arg("node")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--no-mdns", "--no-upnp"])
+        .args(args)
+        .env("CAIRN_LOG", "warn");
+    let (guard, line) =
+        ChildGuard::spawn_and_read_line("cairn node", command, "peer_id", START_TIMEOUT)
+            .await
+            .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let addrs = json["listen_addrs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    (guard, addrs)
+}
+
+/// `cairn storage ARGS --data-dir CLIENT` in namespace `ns`: whether it succeeded, its stdout
+/// and its stderr.
+async fn storage_in(ns: &str, client: &Path, args: &[&str]) -> (bool, String, String) {
+    let mut command = NatLab::command(ns, Path::new(CAIRN));
+    command
+        .arg("storage")
+        .args(args)
+        .arg("--data-dir")
+        .arg(client)
+        .env("CAIRN_NO_MDNS", "1")
+        .env("CAIRN_LOG", "warn");
+    let ran = testkit::run("cairn storage", command, COMMAND_TIMEOUT)
+        .await
+        .unwrap();
+    (ran.ok, ran.stdout, ran.stderr)
+}
+
+/// The `ip:port` of a TCP multiaddr.
+fn socket_of(addr: &str) -> String {
+    let parts: Vec<&str> = addr.split('/').collect();
+    format!("{}:{}", parts[2], parts[4])
+}
+
+/// A provider at home, behind the router's NAT, cannot be dialled from the public side. With
+/// a relay on the public side (`--relay-server`), it listens through it
+/// (`<relay>/p2p-circuit`): its first line names that address, and a buyer on the public side
+/// stores a file on it and fetches it back, byte-identical, through the relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_behind_a_nat_is_reached_through_a_relay() {
+    let lab = NatLab::new().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let listen_public = format!("/ip4/{PUBLIC_IP}/tcp/0");
+    let (_relay, relay_addrs) = node_in(
+        &lab.public,
+        &root.path().join("relay"),
+        &["--quota", "0", "--listen", &listen_public, "--relay-server"],
+    )
+    .await;
+    let relay = &relay_addrs[0];
+    let circuit = format!("{relay}/p2p-circuit");
+    let (_provider, provider_addrs) = node_in(
+        &lab.home,
+        &root.path().join("provider"),
+        &[
+            "--quota",
+            "64MiB",
+            "--listen",
+            "/ip4/0.0.0.0/tcp/0",
+            "--listen",
+            &circuit,
+        ],
+    )
+    .await;
+    // Its direct address is at home: the public side cannot open a connection to it.
+    let direct = provider_addrs
+        .iter()
+        .find(|addr| addr.starts_with(&format!("/ip4/{HOME_IP}/tcp/")))
+        .unwrap_or_else(|| panic!("no home address in {provider_addrs:?}"));
+    assert!(!NatLab::connects(&lab.public, &socket_of(direct)).unwrap());
+    assert!(NatLab::connects(&lab.home, &socket_of(relay)).unwrap());
+    // Its relayed address: the relay's, then the circuit to it.
+    let relayed = provider_addrs
+        .iter()
+        .find(|addr| addr.starts_with(&format!("{circuit}/p2p/")))
+        .unwrap_or_else(|| panic!("no relayed address in {provider_addrs:?}"));
+    let provider_id = relayed.rsplit('/').next().unwrap();
+
+    let client = root.path().join("client");
+    let src = root.path().join("in.bin");
+    let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    std::fs::write(&src, &bytes).unwrap();
+    let (ok, out, err) = storage_in(
+        &lab.public,
+        &client,
+        &[
+            "put",
+            src.to_str().unwrap(),
+            "--copies",
+            "1",
+            "--peer",
+            relayed,
+        ],
+    )
+    .await;
+    assert!(ok, "put failed: {err}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(report["copies"][0]["peer"], provider_id, "{report}");
+    assert_eq!(report["copies"][0]["sent_chunks"], 12, "{report}");
+    let id = report["id"].as_str().unwrap();
+
+    let out_file = root.path().join("out.bin");
+    let (ok, _, err) = storage_in(
+        &lab.public,
+        &client,
+        &[
+            "get",
+            id,
+            "-o",
+            out_file.to_str().unwrap(),
+            "--peer",
+            relayed,
+        ],
+    )
+    .await;
+    assert!(ok, "get failed: {err}");
+    assert!(
+        std::fs::read(&out_file).unwrap() == bytes,
+        "fetched bytes differ"
+    );
+}
