@@ -659,8 +659,9 @@ impl Node {
                 _ => {}
             }
         }
-        // A relay hands its addresses to the nodes reserving a slot on it, which listen through
-        // them: those it listens on, but any on every interface.
+        // A relay hands its addresses to the nodes reserving a slot on it (which refuse a
+        // reservation without any): those it listens on (a listener on every interface comes
+        // up as one address per interface).
         if relay_on {
             for addr in listen_addrs.iter().filter(|addr| is_dialable(addr)) {
                 let mut bare = addr.clone();
