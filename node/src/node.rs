@@ -242,9 +242,10 @@ impl Options {
     }
 }
 
-/// The relay server's limits: libp2p's defaults, but for what one circuit may carry, which
-/// is a whole transfer (a provider behind a NAT that no hole punch passes is reached through
-/// its relay only).
+/// The relay server's limits: libp2p's defaults (16 circuits at once, 4 per peer), but for how
+/// much and how long one circuit may carry: a whole transfer, with no byte limit, for a day
+/// (libp2p's 128 KiB and 2 minutes suit hole punching only, and a provider behind a NAT that
+/// no hole punch passes is reached through its relay alone).
 fn relay_config() -> relay::Config {
     relay::Config {
         max_circuit_duration: Duration::from_secs(24 * 3600),
