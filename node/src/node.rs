@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use libp2p::core::multiaddr::Protocol;
+use libp2p::core::transport::ListenerId;
 use libp2p::kad::{self, store::MemoryStore};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{
@@ -241,6 +242,35 @@ impl Options {
         .collect()
     }
 }
+
+/// A relay listened through, and when to reserve a slot on it again once the reservation
+/// ended (the relay restarted, or the connection to it broke).
+#[derive(Debug)]
+struct RelaySlot {
+    /// The `/p2p-circuit` address listened on.
+    addr: Multiaddr,
+    /// Its listener while it has one.
+    listener: Option<ListenerId>,
+    /// Reservations lost or refused in a row.
+    failures: u32,
+    /// When to try again.
+    retry_at: tokio::time::Instant,
+}
+
+impl RelaySlot {
+    /// Once more without a reservation: the next try waits twice as long as the last (from
+    /// one [`OFFER_INTERVAL`] tick, up to [`RELAY_RETRY_MAX`]).
+    fn failed(&mut self, now: tokio::time::Instant) {
+        self.failures = self.failures.saturating_add(1);
+        let wait = OFFER_INTERVAL
+            .saturating_mul(1 << self.failures.min(8).saturating_sub(1))
+            .min(RELAY_RETRY_MAX);
+        self.retry_at = now + wait;
+    }
+}
+
+/// Longest wait between two tries at reserving a slot on a relay again.
+const RELAY_RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// The relay server's limits: libp2p's defaults (16 circuits at once, 4 per peer), but for how
 /// much and how long one circuit may carry: a whole transfer, with no byte limit, for a day
@@ -466,6 +496,9 @@ pub struct EventLoop {
     dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<(), NodeError>>)>,
     /// The bootstrap addresses, and the peers known to be behind them: never forgotten.
     bootstrap: (Vec<Multiaddr>, HashSet<PeerId>),
+    /// The relays listened through (`/p2p-circuit` listen addresses), reserved again when a
+    /// reservation ends.
+    relayed: Vec<RelaySlot>,
     /// Provider tasks built but not spawned yet (spawned when the loop runs).
     service: Option<transfer::Service>,
     prover: Option<crate::market::Prover>,
@@ -621,6 +654,7 @@ impl Node {
             options.listen.clone()
         };
         let mut pending = HashSet::new();
+        let mut relayed = Vec::new();
         for addr in &listen {
             let id = swarm
                 .listen_on(addr.clone())
@@ -628,6 +662,14 @@ impl Node {
                     addr: addr.clone(),
                     reason: e.to_string(),
                 })?;
+            if addr.iter().any(|p| p == Protocol::P2pCircuit) {
+                relayed.push(RelaySlot {
+                    addr: addr.clone(),
+                    listener: Some(id),
+                    failures: 0,
+                    retry_at: tokio::time::Instant::now(),
+                });
+            }
             pending.insert(id);
         }
         let (events, events_rx) = broadcast::channel(EVENT_CAPACITY);
@@ -712,6 +754,7 @@ impl Node {
                     })
                     .collect(),
             ),
+            relayed,
             service: None,
             prover: None,
             service_task: AbortOnDrop(None),
@@ -935,6 +978,19 @@ impl EventLoop {
 
     fn on_tick(&mut self) {
         let now = tokio::time::Instant::now();
+        for slot in self
+            .relayed
+            .iter_mut()
+            .filter(|slot| slot.listener.is_none() && slot.retry_at <= now)
+        {
+            match self.swarm.listen_on(slot.addr.clone()) {
+                Ok(id) => slot.listener = Some(id),
+                Err(e) => {
+                    slot.failed(now);
+                    tracing::warn!(addr = %slot.addr, error = %e, retry_in = ?(slot.retry_at - now), "cannot listen through the relay");
+                }
+            }
+        }
         let expired: Vec<PeerId> = self
             .bans
             .iter()
@@ -1218,13 +1274,40 @@ impl EventLoop {
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
-            SwarmEvent::NewListenAddr { address, .. } => {
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
+                if let Some(slot) = self
+                    .relayed
+                    .iter_mut()
+                    .find(|slot| slot.listener == Some(listener_id))
+                {
+                    slot.failures = 0;
+                }
                 let full = address
                     .with_p2p(*self.swarm.local_peer_id())
                     .unwrap_or_else(|a| a);
                 if !self.listen_addrs.contains(&full) {
                     self.listen_addrs.push(full.clone());
                     let _ = self.events.send(Event::Listening { addr: full });
+                }
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
+                let now = tokio::time::Instant::now();
+                if let Some(slot) = self
+                    .relayed
+                    .iter_mut()
+                    .find(|slot| slot.listener == Some(listener_id))
+                {
+                    slot.listener = None;
+                    slot.failed(now);
+                    let why = reason.err().map(|e| e.to_string()).unwrap_or_default();
+                    tracing::warn!(addr = %slot.addr, why, retry_in = ?(slot.retry_at - now), "the relay reservation ended; reserving again");
                 }
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
@@ -1428,5 +1511,31 @@ fn dial_error(error: &libp2p::swarm::DialError) -> String {
             .collect::<Vec<_>>()
             .join("; "),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_relay_reservation_is_tried_again_after_longer_and_longer_waits() {
+        let now = tokio::time::Instant::now();
+        let mut slot = RelaySlot {
+            addr: "/ip4/10.0.0.1/tcp/4001/p2p-circuit".parse().unwrap(),
+            listener: None,
+            failures: 0,
+            retry_at: now,
+        };
+        let waits: Vec<u64> = (0..8)
+            .map(|_| {
+                slot.failed(now);
+                (slot.retry_at - now).as_secs()
+            })
+            .collect();
+        assert_eq!(waits, [3, 6, 12, 24, 48, 60, 60, 60]);
+        slot.failures = u32::MAX;
+        slot.failed(now);
+        assert_eq!(slot.retry_at - now, RELAY_RETRY_MAX);
     }
 }
