@@ -171,3 +171,79 @@ async fn a_provider_behind_a_nat_is_reached_through_a_relay() {
         "fetched bytes differ"
     );
 }
+
+/// A home provider started while its relay is down starts anyway (it serves its LAN), without
+/// the address through the relay; once the relay is up, it reserves a slot on it by itself, and
+/// a buyer on the public side stores a file on it through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_home_provider_started_while_its_relay_is_down_is_reached_once_it_is_up() {
+    let lab = NatLab::new().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let relay_dir = root.path().join("relay");
+    let listen_public = format!("/ip4/{PUBLIC_IP}/tcp/0");
+    let relay_args =
+        |listen: &str| ["--quota", "0", "--listen", listen, "--relay-server"].map(str::to_owned);
+    // Its address and key, then it stops.
+    let (relay_process, relay_addrs) = node_in(
+        &lab.public,
+        &relay_dir,
+        &relay_args(&listen_public).each_ref().map(String::as_str),
+    )
+    .await;
+    drop(relay_process);
+    let relay = relay_addrs[0].clone();
+    let circuit = format!("{relay}/p2p-circuit");
+    let (_provider, provider_addrs) = node_in(
+        &lab.home,
+        &root.path().join("provider"),
+        &[
+            "--quota",
+            "64MiB",
+            "--listen",
+            "/ip4/0.0.0.0/tcp/0",
+            "--listen",
+            &circuit,
+        ],
+    )
+    .await;
+    assert!(
+        provider_addrs
+            .iter()
+            .all(|addr| !addr.contains("p2p-circuit")),
+        "{provider_addrs:?}"
+    );
+    let provider_id = provider_addrs[0].rsplit('/').next().unwrap();
+    let relayed = format!("{circuit}/p2p/{provider_id}");
+
+    let relay_listen = relay.rsplit_once("/p2p/").unwrap().0.to_owned();
+    let (_relay, again) = node_in(
+        &lab.public,
+        &relay_dir,
+        &relay_args(&relay_listen).each_ref().map(String::as_str),
+    )
+    .await;
+    assert_eq!(again[0], relay);
+    let client = root.path().join("client");
+    let src = root.path().join("in.bin");
+    std::fs::write(&src, vec![7u8; 300_000]).unwrap();
+    let put_args = [
+        "put",
+        src.to_str().unwrap(),
+        "--copies",
+        "1",
+        "--peer",
+        &relayed,
+    ];
+    let out = testkit::eventually(
+        "a file stored through the relay once it is up",
+        Duration::from_secs(90),
+        || async {
+            let (ok, out, _) = storage_in(&lab.public, &client, &put_args).await;
+            ok.then_some(out)
+        },
+    )
+    .await
+    .unwrap();
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(report["copies"][0]["peer"], provider_id, "{report}");
+}

@@ -251,6 +251,10 @@ struct RelaySlot {
     addr: Multiaddr,
     /// Its listener while it has one.
     listener: Option<ListenerId>,
+    /// Whether that listener has its reservation (its address came up).
+    reserved: bool,
+    /// When that listener was asked for.
+    asked_at: tokio::time::Instant,
     /// Reservations lost or refused in a row.
     failures: u32,
     /// When to try again.
@@ -663,11 +667,14 @@ impl Node {
                     reason: e.to_string(),
                 })?;
             if addr.iter().any(|p| p == Protocol::P2pCircuit) {
+                let now = tokio::time::Instant::now();
                 relayed.push(RelaySlot {
                     addr: addr.clone(),
                     listener: Some(id),
+                    reserved: false,
+                    asked_at: now,
                     failures: 0,
-                    retry_at: tokio::time::Instant::now(),
+                    retry_at: now,
                 });
             }
             pending.insert(id);
@@ -675,18 +682,74 @@ impl Node {
         let (events, events_rx) = broadcast::channel(EVENT_CAPACITY);
         let mut listen_addrs = Vec::new();
         let deadline = tokio::time::Instant::now() + LISTEN_TIMEOUT;
+        let is_relayed = |relayed: &[RelaySlot], id: &ListenerId| {
+            relayed.iter().any(|slot| slot.listener == Some(*id))
+        };
         while !pending.is_empty() {
-            let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
-                .await
-                .map_err(|_| NodeError::Build("listeners did not come up in time".into()))?;
+            let event = match tokio::time::timeout_at(deadline, swarm.select_next_some()).await {
+                Ok(event) => event,
+                // Only relays left, silent: the node starts without their addresses, which
+                // come when they answer.
+                Err(_) if pending.iter().all(|id| is_relayed(&relayed, id)) => {
+                    tracing::warn!(
+                        "no answer from the relay yet: starting without the address through it, which comes once it answers"
+                    );
+                    // A relay listener whose dial failed never closes: dropped, and tried
+                    // again from the event loop.
+                    let now = tokio::time::Instant::now();
+                    for slot in relayed.iter_mut() {
+                        if let Some(id) = slot.listener.filter(|id| pending.contains(id)) {
+                            swarm.remove_listener(id);
+                            slot.listener = None;
+                            slot.failed(now);
+                        }
+                    }
+                    break;
+                }
+                Err(_) => {
+                    return Err(NodeError::Build("listeners did not come up in time".into()));
+                }
+            };
             match event {
                 SwarmEvent::NewListenAddr {
                     listener_id,
                     address,
                 } => {
                     pending.remove(&listener_id);
+                    for slot in relayed
+                        .iter_mut()
+                        .filter(|slot| slot.listener == Some(listener_id))
+                    {
+                        slot.reserved = true;
+                    }
                     let full = address.with_p2p(peer_id).unwrap_or_else(|a| a);
                     listen_addrs.push(full);
+                }
+                // A relay that refuses, or cannot be reached, does not stop the node: it is
+                // tried again from the event loop (a home node rebooting while its relay is
+                // down still serves its LAN, and is reached through the relay once it is back).
+                SwarmEvent::ListenerClosed {
+                    listener_id,
+                    reason: Err(e),
+                    ..
+                } if is_relayed(&relayed, &listener_id) => {
+                    pending.remove(&listener_id);
+                    let now = tokio::time::Instant::now();
+                    for slot in relayed
+                        .iter_mut()
+                        .filter(|slot| slot.listener == Some(listener_id))
+                    {
+                        slot.listener = None;
+                        slot.failed(now);
+                        tracing::warn!(addr = %slot.addr, error = %e, retry_in = ?(slot.retry_at - now), "cannot listen through the relay yet; starting without it");
+                    }
+                }
+                SwarmEvent::ListenerError { listener_id, error }
+                    if is_relayed(&relayed, &listener_id) =>
+                {
+                    // Its listener lives on until it closes (then it is tried again).
+                    pending.remove(&listener_id);
+                    tracing::warn!(%error, "the relay refused for now; starting without it");
                 }
                 SwarmEvent::ListenerClosed {
                     listener_id,
@@ -978,13 +1041,30 @@ impl EventLoop {
 
     fn on_tick(&mut self) {
         let now = tokio::time::Instant::now();
+        for slot in &mut self.relayed {
+            // A reservation asked for that never came (the relay was down when dialled: such
+            // a listener never closes) is asked for again.
+            if let Some(id) = slot.listener
+                && !slot.reserved
+                && now.duration_since(slot.asked_at) >= LISTEN_TIMEOUT
+            {
+                self.swarm.remove_listener(id);
+                slot.listener = None;
+                slot.failed(now);
+                tracing::info!(addr = %slot.addr, retry_in = ?(slot.retry_at - now), "no reservation from the relay yet");
+            }
+        }
         for slot in self
             .relayed
             .iter_mut()
             .filter(|slot| slot.listener.is_none() && slot.retry_at <= now)
         {
             match self.swarm.listen_on(slot.addr.clone()) {
-                Ok(id) => slot.listener = Some(id),
+                Ok(id) => {
+                    slot.listener = Some(id);
+                    slot.reserved = false;
+                    slot.asked_at = now;
+                }
                 Err(e) => {
                     slot.failed(now);
                     tracing::warn!(addr = %slot.addr, error = %e, retry_in = ?(slot.retry_at - now), "cannot listen through the relay");
@@ -1284,6 +1364,7 @@ impl EventLoop {
                     .find(|slot| slot.listener == Some(listener_id))
                 {
                     slot.failures = 0;
+                    slot.reserved = true;
                 }
                 let full = address
                     .with_p2p(*self.swarm.local_peer_id())
@@ -1524,6 +1605,8 @@ mod tests {
         let mut slot = RelaySlot {
             addr: "/ip4/10.0.0.1/tcp/4001/p2p-circuit".parse().unwrap(),
             listener: None,
+            reserved: false,
+            asked_at: now,
             failures: 0,
             retry_at: now,
         };
