@@ -262,6 +262,42 @@ struct RelaySlot {
 }
 
 impl RelaySlot {
+    /// A slot for `addr`, its listener `id` asked for at `now`.
+    fn new(addr: Multiaddr, id: ListenerId, now: tokio::time::Instant) -> Self {
+        Self {
+            addr,
+            listener: Some(id),
+            reserved: false,
+            asked_at: now,
+            failures: 0,
+            retry_at: now,
+        }
+    }
+
+    /// Its listener `id` was asked for at `now` (again, after a failure: the count is kept).
+    fn asked(&mut self, id: ListenerId, now: tokio::time::Instant) {
+        self.listener = Some(id);
+        self.reserved = false;
+        self.asked_at = now;
+    }
+
+    /// The slot of listener `id` among `slots`.
+    fn of(slots: &mut [Self], id: ListenerId) -> Option<&mut Self> {
+        slots.iter_mut().find(|slot| slot.listener == Some(id))
+    }
+
+    /// Its listener came up: the reservation is made.
+    fn up(&mut self) {
+        self.reserved = true;
+        self.failures = 0;
+    }
+
+    /// Its listener is gone (closed, or dropped for never coming up): tried again later.
+    fn lost(&mut self, now: tokio::time::Instant) {
+        self.listener = None;
+        self.failed(now);
+    }
+
     /// Once more without a reservation: the next try waits twice as long as the last (from
     /// one [`OFFER_INTERVAL`] tick, up to [`RELAY_RETRY_MAX`]).
     fn failed(&mut self, now: tokio::time::Instant) {
@@ -667,15 +703,11 @@ impl Node {
                     reason: e.to_string(),
                 })?;
             if addr.iter().any(|p| p == Protocol::P2pCircuit) {
-                let now = tokio::time::Instant::now();
-                relayed.push(RelaySlot {
-                    addr: addr.clone(),
-                    listener: Some(id),
-                    reserved: false,
-                    asked_at: now,
-                    failures: 0,
-                    retry_at: now,
-                });
+                relayed.push(RelaySlot::new(
+                    addr.clone(),
+                    id,
+                    tokio::time::Instant::now(),
+                ));
             }
             pending.insert(id);
         }
@@ -700,8 +732,7 @@ impl Node {
                     for slot in relayed.iter_mut() {
                         if let Some(id) = slot.listener.filter(|id| pending.contains(id)) {
                             swarm.remove_listener(id);
-                            slot.listener = None;
-                            slot.failed(now);
+                            slot.lost(now);
                         }
                     }
                     break;
@@ -716,11 +747,8 @@ impl Node {
                     address,
                 } => {
                     pending.remove(&listener_id);
-                    for slot in relayed
-                        .iter_mut()
-                        .filter(|slot| slot.listener == Some(listener_id))
-                    {
-                        slot.reserved = true;
+                    if let Some(slot) = RelaySlot::of(&mut relayed, listener_id) {
+                        slot.up();
                     }
                     let full = address.with_p2p(peer_id).unwrap_or_else(|a| a);
                     listen_addrs.push(full);
@@ -735,12 +763,8 @@ impl Node {
                 } if is_relayed(&relayed, &listener_id) => {
                     pending.remove(&listener_id);
                     let now = tokio::time::Instant::now();
-                    for slot in relayed
-                        .iter_mut()
-                        .filter(|slot| slot.listener == Some(listener_id))
-                    {
-                        slot.listener = None;
-                        slot.failed(now);
+                    if let Some(slot) = RelaySlot::of(&mut relayed, listener_id) {
+                        slot.lost(now);
                         tracing::warn!(addr = %slot.addr, error = %e, retry_in = ?(slot.retry_at - now), "cannot listen through the relay yet; starting without it");
                     }
                 }
@@ -1049,8 +1073,7 @@ impl EventLoop {
                 && now.duration_since(slot.asked_at) >= LISTEN_TIMEOUT
             {
                 self.swarm.remove_listener(id);
-                slot.listener = None;
-                slot.failed(now);
+                slot.lost(now);
                 tracing::info!(addr = %slot.addr, retry_in = ?(slot.retry_at - now), "no reservation from the relay yet");
             }
         }
@@ -1060,11 +1083,7 @@ impl EventLoop {
             .filter(|slot| slot.listener.is_none() && slot.retry_at <= now)
         {
             match self.swarm.listen_on(slot.addr.clone()) {
-                Ok(id) => {
-                    slot.listener = Some(id);
-                    slot.reserved = false;
-                    slot.asked_at = now;
-                }
+                Ok(id) => slot.asked(id, now),
                 Err(e) => {
                     slot.failed(now);
                     tracing::warn!(addr = %slot.addr, error = %e, retry_in = ?(slot.retry_at - now), "cannot listen through the relay");
@@ -1358,13 +1377,8 @@ impl EventLoop {
                 listener_id,
                 address,
             } => {
-                if let Some(slot) = self
-                    .relayed
-                    .iter_mut()
-                    .find(|slot| slot.listener == Some(listener_id))
-                {
-                    slot.failures = 0;
-                    slot.reserved = true;
+                if let Some(slot) = RelaySlot::of(&mut self.relayed, listener_id) {
+                    slot.up();
                 }
                 let full = address
                     .with_p2p(*self.swarm.local_peer_id())
@@ -1380,13 +1394,8 @@ impl EventLoop {
                 ..
             } => {
                 let now = tokio::time::Instant::now();
-                if let Some(slot) = self
-                    .relayed
-                    .iter_mut()
-                    .find(|slot| slot.listener == Some(listener_id))
-                {
-                    slot.listener = None;
-                    slot.failed(now);
+                if let Some(slot) = RelaySlot::of(&mut self.relayed, listener_id) {
+                    slot.lost(now);
                     let why = reason.err().map(|e| e.to_string()).unwrap_or_default();
                     tracing::warn!(addr = %slot.addr, why, retry_in = ?(slot.retry_at - now), "the relay reservation ended; reserving again");
                 }
