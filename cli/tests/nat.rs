@@ -60,6 +60,36 @@ async fn storage_in(ns: &str, client: &Path, args: &[&str]) -> (bool, String, St
     (ran.ok, ran.stdout, ran.stderr)
 }
 
+/// `cairn node --relay-server` on the public side of `lab`, listening on `listen`; its guard
+/// and its address.
+async fn relay_in(lab: &NatLab, dir: &Path, listen: &str) -> (ChildGuard, String) {
+    let args = ["--quota", "0", "--listen", listen, "--relay-server"];
+    let (guard, addrs) = node_in(&lab.public, dir, &args).await;
+    (guard, addrs[0].clone())
+}
+
+/// A provider at home in `lab`, listening on its own TCP port and through `relay`; its guard
+/// and its listen addresses.
+async fn home_provider(lab: &NatLab, dir: &Path, relay: &str) -> (ChildGuard, Vec<String>) {
+    let circuit = format!("{relay}/p2p-circuit");
+    let args = [
+        "--quota",
+        "64MiB",
+        "--listen",
+        "/ip4/0.0.0.0/tcp/0",
+        "--listen",
+        &circuit,
+    ];
+    node_in(&lab.home, dir, &args).await
+}
+
+/// `relay`'s address without its peer id: where it listens again after a restart.
+fn listen_of(relay: &str) -> &str {
+    relay
+        .rsplit_once("/p2p/")
+        .map_or(relay, |(listen, _)| listen)
+}
+
 /// The `ip:port` of a TCP multiaddr.
 fn socket_of(addr: &str) -> String {
     let parts: Vec<&str> = addr.split('/').collect();
@@ -77,27 +107,11 @@ async fn a_provider_behind_a_nat_is_reached_through_a_relay() {
     let root = tempfile::tempdir().unwrap();
     let listen_public = format!("/ip4/{PUBLIC_IP}/tcp/0");
     let relay_dir = root.path().join("relay");
-    let (relay_process, relay_addrs) = node_in(
-        &lab.public,
-        &relay_dir,
-        &["--quota", "0", "--listen", &listen_public, "--relay-server"],
-    )
-    .await;
-    let relay = &relay_addrs[0];
+    let (relay_process, relay) = relay_in(&lab, &relay_dir, &listen_public).await;
+    let relay = &relay;
     let circuit = format!("{relay}/p2p-circuit");
-    let (_provider, provider_addrs) = node_in(
-        &lab.home,
-        &root.path().join("provider"),
-        &[
-            "--quota",
-            "64MiB",
-            "--listen",
-            "/ip4/0.0.0.0/tcp/0",
-            "--listen",
-            &circuit,
-        ],
-    )
-    .await;
+    let (_provider, provider_addrs) =
+        home_provider(&lab, &root.path().join("provider"), relay).await;
     // Its direct address is at home: the public side cannot open a connection to it.
     let direct = provider_addrs
         .iter()
@@ -151,14 +165,8 @@ async fn a_provider_behind_a_nat_is_reached_through_a_relay() {
     // 3 s ticks), and the file is fetched through the relay once more.
     drop(relay_process);
     std::fs::remove_file(&out_file).unwrap();
-    let relay_listen = relay.rsplit_once("/p2p/").unwrap().0;
-    let (_relay, again) = node_in(
-        &lab.public,
-        &relay_dir,
-        &["--quota", "0", "--listen", relay_listen, "--relay-server"],
-    )
-    .await;
-    assert_eq!(&again[0], relay);
+    let (_relay, again) = relay_in(&lab, &relay_dir, listen_of(relay)).await;
+    assert_eq!(&again, relay);
     testkit::eventually(
         "the file fetched through the restarted relay",
         Duration::from_secs(90),
@@ -181,31 +189,12 @@ async fn a_home_provider_started_while_its_relay_is_down_is_reached_once_it_is_u
     let root = tempfile::tempdir().unwrap();
     let relay_dir = root.path().join("relay");
     let listen_public = format!("/ip4/{PUBLIC_IP}/tcp/0");
-    let relay_args =
-        |listen: &str| ["--quota", "0", "--listen", listen, "--relay-server"].map(str::to_owned);
     // Its address and key, then it stops.
-    let (relay_process, relay_addrs) = node_in(
-        &lab.public,
-        &relay_dir,
-        &relay_args(&listen_public).each_ref().map(String::as_str),
-    )
-    .await;
+    let (relay_process, relay) = relay_in(&lab, &relay_dir, &listen_public).await;
     drop(relay_process);
-    let relay = relay_addrs[0].clone();
     let circuit = format!("{relay}/p2p-circuit");
-    let (_provider, provider_addrs) = node_in(
-        &lab.home,
-        &root.path().join("provider"),
-        &[
-            "--quota",
-            "64MiB",
-            "--listen",
-            "/ip4/0.0.0.0/tcp/0",
-            "--listen",
-            &circuit,
-        ],
-    )
-    .await;
+    let (_provider, provider_addrs) =
+        home_provider(&lab, &root.path().join("provider"), &relay).await;
     assert!(
         provider_addrs
             .iter()
@@ -215,14 +204,8 @@ async fn a_home_provider_started_while_its_relay_is_down_is_reached_once_it_is_u
     let provider_id = provider_addrs[0].rsplit('/').next().unwrap();
     let relayed = format!("{circuit}/p2p/{provider_id}");
 
-    let relay_listen = relay.rsplit_once("/p2p/").unwrap().0.to_owned();
-    let (_relay, again) = node_in(
-        &lab.public,
-        &relay_dir,
-        &relay_args(&relay_listen).each_ref().map(String::as_str),
-    )
-    .await;
-    assert_eq!(again[0], relay);
+    let (_relay, again) = relay_in(&lab, &relay_dir, listen_of(&relay)).await;
+    assert_eq!(again, relay);
     let client = root.path().join("client");
     let src = root.path().join("in.bin");
     std::fs::write(&src, vec![7u8; 300_000]).unwrap();
