@@ -609,15 +609,7 @@ async fn serve_put(
     let mut upload = into
         .begin(peer, stream, &manifest, "accepting the upload")
         .await?;
-    let mut done = (0..manifest.chunks())
-        .filter(|&i| wire::bit(upload.have(), i))
-        .map(|i| {
-            manifest
-                .chunk_range(i)
-                .map(|r| r.end - r.start)
-                .unwrap_or(0)
-        })
-        .sum::<u64>();
+    let mut done = held_bytes(&manifest, &missing_runs(upload.have(), manifest.chunks()));
     loop {
         match read_msg(stream, peer, "receiving chunks", buf).await {
             Ok(Message::Chunk { index, data }) => {
@@ -775,16 +767,13 @@ async fn serve_pull(
         .await?;
     let missing = missing_runs(upload.have(), manifest.chunks());
     let mut out = Vec::new();
-    let held = manifest.size()
-        - missing
-            .iter()
-            .map(|run| run_bytes(&manifest, run))
-            .sum::<u64>();
+    let held = held_bytes(&manifest, &missing);
     let manifest = Arc::new(manifest);
     let upload = Arc::new(std::sync::Mutex::new(Some(upload)));
-    let got = Arc::new(AtomicU64::new(0));
+    // Bytes fetched so far, counted by the download as it keeps them.
+    let got = AtomicU64::new(0);
     let sink: Sink = {
-        let (upload, got) = (Arc::clone(&upload), Arc::clone(&got));
+        let upload = Arc::clone(&upload);
         Arc::new(move |from, index, data: &[u8]| {
             let mut upload = upload
                 .lock()
@@ -799,7 +788,6 @@ async fn serve_pull(
                 },
                 e => e.into(),
             })?;
-            got.fetch_add(data.len() as u64, Ordering::Relaxed);
             Ok(data.len() as u64)
         })
     };
@@ -822,7 +810,7 @@ async fn serve_pull(
         let to_get = manifest.size() - held;
         let client = Client::new(handle.clone());
         let (served_by, failures) = client
-            .fetch(&manifest, segments, (&sink, to_get), &sources)
+            .fetch(&manifest, segments, (&sink, &got, to_get), &sources)
             .await?;
         tracing::info!(%id, buyer = %peer, ?served_by, failed = failures.len(), "copy pulled");
         Ok(())
@@ -915,6 +903,12 @@ fn run_bytes(manifest: &Manifest, run: &Range<u64>) -> u64 {
     }
 }
 
+/// Bytes of `manifest`'s object held, given the runs of chunks `missing`.
+fn held_bytes(manifest: &Manifest, missing: &[Range<u64>]) -> u64 {
+    let lacking: u64 = missing.iter().map(|run| run_bytes(manifest, run)).sum();
+    manifest.size() - lacking
+}
+
 /// The chunk ranges a pull fetches, given the runs of chunks it lacks: each run, or, for more
 /// runs than [`MAX_SEGMENTS`] (which a resume rarely leaves), one span from the first to the
 /// last, so a holder answers a few requests (each with the manifest), not one per run; chunks
@@ -968,12 +962,7 @@ impl Wanted {
     fn bytes(&self, manifest: &Manifest) -> u64 {
         let len = |i| manifest.chunk_range(i).map_or(0, |r| r.end - r.start);
         match self {
-            Self::Range(range) if range.is_empty() => 0,
-            Self::Range(range) => manifest
-                .chunk_range(range.start)
-                .ok()
-                .zip(manifest.chunk_range(range.end - 1).ok())
-                .map_or(0, |(a, b)| b.end.saturating_sub(a.start)),
+            Self::Range(range) => run_bytes(manifest, range),
             Self::Sample(chunks) => chunks.iter().map(|&i| len(i)).sum(),
         }
     }
@@ -1937,7 +1926,7 @@ impl Client {
             .fetch(
                 &manifest,
                 segments,
-                (&sink, bytes.end - bytes.start),
+                (&sink, &AtomicU64::new(0), bytes.end - bytes.start),
                 &holders,
             )
             .await?;
@@ -1971,7 +1960,7 @@ impl Client {
     }
 
     /// Fetches the chunks in `segments` of `manifest`'s object from `holders` into `sink`
-    /// (`total` bytes in all); returns the holders that served chunks and those that failed.
+    /// (`total` bytes in all), adding the bytes kept to `written`; returns the holders that served chunks and those that failed.
     ///
     /// The segments sit in one queue; each holder takes the next one as soon as it is free, so
     /// faster holders serve more. A holder that fails puts the rest of its segment back (from
@@ -1980,14 +1969,13 @@ impl Client {
         &self,
         manifest: &Arc<Manifest>,
         segments: Vec<Range<u64>>,
-        (sink, total): (&Sink, u64),
+        (sink, written, total): (&Sink, &AtomicU64, u64),
         holders: &[PeerId],
     ) -> Result<(Vec<PeerId>, Vec<HolderFailure>), TransferError> {
         let id = manifest.id();
-        let written = AtomicU64::new(0);
         let work = Work::new(segments);
         let workers = holders.iter().map(|&peer| {
-            let (written, work) = (&written, &work);
+            let work = &work;
             async move {
                 let mut served = false;
                 while let Some(segment) = work.take().await {
