@@ -86,6 +86,16 @@ pub struct Options {
     /// Serve as a circuit relay (v2) for nodes behind NAT, which then listen on
     /// `<this node's address>/p2p-circuit` and are dialled through it. Default: off.
     pub relay_server: bool,
+    /// Find relays by itself when behind a NAT: once AutoNAT finds that no peer can dial this
+    /// node back, it listens through up to [`AUTO_RELAYS`] of the relays it met (peers serving
+    /// circuit relay v2), and drops them once it is found reachable again. Relays named in
+    /// [`Options::listen`] are kept whatever AutoNAT says. Default: true.
+    pub auto_relay: bool,
+    /// The network is a private one (a lab, a campus): AutoNAT servers dial back private
+    /// addresses (10/8, 192.168/16, …), and private peers serve as AutoNAT servers and relays.
+    /// On the internet, a private address says nothing of whether others can reach it: keep
+    /// this off. Default: false.
+    pub private_network: bool,
     /// Most established connections in total. Default: 256.
     pub max_connections: u32,
     /// Most established connections per peer. Default: 4.
@@ -221,6 +231,8 @@ impl Options {
             mdns: true,
             upnp: true,
             relay_server: false,
+            auto_relay: true,
+            private_network: false,
             max_connections: 256,
             max_connections_per_peer: 4,
             limits: transfer::Limits::default(),
@@ -249,6 +261,9 @@ impl Options {
 struct RelaySlot {
     /// The `/p2p-circuit` address listened on.
     addr: Multiaddr,
+    /// The relay, when this node picked it itself (see [`Options::auto_relay`]); `None` for a
+    /// relay named in [`Options::listen`].
+    picked: Option<PeerId>,
     /// Its listener while it has one.
     listener: Option<ListenerId>,
     /// Whether that listener has its reservation (its address came up).
@@ -266,6 +281,7 @@ impl RelaySlot {
     fn new(addr: Multiaddr, id: ListenerId, now: tokio::time::Instant) -> Self {
         Self {
             addr,
+            picked: None,
             listener: Some(id),
             reserved: false,
             asked_at: now,
@@ -279,6 +295,22 @@ impl RelaySlot {
         self.listener = Some(id);
         self.reserved = false;
         self.asked_at = now;
+    }
+
+    /// The relay: the peer id before `/p2p-circuit` (a relay named by an address without one
+    /// has none).
+    fn relay(&self) -> Option<PeerId> {
+        self.picked.or_else(|| {
+            let mut last = None;
+            for p in self.addr.iter() {
+                match p {
+                    Protocol::P2p(peer) => last = Some(peer),
+                    Protocol::P2pCircuit => return last,
+                    _ => {}
+                }
+            }
+            None
+        })
     }
 
     /// The slot of listener `id` among `slots`.
@@ -312,6 +344,107 @@ impl RelaySlot {
 /// Longest wait between two tries at reserving a slot on a relay again.
 const RELAY_RETRY_MAX: Duration = Duration::from_secs(60);
 
+/// Most relays a node behind a NAT picks by itself (two: one restarting leaves the other).
+pub const AUTO_RELAYS: usize = 2;
+
+/// Reservations lost or refused in a row after which a relay the node picked itself is given
+/// up for another (it is picked again once it is met again).
+const AUTO_RELAY_GIVE_UP: u32 = 3;
+
+/// Whether other nodes can dial this one, as AutoNAT last found (other nodes try to dial it
+/// back at the addresses it listens on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reachability {
+    /// Not known yet (no peer has tried, or the last try was inconclusive).
+    Unknown,
+    /// A peer dialled it back at `addr`.
+    Public {
+        /// The address it was reached at.
+        addr: Multiaddr,
+    },
+    /// No peer could dial it back: it is behind a NAT or a firewall, reached through relays.
+    Private,
+}
+
+impl From<autonat::NatStatus> for Reachability {
+    fn from(status: autonat::NatStatus) -> Self {
+        match status {
+            autonat::NatStatus::Public(addr) => Self::Public { addr },
+            autonat::NatStatus::Private => Self::Private,
+            autonat::NatStatus::Unknown => Self::Unknown,
+        }
+    }
+}
+
+/// Whether a relay's address `addr` (as it announced it) can be listened through by others:
+/// not a circuit itself, and a public IP (or, on a `private_network`, any IP but loopback), or a
+/// DNS name.
+fn relay_addr_usable(addr: &Multiaddr, private_network: bool) -> bool {
+    if addr.iter().any(|p| p == Protocol::P2pCircuit) || !is_dialable(addr) {
+        return false;
+    }
+    match addr.iter().next() {
+        Some(Protocol::Ip4(ip)) => !ip.is_loopback() && (private_network || ipv4_is_global(ip)),
+        Some(Protocol::Ip6(ip)) => !ip.is_loopback() && (private_network || ipv6_is_global(ip)),
+        Some(Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_) | Protocol::Dnsaddr(_)) => {
+            true
+        }
+        _ => false,
+    }
+}
+
+/// An IPv4 address routed on the internet (`Ipv4Addr::is_global` is not stable yet).
+fn ipv4_is_global(ip: std::net::Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    !(ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        // Shared address space (carrier-grade NAT), 100.64.0.0/10.
+        || (a == 100 && (b & 0xc0) == 64)
+        // Benchmarking, 198.18.0.0/15.
+        || (a == 198 && (b & 0xfe) == 18)
+        // Reserved, 240.0.0.0/4.
+        || a >= 240
+        || a == 0)
+}
+
+/// An IPv6 address routed on the internet: not loopback, unspecified, unique local
+/// (fc00::/7), link-local (fe80::/10) or documentation (2001:db8::/32).
+fn ipv6_is_global(ip: std::net::Ipv6Addr) -> bool {
+    let s = ip.segments();
+    !(ip.is_loopback()
+        || ip.is_unspecified()
+        || (s[0] & 0xfe00) == 0xfc00
+        || (s[0] & 0xffc0) == 0xfe80
+        || (s[0] == 0x2001 && s[1] == 0x0db8))
+}
+
+/// The relays to listen through next: of those `known` (met, with the addresses they
+/// announced, usable ones only), the first not `in_use`, so that `in_use` and these make at
+/// most `wanted`; each as the `/p2p-circuit` address on its first address.
+fn relays_to_add(
+    known: &std::collections::BTreeMap<PeerId, Vec<Multiaddr>>,
+    in_use: &[PeerId],
+    wanted: usize,
+) -> Vec<(PeerId, Multiaddr)> {
+    known
+        .iter()
+        .filter(|(relay, _)| !in_use.contains(relay))
+        .filter_map(|(relay, addrs)| {
+            let addr = without_peer(addrs.first()?);
+            Some((
+                *relay,
+                addr.with(Protocol::P2p(*relay)).with(Protocol::P2pCircuit),
+            ))
+        })
+        .take(wanted.saturating_sub(in_use.len()))
+        .collect()
+}
+
 /// The relay server's limits: libp2p's defaults (16 circuits at once, 4 per peer), but for how
 /// much and how long one circuit may carry: a whole transfer, with no byte limit, for a day
 /// (libp2p's 128 KiB and 2 minutes suit hole punching only, and a provider behind a NAT that
@@ -324,6 +457,18 @@ fn relay_config() -> relay::Config {
     }
 }
 
+/// AutoNAT as a Cairn node runs it: its first probe 5 s after start (libp2p's 15 s leaves a
+/// home node unreachable longer), tried again every 30 s until sure; private addresses dialled
+/// back only on a `private_network`.
+fn autonat_config(private_network: bool) -> autonat::Config {
+    autonat::Config {
+        boot_delay: Duration::from_secs(5),
+        retry_interval: Duration::from_secs(30),
+        only_global_ips: !private_network,
+        ..autonat::Config::default()
+    }
+}
+
 /// What the node reports.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -332,6 +477,17 @@ pub enum Event {
     Listening {
         /// Full address (ends in `/p2p/<peer id>`).
         addr: Multiaddr,
+    },
+    /// This node no longer listens on this address (its listener closed, or a relay's
+    /// reservation ended).
+    ListenExpired {
+        /// Full address (ends in `/p2p/<peer id>`).
+        addr: Multiaddr,
+    },
+    /// Whether other nodes can dial this one changed (see [`Reachability`]).
+    Reachability {
+        /// As AutoNAT found it now.
+        status: Reachability,
     },
     /// First connection to a peer.
     PeerConnected {
@@ -343,7 +499,7 @@ pub enum Event {
         /// The peer.
         peer: PeerId,
     },
-    /// Dialing a peer failed (every address tried), with the reasons.
+    /// Dialing a peer not connected failed (every address tried), with the reasons.
     DialFailed {
         /// The peer, when known.
         peer: Option<PeerId>,
@@ -539,6 +695,13 @@ pub struct EventLoop {
     /// The relays listened through (`/p2p-circuit` listen addresses), reserved again when a
     /// reservation ends.
     relayed: Vec<RelaySlot>,
+    /// Whether other nodes can dial this one, as AutoNAT last found.
+    reachability: Reachability,
+    /// Relays met (peers serving circuit relay v2), with the addresses they announced that
+    /// others can dial: picked from when behind a NAT, if [`Options::auto_relay`].
+    relays: std::collections::BTreeMap<PeerId, Vec<Multiaddr>>,
+    auto_relay: bool,
+    private_network: bool,
     /// Provider tasks built but not spawned yet (spawned when the loop runs).
     service: Option<transfer::Service>,
     prover: Option<crate::market::Prover>,
@@ -598,6 +761,7 @@ impl Node {
         let upnp_on = options.upnp;
         let relay_on = options.relay_server;
         let mdns_on = options.mdns;
+        let private_network = options.private_network;
         let limits = connection_limits::ConnectionLimits::default()
             .with_max_established(Some(options.max_connections))
             .with_max_established_per_peer(Some(options.max_connections_per_peer))
@@ -659,15 +823,16 @@ impl Node {
                 Ok(Behaviour {
                     limits: connection_limits::Behaviour::new(limits),
                     blocked: allow_block_list::Behaviour::default(),
-                    identify: identify::Behaviour::new(identify::Config::new(
-                        PROTOCOL_VERSION.to_owned(),
-                        key.public(),
-                    )),
+                    // Peers learn an address gained later (a relay's circuit) at once.
+                    identify: identify::Behaviour::new(
+                        identify::Config::new(PROTOCOL_VERSION.to_owned(), key.public())
+                            .with_push_listen_addr_updates(true),
+                    ),
                     ping: ping::Behaviour::default(),
                     kad,
                     gossipsub,
                     mdns: mdns.into(),
-                    autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
+                    autonat: autonat::Behaviour::new(peer_id, autonat_config(private_network)),
                     relay,
                     dcutr: dcutr::Behaviour::new(peer_id),
                     upnp: upnp_on.then(upnp::tokio::Behaviour::default).into(),
@@ -842,6 +1007,10 @@ impl Node {
                     .collect(),
             ),
             relayed,
+            reachability: Reachability::Unknown,
+            relays: std::collections::BTreeMap::new(),
+            auto_relay: options.auto_relay,
+            private_network: options.private_network,
             service: None,
             prover: None,
             service_task: AbortOnDrop(None),
@@ -1077,6 +1246,7 @@ impl EventLoop {
                 tracing::info!(addr = %slot.addr, retry_in = ?(slot.retry_at - now), "no reservation from the relay yet");
             }
         }
+        self.pick_relays(now);
         for slot in self
             .relayed
             .iter_mut()
@@ -1109,6 +1279,59 @@ impl EventLoop {
                     .get_providers(kad::RecordKey::new(&PROVIDERS_KEY)),
             );
         }
+    }
+
+    /// Behind a NAT (AutoNAT found it private), with [`Options::auto_relay`]: gives up the
+    /// relays it picked that keep failing, and listens through relays it met up to
+    /// [`AUTO_RELAYS`].
+    fn pick_relays(&mut self, now: tokio::time::Instant) {
+        let relays = &mut self.relays;
+        self.relayed.retain(|slot| {
+            let give_up = slot.picked.is_some()
+                && slot.listener.is_none()
+                && slot.failures >= AUTO_RELAY_GIVE_UP;
+            if give_up {
+                tracing::info!(addr = %slot.addr, "giving up a relay that keeps failing");
+                if let Some(relay) = slot.picked {
+                    relays.remove(&relay);
+                }
+            }
+            !give_up
+        });
+        if !self.auto_relay || self.reachability != Reachability::Private {
+            return;
+        }
+        // Relays named by hand count too: with two, none is picked.
+        let in_use: Vec<PeerId> = self.relayed.iter().filter_map(RelaySlot::relay).collect();
+        for (relay, addr) in relays_to_add(&self.relays, &in_use, AUTO_RELAYS) {
+            match self.swarm.listen_on(addr.clone()) {
+                Ok(id) => {
+                    tracing::info!(%addr, "behind a NAT: listening through a relay it met");
+                    let mut slot = RelaySlot::new(addr, id, now);
+                    slot.picked = Some(relay);
+                    self.relayed.push(slot);
+                }
+                Err(e) => {
+                    tracing::warn!(%addr, error = %e, "cannot listen through a relay");
+                    self.relays.remove(&relay);
+                }
+            }
+        }
+    }
+
+    /// Reachable directly: stops listening through the relays it picked itself.
+    fn drop_picked_relays(&mut self) {
+        let swarm = &mut self.swarm;
+        self.relayed.retain(|slot| {
+            if slot.picked.is_none() {
+                return true;
+            }
+            if let Some(id) = slot.listener {
+                swarm.remove_listener(id);
+            }
+            tracing::info!(addr = %slot.addr, "reachable directly: no longer listening through the relay");
+            false
+        });
     }
 
     fn publish_offer(&mut self) {
@@ -1390,8 +1613,8 @@ impl EventLoop {
             }
             SwarmEvent::ListenerClosed {
                 listener_id,
+                addresses,
                 reason,
-                ..
             } => {
                 let now = tokio::time::Instant::now();
                 if let Some(slot) = RelaySlot::of(&mut self.relayed, listener_id) {
@@ -1399,11 +1622,11 @@ impl EventLoop {
                     let why = reason.err().map(|e| e.to_string()).unwrap_or_default();
                     tracing::warn!(addr = %slot.addr, why, retry_in = ?(slot.retry_at - now), "the relay reservation ended; reserving again");
                 }
+                for address in addresses {
+                    self.listen_expired(address);
+                }
             }
-            SwarmEvent::ExpiredListenAddr { address, .. } => {
-                self.listen_addrs
-                    .retain(|a| !a.iter().zip(address.iter()).all(|(x, y)| x == y));
-            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => self.listen_expired(address),
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 connection_id,
@@ -1439,6 +1662,11 @@ impl EventLoop {
             } => {
                 tracing::debug!(peer = ?peer_id, %error, "dial failed");
                 self.dial_answered(connection_id, Some(&error));
+                // A peer connected anyway is reached: another of its addresses failing (an
+                // AutoNAT dial-back to a node behind a NAT, a hole punch) is no news.
+                if peer_id.is_some_and(|peer| self.swarm.is_connected(&peer)) {
+                    return;
+                }
                 if let Some(peer) = peer_id {
                     self.dial_failed(peer);
                 }
@@ -1464,9 +1692,50 @@ impl EventLoop {
         }
     }
 
+    /// `address` (as the listener had it, without the peer id) is no longer listened on.
+    fn listen_expired(&mut self, address: Multiaddr) {
+        let full = address
+            .with_p2p(*self.swarm.local_peer_id())
+            .unwrap_or_else(|a| a);
+        let before = self.listen_addrs.len();
+        self.listen_addrs.retain(|a| *a != full);
+        if self.listen_addrs.len() != before {
+            let _ = self.events.send(Event::ListenExpired { addr: full });
+        }
+    }
+
     fn on_behaviour_event(&mut self, event: BehaviourEvent) {
         match event {
+            BehaviourEvent::Autonat(autonat::Event::StatusChanged { new, .. }) => {
+                let status = Reachability::from(new);
+                match &status {
+                    Reachability::Public { addr } => {
+                        tracing::info!(%addr, "reachable: a peer dialled this node back");
+                        self.drop_picked_relays();
+                    }
+                    Reachability::Private => tracing::info!(
+                        auto_relay = self.auto_relay,
+                        "not reachable: no peer could dial this node back (a NAT or a firewall)"
+                    ),
+                    Reachability::Unknown => tracing::info!("reachability unknown again"),
+                }
+                self.reachability = status.clone();
+                let _ = self.events.send(Event::Reachability { status });
+            }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                if info.protocols.contains(&relay::HOP_PROTOCOL_NAME) {
+                    let usable: Vec<Multiaddr> = info
+                        .listen_addrs
+                        .iter()
+                        .filter(|a| relay_addr_usable(a, self.private_network))
+                        .cloned()
+                        .collect();
+                    if usable.is_empty() {
+                        self.relays.remove(&peer_id);
+                    } else {
+                        self.relays.insert(peer_id, usable);
+                    }
+                }
                 if info.protocols.contains(&KAD_PROTOCOL) {
                     for addr in info.listen_addrs.iter().filter(|a| is_dialable(a)) {
                         self.swarm
@@ -1613,6 +1882,7 @@ mod tests {
         let now = tokio::time::Instant::now();
         let mut slot = RelaySlot {
             addr: "/ip4/10.0.0.1/tcp/4001/p2p-circuit".parse().unwrap(),
+            picked: None,
             listener: None,
             reserved: false,
             asked_at: now,
@@ -1629,5 +1899,105 @@ mod tests {
         slot.failures = u32::MAX;
         slot.failed(now);
         assert_eq!(slot.retry_at - now, RELAY_RETRY_MAX);
+    }
+
+    #[test]
+    fn a_relay_is_listened_through_at_a_public_address_or_on_a_private_network_at_any_but_loopback()
+    {
+        let usable = |addr: &str, private| relay_addr_usable(&addr.parse().unwrap(), private);
+        assert!(
+            !usable("/ip4/203.0.113.9/tcp/4001", false),
+            "documentation range"
+        );
+        assert!(usable("/ip4/8.8.8.8/tcp/4001", false));
+        assert!(usable("/ip4/8.8.8.8/udp/4001/quic-v1", false));
+        assert!(usable("/ip6/2a00:1450::1/tcp/4001", false));
+        assert!(usable("/dns4/relay.example.org/tcp/4001", false));
+        for private in [
+            "/ip4/10.1.2.3/tcp/1",
+            "/ip4/192.168.1.2/tcp/1",
+            "/ip4/172.16.0.1/tcp/1",
+            "/ip4/100.64.0.1/tcp/1",
+            "/ip4/169.254.0.1/tcp/1",
+            "/ip6/fd00::1/tcp/1",
+            "/ip6/fe80::1/tcp/1",
+        ] {
+            assert!(!usable(private, false), "{private} is not public");
+            assert!(
+                usable(private, true),
+                "{private} is usable on a private network"
+            );
+        }
+        for never in [
+            "/ip4/127.0.0.1/tcp/1",
+            "/ip6/::1/tcp/1",
+            "/ip4/0.0.0.0/tcp/1",
+            "/ip4/8.8.8.8/tcp/1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit",
+        ] {
+            assert!(!usable(never, true), "{never}");
+        }
+    }
+
+    #[test]
+    fn relays_are_picked_among_those_met_up_to_the_number_wanted_skipping_those_in_use() {
+        let peers: Vec<PeerId> = (0..4).map(|_| PeerId::random()).collect();
+        let known: std::collections::BTreeMap<PeerId, Vec<Multiaddr>> = peers
+            .iter()
+            .enumerate()
+            .map(|(i, peer)| {
+                let addr: Multiaddr = format!("/ip4/8.8.8.{i}/tcp/4001").parse().unwrap();
+                // An announced address may end in the relay's peer id: not repeated.
+                (*peer, vec![addr.with(Protocol::P2p(*peer))])
+            })
+            .collect();
+        let sorted: Vec<PeerId> = known.keys().copied().collect();
+        let picked = relays_to_add(&known, &[], 2);
+        assert_eq!(
+            picked.iter().map(|(peer, _)| *peer).collect::<Vec<_>>(),
+            sorted[..2]
+        );
+        for (peer, addr) in &picked {
+            let i = peers.iter().position(|p| p == peer).unwrap();
+            assert_eq!(
+                addr.to_string(),
+                format!("/ip4/8.8.8.{i}/tcp/4001/p2p/{peer}/p2p-circuit")
+            );
+        }
+        // One in use: one more, another.
+        let more = relays_to_add(&known, &[sorted[0]], 2);
+        assert_eq!(more.len(), 1);
+        assert_eq!(more[0].0, sorted[1]);
+        // As many in use as wanted, or more: none.
+        assert!(relays_to_add(&known, &sorted[..2], 2).is_empty());
+        assert!(relays_to_add(&known, &sorted[..3], 2).is_empty());
+        // None met: none.
+        assert!(relays_to_add(&Default::default(), &[], 2).is_empty());
+    }
+
+    #[test]
+    fn a_relay_named_by_hand_is_known_by_the_peer_id_before_its_circuit() {
+        let relay = PeerId::random();
+        let now = tokio::time::Instant::now();
+        let slot = |addr: String| RelaySlot {
+            addr: addr.parse().unwrap(),
+            picked: None,
+            listener: None,
+            reserved: false,
+            asked_at: now,
+            failures: 0,
+            retry_at: now,
+        };
+        let home = PeerId::random();
+        assert_eq!(
+            slot(format!(
+                "/ip4/8.8.8.8/tcp/1/p2p/{relay}/p2p-circuit/p2p/{home}"
+            ))
+            .relay(),
+            Some(relay)
+        );
+        assert_eq!(slot("/ip4/8.8.8.8/tcp/1/p2p-circuit".into()).relay(), None);
+        let mut picked = slot("/ip4/8.8.8.8/tcp/1/p2p-circuit".into());
+        picked.picked = Some(relay);
+        assert_eq!(picked.relay(), Some(relay));
     }
 }
