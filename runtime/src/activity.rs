@@ -41,6 +41,9 @@ pub(crate) struct Folded {
     activity: VecDeque<Activity>,
     proofs_accepted: u64,
     proofs_rejected: u64,
+    /// Listen addresses gained or lost (a relay's circuit, a listener closed): the Registry
+    /// entry is announced again when this moves.
+    address_changes: u64,
     /// Activity was added since it was last saved.
     unsaved: bool,
 }
@@ -160,6 +163,10 @@ impl Folded {
                 peer: peer.to_string(),
                 banned,
             },
+            node::Event::Listening { .. } | node::Event::ListenExpired { .. } => {
+                self.address_changes += 1;
+                return;
+            }
             // Earnings are not taken from events: the runtime shows them only once verified
             // (`crate::earnings`); an accepted proof asks for that.
             _ => return,
@@ -344,6 +351,14 @@ impl Recorder {
             .proofs_accepted
     }
 
+    /// Listen addresses gained or lost since the node started (its first ones included).
+    pub(crate) fn address_changes(&self) -> u64 {
+        self.folded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .address_changes
+    }
+
     /// What has been folded so far.
     pub(crate) fn snapshot(&self) -> Snapshot {
         self.folded
@@ -409,6 +424,20 @@ mod tests {
         let after = folded.snapshot(t0);
         assert_eq!(after.transfers.len(), 1);
         assert!(!after.transfers[0].pulling);
+    }
+
+    /// A listen address gained or lost is counted (the Registry entry is announced again), and
+    /// is not activity.
+    #[test]
+    fn listen_addresses_gained_or_lost_are_counted_not_shown() {
+        let t0 = Instant::now();
+        let mut folded = Folded::default();
+        let addr: node::Multiaddr = "/ip4/10.99.0.2/tcp/4001/p2p-circuit".parse().unwrap();
+        folded.record(node::Event::Listening { addr: addr.clone() }, t0, 1);
+        folded.record(node::Event::ListenExpired { addr }, t0, 2);
+        folded.record(node::Event::PeerConnected { peer: peer() }, t0, 3);
+        assert_eq!(folded.address_changes, 2);
+        assert!(folded.snapshot(t0).activity.is_empty());
     }
 
     #[test]

@@ -1451,6 +1451,8 @@ struct RunningNode {
     announcer: Option<Announcer>,
     /// Proofs accepted when the earnings were last asked for: each new one grows them.
     proofs_seen: u64,
+    /// Listen address changes when the node was last announced: each new one is announced.
+    address_changes_seen: u64,
 }
 
 impl RunningNode {
@@ -1494,6 +1496,7 @@ impl RunningNode {
             }),
             announcer,
             proofs_seen: 0,
+            address_changes_seen: 0,
         };
         running.drive_announcer();
         Ok(running)
@@ -1507,6 +1510,13 @@ impl RunningNode {
             let accepted = self.recorder.proofs_accepted();
             if accepted != self.proofs_seen {
                 self.proofs_seen = accepted;
+                announcer.request();
+            }
+            // A listen address gained (a relay's circuit, once behind a NAT) or lost: buyers
+            // finding the node in the Registry dial what it holds.
+            let changes = self.recorder.address_changes();
+            if changes != self.address_changes_seen {
+                self.address_changes_seen = changes;
                 announcer.request();
             }
             announcer.drive(&self.handle, state);
