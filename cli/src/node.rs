@@ -1,8 +1,11 @@
 //! `cairn node`: runs a storage provider (or a plain peer with `--quota 0`) until Ctrl-C.
 //!
 //! The first stdout line is one JSON object, `{"peer_id": ..., "listen_addrs": [...]}`, with
-//! full multiaddrs ending in `/p2p/<peer id>`, so scripts and tests can dial it; node events
-//! are logged on stderr.
+//! full multiaddrs ending in `/p2p/<peer id>`, so scripts and tests can dial it. Each later
+//! stdout line is one JSON object too: an address gained (`{"listening": ...}`, such as a
+//! relay's circuit once the node found itself behind a NAT) or lost (`{"expired": ...}`), or
+//! a change of reachability (`{"reachability": "public" | "private" | "unknown"}`). Node
+//! events are logged on stderr.
 
 use std::path::PathBuf;
 
@@ -38,6 +41,15 @@ pub(crate) struct NodeArgs {
     /// dialled through this node.
     #[arg(long)]
     relay_server: bool,
+    /// Do not look for relays by itself: by default, a node that no peer can dial back (behind
+    /// a NAT without UPnP) listens through relays it met (peers running `--relay-server`).
+    #[arg(long)]
+    no_auto_relay: bool,
+    /// The network is a private one (a lab, a campus): reachability checks dial back private
+    /// addresses (10/8, 192.168/16, …), and private peers serve as relays. Leave it off on the
+    /// internet.
+    #[arg(long)]
+    private_network: bool,
     /// Sell storage on chain: the contracts' deployment file (from `cairn devnet
     /// --deployment-file`). Data is then accepted only for funded deals naming this provider,
     /// and proofs are submitted every period.
@@ -141,6 +153,8 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     options.mdns = !args.no_mdns;
     options.upnp = !args.no_upnp;
     options.relay_server = args.relay_server;
+    options.auto_relay = !args.no_auto_relay;
+    options.private_network = args.private_network;
     options.prove_every = std::time::Duration::from_secs(args.prove_every.max(1));
     options.release_after = std::time::Duration::from_secs(args.release_after);
     options.tls = ws_tls(
@@ -188,11 +202,31 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         "listen_addrs": addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
     });
     crate::print_line(&line.to_string());
+    // Buyers finding this provider in the Registry dial the addresses there: a relay's circuit
+    // gained later (behind a NAT) is announced too.
+    let (addrs_changed, reannounce) = tokio::sync::watch::channel(());
+    let _reannouncer = market_setup.map(|(market, stake)| {
+        AbortOnDrop(tokio::spawn(reannounce_on_change(
+            market,
+            handle.clone(),
+            stake,
+            reannounce,
+        )))
+    });
     let log = async {
         let mut unreachable = Unreachable::default();
+        let mut shown = Shown(addrs.iter().cloned().collect());
         loop {
             match events.recv().await {
-                Ok(event) => log_event(&event, &mut unreachable),
+                Ok(event) => {
+                    if let Some(line) = shown.line(&event) {
+                        crate::print_line(&line.to_string());
+                        if matches!(event, Event::Listening { .. } | Event::ListenExpired { .. }) {
+                            addrs_changed.send_replace(());
+                        }
+                    }
+                    log_event(&event, &mut unreachable)
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                     tracing::debug!(n, "event log fell behind");
                 }
@@ -207,6 +241,78 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     let _ = handle.shutdown().await;
     let _ = task.await;
     Ok(())
+}
+
+/// How long address changes are left to settle (a relay's circuit and its reservation's expiry
+/// come together) before the Registry entry is updated.
+const REANNOUNCE_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Updates the Registry entry (through `market`) whenever `changed` says the listen addresses
+/// changed; a failed update is tried again every 10 s until one succeeds.
+async fn reannounce_on_change(
+    market: node::market::Market,
+    handle: node::Handle,
+    stake: Option<u64>,
+    mut changed: tokio::sync::watch::Receiver<()>,
+) {
+    while changed.changed().await.is_ok() {
+        tokio::time::sleep(REANNOUNCE_SETTLE).await;
+        changed.borrow_and_update();
+        loop {
+            match market
+                .announce_node(&handle, stake.map(node::market::token_units))
+                .await
+            {
+                Ok(registration) => {
+                    tracing::info!(?registration, "listen addresses announced again");
+                    break;
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "announcing the new listen addresses failed; trying again in 10 s");
+                    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                    changed.borrow_and_update();
+                }
+            }
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What `cairn node` printed of its listen addresses: after its first line, one JSON line per
+/// address gained (`{"listening": ...}`) or lost (`{"expired": ...}`), and per change of
+/// reachability (`{"reachability": "public" | "private" | "unknown", "addr": ...}`).
+#[derive(Debug)]
+struct Shown(std::collections::HashSet<Multiaddr>);
+
+impl Shown {
+    /// The line to print for `event`, if it is news.
+    fn line(&mut self, event: &Event) -> Option<serde_json::Value> {
+        match event {
+            Event::Listening { addr } => self
+                .0
+                .insert(addr.clone())
+                .then(|| serde_json::json!({ "listening": addr.to_string() })),
+            Event::ListenExpired { addr } => self
+                .0
+                .remove(addr)
+                .then(|| serde_json::json!({ "expired": addr.to_string() })),
+            Event::Reachability { status } => Some(match status {
+                node::Reachability::Public { addr } => {
+                    serde_json::json!({ "reachability": "public", "addr": addr.to_string() })
+                }
+                node::Reachability::Private => serde_json::json!({ "reachability": "private" }),
+                _ => serde_json::json!({ "reachability": "unknown" }),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// The peers whose dials failed since they were last connected: the DHT dials a peer that went
@@ -230,6 +336,8 @@ impl Unreachable {
 fn log_event(event: &Event, unreachable: &mut Unreachable) {
     match event {
         Event::Listening { addr } => tracing::info!(%addr, "listening"),
+        Event::ListenExpired { addr } => tracing::info!(%addr, "no longer listening"),
+        Event::Reachability { status } => tracing::info!(?status, "reachability"),
         Event::PeerConnected { peer } => {
             unreachable.connected(peer);
             tracing::info!(%peer, "peer connected")
@@ -276,6 +384,44 @@ fn log_event(event: &Event, unreachable: &mut Unreachable) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_is_printed_when_gained_or_lost_once_each_and_reachability_when_it_changes() {
+        let first: Multiaddr = "/ip4/192.168.99.2/tcp/4001".parse().unwrap();
+        let relayed: Multiaddr = "/ip4/10.99.0.2/tcp/4001/p2p-circuit".parse().unwrap();
+        let mut shown = Shown([first.clone()].into_iter().collect());
+        // The first line had it.
+        assert_eq!(shown.line(&Event::Listening { addr: first }), None);
+        let gained = Event::Listening {
+            addr: relayed.clone(),
+        };
+        assert_eq!(
+            shown.line(&gained).unwrap().to_string(),
+            format!(r#"{{"listening":"{relayed}"}}"#)
+        );
+        assert_eq!(shown.line(&gained), None);
+        let lost = Event::ListenExpired {
+            addr: relayed.clone(),
+        };
+        assert_eq!(
+            shown.line(&lost).unwrap().to_string(),
+            format!(r#"{{"expired":"{relayed}"}}"#)
+        );
+        assert_eq!(shown.line(&lost), None);
+        let private = Event::Reachability {
+            status: node::Reachability::Private,
+        };
+        assert_eq!(
+            shown.line(&private).unwrap().to_string(),
+            r#"{"reachability":"private"}"#
+        );
+        assert_eq!(
+            shown.line(&Event::PeerConnected {
+                peer: node::PeerId::random()
+            }),
+            None
+        );
+    }
 
     #[test]
     fn a_peer_that_stays_unreachable_is_said_once_until_it_connects_again() {

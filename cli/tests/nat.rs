@@ -230,3 +230,164 @@ async fn a_home_provider_started_while_its_relay_is_down_is_reached_once_it_is_u
     let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(report["copies"][0]["peer"], provider_id, "{report}");
 }
+
+/// `cairn node` in namespace `ns` with `args`, its stdout followed: its guard, its listen
+/// addresses (from its first line), and its later lines.
+async fn followed_node_in(
+    ns: &str,
+    dir: &Path,
+    args: &[&str],
+) -> (ChildGuard, Vec<String>, testkit::Lines) {
+    let mut command = NatLab::command(ns, Path::new(CAIRN));
+    command
+        .arg("node")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--no-mdns", "--no-upnp", "--private-network"])
+        .args(args)
+        .env("CAIRN_LOG", "warn");
+    let (guard, line, lines) =
+        ChildGuard::spawn_and_follow("cairn node", command, "peer_id", START_TIMEOUT)
+            .await
+            .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let addrs = json["listen_addrs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    (guard, addrs, lines)
+}
+
+/// Nothing is named by hand: a provider at home and one on the public side only know a relay
+/// to start from (`--peer`, as any peer to bootstrap from). Each finds out by itself, with
+/// AutoNAT (the relay tries to dial it back), whether others can reach it: the home provider,
+/// not reachable, listens through the relay it met and says so (`{"listening": "<relay>/
+/// p2p-circuit/..."}`); the public one, reachable, takes no relay. A buyer on the public side,
+/// also knowing only the relay, finds both providers and stores a copy on each (the home one
+/// dialled through the relay at the address it learnt from the DHT), then, the public
+/// provider gone, fetches the file back from the home one through the relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_behind_a_nat_finds_a_relay_by_itself_and_buyers_find_it() {
+    let lab = NatLab::new().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let listen_public = format!("/ip4/{PUBLIC_IP}/tcp/0");
+    let (_relay, relay_addrs, _) = followed_node_in(
+        &lab.public,
+        &root.path().join("relay"),
+        &["--quota", "0", "--listen", &listen_public, "--relay-server"],
+    )
+    .await;
+    let relay = relay_addrs[0].clone();
+    let peer_args = |quota: &'static str, listen: &'static str| {
+        vec![
+            "--quota".to_owned(),
+            quota.to_owned(),
+            "--listen".to_owned(),
+            listen.to_owned(),
+            "--peer".to_owned(),
+            relay.clone(),
+        ]
+    };
+    let args = peer_args("64MiB", "/ip4/0.0.0.0/tcp/0");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (_home, home_addrs, mut home_lines) =
+        followed_node_in(&lab.home, &root.path().join("home"), &args).await;
+    let home_id = home_addrs[0].rsplit('/').next().unwrap().to_owned();
+    assert!(
+        home_addrs.iter().all(|addr| !addr.contains("p2p-circuit")),
+        "{home_addrs:?}"
+    );
+    let public_listen = format!("/ip4/{PUBLIC_IP}/tcp/0");
+    let mut args = peer_args("64MiB", "/ip4/0.0.0.0/tcp/0");
+    args[3] = public_listen;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (public_provider, public_addrs, mut public_lines) =
+        followed_node_in(&lab.public, &root.path().join("public"), &args).await;
+    let public_id = public_addrs[0].rsplit('/').next().unwrap().to_owned();
+
+    // AutoNAT's first probe is 5 s after start; the relay's reservation follows within a tick.
+    let found = Duration::from_secs(60);
+    home_lines
+        .wait_for(r#""reachability":"private""#, found)
+        .await
+        .unwrap();
+    let circuit = format!("{relay}/p2p-circuit/p2p/{home_id}");
+    home_lines
+        .wait_for(&format!(r#"{{"listening":"{circuit}"}}"#), found)
+        .await
+        .unwrap();
+    let public_status = public_lines
+        .wait_for(r#""reachability""#, found)
+        .await
+        .unwrap();
+    assert!(
+        public_status.contains(r#""reachability":"public""#),
+        "{public_status}"
+    );
+
+    let client = root.path().join("client");
+    let src = root.path().join("in.bin");
+    let bytes: Vec<u8> = (0..2_000_000u32)
+        .map(|i| (i * 13 + i / 509) as u8)
+        .collect();
+    std::fs::write(&src, &bytes).unwrap();
+    let (ok, out, err) = storage_in(
+        &lab.public,
+        &client,
+        &[
+            "put",
+            src.to_str().unwrap(),
+            "--copies",
+            "2",
+            "--peer",
+            &relay,
+        ],
+    )
+    .await;
+    assert!(ok, "put failed: {err}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let mut holders: Vec<String> = report["copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|copy| copy["peer"].as_str().unwrap().to_owned())
+        .collect();
+    holders.sort();
+    let mut expected = vec![home_id.clone(), public_id];
+    expected.sort();
+    assert_eq!(holders, expected, "{report}");
+    let id = report["id"].as_str().unwrap();
+
+    // Only the home provider is left, behind its NAT.
+    drop(public_provider);
+    let out_file = root.path().join("out.bin");
+    let (ok, _, err) = storage_in(
+        &lab.public,
+        &client,
+        &[
+            "get",
+            id,
+            "-o",
+            out_file.to_str().unwrap(),
+            "--peer",
+            &relay,
+        ],
+    )
+    .await;
+    assert!(ok, "get failed: {err}");
+    assert!(
+        std::fs::read(&out_file).unwrap() == bytes,
+        "fetched bytes differ"
+    );
+    // The public provider never listened through the relay.
+    assert!(
+        public_lines
+            .seen()
+            .iter()
+            .all(|line| !line.contains("p2p-circuit")),
+        "{:?}",
+        public_lines.seen()
+    );
+}

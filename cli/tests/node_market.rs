@@ -738,6 +738,94 @@ async fn buyers_find_providers_in_the_registry_and_a_failed_paid_upload_is_refun
     );
 }
 
+/// A provider's Registry entry follows its addresses: started while its relay is down, it
+/// announces its direct address only; once the relay is up and its reservation made, the
+/// address through the relay is announced too (buyers finding it in the Registry reach it
+/// from behind its NAT), and dropped again once the relay is gone.
+#[tokio::test]
+async fn a_relayed_address_gained_or_lost_after_start_is_announced_in_the_registry() {
+    let (devnet, deployment, root, deployment_file) = market_devnet().await;
+    let rpc = devnet.rpc_url();
+    let relay_command = || {
+        let mut command = Command::new(CAIRN);
+        command
+            .arg("node")
+            .arg("--data-dir")
+            .arg(root.path().join("relay"))
+            .args(["--quota", "0", "--no-mdns", "--no-upnp", "--relay-server"])
+            .env("CAIRN_LOG", "warn")
+            .kill_on_drop(true);
+        command
+    };
+    let start_relay = |listen: String| async move {
+        let mut command = relay_command();
+        command.args(["--listen", &listen]);
+        let (guard, line) =
+            ChildGuard::spawn_and_read_line("cairn node", command, "peer_id", START_TIMEOUT)
+                .await
+                .unwrap();
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        (guard, json["listen_addrs"][0].as_str().unwrap().to_owned())
+    };
+    // The relay's address and key, then it stops.
+    let (relay, relay_addr) = start_relay("/ip4/127.0.0.1/tcp/0".into()).await;
+    drop(relay);
+    let circuit = format!("{relay_addr}/p2p-circuit");
+    let (_provider, direct) = start_provider_with(
+        root.path(),
+        1,
+        rpc,
+        &deployment_file,
+        "64MiB",
+        &["--listen", &circuit],
+    )
+    .await;
+    let peer = direct.rsplit('/').next().unwrap().to_owned();
+    let relayed = format!("{circuit}/p2p/{peer}");
+    let contracts = admin_contracts(&deployment, rpc);
+    let listed = || {
+        let registry = contracts.registry.clone();
+        async move {
+            let entry = registry
+                .getProvider(Devnet::key(1).address())
+                .call()
+                .await
+                .unwrap();
+            entry
+                .info
+                .multiaddrs
+                .iter()
+                .map(|a| node::Multiaddr::try_from(a.to_vec()).unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed().await, vec![direct.clone()]);
+
+    let listen = relay_addr
+        .rsplit_once("/p2p/")
+        .map(|(listen, _)| listen.to_owned())
+        .unwrap();
+    let (relay, again) = start_relay(listen).await;
+    assert_eq!(again, relay_addr);
+    let both = vec![direct.clone(), relayed.clone()];
+    testkit::eventually(
+        "the relayed address in the Registry",
+        Duration::from_secs(90),
+        || async { (listed().await == both).then_some(()) },
+    )
+    .await
+    .unwrap();
+    drop(relay);
+    let alone = vec![direct.clone()];
+    testkit::eventually(
+        "the relayed address gone from the Registry",
+        Duration::from_secs(90),
+        || async { (listed().await == alone).then_some(()) },
+    )
+    .await
+    .unwrap();
+}
+
 /// `cairn daemon --node` selling storage: the embedded node registers itself at start, a buyer's
 /// `cairn storage put` lands on it, its proof is accepted on chain, and the daemon's API and its
 /// UI in Chromium show the object, the proof and the earnings, proven against the head its light

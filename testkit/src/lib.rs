@@ -29,7 +29,7 @@ use std::time::Duration;
 pub use bluezoo::BlueZoo;
 pub use daemon::Daemon;
 pub use netns::NatLab;
-pub use process::{ChildGuard, Ran, find_tool, free_port, run, wait_for_port};
+pub use process::{ChildGuard, Lines, Ran, find_tool, free_port, run, wait_for_port};
 pub use webdriver::WebDriver;
 pub use xvfb::Xvfb;
 

@@ -93,6 +93,40 @@ impl ChildGuard {
         Ok((guard, line))
     }
 
+    /// [`ChildGuard::spawn_and_read_line`], keeping the lines after that one for the test to
+    /// wait on ([`Lines::wait_for`]).
+    pub async fn spawn_and_follow(
+        name: &str,
+        mut command: Command,
+        marker: &str,
+        timeout: Duration,
+    ) -> Result<(Self, String, Lines)> {
+        command.stdout(Stdio::piped());
+        let mut guard = Self::spawn(name, command)?;
+        let stdout = guard.child.stdout.take().ok_or_else(|| Error::Io {
+            what: format!("{name} stdout"),
+            source: std::io::Error::other("not piped"),
+        })?;
+        // A child prints a few lines after its first (addresses gained or lost): a test not
+        // reading them holds it up only after this many.
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        let mut reader = BufReader::new(stdout).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = reader.next_line().await {
+                if tx.send(line).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut lines = Lines {
+            name: name.to_owned(),
+            rx,
+            seen: Vec::new(),
+        };
+        let line = lines.wait_for(marker, timeout).await?;
+        Ok((guard, line, lines))
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -104,6 +138,49 @@ impl ChildGuard {
             what: format!("killing {}", self.name),
             source,
         })
+    }
+}
+
+/// The stdout lines of a child started with [`ChildGuard::spawn_and_follow`], as they come.
+#[derive(Debug)]
+pub struct Lines {
+    name: String,
+    rx: tokio::sync::mpsc::Receiver<String>,
+    /// Every line read so far, in order.
+    seen: Vec<String>,
+}
+
+impl Lines {
+    /// The next line containing `marker` (lines before it are kept in [`Lines::seen`]); an error
+    /// when the child's stdout ends first or after `timeout`.
+    pub async fn wait_for(&mut self, marker: &str, timeout: Duration) -> Result<String> {
+        let read = async {
+            while let Some(line) = self.rx.recv().await {
+                self.seen.push(line.clone());
+                if line.contains(marker) {
+                    return Ok(line);
+                }
+            }
+            Err(Error::Io {
+                what: format!("{} exited before printing {marker:?}", self.name),
+                source: std::io::Error::other("end of stdout"),
+            })
+        };
+        tokio::time::timeout(timeout, read)
+            .await
+            .map_err(|_| Error::Timeout {
+                what: format!("{} to print {marker:?}", self.name),
+                after: timeout,
+            })?
+    }
+
+    /// Every line read so far (by [`Lines::wait_for`]), oldest first, with those already
+    /// waiting.
+    pub fn seen(&mut self) -> &[String] {
+        while let Ok(line) = self.rx.try_recv() {
+            self.seen.push(line);
+        }
+        &self.seen
     }
 }
 
