@@ -129,6 +129,10 @@ struct DaemonNodeArgs {
     /// Do not ask the router for port mappings (UPnP).
     #[arg(long, requires = "node")]
     no_upnp: bool,
+    /// The network is a private one (a lab, a campus): reachability checks dial back private
+    /// addresses, and private peers serve as relays. Leave it off on the internet.
+    #[arg(long, requires = "node")]
+    node_private_network: bool,
     /// Sell the node's storage on chain: the contracts' deployment file (from `cairn devnet
     /// --deployment-file`), as `cairn node --deployment-file`.
     #[arg(long, requires = "node")]
@@ -176,6 +180,7 @@ impl DaemonNodeArgs {
             peers: self.node_peers,
             mdns: !self.no_mdns,
             upnp: !self.no_upnp,
+            private_network: self.node_private_network,
             market,
         })
     }

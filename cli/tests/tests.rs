@@ -625,7 +625,8 @@ async fn devnet_command_deploys_and_prints_the_addresses() {
 }
 
 /// `cairn daemon --node` runs the libp2p node inside the runtime: its state is in the JSON API
-/// and, live, in the UI in Chromium (a `cairn node` that dials it shows up as a peer).
+/// and, live, in the UI in Chromium (a `cairn node` that dials it shows up as a peer, and, once
+/// it dialled the daemon's node back, the UI says it is reachable directly).
 #[tokio::test]
 async fn daemon_with_a_node_shows_it_in_the_api_and_the_ui() {
     let devnet = Devnet::start().await.unwrap();
@@ -639,6 +640,8 @@ async fn daemon_with_a_node_shows_it_in_the_api_and_the_ui() {
             "/ip4/127.0.0.1/tcp/0",
             "--no-mdns",
             "--no-upnp",
+            // The peer below dials it back on loopback.
+            "--node-private-network",
         ],
     )
     .await;
@@ -687,6 +690,10 @@ async fn daemon_with_a_node_shows_it_in_the_api_and_the_ui() {
         browser.text_of("#node-peers").await.unwrap().as_deref(),
         Some("0")
     );
+    assert_eq!(
+        browser.text_of("#node-reachable").await.unwrap().as_deref(),
+        Some("not known yet: no peer has tried to dial it back")
+    );
 
     // A provider that dials the daemon's node appears as a peer, live.
     let peer_dir = tempfile::tempdir().unwrap();
@@ -694,6 +701,7 @@ async fn daemon_with_a_node_shows_it_in_the_api_and_the_ui() {
     command
         .args(["node", "--quota", "0", "--no-mdns", "--no-upnp"])
         .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--peer", &addr])
+        .arg("--private-network")
         .arg("--data-dir")
         .arg(peer_dir.path())
         .env("CAIRN_LOG", "warn");
@@ -704,6 +712,21 @@ async fn daemon_with_a_node_shows_it_in_the_api_and_the_ui() {
         .wait_for_text("#node-peers", Duration::from_secs(30), |t| t == "1")
         .await
         .unwrap();
+    // The peer dials it back (AutoNAT, every 10 s until it is sure) at its listen address.
+    let listen = addr.rsplit_once("/p2p/").unwrap().0;
+    let reachable = format!("directly, at {listen}");
+    browser
+        .wait_for_text("#node-reachable", Duration::from_secs(60), |t| {
+            t == reachable
+        })
+        .await
+        .unwrap();
+    let api = daemon.status().await.unwrap()["node"].clone();
+    assert_eq!(
+        api["reachability"],
+        serde_json::json!({ "state": "public", "addr": listen }),
+        "{api}"
+    );
     save_screenshot(&browser, "daemon-ui-node.png").await;
     drop(peer);
     browser

@@ -458,12 +458,13 @@ fn relay_config() -> relay::Config {
 }
 
 /// AutoNAT as a Cairn node runs it: its first probe 5 s after start (libp2p's 15 s leaves a
-/// home node unreachable longer), tried again every 30 s until sure; private addresses dialled
-/// back only on a `private_network`.
+/// home node unreachable longer), tried again every 10 s until sure (libp2p's 90 s: a node
+/// whose first peer comes after its first probe would wait that long; each server is still
+/// asked at most every 90 s); private addresses dialled back only on a `private_network`.
 fn autonat_config(private_network: bool) -> autonat::Config {
     autonat::Config {
         boot_delay: Duration::from_secs(5),
-        retry_interval: Duration::from_secs(30),
+        retry_interval: Duration::from_secs(10),
         only_global_ips: !private_network,
         ..autonat::Config::default()
     }

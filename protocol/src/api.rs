@@ -196,6 +196,28 @@ pub struct NodeInfo {
     /// Why the catalog of stored files cannot be read, when it cannot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files_error: Option<String>,
+    /// Whether other nodes can dial it, as they last found by dialling it back (AutoNAT); a
+    /// node they cannot reach is reached through the relays in `listen_addrs`
+    /// (`…/p2p-circuit/…`).
+    #[serde(default)]
+    pub reachability: Reachability,
+}
+
+/// Whether other nodes can dial a node, as [`NodeInfo::reachability`] carries it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum Reachability {
+    /// Not known yet: no peer able to try has dialled it back yet.
+    #[default]
+    Unknown,
+    /// A peer dialled it back at `addr`.
+    Public {
+        /// The address it was reached at.
+        addr: String,
+    },
+    /// No peer could dial it back (a NAT or a firewall without UPnP): it is reached through
+    /// relays only.
+    Private,
 }
 
 /// A file this client stored on the network.
@@ -796,6 +818,9 @@ mod tests {
             node: NodeState::Running(Box::new(NodeInfo {
                 peer_id: "12D3KooWExample".into(),
                 listen_addrs: vec!["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWExample".into()],
+                reachability: Reachability::Public {
+                    addr: "/ip4/203.0.113.7/tcp/4001".into(),
+                },
                 connected_peers: 2,
                 objects: 1,
                 stored_bytes: 1024,

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use protocol::api::{ACTIVITY_LEN, Activity, ActivityKind, TransferInfo};
+use protocol::api::{ACTIVITY_LEN, Activity, ActivityKind, Reachability, TransferInfo};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
@@ -44,6 +44,8 @@ pub(crate) struct Folded {
     /// Listen addresses gained or lost (a relay's circuit, a listener closed): the Registry
     /// entry is announced again when this moves.
     address_changes: u64,
+    /// Whether other nodes can dial the node, as it last found.
+    reachability: Reachability,
     /// Activity was added since it was last saved.
     unsaved: bool,
 }
@@ -78,6 +80,7 @@ pub(crate) struct Snapshot {
     pub(crate) activity: Vec<Activity>,
     pub(crate) proofs_accepted: u64,
     pub(crate) proofs_rejected: u64,
+    pub(crate) reachability: Reachability,
 }
 
 impl Folded {
@@ -167,6 +170,16 @@ impl Folded {
                 self.address_changes += 1;
                 return;
             }
+            node::Event::Reachability { status } => {
+                self.reachability = match status {
+                    node::Reachability::Public { addr } => Reachability::Public {
+                        addr: addr.to_string(),
+                    },
+                    node::Reachability::Private => Reachability::Private,
+                    _ => Reachability::Unknown,
+                };
+                return;
+            }
             // Earnings are not taken from events: the runtime shows them only once verified
             // (`crate::earnings`); an accepted proof asks for that.
             _ => return,
@@ -218,6 +231,7 @@ impl Folded {
             activity: self.activity.iter().cloned().collect(),
             proofs_accepted: self.proofs_accepted,
             proofs_rejected: self.proofs_rejected,
+            reachability: self.reachability.clone(),
         }
     }
 }
@@ -438,6 +452,30 @@ mod tests {
         folded.record(node::Event::PeerConnected { peer: peer() }, t0, 3);
         assert_eq!(folded.address_changes, 2);
         assert!(folded.snapshot(t0).activity.is_empty());
+        // Reachability is the last one found.
+        assert_eq!(folded.snapshot(t0).reachability, Reachability::Unknown);
+        folded.record(
+            node::Event::Reachability {
+                status: node::Reachability::Private,
+            },
+            t0,
+            4,
+        );
+        assert_eq!(folded.snapshot(t0).reachability, Reachability::Private);
+        let at: node::Multiaddr = "/ip4/203.0.113.7/tcp/4001".parse().unwrap();
+        folded.record(
+            node::Event::Reachability {
+                status: node::Reachability::Public { addr: at },
+            },
+            t0,
+            5,
+        );
+        assert_eq!(
+            folded.snapshot(t0).reachability,
+            Reachability::Public {
+                addr: "/ip4/203.0.113.7/tcp/4001".into()
+            }
+        );
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub struct NodeConfig {
     pub mdns: bool,
     /// Ask the router for port mappings (UPnP).
     pub upnp: bool,
+    /// The network is a private one (a lab, a campus): reachability checks dial back private
+    /// addresses and private peers serve as relays (see [`node::Options::private_network`]).
+    pub private_network: bool,
     /// Sell storage on chain (reached at the runtime's chain endpoint), or `None` to store nothing for
     /// buyers (a provider without a market has no deals to accept data for).
     pub market: Option<NodeMarket>,
@@ -129,6 +132,7 @@ impl Default for NodeConfig {
             peers: Vec::new(),
             mdns: true,
             upnp: true,
+            private_network: false,
             market: None,
         }
     }
@@ -160,6 +164,7 @@ impl NodeConfig {
         options.bootstrap = parse("peer", &self.peers)?;
         options.mdns = self.mdns;
         options.upnp = self.upnp;
+        options.private_network = self.private_network;
         // A quota set to 0 from the UI stops new data, not the deals already held.
         options.keep_store = true;
         if let Some(market) = &self.market {

@@ -1657,6 +1657,7 @@ impl RunningNode {
             market_error: None,
             files: Vec::new(),
             files_error: None,
+            reachability: folded.reachability,
         })))
     }
 

@@ -140,6 +140,7 @@ fn node_config(data_dir: &Path, quota: u64, peers: Vec<String>) -> Config {
             peers,
             mdns: false,
             upnp: false,
+            private_network: false,
             market: None,
         }),
         ..config("http://127.0.0.1:1")
@@ -206,6 +207,7 @@ async fn an_embedded_node_publishes_its_identity_addresses_peers_and_store() {
         market_error,
         files,
         files_error,
+        reachability,
     } = running(status);
     assert!(peer_id.starts_with("12D3KooW"), "{peer_id}");
     assert!(!listen_addrs.is_empty());
@@ -219,6 +221,8 @@ async fn an_embedded_node_publishes_its_identity_addresses_peers_and_store() {
     );
     assert_eq!(market, None, "no market configured");
     assert_eq!(market_error, None);
+    // No peer has tried to dial it back yet.
+    assert_eq!(reachability, protocol::api::Reachability::Unknown);
     assert!(transfers.is_empty() && activity.is_empty());
     assert!(
         files.is_empty() && files_error.is_none(),

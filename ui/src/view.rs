@@ -7,8 +7,8 @@ use leptos::prelude::*;
 use protocol::api::{
     Activity, ActivityKind, ChainSettings, ChainState, DownloadFile, DownloadReady, EarningsAnchor,
     EarningsProof, EndpointSource, FetchFile, FetchedFile, FileInfo, ForgetFile, ForgotFile,
-    LightClientSettings, LightClientState, MarketState, NodeState, Repair, SetNodeMarket, Status,
-    StoreFile, StoredFile, TransferInfo, Withdrawal,
+    LightClientSettings, LightClientState, MarketState, NodeState, Reachability, Repair,
+    SetNodeMarket, Status, StoreFile, StoredFile, TransferInfo, Withdrawal,
 };
 use protocol::units::{format_bytes, format_utc};
 
@@ -340,6 +340,7 @@ fn NodeSection(
                 </div>
                 <Card label="Peer ID" id="node-peer-id" value=Signal::derive(move || running().map(|info| info.peer_id))/>
                 <Card label="Connected peers" id="node-peers" value=Signal::derive(move || running().map(|info| info.connected_peers.to_string()))/>
+                <Card label="Reachable by other nodes" id="node-reachable" value=Signal::derive(move || running().map(|info| format_reachability(&info.reachability, &info.listen_addrs)))/>
                 <Card label="Stored" id="node-stored" value=Signal::derive(move || running().map(|info| format_stored(info.objects, info.stored_bytes, info.quota_bytes, info.disk_room_bytes)))/>
                 <Show when=move || market().is_some()>
                     <HintCard label="Earnings (unwithdrawn, verified)" id="node-earnings" value=Signal::derive(move || market().map(|m| m.earnings.map_or_else(|| "not verified yet".into(), |e| format_tokens(&e)))) hint_id="node-earnings-proof" hint=Signal::derive(move || market().and_then(|m| m.earnings_proof).map(|p| format_earnings_proof(&p)))/>
@@ -1325,6 +1326,36 @@ fn format_light_client(state: &LightClientState) -> String {
     }
 }
 
+/// Whether other nodes reach the node, and how: `directly, at /ip4/…`, `through 1 relay
+/// (12D3Ko…abcd): behind a NAT`, or why not.
+pub(crate) fn format_reachability(reachability: &Reachability, listen_addrs: &[String]) -> String {
+    match reachability {
+        Reachability::Public { addr } => format!("directly, at {addr}"),
+        Reachability::Private => {
+            // The relay of each circuit address: the peer id before `/p2p-circuit`.
+            let mut relays: Vec<String> = Vec::new();
+            for relay in listen_addrs
+                .iter()
+                .filter_map(|addr| addr.split_once("/p2p-circuit"))
+                .filter_map(|(relay, _)| relay.rsplit_once("/p2p/"))
+                .map(|(_, peer)| short(peer))
+            {
+                // A relay reached at two addresses (TCP and QUIC) is one relay.
+                if !relays.contains(&relay) {
+                    relays.push(relay);
+                }
+            }
+            match relays.len() {
+                0 => "no: behind a NAT or a firewall, and no relay met yet (add a peer that runs                       one, `cairn node --relay-server`)"
+                    .into(),
+                1 => format!("through 1 relay ({}): behind a NAT", relays[0]),
+                n => format!("through {n} relays ({}): behind a NAT", relays.join(", ")),
+            }
+        }
+        _ => "not known yet: no peer has tried to dial it back".into(),
+    }
+}
+
 /// A long id cut to its ends: `3f2a…9c1d`.
 fn short(id: &str) -> String {
     let chars: Vec<char> = id.chars().collect();
@@ -1519,6 +1550,45 @@ mod tests {
         format_stored_file, format_utc, parse_keep_until, store_request,
     };
     use super::{ForgotFile, forget_question, format_forgot_file};
+    use super::{Reachability, format_reachability};
+
+    #[test]
+    fn reachability_says_how_other_nodes_reach_the_node() {
+        let direct = "/ip4/192.168.1.5/tcp/4001/p2p/12D3KooWHome".to_owned();
+        let relay = |n: u8| {
+            format!(
+                "/ip4/203.0.113.{n}/tcp/4001/p2p/12D3KooWRelay{n}xyz/p2p-circuit/p2p/12D3KooWHome"
+            )
+        };
+        assert_eq!(
+            format_reachability(&Reachability::Unknown, std::slice::from_ref(&direct)),
+            "not known yet: no peer has tried to dial it back"
+        );
+        assert_eq!(
+            format_reachability(
+                &Reachability::Public {
+                    addr: "/ip4/198.51.100.4/tcp/4001".into()
+                },
+                std::slice::from_ref(&direct)
+            ),
+            "directly, at /ip4/198.51.100.4/tcp/4001"
+        );
+        assert!(
+            format_reachability(&Reachability::Private, std::slice::from_ref(&direct))
+                .starts_with("no: behind a NAT or a firewall, and no relay met yet")
+        );
+        assert_eq!(
+            format_reachability(&Reachability::Private, &[direct.clone(), relay(1)]),
+            "through 1 relay (12D3Ko…1xyz): behind a NAT"
+        );
+        assert_eq!(
+            format_reachability(
+                &Reachability::Private,
+                &[direct, relay(1), relay(2), relay(1)]
+            ),
+            "through 2 relays (12D3Ko…1xyz, 12D3Ko…2xyz): behind a NAT"
+        );
+    }
 
     /// A 1.5 MiB file on two providers under deals 3 and 4, paid until 2025-12-06 02:00 UTC.
     fn photo() -> FileInfo {
