@@ -33,7 +33,7 @@ pub use content::{ContentId, Manifest};
 pub use key::KEY_FILE;
 pub use libp2p::{Multiaddr, PeerId};
 pub use node::{
-    AUTO_RELAYS, BAN_DURATION, Event, EventLoop, FORGET_AFTER_FAILED_DIALS, Handle,
+    AUTO_RELAYS, BAN_DURATION, DIRECT_GRACE, Event, EventLoop, FORGET_AFTER_FAILED_DIALS, Handle,
     IDLE_CONNECTION_TIMEOUT, KAD_PROTOCOL, LISTEN_TIMEOUT, Node, OFFER_INTERVAL, OFFERS_TOPIC,
     Options, PROTOCOL_VERSION, PROVIDERS_KEY, ProviderInfo, Reachability, WsTls,
 };

@@ -633,6 +633,10 @@ pub(crate) enum Command {
     Provide(ContentId),
     Unprovide(ContentId),
     FindHolders(ContentId, oneshot::Sender<Vec<PeerId>>),
+    /// How to open a transfer stream to the peer now (see [`Handle::route`]).
+    Route(PeerId, oneshot::Sender<Route>),
+    /// Dial the peer at the addresses the node knows for it.
+    DialPeer(PeerId, oneshot::Sender<Result<(), NodeError>>),
     Ban(PeerId),
     /// The store's quota changed: offer the new capacity now.
     Capacity(u64, oneshot::Sender<()>),
@@ -643,6 +647,76 @@ pub(crate) enum Command {
         oneshot::Sender<Result<(), NodeError>>,
     ),
     Shutdown(oneshot::Sender<()>),
+}
+
+/// How long a transfer stream to a peer reached through a relay only waits for a direct
+/// connection to it (the peer, behind a NAT, dials this node back once it learnt its addresses:
+/// a round trip or three), so the transfer does not go through the relay.
+pub const DIRECT_GRACE: Duration = Duration::from_secs(2);
+
+/// How to open a transfer stream to a peer now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// Not connected: dial it first.
+    NotConnected,
+    /// Reached through a relay only, and a direct connection may come soon: ask again shortly.
+    Wait,
+    /// Open it (on a direct connection if there is one: relayed ones that carry no stream of
+    /// this node were closed).
+    Go,
+}
+
+/// The connections to one peer, as far as opening transfer streams to it goes.
+#[derive(Debug, Default)]
+struct Links {
+    /// Open connections, and whether each goes through a relay.
+    connections: Vec<(ConnectionId, bool)>,
+    /// A transfer stream was opened to it since it connected: a relayed connection may carry
+    /// one, so none is closed.
+    streamed: bool,
+    /// Until when a stream waits for a direct connection, once the peer was found reached
+    /// through a relay only.
+    wait_until: Option<tokio::time::Instant>,
+    /// Dialled back directly since it connected through a relay.
+    reversed: bool,
+}
+
+impl Links {
+    /// Whether only relays reach the peer.
+    fn relayed_only(&self) -> bool {
+        !self.connections.is_empty() && self.connections.iter().all(|(_, relayed)| *relayed)
+    }
+
+    /// How to open a transfer stream now, and the relayed connections to close first. With a
+    /// direct connection, relayed ones that carry no transfer stream yet are closed (a stream
+    /// goes on any of the peer's connections). Reached through relays only, it waits (until
+    /// [`DIRECT_GRACE`] after first asked) when the peer `may_dial_back`.
+    fn route(
+        &mut self,
+        now: tokio::time::Instant,
+        may_dial_back: bool,
+    ) -> (Route, Vec<ConnectionId>) {
+        if self.connections.is_empty() {
+            return (Route::NotConnected, Vec::new());
+        }
+        if self.relayed_only() && may_dial_back {
+            let until = *self.wait_until.get_or_insert(now + DIRECT_GRACE);
+            if now < until {
+                return (Route::Wait, Vec::new());
+            }
+        }
+        let close = if self.streamed || self.relayed_only() {
+            Vec::new()
+        } else {
+            self.connections
+                .iter()
+                .filter(|(_, relayed)| *relayed)
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        self.streamed = true;
+        (Route::Go, close)
+    }
 }
 
 /// The composed behaviour.
@@ -698,6 +772,8 @@ pub struct EventLoop {
     relayed: Vec<RelaySlot>,
     /// Whether other nodes can dial this one, as AutoNAT last found.
     reachability: Reachability,
+    /// The connections to each connected peer, for transfer streams (see [`Links`]).
+    links: HashMap<PeerId, Links>,
     /// Relays met (peers serving circuit relay v2), with the addresses they announced that
     /// others can dial: picked from when behind a NAT, if [`Options::auto_relay`].
     relays: std::collections::BTreeMap<PeerId, Vec<Multiaddr>>,
@@ -1009,6 +1085,7 @@ impl Node {
             ),
             relayed,
             reachability: Reachability::Unknown,
+            links: HashMap::new(),
             relays: std::collections::BTreeMap::new(),
             auto_relay: options.auto_relay,
             private_network: options.private_network,
@@ -1147,6 +1224,26 @@ impl Handle {
     /// open streams.
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), NodeError> {
         self.ask(|tx| Command::Dial(addr, tx)).await?
+    }
+
+    /// Readies `peer` for a transfer stream: dials it if not connected, and when it is reached
+    /// through a relay only, waits up to [`DIRECT_GRACE`] for a direct connection (a peer behind
+    /// a NAT dials this node back when it can), so the transfer does not go through the relay.
+    /// [`NodeError::Dial`] when it cannot be dialled.
+    pub async fn route(&self, peer: PeerId) -> Result<(), NodeError> {
+        let mut dialled = false;
+        loop {
+            match self.ask(|reply| Command::Route(peer, reply)).await? {
+                Route::Go => return Ok(()),
+                Route::Wait => tokio::time::sleep(Duration::from_millis(50)).await,
+                // Connected, then gone at once: the stream dials it again.
+                Route::NotConnected if dialled => return Ok(()),
+                Route::NotConnected => {
+                    dialled = true;
+                    self.ask(|reply| Command::DialPeer(peer, reply)).await??;
+                }
+            }
+        }
     }
 
     /// Connected peers.
@@ -1320,6 +1417,50 @@ impl EventLoop {
         }
     }
 
+    /// Whether a peer reached through a relay may dial this node back directly: it is not known
+    /// to be behind a NAT, and listens on an address others can dial (not loopback, not a
+    /// relay's circuit).
+    fn may_be_dialled_back(&self) -> bool {
+        self.reachability != Reachability::Private
+            && self.listen_addrs.iter().any(|addr| {
+                !addr.iter().any(|p| p == Protocol::P2pCircuit)
+                    && relay_addr_usable(&without_peer(addr), true)
+            })
+    }
+
+    /// A peer that reached this node through a relay told its addresses (`listen`): dialled
+    /// back directly at them, once per time it connects (a node behind a NAT can dial out; the
+    /// peer then need not go through the relay, see [`Handle::route`]). Hole punching (DCUtR)
+    /// covers two peers both behind NATs.
+    fn dial_back(&mut self, peer: PeerId, listen: &[Multiaddr]) {
+        let Some(links) = self.links.get_mut(&peer) else {
+            return;
+        };
+        if !links.relayed_only() || links.reversed {
+            return;
+        }
+        let addrs: Vec<Multiaddr> = listen
+            .iter()
+            .filter(|addr| {
+                !addr.iter().any(|p| p == Protocol::P2pCircuit)
+                    && relay_addr_usable(&without_peer(addr), true)
+            })
+            .cloned()
+            .collect();
+        if addrs.is_empty() {
+            return;
+        }
+        links.reversed = true;
+        tracing::debug!(%peer, ?addrs, "reached through a relay: dialling the peer back directly");
+        let opts = DialOpts::peer_id(peer)
+            .addresses(addrs)
+            .condition(PeerCondition::Always)
+            .build();
+        if let Err(e) = self.swarm.dial(opts) {
+            tracing::debug!(%peer, error = %e, "cannot dial the peer back");
+        }
+    }
+
     /// Reachable directly: stops listening through the relays it picked itself.
     fn drop_picked_relays(&mut self) {
         let swarm = &mut self.swarm;
@@ -1418,6 +1559,41 @@ impl EventLoop {
                     .kad
                     .get_providers(kad::RecordKey::new(&id.0));
                 self.holder_queries.insert(query, (reply, HashSet::new()));
+            }
+            Command::Route(peer, reply) => {
+                let may_dial_back = self.may_be_dialled_back();
+                let (route, close) = self
+                    .links
+                    .get_mut(&peer)
+                    .map_or((Route::NotConnected, Vec::new()), |links| {
+                        links.route(tokio::time::Instant::now(), may_dial_back)
+                    });
+                for id in close {
+                    tracing::debug!(%peer, "a direct connection came: closing the one through the relay");
+                    self.swarm.close_connection(id);
+                }
+                let _ = reply.send(route);
+            }
+            Command::DialPeer(peer, reply) => {
+                let opts = DialOpts::peer_id(peer)
+                    .condition(PeerCondition::Disconnected)
+                    .build();
+                let id = opts.connection_id();
+                match self.swarm.dial(opts) {
+                    Ok(()) => {
+                        let addr = Multiaddr::empty().with(Protocol::P2p(peer));
+                        self.dials.insert(id, (addr, reply));
+                    }
+                    Err(DialError::DialPeerConditionFalse(_)) => {
+                        let _ = reply.send(Ok(()));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NodeError::Dial {
+                            addr: Multiaddr::empty().with(Protocol::P2p(peer)),
+                            reason: dial_error(&e),
+                        }));
+                    }
+                }
             }
             Command::Ban(peer) => {
                 tracing::warn!(%peer, "banning peer for {BAN_DURATION:?}");
@@ -1637,6 +1813,11 @@ impl EventLoop {
             } => {
                 self.dial_answered(connection_id, None);
                 self.failed_dials.remove(&peer_id);
+                self.links
+                    .entry(peer_id)
+                    .or_default()
+                    .connections
+                    .push((connection_id, endpoint.is_relayed()));
                 if endpoint.is_dialer() {
                     let addr = endpoint.get_remote_address();
                     if self
@@ -1684,6 +1865,12 @@ impl EventLoop {
                 ..
             } => {
                 tracing::debug!(peer = %peer_id, ?connection_id, ?cause, num_established, "connection closed");
+                if let Some(links) = self.links.get_mut(&peer_id) {
+                    links.connections.retain(|(id, _)| *id != connection_id);
+                    if links.connections.is_empty() {
+                        self.links.remove(&peer_id);
+                    }
+                }
                 if num_established == 0 {
                     let _ = self.events.send(Event::PeerDisconnected { peer: peer_id });
                 }
@@ -1724,6 +1911,7 @@ impl EventLoop {
                 let _ = self.events.send(Event::Reachability { status });
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                self.dial_back(peer_id, &info.listen_addrs);
                 if info.protocols.contains(&relay::HOP_PROTOCOL_NAME) {
                     let usable: Vec<Multiaddr> = info
                         .listen_addrs
@@ -1973,6 +2161,48 @@ mod tests {
         assert!(relays_to_add(&known, &sorted[..3], 2).is_empty());
         // None met: none.
         assert!(relays_to_add(&Default::default(), &[], 2).is_empty());
+    }
+
+    #[test]
+    fn a_stream_to_a_peer_reached_through_a_relay_waits_a_while_for_a_direct_connection() {
+        let now = tokio::time::Instant::now();
+        let (relayed, direct, other) = (
+            ConnectionId::new_unchecked(1),
+            ConnectionId::new_unchecked(2),
+            ConnectionId::new_unchecked(3),
+        );
+        let mut links = Links::default();
+        assert_eq!(links.route(now, true), (Route::NotConnected, vec![]));
+        links.connections.push((relayed, true));
+        // Through the relay only: waits, until the grace is over, however often asked.
+        assert_eq!(links.route(now, true), (Route::Wait, vec![]));
+        let later = now + DIRECT_GRACE / 2;
+        assert_eq!(links.route(later, true), (Route::Wait, vec![]));
+        // The peer dialled back: the relayed connection, which carries no stream yet, is
+        // closed, and the stream goes.
+        links.connections.push((direct, false));
+        assert_eq!(links.route(later, true), (Route::Go, vec![relayed]));
+        // Once a stream went, a relayed connection that comes later is kept (it may carry one).
+        links.connections.push((other, true));
+        assert_eq!(links.route(later, true), (Route::Go, vec![]));
+
+        // No dial back to wait for (this node is behind a NAT, or listens on loopback only): at
+        // once, through the relay.
+        let mut links = Links::default();
+        links.connections.push((relayed, true));
+        assert_eq!(links.route(now, false), (Route::Go, vec![]));
+        // The grace over with no direct connection: through the relay, and not again waited.
+        let mut links = Links::default();
+        links.connections.push((relayed, true));
+        assert_eq!(links.route(now, true), (Route::Wait, vec![]));
+        assert_eq!(links.route(now + DIRECT_GRACE, true), (Route::Go, vec![]));
+        assert_eq!(links.route(now + DIRECT_GRACE, true), (Route::Go, vec![]));
+        // A direct connection coming after a stream went through the relay closes nothing.
+        links.connections.push((direct, false));
+        assert_eq!(
+            links.route(now + DIRECT_GRACE * 2, true),
+            (Route::Go, vec![])
+        );
     }
 
     #[test]

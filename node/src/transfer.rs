@@ -1321,6 +1321,14 @@ impl Client {
     }
 
     async fn open(&self, peer: PeerId) -> Result<libp2p::Stream, TransferError> {
+        // A peer reached through a relay may dial back directly: the stream then skips the relay.
+        self.handle
+            .route(peer)
+            .await
+            .map_err(|e| TransferError::Open {
+                peer,
+                reason: e.to_string(),
+            })?;
         let mut control = self.handle.control();
         control
             .open_stream(peer, PROTOCOL)
