@@ -46,6 +46,11 @@ pub(crate) struct StorageArgs {
         default_value = "http://127.0.0.1:8545"
     )]
     rpc_url: String,
+    /// Address for the client's node to listen on (repeatable) [default: a random TCP port on
+    /// loopback]. A public address lets a provider behind a NAT, reached through a relay, dial
+    /// the client back, so the transfer does not go through the relay.
+    #[arg(long, global = true)]
+    listen: Vec<Multiaddr>,
     /// PEM certificate to trust when dialing `wss` providers (repeatable; for self-signed ones).
     #[arg(long, global = true)]
     tls_trust: Vec<PathBuf>,
@@ -201,8 +206,14 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
                 args.deployment_file.as_deref(),
                 args.chain_key_file.as_deref(),
             )?;
-            let (handle, task, dials) =
-                start_client(&dir, args.peers, &args.tls_trust, !args.no_mdns).await?;
+            let (handle, task, dials) = start_client(
+                &dir,
+                args.peers,
+                args.listen,
+                &args.tls_trust,
+                !args.no_mdns,
+            )
+            .await?;
             let catalog = Catalog::in_dir(&dir);
             let result = put(&handle, &catalog, &file, copies, buyer.as_ref(), &dials).await;
             let _ = handle.shutdown().await;
@@ -249,8 +260,14 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
             Ok(())
         }
         StorageCommand::Get { id, output, range } => {
-            let (handle, task, _dials) =
-                start_client(&dir, args.peers, &args.tls_trust, !args.no_mdns).await?;
+            let (handle, task, _dials) = start_client(
+                &dir,
+                args.peers,
+                args.listen,
+                &args.tls_trust,
+                !args.no_mdns,
+            )
+            .await?;
             let result = with_progress(
                 &handle,
                 "download",
@@ -270,12 +287,17 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
 async fn start_client(
     dir: &Path,
     peers: Vec<Multiaddr>,
+    listen: Vec<Multiaddr>,
     tls_trust: &[PathBuf],
     mdns: bool,
 ) -> anyhow::Result<(Handle, tokio::task::JoinHandle<()>, DialFailures)> {
     let mut options = Options::new(dir.to_owned());
     options.tls = crate::node::ws_tls(None, None, tls_trust)?;
-    options.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
+    options.listen = if listen.is_empty() {
+        vec!["/ip4/127.0.0.1/tcp/0".parse()?]
+    } else {
+        listen
+    };
     options.bootstrap = peers;
     options.mdns = mdns;
     options.upnp = false;

@@ -391,3 +391,101 @@ async fn a_provider_behind_a_nat_finds_a_relay_by_itself_and_buyers_find_it() {
         public_lines.seen()
     );
 }
+
+/// Bytes the TCP connections in namespace `ns` to `remote` (`ip:port`) have received so far,
+/// as the kernel counts them (`ss -tin`).
+fn bytes_received(ns: &str, remote: &str) -> u64 {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "ss", "-tinH", "state", "established"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Each connection: a line with its addresses, then a line with its counters.
+    let lines: Vec<&str> = text.lines().collect();
+    let to_remote: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].split_whitespace().any(|word| word == remote))
+        .collect();
+    assert!(!to_remote.is_empty(), "no connection to {remote} in\n{text}");
+    to_remote
+        .iter()
+        .map(|&i| {
+            lines[i + 1]
+                .split_whitespace()
+                .find_map(|word| word.strip_prefix("bytes_received:"))
+                .map_or(0, |n| n.parse::<u64>().unwrap())
+        })
+        .sum()
+}
+
+/// A buyer on the public side that listens on a public address is dialled back by the
+/// provider behind the NAT when it reaches it through the relay: the upload goes over that
+/// direct connection, and the relay carries none of it. A buyer listening on loopback only
+/// cannot be dialled back: its upload goes through the relay (which shows the count is the
+/// relay's traffic).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_behind_a_nat_dials_a_reachable_buyer_back_and_the_transfer_skips_the_relay() {
+    let lab = NatLab::new().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let listen_public = format!("/ip4/{PUBLIC_IP}/tcp/0");
+    let (_relay, relay) = relay_in(&lab, &root.path().join("relay"), &listen_public).await;
+    let (_provider, provider_addrs) =
+        home_provider(&lab, &root.path().join("provider"), &relay).await;
+    let relayed = provider_addrs
+        .iter()
+        .find(|addr| addr.contains("p2p-circuit"))
+        .unwrap_or_else(|| panic!("no relayed address in {provider_addrs:?}"))
+        .clone();
+    // The provider's connection to the relay, as the home side sees it.
+    let relay_socket = socket_of(&relay);
+    let through_relay = || bytes_received(&lab.home, &relay_socket);
+    let file = |name: &str, seed: u32| {
+        let path = root.path().join(name);
+        let bytes: Vec<u8> = (0..4_000_000u32)
+            .map(|i| (i.wrapping_mul(seed) + i / 7) as u8)
+            .collect();
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let put = |client: &'static str, src: std::path::PathBuf, listen: Option<String>| {
+        let client = root.path().join(client);
+        let relayed = relayed.clone();
+        let lab = &lab;
+        async move {
+            let mut args = vec![
+                "put".to_owned(),
+                src.to_str().unwrap().to_owned(),
+                "--copies".to_owned(),
+                "1".to_owned(),
+                "--peer".to_owned(),
+                relayed,
+            ];
+            if let Some(listen) = listen {
+                args.extend(["--listen".to_owned(), listen]);
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (ok, out, err) = storage_in(&lab.public, &client, &args).await;
+            assert!(ok, "put failed: {err}");
+            let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+            assert_eq!(report["copies"][0]["sent_chunks"], 16, "{report}");
+        }
+    };
+
+    // Listening on loopback only: through the relay, all 4 MB of it.
+    let before = through_relay();
+    put("loopback", file("a.bin", 7), None).await;
+    let relayed_bytes = through_relay() - before;
+    assert!(
+        relayed_bytes > 4_000_000,
+        "{relayed_bytes} bytes through the relay"
+    );
+
+    // Listening on its public address: dialled back, next to nothing through the relay.
+    let before = through_relay();
+    put("public", file("b.bin", 11), Some(listen_public.clone())).await;
+    let relayed_bytes = through_relay() - before;
+    assert!(
+        relayed_bytes < 200_000,
+        "{relayed_bytes} bytes through the relay"
+    );
+}
