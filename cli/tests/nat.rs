@@ -406,7 +406,10 @@ fn bytes_received(ns: &str, remote: &str) -> u64 {
     let to_remote: Vec<usize> = (0..lines.len())
         .filter(|&i| lines[i].split_whitespace().any(|word| word == remote))
         .collect();
-    assert!(!to_remote.is_empty(), "no connection to {remote} in\n{text}");
+    assert!(
+        !to_remote.is_empty(),
+        "no connection to {remote} in\n{text}"
+    );
     to_remote
         .iter()
         .map(|&i| {
