@@ -184,6 +184,19 @@ pub enum TransferError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The file an upload reads from no longer holds the object it was stored as: a chunk read
+    /// from it does not match the manifest (it changed since it was hashed). Nothing of it was
+    /// sent.
+    #[error(
+        "{path} changed since it was hashed: its chunk {index} no longer matches the object; \
+         store the file again (as a new object) or fetch the object back from its holders"
+    )]
+    FileChanged {
+        /// The file.
+        path: PathBuf,
+        /// The first chunk found changed.
+        index: u64,
+    },
     /// The file cannot be addressed (empty or too large).
     #[error("{path}: {source}")]
     Content {
@@ -1564,6 +1577,14 @@ impl Client {
                     path: path.to_owned(),
                     source,
                 })?;
+            // A file changed since it was hashed is caught here, not by the provider, which
+            // refuses the chunk and counts it against this node.
+            if manifest.verify_chunk(index, &data).is_err() {
+                return Err(TransferError::FileChanged {
+                    path: path.to_owned(),
+                    index,
+                });
+            }
             write_msg(
                 &mut stream,
                 peer,

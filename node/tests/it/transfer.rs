@@ -790,3 +790,44 @@ async fn a_pull_cut_short_is_finished_from_the_file() {
         .join(put.id.to_string());
     assert_eq!(std::fs::read(object).unwrap(), bytes);
 }
+
+/// A file changed after it was hashed (same size, one byte in its 10th chunk) is caught by the
+/// buyer before that chunk goes out: the upload ends with `FileChanged` naming the chunk, the
+/// provider is not made to refuse anything (no ban), and the file put back as it was is
+/// stored whole. (The provider keeps the 9 chunks before it once it has synced them, which
+/// may come after the second upload asks: it then sends them again.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_changed_since_it_was_hashed_is_caught_before_its_chunk_is_sent() {
+    let provider = start(1 << 30, vec![]).await;
+    let buyer = start(0, vec![provider.addr.clone()]).await;
+    let peer = provider.handle.peer_id();
+    providers(&buyer.handle, 1).await;
+    let bytes = random_bytes(16 * CHUNK_SIZE, 11);
+    let src = write_file(buyer.dir.path(), "in.bin", &bytes).await;
+    let client = Client::new(buyer.handle.clone());
+    let manifest = node::transfer::manifest_of_file(&src).unwrap();
+    let mut changed = bytes.clone();
+    changed[9 * CHUNK_SIZE + 5] ^= 0x40;
+    tokio::fs::write(&src, &changed).await.unwrap();
+    match client.put_to(peer, &src, &manifest, 0).await {
+        Err(err @ TransferError::FileChanged { index: 9, .. }) => {
+            assert!(
+                err.to_string().contains("changed since it was hashed"),
+                "{err}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    tokio::fs::write(&src, &bytes).await.unwrap();
+    let report = client.put_to(peer, &src, &manifest, 0).await.unwrap();
+    assert!(
+        [(9, 7), (0, 16)].contains(&(report.skipped_chunks, report.sent_chunks)),
+        "{report:?}"
+    );
+    let out = buyer.dir.path().join("out.bin");
+    client
+        .get(manifest.id(), None, &out, vec![peer])
+        .await
+        .unwrap();
+    assert!(tokio::fs::read(&out).await.unwrap() == bytes);
+}
