@@ -762,6 +762,10 @@ async fn put_with_deals(
                  miss its proofs, and `reportMissed` refunds each missed period"
             )),
         }
+        // The next provider would read the same changed file: no more deals for it.
+        if matches!(e, TransferError::FileChanged { .. }) {
+            return Err(e.into());
+        }
     }
     let report = PutReport {
         id: manifest.id(),
@@ -906,27 +910,28 @@ async fn replace_from(
         Err(BuyerError::NoSpareProvider { .. }) if may_renew => Vec::new(),
         Err(err) => return Err(err),
     };
-    // The file it was stored from, if it still holds the object.
-    let original = match &entry.original {
-        Some(path) => original_of(path, &entry)
-            .await
-            .map(|manifest| (path.clone(), manifest)),
-        None => None,
-    };
+    // The file it was stored from, if it may still hold the object: it is there, with the
+    // object's size. Not hashed yet: a pull needs it only should the holders fail, and each
+    // chunk sent from it is checked then (a 2 GiB video is not read for a copy pulled).
+    let maybe_original = entry
+        .original
+        .as_deref()
+        .filter(|path| std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == entry.size));
     // Other holders serve it: the new provider pulls the copy from them (the failing one last),
     // and nothing is sent from here. Should none of them serve it, the rest is sent from the
     // original; without one, the object is fetched back below and sent. With the original to
     // fall back on, a copy with no other holder is pulled from the failing one, which may still
     // serve it (a proof missed while it was offline): a pull that fails costs no deal then.
     let sources: Vec<PeerId> = others.iter().copied().chain(own_peer).collect();
-    let may_pull = !others.is_empty() || (original.is_some() && !sources.is_empty());
+    let may_pull = !others.is_empty() || (maybe_original.is_some() && !sources.is_empty());
+    let mut original_changed = false;
     if may_pull && !spares.is_empty() {
         let pulled = pull_copy(
             handle,
             market,
             (&entry, deal),
             &sources,
-            original.as_ref(),
+            maybe_original,
             spares.clone(),
         );
         match pulled.await {
@@ -944,12 +949,24 @@ async fn replace_from(
                     },
                 );
             }
-            Err(err) if original.is_none() => {
+            Err(err) if maybe_original.is_none() => {
                 tracing::info!(%id, deal, %err, "no provider pulled the copy; fetching the file back");
+            }
+            // The original, sent from when the holders failed, no longer holds the object.
+            Err(BuyerError::Transfer(err @ TransferError::FileChanged { .. })) => {
+                tracing::info!(%id, deal, %err, "no provider pulled the copy, and the original changed; fetching the file back");
+                original_changed = true;
             }
             Err(err) => return Err(err),
         }
     }
+    // The file it was stored from, hashed, if it still holds the object.
+    let original = match &entry.original {
+        Some(path) if !original_changed => original_of(path, &entry)
+            .await
+            .map(|manifest| (path.clone(), manifest)),
+        _ => None,
+    };
     // A missed proof: the healthy holders first (the failing one may be back, and is better than
     // nothing). A renewal: its own provider first, which is paid again only if it serves.
     let sources: Vec<PeerId> = match why {
@@ -1047,22 +1064,28 @@ fn no_spare(entry: &CatalogEntry) -> BuyerError {
 /// Buys a copy of `entry`'s object (the one bought under `deal` is failing) from one of
 /// `spares`, a provider that fetches it itself from `sources`, holders of it (at the addresses this node
 /// knows them at, and the Registry's): nothing is sent from here unless none of them serves it, and then
-/// only from the `original` file, if given (the rest of the chunks, under the same deal).
+/// only from the `original` file, if given (the rest of the chunks, under the same deal, each
+/// checked as it is read: a file changed since is [`TransferError::FileChanged`]). The
+/// manifest comes from the holders; the original is hashed for it only when none serves it.
 async fn pull_copy(
     handle: &Handle,
     market: &market::Buyer,
     (entry, deal): (&CatalogEntry, u64),
     sources: &[PeerId],
-    original: Option<&(PathBuf, Manifest)>,
+    original: Option<&Path>,
     spares: Vec<PeerId>,
 ) -> Result<CopyReport, BuyerError> {
-    let manifest = match original {
-        Some((_, manifest)) => manifest.clone(),
-        None => {
-            Client::new(handle.clone())
-                .manifest(entry.id, sources)
-                .await?
-        }
+    // From the holders (a manifest is a few hundred KiB for gigabytes); should none serve it,
+    // from the original, hashed then.
+    let manifest = match Client::new(handle.clone())
+        .manifest(entry.id, sources)
+        .await
+    {
+        Ok(manifest) => manifest,
+        Err(err) => match original {
+            Some(path) => original_of(path, entry).await.ok_or(err)?,
+            None => return Err(err.into()),
+        },
     };
     let commitment = deal_commitment(market, deal, &manifest).await?;
     // Each holder's addresses: those this node knows it at (fresh), then the Registry's.
@@ -1085,7 +1108,7 @@ async fn pull_copy(
     }
     let source = Source::Pull {
         holders: &holders,
-        or_file: original.map(|(path, _)| path.as_path()),
+        or_file: original,
     };
     let (report, _ended, failures) =
         put_with_deals(handle, market, (&manifest, &commitment, source), 1, spares).await?;

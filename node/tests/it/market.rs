@@ -715,7 +715,8 @@ async fn a_renewal_checks_a_few_chunks_and_buys_the_copy_again_without_the_file(
 
 /// A copy whose provider missed a proof, moved while another provider holds the object: the new
 /// provider pulls it from that holder itself, every chunk verified, and the buyer sends nothing
-/// (though the file is on its disk); its proof is accepted on chain and the failing deal ended.
+/// and does not even read the file, though it is on its disk (its access time stays put); its
+/// proof is accepted on chain and the failing deal ended.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moved_copy_is_pulled_by_the_new_provider_from_another_holder() {
     use node::buyer::{Catalog, DialFailures, Why};
@@ -790,6 +791,16 @@ async fn a_moved_copy_is_pulled_by_the_new_provider_from_another_holder() {
         assert!(!matches!(event, Event::Served { .. }), "{event:?}");
     }
     std::fs::write(&src, &bytes).unwrap();
+    // Read from now on, the file's access time moves (relatime: it is older than its mtime).
+    let long_ago = std::time::UNIX_EPOCH + Duration::from_secs(946_684_800);
+    let accessed = || std::fs::metadata(&src).unwrap().accessed().unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&src)
+        .unwrap()
+        .set_times(std::fs::FileTimes::new().set_accessed(long_ago))
+        .unwrap();
+    assert_eq!(accessed(), long_ago);
 
     // A third provider comes up, which knows neither holder.
     register_provider_as(&devnet, &deployment, THIRD).await;
@@ -801,6 +812,10 @@ async fn a_moved_copy_is_pulled_by_the_new_provider_from_another_holder() {
     let moved = move_it().await.unwrap();
     assert_eq!(moved.pulled_chunks, manifest.chunks());
     assert_eq!((moved.fetched, moved.from_original), (0, false));
+    assert_eq!(accessed(), long_ago, "the original was read");
+    // A read does move it: the check above can fail.
+    std::fs::read(&src).unwrap();
+    assert_ne!(accessed(), long_ago, "this filesystem records no reads");
     assert_eq!(moved.by.peer, third_peer.to_string());
     assert_eq!(moved.ended.map(|ended| ended.deal), Some(failing));
     // Every byte the third provider holds came from the second, verified.
