@@ -492,3 +492,78 @@ async fn a_provider_behind_a_nat_dials_a_reachable_buyer_back_and_the_transfer_s
         "{relayed_bytes} bytes through the relay"
     );
 }
+
+/// The home provider's only peer is a public node that is no relay; the relay knows that node
+/// too. The home provider's DHT lookups (for providers, every few seconds) reach the relay
+/// through the public node; identify says it is a relay; found private, the home provider
+/// listens through it, and a buyer on the public side stores a file on it at that address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_behind_a_nat_finds_a_relay_its_peers_know() {
+    let lab = NatLab::new().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let listen_public = format!("/ip4/{PUBLIC_IP}/tcp/0");
+    let (_peer, peer_addrs, _) = followed_node_in(
+        &lab.public,
+        &root.path().join("peer"),
+        &["--quota", "0", "--listen", &listen_public],
+    )
+    .await;
+    let peer = peer_addrs[0].clone();
+    let (_relay, relay_addrs, _) = followed_node_in(
+        &lab.public,
+        &root.path().join("relay"),
+        &[
+            "--quota",
+            "0",
+            "--listen",
+            &listen_public,
+            "--relay-server",
+            "--peer",
+            &peer,
+        ],
+    )
+    .await;
+    let relay = relay_addrs[0].clone();
+    let (_home, home_addrs, mut home_lines) = followed_node_in(
+        &lab.home,
+        &root.path().join("home"),
+        &[
+            "--quota",
+            "64MiB",
+            "--listen",
+            "/ip4/0.0.0.0/tcp/0",
+            "--peer",
+            &peer,
+        ],
+    )
+    .await;
+    let home_id = home_addrs[0].rsplit('/').next().unwrap().to_owned();
+    let circuit = format!("{relay}/p2p-circuit/p2p/{home_id}");
+    home_lines
+        .wait_for(
+            &format!(r#"{{"listening":"{circuit}"}}"#),
+            Duration::from_secs(90),
+        )
+        .await
+        .unwrap();
+
+    let client = root.path().join("client");
+    let src = root.path().join("in.bin");
+    std::fs::write(&src, vec![5u8; 500_000]).unwrap();
+    let (ok, out, err) = storage_in(
+        &lab.public,
+        &client,
+        &[
+            "put",
+            src.to_str().unwrap(),
+            "--copies",
+            "1",
+            "--peer",
+            &circuit,
+        ],
+    )
+    .await;
+    assert!(ok, "put failed: {err}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(report["copies"][0]["peer"], home_id.as_str(), "{report}");
+}
