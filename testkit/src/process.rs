@@ -58,43 +58,18 @@ impl ChildGuard {
     /// The rest of stdout keeps draining in the background.
     pub async fn spawn_and_read_line(
         name: &str,
-        mut command: Command,
+        command: Command,
         marker: &str,
         timeout: Duration,
     ) -> Result<(Self, String)> {
-        command.stdout(Stdio::piped());
-        let mut guard = Self::spawn(name, command)?;
-        let stdout = guard.child.stdout.take().ok_or_else(|| Error::Io {
-            what: format!("{name} stdout"),
-            source: std::io::Error::other("not piped"),
-        })?;
-        let mut lines = BufReader::new(stdout).lines();
-        let read = async {
-            while let Some(line) = lines.next_line().await.map_err(|source| Error::Io {
-                what: format!("reading {name} stdout"),
-                source,
-            })? {
-                if line.contains(marker) {
-                    return Ok(line);
-                }
-            }
-            Err(Error::Io {
-                what: format!("{name} exited before printing {marker:?}"),
-                source: std::io::Error::other("end of stdout"),
-            })
-        };
-        let line = tokio::time::timeout(timeout, read)
-            .await
-            .map_err(|_| Error::Timeout {
-                what: format!("{name} to print {marker:?}"),
-                after: timeout,
-            })??;
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (guard, line, mut lines) =
+            Self::spawn_and_follow(name, command, marker, timeout).await?;
+        tokio::spawn(async move { while lines.rx.recv().await.is_some() {} });
         Ok((guard, line))
     }
 
-    /// [`ChildGuard::spawn_and_read_line`], keeping the lines after that one for the test to
-    /// wait on ([`Lines::wait_for`]).
+    /// Spawns `command` with stdout piped and returns the first stdout line containing `marker`,
+    /// and the lines after it for the test to wait on ([`Lines::wait_for`]).
     pub async fn spawn_and_follow(
         name: &str,
         mut command: Command,
