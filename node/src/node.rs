@@ -2066,18 +2066,23 @@ fn dial_error(error: &libp2p::swarm::DialError) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_lost_relay_reservation_is_tried_again_after_longer_and_longer_waits() {
-        let now = tokio::time::Instant::now();
-        let mut slot = RelaySlot {
-            addr: "/ip4/10.0.0.1/tcp/4001/p2p-circuit".parse().unwrap(),
+    /// A slot for `addr` named by hand, with no listener, asked for at `now`.
+    fn idle_slot(addr: &str, now: tokio::time::Instant) -> RelaySlot {
+        RelaySlot {
+            addr: addr.parse().unwrap(),
             picked: None,
             listener: None,
             reserved: false,
             asked_at: now,
             failures: 0,
             retry_at: now,
-        };
+        }
+    }
+
+    #[test]
+    fn a_lost_relay_reservation_is_tried_again_after_longer_and_longer_waits() {
+        let now = tokio::time::Instant::now();
+        let mut slot = idle_slot("/ip4/10.0.0.1/tcp/4001/p2p-circuit", now);
         let waits: Vec<u64> = (0..8)
             .map(|_| {
                 slot.failed(now);
@@ -2209,15 +2214,7 @@ mod tests {
     fn a_relay_named_by_hand_is_known_by_the_peer_id_before_its_circuit() {
         let relay = PeerId::random();
         let now = tokio::time::Instant::now();
-        let slot = |addr: String| RelaySlot {
-            addr: addr.parse().unwrap(),
-            picked: None,
-            listener: None,
-            reserved: false,
-            asked_at: now,
-            failures: 0,
-            retry_at: now,
-        };
+        let slot = |addr: String| idle_slot(&addr, now);
         let home = PeerId::random();
         assert_eq!(
             slot(format!(
