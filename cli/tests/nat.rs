@@ -60,6 +60,29 @@ async fn storage_in(ns: &str, client: &Path, args: &[&str]) -> (bool, String, St
     (ran.ok, ran.stdout, ran.stderr)
 }
 
+/// `cairn storage put FILE --copies COPIES --peer PEER EXTRA...` by a buyer in namespace `ns`
+/// keeping its data in `client`: its JSON report (the put must succeed).
+async fn put_in(
+    ns: &str,
+    client: &Path,
+    (file, copies): (&Path, &str),
+    peer: &str,
+    extra: &[&str],
+) -> serde_json::Value {
+    let mut args = vec![
+        "put",
+        file.to_str().unwrap(),
+        "--copies",
+        copies,
+        "--peer",
+        peer,
+    ];
+    args.extend(extra);
+    let (ok, out, err) = storage_in(ns, client, &args).await;
+    assert!(ok, "put failed: {err}");
+    serde_json::from_str(out.trim()).unwrap()
+}
+
 /// `cairn node --relay-server` on the public side of `lab`, listening on `listen`; its guard
 /// and its address.
 async fn relay_in(lab: &NatLab, dir: &Path, listen: &str) -> (ChildGuard, String) {
@@ -130,21 +153,7 @@ async fn a_provider_behind_a_nat_is_reached_through_a_relay() {
     let src = root.path().join("in.bin");
     let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
     std::fs::write(&src, &bytes).unwrap();
-    let (ok, out, err) = storage_in(
-        &lab.public,
-        &client,
-        &[
-            "put",
-            src.to_str().unwrap(),
-            "--copies",
-            "1",
-            "--peer",
-            relayed,
-        ],
-    )
-    .await;
-    assert!(ok, "put failed: {err}");
-    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let report = put_in(&lab.public, &client, (&src, "1"), relayed, &[]).await;
     assert_eq!(report["copies"][0]["peer"], provider_id, "{report}");
     assert_eq!(report["copies"][0]["sent_chunks"], 12, "{report}");
     let id = report["id"].as_str().unwrap();
@@ -333,21 +342,7 @@ async fn a_provider_behind_a_nat_finds_a_relay_by_itself_and_buyers_find_it() {
         .map(|i| (i * 13 + i / 509) as u8)
         .collect();
     std::fs::write(&src, &bytes).unwrap();
-    let (ok, out, err) = storage_in(
-        &lab.public,
-        &client,
-        &[
-            "put",
-            src.to_str().unwrap(),
-            "--copies",
-            "2",
-            "--peer",
-            &relay,
-        ],
-    )
-    .await;
-    assert!(ok, "put failed: {err}");
-    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let report = put_in(&lab.public, &client, (&src, "2"), &relay, &[]).await;
     let mut holders: Vec<String> = report["copies"]
         .as_array()
         .unwrap()
@@ -455,21 +450,8 @@ async fn a_provider_behind_a_nat_dials_a_reachable_buyer_back_and_the_transfer_s
         let relayed = relayed.clone();
         let lab = &lab;
         async move {
-            let mut args = vec![
-                "put".to_owned(),
-                src.to_str().unwrap().to_owned(),
-                "--copies".to_owned(),
-                "1".to_owned(),
-                "--peer".to_owned(),
-                relayed,
-            ];
-            if let Some(listen) = listen {
-                args.extend(["--listen".to_owned(), listen]);
-            }
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let (ok, out, err) = storage_in(&lab.public, &client, &args).await;
-            assert!(ok, "put failed: {err}");
-            let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+            let extra: Vec<&str> = listen.iter().flat_map(|at| ["--listen", at]).collect();
+            let report = put_in(&lab.public, &client, (&src, "1"), &relayed, &extra).await;
             assert_eq!(report["copies"][0]["sent_chunks"], 16, "{report}");
         }
     };
@@ -550,20 +532,6 @@ async fn a_provider_behind_a_nat_finds_a_relay_its_peers_know() {
     let client = root.path().join("client");
     let src = root.path().join("in.bin");
     std::fs::write(&src, vec![5u8; 500_000]).unwrap();
-    let (ok, out, err) = storage_in(
-        &lab.public,
-        &client,
-        &[
-            "put",
-            src.to_str().unwrap(),
-            "--copies",
-            "1",
-            "--peer",
-            &circuit,
-        ],
-    )
-    .await;
-    assert!(ok, "put failed: {err}");
-    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let report = put_in(&lab.public, &client, (&src, "1"), &circuit, &[]).await;
     assert_eq!(report["copies"][0]["peer"], home_id.as_str(), "{report}");
 }

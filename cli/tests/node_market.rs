@@ -45,6 +45,22 @@ fn admin_contracts(
     )
 }
 
+/// The addresses anvil account `index`'s provider entry in the Registry lists.
+async fn registry_addrs(contracts: &chain::contracts::Contracts, index: usize) -> Vec<String> {
+    let entry = contracts
+        .registry
+        .getProvider(Devnet::key(index).address())
+        .call()
+        .await
+        .unwrap();
+    entry
+        .info
+        .multiaddrs
+        .iter()
+        .map(|a| node::Multiaddr::try_from(a.to_vec()).unwrap().to_string())
+        .collect()
+}
+
 /// A `cairn daemon` in `data` whose node buys storage on the market in `deployment_file`,
 /// paying with anvil account 3's tokens; it knows no peer (it finds the providers in the
 /// Registry). Returned once its node runs.
@@ -551,22 +567,7 @@ async fn buyers_find_providers_in_the_registry_and_a_failed_paid_upload_is_refun
         start_provider(root.path(), 3, rpc, &deployment_file, "100KiB").await;
     let small_peer = small_addr.rsplit('/').next().unwrap().to_owned();
     let contracts = admin_contracts(&deployment, rpc);
-    let listed = |index: usize| {
-        let registry = contracts.registry.clone();
-        async move {
-            let entry = registry
-                .getProvider(Devnet::key(index).address())
-                .call()
-                .await
-                .unwrap();
-            entry
-                .info
-                .multiaddrs
-                .iter()
-                .map(|a| node::Multiaddr::try_from(a.to_vec()).unwrap().to_string())
-                .collect::<Vec<_>>()
-        }
-    };
+    let listed = |index: usize| registry_addrs(&contracts, index);
     // Each provider announced the address it printed.
     assert_eq!(listed(3).await, vec![small_addr.clone()]);
     // Restarted, the first provider listens on a new port and updates its entry (no new stake).
@@ -783,22 +784,7 @@ async fn a_relayed_address_gained_or_lost_after_start_is_announced_in_the_regist
     let peer = direct.rsplit('/').next().unwrap().to_owned();
     let relayed = format!("{circuit}/p2p/{peer}");
     let contracts = admin_contracts(&deployment, rpc);
-    let listed = || {
-        let registry = contracts.registry.clone();
-        async move {
-            let entry = registry
-                .getProvider(Devnet::key(1).address())
-                .call()
-                .await
-                .unwrap();
-            entry
-                .info
-                .multiaddrs
-                .iter()
-                .map(|a| node::Multiaddr::try_from(a.to_vec()).unwrap().to_string())
-                .collect::<Vec<_>>()
-        }
-    };
+    let listed = || registry_addrs(&contracts, 1);
     assert_eq!(listed().await, vec![direct.clone()]);
 
     let listen = relay_addr
