@@ -143,6 +143,12 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
         None => crate::node::default_dir("client")?,
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let net = ClientNet {
+        peers: args.peers,
+        listen: args.listen,
+        tls_trust: args.tls_trust,
+        mdns: !args.no_mdns,
+    };
     match args.command {
         StorageCommand::Ls => {
             let entries = Catalog::in_dir(&dir).entries()?;
@@ -206,14 +212,7 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
                 args.deployment_file.as_deref(),
                 args.chain_key_file.as_deref(),
             )?;
-            let (handle, task, dials) = start_client(
-                &dir,
-                args.peers,
-                args.listen,
-                &args.tls_trust,
-                !args.no_mdns,
-            )
-            .await?;
+            let (handle, task, dials) = start_client(&dir, net).await?;
             let catalog = Catalog::in_dir(&dir);
             let result = put(&handle, &catalog, &file, copies, buyer.as_ref(), &dials).await;
             let _ = handle.shutdown().await;
@@ -260,14 +259,7 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
             Ok(())
         }
         StorageCommand::Get { id, output, range } => {
-            let (handle, task, _dials) = start_client(
-                &dir,
-                args.peers,
-                args.listen,
-                &args.tls_trust,
-                !args.no_mdns,
-            )
-            .await?;
+            let (handle, task, _dials) = start_client(&dir, net).await?;
             let result = with_progress(
                 &handle,
                 "download",
@@ -284,22 +276,27 @@ pub(crate) async fn run(args: StorageArgs) -> anyhow::Result<()> {
     }
 }
 
-async fn start_client(
-    dir: &Path,
+/// How the client's node meets the network: `--peer`, `--listen`, `--tls-trust`, mDNS.
+struct ClientNet {
     peers: Vec<Multiaddr>,
     listen: Vec<Multiaddr>,
-    tls_trust: &[PathBuf],
+    tls_trust: Vec<PathBuf>,
     mdns: bool,
+}
+
+async fn start_client(
+    dir: &Path,
+    net: ClientNet,
 ) -> anyhow::Result<(Handle, tokio::task::JoinHandle<()>, DialFailures)> {
     let mut options = Options::new(dir.to_owned());
-    options.tls = crate::node::ws_tls(None, None, tls_trust)?;
-    options.listen = if listen.is_empty() {
+    options.tls = crate::node::ws_tls(None, None, &net.tls_trust)?;
+    options.listen = if net.listen.is_empty() {
         vec!["/ip4/127.0.0.1/tcp/0".parse()?]
     } else {
-        listen
+        net.listen
     };
-    options.bootstrap = peers;
-    options.mdns = mdns;
+    options.bootstrap = net.peers;
+    options.mdns = net.mdns;
     options.upnp = false;
     let (handle, events, event_loop) = Node::start(options)
         .await
