@@ -7,7 +7,13 @@
 //! `home`; one in `home` reaches `public`, seen as coming from 10.99.0.1. Nothing touches the
 //! host's own namespace but the namespaces' names; all are deleted when the [`NatLab`] drops.
 //!
-//! Needs root, `ip` (iproute2) and `nft` (nftables), which `cargo xtask setup` installs.
+//! [`NatLab::with_upnp`] makes a router that also maps ports on request (miniupnpd, UPnP IGD
+//! and NAT-PMP), on an "internet" of globally routed addresses ([`UPNP_PUBLIC_IP`]): UPnP
+//! clients refuse a gateway whose external address is private. The namespaces have no route
+//! out, so those addresses are only ever the lab's.
+//!
+//! Needs root, `ip` (iproute2), `nft` (nftables) and, for UPnP, `miniupnpd`
+//! (miniupnpd-nftables), which `cargo xtask setup` installs.
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -20,6 +26,22 @@ pub const PUBLIC_IP: &str = "10.99.0.2";
 pub const HOME_IP: &str = "192.168.99.2";
 /// The router's public address: what `public` sees home connections come from.
 pub const ROUTER_PUBLIC_IP: &str = "10.99.0.1";
+/// [`PUBLIC_IP`] in a lab made by [`NatLab::with_upnp`].
+pub const UPNP_PUBLIC_IP: &str = "11.99.0.2";
+/// [`ROUTER_PUBLIC_IP`] in a lab made by [`NatLab::with_upnp`]: where the ports it maps are.
+pub const UPNP_ROUTER_PUBLIC_IP: &str = "11.99.0.1";
+
+/// The router's nftables for miniupnpd: its forward and NAT chains (empty until it maps a
+/// port), forwarding everything else as before.
+const MINIUPNPD_NFT: &str = "table inet filter {
+    chain forward { type filter hook forward priority 0; policy accept; jump miniupnpd; }
+    chain miniupnpd { }
+    chain prerouting { type nat hook prerouting priority -100; policy accept; jump prerouting_miniupnpd; }
+    chain postrouting { type nat hook postrouting priority 100; policy accept; jump postrouting_miniupnpd; }
+    chain prerouting_miniupnpd { }
+    chain postrouting_miniupnpd { }
+}
+";
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -32,6 +54,10 @@ pub struct NatLab {
     pub home: String,
     /// The router.
     pub router: String,
+    /// The router's miniupnpd ([`NatLab::with_upnp`]), killed on drop.
+    upnp: Option<std::process::Child>,
+    /// Its configuration.
+    upnp_dir: Option<tempfile::TempDir>,
 }
 
 fn run(what: &str, program: &str, args: &[&str]) -> Result<()> {
@@ -61,6 +87,61 @@ fn run(what: &str, program: &str, args: &[&str]) -> Result<()> {
 impl NatLab {
     /// Makes the three namespaces, their links, routes and the router's NAT.
     pub fn new() -> Result<Self> {
+        Self::make(ROUTER_PUBLIC_IP, PUBLIC_IP)
+    }
+
+    /// [`NatLab::new`] with a router that maps ports on request (UPnP IGD and NAT-PMP, by
+    /// miniupnpd, for home's addresses only), on an internet of [`UPNP_PUBLIC_IP`] and
+    /// [`UPNP_ROUTER_PUBLIC_IP`].
+    pub fn with_upnp() -> Result<Self> {
+        let mut lab = Self::make(UPNP_ROUTER_PUBLIC_IP, UPNP_PUBLIC_IP)?;
+        let in_router = |what: &str, args: &[&str]| {
+            let mut all = vec!["netns", "exec", lab.router.as_str()];
+            all.extend_from_slice(args);
+            run(what, "ip", &all)
+        };
+        let dir = tempfile::tempdir().map_err(|source| Error::Io {
+            what: "a directory for miniupnpd".to_owned(),
+            source,
+        })?;
+        let nft = dir.path().join("miniupnpd.nft");
+        let conf = dir.path().join("miniupnpd.conf");
+        let write = |path: &std::path::Path, text: &str| {
+            std::fs::write(path, text).map_err(|source| Error::Io {
+                what: format!("writing {}", path.display()),
+                source,
+            })
+        };
+        write(&nft, MINIUPNPD_NFT)?;
+        // Maps ports above 1023 for home's addresses only, to the same port outside.
+        write(
+            &conf,
+            "ext_ifname=r-pub\nlistening_ip=r-home\nport=0\nenable_upnp=yes\n\
+             enable_natpmp=yes\nsecure_mode=yes\nsystem_uptime=yes\n\
+             uuid=3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b\n\
+             allow 1024-65535 192.168.99.0/24 1024-65535\ndeny 0-65535 0.0.0.0/0 0-65535\n",
+        )?;
+        in_router(
+            "the router's UPnP chains",
+            &["nft", "-f", &nft.to_string_lossy()],
+        )?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", &lab.router, "miniupnpd", "-d", "-f"])
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|source| Error::Io {
+                what: "starting miniupnpd in the router (cargo xtask setup installs it)".to_owned(),
+                source,
+            })?;
+        lab.upnp = Some(child);
+        lab.upnp_dir = Some(dir);
+        Ok(lab)
+    }
+
+    fn make(router_public_ip: &str, public_ip: &str) -> Result<Self> {
         let tag = format!(
             "cairn{}-{}",
             std::process::id(),
@@ -70,6 +151,8 @@ impl NatLab {
             public: format!("{tag}-pub"),
             home: format!("{tag}-home"),
             router: format!("{tag}-rtr"),
+            upnp: None,
+            upnp_dir: None,
         };
         // Dropped on any failure below: whatever was made is deleted.
         for ns in [&lab.public, &lab.home, &lab.router] {
@@ -91,8 +174,8 @@ impl NatLab {
                 "netns", home,
             ],
         )?;
-        let public_net = format!("{ROUTER_PUBLIC_IP}/24");
-        let public_host = format!("{PUBLIC_IP}/24");
+        let public_net = format!("{router_public_ip}/24");
+        let public_host = format!("{public_ip}/24");
         let home_host = format!("{HOME_IP}/24");
         for (ns, dev, addr) in [
             (router.as_str(), "r-pub", public_net.as_str()),
@@ -183,6 +266,10 @@ impl NatLab {
 
 impl Drop for NatLab {
     fn drop(&mut self) {
+        if let Some(mut upnp) = self.upnp.take() {
+            let _ = upnp.kill();
+            let _ = upnp.wait();
+        }
         // Deleting a namespace deletes its links (and their peers) and rules.
         for ns in [&self.public, &self.home, &self.router] {
             let _ = Command::new("ip")

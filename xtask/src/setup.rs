@@ -28,9 +28,11 @@ const APT_PACKAGES: &[&str] = &[
     "chromium",
     "chromium-driver",
     "fonts-dejavu-core",
-    // A provider behind a NAT: network namespaces (`ip netns`), masquerading (`nft`)
+    // A provider behind a NAT: network namespaces (`ip netns`), masquerading (`nft`), a router
+    // that maps ports on request (UPnP IGD, NAT-PMP)
     "iproute2",
     "nftables",
+    "miniupnpd-nftables",
     // C code built for wasm32, and the wasm optimizer
     "clang",
     "lld",
