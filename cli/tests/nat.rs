@@ -240,9 +240,22 @@ async fn a_home_provider_started_while_its_relay_is_down_is_reached_once_it_is_u
     assert_eq!(report["copies"][0]["peer"], provider_id, "{report}");
 }
 
-/// `cairn node` in namespace `ns` with `args`, its stdout followed: its guard, its listen
-/// addresses (from its first line), and its later lines.
+/// `cairn node` in namespace `ns` with `args`, on the lab's private network and without UPnP,
+/// its stdout followed: its guard, its listen addresses (from its first line), and its later
+/// lines.
 async fn followed_node_in(
+    ns: &str,
+    dir: &Path,
+    args: &[&str],
+) -> (ChildGuard, Vec<String>, testkit::Lines) {
+    let mut all = vec!["--no-upnp", "--private-network"];
+    all.extend(args);
+    internet_node_in(ns, dir, &all).await
+}
+
+/// `cairn node` in namespace `ns` with `args` (without mDNS), its stdout followed: its guard,
+/// its listen addresses (from its first line), and its later lines.
+async fn internet_node_in(
     ns: &str,
     dir: &Path,
     args: &[&str],
@@ -252,7 +265,7 @@ async fn followed_node_in(
         .arg("node")
         .arg("--data-dir")
         .arg(dir)
-        .args(["--no-mdns", "--no-upnp", "--private-network"])
+        .arg("--no-mdns")
         .args(args)
         .env("CAIRN_LOG", "warn");
     let (guard, line, lines) =
@@ -534,4 +547,65 @@ async fn a_provider_behind_a_nat_finds_a_relay_its_peers_know() {
     std::fs::write(&src, vec![5u8; 500_000]).unwrap();
     let report = put_in(&lab.public, &client, (&src, "1"), &circuit, &[]).await;
     assert_eq!(report["copies"][0]["peer"], home_id.as_str(), "{report}");
+}
+
+/// A home router that maps ports on request (miniupnpd: UPnP IGD and NAT-PMP), on an internet
+/// of public addresses. The home provider, given one public peer to start from, has its port
+/// mapped by the router (UPnP), is dialled back there by that peer (AutoNAT) and says it is
+/// reachable at the router's address, takes no relay, and a buyer on the public side reaches it
+/// there directly and stores a file on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_home_provider_behind_a_upnp_router_has_its_port_mapped_and_is_reached_directly() {
+    use testkit::netns::{UPNP_PUBLIC_IP, UPNP_ROUTER_PUBLIC_IP};
+    let lab = NatLab::with_upnp().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let listen_public = format!("/ip4/{UPNP_PUBLIC_IP}/tcp/0");
+    let (_peer, peer_addrs, _) = internet_node_in(
+        &lab.public,
+        &root.path().join("peer"),
+        &["--no-upnp", "--quota", "0", "--listen", &listen_public],
+    )
+    .await;
+    let peer = peer_addrs[0].clone();
+    let (_home, home_addrs, mut home_lines) = internet_node_in(
+        &lab.home,
+        &root.path().join("home"),
+        &[
+            "--quota",
+            "64MiB",
+            "--listen",
+            "/ip4/0.0.0.0/tcp/0",
+            "--peer",
+            &peer,
+        ],
+    )
+    .await;
+    let home_id = home_addrs[0].rsplit('/').next().unwrap().to_owned();
+    let port = home_addrs[0].split('/').nth(4).unwrap().to_owned();
+    // Reached at the router's address, on its own port (mapped as asked).
+    let mapped = format!("/ip4/{UPNP_ROUTER_PUBLIC_IP}/tcp/{port}/p2p/{home_id}");
+    let status = home_lines
+        .wait_for(r#""reachability""#, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        status,
+        format!(r#"{{"addr":"{mapped}","reachability":"public"}}"#)
+    );
+    assert!(NatLab::connects(&lab.public, &format!("{UPNP_ROUTER_PUBLIC_IP}:{port}")).unwrap());
+
+    let client = root.path().join("client");
+    let src = root.path().join("in.bin");
+    std::fs::write(&src, vec![3u8; 700_000]).unwrap();
+    let report = put_in(&lab.public, &client, (&src, "1"), &mapped, &[]).await;
+    assert_eq!(report["copies"][0]["peer"], home_id.as_str(), "{report}");
+    // Reachable directly: no relay taken.
+    assert!(
+        home_lines
+            .seen()
+            .iter()
+            .all(|line| !line.contains("p2p-circuit")),
+        "{:?}",
+        home_lines.seen()
+    );
 }

@@ -1910,6 +1910,21 @@ impl EventLoop {
                 self.reachability = status.clone();
                 let _ = self.events.send(Event::Reachability { status });
             }
+            BehaviourEvent::Upnp(upnp::Event::NewExternalAddr {
+                local_addr,
+                external_addr,
+            }) => {
+                tracing::info!(%local_addr, %external_addr, "the router maps a port to this node (UPnP)");
+            }
+            BehaviourEvent::Upnp(upnp::Event::ExpiredExternalAddr { external_addr, .. }) => {
+                tracing::info!(%external_addr, "the router's port mapping lapsed (UPnP)");
+            }
+            BehaviourEvent::Upnp(upnp::Event::NonRoutableGateway) => tracing::info!(
+                "the router's own address is private (another NAT beyond it): UPnP cannot make this node reachable"
+            ),
+            BehaviourEvent::Upnp(upnp::Event::GatewayNotFound) => {
+                tracing::debug!("no UPnP router found");
+            }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 self.dial_back(peer_id, &info.listen_addrs);
                 if info.protocols.contains(&relay::HOP_PROTOCOL_NAME) {
