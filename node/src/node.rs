@@ -679,6 +679,9 @@ struct Links {
     wait_until: Option<tokio::time::Instant>,
     /// Dialled back directly since it connected through a relay.
     reversed: bool,
+    /// Relayed connections being closed for a direct one, and since when: a stream waits
+    /// until they are gone (libp2p-stream could put it on one, and it would fail).
+    closing: (Vec<ConnectionId>, Option<tokio::time::Instant>),
 }
 
 impl Links {
@@ -687,10 +690,11 @@ impl Links {
         !self.connections.is_empty() && self.connections.iter().all(|(_, relayed)| *relayed)
     }
 
-    /// How to open a transfer stream now, and the relayed connections to close first. With a
-    /// direct connection, relayed ones that carry no transfer stream yet are closed (a stream
-    /// goes on any of the peer's connections). Reached through relays only, it waits (until
-    /// [`DIRECT_GRACE`] after first asked) when the peer `may_dial_back`.
+    /// How to open a transfer stream now, and the relayed connections to close. With a direct
+    /// connection, relayed ones that carry no transfer stream yet are closed (a stream goes on
+    /// any of the peer's connections), and it waits until they are gone (at most
+    /// [`DIRECT_GRACE`]). Reached through relays only, it waits (until [`DIRECT_GRACE`] after
+    /// first asked) when the peer `may_dial_back`.
     fn route(
         &mut self,
         now: tokio::time::Instant,
@@ -699,23 +703,35 @@ impl Links {
         if self.connections.is_empty() {
             return (Route::NotConnected, Vec::new());
         }
+        let connections = &self.connections;
+        self.closing
+            .0
+            .retain(|id| connections.iter().any(|(open, _)| open == id));
+        if let (false, Some(since)) = (self.closing.0.is_empty(), self.closing.1)
+            && now < since + DIRECT_GRACE
+        {
+            return (Route::Wait, Vec::new());
+        }
         if self.relayed_only() && may_dial_back {
             let until = *self.wait_until.get_or_insert(now + DIRECT_GRACE);
             if now < until {
                 return (Route::Wait, Vec::new());
             }
         }
-        let close = if self.streamed || self.relayed_only() {
-            Vec::new()
-        } else {
-            self.connections
+        if !self.streamed && self.closing.1.is_none() && !self.relayed_only() {
+            let close: Vec<ConnectionId> = self
+                .connections
                 .iter()
                 .filter(|(_, relayed)| *relayed)
                 .map(|(id, _)| *id)
-                .collect()
-        };
+                .collect();
+            if !close.is_empty() {
+                self.closing = (close.clone(), Some(now));
+                return (Route::Wait, close);
+            }
+        }
         self.streamed = true;
-        (Route::Go, close)
+        (Route::Go, Vec::new())
     }
 }
 
@@ -2199,12 +2215,20 @@ mod tests {
         let later = now + DIRECT_GRACE / 2;
         assert_eq!(links.route(later, true), (Route::Wait, vec![]));
         // The peer dialled back: the relayed connection, which carries no stream yet, is
-        // closed, and the stream goes.
+        // closed, and the stream waits until it is gone, then goes.
         links.connections.push((direct, false));
-        assert_eq!(links.route(later, true), (Route::Go, vec![relayed]));
+        assert_eq!(links.route(later, true), (Route::Wait, vec![relayed]));
+        assert_eq!(links.route(later, true), (Route::Wait, vec![]));
+        links.connections.retain(|(id, _)| *id != relayed);
+        assert_eq!(links.route(later, true), (Route::Go, vec![]));
         // Once a stream went, a relayed connection that comes later is kept (it may carry one).
         links.connections.push((other, true));
         assert_eq!(links.route(later, true), (Route::Go, vec![]));
+        // A relayed connection that does not close within the grace is not waited on longer.
+        let mut links = Links::default();
+        links.connections.extend([(relayed, true), (direct, false)]);
+        assert_eq!(links.route(now, true), (Route::Wait, vec![relayed]));
+        assert_eq!(links.route(now + DIRECT_GRACE, true), (Route::Go, vec![]));
 
         // No dial back to wait for (this node is behind a NAT, or listens on loopback only): at
         // once, through the relay.
