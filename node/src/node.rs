@@ -424,8 +424,8 @@ fn ipv6_is_global(ip: std::net::Ipv6Addr) -> bool {
 }
 
 /// The relays to listen through next: of those `known` (met, with the addresses they
-/// announced, usable ones only), the first not `in_use`, so that `in_use` and these make at
-/// most `wanted`; each as the `/p2p-circuit` address on its first address.
+/// announced, usable ones only), those not `in_use`, in peer id order, so that `in_use` and
+/// these make at most `wanted`; each as the `/p2p-circuit` address on its first address.
 fn relays_to_add(
     known: &std::collections::BTreeMap<PeerId, Vec<Multiaddr>>,
     in_use: &[PeerId],
@@ -659,7 +659,8 @@ pub const DIRECT_GRACE: Duration = Duration::from_secs(2);
 pub(crate) enum Route {
     /// Not connected: dial it first.
     NotConnected,
-    /// Reached through a relay only, and a direct connection may come soon: ask again shortly.
+    /// Ask again shortly: reached through a relay only, a direct connection may come soon; or
+    /// relayed connections are being closed for a direct one.
     Wait,
     /// Open it (on a direct connection if there is one: relayed ones that carry no stream of
     /// this node were closed).
