@@ -7,10 +7,12 @@
 //! `home`; one in `home` reaches `public`, seen as coming from 10.99.0.1. Nothing touches the
 //! host's own namespace but the namespaces' names; all are deleted when the [`NatLab`] drops.
 //!
-//! [`NatLab::with_upnp`] makes a router that also maps ports on request (miniupnpd, UPnP IGD
-//! and NAT-PMP), on an "internet" of globally routed addresses ([`UPNP_PUBLIC_IP`]): UPnP
-//! clients refuse a gateway whose external address is private. The namespaces have no route
-//! out, so those addresses are only ever the lab's.
+//! [`NatLab::internet`] puts the public side on globally routed addresses
+//! ([`GLOBAL_PUBLIC_IP`]), as on the internet, where nodes trust only public addresses (a
+//! private one says nothing of who can reach it); [`NatLab::with_upnp`] adds a router that
+//! maps ports on request (miniupnpd, UPnP IGD and NAT-PMP; UPnP clients refuse a gateway whose
+//! external address is private). The namespaces have no route out, so those addresses are only
+//! ever the lab's.
 //!
 //! Needs root, `ip` (iproute2), `nft` (nftables) and, for UPnP, `miniupnpd`
 //! (miniupnpd-nftables), which `cargo xtask setup` installs.
@@ -26,10 +28,11 @@ pub const PUBLIC_IP: &str = "10.99.0.2";
 pub const HOME_IP: &str = "192.168.99.2";
 /// The router's public address: what `public` sees home connections come from.
 pub const ROUTER_PUBLIC_IP: &str = "10.99.0.1";
-/// [`PUBLIC_IP`] in a lab made by [`NatLab::with_upnp`].
-pub const UPNP_PUBLIC_IP: &str = "11.99.0.2";
-/// [`ROUTER_PUBLIC_IP`] in a lab made by [`NatLab::with_upnp`]: where the ports it maps are.
-pub const UPNP_ROUTER_PUBLIC_IP: &str = "11.99.0.1";
+/// [`PUBLIC_IP`] in a lab made by [`NatLab::internet`] or [`NatLab::with_upnp`].
+pub const GLOBAL_PUBLIC_IP: &str = "11.99.0.2";
+/// [`ROUTER_PUBLIC_IP`] in a lab made by [`NatLab::internet`] or [`NatLab::with_upnp`]: where
+/// the ports it maps are.
+pub const GLOBAL_ROUTER_IP: &str = "11.99.0.1";
 
 /// The router's nftables for miniupnpd: its forward and NAT chains (empty until it maps a
 /// port), forwarding everything else as before.
@@ -90,11 +93,16 @@ impl NatLab {
         Self::make(ROUTER_PUBLIC_IP, PUBLIC_IP)
     }
 
-    /// [`NatLab::new`] with a router that maps ports on request (UPnP IGD and NAT-PMP, by
-    /// miniupnpd, for home's addresses only), on an internet of [`UPNP_PUBLIC_IP`] and
-    /// [`UPNP_ROUTER_PUBLIC_IP`].
+    /// [`NatLab::new`] on an internet of public addresses: [`GLOBAL_PUBLIC_IP`] and
+    /// [`GLOBAL_ROUTER_IP`].
+    pub fn internet() -> Result<Self> {
+        Self::make(GLOBAL_ROUTER_IP, GLOBAL_PUBLIC_IP)
+    }
+
+    /// [`NatLab::internet`] with a router that maps ports on request (UPnP IGD and NAT-PMP,
+    /// by miniupnpd, for home's addresses only).
     pub fn with_upnp() -> Result<Self> {
-        let mut lab = Self::make(UPNP_ROUTER_PUBLIC_IP, UPNP_PUBLIC_IP)?;
+        let mut lab = Self::internet()?;
         let in_router = |what: &str, args: &[&str]| {
             let mut all = vec!["netns", "exec", lab.router.as_str()];
             all.extend_from_slice(args);
