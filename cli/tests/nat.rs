@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use testkit::netns::{HOME_IP, PUBLIC_IP};
+use testkit::netns::{GLOBAL_PUBLIC_IP, HOME_IP, PUBLIC_IP};
 use testkit::{ChildGuard, NatLab};
 
 const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
@@ -436,9 +436,10 @@ fn bytes_received(ns: &str, remote: &str) -> u64 {
 /// relay's traffic).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_behind_a_nat_dials_a_reachable_buyer_back_and_the_transfer_skips_the_relay() {
-    let lab = NatLab::new().unwrap();
+    // Public addresses, as on the internet: a node dials back only those.
+    let lab = NatLab::internet().unwrap();
     let root = tempfile::tempdir().unwrap();
-    let listen_public = format!("/ip4/{PUBLIC_IP}/tcp/0");
+    let listen_public = format!("/ip4/{GLOBAL_PUBLIC_IP}/tcp/0");
     let (_relay, relay) = relay_in(&lab, &root.path().join("relay"), &listen_public).await;
     let (_provider, provider_addrs) =
         home_provider(&lab, &root.path().join("provider"), &relay).await;
@@ -556,10 +557,10 @@ async fn a_provider_behind_a_nat_finds_a_relay_its_peers_know() {
 /// there directly and stores a file on it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_home_provider_behind_a_upnp_router_has_its_port_mapped_and_is_reached_directly() {
-    use testkit::netns::{UPNP_PUBLIC_IP, UPNP_ROUTER_PUBLIC_IP};
+    use testkit::netns::GLOBAL_ROUTER_IP;
     let lab = NatLab::with_upnp().unwrap();
     let root = tempfile::tempdir().unwrap();
-    let listen_public = format!("/ip4/{UPNP_PUBLIC_IP}/tcp/0");
+    let listen_public = format!("/ip4/{GLOBAL_PUBLIC_IP}/tcp/0");
     let (_peer, peer_addrs, _) = internet_node_in(
         &lab.public,
         &root.path().join("peer"),
@@ -583,7 +584,7 @@ async fn a_home_provider_behind_a_upnp_router_has_its_port_mapped_and_is_reached
     let home_id = home_addrs[0].rsplit('/').next().unwrap().to_owned();
     let port = home_addrs[0].split('/').nth(4).unwrap().to_owned();
     // Reached at the router's address, on its own port (mapped as asked).
-    let mapped = format!("/ip4/{UPNP_ROUTER_PUBLIC_IP}/tcp/{port}/p2p/{home_id}");
+    let mapped = format!("/ip4/{GLOBAL_ROUTER_IP}/tcp/{port}/p2p/{home_id}");
     let status = home_lines
         .wait_for(r#""reachability""#, Duration::from_secs(60))
         .await
@@ -592,7 +593,7 @@ async fn a_home_provider_behind_a_upnp_router_has_its_port_mapped_and_is_reached
         status,
         format!(r#"{{"addr":"{mapped}","reachability":"public"}}"#)
     );
-    assert!(NatLab::connects(&lab.public, &format!("{UPNP_ROUTER_PUBLIC_IP}:{port}")).unwrap());
+    assert!(NatLab::connects(&lab.public, &format!("{GLOBAL_ROUTER_IP}:{port}")).unwrap());
 
     let client = root.path().join("client");
     let src = root.path().join("in.bin");

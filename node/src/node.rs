@@ -654,6 +654,9 @@ pub(crate) enum Command {
 /// a round trip or three), so the transfer does not go through the relay.
 pub const DIRECT_GRACE: Duration = Duration::from_secs(2);
 
+/// Most addresses a peer reached through a relay is dialled back at.
+const MAX_DIAL_BACK_ADDRS: usize = 4;
+
 /// How to open a transfer stream to a peer now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Route {
@@ -1434,19 +1437,22 @@ impl EventLoop {
         }
     }
 
-    /// Whether a peer reached through a relay may dial this node back directly: it is not known
-    /// to be behind a NAT, and listens on an address others can dial (not loopback, not a
-    /// relay's circuit).
+    /// Whether a peer reached through a relay may dial this node back directly: AutoNAT found
+    /// it reachable; or, not known yet, it listens on an address others can dial (public, or
+    /// on a private network any but loopback; not a relay's circuit).
     fn may_be_dialled_back(&self) -> bool {
-        self.reachability != Reachability::Private
-            && self.listen_addrs.iter().any(|addr| {
-                !addr.iter().any(|p| p == Protocol::P2pCircuit)
-                    && relay_addr_usable(&without_peer(addr), true)
-            })
+        match self.reachability {
+            Reachability::Public { .. } => true,
+            Reachability::Private => false,
+            _ => self
+                .listen_addrs
+                .iter()
+                .any(|addr| relay_addr_usable(&without_peer(addr), self.private_network)),
+        }
     }
 
     /// A peer that reached this node through a relay told its addresses (`listen`): dialled
-    /// back directly at them, once per time it connects (a node behind a NAT can dial out; the
+    /// back directly at those others can dial (at most [`MAX_DIAL_BACK_ADDRS`]), once per time it connects (a node behind a NAT can dial out; the
     /// peer then need not go through the relay, see [`Handle::route`]). Hole punching (DCUtR)
     /// covers two peers both behind NATs.
     fn dial_back(&mut self, peer: PeerId, listen: &[Multiaddr]) {
@@ -1456,12 +1462,12 @@ impl EventLoop {
         if !links.relayed_only() || links.reversed {
             return;
         }
+        // Public addresses only (on a private network, any but loopback), and a few: a peer
+        // must not make this node dial into its own LAN, or many addresses.
         let addrs: Vec<Multiaddr> = listen
             .iter()
-            .filter(|addr| {
-                !addr.iter().any(|p| p == Protocol::P2pCircuit)
-                    && relay_addr_usable(&without_peer(addr), true)
-            })
+            .filter(|addr| relay_addr_usable(&without_peer(addr), self.private_network))
+            .take(MAX_DIAL_BACK_ADDRS)
             .cloned()
             .collect();
         if addrs.is_empty() {
