@@ -87,14 +87,16 @@ pub struct Options {
     /// `<this node's address>/p2p-circuit` and are dialled through it. Default: off.
     pub relay_server: bool,
     /// Find relays by itself when behind a NAT: once AutoNAT finds that no peer can dial this
-    /// node back, it listens through up to [`AUTO_RELAYS`] of the relays it met (peers serving
-    /// circuit relay v2), and drops them once it is found reachable again. Relays named in
+    /// node back, a provider (a node with a store) listens through up to [`AUTO_RELAYS`] of the
+    /// relays it met (peers serving circuit relay v2), and drops them once it is found
+    /// reachable again; a node that only buys dials out, and needs none. Relays named in
     /// [`Options::listen`] are kept whatever AutoNAT says. Default: true.
     pub auto_relay: bool,
     /// The network is a private one (a lab, a campus): AutoNAT servers dial back private
     /// addresses (10/8, 192.168/16, …), and private peers serve as AutoNAT servers and relays.
     /// On the internet, a private address says nothing of whether others can reach it: keep
-    /// this off. Default: false.
+    /// this off. A peer on the node's own LAN then reaches it too, and may find it reachable
+    /// though the rest of the network cannot. Default: false.
     pub private_network: bool,
     /// Most established connections in total. Default: 256.
     pub max_connections: u32,
@@ -785,6 +787,8 @@ pub struct EventLoop {
     failed_dials: HashMap<PeerId, u32>,
     /// Dials asked for through [`Handle::dial`], answered when connected or failed.
     dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<(), NodeError>>)>,
+    /// Peers to dial whose addresses this node did not know, looked up in the DHT.
+    peer_lookups: HashMap<kad::QueryId, (PeerId, oneshot::Sender<Result<(), NodeError>>)>,
     /// The bootstrap addresses, and the peers known to be behind them: never forgotten.
     bootstrap: (Vec<Multiaddr>, HashSet<PeerId>),
     /// The relays listened through (`/p2p-circuit` listen addresses), reserved again when a
@@ -1092,6 +1096,7 @@ impl Node {
             bans: HashMap::new(),
             failed_dials: HashMap::new(),
             dials: HashMap::new(),
+            peer_lookups: HashMap::new(),
             bootstrap: (
                 options.bootstrap.clone(),
                 options
@@ -1399,8 +1404,8 @@ impl EventLoop {
         }
     }
 
-    /// Behind a NAT (AutoNAT found it private), with [`Options::auto_relay`]: gives up the
-    /// relays it picked that keep failing, and listens through relays it met up to
+    /// Behind a NAT (AutoNAT found it private), with [`Options::auto_relay`], as a provider:
+    /// gives up the relays it picked that keep failing, and listens through relays it met up to
     /// [`AUTO_RELAYS`].
     fn pick_relays(&mut self, now: tokio::time::Instant) {
         let relays = &mut self.relays;
@@ -1416,7 +1421,12 @@ impl EventLoop {
             }
             !give_up
         });
-        if !self.auto_relay || self.reachability != Reachability::Private {
+        // Only a provider (a node with a store) needs reaching: a node that only buys dials
+        // out, and takes no relay's reservation.
+        if !self.auto_relay
+            || self.reachability != Reachability::Private
+            || self.provide.store.get().is_none()
+        {
             return;
         }
         // Relays named by hand count too: with two, none is picked.
@@ -1597,27 +1607,7 @@ impl EventLoop {
                 }
                 let _ = reply.send(route);
             }
-            Command::DialPeer(peer, reply) => {
-                let opts = DialOpts::peer_id(peer)
-                    .condition(PeerCondition::Disconnected)
-                    .build();
-                let id = opts.connection_id();
-                match self.swarm.dial(opts) {
-                    Ok(()) => {
-                        let addr = Multiaddr::empty().with(Protocol::P2p(peer));
-                        self.dials.insert(id, (addr, reply));
-                    }
-                    Err(DialError::DialPeerConditionFalse(_)) => {
-                        let _ = reply.send(Ok(()));
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(NodeError::Dial {
-                            addr: Multiaddr::empty().with(Protocol::P2p(peer)),
-                            reason: dial_error(&e),
-                        }));
-                    }
-                }
-            }
+            Command::DialPeer(peer, reply) => self.dial_peer(peer, Vec::new(), reply),
             Command::Ban(peer) => {
                 tracing::warn!(%peer, "banning peer for {BAN_DURATION:?}");
                 self.bans
@@ -1753,6 +1743,43 @@ impl EventLoop {
             // Already connected.
             Err(DialError::DialPeerConditionFalse(_)) => {
                 let _ = reply.send(Ok(()));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(NodeError::Dial {
+                    addr,
+                    reason: dial_error(&e),
+                }));
+            }
+        }
+    }
+
+    /// Dials `peer` (at `addrs`, and those the node knows) for [`Handle::route`]; the answer
+    /// goes out once connected or failed. A peer whose addresses this node does not know is
+    /// looked up in the DHT first (a provider found through a gossiped offer, before any
+    /// lookup told where it is).
+    fn dial_peer(
+        &mut self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        reply: oneshot::Sender<Result<(), NodeError>>,
+    ) {
+        let looked_up = !addrs.is_empty();
+        let opts = DialOpts::peer_id(peer)
+            .addresses(addrs)
+            .condition(PeerCondition::Disconnected)
+            .build();
+        let id = opts.connection_id();
+        let addr = Multiaddr::empty().with(Protocol::P2p(peer));
+        match self.swarm.dial(opts) {
+            Ok(()) => {
+                self.dials.insert(id, (addr, reply));
+            }
+            Err(DialError::DialPeerConditionFalse(_)) => {
+                let _ = reply.send(Ok(()));
+            }
+            Err(DialError::NoAddresses) if !looked_up => {
+                let query = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
+                self.peer_lookups.insert(query, (peer, reply));
             }
             Err(e) => {
                 let _ = reply.send(Err(NodeError::Dial {
@@ -1997,6 +2024,38 @@ impl EventLoop {
                         self.add_provider(from, Some(offer.free));
                     }
                     _ => tracing::debug!(%from, "ignoring a malformed offer"),
+                }
+            }
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id,
+                result: kad::QueryResult::GetClosestPeers(result),
+                step,
+                ..
+            }) if self.peer_lookups.contains_key(&id) => {
+                let peers = match result {
+                    Ok(ok) => ok.peers,
+                    Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
+                };
+                let want = self.peer_lookups.get(&id).map(|(peer, _)| *peer);
+                let found = peers
+                    .into_iter()
+                    .find(|info| Some(info.peer_id) == want && !info.addrs.is_empty());
+                if found.is_none() && !step.last {
+                    return;
+                }
+                if let Some((peer, reply)) = self.peer_lookups.remove(&id) {
+                    match found {
+                        Some(info) => self.dial_peer(peer, info.addrs, reply),
+                        None if self.swarm.is_connected(&peer) => {
+                            let _ = reply.send(Ok(()));
+                        }
+                        None => {
+                            let _ = reply.send(Err(NodeError::Dial {
+                                addr: Multiaddr::empty().with(Protocol::P2p(peer)),
+                                reason: "no address is known for it, here or in the DHT".into(),
+                            }));
+                        }
+                    }
                 }
             }
             BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
