@@ -289,21 +289,31 @@ async fn internet_node_in(
 /// p2p-circuit/..."}`); the public one, reachable, takes no relay. A buyer on the public side,
 /// also knowing only the relay, finds both providers and stores a copy on each (the home one
 /// dialled through the relay at the address it learnt from the DHT), then, the public
-/// provider gone, fetches the file back from the home one through the relay.
+/// provider gone, fetches the file back from the home one through the relay. A node at home
+/// that stores nothing takes no relay. On the lab's public internet, as on the real one, only
+/// public peers are asked to dial a node back (a peer on the same LAN would reach it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_behind_a_nat_finds_a_relay_by_itself_and_buyers_find_it() {
-    let lab = NatLab::new().unwrap();
+    let lab = NatLab::internet().unwrap();
     let root = tempfile::tempdir().unwrap();
-    let listen_public = format!("/ip4/{PUBLIC_IP}/tcp/0");
-    let (_relay, relay_addrs, _) = followed_node_in(
+    let listen_public = format!("/ip4/{GLOBAL_PUBLIC_IP}/tcp/0");
+    let (_relay, relay_addrs, _) = internet_node_in(
         &lab.public,
         &root.path().join("relay"),
-        &["--quota", "0", "--listen", &listen_public, "--relay-server"],
+        &[
+            "--no-upnp",
+            "--quota",
+            "0",
+            "--listen",
+            &listen_public,
+            "--relay-server",
+        ],
     )
     .await;
     let relay = relay_addrs[0].clone();
     let peer_args = |quota: &'static str, listen: &'static str| {
         vec![
+            "--no-upnp".to_owned(),
             "--quota".to_owned(),
             quota.to_owned(),
             "--listen".to_owned(),
@@ -315,19 +325,24 @@ async fn a_provider_behind_a_nat_finds_a_relay_by_itself_and_buyers_find_it() {
     let args = peer_args("64MiB", "/ip4/0.0.0.0/tcp/0");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (_home, home_addrs, mut home_lines) =
-        followed_node_in(&lab.home, &root.path().join("home"), &args).await;
+        internet_node_in(&lab.home, &root.path().join("home"), &args).await;
     let home_id = home_addrs[0].rsplit('/').next().unwrap().to_owned();
     assert!(
         home_addrs.iter().all(|addr| !addr.contains("p2p-circuit")),
         "{home_addrs:?}"
     );
-    let public_listen = format!("/ip4/{PUBLIC_IP}/tcp/0");
+    let public_listen = format!("/ip4/{GLOBAL_PUBLIC_IP}/tcp/0");
     let mut args = peer_args("64MiB", "/ip4/0.0.0.0/tcp/0");
-    args[3] = public_listen;
+    args[4] = public_listen;
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (public_provider, public_addrs, mut public_lines) =
-        followed_node_in(&lab.public, &root.path().join("public"), &args).await;
+        internet_node_in(&lab.public, &root.path().join("public"), &args).await;
     let public_id = public_addrs[0].rsplit('/').next().unwrap().to_owned();
+    // A node at home that stores nothing: it only dials out, and takes no relay.
+    let args = peer_args("0", "/ip4/0.0.0.0/tcp/0");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (_plain, _, mut plain_lines) =
+        internet_node_in(&lab.home, &root.path().join("plain"), &args).await;
 
     // AutoNAT's first probe is 5 s after start; the relay's reservation follows within a tick.
     let found = Duration::from_secs(60);
@@ -335,6 +350,12 @@ async fn a_provider_behind_a_nat_finds_a_relay_by_itself_and_buyers_find_it() {
         .wait_for(r#""reachability":"private""#, found)
         .await
         .unwrap();
+    plain_lines
+        .wait_for(r#""reachability":"private""#, found)
+        .await
+        .unwrap();
+    // Found private: from two ticks after, it would have listened through the relay.
+    let plain_private_at = tokio::time::Instant::now();
     let circuit = format!("{relay}/p2p-circuit/p2p/{home_id}");
     home_lines
         .wait_for(&format!(r#"{{"listening":"{circuit}"}}"#), found)
@@ -389,7 +410,7 @@ async fn a_provider_behind_a_nat_finds_a_relay_by_itself_and_buyers_find_it() {
         std::fs::read(&out_file).unwrap() == bytes,
         "fetched bytes differ"
     );
-    // The public provider never listened through the relay.
+    // The public provider never listened through the relay, nor the node that stores nothing.
     assert!(
         public_lines
             .seen()
@@ -397,6 +418,15 @@ async fn a_provider_behind_a_nat_finds_a_relay_by_itself_and_buyers_find_it() {
             .all(|line| !line.contains("p2p-circuit")),
         "{:?}",
         public_lines.seen()
+    );
+    tokio::time::sleep_until(plain_private_at + node::OFFER_INTERVAL * 2).await;
+    assert!(
+        plain_lines
+            .seen()
+            .iter()
+            .all(|line| !line.contains("p2p-circuit")),
+        "{:?}",
+        plain_lines.seen()
     );
 }
 
