@@ -62,9 +62,8 @@ impl ChildGuard {
         marker: &str,
         timeout: Duration,
     ) -> Result<(Self, String)> {
-        let (guard, line, mut lines) =
-            Self::spawn_and_follow(name, command, marker, timeout).await?;
-        tokio::spawn(async move { while lines.rx.recv().await.is_some() {} });
+        let (guard, line, lines) = Self::spawn_and_follow(name, command, marker, timeout).await?;
+        lines.drain();
         Ok((guard, line))
     }
 
@@ -147,6 +146,11 @@ impl Lines {
                 what: format!("{} to print {marker:?}", self.name),
                 after: timeout,
             })?
+    }
+
+    /// Reads the rest in the background, unseen (the child never blocks on a full pipe).
+    pub fn drain(mut self) {
+        tokio::spawn(async move { while self.rx.recv().await.is_some() {} });
     }
 
     /// Every line read so far (by [`Lines::wait_for`]), oldest first, with those already
