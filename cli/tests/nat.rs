@@ -19,27 +19,13 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bound on any whole CLI command.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// `cairn node` in namespace `ns` with `args`; its guard and its listen addresses.
+/// `cairn node` in namespace `ns` with `args`, without UPnP; its guard and its listen
+/// addresses.
 async fn node_in(ns: &str, dir: &Path, args: &[&str]) -> (ChildGuard, Vec<String>) {
-    let mut command = NatLab::command(ns, Path::new(CAIRN));
-    command
-        .arg("node")
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["--no-mdns", "--no-upnp"])
-        .args(args)
-        .env("CAIRN_LOG", "warn");
-    let (guard, line) =
-        ChildGuard::spawn_and_read_line("cairn node", command, "peer_id", START_TIMEOUT)
-            .await
-            .unwrap();
-    let json: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let addrs = json["listen_addrs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_owned())
-        .collect();
+    let mut all = vec!["--no-upnp"];
+    all.extend(args);
+    let (guard, addrs, lines) = internet_node_in(ns, dir, &all).await;
+    lines.drain();
     (guard, addrs)
 }
 
@@ -106,6 +92,23 @@ async fn home_provider(lab: &NatLab, dir: &Path, relay: &str) -> (ChildGuard, Ve
     node_in(&lab.home, dir, &args).await
 }
 
+/// The peer id a full multiaddr ends with.
+fn id_of(addr: &str) -> String {
+    addr.rsplit('/').next().unwrap_or_default().to_owned()
+}
+
+/// A home provider's arguments: 64 MiB offered, TCP on every interface, `peer` to start from.
+fn home_args(peer: &str) -> [&str; 6] {
+    [
+        "--quota",
+        "64MiB",
+        "--listen",
+        "/ip4/0.0.0.0/tcp/0",
+        "--peer",
+        peer,
+    ]
+}
+
 /// `relay`'s address without its peer id: where it listens again after a restart.
 fn listen_of(relay: &str) -> &str {
     relay
@@ -147,7 +150,7 @@ async fn a_provider_behind_a_nat_is_reached_through_a_relay() {
         .iter()
         .find(|addr| addr.starts_with(&format!("{circuit}/p2p/")))
         .unwrap_or_else(|| panic!("no relayed address in {provider_addrs:?}"));
-    let provider_id = relayed.rsplit('/').next().unwrap();
+    let provider_id = id_of(relayed);
 
     let client = root.path().join("client");
     let src = root.path().join("in.bin");
@@ -210,7 +213,7 @@ async fn a_home_provider_started_while_its_relay_is_down_is_reached_once_it_is_u
             .all(|addr| !addr.contains("p2p-circuit")),
         "{provider_addrs:?}"
     );
-    let provider_id = provider_addrs[0].rsplit('/').next().unwrap();
+    let provider_id = id_of(&provider_addrs[0]);
     let relayed = format!("{circuit}/p2p/{provider_id}");
 
     let (_relay, again) = relay_in(&lab, &relay_dir, listen_of(&relay)).await;
@@ -326,7 +329,7 @@ async fn a_provider_behind_a_nat_finds_a_relay_by_itself_and_buyers_find_it() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (_home, home_addrs, mut home_lines) =
         internet_node_in(&lab.home, &root.path().join("home"), &args).await;
-    let home_id = home_addrs[0].rsplit('/').next().unwrap().to_owned();
+    let home_id = id_of(&home_addrs[0]);
     assert!(
         home_addrs.iter().all(|addr| !addr.contains("p2p-circuit")),
         "{home_addrs:?}"
@@ -337,7 +340,7 @@ async fn a_provider_behind_a_nat_finds_a_relay_by_itself_and_buyers_find_it() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (public_provider, public_addrs, mut public_lines) =
         internet_node_in(&lab.public, &root.path().join("public"), &args).await;
-    let public_id = public_addrs[0].rsplit('/').next().unwrap().to_owned();
+    let public_id = id_of(&public_addrs[0]);
     // A node at home that stores nothing: it only dials out, and takes no relay.
     let args = peer_args("0", "/ip4/0.0.0.0/tcp/0");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -550,20 +553,9 @@ async fn a_provider_behind_a_nat_finds_a_relay_its_peers_know() {
     )
     .await;
     let relay = relay_addrs[0].clone();
-    let (_home, home_addrs, mut home_lines) = followed_node_in(
-        &lab.home,
-        &root.path().join("home"),
-        &[
-            "--quota",
-            "64MiB",
-            "--listen",
-            "/ip4/0.0.0.0/tcp/0",
-            "--peer",
-            &peer,
-        ],
-    )
-    .await;
-    let home_id = home_addrs[0].rsplit('/').next().unwrap().to_owned();
+    let (_home, home_addrs, mut home_lines) =
+        followed_node_in(&lab.home, &root.path().join("home"), &home_args(&peer)).await;
+    let home_id = id_of(&home_addrs[0]);
     let circuit = format!("{relay}/p2p-circuit/p2p/{home_id}");
     home_lines
         .wait_for(
@@ -598,20 +590,9 @@ async fn a_home_provider_behind_a_upnp_router_has_its_port_mapped_and_is_reached
     )
     .await;
     let peer = peer_addrs[0].clone();
-    let (_home, home_addrs, mut home_lines) = internet_node_in(
-        &lab.home,
-        &root.path().join("home"),
-        &[
-            "--quota",
-            "64MiB",
-            "--listen",
-            "/ip4/0.0.0.0/tcp/0",
-            "--peer",
-            &peer,
-        ],
-    )
-    .await;
-    let home_id = home_addrs[0].rsplit('/').next().unwrap().to_owned();
+    let (_home, home_addrs, mut home_lines) =
+        internet_node_in(&lab.home, &root.path().join("home"), &home_args(&peer)).await;
+    let home_id = id_of(&home_addrs[0]);
     let port = home_addrs[0].split('/').nth(4).unwrap().to_owned();
     // Reached at the router's address, on its own port (mapped as asked).
     let mapped = format!("/ip4/{GLOBAL_ROUTER_IP}/tcp/{port}/p2p/{home_id}");

@@ -547,6 +547,11 @@ async fn start_provider_with(
         quota,
     );
     command.args(extra);
+    first_address(command).await
+}
+
+/// Starts `cairn node` as `command`; returns it and the first address its first line lists.
+async fn first_address(command: Command) -> (ChildGuard, String) {
     let (guard, line) =
         ChildGuard::spawn_and_read_line("cairn node", command, "peer_id", START_TIMEOUT)
             .await
@@ -761,12 +766,7 @@ async fn a_relayed_address_gained_or_lost_after_start_is_announced_in_the_regist
     let start_relay = |listen: String| async move {
         let mut command = relay_command();
         command.args(["--listen", &listen]);
-        let (guard, line) =
-            ChildGuard::spawn_and_read_line("cairn node", command, "peer_id", START_TIMEOUT)
-                .await
-                .unwrap();
-        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
-        (guard, json["listen_addrs"][0].as_str().unwrap().to_owned())
+        first_address(command).await
     };
     // The relay's address and key, then it stops.
     let (relay, relay_addr) = start_relay("/ip4/127.0.0.1/tcp/0".into()).await;
@@ -793,23 +793,23 @@ async fn a_relayed_address_gained_or_lost_after_start_is_announced_in_the_regist
         .unwrap();
     let (relay, again) = start_relay(listen).await;
     assert_eq!(again, relay_addr);
-    let both = vec![direct.clone(), relayed.clone()];
-    testkit::eventually(
+    let listed_as = |want: Vec<String>, what: &'static str| {
+        let listed = &listed;
+        async move {
+            testkit::eventually(what, Duration::from_secs(90), || async {
+                (listed().await == want).then_some(())
+            })
+            .await
+            .unwrap();
+        }
+    };
+    listed_as(
+        vec![direct.clone(), relayed],
         "the relayed address in the Registry",
-        Duration::from_secs(90),
-        || async { (listed().await == both).then_some(()) },
     )
-    .await
-    .unwrap();
+    .await;
     drop(relay);
-    let alone = vec![direct.clone()];
-    testkit::eventually(
-        "the relayed address gone from the Registry",
-        Duration::from_secs(90),
-        || async { (listed().await == alone).then_some(()) },
-    )
-    .await
-    .unwrap();
+    listed_as(vec![direct], "the relayed address gone from the Registry").await;
 }
 
 /// `cairn daemon --node` selling storage: the embedded node registers itself at start, a buyer's
