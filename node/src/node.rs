@@ -1735,6 +1735,24 @@ impl EventLoop {
                 .build(),
             _ => DialOpts::unknown_peer_id().address(addr.clone()).build(),
         };
+        if let Some(reply) = self.start_dial(opts, addr.clone(), reply) {
+            let _ = reply.send(Err(NodeError::Dial {
+                addr,
+                reason: dial_error(&DialError::NoAddresses),
+            }));
+        }
+    }
+
+    /// Starts the dial `opts` for a caller waiting on `reply`: answered once connected or
+    /// failed (see [`EventLoop::dial_answered`]; its error names `addr`), at once when already
+    /// connected or when the dial cannot start. Only a dial with no address known for its peer
+    /// hands the reply back (the caller may look the peer up).
+    fn start_dial(
+        &mut self,
+        opts: DialOpts,
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<(), NodeError>>,
+    ) -> Option<oneshot::Sender<Result<(), NodeError>>> {
         let id = opts.connection_id();
         match self.swarm.dial(opts) {
             Ok(()) => {
@@ -1744,6 +1762,7 @@ impl EventLoop {
             Err(DialError::DialPeerConditionFalse(_)) => {
                 let _ = reply.send(Ok(()));
             }
+            Err(DialError::NoAddresses) => return Some(reply),
             Err(e) => {
                 let _ = reply.send(Err(NodeError::Dial {
                     addr,
@@ -1751,6 +1770,7 @@ impl EventLoop {
                 }));
             }
         }
+        None
     }
 
     /// Dials `peer` (at `addrs`, and those the node knows) for [`Handle::route`]; the answer
@@ -1768,23 +1788,17 @@ impl EventLoop {
             .addresses(addrs)
             .condition(PeerCondition::Disconnected)
             .build();
-        let id = opts.connection_id();
         let addr = Multiaddr::empty().with(Protocol::P2p(peer));
-        match self.swarm.dial(opts) {
-            Ok(()) => {
-                self.dials.insert(id, (addr, reply));
-            }
-            Err(DialError::DialPeerConditionFalse(_)) => {
-                let _ = reply.send(Ok(()));
-            }
-            Err(DialError::NoAddresses) if !looked_up => {
+        match self.start_dial(opts, addr.clone(), reply) {
+            None => {}
+            Some(reply) if !looked_up => {
                 let query = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
                 self.peer_lookups.insert(query, (peer, reply));
             }
-            Err(e) => {
+            Some(reply) => {
                 let _ = reply.send(Err(NodeError::Dial {
                     addr,
-                    reason: dial_error(&e),
+                    reason: dial_error(&DialError::NoAddresses),
                 }));
             }
         }
