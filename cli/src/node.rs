@@ -205,13 +205,13 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     // Buyers finding this provider in the Registry dial the addresses there: a relay's circuit
     // gained later (behind a NAT) is announced too.
     let (addrs_changed, reannounce) = tokio::sync::watch::channel(());
-    let _reannouncer = market_setup.map(|(market, stake)| {
-        AbortOnDrop(tokio::spawn(reannounce_on_change(
+    let reannouncer = market_setup.map(|(market, stake)| {
+        tokio::spawn(reannounce_on_change(
             market,
             handle.clone(),
             stake,
             reannounce,
-        )))
+        ))
     });
     let log = async {
         let mut unreachable = Unreachable::default();
@@ -237,6 +237,9 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     tokio::select! {
         () = crate::shutdown_signal() => {},
         () = log => {},
+    }
+    if let Some(reannouncer) = reannouncer {
+        reannouncer.abort();
     }
     let _ = handle.shutdown().await;
     let _ = task.await;
@@ -274,14 +277,6 @@ async fn reannounce_on_change(
                 }
             }
         }
-    }
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
