@@ -12,7 +12,9 @@ use std::process::{Command, Output};
 
 use testkit::beacon::{Behaviour, Server, execution_node, head_block_json};
 
-const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
+mod common;
+use common::CAIRN;
+
 const CAPELLA_CHECKPOINT: &str =
     "0x5afc212a7924789b2bc86acad3ab3a6ffb1f6e97253ea50bee7f4f51422c9275";
 const BLOCK_21925176_STATE_ROOT: &str =

@@ -13,11 +13,8 @@ use std::time::Duration;
 use testkit::netns::{GLOBAL_PUBLIC_IP, HOME_IP, PUBLIC_IP};
 use testkit::{ChildGuard, NatLab};
 
-const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
-/// A node is up in well under a second, its relay reservation too; a loaded CI box gets slack.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
-/// Bound on any whole CLI command.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+mod common;
+use common::{CAIRN, COMMAND_TIMEOUT, START_TIMEOUT};
 
 /// `cairn node` in namespace `ns` with `args`, without UPnP; its guard and its listen
 /// addresses.

@@ -6,16 +6,12 @@
 )]
 
 use std::path::Path;
-use std::time::Duration;
 
 use testkit::ChildGuard;
 use tokio::process::Command;
 
-const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
-/// Building nothing, a node is up in well under a second; a loaded CI box gets slack.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
-/// Bound on any whole CLI command.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+mod common;
+use common::{CAIRN, COMMAND_TIMEOUT, START_TIMEOUT};
 
 struct NodeProcess {
     guard: ChildGuard,

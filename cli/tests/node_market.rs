@@ -17,9 +17,8 @@ use chain::contracts::DeployOptions;
 use testkit::{ChildGuard, files_card};
 use tokio::process::Command;
 
-const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
-const START_TIMEOUT: Duration = Duration::from_secs(60);
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+mod common;
+use common::{CAIRN, COMMAND_TIMEOUT, START_TIMEOUT};
 
 /// Deal `deal` as the chain has it.
 async fn deal_on_chain(

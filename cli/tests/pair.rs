@@ -15,8 +15,9 @@ use serde_json::Value;
 use testkit::ChildGuard;
 use tokio::process::Command;
 
-const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+mod common;
+use common::{CAIRN, START_TIMEOUT};
+
 /// A command against the local simulator finishes in well under a second; CI gets slack.
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 

@@ -17,8 +17,9 @@ use serde_json::Value;
 use testkit::{BlueZoo, ChildGuard};
 use tokio::process::Command;
 
-const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+mod common;
+use common::{CAIRN, START_TIMEOUT};
+
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
 async fn simulator(bus: &BlueZoo, args: &[&str]) -> (ChildGuard, Value) {

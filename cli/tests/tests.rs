@@ -13,9 +13,8 @@ use chain::Devnet;
 use testkit::{ChildGuard, WebDriver};
 use tokio::process::Command;
 
-const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
-/// Building nothing, the daemon is up in well under a second; a loaded CI box gets slack.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+mod common;
+use common::{CAIRN, START_TIMEOUT};
 
 /// A daemon on a free loopback port with its own data directory.
 struct Daemon {
