@@ -4,7 +4,12 @@
 //! share one: `public` (the internet: 10.99.0.2/24), `home` (192.168.99.2/24) and `router`
 //! between them (10.99.0.1 and 192.168.99.1), which forwards and masquerades what leaves home
 //! (nftables), as a home router does. A process in `public` cannot open a connection to
-//! `home`; one in `home` reaches `public`, seen as coming from 10.99.0.1. Nothing touches the
+//! `home`; one in `home` reaches `public`, seen as coming from 10.99.0.1. The router's firewall
+//! refuses what comes in unasked for the router itself (a TCP reset, or ICMP "port
+//! unreachable"), as OpenWrt's does by default: such a packet leaves no trace in its connection
+//! table, so a peer's hole-punching packet that comes before home's own packet out does not
+//! spoil the port mapping home's packet then gets (a router without a firewall keeps a
+//! connection entry for it, and then maps home's packet to another port). Nothing touches the
 //! host's own namespace but the namespaces' names; all are deleted when the [`NatLab`] drops.
 //!
 //! [`NatLab::internet`] puts the public side on globally routed addresses
@@ -13,6 +18,13 @@
 //! maps ports on request (miniupnpd, UPnP IGD and NAT-PMP; UPnP clients refuse a gateway whose
 //! external address is private). The namespaces have no route out, so those addresses are only
 //! ever the lab's.
+//!
+//! [`NatLab::two_homes`] adds a second home behind a router of its own ([`OTHER_ROUTER_IP`]),
+//! on the same private addresses as the first (as two homes' routers both hand out
+//! 192.168.99.x): `public` routes between the two routers, as the internet does. Neither home
+//! can open a connection to the other unless both punch a hole through their NATs.
+//! [`NatLab::received_from`] counts the bytes a home receives from an address, TCP and UDP
+//! alike.
 //!
 //! Needs root, `ip` (iproute2), `nft` (nftables) and, for UPnP, `miniupnpd`
 //! (miniupnpd-nftables), which `cargo xtask setup` installs.
@@ -33,6 +45,26 @@ pub const GLOBAL_PUBLIC_IP: &str = "11.99.0.2";
 /// [`ROUTER_PUBLIC_IP`] in a lab made by [`NatLab::internet`] or [`NatLab::with_upnp`]: where
 /// the ports it maps are.
 pub const GLOBAL_ROUTER_IP: &str = "11.99.0.1";
+
+/// The second home's router's public address ([`NatLab::two_homes`]).
+pub const OTHER_ROUTER_IP: &str = "11.98.0.1";
+/// `public`'s address on the second home's router's link.
+const OTHER_LINK_IP: &str = "11.98.0.2";
+
+/// A router's NAT (home's connections leave from the router's public address), its firewall
+/// (what comes in for the router itself unasked is refused: a TCP reset, or ICMP "port
+/// unreachable"), and the table [`NatLab::received_from`] adds its byte counters to.
+const ROUTER_NFT: &str = "add table ip nat
+add chain ip nat post { type nat hook postrouting priority 100; }
+add rule ip nat post oifname r-pub masquerade
+add table ip wall
+add chain ip wall input { type filter hook input priority 0; policy accept; }
+add rule ip wall input iifname r-pub ct state established,related accept
+add rule ip wall input iifname r-pub meta l4proto tcp reject with tcp reset
+add rule ip wall input iifname r-pub reject
+add table ip tally
+add chain ip tally seen { type filter hook forward priority -10; }
+";
 
 /// The router's nftables for miniupnpd: its forward and NAT chains (empty until it maps a
 /// port), forwarding everything else as before.
@@ -57,6 +89,10 @@ pub struct NatLab {
     pub home: String,
     /// The router.
     pub router: String,
+    /// The second home ([`NatLab::two_homes`]), behind a router of its own.
+    pub other_home: Option<String>,
+    /// The second home's router.
+    other_router: Option<String>,
     /// The router's miniupnpd ([`NatLab::with_upnp`]), killed on drop.
     upnp: Option<std::process::Child>,
     /// Its configuration.
@@ -159,6 +195,8 @@ impl NatLab {
             public: format!("{tag}-pub"),
             home: format!("{tag}-home"),
             router: format!("{tag}-rtr"),
+            other_home: None,
+            other_router: None,
             upnp: None,
             upnp_dir: None,
         };
@@ -166,13 +204,32 @@ impl NatLab {
         for ns in [&lab.public, &lab.home, &lab.router] {
             run("making a network namespace", "ip", &["netns", "add", ns])?;
         }
-        let (public, home, router) = (&lab.public, &lab.home, &lab.router);
+        run(
+            "bringing loopback up",
+            "ip",
+            &["-n", &lab.public, "link", "set", "lo", "up"],
+        )?;
+        lab.connect_home(&lab.router, &lab.home, "p0", (router_public_ip, public_ip))?;
+        Ok(lab)
+    }
+
+    /// Links `home` to `router` and `router` to `public` (on `public`'s device `public_dev`),
+    /// with the router at `router_ip` and `public` at `link_ip` on that link (a /24); home at
+    /// [`HOME_IP`] behind the router's NAT and firewall.
+    fn connect_home(
+        &self,
+        router: &str,
+        home: &str,
+        public_dev: &str,
+        (router_ip, link_ip): (&str, &str),
+    ) -> Result<()> {
+        let public = self.public.as_str();
         let ip = |what: &str, args: &[&str]| run(what, "ip", args);
         ip(
             "linking router and public",
             &[
-                "link", "add", "r-pub", "netns", router, "type", "veth", "peer", "name", "p0",
-                "netns", public,
+                "link", "add", "r-pub", "netns", router, "type", "veth", "peer", "name",
+                public_dev, "netns", public,
             ],
         )?;
         ip(
@@ -182,19 +239,19 @@ impl NatLab {
                 "netns", home,
             ],
         )?;
-        let public_net = format!("{router_public_ip}/24");
-        let public_host = format!("{public_ip}/24");
+        let router_net = format!("{router_ip}/24");
+        let link_net = format!("{link_ip}/24");
         let home_host = format!("{HOME_IP}/24");
         for (ns, dev, addr) in [
-            (router.as_str(), "r-pub", public_net.as_str()),
+            (router, "r-pub", router_net.as_str()),
             (router, "r-home", "192.168.99.1/24"),
-            (public, "p0", public_host.as_str()),
+            (public, public_dev, link_net.as_str()),
             (home, "h0", home_host.as_str()),
         ] {
             ip("addressing", &["-n", ns, "addr", "add", addr, "dev", dev])?;
             ip("bringing a link up", &["-n", ns, "link", "set", dev, "up"])?;
         }
-        for ns in [public, home, router] {
+        for ns in [home, router] {
             ip(
                 "bringing loopback up",
                 &["-n", ns, "link", "set", "lo", "up"],
@@ -204,8 +261,12 @@ impl NatLab {
             "routing home through the router",
             &["-n", home, "route", "add", "default", "via", "192.168.99.1"],
         )?;
+        ip(
+            "routing the router through public",
+            &["-n", router, "route", "add", "default", "via", link_ip],
+        )?;
         let in_router = |what: &str, args: &[&str]| {
-            let mut all = vec!["netns", "exec", router.as_str()];
+            let mut all = vec!["netns", "exec", router];
             all.extend_from_slice(args);
             run(what, "ip", &all)
         };
@@ -213,32 +274,96 @@ impl NatLab {
             "forwarding in the router",
             &["sysctl", "-qw", "net.ipv4.ip_forward=1"],
         )?;
-        in_router(
-            "the router's NAT table",
-            &["nft", "add", "table", "ip", "nat"],
-        )?;
-        in_router(
-            "the router's NAT chain",
+        in_router("the router's NAT and firewall", &["nft", ROUTER_NFT])
+    }
+
+    /// [`NatLab::internet`] with a second home ([`NatLab::other_home`]), behind a router of its
+    /// own at [`OTHER_ROUTER_IP`], on the same private addresses as the first.
+    pub fn two_homes() -> Result<Self> {
+        let mut lab = Self::internet()?;
+        let (home, router) = (
+            format!("{}-home2", lab.public.trim_end_matches("-pub")),
+            format!("{}-rtr2", lab.public.trim_end_matches("-pub")),
+        );
+        for ns in [&home, &router] {
+            run("making a network namespace", "ip", &["netns", "add", ns])?;
+        }
+        lab.other_home = Some(home.clone());
+        lab.other_router = Some(router.clone());
+        lab.connect_home(&router, &home, "p1", (OTHER_ROUTER_IP, OTHER_LINK_IP))?;
+        run(
+            "routing between the homes' routers",
+            "ip",
             &[
-                "nft",
-                "add chain ip nat post { type nat hook postrouting priority 100 ; }",
-            ],
-        )?;
-        in_router(
-            "masquerading home",
-            &[
-                "nft",
-                "add",
-                "rule",
-                "ip",
-                "nat",
-                "post",
-                "oifname",
-                "r-pub",
-                "masquerade",
+                "netns",
+                "exec",
+                &lab.public,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
             ],
         )?;
         Ok(lab)
+    }
+
+    /// Bytes that `home` (the lab's [`NatLab::home`] or [`NatLab::other_home`]) received from
+    /// `from` (an IPv4 address) since the first call for that pair, which starts the count and
+    /// returns 0: what its router forwarded to it, TCP and UDP alike, headers included.
+    pub fn received_from(&self, home: &str, from: &str) -> Result<u64> {
+        let router = if home == self.home {
+            self.router.as_str()
+        } else if self.other_home.as_deref() == Some(home) {
+            self.other_router.as_deref().unwrap_or_default()
+        } else {
+            return Err(Error::Io {
+                what: format!("counting what {home} receives"),
+                source: std::io::Error::other("no home of this lab"),
+            });
+        };
+        let name = format!("from_{}", from.replace(['.', ':'], "_"));
+        let list = |what: &str| {
+            Command::new("ip")
+                .args(["netns", "exec", router, "nft", "list", "counter", "ip"])
+                .args(["tally", &name])
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|source| Error::Io {
+                    what: what.to_owned(),
+                    source,
+                })
+        };
+        let mut out = list("reading a byte counter")?;
+        if !out.status.success() {
+            let rule = format!(
+                "add rule ip tally seen ip saddr {from} oifname r-home counter name {name}"
+            );
+            run(
+                "making a byte counter",
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    router,
+                    "nft",
+                    &format!("add counter ip tally {name}"),
+                ],
+            )?;
+            run(
+                "counting bytes",
+                "ip",
+                &["netns", "exec", router, "nft", &rule],
+            )?;
+            out = list("reading a byte counter")?;
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split_whitespace()
+            .skip_while(|word| *word != "bytes")
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| Error::Io {
+                what: format!("reading byte counter {name}"),
+                source: std::io::Error::other(format!("no byte count in: {text}")),
+            })
     }
 
     /// `program` with `args`, to run inside namespace `ns` (`ip netns exec`).
@@ -279,7 +404,11 @@ impl Drop for NatLab {
             let _ = upnp.wait();
         }
         // Deleting a namespace deletes its links (and their peers) and rules.
-        for ns in [&self.public, &self.home, &self.router] {
+        let others = [&self.other_home, &self.other_router];
+        for ns in [&self.public, &self.home, &self.router]
+            .into_iter()
+            .chain(others.into_iter().flatten())
+        {
             let _ = Command::new("ip")
                 .args(["netns", "del", ns])
                 .stdout(Stdio::null())
