@@ -652,8 +652,10 @@ pub(crate) enum Command {
 }
 
 /// How long a transfer stream to a peer reached through a relay only waits for a direct
-/// connection to it (the peer, behind a NAT, dials this node back once it learnt its addresses:
-/// a round trip or three), so the transfer does not go through the relay.
+/// connection to it, so the transfer does not go through the relay: the peer, behind a NAT,
+/// dials this node back once it learnt its addresses, or the two punch a hole through their
+/// NATs (DCUtR): a round trip or three, and one QUIC retransmission (1 s) when the first packet
+/// reached the other NAT before the hole was open.
 pub const DIRECT_GRACE: Duration = Duration::from_secs(2);
 
 /// Most addresses a peer reached through a relay is dialled back at.
@@ -685,6 +687,9 @@ struct Links {
     wait_until: Option<tokio::time::Instant>,
     /// Dialled back directly since it connected through a relay.
     reversed: bool,
+    /// Hole punching (DCUtR) to it failed since it connected: no direct connection will come
+    /// that way.
+    punch_failed: bool,
     /// Relayed connections being closed for a direct one, and since when: a stream waits
     /// until they are gone (libp2p-stream could put it on one, and it would fail).
     closing: (Vec<ConnectionId>, Option<tokio::time::Instant>),
@@ -700,7 +705,7 @@ impl Links {
     /// connection, relayed ones that carry no transfer stream yet are closed (a stream goes on
     /// any of the peer's connections), and it waits until they are gone (at most
     /// [`DIRECT_GRACE`]). Reached through relays only, it waits (until [`DIRECT_GRACE`] after
-    /// first asked) when the peer `may_dial_back`.
+    /// first asked) when the peer `may_dial_back`, or while hole punching to it has not failed.
     fn route(
         &mut self,
         now: tokio::time::Instant,
@@ -718,7 +723,7 @@ impl Links {
         {
             return (Route::Wait, Vec::new());
         }
-        if self.relayed_only() && may_dial_back {
+        if self.relayed_only() && (may_dial_back || !self.punch_failed) {
             let until = *self.wait_until.get_or_insert(now + DIRECT_GRACE);
             if now < until {
                 return (Route::Wait, Vec::new());
@@ -1253,7 +1258,8 @@ impl Handle {
 
     /// Readies `peer` for a transfer stream: dials it if not connected, and when it is reached
     /// through a relay only, waits up to [`DIRECT_GRACE`] for a direct connection (a peer behind
-    /// a NAT dials this node back when it can), so the transfer does not go through the relay.
+    /// a NAT dials this node back when it can; two nodes behind NATs punch a hole), so the
+    /// transfer does not go through the relay.
     /// [`NodeError::Dial`] when it cannot be dialled.
     pub async fn route(&self, peer: PeerId) -> Result<(), NodeError> {
         let mut dialled = false;
@@ -1462,9 +1468,10 @@ impl EventLoop {
     }
 
     /// A peer that reached this node through a relay told its addresses (`listen`): dialled
-    /// back directly at those others can dial (at most [`MAX_DIAL_BACK_ADDRS`]), once per time it connects (a node behind a NAT can dial out; the
-    /// peer then need not go through the relay, see [`Handle::route`]). Hole punching (DCUtR)
-    /// covers two peers both behind NATs.
+    /// back directly at those others can dial (at most [`MAX_DIAL_BACK_ADDRS`]), once per time
+    /// it connects (a node behind a NAT can dial out; the peer then need not go through the
+    /// relay, see [`Handle::route`]). Two peers both behind NATs punch a hole instead (DCUtR,
+    /// started by the peer the relay brought the connection to).
     fn dial_back(&mut self, peer: PeerId, listen: &[Multiaddr]) {
         let Some(links) = self.links.get_mut(&peer) else {
             return;
@@ -1989,6 +1996,26 @@ impl EventLoop {
             BehaviourEvent::Upnp(upnp::Event::GatewayNotFound) => {
                 tracing::debug!("no UPnP router found");
             }
+            BehaviourEvent::Dcutr(dcutr::Event {
+                remote_peer_id,
+                result,
+            }) => match result {
+                Ok(connection) => tracing::info!(
+                    peer = %remote_peer_id,
+                    ?connection,
+                    "hole punched: a direct connection to a peer reached through a relay"
+                ),
+                Err(e) => {
+                    tracing::info!(
+                        peer = %remote_peer_id,
+                        error = %e,
+                        "hole punching failed: the peer stays reached through a relay"
+                    );
+                    if let Some(links) = self.links.get_mut(&remote_peer_id) {
+                        links.punch_failed = true;
+                    }
+                }
+            },
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 self.dial_back(peer_id, &info.listen_addrs);
                 if info.protocols.contains(&relay::HOP_PROTOCOL_NAME) {
@@ -2310,11 +2337,19 @@ mod tests {
         assert_eq!(links.route(now, true), (Route::Wait, vec![relayed]));
         assert_eq!(links.route(now + DIRECT_GRACE, true), (Route::Go, vec![]));
 
-        // No dial back to wait for (this node is behind a NAT, or listens on loopback only): at
-        // once, through the relay.
+        // No dial back to wait for (this node is behind a NAT, or listens on loopback only):
+        // waits for a hole punch, until it failed; then at once, through the relay.
         let mut links = Links::default();
         links.connections.push((relayed, true));
+        assert_eq!(links.route(now, false), (Route::Wait, vec![]));
+        links.punch_failed = true;
         assert_eq!(links.route(now, false), (Route::Go, vec![]));
+        // A hole punched: the relayed connection is closed, as for a dial back.
+        let mut links = Links::default();
+        links.connections.push((relayed, true));
+        assert_eq!(links.route(now, false), (Route::Wait, vec![]));
+        links.connections.push((direct, false));
+        assert_eq!(links.route(now, false), (Route::Wait, vec![relayed]));
         // The grace over with no direct connection: through the relay, and not again waited.
         let mut links = Links::default();
         links.connections.push((relayed, true));
