@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use testkit::netns::{GLOBAL_PUBLIC_IP, HOME_IP, PUBLIC_IP};
+use testkit::netns::{GLOBAL_PUBLIC_IP, GLOBAL_ROUTER_IP, HOME_IP, PUBLIC_IP};
 use testkit::{ChildGuard, NatLab};
 
 mod common;
@@ -616,5 +616,103 @@ async fn a_home_provider_behind_a_upnp_router_has_its_port_mapped_and_is_reached
             .all(|line| !line.contains("p2p-circuit")),
         "{:?}",
         home_lines.seen()
+    );
+}
+
+/// Two homes, each behind its own router (NAT and firewall), on the same private addresses: a
+/// provider in one and a buyer in the other. The provider knows only a relay on the public
+/// side, at its QUIC address; found unreachable, it listens through it. A buyer given the
+/// provider's relayed QUIC address reaches it through the relay; the two then punch a hole
+/// through both NATs (DCUtR: each sends to the address the relay saw the other at, from the
+/// UDP port it used for the relay), and the upload goes over that direct connection: the
+/// provider's home receives 4 MB from the buyer's router and next to nothing from the relay. A
+/// buyer that reaches the relay over TCP without a listening port (so its hole punching
+/// packets cannot leave from the port the relay saw) gets no hole: its upload goes through
+/// the relay, which shows what the count counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_and_a_provider_behind_two_nats_punch_a_hole_and_the_transfer_skips_the_relay() {
+    let lab = NatLab::two_homes().unwrap();
+    let away = lab.other_home.clone().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let quic = format!("/ip4/{GLOBAL_PUBLIC_IP}/udp/0/quic-v1");
+    let tcp = format!("/ip4/{GLOBAL_PUBLIC_IP}/tcp/0");
+    let (_relay, relay_addrs, _) = internet_node_in(
+        &lab.public,
+        &root.path().join("relay"),
+        &[
+            "--no-upnp",
+            "--quota",
+            "0",
+            "--listen",
+            &quic,
+            "--listen",
+            &tcp,
+            "--relay-server",
+        ],
+    )
+    .await;
+    let relay_over = |transport: &str| {
+        relay_addrs
+            .iter()
+            .find(|addr| addr.contains(transport))
+            .unwrap_or_else(|| panic!("no {transport} address in {relay_addrs:?}"))
+            .clone()
+    };
+    let (relay_quic, relay_tcp) = (relay_over("quic-v1"), relay_over("/tcp/"));
+    let mut args = home_args(&relay_quic).to_vec();
+    args.extend(["--no-upnp", "--listen", "/ip4/0.0.0.0/udp/0/quic-v1"]);
+    let (_provider, provider_addrs, mut provider_lines) =
+        internet_node_in(&away, &root.path().join("provider"), &args).await;
+    let provider_id = id_of(&provider_addrs[0]);
+    let found = Duration::from_secs(60);
+    let circuit = |relay: &str| format!("{relay}/p2p-circuit/p2p/{provider_id}");
+    // Both of the relay's addresses, in either order.
+    for relay in [&relay_quic, &relay_tcp] {
+        let line = format!(r#"{{"listening":"{}"}}"#, circuit(relay));
+        if !provider_lines.seen().contains(&line) {
+            provider_lines.wait_for(&line, found).await.unwrap();
+        }
+    }
+    provider_lines.drain();
+
+    let file = |name: &str, seed: u32| {
+        let path = root.path().join(name);
+        let bytes: Vec<u8> = (0..4_000_000u32)
+            .map(|i| (i.wrapping_mul(seed) + i / 7) as u8)
+            .collect();
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    // What the provider's home receives from the relay, and from the buyer's home directly.
+    let from_relay = || lab.received_from(&away, GLOBAL_PUBLIC_IP).unwrap();
+    let from_buyer = || lab.received_from(&away, GLOBAL_ROUTER_IP).unwrap();
+    let put = |client: &'static str, src: std::path::PathBuf, peer: String| {
+        let client = root.path().join(client);
+        let (lab, provider_id) = (&lab, &provider_id);
+        async move {
+            let (relayed, direct) = (from_relay(), from_buyer());
+            let report = put_in(&lab.home, &client, (&src, "1"), &peer, &[]).await;
+            assert_eq!(report["copies"][0]["peer"], *provider_id, "{report}");
+            assert_eq!(report["copies"][0]["sent_chunks"], 16, "{report}");
+            let counted = (from_relay() - relayed, from_buyer() - direct);
+            eprintln!(
+                "{client:?}: {} bytes through the relay, {} directly",
+                counted.0, counted.1
+            );
+            counted
+        }
+    };
+
+    // Over QUIC: a hole is punched, and the upload goes through it.
+    let (relayed, direct) = put("punched", file("a.bin", 7), circuit(&relay_quic)).await;
+    assert!(
+        relayed < 200_000 && direct > 4_000_000,
+        "{relayed} bytes through the relay, {direct} directly"
+    );
+    // Over TCP from a port no listener holds: no hole, all of it through the relay.
+    let (relayed, direct) = put("relayed", file("b.bin", 11), circuit(&relay_tcp)).await;
+    assert!(
+        relayed > 4_000_000 && direct < 200_000,
+        "{relayed} bytes through the relay, {direct} directly"
     );
 }
