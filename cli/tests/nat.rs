@@ -621,7 +621,9 @@ async fn a_home_provider_behind_a_upnp_router_has_its_port_mapped_and_is_reached
 
 /// Two homes, each behind its own router (NAT and firewall), on the same private addresses: a
 /// provider in one and a buyer in the other. The provider knows only a relay on the public
-/// side, at its QUIC address; found unreachable, it listens through it. A buyer given the
+/// side, at its TCP address; found unreachable, it listens through it, and dials it over QUIC
+/// too, so the relay sees its UDP mapping (TCP hole punching fails behind these routers: they
+/// answer the other side's first packet with a reset). A buyer given the
 /// provider's relayed QUIC address reaches it through the relay; the two then punch a hole
 /// through both NATs (DCUtR: each sends to the address the relay saw the other at, from the
 /// UDP port it used for the relay), and the upload goes over that direct connection: the
@@ -659,7 +661,7 @@ async fn a_buyer_and_a_provider_behind_two_nats_punch_a_hole_and_the_transfer_sk
             .clone()
     };
     let (relay_quic, relay_tcp) = (relay_over("quic-v1"), relay_over("/tcp/"));
-    let mut args = home_args(&relay_quic).to_vec();
+    let mut args = home_args(&relay_tcp).to_vec();
     args.extend(["--no-upnp", "--listen", "/ip4/0.0.0.0/udp/0/quic-v1"]);
     let (_provider, provider_addrs, mut provider_lines) =
         internet_node_in(&away, &root.path().join("provider"), &args).await;

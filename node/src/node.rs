@@ -383,7 +383,7 @@ impl From<autonat::NatStatus> for Reachability {
 /// not a circuit itself, and a public IP (or, on a `private_network`, any IP but loopback), or a
 /// DNS name.
 fn relay_addr_usable(addr: &Multiaddr, private_network: bool) -> bool {
-    if addr.iter().any(|p| p == Protocol::P2pCircuit) || !is_dialable(addr) {
+    if is_relayed(addr) || !is_dialable(addr) {
         return false;
     }
     match addr.iter().next() {
@@ -428,6 +428,16 @@ fn ipv6_is_global(ip: std::net::Ipv6Addr) -> bool {
 /// The relays to listen through next: of those `known` (met, with the addresses they
 /// announced, usable ones only), those not `in_use`, in peer id order, so that `in_use` and
 /// these make at most `wanted`; each as the `/p2p-circuit` address on its first address.
+/// Whether `addr` goes over QUIC.
+fn is_quic(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| matches!(p, Protocol::QuicV1))
+}
+
+/// Whether `addr` goes through a relay.
+fn is_relayed(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}
+
 fn relays_to_add(
     known: &std::collections::BTreeMap<PeerId, Vec<Multiaddr>>,
     in_use: &[PeerId],
@@ -806,6 +816,9 @@ pub struct EventLoop {
     /// Relays met (peers serving circuit relay v2), with the addresses they announced that
     /// others can dial: picked from when behind a NAT, if [`Options::auto_relay`].
     relays: std::collections::BTreeMap<PeerId, Vec<Multiaddr>>,
+    /// A peer saw this node at a QUIC address (identify's observed address): its NAT's UDP
+    /// mapping, which hole punching needs (see [`EventLoop::learn_quic_mapping`]).
+    quic_observed: bool,
     auto_relay: bool,
     private_network: bool,
     /// Provider tasks built but not spawned yet (spawned when the loop runs).
@@ -973,7 +986,7 @@ impl Node {
                     addr: addr.clone(),
                     reason: e.to_string(),
                 })?;
-            if addr.iter().any(|p| p == Protocol::P2pCircuit) {
+            if is_relayed(addr) {
                 relayed.push(RelaySlot::new(
                     addr.clone(),
                     id,
@@ -1117,6 +1130,7 @@ impl Node {
             reachability: Reachability::Unknown,
             links: HashMap::new(),
             relays: std::collections::BTreeMap::new(),
+            quic_observed: false,
             auto_relay: options.auto_relay,
             private_network: options.private_network,
             service: None,
@@ -1444,12 +1458,49 @@ impl EventLoop {
                     let mut slot = RelaySlot::new(addr, id, now);
                     slot.picked = Some(relay);
                     self.relayed.push(slot);
+                    self.learn_quic_mapping(relay);
                 }
                 Err(e) => {
                     tracing::warn!(%addr, error = %e, "cannot listen through a relay");
                     self.relays.remove(&relay);
                 }
             }
+        }
+    }
+
+    /// Behind a NAT, with a QUIC listener, and seen by no peer at a QUIC address yet (it met
+    /// its peers over TCP, say a relay given by its TCP address): dials `relay` at its QUIC
+    /// addresses too. Hole punching (DCUtR) sends each side to the addresses peers saw the
+    /// other at; over TCP it fails behind a router that answers an unasked packet with a reset
+    /// (the other side's first packet often comes before this side's own opened the NAT), so
+    /// a QUIC mapping, learnt from that second connection, is what lets two nodes behind NATs
+    /// connect directly.
+    fn learn_quic_mapping(&mut self, relay: PeerId) {
+        let listens_on_quic = self
+            .listen_addrs
+            .iter()
+            .any(|addr| is_quic(addr) && !is_relayed(addr));
+        if self.quic_observed || !listens_on_quic {
+            return;
+        }
+        let quic: Vec<Multiaddr> = self
+            .relays
+            .get(&relay)
+            .into_iter()
+            .flatten()
+            .filter(|addr| is_quic(addr))
+            .cloned()
+            .collect();
+        if quic.is_empty() {
+            return;
+        }
+        tracing::debug!(%relay, addrs = ?quic, "dialling the relay over QUIC too, to learn this node's UDP mapping for hole punching");
+        let opts = DialOpts::peer_id(relay)
+            .addresses(quic)
+            .condition(PeerCondition::Always)
+            .build();
+        if let Err(e) = self.swarm.dial(opts) {
+            tracing::debug!(%relay, error = %e, "cannot dial the relay over QUIC");
         }
     }
 
@@ -1947,6 +1998,11 @@ impl EventLoop {
                 }
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
+            SwarmEvent::NewExternalAddrCandidate { address }
+                if is_quic(&address) && !is_relayed(&address) =>
+            {
+                self.quic_observed = true;
+            }
             _ => {}
         }
     }
