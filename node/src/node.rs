@@ -819,6 +819,8 @@ pub struct EventLoop {
     /// A peer saw this node at a QUIC address (identify's observed address): its NAT's UDP
     /// mapping, which hole punching needs (see [`EventLoop::learn_quic_mapping`]).
     quic_observed: bool,
+    /// Relays dialled over QUIC for that mapping.
+    quic_asked: HashSet<PeerId>,
     auto_relay: bool,
     private_network: bool,
     /// Provider tasks built but not spawned yet (spawned when the loop runs).
@@ -1131,6 +1133,7 @@ impl Node {
             links: HashMap::new(),
             relays: std::collections::BTreeMap::new(),
             quic_observed: false,
+            quic_asked: HashSet::new(),
             auto_relay: options.auto_relay,
             private_network: options.private_network,
             service: None,
@@ -1390,6 +1393,7 @@ impl EventLoop {
             }
         }
         self.pick_relays(now);
+        self.learn_quic_mapping();
         for slot in self
             .relayed
             .iter_mut()
@@ -1458,7 +1462,6 @@ impl EventLoop {
                     let mut slot = RelaySlot::new(addr, id, now);
                     slot.picked = Some(relay);
                     self.relayed.push(slot);
-                    self.learn_quic_mapping(relay);
                 }
                 Err(e) => {
                     tracing::warn!(%addr, error = %e, "cannot listen through a relay");
@@ -1469,32 +1472,35 @@ impl EventLoop {
     }
 
     /// Behind a NAT, with a QUIC listener, and seen by no peer at a QUIC address yet (it met
-    /// its peers over TCP, say a relay given by its TCP address): dials `relay` at its QUIC
-    /// addresses too. Hole punching (DCUtR) sends each side to the addresses peers saw the
-    /// other at; over TCP it fails behind a router that answers an unasked packet with a reset
-    /// (the other side's first packet often comes before this side's own opened the NAT), so
-    /// a QUIC mapping, learnt from that second connection, is what lets two nodes behind NATs
-    /// connect directly.
-    fn learn_quic_mapping(&mut self, relay: PeerId) {
+    /// its peers over TCP, say a relay given by its TCP address): dials a relay it met at its
+    /// QUIC addresses (one it listens through first; each relay once). Hole punching (DCUtR)
+    /// sends each side to the addresses peers saw the other at; over TCP it fails behind a
+    /// router that answers an unasked packet with a reset (the other side's first packet often
+    /// comes before this side's own opened the NAT), so a QUIC mapping, learnt from that second
+    /// connection, is what lets two nodes behind NATs connect directly.
+    fn learn_quic_mapping(&mut self) {
         let listens_on_quic = self
             .listen_addrs
             .iter()
             .any(|addr| is_quic(addr) && !is_relayed(addr));
-        if self.quic_observed || !listens_on_quic {
+        if self.quic_observed || !listens_on_quic || self.reachability != Reachability::Private {
             return;
         }
-        let quic: Vec<Multiaddr> = self
+        let picked: Vec<PeerId> = self.relayed.iter().filter_map(RelaySlot::relay).collect();
+        let mut relays: Vec<(&PeerId, &Vec<Multiaddr>)> = self
             .relays
-            .get(&relay)
-            .into_iter()
-            .flatten()
-            .filter(|addr| is_quic(addr))
-            .cloned()
+            .iter()
+            .filter(|(relay, _)| !self.quic_asked.contains(relay))
             .collect();
-        if quic.is_empty() {
+        relays.sort_by_key(|(relay, _)| !picked.contains(relay));
+        let Some((relay, quic)) = relays.into_iter().find_map(|(relay, addrs)| {
+            let quic: Vec<Multiaddr> = addrs.iter().filter(|a| is_quic(a)).cloned().collect();
+            (!quic.is_empty()).then_some((*relay, quic))
+        }) else {
             return;
-        }
-        tracing::debug!(%relay, addrs = ?quic, "dialling the relay over QUIC too, to learn this node's UDP mapping for hole punching");
+        };
+        self.quic_asked.insert(relay);
+        tracing::debug!(%relay, addrs = ?quic, "dialling a relay over QUIC too, to learn this node's UDP mapping for hole punching");
         let opts = DialOpts::peer_id(relay)
             .addresses(quic)
             .condition(PeerCondition::Always)
