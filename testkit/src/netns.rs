@@ -310,16 +310,7 @@ impl NatLab {
     /// `from` (an IPv4 address) since the first call for that pair, which starts the count and
     /// returns 0: what its router forwarded to it, TCP and UDP alike, headers included.
     pub fn received_from(&self, home: &str, from: &str) -> Result<u64> {
-        let router = if home == self.home {
-            self.router.as_str()
-        } else if self.other_home.as_deref() == Some(home) {
-            self.other_router.as_deref().unwrap_or_default()
-        } else {
-            return Err(Error::Io {
-                what: format!("counting what {home} receives"),
-                source: std::io::Error::other("no home of this lab"),
-            });
-        };
+        let router = self.router_of(home)?;
         let name = format!("from_{}", from.replace(['.', ':'], "_"));
         let list = |what: &str| {
             Command::new("ip")
@@ -364,6 +355,40 @@ impl NatLab {
                 what: format!("reading byte counter {name}"),
                 source: std::io::Error::other(format!("no byte count in: {text}")),
             })
+    }
+
+    /// Makes `home`'s router let no UDP out, as some office and hotel networks do: QUIC cannot
+    /// leave `home`, TCP still does.
+    pub fn block_udp(&self, home: &str) -> Result<()> {
+        let router = self.router_of(home)?;
+        run(
+            "blocking UDP out of home",
+            "ip",
+            &[
+                "netns",
+                "exec",
+                router,
+                "nft",
+                "add chain ip wall out { type filter hook forward priority 0; }\n\
+                 add rule ip wall out iifname r-home meta l4proto udp drop",
+            ],
+        )
+    }
+
+    /// The router in front of `home` (the lab's [`NatLab::home`] or [`NatLab::other_home`]).
+    fn router_of(&self, home: &str) -> Result<&str> {
+        if home == self.home {
+            Ok(&self.router)
+        } else if let (Some(other), Some(router)) = (&self.other_home, &self.other_router)
+            && other == home
+        {
+            Ok(router)
+        } else {
+            Err(Error::Io {
+                what: format!("finding the router of {home}"),
+                source: std::io::Error::other("no home of this lab"),
+            })
+        }
     }
 
     /// `program` with `args`, to run inside namespace `ns` (`ip netns exec`).
