@@ -1471,19 +1471,17 @@ impl EventLoop {
         }
     }
 
-    /// Behind a NAT, with a QUIC listener, and seen by no peer at a QUIC address yet (it met
-    /// its peers over TCP, say a relay given by its TCP address): dials a relay it met at its
-    /// QUIC addresses (one it listens through first; each relay once). Hole punching (DCUtR)
-    /// sends each side to the addresses peers saw the other at; over TCP it fails behind a
-    /// router that answers an unasked packet with a reset (the other side's first packet often
-    /// comes before this side's own opened the NAT), so a QUIC mapping, learnt from that second
-    /// connection, is what lets two nodes behind NATs connect directly.
+    /// Not known to be reachable (behind a NAT, or not found out yet: a short-lived buyer never
+    /// is) and seen by no peer at a QUIC address yet (it met its peers over TCP, say a relay
+    /// given by its TCP address): dials a relay it met at its QUIC addresses (one it listens
+    /// through first; each relay once). Hole punching (DCUtR) sends each side to the addresses
+    /// peers saw the other at; over TCP it fails behind a router that answers an unasked packet
+    /// with a reset (the other side's first packet often comes before this side's own opened
+    /// the NAT), so a QUIC mapping, learnt from that second connection, is what lets two nodes
+    /// behind NATs connect directly. A node with no QUIC listener dials from QUIC's one dialling
+    /// socket, which its hole punching dials use too.
     fn learn_quic_mapping(&mut self) {
-        let listens_on_quic = self
-            .listen_addrs
-            .iter()
-            .any(|addr| is_quic(addr) && !is_relayed(addr));
-        if self.quic_observed || !listens_on_quic || self.reachability != Reachability::Private {
+        if self.quic_observed || matches!(self.reachability, Reachability::Public { .. }) {
             return;
         }
         let picked: Vec<PeerId> = self.relayed.iter().filter_map(RelaySlot::relay).collect();
@@ -2091,6 +2089,7 @@ impl EventLoop {
                         self.relays.remove(&peer_id);
                     } else {
                         self.relays.insert(peer_id, usable);
+                        self.learn_quic_mapping();
                     }
                 }
                 if info.protocols.contains(&KAD_PROTOCOL) {
