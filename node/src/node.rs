@@ -425,9 +425,6 @@ fn ipv6_is_global(ip: std::net::Ipv6Addr) -> bool {
         || (s[0] == 0x2001 && s[1] == 0x0db8))
 }
 
-/// The relays to listen through next: of those `known` (met, with the addresses they
-/// announced, usable ones only), those not `in_use`, in peer id order, so that `in_use` and
-/// these make at most `wanted`; each as the `/p2p-circuit` address on its first address.
 /// Whether `addr` goes over QUIC.
 fn is_quic(addr: &Multiaddr) -> bool {
     addr.iter().any(|p| matches!(p, Protocol::QuicV1))
@@ -438,6 +435,9 @@ fn is_relayed(addr: &Multiaddr) -> bool {
     addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
 }
 
+/// The relays to listen through next: of those `known` (met, with the addresses they
+/// announced, usable ones only), those not `in_use`, in peer id order, so that `in_use` and
+/// these make at most `wanted`; each as the `/p2p-circuit` address on its first address.
 fn relays_to_add(
     known: &std::collections::BTreeMap<PeerId, Vec<Multiaddr>>,
     in_use: &[PeerId],
@@ -816,8 +816,8 @@ pub struct EventLoop {
     /// Relays met (peers serving circuit relay v2), with the addresses they announced that
     /// others can dial: picked from when behind a NAT, if [`Options::auto_relay`].
     relays: std::collections::BTreeMap<PeerId, Vec<Multiaddr>>,
-    /// A peer saw this node at a QUIC address (identify's observed address): its NAT's UDP
-    /// mapping, which hole punching needs (see [`EventLoop::learn_quic_mapping`]).
+    /// A peer saw this node at a QUIC address others can dial (identify's observed address):
+    /// its NAT's UDP mapping, which hole punching needs (see [`EventLoop::learn_quic_mapping`]).
     quic_observed: bool,
     /// Relays dialled over QUIC for that mapping.
     quic_asked: HashSet<PeerId>,
@@ -2002,8 +2002,9 @@ impl EventLoop {
                 }
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
+            // Seen at a QUIC address others can dial (a LAN peer sees the LAN address).
             SwarmEvent::NewExternalAddrCandidate { address }
-                if is_quic(&address) && !is_relayed(&address) =>
+                if is_quic(&address) && relay_addr_usable(&address, self.private_network) =>
             {
                 self.quic_observed = true;
             }
