@@ -69,9 +69,18 @@ async fn put_in(
 /// `cairn node --relay-server` on the public side of `lab`, listening on `listen`; its guard
 /// and its address.
 async fn relay_in(lab: &NatLab, dir: &Path, listen: &str) -> (ChildGuard, String) {
-    let args = ["--quota", "0", "--listen", listen, "--relay-server"];
-    let (guard, addrs) = node_in(&lab.public, dir, &args).await;
+    let (guard, addrs) = relay_on(lab, dir, &[listen]).await;
     (guard, addrs[0].clone())
+}
+
+/// `cairn node --relay-server` on the public side of `lab`, listening on each of `listen`; its
+/// guard and its addresses.
+async fn relay_on(lab: &NatLab, dir: &Path, listen: &[&str]) -> (ChildGuard, Vec<String>) {
+    let mut args = vec!["--quota", "0", "--relay-server"];
+    for addr in listen {
+        args.extend(["--listen", addr]);
+    }
+    node_in(&lab.public, dir, &args).await
 }
 
 /// A provider at home in `lab`, listening on its own TCP port and through `relay`; its guard
@@ -297,20 +306,7 @@ async fn a_provider_behind_a_nat_finds_a_relay_by_itself_and_buyers_find_it() {
     let lab = NatLab::internet().unwrap();
     let root = tempfile::tempdir().unwrap();
     let listen_public = format!("/ip4/{GLOBAL_PUBLIC_IP}/tcp/0");
-    let (_relay, relay_addrs, _) = internet_node_in(
-        &lab.public,
-        &root.path().join("relay"),
-        &[
-            "--no-upnp",
-            "--quota",
-            "0",
-            "--listen",
-            &listen_public,
-            "--relay-server",
-        ],
-    )
-    .await;
-    let relay = relay_addrs[0].clone();
+    let (_relay, relay) = relay_in(&lab, &root.path().join("relay"), &listen_public).await;
     let peer_args = |quota: &'static str, listen: &'static str| {
         vec![
             "--no-upnp".to_owned(),
@@ -637,21 +633,7 @@ async fn a_buyer_and_a_provider_behind_two_nats_punch_a_hole_and_the_transfer_sk
     let root = tempfile::tempdir().unwrap();
     let quic = format!("/ip4/{GLOBAL_PUBLIC_IP}/udp/0/quic-v1");
     let tcp = format!("/ip4/{GLOBAL_PUBLIC_IP}/tcp/0");
-    let (_relay, relay_addrs, _) = internet_node_in(
-        &lab.public,
-        &root.path().join("relay"),
-        &[
-            "--no-upnp",
-            "--quota",
-            "0",
-            "--listen",
-            &quic,
-            "--listen",
-            &tcp,
-            "--relay-server",
-        ],
-    )
-    .await;
+    let (_relay, relay_addrs) = relay_on(&lab, &root.path().join("relay"), &[&quic, &tcp]).await;
     let relay_over = |transport: &str| {
         relay_addrs
             .iter()
