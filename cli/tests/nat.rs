@@ -98,6 +98,16 @@ async fn home_provider(lab: &NatLab, dir: &Path, relay: &str) -> (ChildGuard, Ve
     node_in(&lab.home, dir, &args).await
 }
 
+/// Writes 4 MB at `path`, bytes made from `seed` (a different file for each seed); returns
+/// the path.
+fn four_mb(path: &Path, seed: u32) -> std::path::PathBuf {
+    let bytes: Vec<u8> = (0..4_000_000u32)
+        .map(|i| (i.wrapping_mul(seed) + i / 7) as u8)
+        .collect();
+    std::fs::write(path, bytes).unwrap();
+    path.to_owned()
+}
+
 /// The peer id a full multiaddr ends with.
 fn id_of(addr: &str) -> String {
     addr.rsplit('/').next().unwrap_or_default().to_owned()
@@ -477,14 +487,7 @@ async fn a_provider_behind_a_nat_dials_a_reachable_buyer_back_and_the_transfer_s
     // The provider's connection to the relay, as the home side sees it.
     let relay_socket = socket_of(&relay);
     let through_relay = || bytes_received(&lab.home, &relay_socket);
-    let file = |name: &str, seed: u32| {
-        let path = root.path().join(name);
-        let bytes: Vec<u8> = (0..4_000_000u32)
-            .map(|i| (i.wrapping_mul(seed) + i / 7) as u8)
-            .collect();
-        std::fs::write(&path, bytes).unwrap();
-        path
-    };
+    let file = |name: &str, seed: u32| four_mb(&root.path().join(name), seed);
     let put = |client: &'static str, src: std::path::PathBuf, listen: Option<String>| {
         let client = root.path().join(client);
         let relayed = relayed.clone();
@@ -658,14 +661,7 @@ async fn a_buyer_and_a_provider_behind_two_nats_punch_a_hole_and_the_transfer_sk
     }
     provider_lines.drain();
 
-    let file = |name: &str, seed: u32| {
-        let path = root.path().join(name);
-        let bytes: Vec<u8> = (0..4_000_000u32)
-            .map(|i| (i.wrapping_mul(seed) + i / 7) as u8)
-            .collect();
-        std::fs::write(&path, bytes).unwrap();
-        path
-    };
+    let file = |name: &str, seed: u32| four_mb(&root.path().join(name), seed);
     // What the provider's home receives from the relay, and from the buyer's home directly.
     let from_relay = || lab.received_from(&away, GLOBAL_PUBLIC_IP).unwrap();
     let from_buyer = || lab.received_from(&away, GLOBAL_ROUTER_IP).unwrap();
