@@ -24,7 +24,7 @@
 //! 192.168.99.x): `public` routes between the two routers, as the internet does. Neither home
 //! can open a connection to the other unless both punch a hole through their NATs.
 //! [`NatLab::received_from`] counts the bytes a home receives from an address, TCP and UDP
-//! alike.
+//! alike; [`NatLab::block_udp`] lets no UDP out of a home.
 //!
 //! Needs root, `ip` (iproute2), `nft` (nftables) and, for UPnP, `miniupnpd`
 //! (miniupnpd-nftables), which `cargo xtask setup` installs.
