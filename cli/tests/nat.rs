@@ -626,7 +626,9 @@ async fn a_home_provider_behind_a_upnp_router_has_its_port_mapped_and_is_reached
 /// with a reset), so it saw their UDP mappings; they punch a hole through both NATs (DCUtR:
 /// each sends to the address the relay saw the other at, from the UDP port it used for the
 /// relay), and the upload goes over that direct connection: the provider's home receives 4 MB
-/// from the buyer's router and next to nothing from the relay. Once the buyer's router lets no
+/// from the buyer's router and next to nothing from the relay. So does the upload of a buyer
+/// given the provider's relayed TCP address, which reaches it before the relay saw its UDP
+/// mapping, and dials it through the relay again once it did. Once the buyer's router lets no
 /// UDP out, a second buyer there gets no hole, and its upload goes through the relay (which
 /// shows what the count counts).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -684,6 +686,14 @@ async fn a_buyer_and_a_provider_behind_two_nats_punch_a_hole_and_the_transfer_sk
 
     // A hole is punched over QUIC, and the upload goes through it.
     let (relayed, direct) = put("punched", file("a.bin", 7), relay_tcp.clone()).await;
+    assert!(
+        relayed < 200_000 && direct > 4_000_000,
+        "{relayed} bytes through the relay, {direct} directly"
+    );
+    // A buyer given the provider's relayed TCP address dials it at once, over its TCP connection
+    // to the relay, before the relay saw its UDP mapping: it dials through the relay again once
+    // it did, and that connection's hole punch goes through.
+    let (relayed, direct) = put("at-once", file("c.bin", 13), circuit(&relay_tcp)).await;
     assert!(
         relayed < 200_000 && direct > 4_000_000,
         "{relayed} bytes through the relay, {direct} directly"

@@ -700,6 +700,10 @@ struct Links {
     /// Hole punching (DCUtR) to it failed since it connected: no direct connection will come
     /// that way.
     punch_failed: bool,
+    /// The address of a connection this node dialled through a relay before any peer saw its
+    /// UDP mapping: hole punching on that connection offered no QUIC address (see
+    /// [`EventLoop::punch_again`]).
+    punched_without_quic: Option<Multiaddr>,
     /// Relayed connections being closed for a direct one, and since when: a stream waits
     /// until they are gone (libp2p-stream could put it on one, and it would fail).
     closing: (Vec<ConnectionId>, Option<tokio::time::Instant>),
@@ -1508,6 +1512,36 @@ impl EventLoop {
         }
     }
 
+    /// `peer` is reached through relays only, on a connection this node dialled before any peer
+    /// saw its UDP mapping, and one has since (see [`EventLoop::learn_quic_mapping`]; a buyer
+    /// given a provider's relayed address dials it at once, over the TCP connection to the
+    /// relay): dials it through the relay again, once, and before any transfer stream went, so
+    /// that hole punching, which each connection through a relay starts with the addresses
+    /// known then, offers that mapping. [`Links::route`] closes both relayed connections once
+    /// the punched one is up.
+    fn punch_again(&mut self, peer: PeerId) {
+        if !self.quic_observed {
+            return;
+        }
+        let Some(links) = self.links.get_mut(&peer) else {
+            return;
+        };
+        if !links.relayed_only() || links.streamed || links.punch_failed {
+            return;
+        }
+        let Some(addr) = links.punched_without_quic.take() else {
+            return;
+        };
+        tracing::debug!(%peer, %addr, "dialling the peer through the relay again, for hole punching with this node's UDP mapping");
+        let opts = DialOpts::peer_id(peer)
+            .addresses(vec![addr])
+            .condition(PeerCondition::Always)
+            .build();
+        if let Err(e) = self.swarm.dial(opts) {
+            tracing::debug!(%peer, error = %e, "cannot dial the peer through the relay again");
+        }
+    }
+
     /// Whether a peer reached through a relay may dial this node back directly: AutoNAT found
     /// it reachable; or, not known yet, it listens on an address others can dial (public, or
     /// on a private network any but loopback; not a relay's circuit).
@@ -1656,6 +1690,7 @@ impl EventLoop {
                 self.holder_queries.insert(query, (reply, HashSet::new()));
             }
             Command::Route(peer, reply) => {
+                self.punch_again(peer);
                 let may_dial_back = self.may_be_dialled_back();
                 let (route, close) = self
                     .links
@@ -1939,11 +1974,13 @@ impl EventLoop {
             } => {
                 self.dial_answered(connection_id, None);
                 self.failed_dials.remove(&peer_id);
-                self.links
-                    .entry(peer_id)
-                    .or_default()
+                let links = self.links.entry(peer_id).or_default();
+                links
                     .connections
                     .push((connection_id, endpoint.is_relayed()));
+                if endpoint.is_relayed() && endpoint.is_dialer() && !self.quic_observed {
+                    links.punched_without_quic = Some(endpoint.get_remote_address().clone());
+                }
                 if endpoint.is_dialer() {
                     let addr = endpoint.get_remote_address();
                     if self
