@@ -123,6 +123,13 @@ fn run(what: &str, program: &str, args: &[&str]) -> Result<()> {
     })
 }
 
+/// `run`s `args` inside namespace `ns` (`ip netns exec`).
+fn run_in(what: &str, ns: &str, args: &[&str]) -> Result<()> {
+    let mut all = vec!["netns", "exec", ns];
+    all.extend_from_slice(args);
+    run(what, "ip", &all)
+}
+
 impl NatLab {
     /// Makes the three namespaces, their links, routes and the router's NAT.
     pub fn new() -> Result<Self> {
@@ -139,11 +146,6 @@ impl NatLab {
     /// by miniupnpd, for home's addresses only).
     pub fn with_upnp() -> Result<Self> {
         let mut lab = Self::internet()?;
-        let in_router = |what: &str, args: &[&str]| {
-            let mut all = vec!["netns", "exec", lab.router.as_str()];
-            all.extend_from_slice(args);
-            run(what, "ip", &all)
-        };
         let dir = tempfile::tempdir().map_err(|source| Error::Io {
             what: "a directory for miniupnpd".to_owned(),
             source,
@@ -165,8 +167,9 @@ impl NatLab {
              uuid=3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b\n\
              allow 1024-65535 192.168.99.0/24 1024-65535\ndeny 0-65535 0.0.0.0/0 0-65535\n",
         )?;
-        in_router(
+        run_in(
             "the router's UPnP chains",
+            &lab.router,
             &["nft", "-f", &nft.to_string_lossy()],
         )?;
         let child = Command::new("ip")
@@ -265,16 +268,16 @@ impl NatLab {
             "routing the router through public",
             &["-n", router, "route", "add", "default", "via", link_ip],
         )?;
-        let in_router = |what: &str, args: &[&str]| {
-            let mut all = vec!["netns", "exec", router];
-            all.extend_from_slice(args);
-            run(what, "ip", &all)
-        };
-        in_router(
+        run_in(
             "forwarding in the router",
+            router,
             &["sysctl", "-qw", "net.ipv4.ip_forward=1"],
         )?;
-        in_router("the router's NAT and firewall", &["nft", ROUTER_NFT])
+        run_in(
+            "the router's NAT and firewall",
+            router,
+            &["nft", ROUTER_NFT],
+        )
     }
 
     /// [`NatLab::internet`] with a second home ([`NatLab::other_home`]), behind a router of its
@@ -291,17 +294,10 @@ impl NatLab {
         lab.other_home = Some(home.clone());
         lab.other_router = Some(router.clone());
         lab.connect_home(&router, &home, "p1", (OTHER_ROUTER_IP, OTHER_LINK_IP))?;
-        run(
+        run_in(
             "routing between the homes' routers",
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &lab.public,
-                "sysctl",
-                "-qw",
-                "net.ipv4.ip_forward=1",
-            ],
+            &lab.public,
+            &["sysctl", "-qw", "net.ipv4.ip_forward=1"],
         )?;
         Ok(lab)
     }
@@ -312,39 +308,25 @@ impl NatLab {
     pub fn received_from(&self, home: &str, from: &str) -> Result<u64> {
         let router = self.router_of(home)?;
         let name = format!("from_{}", from.replace(['.', ':'], "_"));
-        let list = |what: &str| {
+        let list = || {
             Command::new("ip")
                 .args(["netns", "exec", router, "nft", "list", "counter", "ip"])
                 .args(["tally", &name])
                 .stdin(Stdio::null())
                 .output()
                 .map_err(|source| Error::Io {
-                    what: what.to_owned(),
+                    what: "reading a byte counter".to_owned(),
                     source,
                 })
         };
-        let mut out = list("reading a byte counter")?;
+        let mut out = list()?;
         if !out.status.success() {
-            let rule = format!(
-                "add rule ip tally seen ip saddr {from} oifname r-home counter name {name}"
+            let make = format!(
+                "add counter ip tally {name}\n\
+                 add rule ip tally seen ip saddr {from} oifname r-home counter name {name}"
             );
-            run(
-                "making a byte counter",
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    router,
-                    "nft",
-                    &format!("add counter ip tally {name}"),
-                ],
-            )?;
-            run(
-                "counting bytes",
-                "ip",
-                &["netns", "exec", router, "nft", &rule],
-            )?;
-            out = list("reading a byte counter")?;
+            run_in("making a byte counter", router, &["nft", &make])?;
+            out = list()?;
         }
         let text = String::from_utf8_lossy(&out.stdout);
         text.split_whitespace()
@@ -361,13 +343,10 @@ impl NatLab {
     /// leave `home`, TCP still does.
     pub fn block_udp(&self, home: &str) -> Result<()> {
         let router = self.router_of(home)?;
-        run(
+        run_in(
             "blocking UDP out of home",
-            "ip",
+            router,
             &[
-                "netns",
-                "exec",
-                router,
                 "nft",
                 "add chain ip wall out { type filter hook forward priority 0; }\n\
                  add rule ip wall out iifname r-home meta l4proto udp drop",
