@@ -1503,12 +1503,18 @@ impl EventLoop {
         };
         self.quic_asked.insert(relay);
         tracing::debug!(%relay, addrs = ?quic, "dialling a relay over QUIC too, to learn this node's UDP mapping for hole punching");
-        let opts = DialOpts::peer_id(relay)
-            .addresses(quic)
+        self.dial_also(relay, quic);
+    }
+
+    /// Dials `peer` at `addrs` for one more connection, connected already or not; a dial that
+    /// cannot start is only logged (the connections it has stay).
+    fn dial_also(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        let opts = DialOpts::peer_id(peer)
+            .addresses(addrs)
             .condition(PeerCondition::Always)
             .build();
         if let Err(e) = self.swarm.dial(opts) {
-            tracing::debug!(%relay, error = %e, "cannot dial the relay over QUIC");
+            tracing::debug!(%peer, error = %e, "cannot dial the peer once more");
         }
     }
 
@@ -1533,13 +1539,7 @@ impl EventLoop {
             return;
         };
         tracing::debug!(%peer, %addr, "dialling the peer through the relay again, for hole punching with this node's UDP mapping");
-        let opts = DialOpts::peer_id(peer)
-            .addresses(vec![addr])
-            .condition(PeerCondition::Always)
-            .build();
-        if let Err(e) = self.swarm.dial(opts) {
-            tracing::debug!(%peer, error = %e, "cannot dial the peer through the relay again");
-        }
+        self.dial_also(peer, vec![addr]);
     }
 
     /// Whether a peer reached through a relay may dial this node back directly: AutoNAT found
@@ -1581,13 +1581,7 @@ impl EventLoop {
         }
         links.reversed = true;
         tracing::debug!(%peer, ?addrs, "reached through a relay: dialling the peer back directly");
-        let opts = DialOpts::peer_id(peer)
-            .addresses(addrs)
-            .condition(PeerCondition::Always)
-            .build();
-        if let Err(e) = self.swarm.dial(opts) {
-            tracing::debug!(%peer, error = %e, "cannot dial the peer back");
-        }
+        self.dial_also(peer, addrs);
     }
 
     /// Reachable directly: stops listening through the relays it picked itself.
