@@ -575,7 +575,6 @@ async fn a_provider_behind_a_nat_finds_a_relay_its_peers_know() {
 /// there directly and stores a file on it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_home_provider_behind_a_upnp_router_has_its_port_mapped_and_is_reached_directly() {
-    use testkit::netns::GLOBAL_ROUTER_IP;
     let lab = NatLab::with_upnp().unwrap();
     let root = tempfile::tempdir().unwrap();
     let listen_public = format!("/ip4/{GLOBAL_PUBLIC_IP}/tcp/0");

@@ -1334,7 +1334,8 @@ impl Client {
     }
 
     async fn open(&self, peer: PeerId) -> Result<libp2p::Stream, TransferError> {
-        // A peer reached through a relay may dial back directly: the stream then skips the relay.
+        // A peer reached through a relay may dial back directly, or punch a hole with this node:
+        // the stream then skips the relay.
         self.handle
             .route(peer)
             .await
