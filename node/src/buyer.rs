@@ -26,7 +26,7 @@ use tokio::sync::broadcast;
 
 use crate::content::Manifest;
 use crate::market::{self, EndedDeal, MarketError};
-use crate::transfer::{self, CopyReport, GetReport, PutReport, Source};
+use crate::transfer::{self, CopyReport, Fallback, GetReport, PutReport, Source};
 use crate::wire::{self, Holder};
 use crate::{Client, ContentId, Event, Handle, NodeError, PeerId, TransferError};
 
@@ -786,8 +786,8 @@ pub struct Replacement {
     /// be ended (it was over already, or the chain refused: said in the log), or was renewed.
     pub ended: Option<EndedDeal>,
     /// Bytes of the object fetched back, verified: a few chunks for a renewal its provider
-    /// served ([`RENEWAL_SAMPLES`]), none when sent from the original file, else the whole
-    /// object.
+    /// served ([`RENEWAL_SAMPLES`]), none when the new provider pulled it or it was sent from
+    /// the original file, else the whole object.
     pub fetched: u64,
     /// Whether the copy was sent from the file the object was stored from
     /// ([`CatalogEntry::original`]).
@@ -808,15 +808,17 @@ pub struct Replacement {
 ///   other providers hold the object, the new provider fetches it from them itself (the
 ///   failing one last), every chunk verified, and this node sends nothing
 ///   ([`Source::Pull`]): a phone's uplink is spared. Should none of them serve it, the chunks
-///   still missing are sent from the file the object was stored from
-///   ([`CatalogEntry::original`]), under the same deal. With that file to fall back on, a copy
-///   with no other holder is pulled from the failing provider itself.
-/// - With no other holder (or none that served a provider, and no original): the copy is sent
-///   from the original if that still holds the object (same size and content id, read once),
-///   and else the object is fetched, every chunk verified, into `scratch` (a directory; the
-///   file is removed after): for [`Why::MissedProof`] from the other holders (the failing one
-///   last), for [`Why::Ending`] from the copy's provider first (bought from it again if it
-///   served the file). With the original, a file whose only copy was lost is stored again.
+///   still missing are sent under the same deal (a failed pull costs no deal): from the file
+///   the object was stored from ([`CatalogEntry::original`]), or, with none or one changed
+///   since, from the object fetched from those holders by this node, every chunk verified,
+///   into `scratch` (a directory; the file is removed after). With the original to fall back
+///   on, a copy with no other holder is pulled from the failing provider itself.
+/// - With no other holder (and no original to pull with): the copy is sent from the original
+///   if that still holds the object (same size and content id, read once), and else the object
+///   is fetched, every chunk verified, into `scratch`: for [`Why::MissedProof`] from the other
+///   holders (the failing one last), for [`Why::Ending`] from the copy's provider first (bought
+///   from it again if it served the file). With the original, a file whose only copy was lost
+///   is stored again.
 pub async fn replace(
     handle: &Handle,
     catalog: &Catalog,
@@ -918,54 +920,39 @@ async fn replace_from(
         .as_deref()
         .filter(|path| std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == entry.size));
     // Other holders serve it: the new provider pulls the copy from them (the failing one last),
-    // and nothing is sent from here. Should none of them serve it, the rest is sent from the
-    // original; without one, the object is fetched back below and sent. With the original to
-    // fall back on, a copy with no other holder is pulled from the failing one, which may still
-    // serve it (a proof missed while it was offline): a pull that fails costs no deal then.
+    // and nothing is sent from here. Should none of them serve it, the rest is sent, under the
+    // same deal, from the original, or from the object fetched back (when there is no
+    // original, or it changed). With the original to fall back on, a copy with no other holder
+    // is pulled from the failing one, which may still serve it (a proof missed while it was
+    // offline). A pull that fails has tried every spare provider with every source: the
+    // runtime tries again later.
     let sources: Vec<PeerId> = others.iter().copied().chain(own_peer).collect();
     let may_pull = !others.is_empty() || (maybe_original.is_some() && !sources.is_empty());
-    let mut original_changed = false;
     if may_pull && !spares.is_empty() {
-        let pulled = pull_copy(
-            handle,
-            market,
-            (&entry, deal),
-            &sources,
-            maybe_original,
-            spares.clone(),
-        );
-        match pulled.await {
-            Ok(copy) => {
-                let from_original = copy.sent_chunks > 0;
-                let pulled_chunks = copy.pulled_chunks;
-                return settle(catalog, market, (id, deal, own), &copy).await.map(
-                    |(entry, by, ended)| Replacement {
-                        entry,
-                        by,
-                        ended,
-                        fetched: 0,
-                        from_original,
-                        pulled_chunks,
-                    },
-                );
-            }
-            Err(err) if maybe_original.is_none() => {
-                tracing::info!(%id, deal, %err, "no provider pulled the copy; fetching the file back");
-            }
-            // The original, sent from when the holders failed, no longer holds the object.
-            Err(BuyerError::Transfer(err @ TransferError::FileChanged { .. })) => {
-                tracing::info!(%id, deal, %err, "no provider pulled the copy, and the original changed; fetching the file back");
-                original_changed = true;
-            }
-            Err(err) => return Err(err),
-        }
+        let or_else = Fallback {
+            file: maybe_original,
+            fetch_to: Some(object),
+        };
+        let copy = pull_copy(handle, market, (&entry, deal), &sources, or_else, spares).await?;
+        let from_original = copy.sent_chunks > 0 && copy.fetched_bytes == 0;
+        let (fetched, pulled_chunks) = (copy.fetched_bytes, copy.pulled_chunks);
+        return settle(catalog, market, (id, deal, own), &copy)
+            .await
+            .map(|(entry, by, ended)| Replacement {
+                entry,
+                by,
+                ended,
+                fetched,
+                from_original,
+                pulled_chunks,
+            });
     }
     // The file it was stored from, hashed, if it still holds the object.
     let original = match &entry.original {
-        Some(path) if !original_changed => original_of(path, &entry)
+        Some(path) => original_of(path, &entry)
             .await
             .map(|manifest| (path.clone(), manifest)),
-        _ => None,
+        None => None,
     };
     // A missed proof: the healthy holders first (the failing one may be back, and is better than
     // nothing). A renewal: its own provider first, which is paid again only if it serves.
@@ -1062,17 +1049,17 @@ fn no_spare(entry: &CatalogEntry) -> BuyerError {
 }
 
 /// Buys a copy of `entry`'s object (the one bought under `deal` is failing) from one of
-/// `spares`, a provider that fetches it itself from `sources`, holders of it (at the addresses this node
-/// knows them at, and the Registry's): nothing is sent from here unless none of them serves it, and then
-/// only from the `original` file, if given (the rest of the chunks, under the same deal, each
-/// checked as it is read: a file changed since is [`TransferError::FileChanged`]). The
-/// manifest comes from the holders; the original is hashed for it only when none serves it.
+/// `spares`, a provider that fetches it itself from `sources`, holders of it (at the addresses
+/// this node knows them at, and the Registry's): nothing is sent from here unless none of them
+/// serves it, and then the rest of the chunks are sent under the same deal as `or_else` says
+/// (from the original, or fetched from the holders by this node). The manifest comes from the
+/// holders; the original is hashed for it only when none serves it.
 async fn pull_copy(
     handle: &Handle,
     market: &market::Buyer,
     (entry, deal): (&CatalogEntry, u64),
     sources: &[PeerId],
-    original: Option<&Path>,
+    or_else: Fallback<'_>,
     spares: Vec<PeerId>,
 ) -> Result<CopyReport, BuyerError> {
     // From the holders (a manifest is a few hundred KiB for gigabytes); should none serve it,
@@ -1082,7 +1069,7 @@ async fn pull_copy(
         .await
     {
         Ok(manifest) => manifest,
-        Err(err) => match original {
+        Err(err) => match or_else.file {
             Some(path) => original_of(path, entry).await.ok_or(err)?,
             None => return Err(err.into()),
         },
@@ -1108,7 +1095,7 @@ async fn pull_copy(
     }
     let source = Source::Pull {
         holders: &holders,
-        or_file: original,
+        or_else,
     };
     let (report, _ended, failures) =
         put_with_deals(handle, market, (&manifest, &commitment, source), 1, spares).await?;
@@ -1308,33 +1295,9 @@ async fn fetch_to(
     output: &Path,
     holders: Vec<PeerId>,
 ) -> Result<GetReport, BuyerError> {
-    let partial = partial_path(output);
-    match Client::new(handle.clone())
-        .get(id, range, &partial, holders)
-        .await
-    {
-        Ok(report) => {
-            std::fs::rename(&partial, output).map_err(|source| TransferError::File {
-                phase: "rename the download to",
-                path: output.to_owned(),
-                source,
-            })?;
-            Ok(report)
-        }
-        Err(err) => {
-            let _ = std::fs::remove_file(&partial);
-            Err(err.into())
-        }
-    }
-}
-
-/// `dir/.name.part` for `dir/name`.
-fn partial_path(output: &Path) -> PathBuf {
-    let name = output
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    output.with_file_name(format!(".{name}.part"))
+    Ok(Client::new(handle.clone())
+        .get_to(id, range, output, holders)
+        .await?)
 }
 
 #[cfg(test)]
@@ -1662,14 +1625,6 @@ mod tests {
         };
         let addrs = addrs_to_dial(vec![listed(me, 1), listed(other, 2)], me);
         assert_eq!(addrs, vec!["/ip4/127.0.0.1/tcp/2".parse().unwrap()]);
-    }
-
-    #[test]
-    fn a_download_is_written_beside_its_output() {
-        assert_eq!(
-            partial_path(Path::new("/home/me/photo.jpg")),
-            Path::new("/home/me/.photo.jpg.part")
-        );
     }
 
     #[test]

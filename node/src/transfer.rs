@@ -1112,6 +1112,10 @@ pub struct CopyReport {
     /// Chunks the provider fetched from other holders itself ([`Source::Pull`]).
     #[serde(skip_serializing_if = "is_zero")]
     pub pulled_chunks: u64,
+    /// Bytes this node fetched from the holders, every chunk verified, to send what the
+    /// provider could not pull ([`Fallback::fetch_to`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub fetched_bytes: u64,
     /// The on-chain deal the copy is stored under, when it was bought on a market.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deal: Option<u64>,
@@ -1312,13 +1316,30 @@ pub enum Source<'a> {
     Held,
     /// Other providers: the provider fetches the object from these holders itself
     /// ([`Client::pull_to`]). When none of them serves it, the chunks still missing are sent
-    /// from `or_file`, if given, under the same deal.
+    /// as `or_else` says, under the same deal.
     Pull {
         /// Where the provider fetches the object.
         holders: &'a [Holder],
-        /// The file to send the rest from, should the holders fail.
-        or_file: Option<&'a Path>,
+        /// What is sent should the holders serve the provider none of it.
+        or_else: Fallback<'a>,
     },
+}
+
+/// Where the chunks a provider could not pull ([`Source::Pull`]) come from: each is sent under
+/// the deal the pull was for, so a failed pull costs no deal. With neither, the upload fails as
+/// the pull did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fallback<'a> {
+    /// The file the object was stored from: the rest is sent from it, each chunk checked
+    /// against the manifest before it goes out.
+    pub file: Option<&'a Path>,
+    /// Where this node fetches the object from the holders itself, every chunk verified,
+    /// should there be no `file` or should it have changed since it was hashed: a holder may
+    /// serve this node and not the provider (one that cannot reach it, or refuses it). The
+    /// rest is sent from there. A file already there was fetched whole for an earlier
+    /// provider (a download is written beside it and renamed once verified) and is not
+    /// fetched again.
+    pub fetch_to: Option<&'a Path>,
 }
 
 /// The buyer's side of the protocol.
@@ -1403,7 +1424,8 @@ impl Client {
     /// Uploads one copy of the object `manifest` describes to `peer` under `deal`, its chunks
     /// read from `source`; only those the provider does not hold already are sent. With
     /// [`Source::Held`], a provider lacking any chunk is [`TransferError::NotHeld`], and nothing
-    /// is sent. With [`Source::Pull`], the provider fetches them itself.
+    /// is sent. With [`Source::Pull`], the provider fetches them itself; should no holder serve
+    /// it ([`ErrorCode::Unavailable`]), the rest is sent as its [`Fallback`] says.
     pub async fn put_from(
         &self,
         peer: PeerId,
@@ -1411,25 +1433,71 @@ impl Client {
         manifest: &Manifest,
         deal: u64,
     ) -> Result<CopyReport, TransferError> {
-        let file = match source {
-            Source::File(path) => Some(path),
-            Source::Held => None,
-            Source::Pull { holders, or_file } => {
-                match self.pull_to(peer, manifest, deal, holders).await {
-                    Err(
-                        e @ TransferError::Remote {
-                            code: ErrorCode::Unavailable,
-                            ..
-                        },
-                    ) if or_file.is_some() => {
-                        tracing::info!(%peer, deal, error = %e, "the provider could not pull the copy; sending the rest from the file");
-                        or_file
+        let (holders, or_else) = match source {
+            Source::File(path) => return self.push(peer, Some(path), manifest, deal).await,
+            Source::Held => return self.push(peer, None, manifest, deal).await,
+            Source::Pull { holders, or_else } => (holders, or_else),
+        };
+        let unavailable = match self.pull_to(peer, manifest, deal, holders).await {
+            Err(
+                e @ TransferError::Remote {
+                    code: ErrorCode::Unavailable,
+                    ..
+                },
+            ) => e,
+            pulled => return pulled,
+        };
+        let fetch_to = match or_else {
+            Fallback {
+                file: None,
+                fetch_to: None,
+            } => return Err(unavailable),
+            Fallback {
+                file: Some(original),
+                fetch_to,
+            } => {
+                tracing::info!(%peer, deal, error = %unavailable, "the provider could not pull the copy; sending the rest from the file");
+                match (
+                    self.push(peer, Some(original), manifest, deal).await,
+                    fetch_to,
+                ) {
+                    (Err(changed @ TransferError::FileChanged { .. }), Some(path)) => {
+                        tracing::info!(%peer, deal, error = %changed, "fetching the copy from the holders to send the rest");
+                        path
                     }
-                    pulled => return pulled,
+                    (pushed, _) => return pushed,
                 }
             }
+            Fallback {
+                file: None,
+                fetch_to: Some(path),
+            } => {
+                tracing::info!(%peer, deal, error = %unavailable, "the provider could not pull the copy; fetching it from the holders to send the rest");
+                path
+            }
         };
-        self.push(peer, file, manifest, deal).await
+        let fetched_bytes = self.fetch_once(manifest.id(), fetch_to, holders).await?;
+        let copy = self.push(peer, Some(fetch_to), manifest, deal).await?;
+        Ok(CopyReport {
+            fetched_bytes,
+            ..copy
+        })
+    }
+
+    /// Fetches the whole object `id` from `holders` into `path` ([`Fallback::Fetch`]), unless
+    /// an earlier call did; the bytes fetched (0 then).
+    async fn fetch_once(
+        &self,
+        id: ContentId,
+        path: &Path,
+        holders: &[Holder],
+    ) -> Result<u64, TransferError> {
+        if path.is_file() {
+            return Ok(0);
+        }
+        let peers = holders.iter().map(|holder| holder.peer).collect();
+        let report = self.get_to(id, None, path, peers).await?;
+        Ok(report.bytes)
     }
 
     /// Has `peer` store a copy of the object `manifest` describes under `deal`, fetched by the
@@ -1501,6 +1569,7 @@ impl Client {
             sent_chunks: 0,
             skipped_chunks: held,
             pulled_chunks: manifest.chunks() - held,
+            fetched_bytes: 0,
             deal: None,
             paid_until: None,
         })
@@ -1631,6 +1700,7 @@ impl Client {
             sent_chunks: 0,
             skipped_chunks: skipped,
             pulled_chunks: 0,
+            fetched_bytes: 0,
             deal: None,
             paid_until: None,
         })
@@ -1908,6 +1978,33 @@ impl Client {
             Err(TransferError::Task(format!(
                 "the chunk writer stopped at chunk {next} of {end}"
             )))
+        }
+    }
+
+    /// [`Client::get`] through a partial file beside `output` ([`partial_path`]), renamed to
+    /// `output` once every chunk is verified and removed if the download fails: `output` never
+    /// holds a part of the object.
+    pub async fn get_to(
+        &self,
+        id: ContentId,
+        range: Option<Range<u64>>,
+        output: &Path,
+        holders: Vec<PeerId>,
+    ) -> Result<GetReport, TransferError> {
+        let partial = partial_path(output);
+        match self.get(id, range, &partial, holders).await {
+            Ok(report) => {
+                std::fs::rename(&partial, output).map_err(|source| TransferError::File {
+                    phase: "rename the download to",
+                    path: output.to_owned(),
+                    source,
+                })?;
+                Ok(report)
+            }
+            Err(err) => {
+                let _ = std::fs::remove_file(&partial);
+                Err(err)
+            }
         }
     }
 
@@ -2201,9 +2298,27 @@ impl Work {
     }
 }
 
+/// `dir/.name.part` for `dir/name`: where [`Client::get_to`] writes a download until it is
+/// verified.
+pub fn partial_path(output: &Path) -> PathBuf {
+    let name = output
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    output.with_file_name(format!(".{name}.part"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_download_is_written_beside_its_output() {
+        assert_eq!(
+            partial_path(Path::new("/home/me/photo.jpg")),
+            Path::new("/home/me/.photo.jpg.part")
+        );
+    }
 
     #[test]
     fn a_pull_fetches_the_runs_of_chunks_missing_or_one_span_for_many() {

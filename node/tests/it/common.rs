@@ -150,3 +150,32 @@ pub async fn next_event<T>(
     .await
     .expect("event in time")
 }
+
+/// Has `by` ban `peer` (for [`node::BAN_DURATION`]): `peer` sends it malformed frames (an
+/// oversized length prefix), at most 64, until it is banned.
+pub async fn get_banned(peer: &Handle, by: &TestNode) {
+    use futures::AsyncWriteExt as _;
+    let mut events = by.handle.subscribe();
+    peer.dial(by.addr.clone()).await.unwrap();
+    let mut control = peer.control();
+    let target = by.handle.peer_id();
+    let garbage = async {
+        for _ in 0..64 {
+            // The peer may close the stream before its error frame goes out: not awaited.
+            if let Ok(mut stream) = control.open_stream(target, node::transfer::PROTOCOL).await {
+                let _ = stream.write_all(&u32::MAX.to_be_bytes()).await;
+                let _ = stream.close().await;
+            }
+        }
+        std::future::pending::<()>().await
+    };
+    let me = peer.peer_id();
+    let banned = next_event(&mut events, |e| match e {
+        Event::Throttled { peer, banned: true } if *peer == me => Some(()),
+        _ => None,
+    });
+    tokio::select! {
+        () = banned => {},
+        () = garbage => {},
+    }
+}

@@ -850,4 +850,46 @@ async fn a_moved_copy_is_pulled_by_the_new_provider_from_another_holder() {
     expected.sort();
     assert_eq!(holders, expected);
     assert!(!scratch.join(id.to_string()).exists());
+
+    // The third copy is moved in turn, to a fourth provider, which both holders refuse (they
+    // banned it), and the original is gone: the buyer fetches the object from the holders and
+    // sends it, under the deal opened for the pull (one deal, no second one).
+    const FOURTH: usize = 5;
+    register_provider_as(&devnet, &deployment, FOURTH).await;
+    let fourth = selling_node(&market_of(&devnet, &deployment, FOURTH), |_| {}).await;
+    let mut fourth_events = fourth.handle.subscribe();
+    get_banned(&fourth.handle, &second).await;
+    get_banned(&fourth.handle, &third).await;
+    buyer.handle.dial(fourth.addr.clone()).await.unwrap();
+    providers(&buyer.handle, 4).await;
+    std::fs::remove_file(&src).unwrap();
+    let before = deals.dealCount().call().await.unwrap();
+    let again = node::buyer::replace(
+        &buyer.handle,
+        &catalog,
+        &chain_buyer,
+        (id, moved.by.deal),
+        Why::MissedProof,
+        &scratch,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        deals.dealCount().call().await.unwrap(),
+        before + U256::from(1)
+    );
+    assert_eq!(
+        (again.fetched, again.pulled_chunks),
+        (bytes.len() as u64, 0)
+    );
+    assert!(!again.from_original);
+    assert_eq!(again.by.peer, fourth.handle.peer_id().to_string());
+    assert_eq!(again.ended.map(|ended| ended.deal), Some(moved.by.deal));
+    let object = fourth.dir.path().join("store/objects").join(id.to_string());
+    assert_eq!(std::fs::read(object).unwrap(), bytes);
+    assert_eq!(
+        wait_proof(&mut fourth_events, again.by.deal).await,
+        (0, true)
+    );
+    assert!(!scratch.join(id.to_string()).exists());
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::{AsyncReadExt as _, AsyncWriteExt as _};
 use node::content::CHUNK_SIZE;
 use node::store::State;
-use node::transfer::Source;
+use node::transfer::{Fallback, Source};
 use node::wire::{ErrorCode, Holder};
 use node::{Client, ContentId, Event, TransferError};
 
@@ -746,7 +746,7 @@ async fn a_pull_cut_short_is_finished_from_the_file() {
                     spare_peer,
                     Source::Pull {
                         holders: &holders,
-                        or_file: None,
+                        or_else: Fallback::default(),
                     },
                     &manifest,
                     0,
@@ -773,7 +773,10 @@ async fn a_pull_cut_short_is_finished_from_the_file() {
             spare_peer,
             Source::Pull {
                 holders: &holders,
-                or_file: Some(&src),
+                or_else: Fallback {
+                    file: Some(&src),
+                    fetch_to: None,
+                },
             },
             &manifest,
             0,
@@ -789,6 +792,108 @@ async fn a_pull_cut_short_is_finished_from_the_file() {
         .join("store/objects")
         .join(put.id.to_string());
     assert_eq!(std::fs::read(object).unwrap(), bytes);
+}
+
+/// A holder that refuses the provider (it banned it) but serves the buyer: the pull fails, and
+/// the buyer fetches the object from the holder itself, every chunk verified, and sends it
+/// under the same deal, with no original to send from, or with one changed since it was
+/// hashed. A file fetched already is not fetched again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_the_provider_cannot_pull_is_fetched_by_the_buyer_and_sent() {
+    let holder = start(1 << 30, vec![]).await;
+    let holder_peer = holder.handle.peer_id();
+    let spares = [
+        start(1 << 30, vec![]).await,
+        start(1 << 30, vec![]).await,
+        start(1 << 30, vec![]).await,
+    ];
+    let mut bootstrap = vec![holder.addr.clone()];
+    bootstrap.extend(spares.iter().map(|spare| spare.addr.clone()));
+    let buyer = start(0, bootstrap).await;
+    providers(&buyer.handle, 4).await;
+    let bytes = random_bytes(12 * CHUNK_SIZE + 321, 77);
+    let src = write_file(buyer.dir.path(), "in.bin", &bytes).await;
+    let client = Client::new(buyer.handle.clone());
+    let put = client.put_file(&src, 1, vec![holder_peer]).await.unwrap();
+    let manifest = client.manifest(put.id, &[holder_peer]).await.unwrap();
+    let holders = [Holder::new(holder_peer, [holder.addr.clone()])];
+    // The holder bans each spare (it sent malformed frames).
+    for spare in &spares {
+        get_banned(&spare.handle, &holder).await;
+    }
+    let object = |node: &TestNode| {
+        node.dir
+            .path()
+            .join("store/objects")
+            .join(put.id.to_string())
+    };
+    let pull = |or_else| Source::Pull {
+        holders: &holders,
+        or_else,
+    };
+
+    // With no fallback, the upload fails as the pull did.
+    let first = spares[0].handle.peer_id();
+    let err = client
+        .put_from(first, pull(Fallback::default()), &manifest, 0)
+        .await
+        .unwrap_err();
+    assert!(unavailable(&err), "{err}");
+    assert!(!object(&spares[0]).exists());
+
+    // No original: fetched from the holder by the buyer, and every chunk sent.
+    let fetched = buyer.dir.path().join("fetched.bin");
+    let mut buyer_events = buyer.handle.subscribe();
+    let fetch_only = Fallback {
+        file: None,
+        fetch_to: Some(&fetched),
+    };
+    let copy = client
+        .put_from(first, pull(fetch_only), &manifest, 0)
+        .await
+        .unwrap();
+    assert_eq!(copy.fetched_bytes, bytes.len() as u64);
+    assert_eq!(copy.pulled_chunks, 0);
+    assert_eq!(copy.sent_chunks + copy.skipped_chunks, 13, "{copy:?}");
+    assert_eq!(std::fs::read(object(&spares[0])).unwrap(), bytes);
+    assert_eq!(std::fs::read(&fetched).unwrap(), bytes);
+    let served_by = next_event(&mut buyer_events, |e| match e {
+        Event::Progress {
+            upload: false,
+            peer,
+            ..
+        } => Some(*peer),
+        _ => None,
+    })
+    .await;
+    assert_eq!(served_by, holder_peer);
+
+    // The original changed in its 6th chunk since it was hashed: the upload from it stops
+    // there, and the buyer fetches the object to send the rest.
+    std::fs::remove_file(&fetched).unwrap();
+    let mut changed = bytes.clone();
+    changed[5 * CHUNK_SIZE + 9] ^= 0x40;
+    std::fs::write(&src, &changed).unwrap();
+    let both = Fallback {
+        file: Some(&src),
+        fetch_to: Some(&fetched),
+    };
+    let copy = client
+        .put_from(spares[1].handle.peer_id(), pull(both), &manifest, 0)
+        .await
+        .unwrap();
+    assert_eq!(copy.fetched_bytes, bytes.len() as u64);
+    assert_eq!(copy.sent_chunks + copy.skipped_chunks, 13, "{copy:?}");
+    assert_eq!(std::fs::read(object(&spares[1])).unwrap(), bytes);
+
+    // A further provider is sent the file fetched already: nothing is fetched again.
+    let copy = client
+        .put_from(spares[2].handle.peer_id(), pull(fetch_only), &manifest, 0)
+        .await
+        .unwrap();
+    assert_eq!(copy.fetched_bytes, 0);
+    assert_eq!(copy.sent_chunks, 13, "{copy:?}");
+    assert_eq!(std::fs::read(object(&spares[2])).unwrap(), bytes);
 }
 
 /// A file changed after it was hashed (same size, one byte in its 10th chunk) is caught by the
