@@ -1484,7 +1484,7 @@ impl Client {
         })
     }
 
-    /// Fetches the whole object `id` from `holders` into `path` ([`Fallback::Fetch`]), unless
+    /// Fetches the whole object `id` from `holders` into `path` ([`Fallback::fetch_to`]), unless
     /// an earlier call did; the bytes fetched (0 then).
     async fn fetch_once(
         &self,
