@@ -1112,8 +1112,9 @@ pub struct CopyReport {
     /// Chunks the provider fetched from other holders itself ([`Source::Pull`]).
     #[serde(skip_serializing_if = "is_zero")]
     pub pulled_chunks: u64,
-    /// Bytes this node fetched from the holders, every chunk verified, to send what the
-    /// provider could not pull ([`Fallback::fetch_to`]).
+    /// Bytes of the object this node fetched from the holders, every chunk verified, to send
+    /// what the provider could not pull ([`Fallback::fetch_to`]), for this provider or an
+    /// earlier one of the same copy.
     #[serde(skip_serializing_if = "is_zero")]
     pub fetched_bytes: u64,
     /// The on-chain deal the copy is stored under, when it was bought on a market.
@@ -1485,15 +1486,17 @@ impl Client {
     }
 
     /// Fetches the whole object `id` from `holders` into `path` ([`Fallback::fetch_to`]), unless
-    /// an earlier call did; the bytes fetched (0 then).
+    /// an earlier call did; its size.
     async fn fetch_once(
         &self,
         id: ContentId,
         path: &Path,
         holders: &[Holder],
     ) -> Result<u64, TransferError> {
-        if path.is_file() {
-            return Ok(0);
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.is_file()
+        {
+            return Ok(meta.len());
         }
         let peers = holders.iter().map(|holder| holder.peer).collect();
         let report = self.get_to(id, None, path, peers).await?;

@@ -886,14 +886,19 @@ async fn a_copy_the_provider_cannot_pull_is_fetched_by_the_buyer_and_sent() {
     assert_eq!(copy.sent_chunks + copy.skipped_chunks, 13, "{copy:?}");
     assert_eq!(std::fs::read(object(&spares[1])).unwrap(), bytes);
 
-    // A further provider is sent the file fetched already: nothing is fetched again.
+    // A further provider is sent the file fetched already: the holder serves the buyer nothing
+    // more.
+    let mut served = holder.handle.subscribe();
     let copy = client
         .put_from(spares[2].handle.peer_id(), pull(fetch_only), &manifest, 0)
         .await
         .unwrap();
-    assert_eq!(copy.fetched_bytes, 0);
+    assert_eq!(copy.fetched_bytes, bytes.len() as u64);
     assert_eq!(copy.sent_chunks, 13, "{copy:?}");
     assert_eq!(std::fs::read(object(&spares[2])).unwrap(), bytes);
+    while let Ok(event) = served.try_recv() {
+        assert!(!matches!(event, Event::Served { .. }), "{event:?}");
+    }
 }
 
 /// A file changed after it was hashed (same size, one byte in its 10th chunk) is caught by the
