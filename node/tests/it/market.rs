@@ -771,12 +771,12 @@ async fn a_moved_copy_is_pulled_by_the_new_provider_from_another_holder() {
     provider.kill();
     std::fs::remove_file(&src).unwrap();
     let scratch = buyer.dir.path().join("scratch");
-    let move_it = || {
+    let move_copy = |deal: u64| {
         node::buyer::replace(
             &buyer.handle,
             &catalog,
             &chain_buyer,
-            (id, failing),
+            (id, deal),
             Why::MissedProof,
             &scratch,
         )
@@ -784,7 +784,7 @@ async fn a_moved_copy_is_pulled_by_the_new_provider_from_another_holder() {
     let mut second_events = second.handle.subscribe();
     let deals = contracts(&devnet, &deployment, BUYER).market;
     let before = deals.dealCount().call().await.unwrap();
-    let err = move_it().await.unwrap_err();
+    let err = move_copy(failing).await.unwrap_err();
     assert!(err.to_string().contains("holds a copy already"), "{err}");
     assert_eq!(deals.dealCount().call().await.unwrap(), before);
     while let Ok(event) = second_events.try_recv() {
@@ -809,7 +809,7 @@ async fn a_moved_copy_is_pulled_by_the_new_provider_from_another_holder() {
     let mut third_events = third.handle.subscribe();
     buyer.handle.dial(third.addr.clone()).await.unwrap();
     providers(&buyer.handle, 3).await;
-    let moved = move_it().await.unwrap();
+    let moved = move_copy(failing).await.unwrap();
     assert_eq!(moved.pulled_chunks, manifest.chunks());
     assert_eq!((moved.fetched, moved.from_original), (0, false));
     assert_eq!(accessed(), long_ago, "the original was read");
@@ -864,16 +864,7 @@ async fn a_moved_copy_is_pulled_by_the_new_provider_from_another_holder() {
     providers(&buyer.handle, 4).await;
     std::fs::remove_file(&src).unwrap();
     let before = deals.dealCount().call().await.unwrap();
-    let again = node::buyer::replace(
-        &buyer.handle,
-        &catalog,
-        &chain_buyer,
-        (id, moved.by.deal),
-        Why::MissedProof,
-        &scratch,
-    )
-    .await
-    .unwrap();
+    let again = move_copy(moved.by.deal).await.unwrap();
     assert_eq!(
         deals.dealCount().call().await.unwrap(),
         before + U256::from(1)
