@@ -24,7 +24,8 @@
 //! 192.168.99.x): `public` routes between the two routers, as the internet does. Neither home
 //! can open a connection to the other unless both punch a hole through their NATs.
 //! [`NatLab::received_from`] counts the bytes a home receives from an address, TCP and UDP
-//! alike; [`NatLab::block_udp`] lets no UDP out of a home.
+//! alike; [`NatLab::block_udp`] lets no UDP out of a home, and [`NatLab::drop_unasked`] has a
+//! router drop what comes in unasked instead of refusing it.
 //!
 //! Needs root, `ip` (iproute2), `nft` (nftables) and, for UPnP, `miniupnpd`
 //! (miniupnpd-nftables), which `cargo xtask setup` installs.
@@ -350,6 +351,22 @@ impl NatLab {
                 "nft",
                 "add chain ip wall out { type filter hook forward priority 0; }\n\
                  add rule ip wall out iifname r-home meta l4proto udp drop",
+            ],
+        )
+    }
+
+    /// `home`'s router drops what comes in unasked for it, silently, instead of refusing it
+    /// (many home routers' "stealth" firewall): no TCP reset ends the other side's attempt.
+    pub fn drop_unasked(&self, home: &str) -> Result<()> {
+        let router = self.router_of(home)?;
+        run_in(
+            "dropping what comes in unasked",
+            router,
+            &[
+                "nft",
+                "flush chain ip wall input\n\
+                 add rule ip wall input iifname r-pub ct state established,related accept\n\
+                 add rule ip wall input iifname r-pub drop",
             ],
         )
     }
