@@ -46,9 +46,11 @@ pub(crate) struct StorageArgs {
         default_value = "http://127.0.0.1:8545"
     )]
     rpc_url: String,
-    /// Address for the client's node to listen on (repeatable) [default: a random TCP port on
-    /// loopback]. A public address lets a provider behind a NAT, reached through a relay, dial
-    /// the client back, so the transfer does not go through the relay.
+    /// Address for the client's node to listen on (repeatable) [default: a random TCP port and
+    /// a random QUIC port on every interface]. A provider behind a NAT, reached through a
+    /// relay, dials such a client back, or the two punch a hole (over TCP, the client's dials
+    /// leave from its listening port), so the transfer does not go through the relay; a client
+    /// on loopback only (`/ip4/127.0.0.1/tcp/0`) accepts no connection from elsewhere.
     #[arg(long, global = true)]
     listen: Vec<Multiaddr>,
     /// PEM certificate to trust when dialing `wss` providers (repeatable; for self-signed ones).
@@ -291,7 +293,10 @@ async fn start_client(
     let mut options = Options::new(dir.to_owned());
     options.tls = crate::node::ws_tls(None, None, &net.tls_trust)?;
     options.listen = if net.listen.is_empty() {
-        vec!["/ip4/127.0.0.1/tcp/0".parse()?]
+        vec![
+            "/ip4/0.0.0.0/tcp/0".parse()?,
+            "/ip4/0.0.0.0/udp/0/quic-v1".parse()?,
+        ]
     } else {
         net.listen
     };

@@ -467,9 +467,9 @@ fn bytes_received(ns: &str, remote: &str) -> u64 {
 
 /// A buyer on the public side that listens on a public address is dialled back by the
 /// provider behind the NAT when it reaches it through the relay: the upload goes over that
-/// direct connection, and the relay carries none of it. A buyer listening on loopback only
-/// cannot be dialled back: its upload goes through the relay (which shows the count is the
-/// relay's traffic).
+/// direct connection, and the relay carries none of it (`cairn storage` listens on every
+/// interface by default). A buyer listening on loopback only cannot be dialled back: its
+/// upload goes through the relay (which shows the count is the relay's traffic).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_behind_a_nat_dials_a_reachable_buyer_back_and_the_transfer_skips_the_relay() {
     // Public addresses, as on the internet: a node dials back only those.
@@ -488,29 +488,30 @@ async fn a_provider_behind_a_nat_dials_a_reachable_buyer_back_and_the_transfer_s
     let relay_socket = socket_of(&relay);
     let through_relay = || bytes_received(&lab.home, &relay_socket);
     let file = |name: &str, seed: u32| four_mb(&root.path().join(name), seed);
-    let put = |client: &'static str, src: std::path::PathBuf, listen: Option<String>| {
+    let put = |client: &'static str, src: std::path::PathBuf, extra: &'static [&'static str]| {
         let client = root.path().join(client);
         let relayed = relayed.clone();
         let lab = &lab;
         async move {
-            let extra: Vec<&str> = listen.iter().flat_map(|at| ["--listen", at]).collect();
-            let report = put_in(&lab.public, &client, (&src, "1"), &relayed, &extra).await;
+            let report = put_in(&lab.public, &client, (&src, "1"), &relayed, extra).await;
             assert_eq!(report["copies"][0]["sent_chunks"], 16, "{report}");
         }
     };
 
     // Listening on loopback only: through the relay, all 4 MB of it.
     let before = through_relay();
-    put("loopback", file("a.bin", 7), None).await;
+    let loopback = &["--listen", "/ip4/127.0.0.1/tcp/0"];
+    put("loopback", file("a.bin", 7), loopback).await;
     let relayed_bytes = through_relay() - before;
     assert!(
         relayed_bytes > 4_000_000,
         "{relayed_bytes} bytes through the relay"
     );
 
-    // Listening on its public address: dialled back, next to nothing through the relay.
+    // Listening on every interface (by default), its public address among them: dialled back,
+    // next to nothing through the relay.
     let before = through_relay();
-    put("public", file("b.bin", 11), Some(listen_public.clone())).await;
+    put("public", file("b.bin", 11), &[]).await;
     let relayed_bytes = through_relay() - before;
     assert!(
         relayed_bytes < 200_000,
@@ -666,12 +667,12 @@ async fn a_buyer_and_a_provider_behind_two_nats_punch_a_hole_and_the_transfer_sk
     // What the provider's home receives from the relay, and from the buyer's home directly.
     let from_relay = || lab.received_from(&away, GLOBAL_PUBLIC_IP).unwrap();
     let from_buyer = || lab.received_from(&away, GLOBAL_ROUTER_IP).unwrap();
-    let put = |client: &'static str, src: std::path::PathBuf, peer: String| {
+    let put_with = |client: &'static str, src: std::path::PathBuf, peer: String, extra| {
         let client = root.path().join(client);
         let (lab, provider_id) = (&lab, &provider_id);
         async move {
             let (relayed, direct) = (from_relay(), from_buyer());
-            let report = put_in(&lab.home, &client, (&src, "1"), &peer, &[]).await;
+            let report = put_in(&lab.home, &client, (&src, "1"), &peer, extra).await;
             assert_eq!(report["copies"][0]["peer"], *provider_id, "{report}");
             assert_eq!(report["copies"][0]["sent_chunks"], 16, "{report}");
             let counted = (from_relay() - relayed, from_buyer() - direct);
@@ -682,6 +683,7 @@ async fn a_buyer_and_a_provider_behind_two_nats_punch_a_hole_and_the_transfer_sk
             counted
         }
     };
+    let put = |client, src, peer| put_with(client, src, peer, &[]);
 
     // A hole is punched over QUIC, and the upload goes through it.
     let (relayed, direct) = put("punched", file("a.bin", 7), relay_tcp.clone()).await;
@@ -702,6 +704,23 @@ async fn a_buyer_and_a_provider_behind_two_nats_punch_a_hole_and_the_transfer_sk
     let (relayed, direct) = put("relayed", file("b.bin", 11), relay_tcp.clone()).await;
     assert!(
         relayed > 4_000_000 && direct < 200_000,
+        "{relayed} bytes through the relay, {direct} directly"
+    );
+    // Still no UDP, but both routers drop what comes in unasked instead of resetting it: the
+    // buyer (its TCP dials leave from the port it listens on) punches a hole over TCP, the
+    // early SYN dropped and sent again once the other side's opened the way. Listening on
+    // loopback only, its dials leave from other ports, and no hole opens.
+    lab.drop_unasked(&lab.home).unwrap();
+    lab.drop_unasked(&away).unwrap();
+    let loopback = ["--listen", "/ip4/127.0.0.1/tcp/0"];
+    let (relayed, direct) = put_with("lo", file("e.bin", 19), relay_tcp.clone(), &loopback).await;
+    assert!(
+        relayed > 4_000_000 && direct < 200_000,
+        "{relayed} bytes through the relay, {direct} directly"
+    );
+    let (relayed, direct) = put("tcp", file("d.bin", 17), relay_tcp.clone()).await;
+    assert!(
+        relayed < 200_000 && direct > 4_000_000,
         "{relayed} bytes through the relay, {direct} directly"
     );
 }
