@@ -125,6 +125,10 @@ fn home_args(peer: &str) -> [&str; 6] {
     ]
 }
 
+/// `cairn storage` arguments for a buyer that listens on loopback only (by default, it listens on
+/// every interface).
+const LOOPBACK_ONLY: [&str; 2] = ["--listen", "/ip4/127.0.0.1/tcp/0"];
+
 /// `relay`'s address without its peer id: where it listens again after a restart.
 fn listen_of(relay: &str) -> &str {
     relay
@@ -500,8 +504,7 @@ async fn a_provider_behind_a_nat_dials_a_reachable_buyer_back_and_the_transfer_s
 
     // Listening on loopback only: through the relay, all 4 MB of it.
     let before = through_relay();
-    let loopback = &["--listen", "/ip4/127.0.0.1/tcp/0"];
-    put("loopback", file("a.bin", 7), loopback).await;
+    put("loopback", file("a.bin", 7), &LOOPBACK_ONLY).await;
     let relayed_bytes = through_relay() - before;
     assert!(
         relayed_bytes > 4_000_000,
@@ -712,8 +715,8 @@ async fn a_buyer_and_a_provider_behind_two_nats_punch_a_hole_and_the_transfer_sk
     // loopback only, its dials leave from other ports, and no hole opens.
     lab.drop_unasked(&lab.home).unwrap();
     lab.drop_unasked(&away).unwrap();
-    let loopback = ["--listen", "/ip4/127.0.0.1/tcp/0"];
-    let (relayed, direct) = put_with("lo", file("e.bin", 19), relay_tcp.clone(), &loopback).await;
+    let (relayed, direct) =
+        put_with("lo", file("e.bin", 19), relay_tcp.clone(), &LOOPBACK_ONLY).await;
     assert!(
         relayed > 4_000_000 && direct < 200_000,
         "{relayed} bytes through the relay, {direct} directly"

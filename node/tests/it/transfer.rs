@@ -494,8 +494,7 @@ async fn malformed_frames_close_the_stream_and_garbage_gets_a_peer_banned() {
         .await
         .unwrap();
 
-    // Garbage at a high rate: throttled, then banned (the connection is closed); once banned,
-    // no stream opens.
+    // Garbage at a high rate: throttled, then banned (the connection is closed).
     let mut events = provider.handle.subscribe();
     for _ in 0..64 {
         let Ok(mut stream) = control.open_stream(peer, node::transfer::PROTOCOL).await else {
