@@ -20,8 +20,16 @@ use light_client_rpc::{BeaconError, BeaconSync, FollowError, Follower, Rpc, Step
 use serde_json::json;
 use testkit::beacon_chain::{Behaviour, Server, SignedChain};
 
-/// Waiting for the synthetic chain's clock (one-second slots) to reach the next slot.
-const NEXT_SLOT: Duration = Duration::from_millis(1_100);
+/// Sleeps until just after the synthetic chain's next slot starts (one-second slots, on whole
+/// seconds), so that a round's requests (a finality update, then an optimistic one) fall within
+/// one slot. The server signs a new head in every new slot it is asked in: a round begun late
+/// in a slot (seen on a loaded machine) saw one more head between its two requests than the
+/// test expects.
+async fn at_next_slot() {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let rest = Duration::from_secs(1) - Duration::from_nanos(now.subsec_nanos().into());
+    tokio::time::sleep(rest + Duration::from_millis(20)).await;
+}
 
 fn current_slot(config: &ChainConfig) -> u64 {
     let now = SystemTime::now()
@@ -74,6 +82,7 @@ async fn the_follower_anchors_on_the_signed_anvil_head_and_moves_with_it() {
     let rpc = Rpc::new(devnet.rpc_url()).unwrap();
     let (first, number) = latest(&rpc).await;
 
+    at_next_slot().await;
     let step = round(&mut follower, &chain).await.unwrap();
     assert!(
         step.progress.faults.is_empty(),
@@ -121,7 +130,7 @@ async fn the_follower_anchors_on_the_signed_anvil_head_and_moves_with_it() {
     devnet.mine().await.unwrap();
     let (second, _) = latest(&rpc).await;
     assert_ne!(second, first);
-    tokio::time::sleep(NEXT_SLOT).await;
+    at_next_slot().await;
     let step = round(&mut follower, &chain).await.unwrap();
     assert!(
         step.progress.faults.is_empty(),
