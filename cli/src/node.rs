@@ -37,12 +37,18 @@ pub(crate) struct NodeArgs {
     /// Do not ask the router for port mappings (UPnP).
     #[arg(long)]
     no_upnp: bool,
-    /// Relay for nodes behind NAT: they listen on `<this node's address>/p2p-circuit` and are
-    /// dialled through this node.
-    #[arg(long)]
+    /// Relay whole transfers for nodes behind NAT: they listen on `<this node's
+    /// address>/p2p-circuit` and are dialled through this node, even when no hole can be
+    /// punched to them. Without it, a node its peers found reachable relays only enough for
+    /// two nodes behind NATs to punch a hole (2 minutes and 128 KiB per circuit).
+    #[arg(long, conflicts_with = "no_relay_service")]
     relay_server: bool,
+    /// Serve no relay at all, not even the limited one for hole punching.
+    #[arg(long)]
+    no_relay_service: bool,
     /// Do not look for relays by itself: by default, a node that no peer can dial back (behind
-    /// a NAT without UPnP) listens through relays it met (peers running `--relay-server`).
+    /// a NAT without UPnP) listens through relays it met (reachable peers; those running
+    /// `--relay-server` first, as they carry transfers when no hole can be punched).
     #[arg(long)]
     no_auto_relay: bool,
     /// The network is a private one (a lab, a campus): reachability checks dial back private
@@ -152,7 +158,11 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     options.bootstrap = args.peers;
     options.mdns = !args.no_mdns;
     options.upnp = !args.no_upnp;
-    options.relay_server = args.relay_server;
+    options.relay_service = match (args.relay_server, args.no_relay_service) {
+        (true, _) => node::RelayService::Full,
+        (false, true) => node::RelayService::Off,
+        (false, false) => node::RelayService::Limited,
+    };
     options.auto_relay = !args.no_auto_relay;
     options.private_network = args.private_network;
     options.prove_every = std::time::Duration::from_secs(args.prove_every.max(1));

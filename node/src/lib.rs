@@ -34,8 +34,9 @@ pub use key::KEY_FILE;
 pub use libp2p::{Multiaddr, PeerId};
 pub use node::{
     AUTO_RELAYS, BAN_DURATION, DIRECT_GRACE, Event, EventLoop, FORGET_AFTER_FAILED_DIALS, Handle,
-    IDLE_CONNECTION_TIMEOUT, KAD_PROTOCOL, LISTEN_TIMEOUT, Node, OFFER_INTERVAL, OFFERS_TOPIC,
-    Options, PROTOCOL_VERSION, PROVIDERS_KEY, ProviderInfo, Reachability, WsTls,
+    IDLE_CONNECTION_TIMEOUT, KAD_PROTOCOL, LIMITED_GRACE, LISTEN_TIMEOUT, Node, OFFER_INTERVAL,
+    OFFERS_TOPIC, Options, PROTOCOL_VERSION, PROVIDERS_KEY, ProviderInfo, Reachability,
+    RelayService, WsTls,
 };
 pub use store::Store;
 pub use transfer::{Client, Limits, TransferError};
@@ -77,6 +78,16 @@ pub enum NodeError {
     /// Opening the store failed.
     #[error("opening the store: {0}")]
     Store(#[from] store::StoreError),
+    /// The peer is reached only through limited relays (for hole punching: every reachable
+    /// node serves one by default), and no direct connection came: hole punching to it failed,
+    /// or its NAT or this node's lets none through.
+    #[error(
+        "{peer} is reached only through relays limited to hole punching, and no hole could be punched to it (its NAT or this one's lets none through); it needs a relay that carries transfers (`cairn node --relay-server`) or a port forwarded to it"
+    )]
+    LimitedRelay {
+        /// The peer.
+        peer: PeerId,
+    },
     /// The event loop has stopped.
     #[error("the node has stopped")]
     Stopped,

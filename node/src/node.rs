@@ -43,10 +43,11 @@ mod nat;
 
 pub(crate) use nat::is_dialable;
 use nat::{
-    AUTO_RELAY_GIVE_UP, Links, MAX_DIAL_BACK_ADDRS, RelaySlot, Route, autonat_config, is_quic,
-    is_relayed, relay_addr_usable, relay_config, relays_to_add, without_peer,
+    AUTO_RELAY_GIVE_UP, Link, Links, MAX_DIAL_BACK_ADDRS, RelaySlot, Route, autonat_config,
+    is_quic, is_relayed, limited_to_drop, relay_addr_usable, relay_config, relays_to_add,
+    without_peer,
 };
-pub use nat::{AUTO_RELAYS, DIRECT_GRACE, Reachability};
+pub use nat::{AUTO_RELAYS, DIRECT_GRACE, LIMITED_GRACE, Reachability, RelayService};
 
 /// Kademlia protocol id: Cairn's own DHT, separate from the public IPFS one.
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/cairn/kad/1.0.0");
@@ -96,9 +97,11 @@ pub struct Options {
     pub mdns: bool,
     /// Ask the router for port mappings with UPnP. Default: true.
     pub upnp: bool,
-    /// Serve as a circuit relay (v2) for nodes behind NAT, which then listen on
-    /// `<this node's address>/p2p-circuit` and are dialled through it. Default: off.
-    pub relay_server: bool,
+    /// The circuit relay (v2) service offered to nodes behind NAT, which then listen on
+    /// `<this node's address>/p2p-circuit` and are dialled through it: by default a limited
+    /// one, for hole punching, once peers found this node reachable
+    /// ([`RelayService::Limited`]); [`RelayService::Full`] carries transfers too.
+    pub relay_service: RelayService,
     /// Find relays by itself when behind a NAT: once AutoNAT finds that no peer can dial this
     /// node back, a provider (a node with a store) listens through up to [`AUTO_RELAYS`] of the
     /// relays it met (peers serving circuit relay v2), and drops them once it is found
@@ -245,7 +248,7 @@ impl Options {
             bootstrap: Vec::new(),
             mdns: true,
             upnp: true,
-            relay_server: false,
+            relay_service: RelayService::Limited,
             auto_relay: true,
             private_network: false,
             max_connections: 256,
@@ -509,6 +512,9 @@ pub struct EventLoop {
     /// Relays met (peers serving circuit relay v2), with the addresses they announced that
     /// others can dial: picked from when behind a NAT, if [`Options::auto_relay`].
     relays: std::collections::BTreeMap<PeerId, Vec<Multiaddr>>,
+    /// Relays whose last reservation or circuit came with limits too small for a transfer
+    /// (see [`nat::is_limited`]): for hole punching only.
+    limited_relays: HashSet<PeerId>,
     /// A peer saw this node at a QUIC address others can dial (identify's observed address):
     /// its NAT's UDP mapping, which hole punching needs (see [`EventLoop::learn_quic_mapping`]).
     quic_observed: bool,
@@ -573,7 +579,7 @@ impl Node {
             None
         };
         let upnp_on = options.upnp;
-        let relay_on = options.relay_server;
+        let relay_service = options.relay_service;
         let mdns_on = options.mdns;
         let private_network = options.private_network;
         let limits = connection_limits::ConnectionLimits::default()
@@ -650,8 +656,8 @@ impl Node {
                     relay,
                     dcutr: dcutr::Behaviour::new(peer_id),
                     upnp: upnp_on.then(upnp::tokio::Behaviour::default).into(),
-                    relay_server: relay_on
-                        .then(|| relay::Behaviour::new(peer_id, relay_config()))
+                    relay_server: relay_config(relay_service)
+                        .map(|config| relay::Behaviour::new(peer_id, config))
                         .into(),
                     stream: libp2p_stream::Behaviour::new(),
                 })
@@ -769,9 +775,10 @@ impl Node {
             }
         }
         // A relay hands its addresses to the nodes reserving a slot on it (which refuse a
-        // reservation without any): those it listens on (a listener on every interface comes
-        // up as one address per interface).
-        if relay_on {
+        // reservation without any): a full one, those it listens on (a listener on every
+        // interface comes up as one address per interface); a limited one, those its peers
+        // confirmed (until then, it serves no relay).
+        if relay_service == RelayService::Full {
             for addr in listen_addrs.iter().filter(|addr| is_dialable(addr)) {
                 let mut bare = addr.clone();
                 if let Some(Protocol::P2p(_)) = bare.iter().last() {
@@ -825,6 +832,7 @@ impl Node {
             reachability: Reachability::Unknown,
             links: HashMap::new(),
             relays: std::collections::BTreeMap::new(),
+            limited_relays: HashSet::new(),
             quic_observed: false,
             quic_asked: HashSet::new(),
             auto_relay: options.auto_relay,
@@ -976,6 +984,7 @@ impl Handle {
         loop {
             match self.ask(|reply| Command::Route(peer, reply)).await? {
                 Route::Go => return Ok(()),
+                Route::Limited => return Err(NodeError::LimitedRelay { peer }),
                 Route::Wait => tokio::time::sleep(Duration::from_millis(50)).await,
                 // Connected, then gone at once: the stream dials it again.
                 Route::NotConnected if dialled => return Ok(()),
@@ -1123,8 +1132,23 @@ impl EventLoop {
 
     /// Behind a NAT (AutoNAT found it private), with [`Options::auto_relay`], as a provider:
     /// gives up the relays it picked that keep failing, and listens through relays it met up to
-    /// [`AUTO_RELAYS`].
+    /// [`AUTO_RELAYS`], those that carry transfers rather than limited ones (which it stops
+    /// listening through once one that carries transfers gave it a reservation).
     fn pick_relays(&mut self, now: tokio::time::Instant) {
+        let drop = limited_to_drop(&self.relayed, &self.limited_relays);
+        if !drop.is_empty() {
+            let swarm = &mut self.swarm;
+            self.relayed.retain(|slot| {
+                if !drop.contains(&slot.addr) {
+                    return true;
+                }
+                tracing::info!(addr = %slot.addr, "a relay that carries transfers took this node: no longer listening through a limited one");
+                if let Some(id) = slot.listener {
+                    swarm.remove_listener(id);
+                }
+                false
+            });
+        }
         let relays = &mut self.relays;
         self.relayed.retain(|slot| {
             let give_up = slot.picked.is_some()
@@ -1148,7 +1172,8 @@ impl EventLoop {
         }
         // Relays named by hand count too: with two, none is picked.
         let in_use: Vec<PeerId> = self.relayed.iter().filter_map(RelaySlot::relay).collect();
-        for (relay, addr) in relays_to_add(&self.relays, &in_use, AUTO_RELAYS) {
+        for (relay, addr) in relays_to_add(&self.relays, &in_use, AUTO_RELAYS, &self.limited_relays)
+        {
             match self.swarm.listen_on(addr.clone()) {
                 Ok(id) => {
                     tracing::info!(%addr, "behind a NAT: listening through a relay it met");
@@ -1375,12 +1400,16 @@ impl EventLoop {
             Command::Route(peer, reply) => {
                 self.punch_again(peer);
                 let may_dial_back = self.may_be_dialled_back();
-                let (route, close) = self
-                    .links
-                    .get_mut(&peer)
-                    .map_or((Route::NotConnected, Vec::new()), |links| {
-                        links.route(tokio::time::Instant::now(), may_dial_back)
-                    });
+                let (route, close) =
+                    self.links
+                        .get_mut(&peer)
+                        .map_or((Route::NotConnected, Vec::new()), |links| {
+                            links.route(
+                                tokio::time::Instant::now(),
+                                may_dial_back,
+                                &self.limited_relays,
+                            )
+                        });
                 for id in close {
                     tracing::debug!(%peer, "a direct connection came: closing the one through the relay");
                     self.swarm.close_connection(id);
@@ -1658,9 +1687,11 @@ impl EventLoop {
                 self.dial_answered(connection_id, None);
                 self.failed_dials.remove(&peer_id);
                 let links = self.links.entry(peer_id).or_default();
-                links
-                    .connections
-                    .push((connection_id, endpoint.is_relayed()));
+                let addr = match &endpoint {
+                    libp2p::core::ConnectedPoint::Dialer { address, .. } => address,
+                    libp2p::core::ConnectedPoint::Listener { local_addr, .. } => local_addr,
+                };
+                links.connections.push(Link::at(connection_id, addr));
                 if endpoint.is_relayed() && endpoint.is_dialer() && !self.quic_observed {
                     links.punched_without_quic = Some(endpoint.get_remote_address().clone());
                 }
@@ -1712,7 +1743,7 @@ impl EventLoop {
             } => {
                 tracing::debug!(peer = %peer_id, ?connection_id, ?cause, num_established, "connection closed");
                 if let Some(links) = self.links.get_mut(&peer_id) {
-                    links.connections.retain(|(id, _)| *id != connection_id);
+                    links.connections.retain(|link| link.id != connection_id);
                     if links.connections.is_empty() {
                         self.links.remove(&peer_id);
                     }
@@ -1777,6 +1808,25 @@ impl EventLoop {
             BehaviourEvent::Upnp(upnp::Event::GatewayNotFound) => {
                 tracing::debug!("no UPnP router found");
             }
+            BehaviourEvent::Relay(
+                relay::client::Event::ReservationReqAccepted {
+                    relay_peer_id,
+                    limit,
+                    ..
+                }
+                | relay::client::Event::OutboundCircuitEstablished {
+                    relay_peer_id,
+                    limit,
+                },
+            ) => {
+                let limited =
+                    limit.is_some_and(|l| nat::is_limited(l.duration(), l.data_in_bytes()));
+                if limited && self.limited_relays.insert(relay_peer_id) {
+                    tracing::info!(relay = %relay_peer_id, ?limit, "a limited relay: for hole punching, not for transfers");
+                } else if !limited {
+                    self.limited_relays.remove(&relay_peer_id);
+                }
+            }
             BehaviourEvent::Dcutr(dcutr::Event {
                 remote_peer_id,
                 result,
@@ -1797,9 +1847,14 @@ impl EventLoop {
                     }
                 }
             },
+            // What a peer pushes when its addresses or protocols change comes here too (a
+            // reachable node starts serving a limited relay once its peers confirmed it
+            // reachable, and stops when they no longer do).
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 self.dial_back(peer_id, &info.listen_addrs);
-                if info.protocols.contains(&relay::HOP_PROTOCOL_NAME) {
+                if !info.protocols.contains(&relay::HOP_PROTOCOL_NAME) {
+                    self.relays.remove(&peer_id);
+                } else {
                     let usable: Vec<Multiaddr> = info
                         .listen_addrs
                         .iter()

@@ -5,10 +5,12 @@
 //! - which addresses count ([`relay_addr_usable`], [`is_dialable`], [`is_quic`],
 //!   [`is_relayed`]);
 //! - the relays listened through ([`RelaySlot`]: reservations asked again with backoff) and the
-//!   ones to pick next ([`relays_to_add`]), and a relay server's limits ([`relay_config`]);
-//! - per peer, whether a transfer stream goes now, waits for a dial back or a hole punch, or
-//!   closes relayed connections first ([`Links::route`]).
+//!   ones to pick next ([`relays_to_add`]: relays that carry transfers before limited ones,
+//!   [`is_limited`]), and the relay service's limits ([`RelayService`], [`relay_config`]);
+//! - per peer, whether a transfer stream goes now, waits for a dial back or a hole punch,
+//!   closes relayed connections first, or cannot go (a limited relay only) ([`Links::route`]).
 
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use libp2p::core::multiaddr::Protocol;
@@ -63,17 +65,7 @@ impl RelaySlot {
     /// The relay: the peer id before `/p2p-circuit` (a relay named by an address without one
     /// has none).
     pub(super) fn relay(&self) -> Option<PeerId> {
-        self.picked.or_else(|| {
-            let mut last = None;
-            for p in self.addr.iter() {
-                match p {
-                    Protocol::P2p(peer) => last = Some(peer),
-                    Protocol::P2pCircuit => return last,
-                    _ => {}
-                }
-            }
-            None
-        })
+        self.picked.or_else(|| relay_of(&self.addr))
     }
 
     /// The slot of listener `id` among `slots`.
@@ -197,14 +189,19 @@ pub(super) fn is_relayed(addr: &Multiaddr) -> bool {
 }
 
 /// The relays to listen through next: of those `known` (met, with the addresses they
-/// announced, usable ones only), those not `in_use`, in peer id order, so that `in_use` and
-/// these make at most `wanted`; each as the `/p2p-circuit` address on its first address.
+/// announced, usable ones only), those not `in_use`, in peer id order, each as the
+/// `/p2p-circuit` address on its first address. Relays that carry transfers (or not known yet
+/// not to: none is until a reservation on it says so) come first: while there is one in use
+/// or to pick, only those are picked, up to `wanted` of them, and the `limited` ones in use
+/// make way for them (see [`limited_to_drop`]); with none, limited ones are, up to `wanted`
+/// with those in use. A limited relay still lets peers punch a hole to this node.
 pub(super) fn relays_to_add(
-    known: &std::collections::BTreeMap<PeerId, Vec<Multiaddr>>,
+    known: &BTreeMap<PeerId, Vec<Multiaddr>>,
     in_use: &[PeerId],
     wanted: usize,
+    limited: &HashSet<PeerId>,
 ) -> Vec<(PeerId, Multiaddr)> {
-    known
+    let (full, limited_ones): (Vec<_>, Vec<_>) = known
         .iter()
         .filter(|(relay, _)| !in_use.contains(relay))
         .filter_map(|(relay, addrs)| {
@@ -214,19 +211,87 @@ pub(super) fn relays_to_add(
                 addr.with(Protocol::P2p(*relay)).with(Protocol::P2pCircuit),
             ))
         })
-        .take(wanted.saturating_sub(in_use.len()))
+        .partition(|(relay, _)| !limited.contains(relay));
+    let full_in_use = in_use
+        .iter()
+        .filter(|relay| !limited.contains(relay))
+        .count();
+    if full_in_use > 0 || !full.is_empty() {
+        full.into_iter()
+            .take(wanted.saturating_sub(full_in_use))
+            .collect()
+    } else {
+        limited_ones
+            .into_iter()
+            .take(wanted.saturating_sub(in_use.len()))
+            .collect()
+    }
+}
+
+/// The relays this node picked that it stops listening through: the `limited` ones, once a
+/// relay that carries transfers gave it a reservation (a peer reaching it through a limited
+/// relay could not transfer anything should no hole open). Relays named by hand are kept.
+pub(super) fn limited_to_drop(slots: &[RelaySlot], limited: &HashSet<PeerId>) -> Vec<Multiaddr> {
+    let full_up = slots
+        .iter()
+        .any(|slot| slot.reserved && slot.relay().is_some_and(|r| !limited.contains(&r)));
+    if !full_up {
+        return Vec::new();
+    }
+    slots
+        .iter()
+        .filter(|slot| slot.picked.is_some_and(|relay| limited.contains(&relay)))
+        .map(|slot| slot.addr.clone())
         .collect()
 }
 
-/// The relay server's limits: libp2p's defaults (16 circuits at once, 4 per peer), but for how
-/// much and how long one circuit may carry: a whole transfer, with no byte limit, for a day
-/// (libp2p's 128 KiB and 2 minutes suit hole punching only, and a provider behind a NAT that
-/// no hole punch passes is reached through its relay alone).
-pub(super) fn relay_config() -> relay::Config {
-    relay::Config {
-        max_circuit_duration: Duration::from_secs(24 * 3600),
-        max_circuit_bytes: 0,
-        ..relay::Config::default()
+/// Whether a relay whose reservation or circuit came with these limits (as the relay sent
+/// them: how long and how many bytes one circuit may carry) is a limited one: one for hole
+/// punching, as every reachable node serves by default ([`RelayService::Limited`], libp2p's
+/// 2 minutes and 128 KiB), not one that carries transfers (less than an hour, or a byte limit
+/// under 1 GiB; 0 bytes is no limit, as libp2p's relay counts it).
+pub(crate) fn is_limited(duration: Option<Duration>, bytes: Option<u64>) -> bool {
+    duration.is_some_and(|d| d < FULL_RELAY_DURATION)
+        || bytes.is_some_and(|b| b > 0 && b < FULL_RELAY_BYTES)
+}
+
+/// The shortest circuit a relay that carries transfers allows.
+const FULL_RELAY_DURATION: Duration = Duration::from_secs(3600);
+
+/// The smallest byte limit per circuit of a relay that carries transfers.
+const FULL_RELAY_BYTES: u64 = 1 << 30;
+
+/// The circuit relay (v2) service a node offers others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RelayService {
+    /// None.
+    Off,
+    /// For hole punching: once peers confirmed it reachable (AutoNAT dialled it back, or the
+    /// router mapped it a port with UPnP), it lets nodes behind NATs listen through it, and
+    /// relays each circuit for 2 minutes and 128 KiB (libp2p's limits, as go-libp2p and
+    /// kubo serve by default): enough for two nodes to punch a hole through their NATs, not
+    /// for a transfer. A node behind a NAT advertises none.
+    #[default]
+    Limited,
+    /// A relay that carries whole transfers (no byte limit, a day per circuit), from the
+    /// start, at the addresses it listens on: for a peer that no hole punch passes.
+    Full,
+}
+
+/// The relay service's limits. [`RelayService::Full`]: libp2p's defaults (16 circuits at
+/// once, 4 per peer), but for how much and how long one circuit may carry: a whole transfer,
+/// with no byte limit, for a day (libp2p's 128 KiB and 2 minutes suit hole punching only, and
+/// a provider behind a NAT that no hole punch passes is reached through its relay alone).
+/// [`RelayService::Limited`]: libp2p's defaults. None for [`RelayService::Off`].
+pub(super) fn relay_config(service: RelayService) -> Option<relay::Config> {
+    match service {
+        RelayService::Off => None,
+        RelayService::Limited => Some(relay::Config::default()),
+        RelayService::Full => Some(relay::Config {
+            max_circuit_duration: Duration::from_secs(24 * 3600),
+            max_circuit_bytes: 0,
+            ..relay::Config::default()
+        }),
     }
 }
 
@@ -250,6 +315,12 @@ pub(super) fn autonat_config(private_network: bool) -> autonat::Config {
 /// reached the other NAT before the hole was open.
 pub const DIRECT_GRACE: Duration = Duration::from_secs(2);
 
+/// How long a transfer stream to a peer reached through limited relays only (for hole
+/// punching, [`RelayService::Limited`]) waits for a direct connection before it gives up:
+/// such a relay cannot carry the transfer, so a hole punch that takes all of DCUtR's tries is
+/// worth waiting for.
+pub const LIMITED_GRACE: Duration = Duration::from_secs(8);
+
 /// Most addresses a peer reached through a relay is dialled back at.
 pub(super) const MAX_DIAL_BACK_ADDRS: usize = 4;
 
@@ -264,19 +335,49 @@ pub(crate) enum Route {
     /// Open it (on a direct connection if there is one: relayed ones that carry no stream of
     /// this node were closed).
     Go,
+    /// It cannot go: the peer is reached only through limited relays (for hole punching, see
+    /// [`is_limited`]), and no direct connection came.
+    Limited,
+}
+
+/// One open connection to a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Link {
+    pub(super) id: ConnectionId,
+    /// Whether it goes through a relay.
+    pub(super) relayed: bool,
+    /// The relay it goes through, when its address names it.
+    pub(super) relay: Option<PeerId>,
+}
+
+impl Link {
+    /// Connection `id` at `addr` (the peer's address for a dialled connection, this node's
+    /// for one it accepted: a relay's circuit names the relay either way).
+    pub(super) fn at(id: ConnectionId, addr: &Multiaddr) -> Self {
+        Self {
+            id,
+            relayed: is_relayed(addr),
+            relay: relay_of(addr),
+        }
+    }
+
+    /// Whether it goes through a relay known to be `limited`.
+    fn limited(&self, limited: &HashSet<PeerId>) -> bool {
+        self.relayed && self.relay.is_some_and(|relay| limited.contains(&relay))
+    }
 }
 
 /// The connections to one peer, as far as opening transfer streams to it goes.
 #[derive(Debug, Default)]
 pub(super) struct Links {
-    /// Open connections, and whether each goes through a relay.
-    pub(super) connections: Vec<(ConnectionId, bool)>,
+    /// Open connections.
+    pub(super) connections: Vec<Link>,
     /// A transfer stream was opened to it since it connected: a relayed connection may carry
     /// one, so none is closed.
     pub(super) streamed: bool,
-    /// Until when a stream waits for a direct connection, once the peer was found reached
+    /// When a stream first waited for a direct connection, once the peer was found reached
     /// through a relay only.
-    pub(super) wait_until: Option<tokio::time::Instant>,
+    pub(super) waiting_since: Option<tokio::time::Instant>,
     /// Dialled back directly since it connected through a relay.
     pub(super) reversed: bool,
     /// Hole punching (DCUtR) to it failed since it connected: no direct connection will come
@@ -294,7 +395,7 @@ pub(super) struct Links {
 impl Links {
     /// Whether only relays reach the peer.
     pub(super) fn relayed_only(&self) -> bool {
-        !self.connections.is_empty() && self.connections.iter().all(|(_, relayed)| *relayed)
+        !self.connections.is_empty() && self.connections.iter().all(|link| link.relayed)
     }
 
     /// How to open a transfer stream now, and the relayed connections to close. With a direct
@@ -302,10 +403,13 @@ impl Links {
     /// any of the peer's connections), and it waits until they are gone (at most
     /// [`DIRECT_GRACE`]). Reached through relays only, it waits (until [`DIRECT_GRACE`] after
     /// first asked) when the peer `may_dial_back`, or while hole punching to it has not failed.
+    /// Reached through relays known to be `limited` only, it waits so until [`LIMITED_GRACE`],
+    /// and then, or at once should no direct connection be coming, cannot go.
     pub(super) fn route(
         &mut self,
         now: tokio::time::Instant,
         may_dial_back: bool,
+        limited: &HashSet<PeerId>,
     ) -> (Route, Vec<ConnectionId>) {
         if self.connections.is_empty() {
             return (Route::NotConnected, Vec::new());
@@ -313,24 +417,34 @@ impl Links {
         let connections = &self.connections;
         self.closing
             .0
-            .retain(|id| connections.iter().any(|(open, _)| open == id));
+            .retain(|id| connections.iter().any(|link| link.id == *id));
         if let (false, Some(since)) = (self.closing.0.is_empty(), self.closing.1)
             && now < since + DIRECT_GRACE
         {
             return (Route::Wait, Vec::new());
         }
-        if self.relayed_only() && (may_dial_back || !self.punch_failed) {
-            let until = *self.wait_until.get_or_insert(now + DIRECT_GRACE);
-            if now < until {
-                return (Route::Wait, Vec::new());
+        if self.relayed_only() {
+            let only_limited = self.connections.iter().all(|link| link.limited(limited));
+            if may_dial_back || !self.punch_failed {
+                let grace = if only_limited {
+                    LIMITED_GRACE
+                } else {
+                    DIRECT_GRACE
+                };
+                if now < *self.waiting_since.get_or_insert(now) + grace {
+                    return (Route::Wait, Vec::new());
+                }
+            }
+            if only_limited {
+                return (Route::Limited, Vec::new());
             }
         }
         if !self.streamed && self.closing.1.is_none() && !self.relayed_only() {
             let close: Vec<ConnectionId> = self
                 .connections
                 .iter()
-                .filter(|(_, relayed)| *relayed)
-                .map(|(id, _)| *id)
+                .filter(|link| link.relayed)
+                .map(|link| link.id)
                 .collect();
             if !close.is_empty() {
                 self.closing = (close.clone(), Some(now));
@@ -340,6 +454,20 @@ impl Links {
         self.streamed = true;
         (Route::Go, Vec::new())
     }
+}
+
+/// The relay a `/p2p-circuit` address goes through: the peer id before `/p2p-circuit` (none
+/// for an address without one, or not through a relay).
+pub(super) fn relay_of(addr: &Multiaddr) -> Option<PeerId> {
+    let mut last = None;
+    for p in addr.iter() {
+        match p {
+            Protocol::P2p(peer) => last = Some(peer),
+            Protocol::P2pCircuit => return last,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// `addr` without its `/p2p/<peer id>` ending, if it has one.
@@ -359,6 +487,21 @@ pub(crate) fn is_dialable(addr: &Multiaddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Connection `id`, through a relay (always the same one) or not.
+    fn link(id: ConnectionId, relayed: bool) -> Link {
+        Link {
+            id,
+            relayed,
+            relay: relayed.then_some(relay_peer()),
+        }
+    }
+
+    /// The relay [`link`] goes through.
+    fn relay_peer() -> PeerId {
+        static RELAY: std::sync::OnceLock<PeerId> = std::sync::OnceLock::new();
+        *RELAY.get_or_init(PeerId::random)
+    }
 
     /// A slot for `addr` named by hand, with no listener, asked for at `now`.
     fn idle_slot(addr: &str, now: tokio::time::Instant) -> RelaySlot {
@@ -428,6 +571,7 @@ mod tests {
 
     #[test]
     fn relays_are_picked_among_those_met_up_to_the_number_wanted_skipping_those_in_use() {
+        let none = HashSet::new();
         let peers: Vec<PeerId> = (0..4).map(|_| PeerId::random()).collect();
         let known: std::collections::BTreeMap<PeerId, Vec<Multiaddr>> = peers
             .iter()
@@ -439,7 +583,7 @@ mod tests {
             })
             .collect();
         let sorted: Vec<PeerId> = known.keys().copied().collect();
-        let picked = relays_to_add(&known, &[], 2);
+        let picked = relays_to_add(&known, &[], 2, &none);
         assert_eq!(
             picked.iter().map(|(peer, _)| *peer).collect::<Vec<_>>(),
             sorted[..2]
@@ -452,18 +596,19 @@ mod tests {
             );
         }
         // One in use: one more, another.
-        let more = relays_to_add(&known, &[sorted[0]], 2);
+        let more = relays_to_add(&known, &[sorted[0]], 2, &none);
         assert_eq!(more.len(), 1);
         assert_eq!(more[0].0, sorted[1]);
         // As many in use as wanted, or more: none.
-        assert!(relays_to_add(&known, &sorted[..2], 2).is_empty());
-        assert!(relays_to_add(&known, &sorted[..3], 2).is_empty());
+        assert!(relays_to_add(&known, &sorted[..2], 2, &none).is_empty());
+        assert!(relays_to_add(&known, &sorted[..3], 2, &none).is_empty());
         // None met: none.
-        assert!(relays_to_add(&Default::default(), &[], 2).is_empty());
+        assert!(relays_to_add(&Default::default(), &[], 2, &none).is_empty());
     }
 
     #[test]
     fn a_stream_to_a_peer_reached_through_a_relay_waits_a_while_for_a_direct_connection() {
+        let none = HashSet::new();
         let now = tokio::time::Instant::now();
         let (relayed, direct, other) = (
             ConnectionId::new_unchecked(1),
@@ -471,51 +616,188 @@ mod tests {
             ConnectionId::new_unchecked(3),
         );
         let mut links = Links::default();
-        assert_eq!(links.route(now, true), (Route::NotConnected, vec![]));
-        links.connections.push((relayed, true));
+        assert_eq!(links.route(now, true, &none), (Route::NotConnected, vec![]));
+        links.connections.push(link(relayed, true));
         // Through the relay only: waits, until the grace is over, however often asked.
-        assert_eq!(links.route(now, true), (Route::Wait, vec![]));
+        assert_eq!(links.route(now, true, &none), (Route::Wait, vec![]));
         let later = now + DIRECT_GRACE / 2;
-        assert_eq!(links.route(later, true), (Route::Wait, vec![]));
+        assert_eq!(links.route(later, true, &none), (Route::Wait, vec![]));
         // The peer dialled back: the relayed connection, which carries no stream yet, is
         // closed, and the stream waits until it is gone, then goes.
-        links.connections.push((direct, false));
-        assert_eq!(links.route(later, true), (Route::Wait, vec![relayed]));
-        assert_eq!(links.route(later, true), (Route::Wait, vec![]));
-        links.connections.retain(|(id, _)| *id != relayed);
-        assert_eq!(links.route(later, true), (Route::Go, vec![]));
+        links.connections.push(link(direct, false));
+        assert_eq!(
+            links.route(later, true, &none),
+            (Route::Wait, vec![relayed])
+        );
+        assert_eq!(links.route(later, true, &none), (Route::Wait, vec![]));
+        links.connections.retain(|link| link.id != relayed);
+        assert_eq!(links.route(later, true, &none), (Route::Go, vec![]));
         // Once a stream went, a relayed connection that comes later is kept (it may carry one).
-        links.connections.push((other, true));
-        assert_eq!(links.route(later, true), (Route::Go, vec![]));
+        links.connections.push(link(other, true));
+        assert_eq!(links.route(later, true, &none), (Route::Go, vec![]));
         // A relayed connection that does not close within the grace is not waited on longer.
         let mut links = Links::default();
-        links.connections.extend([(relayed, true), (direct, false)]);
-        assert_eq!(links.route(now, true), (Route::Wait, vec![relayed]));
-        assert_eq!(links.route(now + DIRECT_GRACE, true), (Route::Go, vec![]));
+        links
+            .connections
+            .extend([link(relayed, true), link(direct, false)]);
+        assert_eq!(links.route(now, true, &none), (Route::Wait, vec![relayed]));
+        assert_eq!(
+            links.route(now + DIRECT_GRACE, true, &none),
+            (Route::Go, vec![])
+        );
 
         // No dial back to wait for (this node is behind a NAT, or listens on loopback only):
         // waits for a hole punch, until it failed; then at once, through the relay.
         let mut links = Links::default();
-        links.connections.push((relayed, true));
-        assert_eq!(links.route(now, false), (Route::Wait, vec![]));
+        links.connections.push(link(relayed, true));
+        assert_eq!(links.route(now, false, &none), (Route::Wait, vec![]));
         links.punch_failed = true;
-        assert_eq!(links.route(now, false), (Route::Go, vec![]));
+        assert_eq!(links.route(now, false, &none), (Route::Go, vec![]));
         // A hole punched: the relayed connection is closed, as for a dial back.
         let mut links = Links::default();
-        links.connections.push((relayed, true));
-        assert_eq!(links.route(now, false), (Route::Wait, vec![]));
-        links.connections.push((direct, false));
-        assert_eq!(links.route(now, false), (Route::Wait, vec![relayed]));
+        links.connections.push(link(relayed, true));
+        assert_eq!(links.route(now, false, &none), (Route::Wait, vec![]));
+        links.connections.push(link(direct, false));
+        assert_eq!(links.route(now, false, &none), (Route::Wait, vec![relayed]));
         // The grace over with no direct connection: through the relay, and not again waited.
         let mut links = Links::default();
-        links.connections.push((relayed, true));
-        assert_eq!(links.route(now, true), (Route::Wait, vec![]));
-        assert_eq!(links.route(now + DIRECT_GRACE, true), (Route::Go, vec![]));
-        assert_eq!(links.route(now + DIRECT_GRACE, true), (Route::Go, vec![]));
-        // A direct connection coming after a stream went through the relay closes nothing.
-        links.connections.push((direct, false));
+        links.connections.push(link(relayed, true));
+        assert_eq!(links.route(now, true, &none), (Route::Wait, vec![]));
         assert_eq!(
-            links.route(now + DIRECT_GRACE * 2, true),
+            links.route(now + DIRECT_GRACE, true, &none),
+            (Route::Go, vec![])
+        );
+        assert_eq!(
+            links.route(now + DIRECT_GRACE, true, &none),
+            (Route::Go, vec![])
+        );
+        // A direct connection coming after a stream went through the relay closes nothing.
+        links.connections.push(link(direct, false));
+        assert_eq!(
+            links.route(now + DIRECT_GRACE * 2, true, &none),
+            (Route::Go, vec![])
+        );
+    }
+
+    #[test]
+    fn a_relay_for_hole_punching_is_limited_and_one_that_carries_transfers_is_not() {
+        let secs = |s| Some(Duration::from_secs(s));
+        // libp2p's defaults, as every reachable node serves (and go-libp2p, kubo).
+        assert!(is_limited(secs(120), Some(128 * 1024)));
+        // `--relay-server`: a day, no byte limit (0).
+        assert!(!is_limited(secs(24 * 3600), Some(0)));
+        // No limit sent at all.
+        assert!(!is_limited(None, None));
+        // Either limit is enough to make it limited.
+        assert!(is_limited(secs(3599), None));
+        assert!(is_limited(None, Some((1 << 30) - 1)));
+        assert!(!is_limited(secs(3600), Some(1 << 30)));
+        let config = |service| {
+            let config: relay::Config = relay_config(service).unwrap();
+            is_limited(
+                Some(config.max_circuit_duration),
+                Some(config.max_circuit_bytes),
+            )
+        };
+        assert!(config(RelayService::Limited));
+        assert!(!config(RelayService::Full));
+        assert!(relay_config(RelayService::Off).is_none());
+    }
+
+    #[test]
+    fn relays_that_carry_transfers_are_picked_before_limited_ones_which_then_make_way() {
+        let known: BTreeMap<PeerId, Vec<Multiaddr>> = (0..4)
+            .map(|i| {
+                let addr: Multiaddr = format!("/ip4/8.8.8.{i}/tcp/4001").parse().unwrap();
+                (PeerId::random(), vec![addr])
+            })
+            .collect();
+        let sorted: Vec<PeerId> = known.keys().copied().collect();
+        let picked = |in_use: &[PeerId], limited: &HashSet<PeerId>| -> Vec<PeerId> {
+            relays_to_add(&known, in_use, 2, limited)
+                .into_iter()
+                .map(|(peer, _)| peer)
+                .collect()
+        };
+        // The first two are limited: the other two are picked.
+        let limited: HashSet<PeerId> = sorted[..2].iter().copied().collect();
+        assert_eq!(picked(&[], &limited), sorted[2..]);
+        // Limited ones in use make way: two more, that carry transfers.
+        assert_eq!(picked(&sorted[..2], &limited), sorted[2..]);
+        // One that carries transfers in use, one limited: one more, not limited.
+        assert_eq!(picked(&[sorted[0], sorted[2]], &limited), [sorted[3]]);
+        // Both that carry transfers in use: none.
+        assert!(picked(&sorted[2..], &limited).is_empty());
+        // All limited: limited ones are taken, up to two with those in use.
+        let all: HashSet<PeerId> = sorted.iter().copied().collect();
+        assert_eq!(picked(&[], &all), sorted[..2]);
+        assert_eq!(picked(&[sorted[0]], &all), [sorted[1]]);
+        assert!(picked(&sorted[..2], &all).is_empty());
+
+        // Once one that carries transfers has its reservation, the limited ones this node
+        // picked are dropped (not one named by hand).
+        let now = tokio::time::Instant::now();
+        let slot = |relay: PeerId, picked: bool, reserved: bool| {
+            let mut slot = idle_slot(&format!("/ip4/8.8.8.8/tcp/1/p2p/{relay}/p2p-circuit"), now);
+            slot.picked = picked.then_some(relay);
+            slot.reserved = reserved;
+            slot
+        };
+        let mut slots = vec![
+            slot(sorted[0], true, true),
+            slot(sorted[1], false, true),
+            slot(sorted[2], true, false),
+        ];
+        assert!(limited_to_drop(&slots, &limited).is_empty());
+        slots[2].reserved = true;
+        assert_eq!(limited_to_drop(&slots, &limited), [slots[0].addr.clone()]);
+        assert!(limited_to_drop(&slots, &all).is_empty());
+    }
+
+    #[test]
+    fn a_stream_to_a_peer_reached_through_limited_relays_only_waits_longer_then_cannot_go() {
+        let now = tokio::time::Instant::now();
+        let (relayed, direct, full) = (
+            ConnectionId::new_unchecked(1),
+            ConnectionId::new_unchecked(2),
+            ConnectionId::new_unchecked(3),
+        );
+        let limited: HashSet<PeerId> = [relay_peer()].into_iter().collect();
+        // Waits for a hole punch (or a dial back) until LIMITED_GRACE, then cannot go.
+        let mut links = Links::default();
+        links.connections.push(link(relayed, true));
+        assert_eq!(links.route(now, true, &limited), (Route::Wait, vec![]));
+        let later = now + DIRECT_GRACE;
+        assert_eq!(links.route(later, true, &limited), (Route::Wait, vec![]));
+        let over = now + LIMITED_GRACE;
+        assert_eq!(links.route(over, true, &limited), (Route::Limited, vec![]));
+        assert_eq!(links.route(over, false, &limited), (Route::Limited, vec![]));
+        // A direct connection comes after all: the relayed one is closed, and it goes.
+        links.connections.push(link(direct, false));
+        assert_eq!(
+            links.route(over, false, &limited),
+            (Route::Wait, vec![relayed])
+        );
+        links.connections.retain(|link| link.id != relayed);
+        assert_eq!(links.route(over, false, &limited), (Route::Go, vec![]));
+        // The hole punch failed and no dial back will come: at once.
+        let mut links = Links::default();
+        links.connections.push(link(relayed, true));
+        links.punch_failed = true;
+        assert_eq!(links.route(now, false, &limited), (Route::Limited, vec![]));
+        // Also through a relay that carries transfers: through that one, once the grace is over.
+        links.connections.push(Link {
+            id: full,
+            relayed: true,
+            relay: Some(PeerId::random()),
+        });
+        assert_eq!(links.route(now, false, &limited), (Route::Go, vec![]));
+        // A relay whose limits are not known yet counts as one that carries transfers.
+        let mut links = Links::default();
+        links.connections.push(link(relayed, true));
+        links.punch_failed = true;
+        assert_eq!(
+            links.route(now, false, &HashSet::new()),
             (Route::Go, vec![])
         );
     }
