@@ -36,7 +36,10 @@ async fn storage_in(ns: &str, client: &Path, args: &[&str]) -> (bool, String, St
         .arg("--data-dir")
         .arg(client)
         .env("CAIRN_NO_MDNS", "1")
-        .env("CAIRN_LOG", "warn");
+        .env(
+            "CAIRN_LOG",
+            std::env::var("NAT_LOG").unwrap_or("warn".into()),
+        );
     let ran = testkit::run("cairn storage", command, COMMAND_TIMEOUT)
         .await
         .unwrap();
@@ -290,7 +293,10 @@ async fn internet_node_in(
         .arg(dir)
         .arg("--no-mdns")
         .args(args)
-        .env("CAIRN_LOG", "warn");
+        .env(
+            "CAIRN_LOG",
+            std::env::var("NAT_LOG").unwrap_or("warn".into()),
+        );
     let (guard, line, lines) =
         ChildGuard::spawn_and_follow("cairn node", command, "peer_id", START_TIMEOUT)
             .await
@@ -314,7 +320,10 @@ async fn internet_node_in(
 /// dialled through the relay at the address it learnt from the DHT), then, the public
 /// provider gone, fetches the file back from the home one through the relay. A node at home
 /// that stores nothing takes no relay. On the lab's public internet, as on the real one, only
-/// public peers are asked to dial a node back (a peer on the same LAN would reach it).
+/// public peers are asked to dial a node back (a peer on the same LAN would reach it). The
+/// public provider, found reachable, serves a limited relay (as every reachable node does, for
+/// hole punching): should the home provider have listened through it too, it no longer does
+/// once the relay that carries transfers gave it a reservation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_behind_a_nat_finds_a_relay_by_itself_and_buyers_find_it() {
     let lab = NatLab::internet().unwrap();
@@ -394,7 +403,7 @@ async fn a_provider_behind_a_nat_finds_a_relay_by_itself_and_buyers_find_it() {
         .map(|copy| copy["peer"].as_str().unwrap().to_owned())
         .collect();
     holders.sort();
-    let mut expected = vec![home_id.clone(), public_id];
+    let mut expected = vec![home_id.clone(), public_id.clone()];
     expected.sort();
     assert_eq!(holders, expected, "{report}");
     let id = report["id"].as_str().unwrap();
@@ -429,6 +438,26 @@ async fn a_provider_behind_a_nat_finds_a_relay_by_itself_and_buyers_find_it() {
         "{:?}",
         public_lines.seen()
     );
+    // The public provider, found reachable, serves a limited relay: the home provider may
+    // have listened through it too (it cannot tell until it has a reservation), but not for
+    // longer than it takes the relay that carries transfers to take it.
+    let via_public = format!("/p2p/{public_id}/p2p-circuit/");
+    let limited: Vec<String> = home_lines
+        .seen()
+        .iter()
+        .filter(|line| line.contains(r#"{"listening":"#) && line.contains(&via_public))
+        .cloned()
+        .collect();
+    for line in &limited {
+        let expired = line.replace(r#"{"listening":"#, r#"{"expired":"#);
+        if !home_lines.seen().contains(&expired) {
+            home_lines
+                .wait_for(&expired, node::OFFER_INTERVAL * 3)
+                .await
+                .unwrap();
+        }
+    }
+    eprintln!("listened through the public provider's limited relay, then no longer: {limited:?}");
     tokio::time::sleep_until(plain_private_at + node::OFFER_INTERVAL * 2).await;
     assert!(
         plain_lines
@@ -522,10 +551,11 @@ async fn a_provider_behind_a_nat_dials_a_reachable_buyer_back_and_the_transfer_s
     );
 }
 
-/// The home provider's only peer is a public node that is no relay; the relay knows that node
-/// too. The home provider's DHT lookups (for providers, every few seconds) reach the relay
-/// through the public node; identify says it is a relay; found private, the home provider
-/// listens through it, and a buyer on the public side stores a file on it at that address.
+/// The home provider's only peer is a public node that serves only a limited relay (for hole
+/// punching, as every reachable node does); the relay (`--relay-server`) knows that node too.
+/// The home provider's DHT lookups (for providers, every few seconds) reach the relay through
+/// the public node; identify says it is a relay; found private, the home provider listens
+/// through it, and a buyer on the public side stores a file on it at that address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_behind_a_nat_finds_a_relay_its_peers_know() {
     let lab = NatLab::new().unwrap();
@@ -725,4 +755,117 @@ async fn a_buyer_and_a_provider_behind_two_nats_punch_a_hole_and_the_transfer_sk
         relayed < 200_000 && direct > 4_000_000,
         "{relayed} bytes through the relay, {direct} directly"
     );
+}
+
+/// No peer runs `--relay-server`. A node on the public side that its peers found reachable
+/// serves a limited relay by default (for hole punching: 2 minutes and 128 KiB per circuit),
+/// and a provider in one home, found unreachable, listens through it by itself. A buyer in
+/// another home, knowing only that public node, punches a hole through both NATs and uploads
+/// over it. When no hole can be punched (the buyer's home lets no UDP out, both routers drop
+/// what comes in unasked, and the buyer listens on loopback only, so no TCP hole either), the
+/// upload fails with an error that says why, instead of going through a relay that would cut it
+/// off after 128 KiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_relay_server_a_reachable_peer_relays_enough_to_punch_a_hole_but_no_transfer() {
+    let lab = NatLab::two_homes().unwrap();
+    let away = lab.other_home.clone().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let quic = format!("/ip4/{GLOBAL_PUBLIC_IP}/udp/0/quic-v1");
+    let tcp = format!("/ip4/{GLOBAL_PUBLIC_IP}/tcp/0");
+    let (_peer, peer_addrs, mut peer_lines) = internet_node_in(
+        &lab.public,
+        &root.path().join("peer"),
+        &[
+            "--no-upnp",
+            "--quota",
+            "0",
+            "--listen",
+            &quic,
+            "--listen",
+            &tcp,
+        ],
+    )
+    .await;
+    let peer_tcp = peer_addrs
+        .iter()
+        .find(|addr| addr.contains("/tcp/"))
+        .unwrap()
+        .clone();
+    let peer_id = id_of(&peer_tcp);
+    let mut args = home_args(&peer_tcp).to_vec();
+    args.extend(["--no-upnp", "--listen", "/ip4/0.0.0.0/udp/0/quic-v1"]);
+    let (_provider, provider_addrs, mut provider_lines) =
+        internet_node_in(&away, &root.path().join("provider"), &args).await;
+    let provider_id = id_of(&provider_addrs[0]);
+    let found = Duration::from_secs(60);
+    // The provider dials the public node back: found reachable, it serves a limited relay,
+    // which the provider, found unreachable, listens through.
+    peer_lines
+        .wait_for(r#""reachability":"public""#, found)
+        .await
+        .unwrap();
+    let circuit = provider_lines
+        .wait_for(
+            &format!(r#"/p2p/{peer_id}/p2p-circuit/p2p/{provider_id}"}}"#),
+            found,
+        )
+        .await
+        .unwrap();
+    assert!(circuit.contains(r#"{"listening":"#), "{circuit}");
+    provider_lines.drain();
+
+    let from_relay = || lab.received_from(&away, GLOBAL_PUBLIC_IP).unwrap();
+    let from_buyer = || lab.received_from(&away, GLOBAL_ROUTER_IP).unwrap();
+    let (relayed, direct) = (from_relay(), from_buyer());
+    let src = four_mb(&root.path().join("a.bin"), 7);
+    let report = put_in(
+        &lab.home,
+        &root.path().join("punched"),
+        (&src, "1"),
+        &peer_tcp,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        report["copies"][0]["peer"],
+        provider_id.as_str(),
+        "{report}"
+    );
+    assert_eq!(report["copies"][0]["sent_chunks"], 16, "{report}");
+    let (relayed, direct) = (from_relay() - relayed, from_buyer() - direct);
+    eprintln!("punched: {relayed} bytes through the relay, {direct} directly");
+    assert!(
+        relayed < 200_000 && direct > 4_000_000,
+        "{relayed} bytes through the relay, {direct} directly"
+    );
+
+    lab.block_udp(&lab.home).unwrap();
+    lab.drop_unasked(&lab.home).unwrap();
+    lab.drop_unasked(&away).unwrap();
+    let relayed = from_relay();
+    let src = four_mb(&root.path().join("b.bin"), 11);
+    let mut args = vec![
+        "put",
+        src.to_str().unwrap(),
+        "--copies",
+        "1",
+        "--peer",
+        &peer_tcp,
+    ];
+    args.extend(LOOPBACK_ONLY);
+    let started = tokio::time::Instant::now();
+    let (ok, out, err) = storage_in(&lab.home, &root.path().join("no-hole"), &args).await;
+    let relayed = from_relay() - relayed;
+    eprintln!(
+        "no hole: failed after {:?}, {relayed} bytes through the relay: {err}",
+        started.elapsed()
+    );
+    assert!(!ok, "the put went through: {out}");
+    assert!(
+        err.contains(&format!(
+            "{provider_id} is reached only through relays limited to hole punching"
+        )),
+        "{err}"
+    );
+    assert!(relayed < 200_000, "{relayed} bytes through the relay");
 }
