@@ -1346,8 +1346,12 @@ pub(crate) fn format_reachability(reachability: &Reachability, listen_addrs: &[S
                 }
             }
             match relays.len() {
-                0 => "no: behind a NAT or a firewall, and no relay met yet (add a peer that runs                       one, `cairn node --relay-server`)"
-                    .into(),
+                0 => {
+                    "no: behind a NAT or a firewall, and no relay met yet (a peer others can reach \
+                      serves one for hole punching; `cairn node --relay-server` one that \
+                      carries transfers)"
+                        .into()
+                }
                 1 => format!("through 1 relay ({}): behind a NAT", relays[0]),
                 n => format!("through {n} relays ({}): behind a NAT", relays.join(", ")),
             }
@@ -1573,9 +1577,10 @@ mod tests {
             ),
             "directly, at /ip4/198.51.100.4/tcp/4001"
         );
-        assert!(
-            format_reachability(&Reachability::Private, std::slice::from_ref(&direct))
-                .starts_with("no: behind a NAT or a firewall, and no relay met yet")
+        assert_eq!(
+            format_reachability(&Reachability::Private, std::slice::from_ref(&direct)),
+            "no: behind a NAT or a firewall, and no relay met yet (a peer others can reach serves \
+             one for hole punching; `cairn node --relay-server` one that carries transfers)"
         );
         assert_eq!(
             format_reachability(&Reachability::Private, &[direct.clone(), relay(1)]),
