@@ -133,6 +133,14 @@ struct DaemonNodeArgs {
     /// addresses, and private peers serve as relays. Leave it off on the internet.
     #[arg(long, requires = "node")]
     node_private_network: bool,
+    /// Relay whole transfers for nodes behind NATs, as `cairn node --relay-server` [default: a
+    /// relay for hole punching only (2 minutes and 128 KiB per circuit), once the node's peers
+    /// found it reachable].
+    #[arg(long, requires = "node", conflicts_with = "node_no_relay_service")]
+    node_relay_server: bool,
+    /// Serve no relay at all, not even the one for hole punching.
+    #[arg(long, requires = "node")]
+    node_no_relay_service: bool,
     /// Sell the node's storage on chain: the contracts' deployment file (from `cairn devnet
     /// --deployment-file`), as `cairn node --deployment-file`.
     #[arg(long, requires = "node")]
@@ -181,6 +189,11 @@ impl DaemonNodeArgs {
             mdns: !self.no_mdns,
             upnp: !self.no_upnp,
             private_network: self.node_private_network,
+            relay_service: match (self.node_relay_server, self.node_no_relay_service) {
+                (true, _) => runtime::RelayService::Full,
+                (false, true) => runtime::RelayService::Off,
+                (false, false) => runtime::RelayService::Limited,
+            },
             market,
         })
     }

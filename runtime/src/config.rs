@@ -65,6 +65,9 @@ pub struct NodeConfig {
     /// The network is a private one (a lab, a campus): reachability checks dial back private
     /// addresses and private peers serve as relays (see [`node::Options::private_network`]).
     pub private_network: bool,
+    /// The relay the node serves nodes behind NATs: by default a limited one, for hole
+    /// punching, once its peers found it reachable (see [`node::RelayService`]).
+    pub relay_service: node::RelayService,
     /// Sell storage on chain (reached at the runtime's chain endpoint), or `None` to store nothing for
     /// buyers (a provider without a market has no deals to accept data for).
     pub market: Option<NodeMarket>,
@@ -133,6 +136,7 @@ impl Default for NodeConfig {
             mdns: true,
             upnp: true,
             private_network: false,
+            relay_service: node::RelayService::Limited,
             market: None,
         }
     }
@@ -165,6 +169,7 @@ impl NodeConfig {
         options.mdns = self.mdns;
         options.upnp = self.upnp;
         options.private_network = self.private_network;
+        options.relay_service = self.relay_service;
         // A quota set to 0 from the UI stops new data, not the deals already held.
         options.keep_store = true;
         if let Some(market) = &self.market {
@@ -312,5 +317,28 @@ impl BeaconConfig {
         light_client_rpc::BeaconSync::new(self.network.clone(), &self.endpoints, self.checkpoint)
             .map(drop)
             .map_err(|err| crate::Error::Config(err.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_node_serves_a_relay_for_hole_punching_unless_told_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = |config: &NodeConfig| config.options(dir.path(), "http://127.0.0.1:1");
+        let default = NodeConfig::default();
+        assert_eq!(
+            options(&default).unwrap().relay_service,
+            node::RelayService::Limited
+        );
+        for service in [node::RelayService::Off, node::RelayService::Full] {
+            let config = NodeConfig {
+                relay_service: service,
+                ..default.clone()
+            };
+            assert_eq!(options(&config).unwrap().relay_service, service);
+        }
     }
 }

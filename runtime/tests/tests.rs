@@ -141,6 +141,7 @@ fn node_config(data_dir: &Path, quota: u64, peers: Vec<String>) -> Config {
             mdns: false,
             upnp: false,
             private_network: false,
+            relay_service: runtime::RelayService::Limited,
             market: None,
         }),
         ..config("http://127.0.0.1:1")
