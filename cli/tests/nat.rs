@@ -761,7 +761,7 @@ async fn a_buyer_and_a_provider_behind_two_nats_punch_a_hole_and_the_transfer_sk
 /// serves a limited relay by default (for hole punching: 2 minutes and 128 KiB per circuit),
 /// and a provider in one home, found unreachable, listens through it by itself. A buyer in
 /// another home, knowing only that public node, punches a hole through both NATs and uploads
-/// over it. When no hole can be punched (the buyer's home lets no UDP out, both routers drop
+/// over it; a buyer on the public side is dialled back by the provider, and uploads over that. When no hole can be punched (the buyer's home lets no UDP out, both routers drop
 /// what comes in unasked, and the buyer listens on loopback only, so no TCP hole either), the
 /// upload fails with an error that says why, instead of going through a relay that would cut it
 /// off after 128 KiB.
@@ -838,6 +838,25 @@ async fn with_no_relay_server_a_reachable_peer_relays_enough_to_punch_a_hole_but
         relayed < 200_000 && direct > 4_000_000,
         "{relayed} bytes through the relay, {direct} directly"
     );
+
+    // A buyer on the public side reaches the provider through the limited relay too, and is
+    // dialled back: its upload goes over that direct connection (through the relay, it would
+    // have been cut off after 128 KiB).
+    let src = four_mb(&root.path().join("p.bin"), 5);
+    let report = put_in(
+        &lab.public,
+        &root.path().join("public"),
+        (&src, "1"),
+        &peer_tcp,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        report["copies"][0]["peer"],
+        provider_id.as_str(),
+        "{report}"
+    );
+    assert_eq!(report["copies"][0]["sent_chunks"], 16, "{report}");
 
     lab.block_udp(&lab.home).unwrap();
     lab.drop_unasked(&lab.home).unwrap();
