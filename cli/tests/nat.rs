@@ -101,6 +101,14 @@ async fn home_provider(lab: &NatLab, dir: &Path, relay: &str) -> (ChildGuard, Ve
     node_in(&lab.home, dir, &args).await
 }
 
+/// `cairn storage put SRC --copies 1 --peer PEER` by a buyer in namespace `ns` keeping its
+/// data in `client`: the copy must go to `provider`, all 16 chunks of a 4 MB file sent.
+async fn put_whole(ns: &str, client: &Path, src: &Path, peer: &str, provider: &str) {
+    let report = put_in(ns, client, (src, "1"), peer, &[]).await;
+    assert_eq!(report["copies"][0]["peer"], provider, "{report}");
+    assert_eq!(report["copies"][0]["sent_chunks"], 16, "{report}");
+}
+
 /// Writes 4 MB at `path`, bytes made from `seed` (a different file for each seed); returns
 /// the path.
 fn four_mb(path: &Path, seed: u32) -> std::path::PathBuf {
@@ -818,20 +826,14 @@ async fn with_no_relay_server_a_reachable_peer_relays_enough_to_punch_a_hole_but
     let from_buyer = || lab.received_from(&away, GLOBAL_ROUTER_IP).unwrap();
     let (relayed, direct) = (from_relay(), from_buyer());
     let src = four_mb(&root.path().join("a.bin"), 7);
-    let report = put_in(
+    put_whole(
         &lab.home,
         &root.path().join("punched"),
-        (&src, "1"),
+        &src,
         &peer_tcp,
-        &[],
+        &provider_id,
     )
     .await;
-    assert_eq!(
-        report["copies"][0]["peer"],
-        provider_id.as_str(),
-        "{report}"
-    );
-    assert_eq!(report["copies"][0]["sent_chunks"], 16, "{report}");
     let (relayed, direct) = (from_relay() - relayed, from_buyer() - direct);
     eprintln!("punched: {relayed} bytes through the relay, {direct} directly");
     assert!(
@@ -843,20 +845,14 @@ async fn with_no_relay_server_a_reachable_peer_relays_enough_to_punch_a_hole_but
     // dialled back: its upload goes over that direct connection (through the relay, it would
     // have been cut off after 128 KiB).
     let src = four_mb(&root.path().join("p.bin"), 5);
-    let report = put_in(
+    put_whole(
         &lab.public,
         &root.path().join("public"),
-        (&src, "1"),
+        &src,
         &peer_tcp,
-        &[],
+        &provider_id,
     )
     .await;
-    assert_eq!(
-        report["copies"][0]["peer"],
-        provider_id.as_str(),
-        "{report}"
-    );
-    assert_eq!(report["copies"][0]["sent_chunks"], 16, "{report}");
 
     lab.block_udp(&lab.home).unwrap();
     lab.drop_unasked(&lab.home).unwrap();
