@@ -43,9 +43,9 @@ mod nat;
 
 pub(crate) use nat::is_dialable;
 use nat::{
-    AUTO_RELAY_GIVE_UP, Link, Links, MAX_DIAL_BACK_ADDRS, RelaySlot, Route, autonat_config,
-    is_quic, is_relayed, limited_to_drop, relay_addr_usable, relay_config, relays_to_add,
-    without_peer,
+    AUTO_RELAY_GIVE_UP, Link, Links, MAX_DIAL_BACK_ADDRS, RelayKinds, RelaySlot, Route,
+    autonat_config, is_quic, is_relayed, limited_to_drop, relay_addr_usable, relay_config,
+    relays_to_add, without_peer,
 };
 pub use nat::{AUTO_RELAYS, DIRECT_GRACE, LIMITED_GRACE, Reachability, RelayService};
 
@@ -512,9 +512,9 @@ pub struct EventLoop {
     /// Relays met (peers serving circuit relay v2), with the addresses they announced that
     /// others can dial: picked from when behind a NAT, if [`Options::auto_relay`].
     relays: std::collections::BTreeMap<PeerId, Vec<Multiaddr>>,
-    /// Relays whose last reservation or circuit came with limits too small for a transfer
-    /// (see [`nat::is_limited`]): for hole punching only.
-    limited_relays: HashSet<PeerId>,
+    /// Relays' kinds, from the limits of their reservations and circuits: limited ones (for
+    /// hole punching only, see [`nat::is_limited`]) or ones that carry transfers.
+    relay_kinds: RelayKinds,
     /// A peer saw this node at a QUIC address others can dial (identify's observed address):
     /// its NAT's UDP mapping, which hole punching needs (see [`EventLoop::learn_quic_mapping`]).
     quic_observed: bool,
@@ -832,7 +832,7 @@ impl Node {
             reachability: Reachability::Unknown,
             links: HashMap::new(),
             relays: std::collections::BTreeMap::new(),
-            limited_relays: HashSet::new(),
+            relay_kinds: RelayKinds::default(),
             quic_observed: false,
             quic_asked: HashSet::new(),
             auto_relay: options.auto_relay,
@@ -1135,7 +1135,7 @@ impl EventLoop {
     /// [`AUTO_RELAYS`], those that carry transfers rather than limited ones (which it stops
     /// listening through once one that carries transfers gave it a reservation).
     fn pick_relays(&mut self, now: tokio::time::Instant) {
-        let drop = limited_to_drop(&self.relayed, &self.limited_relays);
+        let drop = limited_to_drop(&self.relayed, &self.relay_kinds);
         if !drop.is_empty() {
             let swarm = &mut self.swarm;
             self.relayed.retain(|slot| {
@@ -1172,8 +1172,7 @@ impl EventLoop {
         }
         // Relays named by hand count too: with two, none is picked.
         let in_use: Vec<PeerId> = self.relayed.iter().filter_map(RelaySlot::relay).collect();
-        for (relay, addr) in relays_to_add(&self.relays, &in_use, AUTO_RELAYS, &self.limited_relays)
-        {
+        for (relay, addr) in relays_to_add(&self.relays, &in_use, AUTO_RELAYS, &self.relay_kinds) {
             match self.swarm.listen_on(addr.clone()) {
                 Ok(id) => {
                     tracing::info!(%addr, "behind a NAT: listening through a relay it met");
@@ -1407,7 +1406,7 @@ impl EventLoop {
                             links.route(
                                 tokio::time::Instant::now(),
                                 may_dial_back,
-                                &self.limited_relays,
+                                &self.relay_kinds,
                             )
                         });
                 for id in close {
@@ -1821,10 +1820,8 @@ impl EventLoop {
             ) => {
                 let limited =
                     limit.is_some_and(|l| nat::is_limited(l.duration(), l.data_in_bytes()));
-                if limited && self.limited_relays.insert(relay_peer_id) {
+                if self.relay_kinds.learn(relay_peer_id, limited) && limited {
                     tracing::info!(relay = %relay_peer_id, ?limit, "a limited relay: for hole punching, not for transfers");
-                } else if !limited {
-                    self.limited_relays.remove(&relay_peer_id);
                 }
             }
             BehaviourEvent::Dcutr(dcutr::Event {

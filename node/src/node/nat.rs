@@ -10,7 +10,7 @@
 //! - per peer, whether a transfer stream goes now, waits for a dial back or a hole punch,
 //!   closes relayed connections first, or cannot go (a limited relay only) ([`Links::route`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use libp2p::core::multiaddr::Protocol;
@@ -191,15 +191,15 @@ pub(super) fn is_relayed(addr: &Multiaddr) -> bool {
 /// The relays to listen through next: of those `known` (met, with the addresses they
 /// announced, usable ones only), those not `in_use`, in peer id order, each as the
 /// `/p2p-circuit` address on its first address. Relays that carry transfers (or not known yet
-/// not to: none is until a reservation on it says so) come first: while there is one in use
-/// or to pick, only those are picked, up to `wanted` of them, and the `limited` ones in use
-/// make way for them (see [`limited_to_drop`]); with none, limited ones are, up to `wanted`
-/// with those in use. A limited relay still lets peers punch a hole to this node.
+/// not to, in `kinds`: none is until a reservation on it says so) come first: while there is
+/// one in use or to pick, only those are picked, up to `wanted` of them, and the limited ones
+/// in use make way for them (see [`limited_to_drop`]); with none, limited ones are, up to
+/// `wanted` with those in use. A limited relay still lets peers punch a hole to this node.
 pub(super) fn relays_to_add(
     known: &BTreeMap<PeerId, Vec<Multiaddr>>,
     in_use: &[PeerId],
     wanted: usize,
-    limited: &HashSet<PeerId>,
+    kinds: &RelayKinds,
 ) -> Vec<(PeerId, Multiaddr)> {
     let (full, limited_ones): (Vec<_>, Vec<_>) = known
         .iter()
@@ -211,11 +211,8 @@ pub(super) fn relays_to_add(
                 addr.with(Protocol::P2p(*relay)).with(Protocol::P2pCircuit),
             ))
         })
-        .partition(|(relay, _)| !limited.contains(relay));
-    let full_in_use = in_use
-        .iter()
-        .filter(|relay| !limited.contains(relay))
-        .count();
+        .partition(|(relay, _)| !kinds.limited(relay));
+    let full_in_use = in_use.iter().filter(|relay| !kinds.limited(relay)).count();
     if full_in_use > 0 || !full.is_empty() {
         full.into_iter()
             .take(wanted.saturating_sub(full_in_use))
@@ -228,21 +225,43 @@ pub(super) fn relays_to_add(
     }
 }
 
-/// The relays this node picked that it stops listening through: the `limited` ones, once a
-/// relay that carries transfers gave it a reservation (a peer reaching it through a limited
+/// The relays this node picked that it stops listening through: the limited ones, once a
+/// relay known to carry transfers gave it a reservation (a peer reaching it through a limited
 /// relay could not transfer anything should no hole open). Relays named by hand are kept.
-pub(super) fn limited_to_drop(slots: &[RelaySlot], limited: &HashSet<PeerId>) -> Vec<Multiaddr> {
+pub(super) fn limited_to_drop(slots: &[RelaySlot], kinds: &RelayKinds) -> Vec<Multiaddr> {
     let full_up = slots
         .iter()
-        .any(|slot| slot.reserved && slot.relay().is_some_and(|r| !limited.contains(&r)));
+        .any(|slot| slot.reserved && slot.relay().is_some_and(|r| kinds.full(&r)));
     if !full_up {
         return Vec::new();
     }
     slots
         .iter()
-        .filter(|slot| slot.picked.is_some_and(|relay| limited.contains(&relay)))
+        .filter(|slot| slot.picked.is_some_and(|relay| kinds.limited(&relay)))
         .map(|slot| slot.addr.clone())
         .collect()
+}
+
+/// What this node learnt of relays' kinds from the limits their reservations and circuits came
+/// with (see [`is_limited`]); a relay it has not learnt of yet is neither.
+#[derive(Debug, Default)]
+pub(super) struct RelayKinds(HashMap<PeerId, bool>);
+
+impl RelayKinds {
+    /// `relay` sent limits that make it a limited relay, or not; whether that is news.
+    pub(super) fn learn(&mut self, relay: PeerId, limited: bool) -> bool {
+        self.0.insert(relay, limited) != Some(limited)
+    }
+
+    /// Known to be a limited relay.
+    pub(super) fn limited(&self, relay: &PeerId) -> bool {
+        self.0.get(relay) == Some(&true)
+    }
+
+    /// Known to carry transfers.
+    pub(super) fn full(&self, relay: &PeerId) -> bool {
+        self.0.get(relay) == Some(&false)
+    }
 }
 
 /// Whether a relay whose reservation or circuit came with these limits (as the relay sent
@@ -361,9 +380,9 @@ impl Link {
         }
     }
 
-    /// Whether it goes through a relay known to be `limited`.
-    fn limited(&self, limited: &HashSet<PeerId>) -> bool {
-        self.relayed && self.relay.is_some_and(|relay| limited.contains(&relay))
+    /// Whether it goes through a relay known to be limited.
+    fn limited(&self, kinds: &RelayKinds) -> bool {
+        self.relayed && self.relay.is_some_and(|relay| kinds.limited(&relay))
     }
 }
 
@@ -403,13 +422,13 @@ impl Links {
     /// any of the peer's connections), and it waits until they are gone (at most
     /// [`DIRECT_GRACE`]). Reached through relays only, it waits (until [`DIRECT_GRACE`] after
     /// first asked) when the peer `may_dial_back`, or while hole punching to it has not failed.
-    /// Reached through relays known to be `limited` only, it waits so until [`LIMITED_GRACE`],
+    /// Reached through relays known to be limited only (`kinds`), it waits so until [`LIMITED_GRACE`],
     /// and then, or at once should no direct connection be coming, cannot go.
     pub(super) fn route(
         &mut self,
         now: tokio::time::Instant,
         may_dial_back: bool,
-        limited: &HashSet<PeerId>,
+        kinds: &RelayKinds,
     ) -> (Route, Vec<ConnectionId>) {
         if self.connections.is_empty() {
             return (Route::NotConnected, Vec::new());
@@ -424,7 +443,7 @@ impl Links {
             return (Route::Wait, Vec::new());
         }
         if self.relayed_only() {
-            let only_limited = self.connections.iter().all(|link| link.limited(limited));
+            let only_limited = self.connections.iter().all(|link| link.limited(kinds));
             if may_dial_back || !self.punch_failed {
                 let grace = if only_limited {
                     LIMITED_GRACE
@@ -503,6 +522,18 @@ mod tests {
         *RELAY.get_or_init(PeerId::random)
     }
 
+    /// Relays known to be `limited`, and known to carry transfers (`full`).
+    fn kinds(limited: &[PeerId], full: &[PeerId]) -> RelayKinds {
+        let mut kinds = RelayKinds::default();
+        for relay in limited {
+            kinds.learn(*relay, true);
+        }
+        for relay in full {
+            kinds.learn(*relay, false);
+        }
+        kinds
+    }
+
     /// A slot for `addr` named by hand, with no listener, asked for at `now`.
     fn idle_slot(addr: &str, now: tokio::time::Instant) -> RelaySlot {
         RelaySlot {
@@ -571,7 +602,7 @@ mod tests {
 
     #[test]
     fn relays_are_picked_among_those_met_up_to_the_number_wanted_skipping_those_in_use() {
-        let none = HashSet::new();
+        let none = RelayKinds::default();
         let peers: Vec<PeerId> = (0..4).map(|_| PeerId::random()).collect();
         let known: std::collections::BTreeMap<PeerId, Vec<Multiaddr>> = peers
             .iter()
@@ -608,7 +639,7 @@ mod tests {
 
     #[test]
     fn a_stream_to_a_peer_reached_through_a_relay_waits_a_while_for_a_direct_connection() {
-        let none = HashSet::new();
+        let none = RelayKinds::default();
         let now = tokio::time::Instant::now();
         let (relayed, direct, other) = (
             ConnectionId::new_unchecked(1),
@@ -713,14 +744,14 @@ mod tests {
             })
             .collect();
         let sorted: Vec<PeerId> = known.keys().copied().collect();
-        let picked = |in_use: &[PeerId], limited: &HashSet<PeerId>| -> Vec<PeerId> {
-            relays_to_add(&known, in_use, 2, limited)
+        let picked = |in_use: &[PeerId], kinds: &RelayKinds| -> Vec<PeerId> {
+            relays_to_add(&known, in_use, 2, kinds)
                 .into_iter()
                 .map(|(peer, _)| peer)
                 .collect()
         };
         // The first two are limited: the other two are picked.
-        let limited: HashSet<PeerId> = sorted[..2].iter().copied().collect();
+        let limited = kinds(&sorted[..2], &[]);
         assert_eq!(picked(&[], &limited), sorted[2..]);
         // Limited ones in use make way: two more, that carry transfers.
         assert_eq!(picked(&sorted[..2], &limited), sorted[2..]);
@@ -729,7 +760,7 @@ mod tests {
         // Both that carry transfers in use: none.
         assert!(picked(&sorted[2..], &limited).is_empty());
         // All limited: limited ones are taken, up to two with those in use.
-        let all: HashSet<PeerId> = sorted.iter().copied().collect();
+        let all = kinds(&sorted, &[]);
         assert_eq!(picked(&[], &all), sorted[..2]);
         assert_eq!(picked(&[sorted[0]], &all), [sorted[1]]);
         assert!(picked(&sorted[..2], &all).is_empty());
@@ -748,9 +779,15 @@ mod tests {
             slot(sorted[1], false, true),
             slot(sorted[2], true, false),
         ];
-        assert!(limited_to_drop(&slots, &limited).is_empty());
+        let known_full = kinds(&sorted[..2], &sorted[2..]);
+        assert!(limited_to_drop(&slots, &known_full).is_empty());
         slots[2].reserved = true;
-        assert_eq!(limited_to_drop(&slots, &limited), [slots[0].addr.clone()]);
+        assert_eq!(
+            limited_to_drop(&slots, &known_full),
+            [slots[0].addr.clone()]
+        );
+        // Not before its limits are known (its address may come up before they do).
+        assert!(limited_to_drop(&slots, &limited).is_empty());
         assert!(limited_to_drop(&slots, &all).is_empty());
     }
 
@@ -762,7 +799,7 @@ mod tests {
             ConnectionId::new_unchecked(2),
             ConnectionId::new_unchecked(3),
         );
-        let limited: HashSet<PeerId> = [relay_peer()].into_iter().collect();
+        let limited = kinds(&[relay_peer()], &[]);
         // Waits for a hole punch (or a dial back) until LIMITED_GRACE, then cannot go.
         let mut links = Links::default();
         links.connections.push(link(relayed, true));
@@ -797,7 +834,7 @@ mod tests {
         links.connections.push(link(relayed, true));
         links.punch_failed = true;
         assert_eq!(
-            links.route(now, false, &HashSet::new()),
+            links.route(now, false, &RelayKinds::default()),
             (Route::Go, vec![])
         );
     }
