@@ -515,6 +515,8 @@ pub struct EventLoop {
     /// Relays' kinds, from the limits of their reservations and circuits: limited ones (for
     /// hole punching only, see [`nat::is_limited`]) or ones that carry transfers.
     relay_kinds: RelayKinds,
+    /// The relay this node serves (see [`Options::relay_service`]).
+    relay_service: RelayService,
     /// A peer saw this node at a QUIC address others can dial (identify's observed address):
     /// its NAT's UDP mapping, which hole punching needs (see [`EventLoop::learn_quic_mapping`]).
     quic_observed: bool,
@@ -833,6 +835,7 @@ impl Node {
             links: HashMap::new(),
             relays: std::collections::BTreeMap::new(),
             relay_kinds: RelayKinds::default(),
+            relay_service: options.relay_service,
             quic_observed: false,
             quic_asked: HashSet::new(),
             auto_relay: options.auto_relay,
@@ -1824,6 +1827,15 @@ impl EventLoop {
                     tracing::info!(relay = %relay_peer_id, ?limit, "a limited relay: for hole punching, not for transfers");
                 }
             }
+            BehaviourEvent::RelayServer(relay::Event::StatusChanged { status }) => match status {
+                relay::Status::Enable => tracing::info!(
+                    service = ?self.relay_service,
+                    "serving a relay to nodes behind NATs, at this node's reachable addresses"
+                ),
+                relay::Status::Disable => tracing::info!(
+                    "no longer serving a relay: no address of this node is known to be reachable"
+                ),
+            },
             BehaviourEvent::Dcutr(dcutr::Event {
                 remote_peer_id,
                 result,
