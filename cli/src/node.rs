@@ -4,8 +4,9 @@
 //! full multiaddrs ending in `/p2p/<peer id>`, so scripts and tests can dial it. Each later
 //! stdout line is one JSON object too: an address gained (`{"listening": ...}`, such as a
 //! relay's circuit once the node found itself behind a NAT) or lost (`{"expired": ...}`), or
-//! a change of reachability (`{"reachability": "public" | "private" | "unknown"}`). Node
-//! events are logged on stderr.
+//! a change of reachability (`{"reachability": "public" | "private" | "unknown"}`), or of the
+//! relay it serves others (`{"relay": "limited" | "full" | "none"}`). Node events are logged on
+//! stderr.
 
 use std::path::PathBuf;
 
@@ -292,7 +293,8 @@ async fn reannounce_on_change(
 
 /// What `cairn node` printed of its listen addresses: after its first line, one JSON line per
 /// address gained (`{"listening": ...}`) or lost (`{"expired": ...}`), and per change of
-/// reachability (`{"reachability": "public" | "private" | "unknown", "addr": ...}`).
+/// reachability (`{"reachability": "public" | "private" | "unknown", "addr": ...}`), and per
+/// change of the relay it serves (`{"relay": "limited" | "full" | "none"}`).
 #[derive(Debug)]
 struct Shown(std::collections::HashSet<Multiaddr>);
 
@@ -315,6 +317,13 @@ impl Shown {
                 node::Reachability::Private => serde_json::json!({ "reachability": "private" }),
                 _ => serde_json::json!({ "reachability": "unknown" }),
             }),
+            Event::Relaying { service } => Some(serde_json::json!({
+                "relay": match service {
+                    Some(node::RelayService::Limited) => "limited",
+                    Some(node::RelayService::Full) => "full",
+                    _ => "none",
+                }
+            })),
             _ => None,
         }
     }
@@ -419,6 +428,25 @@ mod tests {
         assert_eq!(
             shown.line(&private).unwrap().to_string(),
             r#"{"reachability":"private"}"#
+        );
+        let relaying = |service| Event::Relaying { service };
+        assert_eq!(
+            shown
+                .line(&relaying(Some(node::RelayService::Limited)))
+                .unwrap()
+                .to_string(),
+            r#"{"relay":"limited"}"#
+        );
+        assert_eq!(
+            shown
+                .line(&relaying(Some(node::RelayService::Full)))
+                .unwrap()
+                .to_string(),
+            r#"{"relay":"full"}"#
+        );
+        assert_eq!(
+            shown.line(&relaying(None)).unwrap().to_string(),
+            r#"{"relay":"none"}"#
         );
         assert_eq!(
             shown.line(&Event::PeerConnected {

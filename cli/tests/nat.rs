@@ -812,6 +812,10 @@ async fn with_no_relay_server_a_reachable_peer_relays_enough_to_punch_a_hole_but
         .wait_for(r#""reachability":"public""#, found)
         .await
         .unwrap();
+    let relay_line = r#"{"relay":"limited"}"#;
+    if !peer_lines.seen().iter().any(|line| line == relay_line) {
+        peer_lines.wait_for(relay_line, found).await.unwrap();
+    }
     let circuit = provider_lines
         .wait_for(
             &format!(r#"/p2p/{peer_id}/p2p-circuit/p2p/{provider_id}"}}"#),

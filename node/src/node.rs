@@ -293,6 +293,12 @@ pub enum Event {
         /// As AutoNAT found it now.
         status: Reachability,
     },
+    /// This node started or stopped serving a relay to nodes behind NATs: it serves one (of
+    /// [`Options::relay_service`]'s kind) while an address of it is known to be reachable.
+    Relaying {
+        /// The relay it serves now; `None`: none.
+        service: Option<RelayService>,
+    },
     /// First connection to a peer.
     PeerConnected {
         /// The peer.
@@ -1827,15 +1833,24 @@ impl EventLoop {
                     tracing::info!(relay = %relay_peer_id, ?limit, "a limited relay: for hole punching, not for transfers");
                 }
             }
-            BehaviourEvent::RelayServer(relay::Event::StatusChanged { status }) => match status {
-                relay::Status::Enable => tracing::info!(
-                    service = ?self.relay_service,
-                    "serving a relay to nodes behind NATs, at this node's reachable addresses"
-                ),
-                relay::Status::Disable => tracing::info!(
-                    "no longer serving a relay: no address of this node is known to be reachable"
-                ),
-            },
+            BehaviourEvent::RelayServer(relay::Event::StatusChanged { status }) => {
+                let service = match status {
+                    relay::Status::Enable => {
+                        tracing::info!(
+                            service = ?self.relay_service,
+                            "serving a relay to nodes behind NATs, at this node's reachable addresses"
+                        );
+                        Some(self.relay_service)
+                    }
+                    relay::Status::Disable => {
+                        tracing::info!(
+                            "no longer serving a relay: no address of this node is known to be reachable"
+                        );
+                        None
+                    }
+                };
+                let _ = self.events.send(Event::Relaying { service });
+            }
             BehaviourEvent::Dcutr(dcutr::Event {
                 remote_peer_id,
                 result,
