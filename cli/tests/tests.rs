@@ -625,7 +625,8 @@ async fn devnet_command_deploys_and_prints_the_addresses() {
 
 /// `cairn daemon --node` runs the libp2p node inside the runtime: its state is in the JSON API
 /// and, live, in the UI in Chromium (a `cairn node` that dials it shows up as a peer, and, once
-/// it dialled the daemon's node back, the UI says it is reachable directly).
+/// it dialled the daemon's node back, the UI says it is reachable directly, and serves a relay
+/// for hole punching).
 #[tokio::test]
 async fn daemon_with_a_node_shows_it_in_the_api_and_the_ui() {
     let devnet = Devnet::start().await.unwrap();
@@ -693,6 +694,10 @@ async fn daemon_with_a_node_shows_it_in_the_api_and_the_ui() {
         browser.text_of("#node-reachable").await.unwrap().as_deref(),
         Some("not known yet: no peer has tried to dial it back")
     );
+    assert_eq!(
+        browser.text_of("#node-relay").await.unwrap().as_deref(),
+        Some("none: only a node that others can reach serves one")
+    );
 
     // A provider that dials the daemon's node appears as a peer, live.
     let peer_dir = tempfile::tempdir().unwrap();
@@ -725,6 +730,14 @@ async fn daemon_with_a_node_shows_it_in_the_api_and_the_ui() {
         serde_json::json!({ "state": "public", "addr": addr }),
         "{api}"
     );
+    // Found reachable, it serves a relay for hole punching (the default).
+    browser
+        .wait_for_text("#node-relay", Duration::from_secs(10), |t| {
+            t == "for hole punching (2 minutes and 128 KiB per circuit)"
+        })
+        .await
+        .unwrap();
+    assert_eq!(daemon.status().await.unwrap()["node"]["relay"], "limited");
     save_screenshot(&browser, "daemon-ui-node.png").await;
     drop(peer);
     browser

@@ -201,6 +201,23 @@ pub struct NodeInfo {
     /// (`…/p2p-circuit/…`).
     #[serde(default)]
     pub reachability: Reachability,
+    /// The relay it serves nodes behind NATs: one for hole punching by default, once other
+    /// nodes can reach it.
+    #[serde(default)]
+    pub relay: RelayServed,
+}
+
+/// The relay a node serves others, as [`NodeInfo::relay`] carries it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RelayServed {
+    /// None: no address of it is known to be reachable yet, or it was told to serve none.
+    #[default]
+    None,
+    /// One for hole punching: each circuit carries 2 minutes and 128 KiB at most.
+    Limited,
+    /// One that carries whole transfers.
+    Full,
 }
 
 /// Whether other nodes can dial a node, as [`NodeInfo::reachability`] carries it.
@@ -821,6 +838,7 @@ mod tests {
                 reachability: Reachability::Public {
                     addr: "/ip4/203.0.113.7/tcp/4001".into(),
                 },
+                relay: RelayServed::Limited,
                 connected_peers: 2,
                 objects: 1,
                 stored_bytes: 1024,

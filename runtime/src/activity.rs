@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use protocol::api::{ACTIVITY_LEN, Activity, ActivityKind, Reachability, TransferInfo};
+use protocol::api::{
+    ACTIVITY_LEN, Activity, ActivityKind, Reachability, RelayServed, TransferInfo,
+};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
@@ -46,6 +48,8 @@ pub(crate) struct Folded {
     address_changes: u64,
     /// Whether other nodes can dial the node, as it last found.
     reachability: Reachability,
+    /// The relay it serves others now.
+    relay: RelayServed,
     /// Activity was added since it was last saved.
     unsaved: bool,
 }
@@ -81,6 +85,7 @@ pub(crate) struct Snapshot {
     pub(crate) proofs_accepted: u64,
     pub(crate) proofs_rejected: u64,
     pub(crate) reachability: Reachability,
+    pub(crate) relay: RelayServed,
 }
 
 impl Folded {
@@ -180,6 +185,14 @@ impl Folded {
                 };
                 return;
             }
+            node::Event::Relaying { service } => {
+                self.relay = match service {
+                    Some(node::RelayService::Limited) => RelayServed::Limited,
+                    Some(node::RelayService::Full) => RelayServed::Full,
+                    _ => RelayServed::None,
+                };
+                return;
+            }
             // Earnings are not taken from events: the runtime shows them only once verified
             // (`crate::earnings`); an accepted proof asks for that.
             _ => return,
@@ -232,6 +245,7 @@ impl Folded {
             proofs_accepted: self.proofs_accepted,
             proofs_rejected: self.proofs_rejected,
             reachability: self.reachability.clone(),
+            relay: self.relay,
         }
     }
 }
@@ -470,6 +484,17 @@ mod tests {
             t0,
             5,
         );
+        // So is the relay it serves.
+        assert_eq!(folded.snapshot(t0).relay, RelayServed::None);
+        for (service, served) in [
+            (Some(node::RelayService::Limited), RelayServed::Limited),
+            (None, RelayServed::None),
+            (Some(node::RelayService::Full), RelayServed::Full),
+        ] {
+            folded.record(node::Event::Relaying { service }, t0, 6);
+            assert_eq!(folded.snapshot(t0).relay, served);
+        }
+        assert!(folded.snapshot(t0).activity.is_empty());
         assert_eq!(
             folded.snapshot(t0).reachability,
             Reachability::Public {

@@ -1658,6 +1658,7 @@ impl RunningNode {
             files: Vec::new(),
             files_error: None,
             reachability: folded.reachability,
+            relay: folded.relay,
         })))
     }
 

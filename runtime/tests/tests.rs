@@ -209,6 +209,7 @@ async fn an_embedded_node_publishes_its_identity_addresses_peers_and_store() {
         files,
         files_error,
         reachability,
+        relay,
     } = running(status);
     assert!(peer_id.starts_with("12D3KooW"), "{peer_id}");
     assert!(!listen_addrs.is_empty());
@@ -224,6 +225,8 @@ async fn an_embedded_node_publishes_its_identity_addresses_peers_and_store() {
     assert_eq!(market_error, None);
     // No peer has tried to dial it back yet.
     assert_eq!(reachability, protocol::api::Reachability::Unknown);
+    // Nor found it reachable: it serves no relay yet.
+    assert_eq!(relay, protocol::api::RelayServed::None);
     assert!(transfers.is_empty() && activity.is_empty());
     assert!(
         files.is_empty() && files_error.is_none(),

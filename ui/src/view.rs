@@ -7,8 +7,8 @@ use leptos::prelude::*;
 use protocol::api::{
     Activity, ActivityKind, ChainSettings, ChainState, DownloadFile, DownloadReady, EarningsAnchor,
     EarningsProof, EndpointSource, FetchFile, FetchedFile, FileInfo, ForgetFile, ForgotFile,
-    LightClientSettings, LightClientState, MarketState, NodeState, Reachability, Repair,
-    SetNodeMarket, Status, StoreFile, StoredFile, TransferInfo, Withdrawal,
+    LightClientSettings, LightClientState, MarketState, NodeState, Reachability, RelayServed,
+    Repair, SetNodeMarket, Status, StoreFile, StoredFile, TransferInfo, Withdrawal,
 };
 use protocol::units::{format_bytes, format_utc};
 
@@ -341,6 +341,7 @@ fn NodeSection(
                 <Card label="Peer ID" id="node-peer-id" value=Signal::derive(move || running().map(|info| info.peer_id))/>
                 <Card label="Connected peers" id="node-peers" value=Signal::derive(move || running().map(|info| info.connected_peers.to_string()))/>
                 <Card label="Reachable by other nodes" id="node-reachable" value=Signal::derive(move || running().map(|info| format_reachability(&info.reachability, &info.listen_addrs)))/>
+                <Card label="Relay for nodes behind NATs" id="node-relay" value=Signal::derive(move || running().map(|info| format_relay(info.relay).to_owned()))/>
                 <Card label="Stored" id="node-stored" value=Signal::derive(move || running().map(|info| format_stored(info.objects, info.stored_bytes, info.quota_bytes, info.disk_room_bytes)))/>
                 <Show when=move || market().is_some()>
                     <HintCard label="Earnings (unwithdrawn, verified)" id="node-earnings" value=Signal::derive(move || market().map(|m| m.earnings.map_or_else(|| "not verified yet".into(), |e| format_tokens(&e)))) hint_id="node-earnings-proof" hint=Signal::derive(move || market().and_then(|m| m.earnings_proof).map(|p| format_earnings_proof(&p)))/>
@@ -1357,6 +1358,15 @@ pub(crate) fn format_reachability(reachability: &Reachability, listen_addrs: &[S
             }
         }
         _ => "not known yet: no peer has tried to dial it back".into(),
+    }
+}
+
+/// The relay the node serves others.
+pub(crate) fn format_relay(relay: RelayServed) -> &'static str {
+    match relay {
+        RelayServed::None => "none: only a node that others can reach serves one",
+        RelayServed::Limited => "for hole punching (2 minutes and 128 KiB per circuit)",
+        RelayServed::Full => "for whole transfers",
     }
 }
 
