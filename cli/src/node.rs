@@ -429,25 +429,14 @@ mod tests {
             shown.line(&private).unwrap().to_string(),
             r#"{"reachability":"private"}"#
         );
-        let relaying = |service| Event::Relaying { service };
-        assert_eq!(
-            shown
-                .line(&relaying(Some(node::RelayService::Limited)))
-                .unwrap()
-                .to_string(),
-            r#"{"relay":"limited"}"#
-        );
-        assert_eq!(
-            shown
-                .line(&relaying(Some(node::RelayService::Full)))
-                .unwrap()
-                .to_string(),
-            r#"{"relay":"full"}"#
-        );
-        assert_eq!(
-            shown.line(&relaying(None)).unwrap().to_string(),
-            r#"{"relay":"none"}"#
-        );
+        for (service, line) in [
+            (Some(node::RelayService::Limited), r#"{"relay":"limited"}"#),
+            (Some(node::RelayService::Full), r#"{"relay":"full"}"#),
+            (None, r#"{"relay":"none"}"#),
+        ] {
+            let shown_line = shown.line(&Event::Relaying { service });
+            assert_eq!(shown_line.unwrap().to_string(), line);
+        }
         assert_eq!(
             shown.line(&Event::PeerConnected {
                 peer: node::PeerId::random()
