@@ -336,8 +336,8 @@ pub const DIRECT_GRACE: Duration = Duration::from_secs(2);
 
 /// How long a transfer stream to a peer reached through limited relays only (for hole
 /// punching, [`RelayService::Limited`]) waits for a direct connection before it gives up:
-/// such a relay cannot carry the transfer, so a hole punch that takes all of DCUtR's tries is
-/// worth waiting for.
+/// such a relay cannot carry the transfer, so a hole punch that needs a second try (DCUtR
+/// tries up to three times) is worth waiting for.
 pub const LIMITED_GRACE: Duration = Duration::from_secs(8);
 
 /// Most addresses a peer reached through a relay is dialled back at.
@@ -422,8 +422,8 @@ impl Links {
     /// any of the peer's connections), and it waits until they are gone (at most
     /// [`DIRECT_GRACE`]). Reached through relays only, it waits (until [`DIRECT_GRACE`] after
     /// first asked) when the peer `may_dial_back`, or while hole punching to it has not failed.
-    /// Reached through relays known to be limited only (`kinds`), it waits so until [`LIMITED_GRACE`],
-    /// and then, or at once should no direct connection be coming, cannot go.
+    /// Reached through relays known to be limited only (`kinds`), it waits so until
+    /// [`LIMITED_GRACE`], and then, or at once should no direct connection be coming, cannot go.
     pub(super) fn route(
         &mut self,
         now: tokio::time::Instant,
