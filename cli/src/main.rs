@@ -407,13 +407,17 @@ async fn status(config: runtime::Config) -> anyhow::Result<()> {
 /// How long `cairn status` waits for the light client's first sync round.
 const STATUS_LIGHT_CLIENT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Writes one line to stdout: the binary's output, as opposed to logs on stderr.
-#[allow(
-    clippy::print_stdout,
-    reason = "stdout is this binary's output channel"
-)]
+/// Writes one line to stdout: the binary's output, as opposed to logs on stderr. Stdout gone
+/// (its reader exited, as in `cairn node | head -1`) ends nothing: a provider goes on serving,
+/// and what it would have printed is in its log too (`println!` would panic).
 pub(crate) fn print_line(line: &str) {
-    println!("{line}");
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(err) = writeln!(out, "{line}").and_then(|()| out.flush())
+        && err.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        tracing::warn!(%err, "cannot write to stdout");
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

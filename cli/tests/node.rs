@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use testkit::ChildGuard;
+use tokio::io::AsyncBufReadExt as _;
 use tokio::process::Command;
 
 mod common;
@@ -273,4 +274,91 @@ async fn an_unreachable_peer_is_named_with_the_reason() {
     assert!(err.contains("Dials that failed"), "{err}");
     assert!(err.contains(&format!("tcp/{port}")), "{err}");
     assert!(err.to_lowercase().contains("refused"), "{err}");
+}
+
+/// `cairn node`'s reader goes away after its first line (as `cairn node | head -1` does): the
+/// node goes on. Here a second node dials it; each dials the other back (AutoNAT, on a
+/// private network), so the first prints two more lines (found reachable, and serving a relay
+/// for hole punching) to a closed pipe, which made `println!` panic and the provider exit. It
+/// still runs after logging them, and still stores a file.
+#[tokio::test]
+async fn a_node_whose_output_is_no_longer_read_goes_on() {
+    let root = tempfile::tempdir().unwrap();
+    let log = root.path().join("a.log");
+    let mut command = Command::new(CAIRN);
+    command
+        .arg("node")
+        .arg("--data-dir")
+        .arg(root.path().join("a"))
+        .args([
+            "--quota",
+            "1MiB",
+            "--no-mdns",
+            "--no-upnp",
+            "--private-network",
+        ])
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
+        .env("CAIRN_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut a = command.spawn().unwrap();
+    let mut stdout = tokio::io::BufReader::new(a.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(START_TIMEOUT, stdout.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    // Nobody reads its stdout any more: the pipe is closed.
+    drop(stdout);
+    let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let addr = json["listen_addrs"][0].as_str().unwrap().to_owned();
+
+    let mut command = Command::new(CAIRN);
+    command
+        .arg("node")
+        .arg("--data-dir")
+        .arg(root.path().join("b"))
+        .args([
+            "--quota",
+            "0",
+            "--no-mdns",
+            "--no-upnp",
+            "--private-network",
+        ])
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--peer", &addr])
+        .env("CAIRN_LOG", "warn");
+    let (_b, _, mut b_lines) =
+        ChildGuard::spawn_and_follow("cairn node", command, "peer_id", START_TIMEOUT)
+            .await
+            .unwrap();
+    b_lines
+        .wait_for(r#"{"relay":"limited"}"#, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    let logged = |what: &str| std::fs::read_to_string(&log).unwrap().contains(what);
+    testkit::eventually(
+        "the first node to serve a relay",
+        std::time::Duration::from_secs(60),
+        || async { logged("serving a relay to nodes behind NATs").then_some(()) },
+    )
+    .await
+    .unwrap();
+    // Its two lines went out (or did not) right after those log lines: it has had time to die.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(
+        a.try_wait().unwrap().is_none(),
+        "it exited: {}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    assert!(
+        !logged("panicked"),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    // And it still serves: a buyer stores a file on it.
+    let file = root.path().join("in.bin");
+    random_file(&file, 100_000, 7);
+    let (ok, _, err) = put(&root.path().join("client"), &file, 1, &addr).await;
+    assert!(ok, "{err}");
 }
