@@ -303,6 +303,9 @@ async fn start_client(
     options.bootstrap = net.peers;
     options.mdns = net.mdns;
     options.upnp = false;
+    // It runs for one command: a relay served from it would be gone when the command ends, and
+    // a home provider that took it would lose the address it announced through it.
+    options.relay_service = node::RelayService::Off;
     let (handle, events, event_loop) = Node::start(options)
         .await
         .context("starting the client node")?;
