@@ -189,11 +189,7 @@ impl DaemonNodeArgs {
             mdns: !self.no_mdns,
             upnp: !self.no_upnp,
             private_network: self.node_private_network,
-            relay_service: match (self.node_relay_server, self.node_no_relay_service) {
-                (true, _) => runtime::RelayService::Full,
-                (false, true) => runtime::RelayService::Off,
-                (false, false) => runtime::RelayService::Limited,
-            },
+            relay_service: node::relay_service(self.node_relay_server, self.node_no_relay_service),
             market,
         })
     }

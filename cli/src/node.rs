@@ -135,6 +135,16 @@ pub(crate) fn ws_tls(
 
 pub(crate) use runtime::parse_size;
 
+/// The relay a node serves, from `--relay-server` (`full`) and `--no-relay-service` (`off`),
+/// as `cairn node` and `cairn daemon --node` take them: the limited one by default.
+pub(crate) fn relay_service(full: bool, off: bool) -> node::RelayService {
+    match (full, off) {
+        (true, _) => node::RelayService::Full,
+        (false, true) => node::RelayService::Off,
+        (false, false) => node::RelayService::Limited,
+    }
+}
+
 pub(crate) fn default_dir(leaf: &str) -> anyhow::Result<PathBuf> {
     Ok(dirs::data_dir()
         .context("no platform data directory is known; pass --data-dir")?
@@ -159,11 +169,7 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     options.bootstrap = args.peers;
     options.mdns = !args.no_mdns;
     options.upnp = !args.no_upnp;
-    options.relay_service = match (args.relay_server, args.no_relay_service) {
-        (true, _) => node::RelayService::Full,
-        (false, true) => node::RelayService::Off,
-        (false, false) => node::RelayService::Limited,
-    };
+    options.relay_service = relay_service(args.relay_server, args.no_relay_service);
     options.auto_relay = !args.no_auto_relay;
     options.private_network = args.private_network;
     options.prove_every = std::time::Duration::from_secs(args.prove_every.max(1));
@@ -317,13 +323,9 @@ impl Shown {
                 node::Reachability::Private => serde_json::json!({ "reachability": "private" }),
                 _ => serde_json::json!({ "reachability": "unknown" }),
             }),
-            Event::Relaying { service } => Some(serde_json::json!({
-                "relay": match service {
-                    Some(node::RelayService::Limited) => "limited",
-                    Some(node::RelayService::Full) => "full",
-                    _ => "none",
-                }
-            })),
+            Event::Relaying { service } => {
+                Some(serde_json::json!({ "relay": runtime::relay_served(*service) }))
+            }
             _ => None,
         }
     }

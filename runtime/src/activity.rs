@@ -75,6 +75,16 @@ impl Direction {
     }
 }
 
+/// The relay a node serves, as the UI and `cairn node`'s `{"relay": …}` lines show it, from
+/// the one its [`node::Event::Relaying`] said.
+pub fn relay_served(service: Option<node::RelayService>) -> RelayServed {
+    match service {
+        Some(node::RelayService::Limited) => RelayServed::Limited,
+        Some(node::RelayService::Full) => RelayServed::Full,
+        _ => RelayServed::None,
+    }
+}
+
 /// A copy of [`Folded`] for one status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Snapshot {
@@ -186,11 +196,7 @@ impl Folded {
                 return;
             }
             node::Event::Relaying { service } => {
-                self.relay = match service {
-                    Some(node::RelayService::Limited) => RelayServed::Limited,
-                    Some(node::RelayService::Full) => RelayServed::Full,
-                    _ => RelayServed::None,
-                };
+                self.relay = relay_served(service);
                 return;
             }
             // Earnings are not taken from events: the runtime shows them only once verified

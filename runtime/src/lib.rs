@@ -26,10 +26,11 @@ pub mod settings;
 pub mod token;
 mod upkeep;
 
+pub use activity::relay_served;
 pub use config::{BeaconConfig, Config, MARKET_DEPLOYMENT_FILE, NodeConfig, NodeMarket};
 pub use event_loop::{CLIENT_DIR, EventLoop, Handle, check_storing, start};
-/// A chain address (the node's payout address), parsed from `0x`-prefixed hex.
 pub use node::RelayService;
+/// A chain address (the node's payout address), parsed from `0x`-prefixed hex.
 pub use node::market::Address as ChainAddress;
 pub use protocol::api::{
     Activity, ActivityKind, ChainSettings, ChainState, CopyReplaced, EarningsAnchor, EarningsProof,
