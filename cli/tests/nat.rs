@@ -101,10 +101,16 @@ async fn home_provider(lab: &NatLab, dir: &Path, relay: &str) -> (ChildGuard, Ve
     node_in(&lab.home, dir, &args).await
 }
 
-/// `cairn storage put SRC --copies 1 --peer PEER` by a buyer in namespace `ns` keeping its
-/// data in `client`: the copy must go to `provider`, all 16 chunks of a 4 MB file sent.
-async fn put_whole(ns: &str, client: &Path, src: &Path, peer: &str, provider: &str) {
-    let report = put_in(ns, client, (src, "1"), peer, &[]).await;
+/// `cairn storage put SRC --copies 1 --peer PEER EXTRA...` by a buyer in namespace `ns` keeping
+/// its data in `client`: the copy must go to `provider`, all 16 chunks of a 4 MB file sent.
+async fn put_whole(
+    ns: &str,
+    client: &Path,
+    src: &Path,
+    (peer, extra): (&str, &[&str]),
+    provider: &str,
+) {
+    let report = put_in(ns, client, (src, "1"), peer, extra).await;
     assert_eq!(report["copies"][0]["peer"], provider, "{report}");
     assert_eq!(report["copies"][0]["sent_chunks"], 16, "{report}");
 }
@@ -714,9 +720,7 @@ async fn a_buyer_and_a_provider_behind_two_nats_punch_a_hole_and_the_transfer_sk
         let (lab, provider_id) = (&lab, &provider_id);
         async move {
             let (relayed, direct) = (from_relay(), from_buyer());
-            let report = put_in(&lab.home, &client, (&src, "1"), &peer, extra).await;
-            assert_eq!(report["copies"][0]["peer"], *provider_id, "{report}");
-            assert_eq!(report["copies"][0]["sent_chunks"], 16, "{report}");
+            put_whole(&lab.home, &client, &src, (&peer, extra), provider_id).await;
             let counted = (from_relay() - relayed, from_buyer() - direct);
             eprintln!(
                 "{client:?}: {} bytes through the relay, {} directly",
@@ -834,7 +838,7 @@ async fn with_no_relay_server_a_reachable_peer_relays_enough_to_punch_a_hole_but
         &lab.home,
         &root.path().join("punched"),
         &src,
-        &peer_tcp,
+        (&peer_tcp, &[]),
         &provider_id,
     )
     .await;
@@ -853,7 +857,7 @@ async fn with_no_relay_server_a_reachable_peer_relays_enough_to_punch_a_hole_but
         &lab.public,
         &root.path().join("public"),
         &src,
-        &peer_tcp,
+        (&peer_tcp, &[]),
         &provider_id,
     )
     .await;

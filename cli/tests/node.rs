@@ -285,19 +285,25 @@ async fn an_unreachable_peer_is_named_with_the_reason() {
 async fn a_node_whose_output_is_no_longer_read_goes_on() {
     let root = tempfile::tempdir().unwrap();
     let log = root.path().join("a.log");
-    let mut command = Command::new(CAIRN);
+    // `cairn node` on loopback, on a private network, keeping its state in `name`.
+    let node = |name: &str, quota: &str| {
+        let mut command = Command::new(CAIRN);
+        command
+            .arg("node")
+            .arg("--data-dir")
+            .arg(root.path().join(name))
+            .args([
+                "--quota",
+                quota,
+                "--no-mdns",
+                "--no-upnp",
+                "--private-network",
+            ])
+            .args(["--listen", "/ip4/127.0.0.1/tcp/0"]);
+        command
+    };
+    let mut command = node("a", "1MiB");
     command
-        .arg("node")
-        .arg("--data-dir")
-        .arg(root.path().join("a"))
-        .args([
-            "--quota",
-            "1MiB",
-            "--no-mdns",
-            "--no-upnp",
-            "--private-network",
-        ])
-        .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
         .env("CAIRN_LOG", "info")
         .stderr(std::fs::File::create(&log).unwrap())
         .stdout(std::process::Stdio::piped())
@@ -314,20 +320,8 @@ async fn a_node_whose_output_is_no_longer_read_goes_on() {
     let json: serde_json::Value = serde_json::from_str(&line).unwrap();
     let addr = json["listen_addrs"][0].as_str().unwrap().to_owned();
 
-    let mut command = Command::new(CAIRN);
-    command
-        .arg("node")
-        .arg("--data-dir")
-        .arg(root.path().join("b"))
-        .args([
-            "--quota",
-            "0",
-            "--no-mdns",
-            "--no-upnp",
-            "--private-network",
-        ])
-        .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--peer", &addr])
-        .env("CAIRN_LOG", "warn");
+    let mut command = node("b", "0");
+    command.args(["--peer", &addr]).env("CAIRN_LOG", "warn");
     let (_b, _, mut b_lines) =
         ChildGuard::spawn_and_follow("cairn node", command, "peer_id", START_TIMEOUT)
             .await
