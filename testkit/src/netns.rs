@@ -27,11 +27,17 @@
 //! alike; [`NatLab::block_udp`] lets no UDP out of a home, and [`NatLab::drop_unasked`] has a
 //! router drop what comes in unasked instead of refusing it.
 //!
-//! Needs root, `ip` (iproute2), `nft` (nftables) and, for UPnP, `miniupnpd`
+//! [`NatLab::two_homes_far_apart`] puts the homes at internet distances: each router's link
+//! to `public` delays every packet (a TUN device at each end and a Python process carrying
+//! packets between them, `wire.py`: the kernel here has no netem).
+//!
+//! Needs root, `ip` (iproute2), `nft` (nftables), `python3` and, for UPnP, `miniupnpd`
 //! (miniupnpd-nftables), which `cargo xtask setup` installs.
 
+use std::io::BufRead as _;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use crate::{Error, Result};
 
@@ -79,6 +85,9 @@ const MINIUPNPD_NFT: &str = "table inet filter {
 }
 ";
 
+/// The link with latency ([`NatLab::two_homes_far_apart`]): see the script's own comment.
+const WIRE_PY: &str = include_str!("wire.py");
+
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// The namespaces of one home network behind a NAT; deleted on drop.
@@ -98,6 +107,9 @@ pub struct NatLab {
     upnp: Option<std::process::Child>,
     /// Its configuration.
     upnp_dir: Option<tempfile::TempDir>,
+    /// The processes carrying the links with latency ([`NatLab::two_homes_far_apart`]),
+    /// killed on drop.
+    wires: Vec<std::process::Child>,
 }
 
 fn run(what: &str, program: &str, args: &[&str]) -> Result<()> {
@@ -134,13 +146,13 @@ fn run_in(what: &str, ns: &str, args: &[&str]) -> Result<()> {
 impl NatLab {
     /// Makes the three namespaces, their links, routes and the router's NAT.
     pub fn new() -> Result<Self> {
-        Self::make(ROUTER_PUBLIC_IP, PUBLIC_IP)
+        Self::make(ROUTER_PUBLIC_IP, PUBLIC_IP, None)
     }
 
     /// [`NatLab::new`] on an internet of public addresses: [`GLOBAL_PUBLIC_IP`] and
     /// [`GLOBAL_ROUTER_IP`].
     pub fn internet() -> Result<Self> {
-        Self::make(GLOBAL_ROUTER_IP, GLOBAL_PUBLIC_IP)
+        Self::make(GLOBAL_ROUTER_IP, GLOBAL_PUBLIC_IP, None)
     }
 
     /// [`NatLab::internet`] with a router that maps ports on request (UPnP IGD and NAT-PMP,
@@ -189,13 +201,14 @@ impl NatLab {
         Ok(lab)
     }
 
-    fn make(router_public_ip: &str, public_ip: &str) -> Result<Self> {
+    /// The lab, with `latency` on the router's link to `public` (each way) if given.
+    fn make(router_public_ip: &str, public_ip: &str, latency: Option<Duration>) -> Result<Self> {
         let tag = format!(
             "cairn{}-{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let lab = Self {
+        let mut lab = Self {
             public: format!("{tag}-pub"),
             home: format!("{tag}-home"),
             router: format!("{tag}-rtr"),
@@ -203,6 +216,7 @@ impl NatLab {
             other_router: None,
             upnp: None,
             upnp_dir: None,
+            wires: Vec::new(),
         };
         // Dropped on any failure below: whatever was made is deleted.
         for ns in [&lab.public, &lab.home, &lab.router] {
@@ -213,29 +227,38 @@ impl NatLab {
             "ip",
             &["-n", &lab.public, "link", "set", "lo", "up"],
         )?;
-        lab.connect_home(&lab.router, &lab.home, "p0", (router_public_ip, public_ip))?;
+        let (router, home) = (lab.router.clone(), lab.home.clone());
+        lab.connect_home(
+            (&router, &home, "p0"),
+            (router_public_ip, public_ip),
+            latency,
+        )?;
         Ok(lab)
     }
 
     /// Links `home` to `router` and `router` to `public` (on `public`'s device `public_dev`),
-    /// with the router at `router_ip` and `public` at `link_ip` on that link (a /24); home at
-    /// [`HOME_IP`] behind the router's NAT and firewall.
+    /// with the router at `router_ip` and `public` at `link_ip` on that link (a /24), which
+    /// delays every packet by `latency` each way if given; home at [`HOME_IP`] behind the
+    /// router's NAT and firewall.
     fn connect_home(
-        &self,
-        router: &str,
-        home: &str,
-        public_dev: &str,
+        &mut self,
+        (router, home, public_dev): (&str, &str, &str),
         (router_ip, link_ip): (&str, &str),
+        latency: Option<Duration>,
     ) -> Result<()> {
-        let public = self.public.as_str();
+        let public = self.public.clone();
+        let public = public.as_str();
         let ip = |what: &str, args: &[&str]| run(what, "ip", args);
-        ip(
-            "linking router and public",
-            &[
-                "link", "add", "r-pub", "netns", router, "type", "veth", "peer", "name",
-                public_dev, "netns", public,
-            ],
-        )?;
+        match latency {
+            None => ip(
+                "linking router and public",
+                &[
+                    "link", "add", "r-pub", "netns", router, "type", "veth", "peer", "name",
+                    public_dev, "netns", public,
+                ],
+            )?,
+            Some(latency) => self.wire((router, "r-pub"), (public, public_dev), latency)?,
+        }
         ip(
             "linking router and home",
             &[
@@ -281,10 +304,76 @@ impl NatLab {
         )
     }
 
+    /// Links device `a_dev` in namespace `a` to `b_dev` in `b` through a wire that delays
+    /// every packet by `latency` each way (`wire.py`, killed when the lab drops).
+    fn wire(
+        &mut self,
+        (a, a_dev): (&str, &str),
+        (b, b_dev): (&str, &str),
+        latency: Duration,
+    ) -> Result<()> {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        // Made in this namespace, then moved: at most 15 bytes, unique to this link.
+        let made = [
+            format!("cw{}w{n}a", std::process::id()),
+            format!("cw{}w{n}b", std::process::id()),
+        ];
+        let ms = (latency.as_secs_f64() * 1000.0).to_string();
+        let mut child = Command::new("python3")
+            .args(["-c", WIRE_PY, &made[0], &made[1], &ms])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|source| Error::Io {
+                what: "starting python3 to carry a link with latency".to_owned(),
+                source,
+            })?;
+        let stdout = child.stdout.take();
+        // Killed on drop from here on, whatever fails below.
+        self.wires.push(child);
+        let mut line = String::new();
+        if let Some(stdout) = stdout {
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .map_err(|source| Error::Io {
+                    what: "reading the wire's first line".to_owned(),
+                    source,
+                })?;
+        }
+        if line.trim() != "ready" {
+            return Err(Error::Io {
+                what: "making a link with latency (two TUN devices, /dev/net/tun)".to_owned(),
+                source: std::io::Error::other(format!(
+                    "wire.py said {line:?} instead of \"ready\" (its error is on stderr)"
+                )),
+            });
+        }
+        for (made, ns, dev) in [(&made[0], a, a_dev), (&made[1], b, b_dev)] {
+            run(
+                "moving a wire's end into its namespace",
+                "ip",
+                &["link", "set", "dev", made, "netns", ns, "name", dev],
+            )?;
+        }
+        Ok(())
+    }
+
     /// [`NatLab::internet`] with a second home ([`NatLab::other_home`]), behind a router of its
     /// own at [`OTHER_ROUTER_IP`], on the same private addresses as the first.
     pub fn two_homes() -> Result<Self> {
-        let mut lab = Self::internet()?;
+        Self::two_homes_with(None)
+    }
+
+    /// [`NatLab::two_homes`] at internet distances: each router's link to `public` delays
+    /// every packet by `latency` each way, so a home is two `latency` from `public` and back,
+    /// and four from the other home and back (40 ms: 80 and 160 ms, a continent and an ocean).
+    pub fn two_homes_far_apart(latency: Duration) -> Result<Self> {
+        Self::two_homes_with(Some(latency))
+    }
+
+    fn two_homes_with(latency: Option<Duration>) -> Result<Self> {
+        let mut lab = Self::make(GLOBAL_ROUTER_IP, GLOBAL_PUBLIC_IP, latency)?;
         let (home, router) = (
             format!("{}-home2", lab.public.trim_end_matches("-pub")),
             format!("{}-rtr2", lab.public.trim_end_matches("-pub")),
@@ -294,7 +383,11 @@ impl NatLab {
         }
         lab.other_home = Some(home.clone());
         lab.other_router = Some(router.clone());
-        lab.connect_home(&router, &home, "p1", (OTHER_ROUTER_IP, OTHER_LINK_IP))?;
+        lab.connect_home(
+            (&router, &home, "p1"),
+            (OTHER_ROUTER_IP, OTHER_LINK_IP),
+            latency,
+        )?;
         run_in(
             "routing between the homes' routers",
             &lab.public,
@@ -394,6 +487,45 @@ impl NatLab {
         command
     }
 
+    /// How long a TCP connection from namespace `from` to `addr` (`ip:port`) takes to open or
+    /// be refused (a port nothing listens on answers with a reset): one round trip, or `None`
+    /// if neither came within two seconds.
+    pub fn round_trip(from: &str, addr: &str) -> Result<Option<Duration>> {
+        let (host, port) = addr.rsplit_once(':').ok_or_else(|| Error::Io {
+            what: format!("{addr} is no ip:port"),
+            source: std::io::Error::other("bad address"),
+        })?;
+        let script = format!(
+            "import socket,time\nstart=time.monotonic()\ntry:\n \
+             socket.create_connection(('{host}',{port}),timeout=2)\n\
+             except ConnectionRefusedError:\n pass\nexcept OSError:\n \
+             print('none')\n raise SystemExit\nprint(time.monotonic()-start)"
+        );
+        let out = Command::new("ip")
+            .args(["netns", "exec", from, "python3", "-c", &script])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|source| Error::Io {
+                what: "running python3 in a namespace".to_owned(),
+                source,
+            })?;
+        let said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if said == "none" {
+            return Ok(None);
+        }
+        said.parse::<f64>()
+            .ok()
+            .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+            .map(Some)
+            .ok_or_else(|| Error::Io {
+                what: format!("timing a connection from {from} to {addr}"),
+                source: std::io::Error::other(format!(
+                    "python3 said {said:?}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )),
+            })
+    }
+
     /// Whether a TCP connection from namespace `from` to `addr` (`ip:port`) opens within two
     /// seconds (Python's socket module, run inside the namespace).
     pub fn connects(from: &str, addr: &str) -> Result<bool> {
@@ -423,6 +555,10 @@ impl Drop for NatLab {
         if let Some(mut upnp) = self.upnp.take() {
             let _ = upnp.kill();
             let _ = upnp.wait();
+        }
+        for mut wire in self.wires.drain(..) {
+            let _ = wire.kill();
+            let _ = wire.wait();
         }
         // Deleting a namespace deletes its links (and their peers) and rules.
         let others = [&self.other_home, &self.other_router];
