@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use testkit::netns::{GLOBAL_PUBLIC_IP, GLOBAL_ROUTER_IP, HOME_IP, PUBLIC_IP};
+use testkit::netns::{GLOBAL_PUBLIC_IP, GLOBAL_ROUTER_IP, HOME_IP, OTHER_ROUTER_IP, PUBLIC_IP};
 use testkit::{ChildGuard, NatLab};
 
 mod common;
@@ -769,24 +769,20 @@ async fn a_buyer_and_a_provider_behind_two_nats_punch_a_hole_and_the_transfer_sk
     );
 }
 
-/// No peer runs `--relay-server`. A node on the public side that its peers found reachable
-/// serves a limited relay by default (for hole punching: 2 minutes and 128 KiB per circuit),
-/// and a provider in one home, found unreachable, listens through it by itself. A buyer in
-/// another home, knowing only that public node, punches a hole through both NATs and uploads
-/// over it; a buyer on the public side is dialled back by the provider, and uploads over that. When no hole can be punched (the buyer's home lets no UDP out, both routers drop
-/// what comes in unasked, and the buyer listens on loopback only, so no TCP hole either), the
-/// upload fails with an error that says why, instead of going through a relay that would cut it
-/// off after 128 KiB.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_no_relay_server_a_reachable_peer_relays_enough_to_punch_a_hole_but_no_transfer() {
-    let lab = NatLab::two_homes().unwrap();
+/// A plain node on `lab`'s public side (no `--relay-server`) and a provider in its other home
+/// knowing only that node; returns once the node, found reachable, serves a limited relay and
+/// the provider, found unreachable, listens through it: both guards, the node's TCP address
+/// and the provider's peer id.
+async fn provider_behind_a_limited_relay(
+    lab: &NatLab,
+    root: &Path,
+) -> (ChildGuard, ChildGuard, String, String) {
     let away = lab.other_home.clone().unwrap();
-    let root = tempfile::tempdir().unwrap();
     let quic = format!("/ip4/{GLOBAL_PUBLIC_IP}/udp/0/quic-v1");
     let tcp = format!("/ip4/{GLOBAL_PUBLIC_IP}/tcp/0");
-    let (_peer, peer_addrs, mut peer_lines) = internet_node_in(
+    let (peer, peer_addrs, mut peer_lines) = internet_node_in(
         &lab.public,
-        &root.path().join("peer"),
+        &root.join("peer"),
         &[
             "--no-upnp",
             "--quota",
@@ -806,8 +802,8 @@ async fn with_no_relay_server_a_reachable_peer_relays_enough_to_punch_a_hole_but
     let peer_id = id_of(&peer_tcp);
     let mut args = home_args(&peer_tcp).to_vec();
     args.extend(["--no-upnp", "--listen", "/ip4/0.0.0.0/udp/0/quic-v1"]);
-    let (_provider, provider_addrs, mut provider_lines) =
-        internet_node_in(&away, &root.path().join("provider"), &args).await;
+    let (provider, provider_addrs, mut provider_lines) =
+        internet_node_in(&away, &root.join("provider"), &args).await;
     let provider_id = id_of(&provider_addrs[0]);
     let found = Duration::from_secs(60);
     // The provider dials the public node back: found reachable, it serves a limited relay,
@@ -828,7 +824,24 @@ async fn with_no_relay_server_a_reachable_peer_relays_enough_to_punch_a_hole_but
         .await
         .unwrap();
     assert!(circuit.contains(r#"{"listening":"#), "{circuit}");
-    provider_lines.drain();
+    (peer, provider, peer_tcp, provider_id)
+}
+
+/// No peer runs `--relay-server`. A node on the public side that its peers found reachable
+/// serves a limited relay by default (for hole punching: 2 minutes and 128 KiB per circuit),
+/// and a provider in one home, found unreachable, listens through it by itself. A buyer in
+/// another home, knowing only that public node, punches a hole through both NATs and uploads
+/// over it; a buyer on the public side is dialled back by the provider, and uploads over that. When no hole can be punched (the buyer's home lets no UDP out, both routers drop
+/// what comes in unasked, and the buyer listens on loopback only, so no TCP hole either), the
+/// upload fails with an error that says why, instead of going through a relay that would cut it
+/// off after 128 KiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_relay_server_a_reachable_peer_relays_enough_to_punch_a_hole_but_no_transfer() {
+    let lab = NatLab::two_homes().unwrap();
+    let away = lab.other_home.clone().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let (_peer, _provider, peer_tcp, provider_id) =
+        provider_behind_a_limited_relay(&lab, root.path()).await;
 
     let from_relay = || lab.received_from(&away, GLOBAL_PUBLIC_IP).unwrap();
     let from_buyer = || lab.received_from(&away, GLOBAL_ROUTER_IP).unwrap();
@@ -891,4 +904,59 @@ async fn with_no_relay_server_a_reachable_peer_relays_enough_to_punch_a_hole_but
         "{err}"
     );
     assert!(relayed < 200_000, "{relayed} bytes through the relay");
+}
+
+/// The two homes of the limited-relay test, at internet distances: 80 ms from the public side
+/// and back, 160 ms from each other and back (the lab's wires delay every packet). Hole
+/// punching times its two sides' dials by the round trip it measures through the relay: with
+/// real latencies, a buyer in one home still punches a hole to a provider in the other over
+/// QUIC, and, with no UDP out of its home and both routers dropping what comes in unasked, over
+/// TCP; each 4 MB upload goes through the hole, not the limited relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_homes_an_ocean_apart_punch_a_hole_over_quic_and_over_tcp() {
+    let latency = Duration::from_millis(40);
+    let lab = NatLab::two_homes_far_apart(latency).unwrap();
+    let away = lab.other_home.clone().unwrap();
+    // The wires delay as they should: a connection from home to the public side (refused,
+    // nothing listens on port 9) takes two latencies, one to the other home's router four.
+    for (to, hops) in [(GLOBAL_PUBLIC_IP, 2), (OTHER_ROUTER_IP, 4)] {
+        let took = NatLab::round_trip(&lab.home, &format!("{to}:9"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("no answer from {to}"));
+        eprintln!("round trip to {to}: {took:?}");
+        assert!(took >= latency * hops, "{took:?} to {to}");
+    }
+    let root = tempfile::tempdir().unwrap();
+    let (_peer, _provider, peer_tcp, provider_id) =
+        provider_behind_a_limited_relay(&lab, root.path()).await;
+
+    let from_relay = || lab.received_from(&away, GLOBAL_PUBLIC_IP).unwrap();
+    let from_buyer = || lab.received_from(&away, GLOBAL_ROUTER_IP).unwrap();
+    for (over, seed) in [("quic", 7), ("tcp", 11)] {
+        if over == "tcp" {
+            lab.block_udp(&lab.home).unwrap();
+            lab.drop_unasked(&lab.home).unwrap();
+            lab.drop_unasked(&away).unwrap();
+        }
+        let (relayed, direct) = (from_relay(), from_buyer());
+        let src = four_mb(&root.path().join(format!("{over}.bin")), seed);
+        let started = tokio::time::Instant::now();
+        put_whole(
+            &lab.home,
+            &root.path().join(over),
+            &src,
+            (&peer_tcp, &[]),
+            &provider_id,
+        )
+        .await;
+        let (relayed, direct) = (from_relay() - relayed, from_buyer() - direct);
+        eprintln!(
+            "{over}: put in {:?}, {relayed} bytes through the relay, {direct} directly",
+            started.elapsed()
+        );
+        assert!(
+            relayed < 200_000 && direct > 4_000_000,
+            "{over}: {relayed} bytes through the relay, {direct} directly"
+        );
+    }
 }
