@@ -114,6 +114,12 @@ pub struct Options {
     /// this off. A peer on the node's own LAN then reaches it too, and may find it reachable
     /// though the rest of the network cannot. Default: false.
     pub private_network: bool,
+    /// Answer other nodes' DHT queries (Kademlia's server mode), which has them keep this node
+    /// in their routing tables. A node that runs for one command (`cairn storage`) should not:
+    /// once it exits, its entry is a dead peer in every table that took it, and their lookups
+    /// wait on dials to it (a QUIC dial to a dead peer gives up only after 5 s). It still makes
+    /// lookups of its own. Default: true.
+    pub dht_server: bool,
     /// Most established connections in total. Default: 256.
     pub max_connections: u32,
     /// Most established connections per peer. Default: 4.
@@ -251,6 +257,7 @@ impl Options {
             relay_service: RelayService::Limited,
             auto_relay: true,
             private_network: false,
+            dht_server: true,
             max_connections: 256,
             max_connections_per_peer: 4,
             limits: transfer::Limits::default(),
@@ -626,9 +633,14 @@ impl Node {
                 kad_config.set_query_timeout(Duration::from_secs(30));
                 let mut kad =
                     kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), kad_config);
-                // Every Cairn node answers DHT queries: test networks are all-loopback, where
-                // AutoNAT would never confirm reachability.
-                kad.set_mode(Some(kad::Mode::Server));
+                // Set, not left to AutoNAT: test networks are all-loopback, where it would
+                // never confirm reachability, and a node behind a NAT is reached through its
+                // relays' circuits.
+                kad.set_mode(Some(if options.dht_server {
+                    kad::Mode::Server
+                } else {
+                    kad::Mode::Client
+                }));
                 let gossip_config = gossipsub::ConfigBuilder::default()
                     .heartbeat_interval(Duration::from_secs(1))
                     .validation_mode(gossipsub::ValidationMode::Strict)
@@ -1899,6 +1911,12 @@ impl EventLoop {
                             .kad
                             .add_address(&peer_id, addr.clone());
                     }
+                } else {
+                    // It answers no DHT queries (a `cairn storage` buyer, there for one
+                    // command): no DHT peer, though dialling it put the address dialled in the
+                    // table, before its protocols were known. Kept, it would be handed to other
+                    // nodes' lookups, which would wait on dials to it once it is gone.
+                    self.swarm.behaviour_mut().kad.remove_peer(&peer_id);
                 }
                 if info.protocols.contains(&transfer::PROTOCOL) {
                     self.add_provider(peer_id, None);

@@ -1,6 +1,8 @@
 //! Discovery: peers found through a bootstrap node, providers through identify, the DHT and
 //! gossiped offers; the key persists across restarts.
 
+use std::time::Duration;
+
 use node::{ContentId, Event, FORGET_AFTER_FAILED_DIALS};
 
 use crate::common::*;
@@ -18,6 +20,53 @@ async fn three_nodes_find_each_other_and_the_providers() {
     // The client-only node does not offer storage.
     let seen_by_a = providers(&a.handle, 1).await;
     assert_eq!(seen_by_a, vec![b.handle.peer_id()]);
+}
+
+/// A node that answers no DHT queries (`dht_server: false`, as `cairn storage`'s node, which
+/// runs for one command) still finds providers, but no peer keeps it in its routing table, so
+/// no lookup waits on it once it is gone; a node left at the default is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_answers_no_dht_queries_is_kept_in_no_routing_table() {
+    let a = start(1 << 30, vec![]).await;
+    let bootstrap = vec![a.addr.clone()];
+    let client = start_with(tempfile::tempdir().unwrap(), |dir| {
+        let mut options = options(dir, 0, bootstrap);
+        options.dht_server = false;
+        options
+    })
+    .await;
+    let client_id = client.handle.peer_id();
+    // Connected, and each side told the other its protocols (identify).
+    assert_eq!(providers(&client.handle, 1).await, vec![a.handle.peer_id()]);
+    // A provider that starts after it: the client finds it too, and a keeps it in its table.
+    let b = start(1 << 30, vec![a.addr.clone()]).await;
+    assert!(
+        providers(&client.handle, 2)
+            .await
+            .contains(&b.handle.peer_id())
+    );
+    let b_id = b.handle.peer_id();
+    tokio::time::timeout(WAIT, async {
+        while a.handle.addresses_of(b_id).await.unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the default node in a's routing table");
+    assert!(a.handle.peers().await.unwrap().contains(&client_id));
+    assert_eq!(a.handle.addresses_of(client_id).await.unwrap(), vec![]);
+    // A peer that dials it (as a provider dials a buyer back) puts the address it dialled in
+    // its table, as for any peer, until identify says the client answers no DHT queries.
+    let d = start(0, vec![]).await;
+    d.handle.dial(client.addr.clone()).await.unwrap();
+    tokio::time::timeout(WAIT, async {
+        while !d.handle.addresses_of(client_id).await.unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the client out of d's routing table once identified");
+    assert_eq!(d.handle.peers().await.unwrap(), vec![client_id]);
 }
 
 /// The failed dials of `peer` and the times it was forgotten, among the events received so far.
