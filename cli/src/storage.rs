@@ -306,6 +306,9 @@ async fn start_client(
     // It runs for one command: a relay served from it would be gone when the command ends, and
     // a home provider that took it would lose the address it announced through it.
     options.relay_service = node::RelayService::Off;
+    // Nor does it answer DHT queries: its peers would keep it in their routing tables, a dead
+    // entry once it exits, which their lookups then wait on.
+    options.dht_server = false;
     let (handle, events, event_loop) = Node::start(options)
         .await
         .context("starting the client node")?;
