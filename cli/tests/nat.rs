@@ -103,16 +103,18 @@ async fn home_provider(lab: &NatLab, dir: &Path, relay: &str) -> (ChildGuard, Ve
 
 /// `cairn storage put SRC --copies 1 --peer PEER EXTRA...` by a buyer in namespace `ns` keeping
 /// its data in `client`: the copy must go to `provider`, all 16 chunks of a 4 MB file sent.
+/// Returns the object's content id.
 async fn put_whole(
     ns: &str,
     client: &Path,
     src: &Path,
     (peer, extra): (&str, &[&str]),
     provider: &str,
-) {
+) -> String {
     let report = put_in(ns, client, (src, "1"), peer, extra).await;
     assert_eq!(report["copies"][0]["peer"], provider, "{report}");
     assert_eq!(report["copies"][0]["sent_chunks"], 16, "{report}");
+    report["id"].as_str().unwrap().to_owned()
 }
 
 /// Writes 4 MB at `path`, bytes made from `seed` (a different file for each seed); returns
@@ -935,6 +937,8 @@ async fn two_homes_an_ocean_apart_punch_a_hole_over_quic_and_over_tcp() {
 
     let from_relay = || lab.received_from(&away, GLOBAL_PUBLIC_IP).unwrap();
     let from_buyer = || lab.received_from(&away, GLOBAL_ROUTER_IP).unwrap();
+    let to_buyer_from_relay = || lab.received_from(&lab.home, GLOBAL_PUBLIC_IP).unwrap();
+    let to_buyer_from_provider = || lab.received_from(&lab.home, OTHER_ROUTER_IP).unwrap();
     for (over, seed) in [("quic", 7), ("tcp", 11), ("tcp-dropped", 13)] {
         if over == "tcp" {
             lab.block_udp(&lab.home).unwrap();
@@ -945,18 +949,37 @@ async fn two_homes_an_ocean_apart_punch_a_hole_over_quic_and_over_tcp() {
         }
         let (relayed, direct) = (from_relay(), from_buyer());
         let src = four_mb(&root.path().join(format!("{over}.bin")), seed);
+        let client = root.path().join(over);
         let started = tokio::time::Instant::now();
-        put_whole(
-            &lab.home,
-            &root.path().join(over),
-            &src,
-            (&peer_tcp, &[]),
-            &provider_id,
-        )
-        .await;
+        let id = put_whole(&lab.home, &client, &src, (&peer_tcp, &[]), &provider_id).await;
         let (relayed, direct) = (from_relay() - relayed, from_buyer() - direct);
         eprintln!(
             "{over}: put in {:?}, {relayed} bytes through the relay, {direct} directly",
+            started.elapsed()
+        );
+        assert!(
+            relayed < 200_000 && direct > 4_000_000,
+            "{over}: {relayed} bytes through the relay, {direct} directly"
+        );
+
+        // Fetched back by a new `cairn storage` (a new connection through the relay, and a new
+        // hole), byte for byte, through the hole too.
+        let (relayed, direct) = (to_buyer_from_relay(), to_buyer_from_provider());
+        let out = root.path().join(format!("{over}.out"));
+        let started = tokio::time::Instant::now();
+        let args = ["get", &id, "-o", out.to_str().unwrap(), "--peer", &peer_tcp];
+        let (ok, _, err) = storage_in(&lab.home, &client, &args).await;
+        assert!(ok, "{over}: get failed: {err}");
+        assert!(
+            std::fs::read(&out).unwrap() == std::fs::read(&src).unwrap(),
+            "{over}: fetched bytes differ"
+        );
+        let (relayed, direct) = (
+            to_buyer_from_relay() - relayed,
+            to_buyer_from_provider() - direct,
+        );
+        eprintln!(
+            "{over}: got in {:?}, {relayed} bytes through the relay, {direct} directly",
             started.elapsed()
         );
         assert!(
