@@ -72,6 +72,9 @@ pub const BAN_DURATION: Duration = Duration::from_secs(60);
 /// lookup) and from the providers. It is known again once it connects, or is announced again.
 pub const FORGET_AFTER_FAILED_DIALS: u32 = 3;
 const COMMAND_CAPACITY: usize = 64;
+/// Holders a lookup ([`Handle::find_holders`]) queues for its reader: more than a download uses
+/// (past these, the ones found are dropped until the reader catches up).
+const HOLDERS_QUEUED: usize = 64;
 /// Capacity of the event channel (slow subscribers lose the oldest events, and are told so).
 const EVENT_CAPACITY: usize = 1024;
 
@@ -448,7 +451,7 @@ pub(crate) enum Command {
     Providers(oneshot::Sender<Vec<ProviderInfo>>),
     Provide(ContentId),
     Unprovide(ContentId),
-    FindHolders(ContentId, oneshot::Sender<Vec<PeerId>>),
+    FindHolders(ContentId, mpsc::Sender<PeerId>),
     /// How to open a transfer stream to the peer now (see [`Handle::route`]).
     Route(PeerId, oneshot::Sender<Route>),
     /// Dial the peer at the addresses the node knows for it.
@@ -504,7 +507,8 @@ pub struct EventLoop {
     events: broadcast::Sender<Event>,
     listen_addrs: Vec<Multiaddr>,
     providers: HashMap<PeerId, Option<u64>>,
-    holder_queries: HashMap<kad::QueryId, (oneshot::Sender<Vec<PeerId>>, HashSet<PeerId>)>,
+    /// Holder lookups under way: where each sends the holders it finds, and those sent.
+    holder_queries: HashMap<kad::QueryId, (mpsc::Sender<PeerId>, HashSet<PeerId>)>,
     provider_query: Option<kad::QueryId>,
     bans: HashMap<PeerId, tokio::time::Instant>,
     /// Failed dials in a row per peer not connected (see [`FORGET_AFTER_FAILED_DIALS`]).
@@ -1033,9 +1037,18 @@ impl Handle {
         self.ask(Command::Providers).await
     }
 
-    /// Peers the DHT says hold `id`.
-    pub async fn find_holders(&self, id: ContentId) -> Result<Vec<PeerId>, NodeError> {
-        self.ask(|tx| Command::FindHolders(id, tx)).await
+    /// Peers the DHT says hold `id`, each as soon as its lookup finds it; the receiver ends
+    /// with the lookup. A lookup waits on every peer it asks, and a dead one that drops
+    /// packets answers nothing until the dial gives up (5 s over QUIC, 10 s over TCP), up to
+    /// the query's 30 s: a caller that already knows holders need not wait for the end.
+    /// Dropping the receiver ends the lookup.
+    pub async fn find_holders(&self, id: ContentId) -> Result<mpsc::Receiver<PeerId>, NodeError> {
+        let (found, holders) = mpsc::channel(HOLDERS_QUEUED);
+        self.commands
+            .send(Command::FindHolders(id, found))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        Ok(holders)
     }
 
     /// Changes the provider's quota at once, without a restart: connections, transfers under
@@ -1995,12 +2008,26 @@ impl EventLoop {
                     if step.last {
                         self.provider_query = None;
                     }
-                } else if let Some((_, acc)) = self.holder_queries.get_mut(&id) {
-                    acc.extend(found);
-                    if step.last
-                        && let Some((reply, acc)) = self.holder_queries.remove(&id)
-                    {
-                        let _ = reply.send(acc.into_iter().collect());
+                } else if let Some((holders, sent)) = self.holder_queries.get_mut(&id) {
+                    let mut gone = false;
+                    for peer in found {
+                        if sent.insert(peer) {
+                            match holders.try_send(peer) {
+                                Ok(()) => {}
+                                Err(mpsc::error::TrySendError::Full(_)) => {
+                                    tracing::debug!(%peer, "holder lookup: more holders than read");
+                                }
+                                Err(mpsc::error::TrySendError::Closed(_)) => gone = true,
+                            }
+                        }
+                    }
+                    gone |= holders.is_closed();
+                    if step.last || gone {
+                        // Dropping the sender ends the receiver's stream.
+                        self.holder_queries.remove(&id);
+                        if let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+                            query.finish();
+                        }
                     }
                 }
             }

@@ -117,6 +117,16 @@ pub async fn providers(handle: &Handle, n: usize) -> Vec<node::PeerId> {
     .expect("providers discovered in time")
 }
 
+/// The holders of `id` that `handle`'s DHT lookup finds, once it has ended.
+pub async fn holders_found(handle: &Handle, id: node::ContentId) -> Vec<node::PeerId> {
+    let mut lookup = handle.find_holders(id).await.unwrap();
+    let mut found = Vec::new();
+    while let Some(peer) = lookup.recv().await {
+        found.push(peer);
+    }
+    found
+}
+
 pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)

@@ -71,7 +71,7 @@ async fn put_two_copies_get_whole_and_ranges() {
     assert_eq!(got.served_by, providers);
     assert!(got.failures.is_empty(), "{got:?}");
     // The DHT knows the holders.
-    let holders = buyer.handle.find_holders(report.id).await.unwrap();
+    let holders = holders_found(&buyer.handle, report.id).await;
     assert!(holders.contains(&p1.handle.peer_id()) || holders.contains(&p2.handle.peer_id()));
     // An unknown object is refused.
     let missing = ContentId([7; 32]);
@@ -937,4 +937,101 @@ async fn a_file_changed_since_it_was_hashed_is_caught_before_its_chunk_is_sent()
         .await
         .unwrap();
     assert!(tokio::fs::read(&out).await.unwrap() == bytes);
+}
+
+/// A dead peer in the DHT that answers nothing (a host gone silent: here its port takes
+/// connections and never speaks) holds up every lookup that asks it until the dial gives up,
+/// 10 s later. A download whose holder the catalog names does not wait for that: it takes the
+/// holders the DHT finds for two seconds at most ([`node::buyer::HOLDER_GRACE`]), and is done
+/// while the dial to the dead peer is still pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_from_a_holder_the_catalog_names_does_not_wait_for_a_silent_peer_in_the_dht() {
+    let a = start(1 << 30, vec![]).await;
+    let holder = start(1 << 30, vec![a.addr.clone()]).await;
+    let dead = start(0, vec![a.addr.clone()]).await;
+    let dead_id = dead.handle.peer_id();
+    tokio::time::timeout(WAIT, async {
+        while a.handle.addresses_of(dead_id).await.unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the soon dead peer in a's routing table");
+    // `/ip4/127.0.0.1/tcp/<port>/p2p/<id>`
+    let port: u16 = dead
+        .addr
+        .to_string()
+        .split('/')
+        .nth(4)
+        .unwrap()
+        .parse()
+        .unwrap();
+    dead.kill();
+    // Its port taken by a listener that never answers (bound again once the killed node's
+    // listener is closed).
+    let silent = tokio::time::timeout(WAIT, async {
+        loop {
+            match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+                Ok(listener) => return listener,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    })
+    .await
+    .expect("the dead peer's port free");
+    let _silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+
+    let buyer = start(0, vec![a.addr.clone()]).await;
+    let mut events = buyer.handle.subscribe();
+    let bytes = random_bytes(300_000, 41);
+    let src = write_file(buyer.dir.path(), "in.bin", &bytes).await;
+    let holder_id = holder.handle.peer_id();
+    assert!(providers(&buyer.handle, 2).await.contains(&holder_id));
+    let put = Client::new(buyer.handle.clone())
+        .put_file(&src, 1, vec![holder_id])
+        .await
+        .unwrap();
+    let catalog = node::buyer::Catalog::in_dir(buyer.dir.path());
+    catalog
+        .record(node::buyer::CatalogEntry {
+            id: put.id,
+            name: "in.bin".into(),
+            size: bytes.len() as u64,
+            holders: vec![holder_id.to_string()],
+            deals: vec![],
+            replaced: vec![],
+            keep_until: None,
+            original: None,
+        })
+        .unwrap();
+    let out = buyer.dir.path().join("out.bin");
+    let got = node::buyer::get(&buyer.handle, &catalog, put.id, None, &out)
+        .await
+        .unwrap();
+    assert_eq!(got.served_by, vec![holder_id]);
+    assert!(
+        tokio::fs::read(&out).await.unwrap() == bytes,
+        "bytes differ"
+    );
+    // The buyer's lookups asked the dead peer (a handed it out), and the dial is still
+    // pending: it fails only after the download.
+    let failed_before = std::iter::from_fn(|| events.try_recv().ok()).any(
+        |event| matches!(event, Event::DialFailed { peer: Some(peer), .. } if peer == dead_id),
+    );
+    assert!(
+        !failed_before,
+        "the download waited for the dial to the dead peer"
+    );
+    next_event(&mut events, |event| match event {
+        Event::DialFailed {
+            peer: Some(peer), ..
+        } if *peer == dead_id => Some(()),
+        _ => None,
+    })
+    .await;
 }
