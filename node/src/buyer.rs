@@ -35,8 +35,8 @@ pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long [`put`] keeps looking for spare providers (to replace a failing one) once it has
 /// enough for the copies asked.
 pub const SPARE_GRACE: Duration = Duration::from_secs(2);
-/// How long [`get`] keeps taking the holders the DHT finds once it knows one (from the
-/// catalog, at once): a lookup that meets dead peers runs on until their dials give up.
+/// How long [`get`] keeps taking the holders the DHT finds once it found one: a lookup that
+/// meets dead peers runs on until their dials give up.
 pub const HOLDER_GRACE: Duration = Duration::from_secs(2);
 /// The catalog's file name in its directory.
 pub const CATALOG_FILE: &str = "catalog.json";
@@ -1259,11 +1259,12 @@ pub async fn end_deals(market: &market::Buyer, entry: &CatalogEntry) -> EndedDea
 }
 
 /// Downloads `id` (or only `range` of it) to `output`, every chunk verified: from the holders
-/// the catalog names first, then those the DHT and the providers' offers know. The DHT's are
-/// taken until its lookup ends or for [`HOLDER_GRACE`] after a first holder is known (the
-/// catalog's count from the start), whichever comes first. The bytes go to a partial file
-/// beside `output` (`.<name>.part`), renamed to `output` once all are verified and removed on
-/// failure, so `output` never holds a half-written object.
+/// the catalog names, at once; if none is named, or none of them serves it, from those the DHT
+/// and the providers' offers know. The DHT's lookup starts with the download, and its holders
+/// are taken until it ends or for [`HOLDER_GRACE`] after it found one, whichever comes first:
+/// a lookup that meets dead peers runs on until their dials give up. The bytes go to a partial
+/// file beside `output` (`.<name>.part`), renamed to `output` once all are verified and removed
+/// on failure, so `output` never holds a half-written object.
 pub async fn get(
     handle: &Handle,
     catalog: &Catalog,
@@ -1271,36 +1272,40 @@ pub async fn get(
     range: Option<Range<u64>>,
     output: &Path,
 ) -> Result<GetReport, BuyerError> {
-    let mut holders: Vec<PeerId> = catalog
+    let named: Vec<PeerId> = catalog
         .entries()?
         .get(&id.to_string())
         .map(|e| e.holders.iter().filter_map(|h| h.parse().ok()).collect())
         .unwrap_or_default();
     discover(handle, 1, 1).await?;
     let mut lookup = handle.find_holders(id).await?;
-    let mut known_since = (!holders.is_empty()).then(tokio::time::Instant::now);
-    loop {
-        let next = match known_since {
-            Some(since) => {
-                match tokio::time::timeout_at(since + HOLDER_GRACE, lookup.recv()).await {
-                    Ok(next) => next,
-                    Err(_) => {
-                        tracing::debug!(%id, holders = holders.len(), "not waiting for the rest of the DHT lookup");
-                        break;
-                    }
-                }
+    if !named.is_empty() {
+        match fetch_to(handle, id, range.clone(), output, named.clone()).await {
+            Ok(report) => return Ok(report),
+            Err(err) => {
+                tracing::warn!(%id, %err, "the holders the catalog names did not serve it; asking the DHT's");
             }
+        }
+    }
+    let mut holders: Vec<PeerId> = Vec::new();
+    let mut found_at = None;
+    loop {
+        let next = match found_at {
+            Some(at) => match tokio::time::timeout_at(at + HOLDER_GRACE, lookup.recv()).await {
+                Ok(next) => next,
+                Err(_) => break,
+            },
             None => lookup.recv().await,
         };
         let Some(peer) = next else { break };
-        if !holders.contains(&peer) {
+        if !holders.contains(&peer) && !named.contains(&peer) {
             holders.push(peer);
         }
-        known_since.get_or_insert_with(tokio::time::Instant::now);
+        found_at.get_or_insert_with(tokio::time::Instant::now);
     }
     drop(lookup);
     for provider in handle.providers().await? {
-        if !holders.contains(&provider.peer) {
+        if !holders.contains(&provider.peer) && !named.contains(&provider.peer) {
             holders.push(provider.peer);
         }
     }

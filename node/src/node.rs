@@ -1615,6 +1615,28 @@ impl EventLoop {
         None
     }
 
+    /// Answers the DHT lookups of `peer`'s addresses ([`EventLoop::dial_peer`]) now that it is
+    /// connected, and ends them: a lookup dials the peer it looks for as soon as it learns
+    /// where it is (the closest peer to its own id), but reports only once every peer it asked
+    /// has answered or failed, and a dead one that drops packets fails only when the dial
+    /// gives up (10 s over TCP).
+    fn found_by_lookup(&mut self, peer: PeerId) {
+        let done: Vec<kad::QueryId> = self
+            .peer_lookups
+            .iter()
+            .filter(|(_, (looked_for, _))| *looked_for == peer)
+            .map(|(&query, _)| query)
+            .collect();
+        for query in done {
+            if let Some((_, reply)) = self.peer_lookups.remove(&query) {
+                let _ = reply.send(Ok(()));
+            }
+            if let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&query) {
+                query.finish();
+            }
+        }
+    }
+
     /// Dials `peer` (at `addrs`, and those the node knows) for [`Handle::route`]; the answer
     /// goes out once connected or failed. A peer whose addresses this node does not know is
     /// looked up in the DHT first (a provider found through a gossiped offer, before any
@@ -1746,6 +1768,7 @@ impl EventLoop {
                 if num_established.get() == 1 {
                     let _ = self.events.send(Event::PeerConnected { peer: peer_id });
                 }
+                self.found_by_lookup(peer_id);
             }
             SwarmEvent::OutgoingConnectionError {
                 peer_id,

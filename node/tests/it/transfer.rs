@@ -941,15 +941,26 @@ async fn a_file_changed_since_it_was_hashed_is_caught_before_its_chunk_is_sent()
 
 /// A dead peer in the DHT that answers nothing (a host gone silent: here its port takes
 /// connections and never speaks) holds up every lookup that asks it until the dial gives up,
-/// 10 s later. A download whose holder the catalog names does not wait for that: it takes the
-/// holders the DHT finds for two seconds at most ([`node::buyer::HOLDER_GRACE`]), and is done
-/// while the dial to the dead peer is still pending.
+/// 10 s later. A new buyer node (as `cairn storage get` starts) downloading a file whose holder
+/// its catalog names does not wait for that: it asks that holder at once, and the lookup of
+/// the holder's address ends as soon as it reached the holder. One whose catalog names none
+/// takes the holders the DHT finds for two seconds at most ([`node::buyer::HOLDER_GRACE`]).
+/// Both are done while their dial to the dead peer is still pending.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_download_from_a_holder_the_catalog_names_does_not_wait_for_a_silent_peer_in_the_dht() {
+async fn a_download_does_not_wait_for_a_silent_peer_in_the_dht() {
     let a = start(1 << 30, vec![]).await;
     let holder = start(1 << 30, vec![a.addr.clone()]).await;
+    let holder_id = holder.handle.peer_id();
     let dead = start(0, vec![a.addr.clone()]).await;
     let dead_id = dead.handle.peer_id();
+    let uploader = start(0, vec![a.addr.clone()]).await;
+    let bytes = random_bytes(300_000, 41);
+    let src = write_file(uploader.dir.path(), "in.bin", &bytes).await;
+    assert!(providers(&uploader.handle, 2).await.contains(&holder_id));
+    let put = Client::new(uploader.handle.clone())
+        .put_file(&src, 1, vec![holder_id])
+        .await
+        .unwrap();
     tokio::time::timeout(WAIT, async {
         while a.handle.addresses_of(dead_id).await.unwrap().is_empty() {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -986,52 +997,48 @@ async fn a_download_from_a_holder_the_catalog_names_does_not_wait_for_a_silent_p
         }
     });
 
-    let buyer = start(0, vec![a.addr.clone()]).await;
-    let mut events = buyer.handle.subscribe();
-    let bytes = random_bytes(300_000, 41);
-    let src = write_file(buyer.dir.path(), "in.bin", &bytes).await;
-    let holder_id = holder.handle.peer_id();
-    assert!(providers(&buyer.handle, 2).await.contains(&holder_id));
-    let put = Client::new(buyer.handle.clone())
-        .put_file(&src, 1, vec![holder_id])
-        .await
-        .unwrap();
-    let catalog = node::buyer::Catalog::in_dir(buyer.dir.path());
-    catalog
-        .record(node::buyer::CatalogEntry {
-            id: put.id,
-            name: "in.bin".into(),
-            size: bytes.len() as u64,
-            holders: vec![holder_id.to_string()],
-            deals: vec![],
-            replaced: vec![],
-            keep_until: None,
-            original: None,
+    for named in [vec![holder_id], vec![]] {
+        let buyer = start(0, vec![a.addr.clone()]).await;
+        let mut events = buyer.handle.subscribe();
+        let catalog = node::buyer::Catalog::in_dir(buyer.dir.path());
+        if !named.is_empty() {
+            catalog
+                .record(node::buyer::CatalogEntry {
+                    id: put.id,
+                    name: "in.bin".into(),
+                    size: bytes.len() as u64,
+                    holders: named.iter().map(ToString::to_string).collect(),
+                    deals: vec![],
+                    replaced: vec![],
+                    keep_until: None,
+                    original: None,
+                })
+                .unwrap();
+        }
+        let out = buyer.dir.path().join("out.bin");
+        let got = node::buyer::get(&buyer.handle, &catalog, put.id, None, &out)
+            .await
+            .unwrap();
+        assert_eq!(got.served_by, vec![holder_id], "named: {named:?}");
+        assert!(
+            tokio::fs::read(&out).await.unwrap() == bytes,
+            "bytes differ"
+        );
+        // The buyer's lookups asked the dead peer (a handed it out), and the dial is still
+        // pending: it fails only after the download.
+        let failed_before = std::iter::from_fn(|| events.try_recv().ok()).any(
+            |event| matches!(event, Event::DialFailed { peer: Some(peer), .. } if peer == dead_id),
+        );
+        assert!(
+            !failed_before,
+            "named: {named:?}: the download waited for the dial to the dead peer"
+        );
+        next_event(&mut events, |event| match event {
+            Event::DialFailed {
+                peer: Some(peer), ..
+            } if *peer == dead_id => Some(()),
+            _ => None,
         })
-        .unwrap();
-    let out = buyer.dir.path().join("out.bin");
-    let got = node::buyer::get(&buyer.handle, &catalog, put.id, None, &out)
-        .await
-        .unwrap();
-    assert_eq!(got.served_by, vec![holder_id]);
-    assert!(
-        tokio::fs::read(&out).await.unwrap() == bytes,
-        "bytes differ"
-    );
-    // The buyer's lookups asked the dead peer (a handed it out), and the dial is still
-    // pending: it fails only after the download.
-    let failed_before = std::iter::from_fn(|| events.try_recv().ok()).any(
-        |event| matches!(event, Event::DialFailed { peer: Some(peer), .. } if peer == dead_id),
-    );
-    assert!(
-        !failed_before,
-        "the download waited for the dial to the dead peer"
-    );
-    next_event(&mut events, |event| match event {
-        Event::DialFailed {
-            peer: Some(peer), ..
-        } if *peer == dead_id => Some(()),
-        _ => None,
-    })
-    .await;
+        .await;
+    }
 }
