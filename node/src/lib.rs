@@ -35,8 +35,8 @@ pub use libp2p::{Multiaddr, PeerId};
 pub use node::{
     AUTO_RELAYS, BAN_DURATION, DIRECT_GRACE, Event, EventLoop, FORGET_AFTER_FAILED_DIALS, Handle,
     IDLE_CONNECTION_TIMEOUT, KAD_PROTOCOL, LIMITED_GRACE, LISTEN_TIMEOUT, Node, OFFER_INTERVAL,
-    OFFERS_TOPIC, Options, PROTOCOL_VERSION, PROVIDERS_KEY, ProviderInfo, Reachability,
-    RelayService, WsTls,
+    OFFERS_TOPIC, Options, PROTOCOL_VERSION, PROVIDERS_KEY, PUNCH_ROUND_TRIPS, ProviderInfo,
+    Reachability, RelayService, WsTls,
 };
 pub use store::Store;
 pub use transfer::{Client, Limits, TransferError};

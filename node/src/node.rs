@@ -47,7 +47,9 @@ use nat::{
     autonat_config, is_quic, is_relayed, limited_to_drop, relay_addr_usable, relay_config,
     relays_to_add, without_peer,
 };
-pub use nat::{AUTO_RELAYS, DIRECT_GRACE, LIMITED_GRACE, Reachability, RelayService};
+pub use nat::{
+    AUTO_RELAYS, DIRECT_GRACE, LIMITED_GRACE, PUNCH_ROUND_TRIPS, Reachability, RelayService,
+};
 
 /// Kademlia protocol id: Cairn's own DHT, separate from the public IPFS one.
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/cairn/kad/1.0.0");
@@ -1898,6 +1900,15 @@ impl EventLoop {
                     }
                 };
                 let _ = self.events.send(Event::Relaying { service });
+            }
+            BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result: Ok(rtt),
+            }) => {
+                if let Some(links) = self.links.get_mut(&peer) {
+                    links.pinged(connection, rtt);
+                }
             }
             BehaviourEvent::Dcutr(dcutr::Event {
                 remote_peer_id,

@@ -340,6 +340,13 @@ pub const DIRECT_GRACE: Duration = Duration::from_secs(2);
 /// tries up to three times) is worth waiting for.
 pub const LIMITED_GRACE: Duration = Duration::from_secs(8);
 
+/// Round trips of the relayed connection (its latest ping) that [`DIRECT_GRACE`] and
+/// [`LIMITED_GRACE`] are extended by: a hole punch takes a few of them (identify, DCUtR's
+/// CONNECT and SYNC and half a round trip's wait, then the direct handshake), so the graces,
+/// enough near by, would run out between homes far apart (600 ms between them, as the NAT lab
+/// measured) and the transfer would go through the relay a moment before the hole opened.
+pub const PUNCH_ROUND_TRIPS: u32 = 4;
+
 /// Most addresses a peer reached through a relay is dialled back at.
 pub(super) const MAX_DIAL_BACK_ADDRS: usize = 4;
 
@@ -367,6 +374,8 @@ pub(super) struct Link {
     pub(super) relayed: bool,
     /// The relay it goes through, when its address names it.
     pub(super) relay: Option<PeerId>,
+    /// Its round trip, as its latest ping measured it.
+    pub(super) rtt: Option<Duration>,
 }
 
 impl Link {
@@ -377,6 +386,7 @@ impl Link {
             id,
             relayed: is_relayed(addr),
             relay: relay_of(addr),
+            rtt: None,
         }
     }
 
@@ -412,6 +422,13 @@ pub(super) struct Links {
 }
 
 impl Links {
+    /// Records connection `id`'s round trip, as a ping measured it.
+    pub(super) fn pinged(&mut self, id: ConnectionId, rtt: Duration) {
+        if let Some(link) = self.connections.iter_mut().find(|link| link.id == id) {
+            link.rtt = Some(rtt);
+        }
+    }
+
     /// Whether only relays reach the peer.
     pub(super) fn relayed_only(&self) -> bool {
         !self.connections.is_empty() && self.connections.iter().all(|link| link.relayed)
@@ -424,6 +441,8 @@ impl Links {
     /// first asked) when the peer `may_dial_back`, or while hole punching to it has not failed.
     /// Reached through relays known to be limited only (`kinds`), it waits so until
     /// [`LIMITED_GRACE`], and then, or at once should no direct connection be coming, cannot go.
+    /// Either grace is extended by [`PUNCH_ROUND_TRIPS`] of the slowest relayed connection's
+    /// round trip, once pinged.
     pub(super) fn route(
         &mut self,
         now: tokio::time::Instant,
@@ -445,11 +464,18 @@ impl Links {
         if self.relayed_only() {
             let only_limited = self.connections.iter().all(|link| link.limited(kinds));
             if may_dial_back || !self.punch_failed {
-                let grace = if only_limited {
+                let base = if only_limited {
                     LIMITED_GRACE
                 } else {
                     DIRECT_GRACE
                 };
+                let rtt = self
+                    .connections
+                    .iter()
+                    .filter_map(|link| link.rtt)
+                    .max()
+                    .unwrap_or_default();
+                let grace = base + rtt * PUNCH_ROUND_TRIPS;
                 if now < *self.waiting_since.get_or_insert(now) + grace {
                     return (Route::Wait, Vec::new());
                 }
@@ -513,6 +539,7 @@ mod tests {
             id,
             relayed,
             relay: relayed.then_some(relay_peer()),
+            rtt: None,
         }
     }
 
@@ -711,6 +738,39 @@ mod tests {
     }
 
     #[test]
+    fn the_wait_for_a_hole_grows_with_the_relayed_connections_round_trip() {
+        let now = tokio::time::Instant::now();
+        let relayed = ConnectionId::new_unchecked(1);
+        let far = Duration::from_millis(600);
+        for (known, base, after) in [
+            (RelayKinds::default(), DIRECT_GRACE, Route::Go),
+            (kinds(&[relay_peer()], &[]), LIMITED_GRACE, Route::Limited),
+        ] {
+            let mut links = Links::default();
+            links.connections.push(link(relayed, true));
+            assert_eq!(links.route(now, false, &known), (Route::Wait, vec![]));
+            // Pinged at 600 ms: four more of them, 2.4 s, beyond the grace.
+            links.pinged(relayed, far);
+            let longer = now + base + far * PUNCH_ROUND_TRIPS;
+            assert_eq!(
+                links.route(now + base, false, &known),
+                (Route::Wait, vec![])
+            );
+            assert_eq!(
+                links.route(longer - Duration::from_millis(1), false, &known),
+                (Route::Wait, vec![])
+            );
+            assert_eq!(links.route(longer, false, &known), (after, vec![]));
+            // A ping of another connection changes nothing.
+            let mut links = Links::default();
+            links.connections.push(link(relayed, true));
+            links.pinged(ConnectionId::new_unchecked(9), far);
+            assert_eq!(links.route(now, false, &known), (Route::Wait, vec![]));
+            assert_eq!(links.route(now + base, false, &known), (after, vec![]));
+        }
+    }
+
+    #[test]
     fn a_relay_for_hole_punching_is_limited_and_one_that_carries_transfers_is_not() {
         let secs = |s| Some(Duration::from_secs(s));
         // libp2p's defaults, as every reachable node serves (and go-libp2p, kubo).
@@ -827,6 +887,7 @@ mod tests {
             id: full,
             relayed: true,
             relay: Some(PeerId::random()),
+            rtt: None,
         });
         assert_eq!(links.route(now, false, &limited), (Route::Go, vec![]));
         // A relay whose limits are not known yet counts as one that carries transfers.
