@@ -988,3 +988,61 @@ async fn two_homes_an_ocean_apart_punch_a_hole_over_quic_and_over_tcp() {
         );
     }
 }
+
+/// Two homes 600 ms apart (150 ms on each router's uplink: 300 ms from the public side and
+/// back), a relay on the public side that carries transfers (`--relay-server`). A hole punch
+/// takes a few round trips, longer than [`node::DIRECT_GRACE`] this far apart: the transfer
+/// waits [`node::PUNCH_ROUND_TRIPS`] more of the relayed connection's round trips, and goes
+/// through the hole rather than loading the relay (it went through the relay before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_homes_600_ms_apart_wait_for_their_hole_rather_than_load_the_relay() {
+    let lab = NatLab::two_homes_far_apart(Duration::from_millis(150)).unwrap();
+    let away = lab.other_home.clone().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let quic = format!("/ip4/{GLOBAL_PUBLIC_IP}/udp/0/quic-v1");
+    let tcp = format!("/ip4/{GLOBAL_PUBLIC_IP}/tcp/0");
+    let (_relay, relay_addrs) = relay_on(&lab, &root.path().join("relay"), &[&quic, &tcp]).await;
+    let relay_tcp = relay_addrs
+        .iter()
+        .find(|addr| addr.contains("/tcp/"))
+        .unwrap()
+        .clone();
+    let mut args = home_args(&relay_tcp).to_vec();
+    args.extend(["--no-upnp", "--listen", "/ip4/0.0.0.0/udp/0/quic-v1"]);
+    let (_provider, provider_addrs, mut provider_lines) =
+        internet_node_in(&away, &root.path().join("provider"), &args).await;
+    let provider_id = id_of(&provider_addrs[0]);
+    provider_lines
+        .wait_for(
+            &format!("{relay_tcp}/p2p-circuit/p2p/{provider_id}"),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    let (relayed, direct) = (
+        lab.received_from(&away, GLOBAL_PUBLIC_IP).unwrap(),
+        lab.received_from(&away, GLOBAL_ROUTER_IP).unwrap(),
+    );
+    let src = four_mb(&root.path().join("a.bin"), 7);
+    let started = tokio::time::Instant::now();
+    put_whole(
+        &lab.home,
+        &root.path().join("buyer"),
+        &src,
+        (&relay_tcp, &[]),
+        &provider_id,
+    )
+    .await;
+    let (relayed, direct) = (
+        lab.received_from(&away, GLOBAL_PUBLIC_IP).unwrap() - relayed,
+        lab.received_from(&away, GLOBAL_ROUTER_IP).unwrap() - direct,
+    );
+    eprintln!(
+        "put in {:?}: {relayed} bytes through the relay, {direct} directly",
+        started.elapsed()
+    );
+    assert!(
+        relayed < 200_000 && direct > 4_000_000,
+        "{relayed} bytes through the relay, {direct} directly"
+    );
+}
