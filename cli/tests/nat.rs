@@ -117,6 +117,30 @@ async fn put_whole(
     report["id"].as_str().unwrap().to_owned()
 }
 
+/// What namespace `home` of `lab` received while `work` ran, through the relay (from the
+/// public side) and directly from `direct_from` (the other home's router): `work`'s output,
+/// then the two byte counts.
+async fn counted<T>(
+    lab: &NatLab,
+    (home, direct_from): (&str, &str),
+    work: impl std::future::Future<Output = T>,
+) -> (T, u64, u64) {
+    let count = |from| lab.received_from(home, from).unwrap();
+    let (relayed, direct) = (count(GLOBAL_PUBLIC_IP), count(direct_from));
+    let out = work.await;
+    let relayed = count(GLOBAL_PUBLIC_IP) - relayed;
+    (out, relayed, count(direct_from) - direct)
+}
+
+/// Checks that a 4 MB transfer (`what`) went through a hole, not the relay.
+fn through_the_hole(what: &str, (relayed, direct): (u64, u64)) {
+    eprintln!("{what}: {relayed} bytes through the relay, {direct} directly");
+    assert!(
+        relayed < 200_000 && direct > 4_000_000,
+        "{what}: {relayed} bytes through the relay, {direct} directly"
+    );
+}
+
 /// Writes 4 MB at `path`, bytes made from `seed` (a different file for each seed); returns
 /// the path.
 fn four_mb(path: &Path, seed: u32) -> std::path::PathBuf {
@@ -715,37 +739,28 @@ async fn a_buyer_and_a_provider_behind_two_nats_punch_a_hole_and_the_transfer_sk
 
     let file = |name: &str, seed: u32| four_mb(&root.path().join(name), seed);
     // What the provider's home receives from the relay, and from the buyer's home directly.
-    let from_relay = || lab.received_from(&away, GLOBAL_PUBLIC_IP).unwrap();
-    let from_buyer = || lab.received_from(&away, GLOBAL_ROUTER_IP).unwrap();
     let put_with = |client: &'static str, src: std::path::PathBuf, peer: String, extra| {
-        let client = root.path().join(client);
-        let (lab, provider_id) = (&lab, &provider_id);
+        let path = root.path().join(client);
+        let (lab, away, provider_id) = (&lab, &away, &provider_id);
         async move {
-            let (relayed, direct) = (from_relay(), from_buyer());
-            put_whole(&lab.home, &client, &src, (&peer, extra), provider_id).await;
-            let counted = (from_relay() - relayed, from_buyer() - direct);
-            eprintln!(
-                "{client:?}: {} bytes through the relay, {} directly",
-                counted.0, counted.1
-            );
-            counted
+            let put = put_whole(&lab.home, &path, &src, (&peer, extra), provider_id);
+            let (_, relayed, direct) = counted(lab, (away, GLOBAL_ROUTER_IP), put).await;
+            (relayed, direct)
         }
     };
     let put = |client, src, peer| put_with(client, src, peer, &[]);
 
     // A hole is punched over QUIC, and the upload goes through it.
-    let (relayed, direct) = put("punched", file("a.bin", 7), relay_tcp.clone()).await;
-    assert!(
-        relayed < 200_000 && direct > 4_000_000,
-        "{relayed} bytes through the relay, {direct} directly"
+    through_the_hole(
+        "punched",
+        put("punched", file("a.bin", 7), relay_tcp.clone()).await,
     );
     // A buyer given the provider's relayed TCP address dials it at once, over its TCP connection
     // to the relay, before the relay saw its UDP mapping: it dials through the relay again once
     // it did, and that connection's hole punch goes through.
-    let (relayed, direct) = put("at-once", file("c.bin", 13), circuit(&relay_tcp)).await;
-    assert!(
-        relayed < 200_000 && direct > 4_000_000,
-        "{relayed} bytes through the relay, {direct} directly"
+    through_the_hole(
+        "at-once",
+        put("at-once", file("c.bin", 13), circuit(&relay_tcp)).await,
     );
     // No UDP out of the buyer's home, and both routers drop what comes in unasked instead of
     // resetting it (in this lab, with no latency, the two first SYNs cross the routers within
@@ -758,6 +773,7 @@ async fn a_buyer_and_a_provider_behind_two_nats_punch_a_hole_and_the_transfer_sk
     lab.drop_unasked(&away).unwrap();
     let (relayed, direct) =
         put_with("lo", file("b.bin", 11), relay_tcp.clone(), &LOOPBACK_ONLY).await;
+    eprintln!("lo: {relayed} bytes through the relay, {direct} directly");
     assert!(
         relayed > 4_000_000 && direct < 200_000,
         "{relayed} bytes through the relay, {direct} directly"
@@ -765,10 +781,9 @@ async fn a_buyer_and_a_provider_behind_two_nats_punch_a_hole_and_the_transfer_sk
     // One listening on every interface (its TCP dials leave from the port it listens on)
     // punches a hole over TCP: the first SYN to reach the other router is dropped, and sent
     // again once the other side's opened the way.
-    let (relayed, direct) = put("tcp", file("d.bin", 17), relay_tcp.clone()).await;
-    assert!(
-        relayed < 200_000 && direct > 4_000_000,
-        "{relayed} bytes through the relay, {direct} directly"
+    through_the_hole(
+        "tcp",
+        put("tcp", file("d.bin", 17), relay_tcp.clone()).await,
     );
 }
 
@@ -846,24 +861,11 @@ async fn with_no_relay_server_a_reachable_peer_relays_enough_to_punch_a_hole_but
     let (_peer, _provider, peer_tcp, provider_id) =
         provider_behind_a_limited_relay(&lab, root.path()).await;
 
-    let from_relay = || lab.received_from(&away, GLOBAL_PUBLIC_IP).unwrap();
-    let from_buyer = || lab.received_from(&away, GLOBAL_ROUTER_IP).unwrap();
-    let (relayed, direct) = (from_relay(), from_buyer());
     let src = four_mb(&root.path().join("a.bin"), 7);
-    put_whole(
-        &lab.home,
-        &root.path().join("punched"),
-        &src,
-        (&peer_tcp, &[]),
-        &provider_id,
-    )
-    .await;
-    let (relayed, direct) = (from_relay() - relayed, from_buyer() - direct);
-    eprintln!("punched: {relayed} bytes through the relay, {direct} directly");
-    assert!(
-        relayed < 200_000 && direct > 4_000_000,
-        "{relayed} bytes through the relay, {direct} directly"
-    );
+    let client = root.path().join("punched");
+    let put = put_whole(&lab.home, &client, &src, (&peer_tcp, &[]), &provider_id);
+    let (_, relayed, direct) = counted(&lab, (&away, GLOBAL_ROUTER_IP), put).await;
+    through_the_hole("punched", (relayed, direct));
 
     // A buyer on the public side reaches the provider through the limited relay too, and is
     // dialled back: its upload goes over that direct connection (through the relay, it would
@@ -881,7 +883,6 @@ async fn with_no_relay_server_a_reachable_peer_relays_enough_to_punch_a_hole_but
     lab.block_udp(&lab.home).unwrap();
     lab.drop_unasked(&lab.home).unwrap();
     lab.drop_unasked(&away).unwrap();
-    let relayed = from_relay();
     let src = four_mb(&root.path().join("b.bin"), 11);
     let mut args = vec![
         "put",
@@ -893,8 +894,9 @@ async fn with_no_relay_server_a_reachable_peer_relays_enough_to_punch_a_hole_but
     ];
     args.extend(LOOPBACK_ONLY);
     let started = tokio::time::Instant::now();
-    let (ok, out, err) = storage_in(&lab.home, &root.path().join("no-hole"), &args).await;
-    let relayed = from_relay() - relayed;
+    let client = root.path().join("no-hole");
+    let put = storage_in(&lab.home, &client, &args);
+    let ((ok, out, err), relayed, _) = counted(&lab, (&away, GLOBAL_ROUTER_IP), put).await;
     eprintln!(
         "no hole: failed after {:?}, {relayed} bytes through the relay: {err}",
         started.elapsed()
@@ -935,10 +937,6 @@ async fn two_homes_an_ocean_apart_punch_a_hole_over_quic_and_over_tcp() {
     let (_peer, _provider, peer_tcp, provider_id) =
         provider_behind_a_limited_relay(&lab, root.path()).await;
 
-    let from_relay = || lab.received_from(&away, GLOBAL_PUBLIC_IP).unwrap();
-    let from_buyer = || lab.received_from(&away, GLOBAL_ROUTER_IP).unwrap();
-    let to_buyer_from_relay = || lab.received_from(&lab.home, GLOBAL_PUBLIC_IP).unwrap();
-    let to_buyer_from_provider = || lab.received_from(&lab.home, OTHER_ROUTER_IP).unwrap();
     for (over, seed) in [("quic", 7), ("tcp", 11), ("tcp-dropped", 13)] {
         if over == "tcp" {
             lab.block_udp(&lab.home).unwrap();
@@ -947,45 +945,29 @@ async fn two_homes_an_ocean_apart_punch_a_hole_over_quic_and_over_tcp() {
             lab.drop_unasked(&lab.home).unwrap();
             lab.drop_unasked(&away).unwrap();
         }
-        let (relayed, direct) = (from_relay(), from_buyer());
         let src = four_mb(&root.path().join(format!("{over}.bin")), seed);
         let client = root.path().join(over);
         let started = tokio::time::Instant::now();
-        let id = put_whole(&lab.home, &client, &src, (&peer_tcp, &[]), &provider_id).await;
-        let (relayed, direct) = (from_relay() - relayed, from_buyer() - direct);
-        eprintln!(
-            "{over}: put in {:?}, {relayed} bytes through the relay, {direct} directly",
-            started.elapsed()
-        );
-        assert!(
-            relayed < 200_000 && direct > 4_000_000,
-            "{over}: {relayed} bytes through the relay, {direct} directly"
-        );
+        let put = put_whole(&lab.home, &client, &src, (&peer_tcp, &[]), &provider_id);
+        let (id, relayed, direct) = counted(&lab, (&away, GLOBAL_ROUTER_IP), put).await;
+        let took = started.elapsed();
+        through_the_hole(&format!("{over}: put in {took:?}"), (relayed, direct));
 
         // Fetched back by a new `cairn storage` (a new connection through the relay, and a new
         // hole), byte for byte, through the hole too.
-        let (relayed, direct) = (to_buyer_from_relay(), to_buyer_from_provider());
         let out = root.path().join(format!("{over}.out"));
         let started = tokio::time::Instant::now();
         let args = ["get", &id, "-o", out.to_str().unwrap(), "--peer", &peer_tcp];
-        let (ok, _, err) = storage_in(&lab.home, &client, &args).await;
+        let get = storage_in(&lab.home, &client, &args);
+        let ((ok, _, err), relayed, direct) =
+            counted(&lab, (&lab.home, OTHER_ROUTER_IP), get).await;
+        let took = started.elapsed();
         assert!(ok, "{over}: get failed: {err}");
         assert!(
             std::fs::read(&out).unwrap() == std::fs::read(&src).unwrap(),
             "{over}: fetched bytes differ"
         );
-        let (relayed, direct) = (
-            to_buyer_from_relay() - relayed,
-            to_buyer_from_provider() - direct,
-        );
-        eprintln!(
-            "{over}: got in {:?}, {relayed} bytes through the relay, {direct} directly",
-            started.elapsed()
-        );
-        assert!(
-            relayed < 200_000 && direct > 4_000_000,
-            "{over}: {relayed} bytes through the relay, {direct} directly"
-        );
+        through_the_hole(&format!("{over}: got in {took:?}"), (relayed, direct));
     }
 }
 
@@ -1019,30 +1001,11 @@ async fn two_homes_600_ms_apart_wait_for_their_hole_rather_than_load_the_relay()
         )
         .await
         .unwrap();
-    let (relayed, direct) = (
-        lab.received_from(&away, GLOBAL_PUBLIC_IP).unwrap(),
-        lab.received_from(&away, GLOBAL_ROUTER_IP).unwrap(),
-    );
     let src = four_mb(&root.path().join("a.bin"), 7);
+    let client = root.path().join("buyer");
     let started = tokio::time::Instant::now();
-    put_whole(
-        &lab.home,
-        &root.path().join("buyer"),
-        &src,
-        (&relay_tcp, &[]),
-        &provider_id,
-    )
-    .await;
-    let (relayed, direct) = (
-        lab.received_from(&away, GLOBAL_PUBLIC_IP).unwrap() - relayed,
-        lab.received_from(&away, GLOBAL_ROUTER_IP).unwrap() - direct,
-    );
-    eprintln!(
-        "put in {:?}: {relayed} bytes through the relay, {direct} directly",
-        started.elapsed()
-    );
-    assert!(
-        relayed < 200_000 && direct > 4_000_000,
-        "{relayed} bytes through the relay, {direct} directly"
-    );
+    let put = put_whole(&lab.home, &client, &src, (&relay_tcp, &[]), &provider_id);
+    let (_, relayed, direct) = counted(&lab, (&away, GLOBAL_ROUTER_IP), put).await;
+    let took = started.elapsed();
+    through_the_hole(&format!("put in {took:?}"), (relayed, direct));
 }
