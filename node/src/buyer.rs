@@ -1279,11 +1279,13 @@ pub async fn get(
         .unwrap_or_default();
     discover(handle, 1, 1).await?;
     let mut lookup = handle.find_holders(id).await?;
+    let mut named_failed = None;
     if !named.is_empty() {
         match fetch_to(handle, id, range.clone(), output, named.clone()).await {
             Ok(report) => return Ok(report),
             Err(err) => {
                 tracing::warn!(%id, %err, "the holders the catalog names did not serve it; asking the DHT's");
+                named_failed = Some(err);
             }
         }
     }
@@ -1309,7 +1311,11 @@ pub async fn get(
             holders.push(provider.peer);
         }
     }
-    fetch_to(handle, id, range, output, holders).await
+    match named_failed {
+        // No one else to ask: why the named ones failed says more than "no holder known".
+        Some(err) if holders.is_empty() => Err(err),
+        _ => fetch_to(handle, id, range, output, holders).await,
+    }
 }
 
 /// Downloads `id` from `holders` (in that order) to `output` through its partial file.

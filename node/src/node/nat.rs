@@ -342,9 +342,9 @@ pub const LIMITED_GRACE: Duration = Duration::from_secs(8);
 
 /// Round trips of the relayed connection (its latest ping) that [`DIRECT_GRACE`] and
 /// [`LIMITED_GRACE`] are extended by: a hole punch takes a few of them (identify, DCUtR's
-/// CONNECT and SYNC and half a round trip's wait, then the direct handshake), so the graces,
-/// enough near by, would run out between homes far apart (600 ms between them, as the NAT lab
-/// measured) and the transfer would go through the relay a moment before the hole opened.
+/// CONNECT and SYNC and half a round trip's wait, then the direct handshake): the graces alone,
+/// ample between peers near each other, ran out between homes 600 ms apart (in the NAT lab),
+/// and the transfer went through the relay a moment before the hole opened.
 pub const PUNCH_ROUND_TRIPS: u32 = 4;
 
 /// Most addresses a peer reached through a relay is dialled back at.

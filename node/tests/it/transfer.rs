@@ -1042,3 +1042,64 @@ async fn a_download_does_not_wait_for_a_silent_peer_in_the_dht() {
         .await;
     }
 }
+
+/// A download whose catalog names a holder that no longer serves the file (its copy moved
+/// before the catalog heard of it, or the provider lost it) falls back to the holders the DHT
+/// and the offers know; if none of them has it either, it fails, and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_whose_named_holder_fails_falls_back_to_the_dhts() {
+    let a = start(1 << 30, vec![]).await;
+    let holder = start(1 << 30, vec![a.addr.clone()]).await;
+    let holder_id = holder.handle.peer_id();
+    let stranger = start(1 << 30, vec![a.addr.clone()]).await;
+    let stranger_id = stranger.handle.peer_id();
+    let uploader = start(0, vec![a.addr.clone()]).await;
+    let bytes = random_bytes(300_000, 43);
+    let src = write_file(uploader.dir.path(), "in.bin", &bytes).await;
+    assert!(providers(&uploader.handle, 3).await.contains(&holder_id));
+    let put = Client::new(uploader.handle.clone())
+        .put_file(&src, 1, vec![holder_id])
+        .await
+        .unwrap();
+
+    let buyer = start(0, vec![a.addr.clone()]).await;
+    let catalog = node::buyer::Catalog::in_dir(buyer.dir.path());
+    let entry = |holders: Vec<String>| node::buyer::CatalogEntry {
+        id: put.id,
+        name: "in.bin".into(),
+        size: bytes.len() as u64,
+        holders,
+        deals: vec![],
+        replaced: vec![],
+        keep_until: None,
+        original: None,
+    };
+    catalog
+        .record(entry(vec![stranger_id.to_string()]))
+        .unwrap();
+    let out = buyer.dir.path().join("out.bin");
+    let got = node::buyer::get(&buyer.handle, &catalog, put.id, None, &out)
+        .await
+        .unwrap();
+    assert_eq!(got.served_by, vec![holder_id]);
+    assert!(
+        tokio::fs::read(&out).await.unwrap() == bytes,
+        "bytes differ"
+    );
+
+    // An object nobody holds, its catalog entry naming the stranger.
+    let missing = ContentId([9; 32]);
+    catalog
+        .record(node::buyer::CatalogEntry {
+            id: missing,
+            ..entry(vec![stranger_id.to_string()])
+        })
+        .unwrap();
+    let nowhere = buyer.dir.path().join("missing.bin");
+    let err = node::buyer::get(&buyer.handle, &catalog, missing, None, &nowhere)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no holder could serve"), "{err}");
+    assert!(!nowhere.exists());
+}
