@@ -1009,3 +1009,83 @@ async fn two_homes_600_ms_apart_wait_for_their_hole_rather_than_load_the_relay()
     let took = started.elapsed();
     through_the_hole(&format!("put in {took:?}"), (relayed, direct));
 }
+
+/// On a LAN (the lab's home network: its multicast stays inside the namespace), a provider and
+/// a buyer given no peer at all find each other by mDNS: the buyer stores a file on the
+/// provider and fetches it back, byte for byte. With `--no-mdns`, a buyer finds nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_given_no_peer_finds_a_provider_on_its_lan_by_mdns() {
+    let lab = NatLab::new().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let mut command = NatLab::command(&lab.home, Path::new(CAIRN));
+    command
+        .arg("node")
+        .arg("--data-dir")
+        .arg(root.path().join("provider"))
+        .args([
+            "--quota",
+            "64MiB",
+            "--no-upnp",
+            "--listen",
+            "/ip4/0.0.0.0/tcp/0",
+        ])
+        .env(
+            "CAIRN_LOG",
+            std::env::var("NAT_LOG").unwrap_or("warn".into()),
+        );
+    let (_provider, line, _lines) =
+        ChildGuard::spawn_and_follow("cairn node", command, "peer_id", START_TIMEOUT)
+            .await
+            .unwrap();
+    let provider_id = serde_json::from_str::<serde_json::Value>(&line).unwrap()["peer_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let storage = |args: Vec<String>| {
+        let mut command = NatLab::command(&lab.home, Path::new(CAIRN));
+        command
+            .arg("storage")
+            .args(args)
+            .arg("--data-dir")
+            .arg(root.path().join("buyer"))
+            .env(
+                "CAIRN_LOG",
+                std::env::var("NAT_LOG").unwrap_or("warn".into()),
+            );
+        testkit::run("cairn storage", command, COMMAND_TIMEOUT)
+    };
+    let src = four_mb(&root.path().join("a.bin"), 7);
+    let src_arg = src.to_str().unwrap().to_owned();
+    let put = |extra: &[&str]| {
+        let mut args: Vec<String> = extra.iter().map(|arg| (*arg).to_owned()).collect();
+        args.extend(["put".into(), src_arg.clone(), "--copies".into(), "1".into()]);
+        storage(args)
+    };
+    let ran = put(&[]).await.unwrap();
+    assert!(ran.ok, "put failed: {}", ran.stderr);
+    let report: serde_json::Value = serde_json::from_str(ran.stdout.trim()).unwrap();
+    assert_eq!(report["copies"][0]["peer"], provider_id, "{report}");
+    let id = report["id"].as_str().unwrap().to_owned();
+    let out = root.path().join("out.bin");
+    let ran = storage(vec![
+        "get".into(),
+        id,
+        "-o".into(),
+        out.to_str().unwrap().into(),
+    ])
+    .await
+    .unwrap();
+    assert!(ran.ok, "get failed: {}", ran.stderr);
+    assert!(
+        std::fs::read(&out).unwrap() == std::fs::read(&src).unwrap(),
+        "fetched bytes differ"
+    );
+    // Without mDNS, nothing tells it where a provider is.
+    let ran = put(&["--no-mdns"]).await.unwrap();
+    assert!(!ran.ok, "a put with no way to find providers went through");
+    assert!(
+        ran.stderr.contains("no storage provider found"),
+        "{}",
+        ran.stderr
+    );
+}
