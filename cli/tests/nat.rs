@@ -26,16 +26,22 @@ async fn node_in(ns: &str, dir: &Path, args: &[&str]) -> (ChildGuard, Vec<String
     (guard, addrs)
 }
 
-/// `cairn storage ARGS --data-dir CLIENT` in namespace `ns`: whether it succeeded, its stdout
-/// and its stderr.
+/// `cairn storage ARGS --data-dir CLIENT` in namespace `ns`, without mDNS: whether it
+/// succeeded, its stdout and its stderr.
 async fn storage_in(ns: &str, client: &Path, args: &[&str]) -> (bool, String, String) {
+    let mut all = vec!["--no-mdns"];
+    all.extend(args);
+    lan_storage_in(ns, client, &all).await
+}
+
+/// [`storage_in`], finding providers on the LAN with mDNS unless `args` say `--no-mdns`.
+async fn lan_storage_in(ns: &str, client: &Path, args: &[&str]) -> (bool, String, String) {
     let mut command = NatLab::command(ns, Path::new(CAIRN));
     command
         .arg("storage")
         .args(args)
         .arg("--data-dir")
         .arg(client)
-        .env("CAIRN_NO_MDNS", "1")
         .env(
             "CAIRN_LOG",
             std::env::var("NAT_LOG").unwrap_or("warn".into()),
@@ -326,12 +332,22 @@ async fn internet_node_in(
     dir: &Path,
     args: &[&str],
 ) -> (ChildGuard, Vec<String>, testkit::Lines) {
+    let mut all = vec!["--no-mdns"];
+    all.extend(args);
+    lan_node_in(ns, dir, &all).await
+}
+
+/// [`internet_node_in`], finding peers on the LAN with mDNS unless `args` say `--no-mdns`.
+async fn lan_node_in(
+    ns: &str,
+    dir: &Path,
+    args: &[&str],
+) -> (ChildGuard, Vec<String>, testkit::Lines) {
     let mut command = NatLab::command(ns, Path::new(CAIRN));
     command
         .arg("node")
         .arg("--data-dir")
         .arg(dir)
-        .arg("--no-mdns")
         .args(args)
         .env(
             "CAIRN_LOG",
@@ -1017,75 +1033,41 @@ async fn two_homes_600_ms_apart_wait_for_their_hole_rather_than_load_the_relay()
 async fn a_buyer_given_no_peer_finds_a_provider_on_its_lan_by_mdns() {
     let lab = NatLab::new().unwrap();
     let root = tempfile::tempdir().unwrap();
-    let mut command = NatLab::command(&lab.home, Path::new(CAIRN));
-    command
-        .arg("node")
-        .arg("--data-dir")
-        .arg(root.path().join("provider"))
-        .args([
-            "--quota",
-            "64MiB",
-            "--no-upnp",
-            "--listen",
-            "/ip4/0.0.0.0/tcp/0",
-        ])
-        .env(
-            "CAIRN_LOG",
-            std::env::var("NAT_LOG").unwrap_or("warn".into()),
-        );
-    let (_provider, line, _lines) =
-        ChildGuard::spawn_and_follow("cairn node", command, "peer_id", START_TIMEOUT)
-            .await
-            .unwrap();
-    let provider_id = serde_json::from_str::<serde_json::Value>(&line).unwrap()["peer_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let storage = |args: Vec<String>| {
-        let mut command = NatLab::command(&lab.home, Path::new(CAIRN));
-        command
-            .arg("storage")
-            .args(args)
-            .arg("--data-dir")
-            .arg(root.path().join("buyer"))
-            .env(
-                "CAIRN_LOG",
-                std::env::var("NAT_LOG").unwrap_or("warn".into()),
-            );
-        testkit::run("cairn storage", command, COMMAND_TIMEOUT)
-    };
+    let args = [
+        "--quota",
+        "64MiB",
+        "--no-upnp",
+        "--listen",
+        "/ip4/0.0.0.0/tcp/0",
+    ];
+    let (_provider, provider_addrs, _lines) =
+        lan_node_in(&lab.home, &root.path().join("provider"), &args).await;
+    let provider_id = id_of(&provider_addrs[0]);
+    let buyer = root.path().join("buyer");
     let src = four_mb(&root.path().join("a.bin"), 7);
-    let src_arg = src.to_str().unwrap().to_owned();
-    let put = |extra: &[&str]| {
-        let mut args: Vec<String> = extra.iter().map(|arg| (*arg).to_owned()).collect();
-        args.extend(["put".into(), src_arg.clone(), "--copies".into(), "1".into()]);
-        storage(args)
+    let put = |extra: &'static [&'static str]| {
+        let (lab, buyer, src) = (&lab, &buyer, &src);
+        async move {
+            let mut args = extra.to_vec();
+            args.extend(["put", src.to_str().unwrap(), "--copies", "1"]);
+            lan_storage_in(&lab.home, buyer, &args).await
+        }
     };
-    let ran = put(&[]).await.unwrap();
-    assert!(ran.ok, "put failed: {}", ran.stderr);
-    let report: serde_json::Value = serde_json::from_str(ran.stdout.trim()).unwrap();
+    let (ok, out, err) = put(&[]).await;
+    assert!(ok, "put failed: {err}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(report["copies"][0]["peer"], provider_id, "{report}");
-    let id = report["id"].as_str().unwrap().to_owned();
+    let id = report["id"].as_str().unwrap();
     let out = root.path().join("out.bin");
-    let ran = storage(vec![
-        "get".into(),
-        id,
-        "-o".into(),
-        out.to_str().unwrap().into(),
-    ])
-    .await
-    .unwrap();
-    assert!(ran.ok, "get failed: {}", ran.stderr);
+    let args = ["get", id, "-o", out.to_str().unwrap()];
+    let (ok, _, err) = lan_storage_in(&lab.home, &buyer, &args).await;
+    assert!(ok, "get failed: {err}");
     assert!(
         std::fs::read(&out).unwrap() == std::fs::read(&src).unwrap(),
         "fetched bytes differ"
     );
     // Without mDNS, nothing tells it where a provider is.
-    let ran = put(&["--no-mdns"]).await.unwrap();
-    assert!(!ran.ok, "a put with no way to find providers went through");
-    assert!(
-        ran.stderr.contains("no storage provider found"),
-        "{}",
-        ran.stderr
-    );
+    let (ok, _, err) = put(&["--no-mdns"]).await;
+    assert!(!ok, "a put with no way to find providers went through");
+    assert!(err.contains("no storage provider found"), "{err}");
 }
