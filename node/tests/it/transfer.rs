@@ -939,6 +939,50 @@ async fn a_file_changed_since_it_was_hashed_is_caught_before_its_chunk_is_sent()
     assert!(tokio::fs::read(&out).await.unwrap() == bytes);
 }
 
+/// A network for the download tests below: `a` (a provider, everyone's bootstrap), `holder`
+/// (a provider holding the only copy of `bytes`, 300 KB, stored by `uploader`) and `other`
+/// (offering `other_quota`), all started before the copy was stored.
+struct OneCopy {
+    a: TestNode,
+    holder: TestNode,
+    other: TestNode,
+    #[allow(
+        dead_code,
+        reason = "kept running, as a buyer that stays on the network"
+    )]
+    uploader: TestNode,
+    put: node::transfer::PutReport,
+    bytes: Vec<u8>,
+}
+
+async fn one_copy(other_quota: u64, seed: u64) -> OneCopy {
+    let a = start(1 << 30, vec![]).await;
+    let holder = start(1 << 30, vec![a.addr.clone()]).await;
+    let other = start(other_quota, vec![a.addr.clone()]).await;
+    let uploader = start(0, vec![a.addr.clone()]).await;
+    let bytes = random_bytes(300_000, seed);
+    let src = write_file(uploader.dir.path(), "in.bin", &bytes).await;
+    let expected = if other_quota > 0 { 3 } else { 2 };
+    let holder_id = holder.handle.peer_id();
+    assert!(
+        providers(&uploader.handle, expected)
+            .await
+            .contains(&holder_id)
+    );
+    let put = Client::new(uploader.handle.clone())
+        .put_file(&src, 1, vec![holder_id])
+        .await
+        .unwrap();
+    OneCopy {
+        a,
+        holder,
+        other,
+        uploader,
+        put,
+        bytes,
+    }
+}
+
 /// A dead peer in the DHT that answers nothing (a host gone silent: here its port takes
 /// connections and never speaks) holds up every lookup that asks it until the dial gives up,
 /// 10 s later. A new buyer node (as `cairn storage get` starts) downloading a file whose holder
@@ -948,19 +992,16 @@ async fn a_file_changed_since_it_was_hashed_is_caught_before_its_chunk_is_sent()
 /// Both are done while their dial to the dead peer is still pending.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_does_not_wait_for_a_silent_peer_in_the_dht() {
-    let a = start(1 << 30, vec![]).await;
-    let holder = start(1 << 30, vec![a.addr.clone()]).await;
+    let OneCopy {
+        a,
+        holder,
+        other: dead,
+        uploader: _uploader,
+        put,
+        bytes,
+    } = one_copy(0, 41).await;
     let holder_id = holder.handle.peer_id();
-    let dead = start(0, vec![a.addr.clone()]).await;
     let dead_id = dead.handle.peer_id();
-    let uploader = start(0, vec![a.addr.clone()]).await;
-    let bytes = random_bytes(300_000, 41);
-    let src = write_file(uploader.dir.path(), "in.bin", &bytes).await;
-    assert!(providers(&uploader.handle, 2).await.contains(&holder_id));
-    let put = Client::new(uploader.handle.clone())
-        .put_file(&src, 1, vec![holder_id])
-        .await
-        .unwrap();
     tokio::time::timeout(WAIT, async {
         while a.handle.addresses_of(dead_id).await.unwrap().is_empty() {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1048,19 +1089,16 @@ async fn a_download_does_not_wait_for_a_silent_peer_in_the_dht() {
 /// and the offers know; if none of them has it either, it fails, and writes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_whose_named_holder_fails_falls_back_to_the_dhts() {
-    let a = start(1 << 30, vec![]).await;
-    let holder = start(1 << 30, vec![a.addr.clone()]).await;
+    let OneCopy {
+        a,
+        holder,
+        other: stranger,
+        uploader: _uploader,
+        put,
+        bytes,
+    } = one_copy(1 << 30, 43).await;
     let holder_id = holder.handle.peer_id();
-    let stranger = start(1 << 30, vec![a.addr.clone()]).await;
     let stranger_id = stranger.handle.peer_id();
-    let uploader = start(0, vec![a.addr.clone()]).await;
-    let bytes = random_bytes(300_000, 43);
-    let src = write_file(uploader.dir.path(), "in.bin", &bytes).await;
-    assert!(providers(&uploader.handle, 3).await.contains(&holder_id));
-    let put = Client::new(uploader.handle.clone())
-        .put_file(&src, 1, vec![holder_id])
-        .await
-        .unwrap();
 
     let buyer = start(0, vec![a.addr.clone()]).await;
     let catalog = node::buyer::Catalog::in_dir(buyer.dir.path());
