@@ -117,6 +117,20 @@ pub async fn providers(handle: &Handle, n: usize) -> Vec<node::PeerId> {
     .expect("providers discovered in time")
 }
 
+/// Waits until `handle`'s routing table holds `peer` (`kept`), or until it no longer does.
+pub async fn in_routing_table(handle: &Handle, peer: node::PeerId, kept: bool) {
+    tokio::time::timeout(WAIT, async {
+        while handle.addresses_of(peer).await.unwrap().is_empty() == kept {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        let state = if kept { "in" } else { "out of" };
+        panic!("{peer} not {state} the routing table in time")
+    });
+}
+
 /// The holders of `id` that `handle`'s DHT lookup finds, once it has ended.
 pub async fn holders_found(handle: &Handle, id: node::ContentId) -> Vec<node::PeerId> {
     let mut lookup = handle.find_holders(id).await.unwrap();

@@ -1,8 +1,6 @@
 //! Discovery: peers found through a bootstrap node, providers through identify, the DHT and
 //! gossiped offers; the key persists across restarts.
 
-use std::time::Duration;
-
 use node::{ContentId, Event, FORGET_AFTER_FAILED_DIALS};
 
 use crate::common::*;
@@ -46,26 +44,14 @@ async fn a_node_that_answers_no_dht_queries_is_kept_in_no_routing_table() {
             .contains(&b.handle.peer_id())
     );
     let b_id = b.handle.peer_id();
-    tokio::time::timeout(WAIT, async {
-        while a.handle.addresses_of(b_id).await.unwrap().is_empty() {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .expect("the default node in a's routing table");
+    in_routing_table(&a.handle, b_id, true).await;
     assert!(a.handle.peers().await.unwrap().contains(&client_id));
     assert_eq!(a.handle.addresses_of(client_id).await.unwrap(), vec![]);
     // A peer that dials it (as a provider dials a buyer back) puts the address it dialled in
     // its table, as for any peer, until identify says the client answers no DHT queries.
     let d = start(0, vec![]).await;
     d.handle.dial(client.addr.clone()).await.unwrap();
-    tokio::time::timeout(WAIT, async {
-        while !d.handle.addresses_of(client_id).await.unwrap().is_empty() {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .expect("the client out of d's routing table once identified");
+    in_routing_table(&d.handle, client_id, false).await;
     assert_eq!(d.handle.peers().await.unwrap(), vec![client_id]);
 }
 

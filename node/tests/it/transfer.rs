@@ -1002,13 +1002,7 @@ async fn a_download_does_not_wait_for_a_silent_peer_in_the_dht() {
     } = one_copy(0, 41).await;
     let holder_id = holder.handle.peer_id();
     let dead_id = dead.handle.peer_id();
-    tokio::time::timeout(WAIT, async {
-        while a.handle.addresses_of(dead_id).await.unwrap().is_empty() {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .expect("the soon dead peer in a's routing table");
+    in_routing_table(&a.handle, dead_id, true).await;
     // `/ip4/127.0.0.1/tcp/<port>/p2p/<id>`
     let port: u16 = dead
         .addr
