@@ -35,9 +35,6 @@ pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long [`put`] keeps looking for spare providers (to replace a failing one) once it has
 /// enough for the copies asked.
 pub const SPARE_GRACE: Duration = Duration::from_secs(2);
-/// How long [`get`] keeps taking the holders the DHT finds once it found one: a lookup that
-/// meets dead peers runs on until their dials give up.
-pub const HOLDER_GRACE: Duration = Duration::from_secs(2);
 /// The catalog's file name in its directory.
 pub const CATALOG_FILE: &str = "catalog.json";
 /// Chunks a renewal fetches from the copy's provider, picked at random and verified, before it
@@ -1258,13 +1255,15 @@ pub async fn end_deals(market: &market::Buyer, entry: &CatalogEntry) -> EndedDea
     done
 }
 
-/// Downloads `id` (or only `range` of it) to `output`, every chunk verified: from the holders
-/// the catalog names, at once; if none is named, or none of them serves it, from those the DHT
-/// and the providers' offers know. The DHT's lookup starts with the download, and its holders
-/// are taken until it ends or for [`HOLDER_GRACE`] after it found one, whichever comes first:
-/// a lookup that meets dead peers runs on until their dials give up. The bytes go to a partial
-/// file beside `output` (`.<name>.part`), renamed to `output` once all are verified and removed
-/// on failure, so `output` never holds a half-written object.
+/// Downloads `id` (or only `range` of it) to `output`, every chunk verified. The holders the
+/// catalog names are asked at once; the DHT's lookup starts with the download, and each holder
+/// it finds joins the download as it comes, then (once the lookup ends) the providers known by
+/// their offers: the download starts with the first holder known, never waits for the lookup
+/// (which, meeting dead peers, runs on until their dials give up), and ends as soon as every
+/// chunk is in. A holder that fails hands what it had not delivered to the others, and to
+/// those found later: nothing verified is fetched twice. The bytes go to a partial file beside
+/// `output` (`.<name>.part`), renamed to `output` once all are verified and removed on
+/// failure, so `output` never holds a half-written object.
 pub async fn get(
     handle: &Handle,
     catalog: &Catalog,
@@ -1279,44 +1278,41 @@ pub async fn get(
         .unwrap_or_default();
     discover(handle, 1, 1).await?;
     let mut lookup = handle.find_holders(id).await?;
-    let mut named_failed = None;
-    if !named.is_empty() {
-        match fetch_to(handle, id, range.clone(), output, named.clone()).await {
-            Ok(report) => return Ok(report),
-            Err(err) => {
-                tracing::warn!(%id, %err, "the holders the catalog names did not serve it; asking the DHT's");
-                named_failed = Some(err);
+    let (found, later) = tokio::sync::mpsc::channel(LATER_HOLDERS_QUEUED);
+    let feed = async move {
+        while let Some(peer) = lookup.recv().await {
+            if found.send(peer).await.is_err() {
+                return;
             }
         }
-    }
-    let mut holders: Vec<PeerId> = Vec::new();
-    let mut found_at = None;
-    loop {
-        let next = match found_at {
-            Some(at) => match tokio::time::timeout_at(at + HOLDER_GRACE, lookup.recv()).await {
-                Ok(next) => next,
-                Err(_) => break,
-            },
-            None => lookup.recv().await,
+        // The lookup ended: the providers known by their offers may hold it too.
+        let Ok(providers) = handle.providers().await else {
+            return;
         };
-        let Some(peer) = next else { break };
-        if !holders.contains(&peer) && !named.contains(&peer) {
-            holders.push(peer);
+        for provider in providers {
+            if found.send(provider.peer).await.is_err() {
+                return;
+            }
         }
-        found_at.get_or_insert_with(tokio::time::Instant::now);
-    }
-    drop(lookup);
-    for provider in handle.providers().await? {
-        if !holders.contains(&provider.peer) && !named.contains(&provider.peer) {
-            holders.push(provider.peer);
-        }
-    }
-    match named_failed {
-        // No one else to ask: why the named ones failed says more than "no holder known".
-        Some(err) if holders.is_empty() => Err(err),
-        _ => fetch_to(handle, id, range, output, holders).await,
-    }
+    };
+    let holders = transfer::Holders {
+        known: named,
+        later: Some(later),
+    };
+    let client = Client::new(handle.clone());
+    let download = client.get_to(id, range, output, holders);
+    tokio::pin!(download);
+    // The feed ends with the lookup (dropping its sender tells the download no more will come);
+    // the download may end first, dropping the lookup with the feed.
+    let report = tokio::select! {
+        report = &mut download => report,
+        () = feed => download.await,
+    };
+    Ok(report?)
 }
+
+/// Holders found and not yet taken by the download; the lookup waits while it is full.
+const LATER_HOLDERS_QUEUED: usize = 16;
 
 /// Downloads `id` from `holders` (in that order) to `output` through its partial file.
 async fn fetch_to(

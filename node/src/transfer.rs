@@ -823,7 +823,7 @@ async fn serve_pull(
         let to_get = manifest.size() - held;
         let client = Client::new(handle.clone());
         let (served_by, failures) = client
-            .fetch(&manifest, segments, (&sink, &got, to_get), &sources)
+            .fetch(&manifest, segments, (&sink, &got, to_get), sources.into())
             .await?;
         tracing::info!(%id, buyer = %peer, ?served_by, failed = failures.len(), "copy pulled");
         Ok(())
@@ -1498,7 +1498,7 @@ impl Client {
         {
             return Ok(meta.len());
         }
-        let peers = holders.iter().map(|holder| holder.peer).collect();
+        let peers: Vec<PeerId> = holders.iter().map(|holder| holder.peer).collect();
         let report = self.get_to(id, None, path, peers).await?;
         Ok(report.bytes)
     }
@@ -1992,7 +1992,7 @@ impl Client {
         id: ContentId,
         range: Option<Range<u64>>,
         output: &Path,
-        holders: Vec<PeerId>,
+        holders: impl Into<Holders>,
     ) -> Result<GetReport, TransferError> {
         let partial = partial_path(output);
         match self.get(id, range, &partial, holders).await {
@@ -2012,16 +2012,28 @@ impl Client {
     }
 
     /// Downloads bytes `range` (the whole object if `None`) of `id` into the file `out`,
-    /// verifying every chunk; when a holder fails, the next one continues from the first chunk
-    /// not yet verified.
+    /// verifying every chunk; when a holder fails, the others (and holders found later, see
+    /// [`Holders`]) continue from the first chunk it had not delivered: nothing verified is
+    /// fetched twice.
     pub async fn get(
         &self,
         id: ContentId,
         range: Option<Range<u64>>,
         out: &Path,
-        holders: Vec<PeerId>,
+        holders: impl Into<Holders>,
     ) -> Result<GetReport, TransferError> {
-        let manifest = Arc::new(self.manifest(id, &holders).await?);
+        let Holders {
+            known: mut holders,
+            mut later,
+        } = holders.into();
+        let mut seen = Vec::with_capacity(holders.len());
+        holders.retain(|peer| {
+            let new = !seen.contains(peer);
+            seen.push(*peer);
+            new
+        });
+        let (manifest, mut failures) = self.first_manifest(id, &mut holders, &mut later).await?;
+        let manifest = Arc::new(manifest);
         let bytes = range.unwrap_or(0..manifest.size());
         let chunks = manifest
             .chunks_for(bytes.start, bytes.end)
@@ -2051,15 +2063,22 @@ impl Client {
                 verify_and_write(&manifest, index, data, &bytes, &file, &out, peer)
             })
         };
-        let segments = download_segments(chunks, holders.len());
-        let (served_by, failures) = self
+        // Holders still to come count as one more: a download that starts with one holder
+        // leaves segments for those found while it runs.
+        let expected = holders.len() + usize::from(later.is_some());
+        let segments = download_segments(chunks, expected);
+        let (served_by, failed) = self
             .fetch(
                 &manifest,
                 segments,
                 (&sink, &AtomicU64::new(0), bytes.end - bytes.start),
-                &holders,
+                Holders {
+                    known: holders,
+                    later,
+                },
             )
             .await?;
+        failures.extend(failed);
         file.sync_all().map_err(file_err("fsync"))?;
         Ok(GetReport {
             bytes: bytes.end - bytes.start,
@@ -2089,22 +2108,77 @@ impl Client {
         })
     }
 
+    /// The manifest of `id` from the first holder that gives it: of `known`, in order, then of
+    /// those `later` brings. The holders that failed to give it leave `known` and are returned
+    /// (a holder that cannot give the manifest cannot give chunks); those `later` brought and
+    /// that were not asked yet join `known`.
+    async fn first_manifest(
+        &self,
+        id: ContentId,
+        known: &mut Vec<PeerId>,
+        later: &mut Option<mpsc::Receiver<PeerId>>,
+    ) -> Result<(Manifest, Vec<HolderFailure>), TransferError> {
+        let mut failures = Vec::new();
+        let mut asked = 0;
+        loop {
+            if asked == known.len() {
+                if let Some(found) = later.as_mut() {
+                    match found.recv().await {
+                        Some(peer) if !known.contains(&peer) => known.push(peer),
+                        Some(_) => continue,
+                        None => *later = None,
+                    }
+                }
+                if asked == known.len() {
+                    return Err(TransferError::Unavailable {
+                        id,
+                        tried: failures.len(),
+                        last: failures.last().map_or_else(
+                            || "no holder known".to_owned(),
+                            |f: &HolderFailure| f.error.clone(),
+                        ),
+                    });
+                }
+            }
+            let peer = known[asked];
+            match self.manifest_from(peer, id).await {
+                Ok(manifest) => {
+                    let failed: Vec<PeerId> = failures.iter().map(|f| f.peer).collect();
+                    known.retain(|peer| !failed.contains(peer));
+                    return Ok((manifest, failures));
+                }
+                Err(e) => {
+                    tracing::debug!(%peer, %id, error = %e, "no manifest from this holder");
+                    failures.push(HolderFailure {
+                        peer,
+                        next_chunk: 0,
+                        error: e.to_string(),
+                    });
+                    asked += 1;
+                }
+            }
+        }
+    }
+
     /// Fetches the chunks in `segments` of `manifest`'s object from `holders` into `sink`
-    /// (`total` bytes in all), adding the bytes kept to `written`; returns the holders that served chunks and those that failed.
+    /// (`total` bytes in all), adding the bytes kept to `written`; returns the holders that
+    /// served chunks (in the order they were asked) and those that failed.
     ///
     /// The segments sit in one queue; each holder takes the next one as soon as it is free, so
     /// faster holders serve more. A holder that fails puts the rest of its segment back (from
-    /// the first chunk not yet verified) and drops out.
+    /// the first chunk not yet verified) and drops out. Holders found later join as they come,
+    /// each asked once; while segments are left and every holder so far failed, the download
+    /// waits for the next one, until none can come.
     async fn fetch(
         &self,
         manifest: &Arc<Manifest>,
         segments: Vec<Range<u64>>,
         (sink, written, total): (&Sink, &AtomicU64, u64),
-        holders: &[PeerId],
+        holders: Holders,
     ) -> Result<(Vec<PeerId>, Vec<HolderFailure>), TransferError> {
         let id = manifest.id();
         let work = Work::new(segments);
-        let workers = holders.iter().map(|&peer| {
+        let worker = |peer: PeerId| {
             let work = &work;
             async move {
                 let mut served = false;
@@ -2125,34 +2199,62 @@ impl Client {
                         Err(e) => {
                             tracing::warn!(%peer, error = %e, next, "holder failed; its segment goes to the others");
                             work.done(Some(next..segment.end));
-                            return (served, Some(HolderFailure {
+                            return (
                                 peer,
-                                next_chunk: next,
-                                error: e.to_string(),
-                            }));
+                                served,
+                                Some(HolderFailure {
+                                    peer,
+                                    next_chunk: next,
+                                    error: e.to_string(),
+                                }),
+                            );
                         }
                     }
                 }
-                (served, None)
+                (peer, served, None)
             }
-        });
-        let outcome = futures::future::join_all(workers).await;
-        let failures: Vec<HolderFailure> = outcome.iter().filter_map(|(_, f)| f.clone()).collect();
+        };
+        let Holders { known, mut later } = holders;
+        let mut asked: Vec<PeerId> = Vec::new();
+        let mut workers = FuturesUnordered::new();
+        for peer in known {
+            if !asked.contains(&peer) {
+                asked.push(peer);
+                workers.push(worker(peer));
+            }
+        }
+        let (mut served, mut failures) = (Vec::new(), Vec::new());
+        loop {
+            let waiting = !work.finished() && later.is_some();
+            tokio::select! {
+                Some((peer, delivered, failure)) = workers.next(), if !workers.is_empty() => {
+                    if delivered {
+                        served.push(peer);
+                    }
+                    failures.extend(failure);
+                }
+                found = next_holder(&mut later), if waiting => match found {
+                    Some(peer) if !asked.contains(&peer) => {
+                        tracing::debug!(%peer, %id, "a holder found later joins the download");
+                        asked.push(peer);
+                        workers.push(worker(peer));
+                    }
+                    Some(_) => {}
+                    None => later = None,
+                },
+                else => break,
+            }
+        }
         if !work.finished() {
             return Err(TransferError::Unavailable {
                 id,
-                tried: holders.len(),
+                tried: asked.len(),
                 last: failures
                     .last()
-                    .map_or_else(String::new, |f| f.error.clone()),
+                    .map_or_else(String::new, |f: &HolderFailure| f.error.clone()),
             });
         }
-        let served_by = holders
-            .iter()
-            .zip(&outcome)
-            .filter(|(_, (served, _))| *served)
-            .map(|(&peer, _)| peer)
-            .collect();
+        let served_by = asked.into_iter().filter(|p| served.contains(p)).collect();
         Ok((served_by, failures))
     }
 }
@@ -2298,6 +2400,31 @@ impl Work {
     fn finished(&self) -> bool {
         let state = self.state();
         state.queue.is_empty() && state.busy == 0
+    }
+}
+
+/// The holders a download asks: those `known` when it starts, in order, then those `later`
+/// brings while it runs (a DHT lookup's, as [`Handle::find_holders`] finds them), until it ends.
+/// A holder that fails drops out; a holder that comes again is not asked again.
+#[derive(Debug, Default)]
+pub struct Holders {
+    /// Asked first, in order.
+    pub known: Vec<PeerId>,
+    /// Join as they come; `None`: no more will.
+    pub later: Option<mpsc::Receiver<PeerId>>,
+}
+
+impl From<Vec<PeerId>> for Holders {
+    fn from(known: Vec<PeerId>) -> Self {
+        Self { known, later: None }
+    }
+}
+
+/// The next holder from `later` (`None` once it ended); pending forever without one.
+async fn next_holder(later: &mut Option<mpsc::Receiver<PeerId>>) -> Option<PeerId> {
+    match later {
+        Some(found) => found.recv().await,
+        None => std::future::pending().await,
     }
 }
 

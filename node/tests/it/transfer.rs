@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::{AsyncReadExt as _, AsyncWriteExt as _};
 use node::content::CHUNK_SIZE;
 use node::store::State;
-use node::transfer::{Fallback, Source};
+use node::transfer::{Fallback, Holders, Source};
 use node::wire::{ErrorCode, Holder};
 use node::{Client, ContentId, Event, TransferError};
 
@@ -177,6 +177,99 @@ async fn provider_killed_mid_upload_and_mid_download() {
     assert_eq!(written, bytes.len() as u64);
     assert_eq!(tokio::fs::read(&out).await.unwrap(), bytes);
     drop(p2_events.try_recv());
+}
+
+/// A download whose only holder dies part-way waits for the holders found later (as a DHT
+/// lookup hands them out), and the first of them finishes it from the first chunk not yet
+/// verified: nothing is fetched twice. With no holder left and none to come, it fails and
+/// leaves no file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_cut_short_is_finished_by_a_holder_found_later() {
+    let p1 = start(1 << 30, vec![]).await;
+    let p2 = start(1 << 30, vec![p1.addr.clone()]).await;
+    let buyer = start(0, vec![p1.addr.clone(), p2.addr.clone()]).await;
+    let providers = providers(&buyer.handle, 2).await;
+    // 64 chunks: one holder known and more to come make four segments of 16.
+    let bytes = random_bytes(64 * CHUNK_SIZE, 9);
+    let src = write_file(buyer.dir.path(), "in.bin", &bytes).await;
+    let client = Client::new(buyer.handle.clone());
+    let report = client.put_file(&src, 2, providers).await.unwrap();
+    let (first, second) = (p1.handle.peer_id(), p2.handle.peer_id());
+
+    let out = buyer.dir.path().join("out.bin");
+    let mut buyer_events = buyer.handle.subscribe();
+    let (found, later) = tokio::sync::mpsc::channel(4);
+    let get = tokio::spawn({
+        let client = client.clone();
+        let out = out.clone();
+        let holders = Holders {
+            known: vec![first],
+            later: Some(later),
+        };
+        async move { client.get_to(report.id, None, &out, holders).await }
+    });
+    next_event(&mut buyer_events, |e| match e {
+        Event::Progress {
+            done,
+            upload: false,
+            peer,
+            ..
+        } if *peer == first && *done >= 4 * CHUNK_SIZE as u64 => Some(()),
+        _ => None,
+    })
+    .await;
+    p1.kill();
+    // The only holder known is gone: the download waits for more rather than fail.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !get.is_finished(),
+        "the download ended with no holder left and more to come: {:?}",
+        get.await
+    );
+    // The dead one again (as a lookup may find it) is not asked again; the live one finishes.
+    found.send(first).await.unwrap();
+    found.send(second).await.unwrap();
+    let got = get.await.unwrap().unwrap();
+    assert_eq!(tokio::fs::read(&out).await.unwrap(), bytes);
+    assert_eq!(got.served_by, vec![first, second]);
+    assert_eq!(got.failures.len(), 1, "{got:?}");
+    assert_eq!(got.failures[0].peer, first);
+    assert!(got.failures[0].next_chunk >= 4, "{got:?}");
+    // Every chunk was written once: the download's byte count ends exactly at its size.
+    let mut written = 0;
+    while let Ok(event) = buyer_events.try_recv() {
+        if let Event::Progress {
+            id,
+            done,
+            upload: false,
+            ..
+        } = event
+            && id == report.id
+        {
+            assert!(done > written && done <= bytes.len() as u64, "{done}");
+            written = done;
+        }
+    }
+    assert_eq!(written, bytes.len() as u64);
+
+    // No holder left, and the lookup ended (its sender dropped): a clear error, no file.
+    p2.kill();
+    let again = buyer.dir.path().join("again.bin");
+    let (found, later) = tokio::sync::mpsc::channel(1);
+    drop(found);
+    let holders = Holders {
+        known: vec![second],
+        later: Some(later),
+    };
+    let err = client
+        .get_to(report.id, None, &again, holders)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TransferError::Unavailable { id, tried: 1, .. } if id == report.id),
+        "{err}"
+    );
+    assert!(!again.exists() && !node::transfer::partial_path(&again).exists());
 }
 
 /// Dials a restarted `provider`: once `dial` returns, the buyer is connected to it, so an
