@@ -179,7 +179,7 @@ async fn bluezoo_child() {
     for (name, sec, device) in [("PROV_ESP1", 1u8, &sec1), ("PROV_ESP2", 2, &sec2)] {
         // bleak lists only devices whose advertising data changed during its 5 s scan, which
         // BlueZoo's once-a-second reports can miss: a bounded retry of discovery only.
-        let (mut ok, mut out) = (false, String::new());
+        let (mut ok, mut out, mut tries) = (false, String::new(), Vec::new());
         for _ in 0..3 {
             (ok, out) = esp_prov::run(
                 &["--transport", "ble", "--host", name],
@@ -188,11 +188,18 @@ async fn bluezoo_child() {
                 "correct horse",
             )
             .await;
+            tries.push(out.clone());
             if ok || !out.contains("Device not found") {
                 break;
             }
         }
-        assert!(ok, "esp_prov over BLE at security {sec}:\n{out}");
+        // Every try's output, so a failure shows whether discovery failed each time.
+        assert!(
+            ok,
+            "esp_prov over BLE at security {sec}, {} tries:\n{}",
+            tries.len(),
+            tries.join("\n---- next try ----\n")
+        );
         assert!(out.contains("\"state\": \"connected\""), "{out}");
         assert_eq!(device.lock().unwrap().connected_ssid(), Some("cairn-home"));
     }
