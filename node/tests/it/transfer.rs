@@ -1081,8 +1081,8 @@ async fn one_copy(other_quota: u64, seed: u64) -> OneCopy {
 /// 10 s later. A new buyer node (as `cairn storage get` starts) downloading a file whose holder
 /// its catalog names does not wait for that: it asks that holder at once, and the lookup of
 /// the holder's address ends as soon as it reached the holder. One whose catalog names none
-/// takes the holders the DHT finds for two seconds at most ([`node::buyer::HOLDER_GRACE`]).
-/// Both are done while their dial to the dead peer is still pending.
+/// starts with the first holder the DHT finds, without waiting for the lookup's end. Both are
+/// done while their dial to the dead peer is still pending.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_does_not_wait_for_a_silent_peer_in_the_dht() {
     let OneCopy {
