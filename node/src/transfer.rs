@@ -823,7 +823,7 @@ async fn serve_pull(
         let to_get = manifest.size() - held;
         let client = Client::new(handle.clone());
         let (served_by, failures) = client
-            .fetch(&manifest, segments, (&sink, &got, to_get), sources.into())
+            .fetch(&manifest, segments, (&sink, &got, to_get), sources, None)
             .await?;
         tracing::info!(%id, buyer = %peer, ?served_by, failed = failures.len(), "copy pulled");
         Ok(())
@@ -2012,8 +2012,9 @@ impl Client {
     }
 
     /// Downloads bytes `range` (the whole object if `None`) of `id` into the file `out`,
-    /// verifying every chunk; when a holder fails, the others (and holders found later, see
-    /// [`Holders`]) continue from the first chunk it had not delivered: nothing verified is
+    /// verifying every chunk, from the first of `holders` to give the manifest and from each of
+    /// the others as it answers (see [`Holders`]); when a holder fails, the others (and holders
+    /// found later) continue from the first chunk it had not delivered: nothing verified is
     /// fetched twice.
     pub async fn get(
         &self,
@@ -2022,17 +2023,28 @@ impl Client {
         out: &Path,
         holders: impl Into<Holders>,
     ) -> Result<GetReport, TransferError> {
-        let Holders {
-            known: mut holders,
-            mut later,
-        } = holders.into();
-        let mut seen = Vec::with_capacity(holders.len());
-        holders.retain(|peer| {
-            let new = !seen.contains(peer);
-            seen.push(*peer);
-            new
-        });
-        let (manifest, mut failures) = self.first_manifest(id, &mut holders, &mut later).await?;
+        let mut candidates = Candidates::new(self, id, holders.into());
+        let mut failures = Vec::new();
+        let (manifest, first) = loop {
+            match candidates.next().await {
+                Some((peer, Ok(manifest))) => break (manifest, peer),
+                Some((peer, Err(e))) => failures.push(HolderFailure {
+                    peer,
+                    next_chunk: 0,
+                    error: e.to_string(),
+                }),
+                None => {
+                    return Err(TransferError::Unavailable {
+                        id,
+                        tried: candidates.seen.len(),
+                        last: failures.last().map_or_else(
+                            || "no holder known".to_owned(),
+                            |f: &HolderFailure| f.error.clone(),
+                        ),
+                    });
+                }
+            }
+        };
         let manifest = Arc::new(manifest);
         let bytes = range.unwrap_or(0..manifest.size());
         let chunks = manifest
@@ -2063,19 +2075,18 @@ impl Client {
                 verify_and_write(&manifest, index, data, &bytes, &file, &out, peer)
             })
         };
-        // Holders still to come count as one more: a download that starts with one holder
-        // leaves segments for those found while it runs.
-        let expected = holders.len() + usize::from(later.is_some());
+        // The holders not yet failed, and those still to come as one more: a download that
+        // starts with one holder leaves segments for those that answer or are found later.
+        let expected =
+            candidates.seen.len() - failures.len() + usize::from(candidates.later.is_some());
         let segments = download_segments(chunks, expected);
         let (served_by, failed) = self
             .fetch(
                 &manifest,
                 segments,
                 (&sink, &AtomicU64::new(0), bytes.end - bytes.start),
-                Holders {
-                    known: holders,
-                    later,
-                },
+                vec![first],
+                Some(&mut candidates),
             )
             .await?;
         failures.extend(failed);
@@ -2108,73 +2119,22 @@ impl Client {
         })
     }
 
-    /// The manifest of `id` from the first holder that gives it: of `known`, in order, then of
-    /// those `later` brings. The holders that failed to give it leave `known` and are returned
-    /// (a holder that cannot give the manifest cannot give chunks); those `later` brought and
-    /// that were not asked yet join `known`.
-    async fn first_manifest(
-        &self,
-        id: ContentId,
-        known: &mut Vec<PeerId>,
-        later: &mut Option<mpsc::Receiver<PeerId>>,
-    ) -> Result<(Manifest, Vec<HolderFailure>), TransferError> {
-        let mut failures = Vec::new();
-        let mut asked = 0;
-        loop {
-            if asked == known.len() {
-                if let Some(found) = later.as_mut() {
-                    match found.recv().await {
-                        Some(peer) if !known.contains(&peer) => known.push(peer),
-                        Some(_) => continue,
-                        None => *later = None,
-                    }
-                }
-                if asked == known.len() {
-                    return Err(TransferError::Unavailable {
-                        id,
-                        tried: failures.len(),
-                        last: failures.last().map_or_else(
-                            || "no holder known".to_owned(),
-                            |f: &HolderFailure| f.error.clone(),
-                        ),
-                    });
-                }
-            }
-            let peer = known[asked];
-            match self.manifest_from(peer, id).await {
-                Ok(manifest) => {
-                    let failed: Vec<PeerId> = failures.iter().map(|f| f.peer).collect();
-                    known.retain(|peer| !failed.contains(peer));
-                    return Ok((manifest, failures));
-                }
-                Err(e) => {
-                    tracing::debug!(%peer, %id, error = %e, "no manifest from this holder");
-                    failures.push(HolderFailure {
-                        peer,
-                        next_chunk: 0,
-                        error: e.to_string(),
-                    });
-                    asked += 1;
-                }
-            }
-        }
-    }
-
-    /// Fetches the chunks in `segments` of `manifest`'s object from `holders` into `sink`
-    /// (`total` bytes in all), adding the bytes kept to `written`; returns the holders that
-    /// served chunks (in the order they were asked) and those that failed.
+    /// Fetches the chunks in `segments` of `manifest`'s object from the `ready` holders, and
+    /// from the `candidates` as each answers, into `sink` (`total` bytes in all), adding the
+    /// bytes kept to `written`; returns the holders that served chunks (in the order they were
+    /// asked) and those that failed.
     ///
     /// The segments sit in one queue; each holder takes the next one as soon as it is free, so
     /// faster holders serve more. A holder that fails puts the rest of its segment back (from
-    /// the first chunk not yet verified) and drops out. Holders found later join as they come,
-    /// each asked once; while segments are left and every holder so far failed, the download
-    /// waits for the next one, until none can come.
+    /// the first chunk not yet verified) and drops out. While segments are left and every
+    /// holder so far failed, the download waits for the next candidate, until none can come.
     async fn fetch(
         &self,
         manifest: &Arc<Manifest>,
         segments: Vec<Range<u64>>,
         (sink, written, total): (&Sink, &AtomicU64, u64),
-        holders: Holders,
+        ready: Vec<PeerId>,
+        mut candidates: Option<&mut Candidates<'_>>,
     ) -> Result<(Vec<PeerId>, Vec<HolderFailure>), TransferError> {
         let id = manifest.id();
         let work = Work::new(segments);
@@ -2214,10 +2174,9 @@ impl Client {
                 (peer, served, None)
             }
         };
-        let Holders { known, mut later } = holders;
         let mut asked: Vec<PeerId> = Vec::new();
         let mut workers = FuturesUnordered::new();
-        for peer in known {
+        for peer in ready {
             if !asked.contains(&peer) {
                 asked.push(peer);
                 workers.push(worker(peer));
@@ -2225,7 +2184,7 @@ impl Client {
         }
         let (mut served, mut failures) = (Vec::new(), Vec::new());
         loop {
-            let waiting = !work.finished() && later.is_some();
+            let joining = !work.finished() && candidates.as_ref().is_some_and(|c| c.open());
             tokio::select! {
                 Some((peer, delivered, failure)) = workers.next(), if !workers.is_empty() => {
                     if delivered {
@@ -2233,28 +2192,34 @@ impl Client {
                     }
                     failures.extend(failure);
                 }
-                found = next_holder(&mut later), if waiting => match found {
-                    Some(peer) if !asked.contains(&peer) => {
-                        tracing::debug!(%peer, %id, "a holder found later joins the download");
+                answer = next_answer(&mut candidates), if joining => match answer {
+                    Some((peer, Ok(_))) if !asked.contains(&peer) => {
+                        tracing::debug!(%peer, %id, "a holder that answered joins the download");
                         asked.push(peer);
                         workers.push(worker(peer));
                     }
-                    Some(_) => {}
-                    None => later = None,
+                    Some((peer, Err(e))) => failures.push(HolderFailure {
+                        peer,
+                        next_chunk: 0,
+                        error: e.to_string(),
+                    }),
+                    Some(_) | None => {}
                 },
                 else => break,
             }
         }
+        // Every holder asked, in order: the candidates' order when there are any.
+        let order = candidates.map_or(asked, |c| c.seen.clone());
         if !work.finished() {
             return Err(TransferError::Unavailable {
                 id,
-                tried: asked.len(),
+                tried: order.len(),
                 last: failures
                     .last()
                     .map_or_else(String::new, |f: &HolderFailure| f.error.clone()),
             });
         }
-        let served_by = asked.into_iter().filter(|p| served.contains(p)).collect();
+        let served_by = order.into_iter().filter(|p| served.contains(p)).collect();
         Ok((served_by, failures))
     }
 }
@@ -2403,9 +2368,11 @@ impl Work {
     }
 }
 
-/// The holders a download asks: those `known` when it starts, in order, then those `later`
+/// The holders a download asks: those `known` when it starts, all at once, then those `later`
 /// brings while it runs (a DHT lookup's, as [`Handle::find_holders`] finds them), until it ends.
-/// A holder that fails drops out; a holder that comes again is not asked again.
+/// Each is asked for the manifest first and takes segments once it answered: one that is gone
+/// holds no segment back while its dial times out. A holder that fails drops out; a holder that
+/// comes again is not asked again.
 #[derive(Debug, Default)]
 pub struct Holders {
     /// Asked first, in order.
@@ -2417,6 +2384,76 @@ pub struct Holders {
 impl From<Vec<PeerId>> for Holders {
     fn from(known: Vec<PeerId>) -> Self {
         Self { known, later: None }
+    }
+}
+
+/// A holder's answer to a request for the manifest.
+type Answer = (PeerId, Result<Manifest, TransferError>);
+
+/// The holders on their way into a download: each is asked for the manifest first (those known
+/// at once, all together; those found later as they come) and joins once it answered, so a
+/// holder that is gone (its dial hangs until the transport gives up) never holds a segment back.
+struct Candidates<'a> {
+    client: &'a Client,
+    id: ContentId,
+    asking: FuturesUnordered<futures::future::BoxFuture<'a, Answer>>,
+    later: Option<mpsc::Receiver<PeerId>>,
+    /// Every holder asked, in order.
+    seen: Vec<PeerId>,
+}
+
+impl<'a> Candidates<'a> {
+    fn new(client: &'a Client, id: ContentId, holders: Holders) -> Self {
+        let mut candidates = Self {
+            client,
+            id,
+            asking: FuturesUnordered::new(),
+            later: holders.later,
+            seen: Vec::new(),
+        };
+        for peer in holders.known {
+            candidates.ask(peer);
+        }
+        candidates
+    }
+
+    /// Asks `peer` for the manifest, unless it was asked already.
+    fn ask(&mut self, peer: PeerId) {
+        if self.seen.contains(&peer) {
+            return;
+        }
+        self.seen.push(peer);
+        let (client, id) = (self.client, self.id);
+        self.asking.push(Box::pin(async move {
+            (peer, client.manifest_from(peer, id).await)
+        }));
+    }
+
+    /// Whether another answer may come.
+    fn open(&self) -> bool {
+        !self.asking.is_empty() || self.later.is_some()
+    }
+
+    /// The next answer; `None` once none can come.
+    async fn next(&mut self) -> Option<Answer> {
+        loop {
+            tokio::select! {
+                Some(answer) = self.asking.next(), if !self.asking.is_empty() => return Some(answer),
+                found = next_holder(&mut self.later), if self.later.is_some() => match found {
+                    Some(peer) => self.ask(peer),
+                    None => self.later = None,
+                },
+                else => return None,
+            }
+        }
+    }
+}
+
+/// The next of `candidates`' answers; pending forever without candidates.
+async fn next_answer(candidates: &mut Option<&mut Candidates<'_>>) -> Option<Answer> {
+    match candidates {
+        Some(candidates) => candidates.next().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1081,8 +1081,9 @@ async fn one_copy(other_quota: u64, seed: u64) -> OneCopy {
 /// 10 s later. A new buyer node (as `cairn storage get` starts) downloading a file whose holder
 /// its catalog names does not wait for that: it asks that holder at once, and the lookup of
 /// the holder's address ends as soon as it reached the holder. One whose catalog names none
-/// starts with the first holder the DHT finds, without waiting for the lookup's end. Both are
-/// done while their dial to the dead peer is still pending.
+/// starts with the first holder the DHT finds, without waiting for the lookup's end. One whose
+/// catalog names the dead peer first asks both at once and takes chunks from the one that
+/// answered. All are done while their dial to the dead peer is still pending.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_does_not_wait_for_a_silent_peer_in_the_dht() {
     let OneCopy {
@@ -1125,7 +1126,9 @@ async fn a_download_does_not_wait_for_a_silent_peer_in_the_dht() {
         }
     });
 
-    for named in [vec![holder_id], vec![]] {
+    // The catalog names the holder; names none; names the dead peer first (a provider gone
+    // offline), which is asked at once with the holder and holds nothing back.
+    for named in [vec![holder_id], vec![], vec![dead_id, holder_id]] {
         let buyer = start(0, vec![a.addr.clone()]).await;
         let mut events = buyer.handle.subscribe();
         let catalog = node::buyer::Catalog::in_dir(buyer.dir.path());
