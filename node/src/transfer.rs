@@ -808,23 +808,44 @@ async fn serve_pull(
         if missing.is_empty() {
             return Ok(());
         }
-        let sources = reach(&handle, &holders).await;
-        if sources.is_empty() {
-            return Err(TransferError::Unavailable {
-                id,
-                tried: holders.len(),
-                last: "none of them could be dialled".into(),
-            });
-        }
+        // Each holder joins as soon as it is reached and answers: one that cannot be reached
+        // holds nothing back while its dial times out.
+        let (reached, later) = mpsc::channel(holders.len().max(1));
+        let reaching = reach(&handle, &holders, reached);
         let segments = pull_spans(&missing)
             .into_iter()
-            .flat_map(|run| download_segments(run, sources.len()))
+            .flat_map(|run| download_segments(run, holders.len()))
             .collect();
         let to_get = manifest.size() - held;
         let client = Client::new(handle.clone());
-        let (served_by, failures) = client
-            .fetch(&manifest, segments, (&sink, &got, to_get), sources, None)
-            .await?;
+        let mut candidates = Candidates::new(
+            &client,
+            id,
+            Holders {
+                known: Vec::new(),
+                later: Some(later),
+            },
+        );
+        let fetch = client.fetch(
+            &manifest,
+            segments,
+            (&sink, &got, to_get),
+            Vec::new(),
+            Some(&mut candidates),
+        );
+        tokio::pin!(fetch);
+        let fetched = tokio::select! {
+            fetched = &mut fetch => fetched,
+            () = reaching => fetch.await,
+        };
+        let (served_by, failures) = fetched.map_err(|err| match err {
+            TransferError::Unavailable { tried: 0, .. } => TransferError::Unavailable {
+                id,
+                tried: holders.len(),
+                last: "none of them could be dialled".into(),
+            },
+            err => err,
+        })?;
         tracing::info!(%id, buyer = %peer, ?served_by, failed = failures.len(), "copy pulled");
         Ok(())
     };
@@ -865,12 +886,13 @@ async fn serve_pull(
         .await
 }
 
-/// The holders of those given that this node reached: those with addresses once one of them
-/// answered (all dialled at once, so a holder takes at most one dial timeout), those without as
-/// they are (a stream to them dials whatever address the node knows). Itself is left out.
-async fn reach(handle: &Handle, holders: &[Holder]) -> Vec<PeerId> {
+/// Sends each of `holders` that this node reaches to `reached`, as soon as it is reached: one
+/// with addresses once one of them answered (all dialled at once, so a holder takes at most one
+/// dial timeout), one without at once (a stream to it dials whatever address the node knows).
+/// Itself is left out. Returns once every dial ended, or `reached` is dropped.
+async fn reach(handle: &Handle, holders: &[Holder], reached: mpsc::Sender<PeerId>) {
     let me = handle.peer_id();
-    let tries = holders
+    let mut tries: FuturesUnordered<_> = holders
         .iter()
         .filter(|holder| holder.peer != me)
         .map(|holder| async move {
@@ -894,12 +916,15 @@ async fn reach(handle: &Handle, holders: &[Holder]) -> Vec<PeerId> {
                     None
                 }
             }
-        });
-    futures::future::join_all(tries)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+        })
+        .collect();
+    while let Some(tried) = tries.next().await {
+        if let Some(peer) = tried
+            && reached.send(peer).await.is_err()
+        {
+            return;
+        }
+    }
 }
 
 /// Bytes chunks `run` hold in `manifest`'s object.
@@ -2024,27 +2049,7 @@ impl Client {
         holders: impl Into<Holders>,
     ) -> Result<GetReport, TransferError> {
         let mut candidates = Candidates::new(self, id, holders.into());
-        let mut failures = Vec::new();
-        let (manifest, first) = loop {
-            match candidates.next().await {
-                Some((peer, Ok(manifest))) => break (manifest, peer),
-                Some((peer, Err(e))) => failures.push(HolderFailure {
-                    peer,
-                    next_chunk: 0,
-                    error: e.to_string(),
-                }),
-                None => {
-                    return Err(TransferError::Unavailable {
-                        id,
-                        tried: candidates.seen.len(),
-                        last: failures.last().map_or_else(
-                            || "no holder known".to_owned(),
-                            |f: &HolderFailure| f.error.clone(),
-                        ),
-                    });
-                }
-            }
-        };
+        let (manifest, first, mut failures) = candidates.first_manifest().await?;
         let manifest = Arc::new(manifest);
         let bytes = range.unwrap_or(0..manifest.size());
         let chunks = manifest
@@ -2099,24 +2104,15 @@ impl Client {
         })
     }
 
-    /// The manifest of `id` from the first of `holders` that gives it.
+    /// The manifest of `id` from the first of `holders` to give it, all asked at once: one
+    /// that is gone holds nothing back while its dial times out.
     pub async fn manifest(
         &self,
         id: ContentId,
         holders: &[PeerId],
     ) -> Result<Manifest, TransferError> {
-        let mut last = String::from("no holder known");
-        for &peer in holders {
-            match self.manifest_from(peer, id).await {
-                Ok(m) => return Ok(m),
-                Err(e) => last = e.to_string(),
-            }
-        }
-        Err(TransferError::Unavailable {
-            id,
-            tried: holders.len(),
-            last,
-        })
+        let mut candidates = Candidates::new(self, id, holders.to_vec().into());
+        Ok(candidates.first_manifest().await?.0)
     }
 
     /// Fetches the chunks in `segments` of `manifest`'s object from the `ready` holders, and
@@ -2432,6 +2428,34 @@ impl<'a> Candidates<'a> {
     /// Whether another answer may come.
     fn open(&self) -> bool {
         !self.asking.is_empty() || self.later.is_some()
+    }
+
+    /// The first manifest given, the holder that gave it, and the holders that failed before;
+    /// [`TransferError::Unavailable`] (with the last failure) once none can come.
+    async fn first_manifest(
+        &mut self,
+    ) -> Result<(Manifest, PeerId, Vec<HolderFailure>), TransferError> {
+        let mut failures = Vec::new();
+        loop {
+            match self.next().await {
+                Some((peer, Ok(manifest))) => return Ok((manifest, peer, failures)),
+                Some((peer, Err(e))) => failures.push(HolderFailure {
+                    peer,
+                    next_chunk: 0,
+                    error: e.to_string(),
+                }),
+                None => {
+                    return Err(TransferError::Unavailable {
+                        id: self.id,
+                        tried: self.seen.len(),
+                        last: failures.last().map_or_else(
+                            || "no holder known".to_owned(),
+                            |f: &HolderFailure| f.error.clone(),
+                        ),
+                    });
+                }
+            }
+        }
     }
 
     /// The next answer; `None` once none can come.

@@ -385,19 +385,31 @@ async fn corrupt_data_is_not_served_and_quota_is_enforced() {
     on_disk[3 * CHUNK_SIZE + 5] ^= 0x01;
     std::fs::write(&path, &on_disk).unwrap();
 
+    // The bad holder first; the good one joins once the bad one found its chunk 3 corrupt (as
+    // a holder found later would), and serves the rest.
     let mut events = bad.handle.subscribe();
     let out = buyer.dir.path().join("out.bin");
-    let got = client.get(report.id, None, &out, order).await.unwrap();
+    let (found, later) = tokio::sync::mpsc::channel(1);
+    let holders = Holders {
+        known: vec![order[0]],
+        later: Some(later),
+    };
+    let get = client.get(report.id, None, &out, holders);
+    let corrupt = async {
+        let chunk = next_event(&mut events, |e| match e {
+            Event::Corrupt { id, chunk } if *id == report.id => Some(*chunk),
+            _ => None,
+        })
+        .await;
+        found.send(order[1]).await.unwrap();
+        chunk
+    };
+    let (got, chunk) = tokio::join!(get, corrupt);
+    let got = got.unwrap();
     assert_eq!(tokio::fs::read(&out).await.unwrap(), bytes);
-    assert_eq!(
-        got.served_by,
-        vec![bad.handle.peer_id(), good.handle.peer_id()]
-    );
-    let chunk = next_event(&mut events, |e| match e {
-        Event::Corrupt { id, chunk } if *id == report.id => Some(*chunk),
-        _ => None,
-    })
-    .await;
+    assert_eq!(got.served_by, order);
+    assert_eq!(got.failures.len(), 1, "{got:?}");
+    assert_eq!(got.failures[0].next_chunk, 3, "{got:?}");
     assert_eq!(chunk, 3);
     let info = bad
         .handle
@@ -680,8 +692,10 @@ fn unavailable(err: &TransferError) -> bool {
 }
 
 /// A provider given holders pulls the copy from them itself, every chunk verified: a holder
-/// serving a corrupt chunk drops out and the other serves the rest; the buyer sends no chunk.
-/// A pull from holders that cannot be reached is refused as unavailable.
+/// serving a corrupt chunk drops out, the chunks verified before it are kept, and the other
+/// serves the rest; the buyer sends no chunk.
+/// A holder gone silent holds nothing back. A pull from holders that cannot be reached is
+/// refused as unavailable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_pulls_a_copy_from_the_holders_itself() {
     let good = start(1 << 30, vec![]).await;
@@ -706,6 +720,16 @@ async fn a_provider_pulls_a_copy_from_the_holders_itself() {
     let mut bad_events = bad.handle.subscribe();
     let mut good_events = good.handle.subscribe();
     let mut buyer_events = buyer.handle.subscribe();
+    // From the bad holder alone: it serves chunks 0 and 1, finds chunk 2 corrupt and serves
+    // nothing more, and the pull is refused as unavailable; the spare keeps the two verified.
+    let bad_only = [Holder::new(bad.handle.peer_id(), [bad.addr.clone()])];
+    let err = client
+        .pull_to(spare.handle.peer_id(), &manifest, 0, &bad_only)
+        .await
+        .unwrap_err();
+    assert!(unavailable(&err), "{err}");
+    // From both: the bad one no longer serves the object (found corrupt), the good one serves
+    // what the spare lacks.
     let holders = [
         Holder::new(bad.handle.peer_id(), [bad.addr.clone()]),
         Holder::new(good.handle.peer_id(), [good.addr.clone()]),
@@ -716,7 +740,7 @@ async fn a_provider_pulls_a_copy_from_the_holders_itself() {
         .unwrap();
     assert_eq!(
         (copy.sent_chunks, copy.skipped_chunks, copy.pulled_chunks),
-        (0, 0, 41)
+        (0, 2, 39)
     );
     assert_eq!(std::fs::read(object(&spare)).unwrap(), bytes);
     // The buyer sent no chunk (an upload reports each one), and heard the pull was done.
@@ -767,6 +791,45 @@ async fn a_provider_pulls_a_copy_from_the_holders_itself() {
         .await
         .unwrap();
     assert_eq!((again.skipped_chunks, again.pulled_chunks), (41, 0));
+
+    // A holder gone silent (its address a listener that never answers) named first: another
+    // provider pulls the copy from the good one at once, while its dial to the silent one is
+    // still pending (it fails only when the transport's timeout ends it).
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr: node::Multiaddr =
+        format!("/ip4/127.0.0.1/tcp/{}", silent.local_addr().unwrap().port())
+            .parse()
+            .unwrap();
+    let _silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let silent_peer = node::PeerId::random();
+    let third = start(1 << 30, vec![]).await;
+    buyer.handle.dial(third.addr.clone()).await.unwrap();
+    let mut third_events = third.handle.subscribe();
+    let copy = client
+        .pull_to(
+            third.handle.peer_id(),
+            &manifest,
+            0,
+            &[
+                Holder::new(silent_peer, [silent_addr]),
+                Holder::new(good.handle.peer_id(), [good.addr.clone()]),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(copy.pulled_chunks, 41);
+    assert_eq!(std::fs::read(object(&third)).unwrap(), bytes);
+    let silent_failed = |event: &Event| matches!(event, Event::DialFailed { peer: Some(peer), .. } if *peer == silent_peer);
+    assert!(
+        !std::iter::from_fn(|| third_events.try_recv().ok()).any(|e| silent_failed(&e)),
+        "the pull waited for the dial to the silent holder"
+    );
+    next_event(&mut third_events, |e| silent_failed(e).then_some(())).await;
 
     // A holder that cannot be dialled: the pull is refused as unavailable, and a second
     // provider keeps nothing visible.
@@ -1155,6 +1218,15 @@ async fn a_download_does_not_wait_for_a_silent_peer_in_the_dht() {
             tokio::fs::read(&out).await.unwrap() == bytes,
             "bytes differ"
         );
+        if named.len() > 1 {
+            // A manifest asked of the same two (as a move asks the holders) comes from the
+            // live one, at once.
+            let manifest = Client::new(buyer.handle.clone())
+                .manifest(put.id, &named)
+                .await
+                .unwrap();
+            assert_eq!(manifest.id(), put.id);
+        }
         // The buyer's lookups asked the dead peer (a handed it out), and the dial is still
         // pending: it fails only after the download.
         let failed_before = std::iter::from_fn(|| events.try_recv().ok()).any(
