@@ -1257,10 +1257,10 @@ pub async fn end_deals(market: &market::Buyer, entry: &CatalogEntry) -> EndedDea
 
 /// Downloads `id` (or only `range` of it) to `output`, every chunk verified. The holders the
 /// catalog names are asked at once; the DHT's lookup starts with the download, and each holder
-/// it finds joins the download as it comes, then (once the lookup ends) the providers known by
-/// their offers: the download starts with the first holder known, never waits for the lookup
-/// (which, meeting dead peers, runs on until their dials give up), and ends as soon as every
-/// chunk is in. A holder that fails hands what it had not delivered to the others, and to
+/// it finds joins the download as it comes (should it find none, up to 16 providers known by
+/// their offers once it ends): the download starts with the first holder to answer, never
+/// waits for the lookup (which, meeting dead peers, runs on until their dials give up), and
+/// ends as soon as every chunk is in. A holder that fails hands what it had not delivered to the others, and to
 /// those found later: nothing verified is fetched twice. The bytes go to a partial file beside
 /// `output` (`.<name>.part`), renamed to `output` once all are verified and removed on
 /// failure, so `output` never holds a half-written object.
@@ -1280,16 +1280,23 @@ pub async fn get(
     let mut lookup = handle.find_holders(id).await?;
     let (found, later) = tokio::sync::mpsc::channel(LATER_HOLDERS_QUEUED);
     let feed = async move {
+        let mut any = false;
         while let Some(peer) = lookup.recv().await {
+            any = true;
             if found.send(peer).await.is_err() {
                 return;
             }
         }
-        // The lookup ended: the providers known by their offers may hold it too.
+        // The lookup ended having found nobody (the DHT's records lost or not yet spread): the
+        // providers known by their offers may hold it, a bounded few of them (each is asked at
+        // once).
+        if any {
+            return;
+        }
         let Ok(providers) = handle.providers().await else {
             return;
         };
-        for provider in providers {
+        for provider in providers.into_iter().take(OFFERED_ASKED) {
             if found.send(provider.peer).await.is_err() {
                 return;
             }
@@ -1313,6 +1320,8 @@ pub async fn get(
 
 /// Holders found and not yet taken by the download; the lookup waits while it is full.
 const LATER_HOLDERS_QUEUED: usize = 16;
+/// Most providers known by their offers that a download asks, when the DHT found no holder.
+const OFFERED_ASKED: usize = 16;
 
 /// Downloads `id` from `holders` (in that order) to `output` through its partial file.
 async fn fetch_to(
