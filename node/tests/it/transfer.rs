@@ -159,24 +159,29 @@ async fn provider_killed_mid_upload_and_mid_download() {
         got.failures.iter().all(|f| f.peer == p2.handle.peer_id()),
         "{got:?}"
     );
-    // Every chunk was written once: the download's byte count ends exactly at its size.
+    written_once(&mut buyer_events, report.id, bytes.len() as u64);
+    assert_eq!(tokio::fs::read(&out).await.unwrap(), bytes);
+    drop(p2_events.try_recv());
+}
+
+/// Checks from the download progress `events` received that every chunk of `id` was written
+/// once: the download's byte count rises with each chunk and ends exactly at `size`.
+fn written_once(events: &mut tokio::sync::broadcast::Receiver<Event>, id: ContentId, size: u64) {
     let mut written = 0;
-    while let Ok(event) = buyer_events.try_recv() {
+    while let Ok(event) = events.try_recv() {
         if let Event::Progress {
-            id,
+            id: of,
             done,
             upload: false,
             ..
         } = event
-            && id == report.id
+            && of == id
         {
-            assert!(done > written && done <= bytes.len() as u64, "{done}");
+            assert!(done > written && done <= size, "{done}");
             written = done;
         }
     }
-    assert_eq!(written, bytes.len() as u64);
-    assert_eq!(tokio::fs::read(&out).await.unwrap(), bytes);
-    drop(p2_events.try_recv());
+    assert_eq!(written, size);
 }
 
 /// A download whose only holder dies part-way waits for the holders found later (as a DHT
@@ -235,22 +240,7 @@ async fn a_download_cut_short_is_finished_by_a_holder_found_later() {
     assert_eq!(got.failures.len(), 1, "{got:?}");
     assert_eq!(got.failures[0].peer, first);
     assert!(got.failures[0].next_chunk >= 4, "{got:?}");
-    // Every chunk was written once: the download's byte count ends exactly at its size.
-    let mut written = 0;
-    while let Ok(event) = buyer_events.try_recv() {
-        if let Event::Progress {
-            id,
-            done,
-            upload: false,
-            ..
-        } = event
-            && id == report.id
-        {
-            assert!(done > written && done <= bytes.len() as u64, "{done}");
-            written = done;
-        }
-    }
-    assert_eq!(written, bytes.len() as u64);
+    written_once(&mut buyer_events, report.id, bytes.len() as u64);
 
     // No holder left, and the lookup ended (its sender dropped): a clear error, no file.
     p2.kill();
