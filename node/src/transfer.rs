@@ -2371,7 +2371,7 @@ impl Work {
 /// comes again is not asked again.
 #[derive(Debug, Default)]
 pub struct Holders {
-    /// Asked first, in order.
+    /// Asked first, all at once (listed first in the report's `served_by`).
     pub known: Vec<PeerId>,
     /// Join as they come; `None`: no more will.
     pub later: Option<mpsc::Receiver<PeerId>>,
