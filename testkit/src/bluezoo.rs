@@ -49,6 +49,8 @@ pub struct BlueZoo {
     address: String,
     dbus: Child,
     bluezoo: Child,
+    /// BlueZoo's standard error: its log.
+    log: tempfile::NamedTempFile,
 }
 
 impl BlueZoo {
@@ -75,10 +77,14 @@ impl BlueZoo {
             .read_line(&mut address)
             .map_err(io("reading dbus-daemon's address"))?;
         let address = address.trim().to_owned();
+        // Its log at INFO (scans, devices added, advertisements registered and removed) goes
+        // to a file, for a failing test to show (`BlueZoo::log`).
+        let log = tempfile::NamedTempFile::new().map_err(io("making BlueZoo's log file"))?;
         let mut command = Command::new(venv_bin("bluezoo")?);
         command
-            .args(["--auto-enable", "--scan-interval", "1", "-q"])
-            .env("DBUS_SYSTEM_BUS_ADDRESS", &address);
+            .args(["--auto-enable", "--scan-interval", "1"])
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &address)
+            .stderr(log.reopen().map_err(io("opening BlueZoo's log file"))?);
         for i in 0..adapters {
             command.args(["-a", &format!("00:00:00:CA:00:{:02X}", i + 1)]);
         }
@@ -98,6 +104,7 @@ impl BlueZoo {
             address,
             dbus,
             bluezoo,
+            log,
         };
         bus.wait_ready(adapters)?;
         Ok(bus)
@@ -106,6 +113,13 @@ impl BlueZoo {
     /// The bus address, for `DBUS_SYSTEM_BUS_ADDRESS`.
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// The last `lines` lines of BlueZoo's log (INFO and above), for a failing test to show.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     fn wait_ready(&mut self, adapters: u8) -> Result<()> {

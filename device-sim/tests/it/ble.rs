@@ -48,9 +48,16 @@ fn ble_over_bluezoo() {
     }
     let Some(status) = status else {
         let _ = child.kill();
-        panic!("the BLE test did not finish within 3 minutes");
+        panic!(
+            "the BLE test did not finish within 3 minutes; BlueZoo's log ends:\n{}",
+            bus.log_tail(300)
+        );
     };
-    assert!(status.success(), "the BLE test failed: {status}");
+    assert!(
+        status.success(),
+        "the BLE test failed: {status}; BlueZoo's log ends:\n{}",
+        bus.log_tail(300)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
