@@ -830,8 +830,8 @@ async fn serve_pull(
             &manifest,
             segments,
             (&sink, &got, to_get),
-            Vec::new(),
-            Some(&mut candidates),
+            None,
+            &mut candidates,
         );
         tokio::pin!(fetch);
         let fetched = tokio::select! {
@@ -2090,8 +2090,8 @@ impl Client {
                 &manifest,
                 segments,
                 (&sink, &AtomicU64::new(0), bytes.end - bytes.start),
-                vec![first],
-                Some(&mut candidates),
+                Some(first),
+                &mut candidates,
             )
             .await?;
         failures.extend(failed);
@@ -2115,7 +2115,7 @@ impl Client {
         Ok(candidates.first_manifest().await?.0)
     }
 
-    /// Fetches the chunks in `segments` of `manifest`'s object from the `ready` holders, and
+    /// Fetches the chunks in `segments` of `manifest`'s object from the `first` holder, and
     /// from the `candidates` as each answers, into `sink` (`total` bytes in all), adding the
     /// bytes kept to `written`; returns the holders that served chunks (in the order they were
     /// asked) and those that failed.
@@ -2129,8 +2129,8 @@ impl Client {
         manifest: &Arc<Manifest>,
         segments: Vec<Range<u64>>,
         (sink, written, total): (&Sink, &AtomicU64, u64),
-        ready: Vec<PeerId>,
-        mut candidates: Option<&mut Candidates<'_>>,
+        first: Option<PeerId>,
+        candidates: &mut Candidates<'_>,
     ) -> Result<(Vec<PeerId>, Vec<HolderFailure>), TransferError> {
         let id = manifest.id();
         let work = Work::new(segments);
@@ -2170,17 +2170,10 @@ impl Client {
                 (peer, served, None)
             }
         };
-        let mut asked: Vec<PeerId> = Vec::new();
-        let mut workers = FuturesUnordered::new();
-        for peer in ready {
-            if !asked.contains(&peer) {
-                asked.push(peer);
-                workers.push(worker(peer));
-            }
-        }
+        let mut workers: FuturesUnordered<_> = first.into_iter().map(worker).collect();
         let (mut served, mut failures) = (Vec::new(), Vec::new());
         loop {
-            let joining = !work.finished() && candidates.as_ref().is_some_and(|c| c.open());
+            let joining = !work.finished() && candidates.open();
             tokio::select! {
                 Some((peer, delivered, failure)) = workers.next(), if !workers.is_empty() => {
                     if delivered {
@@ -2188,10 +2181,10 @@ impl Client {
                     }
                     failures.extend(failure);
                 }
-                answer = next_answer(&mut candidates), if joining => match answer {
-                    Some((peer, Ok(_))) if !asked.contains(&peer) => {
+                // Each holder answers once (`Candidates` asks a holder once).
+                answer = candidates.next(), if joining => match answer {
+                    Some((peer, Ok(_))) => {
                         tracing::debug!(%peer, %id, "a holder that answered joins the download");
-                        asked.push(peer);
                         workers.push(worker(peer));
                     }
                     Some((peer, Err(e))) => failures.push(HolderFailure {
@@ -2199,23 +2192,27 @@ impl Client {
                         next_chunk: 0,
                         error: e.to_string(),
                     }),
-                    Some(_) | None => {}
+                    None => {}
                 },
                 else => break,
             }
         }
-        // Every holder asked, in order: the candidates' order when there are any.
-        let order = candidates.map_or(asked, |c| c.seen.clone());
         if !work.finished() {
             return Err(TransferError::Unavailable {
                 id,
-                tried: order.len(),
+                tried: candidates.seen.len(),
                 last: failures
                     .last()
                     .map_or_else(String::new, |f: &HolderFailure| f.error.clone()),
             });
         }
-        let served_by = order.into_iter().filter(|p| served.contains(p)).collect();
+        // In the order the holders were asked.
+        let served_by = candidates
+            .seen
+            .iter()
+            .copied()
+            .filter(|p| served.contains(p))
+            .collect();
         Ok((served_by, failures))
     }
 }
@@ -2470,14 +2467,6 @@ impl<'a> Candidates<'a> {
                 else => return None,
             }
         }
-    }
-}
-
-/// The next of `candidates`' answers; pending forever without candidates.
-async fn next_answer(candidates: &mut Option<&mut Candidates<'_>>) -> Option<Answer> {
-    match candidates {
-        Some(candidates) => candidates.next().await,
-        None => std::future::pending().await,
     }
 }
 
