@@ -1260,10 +1260,10 @@ pub async fn end_deals(market: &market::Buyer, entry: &CatalogEntry) -> EndedDea
 /// it finds joins the download as it comes (should it find none, up to 16 providers known by
 /// their offers once it ends): the download starts with the first holder to answer, never
 /// waits for the lookup (which, meeting dead peers, runs on until their dials give up), and
-/// ends as soon as every chunk is in. A holder that fails hands what it had not delivered to the others, and to
-/// those found later: nothing verified is fetched twice. The bytes go to a partial file beside
-/// `output` (`.<name>.part`), renamed to `output` once all are verified and removed on
-/// failure, so `output` never holds a half-written object.
+/// ends as soon as every chunk is in. A holder that fails hands what it had not delivered to
+/// the others, and to those found later: nothing verified is fetched twice. The bytes go to a
+/// partial file beside `output` (`.<name>.part`), renamed to `output` once all are verified
+/// and removed on failure, so `output` never holds a half-written object.
 pub async fn get(
     handle: &Handle,
     catalog: &Catalog,
