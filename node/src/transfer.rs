@@ -1891,19 +1891,23 @@ impl Client {
         Ok((manifest, fetched))
     }
 
-    /// Downloads chunks `*next..end` from `peer` into `sink`, advancing `*next` past every
-    /// verified chunk (so a failure leaves it at the first chunk still needed) and adding the
-    /// bytes kept to `written`, the whole download's count of `total`.
+    /// Downloads the chunks of `lane` from `peer` into `sink`, from `*next` (its start) to its
+    /// end, advancing `*next` past every verified chunk (so a failure leaves it at the first
+    /// chunk still needed) and adding the bytes kept to `written`, the whole download's count of
+    /// `total`. The lane's end may be pulled in while this runs (another holder took the rest,
+    /// [`Work::take`]): the stream is then dropped once the chunks up to it arrived.
     async fn chunks_from(
         &self,
         peer: PeerId,
         manifest: &Arc<Manifest>,
-        (next, end): (&mut u64, u64),
+        (next, lane): (&mut u64, &Lane),
         sink: &Sink,
         (written, total): (&AtomicU64, u64),
     ) -> Result<(), TransferError> {
         let id = manifest.id();
         let mut buf = Vec::new();
+        // Asked for up to the lane's end now; it may only come nearer.
+        let end = lane.end();
         let request = Message::GetRequest {
             id,
             first: *next,
@@ -1954,6 +1958,12 @@ impl Client {
             while let Ok(result) = verified.try_recv() {
                 settle(result, next)?;
             }
+            if received < end && received >= lane.end() {
+                // The rest was taken by another holder: dropping the stream resets it, and
+                // the provider stops sending. (A lane keeps at least the chunk it is receiving,
+                // so this never waits on a chunk it no longer needs.)
+                break Ok(());
+            }
             if spare.capacity() == 0
                 && let Ok(back) = spares.try_recv()
             {
@@ -1972,6 +1982,10 @@ impl Client {
             };
             match msg {
                 Message::Chunk { index, data } if index == received && index < end => {
+                    if !lane.claim(index) {
+                        // Taken by another holder while it was on its way.
+                        break Ok(());
+                    }
                     received += 1;
                     if chunks.send((index, data)).await.is_err() {
                         // The worker stopped: its report says why.
@@ -2000,6 +2014,7 @@ impl Client {
             settle(result, next)?;
         }
         outcome?;
+        let end = lane.end();
         if *next == end {
             Ok(())
         } else {
@@ -2121,7 +2136,9 @@ impl Client {
     /// asked) and those that failed.
     ///
     /// The segments sit in one queue; each holder takes the next one as soon as it is free, so
-    /// faster holders serve more. A holder that fails puts the rest of its segment back (from
+    /// faster holders serve more, and once none is queued a free holder takes the second half
+    /// of what another still has to receive ([`Work::take`]): a slow holder never holds the
+    /// end of a download back. A holder that fails puts the rest of its segment back (from
     /// the first chunk not yet verified) and drops out. While segments are left and every
     /// holder so far failed, the download waits for the next candidate, until none can come.
     async fn fetch(
@@ -2133,28 +2150,23 @@ impl Client {
         candidates: &mut Candidates<'_>,
     ) -> Result<(Vec<PeerId>, Vec<HolderFailure>), TransferError> {
         let id = manifest.id();
-        let work = Work::new(segments);
+        let work = Work::new(segments, least_taken(manifest.chunks()));
         let worker = |peer: PeerId| {
             let work = &work;
             async move {
                 let mut served = false;
-                while let Some(segment) = work.take().await {
-                    let mut next = segment.start;
+                while let Some(lane) = work.take().await {
+                    let start = lane.start();
+                    let mut next = start;
                     let result = self
-                        .chunks_from(
-                            peer,
-                            manifest,
-                            (&mut next, segment.end),
-                            sink,
-                            (written, total),
-                        )
+                        .chunks_from(peer, manifest, (&mut next, &lane), sink, (written, total))
                         .await;
-                    served |= next > segment.start;
+                    served |= next > start;
                     match result {
-                        Ok(()) => work.done(None),
+                        Ok(()) => work.done(&lane, None),
                         Err(e) => {
                             tracing::warn!(%peer, error = %e, next, "holder failed; its segment goes to the others");
-                            work.done(Some(next..segment.end));
+                            work.done(&lane, Some(next));
                             return (
                                 peer,
                                 served,
@@ -2292,26 +2304,92 @@ pub fn download_segments(chunks: Range<u64>, holders: usize) -> Vec<Range<u64>> 
         .collect()
 }
 
+/// Fewest chunks a free holder takes from another's segment: one, and for a large object
+/// 1/256 of its chunks (1 KiB of data per chunk of the object), since each segment taken is
+/// answered with the manifest again (32 bytes a chunk): it costs at most 1/32 of what it brings.
+fn least_taken(object_chunks: u64) -> u64 {
+    (object_chunks / 256).max(1)
+}
+
+/// A segment in a holder's hands: the next chunk it is to receive and the end, which another
+/// holder may pull in to take the rest ([`Work::take`]).
+#[derive(Debug)]
+struct Lane {
+    left: std::sync::Mutex<Range<u64>>,
+}
+
+impl Lane {
+    fn new(segment: Range<u64>) -> Self {
+        Self {
+            left: std::sync::Mutex::new(segment),
+        }
+    }
+
+    fn left(&self) -> std::sync::MutexGuard<'_, Range<u64>> {
+        // Two plain fields set under the lock: consistent even if a holder panicked.
+        self.left
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The next chunk to receive.
+    fn start(&self) -> u64 {
+        self.left().start
+    }
+
+    /// Where the segment ends now.
+    fn end(&self) -> u64 {
+        self.left().end
+    }
+
+    /// Claims chunk `index`, the next one, as received; `false` if the segment now ends before
+    /// it (another holder took it).
+    fn claim(&self, index: u64) -> bool {
+        let mut left = self.left();
+        if index < left.end {
+            left.start = left.start.max(index + 1);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Takes the second half of what is left, if it holds at least `least` chunks.
+    fn split(&self, least: u64) -> Option<Range<u64>> {
+        let mut left = self.left();
+        let taken = (left.end - left.start) / 2;
+        if taken == 0 || taken < least {
+            return None;
+        }
+        let end = left.end;
+        left.end -= taken;
+        Some(left.end..end)
+    }
+}
+
 /// The segments of one download still to fetch, shared by the holders' workers.
 struct Work {
     state: std::sync::Mutex<WorkState>,
     changed: tokio::sync::Notify,
+    /// Fewest chunks taken from another holder's segment.
+    least_taken: u64,
 }
 
 struct WorkState {
     queue: std::collections::VecDeque<Range<u64>>,
     /// Segments taken and not yet done.
-    busy: usize,
+    lanes: Vec<Arc<Lane>>,
 }
 
 impl Work {
-    fn new(segments: Vec<Range<u64>>) -> Self {
+    fn new(segments: Vec<Range<u64>>, least_taken: u64) -> Self {
         Self {
             state: std::sync::Mutex::new(WorkState {
                 queue: segments.into(),
-                busy: 0,
+                lanes: Vec::new(),
             }),
             changed: tokio::sync::Notify::new(),
+            least_taken,
         }
     }
 
@@ -2322,19 +2400,29 @@ impl Work {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The next segment to fetch; waits while none is queued but one in hands may come back;
-    /// `None` once nothing is left to hand out.
-    async fn take(&self) -> Option<Range<u64>> {
+    /// The next segment to fetch: the next one queued; with none queued, the second half of
+    /// what the holder with the most left still has to receive (at least `least_taken`
+    /// chunks), which that holder then stops short of. Waits while neither is to be had but a
+    /// segment in hands may come back; `None` once nothing is left to hand out.
+    async fn take(&self) -> Option<Arc<Lane>> {
         loop {
             // Registered before the check, so a change in between still wakes this.
             let changed = self.changed.notified();
             {
                 let mut state = self.state();
-                if let Some(segment) = state.queue.pop_front() {
-                    state.busy += 1;
-                    return Some(segment);
+                let segment = state.queue.pop_front().or_else(|| {
+                    let most = state.lanes.iter().max_by_key(|lane| {
+                        let left = lane.left();
+                        left.end - left.start
+                    })?;
+                    most.split(self.least_taken)
+                });
+                if let Some(segment) = segment {
+                    let lane = Arc::new(Lane::new(segment));
+                    state.lanes.push(Arc::clone(&lane));
+                    return Some(lane);
                 }
-                if state.busy == 0 {
+                if state.lanes.is_empty() {
                     return None;
                 }
             }
@@ -2342,11 +2430,14 @@ impl Work {
         }
     }
 
-    /// Ends a taken segment, putting `rest` back first in line (a failed holder's remainder).
-    fn done(&self, rest: Option<Range<u64>>) {
+    /// Ends a taken segment; `failed_at`: its holder failed, and the rest from that chunk on
+    /// (to the segment's end now) goes back first in line.
+    fn done(&self, lane: &Arc<Lane>, failed_at: Option<u64>) {
         {
             let mut state = self.state();
-            state.busy = state.busy.saturating_sub(1);
+            state.lanes.retain(|l| !Arc::ptr_eq(l, lane));
+            // Under the work's lock: no holder takes part of this lane meanwhile.
+            let rest = failed_at.map(|next| next..lane.end());
             if let Some(rest) = rest.filter(|r| !r.is_empty()) {
                 state.queue.push_front(rest);
             }
@@ -2357,7 +2448,7 @@ impl Work {
     /// Whether every segment was fetched.
     fn finished(&self) -> bool {
         let state = self.state();
-        state.queue.is_empty() && state.busy == 0
+        state.queue.is_empty() && state.lanes.is_empty()
     }
 }
 
@@ -2597,12 +2688,18 @@ mod tests {
         assert_eq!(pacer.admit(later, 1), Duration::from_secs(1));
     }
 
+    /// What `lane` has left to receive.
+    fn left(lane: &Option<Arc<Lane>>) -> Option<Range<u64>> {
+        lane.as_ref().map(|lane| lane.left().clone())
+    }
+
     #[tokio::test]
     async fn a_failed_segment_goes_back_to_the_workers_still_running() {
-        let work = Arc::new(Work::new(vec![0..16, 16..32]));
+        // Nothing is ever worth taking from another holder here.
+        let work = Arc::new(Work::new(vec![0..16, 16..32], 100));
         let a = work.take().await;
         let b = work.take().await;
-        assert_eq!((a, b.clone()), (Some(0..16), Some(16..32)));
+        assert_eq!((left(&a), left(&b)), (Some(0..16), Some(16..32)));
         // Nothing queued, but two in hands: a third worker waits...
         let waiting = tokio::spawn({
             let work = Arc::clone(&work);
@@ -2611,12 +2708,68 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished());
         // ...and gets the rest of a failed segment.
-        work.done(Some(5..16));
-        assert_eq!(waiting.await.unwrap(), Some(5..16));
-        work.done(None);
+        let (a, b) = (a.unwrap(), b.unwrap());
+        work.done(&a, Some(5));
+        let c = waiting.await.unwrap();
+        assert_eq!(left(&c), Some(5..16));
+        work.done(&b, None);
         assert!(!work.finished());
-        work.done(None);
+        work.done(&c.unwrap(), None);
         assert!(work.finished());
-        assert_eq!(work.take().await, None);
+        assert!(work.take().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_free_holder_takes_the_second_half_of_what_another_has_left() {
+        let work = Arc::new(Work::new(vec![0..10, 10..30], 2));
+        let slow = work.take().await.unwrap();
+        let other = work.take().await.unwrap();
+        assert!(slow.claim(0) && slow.claim(1));
+        for i in 10..27 {
+            assert!(other.claim(i));
+        }
+        // Nothing queued: the next holder takes half of the 8 chunks `slow` has left (the
+        // most: `other` has 3).
+        let fast = work.take().await.unwrap();
+        assert_eq!(left(&Some(Arc::clone(&fast))), Some(6..10));
+        assert_eq!(slow.end(), 6);
+        // `slow` may not receive past its new end: chunk 6 is `fast`'s.
+        assert!(slow.claim(2) && slow.claim(5));
+        assert!(!slow.claim(6));
+        assert_eq!(slow.start(), 6);
+        // `fast` got 1 of its 4 and fails: the 3 left go back, and are taken whole.
+        assert!(fast.claim(6));
+        work.done(&fast, Some(7));
+        work.done(&slow, None);
+        let next = work.take().await.unwrap();
+        assert_eq!(left(&Some(Arc::clone(&next))), Some(7..10));
+        // `other` and `next` have 3 left each: half is under the 2 worth taking, so a
+        // free holder waits...
+        let waiting = tokio::spawn({
+            let work = Arc::clone(&work);
+            async move { left(&work.take().await) }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        assert_eq!((other.end(), next.end()), (30, 10));
+        // ...until one comes back.
+        work.done(&next, Some(8));
+        assert_eq!(waiting.await.unwrap(), Some(8..10));
+    }
+
+    #[test]
+    fn a_lane_gives_the_second_half_of_what_it_has_left_and_never_less_than_the_least() {
+        let lane = Lane::new(0..9);
+        assert_eq!(lane.split(5), None, "half of 9 is 4");
+        assert_eq!(lane.split(4), Some(5..9));
+        assert_eq!(lane.split(1), Some(3..5));
+        assert_eq!(lane.split(1), Some(2..3));
+        assert_eq!(lane.split(1), Some(1..2));
+        assert_eq!(lane.split(1), None, "1 chunk left is not split");
+        assert!(lane.claim(0));
+        assert_eq!(lane.split(1), None, "nothing left");
+        assert_eq!(lane.end(), 1);
+        assert_eq!(least_taken(10), 1);
+        assert_eq!(least_taken(4096), 16);
     }
 }

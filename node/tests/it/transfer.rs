@@ -670,6 +670,85 @@ async fn a_download_takes_more_from_the_faster_holder() {
     );
 }
 
+/// A download too small to be cut into segments goes whole to the first holder to answer; a
+/// faster one that answers later takes the second half of what it has left, again and again,
+/// so a slow holder does not keep the end of the download. Every chunk is written once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_holder_answering_first_does_not_keep_the_whole_download() {
+    // `slow` serves at most 2 MiB/s: alone, the 16 chunks (4 MiB) would take 2 s.
+    let slow = start_with(tempfile::tempdir().unwrap(), |dir| {
+        let mut o = options(dir, 1 << 30, vec![]);
+        o.limits.max_serve_rate = std::num::NonZeroU64::new(2 << 20);
+        o
+    })
+    .await;
+    let fast = start(1 << 30, vec![slow.addr.clone()]).await;
+    let buyer = start(0, vec![slow.addr.clone(), fast.addr.clone()]).await;
+    providers(&buyer.handle, 2).await;
+    let bytes = random_bytes(16 * CHUNK_SIZE, 16);
+    let src = write_file(buyer.dir.path(), "in.bin", &bytes).await;
+    let client = Client::new(buyer.handle.clone());
+    let (slow_peer, fast_peer) = (slow.handle.peer_id(), fast.handle.peer_id());
+    let put = client
+        .put_file(&src, 2, vec![slow_peer, fast_peer])
+        .await
+        .unwrap();
+    assert_eq!(put.copies.len(), 2);
+
+    // `slow` alone at first; `fast` joins once `slow` delivered its first chunk.
+    let mut events = buyer.handle.subscribe();
+    let (found, later) = tokio::sync::mpsc::channel(1);
+    let out = buyer.dir.path().join("out.bin");
+    let get = tokio::spawn({
+        let (client, out) = (client.clone(), out.clone());
+        let holders = Holders {
+            known: vec![slow_peer],
+            later: Some(later),
+        };
+        async move { client.get(put.id, None, &out, holders).await }
+    });
+    let mut counting = buyer.handle.subscribe();
+    next_event(&mut events, |e| match e {
+        Event::Progress {
+            peer,
+            upload: false,
+            ..
+        } if *peer == slow_peer => Some(()),
+        _ => None,
+    })
+    .await;
+    found.send(fast_peer).await.unwrap();
+    drop(found);
+    let got = get.await.unwrap().unwrap();
+    assert_eq!(tokio::fs::read(&out).await.unwrap(), bytes);
+    assert_eq!(got.served_by, vec![slow_peer, fast_peer], "{got:?}");
+    assert!(got.failures.is_empty(), "{got:?}");
+    let (mut from_slow, mut from_fast, mut written) = (0, 0, 0);
+    while let Ok(event) = counting.try_recv() {
+        if let Event::Progress {
+            peer,
+            done,
+            upload: false,
+            ..
+        } = event
+        {
+            assert!(done > written, "{done} after {written}");
+            written = done;
+            if peer == slow_peer {
+                from_slow += 1;
+            } else if peer == fast_peer {
+                from_fast += 1;
+            }
+        }
+    }
+    // Each chunk was received from one holder only, and the slow one kept a few.
+    assert_eq!((from_slow + from_fast, written), (16, bytes.len() as u64));
+    assert!(
+        from_fast >= 8 && from_slow >= 1,
+        "slow served {from_slow} chunks, fast {from_fast}"
+    );
+}
+
 /// Whether `err` is a provider saying no holder served the object it was to pull.
 fn unavailable(err: &TransferError) -> bool {
     matches!(
