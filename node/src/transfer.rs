@@ -1908,14 +1908,20 @@ impl Client {
         let mut buf = Vec::new();
         // Asked for up to the lane's end now; it may only come nearer.
         let end = lane.end();
+        if end <= *next {
+            return Ok(());
+        }
         let request = Message::GetRequest {
             id,
             first: *next,
             last: end,
         };
-        let (mut stream, answer) = self
-            .request(peer, &request, "requesting chunks", &mut buf)
-            .await?;
+        let asking = self.request(peer, &request, "requesting chunks", &mut buf);
+        let Some(asked) = lane.unless_cut(*next, end, asking).await else {
+            // Taken whole by another holder before this one answered.
+            return Ok(());
+        };
+        let (mut stream, answer) = asked?;
         expect_manifest(answer, peer, id)?;
         // One blocking worker verifies and writes chunks (up to VERIFY_AHEAD queued) while this
         // task keeps reading frames, so the stream is drained at the speed of the network.
@@ -1958,12 +1964,6 @@ impl Client {
             while let Ok(result) = verified.try_recv() {
                 settle(result, next)?;
             }
-            if received < end && received >= lane.end() {
-                // The rest was taken by another holder: dropping the stream resets it, and
-                // the provider stops sending. (A lane keeps at least the chunk it is receiving,
-                // so this never waits on a chunk it no longer needs.)
-                break Ok(());
-            }
             if spare.capacity() == 0
                 && let Ok(back) = spares.try_recv()
             {
@@ -1976,7 +1976,24 @@ impl Client {
                 &mut buf,
                 Some(&mut spare),
             );
-            let msg = match read.await {
+            // Chunks verified while this waits are counted (and shown) at once, not when the
+            // next frame comes: a slow holder's next chunk may take seconds.
+            let read = {
+                let mut read = std::pin::pin!(lane.unless_cut(received, end, read));
+                loop {
+                    tokio::select! {
+                        biased;
+                        read = &mut read => break read,
+                        Some(result) = verified.recv() => settle(result, next)?,
+                    }
+                }
+            };
+            let Some(read) = read else {
+                // The rest was taken by other holders: dropping the stream resets it, and the
+                // provider stops sending.
+                break Ok(());
+            };
+            let msg = match read {
                 Ok(msg) => msg,
                 Err(e) => break Err(e),
             };
@@ -2137,8 +2154,9 @@ impl Client {
     ///
     /// The segments sit in one queue; each holder takes the next one as soon as it is free, so
     /// faster holders serve more, and once none is queued a free holder takes the second half
-    /// of what another still has to receive ([`Work::take`]): a slow holder never holds the
-    /// end of a download back. A holder that fails puts the rest of its segment back (from
+    /// of what another still has to receive, or all of it from one that received nothing for
+    /// [`STALLED`] ([`Work::take`]): a slow or stalled holder does not hold the end of a
+    /// download back. A holder that fails puts the rest of its segment back (from
     /// the first chunk not yet verified) and drops out. While segments are left and every
     /// holder so far failed, the download waits for the next candidate, until none can come.
     async fn fetch(
@@ -2155,13 +2173,17 @@ impl Client {
             let work = &work;
             async move {
                 let mut served = false;
-                while let Some(lane) = work.take().await {
+                // Whether this holder may take what a stalled one has left: not once its own
+                // was taken (two stalled holders would take it from each other for ever).
+                let mut unstalled = true;
+                while let Some(lane) = work.take(unstalled).await {
                     let start = lane.start();
                     let mut next = start;
                     let result = self
                         .chunks_from(peer, manifest, (&mut next, &lane), sink, (written, total))
                         .await;
                     served |= next > start;
+                    unstalled &= !lane.was_taken_whole();
                     match result {
                         Ok(()) => work.done(&lane, None),
                         Err(e) => {
@@ -2311,52 +2333,86 @@ fn least_taken(object_chunks: u64) -> u64 {
     (object_chunks / 256).max(1)
 }
 
+/// How long a holder may go without receiving a chunk before a free holder takes all it has
+/// left of its segment: a holder whose disk or uplink stalls keeps the end of a download for
+/// this long, not [`IDLE_TIMEOUT`].
+pub const STALLED: Duration = Duration::from_secs(2);
+
 /// A segment in a holder's hands: the next chunk it is to receive and the end, which another
 /// holder may pull in to take the rest ([`Work::take`]).
 #[derive(Debug)]
 struct Lane {
-    left: std::sync::Mutex<Range<u64>>,
+    state: std::sync::Mutex<LaneState>,
+    /// Told when the end is pulled in to the next chunk (nothing left to receive).
+    cut: tokio::sync::Notify,
+}
+
+#[derive(Debug)]
+struct LaneState {
+    /// From the next chunk to receive to the end.
+    left: Range<u64>,
+    /// When a chunk was last received (or the segment taken).
+    last: Instant,
+    /// Whether another holder took all that was left (this one had stalled).
+    taken_whole: bool,
 }
 
 impl Lane {
     fn new(segment: Range<u64>) -> Self {
         Self {
-            left: std::sync::Mutex::new(segment),
+            state: std::sync::Mutex::new(LaneState {
+                left: segment,
+                last: Instant::now(),
+                taken_whole: false,
+            }),
+            cut: tokio::sync::Notify::new(),
         }
     }
 
-    fn left(&self) -> std::sync::MutexGuard<'_, Range<u64>> {
-        // Two plain fields set under the lock: consistent even if a holder panicked.
-        self.left
+    fn state(&self) -> std::sync::MutexGuard<'_, LaneState> {
+        // Plain fields set under the lock: consistent even if a holder panicked.
+        self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// What is left to receive.
+    fn left(&self) -> Range<u64> {
+        self.state().left.clone()
+    }
+
     /// The next chunk to receive.
     fn start(&self) -> u64 {
-        self.left().start
+        self.state().left.start
     }
 
     /// Where the segment ends now.
     fn end(&self) -> u64 {
-        self.left().end
+        self.state().left.end
+    }
+
+    fn was_taken_whole(&self) -> bool {
+        self.state().taken_whole
     }
 
     /// Claims chunk `index`, the next one, as received; `false` if the segment now ends before
     /// it (another holder took it).
     fn claim(&self, index: u64) -> bool {
-        let mut left = self.left();
-        if index < left.end {
-            left.start = left.start.max(index + 1);
+        let mut state = self.state();
+        if index < state.left.end {
+            state.left.start = state.left.start.max(index + 1);
+            state.last = Instant::now();
             true
         } else {
             false
         }
     }
 
-    /// Takes the second half of what is left, if it holds at least `least` chunks.
+    /// Takes the second half of what is left, if it holds at least `least` chunks: the holder
+    /// keeps at least the chunk it is receiving.
     fn split(&self, least: u64) -> Option<Range<u64>> {
-        let mut left = self.left();
+        let mut state = self.state();
+        let left = &mut state.left;
         let taken = (left.end - left.start) / 2;
         if taken == 0 || taken < least {
             return None;
@@ -2364,6 +2420,55 @@ impl Lane {
         let end = left.end;
         left.end -= taken;
         Some(left.end..end)
+    }
+
+    /// When the holder will have stalled ([`STALLED`] after its last chunk), if it has
+    /// anything left.
+    fn stalls_at(&self) -> Option<Instant> {
+        let state = self.state();
+        (!state.left.is_empty()).then_some(state.last + STALLED)
+    }
+
+    /// Takes all that is left if the holder received nothing for [`STALLED`] by `now`; the
+    /// holder, told, drops what it was waiting for.
+    fn take_stalled(&self, now: Instant) -> Option<Range<u64>> {
+        let taken = {
+            let mut state = self.state();
+            if state.left.is_empty() || now < state.last + STALLED {
+                return None;
+            }
+            state.taken_whole = true;
+            let taken = state.left.clone();
+            state.left.end = state.left.start;
+            taken
+        };
+        self.cut.notify_waiters();
+        Some(taken)
+    }
+
+    /// The output of `wait` (a request for chunks up to `asked`, or the next frame of its
+    /// answer, the chunks before `received` in), or `None` as soon as the segment ends at
+    /// `received` before `asked`: nothing more of that stream is wanted.
+    async fn unless_cut<T>(
+        &self,
+        received: u64,
+        asked: u64,
+        wait: impl std::future::Future<Output = T>,
+    ) -> Option<T> {
+        let mut wait = std::pin::pin!(wait);
+        loop {
+            let cut = self.cut.notified();
+            let mut cut = std::pin::pin!(cut);
+            // Registered before the check, so a cut in between still wakes this.
+            cut.as_mut().enable();
+            if received < asked && received >= self.end() {
+                return None;
+            }
+            tokio::select! {
+                out = &mut wait => return Some(out),
+                () = cut => {}
+            }
+        }
     }
 }
 
@@ -2402,13 +2507,15 @@ impl Work {
 
     /// The next segment to fetch: the next one queued; with none queued, the second half of
     /// what the holder with the most left still has to receive (at least `least_taken`
-    /// chunks), which that holder then stops short of. Waits while neither is to be had but a
-    /// segment in hands may come back; `None` once nothing is left to hand out.
-    async fn take(&self) -> Option<Arc<Lane>> {
+    /// chunks), which that holder then stops short of; failing that and if `unstalled`, all
+    /// that a holder that received nothing for [`STALLED`] has left. Waits while none is to
+    /// be had but a segment in hands may come back or stall; `None` once nothing is left to
+    /// hand out.
+    async fn take(&self, unstalled: bool) -> Option<Arc<Lane>> {
         loop {
             // Registered before the check, so a change in between still wakes this.
             let changed = self.changed.notified();
-            {
+            let stalls_at = {
                 let mut state = self.state();
                 let segment = state.queue.pop_front().or_else(|| {
                     let most = state.lanes.iter().max_by_key(|lane| {
@@ -2416,6 +2523,11 @@ impl Work {
                         left.end - left.start
                     })?;
                     most.split(self.least_taken)
+                });
+                let now = Instant::now();
+                let segment = segment.or_else(|| {
+                    let stalled = state.lanes.iter().filter(|_| unstalled);
+                    stalled.filter_map(|lane| lane.take_stalled(now)).next()
                 });
                 if let Some(segment) = segment {
                     let lane = Arc::new(Lane::new(segment));
@@ -2425,13 +2537,20 @@ impl Work {
                 if state.lanes.is_empty() {
                     return None;
                 }
+                let stalls = state.lanes.iter().filter(|_| unstalled);
+                stalls.filter_map(|lane| lane.stalls_at()).min()
+            };
+            match stalls_at {
+                Some(at) => {
+                    let _ = tokio::time::timeout_at(at, changed).await;
+                }
+                None => changed.await,
             }
-            changed.await;
         }
     }
 
     /// Ends a taken segment; `failed_at`: its holder failed, and the rest from that chunk on
-    /// (to the segment's end now) goes back first in line.
+    /// (to the segment's end now: none if it was taken whole) goes back first in line.
     fn done(&self, lane: &Arc<Lane>, failed_at: Option<u64>) {
         {
             let mut state = self.state();
@@ -2697,13 +2816,13 @@ mod tests {
     async fn a_failed_segment_goes_back_to_the_workers_still_running() {
         // Nothing is ever worth taking from another holder here.
         let work = Arc::new(Work::new(vec![0..16, 16..32], 100));
-        let a = work.take().await;
-        let b = work.take().await;
+        let a = work.take(false).await;
+        let b = work.take(false).await;
         assert_eq!((left(&a), left(&b)), (Some(0..16), Some(16..32)));
         // Nothing queued, but two in hands: a third worker waits...
         let waiting = tokio::spawn({
             let work = Arc::clone(&work);
-            async move { work.take().await }
+            async move { work.take(false).await }
         });
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished());
@@ -2716,21 +2835,21 @@ mod tests {
         assert!(!work.finished());
         work.done(&c.unwrap(), None);
         assert!(work.finished());
-        assert!(work.take().await.is_none());
+        assert!(work.take(false).await.is_none());
     }
 
     #[tokio::test]
     async fn a_free_holder_takes_the_second_half_of_what_another_has_left() {
         let work = Arc::new(Work::new(vec![0..10, 10..30], 2));
-        let slow = work.take().await.unwrap();
-        let other = work.take().await.unwrap();
+        let slow = work.take(false).await.unwrap();
+        let other = work.take(false).await.unwrap();
         assert!(slow.claim(0) && slow.claim(1));
         for i in 10..27 {
             assert!(other.claim(i));
         }
         // Nothing queued: the next holder takes half of the 8 chunks `slow` has left (the
         // most: `other` has 3).
-        let fast = work.take().await.unwrap();
+        let fast = work.take(false).await.unwrap();
         assert_eq!(left(&Some(Arc::clone(&fast))), Some(6..10));
         assert_eq!(slow.end(), 6);
         // `slow` may not receive past its new end: chunk 6 is `fast`'s.
@@ -2741,13 +2860,13 @@ mod tests {
         assert!(fast.claim(6));
         work.done(&fast, Some(7));
         work.done(&slow, None);
-        let next = work.take().await.unwrap();
+        let next = work.take(false).await.unwrap();
         assert_eq!(left(&Some(Arc::clone(&next))), Some(7..10));
         // `other` and `next` have 3 left each: half is under the 2 worth taking, so a
         // free holder waits...
         let waiting = tokio::spawn({
             let work = Arc::clone(&work);
-            async move { left(&work.take().await) }
+            async move { left(&work.take(false).await) }
         });
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished());
@@ -2755,6 +2874,62 @@ mod tests {
         // ...until one comes back.
         work.done(&next, Some(8));
         assert_eq!(waiting.await.unwrap(), Some(8..10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_free_holder_takes_all_a_stalled_one_has_left_but_not_back() {
+        let work = Arc::new(Work::new(std::iter::once(0..4).collect(), 1));
+        let stalled = work.take(true).await.unwrap();
+        assert!(stalled.claim(0));
+        // Split twice (3..4, then 2..3), fetched by others: `stalled` keeps chunk 1.
+        for taken in [3..4, 2..3] {
+            let other = work.take(true).await.unwrap();
+            assert_eq!(other.left(), taken);
+            work.done(&other, None);
+        }
+        assert_eq!(stalled.left(), 1..2);
+        // `stalled` waits for chunk 1 (asked up to 4, 1 in).
+        let reading = tokio::spawn({
+            let stalled = Arc::clone(&stalled);
+            async move {
+                let chunk = std::future::pending::<()>();
+                stalled.unless_cut(1, 4, chunk).await
+            }
+        });
+        let free = tokio::spawn({
+            let work = Arc::clone(&work);
+            async move { work.take(true).await.map(|lane| lane.left()) }
+        });
+        tokio::time::sleep(STALLED - Duration::from_millis(100)).await;
+        assert!(!free.is_finished() && !reading.is_finished());
+        // Nothing received for STALLED: the free holder takes all it has left, and the stalled
+        // one stops waiting.
+        let soon = Duration::from_millis(200);
+        let took = tokio::time::timeout(soon, free)
+            .await
+            .expect("nothing taken from the stalled holder");
+        assert_eq!(took.unwrap(), Some(1..2));
+        let read = tokio::time::timeout(soon, reading)
+            .await
+            .expect("the stalled holder kept waiting");
+        assert_eq!(read.unwrap(), None);
+        assert!(stalled.was_taken_whole());
+        assert_eq!(stalled.left(), 1..1);
+        work.done(&stalled, Some(1));
+        // The one taken from may not take it back, however long the other stalls...
+        let back = tokio::spawn({
+            let work = Arc::clone(&work);
+            async move { work.take(false).await.map(|lane| lane.left()) }
+        });
+        tokio::time::sleep(10 * STALLED).await;
+        assert!(!back.is_finished());
+        // ...and is let go once it is fetched.
+        let taker = work.state().lanes[0].clone();
+        assert!(taker.claim(1));
+        work.done(&taker, None);
+        let after = tokio::time::timeout(Duration::from_millis(1), back).await;
+        assert_eq!(after.expect("still waiting").unwrap(), None);
+        assert!(work.finished());
     }
 
     #[test]
