@@ -50,6 +50,8 @@ const REQUEST_RETRY_PAUSE: Duration = Duration::from_millis(100);
 const READ_AHEAD: usize = 4;
 /// Chunks a downloader queues for verification while it reads the next ones.
 const VERIFY_AHEAD: usize = 8;
+/// How long a downloader waits for a frame before it counts the chunks verified meanwhile.
+const SETTLE_WAITING_AFTER: Duration = Duration::from_millis(100);
 
 /// Provider-side limits on incoming transfer streams.
 #[derive(Debug, Clone)]
@@ -1976,16 +1978,20 @@ impl Client {
                 &mut buf,
                 Some(&mut spare),
             );
-            // Chunks verified while this waits are counted (and shown) at once, not when the
-            // next frame comes: a slow holder's next chunk may take seconds.
+            // Chunks verified while this waits long for a frame (a slow holder's next chunk
+            // may take seconds) are counted and shown then, not when the frame comes; a frame
+            // that comes soon, as from any holder keeping up, costs no wake-up for them.
             let read = {
                 let mut read = std::pin::pin!(lane.unless_cut(received, end, read));
-                loop {
-                    tokio::select! {
-                        biased;
-                        read = &mut read => break read,
-                        Some(result) = verified.recv() => settle(result, next)?,
-                    }
+                match tokio::time::timeout(SETTLE_WAITING_AFTER, &mut read).await {
+                    Ok(read) => read,
+                    Err(_) => loop {
+                        tokio::select! {
+                            biased;
+                            read = &mut read => break read,
+                            Some(result) = verified.recv() => settle(result, next)?,
+                        }
+                    },
                 }
             };
             let Some(read) = read else {
