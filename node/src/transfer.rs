@@ -50,6 +50,9 @@ const REQUEST_RETRY_PAUSE: Duration = Duration::from_millis(100);
 const READ_AHEAD: usize = 4;
 /// Chunks a downloader queues for verification while it reads the next ones.
 const VERIFY_AHEAD: usize = 8;
+/// What a provider is doing when a write of a download's chunks fails (the buyer may have
+/// stopped the download: see `Service::run`).
+const SERVING_CHUNKS: &str = "serving chunks";
 /// How long a downloader waits for a frame before it counts the chunks verified meanwhile.
 const SETTLE_WAITING_AFTER: Duration = Duration::from_millis(100);
 
@@ -438,7 +441,14 @@ impl Service {
                         state.active = state.active.saturating_sub(1);
                     }
                     if let Err(e) = result {
-                        tracing::info!(%peer, error = %e, "storage stream ended with an error");
+                        match e {
+                            // A buyer that has what it wants of this download drops the stream
+                            // (the rest taken by a faster holder, or the download cancelled).
+                            TransferError::Stream { phase: SERVING_CHUNKS, .. } => {
+                                tracing::debug!(%peer, error = %e, "the buyer stopped a download early");
+                            }
+                            _ => tracing::info!(%peer, error = %e, "storage stream ended with an error"),
+                        }
                         if e.is_violation() && self.strike(&mut peers, peer) {
                             Handle::ban_weak(&self.node.commands, peer).await;
                         }
@@ -1100,7 +1110,7 @@ async fn serve_get(
         write_msg(
             stream,
             peer,
-            "sending chunks",
+            SERVING_CHUNKS,
             &Message::Chunk { index, data },
             &mut out,
         )
