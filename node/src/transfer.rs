@@ -2541,10 +2541,10 @@ impl Work {
                     most.split(self.least_taken)
                 });
                 let now = Instant::now();
-                let segment = segment.or_else(|| {
-                    let stalled = state.lanes.iter().filter(|_| unstalled);
-                    stalled.filter_map(|lane| lane.take_stalled(now)).next()
-                });
+                let segment = match segment {
+                    None if unstalled => state.lanes.iter().find_map(|l| l.take_stalled(now)),
+                    segment => segment,
+                };
                 if let Some(segment) = segment {
                     let lane = Arc::new(Lane::new(segment));
                     state.lanes.push(Arc::clone(&lane));
@@ -2553,8 +2553,8 @@ impl Work {
                 if state.lanes.is_empty() {
                     return None;
                 }
-                let stalls = state.lanes.iter().filter(|_| unstalled);
-                stalls.filter_map(|lane| lane.stalls_at()).min()
+                let stalls = || state.lanes.iter().filter_map(|lane| lane.stalls_at()).min();
+                unstalled.then(stalls).flatten()
             };
             match stalls_at {
                 Some(at) => {
@@ -2825,7 +2825,7 @@ mod tests {
 
     /// What `lane` has left to receive.
     fn left(lane: &Option<Arc<Lane>>) -> Option<Range<u64>> {
-        lane.as_ref().map(|lane| lane.left().clone())
+        lane.as_ref().map(|lane| lane.left())
     }
 
     #[tokio::test]
@@ -2866,7 +2866,7 @@ mod tests {
         // Nothing queued: the next holder takes half of the 8 chunks `slow` has left (the
         // most: `other` has 3).
         let fast = work.take(false).await.unwrap();
-        assert_eq!(left(&Some(Arc::clone(&fast))), Some(6..10));
+        assert_eq!(fast.left(), 6..10);
         assert_eq!(slow.end(), 6);
         // `slow` may not receive past its new end: chunk 6 is `fast`'s.
         assert!(slow.claim(2) && slow.claim(5));
@@ -2877,7 +2877,7 @@ mod tests {
         work.done(&fast, Some(7));
         work.done(&slow, None);
         let next = work.take(false).await.unwrap();
-        assert_eq!(left(&Some(Arc::clone(&next))), Some(7..10));
+        assert_eq!(next.left(), 7..10);
         // `other` and `next` have 3 left each: half is under the 2 worth taking, so a
         // free holder waits...
         let waiting = tokio::spawn({
